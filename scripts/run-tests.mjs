@@ -1,0 +1,30 @@
+// Runs the test suite with node's test runner through tsx (Node 20 has neither test globs nor
+// type stripping). `node scripts/run-tests.mjs` runs everything; `unit` or `integration` a part.
+import { spawnSync } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+const which = process.argv[2] ?? 'all';
+
+function find(dir, out = []) {
+  for (const name of readdirSync(dir)) {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) find(path, out);
+    else if (name.endsWith('.test.ts')) out.push(path);
+  }
+  return out;
+}
+
+const unit = [...find('src'), ...find('test').filter((f) => !f.startsWith(join('test', 'integration')))];
+const integration = find(join('test', 'integration'));
+const files = which === 'unit' ? unit : which === 'integration' ? integration : [...unit, ...integration];
+if (files.length === 0) {
+  console.error(`no test files found for "${which}"`);
+  process.exit(1);
+}
+const result = spawnSync(
+  process.execPath,
+  ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=120000', ...files.sort()],
+  { stdio: 'inherit' },
+);
+process.exit(result.status ?? 1);
