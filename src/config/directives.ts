@@ -1,0 +1,1625 @@
+// The one table of config directives (ffserver.conf, ref §2.2–2.6, plus Feedcast's own): for each one, where it is
+// allowed, its arguments and their validation, its default, how it applies, and its doc text. Parser, defaults and docs use it.
+
+import { parseAclRule, parseAddress, type AclRuleSpec, type HostResolver } from '../control/acl.js';
+import { guessFormatFromName, knownFormatNames, lookupFormat, type FormatInfo } from './formats.js';
+import type { StreamEncoding } from './config.js';
+import type { SectionKind } from './lexer.js';
+
+// ---------------------------------------------------------------------------------------------------------------
+// Parse state: what the directives write into while the file is read.
+
+/** Global settings, flat. config.ts shapes them into ServerConfig. */
+export interface GlobalSettings {
+  httpPort: number;
+  httpBindAddress: string;
+  rtspPort: number | undefined;
+  rtspBindAddress: string;
+  rtmpPort: number;
+  rtmpBindAddress: string;
+  maxHttpConnections: number;
+  maxClients: number;
+  maxBandwidthKbps: number;
+  customLog: string | undefined;
+  ffmpegPath: string | undefined;
+  publisherTimeoutMs: number;
+  publisherGraceMs: number;
+  dynamicFeeds: boolean;
+  readerMaxQueueBytes: number;
+  readerMaxLagMs: number;
+  useDefaults: boolean;
+}
+
+/** Every global default in one place (docs/config.md explains the ones that differ from ffserver). */
+export const GLOBAL_DEFAULTS: Readonly<GlobalSettings> = Object.freeze({
+  httpPort: 8090, // ffserver: no default (no HTTP listener)
+  httpBindAddress: '0.0.0.0',
+  rtspPort: undefined, // RTSP stays off unless RTSPPort is given
+  rtspBindAddress: '0.0.0.0',
+  rtmpPort: 1935,
+  rtmpBindAddress: '0.0.0.0',
+  maxHttpConnections: 2000,
+  maxClients: 1000, // ffserver: 5
+  maxBandwidthKbps: 1_000_000, // ffserver: 1000
+  customLog: undefined,
+  ffmpegPath: undefined,
+  publisherTimeoutMs: 5_000,
+  publisherGraceMs: 30_000,
+  dynamicFeeds: false,
+  readerMaxQueueBytes: 8 * 1024 * 1024,
+  readerMaxLagMs: 10_000,
+  useDefaults: true,
+});
+
+export const FEED_DEFAULT_MAX_SIZE_BYTES = 5 * 1024 * 1024;
+export const FEED_MIN_MAX_SIZE_BYTES = 16384;
+
+/** The encoder values ffserver filled in under UseDefaults (ref §2.6), for the transcoder. */
+export const FFSERVER_ENCODER_DEFAULTS = Object.freeze({
+  audioBitRateKbps: 64,
+  audioSampleRate: 22050,
+  audioChannels: 1,
+  videoBitRateKbps: 64,
+  frameRate: 5,
+  videoSize: Object.freeze({ width: 160, height: 128 }),
+});
+
+export interface FeedDraft {
+  name: string;
+  key: string;
+  line: number;
+  where: string;
+  file: string | undefined;
+  readOnly: boolean;
+  fileMaxSizeBytes: number;
+  fileMaxSizeLine: number | undefined;
+  truncate: boolean;
+  truncateLine: number | undefined;
+  launch: string[] | undefined;
+  publishSecret: string | undefined;
+  aclSpecs: AclRuleSpec[];
+}
+
+export interface StreamDraft {
+  name: string;
+  line: number;
+  where: string;
+  feed: string | undefined;
+  feedLine: number | undefined;
+  file: string | undefined;
+  format: FormatInfo | undefined;
+  formatExplicit: boolean;
+  formatLine: number | undefined;
+  inputFormat: string | undefined;
+  prerollSeconds: number;
+  startSendOnKey: boolean;
+  maxTimeSeconds: number;
+  metadata: Record<string, string>;
+  noAudio: boolean;
+  noVideo: boolean;
+  aclSpecs: AclRuleSpec[];
+  dynamicAcl: string | undefined;
+  rtspOption: string | undefined;
+  multicastAddress: string | undefined;
+  multicastPort: number | undefined;
+  multicastTtl: number | undefined;
+  multicastLine: number | undefined;
+  loop: boolean;
+  faviconUrl: string | undefined;
+  useDefaultsSeen: boolean;
+  encoding: StreamEncoding;
+  /** Encoder directives used, in order, with their lines. */
+  encoderDirectives: { name: string; line: number }[];
+  /** ffserver's per-stream AVOption dictionaries, to reject a key set twice (ref §2.6). */
+  avKeys: { audio: Map<string, string>; video: Map<string, string> };
+}
+
+export interface RedirectDraft {
+  name: string;
+  line: number;
+  where: string;
+  url: string | undefined;
+}
+
+export interface ParseState {
+  readonly source: string;
+  readonly globals: GlobalSettings;
+  /** Globals given explicitly, with the line that set them last. */
+  readonly explicit: Map<keyof GlobalSettings, number>;
+  readonly feeds: FeedDraft[];
+  readonly streams: StreamDraft[];
+  readonly redirects: RedirectDraft[];
+  /** Every <Feed> in the file with its line, to tell "defined below" from "not defined". */
+  readonly allFeeds: ReadonlyMap<string, number>;
+  /** Async work run after the text is read (host name resolution). */
+  readonly deferred: (() => Promise<void>)[];
+  readonly resolveHost: HostResolver;
+}
+
+/** Where a directive is being applied, with its reporting hooks. */
+export interface Site {
+  readonly line: number;
+  readonly where: string;
+  /** Canonical directive name, e.g. `HTTPPort`. */
+  readonly name: string;
+  readonly state: ParseState;
+  readonly error: (message: string) => void;
+  readonly warn: (message: string) => void;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Value types: each parses a directive's arguments or throws BadValue with a message that says how to fix it.
+
+export class BadValue extends Error {}
+
+function bad(message: string): never {
+  throw new BadValue(message);
+}
+
+export interface ValueSpec<T> {
+  /** How the arguments are written, for docs and "needs a value" errors. */
+  readonly syntax: string;
+  readonly minArgs: number;
+  readonly maxArgs: number;
+  /** Throws BadValue, or ConfigError (already located at `where`). */
+  parse(args: readonly string[], name: string, where: string): T;
+}
+
+function first(args: readonly string[]): string {
+  return args[0] ?? '';
+}
+
+const INT = /^[+-]?\d+$/;
+const FLOAT = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
+
+function toInt(text: string): number | undefined {
+  if (INT.test(text)) return Number(text);
+  if (/^0x[0-9a-f]+$/i.test(text)) return Number.parseInt(text.slice(2), 16);
+  return undefined;
+}
+
+function toFloat(text: string): number | undefined {
+  return FLOAT.test(text) ? Number(text) : undefined;
+}
+
+function range(min: number, max: number): string {
+  return max === Number.MAX_SAFE_INTEGER ? `at least ${min}` : `${min}–${max}`;
+}
+
+function checkRange(name: string, v: number, min: number, max: number, unit = ''): number {
+  if (v < min || v > max) {
+    bad(
+      `${name} ${v}${unit} is out of range; it must be ${max === Number.MAX_SAFE_INTEGER ? `at least ${min}` : `between ${min} and ${max}`}${unit}`,
+    );
+  }
+  return v;
+}
+
+const v = {
+  none(): ValueSpec<true> {
+    return { syntax: '', minArgs: 0, maxArgs: 0, parse: () => true };
+  },
+  int(min: number, max: number, what = 'INTEGER', example = String(min)): ValueSpec<number> {
+    return {
+      syntax: `${what} (${range(min, max)})`,
+      minArgs: 1,
+      maxArgs: 1,
+      parse(args, name) {
+        const n = toInt(first(args));
+        if (n === undefined) bad(`${name} "${first(args)}" is not a whole number; write e.g. ${name} ${example}`);
+        return checkRange(name, n, min, max);
+      },
+    };
+  },
+  float(min: number, max: number, what = 'NUMBER', example = String(min)): ValueSpec<number> {
+    return {
+      syntax: `${what} (${range(min, max)})`,
+      minArgs: 1,
+      maxArgs: 1,
+      parse(args, name) {
+        const n = toFloat(first(args));
+        if (n === undefined || !Number.isFinite(n))
+          bad(`${name} "${first(args)}" is not a number; write e.g. ${name} ${example}`);
+        return checkRange(name, n, min, max);
+      },
+    };
+  },
+  port(min = 1): ValueSpec<number> {
+    return { ...v.int(min, 65535, 'PORT', '8090'), syntax: `PORT (${min}–65535)` };
+  },
+  /** Byte size with K/M/G suffix (powers of 1024, fractions allowed); a bare number is bytes. */
+  size(min: number, bareWarning: boolean): ValueSpec<{ bytes: number; bare: boolean }> {
+    return {
+      syntax: 'SIZE (bytes, or with K/M/G suffix: 200K, 0.5M, 1G)',
+      minArgs: 1,
+      maxArgs: 1,
+      parse(args, name) {
+        const m = /^((?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*(?:([KMG])(?:i?B)?|B)?$/i.exec(first(args));
+        if (m === null) bad(`${name} "${first(args)}" is not a size; write e.g. 200K, 5M or 1G`);
+        const unit = m[2]?.toUpperCase();
+        const factor = unit === 'K' ? 1024 : unit === 'M' ? 1024 ** 2 : unit === 'G' ? 1024 ** 3 : 1;
+        const bytes = Math.floor(Number(m[1]) * factor);
+        if (!Number.isFinite(bytes) || bytes > Number.MAX_SAFE_INTEGER) bad(`${name} "${first(args)}" is too large`);
+        if (bytes < min) bad(`${name} ${first(args)} is too small; it must be at least ${min} bytes (${min / 1024}K)`);
+        return { bytes, bare: bareWarning && unit === undefined && !/B$/i.test(first(args)) };
+      },
+    };
+  },
+  seconds(min: number, max: number, example: string): ValueSpec<number> {
+    return { ...v.float(min, max, 'SECONDS', example), syntax: `SECONDS (${range(min, max)})` };
+  },
+  bool(): ValueSpec<boolean> {
+    return {
+      syntax: 'on|off',
+      minArgs: 1,
+      maxArgs: 1,
+      parse(args, name) {
+        const t = first(args).toLowerCase();
+        if (['on', 'yes', 'true', '1'].includes(t)) return true;
+        if (['off', 'no', 'false', '0'].includes(t)) return false;
+        return bad(`${name} "${first(args)}" must be on or off`);
+      },
+    };
+  },
+  string(syntax: string, pattern?: { re: RegExp; what: string }): ValueSpec<string> {
+    return {
+      syntax,
+      minArgs: 1,
+      maxArgs: 1,
+      parse(args, name) {
+        const s = first(args);
+        if (s === '') bad(`${name} needs a non-empty ${syntax}`);
+        if (pattern !== undefined && !pattern.re.test(s)) bad(`${name} "${s}" is not ${pattern.what}`);
+        return s;
+      },
+    };
+  },
+  words(syntax: string, minArgs: number, maxArgs: number): ValueSpec<readonly string[]> {
+    return { syntax, minArgs, maxArgs, parse: (args) => args };
+  },
+  host(): ValueSpec<string> {
+    return v.string('ADDRESS (IPv4, IPv6 or host name)', {
+      re: /^(?:[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_.])?|[0-9A-Fa-f:.]+(?:%[\w.-]+)?)$/,
+      what: 'an IP address or host name; write e.g. 0.0.0.0, :: or localhost',
+    });
+  },
+  codec(kind: 'audio' | 'video'): ValueSpec<string> {
+    return {
+      syntax: `ENCODER (an ffmpeg ${kind} encoder name, e.g. ${kind === 'audio' ? 'aac' : 'libx264'})`,
+      minArgs: 1,
+      maxArgs: 1,
+      parse(args, name) {
+        const s = first(args);
+        if (!/^[A-Za-z0-9_.-]+$/.test(s))
+          bad(`${name} "${s}" is not an encoder name; write e.g. ${name} ${kind === 'audio' ? 'aac' : 'libx264'}`);
+        const lower = s.toLowerCase();
+        if (kind === 'audio' && VIDEO_CODECS.has(lower)) bad(`${name} ${s}: ${s} is a video encoder; use VideoCodec ${s}`);
+        if (kind === 'video' && AUDIO_CODECS.has(lower)) bad(`${name} ${s}: ${s} is an audio encoder; use AudioCodec ${s}`);
+        return s;
+      },
+    };
+  },
+};
+
+const AUDIO_CODECS = new Set(
+  (
+    'aac libfdk_aac mp2 mp2fixed mp3 libmp3lame libtwolame ac3 ac3_fixed eac3 vorbis libvorbis opus libopus flac alac ' +
+    'pcm_s16le pcm_s16be pcm_u8 pcm_mulaw pcm_alaw wmav1 wmav2 adpcm_swf adpcm_ima_wav g722 g726 speex libspeex ' +
+    'libopencore_amrnb libvo_amrwbenc real_144 nellymoser truehd dts dca'
+  ).split(' '),
+);
+const VIDEO_CODECS = new Set(
+  (
+    'mpeg1video mpeg2video mpeg4 libxvid msmpeg4 msmpeg4v2 msmpeg4v3 wmv1 wmv2 h261 h263 h263p flv flv1 h264 libx264 ' +
+    'libx264rgb libopenh264 h264_nvenc h264_vaapi h264_qsv h264_v4l2m2m h264_omx hevc libx265 hevc_nvenc hevc_vaapi ' +
+    'hevc_qsv libvpx libvpx-vp9 vp8 vp9 vp8_vaapi vp9_vaapi libaom-av1 libsvtav1 librav1e av1 mjpeg ljpeg libtheora theora ' +
+    'rv10 rv20 png gif rawvideo huffyuv ffv1 prores dnxhd snow'
+  ).split(' '),
+);
+
+/** ffmpeg's video size abbreviations (libavutil/parseutils.c). */
+export const VIDEO_SIZE_ABBREVIATIONS: Readonly<Record<string, readonly [number, number]>> = {
+  ntsc: [720, 480],
+  pal: [720, 576],
+  qntsc: [352, 240],
+  qpal: [352, 288],
+  sntsc: [640, 480],
+  spal: [768, 576],
+  film: [352, 240],
+  'ntsc-film': [352, 240],
+  sqcif: [128, 96],
+  qcif: [176, 144],
+  cif: [352, 288],
+  '4cif': [704, 576],
+  '16cif': [1408, 1152],
+  qqvga: [160, 120],
+  qvga: [320, 240],
+  vga: [640, 480],
+  svga: [800, 600],
+  xga: [1024, 768],
+  uxga: [1600, 1200],
+  qxga: [2048, 1536],
+  sxga: [1280, 1024],
+  qsxga: [2560, 2048],
+  hsxga: [5120, 4096],
+  wvga: [852, 480],
+  wxga: [1366, 768],
+  wsxga: [1600, 1024],
+  wuxga: [1920, 1200],
+  woxga: [2560, 1600],
+  wqhd: [2560, 1440],
+  wqsxga: [3200, 2048],
+  wquxga: [3840, 2400],
+  whsxga: [6400, 4096],
+  whuxga: [7680, 4800],
+  cga: [320, 200],
+  ega: [640, 350],
+  hd480: [852, 480],
+  hd720: [1280, 720],
+  hd1080: [1920, 1080],
+  quadhd: [2560, 1440],
+  '2k': [2048, 1080],
+  '2kdci': [2048, 1080],
+  '2kflat': [1998, 1080],
+  '2kscope': [2048, 858],
+  '4k': [4096, 2160],
+  '4kdci': [4096, 2160],
+  '4kflat': [3996, 2160],
+  '4kscope': [4096, 1716],
+  nhd: [640, 360],
+  hqvga: [240, 160],
+  wqvga: [400, 240],
+  fwqvga: [432, 240],
+  hvga: [480, 320],
+  qhd: [960, 540],
+  uhd2160: [3840, 2160],
+  uhd4320: [7680, 4320],
+};
+
+const videoSize: ValueSpec<{ width: number; height: number }> = {
+  syntax: 'WIDTHxHEIGHT or an abbreviation (qcif, cif, 4cif, vga, svga, hd480, hd720, hd1080, …)',
+  minArgs: 1,
+  maxArgs: 1,
+  parse(args, name) {
+    const s = first(args);
+    const abbr = Object.hasOwn(VIDEO_SIZE_ABBREVIATIONS, s.toLowerCase()) ? VIDEO_SIZE_ABBREVIATIONS[s.toLowerCase()] : undefined;
+    if (abbr !== undefined) return { width: abbr[0], height: abbr[1] };
+    const m = /^(\d+)x(\d+)$/i.exec(s);
+    if (m === null)
+      bad(`${name} "${s}" is not a video size; write WIDTHxHEIGHT (e.g. 640x360) or an abbreviation such as vga or hd720`);
+    const width = Number(m[1]);
+    const height = Number(m[2]);
+    if (width < 1 || height < 1 || width > 16384 || height > 16384)
+      bad(`${name} ${s} is out of range; width and height must be 1–16384`);
+    return { width, height };
+  },
+};
+
+const frameRate: ValueSpec<number> = {
+  syntax: 'FPS (a number, or a fraction like 30000/1001)',
+  minArgs: 1,
+  maxArgs: 1,
+  parse(args, name) {
+    const s = first(args);
+    const frac = /^(\d+)\/(\d+)$/.exec(s);
+    const fps = frac !== null ? Number(frac[1]) / Number(frac[2]) : toFloat(s);
+    if (fps === undefined || !Number.isFinite(fps))
+      bad(`${name} "${s}" is not a frame rate; write e.g. ${name} 25 or ${name} 30000/1001`);
+    if (fps <= 0 || fps > 1000) bad(`${name} ${s} is out of range; it must be above 0 and at most 1000 frames per second`);
+    return fps;
+  },
+};
+
+const bitRateRange: ValueSpec<{ min: number; max: number }> = {
+  syntax: 'MIN-MAX (kbit/s)',
+  minArgs: 1,
+  maxArgs: 1,
+  parse(args, name) {
+    const m = /^(\d+)-(\d+)$/.exec(first(args));
+    if (m === null) bad(`${name} "${first(args)}" must be MIN-MAX in kbit/s, e.g. ${name} 200-800`);
+    const min = Number(m[1]);
+    const max = Number(m[2]);
+    if (max > 2_000_000) bad(`${name} ${first(args)} is out of range; the maximum is 2000000 kbit/s`);
+    if (min > max) bad(`${name} ${first(args)}: the minimum is above the maximum; swap them`);
+    return { min, max };
+  },
+};
+
+const strictValue: ValueSpec<string> = {
+  syntax: 'LEVEL (-2…2, or very, strict, normal, unofficial, experimental)',
+  minArgs: 1,
+  maxArgs: 1,
+  parse(args, name) {
+    const s = first(args);
+    const n = toInt(s);
+    if (n !== undefined) return String(checkRange(name, n, -2, 2));
+    if (['very', 'strict', 'normal', 'unofficial', 'experimental'].includes(s.toLowerCase())) return s.toLowerCase();
+    return bad(
+      `${name} "${s}" is not a strictness level; write a number from -2 to 2 or very, strict, normal, unofficial, experimental`,
+    );
+  },
+};
+
+// ---------------------------------------------------------------------------------------------------------------
+// Directive definitions.
+
+export type Scope = 'global' | SectionKind;
+export type DirectiveGroup = 'global' | 'feed' | 'stream' | 'encoder' | 'redirect';
+
+interface DirectiveDef<T> {
+  readonly name: string;
+  /** Section of the docs it is listed in. */
+  readonly group: DirectiveGroup;
+  readonly origin: 'ffserver' | 'feedcast';
+  readonly value: ValueSpec<T>;
+  readonly default?: string;
+  readonly doc: string;
+  /** What Feedcast does differently from ffserver 3.4. */
+  readonly differs?: string;
+  /** Arguments that are accepted, e.g. `8090` (docs, and the accept-test of every directive). */
+  readonly example: string;
+  /** Warning on every use; names the replacement. */
+  readonly deprecated?: string;
+  /** Accepted but does nothing: warning. */
+  readonly obsolete?: string;
+  /** Always an error. */
+  readonly removed?: string;
+  readonly global?: (value: T, site: Site) => void;
+  readonly feed?: (value: T, feed: FeedDraft, site: Site) => void;
+  readonly stream?: (value: T, stream: StreamDraft, site: Site) => void;
+  readonly redirect?: (value: T, redirect: RedirectDraft, site: Site) => void;
+}
+
+export type ScopeTarget =
+  | { readonly scope: 'global' }
+  | { readonly scope: 'feed'; readonly feed: FeedDraft }
+  | { readonly scope: 'stream'; readonly stream: StreamDraft }
+  | { readonly scope: 'redirect'; readonly redirect: RedirectDraft };
+
+/** A directive with its value type erased, as the parser and docs see it. */
+export interface Directive {
+  readonly name: string;
+  readonly group: DirectiveGroup;
+  readonly origin: 'ffserver' | 'feedcast';
+  readonly scopes: readonly Scope[];
+  readonly syntax: string;
+  readonly minArgs: number;
+  readonly maxArgs: number;
+  readonly default: string | undefined;
+  readonly doc: string;
+  readonly differs: string | undefined;
+  readonly example: string;
+  readonly deprecated: string | undefined;
+  readonly obsolete: string | undefined;
+  readonly removed: string | undefined;
+  /** Parses the arguments and applies them. Throws BadValue when a value is wrong. */
+  run(target: ScopeTarget, args: readonly string[], site: Site): void;
+}
+
+function def<T>(d: DirectiveDef<T>): Directive {
+  const scopes: Scope[] = [];
+  if (d.global) scopes.push('global');
+  if (d.feed) scopes.push('feed');
+  if (d.stream) scopes.push('stream');
+  if (d.redirect) scopes.push('redirect');
+  return {
+    name: d.name,
+    group: d.group,
+    origin: d.origin,
+    scopes,
+    syntax: d.value.syntax,
+    minArgs: d.value.minArgs,
+    maxArgs: d.value.maxArgs,
+    default: d.default,
+    doc: d.doc,
+    differs: d.differs,
+    example: d.example,
+    deprecated: d.deprecated,
+    obsolete: d.obsolete,
+    removed: d.removed,
+    run(target, args, site) {
+      const value = d.value.parse(args, d.name, site.where);
+      switch (target.scope) {
+        case 'global':
+          d.global?.(value, site);
+          break;
+        case 'feed':
+          d.feed?.(value, target.feed, site);
+          break;
+        case 'stream':
+          d.stream?.(value, target.stream, site);
+          break;
+        case 'redirect':
+          d.redirect?.(value, target.redirect, site);
+          break;
+      }
+    },
+  };
+}
+
+/** A global setting: parses into GlobalSettings[key] and records that it was given. */
+function setting<K extends keyof GlobalSettings>(
+  key: K,
+  d: Omit<DirectiveDef<GlobalSettings[K]>, 'group' | 'global' | 'default'> & { default?: string },
+  after?: (value: GlobalSettings[K], site: Site) => void,
+): Directive {
+  const fallback = GLOBAL_DEFAULTS[key];
+  return def<GlobalSettings[K]>({
+    ...d,
+    group: 'global',
+    default: d.default ?? (fallback === undefined ? 'unset' : String(fallback)),
+    global(value, site) {
+      site.state.globals[key] = value;
+      site.state.explicit.set(key, site.line);
+      after?.(value, site);
+    },
+  });
+}
+
+/** Resolves a host name later; IP literals are kept as written. */
+function deferResolve(site: Site, host: string, what: string, set: (address: string) => void): void {
+  if (parseAddress(host) !== undefined) {
+    set(host);
+    return;
+  }
+  site.state.deferred.push(async () => {
+    try {
+      const addresses = await site.state.resolveHost(host);
+      const chosen = addresses.find((a) => parseAddress(a)?.family === 4) ?? addresses[0];
+      if (chosen === undefined) site.error(`${site.name} '${host}' has no addresses; use an IP address`);
+      else set(chosen);
+    } catch {
+      site.error(`${site.name} '${host}' cannot be resolved; ${what}`);
+    }
+  });
+}
+
+function bindAddress(
+  key: 'httpBindAddress' | 'rtspBindAddress' | 'rtmpBindAddress',
+  name: string,
+  listener: string,
+  extra: Partial<DirectiveDef<string>> = {},
+): Directive {
+  return def<string>({
+    name,
+    group: 'global',
+    origin: name === 'RTMPBindAddress' ? 'feedcast' : 'ffserver',
+    value: v.host(),
+    default: GLOBAL_DEFAULTS[key],
+    doc: `Address the ${listener} listener binds to. A host name is resolved at load (IPv4 preferred).`,
+    differs: 'IPv6 addresses are accepted too.',
+    example: '0.0.0.0',
+    ...extra,
+    global(value, site) {
+      site.state.explicit.set(key, site.line);
+      deferResolve(site, value, 'use an IP address such as 0.0.0.0 or ::', (a) => {
+        site.state.globals[key] = a;
+      });
+    },
+  });
+}
+
+const metadataFrom = (key: string): Directive =>
+  def<string>({
+    name: key.charAt(0).toUpperCase() + key.slice(1),
+    group: 'stream',
+    origin: 'ffserver',
+    value: { ...v.string('VALUE'), parse: (args) => first(args) },
+    doc: `Sets the \`${key}\` metadata of the stream.`,
+    example: '"Some text"',
+    deprecated: `${key.charAt(0).toUpperCase() + key.slice(1)} is deprecated; write Metadata ${key} VALUE instead`,
+    stream(value, stream) {
+      stream.metadata[key] = value;
+    },
+  });
+
+// ---------------------------------------------------------------------------------------------------------------
+// Encoder directives (ref §2.6): typed values in stream.encoding, plus ffserver's "same option twice" check.
+
+type Media = 'audio' | 'video';
+type AvKey = readonly [media: Media, key: string, value: string];
+
+/** Records the AVOptions a directive sets; a key set twice is an error unless the new value is a +/- flag. */
+function claimAvKeys(stream: StreamDraft, site: Site, keys: readonly AvKey[]): boolean {
+  for (const [media, key, value] of keys) {
+    const previous = stream.avKeys[media].get(key);
+    if (previous !== undefined && !(value.startsWith('+') || value.startsWith('-'))) {
+      site.error(`${site.name} sets the ${media} option '${key}', which ${previous} already set; remove one of them`);
+      return false;
+    }
+  }
+  for (const [media, key] of keys) {
+    if (!stream.avKeys[media].has(key)) stream.avKeys[media].set(key, `${site.name} (line ${site.line})`);
+  }
+  return true;
+}
+
+function enc<T>(
+  name: string,
+  value: ValueSpec<T>,
+  keys: (value: T) => readonly AvKey[],
+  apply: (value: T, encoding: StreamEncoding, site: Site) => void,
+  doc: string,
+  example: string,
+  extra: Partial<Pick<DirectiveDef<T>, 'differs' | 'default'>> = {},
+): Directive {
+  return def<T>({
+    name,
+    group: 'encoder',
+    origin: 'ffserver',
+    value,
+    doc,
+    example,
+    ...extra,
+    stream(val, stream, site) {
+      stream.encoderDirectives.push({ name, line: site.line });
+      if (claimAvKeys(stream, site, keys(val))) apply(val, stream.encoding, site);
+    },
+  });
+}
+
+const flagDirective = (
+  name: string,
+  keys: readonly AvKey[],
+  field: 'intraOnly' | 'highQuality' | 'fourMotionVector' | 'bitExact' | 'dctFastint' | 'idctSimple',
+  doc: string,
+): Directive =>
+  enc(
+    name,
+    v.none(),
+    () => keys,
+    (_, e) => void (e[field] = true),
+    doc,
+    '',
+  );
+
+const avOption = (name: string, media: Media): Directive =>
+  enc<readonly string[]>(
+    name,
+    v.words('[CODEC:]OPTION VALUE', 2, 2),
+    ([key = '', value = '']) => [[media, key, value]],
+    ([key = '', value = ''], e) => {
+      const map = media === 'audio' ? e.audioAvOptions : e.videoAvOptions;
+      const previous = map[key];
+      map[key] = previous !== undefined && (value.startsWith('+') || value.startsWith('-')) ? previous + value : value;
+    },
+    `Any ffmpeg ${media} encoder option, passed to the encoder as is; prefix a private option with its codec (libx264:preset). Flag values starting with + or - add to earlier ones.`,
+    'flags +global_header',
+  );
+
+// ---------------------------------------------------------------------------------------------------------------
+// The table.
+
+const SIZE_HINT = 'ffserver 3.4 required a K, M or G suffix';
+
+export const DIRECTIVES: readonly Directive[] = [
+  // --- Global: listeners -------------------------------------------------------------------------------------
+  setting(
+    'httpPort',
+    {
+      name: 'HTTPPort',
+      origin: 'ffserver',
+      value: v.port(),
+      default: '8090',
+      doc: 'TCP port of the HTTP listener (publishing by POST, progressive reads, HLS, status page, API).',
+      differs: 'ffserver had no default (no HTTP at all); Feedcast listens on 8090 when no HTTPPort is given.',
+      example: '8090',
+    },
+    (port, site) => {
+      if (port < 1024) site.warn(`HTTPPort ${port} is a system port (below 1024); it needs privileges to bind`);
+    },
+  ),
+  setting('httpPort', {
+    name: 'Port',
+    origin: 'ffserver',
+    value: v.port(),
+    default: '—',
+    doc: 'Old name of HTTPPort.',
+    example: '8090',
+    deprecated: 'Port is deprecated; use HTTPPort instead',
+  }),
+  bindAddress('httpBindAddress', 'HTTPBindAddress', 'HTTP'),
+  bindAddress('httpBindAddress', 'BindAddress', 'HTTP', {
+    doc: 'Old name of HTTPBindAddress.',
+    default: '—',
+    deprecated: 'BindAddress is deprecated; use HTTPBindAddress instead',
+  }),
+  setting('rtspPort', {
+    name: 'RTSPPort',
+    origin: 'ffserver',
+    value: v.port(),
+    doc: 'TCP port of the RTSP listener. RTSP is off unless this is given.',
+    example: '5454',
+  }),
+  bindAddress('rtspBindAddress', 'RTSPBindAddress', 'RTSP'),
+  setting('rtmpPort', {
+    name: 'RTMPPort',
+    origin: 'feedcast',
+    value: v.port(0),
+    doc: 'TCP port of the RTMP listener (publish and play, `rtmp://HOST:PORT/live/FEED`). 0 turns RTMP off.',
+    example: '1935',
+  }),
+  bindAddress('rtmpBindAddress', 'RTMPBindAddress', 'RTMP'),
+  // --- Global: limits ----------------------------------------------------------------------------------------
+  setting('maxHttpConnections', {
+    name: 'MaxHTTPConnections',
+    origin: 'ffserver',
+    value: v.int(1, 65535, 'COUNT', '2000'),
+    doc: 'Upper bound for MaxClients. It is an error for MaxClients to be higher.',
+    differs: 'The check against MaxClients is made once the whole file is read, so the two may come in any order.',
+    example: '2000',
+  }),
+  setting('maxClients', {
+    name: 'MaxClients',
+    origin: 'ffserver',
+    value: v.int(1, 65535, 'COUNT', '1000'),
+    doc: 'Cap on all live connections (HTTP, RTSP, RTMP, publishers included); past it clients get 503.',
+    differs:
+      'Default 1000, not 5: ffserver\'s 5 gave "503 Server too busy" with a handful of viewers. Without MaxClients, the default is lowered to MaxHTTPConnections if that is smaller.',
+    example: '1000',
+  }),
+  setting('maxBandwidthKbps', {
+    name: 'MaxBandwidth',
+    origin: 'ffserver',
+    value: v.int(10, 10_000_000, 'KBITS', '100000'),
+    doc: 'Cap in kbit/s on the sum of the configured bitrates of the streams being served; a request over it gets 503.',
+    differs: "Default 1000000 (1 Gbit/s), not 1000: ffserver's default refused any real stream. An explicit value is honoured.",
+    example: '100000',
+  }),
+  // --- Global: logs, processes ---------------------------------------------------------------------------------
+  setting('customLog', {
+    name: 'CustomLog',
+    origin: 'ffserver',
+    value: v.string('FILE (or - for stdout)'),
+    doc: 'Apache-style access log. `-` writes to stdout, anything else is appended to that file.',
+    example: '-',
+  }),
+  setting('ffmpegPath', {
+    name: 'FFmpegPath',
+    origin: 'feedcast',
+    value: v.string('PATH'),
+    default: 'unset: the environment, then ffmpeg on PATH',
+    doc: 'The ffmpeg program used for transcoding and `Launch`.',
+    example: '/usr/bin/ffmpeg',
+  }),
+  def<true>({
+    name: 'NoDaemon',
+    group: 'global',
+    origin: 'ffserver',
+    value: v.none(),
+    doc: 'Accepted and ignored.',
+    example: '',
+    obsolete: 'NoDaemon has no effect (Feedcast never daemonizes; run it under a service manager); remove it',
+    global: () => undefined,
+  }),
+  def<readonly string[]>({
+    name: 'LoadModule',
+    group: 'global',
+    origin: 'ffserver',
+    value: v.words('MODULE', 0, Number.MAX_SAFE_INTEGER),
+    doc: 'Always an error, as in ffserver.',
+    example: 'mod.so',
+    removed: 'LoadModule: loadable modules are no longer supported; remove this line',
+    global: () => undefined,
+  }),
+  def<true>({
+    name: 'UseDefaults',
+    group: 'global',
+    origin: 'ffserver',
+    value: v.none(),
+    default: 'on',
+    doc: "Encoder values a transcoded stream leaves unset get ffserver's defaults (audio 64 kbit/s 22050 Hz mono, video 64 kbit/s 160x128 at 5 fps). Global: the default for the streams below; in a <Stream>: that stream only.",
+    example: '',
+    global(_, site) {
+      site.state.globals.useDefaults = true;
+    },
+    stream(_, stream, site) {
+      if (stream.useDefaultsSeen) site.warn('more than one UseDefaults/NoDefaults in this stream; the last one wins');
+      stream.useDefaultsSeen = true;
+      stream.encoding.useDefaults = true;
+    },
+  }),
+  def<true>({
+    name: 'NoDefaults',
+    group: 'global',
+    origin: 'ffserver',
+    value: v.none(),
+    doc: 'Opposite of UseDefaults: a transcoded stream must set its audio bitrate and sample rate and its video size.',
+    example: '',
+    global(_, site) {
+      site.state.globals.useDefaults = false;
+    },
+    stream(_, stream, site) {
+      if (stream.useDefaultsSeen) site.warn('more than one UseDefaults/NoDefaults in this stream; the last one wins');
+      stream.useDefaultsSeen = true;
+      stream.encoding.useDefaults = false;
+    },
+  }),
+  // --- Global: Feedcast publishers and readers ------------------------------------------------------------------
+  setting('publisherTimeoutMs', {
+    name: 'PublisherTimeout',
+    origin: 'feedcast',
+    value: {
+      ...v.seconds(0.1, 3600, '5'),
+      parse: (args, name, where) => Math.round(v.seconds(0.1, 3600, '5').parse(args, name, where) * 1000),
+    },
+    default: '5',
+    doc: 'Seconds a publisher may stay silent before a new publisher of the same feed may replace it.',
+    example: '5',
+  }),
+  setting('publisherGraceMs', {
+    name: 'PublisherGracePeriod',
+    origin: 'feedcast',
+    value: {
+      ...v.seconds(0, 86400, '30'),
+      parse: (args, name, where) => Math.round(v.seconds(0, 86400, '30').parse(args, name, where) * 1000),
+    },
+    default: '30',
+    doc: 'Seconds readers stay connected, waiting, after the publisher leaves.',
+    example: '30',
+  }),
+  setting('dynamicFeeds', {
+    name: 'DynamicFeeds',
+    origin: 'feedcast',
+    value: v.bool(),
+    default: 'off',
+    doc: 'Whether publishing to an undeclared feed name creates that feed.',
+    example: 'on',
+  }),
+  setting('readerMaxQueueBytes', {
+    name: 'ReaderMaxQueue',
+    origin: 'feedcast',
+    value: { ...v.size(64 * 1024, false), parse: (args, name, where) => v.size(64 * 1024, false).parse(args, name, where).bytes },
+    default: '8M',
+    doc: 'Bytes a slow reader may lag behind before it skips to the newest keyframe.',
+    example: '8M',
+  }),
+  setting('readerMaxLagMs', {
+    name: 'ReaderMaxLag',
+    origin: 'feedcast',
+    value: {
+      ...v.seconds(0.1, 3600, '10'),
+      parse: (args, name, where) => Math.round(v.seconds(0.1, 3600, '10').parse(args, name, where) * 1000),
+    },
+    default: '10',
+    doc: 'Seconds a reader may stay behind the live edge before it is closed.',
+    example: '10',
+  }),
+
+  // --- <Feed> ---------------------------------------------------------------------------------------------------
+  def<string>({
+    name: 'File',
+    group: 'feed',
+    origin: 'ffserver',
+    value: v.string('PATH'),
+    default: 'none (no feed file)',
+    doc: 'In <Feed>: the feed file, a ring on disk used for time-shift (`?date=`) and to survive restarts. In <Stream>: makes a file-backed stream that serves this media file.',
+    differs: 'ffserver defaulted every feed to /tmp/NAME.ffm; Feedcast keeps a feed file only when File is given.',
+    example: '/var/lib/feedcast/feed1.ffm',
+    feed(value, feed) {
+      feed.file = value;
+      feed.readOnly = false;
+    },
+    stream(value, stream) {
+      stream.file = value;
+    },
+  }),
+  def<string>({
+    name: 'ReadOnlyFile',
+    group: 'feed',
+    origin: 'ffserver',
+    value: v.string('PATH'),
+    doc: 'Like File, but the file is only read: never truncated, recreated or published to.',
+    example: '/saved/specialvideo.ffm',
+    feed(value, feed) {
+      feed.file = value;
+      feed.readOnly = true;
+    },
+    stream(value, stream) {
+      stream.file = value;
+    },
+  }),
+  def<{ bytes: number; bare: boolean }>({
+    name: 'FileMaxSize',
+    group: 'feed',
+    origin: 'ffserver',
+    value: v.size(FEED_MIN_MAX_SIZE_BYTES, true),
+    default: '5M',
+    doc: 'Size of the feed file ring; once full, writing wraps and overwrites the oldest data. Minimum 16K.',
+    differs: 'A bare number is taken as bytes (with a warning); ffserver 3.4 rejected it.',
+    example: '200K',
+    feed(value, feed, site) {
+      if (value.bare)
+        site.warn(
+          `FileMaxSize ${value.bytes} is taken as bytes; ${SIZE_HINT}, write e.g. ${Math.max(16, Math.round(value.bytes / 1024))}K`,
+        );
+      feed.fileMaxSizeBytes = value.bytes;
+      feed.fileMaxSizeLine = site.line;
+    },
+  }),
+  def<readonly string[]>({
+    name: 'Truncate',
+    group: 'feed',
+    origin: 'ffserver',
+    value: v.words('(no argument)', 0, 1),
+    default: 'off',
+    doc: 'Each new publisher starts with an empty feed file (old data is dropped).',
+    example: '',
+    feed(args, feed, site) {
+      const [arg] = args;
+      if (arg === undefined || arg === '') {
+        feed.truncate = true;
+      } else {
+        site.warn('Truncate N is deprecated; write Truncate alone (no argument)');
+        const n = Number.parseFloat(arg);
+        feed.truncate = Number.isFinite(n) && n !== 0;
+      }
+      feed.truncateLine = site.line;
+    },
+  }),
+  def<readonly string[]>({
+    name: 'Launch',
+    group: 'feed',
+    origin: 'ffserver',
+    value: v.words('PROGRAM ARGS…', 1, Number.MAX_SAFE_INTEGER),
+    doc: "Runs ffmpeg with these arguments as this feed's source, restarting it when it exits. The feed URL is appended as the last argument.",
+    differs:
+      'The program run is FFmpegPath (or ffmpeg on PATH), not the ffmpeg next to the server binary; the first word is kept as written.',
+    example: 'ffmpeg -re -f lavfi -i testsrc2',
+    feed(args, feed, site) {
+      if (feed.launch !== undefined) site.warn('a second Launch replaces the first one');
+      feed.launch = [...args];
+    },
+  }),
+  def<AclRuleSpec>({
+    name: 'ACL',
+    group: 'feed',
+    origin: 'ffserver',
+    value: {
+      syntax: 'allow|deny ADDRESS [LAST_ADDRESS] (IPv4, IPv6, host name or CIDR block)',
+      minArgs: 2,
+      maxArgs: 3,
+      parse: (args, _name, where) => parseAclRule(args, where),
+    },
+    default: 'allow all',
+    doc: 'Who may publish to a feed (in <Feed>) or read a stream (in <Stream>). First match wins; with no match, the inverse of the last rule applies.',
+    differs:
+      'Ranges compare in host order (ffserver compared byte-swapped on x86), CIDR and IPv6 are accepted, host names cover all their addresses, and a bad line is an error (ffserver skipped it).',
+    feed(spec, feed) {
+      feed.aclSpecs.push(spec);
+    },
+    stream(spec, stream) {
+      stream.aclSpecs.push(spec);
+    },
+    example: 'allow 127.0.0.1',
+  }),
+  def<string>({
+    name: 'PublishSecret',
+    group: 'feed',
+    origin: 'feedcast',
+    value: v.string('SECRET'),
+    doc: 'A publisher must present this secret in addition to passing the ACL (each publish protocol documents how it is sent).',
+    example: 's3cr3t-token',
+    feed(value, feed) {
+      feed.publishSecret = value;
+    },
+  }),
+
+  // --- <Redirect> -----------------------------------------------------------------------------------------------
+  def<string>({
+    name: 'URL',
+    group: 'redirect',
+    origin: 'ffserver',
+    value: v.string('URL'),
+    doc: 'Target of the redirect (301 with this Location). Required.',
+    example: 'http://www.ffmpeg.org/',
+    redirect(value, redirect, site) {
+      if (!/^[A-Za-z][A-Za-z0-9+.-]*:/.test(value) && !value.startsWith('/')) {
+        site.warn(
+          `URL '${value}' is neither an absolute URL nor a path starting with /; clients resolve it relative to the request`,
+        );
+      }
+      redirect.url = value;
+    },
+  }),
+
+  // --- <Stream>: source, format and serving ---------------------------------------------------------------------
+  def<string>({
+    name: 'Feed',
+    group: 'stream',
+    origin: 'ffserver',
+    value: v.string('FEED_NAME'),
+    doc: 'The feed this stream serves. The <Feed> must be defined above the stream.',
+    example: 'feed1.ffm',
+    stream(value, stream, site) {
+      stream.feedLine = site.line;
+      const found = site.state.feeds.find((f) => f.name === value);
+      if (found !== undefined) {
+        stream.feed = found.name;
+        return;
+      }
+      const below = site.state.allFeeds.get(value);
+      if (below !== undefined) {
+        site.error(
+          `Feed '${value}' is defined below this stream (line ${below}); move the <Feed ${value}> section above <Stream ${stream.name}>`,
+        );
+        return;
+      }
+      const byKey = site.state.feeds.find((f) => f.key === value || f.key === value.replace(/\.ffm$/i, ''));
+      const hint =
+        byKey !== undefined
+          ? `; did you mean Feed ${byKey.name}?`
+          : site.state.feeds.length > 0
+            ? `; defined feeds: ${site.state.feeds.map((f) => f.name).join(', ')}`
+            : '; add a <Feed NAME> section above this stream';
+      site.error(`Feed '${value}' for stream '${stream.name}' is not defined${hint}`);
+    },
+  }),
+  def<string>({
+    name: 'Format',
+    group: 'stream',
+    origin: 'ffserver',
+    value: v.string('FORMAT'),
+    default: "from the stream name's extension",
+    doc: 'Output format: flv, mpegts, hls, rtp, status, or a transcoded one (mpeg, webm, ogg, mp3, jpeg, mpjpeg, …).',
+    differs: 'Formats no player uses any more (asf, rm, swf, avi, ffm) load with a warning and are not served.',
+    example: 'flv',
+    stream(value, stream, site) {
+      const format = lookupFormat(value);
+      if (format === undefined) {
+        site.error(`Format '${value}' is unknown; known formats: ${knownFormatNames().join(', ')}`);
+        return;
+      }
+      stream.format = format;
+      stream.formatExplicit = true;
+      stream.formatLine = site.line;
+    },
+  }),
+  def<string>({
+    name: 'InputFormat',
+    group: 'stream',
+    origin: 'ffserver',
+    value: v.string('DEMUXER', { re: /^[A-Za-z0-9_,]+$/, what: 'an ffmpeg demuxer name; write e.g. InputFormat mpegts' }),
+    default: 'probed',
+    doc: 'Forces the demuxer of a File stream.',
+    example: 'mpegts',
+    stream(value, stream) {
+      stream.inputFormat = value;
+    },
+  }),
+  def<number>({
+    name: 'Preroll',
+    group: 'stream',
+    origin: 'ffserver',
+    value: v.seconds(0, 86400, '10'),
+    default: '0',
+    doc: 'A new reader starts this many seconds in the past (needs a feed File for more than the GOP cache).',
+    example: '10',
+    stream(value, stream) {
+      stream.prerollSeconds = value;
+    },
+  }),
+  def<true>({
+    name: 'StartSendOnKey',
+    group: 'stream',
+    origin: 'ffserver',
+    value: v.none(),
+    default: 'off',
+    doc: 'Start sending to a reader at a keyframe.',
+    differs: 'Feedcast always starts readers at a keyframe (from its GOP cache); the flag is kept for the status page.',
+    example: '',
+    stream(_, stream) {
+      stream.startSendOnKey = true;
+    },
+  }),
+  def<number>({
+    name: 'MaxTime',
+    group: 'stream',
+    origin: 'ffserver',
+    value: v.seconds(0, 31_536_000, '100'),
+    default: '0 (unlimited)',
+    doc: 'Wall-clock limit per reader connection, in seconds.',
+    example: '100',
+    stream(value, stream) {
+      stream.maxTimeSeconds = value;
+    },
+  }),
+  def<string>({
+    name: 'DynamicACL',
+    group: 'stream',
+    origin: 'ffserver',
+    value: v.string('FILE'),
+    doc: 'A file of `ACL` lines re-read on every request; its result replaces the static ACL. A missing file allows all.',
+    example: '/etc/feedcast/stream.acl',
+    stream(value, stream) {
+      stream.dynamicAcl = value;
+    },
+  }),
+  def<string>({
+    name: 'RTSPOption',
+    group: 'stream',
+    origin: 'ffserver',
+    value: { ...v.string('STRING'), parse: (args) => first(args) },
+    doc: 'Kept but unused, as in ffserver.',
+    example: 'tcp',
+    stream(value, stream) {
+      stream.rtspOption = value;
+    },
+  }),
+  def<string>({
+    name: 'MulticastAddress',
+    group: 'stream',
+    origin: 'ffserver',
+    value: v.host(),
+    doc: 'Makes the stream an always-on multicast RTP sender to this group (and turns looping on).',
+    example: '224.124.0.1',
+    stream(value, stream, site) {
+      stream.multicastLine = site.line;
+      stream.loop = true;
+      deferResolve(site, value, 'use a multicast IP address such as 224.124.0.1', (a) => {
+        stream.multicastAddress = a;
+        const p = parseAddress(a);
+        const multicast = p !== undefined && (p.family === 4 ? p.value >> 28n === 0xen : p.value >> 120n === 0xffn);
+        if (!multicast) site.warn(`MulticastAddress ${a} is not a multicast address (224.0.0.0/4 or ff00::/8)`);
+      });
+    },
+  }),
+  def<number>({
+    name: 'MulticastPort',
+    group: 'stream',
+    origin: 'ffserver',
+    value: v.port(),
+    default: '6000, 6100, … in config order',
+    doc: 'First RTP port of the multicast stream; track i uses PORT+2i.',
+    example: '5000',
+    stream(value, stream) {
+      stream.multicastPort = value;
+    },
+  }),
+  def<number>({
+    name: 'MulticastTTL',
+    group: 'stream',
+    origin: 'ffserver',
+    value: v.int(0, 255, 'TTL', '16'),
+    default: '16',
+    doc: 'TTL of the multicast packets.',
+    example: '16',
+    stream(value, stream) {
+      stream.multicastTtl = value;
+    },
+  }),
+  def<true>({
+    name: 'NoLoop',
+    group: 'stream',
+    origin: 'ffserver',
+    value: v.none(),
+    doc: 'A multicast file stream stops at the end of the file instead of starting over.',
+    example: '',
+    stream(_, stream) {
+      stream.loop = false;
+    },
+  }),
+  def<string>({
+    name: 'FaviconURL',
+    group: 'stream',
+    origin: 'ffserver',
+    value: v.string('URL'),
+    doc: 'Icon of the status page. Only in a `Format status` stream, after the Format line.',
+    example: 'http://example.com/favicon.ico',
+    stream(value, stream, site) {
+      if (stream.format?.support !== 'status') {
+        site.error('FaviconURL is only allowed in a status stream, after its Format status line; move it below Format status');
+        return;
+      }
+      stream.faviconUrl = value;
+    },
+  }),
+  def<readonly string[]>({
+    name: 'Metadata',
+    group: 'stream',
+    origin: 'ffserver',
+    value: v.words('KEY VALUE', 2, 2),
+    doc: 'Container metadata for every reader, e.g. `Metadata title "My stream"`. `title` is also the SDP session name.',
+    example: 'title "Stream title"',
+    stream([k = '', value = ''], stream, site) {
+      if (k === '') {
+        site.error('Metadata needs a key and a value, e.g. Metadata title "My stream"');
+        return;
+      }
+      stream.metadata[k] = value;
+    },
+  }),
+  metadataFrom('author'),
+  metadataFrom('comment'),
+  metadataFrom('copyright'),
+  metadataFrom('title'),
+  def<true>({
+    name: 'NoAudio',
+    group: 'stream',
+    origin: 'ffserver',
+    value: v.none(),
+    doc: 'Leave the audio track out of this stream.',
+    example: '',
+    stream(_, stream) {
+      stream.noAudio = true;
+    },
+  }),
+  def<true>({
+    name: 'NoVideo',
+    group: 'stream',
+    origin: 'ffserver',
+    value: v.none(),
+    doc: 'Leave the video track out of this stream.',
+    example: '',
+    stream(_, stream) {
+      stream.noVideo = true;
+    },
+  }),
+
+  // --- <Stream>: encoder directives (ref §2.6) -------------------------------------------------------------------
+  enc(
+    'AudioCodec',
+    v.codec('audio'),
+    () => [],
+    (c, e) => void (e.audioCodec = c),
+    'Audio encoder, e.g. aac, libmp3lame, mp2, libopus.',
+    'aac',
+  ),
+  enc(
+    'AudioBitRate',
+    v.float(1, 10_000, 'KBITS', '64'),
+    (n) => [['audio', 'b', String(n)]],
+    (n, e) => void (e.audioBitRateKbps = n),
+    'Audio bitrate in kbit/s.',
+    '64',
+  ),
+  enc(
+    'AudioChannels',
+    v.int(1, 64, 'COUNT', '2'),
+    (n) => [['audio', 'ac', String(n)]],
+    (n, e) => void (e.audioChannels = n),
+    'Number of audio channels.',
+    '2',
+  ),
+  enc(
+    'AudioSampleRate',
+    v.int(1000, 768_000, 'HZ', '44100'),
+    (n) => [['audio', 'ar', String(n)]],
+    (n, e) => void (e.audioSampleRate = n),
+    'Audio sample rate in Hz.',
+    '44100',
+  ),
+  avOption('AVOptionAudio', 'audio'),
+  enc<string>(
+    'AVPresetAudio',
+    v.string('PRESET'),
+    () => [],
+    (p, e) => void e.audioPresets.push(p),
+    'An ffmpeg audio preset (`-apre`), applied in order.',
+    'default',
+  ),
+  enc(
+    'VideoCodec',
+    v.codec('video'),
+    () => [],
+    (c, e) => void (e.videoCodec = c),
+    'Video encoder, e.g. libx264, libvpx, mjpeg, mpeg1video.',
+    'libx264',
+  ),
+  enc(
+    'VideoBitRate',
+    v.int(1, 2_000_000, 'KBITS', '1000'),
+    (n) => [['video', 'b', String(n)]],
+    (n, e) => void (e.videoBitRateKbps = n),
+    'Video bitrate in kbit/s.',
+    '1000',
+  ),
+  enc(
+    'VideoBitRateRange',
+    bitRateRange,
+    (r) => [
+      ['video', 'minrate', String(r.min)],
+      ['video', 'maxrate', String(r.max)],
+    ],
+    (r, e) => void (e.videoBitRateRangeKbps = r),
+    'Minimum and maximum video bitrate in kbit/s.',
+    '200-800',
+  ),
+  enc(
+    'VideoBitRateTolerance',
+    v.int(0, 2_000_000, 'KBITS', '100'),
+    (n) => [['video', 'bt', String(n)]],
+    (n, e) => void (e.videoBitRateToleranceKbps = n),
+    'Video bitrate tolerance in kbit/s.',
+    '100',
+  ),
+  enc(
+    'VideoBufferSize',
+    v.int(0, 262_143, 'KIB', '40'),
+    (n) => [['video', 'bufsize', String(n)]],
+    (n, e) => void (e.videoBufferSizeKiB = n),
+    'Rate-control buffer size in KiB (a smaller buffer lowers latency).',
+    '40',
+  ),
+  enc(
+    'VideoFrameRate',
+    frameRate,
+    (n) => [['video', 'time_base', String(n)]],
+    (n, e) => void (e.frameRate = n),
+    'Frames per second.',
+    '25',
+    {
+      differs: 'A fraction like 30000/1001 means that many frames per second (ffserver glued it after `1/`).',
+    },
+  ),
+  enc(
+    'VideoSize',
+    videoSize,
+    (s) => [['video', 'video_size', `${s.width}x${s.height}`]],
+    (s, e, site) => {
+      if (s.width % 2 !== 0 || s.height % 2 !== 0)
+        site.warn(`VideoSize ${s.width}x${s.height} is not a multiple of 2; most encoders need even sizes`);
+      e.videoSize = s;
+    },
+    'Picture size: WIDTHxHEIGHT or an ffmpeg abbreviation (qcif, cif, 4cif, vga, svga, hd480, hd720, hd1080, …).',
+    '640x360',
+  ),
+  enc(
+    'PixelFormat',
+    v.string('PIX_FMT', { re: /^[a-z0-9_]+$/i, what: 'a pixel format name; write e.g. PixelFormat yuv420p' }),
+    (p) => [['video', 'pixel_format', p]],
+    (p, e) => void (e.pixelFormat = p),
+    'Pixel format of the encoded video, e.g. yuv420p.',
+    'yuv420p',
+  ),
+  enc(
+    'VideoGopSize',
+    v.int(1, 100_000, 'FRAMES', '50'),
+    (n) => [['video', 'g', String(n)]],
+    (n, e) => void (e.gop = n),
+    'Keyframe interval in frames.',
+    '50',
+  ),
+  flagDirective('VideoIntraOnly', [['video', 'g', '1']], 'intraOnly', 'Every frame is a keyframe (GOP size 1).'),
+  flagDirective('VideoHighQuality', [['video', 'mbd', '+bits']], 'highQuality', 'Macroblock decision by bits (`mbd=bits`).'),
+  flagDirective(
+    'Video4MotionVector',
+    [
+      ['video', 'mbd', '+bits'],
+      ['video', 'flags', '+mv4'],
+    ],
+    'fourMotionVector',
+    'Four motion vectors per macroblock (`flags=+mv4`, MPEG-4 family).',
+  ),
+  enc(
+    'VideoTag',
+    v.string('FOURCC', { re: /^.{4}$/s, what: 'a four-character code; write e.g. VideoTag XVID' }),
+    (t) => [['video', 'codec_tag', t]],
+    (t, e) => void (e.videoTag = t),
+    'Codec tag (FourCC) written into the container.',
+    'XVID',
+    { differs: 'A tag that is not 4 characters is an error (ffserver ignored it silently).' },
+  ),
+  enc(
+    'VideoQMin',
+    v.int(-1, 69, 'Q', '3'),
+    (n) => [['video', 'qmin', String(n)]],
+    (n, e) => void (e.qmin = n),
+    'Minimum video quantizer.',
+    '3',
+  ),
+  enc(
+    'VideoQMax',
+    v.int(-1, 1024, 'Q', '31'),
+    (n) => [['video', 'qmax', String(n)]],
+    (n, e) => void (e.qmax = n),
+    'Maximum video quantizer.',
+    '31',
+  ),
+  enc(
+    'VideoQDiff',
+    v.int(-1, 1024, 'Q', '3'),
+    (n) => [['video', 'qdiff', String(n)]],
+    (n, e) => void (e.qdiff = n),
+    'Maximum quantizer difference between frames.',
+    '3',
+  ),
+  enc(
+    'Qscale',
+    v.int(0, 255, 'Q', '10'),
+    (n) => [
+      ['video', 'flags', '+qscale'],
+      ['video', 'global_quality', String(n)],
+    ],
+    (n, e) => void (e.qscale = n),
+    'Constant-quality video at this quantizer.',
+    '10',
+  ),
+  enc(
+    'LumiMask',
+    v.float(-1e6, 1e6, 'FLOAT', '0.1'),
+    (n) => [['video', 'lumi_mask', String(n)]],
+    (n, e) => void (e.lumiMask = n),
+    'Luminance masking.',
+    '0.1',
+  ),
+  enc(
+    'DarkMask',
+    v.float(-1e6, 1e6, 'FLOAT', '0.1'),
+    (n) => [['video', 'dark_mask', String(n)]],
+    (n, e) => void (e.darkMask = n),
+    'Darkness masking.',
+    '0.1',
+  ),
+  flagDirective(
+    'BitExact',
+    [['video', 'flags', '+bitexact']],
+    'bitExact',
+    'Bit-exact encoding (reproducible output, for tests).',
+  ),
+  flagDirective('DctFastint', [['video', 'dct', 'fastint']], 'dctFastint', 'Fast integer DCT.'),
+  flagDirective('IdctSimple', [['video', 'idct', 'simple']], 'idctSimple', 'Simple IDCT.'),
+  enc(
+    'Debug',
+    v.string('FLAGS', { re: /^[\w+,|-]+$/, what: 'ffmpeg debug flags; write e.g. Debug mb_type' }),
+    (d) => [
+      ['audio', 'debug', d],
+      ['video', 'debug', d],
+    ],
+    (d, e) => void (e.debug = d),
+    'ffmpeg encoder debug flags (audio and video).',
+    'mb_type',
+  ),
+  enc(
+    'Strict',
+    strictValue,
+    (s) => [
+      ['audio', 'strict', s],
+      ['video', 'strict', s],
+    ],
+    (s, e) => void (e.strict = s),
+    'Standards compliance of the encoders (`-strict`), e.g. -1 or experimental.',
+    '-1',
+  ),
+  avOption('AVOptionVideo', 'video'),
+  enc<string>(
+    'AVPresetVideo',
+    v.string('PRESET'),
+    () => [],
+    (p, e) => void e.videoPresets.push(p),
+    'An ffmpeg video preset (`-vpre`), applied in order.',
+    'baseline',
+  ),
+];
+
+const BY_NAME: ReadonlyMap<string, Directive> = new Map(DIRECTIVES.map((d) => [d.name.toLowerCase(), d]));
+
+/** Finds a directive by name, case-insensitively (ffserver matched with strcasecmp). */
+export function findDirective(name: string): Directive | undefined {
+  return BY_NAME.get(name.toLowerCase());
+}
+
+/** Directive names close to a misspelt one, for "did you mean" hints. */
+export function suggestDirectives(name: string, scope: Scope): string[] {
+  const lower = name.toLowerCase();
+  const scored = DIRECTIVES.filter((d) => d.scopes.includes(scope))
+    .map((d) => ({ name: d.name, distance: editDistance(lower, d.name.toLowerCase()) }))
+    .filter((s) => s.distance <= Math.max(1, Math.floor(lower.length / 4)))
+    .sort((a, b) => a.distance - b.distance);
+  return scored.slice(0, 3).map((s) => s.name);
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      cur.push(Math.min((prev[j] ?? 0) + 1, (cur[j - 1] ?? 0) + 1, (prev[j - 1] ?? 0) + cost));
+    }
+    prev = cur;
+  }
+  return prev[b.length] ?? 0;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Section drafts with their defaults.
+
+export function emptyEncoding(useDefaults: boolean): StreamEncoding {
+  return {
+    useDefaults,
+    audioCodec: undefined,
+    audioBitRateKbps: undefined,
+    audioChannels: undefined,
+    audioSampleRate: undefined,
+    audioAvOptions: {},
+    audioPresets: [],
+    videoCodec: undefined,
+    videoBitRateKbps: undefined,
+    videoBitRateRangeKbps: undefined,
+    videoBitRateToleranceKbps: undefined,
+    videoBufferSizeKiB: undefined,
+    frameRate: undefined,
+    videoSize: undefined,
+    pixelFormat: undefined,
+    gop: undefined,
+    intraOnly: false,
+    highQuality: false,
+    fourMotionVector: false,
+    videoTag: undefined,
+    qmin: undefined,
+    qmax: undefined,
+    qdiff: undefined,
+    qscale: undefined,
+    lumiMask: undefined,
+    darkMask: undefined,
+    bitExact: false,
+    dctFastint: false,
+    idctSimple: false,
+    debug: undefined,
+    strict: undefined,
+    videoAvOptions: {},
+    videoPresets: [],
+  };
+}
+
+/** The name a feed is published and read under: NAME without a trailing `.ffm`. */
+export function feedKey(name: string): string {
+  return name.replace(/\.ffm$/i, '');
+}
+
+export function newFeedDraft(name: string, line: number, where: string): FeedDraft {
+  return {
+    name,
+    key: feedKey(name),
+    line,
+    where,
+    file: undefined,
+    readOnly: false,
+    fileMaxSizeBytes: FEED_DEFAULT_MAX_SIZE_BYTES,
+    fileMaxSizeLine: undefined,
+    truncate: false,
+    truncateLine: undefined,
+    launch: undefined,
+    publishSecret: undefined,
+    aclSpecs: [],
+  };
+}
+
+export function newStreamDraft(name: string, line: number, where: string, useDefaults: boolean): StreamDraft {
+  return {
+    name,
+    line,
+    where,
+    feed: undefined,
+    feedLine: undefined,
+    file: undefined,
+    format: guessFormatFromName(name),
+    formatExplicit: false,
+    formatLine: undefined,
+    inputFormat: undefined,
+    prerollSeconds: 0,
+    startSendOnKey: false,
+    maxTimeSeconds: 0,
+    metadata: {},
+    noAudio: false,
+    noVideo: false,
+    aclSpecs: [],
+    dynamicAcl: undefined,
+    rtspOption: undefined,
+    multicastAddress: undefined,
+    multicastPort: undefined,
+    multicastTtl: undefined,
+    multicastLine: undefined,
+    loop: false,
+    faviconUrl: undefined,
+    useDefaultsSeen: false,
+    encoding: emptyEncoding(useDefaults),
+    encoderDirectives: [],
+    avKeys: { audio: new Map(), video: new Map() },
+  };
+}
+
+export function newRedirectDraft(name: string, line: number, where: string): RedirectDraft {
+  return { name, line, where, url: undefined };
+}
