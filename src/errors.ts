@@ -9,6 +9,7 @@ export const ErrorCode = {
   process: 'FC_ERR_PROCESS',
   clientTooSlow: 'FC_ERR_CLIENT_TOO_SLOW',
   unsupported: 'FC_ERR_UNSUPPORTED',
+  feedBusy: 'FC_ERR_FEED_BUSY',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -64,12 +65,7 @@ export class ProcessError extends FeedcastError {
   readonly exitCode: number | null;
   readonly signal: string | null;
   readonly stderrTail: readonly string[];
-  constructor(
-    what: string,
-    exitCode: number | null,
-    signal: string | null,
-    stderrTail: readonly string[],
-  ) {
+  constructor(what: string, exitCode: number | null, signal: string | null, stderrTail: readonly string[]) {
     const how = signal !== null ? `signal ${signal}` : `exit code ${String(exitCode)}`;
     const tail = stderrTail.length > 0 ? `: ${stderrTail.join(' | ')}` : '';
     super(ErrorCode.process, `${what} ended with ${how}${tail}`);
@@ -90,5 +86,14 @@ export class ClientTooSlowError extends FeedcastError {
 export class UnsupportedError extends FeedcastError {
   constructor(detail: string) {
     super(ErrorCode.unsupported, detail);
+  }
+}
+
+/** A second publisher for a feed whose publisher is still sending. */
+export class FeedBusyError extends FeedcastError {
+  readonly feed: string;
+  constructor(feed: string, detail: string) {
+    super(ErrorCode.feedBusy, `feed ${feed} is busy: ${detail}`);
+    this.feed = feed;
   }
 }

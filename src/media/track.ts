@@ -12,7 +12,7 @@ import type { Codec, TrackKind } from './codec.js';
  * - others: absent (configuration travels in-band).
  */
 export interface Track {
-  /** Stable within a feed: 0 is the first video track, 1 the first audio track, and so on. */
+  /** Unique within its feed (or within one demuxer's output, before the Feed maps it). */
   readonly id: number;
   readonly kind: TrackKind;
   readonly codec: Codec;

@@ -1,0 +1,91 @@
+// The feed's clock: maps each publisher's own timestamps onto one monotonic 90 kHz timeline
+// that survives publisher reconnects, and repairs per-track timestamp faults (DTS going back,
+// jumps) so every output sees time that only moves forward.
+
+/** A forward or backward step larger than this is a timestamp jump, not a real gap. */
+export const DEFAULT_JUMP_LIMIT_90K = 10 * 90_000;
+
+export interface ClockRepairs {
+  /** Frames whose DTS was not after the previous one on their track. */
+  nonMonotonic: number;
+  /** Steps on a track larger than the jump limit (source restarted its timestamps, lost data). */
+  jumps: number;
+}
+
+interface TrackTime {
+  lastDts: number;
+  /** The last sensible frame spacing, used to place a frame after a repair. */
+  lastStep: number;
+  /** Extra offset this track carries after a jump repair. */
+  repairOffset: number;
+}
+
+/** Default spacing per track kind when nothing is known yet: 40 ms video, ~21 ms AAC. */
+const DEFAULT_STEP_90K = { video: 3600, audio: 1920 } as const;
+
+export class FeedClock {
+  private readonly jumpLimit90k: number;
+  private readonly tracks = new Map<number, TrackTime>();
+  /** Offset of the current publisher session: feed time = input time + sessionOffset. */
+  private sessionOffset: number | undefined;
+  private lastWallMs: number | undefined;
+  readonly repairs: ClockRepairs = { nonMonotonic: 0, jumps: 0 };
+
+  constructor(jumpLimit90k = DEFAULT_JUMP_LIMIT_90K) {
+    this.jumpLimit90k = jumpLimit90k;
+  }
+
+  /** The newest DTS on any track, or undefined before the first frame. */
+  get endDts90k(): number | undefined {
+    let end: number | undefined;
+    for (const t of this.tracks.values()) end = end === undefined ? t.lastDts : Math.max(end, t.lastDts);
+    return end;
+  }
+
+  /** A new publisher session begins: its first frame is placed after the feed's end plus the real gap. */
+  startSession(): void {
+    this.sessionOffset = undefined;
+    for (const t of this.tracks.values()) t.repairOffset = 0;
+  }
+
+  /**
+   * Maps one frame's input times to feed times. `firstOfSession` anchoring happens on the first
+   * call after startSession(). Returns [dts, pts].
+   */
+  place(trackId: number, kind: 'video' | 'audio', dts: number, pts: number, nowMs: number): [number, number] {
+    if (this.sessionOffset === undefined) {
+      const end = this.endDts90k;
+      if (end === undefined) {
+        this.sessionOffset = -dts;
+      } else {
+        // No going back and no jump larger than the real gap: wall time since the last frame,
+        // at least one frame step so the new first frame comes strictly after the old last one.
+        const gap90k = this.lastWallMs === undefined ? 0 : Math.max(0, nowMs - this.lastWallMs) * 90;
+        this.sessionOffset = end + Math.max(gap90k, DEFAULT_STEP_90K.video) - dts;
+      }
+    }
+    let track = this.tracks.get(trackId);
+    let outDts = dts + this.sessionOffset + (track?.repairOffset ?? 0);
+    if (track === undefined) {
+      track = { lastDts: outDts, lastStep: DEFAULT_STEP_90K[kind], repairOffset: 0 };
+      this.tracks.set(trackId, track);
+    } else {
+      const step = outDts - track.lastDts;
+      if (step > this.jumpLimit90k || step < -this.jumpLimit90k) {
+        this.repairs.jumps++;
+        const target = track.lastDts + track.lastStep;
+        track.repairOffset += target - outDts;
+        outDts = target;
+      } else if (step <= 0) {
+        this.repairs.nonMonotonic++;
+        outDts = track.lastDts + 1;
+      } else {
+        track.lastStep = step;
+      }
+      track.lastDts = outDts;
+    }
+    this.lastWallMs = nowMs;
+    const ptsOffset = pts - dts;
+    return [outDts, outDts + Math.max(0, ptsOffset)];
+  }
+}

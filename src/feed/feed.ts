@@ -1,0 +1,309 @@
+// The hub of one live input: its tracks, its clock, the GOP cache (everything since the last
+// video keyframe, so a new reader starts at once) and its listeners. A publisher writes frames
+// through a PublisherSession; write() is synchronous and never waits for a reader.
+
+import type { Frame } from '../media/frame.js';
+import type { Track } from '../media/track.js';
+import { sameTrackConfig } from '../media/track.js';
+import type { Logger } from '../observability/logger.js';
+import { RateMeter } from '../observability/rate-meter.js';
+import { TypedEmitter } from '../typed-emitter.js';
+import { FeedClock } from './feed-clock.js';
+import { FeedBusyError } from '../errors.js';
+
+export type FeedEvents = {
+  /** The track list changed (first publisher, or a publisher with other parameters). */
+  tracks: [readonly Track[]];
+  frame: [Frame];
+  publisher: [PublisherInfo | undefined];
+  /** No publisher came back within the grace period: readers should end. */
+  idle: [];
+  close: [];
+};
+
+export interface PublisherInfo {
+  /** 'http', 'rtmp', 'demo' ... */
+  readonly protocol: string;
+  readonly remoteAddress: string;
+  readonly startedAt: Date;
+}
+
+export interface FeedOptions {
+  /** A publisher silent this long may be replaced by a newcomer. */
+  publisherTimeoutMs: number;
+  /** How long readers wait for a publisher to come back before they are ended. */
+  publisherGraceMs: number;
+  /** Bounds of the GOP cache: past these the cache is dropped until the next keyframe. */
+  maxGopBytes?: number;
+  maxGopFrames?: number;
+}
+
+export interface FeedStats {
+  framesIn: number;
+  bytesIn: number;
+  keyframesIn: number;
+  publishers: number;
+  /** Frames dropped at ingest before a session's first keyframe. */
+  framesSkippedBeforeKeyframe: number;
+}
+
+const DEFAULT_MAX_GOP_BYTES = 32 * 1024 * 1024;
+const DEFAULT_MAX_GOP_FRAMES = 3000;
+
+export class Feed extends TypedEmitter<FeedEvents> {
+  /** The configured name (`feed1.ffm`). */
+  readonly name: string;
+  /** The name in URLs (`feed1`). */
+  readonly key: string;
+  private readonly options: FeedOptions;
+  private readonly log: Logger;
+  private readonly clock = new FeedClock();
+  private currentTracks: Track[] = [];
+  private gop: Frame[] = [];
+  private gopBytes = 0;
+  private session: PublisherSession | undefined;
+  private graceTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+  readonly stats: FeedStats = { framesIn: 0, bytesIn: 0, keyframesIn: 0, publishers: 0, framesSkippedBeforeKeyframe: 0 };
+  readonly inputRate = new RateMeter();
+  readonly createdAt = new Date();
+  lastFrameAt: number | undefined;
+
+  constructor(name: string, key: string, options: FeedOptions, log: Logger) {
+    super(log);
+    this.name = name;
+    this.key = key;
+    this.options = options;
+    this.log = log.child({ feed: key });
+  }
+
+  get tracks(): readonly Track[] {
+    return this.currentTracks;
+  }
+
+  get publisher(): PublisherInfo | undefined {
+    return this.session?.info;
+  }
+
+  get clockRepairs(): Readonly<{ nonMonotonic: number; jumps: number }> {
+    return this.clock.repairs;
+  }
+
+  get hasVideo(): boolean {
+    return this.currentTracks.some((t) => t.kind === 'video');
+  }
+
+  /** Frames since the last video keyframe, oldest first: what a new reader gets first. */
+  gopCache(): readonly Frame[] {
+    return this.gop;
+  }
+
+  /**
+   * Attaches a publisher. One publisher per feed: a second one is refused with FeedBusyError
+   * while the first is still sending, but takes over at once if the first has gone silent.
+   */
+  attachPublisher(info: PublisherInfo, nowMs = Date.now()): PublisherSession {
+    if (this.closed) throw new FeedBusyError(this.key, 'the feed has been removed');
+    const current = this.session;
+    if (current !== undefined) {
+      const silentMs = nowMs - current.lastDataAt;
+      if (silentMs < this.options.publisherTimeoutMs) {
+        throw new FeedBusyError(
+          this.key,
+          `already published by ${current.info.protocol} from ${current.info.remoteAddress} since ${current.info.startedAt.toISOString()}`,
+        );
+      }
+      this.log.warn('publisher silent, new publisher takes over', {
+        silentMs,
+        old: current.info.remoteAddress,
+        new: info.remoteAddress,
+      });
+      current.end('replaced by a new publisher after going silent');
+    }
+    if (this.graceTimer !== undefined) {
+      clearTimeout(this.graceTimer);
+      this.graceTimer = undefined;
+    }
+    this.clock.startSession();
+    const session = new PublisherSession(this, info, nowMs);
+    this.session = session;
+    this.stats.publishers++;
+    this.log.info('publisher attached', { protocol: info.protocol, from: info.remoteAddress });
+    this.safeEmit('publisher', info);
+    return session;
+  }
+
+  /** @internal called by PublisherSession.end() */
+  detach(session: PublisherSession, reason: string): void {
+    if (this.session !== session) return;
+    this.session = undefined;
+    this.gop = [];
+    this.gopBytes = 0;
+    this.log.info('publisher left', { reason, graceMs: this.options.publisherGraceMs });
+    this.safeEmit('publisher', undefined);
+    if (!this.closed) {
+      this.graceTimer = setTimeout(() => {
+        this.graceTimer = undefined;
+        if (this.session === undefined) {
+          this.log.info('no publisher within the grace period, ending readers');
+          this.safeEmit('idle');
+        }
+      }, this.options.publisherGraceMs);
+      this.graceTimer.unref();
+    }
+  }
+
+  /** @internal maps a publisher's track list onto the feed's, keeping ids stable by kind order. */
+  mapTracks(incoming: readonly Track[]): Map<number, number> {
+    const mapping = new Map<number, number>();
+    const next = [...this.currentTracks];
+    const used = new Set<number>();
+    let changed = false;
+    for (const t of incoming) {
+      const existing = next.find((f) => f.kind === t.kind && !used.has(f.id));
+      const id = existing?.id ?? nextFreeId(next);
+      used.add(id);
+      mapping.set(t.id, id);
+      const mapped: Track = { ...t, id };
+      if (existing === undefined) {
+        next.push(mapped);
+        changed = true;
+      } else if (!sameTrackConfig(existing, mapped)) {
+        next[next.indexOf(existing)] = mapped;
+        changed = true;
+      }
+    }
+    if (changed) {
+      this.currentTracks = next.sort((a, b) => a.id - b.id);
+      this.log.info('tracks', { tracks: this.currentTracks.map((t) => `${t.id}:${t.codec}`).join(',') });
+      this.safeEmit('tracks', this.currentTracks);
+    }
+    return mapping;
+  }
+
+  /** @internal places a mapped frame on the feed clock and fans it out. */
+  writeMapped(trackId: number, frame: Frame, nowMs: number): void {
+    const track = this.currentTracks.find((t) => t.id === trackId);
+    if (track === undefined) return;
+    const [dts90k, pts90k] = this.clock.place(trackId, track.kind, frame.dts90k, frame.pts90k, nowMs);
+    const out: Frame = { trackId, dts90k, pts90k, keyframe: frame.keyframe, data: frame.data };
+    this.stats.framesIn++;
+    this.stats.bytesIn += out.data.length;
+    this.inputRate.add(out.data.length, nowMs);
+    this.lastFrameAt = nowMs;
+    this.cache(out, track.kind);
+    this.safeEmit('frame', out);
+  }
+
+  private cache(frame: Frame, kind: 'video' | 'audio'): void {
+    if (!this.hasVideo) return; // audio-only: any frame is a start point, nothing to cache
+    if (kind === 'video' && frame.keyframe) {
+      this.stats.keyframesIn++;
+      this.gop = [];
+      this.gopBytes = 0;
+    } else if (this.gop.length === 0) {
+      return; // no keyframe yet: nothing a new reader could start from
+    }
+    this.gop.push(frame);
+    this.gopBytes += frame.data.length;
+    const maxBytes = this.options.maxGopBytes ?? DEFAULT_MAX_GOP_BYTES;
+    const maxFrames = this.options.maxGopFrames ?? DEFAULT_MAX_GOP_FRAMES;
+    if (this.gopBytes > maxBytes || this.gop.length > maxFrames) {
+      this.log.warn('GOP too long for the cache; new readers wait for the next keyframe', {
+        bytes: this.gopBytes,
+        frames: this.gop.length,
+      });
+      this.gop = [];
+      this.gopBytes = 0;
+    }
+  }
+
+  /** Ends the publisher and tells every listener the feed is gone. Idempotent. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.graceTimer !== undefined) clearTimeout(this.graceTimer);
+    this.session?.end('feed closed');
+    this.safeEmit('close');
+  }
+}
+
+function nextFreeId(tracks: readonly Track[]): number {
+  let id = 0;
+  while (tracks.some((t) => t.id === id)) id++;
+  return id;
+}
+
+export type PublisherSessionEvents = { end: [string] };
+
+/**
+ * One publisher's connection to a feed. Maps the publisher's track ids to the feed's, drops what
+ * comes before its first video keyframe, and hands frames to the feed.
+ */
+export class PublisherSession extends TypedEmitter<PublisherSessionEvents> {
+  readonly info: PublisherInfo;
+  private readonly feed: Feed;
+  private mapping = new Map<number, number>();
+  private incomingKinds = new Map<number, 'video' | 'audio'>();
+  private started = false;
+  /** Input DTS of the session's first frame: audio from before it is dropped. */
+  private startDts = 0;
+  private hasVideo = false;
+  private ended = false;
+  lastDataAt: number;
+  bytesIn = 0;
+  framesIn = 0;
+
+  constructor(feed: Feed, info: PublisherInfo, nowMs: number) {
+    super();
+    this.feed = feed;
+    this.info = info;
+    this.lastDataAt = nowMs;
+  }
+
+  get isEnded(): boolean {
+    return this.ended;
+  }
+
+  /** Called for raw bytes received, so silence detection sees a publisher that is still sending. */
+  touch(bytes: number, nowMs = Date.now()): void {
+    this.lastDataAt = nowMs;
+    this.bytesIn += bytes;
+  }
+
+  setTracks(tracks: readonly Track[]): void {
+    if (this.ended) return;
+    this.mapping = this.feed.mapTracks(tracks);
+    this.incomingKinds = new Map(tracks.map((t) => [t.id, t.kind]));
+    this.hasVideo = tracks.some((t) => t.kind === 'video');
+  }
+
+  write(frame: Frame, nowMs = Date.now()): void {
+    if (this.ended) return;
+    const feedTrackId = this.mapping.get(frame.trackId);
+    if (feedTrackId === undefined) return;
+    this.lastDataAt = nowMs;
+    if (!this.started) {
+      // A session starts at its first video keyframe: readers cannot use what comes before.
+      const isVideoKey = this.incomingKinds.get(frame.trackId) === 'video' && frame.keyframe;
+      if (this.hasVideo && !isVideoKey) {
+        this.feed.stats.framesSkippedBeforeKeyframe++;
+        return;
+      }
+      this.started = true;
+      this.startDts = frame.dts90k;
+    } else if (frame.dts90k < this.startDts && this.incomingKinds.get(frame.trackId) !== 'video') {
+      return; // audio from before the session's first picture
+    }
+    this.framesIn++;
+    this.feed.writeMapped(feedTrackId, frame, nowMs);
+  }
+
+  /** Ends this publisher's session (connection closed, replaced, feed removed). Idempotent. */
+  end(reason: string): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.feed.detach(this, reason);
+    this.safeEmit('end', reason);
+  }
+}

@@ -1,0 +1,182 @@
+// One output format of one stream, muxed once and shared by every reader ("mux once, send
+// many"): a log of immutable chunks (one per frame) that readers walk with a cursor.
+
+import type { Feed } from '../feed/feed.js';
+import type { StreamMuxer } from '../media/demuxer.js';
+import type { Frame } from '../media/frame.js';
+import type { Track } from '../media/track.js';
+import type { Logger } from '../observability/logger.js';
+import { TypedEmitter } from '../typed-emitter.js';
+
+export interface Chunk {
+  readonly seq: number;
+  readonly data: Buffer;
+  /** A reader may start here (the chunk begins a video keyframe, or the feed is audio-only). */
+  readonly joinable: boolean;
+  /** Bytes produced before this chunk: lag in bytes is measured against it. */
+  readonly startByte: number;
+  readonly dts90k: number;
+}
+
+export type MuxedOutputEvents = {
+  chunk: [Chunk];
+  /** No more chunks will come (feed gone or publisher did not come back). */
+  end: [string];
+  /** The last reader left and the output released its feed subscription. */
+  dispose: [];
+};
+
+export interface MuxedOutputOptions {
+  /** Bytes behind the newest chunk that are kept for lagging readers. */
+  retainBytes: number;
+  /** Which of the feed's tracks this output carries (NoAudio / NoVideo). */
+  trackFilter?: (track: Track) => boolean;
+}
+
+export type MuxerFactory = (tracks: readonly Track[]) => StreamMuxer;
+
+export class MuxedOutput extends TypedEmitter<MuxedOutputEvents> {
+  readonly id: string;
+  readonly feed: Feed;
+  private readonly makeMuxer: MuxerFactory;
+  private readonly options: MuxedOutputOptions;
+  private readonly log: Logger;
+  private muxer: StreamMuxer | undefined;
+  private tracks: readonly Track[] = [];
+  private chunks: Chunk[] = [];
+  private nextSeq = 0;
+  private producedBytes = 0;
+  private lastJoinSeq: number | undefined;
+  private readerCount = 0;
+  private readonly unsubscribe: (() => void)[] = [];
+  private ended = false;
+  bytesServed = 0;
+
+  constructor(id: string, feed: Feed, makeMuxer: MuxerFactory, options: MuxedOutputOptions, log: Logger) {
+    super(log);
+    this.id = id;
+    this.feed = feed;
+    this.makeMuxer = makeMuxer;
+    this.options = options;
+    this.log = log.child({ output: id });
+    this.unsubscribe.push(
+      feed.on('tracks', (tracks) => this.onTracks(tracks)),
+      feed.on('frame', (frame) => this.onFrame(frame)),
+      feed.on('idle', () => this.finish('the publisher left and did not come back')),
+      feed.on('close', () => this.finish('the feed was removed')),
+    );
+    if (feed.tracks.length > 0) {
+      this.onTracks(feed.tracks);
+      // Instant start: the GOP cache becomes the first chunks, so a first reader starts at once.
+      for (const frame of feed.gopCache()) this.onFrame(frame);
+    }
+  }
+
+  get contentType(): string | undefined {
+    return this.muxer?.contentType;
+  }
+  get isEnded(): boolean {
+    return this.ended;
+  }
+  get carriedTracks(): readonly Track[] {
+    return this.tracks;
+  }
+  get readers(): number {
+    return this.readerCount;
+  }
+  /** Sequence number the next chunk will get. */
+  get headSeq(): number {
+    return this.nextSeq;
+  }
+  get firstSeq(): number {
+    return this.chunks[0]?.seq ?? this.nextSeq;
+  }
+  get producedByteCount(): number {
+    return this.producedBytes;
+  }
+
+  /** What a new reader receives before any chunk; undefined until the feed has tracks. */
+  header(): Buffer | undefined {
+    return this.muxer?.header();
+  }
+
+  /** The newest chunk a reader may start at, if any is retained. */
+  joinSeq(): number | undefined {
+    return this.lastJoinSeq;
+  }
+
+  at(seq: number): Chunk | undefined {
+    const first = this.chunks[0];
+    if (first === undefined) return undefined;
+    return this.chunks[seq - first.seq];
+  }
+
+  addReader(): void {
+    this.readerCount++;
+  }
+
+  removeReader(): void {
+    this.readerCount--;
+    if (this.readerCount <= 0) this.dispose();
+  }
+
+  private onTracks(feedTracks: readonly Track[]): void {
+    const filter = this.options.trackFilter;
+    const tracks = filter === undefined ? feedTracks : feedTracks.filter(filter);
+    this.tracks = tracks;
+    if (this.muxer === undefined) {
+      this.muxer = this.makeMuxer(tracks);
+      return;
+    }
+    const inline = this.muxer.updateTracks(tracks);
+    if (inline !== undefined && inline.length > 0) this.append(inline, false, this.chunks.at(-1)?.dts90k ?? 0);
+  }
+
+  private onFrame(frame: Frame): void {
+    if (this.muxer === undefined || this.ended) return;
+    const track = this.tracks.find((t) => t.id === frame.trackId);
+    if (track === undefined) return;
+    const data = this.muxer.mux(frame);
+    if (data.length === 0) return;
+    const hasVideo = this.tracks.some((t) => t.kind === 'video');
+    const joinable = hasVideo ? track.kind === 'video' && frame.keyframe : true;
+    this.append(data, joinable, frame.dts90k);
+  }
+
+  private append(data: Buffer, joinable: boolean, dts90k: number): void {
+    const chunk: Chunk = { seq: this.nextSeq++, data, joinable, startByte: this.producedBytes, dts90k };
+    this.producedBytes += data.length;
+    this.chunks.push(chunk);
+    if (joinable) this.lastJoinSeq = chunk.seq;
+    this.trim();
+    this.safeEmit('chunk', chunk);
+  }
+
+  /** Keeps everything from the newest join point, and whatever lies within retainBytes of the head. */
+  private trim(): void {
+    const join = this.lastJoinSeq ?? this.nextSeq;
+    let drop = 0;
+    for (const c of this.chunks) {
+      if (c.seq >= join || this.producedBytes - c.startByte <= this.options.retainBytes) break;
+      drop++;
+    }
+    // Splice in batches: shifting one element per frame is O(n) each time.
+    if (drop > 64 || (drop > 0 && drop === this.chunks.length)) this.chunks.splice(0, drop);
+    else if (drop > 0 && this.chunks.length > 4096) this.chunks.splice(0, drop);
+  }
+
+  private finish(reason: string): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.log.debug('output ended', { reason });
+    this.safeEmit('end', reason);
+  }
+
+  /** Releases the feed subscription. Idempotent. */
+  dispose(): void {
+    for (const off of this.unsubscribe.splice(0)) off();
+    this.chunks = [];
+    this.finish('output closed');
+    this.safeEmit('dispose');
+  }
+}
