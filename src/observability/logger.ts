@@ -23,7 +23,8 @@ export interface LoggerOptions {
 export function createLogger(options: LoggerOptions = {}, bound: LogFields = {}): Logger {
   const envLevel = process.env['FEEDCAST_LOG_LEVEL'];
   const level: LogLevel =
-    options.level ?? (envLevel === 'debug' || envLevel === 'info' || envLevel === 'warn' || envLevel === 'error' ? envLevel : 'info');
+    options.level ??
+    (envLevel === 'debug' || envLevel === 'info' || envLevel === 'warn' || envLevel === 'error' ? envLevel : 'info');
   const envFormat = process.env['FEEDCAST_LOG_FORMAT'];
   const format =
     options.format ?? (envFormat === 'json' || envFormat === 'pretty' ? envFormat : process.stdout.isTTY ? 'pretty' : 'json');
@@ -45,7 +46,8 @@ export function createLogger(options: LoggerOptions = {}, bound: LogFields = {})
 }
 
 function serialise(value: unknown): unknown {
-  if (value instanceof Error) return { name: value.name, message: value.message, ...('code' in value ? { code: value.code } : {}) };
+  if (value instanceof Error)
+    return { name: value.name, message: value.message, ...('code' in value ? { code: value.code } : {}) };
   return value;
 }
 

@@ -1,0 +1,55 @@
+// Every live connection, whatever its protocol: counted for MaxClients and shown on the status
+// page and in the API.
+
+export type ConnectionRole = 'reader' | 'publisher' | 'request';
+
+export interface ConnectionInfo {
+  readonly id: number;
+  readonly protocol: string;
+  readonly remoteAddress: string;
+  readonly openedAt: number;
+  role: ConnectionRole;
+  /** The path or stream name it is about, once known. */
+  target: string;
+  /** ffserver's state names: HTTP_WAIT_REQUEST, SEND_DATA, RECEIVE_DATA, WAIT_FEED ... */
+  state: string;
+  bytesIn: number;
+  bytesOut: number;
+  /** Extra numbers for the status page (dropped chunks ...). */
+  readonly counters: Record<string, number>;
+}
+
+export class ConnectionRegistry {
+  private readonly connections = new Map<number, ConnectionInfo>();
+  private nextId = 1;
+
+  get size(): number {
+    return this.connections.size;
+  }
+
+  open(protocol: string, remoteAddress: string): ConnectionInfo {
+    const info: ConnectionInfo = {
+      id: this.nextId++,
+      protocol,
+      remoteAddress,
+      openedAt: Date.now(),
+      role: 'request',
+      target: '',
+      state: 'HTTP_WAIT_REQUEST',
+      bytesIn: 0,
+      bytesOut: 0,
+      counters: {},
+    };
+    this.connections.set(info.id, info);
+    return info;
+  }
+
+  close(info: ConnectionInfo): void {
+    this.connections.delete(info.id);
+  }
+
+  /** Newest first, as ffserver listed them. */
+  list(): ConnectionInfo[] {
+    return [...this.connections.values()].reverse();
+  }
+}

@@ -1,0 +1,36 @@
+// The page at `/`: every feed and stream, with the URLs a viewer can open.
+
+import { describeTrack } from '../media/track.js';
+import type { ServerContext } from '../server-context.js';
+import { escapeHtml, hrefPath, htmlPage } from './html.js';
+
+export function renderIndexPage(ctx: ServerContext): string {
+  const feeds = ctx.feeds.all();
+  const feedRows = feeds
+    .map((feed) => {
+      const state =
+        feed.publisher !== undefined
+          ? `<span class="ok">live</span> (${escapeHtml(feed.publisher.protocol)})`
+          : '<span class="muted">no publisher</span>';
+      const tracks = feed.tracks.map(describeTrack).join(', ') || '—';
+      const links = ['flv', 'ts']
+        .map((ext) => `<a href="${escapeHtml(hrefPath(`${feed.key}.${ext}`))}">${escapeHtml(`${feed.key}.${ext}`)}</a>`)
+        .join(' · ');
+      return `<tr><td><b>${escapeHtml(feed.key)}</b></td><td>${state}</td><td>${escapeHtml(tracks)}</td><td>${links}</td></tr>`;
+    })
+    .join('\n');
+  const streamRows = ctx.config.streams
+    .map((s) => {
+      const source = s.feed !== undefined ? `feed ${s.feed}` : s.file !== undefined ? `file ${s.file}` : '';
+      return `<tr><td><a href="${escapeHtml(hrefPath(s.name))}">${escapeHtml(s.name)}</a></td><td>${escapeHtml(s.format.name)}</td><td>${escapeHtml(source)}</td></tr>`;
+    })
+    .join('\n');
+  const body = `<h1>Feedcast</h1>
+<p class="muted">Live feeds on this server. Open a link in ffplay, VLC or mpv, e.g. <code>ffplay http://HOST/${escapeHtml(feeds[0]?.key ?? 'feed1')}.flv</code>. <a href="/stat.html">Server status</a>.</p>
+<h2>Feeds</h2>
+<div class="scroll"><table><tr><th>Feed</th><th>State</th><th>Tracks</th><th>Watch</th></tr>
+${feedRows || '<tr><td colspan="4" class="muted">No feeds. Publish one: <code>ffmpeg -re -i INPUT -c copy -f mpegts http://HOST/feed1.ffm</code></td></tr>'}
+</table></div>
+${streamRows !== '' ? `<h2>Streams</h2><div class="scroll"><table><tr><th>Stream</th><th>Format</th><th>Source</th></tr>\n${streamRows}\n</table></div>` : ''}`;
+  return htmlPage('Feedcast', body);
+}

@@ -1,0 +1,103 @@
+// Entry point: parses the command line, loads the config, starts the server, handles signals.
+
+import { readFileSync } from 'node:fs';
+import { defaultConfig, loadConfigFile } from './config/config.js';
+import { describeConfig } from './config/summary.js';
+import { FeedcastError } from './errors.js';
+import { createLogger } from './observability/logger.js';
+import { startServer } from './server.js';
+
+const HELP = `Feedcast: a live streaming media server (the successor of ffserver).
+
+Usage:
+  feedcast                     start the built-in demo: HTTP on 8090, a live test feed "demo"
+                               (watch: ffplay http://127.0.0.1:8090/demo.flv)
+  feedcast -f server.conf      start from a config file in ffserver's syntax
+  feedcast check server.conf   validate a config and print what it would serve
+  feedcast --version           print the version
+  feedcast --help              this text
+
+Publish:  ffmpeg -re -i INPUT -c copy -f mpegts http://HOST:8090/feed1.ffm   (or -f flv)
+Watch:    http://HOST:8090/feed1.flv (HTTP-FLV), http://HOST:8090/feed1.ts (MPEG-TS)
+Pages:    http://HOST:8090/ (feeds and streams), /stat.html (status)
+
+Environment: FEEDCAST_LOG_LEVEL=debug|info|warn|error, FEEDCAST_LOG_FORMAT=json|pretty.
+Docs: README.md and docs/config.md.
+`;
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+async function main(argv: readonly string[]): Promise<number> {
+  const log = createLogger();
+  const [first, second] = argv;
+  if (first === '--help' || first === '-h' || first === 'help') {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  if (first === '--version' || first === '-v' || first === '-version') {
+    process.stdout.write(`feedcast ${version()}\n`);
+    return 0;
+  }
+  if (first === 'check') {
+    if (second === undefined) {
+      process.stderr.write('feedcast check: name the config file, e.g. feedcast check /etc/feedcast.conf\n');
+      return 2;
+    }
+    const config = await loadConfigFile(second);
+    process.stdout.write(describeConfig(config) + '\n');
+    return 0;
+  }
+
+  let config;
+  let demoFeeds: string[] = [];
+  if (first === '-f' || first === '--config') {
+    if (second === undefined) {
+      process.stderr.write(`feedcast: ${first} needs a config file name\n`);
+      return 2;
+    }
+    config = await loadConfigFile(second);
+  } else if (first === undefined) {
+    config = defaultConfig({ dynamicFeeds: true });
+    demoFeeds = ['demo'];
+  } else {
+    process.stderr.write(`feedcast: unknown argument "${first}"\n\n${HELP}`);
+    return 2;
+  }
+
+  const server = await startServer(config, { log, demoFeeds });
+  const base = `http://${config.http.bindAddress === '0.0.0.0' ? '127.0.0.1' : config.http.bindAddress}:${server.httpPort}`;
+  log.info('ready', { index: `${base}/`, ...(demoFeeds.length > 0 ? { demo: `${base}/demo.flv` } : {}) });
+
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) {
+      log.warn('second signal, exiting now', { signal });
+      process.exit(1);
+    }
+    stopping = true;
+    log.info('stopping', { signal });
+    void server.close().then(() => process.exit(0));
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  return -1; // keep running
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exit(code);
+  },
+  (err: unknown) => {
+    if (err instanceof FeedcastError) {
+      process.stderr.write(`feedcast: ${err.message}\n`);
+    } else if (err instanceof Error && 'code' in err && err.code === 'EADDRINUSE') {
+      process.stderr.write(`feedcast: ${err.message}: another program uses that port; change HTTPPort in the config\n`);
+    } else {
+      process.stderr.write(`feedcast: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    }
+    process.exit(1);
+  },
+);

@@ -1,0 +1,182 @@
+// HTTP publishing: `ffmpeg ... -f mpegts|flv http://host:8090/feed1.ffm` (POST or PUT, chunked
+// or with a length). The body's format is recognised from its first bytes and demuxed
+// in-process into the feed.
+
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ConnectionInfo } from '../../control/connections.js';
+import { FeedBusyError, FeedcastError } from '../../errors.js';
+import type { Feed, PublisherSession } from '../../feed/feed.js';
+import { FlvDemuxer } from '../../formats/flv/flv-demuxer.js';
+import { TsDemuxer } from '../../formats/mpegts/ts-demuxer.js';
+import type { Demuxer, DemuxerSink } from '../../media/demuxer.js';
+import type { Logger } from '../../observability/logger.js';
+import type { ServerContext } from '../../server-context.js';
+import { sendText } from './respond.js';
+
+/** What the first bytes of a pushed body say it is. */
+/** How much of a refused publisher's body is read and dropped before its connection closes. */
+const DISCARD_LIMIT_BYTES = 1024 * 1024;
+const DISCARD_LIMIT_MS = 2000;
+
+export type IngestFormat = 'mpegts' | 'flv' | 'ffm' | 'unknown';
+
+export function sniffIngestFormat(head: Buffer): IngestFormat | undefined {
+  if (head.length === 0) return undefined;
+  if (head[0] === 0x47) return 'mpegts';
+  if (head.length < 3) return head.subarray(0, 3).equals(Buffer.from('FLV').subarray(0, head.length)) ? undefined : 'unknown';
+  if (head.subarray(0, 3).toString('latin1') === 'FLV') return 'flv';
+  if (head.length < 4) return undefined;
+  if (head.subarray(0, 3).toString('latin1') === 'FFM') return 'ffm';
+  return 'unknown';
+}
+
+function makeDemuxer(format: 'mpegts' | 'flv', sink: DemuxerSink): Demuxer {
+  return format === 'flv' ? new FlvDemuxer(sink) : new TsDemuxer(sink);
+}
+
+/** Logs a repeated per-frame problem at most once a second, with the count. */
+function throttledWarner(log: Logger): (message: string) => void {
+  let last = 0;
+  let suppressed = 0;
+  return (message) => {
+    const now = Date.now();
+    if (now - last < 1000) {
+      suppressed++;
+      return;
+    }
+    log.warn(message, suppressed > 0 ? { alsoSuppressed: suppressed } : undefined);
+    last = now;
+    suppressed = 0;
+  };
+}
+
+export function handlePublish(
+  ctx: ServerContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  feed: Feed,
+  conn: ConnectionInfo,
+): void {
+  const remote = conn.remoteAddress;
+  const log = ctx.log.child({ feed: feed.key, publisher: remote });
+  let session: PublisherSession;
+  try {
+    session = feed.attachPublisher({ protocol: 'http', remoteAddress: remote, startedAt: new Date() });
+  } catch (err) {
+    if (err instanceof FeedBusyError) {
+      log.warn('second publisher refused', { reason: err.message });
+      sendText(
+        res,
+        409,
+        `${err.message}.\nOnly one publisher may send to a feed. If that publisher is gone, retry after ${Math.ceil(
+          ctx.config.publisherTimeoutMs / 1000,
+        )} s of silence (PublisherTimeout).`,
+        { Connection: 'close' },
+      );
+      req.resume();
+      return;
+    }
+    throw err;
+  }
+  conn.role = 'publisher';
+  conn.state = 'RECEIVE_DATA';
+  conn.target = feed.name;
+
+  // A dead network leaves no FIN: the idle timeout ends such a publisher, and PublisherTimeout
+  // lets a newcomer take its place before that.
+  const idleMs = Math.max(30_000, ctx.config.publisherTimeoutMs * 2);
+  req.socket.setTimeout(idleMs, () => {
+    log.warn('publisher idle, closing', { idleMs });
+    req.destroy();
+  });
+
+  const warn = throttledWarner(log);
+  const sink: DemuxerSink = {
+    onTracks: (tracks) => session.setTracks(tracks),
+    onFrame: (frame) => session.write(frame),
+    onWarning: warn,
+  };
+  let demuxer: Demuxer | undefined;
+  let head: Buffer = Buffer.alloc(0);
+  let failed = false;
+
+  const fail = (status: number, message: string): void => {
+    if (failed) return;
+    failed = true;
+    log.warn('publisher refused', { status, reason: message });
+    session.end(message);
+    sendText(res, status, message, { Connection: 'close' });
+    // Read and drop the rest of the body for a moment, so the client gets the answer before the
+    // connection closes (closing with unread input sends a reset that can swallow the answer).
+    let discarded = 0;
+    req.on('data', (chunk: Buffer) => {
+      discarded += chunk.length;
+      if (discarded > DISCARD_LIMIT_BYTES) req.destroy();
+    });
+    setTimeout(() => req.destroy(), DISCARD_LIMIT_MS).unref();
+  };
+
+  session.on('end', (reason) => {
+    if (!failed && !res.headersSent && reason.startsWith('replaced')) {
+      req.destroy();
+    }
+  });
+
+  req.on('data', (received: Buffer) => {
+    if (failed || session.isEnded) return;
+    let chunk: Buffer = received;
+    conn.bytesIn += chunk.length;
+    session.touch(chunk.length);
+    try {
+      if (demuxer === undefined) {
+        head = head.length === 0 ? chunk : Buffer.concat([head, chunk]);
+        const format = sniffIngestFormat(head);
+        if (format === undefined) return;
+        if (format === 'ffm') {
+          fail(
+            415,
+            'This is an FFM stream from ffmpeg 3.4 or older, which Feedcast does not read yet. Publish with "-f mpegts" or "-f flv" instead.',
+          );
+          return;
+        }
+        if (format === 'unknown') {
+          fail(
+            415,
+            `The body is neither MPEG-TS nor FLV (first bytes ${head.subarray(0, 8).toString('hex')}). Publish with ffmpeg "-f mpegts" or "-f flv".`,
+          );
+          return;
+        }
+        log.info('publishing', { format });
+        demuxer = makeDemuxer(format, sink);
+        chunk = head;
+      }
+      demuxer.push(chunk);
+    } catch (err) {
+      if (err instanceof FeedcastError) {
+        fail(400, `Cannot follow the published stream: ${err.message}`);
+        return;
+      }
+      throw err;
+    }
+  });
+
+  req.on('end', () => {
+    if (failed) return;
+    try {
+      demuxer?.end();
+    } catch (err) {
+      if (!(err instanceof FeedcastError)) throw err;
+      log.warn('stream ended with an incomplete frame', { err });
+    }
+    session.end('publisher finished');
+    log.info('publisher finished', { bytes: conn.bytesIn, frames: session.framesIn });
+    if (!res.headersSent) {
+      res.writeHead(204, { Connection: 'close' });
+      res.end();
+    }
+  });
+
+  req.on('close', () => {
+    if (!session.isEnded) session.end('connection closed');
+  });
+}

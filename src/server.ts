@@ -1,0 +1,97 @@
+// Builds and wires the parts of a running Feedcast from a config: feeds, outputs, the protocol
+// listeners, the demo publisher. Holds no protocol logic.
+
+import type { ServerConfig } from './config/config.js';
+import { AccessLog } from './control/access-log.js';
+import { ConnectionRegistry } from './control/connections.js';
+import { DemoSource, loadDemoClip } from './demo/demo-source.js';
+import { FeedManager } from './feed/feed-manager.js';
+import { createLogger, type Logger } from './observability/logger.js';
+import { HttpServer } from './protocols/http/server.js';
+import type { ServerContext } from './server-context.js';
+import { OutputRegistry } from './streams/output-registry.js';
+
+export interface StartOptions {
+  log?: Logger;
+  /** Feed keys the built-in demo clip is published into (the no-argument demo uses ['demo']). */
+  demoFeeds?: readonly string[];
+}
+
+export interface RunningServer {
+  readonly ctx: ServerContext;
+  /** The port the HTTP listener got (useful with HTTPPort 0 in tests). */
+  readonly httpPort: number;
+  readonly http: HttpServer;
+  close(): Promise<void>;
+}
+
+export async function startServer(config: ServerConfig, options: StartOptions = {}): Promise<RunningServer> {
+  const log = options.log ?? createLogger();
+  for (const w of config.warnings) log.warn(w.message, { where: w.where });
+
+  const feeds = new FeedManager(
+    {
+      publisherTimeoutMs: config.publisherTimeoutMs,
+      publisherGraceMs: config.publisherGraceMs,
+      dynamicFeeds: config.dynamicFeeds,
+    },
+    log,
+  );
+  for (const feed of config.feeds) feeds.declare(feed.name);
+
+  const ctx: ServerContext = {
+    config,
+    feeds,
+    outputs: new OutputRegistry(config.readerMaxQueueBytes, log),
+    connections: new ConnectionRegistry(),
+    log,
+    accessLog: config.customLog !== undefined ? new AccessLog(config.customLog) : undefined,
+    bandwidthInUseKbps: 0,
+    startedAt: new Date(),
+  };
+
+  const demos: DemoSource[] = [];
+  if (options.demoFeeds !== undefined && options.demoFeeds.length > 0) {
+    const clip = await loadDemoClip();
+    for (const key of options.demoFeeds) {
+      const source = new DemoSource(clip, feeds.declare(key), log);
+      source.start();
+      demos.push(source);
+    }
+  }
+
+  const http = new HttpServer(ctx);
+  let httpPort: number;
+  try {
+    httpPort = await http.listen(config.http.port, config.http.bindAddress);
+  } catch (err) {
+    for (const d of demos) d.stop();
+    feeds.closeAll();
+    throw err;
+  }
+  log.info('listening', {
+    http: `${config.http.bindAddress}:${httpPort}`,
+    feeds: feeds
+      .all()
+      .map((f) => f.key)
+      .join(','),
+  });
+
+  let closing: Promise<void> | undefined;
+  return {
+    ctx,
+    httpPort,
+    http,
+    close: () => {
+      closing ??= (async () => {
+        for (const d of demos) d.stop();
+        ctx.outputs.closeAll();
+        feeds.closeAll();
+        await http.close();
+        ctx.accessLog?.close();
+        log.info('stopped');
+      })();
+      return closing;
+    },
+  };
+}
