@@ -1,0 +1,190 @@
+// Real clients for integration tests: ffmpeg publishers from lavfi sources and ffprobe as the
+// oracle of what a viewer would decode.
+
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+
+export const FFMPEG = process.env['FEEDCAST_FFMPEG'] ?? 'ffmpeg';
+export const FFPROBE = process.env['FEEDCAST_FFPROBE'] ?? 'ffprobe';
+
+export function haveFfmpeg(): boolean {
+  const a = spawnSync(FFMPEG, ['-version'], { stdio: 'ignore' });
+  const b = spawnSync(FFPROBE, ['-version'], { stdio: 'ignore' });
+  return a.status === 0 && b.status === 0;
+}
+
+/** In CI the real clients are required; elsewhere tests skip with a message when they are missing. */
+export function skipWithoutFfmpeg(): string | false {
+  if (haveFfmpeg()) return false;
+  if (process.env['CI'] !== undefined) throw new Error('ffmpeg/ffprobe are required in CI (apt-get install -y ffmpeg)');
+  return 'ffmpeg/ffprobe not installed (apt-get install -y ffmpeg)';
+}
+
+export type SourceCodecs = 'h264-aac' | 'mpeg1-mp2' | 'h264-only';
+
+export function lavfiArgs(
+  codecs: SourceCodecs,
+  opts: { size?: string; rate?: number; bitrateK?: number; gop?: number } = {},
+): string[] {
+  const size = opts.size ?? '320x240';
+  const rate = opts.rate ?? 25;
+  const gop = String(opts.gop ?? rate);
+  const vb = `${opts.bitrateK ?? 400}k`;
+  const video = ['-f', 'lavfi', '-i', `testsrc2=size=${size}:rate=${rate}`];
+  const audio = ['-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000'];
+  switch (codecs) {
+    case 'h264-aac':
+      return [
+        ...video,
+        ...audio,
+        '-c:v',
+        'libx264',
+        '-preset',
+        'ultrafast',
+        '-tune',
+        'zerolatency',
+        '-g',
+        gop,
+        '-b:v',
+        vb,
+        '-c:a',
+        'aac',
+        '-b:a',
+        '64k',
+      ];
+    case 'h264-only':
+      return [...video, '-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-g', gop, '-b:v', vb];
+    case 'mpeg1-mp2':
+      return [...video, ...audio, '-c:v', 'mpeg1video', '-g', gop, '-b:v', vb, '-c:a', 'mp2', '-b:a', '128k', '-ar', '44100'];
+  }
+}
+
+export interface Publisher {
+  readonly child: ChildProcess;
+  readonly exited: Promise<number | null>;
+  stderr(): string;
+  stop(): Promise<void>;
+}
+
+/** Starts `ffmpeg -re <lavfi sources> ... -f FORMAT URL`, in real time, for `seconds`. */
+export function publish(
+  url: string,
+  options: {
+    codecs?: SourceCodecs;
+    format?: 'mpegts' | 'flv';
+    seconds?: number;
+    extra?: string[];
+    size?: string;
+    bitrateK?: number;
+  } = {},
+): Publisher {
+  const args = [
+    '-hide_banner',
+    '-loglevel',
+    'error',
+    '-nostdin',
+    '-re',
+    ...lavfiArgs(options.codecs ?? 'h264-aac', {
+      ...(options.size !== undefined ? { size: options.size } : {}),
+      ...(options.bitrateK !== undefined ? { bitrateK: options.bitrateK } : {}),
+    }),
+    '-t',
+    String(options.seconds ?? 30),
+    ...(options.extra ?? []),
+    '-f',
+    options.format ?? 'mpegts',
+    url,
+  ];
+  const child = spawn(FFMPEG, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  child.stderr?.on('data', (d: Buffer) => {
+    err = (err + d.toString()).slice(-4000);
+  });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return {
+    child,
+    exited,
+    stderr: () => err,
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        await exited;
+      }
+    },
+  };
+}
+
+export interface ProbePacket {
+  codec_type: 'video' | 'audio';
+  stream_index: number;
+  pts_time?: string;
+  dts_time?: string;
+  flags: string;
+  size: string;
+}
+export interface ProbeStream {
+  index: number;
+  codec_name: string;
+  codec_type: 'video' | 'audio';
+  width?: number;
+  height?: number;
+  sample_rate?: string;
+  channels?: number;
+}
+export interface ProbeResult {
+  streams: ProbeStream[];
+  packets: ProbePacket[];
+}
+
+/** Runs a command and collects stdout, killing it after `timeoutMs`. */
+export function run(
+  cmd: string,
+  args: string[],
+  timeoutMs: number,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-8000)));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** ffprobe's view of `seconds` of a live URL: streams and every packet read. */
+export async function probePackets(url: string, seconds: number, timeoutMs = 30_000): Promise<ProbeResult> {
+  const { code, stdout, stderr } = await run(
+    FFPROBE,
+    ['-v', 'error', '-read_intervals', `%+${seconds}`, '-show_streams', '-show_packets', '-of', 'json', url],
+    timeoutMs,
+  );
+  if (code !== 0) throw new Error(`ffprobe ${url} failed (${String(code)}): ${stderr}`);
+  const parsed = JSON.parse(stdout) as Partial<ProbeResult>;
+  return { streams: parsed.streams ?? [], packets: parsed.packets ?? [] };
+}
+
+/** Decodes `seconds` of a URL with ffmpeg and returns the number of decoded video frames and any decode errors. */
+export async function decodeFrames(
+  url: string,
+  seconds: number,
+  timeoutMs = 30_000,
+): Promise<{ videoFrames: number; audioFrames: number; errors: string }> {
+  const { stdout, stderr } = await run(
+    FFMPEG,
+    ['-hide_banner', '-nostdin', '-v', 'error', '-t', String(seconds), '-i', url, '-f', 'framecrc', '-'],
+    timeoutMs,
+  );
+  let videoFrames = 0;
+  let audioFrames = 0;
+  for (const line of stdout.split('\n')) {
+    if (line.startsWith('#') || line.trim() === '') continue;
+    const stream = line.split(',')[0]?.trim();
+    if (stream === '0') videoFrames++;
+    else if (stream === '1') audioFrames++;
+  }
+  return { videoFrames, audioFrames, errors: stderr.trim() };
+}

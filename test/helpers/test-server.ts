@@ -1,0 +1,54 @@
+// Starts Feedcast in-process on a free loopback port from a config text, for integration tests.
+
+import { request } from 'node:http';
+import type { TestContext } from 'node:test';
+import { parseConfigText } from '../../src/config/config.js';
+import { createLogger, silentLogger } from '../../src/observability/logger.js';
+import { startServer, type RunningServer } from '../../src/server.js';
+
+export interface TestServer extends RunningServer {
+  url(path: string): string;
+}
+
+/** `configText` is ffserver syntax; the HTTP port is replaced by a free one on 127.0.0.1. */
+export async function startTestServer(
+  t: TestContext,
+  configText = '',
+  options: { demoFeeds?: string[] } = {},
+): Promise<TestServer> {
+  const parsed = await parseConfigText(configText, 'test.conf');
+  const config = { ...parsed, http: { port: 0, bindAddress: '127.0.0.1' } };
+  const log =
+    process.env['FEEDCAST_TEST_LOG'] !== undefined
+      ? createLogger({ format: 'pretty', write: (l) => process.stderr.write(l + '\n') })
+      : silentLogger;
+  const server = await startServer(config, { log, ...(options.demoFeeds !== undefined ? { demoFeeds: options.demoFeeds } : {}) });
+  t.after(() => server.close());
+  return { ...server, url: (path) => `http://127.0.0.1:${server.httpPort}${path}` };
+}
+
+/** Polls `condition` every 50 ms until it holds or `timeoutMs` passes (then throws `what`). */
+export async function waitFor(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** POSTs `body` with a Content-Length and returns the status and body of the answer. */
+export function postBytes(url: string, body: Buffer): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: 'POST', headers: { 'Content-Length': String(body.length) } }, (res) => {
+      let text = '';
+      res.on('data', (d: Buffer) => (text += d.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+      res.on('error', reject);
+    });
+    req.on('error', (err: NodeJS.ErrnoException) => {
+      // The server may answer and close before the whole body is sent (409, 415).
+      if (err.code !== 'EPIPE' && err.code !== 'ECONNRESET') reject(err);
+    });
+    req.end(body);
+  });
+}
