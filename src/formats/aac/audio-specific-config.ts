@@ -24,7 +24,8 @@ export function parseAudioSpecificConfig(buf: Uint8Array): AacConfig {
   if (samplingIndex === 15) sampleRate = r.bits(24);
   else {
     const rate = AAC_SAMPLE_RATES[samplingIndex];
-    if (rate === undefined) throw new MalformedInputError('AudioSpecificConfig', 0, `sampling index ${samplingIndex} is reserved`);
+    if (rate === undefined)
+      throw new MalformedInputError('AudioSpecificConfig', 0, `sampling index ${samplingIndex} is reserved`);
     sampleRate = rate;
   }
   const channels = r.bits(4);
@@ -61,7 +62,8 @@ export function parseAdtsHeader(buf: Uint8Array, offset: number): AdtsHeader {
   const channels = ((b2 & 1) << 2) | (b3 >> 6);
   const frameLength = ((b3 & 3) << 11) | ((buf[offset + 4] as number) << 3) | ((buf[offset + 5] as number) >> 5);
   const headerLength = protectionAbsent ? 7 : 9;
-  if (frameLength < headerLength) throw new MalformedInputError('adts', offset, `frame length ${frameLength} shorter than its header`);
+  if (frameLength < headerLength)
+    throw new MalformedInputError('adts', offset, `frame length ${frameLength} shorter than its header`);
   return { objectType, samplingIndex, sampleRate, channels, headerLength, frameLength };
 }
 
