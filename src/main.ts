@@ -21,7 +21,8 @@ Publish:  ffmpeg -re -i INPUT -c copy -f mpegts http://HOST:8090/feed1.ffm   (or
 Watch:    http://HOST:8090/feed1.flv (HTTP-FLV), http://HOST:8090/feed1.ts (MPEG-TS)
 Pages:    http://HOST:8090/ (feeds and streams), /stat.html (status)
 
-Environment: FEEDCAST_LOG_LEVEL=debug|info|warn|error, FEEDCAST_LOG_FORMAT=json|pretty.
+Environment: FEEDCAST_HTTP_PORT (overrides HTTPPort), FEEDCAST_LOG_LEVEL=debug|info|warn|error,
+FEEDCAST_LOG_FORMAT=json|pretty.
 Docs: README.md and docs/config.md.
 `;
 
@@ -67,6 +68,15 @@ async function main(argv: readonly string[]): Promise<number> {
     return 2;
   }
 
+  const portOverride = process.env['FEEDCAST_HTTP_PORT'];
+  if (portOverride !== undefined && portOverride !== '') {
+    const port = Number(portOverride);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) {
+      process.stderr.write(`feedcast: FEEDCAST_HTTP_PORT="${portOverride}" is not a port number (0-65535)\n`);
+      return 2;
+    }
+    config = { ...config, http: { ...config.http, port } };
+  }
   const server = await startServer(config, { log, demoFeeds });
   const base = `http://${config.http.bindAddress === '0.0.0.0' ? '127.0.0.1' : config.http.bindAddress}:${server.httpPort}`;
   log.info('ready', { index: `${base}/`, ...(demoFeeds.length > 0 ? { demo: `${base}/demo.flv` } : {}) });
