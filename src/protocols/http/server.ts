@@ -55,7 +55,7 @@ export class HttpServer {
     });
   }
 
-  /** Adds URLs served by another part; routes are tried in order after redirects, declared streams and the status page. */
+  /** Adds URLs served by another part; routes are tried in order after redirects, before declared streams and feeds. */
   addRoute(route: HttpRoute): void {
     this.routes.push(route);
   }
@@ -161,16 +161,16 @@ export class HttpServer {
     const redirect = config.redirects.find((r) => r.name === name);
     if (redirect !== undefined) return sendRedirect(res, redirect.url);
 
+    // Other parts (HLS, the player, transcoded streams, the API) claim their URLs first.
+    for (const route of this.routes) {
+      if (route.handle(req, res, name, url, conn)) return;
+    }
     const stream = config.streams.find((s) => s.name === name);
     if (stream !== undefined) return this.routeStream(req, res, conn, stream);
     if (name === 'stat.html') {
       if (!isRead(method)) return this.methodNotAllowed(res, name, 'GET, HEAD');
       return sendHtml(res, 200, renderStatusPage(this.ctx));
     }
-    for (const route of this.routes) {
-      if (route.handle(req, res, name, url, conn)) return;
-    }
-
     if (method === 'POST' || method === 'PUT') {
       const feed = this.ctx.feeds.forPublisher(name);
       if (feed === undefined) {
