@@ -1,11 +1,11 @@
 // Entry point: parses the command line, loads the config, starts the server, handles signals.
 
-import { readFileSync } from 'node:fs';
 import { defaultConfig, loadConfigFile } from './config/config.js';
 import { describeConfig } from './config/summary.js';
 import { FeedcastError } from './errors.js';
 import { createLogger } from './observability/logger.js';
 import { startServer } from './server.js';
+import { VERSION } from './version.js';
 
 const HELP = `Feedcast: a live streaming media server (the successor of ffserver).
 
@@ -26,11 +26,6 @@ FEEDCAST_LOG_FORMAT=json|pretty.
 Docs: README.md and docs/config.md.
 `;
 
-function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
-}
-
 async function main(argv: readonly string[]): Promise<number> {
   const log = createLogger();
   const [first, second] = argv;
@@ -39,7 +34,7 @@ async function main(argv: readonly string[]): Promise<number> {
     return 0;
   }
   if (first === '--version' || first === '-v' || first === '-version') {
-    process.stdout.write(`feedcast ${version()}\n`);
+    process.stdout.write(`feedcast ${VERSION}\n`);
     return 0;
   }
   if (first === 'check') {
@@ -53,6 +48,7 @@ async function main(argv: readonly string[]): Promise<number> {
   }
 
   let config;
+  let configPath: string | undefined;
   let demoFeeds: string[] = [];
   if (first === '-f' || first === '--config') {
     if (second === undefined) {
@@ -60,6 +56,7 @@ async function main(argv: readonly string[]): Promise<number> {
       return 2;
     }
     config = await loadConfigFile(second);
+    configPath = second;
   } else if (first === undefined) {
     config = defaultConfig({ dynamicFeeds: true });
     demoFeeds = ['demo'];
@@ -77,7 +74,7 @@ async function main(argv: readonly string[]): Promise<number> {
     }
     config = { ...config, http: { ...config.http, port } };
   }
-  const server = await startServer(config, { log, demoFeeds });
+  const server = await startServer(config, { log, demoFeeds, ...(configPath !== undefined ? { configPath } : {}) });
   const base = `http://${config.http.bindAddress === '0.0.0.0' ? '127.0.0.1' : config.http.bindAddress}:${server.httpPort}`;
   log.info('ready', { index: `${base}/`, ...(demoFeeds.length > 0 ? { demo: `${base}/demo.flv` } : {}) });
 
@@ -93,6 +90,15 @@ async function main(argv: readonly string[]): Promise<number> {
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGHUP', () => {
+    if (configPath === undefined) {
+      log.warn('SIGHUP ignored: the server was started without a config file');
+      return;
+    }
+    server.reload().catch((err: unknown) => {
+      log.error('config reload rejected; the running config stays', { reason: err instanceof Error ? err.message : String(err) });
+    });
+  });
   return -1; // keep running
 }
 

@@ -8,13 +8,40 @@ import type { Logger } from './observability/logger.js';
 import type { OutputRegistry } from './streams/output-registry.js';
 
 export interface ServerContext {
-  readonly config: ServerConfig;
+  /** The config in force; replaced as a whole by a reload. */
+  config: ServerConfig;
   readonly feeds: FeedManager;
   readonly outputs: OutputRegistry;
   readonly connections: ConnectionRegistry;
   readonly log: Logger;
-  readonly accessLog: AccessLog | undefined;
+  accessLog: AccessLog | undefined;
   /** kbit/s currently promised to readers (ffserver's MaxBandwidth accounting). */
   bandwidthInUseKbps: number;
   readonly startedAt: Date;
+  readonly version: string;
+  readonly counters: ServerCounters;
+  /** Re-reads the config file and applies it (set when started from a file). */
+  reload: (() => Promise<ReloadSummary>) | undefined;
+}
+
+export interface ServerCounters {
+  /** Connections refused at accept time (MaxClients, MaxHTTPConnections). */
+  refusedConnections: number;
+  reloads: number;
+  /** Per URL name (stream or feed output): readers served and bytes sent, as ffserver's status page showed. */
+  served: Map<string, { conns: number; bytes: number }>;
+}
+
+/** What a reload changed. */
+export interface ReloadSummary {
+  source: string;
+  feedsAdded: string[];
+  feedsRemoved: string[];
+  streamsAdded: string[];
+  streamsRemoved: string[];
+  streamsChanged: string[];
+  connectionsClosed: number;
+  /** Settings that only take effect after a restart (listener addresses). */
+  needRestart: string[];
+  warnings: string[];
 }

@@ -1,20 +1,26 @@
 // Builds and wires the parts of a running Feedcast from a config: feeds, outputs, the protocol
 // listeners, the demo publisher. Holds no protocol logic.
 
-import type { ServerConfig } from './config/config.js';
+import { loadConfigFile, type ServerConfig } from './config/config.js';
+import { ApiRoute } from './control/api.js';
+import { MetricsRoute } from './control/metrics.js';
+import { applyConfig } from './control/reload.js';
 import { AccessLog } from './control/access-log.js';
 import { ConnectionRegistry } from './control/connections.js';
 import { DemoSource, loadDemoClip } from './demo/demo-source.js';
 import { FeedManager } from './feed/feed-manager.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { HttpServer } from './protocols/http/server.js';
-import type { ServerContext } from './server-context.js';
+import type { ReloadSummary, ServerContext } from './server-context.js';
 import { OutputRegistry } from './streams/output-registry.js';
+import { VERSION } from './version.js';
 
 export interface StartOptions {
   log?: Logger;
   /** Feed keys the built-in demo clip is published into (the no-argument demo uses ['demo']). */
   demoFeeds?: readonly string[];
+  /** The config file, so that SIGHUP and POST /api/v1/reload can re-read it. */
+  configPath?: string;
 }
 
 export interface RunningServer {
@@ -22,6 +28,8 @@ export interface RunningServer {
   /** The port the HTTP listener got (useful with HTTPPort 0 in tests). */
   readonly httpPort: number;
   readonly http: HttpServer;
+  /** Re-reads the config file and applies it; rejects (keeping the running config) when it is bad. */
+  reload(): Promise<ReloadSummary>;
   close(): Promise<void>;
 }
 
@@ -48,7 +56,20 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     accessLog: config.customLog !== undefined ? new AccessLog(config.customLog) : undefined,
     bandwidthInUseKbps: 0,
     startedAt: new Date(),
+    version: VERSION,
+    counters: { refusedConnections: 0, reloads: 0, served: new Map() },
+    reload: undefined,
   };
+  const configPath = options.configPath;
+  if (configPath !== undefined) {
+    // A reload parses the whole file first: a bad file is rejected and the running config stays.
+    ctx.reload = async (): Promise<ReloadSummary> => {
+      const next = await loadConfigFile(configPath);
+      const summary = applyConfig(ctx, next);
+      log.info('config reloaded', { ...summary });
+      return summary;
+    };
+  }
 
   const demos: DemoSource[] = [];
   if (options.demoFeeds !== undefined && options.demoFeeds.length > 0) {
@@ -61,6 +82,8 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   }
 
   const http = new HttpServer(ctx);
+  http.addRoute(new ApiRoute(ctx));
+  http.addRoute(new MetricsRoute(ctx));
   let httpPort: number;
   try {
     httpPort = await http.listen(config.http.port, config.http.bindAddress);
@@ -82,6 +105,10 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     ctx,
     httpPort,
     http,
+    reload: () => {
+      if (ctx.reload === undefined) return Promise.reject(new Error('started without a config file: nothing to reload'));
+      return ctx.reload();
+    },
     close: () => {
       closing ??= (async () => {
         for (const d of demos) d.stop();

@@ -52,6 +52,10 @@ export interface ServerConfig {
   feeds: FeedConfig[];
   streams: StreamConfig[];
   redirects: RedirectConfig[];
+  /** Who may read the status page, the API and the metrics (`StatusACL`). */
+  statusAcl: Acl;
+  /** Credentials for the control endpoints (`ControlUser`); undefined: they are refused. */
+  control: { user: string; password: string } | undefined;
   warnings: ConfigWarning[];
 }
 
@@ -193,6 +197,8 @@ export function defaultConfig(overrides: Partial<ServerConfig> = {}): ServerConf
     feeds: [],
     streams: [],
     redirects: [],
+    statusAcl: Acl.allowAll(),
+    control: undefined,
     warnings: [],
   };
   return { ...base, ...overrides };
@@ -253,6 +259,8 @@ export async function parseConfigText(text: string, source: string, options: Par
     allFeeds,
     deferred: [],
     resolveHost: options.resolveHost ?? systemResolver,
+    statusAclSpecs: [],
+    control: undefined,
   };
 
   const siteFor = (line: number, name: string): Site => ({
@@ -382,6 +390,9 @@ export async function parseConfigText(text: string, source: string, options: Par
     }),
   );
 
+  const statusAcl = await resolveAclRules(state.statusAclSpecs, state.resolveHost);
+  for (const e of statusAcl.errors) errors.push({ line: lineOf(e, source), message: e.message.slice(e.where.length + 2) });
+
   checkGlobals(state, reporter);
 
   if (errors.length > 0) {
@@ -394,6 +405,7 @@ export async function parseConfigText(text: string, source: string, options: Par
   return build(
     state,
     acls,
+    Acl.fromRules(statusAcl.rules),
     [...warnings].sort((a, b) => a.line - b.line).map((w) => ({ where: where(w.line), message: w.message })),
   );
 }
@@ -590,7 +602,12 @@ function bandwidthOf(stream: StreamDraft, format: FormatInfo): number {
   return Math.round(audio + video);
 }
 
-function build(state: ParseState, acls: ReadonlyMap<FeedDraft | StreamDraft, Acl>, warnings: ConfigWarning[]): ServerConfig {
+function build(
+  state: ParseState,
+  acls: ReadonlyMap<FeedDraft | StreamDraft, Acl>,
+  statusAcl: Acl,
+  warnings: ConfigWarning[],
+): ServerConfig {
   const g: GlobalSettings = state.globals;
   const launchHost = g.httpBindAddress === '0.0.0.0' || g.httpBindAddress === '::' ? '127.0.0.1' : g.httpBindAddress;
   const hostPart = launchHost.includes(':') ? `[${launchHost}]` : launchHost;
@@ -657,6 +674,8 @@ function build(state: ParseState, acls: ReadonlyMap<FeedDraft | StreamDraft, Acl
     useDefaults: g.useDefaults,
     feeds,
     streams,
+    statusAcl,
+    control: state.control,
     redirects: state.redirects
       .filter((r): r is RedirectDraft & { url: string } => r.url !== undefined)
       .map((r) => ({ name: r.name, url: r.url, where: r.where })),

@@ -134,6 +134,10 @@ export interface ParseState {
   /** Async work run after the text is read (host name resolution). */
   readonly deferred: (() => Promise<void>)[];
   readonly resolveHost: HostResolver;
+  /** `StatusACL` rules: who may read the status page, the API and the metrics. */
+  readonly statusAclSpecs: AclRuleSpec[];
+  /** `ControlUser NAME PASSWORD`: the credentials the control endpoints (kick, reload) ask for. */
+  control: { user: string; password: string } | undefined;
 }
 
 /** Where a directive is being applied, with its reporting hooks. */
@@ -773,6 +777,40 @@ export const DIRECTIVES: readonly Directive[] = [
     value: v.string('FILE (or - for stdout)'),
     doc: 'Apache-style access log. `-` writes to stdout, anything else is appended to that file.',
     example: '-',
+  }),
+  def<AclRuleSpec>({
+    name: 'StatusACL',
+    group: 'global',
+    origin: 'feedcast',
+    value: {
+      syntax: 'allow|deny ADDRESS [LAST_ADDRESS] (IPv4, IPv6, host name or CIDR block)',
+      minArgs: 2,
+      maxArgs: 3,
+      parse: (args, _name, where) => parseAclRule(args, where),
+    },
+    default: 'allow all',
+    doc: 'Who may read /stat.html, the JSON API (`/api/v1`) and `/metrics`; same rules as `ACL`. A `<Stream>` with `Format status` keeps its own ACL.',
+    global(spec, site) {
+      site.state.statusAclSpecs.push(spec);
+    },
+    example: 'allow 127.0.0.1',
+  }),
+  def<readonly string[]>({
+    name: 'ControlUser',
+    group: 'global',
+    origin: 'feedcast',
+    value: v.words('NAME PASSWORD', 2, 2),
+    default: 'unset: control endpoints (kick, reload) are refused',
+    doc: 'HTTP Basic credentials for the control endpoints of the API (`POST /api/v1/reload`, `DELETE /api/v1/connections/ID`). Without it they answer 403.',
+    global(words, site) {
+      const [user, password] = words;
+      if (user === undefined || password === undefined || user.includes(':')) {
+        site.error('ControlUser needs a name (without ":") and a password, e.g. ControlUser admin s3cret');
+        return;
+      }
+      site.state.control = { user, password };
+    },
+    example: 'admin s3cret',
   }),
   setting('ffmpegPath', {
     name: 'FFmpegPath',

@@ -17,6 +17,10 @@ export interface ConnectionInfo {
   bytesOut: number;
   /** Extra numbers for the status page (dropped chunks ...). */
   readonly counters: Record<string, number>;
+  /** Ends the connection with a reason (API kick, reload removing its feed or stream). */
+  kick: ((reason: string) => void) | undefined;
+  /** Bit rate the config promises for what it serves (ffserver's "target"), 0 if unknown. */
+  targetKbps: number;
 }
 
 export class ConnectionRegistry {
@@ -39,6 +43,8 @@ export class ConnectionRegistry {
       bytesIn: 0,
       bytesOut: 0,
       counters: {},
+      kick: undefined,
+      targetKbps: 0,
     };
     this.connections.set(info.id, info);
     return info;
@@ -46,6 +52,10 @@ export class ConnectionRegistry {
 
   close(info: ConnectionInfo): void {
     this.connections.delete(info.id);
+  }
+
+  get(id: number): ConnectionInfo | undefined {
+    return this.connections.get(id);
   }
 
   /** Newest first, as ffserver listed them. */

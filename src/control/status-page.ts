@@ -1,67 +1,113 @@
-// /stat.html, ffserver's status page: streams with formats and codecs, each feed's tracks and
-// publisher, and every live connection. Every name is escaped.
+// /stat.html: everything ffserver's status page showed (available streams with their formats,
+// bit rates and codecs; each feed's tracks; the connection table; the generation time) plus what
+// it lacked: publisher address and uptime, input bit rate, keyframe interval, timestamp repairs,
+// per-output drops. Refreshes itself; every name is escaped; readable on a phone.
 
-import { describeTrack } from '../media/track.js';
+import { describeTrack, type Track } from '../media/track.js';
 import type { ServerContext } from '../server-context.js';
 import { escapeHtml, formatBytes, formatDuration, hrefPath, htmlPage } from './html.js';
+import { connectionView, feedView, outputView } from './snapshot.js';
+
+function kbps(bitsPerSecond: number): string {
+  return String(Math.round(bitsPerSecond / 1000));
+}
+
+function trackParameters(t: Track): string {
+  if (t.kind === 'video') {
+    const size = t.width !== undefined && t.height !== undefined ? `${t.width}x${t.height}` : 'size unknown';
+    return t.profile !== undefined ? `${size}, ${t.profile}` : size;
+  }
+  const ch = t.channels !== undefined ? `${t.channels} channel(s)` : 'channels unknown';
+  return t.sampleRate !== undefined ? `${ch}, ${t.sampleRate} Hz` : ch;
+}
+
+function table(headers: string[], rows: string[], empty: string): string {
+  const head = headers.map((h) => `<th>${h}</th>`).join('');
+  const body = rows.length > 0 ? rows.join('\n') : `<tr><td colspan="${headers.length}" class="muted">${empty}</td></tr>`;
+  return `<div class="scroll"><table><tr>${head}</tr>\n${body}\n</table></div>`;
+}
 
 export function renderStatusPage(ctx: ServerContext): string {
   const now = Date.now();
   const feeds = ctx.feeds.all();
+
+  // Available streams: every feed's own outputs, then the declared <Stream>s (ffserver's table).
+  const served = (name: string): { conns: number; bytes: number } => ctx.counters.served.get(name) ?? { conns: 0, bytes: 0 };
+  const streamRows: string[] = [];
+  for (const feed of feeds) {
+    const rate = (kind: 'video' | 'audio'): string => {
+      const tracks = feed.tracks.filter((t) => t.kind === kind);
+      const bits = tracks.reduce((sum, t) => sum + (feed.trackRates.get(t.id)?.bitsPerSecond(now) ?? 0), 0);
+      return tracks.length === 0 ? '-' : `${kbps(bits)} ${escapeHtml(tracks.map((t) => t.codec).join(', '))}`;
+    };
+    for (const [ext, format] of [
+      ['flv', 'flv'],
+      ['ts', 'mpegts'],
+    ] as const) {
+      const name = `${feed.key}.${ext}`;
+      const s = served(name);
+      streamRows.push(
+        `<tr><td><a href="${escapeHtml(hrefPath(name))}">${escapeHtml(name)}</a></td><td>${s.conns}</td><td>${formatBytes(s.bytes)}</td><td>${format}</td><td>${kbps(feed.inputRate.bitsPerSecond(now))}</td><td>${rate('video')}</td><td>${rate('audio')}</td><td>${escapeHtml(feed.name)}</td></tr>`,
+      );
+    }
+  }
+  for (const stream of ctx.config.streams) {
+    const s = served(stream.name);
+    const e = stream.encoding;
+    const video =
+      e.videoCodec !== undefined || e.videoBitRateKbps !== undefined
+        ? `${e.videoBitRateKbps ?? '-'} ${escapeHtml(e.videoCodec ?? '')}`
+        : '-';
+    const audio =
+      e.audioCodec !== undefined || e.audioBitRateKbps !== undefined
+        ? `${e.audioBitRateKbps ?? '-'} ${escapeHtml(e.audioCodec ?? '')}`
+        : '-';
+    streamRows.push(
+      `<tr><td><a href="${escapeHtml(hrefPath(stream.name))}">${escapeHtml(stream.name)}</a></td><td>${s.conns}</td><td>${formatBytes(s.bytes)}</td><td>${escapeHtml(stream.format.name)}</td><td>${stream.bandwidthKbps > 0 ? stream.bandwidthKbps : '-'}</td><td>${video}</td><td>${audio}</td><td>${escapeHtml(stream.feed ?? stream.file ?? '-')}</td></tr>`,
+    );
+  }
+
   const feedSections = feeds
     .map((feed) => {
-      const pub = feed.publisher;
+      const view = feedView(ctx, feed, now);
+      const pub = view.publisher;
       const publisher =
-        pub !== undefined
-          ? `${escapeHtml(pub.protocol)} from ${escapeHtml(pub.remoteAddress)}, for ${formatDuration(now - pub.startedAt.getTime())}`
-          : 'none';
-      const rate = Math.round(feed.inputRate.bitsPerSecond(now) / 1000);
-      const repairs = feed.clockRepairs;
-      const tracks = feed.tracks
-        .map(
-          (t) =>
-            `<tr><td>${t.id}</td><td>${t.kind}</td><td>${escapeHtml(t.codec)}</td><td>${escapeHtml(describeTrack(t))}${t.profile !== undefined ? ` (${escapeHtml(t.profile)})` : ''}</td></tr>`,
-        )
-        .join('');
+        pub !== null
+          ? `<span class="ok">${escapeHtml(pub.protocol)} from ${escapeHtml(pub.remoteAddress)}</span>, up ${formatDuration(pub.uptimeSeconds * 1000)}`
+          : '<span class="muted">none</span>';
+      const gop = view.keyframeIntervalSeconds !== null ? `${view.keyframeIntervalSeconds} s` : '-';
+      const trackRows = feed.tracks.map(
+        (t) =>
+          `<tr><td>${t.id}</td><td>${t.kind}</td><td>${kbps(feed.trackRates.get(t.id)?.bitsPerSecond(now) ?? 0)}</td><td>${escapeHtml(t.codec)}</td><td>${escapeHtml(trackParameters(t))}</td></tr>`,
+      );
       return `<h2>Feed ${escapeHtml(feed.key)}</h2>
-<p>Publisher: ${publisher}. Input: ${rate} kbit/s, ${formatBytes(feed.stats.bytesIn)} in ${feed.stats.framesIn} frames, ${feed.stats.keyframesIn} keyframes.
-Timestamp repairs: ${repairs.nonMonotonic} non-monotonic, ${repairs.jumps} jumps.</p>
-<div class="scroll"><table><tr><th>Track</th><th>Type</th><th>Codec</th><th>Parameters</th></tr>${tracks || '<tr><td colspan="4" class="muted">no tracks yet</td></tr>'}</table></div>`;
+<p>Publisher: ${publisher}. Input ${view.inputKbps} kbit/s; keyframe interval ${gop}; ${formatBytes(view.bytesIn)} in ${view.framesIn} frames (${view.keyframesIn} keyframes) from ${view.publishers} publisher session(s). Readers: ${view.readers}.
+Timestamp repairs: ${view.timestampRepairs.nonMonotonic} non-monotonic, ${view.timestampRepairs.jumps} jumps; frames skipped before a keyframe: ${view.framesSkippedBeforeKeyframe}.</p>
+${table(['Track', 'Type', 'kbit/s', 'Codec', 'Parameters'], trackRows, 'no tracks yet: nothing published')}`;
     })
     .join('\n');
 
-  const outputs = ctx.outputs.all();
-  const outputRows = outputs
-    .map(
-      (o) =>
-        `<tr><td>${escapeHtml(o.id)}</td><td>${escapeHtml(o.contentType ?? '')}</td><td>${o.readers}</td><td>${formatBytes(o.bytesServed)}</td><td>${escapeHtml(o.carriedTracks.map((t) => t.codec).join(', '))}</td></tr>`,
-    )
-    .join('');
-  const streamRows = ctx.config.streams
-    .map(
-      (s) =>
-        `<tr><td><a href="${escapeHtml(hrefPath(s.name))}">${escapeHtml(s.name)}</a></td><td>${escapeHtml(s.format.name)}</td><td>${escapeHtml(s.feed ?? s.file ?? '-')}</td><td>${s.bandwidthKbps > 0 ? s.bandwidthKbps : '-'}</td></tr>`,
-    )
-    .join('');
+  const outputRows = ctx.outputs.all().map((o) => {
+    const v = outputView(o);
+    return `<tr><td>${escapeHtml(v.id)}</td><td>${escapeHtml(v.contentType ?? '')}</td><td>${v.readers}</td><td>${formatBytes(v.bytesServed)}</td><td>${v.chunksDropped}</td><td>${v.skips}</td><td>${escapeHtml(o.carriedTracks.map(describeTrack).join(', '))}</td></tr>`;
+  });
 
   const conns = ctx.connections.list();
-  const connRows = conns
-    .map((c, i) => {
-      const dropped = c.counters['chunksDropped'] ?? 0;
-      return `<tr><td>${i + 1}</td><td>${escapeHtml(c.target)}${c.role === 'publisher' ? ' (input)' : ''}</td><td>${escapeHtml(c.remoteAddress)}</td><td>${escapeHtml(c.protocol)}</td><td>${escapeHtml(c.state)}</td><td>${formatDuration(now - c.openedAt)}</td><td>${formatBytes(c.bytesIn + c.bytesOut)}</td><td>${dropped}</td></tr>`;
-    })
-    .join('');
+  const connRows = conns.map((c, i) => {
+    const v = connectionView(c, now);
+    return `<tr><td>${i + 1}</td><td>${escapeHtml(v.target)}${v.role === 'publisher' ? ' (input)' : ''}</td><td>${escapeHtml(v.remoteAddress)}</td><td>${escapeHtml(v.protocol)}</td><td>${escapeHtml(v.state)}</td><td>${formatDuration(v.seconds * 1000)}</td><td>${v.targetKbps > 0 ? v.targetKbps : '-'}</td><td>${v.actualKbps}</td><td>${formatBytes(v.bytesIn + v.bytesOut)}</td><td>${v.chunksDropped}</td></tr>`;
+  });
 
   const body = `<h1>Feedcast status</h1>
-<p class="muted">Up ${formatDuration(now - ctx.startedAt.getTime())}. <a href="/">Feeds and streams</a>.</p>
-<h2>Outputs being served</h2>
-<div class="scroll"><table><tr><th>Output</th><th>Content type</th><th>Readers</th><th>Bytes served</th><th>Tracks</th></tr>${outputRows || '<tr><td colspan="5" class="muted">none</td></tr>'}</table></div>
-<h2>Declared streams</h2>
-<div class="scroll"><table><tr><th>Path</th><th>Format</th><th>Feed</th><th>kbit/s</th></tr>${streamRows || '<tr><td colspan="4" class="muted">none</td></tr>'}</table></div>
+<p class="muted">Feedcast ${escapeHtml(ctx.version)}, up ${formatDuration(now - ctx.startedAt.getTime())}. <a href="/">Feeds and streams</a> · <a href="/api/v1">API</a> · <a href="/metrics">metrics</a>. This page refreshes every 10 s.</p>
+<h2>Available streams</h2>
+${table(['Path', 'Served conns', 'Bytes', 'Format', 'Bit rate kbit/s', 'Video kbit/s, codec', 'Audio kbit/s, codec', 'Feed'], streamRows, 'no feeds or streams')}
 ${feedSections}
-<h2>Connections</h2>
-<p>Number of connections: ${conns.length} / ${ctx.config.maxClients}. Bandwidth in use: ${Math.round(ctx.bandwidthInUseKbps)}k / ${ctx.config.maxBandwidthKbps}k.</p>
-<div class="scroll"><table><tr><th>#</th><th>File</th><th>IP</th><th>Proto</th><th>State</th><th>Time</th><th>Bytes</th><th>Dropped</th></tr>${connRows}</table></div>
-<p class="muted">Generated at ${escapeHtml(new Date(now).toISOString())}</p>`;
+<h2>Outputs being muxed</h2>
+${table(['Output', 'Content type', 'Readers', 'Bytes served', 'Chunks dropped', 'Skips to keyframe', 'Tracks'], outputRows, 'none: no reader right now')}
+<h2>Connection status</h2>
+<p>Number of connections: ${conns.length} / ${ctx.config.maxClients}. Bandwidth in use: ${Math.round(ctx.bandwidthInUseKbps)}k / ${ctx.config.maxBandwidthKbps}k. Refused (server full): ${ctx.counters.refusedConnections}.</p>
+${table(['#', 'File', 'IP', 'Proto', 'State', 'Time', 'Target kbit/s', 'Actual kbit/s', 'Bytes transferred', 'Dropped'], connRows, 'none')}
+<p class="muted">Generated at ${escapeHtml(new Date(now).toString())}</p>`;
   return htmlPage('Feedcast status', body, { refreshSeconds: 10 });
 }

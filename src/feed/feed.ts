@@ -66,8 +66,13 @@ export class Feed extends TypedEmitter<FeedEvents> {
   private closed = false;
   readonly stats: FeedStats = { framesIn: 0, bytesIn: 0, keyframesIn: 0, publishers: 0, framesSkippedBeforeKeyframe: 0 };
   readonly inputRate = new RateMeter();
+  /** Input bit rate per feed track id. */
+  readonly trackRates = new Map<number, RateMeter>();
   readonly createdAt = new Date();
   lastFrameAt: number | undefined;
+  private lastKeyframeDts: number | undefined;
+  /** Feed time between the last two video keyframes (the GOP length), once known. */
+  keyframeInterval90k: number | undefined;
 
   constructor(name: string, key: string, options: FeedOptions, log: Logger) {
     super(log);
@@ -190,6 +195,12 @@ export class Feed extends TypedEmitter<FeedEvents> {
     this.stats.framesIn++;
     this.stats.bytesIn += out.data.length;
     this.inputRate.add(out.data.length, nowMs);
+    let trackRate = this.trackRates.get(trackId);
+    if (trackRate === undefined) {
+      trackRate = new RateMeter();
+      this.trackRates.set(trackId, trackRate);
+    }
+    trackRate.add(out.data.length, nowMs);
     this.lastFrameAt = nowMs;
     this.cache(out, track.kind);
     this.safeEmit('frame', out);
@@ -199,6 +210,8 @@ export class Feed extends TypedEmitter<FeedEvents> {
     if (!this.hasVideo) return; // audio-only: any frame is a start point, nothing to cache
     if (kind === 'video' && frame.keyframe) {
       this.stats.keyframesIn++;
+      if (this.lastKeyframeDts !== undefined) this.keyframeInterval90k = frame.dts90k - this.lastKeyframeDts;
+      this.lastKeyframeDts = frame.dts90k;
       this.gop = [];
       this.gopBytes = 0;
     } else if (this.gop.length === 0) {

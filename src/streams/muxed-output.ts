@@ -51,6 +51,9 @@ export class MuxedOutput extends TypedEmitter<MuxedOutputEvents> {
   private readonly unsubscribe: (() => void)[] = [];
   private ended = false;
   bytesServed = 0;
+  /** Chunks skipped by readers that fell behind, and how many times readers skipped. */
+  chunksDropped = 0;
+  readerSkips = 0;
 
   constructor(id: string, feed: Feed, makeMuxer: MuxerFactory, options: MuxedOutputOptions, log: Logger) {
     super(log);

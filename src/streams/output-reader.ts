@@ -105,6 +105,8 @@ export class OutputReader extends TypedEmitter<OutputReaderEvents> {
     if (join === undefined || join <= this.pos) return;
     this.stats.chunksDropped += join - this.pos;
     this.stats.skips++;
+    this.output.chunksDropped += join - this.pos;
+    this.output.readerSkips++;
     this.pos = join;
   }
 

@@ -62,8 +62,8 @@ describe('publisher faults', { skip }, () => {
     await waitFor('tracks', () => (server.ctx.feeds.get('feed1')?.tracks.length ?? 0) === 2);
     const html = await (await fetch(server.url('/stat.html'))).text();
     assert.match(html, /Feed feed1/);
-    assert.match(html, /h264 320x240/);
-    assert.match(html, /aac 48000 Hz/);
+    assert.match(html, /<td>h264<\/td><td>320x240/);
+    assert.match(html, /<td>aac<\/td><td>1 channel\(s\), 48000 Hz/);
     assert.match(html, /feed1\.ffm \(input\)/);
     assert.ok(!html.includes('<i>'), 'names are escaped');
     assert.match(html, /a&#38;b&#60;i&#62;\.flv/);

@@ -101,6 +101,13 @@ export async function handleRead(
   res.flushHeaders();
   conn.state = 'SEND_DATA';
   ctx.bandwidthInUseKbps += read.bandwidthKbps;
+  let served = ctx.counters.served.get(read.name);
+  if (served === undefined) {
+    served = { conns: 0, bytes: 0 };
+    ctx.counters.served.set(read.name, served);
+  }
+  served.conns++;
+  const servedEntry = served;
 
   const reader = new OutputReader(output, res, {
     maxQueueBytes: ctx.config.readerMaxQueueBytes,
@@ -108,7 +115,10 @@ export async function handleRead(
   });
   const log = ctx.log.child({ reader: conn.remoteAddress, stream: read.name });
   let maxTimer: NodeJS.Timeout | undefined;
+  let lastBytes = 0;
   const stats = setInterval(() => {
+    conn.counters['actualKbps'] = ((reader.stats.bytesSent - lastBytes) * 8) / 1000;
+    lastBytes = reader.stats.bytesSent;
     conn.bytesOut = reader.stats.bytesSent;
     conn.counters['chunksDropped'] = reader.stats.chunksDropped;
     conn.counters['skips'] = reader.stats.skips;
@@ -120,6 +130,7 @@ export async function handleRead(
     if (maxTimer !== undefined) clearTimeout(maxTimer);
     ctx.bandwidthInUseKbps -= read.bandwidthKbps;
     conn.bytesOut = reader.stats.bytesSent;
+    servedEntry.bytes += reader.stats.bytesSent;
     conn.state = 'SEND_DATA_TRAILER';
     if (error !== undefined) {
       log.warn('reader closed', { reason, err: error, dropped: reader.stats.chunksDropped });
@@ -130,6 +141,8 @@ export async function handleRead(
     }
   });
   res.on('close', () => reader.close('client left'));
+  conn.kick = (reason) => reader.close(reason, new Error(reason));
+  conn.targetKbps = read.bandwidthKbps;
   if (read.maxTimeSeconds > 0) {
     maxTimer = setTimeout(() => reader.close('MaxTime reached'), read.maxTimeSeconds * 1000);
   }

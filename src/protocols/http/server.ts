@@ -86,6 +86,7 @@ export class HttpServer {
         connections.size >= config.maxClients
           ? `MaxClients ${config.maxClients}`
           : `MaxHTTPConnections ${config.maxHttpConnections}`;
+      this.ctx.counters.refusedConnections++;
       this.ctx.log.warn('connection refused: server full', { from: remote, limit });
       socket.end(
         tooBusyResponse(`Server too busy: ${connections.size} connections are open, the limit is ${limit}. Try again later.`),
@@ -169,6 +170,9 @@ export class HttpServer {
     if (stream !== undefined) return this.routeStream(req, res, conn, stream);
     if (name === 'stat.html') {
       if (!isRead(method)) return this.methodNotAllowed(res, name, 'GET, HEAD');
+      if (!config.statusAcl.allows(conn.remoteAddress)) {
+        return sendText(res, 403, `Your address ${conn.remoteAddress} may not read the status page (StatusACL).`);
+      }
       return sendHtml(res, 200, renderStatusPage(this.ctx));
     }
     if (method === 'POST' || method === 'PUT') {

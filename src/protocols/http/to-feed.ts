@@ -81,6 +81,11 @@ export function handlePublish(
   conn.role = 'publisher';
   conn.state = 'RECEIVE_DATA';
   conn.target = feed.name;
+  conn.kick = (reason) => {
+    log.info('publisher kicked', { reason });
+    session.end(reason);
+    req.destroy();
+  };
 
   // A dead network leaves no FIN: the idle timeout ends such a publisher, and PublisherTimeout
   // lets a newcomer take its place before that.

@@ -1,0 +1,137 @@
+// Plain-object views of the running server (feeds, streams, outputs, connections), shared by
+// the JSON API, the status page and the metrics so the three always agree.
+
+import type { ConnectionInfo } from './connections.js';
+import type { Feed } from '../feed/feed.js';
+import type { Track } from '../media/track.js';
+import type { ServerContext } from '../server-context.js';
+import type { MuxedOutput } from '../streams/muxed-output.js';
+
+export interface TrackView {
+  id: number;
+  kind: string;
+  codec: string;
+  width?: number;
+  height?: number;
+  sampleRate?: number;
+  channels?: number;
+  profile?: string;
+}
+
+export interface FeedView {
+  name: string;
+  key: string;
+  declared: boolean;
+  urls: { publish: string; flv: string; ts: string };
+  publisher: { protocol: string; remoteAddress: string; startedAt: string; uptimeSeconds: number } | null;
+  tracks: TrackView[];
+  inputKbps: number;
+  keyframeIntervalSeconds: number | null;
+  framesIn: number;
+  bytesIn: number;
+  keyframesIn: number;
+  publishers: number;
+  framesSkippedBeforeKeyframe: number;
+  timestampRepairs: { nonMonotonic: number; jumps: number };
+  readers: number;
+}
+
+export interface OutputView {
+  id: string;
+  feed: string;
+  contentType: string | null;
+  readers: number;
+  bytesServed: number;
+  chunksDropped: number;
+  skips: number;
+}
+
+export interface ConnectionView {
+  id: number;
+  protocol: string;
+  remoteAddress: string;
+  role: string;
+  target: string;
+  state: string;
+  openedAt: string;
+  seconds: number;
+  bytesIn: number;
+  bytesOut: number;
+  targetKbps: number;
+  actualKbps: number;
+  chunksDropped: number;
+}
+
+function trackView(t: Track): TrackView {
+  const v: TrackView = { id: t.id, kind: t.kind, codec: t.codec };
+  if (t.width !== undefined) v.width = t.width;
+  if (t.height !== undefined) v.height = t.height;
+  if (t.sampleRate !== undefined) v.sampleRate = t.sampleRate;
+  if (t.channels !== undefined) v.channels = t.channels;
+  if (t.profile !== undefined) v.profile = t.profile;
+  return v;
+}
+
+export function feedView(ctx: ServerContext, feed: Feed, now = Date.now()): FeedView {
+  const pub = feed.publisher;
+  const readers = ctx.outputs
+    .all()
+    .filter((o) => o.feed === feed)
+    .reduce((sum, o) => sum + o.readers, 0);
+  const interval = feed.keyframeInterval90k;
+  return {
+    name: feed.name,
+    key: feed.key,
+    declared: ctx.config.feeds.some((f) => f.key === feed.key),
+    urls: { publish: `/${feed.name}`, flv: `/${feed.key}.flv`, ts: `/${feed.key}.ts` },
+    publisher:
+      pub !== undefined
+        ? {
+            protocol: pub.protocol,
+            remoteAddress: pub.remoteAddress,
+            startedAt: pub.startedAt.toISOString(),
+            uptimeSeconds: Math.round((now - pub.startedAt.getTime()) / 1000),
+          }
+        : null,
+    tracks: feed.tracks.map(trackView),
+    inputKbps: Math.round(feed.inputRate.bitsPerSecond(now) / 1000),
+    keyframeIntervalSeconds: interval === undefined ? null : Math.round((interval / 90_000) * 100) / 100,
+    framesIn: feed.stats.framesIn,
+    bytesIn: feed.stats.bytesIn,
+    keyframesIn: feed.stats.keyframesIn,
+    publishers: feed.stats.publishers,
+    framesSkippedBeforeKeyframe: feed.stats.framesSkippedBeforeKeyframe,
+    timestampRepairs: { ...feed.clockRepairs },
+    readers,
+  };
+}
+
+export function outputView(o: MuxedOutput): OutputView {
+  return {
+    id: o.id,
+    feed: o.feed.key,
+    contentType: o.contentType ?? null,
+    readers: o.readers,
+    bytesServed: o.bytesServed,
+    chunksDropped: o.chunksDropped,
+    skips: o.readerSkips,
+  };
+}
+
+export function connectionView(c: ConnectionInfo, now = Date.now()): ConnectionView {
+  return {
+    id: c.id,
+    protocol: c.protocol,
+    remoteAddress: c.remoteAddress,
+    role: c.role,
+    target: c.target,
+    state: c.state,
+    openedAt: new Date(c.openedAt).toISOString(),
+    seconds: Math.round((now - c.openedAt) / 1000),
+    bytesIn: c.bytesIn,
+    bytesOut: c.bytesOut,
+    targetKbps: Math.round(c.targetKbps),
+    actualKbps: Math.round(c.counters['actualKbps'] ?? 0),
+    chunksDropped: c.counters['chunksDropped'] ?? 0,
+  };
+}
