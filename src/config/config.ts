@@ -175,11 +175,11 @@ export class ConfigErrors extends ConfigError {
   }
 }
 
-/** A ServerConfig with every default and no sections (the built-in demo starts from it). */
-export function defaultConfig(overrides: Partial<ServerConfig> = {}): ServerConfig {
-  const g = GLOBAL_DEFAULTS;
-  const base: ServerConfig = {
-    source: '(defaults)',
+type GlobalFields = Omit<ServerConfig, 'source' | 'feeds' | 'streams' | 'redirects' | 'statusAcl' | 'control' | 'warnings'>;
+
+/** The ServerConfig fields that come straight from the global settings. */
+function globalFields(g: Readonly<GlobalSettings>): GlobalFields {
+  return {
     http: { port: g.httpPort, bindAddress: g.httpBindAddress },
     rtsp: { port: g.rtspPort, bindAddress: g.rtspBindAddress },
     rtmp: { port: g.rtmpPort, bindAddress: g.rtmpBindAddress },
@@ -194,6 +194,15 @@ export function defaultConfig(overrides: Partial<ServerConfig> = {}): ServerConf
     readerMaxQueueBytes: g.readerMaxQueueBytes,
     readerMaxLagMs: g.readerMaxLagMs,
     useDefaults: g.useDefaults,
+  };
+}
+
+/** A ServerConfig with every default and no sections (the built-in demo starts from it). */
+export function defaultConfig(overrides: Partial<ServerConfig> = {}): ServerConfig {
+  const g = GLOBAL_DEFAULTS;
+  const base: ServerConfig = {
+    source: '(defaults)',
+    ...globalFields(g),
     feeds: [],
     streams: [],
     redirects: [],
@@ -658,20 +667,7 @@ function build(
   }
   return {
     source: state.source,
-    http: { port: g.httpPort, bindAddress: g.httpBindAddress },
-    rtsp: { port: g.rtspPort, bindAddress: g.rtspBindAddress },
-    rtmp: { port: g.rtmpPort, bindAddress: g.rtmpBindAddress },
-    maxHttpConnections: g.maxHttpConnections,
-    maxClients: g.maxClients,
-    maxBandwidthKbps: g.maxBandwidthKbps,
-    customLog: g.customLog,
-    ffmpegPath: g.ffmpegPath,
-    publisherTimeoutMs: g.publisherTimeoutMs,
-    publisherGraceMs: g.publisherGraceMs,
-    dynamicFeeds: g.dynamicFeeds,
-    readerMaxQueueBytes: g.readerMaxQueueBytes,
-    readerMaxLagMs: g.readerMaxLagMs,
-    useDefaults: g.useDefaults,
+    ...globalFields(g),
     feeds,
     streams,
     statusAcl,
