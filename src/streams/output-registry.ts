@@ -6,11 +6,17 @@ import type { Track } from '../media/track.js';
 import type { Logger } from '../observability/logger.js';
 import { FlvMuxer } from '../formats/flv/flv-muxer.js';
 import { TsMuxer } from '../formats/mpegts/ts-muxer.js';
+import { RTMP_PLAY_STREAM_ID, RtmpMuxer } from '../formats/rtmp/rtmp-muxer.js';
 import { MuxedOutput, type MuxerFactory } from './muxed-output.js';
 
 /** Byte-stream formats served without encoding. */
 export const PassthroughFormats = ['flv', 'mpegts'] as const;
 export type PassthroughFormat = (typeof PassthroughFormats)[number];
+/** Every muxed output: the HTTP byte streams, and RTMP play (FLV tag bodies in RTMP chunks). */
+export type OutputFormat = PassthroughFormat | 'rtmp';
+
+/** RTMP play's chunk size when the RTMP server does not say (RTMPChunkSize). */
+export const DEFAULT_RTMP_CHUNK_SIZE = 4096;
 
 export interface OutputVariant {
   noAudio: boolean;
@@ -21,12 +27,16 @@ export interface OutputVariant {
 export const plainVariant: OutputVariant = { noAudio: false, noVideo: false, metadata: {} };
 
 /** Whether `format` can carry at least one of these tracks (FLV cannot carry MPEG-1 video ...). */
-export function canCarryAny(format: PassthroughFormat, tracks: readonly Track[]): boolean {
-  if (format === 'flv') return tracks.some((t) => FlvMuxer.canCarry(t));
+export function canCarryAny(format: OutputFormat, tracks: readonly Track[]): boolean {
+  if (format === 'flv' || format === 'rtmp') return tracks.some((t) => FlvMuxer.canCarry(t));
   return tracks.length > 0;
 }
 
-function muxerFactory(format: PassthroughFormat, variant: OutputVariant): MuxerFactory {
+function muxerFactory(format: OutputFormat, variant: OutputVariant, rtmpChunkSize: number): MuxerFactory {
+  if (format === 'rtmp') {
+    return (tracks) =>
+      new RtmpMuxer(tracks, { chunkSize: rtmpChunkSize, streamId: RTMP_PLAY_STREAM_ID, metadata: { ...variant.metadata } });
+  }
   if (format === 'flv') return (tracks) => new FlvMuxer(tracks, { metadata: { ...variant.metadata } });
   return (tracks) => new TsMuxer(tracks);
 }
@@ -41,14 +51,20 @@ export class OutputRegistry {
     this.log = log;
   }
 
-  get(feed: Feed, format: PassthroughFormat, variant: OutputVariant = plainVariant): MuxedOutput {
-    const id = outputId(feed, format, variant);
+  /** `rtmpChunkSize` (format 'rtmp' only): players of different chunk sizes get different outputs. */
+  get(
+    feed: Feed,
+    format: OutputFormat,
+    variant: OutputVariant = plainVariant,
+    rtmpChunkSize = DEFAULT_RTMP_CHUNK_SIZE,
+  ): MuxedOutput {
+    const id = outputId(feed, format, variant) + (format === 'rtmp' ? `#${rtmpChunkSize}` : '');
     const existing = this.outputs.get(id);
     if (existing !== undefined && !existing.isEnded) return existing;
     const output = new MuxedOutput(
       id,
       feed,
-      muxerFactory(format, variant),
+      muxerFactory(format, variant, rtmpChunkSize),
       {
         retainBytes: this.retainBytes,
         trackFilter: (t) => !(t.kind === 'audio' && variant.noAudio) && !(t.kind === 'video' && variant.noVideo),
@@ -72,7 +88,7 @@ export class OutputRegistry {
   }
 }
 
-function outputId(feed: Feed, format: PassthroughFormat, v: OutputVariant): string {
+function outputId(feed: Feed, format: OutputFormat, v: OutputVariant): string {
   const meta = Object.entries(v.metadata)
     .sort(([a], [b]) => a.localeCompare(b))
     .map(([k, val]) => `${k}=${val}`)

@@ -1,0 +1,95 @@
+// RTMP play: a player's socket fed by an OutputReader over the feed's shared RTMP output (one muxed
+// chunk sequence per feed and variant, identical bytes for every player), with the same
+// slow-reader bound as the HTTP outputs.
+
+import type { Socket } from 'node:net';
+import type { ConnectionInfo } from '../../control/connections.js';
+import type { Feed } from '../../feed/feed.js';
+import type { ServerContext } from '../../server-context.js';
+import type { MuxedOutput } from '../../streams/muxed-output.js';
+import { OutputReader } from '../../streams/output-reader.js';
+import type { OutputVariant } from '../../streams/output-registry.js';
+
+export interface RtmpPlayRequest {
+  feed: Feed;
+  variant: OutputVariant;
+  /** The name the player asked for (logs, status page). */
+  name: string;
+  chunkSize: number;
+  /** kbit/s counted against MaxBandwidth while playing. */
+  bandwidthKbps: number;
+}
+
+/** Waits until the feed has tracks, the socket closes or `timeoutMs` passes. */
+export function waitForTracks(feed: Feed, timeoutMs: number, socket: Socket): Promise<boolean> {
+  if (feed.tracks.length > 0) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const done = (ok: boolean): void => {
+      clearTimeout(timer);
+      off();
+      socket.off('close', onClose);
+      resolve(ok);
+    };
+    const timer = setTimeout(() => done(false), timeoutMs);
+    const off = feed.on('tracks', () => done(true));
+    const onClose = (): void => done(false);
+    socket.on('close', onClose);
+  });
+}
+
+export class RtmpFromFeed {
+  readonly output: MuxedOutput;
+  readonly reader: OutputReader;
+  private readonly conn: ConnectionInfo;
+  private readonly socket: Socket;
+  private readonly stats: NodeJS.Timeout;
+  private readonly bandwidthKbps: number;
+  private ended = false;
+
+  /**
+   * Joins the shared output. `onEnd` runs once when the reader stops (feed gone, too slow, close()).
+   * The caller sends its own NetStream messages first, then calls start().
+   */
+  constructor(
+    ctx: ServerContext,
+    socket: Socket,
+    conn: ConnectionInfo,
+    play: RtmpPlayRequest,
+    onEnd: (reason: string, error: Error | undefined) => void,
+  ) {
+    this.conn = conn;
+    this.socket = socket;
+    this.bandwidthKbps = play.bandwidthKbps;
+    this.output = ctx.outputs.get(play.feed, 'rtmp', play.variant, play.chunkSize);
+    this.reader = new OutputReader(this.output, socket, {
+      maxQueueBytes: ctx.config.readerMaxQueueBytes,
+      maxLagMs: ctx.config.readerMaxLagMs,
+    });
+    ctx.bandwidthInUseKbps += this.bandwidthKbps;
+    this.stats = setInterval(() => this.updateStats(), 1000);
+    this.stats.unref();
+    this.reader.on('end', (reason, error) => {
+      if (this.ended) return;
+      this.ended = true;
+      clearInterval(this.stats);
+      ctx.bandwidthInUseKbps -= this.bandwidthKbps;
+      this.updateStats();
+      onEnd(reason, error);
+    });
+  }
+
+  /** Sends the output's header (onMetaData, sequence headers), then the GOP cache, then live. */
+  start(): void {
+    this.reader.start();
+  }
+
+  close(reason: string): void {
+    this.reader.close(reason);
+  }
+
+  private updateStats(): void {
+    this.conn.bytesOut = this.socket.bytesWritten;
+    this.conn.counters['chunksDropped'] = this.reader.stats.chunksDropped;
+    this.conn.counters['skips'] = this.reader.stats.skips;
+  }
+}

@@ -1,0 +1,79 @@
+// The RTMP listener (default port 1935): accepts TCP connections, counts them against MaxClients,
+// and gives each one an RtmpSession (handshake, commands, publish or play).
+
+import { createServer, type Server, type Socket } from 'node:net';
+import { DEFAULT_RTMP_CHUNK_SIZE } from '../../streams/output-registry.js';
+import type { ServerContext } from '../../server-context.js';
+import { plainAddress } from '../http/server.js';
+import { RtmpSession, type RtmpSessionOptions } from './session.js';
+
+export interface RtmpServerOptions {
+  /** Outgoing chunk size, 128..65536 (RTMPChunkSize; default 4096). Every player gets the same. */
+  chunkSize?: number;
+  /** Largest incoming message (default 8 MiB). */
+  maxMessageBytes?: number;
+  /** Handshake and connect must be done within this (default 10 s). */
+  handshakeTimeoutMs?: number;
+}
+
+export class RtmpServer {
+  private readonly ctx: ServerContext;
+  private readonly server: Server;
+  private readonly sockets = new Set<Socket>();
+  private readonly sessionOptions: RtmpSessionOptions;
+
+  constructor(ctx: ServerContext, options: RtmpServerOptions = {}) {
+    this.ctx = ctx;
+    const chunkSize = options.chunkSize ?? DEFAULT_RTMP_CHUNK_SIZE;
+    if (!Number.isInteger(chunkSize) || chunkSize < 128 || chunkSize > 65536) {
+      throw new RangeError(`RTMP chunk size ${chunkSize} is outside 128..65536`);
+    }
+    this.sessionOptions = {
+      chunkSize,
+      maxMessageBytes: options.maxMessageBytes ?? 8 * 1024 * 1024,
+      handshakeTimeoutMs: options.handshakeTimeoutMs ?? 10_000,
+    };
+    this.server = createServer((socket) => this.onConnection(socket));
+  }
+
+  listen(port: number, host: string): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => {
+        this.server.off('error', reject);
+        const address = this.server.address();
+        const bound = typeof address === 'object' && address !== null ? address.port : port;
+        this.ctx.log.info('listening', { rtmp: `${host}:${bound}`, chunkSize: this.sessionOptions.chunkSize });
+        resolve(bound);
+      });
+    });
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      if (!this.server.listening) {
+        resolve();
+        return;
+      }
+      this.server.close(() => resolve());
+      for (const socket of this.sockets) socket.destroy();
+    });
+  }
+
+  private onConnection(socket: Socket): void {
+    const { connections, config, log } = this.ctx;
+    const remote = plainAddress(socket.remoteAddress);
+    if (connections.size >= config.maxClients) {
+      log.warn('rtmp connection refused: server full', { from: remote, limit: `MaxClients ${config.maxClients}` });
+      socket.destroy();
+      return;
+    }
+    const conn = connections.open('RTMP', remote);
+    this.sockets.add(socket);
+    socket.once('close', () => {
+      this.sockets.delete(socket);
+      connections.close(conn);
+    });
+    new RtmpSession(this.ctx, socket, conn, this.sessionOptions);
+  }
+}
