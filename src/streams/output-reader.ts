@@ -6,6 +6,24 @@ import { ClientTooSlowError } from '../errors.js';
 import { TypedEmitter } from '../typed-emitter.js';
 import type { Chunk, MuxedOutput } from './muxed-output.js';
 
+/** What a reader walks: a MuxedOutput, or a RawOutput of container bytes muxed by ffmpeg (streams/raw-output.ts). */
+export type ChunkSource = Pick<
+  MuxedOutput,
+  | 'id'
+  | 'header'
+  | 'joinSeq'
+  | 'at'
+  | 'headSeq'
+  | 'firstSeq'
+  | 'producedByteCount'
+  | 'addReader'
+  | 'removeReader'
+  | 'on'
+  | 'bytesServed'
+  | 'chunksDropped'
+  | 'readerSkips'
+>;
+
 /** What a reader writes into: a socket, an HTTP response. */
 export interface ByteSink {
   write(chunk: Buffer): boolean;
@@ -35,7 +53,7 @@ export type OutputReaderEvents = {
 };
 
 export class OutputReader extends TypedEmitter<OutputReaderEvents> {
-  private readonly output: MuxedOutput;
+  private readonly output: ChunkSource;
   private readonly sink: ByteSink;
   private readonly options: OutputReaderOptions;
   /** Next chunk to write; undefined while waiting for a join point. */
@@ -48,7 +66,7 @@ export class OutputReader extends TypedEmitter<OutputReaderEvents> {
   readonly stats: ReaderStats = { bytesSent: 0, chunksSent: 0, chunksDropped: 0, skips: 0 };
   readonly startedAt = Date.now();
 
-  constructor(output: MuxedOutput, sink: ByteSink, options: OutputReaderOptions) {
+  constructor(output: ChunkSource, sink: ByteSink, options: OutputReaderOptions) {
     super();
     this.output = output;
     this.sink = sink;

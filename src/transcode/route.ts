@@ -1,0 +1,382 @@
+// HTTP route for streams with their own encoding (declared <Stream>s that need ffmpeg or a
+// published variant), reads of Launch/Source feeds (started on demand), and the publish
+// handshake: `GET /feed1.ffm?config` and `GET /api/v1/feeds/feed1/encodings` (JSON).
+
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { StreamConfig } from '../config/config.js';
+import type { ConnectionInfo } from '../control/connections.js';
+import type { Feed } from '../feed/feed.js';
+import { feedKeyOf } from '../feed/feed-manager.js';
+import { handleRead } from '../protocols/http/from-feed.js';
+import { sendText } from '../protocols/http/respond.js';
+import type { HttpRoute } from '../protocols/http/route.js';
+import type { ServerContext } from '../server-context.js';
+import { OutputReader, type ByteSink } from '../streams/output-reader.js';
+import { plainVariant, type PassthroughFormat } from '../streams/output-registry.js';
+import type { RawOutput } from '../streams/raw-output.js';
+import { encodingsDocument } from './encodings.js';
+import { needsEncoding, profileOf } from './ffmpeg-args.js';
+import type { SourceManager } from './launch.js';
+import type { TranscoderManager } from './transcoder-manager.js';
+
+/** How long a reader waits for an on-demand source or transcoder to produce its first bytes. */
+const START_TIMEOUT_MS = 20_000;
+const ICY_METAINT = 16_000;
+const API_PREFIX = 'api/v1/feeds/';
+
+export class TranscodeRoute implements HttpRoute {
+  private readonly ctx: ServerContext;
+  private readonly transcoders: TranscoderManager;
+  private readonly sources: SourceManager | undefined;
+
+  constructor(ctx: ServerContext, transcoders: TranscoderManager, sources?: SourceManager) {
+    this.ctx = ctx;
+    this.transcoders = transcoders;
+    this.sources = sources;
+  }
+
+  handle(req: IncomingMessage, res: ServerResponse, path: string, url: URL, conn: ConnectionInfo): boolean {
+    const config = this.ctx.config;
+    const method = req.method ?? 'GET';
+    const isRead = method === 'GET' || method === 'HEAD';
+
+    // The publish handshake (ffserver's first GET of the feed, ref §3.2), as JSON.
+    const apiKey =
+      path.startsWith(API_PREFIX) && path.endsWith('/encodings')
+        ? path.slice(API_PREFIX.length, -'/encodings'.length)
+        : undefined;
+    const feedConfig = config.feeds.find((f) => f.name === path || f.key === path || f.key === apiKey);
+    if (feedConfig !== undefined && isRead && (apiKey !== undefined || url.searchParams.has('config'))) {
+      if (!feedConfig.acl.allows(conn.remoteAddress)) {
+        sendText(res, 403, `Your address ${conn.remoteAddress} may not publish to feed ${feedConfig.key} (the feed's ACL).`);
+        return true;
+      }
+      const body = JSON.stringify(encodingsDocument(config, feedConfig.key), null, 2) + '\n';
+      res.writeHead(200, {
+        'Content-Type': 'application/json; charset=utf-8',
+        'Content-Length': String(Buffer.byteLength(body)),
+        'Cache-Control': 'no-cache',
+      });
+      res.end(method === 'HEAD' ? undefined : body);
+      return true;
+    }
+
+    const stream = config.streams.find((s) => s.name === path);
+    if (stream !== undefined) {
+      if (stream.feed === undefined || stream.format.support === 'obsolete' || stream.format.support === 'status') return false;
+      const encoded = needsEncoding(stream);
+      const sourced = this.sources?.has(feedKeyOf(stream.feed)) ?? false;
+      if (!encoded && !sourced) return false;
+      if (!isRead) {
+        sendText(res, 405, `/${stream.name} accepts GET, HEAD only.`, { Allow: 'GET, HEAD' });
+        return true;
+      }
+      if (!stream.acl.allows(conn.remoteAddress)) {
+        this.ctx.log.warn('read refused by ACL', { stream: stream.name, from: conn.remoteAddress });
+        sendText(res, 403, `Your address ${conn.remoteAddress} may not read /${stream.name} (ACL of the stream).`);
+        return true;
+      }
+      void this.serveStream(req, res, conn, stream, encoded).catch((err: unknown) => this.failed(res, err));
+      return true;
+    }
+
+    // /feed1.flv, /feed1.ts of a Launch/Source feed: start its source for this reader.
+    const dot = path.lastIndexOf('.');
+    const suffix = dot >= 0 ? path.slice(dot) : '';
+    const format: PassthroughFormat | undefined = suffix === '.flv' ? 'flv' : suffix === '.ts' ? 'mpegts' : undefined;
+    if (format !== undefined && isRead && this.sources?.has(path.slice(0, dot)) === true) {
+      const feed = this.ctx.feeds.get(path.slice(0, dot));
+      if (feed === undefined) return false;
+      const fc = config.feeds.find((f) => f.key === feed.key);
+      if (fc !== undefined && !fc.acl.allows(conn.remoteAddress)) {
+        sendText(res, 403, `Your address ${conn.remoteAddress} may not read feed ${feed.key} (the feed's ACL).`);
+        return true;
+      }
+      void this.serveSourceFeed(req, res, conn, feed, format, path).catch((err: unknown) => this.failed(res, err));
+      return true;
+    }
+    return false;
+  }
+
+  private failed(res: ServerResponse, err: unknown): void {
+    this.ctx.log.error('transcoded stream failed', { err });
+    if (!res.headersSent) sendText(res, 500, 'Internal error; the server log has the details.');
+    else res.destroy();
+  }
+
+  /** Starts the feed's Launch/Source child if it has one; reports 503 when it cannot run. */
+  private startSource(res: ServerResponse, feedKey: string): { ok: boolean; release: () => void } {
+    const reason = this.sources?.unavailable.get(feedKey);
+    if (reason !== undefined) {
+      sendText(res, 503, `Feed ${feedKey} is produced by ffmpeg, which cannot run: ${reason}`);
+      return { ok: false, release: () => undefined };
+    }
+    return { ok: true, release: this.sources?.acquire(feedKey) ?? (() => undefined) };
+  }
+
+  private async serveSourceFeed(
+    req: IncomingMessage,
+    res: ServerResponse,
+    conn: ConnectionInfo,
+    feed: Feed,
+    format: PassthroughFormat,
+    name: string,
+  ): Promise<void> {
+    const src = this.startSource(res, feed.key);
+    if (!src.ok) return;
+    res.once('close', src.release);
+    conn.role = 'reader';
+    conn.state = 'WAIT_FEED';
+    if (!(await waitUntil(() => feed.tracks.length > 0, START_TIMEOUT_MS, req))) {
+      if (!res.headersSent && !res.destroyed)
+        sendText(res, 504, `Feed ${feed.key}: its source produced nothing within ${START_TIMEOUT_MS / 1000} s.`);
+      return;
+    }
+    await handleRead(
+      this.ctx,
+      req,
+      res,
+      { feed, format, variant: plainVariant, name, maxTimeSeconds: 0, bandwidthKbps: feed.inputRate.bitsPerSecond() / 1000 },
+      conn,
+    );
+  }
+
+  private async serveStream(
+    req: IncomingMessage,
+    res: ServerResponse,
+    conn: ConnectionInfo,
+    stream: StreamConfig,
+    encoded: boolean,
+  ): Promise<void> {
+    const feedKey = feedKeyOf(stream.feed ?? '');
+    const source = this.ctx.feeds.get(feedKey);
+    if (source === undefined) {
+      sendText(res, 404, `/${stream.name}: its feed ${stream.feed ?? '?'} does not exist.`);
+      return;
+    }
+    const src = this.startSource(res, feedKey);
+    if (!src.ok) return;
+    const releases: (() => void)[] = [src.release];
+    res.once('close', () => {
+      for (const r of releases.splice(0)) r();
+    });
+    conn.role = 'reader';
+    conn.target = stream.name;
+    conn.state = 'WAIT_FEED';
+    if (!(await waitUntil(() => source.tracks.length > 0, START_TIMEOUT_MS, req))) {
+      if (!res.destroyed)
+        sendText(res, 404, `Feed ${feedKey} has no publisher: nothing was published to it within ${START_TIMEOUT_MS / 1000} s.`);
+      return;
+    }
+    if (res.destroyed) return;
+    const bandwidthKbps = stream.bandwidthKbps > 0 ? stream.bandwidthKbps : source.inputRate.bitsPerSecond() / 1000;
+    if (!encoded) {
+      await handleRead(
+        this.ctx,
+        req,
+        res,
+        {
+          feed: source,
+          format: stream.format.name as PassthroughFormat,
+          variant: { noAudio: stream.noAudio, noVideo: stream.noVideo, metadata: stream.metadata },
+          name: stream.name,
+          maxTimeSeconds: stream.maxTimeSeconds,
+          bandwidthKbps,
+        },
+        conn,
+      );
+      return;
+    }
+    const served = this.transcoders.open(stream);
+    if (served.kind === 'error') {
+      this.ctx.log.warn('transcoded stream refused', { stream: stream.name, status: served.status, reason: served.message });
+      sendText(res, served.status, served.message);
+      return;
+    }
+    releases.push(served.release);
+    if (served.kind === 'feed') {
+      const feed = served.feed;
+      if (!(await waitUntil(() => feed.tracks.length > 0, START_TIMEOUT_MS, req))) {
+        if (!res.destroyed) sendText(res, 504, this.noOutputMessage(stream));
+        return;
+      }
+      if (res.destroyed) return;
+      await handleRead(
+        this.ctx,
+        req,
+        res,
+        {
+          feed,
+          format: stream.format.name as PassthroughFormat,
+          variant: { noAudio: false, noVideo: false, metadata: stream.metadata },
+          name: stream.name,
+          maxTimeSeconds: stream.maxTimeSeconds,
+          bandwidthKbps,
+        },
+        conn,
+      );
+      return;
+    }
+    const transcoder = served.transcoder;
+    const ready = await waitUntil(() => transcoder.output()?.ready === true, START_TIMEOUT_MS, req);
+    const output = transcoder.output();
+    if (!ready || output === undefined) {
+      if (!res.destroyed) sendText(res, 504, this.noOutputMessage(stream));
+      return;
+    }
+    if (res.destroyed) return;
+    this.serveRaw(req, res, conn, stream, output, bandwidthKbps);
+  }
+
+  private noOutputMessage(stream: StreamConfig): string {
+    const t = this.transcoders.status().find((s) => s.feed === feedKeyOf(stream.feed ?? ''));
+    const tail = t?.stderrTail.slice(-3).join(' | ');
+    return `/${stream.name}: ffmpeg produced nothing within ${START_TIMEOUT_MS / 1000} s${tail !== undefined && tail !== '' ? ` (ffmpeg: ${tail})` : ''}.`;
+  }
+
+  private serveRaw(
+    req: IncomingMessage,
+    res: ServerResponse,
+    conn: ConnectionInfo,
+    stream: StreamConfig,
+    output: RawOutput,
+    bandwidthKbps: number,
+  ): void {
+    const maxKbps = this.ctx.config.maxBandwidthKbps;
+    if (this.ctx.bandwidthInUseKbps + bandwidthKbps > maxKbps) {
+      sendText(res, 503, `Server too busy: serving /${stream.name} would exceed MaxBandwidth (${maxKbps} kbit/s).`, {
+        'Retry-After': '10',
+      });
+      return;
+    }
+    const headers: Record<string, string> = {
+      'Cache-Control': 'no-cache, no-store',
+      Pragma: 'no-cache',
+      'Access-Control-Allow-Origin': '*',
+      Connection: 'close',
+    };
+    if (stream.format.singleFrame) {
+      // Format jpeg (ffserver's singlejpeg): the newest complete picture, then the connection closes.
+      const jpeg = output.latestPiece() ?? Buffer.alloc(0);
+      res.writeHead(200, { ...headers, 'Content-Type': 'image/jpeg', 'Content-Length': String(jpeg.length) });
+      res.end(req.method === 'HEAD' ? undefined : jpeg);
+      return;
+    }
+    const profile = profileOf(stream);
+    const icy = profile.video === undefined && req.headers['icy-metadata'] === '1';
+    const title = stream.metadata['title'] ?? stream.name;
+    if (icy) {
+      headers['icy-metaint'] = String(ICY_METAINT);
+      headers['icy-name'] = title;
+    }
+    res.removeHeader('Transfer-Encoding');
+    res.writeHead(200, { ...headers, 'Content-Type': output.contentType });
+    if (req.method === 'HEAD') {
+      res.end();
+      return;
+    }
+    res.flushHeaders();
+    conn.state = 'SEND_DATA';
+    this.ctx.bandwidthInUseKbps += bandwidthKbps;
+    const sink: ByteSink = icy ? new IcySink(res, ICY_METAINT, title) : res;
+    const reader = new OutputReader(output, sink, {
+      maxQueueBytes: this.ctx.config.readerMaxQueueBytes,
+      maxLagMs: this.ctx.config.readerMaxLagMs,
+    });
+    const log = this.ctx.log.child({ reader: conn.remoteAddress, stream: stream.name });
+    const stats = setInterval(() => {
+      conn.bytesOut = reader.stats.bytesSent;
+    }, 1000);
+    stats.unref();
+    let maxTimer: NodeJS.Timeout | undefined;
+    reader.on('end', (reason, error) => {
+      clearInterval(stats);
+      if (maxTimer !== undefined) clearTimeout(maxTimer);
+      this.ctx.bandwidthInUseKbps -= bandwidthKbps;
+      conn.bytesOut = reader.stats.bytesSent;
+      conn.state = 'SEND_DATA_TRAILER';
+      if (error !== undefined) {
+        log.warn('reader closed', { reason, err: error });
+        res.destroy();
+      } else {
+        res.end();
+      }
+    });
+    res.on('close', () => reader.close('client left'));
+    conn.kick = (reason) => reader.close(reason, new Error(reason));
+    conn.targetKbps = bandwidthKbps;
+    if (stream.maxTimeSeconds > 0) maxTimer = setTimeout(() => reader.close('MaxTime reached'), stream.maxTimeSeconds * 1000);
+    reader.start();
+  }
+}
+
+/** Polls `condition` every 50 ms until it holds, the request goes away, or `timeoutMs` passes. */
+function waitUntil(condition: () => boolean, timeoutMs: number, req: IncomingMessage): Promise<boolean> {
+  if (condition()) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const deadline = Date.now() + timeoutMs;
+    const timer = setInterval(() => {
+      if (condition()) finish(true);
+      else if (req.destroyed || Date.now() > deadline) finish(false);
+    }, 50);
+    const finish = (ok: boolean): void => {
+      clearInterval(timer);
+      resolve(ok);
+    };
+  });
+}
+
+/**
+ * ICY (SHOUTcast/Icecast) metadata for players that send `Icy-MetaData: 1`: after every `metaint`
+ * bytes of audio, one length byte (×16) and `StreamTitle='...';` padded with zeros.
+ */
+export class IcySink implements ByteSink {
+  private readonly target: ByteSink;
+  private readonly metaint: number;
+  private readonly block: Buffer;
+  private untilMeta: number;
+
+  constructor(target: ByteSink, metaint: number, title: string) {
+    this.target = target;
+    this.metaint = metaint;
+    this.untilMeta = metaint;
+    this.block = icyMetadataBlock(`StreamTitle='${title.replace(/'/g, '')}';`);
+  }
+
+  write(chunk: Buffer): boolean {
+    let ok = true;
+    let at = 0;
+    while (at < chunk.length) {
+      const n = Math.min(this.untilMeta, chunk.length - at);
+      ok = this.target.write(chunk.subarray(at, at + n)) && ok;
+      at += n;
+      this.untilMeta -= n;
+      if (this.untilMeta === 0) {
+        ok = this.target.write(this.block) && ok;
+        this.untilMeta = this.metaint;
+      }
+    }
+    return ok;
+  }
+  cork(): void {
+    this.target.cork();
+  }
+  uncork(): void {
+    this.target.uncork();
+  }
+  once(event: 'drain', listener: () => void): unknown {
+    return this.target.once(event, listener);
+  }
+  removeListener(event: 'drain', listener: () => void): unknown {
+    return this.target.removeListener(event, listener);
+  }
+}
+
+export function icyMetadataBlock(text: string): Buffer {
+  const bytes = Buffer.from(text.slice(0, 16 * 255 - 1), 'utf8');
+  const blocks = Math.ceil(bytes.length / 16);
+  const out = Buffer.alloc(1 + blocks * 16);
+  out[0] = blocks;
+  bytes.copy(out, 1);
+  return out;
+}
