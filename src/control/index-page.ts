@@ -13,20 +13,25 @@ export function renderIndexPage(ctx: ServerContext): string {
           ? `<span class="ok">live</span> (${escapeHtml(feed.publisher.protocol)})`
           : '<span class="muted">no publisher</span>';
       const tracks = feed.tracks.map(describeTrack).join(', ') || '—';
-      const links = ['flv', 'ts']
-        .map((ext) => `<a href="${escapeHtml(hrefPath(`${feed.key}.${ext}`))}">${escapeHtml(`${feed.key}.${ext}`)}</a>`)
-        .join(' · ');
+      const watch = `<a href="${escapeHtml(hrefPath(`watch/${feed.key}`))}"><b>Watch</b></a>`;
+      const links = [
+        watch,
+        ...[`${feed.key}/index.m3u8`, `${feed.key}.flv`, `${feed.key}.ts`].map(
+          (path) => `<a href="${escapeHtml(hrefPath(path))}">${escapeHtml(path)}</a>`,
+        ),
+      ].join(' · ');
       return `<tr><td><b>${escapeHtml(feed.key)}</b></td><td>${state}</td><td>${escapeHtml(tracks)}</td><td>${links}</td></tr>`;
     })
     .join('\n');
   const streamRows = ctx.config.streams
     .map((s) => {
       const source = s.feed !== undefined ? `feed ${s.feed}` : s.file !== undefined ? `file ${s.file}` : '';
-      return `<tr><td><a href="${escapeHtml(hrefPath(s.name))}">${escapeHtml(s.name)}</a></td><td>${escapeHtml(s.format.name)}</td><td>${escapeHtml(source)}</td></tr>`;
+      const watch = s.format.name === 'hls' ? ` · <a href="${escapeHtml(hrefPath(`watch/${s.name}`))}"><b>Watch</b></a>` : '';
+      return `<tr><td><a href="${escapeHtml(hrefPath(s.name))}">${escapeHtml(s.name)}</a>${watch}</td><td>${escapeHtml(s.format.name)}</td><td>${escapeHtml(source)}</td></tr>`;
     })
     .join('\n');
   const body = `<h1>Feedcast</h1>
-<p class="muted">Live feeds on this server. Open a link in ffplay, VLC or mpv, e.g. <code>ffplay http://HOST/${escapeHtml(feeds[0]?.key ?? 'feed1')}.flv</code>. <a href="/stat.html">Server status</a>.</p>
+<p class="muted">Live feeds on this server. Watch in the browser, or open a link in ffplay, VLC or mpv, e.g. <code>ffplay http://HOST/${escapeHtml(feeds[0]?.key ?? 'feed1')}.flv</code>. <a href="/stat.html">Server status</a>.</p>
 <h2>Feeds</h2>
 <div class="scroll"><table><tr><th>Feed</th><th>State</th><th>Tracks</th><th>Watch</th></tr>
 ${feedRows || '<tr><td colspan="4" class="muted">No feeds. Publish one: <code>ffmpeg -re -i INPUT -c copy -f mpegts http://HOST/feed1.ffm</code></td></tr>'}

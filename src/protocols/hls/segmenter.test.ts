@@ -1,0 +1,217 @@
+// The segmenter and playlists against RFC 8216bis rules: part durations within PART-TARGET,
+// segments starting on keyframes, preload hints, blocking reload (and its 503 timeout), delta
+// updates, discontinuities on reconnect; delivery-directive and file-name parsers fuzzed.
+
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { describe, test } from 'node:test';
+import fc from 'fast-check';
+import { fixtureFrames } from '../../../test/helpers/fixture-frames.js';
+import { Feed } from '../../feed/feed.js';
+import { shiftFrame } from '../../media/frame.js';
+import { silentLogger } from '../../observability/logger.js';
+import { hasReached, hlsFileUris, parseDeliveryDirectives, parseHlsFile, servePlaylist } from './from-feed.js';
+import { renderPlaylist, skippableSegments, type PlaylistSource } from './playlist.js';
+import { DEFAULT_SEGMENTER_OPTIONS, Segmenter, type HlsSegment } from './segmenter.js';
+
+const fixture = fixtureFrames('h264-aac.ts');
+
+function newFeed(): Feed {
+  return new Feed('f.ffm', 'f', { publisherTimeoutMs: 10_000, publisherGraceMs: 10_000 }, silentLogger);
+}
+
+/** Publishes the 2 s fixture `loops` times in a row (each loop shifted by 2 s). */
+function publishFixture(feed: Feed, loops: number, startMs = 0): () => void {
+  const session = feed.attachPublisher({ protocol: 'test', remoteAddress: '127.0.0.1', startedAt: new Date() });
+  session.setTracks(fixture.tracks);
+  const first = Math.min(...fixture.frames.map((f) => f.dts90k));
+  for (let i = 0; i < loops; i++) {
+    for (const f of fixture.frames) {
+      const shifted = shiftFrame(f, i * 180_000);
+      session.write(shifted, startMs + (shifted.dts90k - first) / 90);
+    }
+  }
+  return () => session.end('test over');
+}
+
+function source(s: Segmenter): PlaylistSource {
+  return {
+    container: s.options.container,
+    segments: s.segments,
+    mediaSequence: s.mediaSequence,
+    discontinuitySequence: s.discontinuitySequence,
+    targetDurationS: s.targetDurationS,
+    partTargetS: s.partTargetS,
+    ended: s.ended,
+  };
+}
+
+function segmenterOn(feed: Feed, options: Partial<typeof DEFAULT_SEGMENTER_OPTIONS> = {}): Segmenter {
+  const s = new Segmenter(
+    feed,
+    { ...DEFAULT_SEGMENTER_OPTIONS, segmentTargetMs: 1000, partTargetMs: 500, ...options },
+    silentLogger,
+  );
+  s.start();
+  return s;
+}
+
+describe('HLS segmenter and playlist rules', () => {
+  test('parts never exceed PART-TARGET, are at least 85 % of it except a segment’s last, and segments start on keyframes', () => {
+    const feed = newFeed();
+    const seg = segmenterOn(feed);
+    publishFixture(feed, 3);
+    const complete = seg.segments.filter((s) => s.complete);
+    assert.ok(complete.length >= 4, `${complete.length} complete segments`);
+    for (const s of seg.segments) {
+      s.parts.forEach((p, i) => {
+        assert.ok(p.duration90k <= 45_000, `segment ${s.msn} part ${i}: ${p.duration90k / 90} ms`);
+        if (i < s.parts.length - 1 && !p.independent)
+          assert.ok(p.duration90k >= 0.85 * 45_000, `part ${i} is ${p.duration90k / 90} ms`);
+      });
+      assert.equal(s.parts[0]?.independent, true, `segment ${s.msn} starts on a keyframe`);
+      assert.equal(
+        s.parts.reduce((n, p) => n + p.duration90k, 0),
+        s.duration90k,
+      );
+    }
+    const text = renderPlaylist(source(seg), hlsFileUris(seg.sid, 'fmp4', ''), { lowLatency: true, skip: false });
+    const target = Number(/#EXT-X-TARGETDURATION:(\d+)/.exec(text)?.[1]);
+    for (const m of text.matchAll(/#EXTINF:([\d.]+),/g)) assert.ok(Math.round(Number(m[1])) <= target);
+    for (const m of text.matchAll(/#EXT-X-PART:DURATION=([\d.]+)/g)) assert.ok(Number(m[1]) <= 0.5);
+    // The preload hint names the next part of the open segment.
+    const open = seg.openSegment;
+    assert.ok(open !== undefined);
+    assert.match(text, new RegExp(`#EXT-X-PRELOAD-HINT:TYPE=PART,URI="${seg.sid}-${open.msn}\\.${open.parts.length}\\.m4s"\\n$`));
+    assert.match(text, /#EXT-X-PART-INF:PART-TARGET=0\.500/);
+    assert.match(text, /PART-HOLD-BACK=1\.500/);
+    // Without LL: no part, no hint, and the open segment is not listed.
+    const plain = renderPlaylist(source(seg), hlsFileUris(seg.sid, 'fmp4', ''), { lowLatency: false, skip: false });
+    assert.doesNotMatch(plain, /EXT-X-PART|PRELOAD-HINT|SERVER-CONTROL/);
+    assert.equal((plain.match(/#EXTINF/g) ?? []).length, complete.length);
+    seg.dispose();
+  });
+
+  test('blocking reload: waits for msn/part, answers at once when already there, 503 after three target durations', async (t) => {
+    const feed = newFeed();
+    const seg = segmenterOn(feed);
+    const stop = publishFixture(feed, 1);
+    const last = seg.segments[seg.segments.length - 1]!;
+    assert.equal(hasReached(seg, last.msn, 0), true);
+    assert.equal(hasReached(seg, last.msn + 1, undefined), false);
+    assert.equal(await seg.waitUntil(() => hasReached(seg, last.msn + 1, 0), 30), false, 'times out when nothing comes');
+    const waiting = seg.waitUntil(() => hasReached(seg, last.msn + 1, 0), 5000);
+    stop();
+    publishFixture(feed, 1, 5000);
+    assert.equal(await waiting, true, 'released once the next segment has a part');
+
+    // Over HTTP: a request for a segment that never comes gets 503 after 3 x TARGETDURATION.
+    const server = createServer((req, res) => {
+      const url = new URL(req.url ?? '/', 'http://x');
+      void servePlaylist(
+        req,
+        res,
+        url,
+        {
+          segmenter: seg,
+          uris: hlsFileUris(seg.sid, 'fmp4', ''),
+          lowLatency: true,
+          firstSegmentTimeoutMs: 100,
+          whyEmpty: () => ({ status: 404, message: 'none' }),
+        },
+        { bytesOut: 0, state: '', counters: {} } as never,
+      );
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    t.after(() => new Promise<void>((r) => server.close(() => r())));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+    const next = seg.segments[seg.segments.length - 1]!.msn + 1;
+    const started = Date.now();
+    const res = await fetch(`${base}?_HLS_msn=${next}&_HLS_part=0`);
+    assert.equal(res.status, 503);
+    assert.ok(Date.now() - started >= 3 * seg.targetDurationS * 1000 - 50, 'held for three target durations');
+    assert.equal((await fetch(`${base}?_HLS_msn=${next + 3}`)).status, 400, 'more than two segments ahead');
+    const now = await fetch(`${base}?_HLS_msn=${next - 1}&_HLS_part=0`);
+    assert.equal(now.status, 200);
+    assert.equal(now.headers.get('cache-control'), 'public, max-age=6');
+    seg.dispose();
+  });
+
+  test('a reconnecting publisher gets EXT-X-DISCONTINUITY; new tracks get a new EXT-X-MAP', () => {
+    const feed = newFeed();
+    const seg = segmenterOn(feed);
+    publishFixture(feed, 2)();
+    const before = seg.segments.length;
+    publishFixture(feed, 2, 10_000);
+    const after = seg.segments.slice(before);
+    assert.equal(after[0]?.discontinuity, true);
+    assert.equal(seg.segments.filter((s) => s.discontinuity).length, 1, 'one discontinuity per reconnect');
+    const text = renderPlaylist(source(seg), hlsFileUris(seg.sid, 'fmp4', ''), { lowLatency: true, skip: false });
+    assert.equal((text.match(/#EXT-X-DISCONTINUITY\n/g) ?? []).length, 1);
+    assert.equal((text.match(/#EXT-X-MAP/g) ?? []).length, 1, 'same tracks: same init section');
+    // PDT never goes back across the reconnect.
+    const pdts = [...text.matchAll(/#EXT-X-PROGRAM-DATE-TIME:(.+)/g)].map((m) => Date.parse(m[1]!));
+    for (let i = 1; i < pdts.length; i++) assert.ok(pdts[i]! >= pdts[i - 1]!);
+    seg.dispose();
+  });
+
+  test('delta update: EXT-X-SKIP replaces the segments older than CAN-SKIP-UNTIL (6 target durations)', () => {
+    const segments: HlsSegment[] = Array.from({ length: 10 }, (_, i) => ({
+      msn: 20 + i,
+      parts: [{ index: 0, data: Buffer.alloc(1), duration90k: 90_000, independent: true }],
+      duration90k: 90_000,
+      startDts90k: i * 90_000,
+      programDateMs: 1_700_000_000_000 + i * 1000,
+      discontinuity: false,
+      initVersion: 1,
+      complete: true,
+    }));
+    const src: PlaylistSource = {
+      container: 'fmp4',
+      segments,
+      mediaSequence: 20,
+      discontinuitySequence: 0,
+      targetDurationS: 1,
+      partTargetS: 0.5,
+      ended: false,
+    };
+    assert.equal(skippableSegments(src), 4);
+    const uris = hlsFileUris('abcd', 'fmp4', '');
+    const delta = renderPlaylist(src, uris, { lowLatency: true, skip: true });
+    assert.match(delta, /#EXT-X-VERSION:9\n/);
+    assert.match(delta, /#EXT-X-SKIP:SKIPPED-SEGMENTS=4\n#EXT-X-MAP:URI="abcd-init1\.mp4"\n/);
+    assert.match(delta, /#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,CAN-SKIP-UNTIL=6\.0,/);
+    assert.doesNotMatch(delta, /abcd-2[0-3]\.m4s/);
+    assert.match(delta, /abcd-24\.m4s/);
+    const full = renderPlaylist(src, uris, { lowLatency: true, skip: false });
+    assert.doesNotMatch(full, /EXT-X-SKIP/);
+    // Parts are listed only for the last three target durations.
+    assert.equal((full.match(/#EXT-X-PART:/g) ?? []).length, 3);
+  });
+
+  test('delivery directives and file names: parsed or refused, never thrown (fast-check)', () => {
+    assert.deepEqual(parseDeliveryDirectives(new URL('http://x/i.m3u8?_HLS_msn=5&_HLS_part=2&_HLS_skip=YES')), {
+      msn: 5,
+      part: 2,
+      skip: true,
+    });
+    assert.ok('error' in parseDeliveryDirectives(new URL('http://x/i.m3u8?_HLS_part=2')));
+    assert.deepEqual(parseHlsFile('abcd12-7.3.m4s', 'fmp4'), { kind: 'part', sid: 'abcd12', msn: 7, part: 3 });
+    assert.deepEqual(parseHlsFile('abcd12-init2.mp4', 'fmp4'), { kind: 'init', sid: 'abcd12', version: 2 });
+    assert.deepEqual(parseHlsFile('abcd12-9.ts', 'ts'), { kind: 'segment', sid: 'abcd12', msn: 9 });
+    assert.equal(parseHlsFile('abcd12-9.ts', 'fmp4'), undefined);
+    fc.assert(
+      fc.property(fc.string({ maxLength: 60 }), fc.string({ maxLength: 20 }), fc.string({ maxLength: 20 }), (name, msn, part) => {
+        parseHlsFile(name, 'fmp4');
+        parseHlsFile(name, 'ts');
+        const url = new URL('http://x/i.m3u8');
+        url.searchParams.set('_HLS_msn', msn);
+        url.searchParams.set('_HLS_part', part);
+        const r = parseDeliveryDirectives(url);
+        if (!('error' in r)) assert.ok(Number.isSafeInteger(r.msn) && Number.isSafeInteger(r.part));
+      }),
+      { numRuns: 300 },
+    );
+  });
+});

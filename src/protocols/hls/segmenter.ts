@@ -1,0 +1,346 @@
+// Cuts one feed's frames into HLS segments and LL-HLS parts, kept in memory in a sliding window
+// (RFC 8216bis 3, 4.4.4.9, 6.2.2): segments start at video keyframes once the target duration
+// is reached; parts close as soon as one more frame would make them longer than PART-TARGET.
+
+import { randomBytes } from 'node:crypto';
+import type { Feed } from '../../feed/feed.js';
+import type { Frame } from '../../media/frame.js';
+import type { Track } from '../../media/track.js';
+import type { Logger } from '../../observability/logger.js';
+import { createPackager, type HlsContainer, type HlsSample, type Packager } from './packager.js';
+
+export interface SegmenterOptions {
+  container: HlsContainer;
+  /** Segments are cut at the first keyframe at or after this duration. */
+  segmentTargetMs: number;
+  /** PART-TARGET: no part is longer. */
+  partTargetMs: number;
+  /** Complete segments kept (and listed) behind the live edge. */
+  windowSegments: number;
+  /** PART-HOLD-BACK in part targets: 3 (the spec's SHOULD) or down to 2 (its MUST) for less delay. */
+  partHoldBackParts: number;
+  noAudio: boolean;
+  noVideo: boolean;
+}
+
+export const DEFAULT_SEGMENTER_OPTIONS: SegmenterOptions = {
+  container: 'fmp4',
+  segmentTargetMs: 2000,
+  partTargetMs: 500,
+  windowSegments: 12,
+  partHoldBackParts: 3,
+  noAudio: false,
+  noVideo: false,
+};
+
+export interface HlsPart {
+  readonly index: number;
+  readonly data: Buffer;
+  readonly duration90k: number;
+  /** Starts with a video keyframe (or the feed has no video). */
+  readonly independent: boolean;
+}
+
+export interface HlsSegment {
+  readonly msn: number;
+  readonly parts: HlsPart[];
+  duration90k: number;
+  readonly startDts90k: number;
+  /** EXT-X-PROGRAM-DATE-TIME: when the first frame reached the server, ms since the epoch. */
+  readonly programDateMs: number;
+  /** EXT-X-DISCONTINUITY before this segment (publisher reconnected or tracks changed). */
+  readonly discontinuity: boolean;
+  readonly initVersion: number;
+  complete: boolean;
+}
+
+interface Waiter {
+  check: () => boolean;
+  resolve: (ok: boolean) => void;
+  timer: NodeJS.Timeout;
+}
+
+/** Per-track frame duration used when a publisher leaves and the last frame's successor never comes. */
+const FALLBACK_DURATION_90K = 3600;
+
+export class Segmenter {
+  /** Prefix of every URI of this instance, so caches never mix two runs' segment numbers. */
+  readonly sid: string;
+  readonly options: SegmenterOptions;
+  private readonly feed: Feed;
+  private readonly log: Logger;
+  private readonly unsubscribe: (() => void)[] = [];
+  private packager: Packager | undefined;
+  private readonly inits = new Map<number, Buffer>();
+  private initVersionNow = 0;
+  private cutTrackId: number | undefined;
+  private readonly pending = new Map<number, { frame: Frame; arrivedMs: number }>();
+  private readonly lastDuration = new Map<number, number>();
+  private current: HlsSegment | undefined;
+  private partSamples: HlsSample[] = [];
+  private partDuration90k = 0;
+  private nextMsn = 0;
+  private needDiscontinuity = false;
+  private anchor: { dts90k: number; wallMs: number } | undefined;
+  private waiters: Waiter[] = [];
+  private maxSegmentDurationS = 0;
+  /** Window of segments, oldest first; the last one may be open (parts only). */
+  readonly segments: HlsSegment[] = [];
+  discontinuitySequence = 0;
+  ended = false;
+  lastRequestAt = Date.now();
+
+  constructor(feed: Feed, options: SegmenterOptions, log: Logger) {
+    this.feed = feed;
+    this.options = options;
+    this.log = log.child({ hls: feed.key, container: options.container });
+    this.sid = Date.now().toString(36) + randomBytes(3).toString('hex');
+  }
+
+  /** Subscribes to the feed and starts from its GOP cache, so the first segment is ready within a GOP. */
+  start(): void {
+    this.onTracks(this.feed.tracks);
+    const gop = this.feed.gopCache();
+    const last = gop[gop.length - 1];
+    const lastAt = this.feed.lastFrameAt ?? Date.now();
+    for (const f of gop) this.onFrame(f, last === undefined ? lastAt : lastAt - (last.dts90k - f.dts90k) / 90);
+    this.unsubscribe.push(
+      this.feed.on('tracks', (tracks) => this.onTracks(tracks)),
+      this.feed.on('frame', (frame) => this.onFrame(frame, Date.now())),
+      this.feed.on('publisher', (info) => {
+        if (info === undefined) this.onPublisherLeft();
+      }),
+      this.feed.on('idle', () => this.end('no publisher')),
+      this.feed.on('close', () => this.end('feed closed')),
+    );
+    this.log.info('HLS segmenter started', { sid: this.sid });
+  }
+
+  get tracks(): readonly Track[] {
+    return this.packager?.tracks ?? [];
+  }
+  get codecs(): string | undefined {
+    return this.packager?.codecs;
+  }
+  get partTargetS(): number {
+    return this.options.partTargetMs / 1000;
+  }
+  /** EXT-X-TARGETDURATION: the configured target, or the longest segment seen (it never shrinks). */
+  get targetDurationS(): number {
+    return Math.max(Math.ceil(this.options.segmentTargetMs / 1000), this.maxSegmentDurationS);
+  }
+  get mediaSequence(): number {
+    return this.segments[0]?.msn ?? this.nextMsn;
+  }
+  get completeSegments(): number {
+    return this.segments.filter((s) => s.complete).length;
+  }
+
+  init(version: number): Buffer | undefined {
+    return this.inits.get(version);
+  }
+  segment(msn: number): HlsSegment | undefined {
+    const first = this.segments[0];
+    return first === undefined ? undefined : this.segments[msn - first.msn];
+  }
+  /** The segment being filled (it has parts but no EXTINF yet). */
+  get openSegment(): HlsSegment | undefined {
+    const last = this.segments[this.segments.length - 1];
+    return last !== undefined && !last.complete ? last : undefined;
+  }
+
+  /** Resolves true once `check()` holds, false after `timeoutMs` (or at once if it holds now). */
+  waitUntil(check: () => boolean, timeoutMs: number): Promise<boolean> {
+    if (check()) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const waiter: Waiter = {
+        check,
+        resolve,
+        timer: setTimeout(() => {
+          this.waiters = this.waiters.filter((w) => w !== waiter);
+          resolve(check());
+        }, timeoutMs),
+      };
+      this.waiters.push(waiter);
+    });
+  }
+
+  private notify(): void {
+    if (this.waiters.length === 0) return;
+    const still: Waiter[] = [];
+    for (const w of this.waiters) {
+      if (this.ended || w.check()) {
+        clearTimeout(w.timer);
+        w.resolve(w.check());
+      } else {
+        still.push(w);
+      }
+    }
+    this.waiters = still;
+  }
+
+  private onTracks(tracks: readonly Track[]): void {
+    const wanted = tracks.filter(
+      (t) => !(this.options.noAudio && t.kind === 'audio') && !(this.options.noVideo && t.kind === 'video'),
+    );
+    const packager = createPackager(this.options.container, wanted);
+    const signature = (p: Packager | undefined): string =>
+      p === undefined ? '' : p.tracks.map((t) => `${t.id}:${t.codec}:${t.config?.toString('hex') ?? ''}`).join('|');
+    if (signature(packager) === signature(this.packager)) return;
+    if (this.current !== undefined) {
+      this.flushPending();
+      this.closeSegment();
+    }
+    this.pending.clear();
+    this.partSamples = [];
+    this.packager = packager;
+    if (packager === undefined) {
+      this.log.warn('no track of this feed can go into HLS', { tracks: tracks.map((t) => t.codec).join(',') });
+      this.cutTrackId = undefined;
+      return;
+    }
+    this.initVersionNow++;
+    if (packager.init !== undefined) this.inits.set(this.initVersionNow, packager.init);
+    this.cutTrackId = (packager.tracks.find((t) => t.kind === 'video') ?? packager.tracks[0])?.id;
+    if (this.segments.length > 0) this.needDiscontinuity = true;
+    this.anchor = undefined;
+    this.log.info('HLS tracks', { codecs: packager.codecs ?? '?', init: this.initVersionNow });
+  }
+
+  private onPublisherLeft(): void {
+    if (this.current === undefined) return;
+    this.flushPending();
+    this.closeSegment();
+    this.partSamples = [];
+    this.needDiscontinuity = true;
+    this.anchor = undefined;
+  }
+
+  private onFrame(frame: Frame, arrivedMs: number): void {
+    if (this.ended || this.packager === undefined || !this.packager.tracks.some((t) => t.id === frame.trackId)) return;
+    const prev = this.pending.get(frame.trackId);
+    if (prev !== undefined) {
+      const duration90k = Math.max(1, frame.dts90k - prev.frame.dts90k);
+      this.lastDuration.set(frame.trackId, duration90k);
+      this.commit({ ...prev.frame, duration90k });
+    }
+    if (frame.trackId === this.cutTrackId && frame.keyframe) {
+      if (this.current === undefined) this.beginSegment(frame, arrivedMs);
+      else if (this.current.duration90k + this.partDuration90k >= this.options.segmentTargetMs * 90) {
+        this.closeSegment();
+        this.beginSegment(frame, arrivedMs);
+      }
+    }
+    this.pending.set(frame.trackId, { frame, arrivedMs });
+  }
+
+  /** The publisher left: its last frames get the duration of the frame before them. */
+  private flushPending(): void {
+    const all = [...this.pending.values()].sort((a, b) => a.frame.dts90k - b.frame.dts90k);
+    this.pending.clear();
+    for (const { frame } of all) {
+      this.commit({ ...frame, duration90k: this.lastDuration.get(frame.trackId) ?? FALLBACK_DURATION_90K });
+    }
+  }
+
+  private beginSegment(frame: Frame, arrivedMs: number): void {
+    if (this.anchor === undefined) {
+      // A new timeline (first segment, reconnect, new tracks): dates never go back.
+      const last = this.segments[this.segments.length - 1];
+      const lastEndMs = last === undefined ? 0 : last.programDateMs + last.duration90k / 90;
+      this.anchor = { dts90k: frame.dts90k, wallMs: Math.max(arrivedMs, lastEndMs) };
+    }
+    const segment: HlsSegment = {
+      msn: this.nextMsn++,
+      parts: [],
+      duration90k: 0,
+      startDts90k: frame.dts90k,
+      programDateMs: Math.round(this.anchor.wallMs + (frame.dts90k - this.anchor.dts90k) / 90),
+      discontinuity: this.needDiscontinuity,
+      initVersion: this.initVersionNow,
+      complete: false,
+    };
+    this.needDiscontinuity = false;
+    this.current = segment;
+    this.segments.push(segment);
+  }
+
+  private commit(sample: HlsSample): void {
+    if (this.current === undefined) return; // before the first keyframe
+    const partTarget90k = this.options.partTargetMs * 90;
+    const isCut = sample.trackId === this.cutTrackId;
+    if (isCut && this.partDuration90k > 0 && this.partDuration90k + sample.duration90k > partTarget90k) this.flushPart();
+    this.partSamples.push(sample);
+    if (!isCut) return;
+    this.partDuration90k += sample.duration90k;
+    // Close the part now if one more frame like this one would not fit: it is complete.
+    if (this.partDuration90k + sample.duration90k > partTarget90k) this.flushPart();
+  }
+
+  private flushPart(): void {
+    const segment = this.current;
+    if (segment === undefined || this.packager === undefined || this.partDuration90k === 0) return;
+    const firstCut = this.partSamples.find((s) => s.trackId === this.cutTrackId);
+    const part: HlsPart = {
+      index: segment.parts.length,
+      data: this.packager.part(this.partSamples, segment.parts.length === 0),
+      duration90k: this.partDuration90k,
+      independent: firstCut?.keyframe === true,
+    };
+    segment.parts.push(part);
+    segment.duration90k += part.duration90k;
+    this.partSamples = [];
+    this.partDuration90k = 0;
+    this.notify();
+  }
+
+  private closeSegment(): void {
+    const segment = this.current;
+    if (segment === undefined) return;
+    this.flushPart();
+    // Audio committed after the last video frame stays for the next segment's first part.
+    this.current = undefined;
+    if (segment.parts.length === 0) {
+      this.segments.pop();
+      this.nextMsn--;
+      return;
+    }
+    segment.complete = true;
+    this.maxSegmentDurationS = Math.max(this.maxSegmentDurationS, Math.round(segment.duration90k / 90_000));
+    this.trimWindow();
+    this.notify();
+  }
+
+  private trimWindow(): void {
+    while (this.completeSegments > this.options.windowSegments) {
+      const removed = this.segments.shift();
+      if (removed?.discontinuity === true) this.discontinuitySequence++;
+    }
+    const inUse = new Set(this.segments.map((s) => s.initVersion));
+    inUse.add(this.initVersionNow);
+    for (const v of this.inits.keys()) if (!inUse.has(v)) this.inits.delete(v);
+  }
+
+  /** The feed went away: the last segment is closed and playlists get EXT-X-ENDLIST. */
+  end(reason: string): void {
+    if (this.ended) return;
+    this.flushPending();
+    this.closeSegment();
+    this.ended = true;
+    this.log.info('HLS segmenter ended', { reason });
+    this.notify();
+    this.dispose();
+  }
+
+  /** Unsubscribes from the feed and releases every waiting request. Idempotent. */
+  dispose(): void {
+    for (const off of this.unsubscribe.splice(0)) off();
+    this.ended = true;
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) {
+      clearTimeout(w.timer);
+      w.resolve(w.check());
+    }
+  }
+}
