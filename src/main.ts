@@ -1,8 +1,9 @@
 // Entry point: parses the command line, loads the config, starts the server, handles signals.
 
-import { defaultConfig, loadConfigFile } from './config/config.js';
+import { defaultConfig, loadConfigFile, type ServerConfig } from './config/config.js';
 import { describeConfig } from './config/summary.js';
 import { FeedcastError } from './errors.js';
+import { runFeedfileCommand } from './feedfile/cli.js';
 import { createLogger } from './observability/logger.js';
 import { startServer } from './server.js';
 import { VERSION } from './version.js';
@@ -14,6 +15,9 @@ Usage:
                                (watch: ffplay http://127.0.0.1:8090/demo.flv)
   feedcast -f server.conf      start from a config file in ffserver's syntax
   feedcast check server.conf   validate a config and print what it would serve
+  feedcast feedfile dump FILE  print a feed file's header, time range and block statistics
+  feedcast feedfile export FILE [--from T] [--to T] OUT.ts
+                               write a recorded time range as an MPEG-TS file
   feedcast --version           print the version
   feedcast --help              this text
 
@@ -21,8 +25,8 @@ Publish:  ffmpeg -re -i INPUT -c copy -f mpegts http://HOST:8090/feed1.ffm   (or
 Watch:    http://HOST:8090/feed1.flv (HTTP-FLV), http://HOST:8090/feed1.ts (MPEG-TS)
 Pages:    http://HOST:8090/ (feeds and streams), /stat.html (status)
 
-Environment: FEEDCAST_HTTP_PORT (overrides HTTPPort), FEEDCAST_LOG_LEVEL=debug|info|warn|error,
-FEEDCAST_LOG_FORMAT=json|pretty.
+Environment: FEEDCAST_HTTP_PORT, FEEDCAST_RTMP_PORT, FEEDCAST_RTSP_PORT (override the config's
+ports; 0 turns RTMP/RTSP off), FEEDCAST_LOG_LEVEL=debug|info|warn|error, FEEDCAST_LOG_FORMAT=json|pretty.
 Docs: README.md and docs/config.md.
 `;
 
@@ -47,7 +51,9 @@ async function main(argv: readonly string[]): Promise<number> {
     return 0;
   }
 
-  let config;
+  if (first === 'feedfile') return runFeedfileCommand(argv.slice(1));
+
+  let config: ServerConfig;
   let configPath: string | undefined;
   let demoFeeds: string[] = [];
   if (first === '-f' || first === '--config') {
@@ -65,14 +71,21 @@ async function main(argv: readonly string[]): Promise<number> {
     return 2;
   }
 
-  const portOverride = process.env['FEEDCAST_HTTP_PORT'];
-  if (portOverride !== undefined && portOverride !== '') {
-    const port = Number(portOverride);
+  // Environment overrides of the listener ports (tests and containers use them).
+  const ports: [string, (c: ServerConfig, port: number) => ServerConfig][] = [
+    ['FEEDCAST_HTTP_PORT', (c, port) => ({ ...c, http: { ...c.http, port } })],
+    ['FEEDCAST_RTMP_PORT', (c, port) => ({ ...c, rtmp: { ...c.rtmp, port } })],
+    ['FEEDCAST_RTSP_PORT', (c, port) => ({ ...c, rtsp: { ...c.rtsp, port: port === 0 ? undefined : port } })],
+  ];
+  for (const [name, apply] of ports) {
+    const value = process.env[name];
+    if (value === undefined || value === '') continue;
+    const port = Number(value);
     if (!Number.isInteger(port) || port < 0 || port > 65535) {
-      process.stderr.write(`feedcast: FEEDCAST_HTTP_PORT="${portOverride}" is not a port number (0-65535)\n`);
+      process.stderr.write(`feedcast: ${name}="${value}" is not a port number (0-65535)\n`);
       return 2;
     }
-    config = { ...config, http: { ...config.http, port } };
+    config = apply(config, port);
   }
   const server = await startServer(config, { log, demoFeeds, ...(configPath !== undefined ? { configPath } : {}) });
   const base = `http://${config.http.bindAddress === '0.0.0.0' ? '127.0.0.1' : config.http.bindAddress}:${server.httpPort}`;

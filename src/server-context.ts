@@ -6,6 +6,8 @@ import type { ConnectionRegistry } from './control/connections.js';
 import type { FeedManager } from './feed/feed-manager.js';
 import type { Logger } from './observability/logger.js';
 import type { OutputRegistry } from './streams/output-registry.js';
+import type { FeedSourceStatus } from './transcode/launch.js';
+import type { TranscoderStatus } from './transcode/transcoder.js';
 
 export interface ServerContext {
   /** The config in force; replaced as a whole by a reload. */
@@ -22,6 +24,8 @@ export interface ServerContext {
   readonly counters: ServerCounters;
   /** Re-reads the config file and applies it (set when started from a file). */
   reload: (() => Promise<ReloadSummary>) | undefined;
+  /** The ffmpeg children (transcoders, Launch/pulled sources), for the status page, API and metrics. */
+  children: { transcoders(): TranscoderStatus[]; sources(): FeedSourceStatus[] } | undefined;
 }
 
 export interface ServerCounters {

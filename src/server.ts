@@ -9,8 +9,15 @@ import { AccessLog } from './control/access-log.js';
 import { ConnectionRegistry } from './control/connections.js';
 import { DemoSource, loadDemoClip } from './demo/demo-source.js';
 import { FeedManager } from './feed/feed-manager.js';
+import { FeedFileWriter } from './feedfile/writer.js';
 import { createLogger, type Logger } from './observability/logger.js';
+import { PlayerPageRoute } from './control/player-page.js';
+import { HlsRoute } from './protocols/hls/route.js';
 import { HttpServer } from './protocols/http/server.js';
+import { RtmpServer } from './protocols/rtmp/server.js';
+import { SourceManager } from './transcode/launch.js';
+import { TranscodeRoute } from './transcode/route.js';
+import { setTranscoderManager, TranscoderManager } from './transcode/transcoder-manager.js';
 import type { ReloadSummary, ServerContext } from './server-context.js';
 import { OutputRegistry } from './streams/output-registry.js';
 import { VERSION } from './version.js';
@@ -28,6 +35,8 @@ export interface RunningServer {
   /** The port the HTTP listener got (useful with HTTPPort 0 in tests). */
   readonly httpPort: number;
   readonly http: HttpServer;
+  /** The port the RTMP listener got, undefined when RTMP is off. */
+  readonly rtmpPort: number | undefined;
   /** Re-reads the config file and applies it; rejects (keeping the running config) when it is bad. */
   reload(): Promise<ReloadSummary>;
   close(): Promise<void>;
@@ -47,6 +56,29 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   );
   for (const feed of config.feeds) feeds.declare(feed.name);
 
+  // Feeds with a File record to their disk ring; an existing file is recovered (or refused if it is not ours).
+  const feedFiles: FeedFileWriter[] = [];
+  const closeFeedFiles = (): Promise<unknown> => Promise.all(feedFiles.splice(0).map((w) => w.close()));
+  try {
+    for (const fc of config.feeds) {
+      const feed = feeds.get(fc.key);
+      if (fc.file === undefined || feed === undefined) continue;
+      feedFiles.push(
+        await FeedFileWriter.open(feed, {
+          path: fc.file,
+          maxSizeBytes: fc.fileMaxSizeBytes,
+          truncate: fc.truncate,
+          readOnly: fc.readOnly,
+          log,
+        }),
+      );
+    }
+  } catch (err) {
+    await closeFeedFiles();
+    feeds.closeAll();
+    throw err;
+  }
+
   const ctx: ServerContext = {
     config,
     feeds,
@@ -59,6 +91,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     version: VERSION,
     counters: { refusedConnections: 0, reloads: 0, served: new Map() },
     reload: undefined,
+    children: undefined,
   };
   const configPath = options.configPath;
   if (configPath !== undefined) {
@@ -81,19 +114,53 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     }
   }
 
+  // Launch/pulled sources and transcoded streams: ffmpeg children, started on demand.
+  const sources = new SourceManager(ctx, { idleTimeoutMs: 10_000 });
+  const transcoders = new TranscoderManager(ctx, { idleTimeoutMs: 10_000, acquireSource: (key) => sources.acquire(key) });
+  setTranscoderManager(transcoders);
+  ctx.children = { transcoders: () => transcoders.status(), sources: () => sources.status() };
+  const stopChildren = async (): Promise<void> => {
+    await transcoders.closeAll();
+    await sources.closeAll();
+    setTranscoderManager(undefined);
+  };
+
   const http = new HttpServer(ctx);
   http.addRoute(new ApiRoute(ctx));
   http.addRoute(new MetricsRoute(ctx));
+  http.addRoute(new TranscodeRoute(ctx, transcoders, sources));
+  const hls = new HlsRoute(ctx);
+  http.addRoute(hls);
+  http.addRoute(new PlayerPageRoute(ctx));
   let httpPort: number;
   try {
     httpPort = await http.listen(config.http.port, config.http.bindAddress);
   } catch (err) {
     for (const d of demos) d.stop();
+    await stopChildren();
+    await closeFeedFiles();
     feeds.closeAll();
     throw err;
   }
+  transcoders.startAlwaysOn();
+  let rtmp: RtmpServer | undefined;
+  let rtmpPort: number | undefined;
+  if (config.rtmp.port !== 0) {
+    rtmp = new RtmpServer(ctx, { chunkSize: config.rtmp.chunkSize });
+    try {
+      rtmpPort = await rtmp.listen(config.rtmp.port, config.rtmp.bindAddress);
+    } catch (err) {
+      for (const d of demos) d.stop();
+      await stopChildren();
+      await closeFeedFiles();
+      feeds.closeAll();
+      await http.close();
+      throw err;
+    }
+  }
   log.info('listening', {
     http: `${config.http.bindAddress}:${httpPort}`,
+    rtmp: rtmpPort !== undefined ? `${config.rtmp.bindAddress}:${rtmpPort}` : 'off',
     feeds: feeds
       .all()
       .map((f) => f.key)
@@ -105,6 +172,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     ctx,
     httpPort,
     http,
+    rtmpPort,
     reload: () => {
       if (ctx.reload === undefined) return Promise.reject(new Error('started without a config file: nothing to reload'));
       return ctx.reload();
@@ -112,8 +180,12 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     close: () => {
       closing ??= (async () => {
         for (const d of demos) d.stop();
+        await stopChildren();
+        hls.close();
         ctx.outputs.closeAll();
+        await closeFeedFiles();
         feeds.closeAll();
+        await rtmp?.close();
         await http.close();
         ctx.accessLog?.close();
         log.info('stopped');

@@ -472,7 +472,7 @@ test('an empty file gives every default (same as defaultConfig)', async () => {
   assert.deepEqual(config, defaultConfig({ source: 'empty.conf' }));
   assert.deepEqual(config.http, { port: 8090, bindAddress: '0.0.0.0' });
   assert.equal(config.rtsp.port, undefined);
-  assert.deepEqual(config.rtmp, { port: 1935, bindAddress: '0.0.0.0' });
+  assert.deepEqual(config.rtmp, { port: 1935, bindAddress: '0.0.0.0', chunkSize: 4096 });
   assert.equal(config.maxClients, 1000);
   assert.equal(config.maxHttpConnections, 2000);
   assert.equal(config.maxBandwidthKbps, 1_000_000);

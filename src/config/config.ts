@@ -36,7 +36,7 @@ export interface ServerConfig {
   http: { port: number; bindAddress: string };
   rtsp: { port: number | undefined; bindAddress: string };
   /** port 0: RTMP is off. */
-  rtmp: { port: number; bindAddress: string };
+  rtmp: { port: number; bindAddress: string; chunkSize: number };
   maxHttpConnections: number;
   maxClients: number;
   maxBandwidthKbps: number;
@@ -182,7 +182,7 @@ function globalFields(g: Readonly<GlobalSettings>): GlobalFields {
   return {
     http: { port: g.httpPort, bindAddress: g.httpBindAddress },
     rtsp: { port: g.rtspPort, bindAddress: g.rtspBindAddress },
-    rtmp: { port: g.rtmpPort, bindAddress: g.rtmpBindAddress },
+    rtmp: { port: g.rtmpPort, bindAddress: g.rtmpBindAddress, chunkSize: g.rtmpChunkSize },
     maxHttpConnections: g.maxHttpConnections,
     maxClients: g.maxClients,
     maxBandwidthKbps: g.maxBandwidthKbps,

@@ -17,6 +17,7 @@ export interface GlobalSettings {
   rtspBindAddress: string;
   rtmpPort: number;
   rtmpBindAddress: string;
+  rtmpChunkSize: number;
   maxHttpConnections: number;
   maxClients: number;
   maxBandwidthKbps: number;
@@ -38,6 +39,7 @@ export const GLOBAL_DEFAULTS: Readonly<GlobalSettings> = Object.freeze({
   rtspBindAddress: '0.0.0.0',
   rtmpPort: 1935,
   rtmpBindAddress: '0.0.0.0',
+  rtmpChunkSize: 4096,
   maxHttpConnections: 2000,
   maxClients: 1000, // ffserver: 5
   maxBandwidthKbps: 1_000_000, // ffserver: 1000
@@ -744,6 +746,13 @@ export const DIRECTIVES: readonly Directive[] = [
     example: '1935',
   }),
   bindAddress('rtmpBindAddress', 'RTMPBindAddress', 'RTMP'),
+  setting('rtmpChunkSize', {
+    name: 'RTMPChunkSize',
+    origin: 'feedcast',
+    value: v.int(128, 65536, 'BYTES', '4096'),
+    doc: 'Chunk size of what the RTMP server sends. Every player gets the same, so the chunked bytes are made once and shared.',
+    example: '4096',
+  }),
   // --- Global: limits ----------------------------------------------------------------------------------------
   setting('maxHttpConnections', {
     name: 'MaxHTTPConnections',

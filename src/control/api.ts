@@ -1,9 +1,9 @@
 // The JSON API under /api/v1 (docs/api.md): feeds, streams, connections (with kick), config,
 // server info, health, reload. Reads obey StatusACL; control endpoints need ControlUser.
 
-import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ConnectionInfo } from './connections.js';
+import { sameSecret } from './secrets.js';
 import { connectionView, feedView, outputView } from './snapshot.js';
 import type { ServerConfig, StreamConfig } from '../config/config.js';
 import type { HttpRoute } from '../protocols/http/route.js';
@@ -29,9 +29,7 @@ function sendError(res: ServerResponse, status: number, message: string, headers
 /** Compares HTTP Basic credentials in constant time. */
 export function basicAuthMatches(header: string | undefined, user: string, password: string): boolean {
   if (header === undefined || !header.startsWith('Basic ')) return false;
-  const given = Buffer.from(Buffer.from(header.slice(6).trim(), 'base64').toString('utf8'));
-  const expected = Buffer.from(`${user}:${password}`);
-  return given.length === expected.length && timingSafeEqual(given, expected);
+  return sameSecret(Buffer.from(header.slice(6).trim(), 'base64').toString('utf8'), `${user}:${password}`);
 }
 
 function streamView(s: StreamConfig) {
@@ -142,6 +140,7 @@ export class ApiRoute implements HttpRoute {
             'GET /api/v1/streams',
             'GET /api/v1/streams/NAME',
             'GET /api/v1/outputs',
+            'GET /api/v1/transcoders',
             'GET /api/v1/connections',
             'DELETE /api/v1/connections/ID (ControlUser)',
             'GET /api/v1/config',
@@ -204,6 +203,12 @@ export class ApiRoute implements HttpRoute {
         conn.kick('closed by an operator (API)');
         return sendJson(res, 200, { closed: conn.id });
       }
+      case 'transcoders':
+        if (!read || id !== undefined) return this.notAllowedOrMissing(res, read, parts);
+        return sendJson(res, 200, {
+          transcoders: ctx.children?.transcoders() ?? [],
+          sources: ctx.children?.sources() ?? [],
+        });
       case 'config':
         if (!read || id !== undefined) return this.notAllowedOrMissing(res, read, parts);
         return sendJson(res, 200, configView(ctx.config));

@@ -6,6 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ConnectionInfo } from './connections.js';
 import type { HttpRoute } from '../protocols/http/route.js';
+import { feedFileOf } from '../feedfile/registry.js';
 import type { ServerContext } from '../server-context.js';
 
 /** Sets a counter to an absolute running total (prom-client counters only add). */
@@ -127,6 +128,69 @@ export function createMetricsRegistry(ctx: ServerContext): Registry {
     collect() {
       this.reset();
       for (const o of ctx.outputs.all()) setTotal(this, { output: o.id, feed: o.feed.key }, o.chunksDropped);
+    },
+  });
+  new Gauge({
+    name: 'feedcast_ffmpeg_running',
+    help: '1 while the ffmpeg child (transcoder, Launch or pulled source) runs.',
+    labelNames: ['name', 'feed'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const c of [...(ctx.children?.transcoders() ?? []), ...(ctx.children?.sources() ?? [])]) {
+        this.set({ name: c.name, feed: c.feed }, c.running ? 1 : 0);
+      }
+    },
+  });
+  new Counter({
+    name: 'feedcast_ffmpeg_restarts_total',
+    help: 'Restarts of each ffmpeg child after it died.',
+    labelNames: ['name', 'feed'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const c of [...(ctx.children?.transcoders() ?? []), ...(ctx.children?.sources() ?? [])]) {
+        setTotal(this, { name: c.name, feed: c.feed }, c.restarts);
+      }
+    },
+  });
+  new Counter({
+    name: 'feedcast_feedfile_bytes_written_total',
+    help: 'Bytes written to the feed file.',
+    labelNames: ['feed'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const f of ctx.feeds.all()) {
+        const status = feedFileOf(f)?.status;
+        if (status !== undefined) setTotal(this, { feed: f.key }, status.bytesWritten);
+      }
+    },
+  });
+  new Gauge({
+    name: 'feedcast_feedfile_seconds_held',
+    help: 'Seconds of media the feed file holds (its time-shift window).',
+    labelNames: ['feed'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const f of ctx.feeds.all()) {
+        const status = feedFileOf(f)?.status;
+        if (status !== undefined) this.set({ feed: f.key }, status.durationSeconds);
+      }
+    },
+  });
+  new Counter({
+    name: 'feedcast_feedfile_frames_dropped_total',
+    help: 'Frames not recorded because the disk could not keep up (the file has a gap).',
+    labelNames: ['feed'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const f of ctx.feeds.all()) {
+        const status = feedFileOf(f)?.status;
+        if (status !== undefined) setTotal(this, { feed: f.key }, status.framesDropped);
+      }
     },
   });
   new Gauge({

@@ -3,6 +3,7 @@
 
 import type { ConnectionInfo } from './connections.js';
 import type { Feed } from '../feed/feed.js';
+import { feedFileOf } from '../feedfile/registry.js';
 import type { Track } from '../media/track.js';
 import type { ServerContext } from '../server-context.js';
 import type { MuxedOutput } from '../streams/muxed-output.js';
@@ -34,6 +35,19 @@ export interface FeedView {
   framesSkippedBeforeKeyframe: number;
   timestampRepairs: { nonMonotonic: number; jumps: number };
   readers: number;
+  /** The feed's disk ring (FeedFile), null without `File`. */
+  file: {
+    path: string;
+    sizeBytes: number;
+    maxSizeBytes: number;
+    oldest: string | null;
+    newest: string | null;
+    durationSeconds: number;
+    writeKbps: number;
+    framesDropped: number;
+    writeErrors: number;
+    lastError: string | null;
+  } | null;
 }
 
 export interface OutputView {
@@ -103,6 +117,25 @@ export function feedView(ctx: ServerContext, feed: Feed, now = Date.now()): Feed
     framesSkippedBeforeKeyframe: feed.stats.framesSkippedBeforeKeyframe,
     timestampRepairs: { ...feed.clockRepairs },
     readers,
+    file: fileView(feed),
+  };
+}
+
+function fileView(feed: Feed): FeedView['file'] {
+  const status = feedFileOf(feed)?.status;
+  if (status === undefined) return null;
+  const iso = (ms: number | undefined): string | null => (ms === undefined ? null : new Date(ms).toISOString());
+  return {
+    path: status.path,
+    sizeBytes: status.sizeBytes,
+    maxSizeBytes: status.maxSizeBytes,
+    oldest: iso(status.oldestWallMs),
+    newest: iso(status.newestWallMs),
+    durationSeconds: Math.round(status.durationSeconds),
+    writeKbps: Math.round(status.writeBitsPerSecond / 1000),
+    framesDropped: status.framesDropped,
+    writeErrors: status.writeErrors,
+    lastError: status.lastError ?? null,
   };
 }
 

@@ -80,9 +80,14 @@ export function renderStatusPage(ctx: ServerContext): string {
         (t) =>
           `<tr><td>${t.id}</td><td>${t.kind}</td><td>${kbps(feed.trackRates.get(t.id)?.bitsPerSecond(now) ?? 0)}</td><td>${escapeHtml(t.codec)}</td><td>${escapeHtml(trackParameters(t))}</td></tr>`,
       );
+      const f = view.file;
+      const fileLine =
+        f === null
+          ? ''
+          : `<br>Feed file ${escapeHtml(f.path)}: ${formatBytes(f.sizeBytes)} of ${formatBytes(f.maxSizeBytes)}, holds ${formatDuration(f.durationSeconds * 1000)}${f.oldest !== null ? ` (${escapeHtml(f.oldest)} to ${escapeHtml(f.newest ?? '')})` : ''}, writing ${f.writeKbps} kbit/s${f.framesDropped > 0 ? `, <span class="warn">${f.framesDropped} frames not recorded</span>` : ''}${f.lastError !== null ? `, <span class="warn">last error: ${escapeHtml(f.lastError)}</span>` : ''}.`;
       return `<h2>Feed ${escapeHtml(feed.key)}</h2>
 <p>Publisher: ${publisher}. Input ${view.inputKbps} kbit/s; keyframe interval ${gop}; ${formatBytes(view.bytesIn)} in ${view.framesIn} frames (${view.keyframesIn} keyframes) from ${view.publishers} publisher session(s). Readers: ${view.readers}.
-Timestamp repairs: ${view.timestampRepairs.nonMonotonic} non-monotonic, ${view.timestampRepairs.jumps} jumps; frames skipped before a keyframe: ${view.framesSkippedBeforeKeyframe}.</p>
+Timestamp repairs: ${view.timestampRepairs.nonMonotonic} non-monotonic, ${view.timestampRepairs.jumps} jumps; frames skipped before a keyframe: ${view.framesSkippedBeforeKeyframe}.${fileLine}</p>
 ${table(['Track', 'Type', 'kbit/s', 'Codec', 'Parameters'], trackRows, 'no tracks yet: nothing published')}`;
     })
     .join('\n');
@@ -90,6 +95,13 @@ ${table(['Track', 'Type', 'kbit/s', 'Codec', 'Parameters'], trackRows, 'no track
   const outputRows = ctx.outputs.all().map((o) => {
     const v = outputView(o);
     return `<tr><td>${escapeHtml(v.id)}</td><td>${escapeHtml(v.contentType ?? '')}</td><td>${v.readers}</td><td>${formatBytes(v.bytesServed)}</td><td>${v.chunksDropped}</td><td>${v.skips}</td><td>${escapeHtml(o.carriedTracks.map(describeTrack).join(', '))}</td></tr>`;
+  });
+
+  const children = [...(ctx.children?.transcoders() ?? []), ...(ctx.children?.sources() ?? [])];
+  const childRows = children.map((c) => {
+    const what = 'format' in c ? `${c.kind} ${c.format}` : c.kind;
+    const last = c.lastError ?? c.stderrTail.at(-1) ?? '';
+    return `<tr><td>${escapeHtml(c.name)}</td><td>${escapeHtml(c.feed)}</td><td>${escapeHtml(what)}</td><td>${c.running ? `<span class="ok">running</span> (pid ${c.pid ?? '?'})` : 'stopped'}</td><td>${c.restarts}</td><td>${c.readers}</td><td>${escapeHtml(last)}</td></tr>`;
   });
 
   const conns = ctx.connections.list();
@@ -105,6 +117,8 @@ ${table(['Path', 'Served conns', 'Bytes', 'Format', 'Bit rate kbit/s', 'Video kb
 ${feedSections}
 <h2>Outputs being muxed</h2>
 ${table(['Output', 'Content type', 'Readers', 'Bytes served', 'Chunks dropped', 'Skips to keyframe', 'Tracks'], outputRows, 'none: no reader right now')}
+<h2>Transcoders and sources (ffmpeg)</h2>
+${table(['Name', 'Feed', 'Kind', 'State', 'Restarts', 'Readers', 'Last error or stderr'], childRows, 'none running')}
 <h2>Connection status</h2>
 <p>Number of connections: ${conns.length} / ${ctx.config.maxClients}. Bandwidth in use: ${Math.round(ctx.bandwidthInUseKbps)}k / ${ctx.config.maxBandwidthKbps}k. Refused (server full): ${ctx.counters.refusedConnections}.</p>
 ${table(['#', 'File', 'IP', 'Proto', 'State', 'Time', 'Target kbit/s', 'Actual kbit/s', 'Bytes transferred', 'Dropped'], connRows, 'none')}

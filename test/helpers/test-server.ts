@@ -17,7 +17,8 @@ export async function startTestServer(
   options: { demoFeeds?: string[] } = {},
 ): Promise<TestServer> {
   const parsed = await parseConfigText(configText, 'test.conf');
-  const config = { ...parsed, http: { port: 0, bindAddress: '127.0.0.1' } };
+  // Free ports only: HTTP on an ephemeral port; RTMP off (RTMP tests start their own listener on port 0).
+  const config = { ...parsed, http: { port: 0, bindAddress: '127.0.0.1' }, rtmp: { ...parsed.rtmp, port: 0 } };
   const log =
     process.env['FEEDCAST_TEST_LOG'] !== undefined
       ? createLogger({ format: 'pretty', write: (l) => process.stderr.write(l + '\n') })

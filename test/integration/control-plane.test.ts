@@ -186,7 +186,7 @@ describe('control plane', { skip }, () => {
     writeFileSync(file, `HTTPBindAddress 127.0.0.1\n<Feed feed1.ffm>\n</Feed>\n<Stream old.flv>\nFeed feed1.ffm\n</Stream>\n`);
     const child = spawn(process.execPath, ['--import', 'tsx', MAIN, '-f', file], {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, FEEDCAST_HTTP_PORT: String(port), FEEDCAST_LOG_FORMAT: 'json' },
+      env: { ...process.env, FEEDCAST_HTTP_PORT: String(port), FEEDCAST_RTMP_PORT: '0', FEEDCAST_LOG_FORMAT: 'json' },
     });
     let log = '';
     child.stdout.on('data', (d: Buffer) => (log += d.toString()));

@@ -39,6 +39,21 @@ describe('limits and ACLs', () => {
     assert.equal(stream.status, 403);
   });
 
+  test('a feed with PublishSecret refuses publishers without the right ?secret=', async (t) => {
+    const server = await startTestServer(t, '<Feed feed1.ffm>\nPublishSecret hush\n</Feed>\n');
+    const { readFile } = await import('node:fs/promises');
+    const body = await readFile(new URL('../fixtures/h264-aac.ts', import.meta.url));
+    const none = await postBytes(server.url('/feed1.ffm'), body);
+    assert.equal(none.status, 403);
+    assert.match(none.body, /needs its publish secret/);
+    const wrong = await postBytes(server.url('/feed1.ffm?secret=guess'), body);
+    assert.equal(wrong.status, 403);
+    assert.match(wrong.body, /Wrong publish secret/);
+    const right = await postBytes(server.url('/feed1.ffm?secret=hush'), body);
+    assert.equal(right.status, 204);
+    assert.ok((server.ctx.feeds.get('feed1')?.stats.framesIn ?? 0) > 40);
+  });
+
   test('MaxClients is enforced with 503 and a clear body', async (t) => {
     const server = await startTestServer(t, 'MaxClients 2\nMaxHTTPConnections 10\n');
     const a = await openSocket(server.httpPort);
@@ -75,17 +90,16 @@ describe('limits and ACLs', () => {
     assert.match(undeclared.body, /DynamicFeeds/);
   });
 
-  test('obsolete and not-yet-encoded stream formats answer with a clear error', async (t) => {
+  test('streams in formats no player uses any more answer 501 with an alternative', async (t) => {
     const server = await startTestServer(
       t,
-      '<Feed feed1.ffm>\n</Feed>\n<Stream test.asf>\nFeed feed1.ffm\n</Stream>\n<Stream small.flv>\nFeed feed1.ffm\nVideoSize 160x128\n</Stream>\n',
+      '<Feed feed1.ffm>\n</Feed>\n<Stream test.asf>\nFeed feed1.ffm\n</Stream>\n<Stream test.rm>\nFeed feed1.ffm\n</Stream>\n',
     );
-    const asf = await fetch(server.url('/test.asf'));
-    assert.equal(asf.status, 501);
-    assert.match(await asf.text(), /flv|mpegts/);
-    const small = await fetch(server.url('/small.flv'));
-    assert.equal(small.status, 501);
-    assert.match(await small.text(), /feed1\.flv/);
+    for (const path of ['/test.asf', '/test.rm']) {
+      const res = await fetch(server.url(path));
+      assert.equal(res.status, 501, path);
+      assert.match(await res.text(), /use Format flv or mpegts, or hls for browsers/);
+    }
   });
 
   test('a reader that never reads is closed as too slow; a normal reader is unaffected', { skip }, async (t) => {

@@ -1,10 +1,20 @@
 // HTTP progressive output (HTTP-FLV, MPEG-TS over HTTP): a long response fed by an OutputReader
 // that walks the shared muxed chunks of its (stream, format). The body ends when the feed ends.
+// A reader asking for the past (`?date=`, `?start=-30`, `?buffer=N`, Preroll) of a feed with a
+// File gets its own muxer fed by a TimeShiftSource instead (docs/feed-file.md, "Time-shift").
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ConnectionInfo } from '../../control/connections.js';
 import type { Feed } from '../../feed/feed.js';
-import { describeTrack } from '../../media/track.js';
+import { FeedcastError } from '../../errors.js';
+import { feedFileOf } from '../../feedfile/registry.js';
+import { parseStartRequest, type StartRequest } from '../../feedfile/time-spec.js';
+import { TimeShiftSource, type ShiftItem } from '../../feedfile/time-shift.js';
+import type { FeedFileWriter } from '../../feedfile/writer.js';
+import { FlvMuxer } from '../../formats/flv/flv-muxer.js';
+import { TsMuxer } from '../../formats/mpegts/ts-muxer.js';
+import type { StreamMuxer } from '../../media/demuxer.js';
+import { describeTrack, type Track } from '../../media/track.js';
 import type { ServerContext } from '../../server-context.js';
 import { OutputReader } from '../../streams/output-reader.js';
 import { canCarryAny, type OutputVariant, type PassthroughFormat } from '../../streams/output-registry.js';
@@ -58,6 +68,30 @@ export async function handleRead(
       `Server too busy: serving this stream would bring the bandwidth in use to ${Math.ceil(ctx.bandwidthInUseKbps + read.bandwidthKbps)} kbit/s, over the limit of ${maxKbps} kbit/s (MaxBandwidth).`,
       { 'Retry-After': '10' },
     );
+    return;
+  }
+
+  let start: StartRequest;
+  try {
+    const query = new URL(req.url ?? '/', 'http://feedcast.invalid').searchParams;
+    const preroll = ctx.config.streams.find((st) => st.name === read.name)?.prerollSeconds ?? 0;
+    start = parseStartRequest(query, feedFileOf(feed) !== undefined ? preroll : 0);
+  } catch (err) {
+    if (!(err instanceof FeedcastError)) throw err;
+    sendText(res, 400, `${read.name}: ${err.message}`);
+    return;
+  }
+  if (start.kind === 'at') {
+    const file = feedFileOf(feed);
+    if (file === undefined) {
+      sendText(
+        res,
+        404,
+        `Feed ${feed.key} keeps no feed file (File in its <Feed> section), so it cannot start in the past (${start.asked}). Without a time, /${read.name} starts live.`,
+      );
+      return;
+    }
+    await handleShiftedRead(ctx, req, res, read, conn, file, start);
     return;
   }
 
@@ -147,4 +181,163 @@ export async function handleRead(
     maxTimer = setTimeout(() => reader.close('MaxTime reached'), read.maxTimeSeconds * 1000);
   }
   reader.start();
+}
+
+function filterTracks(tracks: readonly Track[], read: ReadRequest): Track[] {
+  return tracks.filter((t) => !(t.kind === 'audio' && read.variant.noAudio) && !(t.kind === 'video' && read.variant.noVideo));
+}
+
+function makeMuxer(read: ReadRequest, tracks: readonly Track[]): StreamMuxer {
+  if (read.format === 'flv') return new FlvMuxer(tracks, { metadata: { ...read.variant.metadata } });
+  return new TsMuxer(tracks);
+}
+
+function isoTime(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+/**
+ * A time-shifted reader: its own muxer fed by a TimeShiftSource (file, then live), written with
+ * backpressure (write() false -> wait for drain). A time the file does not hold gets 416 with the
+ * range it does hold.
+ */
+async function handleShiftedRead(
+  ctx: ServerContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  read: ReadRequest,
+  conn: ConnectionInfo,
+  file: FeedFileWriter,
+  start: Extract<StartRequest, { kind: 'at' }>,
+): Promise<void> {
+  const { feed } = read;
+  const log = ctx.log.child({ reader: conn.remoteAddress, stream: read.name, timeShift: start.asked });
+  const nowMs = Date.now();
+  if (start.wallMs > nowMs + 1000) {
+    sendText(
+      res,
+      416,
+      `${read.name}: ${start.asked} is ${isoTime(start.wallMs)}, in the future; the live edge is now (${isoTime(nowMs)}).`,
+    );
+    return;
+  }
+  const opened = await TimeShiftSource.open(file, feed, start.wallMs, {
+    maxQueueBytes: ctx.config.readerMaxQueueBytes,
+    maxLagMs: ctx.config.readerMaxLagMs,
+  });
+  if (req.destroyed || res.destroyed) {
+    if (opened.kind === 'ok') opened.source.close();
+    return;
+  }
+  if (opened.kind === 'empty') {
+    sendText(res, 416, `${read.name}: the feed file of ${feed.key} holds nothing yet, so ${start.asked} cannot be served.`);
+    return;
+  }
+  if (opened.kind === 'out-of-range') {
+    const r = opened.range;
+    sendText(
+      res,
+      416,
+      `${read.name}: ${start.asked} (${isoTime(start.wallMs)}) is outside what the feed file of ${feed.key} holds: ` +
+        `from ${isoTime(r.oldestWallMs)} to ${isoTime(r.newestWallMs)} (${Math.round((r.newestWallMs - r.oldestWallMs) / 1000)} s).`,
+      { 'X-Feedcast-Available': `${isoTime(r.oldestWallMs)}/${isoTime(r.newestWallMs)}` },
+    );
+    return;
+  }
+  const source = opened.source;
+  // The first item of a join point is its track list: it decides the muxer.
+  const first = await source.next();
+  if (first === undefined || first.kind !== 'tracks' || req.destroyed || res.destroyed) {
+    source.close();
+    if (!res.headersSent && !res.destroyed)
+      sendText(res, 503, `${read.name}: the feed file could not be read at ${start.asked}; try again.`);
+    return;
+  }
+  let tracks = filterTracks(first.tracks, read);
+  if (!canCarryAny(read.format, tracks)) {
+    source.close();
+    const carried = first.tracks.map(describeTrack).join(', ');
+    sendText(
+      res,
+      406,
+      `${read.name}: ${read.format.toUpperCase()} cannot carry this feed's tracks (${carried}). Read /${feed.key}.ts instead.`,
+    );
+    return;
+  }
+  const muxer = makeMuxer(read, tracks);
+  res.removeHeader('Transfer-Encoding');
+  res.removeHeader('Content-Length');
+  res.writeHead(200, {
+    'Content-Type': muxer.contentType,
+    'Cache-Control': 'no-cache, no-store',
+    Pragma: 'no-cache',
+    'Access-Control-Allow-Origin': '*',
+    Connection: 'close',
+    'X-Feedcast-Start': isoTime(opened.startWallMs),
+  });
+  if (req.method === 'HEAD') {
+    source.close();
+    res.end();
+    return;
+  }
+  conn.state = 'SEND_DATA';
+  ctx.bandwidthInUseKbps += read.bandwidthKbps;
+  log.info('time-shift reader', { from: isoTime(opened.startWallMs), asked: isoTime(start.wallMs) });
+
+  let closed = false;
+  let bytesOut = 0;
+  const onClose = (): void => {
+    closed = true;
+    source.close();
+  };
+  res.on('close', onClose);
+  const maxTimer = read.maxTimeSeconds > 0 ? setTimeout(() => source.close(), read.maxTimeSeconds * 1000) : undefined;
+  const write = async (data: Buffer): Promise<void> => {
+    if (data.length === 0 || closed) return;
+    bytesOut += data.length;
+    conn.bytesOut = bytesOut;
+    if (res.write(data)) return;
+    await new Promise<void>((resolve) => {
+      const done = (): void => {
+        res.off('drain', done);
+        res.off('close', done);
+        resolve();
+      };
+      res.on('drain', done);
+      res.on('close', done);
+    });
+  };
+  try {
+    await write(muxer.header());
+    for (;;) {
+      const item: ShiftItem | undefined = await source.next();
+      if (item === undefined || closed) break;
+      if (item.kind === 'tracks') {
+        tracks = filterTracks(item.tracks, read);
+        const inline = muxer.updateTracks(tracks);
+        if (inline !== undefined) await write(inline);
+        continue;
+      }
+      if (!tracks.some((t) => t.id === item.frame.trackId)) continue;
+      await write(muxer.mux(item.frame));
+    }
+  } catch (err) {
+    log.warn('time-shift reader failed', { err });
+    res.destroy();
+  } finally {
+    if (maxTimer !== undefined) clearTimeout(maxTimer);
+    res.off('close', onClose);
+    source.close();
+    ctx.bandwidthInUseKbps -= read.bandwidthKbps;
+    conn.state = 'SEND_DATA_TRAILER';
+    conn.counters['fileFrames'] = source.stats.fileFrames;
+    conn.counters['liveFrames'] = source.stats.liveFrames;
+    const ended = source.ended;
+    if (ended?.error !== undefined) {
+      log.warn('reader closed', { reason: ended.reason, err: ended.error });
+      res.destroy();
+    } else if (!res.destroyed) {
+      res.end();
+    }
+  }
 }

@@ -5,6 +5,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Socket } from 'node:net';
 import type { StreamConfig } from '../../config/config.js';
 import type { ConnectionInfo } from '../../control/connections.js';
+import { sameSecret } from '../../control/secrets.js';
 import { renderIndexPage } from '../../control/index-page.js';
 import { renderStatusPage } from '../../control/status-page.js';
 import type { Feed } from '../../feed/feed.js';
@@ -55,9 +56,13 @@ export class HttpServer {
     });
   }
 
-  /** Adds URLs served by another part; routes are tried in order after redirects, before declared streams and feeds. */
+  /**
+   * Adds URLs served by another part. Routes are asked after redirects and before declared
+   * streams and feeds; the route added last is asked first, so a test or an embedding program
+   * can override a built-in one.
+   */
   addRoute(route: HttpRoute): void {
-    this.routes.push(route);
+    this.routes.unshift(route);
   }
 
   listen(port: number, host: string): Promise<number> {
@@ -185,6 +190,18 @@ export class HttpServer {
         );
       }
       if (!this.allowedToFeed(res, feed, conn, 'publish to')) return;
+      const secret = config.feeds.find((f) => f.key === feed.key)?.publishSecret;
+      if (secret !== undefined && !sameSecret(url.searchParams.get('secret') ?? undefined, secret)) {
+        this.ctx.log.warn('publisher refused: publish secret', { feed: feed.key, from: conn.remoteAddress });
+        const given = url.searchParams.has('secret');
+        return sendText(
+          res,
+          403,
+          given
+            ? `Wrong publish secret for feed ${feed.key}.`
+            : `Feed ${feed.key} needs its publish secret: POST to /${name}?secret=...`,
+        );
+      }
       return handlePublish(this.ctx, req, res, feed, conn);
     }
 
