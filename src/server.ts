@@ -115,8 +115,11 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   }
 
   // Launch/pulled sources and transcoded streams: ffmpeg children, started on demand.
-  const sources = new SourceManager(ctx, { idleTimeoutMs: 10_000 });
-  const transcoders = new TranscoderManager(ctx, { idleTimeoutMs: 10_000, acquireSource: (key) => sources.acquire(key) });
+  const sources = new SourceManager(ctx, { idleTimeoutMs: config.transcodeIdleTimeoutMs });
+  const transcoders = new TranscoderManager(ctx, {
+    idleTimeoutMs: config.transcodeIdleTimeoutMs,
+    acquireSource: (key) => sources.acquire(key),
+  });
   setTranscoderManager(transcoders);
   ctx.children = { transcoders: () => transcoders.status(), sources: () => sources.status() };
   const stopChildren = async (): Promise<void> => {
@@ -129,7 +132,13 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   http.addRoute(new ApiRoute(ctx));
   http.addRoute(new MetricsRoute(ctx));
   http.addRoute(new TranscodeRoute(ctx, transcoders, sources));
-  const hls = new HlsRoute(ctx);
+  const hls = new HlsRoute(ctx, {
+    segmentTargetMs: config.hls.segmentSeconds * 1000,
+    partTargetMs: config.hls.partSeconds * 1000,
+    windowSegments: config.hls.window,
+    partHoldBackParts: config.hls.partHoldBack,
+    idleTimeoutMs: config.hls.idleTimeoutMs,
+  });
   http.addRoute(hls);
   http.addRoute(new PlayerPageRoute(ctx));
   let httpPort: number;

@@ -37,6 +37,8 @@ export interface ServerConfig {
   rtsp: { port: number | undefined; bindAddress: string };
   /** port 0: RTMP is off. */
   rtmp: { port: number; bindAddress: string; chunkSize: number };
+  hls: { segmentSeconds: number; partSeconds: number; window: number; partHoldBack: number; idleTimeoutMs: number };
+  transcodeIdleTimeoutMs: number;
   maxHttpConnections: number;
   maxClients: number;
   maxBandwidthKbps: number;
@@ -72,6 +74,12 @@ export interface FeedConfig {
   truncate: boolean;
   /** `Launch` argv as written (argv[0] is the program as written; see FFmpegPath). */
   launch: string[] | undefined;
+  /** `Source URL`: pulled by a supervised ffmpeg into the feed. */
+  source: string | undefined;
+  /** A file Source starts over at its end (cleared by NoLoop). */
+  loop: boolean;
+  /** Launch/Source start with the first reader (OnDemand on) or always. */
+  onDemand: boolean;
   /** The URL ffserver appended to the Launch arguments: where the launched ffmpeg publishes. */
   launchUrl: string | undefined;
   publishSecret: string | undefined;
@@ -144,6 +152,8 @@ export interface StreamConfig {
   rtspOption: string | undefined;
   multicast: MulticastConfig | undefined;
   loop: boolean;
+  /** Keep the transcoder running without readers (`AlwaysOn`). */
+  alwaysOn: boolean;
   faviconUrl: string | undefined;
   encoding: StreamEncoding;
   /** Any encoder directive was given: the stream is not a passthrough of its feed. */
@@ -183,6 +193,14 @@ function globalFields(g: Readonly<GlobalSettings>): GlobalFields {
     http: { port: g.httpPort, bindAddress: g.httpBindAddress },
     rtsp: { port: g.rtspPort, bindAddress: g.rtspBindAddress },
     rtmp: { port: g.rtmpPort, bindAddress: g.rtmpBindAddress, chunkSize: g.rtmpChunkSize },
+    hls: {
+      segmentSeconds: g.hlsSegmentSeconds,
+      partSeconds: g.hlsPartSeconds,
+      window: g.hlsWindow,
+      partHoldBack: g.hlsPartHoldBack,
+      idleTimeoutMs: g.hlsIdleTimeoutMs,
+    },
+    transcodeIdleTimeoutMs: g.transcodeIdleTimeoutMs,
     maxHttpConnections: g.maxHttpConnections,
     maxClients: g.maxClients,
     maxBandwidthKbps: g.maxBandwidthKbps,
@@ -629,6 +647,9 @@ function build(
     fileMaxSizeBytes: f.fileMaxSizeBytes,
     truncate: f.truncate,
     launch: f.launch,
+    source: f.source,
+    loop: f.loop,
+    onDemand: f.onDemand,
     launchUrl: f.launch !== undefined ? `http://${hostPart}:${g.httpPort}/${f.name}` : undefined,
     publishSecret: f.publishSecret,
     acl: acls.get(f) ?? Acl.allowAll(),
@@ -658,6 +679,7 @@ function build(
           ? { address: s.multicastAddress, port: s.multicastPort, ttl: s.multicastTtl ?? 16 }
           : undefined,
       loop: s.loop,
+      alwaysOn: s.alwaysOn,
       faviconUrl: s.faviconUrl,
       encoding: s.encoding,
       needsTranscode: transcoding && s.encoderDirectives.length > 0,

@@ -18,6 +18,12 @@ export interface GlobalSettings {
   rtmpPort: number;
   rtmpBindAddress: string;
   rtmpChunkSize: number;
+  hlsSegmentSeconds: number;
+  hlsPartSeconds: number;
+  hlsWindow: number;
+  hlsPartHoldBack: number;
+  hlsIdleTimeoutMs: number;
+  transcodeIdleTimeoutMs: number;
   maxHttpConnections: number;
   maxClients: number;
   maxBandwidthKbps: number;
@@ -40,6 +46,12 @@ export const GLOBAL_DEFAULTS: Readonly<GlobalSettings> = Object.freeze({
   rtmpPort: 1935,
   rtmpBindAddress: '0.0.0.0',
   rtmpChunkSize: 4096,
+  hlsSegmentSeconds: 2,
+  hlsPartSeconds: 0.5,
+  hlsWindow: 12,
+  hlsPartHoldBack: 3,
+  hlsIdleTimeoutMs: 30_000,
+  transcodeIdleTimeoutMs: 10_000,
   maxHttpConnections: 2000,
   maxClients: 1000, // ffserver: 5
   maxBandwidthKbps: 1_000_000, // ffserver: 1000
@@ -78,6 +90,9 @@ export interface FeedDraft {
   truncate: boolean;
   truncateLine: number | undefined;
   launch: string[] | undefined;
+  source: string | undefined;
+  loop: boolean;
+  onDemand: boolean;
   publishSecret: string | undefined;
   aclSpecs: AclRuleSpec[];
 }
@@ -107,6 +122,7 @@ export interface StreamDraft {
   multicastTtl: number | undefined;
   multicastLine: number | undefined;
   loop: boolean;
+  alwaysOn: boolean;
   faviconUrl: string | undefined;
   useDefaultsSeen: boolean;
   encoding: StreamEncoding;
@@ -753,6 +769,56 @@ export const DIRECTIVES: readonly Directive[] = [
     doc: 'Chunk size of what the RTMP server sends. Every player gets the same, so the chunked bytes are made once and shared.',
     example: '4096',
   }),
+  setting('hlsSegmentSeconds', {
+    name: 'HLSSegmentDuration',
+    origin: 'feedcast',
+    value: v.seconds(0.5, 60, '2'),
+    doc: 'HLS target segment length in seconds; segments are cut at the first keyframe after it.',
+    example: '2',
+  }),
+  setting('hlsPartSeconds', {
+    name: 'HLSPartDuration',
+    origin: 'feedcast',
+    value: v.seconds(0.1, 5, '0.5'),
+    doc: 'LL-HLS part length (PART-TARGET) in seconds. Smaller parts mean less delay and more requests.',
+    example: '0.5',
+  }),
+  setting('hlsWindow', {
+    name: 'HLSWindow',
+    origin: 'feedcast',
+    value: v.int(3, 1000, 'SEGMENTS', '12'),
+    doc: 'Complete HLS segments kept in memory and listed in the playlist.',
+    example: '12',
+  }),
+  setting('hlsPartHoldBack', {
+    name: 'HLSPartHoldBack',
+    origin: 'feedcast',
+    value: v.float(2, 10, 'PARTS', '3'),
+    doc: 'PART-HOLD-BACK, in parts (the spec asks for at least 2): how far behind the live edge LL-HLS players stay.',
+    example: '3',
+  }),
+  setting('hlsIdleTimeoutMs', {
+    name: 'HLSIdleTimeout',
+    origin: 'feedcast',
+    value: {
+      ...v.seconds(1, 86400, '30'),
+      parse: (args, name, where) => Math.round(v.seconds(1, 86400, '30').parse(args, name, where) * 1000),
+    },
+    default: '30',
+    doc: 'Seconds without an HLS request after which a feed stops being segmented.',
+    example: '30',
+  }),
+  setting('transcodeIdleTimeoutMs', {
+    name: 'TranscodeIdleTimeout',
+    origin: 'feedcast',
+    value: {
+      ...v.seconds(0.1, 86400, '10'),
+      parse: (args, name, where) => Math.round(v.seconds(0.1, 86400, '10').parse(args, name, where) * 1000),
+    },
+    default: '10',
+    doc: 'Seconds a transcoder or an on-demand Launch/Source keeps running after its last reader left.',
+    example: '10',
+  }),
   // --- Global: limits ----------------------------------------------------------------------------------------
   setting('maxHttpConnections', {
     name: 'MaxHTTPConnections',
@@ -1018,6 +1084,41 @@ export const DIRECTIVES: readonly Directive[] = [
       feed.launch = [...args];
     },
   }),
+  def<string>({
+    name: 'Source',
+    group: 'feed',
+    origin: 'feedcast',
+    value: v.string('URL (rtsp://, rtmp://, http(s)://, srt://, udp://, a /dev/video* device or a file)'),
+    doc: 'Pulls the feed from this URL with a supervised ffmpeg (stream copy): a camera, another server, a file (looped unless NoLoop).',
+    example: 'rtsp://camera.local/stream1',
+    feed(url, feed, site) {
+      if (feed.source !== undefined) site.warn('a second Source replaces the first one');
+      feed.source = url;
+    },
+  }),
+  def<boolean>({
+    name: 'OnDemand',
+    group: 'feed',
+    origin: 'feedcast',
+    value: v.bool(),
+    default: 'on',
+    doc: 'Whether `Launch`/`Source` start with the first reader and stop when idle (on), or run all the time as ffserver ran Launch (off).',
+    example: 'off',
+    feed(on, feed) {
+      feed.onDemand = on;
+    },
+  }),
+  def<true>({
+    name: 'AlwaysOn',
+    group: 'stream',
+    origin: 'feedcast',
+    value: v.none(),
+    doc: "Keeps this stream's transcoder running without readers, so the first reader starts at once.",
+    example: '',
+    stream(_, stream) {
+      stream.alwaysOn = true;
+    },
+  }),
   def<AclRuleSpec>({
     name: 'ACL',
     group: 'feed',
@@ -1240,8 +1341,11 @@ export const DIRECTIVES: readonly Directive[] = [
     group: 'stream',
     origin: 'ffserver',
     value: v.none(),
-    doc: 'A multicast file stream stops at the end of the file instead of starting over.',
+    doc: "A multicast file stream, or a feed's file `Source`, stops at the end of the file instead of starting over.",
     example: '',
+    feed(_, feed) {
+      feed.loop = false;
+    },
     stream(_, stream) {
       stream.loop = false;
     },
@@ -1628,6 +1732,9 @@ export function newFeedDraft(name: string, line: number, where: string): FeedDra
     truncate: false,
     truncateLine: undefined,
     launch: undefined,
+    source: undefined,
+    loop: true,
+    onDemand: true,
     publishSecret: undefined,
     aclSpecs: [],
   };
@@ -1659,6 +1766,7 @@ export function newStreamDraft(name: string, line: number, where: string, useDef
     multicastTtl: undefined,
     multicastLine: undefined,
     loop: false,
+    alwaysOn: false,
     faviconUrl: undefined,
     useDefaultsSeen: false,
     encoding: emptyEncoding(useDefaults),

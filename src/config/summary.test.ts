@@ -85,6 +85,9 @@ test('describeConfig of the defaults, and feed URLs with RTMP and RTSP off', () 
     truncate: false,
     launch: undefined,
     launchUrl: undefined,
+    source: undefined,
+    loop: true,
+    onDemand: true,
     publishSecret: undefined,
     acl: undefined as never,
   };
