@@ -1,0 +1,413 @@
+// RTSP play (RFC 2326 10.4-10.7, 10.10): a session SETs UP tracks of a feed (or of a declared
+// `Format rtp` stream) over UDP unicast, TCP interleaved or the stream's multicast group, then
+// PLAY walks the feed's shared RTP buffers with an OutputReader (GOP cache first, bounded lag),
+// and RTCP sender reports go out every few seconds so players line audio up with video.
+
+import type { MulticastConfig, StreamConfig } from '../../config/config.js';
+import type { ConnectionInfo } from '../../control/connections.js';
+import type { Feed } from '../../feed/feed.js';
+import { buildBye, buildSenderReport, parseRtcp } from '../../formats/rtp/rtcp.js';
+import { buildSdp, type SdpTrackDescription } from '../../formats/sdp/sdp.js';
+import type { Logger } from '../../observability/logger.js';
+import type { ServerContext } from '../../server-context.js';
+import { OutputReader, type ByteSink } from '../../streams/output-reader.js';
+import { RtspStatus, type TransportSpec } from './messages.js';
+import { forEachInterleaved, type RtpFeedPacketizer, type RtpOutputs, type RtpVariant } from './rtp-output.js';
+import { RtspError, throttled, type ControlConnection, type RtspSession } from './session.js';
+import { bindUdpPair, sendBounded, type PortRange, type UdpPair } from './udp.js';
+
+export const SENDER_REPORT_INTERVAL_MS = 5000;
+
+/** What a play URL names: a feed (all its tracks) or a declared stream of one. */
+export interface PlayTarget {
+  name: string;
+  feed: Feed;
+  variant: RtpVariant;
+  stream: StreamConfig | undefined;
+  multicast: MulticastConfig | undefined;
+}
+
+/** The multicast port of the i-th track of a stream (MulticastPort + 2i, ref §2.5). */
+export function multicastPortOf(multicast: MulticastConfig, index: number, defaultPort: number): number {
+  return (multicast.port ?? defaultPort) + 2 * index;
+}
+
+/** The SDP answering DESCRIBE for a target, from the tracks the feed has now. */
+export function describeTarget(
+  target: PlayTarget,
+  packetizer: RtpFeedPacketizer,
+  serverAddress: string,
+  multicastDefaultPort: number,
+): string {
+  const tracks = packetizer.sendableTracks(variantFilter(target.variant));
+  const descriptions: SdpTrackDescription[] = [];
+  for (const [i, t] of tracks.entries()) {
+    const sender = packetizer.sender(t.id);
+    if (sender === undefined) continue;
+    descriptions.push({
+      kind: t.kind,
+      format: sender.format,
+      control: `streamid=${t.id}`,
+      port: target.multicast !== undefined ? multicastPortOf(target.multicast, i, multicastDefaultPort) : 0,
+    });
+  }
+  const mc = target.multicast;
+  return buildSdp({
+    sessionName: target.stream?.metadata['title'] ?? target.name,
+    originAddress: serverAddress,
+    connection:
+      mc !== undefined
+        ? { address: mc.address, ttl: mc.ttl }
+        : { address: serverAddress.includes(':') ? '::' : '0.0.0.0', ttl: undefined },
+    tracks: descriptions,
+    sessionId: String(Date.now()),
+  });
+}
+
+export function variantFilter(variant: RtpVariant): (t: { kind: 'video' | 'audio' }) => boolean {
+  return (t) => !(t.kind === 'audio' && variant.noAudio) && !(t.kind === 'video' && variant.noVideo);
+}
+
+interface PlayTrack {
+  trackId: number;
+  transport: 'udp' | 'tcp' | 'multicast';
+  clientAddress: string;
+  clientPorts: [number, number];
+  pair: UdpPair | undefined;
+  packets: number;
+  octets: number;
+}
+
+export interface PlaySessionOptions {
+  rtpPorts: PortRange;
+  multicastDefaultPort: number;
+  /** Called when the session ends, so the server can drop it from its table. */
+  onClose: (session: PlaySession) => void;
+}
+
+export class PlaySession implements RtspSession {
+  readonly id: string;
+  readonly mode = 'play';
+  readonly name: string;
+  readonly target: PlayTarget;
+  lastSeenMs = Date.now();
+  private readonly ctx: ServerContext;
+  private readonly outputs: RtpOutputs;
+  private readonly options: PlaySessionOptions;
+  private readonly log: Logger;
+  private readonly tracks = new Map<number, PlayTrack>();
+  private control: ControlConnection | undefined;
+  private reader: OutputReader | undefined;
+  private pausing = false;
+  private srTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+  private bandwidthKbps = 0;
+  readonly info: ConnectionInfo;
+  private readonly warnDrop: (message: string, fields?: Record<string, unknown>) => void;
+  udpDropped = 0;
+
+  constructor(
+    ctx: ServerContext,
+    outputs: RtpOutputs,
+    id: string,
+    target: PlayTarget,
+    control: ControlConnection,
+    options: PlaySessionOptions,
+  ) {
+    this.ctx = ctx;
+    this.outputs = outputs;
+    this.id = id;
+    this.target = target;
+    this.name = target.name;
+    this.control = control;
+    this.options = options;
+    this.log = ctx.log.child({ rtspSession: id, reader: control.remoteAddress, stream: target.name });
+    this.warnDrop = throttled((m, f) => this.log.warn(m, f));
+    this.info = ctx.connections.open('RTSP/RTP', control.remoteAddress);
+    this.info.role = 'reader';
+    this.info.target = target.name;
+    this.info.state = 'READY';
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  get state(): 'ready' | 'playing' {
+    return this.reader !== undefined ? 'playing' : 'ready';
+  }
+
+  /** UDP sessions live on without their control connection, until TEARDOWN or the timeout. */
+  get expires(): boolean {
+    return ![...this.tracks.values()].some((t) => t.transport === 'tcp');
+  }
+
+  get trackIds(): number[] {
+    return [...this.tracks.keys()];
+  }
+
+  /** Sets up one track; returns the Transport header of the answer. */
+  async setupTrack(trackId: number, specs: readonly TransportSpec[], conn: ControlConnection): Promise<string> {
+    if (this.tracks.has(trackId)) {
+      throw new RtspError(
+        RtspStatus.methodNotValidInThisState,
+        `track ${trackId} of ${this.name} is already set up in session ${this.id}`,
+      );
+    }
+    if (this.reader !== undefined) {
+      throw new RtspError(RtspStatus.methodNotValidInThisState, 'SETUP while playing: PAUSE or TEARDOWN first');
+    }
+    const packetizer = this.outputs.packetizerOf(this.target.feed);
+    const sendable = packetizer.sendableTracks(variantFilter(this.target.variant));
+    const index = sendable.findIndex((t) => t.id === trackId);
+    if (index < 0) throw new RtspError(RtspStatus.notFound, `${this.name} has no track streamid=${trackId} that RTP can carry`);
+    for (const spec of specs) {
+      if (spec.mode !== 'play') continue;
+      if (!spec.protocol.startsWith('RTP/AVP')) continue;
+      if (spec.multicast) {
+        const mc = this.target.multicast;
+        if (mc === undefined) continue;
+        const port = multicastPortOf(mc, index, this.options.multicastDefaultPort);
+        this.tracks.set(trackId, {
+          trackId,
+          transport: 'multicast',
+          clientAddress: mc.address,
+          clientPorts: [port, port + 1],
+          pair: undefined,
+          packets: 0,
+          octets: 0,
+        });
+        return `RTP/AVP;multicast;destination=${mc.address};port=${port}-${port + 1};ttl=${mc.ttl}`;
+      }
+      if (spec.lower === 'tcp') {
+        if (this.control !== conn) continue;
+        const channel = trackId * 2;
+        this.tracks.set(trackId, {
+          trackId,
+          transport: 'tcp',
+          clientAddress: conn.remoteAddress,
+          clientPorts: [channel, channel + 1],
+          pair: undefined,
+          packets: 0,
+          octets: 0,
+        });
+        conn.onChannel(channel + 1, (data) => this.onRtcp(data));
+        conn.onChannel(channel, () => undefined);
+        return `RTP/AVP/TCP;unicast;interleaved=${channel}-${channel + 1}`;
+      }
+      if (spec.clientPort === undefined) continue;
+      const pair = await bindUdpPair(conn.localAddress, this.options.rtpPorts, (err) =>
+        this.warnDrop('RTP send failed', { err: err.message }),
+      );
+      if (this.closed) {
+        pair.close();
+        throw new RtspError(RtspStatus.sessionNotFound, `session ${this.id} ended during SETUP`);
+      }
+      const clientAddress = conn.remoteAddress;
+      const track: PlayTrack = {
+        trackId,
+        transport: 'udp',
+        clientAddress,
+        clientPorts: spec.clientPort,
+        pair,
+        packets: 0,
+        octets: 0,
+      };
+      pair.rtcp.on('message', (msg, rinfo) => {
+        if (rinfo.address === clientAddress) this.onRtcp(msg);
+      });
+      pair.rtp.on('message', () => undefined); // players punch holes with dummy packets
+      this.tracks.set(trackId, track);
+      return `RTP/AVP/UDP;unicast;client_port=${spec.clientPort[0]}-${spec.clientPort[1]};server_port=${pair.ports[0]}-${pair.ports[1]};ssrc=${(packetizer.ssrcOf(trackId) ?? 0).toString(16).padStart(8, '0')}`;
+    }
+    const offered = specs.map((s) => `${s.protocol}${s.multicast ? ';multicast' : ''}`).join(', ') || 'nothing';
+    const hint =
+      this.target.multicast !== undefined
+        ? 'RTP/AVP (UDP with client_port), RTP/AVP/TCP (interleaved) or multicast'
+        : 'RTP/AVP (UDP with client_port) or RTP/AVP/TCP (interleaved)';
+    throw new RtspError(RtspStatus.unsupportedTransport, `transport ${offered} is not supported for ${this.name}; use ${hint}`);
+  }
+
+  /**
+   * Checks that PLAY is valid now and returns what starts sending (from the newest keyframe): the
+   * caller runs it after writing the PLAY response, so no RTP reaches a TCP client before the answer
+   * (ffmpeg drops interleaved data that comes before the reply, and with it the first keyframe).
+   */
+  play(): () => void {
+    if (this.tracks.size === 0) throw new RtspError(RtspStatus.methodNotValidInThisState, 'PLAY before any SETUP');
+    if (this.reader !== undefined) return () => undefined; // PLAY while playing: a no-op (RFC 2326 10.5 allows it)
+    const unicast = [...this.tracks.values()].some((t) => t.transport !== 'multicast');
+    this.info.state = 'SEND_DATA';
+    if (!unicast) return () => undefined; // multicast tracks are sent by the stream's always-on sender
+    return () => this.start();
+  }
+
+  private start(): void {
+    if (this.closed || this.reader !== undefined) return;
+    const feed = this.target.feed;
+    this.bandwidthKbps = feed.inputRate.bitsPerSecond() / 1000;
+    this.ctx.bandwidthInUseKbps += this.bandwidthKbps;
+    const output = this.outputs.get(feed, this.target.variant);
+    const reader = new OutputReader(output, this.sink, {
+      maxQueueBytes: this.ctx.config.readerMaxQueueBytes,
+      maxLagMs: this.ctx.config.readerMaxLagMs,
+    });
+    this.reader = reader;
+    reader.on('end', (reason, error) => {
+      this.reader = undefined;
+      this.ctx.bandwidthInUseKbps -= this.bandwidthKbps;
+      this.bandwidthKbps = 0;
+      this.stopReports();
+      if (this.pausing) return;
+      if (error !== undefined) {
+        this.log.warn('RTSP reader closed', { reason, err: error, dropped: reader.stats.chunksDropped });
+        if (!this.expires) this.control?.socket.destroy();
+        this.close(reason);
+        return;
+      }
+      this.log.info('stream ended', { reason });
+      this.sendBye();
+      this.close(reason);
+    });
+    reader.start();
+    this.sendReports();
+    this.srTimer = setInterval(() => this.sendReports(), SENDER_REPORT_INTERVAL_MS);
+    this.srTimer.unref();
+  }
+
+  pause(): void {
+    if (this.reader === undefined) return;
+    this.pausing = true;
+    this.reader.close('paused');
+    this.pausing = false;
+    this.info.state = 'READY';
+  }
+
+  private readonly sink: ByteSink = {
+    write: (chunk) => {
+      if (chunk.length < 4) return true;
+      const track = this.tracks.get((chunk[1] as number) >> 1);
+      if (track === undefined || track.transport === 'multicast') return true;
+      if (track.transport === 'tcp') {
+        const socket = this.control?.socket;
+        if (socket === undefined || socket.destroyed) return true;
+        forEachInterleaved(chunk, (_, packet) => {
+          track.packets++;
+          track.octets += packet.length - 12;
+        });
+        this.info.bytesOut += chunk.length;
+        return socket.write(chunk);
+      }
+      const pair = track.pair;
+      if (pair === undefined) return true;
+      forEachInterleaved(chunk, (_, packet) => {
+        if (sendBounded(pair.rtp, packet, track.clientPorts[0], track.clientAddress)) {
+          track.packets++;
+          track.octets += packet.length - 12;
+          this.info.bytesOut += packet.length;
+        } else {
+          this.udpDropped++;
+          this.info.counters['udpDropped'] = this.udpDropped;
+          this.warnDrop('UDP send queue full, packet dropped', { dropped: this.udpDropped });
+        }
+      });
+      return true;
+    },
+    cork: () => this.control?.socket.cork(),
+    uncork: () => this.control?.socket.uncork(),
+    once: (event, listener) => {
+      const socket = this.control?.socket;
+      if (socket === undefined || socket.destroyed) setImmediate(listener);
+      else socket.once(event, listener);
+    },
+    removeListener: (event, listener) => this.control?.socket.removeListener(event, listener),
+  };
+
+  private onRtcp(data: Buffer): void {
+    this.lastSeenMs = Date.now();
+    try {
+      for (const p of parseRtcp(data)) {
+        if (p.type === 'rr') {
+          for (const r of p.reports) {
+            this.info.counters['fractionLost'] = r.fractionLost;
+            this.info.counters['jitter'] = r.jitter;
+          }
+        } else if (p.type === 'bye') {
+          this.log.debug('player sent RTCP BYE');
+        }
+      }
+    } catch (err) {
+      this.warnDrop('bad RTCP from player', { err: err instanceof Error ? err.message : String(err) });
+    }
+  }
+
+  private sendRtcp(track: PlayTrack, packet: Buffer): void {
+    if (track.transport === 'tcp') {
+      const socket = this.control?.socket;
+      if (socket === undefined || socket.destroyed) return;
+      const frame = Buffer.allocUnsafe(4 + packet.length);
+      frame[0] = 0x24;
+      frame[1] = track.clientPorts[1];
+      frame.writeUInt16BE(packet.length, 2);
+      packet.copy(frame, 4);
+      socket.write(frame);
+    } else if (track.transport === 'udp' && track.pair !== undefined) {
+      sendBounded(track.pair.rtcp, packet, track.clientPorts[1], track.clientAddress);
+    }
+  }
+
+  private sendReports(): void {
+    const packetizer = this.outputs.packetizerOf(this.target.feed);
+    const now = Date.now();
+    for (const track of this.tracks.values()) {
+      if (track.transport === 'multicast') continue;
+      const clock = packetizer.clockOf(track.trackId, now);
+      if (clock === undefined) continue;
+      const sr = buildSenderReport(
+        clock.ssrc,
+        { ntpMs: now, rtpTimestamp: clock.rtpTimestamp, packetCount: track.packets, octetCount: track.octets },
+        packetizer.cname,
+      );
+      this.sendRtcp(track, sr);
+    }
+  }
+
+  private sendBye(): void {
+    const packetizer = this.outputs.packetizerOf(this.target.feed);
+    for (const track of this.tracks.values()) {
+      const ssrc = packetizer.ssrcOf(track.trackId);
+      if (ssrc !== undefined && track.transport !== 'multicast') this.sendRtcp(track, buildBye(ssrc));
+    }
+  }
+
+  private stopReports(): void {
+    if (this.srTimer !== undefined) clearInterval(this.srTimer);
+    this.srTimer = undefined;
+  }
+
+  connectionClosed(conn: ControlConnection): void {
+    if (this.control !== conn) return;
+    this.control = undefined;
+    if (!this.expires) this.close('connection closed');
+  }
+
+  close(reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.stopReports();
+    if (this.reader !== undefined) {
+      this.pausing = true;
+      this.reader.close(reason);
+    }
+    for (const t of this.tracks.values()) {
+      t.pair?.close();
+      if (t.transport === 'tcp') {
+        this.control?.offChannel(t.clientPorts[0]);
+        this.control?.offChannel(t.clientPorts[1]);
+      }
+    }
+    this.ctx.connections.close(this.info);
+    this.log.info('RTSP session closed', { reason, udpDropped: this.udpDropped });
+    this.options.onClose(this);
+  }
+}

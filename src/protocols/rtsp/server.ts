@@ -1,0 +1,664 @@
+// The RTSP 1.0 listener (RFC 2326; ffserver ref §4): connections, the request framer, the session
+// table with timeouts, and method dispatch. Every feed is playable at rtsp://host:port/KEY, declared
+// `Format rtp` streams by name; a publisher ANNOUNCEs and RECORDs to rtsp://host:port/KEY.
+
+import { createServer, type Server, type Socket } from 'node:net';
+import type { StreamConfig } from '../../config/config.js';
+import type { ConnectionInfo } from '../../control/connections.js';
+import { FeedBusyError, FeedcastError, LimitExceededError, MalformedInputError } from '../../errors.js';
+import type { Feed } from '../../feed/feed.js';
+import type { Logger } from '../../observability/logger.js';
+import type { ServerContext } from '../../server-context.js';
+import { describeTarget, PlaySession, variantFilter, type PlayTarget } from './from-feed.js';
+import {
+  formatResponse,
+  parseRtspUrl,
+  parseTransport,
+  PUBLIC_METHODS,
+  RtspStatus,
+  sessionIdOf,
+  type RtspTarget,
+  type TransportSpec,
+} from './messages.js';
+import { MulticastSender } from './multicast.js';
+import { RtspFramer, type RtspRequest } from './request-parser.js';
+import { RtpOutputs } from './rtp-output.js';
+import { newSessionId, RtspError, type ControlConnection, type RtspSession } from './session.js';
+import { readAnnouncement, RecordSession, type Announcement } from './to-feed.js';
+import { DEFAULT_RTP_PORTS, type PortRange } from './udp.js';
+
+export interface RtspServerOptions {
+  /** A UDP session without a request or RTCP for this long is ended (advertised as Session timeout). */
+  sessionTimeoutMs?: number;
+  /** Ports the server binds for RTP/RTCP over UDP. */
+  rtpPorts?: PortRange;
+  /** How long DESCRIBE waits for a feed without tracks to get a publisher. */
+  describeWaitMs?: number;
+  /** A control connection with no request for this long is closed (ffserver: 24 h); sessions keep it alive. */
+  idleTimeoutMs?: number;
+  /** Start the always-on multicast senders of streams with MulticastAddress (default true). */
+  multicast?: boolean;
+  /** Interface address multicast is sent from (default: the system's choice). */
+  multicastInterface?: string;
+}
+
+const DEFAULT_SESSION_TIMEOUT_MS = 60_000;
+const DEFAULT_IDLE_TIMEOUT_MS = 24 * 3600_000;
+/** Bytes of interleaved data a slow control connection may hold before requests stop being read. */
+const MAX_CONTROL_BUFFER = 1024 * 1024;
+
+/** What a method handler answers with; `after` runs once the response is written (PLAY starts sending). */
+interface Reply {
+  headers: [string, string][];
+  body?: string;
+  after?: () => void;
+}
+
+class Connection implements ControlConnection {
+  readonly socket: Socket;
+  readonly remoteAddress: string;
+  readonly localAddress: string;
+  readonly info: ConnectionInfo;
+  readonly framer = new RtspFramer();
+  private readonly channels = new Map<number, (data: Buffer) => void>();
+  /** Announcements made on this connection, by name, waiting for SETUP. */
+  readonly announcements = new Map<string, Announcement>();
+  readonly sessions = new Set<RtspSession>();
+  queue: Promise<void> = Promise.resolve();
+  closed = false;
+  refused: string | undefined;
+
+  constructor(socket: Socket, info: ConnectionInfo) {
+    this.socket = socket;
+    this.remoteAddress = info.remoteAddress;
+    this.localAddress = plainAddress(socket.localAddress) ?? '127.0.0.1';
+    this.info = info;
+  }
+
+  onChannel(channel: number, handler: (data: Buffer) => void): void {
+    this.channels.set(channel, handler);
+  }
+  offChannel(channel: number): void {
+    this.channels.delete(channel);
+  }
+  channel(channel: number): ((data: Buffer) => void) | undefined {
+    return this.channels.get(channel);
+  }
+}
+
+function plainAddress(address: string | undefined): string | undefined {
+  if (address === undefined) return undefined;
+  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
+}
+
+export class RtspServer {
+  private readonly ctx: ServerContext;
+  private readonly options: Required<Omit<RtspServerOptions, 'multicastInterface'>> & { multicastInterface: string | undefined };
+  private readonly log: Logger;
+  private readonly server: Server;
+  private readonly connections = new Set<Connection>();
+  private readonly sessions = new Map<string, RtspSession>();
+  readonly outputs: RtpOutputs;
+  private readonly multicast: MulticastSender[] = [];
+  private timeoutTimer: NodeJS.Timeout | undefined;
+  private port = 0;
+
+  constructor(ctx: ServerContext, options: RtspServerOptions = {}) {
+    this.ctx = ctx;
+    this.options = {
+      sessionTimeoutMs: options.sessionTimeoutMs ?? DEFAULT_SESSION_TIMEOUT_MS,
+      rtpPorts: options.rtpPorts ?? DEFAULT_RTP_PORTS,
+      describeWaitMs: options.describeWaitMs ?? Math.min(ctx.config.publisherGraceMs, 10_000),
+      idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
+      multicast: options.multicast ?? true,
+      multicastInterface: options.multicastInterface,
+    };
+    this.log = ctx.log.child({ protocol: 'rtsp' });
+    this.outputs = new RtpOutputs(ctx.config.readerMaxQueueBytes, ctx.log);
+    this.server = createServer((socket) => this.onConnection(socket));
+  }
+
+  /** Sessions now open (for the status page and tests). */
+  get sessionCount(): number {
+    return this.sessions.size;
+  }
+
+  listen(port: number, host: string): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => {
+        this.server.off('error', reject);
+        const address = this.server.address();
+        this.port = typeof address === 'object' && address !== null ? address.port : port;
+        this.timeoutTimer = setInterval(() => this.expireSessions(), Math.min(5000, this.options.sessionTimeoutMs / 2));
+        this.timeoutTimer.unref();
+        if (this.options.multicast) this.startMulticast();
+        this.log.info('RTSP listening', { rtsp: `${host}:${this.port}` });
+        resolve(this.port);
+      });
+    });
+  }
+
+  close(): Promise<void> {
+    if (this.timeoutTimer !== undefined) clearInterval(this.timeoutTimer);
+    for (const m of this.multicast.splice(0)) m.close();
+    for (const s of [...this.sessions.values()]) s.close('server stopping');
+    for (const c of this.connections) c.socket.destroy();
+    this.outputs.closeAll();
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+
+  private startMulticast(): void {
+    for (const stream of this.ctx.config.streams) {
+      const mc = stream.multicast;
+      if (mc === undefined) continue;
+      const defaultPort = this.multicastDefaultPort(stream);
+      const target = this.streamTarget(stream);
+      if (target === undefined) {
+        this.log.warn('multicast stream not served: it needs a passthrough feed', { stream: stream.name });
+        continue;
+      }
+      const sender = new MulticastSender(this.ctx, this.outputs, target, mc, {
+        defaultPort,
+        interfaceAddress: this.options.multicastInterface,
+      });
+      this.multicast.push(sender);
+      void sender.start();
+    }
+  }
+
+  /** Port of the first track of a multicast stream without MulticastPort (6000, 6100, ... in config order). */
+  private multicastDefaultPort(stream: StreamConfig | undefined): number {
+    let next = 6000;
+    for (const s of this.ctx.config.streams) {
+      if (s.multicast === undefined) continue;
+      if (s === stream) return next;
+      if (s.multicast.port === undefined) next += 100;
+    }
+    return next;
+  }
+
+  private onConnection(socket: Socket): void {
+    const remote = plainAddress(socket.remoteAddress) ?? 'unknown';
+    const info = this.ctx.connections.open('RTSP', remote);
+    info.state = 'RTSP_WAIT_REQUEST';
+    const conn = new Connection(socket, info);
+    if (this.ctx.connections.size > this.ctx.config.maxClients) {
+      conn.refused = `Server too busy: the limit is MaxClients ${this.ctx.config.maxClients}`;
+      this.log.warn('connection refused: server full', { from: remote, limit: this.ctx.config.maxClients });
+    }
+    this.connections.add(conn);
+    socket.setNoDelay(true);
+    socket.setTimeout(this.options.idleTimeoutMs, () => {
+      if (conn.sessions.size === 0) socket.destroy();
+    });
+    socket.on('data', (chunk: Buffer) => this.onData(conn, chunk));
+    socket.on('error', (err) => this.log.debug('RTSP connection error', { from: remote, err: err.message }));
+    socket.on('close', () => {
+      conn.closed = true;
+      this.connections.delete(conn);
+      for (const s of [...conn.sessions]) s.connectionClosed(conn);
+      this.ctx.connections.close(info);
+    });
+  }
+
+  private onData(conn: Connection, chunk: Buffer): void {
+    if (conn.closed) return;
+    conn.info.bytesIn += chunk.length;
+    let messages;
+    try {
+      messages = conn.framer.push(chunk);
+    } catch (err) {
+      if (!(err instanceof FeedcastError)) throw err;
+      const status = err instanceof LimitExceededError ? RtspStatus.requestEntityTooLarge : RtspStatus.badRequest;
+      this.log.warn('RTSP request unreadable, closing the connection', { from: conn.remoteAddress, status, err: err.message });
+      conn.queue = conn.queue.then(() => {
+        if (!conn.socket.destroyed)
+          conn.socket.end(formatResponse(status, undefined, [['Content-Type', 'text/plain']], `${err.message}\n`));
+      });
+      conn.closed = true;
+      return;
+    }
+    for (const m of messages) {
+      if (m.kind === 'interleaved') {
+        conn.channel(m.channel)?.(m.data);
+        continue;
+      }
+      const request = m;
+      conn.queue = conn.queue
+        .then(() => this.handle(conn, request))
+        .catch((err: unknown) => {
+          this.log.error('RTSP request handling failed', { method: request.method, err });
+          conn.socket.destroy();
+        });
+    }
+    if (conn.framer.buffered > MAX_CONTROL_BUFFER) conn.socket.destroy();
+  }
+
+  private async handle(conn: Connection, req: RtspRequest): Promise<void> {
+    if (conn.socket.destroyed) return;
+    const cseq = req.headers.get('cseq');
+    conn.info.state = 'RTSP_SEND_REPLY';
+    let response: Buffer;
+    let closeAfter = false;
+    let after: (() => void) | undefined;
+    try {
+      const result = await this.dispatch(conn, req);
+      response = formatResponse(RtspStatus.ok, cseq, result.headers, result.body);
+      after = result.after;
+    } catch (err) {
+      let status: number;
+      let message: string;
+      let headers: readonly (readonly [string, string])[] = [];
+      if (err instanceof RtspError) {
+        ({ status, message, headers } = err);
+      } else if (err instanceof MalformedInputError) {
+        status = RtspStatus.badRequest;
+        message = err.message;
+      } else {
+        status = RtspStatus.internalError;
+        message = 'internal error; the server log has the details';
+        this.log.error('RTSP request failed', { method: req.method, url: req.url, err });
+      }
+      this.log.warn('RTSP request refused', {
+        from: conn.remoteAddress,
+        method: req.method,
+        url: req.url.slice(0, 200),
+        status,
+        reason: message,
+      });
+      closeAfter = status === RtspStatus.versionNotSupported || conn.refused !== undefined;
+      response = formatResponse(status, cseq, [...headers, ['Content-Type', 'text/plain']], `${message}\n`);
+    }
+    if (conn.socket.destroyed) return;
+    if (closeAfter) conn.socket.end(response);
+    else conn.socket.write(response);
+    conn.info.bytesOut += response.length;
+    after?.();
+    if (conn.sessions.size === 0) conn.info.state = 'RTSP_WAIT_REQUEST';
+  }
+
+  private async dispatch(conn: Connection, req: RtspRequest): Promise<Reply> {
+    if (req.version !== 'RTSP/1.0') {
+      throw new RtspError(RtspStatus.versionNotSupported, `${req.version} is not supported; this server speaks RTSP/1.0`);
+    }
+    if (conn.refused !== undefined) throw new RtspError(RtspStatus.serviceUnavailable, conn.refused);
+    const require = req.headers.get('require');
+    if (require !== undefined) {
+      throw new RtspError(RtspStatus.optionNotSupported, `no option in "Require: ${require.slice(0, 100)}" is supported`, [
+        ['Unsupported', require],
+      ]);
+    }
+    const session = this.lookupSession(req);
+    if (session !== undefined) session.lastSeenMs = Date.now();
+    switch (req.method) {
+      case 'OPTIONS':
+        return { headers: [['Public', PUBLIC_METHODS]] };
+      case 'DESCRIBE':
+        return this.describe(conn, req);
+      case 'ANNOUNCE':
+        return this.announce(conn, req);
+      case 'SETUP':
+        return this.setup(conn, req, session);
+      case 'PLAY': {
+        const s = this.requireSession(req, session, 'play');
+        const start = s.play();
+        return {
+          after: start,
+          headers: [
+            ['Session', this.sessionHeader(s)],
+            ['Range', 'npt=now-'],
+          ],
+        };
+      }
+      case 'PAUSE': {
+        const s = this.requireSession(req, session, 'play');
+        if (s.state !== 'playing') throw new RtspError(RtspStatus.methodNotValidInThisState, 'PAUSE while not playing');
+        s.pause();
+        return { headers: [['Session', this.sessionHeader(s)]] };
+      }
+      case 'RECORD': {
+        const s = this.requireSession(req, session, 'record');
+        try {
+          s.record();
+        } catch (err) {
+          if (err instanceof FeedBusyError) {
+            // 455: the feed (the resource) is in a state where it cannot be recorded: it already has a
+            // publisher. Only after PublisherTimeout of silence may a newcomer take over.
+            throw new RtspError(
+              RtspStatus.methodNotValidInThisState,
+              `${err.message}. Only one publisher may send to a feed; retry after ${Math.ceil(this.ctx.config.publisherTimeoutMs / 1000)} s of silence (PublisherTimeout).`,
+            );
+          }
+          throw err;
+        }
+        return { headers: [['Session', this.sessionHeader(s)]] };
+      }
+      case 'TEARDOWN': {
+        const s = this.requireSession(req, session, undefined);
+        s.close('TEARDOWN');
+        return { headers: [['Session', s.id]] };
+      }
+      case 'GET_PARAMETER':
+      case 'SET_PARAMETER': {
+        if (req.headers.has('session')) this.requireSession(req, session, undefined);
+        return { headers: session !== undefined ? [['Session', this.sessionHeader(session)]] : [] };
+      }
+      default:
+        throw new RtspError(RtspStatus.methodNotAllowed, `method ${req.method} is not supported`, [['Allow', PUBLIC_METHODS]]);
+    }
+  }
+
+  private sessionHeader(s: RtspSession): string {
+    return `${s.id};timeout=${Math.round(this.options.sessionTimeoutMs / 1000)}`;
+  }
+
+  private lookupSession(req: RtspRequest): RtspSession | undefined {
+    const id = sessionIdOf(req.headers.get('session'));
+    return id === undefined ? undefined : this.sessions.get(id);
+  }
+
+  private requireSession(req: RtspRequest, session: RtspSession | undefined, mode: 'play'): PlaySession;
+  private requireSession(req: RtspRequest, session: RtspSession | undefined, mode: 'record'): RecordSession;
+  private requireSession(req: RtspRequest, session: RtspSession | undefined, mode: undefined): RtspSession;
+  private requireSession(req: RtspRequest, session: RtspSession | undefined, mode: 'play' | 'record' | undefined): RtspSession {
+    const id = sessionIdOf(req.headers.get('session'));
+    if (id === undefined) throw new RtspError(RtspStatus.sessionNotFound, `${req.method} needs a Session header`);
+    if (session === undefined)
+      throw new RtspError(RtspStatus.sessionNotFound, `no session ${id.slice(0, 40)} (ended, timed out or never made)`);
+    const target = parseRtspUrl(req.url);
+    if (req.url !== '*' && target.name !== '' && target.name !== session.name) {
+      throw new RtspError(RtspStatus.sessionNotFound, `session ${id} is about ${session.name}, not ${target.name}`);
+    }
+    if (mode !== undefined && session.mode !== mode) {
+      throw new RtspError(RtspStatus.methodNotValidInThisState, `${req.method} in a ${session.mode} session`);
+    }
+    if (mode === 'play' && session instanceof PlaySession) return session;
+    if (mode === 'record' && session instanceof RecordSession) return session;
+    return session;
+  }
+
+  /** The feed or declared stream a play URL names (404 / 403 / 501 otherwise). */
+  private playTarget(conn: Connection, target: RtspTarget): PlayTarget {
+    const stream = this.ctx.config.streams.find((s) => s.name === target.name);
+    if (stream !== undefined) {
+      if (!stream.acl.allows(conn.remoteAddress)) {
+        throw new RtspError(
+          RtspStatus.forbidden,
+          `your address ${conn.remoteAddress} may not read ${stream.name} (ACL of the stream)`,
+        );
+      }
+      const t = this.streamTarget(stream);
+      if (t === undefined) {
+        throw new RtspError(
+          RtspStatus.notImplemented,
+          `${stream.name} needs ${stream.feed === undefined ? 'a file source' : 'encoding'}, which RTSP does not serve yet; play the feed as published at rtsp://HOST:${this.port}/${stream.feed !== undefined ? (this.ctx.feeds.get(stream.feed)?.key ?? 'FEED') : 'FEED'}`,
+        );
+      }
+      return t;
+    }
+    const feed = this.ctx.feeds.get(target.name);
+    if (feed === undefined) {
+      throw new RtspError(
+        RtspStatus.notFound,
+        `no feed or stream named "${target.name.slice(0, 100)}"; the list is on the HTTP index page`,
+      );
+    }
+    this.checkFeedAcl(conn, feed, 'read');
+    return { name: feed.key, feed, variant: { noAudio: false, noVideo: false }, stream: undefined, multicast: undefined };
+  }
+
+  /** A declared stream served as RTP: any format when it has multicast, else `Format rtp`; passthrough only. */
+  private streamTarget(stream: StreamConfig): PlayTarget | undefined {
+    if (stream.feed === undefined || stream.needsTranscode) return undefined;
+    if (stream.format.support !== 'rtp' && stream.multicast === undefined) return undefined;
+    const feed = this.ctx.feeds.get(stream.feed);
+    if (feed === undefined) return undefined;
+    return {
+      name: stream.name,
+      feed,
+      variant: { noAudio: stream.noAudio, noVideo: stream.noVideo },
+      stream,
+      multicast: stream.multicast,
+    };
+  }
+
+  private checkFeedAcl(conn: Connection, feed: Feed, action: string): void {
+    const feedConfig = this.ctx.config.feeds.find((f) => f.key === feed.key);
+    if (feedConfig === undefined || feedConfig.acl.allows(conn.remoteAddress)) return;
+    throw new RtspError(
+      RtspStatus.forbidden,
+      `your address ${conn.remoteAddress} may not ${action} feed ${feed.key} (the feed's ACL)`,
+    );
+  }
+
+  private async describe(conn: Connection, req: RtspRequest): Promise<{ headers: [string, string][]; body: string }> {
+    const accept = req.headers.get('accept');
+    if (accept !== undefined && !accept.toLowerCase().includes('application/sdp') && !accept.includes('*/*')) {
+      throw new RtspError(
+        RtspStatus.notAcceptable,
+        `DESCRIBE answers application/sdp only, the client accepts "${accept.slice(0, 80)}"`,
+      );
+    }
+    const url = parseRtspUrl(req.url);
+    const target = this.playTarget(conn, url);
+    const packetizer = this.outputs.packetizerOf(target.feed);
+    const hasTracks = (): boolean => packetizer.sendableTracks(variantFilter(target.variant)).length > 0;
+    if (!hasTracks()) {
+      conn.info.state = 'WAIT_FEED';
+      await waitUntil(target.feed, hasTracks, this.options.describeWaitMs, conn.socket);
+      if (!hasTracks()) {
+        const tracks = target.feed.tracks.map((t) => t.codec).join(', ');
+        throw new RtspError(
+          RtspStatus.notFound,
+          tracks === ''
+            ? `feed ${target.feed.key} has no publisher: nothing was published to it within ${Math.round(this.options.describeWaitMs / 1000)} s`
+            : `feed ${target.feed.key} has no track RTP can carry (it has ${tracks})`,
+        );
+      }
+    }
+    const sdp = describeTarget(target, packetizer, conn.localAddress, this.multicastDefaultPort(target.stream));
+    const base = req.url.endsWith('/') ? req.url : `${req.url}/`;
+    return {
+      headers: [
+        ['Content-Base', base],
+        ['Content-Type', 'application/sdp'],
+      ],
+      body: sdp,
+    };
+  }
+
+  private announce(conn: Connection, req: RtspRequest): { headers: [string, string][] } {
+    const url = parseRtspUrl(req.url);
+    if (this.ctx.config.streams.some((s) => s.name === url.name)) {
+      throw new RtspError(RtspStatus.methodNotAllowed, `${url.name} is a stream, publish to its feed instead`, [
+        ['Allow', 'OPTIONS, DESCRIBE, SETUP, PLAY, PAUSE, TEARDOWN'],
+      ]);
+    }
+    const feed = this.ctx.feeds.forPublisher(url.name);
+    if (feed === undefined) {
+      throw new RtspError(
+        RtspStatus.notFound,
+        `no feed named "${url.name.slice(0, 100)}"; declare it with <Feed ${url.name.slice(0, 100)}.ffm> or enable DynamicFeeds`,
+      );
+    }
+    this.checkFeedAcl(conn, feed, 'publish to');
+    const feedConfig = this.ctx.config.feeds.find((f) => f.key === feed.key);
+    const secret = feedConfig?.publishSecret;
+    if (
+      secret !== undefined &&
+      url.query.get('secret') !== secret &&
+      basicPassword(req.headers.get('authorization')) !== secret
+    ) {
+      throw new RtspError(
+        RtspStatus.unauthorized,
+        `feed ${feed.key} needs its PublishSecret: add ?secret=... to the URL or give it as the password`,
+        [['WWW-Authenticate', 'Basic realm="feedcast"']],
+      );
+    }
+    const announcement = readAnnouncement(feed.key, feed, req.headers.get('content-type'), req.body);
+    if (conn.announcements.size >= 8 && !conn.announcements.has(url.name)) {
+      throw new RtspError(RtspStatus.methodNotValidInThisState, 'more than 8 ANNOUNCEs without SETUP on one connection');
+    }
+    conn.announcements.set(url.name, announcement);
+    this.log.info('ANNOUNCE', {
+      from: conn.remoteAddress,
+      feed: feed.key,
+      tracks: announcement.media.map((m) => m.ingest?.track.codec ?? `unsupported ${m.format.encoding}`).join(','),
+    });
+    return { headers: [] };
+  }
+
+  private async setup(
+    conn: Connection,
+    req: RtspRequest,
+    session: RtspSession | undefined,
+  ): Promise<{ headers: [string, string][] }> {
+    const url = parseRtspUrl(req.url);
+    const transportHeader = req.headers.get('transport');
+    if (transportHeader === undefined) throw new RtspError(RtspStatus.unsupportedTransport, 'SETUP needs a Transport header');
+    let specs: TransportSpec[];
+    try {
+      specs = parseTransport(transportHeader);
+    } catch (err) {
+      if (err instanceof MalformedInputError) throw new RtspError(RtspStatus.unsupportedTransport, err.message);
+      throw err;
+    }
+    if (req.headers.has('session') && session === undefined) {
+      throw new RtspError(RtspStatus.sessionNotFound, `no session ${sessionIdOf(req.headers.get('session')) ?? ''}`);
+    }
+    const record = specs.some((s) => s.mode === 'record') || session?.mode === 'record';
+    const announcement = conn.announcements.get(url.name);
+    if (
+      record ||
+      (session === undefined && announcement !== undefined && !this.ctx.config.streams.some((s) => s.name === url.name))
+    ) {
+      let s: RecordSession;
+      if (session instanceof RecordSession) s = session;
+      else if (session !== undefined)
+        throw new RtspError(RtspStatus.methodNotValidInThisState, 'SETUP for record in a play session');
+      else {
+        if (announcement === undefined)
+          throw new RtspError(RtspStatus.methodNotValidInThisState, `SETUP for record of ${url.name} without ANNOUNCE`);
+        s = new RecordSession(this.ctx, newSessionId(), announcement, conn, {
+          rtpPorts: this.options.rtpPorts,
+          onClose: (closed) => this.dropSession(closed, conn),
+        });
+        conn.announcements.delete(url.name);
+        this.addSession(s, conn);
+      }
+      if (url.name !== s.name)
+        throw new RtspError(RtspStatus.sessionNotFound, `session ${s.id} records ${s.name}, not ${url.name}`);
+      const index = s.mediaIndexFor(url.lastSegment, url.trackId);
+      const transport = await s.setupTrack(index, specs, conn);
+      return {
+        headers: [
+          ['Session', this.sessionHeader(s)],
+          ['Transport', transport],
+        ],
+      };
+    }
+    let s: PlaySession;
+    if (session instanceof PlaySession) {
+      s = session;
+      if (url.name !== s.name)
+        throw new RtspError(RtspStatus.sessionNotFound, `session ${s.id} plays ${s.name}, not ${url.name}`);
+    } else if (session !== undefined) {
+      throw new RtspError(RtspStatus.methodNotValidInThisState, 'SETUP for play in a record session');
+    } else {
+      const target = this.playTarget(conn, url);
+      if (this.ctx.connections.size >= this.ctx.config.maxClients) {
+        throw new RtspError(
+          RtspStatus.notEnoughBandwidth,
+          `server full: MaxClients ${this.ctx.config.maxClients} connections are open`,
+        );
+      }
+      const rate = target.feed.inputRate.bitsPerSecond() / 1000;
+      if (this.ctx.bandwidthInUseKbps + rate > this.ctx.config.maxBandwidthKbps) {
+        throw new RtspError(
+          RtspStatus.notEnoughBandwidth,
+          `serving ${target.name} would bring the bandwidth in use to ${Math.ceil(this.ctx.bandwidthInUseKbps + rate)} kbit/s, over MaxBandwidth ${this.ctx.config.maxBandwidthKbps}`,
+        );
+      }
+      s = new PlaySession(this.ctx, this.outputs, newSessionId(), target, conn, {
+        rtpPorts: this.options.rtpPorts,
+        multicastDefaultPort: this.multicastDefaultPort(target.stream),
+        onClose: (closed) => this.dropSession(closed, conn),
+      });
+      this.addSession(s, conn);
+    }
+    let trackId = url.trackId;
+    if (trackId === undefined) {
+      const tracks = this.outputs.packetizerOf(s.target.feed).sendableTracks(variantFilter(s.target.variant));
+      if (tracks.length !== 1) {
+        if (s.trackIds.length === 0) s.close('aggregate SETUP refused');
+        throw new RtspError(
+          RtspStatus.aggregateNotAllowed,
+          `${url.name} has ${tracks.length} tracks: SETUP each one (${url.name}/streamid=N)`,
+        );
+      }
+      trackId = (tracks[0] as { id: number }).id;
+    }
+    try {
+      const transport = await s.setupTrack(trackId, specs, conn);
+      return {
+        headers: [
+          ['Session', this.sessionHeader(s)],
+          ['Transport', transport],
+        ],
+      };
+    } catch (err) {
+      if (s.trackIds.length === 0) s.close('SETUP failed');
+      throw err;
+    }
+  }
+
+  private addSession(s: RtspSession, conn: Connection): void {
+    this.sessions.set(s.id, s);
+    conn.sessions.add(s);
+    this.log.info('RTSP session', { session: s.id, mode: s.mode, name: s.name, from: conn.remoteAddress });
+  }
+
+  private dropSession(s: RtspSession, conn: Connection): void {
+    this.sessions.delete(s.id);
+    conn.sessions.delete(s);
+  }
+
+  private expireSessions(): void {
+    const now = Date.now();
+    for (const s of [...this.sessions.values()]) {
+      if (s.expires && now - s.lastSeenMs > this.options.sessionTimeoutMs) {
+        this.log.info('RTSP session timed out', { session: s.id, idleMs: now - s.lastSeenMs });
+        s.close('session timeout');
+      }
+    }
+  }
+}
+
+function basicPassword(header: string | undefined): string | undefined {
+  const m = /^Basic\s+([A-Za-z0-9+/=]{1,512})$/i.exec(header?.trim() ?? '');
+  if (m === null) return undefined;
+  const text = Buffer.from(m[1] ?? '', 'base64').toString('utf8');
+  const colon = text.indexOf(':');
+  return colon >= 0 ? text.slice(colon + 1) : undefined;
+}
+
+/** Resolves when `ok()` holds after a feed event, or after `timeoutMs`, or when the socket closes. */
+function waitUntil(feed: Feed, ok: () => boolean, timeoutMs: number, socket: Socket): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      offTracks();
+      offFrame();
+      socket.off('close', done);
+      resolve();
+    };
+    const check = (): void => {
+      if (ok()) done();
+    };
+    const timer = setTimeout(done, timeoutMs);
+    const offTracks = feed.on('tracks', check);
+    const offFrame = feed.on('frame', check);
+    socket.once('close', done);
+  });
+}

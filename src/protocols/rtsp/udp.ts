@@ -1,0 +1,83 @@
+// UDP for RTP: a pair of sockets on consecutive ports (RTP on the even one, RTCP on the next, as
+// RFC 3550 11 asks), bound on the address the RTSP client reached, and a bounded sender.
+
+import { createSocket, type Socket } from 'node:dgram';
+import { isIPv6 } from 'node:net';
+import { randomInt } from 'node:crypto';
+import { RtspError } from './session.js';
+
+export interface UdpPair {
+  readonly rtp: Socket;
+  readonly rtcp: Socket;
+  readonly ports: [number, number];
+  close(): void;
+}
+
+export interface PortRange {
+  min: number;
+  max: number;
+}
+
+export const DEFAULT_RTP_PORTS: PortRange = { min: 20000, max: 59998 };
+
+function bindOne(socket: Socket, port: number, host: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const onError = (): void => resolve(false);
+    socket.once('error', onError);
+    socket.bind({ port, address: host, exclusive: true }, () => {
+      socket.off('error', onError);
+      resolve(true);
+    });
+  });
+}
+
+/** Binds an even/odd port pair on `host`; tries random even ports in `range` up to 50 times. */
+export async function bindUdpPair(
+  host: string,
+  range: PortRange = DEFAULT_RTP_PORTS,
+  onError: (err: Error) => void = () => undefined,
+): Promise<UdpPair> {
+  const type = isIPv6(host) ? 'udp6' : 'udp4';
+  const evenMin = range.min + (range.min % 2);
+  const pairs = Math.floor((range.max - evenMin) / 2) + 1;
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = evenMin + 2 * randomInt(0, Math.max(1, pairs));
+    const rtp = createSocket({ type, reuseAddr: false });
+    if (!(await bindOne(rtp, port, host))) {
+      rtp.close();
+      continue;
+    }
+    const rtcp = createSocket({ type, reuseAddr: false });
+    if (!(await bindOne(rtcp, port + 1, host))) {
+      rtp.close();
+      rtcp.close();
+      continue;
+    }
+    // Send errors (ICMP unreachable reported back, no route) come as events: count them, never crash.
+    rtp.on('error', onError);
+    rtcp.on('error', onError);
+    let closed = false;
+    return {
+      rtp,
+      rtcp,
+      ports: [port, port + 1],
+      close: () => {
+        if (closed) return;
+        closed = true;
+        rtp.close();
+        rtcp.close();
+      },
+    };
+  }
+  throw new RtspError(503, `no free UDP port pair on ${host} in ${range.min}-${range.max} after 50 attempts; try RTP over TCP`);
+}
+
+/** Datagrams waiting in a socket's send queue past which packets are dropped, not queued. */
+export const MAX_UDP_SEND_QUEUE = 512;
+
+/** Sends unless the socket's queue is full; returns false when the packet was dropped. */
+export function sendBounded(socket: Socket, packet: Buffer, port: number, address: string): boolean {
+  if (socket.getSendQueueCount() > MAX_UDP_SEND_QUEUE) return false;
+  socket.send(packet, port, address);
+  return true;
+}
