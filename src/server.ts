@@ -15,6 +15,7 @@ import { PlayerPageRoute } from './control/player-page.js';
 import { HlsRoute } from './protocols/hls/route.js';
 import { HttpServer } from './protocols/http/server.js';
 import { RtmpServer } from './protocols/rtmp/server.js';
+import { RtspServer } from './protocols/rtsp/server.js';
 import { SourceManager } from './transcode/launch.js';
 import { TranscodeRoute } from './transcode/route.js';
 import { setTranscoderManager, TranscoderManager } from './transcode/transcoder-manager.js';
@@ -37,6 +38,8 @@ export interface RunningServer {
   readonly http: HttpServer;
   /** The port the RTMP listener got, undefined when RTMP is off. */
   readonly rtmpPort: number | undefined;
+  /** The port the RTSP listener got, undefined when RTSP is off. */
+  readonly rtspPort: number | undefined;
   /** Re-reads the config file and applies it; rejects (keeping the running config) when it is bad. */
   reload(): Promise<ReloadSummary>;
   close(): Promise<void>;
@@ -167,9 +170,26 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       throw err;
     }
   }
+  let rtsp: RtspServer | undefined;
+  let rtspPort: number | undefined;
+  if (config.rtsp.port !== undefined) {
+    rtsp = new RtspServer(ctx);
+    try {
+      rtspPort = await rtsp.listen(config.rtsp.port, config.rtsp.bindAddress);
+    } catch (err) {
+      for (const d of demos) d.stop();
+      await stopChildren();
+      await closeFeedFiles();
+      await rtmp?.close();
+      feeds.closeAll();
+      await http.close();
+      throw err;
+    }
+  }
   log.info('listening', {
     http: `${config.http.bindAddress}:${httpPort}`,
     rtmp: rtmpPort !== undefined ? `${config.rtmp.bindAddress}:${rtmpPort}` : 'off',
+    rtsp: rtspPort !== undefined ? `${config.rtsp.bindAddress}:${rtspPort}` : 'off',
     feeds: feeds
       .all()
       .map((f) => f.key)
@@ -182,6 +202,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     httpPort,
     http,
     rtmpPort,
+    rtspPort,
     reload: () => {
       if (ctx.reload === undefined) return Promise.reject(new Error('started without a config file: nothing to reload'));
       return ctx.reload();
@@ -195,6 +216,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
         await closeFeedFiles();
         feeds.closeAll();
         await rtmp?.close();
+        await rtsp?.close();
         await http.close();
         ctx.accessLog?.close();
         log.info('stopped');

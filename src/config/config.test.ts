@@ -366,9 +366,9 @@ const warningCases: [text: string, where: string, message: RegExp][] = [
     /more than one UseDefaults\/NoDefaults/,
   ],
   [
-    '<Feed a>\n</Feed>\n<Stream s.sdp>\nFeed a\nFormat rtp\n</Stream>',
-    'w.conf:3',
-    /uses Format rtp, which is served over RTSP, but RTSPPort is not set/,
+    'RTSPPort 0\n<Feed a>\n</Feed>\n<Stream s.sdp>\nFeed a\nFormat rtp\n</Stream>',
+    'w.conf:4',
+    /uses Format rtp, which is served over RTSP, but RTSP is off/,
   ],
   [
     '<Stream s.flv>\nFile /media/x.flv\nVideoSize 640x360\n</Stream>',
@@ -471,7 +471,7 @@ test('an empty file gives every default (same as defaultConfig)', async () => {
   const config = await parse('# nothing\n', 'empty.conf');
   assert.deepEqual(config, defaultConfig({ source: 'empty.conf' }));
   assert.deepEqual(config.http, { port: 8090, bindAddress: '0.0.0.0' });
-  assert.equal(config.rtsp.port, undefined);
+  assert.equal(config.rtsp.port, 5454);
   assert.deepEqual(config.rtmp, { port: 1935, bindAddress: '0.0.0.0', chunkSize: 4096 });
   assert.equal(config.maxClients, 1000);
   assert.equal(config.maxHttpConnections, 2000);
@@ -734,7 +734,7 @@ test('examples/ffserver-sample.conf (ffserver 3.4 doc/ffserver.conf) loads as ff
   assert.equal(config.maxClients, 1000);
   assert.equal(config.maxBandwidthKbps, 1000);
   assert.equal(config.customLog, '-');
-  assert.equal(config.rtsp.port, undefined);
+  assert.equal(config.rtsp.port, 5454, 'RTSP defaults to 5454 (ffserver had it off)');
   assert.deepEqual(
     config.feeds.map((f) => [f.name, f.key, f.file, f.fileMaxSizeBytes]),
     [['feed1.ffm', 'feed1', '/tmp/feed1.ffm', 200 * 1024]],

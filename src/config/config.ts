@@ -584,6 +584,15 @@ function checkGlobals(state: ParseState, report: Reporter): void {
     );
     g.rtmpPort = 0;
   }
+  // Likewise RTSP on its default port, when an old config gives 5454 to another listener.
+  if (!state.explicit.has('rtspPort') && g.rtspPort !== undefined && (g.httpPort === g.rtspPort || g.rtmpPort === g.rtspPort)) {
+    const line = state.explicit.get(g.httpPort === g.rtspPort ? 'httpPort' : 'rtmpPort') ?? 0;
+    warn(
+      line,
+      `RTSP is off: its default port ${g.rtspPort} is taken by ${g.httpPort === g.rtspPort ? 'HTTPPort' : 'RTMPPort'}; set RTSPPort to turn it on`,
+    );
+    g.rtspPort = undefined;
+  }
   const listeners: { name: string; port: number; line: number }[] = [
     { name: 'HTTPPort', port: g.httpPort, line: state.explicit.get('httpPort') ?? 0 },
     ...(g.rtspPort !== undefined ? [{ name: 'RTSPPort', port: g.rtspPort, line: state.explicit.get('rtspPort') ?? 0 }] : []),
@@ -600,7 +609,7 @@ function checkGlobals(state: ParseState, report: Reporter): void {
   }
   for (const s of state.streams) {
     if (s.format?.support === 'rtp' && g.rtspPort === undefined && s.multicastLine === undefined) {
-      warn(s.line, `stream '${s.name}' uses Format rtp, which is served over RTSP, but RTSPPort is not set`);
+      warn(s.line, `stream '${s.name}' uses Format rtp, which is served over RTSP, but RTSP is off (RTSPPort 0)`);
     }
   }
   for (const f of state.feeds) {

@@ -41,7 +41,7 @@ export interface GlobalSettings {
 export const GLOBAL_DEFAULTS: Readonly<GlobalSettings> = Object.freeze({
   httpPort: 8090, // ffserver: no default (no HTTP listener)
   httpBindAddress: '0.0.0.0',
-  rtspPort: undefined, // RTSP stays off unless RTSPPort is given
+  rtspPort: 5454, // ffserver: off unless RTSPPort was given; 5454 is its sample's port
   rtspBindAddress: '0.0.0.0',
   rtmpPort: 1935,
   rtmpBindAddress: '0.0.0.0',
@@ -746,13 +746,20 @@ export const DIRECTIVES: readonly Directive[] = [
     default: '—',
     deprecated: 'BindAddress is deprecated; use HTTPBindAddress instead',
   }),
-  setting('rtspPort', {
-    name: 'RTSPPort',
-    origin: 'ffserver',
-    value: v.port(),
-    doc: 'TCP port of the RTSP listener. RTSP is off unless this is given.',
-    example: '5454',
-  }),
+  setting(
+    'rtspPort',
+    {
+      name: 'RTSPPort',
+      origin: 'ffserver',
+      value: v.port(0),
+      doc: 'TCP port of the RTSP listener (`rtsp://HOST:PORT/FEED`). 0 turns RTSP off.',
+      differs: "Default 5454 (the port of ffserver's sample config); ffserver had RTSP off unless RTSPPort was given.",
+      example: '5454',
+    },
+    (port, site) => {
+      if (port === 0) site.state.globals.rtspPort = undefined;
+    },
+  ),
   bindAddress('rtspBindAddress', 'RTSPBindAddress', 'RTSP'),
   setting('rtmpPort', {
     name: 'RTMPPort',

@@ -69,10 +69,11 @@ test('describeConfig lists listeners, feeds with URLs, streams, redirects and wa
 test('describeConfig of the defaults, and feed URLs with RTMP and RTSP off', () => {
   const config = defaultConfig({
     rtmp: { port: 0, bindAddress: '0.0.0.0', chunkSize: 4096 },
+    rtsp: { port: undefined, bindAddress: '0.0.0.0' },
     http: { port: 8090, bindAddress: '::1' },
   });
   const text = describeConfig(config);
-  assert.match(text, /RTSP {2}off \(no RTSPPort\)/);
+  assert.match(text, /RTSP {2}off \(RTSPPort 0\)/);
   assert.match(text, /RTMP {2}off \(RTMPPort 0\)/);
   assert.match(text, /Feeds \(0\)\n\nStreams \(0\)\n\nRedirects \(0\)\n\nWarnings \(0\)\n$/);
   const feed = {

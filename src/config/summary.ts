@@ -108,7 +108,7 @@ export function describeConfig(config: ServerConfig): string {
   out.push(`Config ${config.source}`);
   out.push('Listeners');
   out.push(`  HTTP  ${config.http.bindAddress}:${config.http.port}`);
-  out.push(`  RTSP  ${config.rtsp.port !== undefined ? `${config.rtsp.bindAddress}:${config.rtsp.port}` : 'off (no RTSPPort)'}`);
+  out.push(`  RTSP  ${config.rtsp.port !== undefined ? `${config.rtsp.bindAddress}:${config.rtsp.port}` : 'off (RTSPPort 0)'}`);
   out.push(`  RTMP  ${config.rtmp.port !== 0 ? `${config.rtmp.bindAddress}:${config.rtmp.port}` : 'off (RTMPPort 0)'}`);
   out.push(
     `Limits  MaxClients ${config.maxClients}, MaxHTTPConnections ${config.maxHttpConnections}, MaxBandwidth ${config.maxBandwidthKbps} kbit/s`,

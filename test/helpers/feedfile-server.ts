@@ -13,7 +13,12 @@ if (file === undefined) {
   process.exit(2);
 }
 const parsed = await parseConfigText(`<Feed feed1.ffm>\nFile ${file}\nFileMaxSize 20M\n</Feed>\n`, 'crash-test.conf');
-const config = { ...parsed, http: { port: 0, bindAddress: '127.0.0.1' }, rtmp: { ...parsed.rtmp, port: 0 } };
+const config = {
+  ...parsed,
+  http: { port: 0, bindAddress: '127.0.0.1' },
+  rtmp: { ...parsed.rtmp, port: 0 },
+  rtsp: { ...parsed.rtsp, port: undefined },
+};
 const server = await startServer(config, { log: silentLogger });
 const feed = server.ctx.feeds.get('feed1');
 const writer = feed !== undefined ? feedFileOf(feed) : undefined;

@@ -17,8 +17,13 @@ export async function startTestServer(
   options: { demoFeeds?: string[] } = {},
 ): Promise<TestServer> {
   const parsed = await parseConfigText(configText, 'test.conf');
-  // Free ports only: HTTP on an ephemeral port; RTMP off (RTMP tests start their own listener on port 0).
-  const config = { ...parsed, http: { port: 0, bindAddress: '127.0.0.1' }, rtmp: { ...parsed.rtmp, port: 0 } };
+  // Free ports only: HTTP on an ephemeral port; RTMP and RTSP off (their tests start their own listeners on port 0).
+  const config = {
+    ...parsed,
+    http: { port: 0, bindAddress: '127.0.0.1' },
+    rtmp: { ...parsed.rtmp, port: 0 },
+    rtsp: { ...parsed.rtsp, port: undefined },
+  };
   const log =
     process.env['FEEDCAST_TEST_LOG'] !== undefined
       ? createLogger({ format: 'pretty', write: (l) => process.stderr.write(l + '\n') })

@@ -63,7 +63,13 @@ describe('feedcast command line', () => {
     // feed through a config with the demo's settings instead of port 8090.
     const child = spawn(process.execPath, ['--import', 'tsx', MAIN], {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, FEEDCAST_HTTP_PORT: String(port), FEEDCAST_RTMP_PORT: '0', FEEDCAST_LOG_FORMAT: 'json' },
+      env: {
+        ...process.env,
+        FEEDCAST_HTTP_PORT: String(port),
+        FEEDCAST_RTMP_PORT: '0',
+        FEEDCAST_RTSP_PORT: '0',
+        FEEDCAST_LOG_FORMAT: 'json',
+      },
     });
     t.after(() => child.kill('SIGTERM'));
     await new Promise<void>((resolve, reject) => {

@@ -46,7 +46,7 @@ describe('control plane', { skip }, () => {
       t,
       'ControlUser admin s3cret\n<Feed feed1.ffm>\nPublishSecret hush\n</Feed>\n<Stream live.flv>\nFeed feed1.ffm\n</Stream>\n',
     );
-    const pub = publish(server.url('/feed1.ffm'), { seconds: 30 });
+    const pub = publish(server.url('/feed1.ffm?secret=hush'), { seconds: 30 });
     t.after(() => pub.stop());
     await waitFor('tracks', () => (server.ctx.feeds.get('feed1')?.tracks.length ?? 0) === 2);
     const reading = probePackets(server.url('/live.flv'), 3);
@@ -186,7 +186,13 @@ describe('control plane', { skip }, () => {
     writeFileSync(file, `HTTPBindAddress 127.0.0.1\n<Feed feed1.ffm>\n</Feed>\n<Stream old.flv>\nFeed feed1.ffm\n</Stream>\n`);
     const child = spawn(process.execPath, ['--import', 'tsx', MAIN, '-f', file], {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, FEEDCAST_HTTP_PORT: String(port), FEEDCAST_RTMP_PORT: '0', FEEDCAST_LOG_FORMAT: 'json' },
+      env: {
+        ...process.env,
+        FEEDCAST_HTTP_PORT: String(port),
+        FEEDCAST_RTMP_PORT: '0',
+        FEEDCAST_RTSP_PORT: '0',
+        FEEDCAST_LOG_FORMAT: 'json',
+      },
     });
     let log = '';
     child.stdout.on('data', (d: Buffer) => (log += d.toString()));

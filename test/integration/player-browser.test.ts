@@ -144,7 +144,10 @@ describe('player page in Chromium', { skip }, () => {
     assert.deepEqual(errors, []);
   });
 
-  test('glass-to-glass delay by mode (reported, not asserted)', { timeout: 400_000 }, async (t) => {
+  // A measurement, not a behaviour check: it takes minutes, so it runs on demand (npm run measure:delay).
+  const measure =
+    process.env['FEEDCAST_MEASURE_DELAY'] !== undefined ? false : 'delay measurement: run it with npm run measure:delay';
+  test('glass-to-glass delay by mode (reported, not asserted)', { timeout: 400_000, skip: measure }, async (t) => {
     const cases: { name: string; hls: Partial<HlsRouteOptions>; src: string }[] = [
       { name: 'LL-HLS, 0.5 s parts, 2 s segments', hls: { partTargetMs: 500 }, src: 'll' },
       { name: 'LL-HLS, 1 s parts, 2 s segments', hls: { partTargetMs: 1000 }, src: 'll' },
