@@ -4,8 +4,19 @@ import { describeTrack } from '../media/track.js';
 import type { ServerContext } from '../server-context.js';
 import { escapeHtml, hrefPath, htmlPage } from './html.js';
 
-export function renderIndexPage(ctx: ServerContext): string {
+/** The RTMP and RTSP URLs of a feed, for the listeners that are on, with the host the browser used. */
+function protocolUrls(ctx: ServerContext, host: string, key: string): string[] {
+  const urls: string[] = [];
+  const { rtmp, rtsp } = ctx.config;
+  if (rtmp.port !== 0) urls.push(`rtmp://${host}:${rtmp.port}/live/${key}`);
+  if (rtsp.port !== undefined) urls.push(`rtsp://${host}:${rtsp.port}/${key}`);
+  return urls;
+}
+
+export function renderIndexPage(ctx: ServerContext, hostHeader?: string): string {
   const feeds = ctx.feeds.all();
+  // The host name the viewer reached us by (without the port), so the copied URLs work for them.
+  const host = (hostHeader ?? '').replace(/:\d+$/, '').replace(/[^A-Za-z0-9.\-[\]:]/g, '') || 'HOST';
   const feedRows = feeds
     .map((feed) => {
       const state =
@@ -20,7 +31,10 @@ export function renderIndexPage(ctx: ServerContext): string {
           (path) => `<a href="${escapeHtml(hrefPath(path))}">${escapeHtml(path)}</a>`,
         ),
       ].join(' · ');
-      return `<tr><td><b>${escapeHtml(feed.key)}</b></td><td>${state}</td><td>${escapeHtml(tracks)}</td><td>${links}</td></tr>`;
+      const players = protocolUrls(ctx, host, feed.key)
+        .map((u) => `<code>${escapeHtml(u)}</code>`)
+        .join(' ');
+      return `<tr><td><b>${escapeHtml(feed.key)}</b></td><td>${state}</td><td>${escapeHtml(tracks)}</td><td>${links}${players !== '' ? `<br>${players}` : ''}</td></tr>`;
     })
     .join('\n');
   const streamRows = ctx.config.streams

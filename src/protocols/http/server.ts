@@ -161,7 +161,7 @@ export class HttpServer {
       const redirect = config.redirects.find((r) => r.name === (name === '' ? 'index.html' : name));
       if (redirect !== undefined && name !== '') return sendRedirect(res, redirect.url);
       if (!isRead(method)) return this.methodNotAllowed(res, name, 'GET, HEAD');
-      return sendHtml(res, 200, renderIndexPage(this.ctx));
+      return sendHtml(res, 200, renderIndexPage(this.ctx, req.headers.host));
     }
 
     const redirect = config.redirects.find((r) => r.name === name);
