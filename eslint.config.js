@@ -4,7 +4,19 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['test/fixtures/', 'assets/', '.bench-out/', 'dist/', 'node_modules/', 'web/vendor/', 'eslint.config.js', 'bin/', 'scripts/'] },
+  {
+    ignores: [
+      'test/fixtures/',
+      'assets/',
+      '.bench-out/',
+      'dist/',
+      'node_modules/',
+      'web/vendor/',
+      'eslint.config.js',
+      'bin/',
+      'scripts/',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
