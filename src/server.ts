@@ -13,6 +13,7 @@ import { FeedFileWriter } from './feedfile/writer.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { PlayerPageRoute } from './control/player-page.js';
 import { HlsRoute } from './protocols/hls/route.js';
+import { WebRtcRoute } from './protocols/webrtc/route.js';
 import { HttpServer } from './protocols/http/server.js';
 import { RtmpServer } from './protocols/rtmp/server.js';
 import { RtspServer } from './protocols/rtsp/server.js';
@@ -143,7 +144,12 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     idleTimeoutMs: config.hls.idleTimeoutMs,
   });
   http.addRoute(hls);
-  http.addRoute(new PlayerPageRoute(ctx));
+  // WebRTC offers host candidates on the HTTP bind address (loopback when that is a wildcard).
+  const webrtcHost =
+    config.http.bindAddress === '0.0.0.0' || config.http.bindAddress === '::' ? '127.0.0.1' : config.http.bindAddress;
+  const webrtc = new WebRtcRoute(ctx, { hostAddresses: [webrtcHost] });
+  http.addRoute(webrtc);
+  http.addRoute(new PlayerPageRoute(ctx, { whep: true }));
   let httpPort: number;
   try {
     httpPort = await http.listen(config.http.port, config.http.bindAddress);
@@ -211,6 +217,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       closing ??= (async () => {
         for (const d of demos) d.stop();
         await stopChildren();
+        await webrtc.close();
         hls.close();
         ctx.outputs.closeAll();
         await closeFeedFiles();

@@ -1,7 +1,10 @@
-// Feedcast player page: plays /watch/NAME with hls.js (LL-HLS or HLS) wherever MediaSource
-// exists, native HLS where it does not (iPhone), or HTTP-FLV with mpegts.js, and shows how far
-// behind live the picture is (wall clock minus the EXT-X-PROGRAM-DATE-TIME of the playing frame).
-/* global Hls, mpegts */
+// Feedcast player page: plays /watch/NAME over WebRTC (WHEP) first where the server offers it and
+// the browser has RTCPeerConnection, falling back to LL-HLS; or with hls.js (LL-HLS or HLS)
+// wherever MediaSource exists, native HLS where it does not (iPhone), or HTTP-FLV with mpegts.js.
+// It shows how far behind live the picture is: for HLS the wall clock minus the
+// EXT-X-PROGRAM-DATE-TIME of the playing frame; for WebRTC the wall clock minus the playout
+// timestamp the browser derives from the server's RTCP sender reports.
+/* global Hls, mpegts, RTCPeerConnection, MediaStream */
 'use strict';
 
 (function () {
@@ -12,7 +15,7 @@
   const delayEl = document.getElementById('delay');
   const engineEl = document.getElementById('engine');
   const params = new URLSearchParams(location.search);
-  const player = { engine: 'none', mode: '', error: '', hls: null, flv: null, native: false };
+  const player = { engine: 'none', mode: '', error: '', hls: null, flv: null, native: false, pc: null, whepDelayMs: undefined };
   window.feedcastPlayer = player;
 
   function setState(text, isError) {
@@ -22,6 +25,15 @@
   }
 
   function stop() {
+    if (player.pc) {
+      const pc = player.pc;
+      player.pc = null;
+      pc.close();
+      if (player.whepLocation) fetch(player.whepLocation, { method: 'DELETE' }).catch(function () {});
+      player.whepLocation = null;
+      video.srcObject = null;
+    }
+    player.whepDelayMs = undefined;
     if (player.hls) player.hls.destroy();
     if (player.flv) {
       player.flv.destroy();
@@ -87,21 +99,123 @@
     if (started && started.catch) started.catch(function () {});
   }
 
+  /** WHEP: recvonly offer with all candidates, POST, answer; falls back to LL-HLS when it fails. */
+  function playWebRtc(url) {
+    if (!window.RTCPeerConnection) {
+      fallBack('this browser has no WebRTC');
+      return;
+    }
+    const pc = new RTCPeerConnection();
+    player.pc = pc;
+    player.engine = 'WebRTC (WHEP)';
+    pc.addTransceiver('video', { direction: 'recvonly' });
+    pc.addTransceiver('audio', { direction: 'recvonly' });
+    const stream = new MediaStream();
+    video.srcObject = stream;
+    pc.ontrack = function (e) {
+      stream.addTrack(e.track);
+    };
+    pc.onconnectionstatechange = function () {
+      if (player.pc !== pc) return;
+      if (pc.connectionState === 'connected') setState('playing');
+      if (pc.connectionState === 'failed') fallBack('the WebRTC connection failed');
+    };
+    const gathered = new Promise(function (resolve) {
+      pc.onicegatheringstatechange = function () {
+        if (pc.iceGatheringState === 'complete') resolve();
+      };
+      setTimeout(resolve, 2000);
+    });
+    pc.createOffer()
+      .then(function (offer) {
+        return pc.setLocalDescription(offer);
+      })
+      .then(function () {
+        return gathered;
+      })
+      .then(function () {
+        return fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/sdp' }, body: pc.localDescription.sdp });
+      })
+      .then(function (res) {
+        return res.text().then(function (text) {
+          if (res.status !== 201) throw new Error(text.trim() || 'HTTP ' + res.status);
+          player.whepLocation = res.headers.get('Location');
+          const note = res.headers.get('X-Feedcast-Note');
+          if (note) engineEl.title = note;
+          return pc.setRemoteDescription({ type: 'answer', sdp: text });
+        });
+      })
+      .catch(function (err) {
+        if (player.pc === pc) fallBack(err.message);
+      });
+    // No picture within 6 s: the network path is blocked (UDP filtered); HLS goes over HTTP.
+    setTimeout(function () {
+      if (player.pc === pc && (!video.getVideoPlaybackQuality || video.getVideoPlaybackQuality().totalVideoFrames === 0)) {
+        fallBack('no WebRTC picture within 6 s');
+      }
+    }, 6000);
+  }
+
+  function fallBack(why) {
+    if (player.mode !== 'webrtc') return;
+    const reason = 'WebRTC: ' + why + '; playing LL-HLS instead';
+    start('ll');
+    setState(reason, false);
+    player.fallback = reason;
+  }
+
+  /**
+   * WebRTC delay: wall clock minus the playout timestamp (RTCP SR mapping) where the browser
+   * reports one; else an estimate from the browser's own figures: half the round trip plus the
+   * time frames spend in the jitter buffer and decoder (totalProcessingDelay per decoded frame).
+   */
+  function sampleWebRtcDelay() {
+    const pc = player.pc;
+    if (!pc) return;
+    pc.getStats().then(function (stats) {
+      let rttMs = 0;
+      stats.forEach(function (s) {
+        if (s.type === 'candidate-pair' && s.nominated && s.currentRoundTripTime) rttMs = s.currentRoundTripTime * 1000;
+      });
+      stats.forEach(function (s) {
+        if (s.type !== 'inbound-rtp' || s.kind !== 'video') return;
+        if (s.estimatedPlayoutTimestamp) {
+          // NTP epoch (1900) in ms -> Unix epoch.
+          player.whepDelayMs = Date.now() - (s.estimatedPlayoutTimestamp - 2208988800000);
+          player.whepDelaySource = 'clock';
+        } else if (s.framesDecoded > 0 && s.totalProcessingDelay !== undefined) {
+          player.whepDelayMs = rttMs / 2 + (s.totalProcessingDelay / s.framesDecoded) * 1000;
+          player.whepDelaySource = 'estimate';
+        }
+      });
+    });
+  }
+
   function start(mode) {
     stop();
     player.mode = mode;
     player.error = '';
+    player.fallback = '';
     setState('loading…');
-    if (mode === 'flv' && cfg.flv) playFlv(cfg.flv);
+    if (mode === 'webrtc' && cfg.whep) playWebRtc(cfg.whep);
+    else if (mode === 'flv' && cfg.flv) playFlv(cfg.flv);
     else if (mode === 'ts' && cfg.hlsTs) playHls(cfg.hlsTs, false);
     else playHls(cfg.hls, mode !== 'hls');
     engineEl.textContent = player.engine;
+    if (
+      select.value !== mode &&
+      [].some.call(select.options, function (o) {
+        return o.value === mode;
+      })
+    )
+      select.value = mode;
     const p = video.play();
     if (p && p.catch) p.catch(function () {});
   }
 
   /** How far the shown picture is behind live, in ms, or undefined. */
   player.delayMs = function () {
+    if (player.pc) return player.whepDelayMs;
     if (player.hls && player.hls.playingDate) return Date.now() - player.hls.playingDate.getTime();
     if (player.native && typeof video.getStartDate === 'function') {
       const start = video.getStartDate().getTime();
@@ -112,10 +226,15 @@
   };
 
   setInterval(function () {
+    sampleWebRtcDelay();
     const d = player.delayMs();
-    const fromClock = player.hls !== null || player.native;
-    delayEl.textContent = d === undefined ? '—' : (d / 1000).toFixed(2) + ' s' + (fromClock ? '' : ' (buffer)');
+    const fromClock = player.hls !== null || player.native || (player.pc !== null && player.whepDelaySource === 'clock');
+    const label = fromClock ? '' : player.pc !== null ? ' (estimate)' : ' (buffer)';
+    delayEl.textContent = d === undefined ? '—' : (d / 1000).toFixed(2) + ' s' + label;
   }, 500);
+
+  // Leaving the page ends the WHEP session at once (the server would otherwise wait for its timeout).
+  window.addEventListener('pagehide', stop);
 
   document.getElementById('live').addEventListener('click', function () {
     if (player.hls && player.hls.liveSyncPosition) video.currentTime = player.hls.liveSyncPosition;
@@ -128,7 +247,7 @@
     start(select.value);
   });
 
-  const initial = params.get('src') || 'll';
+  const initial = params.get('src') || (cfg.whep && window.RTCPeerConnection ? 'webrtc' : 'll');
   if (
     [].some.call(select.options, function (o) {
       return o.value === initial;

@@ -35,6 +35,8 @@ export interface WatchTarget {
   hlsTs: string | undefined;
   /** URL of the HTTP-FLV output, for feeds. */
   flv: string | undefined;
+  /** URL of the WHEP endpoint (WebRTC), when the server serves WebRTC. */
+  whep?: string | undefined;
 }
 
 /** The sources of `/watch/NAME`: a declared `Format hls` stream, else a feed. */
@@ -52,11 +54,15 @@ export function watchTarget(ctx: ServerContext, name: string): WatchTarget | und
 }
 
 export function renderPlayerPage(target: WatchTarget): string {
-  const config = JSON.stringify({ name: target.name, hls: target.hls, hlsTs: target.hlsTs, flv: target.flv }).replace(
-    /</g,
-    '\\u003c',
-  );
+  const config = JSON.stringify({
+    name: target.name,
+    hls: target.hls,
+    hlsTs: target.hlsTs,
+    flv: target.flv,
+    whep: target.whep,
+  }).replace(/</g, '\\u003c');
   const sources = [
+    target.whep !== undefined ? `<option value="webrtc">WebRTC</option>` : '',
     `<option value="ll">LL-HLS</option>`,
     `<option value="hls">HLS</option>`,
     target.hlsTs !== undefined ? `<option value="ts">HLS (MPEG-TS)</option>` : '',
@@ -95,19 +101,30 @@ code{background:#1d2126;padding:0 .3rem;border-radius:3px;overflow-wrap:anywhere
 `;
 }
 
+export interface PlayerPageOptions {
+  /** The server serves WHEP at /KEY/whep (WebRtcRoute): the page offers WebRTC first. */
+  whep: boolean;
+}
+
 export class PlayerPageRoute implements HttpRoute {
   private readonly ctx: ServerContext;
+  private readonly options: PlayerPageOptions;
   private files: Map<string, { path: string; type: string }> | undefined;
   private readonly cache = new Map<string, Buffer>();
 
-  constructor(ctx: ServerContext) {
+  constructor(ctx: ServerContext, options: Partial<PlayerPageOptions> = {}) {
     this.ctx = ctx;
+    this.options = { whep: false, ...options };
   }
 
   handle(req: IncomingMessage, res: ServerResponse, path: string, _url: URL, conn: ConnectionInfo): boolean {
     const method = req.method ?? 'GET';
     if (path.startsWith('watch/')) {
-      const target = watchTarget(this.ctx, path.slice('watch/'.length));
+      const found = watchTarget(this.ctx, path.slice('watch/'.length));
+      const target =
+        found !== undefined && this.options.whep && found.flv !== undefined
+          ? { ...found, whep: hrefPath(`${found.name}/whep`) }
+          : found;
       if (target === undefined) {
         this.send(
           res,

@@ -1,0 +1,176 @@
+// WHEP viewer side: one RTCPeerConnection that sends a feed's shared RTP payloads (rtp-source.ts)
+// with its own headers. A new viewer, and any later PLI/FIR, gets the current GOP from its
+// keyframe at once, with its timestamps squeezed just behind the live edge so the browser shows
+// it without adding delay. NACKs are answered by werift from its last 128 packets per sender.
+
+import { RtpHeader, RtpPacket, type RTCPeerConnection, type RTCRtpSender } from 'werift';
+import { randomInt } from 'node:crypto';
+import type { ConnectionInfo } from '../../control/connections.js';
+import type { Logger } from '../../observability/logger.js';
+import type { FeedRtpSource, SharedPacket } from './rtp-source.js';
+
+const TS_SPAN = 2 ** 32;
+/** PLIs closer together than this replay the GOP once. */
+const MIN_REPLAY_INTERVAL_MS = 500;
+
+/** One outgoing RTP stream of a viewer: its own sequence numbers and timestamp mapping. */
+class OutStream {
+  private readonly sender: RTCRtpSender;
+  private readonly clockRate: number;
+  private readonly conn: ConnectionInfo;
+  private readonly extensions: { id: number; payload: Buffer }[];
+  private seq = randomInt(0, 0x10000);
+  private readonly tsBase = randomInt(0, 2 ** 31);
+  /** Added to live timestamps after a replay pushed the output past them. */
+  private tsShift = 0;
+  /** Last timestamp sent (unwrapped), and the frame it belonged to. */
+  private lastTs: number | undefined;
+  private lastFrame = -1;
+  packetsSent = 0;
+  sendErrors = 0;
+
+  constructor(sender: RTCRtpSender, clockRate: number, conn: ConnectionInfo, extensions: { id: number; payload: Buffer }[]) {
+    this.sender = sender;
+    this.clockRate = clockRate;
+    this.conn = conn;
+    this.extensions = extensions;
+  }
+
+  private liveTs(pts90k: number): number {
+    return this.tsBase + Math.round((pts90k * this.clockRate) / 90_000) + this.tsShift;
+  }
+
+  /** Live packets: timestamps follow the feed clock, never going back behind what was sent. */
+  sendLive(packets: readonly SharedPacket[]): void {
+    for (const p of packets) {
+      let ts = this.liveTs(p.pts90k);
+      if (p.frame !== this.lastFrame && this.lastTs !== undefined && ts <= this.lastTs) {
+        this.tsShift += this.lastTs + 1 - ts;
+        ts = this.lastTs + 1;
+      } else if (p.frame === this.lastFrame && this.lastTs !== undefined) {
+        ts = this.lastTs;
+      }
+      this.write(p, ts);
+    }
+  }
+
+  /**
+   * The GOP from its keyframe, each frame one tick after the previous one, ending at the newest
+   * frame's own time (first start) or just after what was sent (a later keyframe request).
+   */
+  sendReplay(packets: readonly SharedPacket[]): void {
+    if (packets.length === 0) return;
+    const frames = new Set(packets.map((p) => p.frame)).size;
+    const newest = packets[packets.length - 1] as SharedPacket;
+    let ts = this.lastTs !== undefined ? this.lastTs + 1 : this.liveTs(newest.pts90k) - (frames - 1);
+    let frame = (packets[0] as SharedPacket).frame;
+    for (const p of packets) {
+      if (p.frame !== frame) {
+        frame = p.frame;
+        ts++;
+      }
+      this.write(p, ts);
+    }
+    this.lastFrame = -1; // the next live packet starts a new frame even if it repeats an index
+  }
+
+  private write(p: SharedPacket, ts: number): void {
+    const header = new RtpHeader({
+      payloadType: 0, // werift writes the negotiated type and the sender's SSRC
+      sequenceNumber: this.seq,
+      timestamp: ts % TS_SPAN,
+      marker: p.marker,
+      ssrc: 0,
+    });
+    if (this.extensions.length > 0) {
+      header.extension = true;
+      header.extensions = this.extensions.map((e) => ({ id: e.id, payload: e.payload }));
+    }
+    this.seq = (this.seq + 1) & 0xffff;
+    this.lastTs = ts;
+    this.lastFrame = p.frame;
+    this.packetsSent++;
+    this.conn.bytesOut += p.payload.length + 12;
+    this.sender.sendRtp(new RtpPacket(header, p.payload)).catch(() => {
+      this.sendErrors++;
+    });
+  }
+}
+
+export interface WhepViewerOptions {
+  /** Ask the browser to render at once (playout-delay 0/0) when it accepted the extension. */
+  playoutDelayExtensionId: number | undefined;
+  /** Which of the negotiated sections carry the feed (others were only answered). */
+  video: boolean;
+  audio: boolean;
+}
+
+/** Sends one feed to one connected peer until closed. */
+export class WhepViewer {
+  private readonly source: FeedRtpSource;
+  private readonly log: Logger;
+  private readonly video: OutStream | undefined;
+  private readonly audio: OutStream | undefined;
+  private readonly unsubscribe: (() => void)[] = [];
+  private started = false;
+  private lastReplayAt = 0;
+  replays = 0;
+
+  constructor(pc: RTCPeerConnection, source: FeedRtpSource, conn: ConnectionInfo, log: Logger, options: WhepViewerOptions) {
+    this.source = source;
+    this.log = log;
+    const transceivers = pc.getTransceivers();
+    const videoT = options.video ? transceivers.find((t) => t.kind === 'video' && t.direction === 'sendonly') : undefined;
+    const audioT = options.audio ? transceivers.find((t) => t.kind === 'audio' && t.direction === 'sendonly') : undefined;
+    const playout =
+      options.playoutDelayExtensionId !== undefined ? [{ id: options.playoutDelayExtensionId, payload: Buffer.alloc(3) }] : [];
+    this.video = videoT !== undefined ? new OutStream(videoT.sender, 90_000, conn, playout) : undefined;
+    this.audio = audioT !== undefined ? new OutStream(audioT.sender, 48_000, conn, []) : undefined;
+    if (videoT !== undefined) {
+      const sub = videoT.sender.onPictureLossIndication.subscribe(() => this.keyframeRequested('PLI'));
+      const fir = videoT.sender.onRtcp.subscribe((packet) => {
+        // FIR (RFC 5104 4.3.1): payload-specific feedback, FMT 4.
+        const p = packet as { type?: number; feedback?: { count?: number } };
+        if (p.type === 206 && p.feedback?.count === 4) this.keyframeRequested('FIR');
+      });
+      this.unsubscribe.push(
+        () => sub.unSubscribe(),
+        () => fir.unSubscribe(),
+      );
+    }
+  }
+
+  /** Called once DTLS is up: the GOP first, then live packets. */
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    if (this.video !== undefined) {
+      this.video.sendReplay(this.source.gopPackets());
+      this.lastReplayAt = Date.now();
+      const video = this.video;
+      this.unsubscribe.push(this.source.on('video', (packets) => video.sendLive(packets)));
+    }
+    if (this.audio !== undefined) {
+      const audio = this.audio;
+      this.unsubscribe.push(this.source.on('audio', (packets) => audio.sendLive(packets)));
+    }
+  }
+
+  private keyframeRequested(kind: string): void {
+    if (!this.started || this.video === undefined) return;
+    const now = Date.now();
+    if (now - this.lastReplayAt < MIN_REPLAY_INTERVAL_MS) return;
+    this.lastReplayAt = now;
+    this.replays++;
+    this.log.debug('keyframe request answered from the GOP', { kind, packets: this.source.gopPackets().length });
+    this.video.sendReplay(this.source.gopPackets());
+  }
+
+  get packetsSent(): number {
+    return (this.video?.packetsSent ?? 0) + (this.audio?.packetsSent ?? 0);
+  }
+
+  stop(): void {
+    for (const u of this.unsubscribe.splice(0)) u();
+  }
+}

@@ -1,0 +1,735 @@
+// WebRTC on the HTTP listener (docs/webrtc.md): WHEP playback at `POST /NAME/whep` and WHIP
+// publishing at `POST /NAME/whip` (RFC 9725), each answered with 201, the SDP answer and a
+// `Location` (`/NAME/whep/ID`) that takes DELETE (end) and PATCH (trickle ICE candidates).
+// NAME is a feed key, or for WHEP a declared passthrough <Stream>.
+
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import type { RTCPeerConnection } from 'werift';
+import type { ConnectionInfo } from '../../control/connections.js';
+import { sameSecret } from '../../control/secrets.js';
+import { FeedBusyError, MalformedInputError } from '../../errors.js';
+import type { Feed, PublisherSession } from '../../feed/feed.js';
+import type { Logger } from '../../observability/logger.js';
+import type { ServerContext } from '../../server-context.js';
+import type { HttpRoute } from '../http/route.js';
+import { WhepViewer } from './from-feed.js';
+import {
+  createPeer,
+  DEFAULT_ICE_OPTIONS,
+  gatheringComplete,
+  iceServerLinks,
+  keepCandidates,
+  PLAYOUT_DELAY_URI,
+  watchPeer,
+  type PeerCodecs,
+  type WebRtcIceOptions,
+} from './peer.js';
+import { RtpSourceRegistry, type FeedRtpSource } from './rtp-source.js';
+import {
+  chooseH264,
+  chooseOpus,
+  chooseVp8,
+  MAX_OFFER_BYTES,
+  parseSdpOffer,
+  trimOffer,
+  type OfferMedia,
+  type SdpOffer,
+} from './sdp-offer.js';
+import { WhipIngest } from './to-feed.js';
+
+export interface WebRtcRouteOptions extends WebRtcIceOptions {
+  /** WHIP: ask the browser for a keyframe this often (PLI). Default 2000 ms. */
+  whipKeyframeIntervalMs: number;
+  /** WHEP: ask browsers to render at once (playout-delay extension 0/0). Default true. */
+  playoutDelayZero: boolean;
+  /** Bound on gathering the server's candidates before answering. Default 3000 ms. */
+  gatherTimeoutMs: number;
+}
+
+export const DEFAULT_WEBRTC_OPTIONS: WebRtcRouteOptions = {
+  ...DEFAULT_ICE_OPTIONS,
+  whipKeyframeIntervalMs: 2000,
+  playoutDelayZero: true,
+  gatherTimeoutMs: 3000,
+};
+
+const CORS_HEADERS: Readonly<Record<string, string>> = {
+  'Access-Control-Allow-Origin': '*',
+  'Access-Control-Allow-Methods': 'POST, PATCH, DELETE, OPTIONS',
+  'Access-Control-Allow-Headers': 'Content-Type, Authorization, If-Match',
+  'Access-Control-Expose-Headers': 'Location, Link, ETag, Accept-Patch, X-Feedcast-Note',
+};
+
+/** An HTTP error with its status and the message the client gets. */
+class HttpError extends Error {
+  readonly status: number;
+  readonly headers: Record<string, string>;
+  constructor(status: number, message: string, headers: Record<string, string> = {}) {
+    super(message);
+    this.status = status;
+    this.headers = headers;
+  }
+}
+
+export interface WebRtcSessionStatus {
+  id: string;
+  kind: 'whep' | 'whip';
+  name: string;
+  feed: string;
+  remoteAddress: string;
+  state: string;
+  packetsSent: number;
+  framesIn: number;
+  keyframeReplays: number;
+  openedAt: string;
+}
+
+interface Session {
+  readonly id: string;
+  readonly kind: 'whep' | 'whip';
+  readonly name: string;
+  readonly feed: Feed;
+  readonly pc: RTCPeerConnection;
+  readonly conn: ConnectionInfo;
+  readonly openedAt: Date;
+  viewer: WhepViewer | undefined;
+  ingest: WhipIngest | undefined;
+  source: FeedRtpSource | undefined;
+  publisher: PublisherSession | undefined;
+  stopWatch: (() => void) | undefined;
+  closed: boolean;
+}
+
+interface Target {
+  kind: 'whep' | 'whip';
+  /** The NAME part of the URL. */
+  name: string;
+  /** undefined: the endpoint itself; else a session resource. */
+  sessionId: string | undefined;
+}
+
+export class WebRtcRoute implements HttpRoute {
+  private readonly ctx: ServerContext;
+  private readonly options: WebRtcRouteOptions;
+  private readonly log: Logger;
+  private readonly sessions = new Map<string, Session>();
+  readonly sources: RtpSourceRegistry;
+  private closed = false;
+
+  constructor(ctx: ServerContext, options: Partial<WebRtcRouteOptions> = {}) {
+    this.ctx = ctx;
+    this.options = { ...DEFAULT_WEBRTC_OPTIONS, ...options };
+    this.log = ctx.log.child({ part: 'webrtc' });
+    this.sources = new RtpSourceRegistry(ctx.log);
+  }
+
+  /** Sessions for the status page and API. */
+  status(): WebRtcSessionStatus[] {
+    return [...this.sessions.values()].map((s) => ({
+      id: s.id,
+      kind: s.kind,
+      name: s.name,
+      feed: s.feed.key,
+      remoteAddress: s.conn.remoteAddress,
+      state: s.pc.connectionState,
+      packetsSent: s.viewer?.packetsSent ?? 0,
+      framesIn: s.ingest?.framesIn ?? 0,
+      keyframeReplays: s.viewer?.replays ?? 0,
+      openedAt: s.openedAt.toISOString(),
+    }));
+  }
+
+  get sessionCount(): number {
+    return this.sessions.size;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all([...this.sessions.values()].map((s) => this.closeSession(s, 'server stopping')));
+    this.sources.closeAll();
+  }
+
+  handle(req: IncomingMessage, res: ServerResponse, path: string, _url: URL, conn: ConnectionInfo): boolean {
+    const target = parseTarget(path);
+    if (target === undefined) return false;
+    conn.target = path;
+    const method = req.method ?? 'GET';
+    if (method === 'OPTIONS') {
+      res.writeHead(204, {
+        ...CORS_HEADERS,
+        'Access-Control-Max-Age': '86400',
+        ...(target.sessionId === undefined
+          ? { 'Accept-Post': 'application/sdp' }
+          : { 'Accept-Patch': 'application/trickle-ice-sdpfrag' }),
+        ...linkHeader(this.options),
+        'Content-Length': '0',
+      });
+      res.end();
+      return true;
+    }
+    this.serve(req, res, target, method, conn).catch((err: unknown) => {
+      if (err instanceof HttpError) {
+        if (err.status >= 500 || err.status === 403 || err.status === 401 || err.status === 409) {
+          this.log.warn(`${target.kind.toUpperCase()} refused`, {
+            name: target.name,
+            status: err.status,
+            reason: err.message,
+            from: conn.remoteAddress,
+          });
+        } else {
+          this.log.info(`${target.kind.toUpperCase()} refused`, {
+            name: target.name,
+            status: err.status,
+            reason: err.message,
+            from: conn.remoteAddress,
+          });
+        }
+        sendPlain(res, err.status, err.message, err.headers);
+        return;
+      }
+      this.log.error('WebRTC request failed', { url: req.url, err });
+      sendPlain(res, 500, 'Internal error; the server log has the details.');
+    });
+    return true;
+  }
+
+  private async serve(
+    req: IncomingMessage,
+    res: ServerResponse,
+    target: Target,
+    method: string,
+    conn: ConnectionInfo,
+  ): Promise<void> {
+    if (target.sessionId !== undefined) {
+      const session = this.sessions.get(target.sessionId);
+      if (session === undefined || session.name !== target.name || session.kind !== target.kind) {
+        throw new HttpError(
+          404,
+          `No ${target.kind.toUpperCase()} session ${target.sessionId} here (it ended, or never existed).`,
+        );
+      }
+      if (method === 'DELETE') {
+        await this.closeSession(session, 'ended by the client (DELETE)');
+        sendPlain(res, 200, `Session ${session.id} ended.`);
+        return;
+      }
+      if (method === 'PATCH') {
+        await this.trickle(req, res, session);
+        return;
+      }
+      throw new HttpError(405, `/${target.name}/${target.kind}/${target.sessionId} accepts DELETE, PATCH and OPTIONS.`, {
+        Allow: 'DELETE, PATCH, OPTIONS',
+      });
+    }
+    if (method !== 'POST') {
+      throw new HttpError(405, `/${target.name}/${target.kind} accepts POST (an SDP offer) and OPTIONS.`, {
+        Allow: 'POST, OPTIONS',
+      });
+    }
+    if (this.closed) throw new HttpError(503, 'The server is stopping.');
+    const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
+    if (type !== 'application/sdp') {
+      throw new HttpError(
+        415,
+        `POST /${target.name}/${target.kind} takes an SDP offer with Content-Type: application/sdp (got ${type === '' ? 'none' : type}).`,
+      );
+    }
+    if (this.ctx.connections.size >= this.ctx.config.maxClients) {
+      this.ctx.counters.refusedConnections++;
+      throw new HttpError(
+        503,
+        `Server too busy: ${this.ctx.connections.size} connections are open, the limit is MaxClients ${this.ctx.config.maxClients}.`,
+        {
+          'Retry-After': '5',
+        },
+      );
+    }
+    if (target.kind === 'whep') await this.startWhep(req, res, target, conn);
+    else await this.startWhip(req, res, target, conn);
+  }
+
+  private async startWhep(req: IncomingMessage, res: ServerResponse, target: Target, httpConn: ConnectionInfo): Promise<void> {
+    const resolved = this.readTarget(target.name);
+    if (!resolved.allowed(httpConn.remoteAddress)) {
+      throw new HttpError(403, `Your address ${httpConn.remoteAddress} may not read ${resolved.what} (ACL).`);
+    }
+    const feed = resolved.feed;
+    const text = await readBody(req);
+    const offer = parseOffer(text);
+    const source = this.sources.acquire(feed);
+    let session: Session | undefined;
+    try {
+      const sendable = source.tracks;
+      const feedHasTracks = feed.tracks.length > 0;
+      const videoTrack = resolved.noVideo ? undefined : sendable.video;
+      const audioTrack = resolved.noAudio ? undefined : sendable.audio;
+      const notes = [...sendable.notes];
+      const keep = new Map<number, number>();
+      const codecs: PeerCodecs = { video: undefined, audio: undefined };
+      const hint =
+        videoTrack?.config !== undefined && videoTrack.config.length >= 4
+          ? { profileIdc: videoTrack.config[1] as number, constraintFlags: videoTrack.config[2] as number }
+          : undefined;
+      const whyNot: string[] = [];
+      offer.media.forEach((m, index) => {
+        if (m.port === 0 || !receives(m)) return;
+        if (m.kind === 'video' && codecs.video === undefined && (videoTrack !== undefined || !feedHasTracks)) {
+          const c = chooseH264(m, hint);
+          if (c === undefined) whyNot.push('the offer has no H.264 with packetization-mode=1 for video');
+          else {
+            keep.set(index, c.payloadType);
+            codecs.video = {
+              payloadType: c.payloadType,
+              mimeType: 'video/H264',
+              parameters: fmtpText(c.fmtp),
+              clockRate: 90_000,
+              channels: undefined,
+            };
+          }
+        } else if (m.kind === 'audio' && codecs.audio === undefined && (audioTrack !== undefined || !feedHasTracks)) {
+          const c = chooseOpus(m);
+          if (c === undefined) whyNot.push('the offer has no Opus for audio');
+          else {
+            keep.set(index, c.payloadType);
+            codecs.audio = {
+              payloadType: c.payloadType,
+              mimeType: 'audio/opus',
+              parameters: fmtpText(c.fmtp),
+              clockRate: 48_000,
+              channels: 2,
+            };
+          }
+        }
+      });
+      if (codecs.video === undefined && codecs.audio === undefined) {
+        const has = feed.tracks.map((t) => t.codec).join(', ') || 'no tracks yet';
+        throw new HttpError(
+          406,
+          `No codec in common: ${resolved.what} sends H.264 video and Opus audio over WebRTC (it has ${has}); ${[...whyNot, ...notes].join('; ') || 'the offer asks to receive neither'}.`,
+        );
+      }
+      if (codecs.audio === undefined && !resolved.noAudio && feed.tracks.some((t) => t.kind === 'audio')) {
+        notes.push('audio is not sent');
+      }
+      const sending = { video: codecs.video !== undefined, audio: codecs.audio !== undefined };
+      fillUnusedSections(offer, keep, codecs);
+      const { pc, conn, id } = this.newPeer('whep', target.name, httpConn, codecs);
+      session = this.register(id, 'whep', target.name, feed, pc, conn);
+      session.source = source;
+      // Sending transceivers exist before the offer is applied, so werift matches them to its sections.
+      if (sending.video) pc.addTransceiver('video', { direction: 'sendonly' });
+      if (sending.audio) pc.addTransceiver('audio', { direction: 'sendonly' });
+      const answer = await this.negotiate(pc, trimOffer(text, keep));
+      const videoT = pc.getTransceivers().find((t) => t.kind === 'video');
+      const playoutId = this.options.playoutDelayZero
+        ? videoT?.headerExtensions.find((e) => e.uri === PLAYOUT_DELAY_URI)?.id
+        : undefined;
+      const viewer = new WhepViewer(pc, source, conn, this.log.child({ session: id }), {
+        playoutDelayExtensionId: playoutId,
+        video: sending.video,
+        audio: sending.audio,
+      });
+      session.viewer = viewer;
+      const started = pc.connectionStateChange.subscribe((state) => {
+        if (state === 'connected') {
+          conn.state = 'SEND_DATA';
+          viewer.start();
+          started.unSubscribe();
+        }
+      });
+      const live = session;
+      const offSource = source.on('close', (reason) => void this.closeSession(live, reason));
+      const viewerStop = viewer.stop.bind(viewer);
+      viewer.stop = () => {
+        offSource();
+        viewerStop();
+      };
+      this.respondCreated(res, target, id, answer, notes);
+      this.log.info('WHEP session', {
+        id,
+        name: target.name,
+        from: conn.remoteAddress,
+        video: codecs.video?.payloadType,
+        audio: codecs.audio?.payloadType,
+        notes: notes.join('; '),
+      });
+    } catch (err) {
+      if (session !== undefined) await this.closeSession(session, 'negotiation failed');
+      else this.sources.release(source);
+      throw err;
+    }
+  }
+
+  private async startWhip(req: IncomingMessage, res: ServerResponse, target: Target, httpConn: ConnectionInfo): Promise<void> {
+    const feed = this.ctx.feeds.forPublisher(target.name);
+    if (feed === undefined) {
+      throw new HttpError(
+        404,
+        `No feed named "${target.name}". Declare it with <Feed ${target.name}.ffm>, or enable DynamicFeeds.`,
+      );
+    }
+    const feedConfig = this.ctx.config.feeds.find((f) => f.key === feed.key);
+    if (feedConfig !== undefined && !feedConfig.acl.allows(httpConn.remoteAddress)) {
+      throw new HttpError(403, `Your address ${httpConn.remoteAddress} may not publish to feed ${feed.key} (the feed's ACL).`);
+    }
+    const secret = feedConfig?.publishSecret;
+    if (secret !== undefined) {
+      const url = new URL(req.url ?? '/', 'http://feedcast.invalid');
+      const auth = req.headers.authorization;
+      const bearer = auth !== undefined && /^Bearer /i.test(auth) ? auth.slice(7).trim() : undefined;
+      const given = bearer ?? url.searchParams.get('secret') ?? undefined;
+      if (!sameSecret(given, secret)) {
+        throw new HttpError(
+          given === undefined ? 401 : 403,
+          given === undefined
+            ? `Feed ${feed.key} needs its publish secret: send "Authorization: Bearer SECRET" or ?secret=SECRET.`
+            : `Wrong publish secret for feed ${feed.key}.`,
+          given === undefined ? { 'WWW-Authenticate': 'Bearer' } : {},
+        );
+      }
+    }
+    const text = await readBody(req);
+    const offer = parseOffer(text);
+    const keep = new Map<number, number>();
+    const codecs: PeerCodecs = { video: undefined, audio: undefined };
+    const whyNot: string[] = [];
+    offer.media.forEach((m, index) => {
+      if (m.port === 0 || !sends(m)) return;
+      if (m.kind === 'video' && codecs.video === undefined) {
+        const c = chooseH264(m);
+        if (c === undefined) {
+          whyNot.push(
+            chooseVp8(m) !== undefined
+              ? 'the video section offers VP8 but no H.264 with packetization-mode=1 (Feedcast takes H.264 from WHIP; VP8 ingest is not implemented)'
+              : 'the video section offers no H.264 with packetization-mode=1',
+          );
+        } else {
+          keep.set(index, c.payloadType);
+          codecs.video = {
+            payloadType: c.payloadType,
+            mimeType: 'video/H264',
+            parameters: fmtpText(c.fmtp),
+            clockRate: 90_000,
+            channels: undefined,
+          };
+        }
+      } else if (m.kind === 'audio' && codecs.audio === undefined) {
+        const c = chooseOpus(m);
+        if (c === undefined) whyNot.push('the audio section offers no Opus');
+        else {
+          keep.set(index, c.payloadType);
+          codecs.audio = {
+            payloadType: c.payloadType,
+            mimeType: 'audio/opus',
+            parameters: fmtpText(c.fmtp),
+            clockRate: 48_000,
+            channels: 2,
+          };
+        }
+      }
+    });
+    if (codecs.video === undefined && codecs.audio === undefined) {
+      throw new HttpError(
+        406,
+        `No codec in common: WHIP takes H.264 video and Opus audio; ${whyNot.join('; ') || 'the offer sends no media'}.`,
+      );
+    }
+    const accepting = { video: codecs.video !== undefined, audio: codecs.audio !== undefined };
+    fillUnusedSections(offer, keep, codecs);
+    let publisher: PublisherSession;
+    try {
+      publisher = feed.attachPublisher({ protocol: 'webrtc', remoteAddress: httpConn.remoteAddress, startedAt: new Date() });
+    } catch (err) {
+      if (err instanceof FeedBusyError) throw new HttpError(409, `${err.message}.`);
+      throw err;
+    }
+    const { pc, conn, id } = this.newPeer('whip', target.name, httpConn, codecs);
+    const session = this.register(id, 'whip', target.name, feed, pc, conn);
+    session.publisher = publisher;
+    conn.role = 'publisher';
+    conn.state = 'RECEIVE_DATA';
+    publisher.on('end', (reason) => void this.closeSession(session, `publisher ended: ${reason}`));
+    try {
+      session.ingest = new WhipIngest(pc, publisher, conn, this.log.child({ session: id, feed: feed.key }), {
+        keyframeIntervalMs: this.options.whipKeyframeIntervalMs,
+        video: accepting.video,
+        audio: accepting.audio,
+      });
+      const answer = await this.negotiate(pc, trimOffer(text, keep));
+      this.respondCreated(res, target, id, answer, whyNot);
+      this.log.info('WHIP session', {
+        id,
+        feed: feed.key,
+        from: conn.remoteAddress,
+        video: codecs.video !== undefined,
+        audio: codecs.audio !== undefined,
+      });
+    } catch (err) {
+      await this.closeSession(session, 'negotiation failed');
+      throw err;
+    }
+  }
+
+  private newPeer(
+    kind: 'whep' | 'whip',
+    name: string,
+    httpConn: ConnectionInfo,
+    codecs: PeerCodecs,
+  ): { pc: RTCPeerConnection; conn: ConnectionInfo; id: string } {
+    const id = randomUUID();
+    const pc = createPeer(this.options, codecs, kind === 'whep' && this.options.playoutDelayZero);
+    const conn = this.ctx.connections.open('WebRTC', httpConn.remoteAddress);
+    conn.role = kind === 'whep' ? 'reader' : 'publisher';
+    conn.target = `${name}/${kind}`;
+    conn.state = 'WAIT_CONNECT';
+    return { pc, conn, id };
+  }
+
+  private register(
+    id: string,
+    kind: 'whep' | 'whip',
+    name: string,
+    feed: Feed,
+    pc: RTCPeerConnection,
+    conn: ConnectionInfo,
+  ): Session {
+    const session: Session = {
+      id,
+      kind,
+      name,
+      feed,
+      pc,
+      conn,
+      openedAt: new Date(),
+      viewer: undefined,
+      ingest: undefined,
+      source: undefined,
+      publisher: undefined,
+      stopWatch: undefined,
+      closed: false,
+    };
+    this.sessions.set(id, session);
+    conn.kick = (reason) => void this.closeSession(session, reason);
+    return session;
+  }
+
+  /** Applies the (trimmed) offer and returns the answer with the server's candidates. */
+  private async negotiate(pc: RTCPeerConnection, offerText: string): Promise<string> {
+    try {
+      await pc.setRemoteDescription({ type: 'offer', sdp: offerText });
+    } catch (err) {
+      throw new HttpError(400, `The SDP offer could not be applied: ${err instanceof Error ? err.message : String(err)}.`);
+    }
+    const answer = await pc.createAnswer();
+    await pc.setLocalDescription(answer);
+    await gatheringComplete(pc, this.options.gatherTimeoutMs);
+    const sdp = pc.localDescription?.sdp;
+    if (sdp === undefined) throw new Error('werift produced no local description');
+    return keepCandidates(sdp, this.options.hostAddresses);
+  }
+
+  private respondCreated(res: ServerResponse, target: Target, id: string, answer: string, notes: readonly string[]): void {
+    const session = this.sessions.get(id);
+    if (session !== undefined) {
+      session.stopWatch = watchPeer(session.pc, this.options.peerTimeoutMs, (reason) => void this.closeSession(session, reason));
+    }
+    const headers: Record<string, string | string[]> = {
+      ...CORS_HEADERS,
+      'Content-Type': 'application/sdp',
+      'Content-Length': String(Buffer.byteLength(answer)),
+      Location: `/${encodeURIComponent(target.name)}/${target.kind}/${id}`,
+      ETag: `"${id}"`,
+      'Accept-Patch': 'application/trickle-ice-sdpfrag',
+      'Cache-Control': 'no-cache',
+      ...linkHeader(this.options),
+    };
+    if (notes.length > 0) headers['X-Feedcast-Note'] = notes.join('; ').replace(/[^\x20-\x7e]/g, '?');
+    res.writeHead(201, headers);
+    res.end(answer);
+  }
+
+  /** PATCH with application/trickle-ice-sdpfrag (RFC 8840): the client's late candidates. */
+  private async trickle(req: IncomingMessage, res: ServerResponse, session: Session): Promise<void> {
+    const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
+    if (type !== 'application/trickle-ice-sdpfrag') {
+      throw new HttpError(415, 'PATCH takes Content-Type: application/trickle-ice-sdpfrag (RFC 8840) with a=candidate lines.', {
+        'Accept-Patch': 'application/trickle-ice-sdpfrag',
+      });
+    }
+    const text = await readBody(req);
+    const ufrag = /^a=ice-ufrag:(\S+)/m.exec(text)?.[1];
+    const remoteUfrag = session.pc.remoteDescription?.sdp.match(/^a=ice-ufrag:(\S+)/m)?.[1];
+    if (ufrag !== undefined && remoteUfrag !== undefined && ufrag !== remoteUfrag) {
+      throw new HttpError(405, 'ICE restarts are not supported: start a new session (POST a new offer).', {
+        Allow: 'DELETE, PATCH, OPTIONS',
+      });
+    }
+    let mid: string | undefined;
+    let added = 0;
+    for (const line of text.split(/\r?\n/)) {
+      if (line.startsWith('a=mid:')) mid = line.slice(6);
+      if (!line.startsWith('a=candidate:')) continue;
+      if (line.length > 512) throw new HttpError(400, 'A candidate line is over 512 characters.');
+      try {
+        await session.pc.addIceCandidate({ candidate: line.slice(2), sdpMid: mid ?? '0', sdpMLineIndex: 0 });
+        added++;
+      } catch (err) {
+        throw new HttpError(400, `Candidate not accepted: ${err instanceof Error ? err.message : String(err)}.`);
+      }
+    }
+    res.writeHead(204, { ...CORS_HEADERS, 'Cache-Control': 'no-cache' });
+    res.end();
+    this.log.debug('trickle candidates', { session: session.id, added });
+  }
+
+  private async closeSession(session: Session, reason: string): Promise<void> {
+    if (session.closed) return;
+    session.closed = true;
+    this.sessions.delete(session.id);
+    session.stopWatch?.();
+    session.viewer?.stop();
+    session.ingest?.stop();
+    session.publisher?.end(reason);
+    if (session.source !== undefined) this.sources.release(session.source);
+    this.ctx.connections.close(session.conn);
+    this.log.info(`${session.kind.toUpperCase()} session closed`, { id: session.id, name: session.name, reason });
+    try {
+      await session.pc.close();
+    } catch (err) {
+      this.log.debug('peer close failed', { err });
+    }
+  }
+
+  /** A WHEP NAME: a feed key, or a declared <Stream> of a feed (passthrough). */
+  private readTarget(name: string): {
+    feed: Feed;
+    what: string;
+    noAudio: boolean;
+    noVideo: boolean;
+    allowed: (address: string) => boolean;
+  } {
+    const stream = this.ctx.config.streams.find((s) => s.name === name);
+    if (stream !== undefined) {
+      const feed = stream.feed !== undefined ? this.ctx.feeds.get(stream.feed) : undefined;
+      if (feed === undefined) throw new HttpError(404, `/${name} has no live feed to play over WebRTC.`);
+      if (stream.needsTranscode) {
+        throw new HttpError(501, `/${name} is an encoded stream; WebRTC plays feeds as published: use /${feed.key}/whep.`);
+      }
+      return {
+        feed,
+        what: `stream ${name}`,
+        noAudio: stream.noAudio,
+        noVideo: stream.noVideo,
+        allowed: (a) => stream.acl.allows(a),
+      };
+    }
+    const feed = this.ctx.feeds.get(name);
+    if (feed === undefined) throw new HttpError(404, `No feed or stream named "${name}". The list is at /.`);
+    const feedConfig = this.ctx.config.feeds.find((f) => f.key === feed.key);
+    return {
+      feed,
+      what: `feed ${feed.key}`,
+      noAudio: false,
+      noVideo: false,
+      allowed: (a) => feedConfig === undefined || feedConfig.acl.allows(a),
+    };
+  }
+}
+
+/** `NAME/whep`, `NAME/whip`, `NAME/whep/ID`, `NAME/whip/ID`. */
+export function parseTarget(path: string): Target | undefined {
+  const m = /^(.+)\/(whep|whip)(?:\/([0-9a-f-]{36}))?$/.exec(path);
+  if (m === null) return undefined;
+  return { name: m[1] as string, kind: m[2] as 'whep' | 'whip', sessionId: m[3] };
+}
+
+function parseOffer(text: string): SdpOffer {
+  try {
+    return parseSdpOffer(text);
+  } catch (err) {
+    if (err instanceof MalformedInputError) throw new HttpError(400, `Malformed SDP offer: ${err.message}.`);
+    throw err;
+  }
+}
+
+/** Codecs only there to answer a section Feedcast does not use (werift cannot reject a section). */
+const NOT_MEDIA = new Set(['rtx', 'red', 'ulpfec', 'flexfec-03', 'cn', 'telephone-event']);
+
+/**
+ * werift fails a negotiation with a section none of its codecs matches, and cannot reject one
+ * (port 0), so an unused audio or video section is answered with its own first codec and nothing
+ * is sent or taken on it.
+ */
+function fillUnusedSections(offer: SdpOffer, keep: Map<number, number>, codecs: PeerCodecs): void {
+  offer.media.forEach((m, index) => {
+    if (keep.has(index) || m.port === 0 || (m.kind !== 'video' && m.kind !== 'audio')) return;
+    const kind = m.kind;
+    const existing = codecs[kind];
+    const same = existing !== undefined ? m.codecs.find((c) => c.payloadType === existing.payloadType) : undefined;
+    const filler = same ?? m.codecs.find((c) => !NOT_MEDIA.has(c.name.toLowerCase()));
+    if (filler === undefined) return;
+    keep.set(index, filler.payloadType);
+    codecs[kind] ??= {
+      payloadType: filler.payloadType,
+      mimeType: `${kind}/${filler.name}`,
+      parameters: fmtpText(filler.fmtp),
+      clockRate: filler.clockRate,
+      channels: filler.channels,
+    };
+  });
+}
+
+function receives(m: OfferMedia): boolean {
+  return m.direction === 'recvonly' || m.direction === 'sendrecv';
+}
+
+function sends(m: OfferMedia): boolean {
+  return m.direction === 'sendonly' || m.direction === 'sendrecv';
+}
+
+function fmtpText(fmtp: ReadonlyMap<string, string>): string | undefined {
+  if (fmtp.size === 0) return undefined;
+  return [...fmtp].map(([k, v]) => `${k}=${v}`).join(';');
+}
+
+function linkHeader(options: WebRtcIceOptions): Record<string, string[]> {
+  const links = iceServerLinks(options.clientIceServers);
+  return links.length > 0 ? { Link: links } : {};
+}
+
+async function readBody(req: IncomingMessage): Promise<string> {
+  const declared = Number(req.headers['content-length'] ?? NaN);
+  if (Number.isFinite(declared) && declared > MAX_OFFER_BYTES) {
+    req.resume();
+    throw new HttpError(413, `The body is ${declared} bytes; the limit is ${MAX_OFFER_BYTES}.`);
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    const b = chunk as Buffer;
+    size += b.length;
+    if (size > MAX_OFFER_BYTES) {
+      req.resume();
+      throw new HttpError(413, `The body is over ${MAX_OFFER_BYTES} bytes.`);
+    }
+    chunks.push(b);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function sendPlain(res: ServerResponse, status: number, message: string, headers: Record<string, string> = {}): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = message.endsWith('\n') ? message : message + '\n';
+  res.writeHead(status, {
+    ...CORS_HEADERS,
+    'Content-Type': 'text/plain; charset=utf-8',
+    'Content-Length': String(Buffer.byteLength(body)),
+    'Cache-Control': 'no-cache',
+    ...headers,
+  });
+  res.end(body);
+}

@@ -1,0 +1,117 @@
+// Headless Chromium set up for WebRTC on loopback only (TESTING.md): host candidates as plain
+// addresses (no mDNS), a 127.0.0.1 candidate, fake camera and microphone; and the in-page WHEP and
+// WHIP clients the tests drive (strings: tests are typechecked without the DOM library).
+
+import { chromium, type Browser } from 'playwright-core';
+import { CHROMIUM, CHROMIUM_ARGS } from './browser.js';
+
+/**
+ * Chromium keeps only the last --disable-features, and Playwright passes its own list first, so
+ * this repeats Playwright's list (playwright-core chromiumSwitches) plus WebRtcHideLocalIpsWithMdns.
+ */
+const DISABLED_FEATURES = [
+  'AvoidUnnecessaryBeforeUnloadCheckSync',
+  'DestroyProfileOnBrowserClose',
+  'HttpsUpgrades',
+  'HttpsFirstBalancedModeAutoEnable',
+  'LensOverlay',
+  'MediaRouter',
+  'PaintHolding',
+  'ThirdPartyStoragePartitioning',
+  'AvoidCorsURLLoaderRestartOnRedirect',
+  'OptimizationHints',
+  'NetworkTimeServiceQuerying',
+  'AimEnabled',
+  'PreconnectToSearch',
+  'WebRtcHideLocalIpsWithMdns',
+];
+
+export const WEBRTC_CHROMIUM_ARGS = [
+  ...CHROMIUM_ARGS,
+  '--allow-loopback-in-peer-connection',
+  '--use-fake-device-for-media-stream',
+  '--use-fake-ui-for-media-stream',
+  '--autoplay-policy=no-user-gesture-required',
+  `--disable-features=${DISABLED_FEATURES.join(',')}`,
+];
+
+export function launchWebRtcChromium(): Promise<Browser> {
+  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: WEBRTC_CHROMIUM_ARGS });
+}
+
+/**
+ * In-page WHEP client: `whepPlay(url)` offers recvonly video+audio (all candidates gathered first),
+ * posts the offer, applies the answer and plays into a <video>. Returns {status, location, text}.
+ * `window.whep` keeps the peer connection and the video element.
+ */
+export const WHEP_CLIENT = `
+window.whepPlay = async (url) => {
+  const pc = new RTCPeerConnection();
+  pc.addTransceiver('video', { direction: 'recvonly' });
+  pc.addTransceiver('audio', { direction: 'recvonly' });
+  let v = document.querySelector('video');
+  if (!v) { v = document.createElement('video'); document.body.appendChild(v); }
+  v.muted = true; v.autoplay = true; v.playsInline = true;
+  const stream = new MediaStream();
+  v.srcObject = stream;
+  pc.ontrack = (e) => stream.addTrack(e.track);
+  await pc.setLocalDescription(await pc.createOffer());
+  await new Promise((r) => {
+    if (pc.iceGatheringState === 'complete') return r();
+    pc.onicegatheringstatechange = () => { if (pc.iceGatheringState === 'complete') r(); };
+    setTimeout(r, 3000);
+  });
+  const res = await fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/sdp' }, body: pc.localDescription.sdp });
+  const text = await res.text();
+  if (res.status !== 201) { pc.close(); return { status: res.status, location: null, text }; }
+  await pc.setRemoteDescription({ type: 'answer', sdp: text });
+  window.whep = { pc, video: v, location: res.headers.get('Location') };
+  return { status: res.status, location: res.headers.get('Location'), text };
+};
+window.whepStats = async () => {
+  const out = { framesDecoded: 0, packetsLost: 0, nackCount: 0, pliCount: 0, codec: '', audioPackets: 0, state: window.whep ? window.whep.pc.connectionState : 'none' };
+  if (!window.whep) return out;
+  const stats = await window.whep.pc.getStats();
+  const codecs = new Map();
+  stats.forEach((s) => { if (s.type === 'codec') codecs.set(s.id, s.mimeType); });
+  stats.forEach((s) => {
+    if (s.type === 'inbound-rtp' && s.kind === 'video') {
+      out.framesDecoded = s.framesDecoded || 0; out.packetsLost = s.packetsLost || 0;
+      out.nackCount = s.nackCount || 0; out.pliCount = s.pliCount || 0; out.codec = codecs.get(s.codecId) || '';
+    }
+    if (s.type === 'inbound-rtp' && s.kind === 'audio') out.audioPackets = s.packetsReceived || 0;
+  });
+  return out;
+};
+`;
+
+/**
+ * In-page WHIP client: `whipPublish(url)` sends the fake camera and microphone; H.264 first in the
+ * codec preferences when the browser can send it. Returns {status, location, text}.
+ */
+export const WHIP_CLIENT = `
+window.whipPublish = async (url, headers) => {
+  const media = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 360, frameRate: 25 }, audio: true });
+  const pc = new RTCPeerConnection();
+  for (const track of media.getTracks()) {
+    const t = pc.addTransceiver(track, { direction: 'sendonly', streams: [media] });
+    if (track.kind === 'video' && t.setCodecPreferences) {
+      const caps = RTCRtpSender.getCapabilities('video').codecs;
+      const h264 = caps.filter((c) => c.mimeType === 'video/H264');
+      if (h264.length > 0) t.setCodecPreferences([...h264, ...caps.filter((c) => c.mimeType !== 'video/H264')]);
+    }
+  }
+  await pc.setLocalDescription(await pc.createOffer());
+  await new Promise((r) => {
+    if (pc.iceGatheringState === 'complete') return r();
+    pc.onicegatheringstatechange = () => { if (pc.iceGatheringState === 'complete') r(); };
+    setTimeout(r, 3000);
+  });
+  const res = await fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/sdp', ...(headers || {}) }, body: pc.localDescription.sdp });
+  const text = await res.text();
+  if (res.status !== 201) { pc.close(); media.getTracks().forEach((t) => t.stop()); return { status: res.status, location: null, text }; }
+  await pc.setRemoteDescription({ type: 'answer', sdp: text });
+  window.whip = { pc, media, location: res.headers.get('Location') };
+  return { status: res.status, location: res.headers.get('Location'), text };
+};
+`;
