@@ -65,36 +65,46 @@ describe('WebRTC', { skip }, () => {
     await browser.close();
   });
 
-  test('Chromium plays a live H.264 feed over WHEP; DELETE ends the session', { timeout: 60_000 }, async (t) => {
-    const { server, webrtc } = await webrtcServer(t, '<Feed feed1.ffm>\n</Feed>\n');
-    await livePublisher(t, server);
-    const page = await newPage(browser, server);
-    t.after(() => page.close());
-    const r = await page.evaluate<{ status: number; location: string | null; text: string }>(
-      `window.whepPlay(${JSON.stringify(server.url('/feed1/whep'))})`,
-    );
-    assert.equal(r.status, 201, r.text);
-    assert.match(r.location ?? '', /^\/feed1\/whep\/[0-9a-f-]{36}$/);
-    assert.match(r.text, /a=rtpmap:\d+ H264\/90000/);
-    assert.match(r.text, /a=candidate:\S+ 1 udp \d+ 127\.0\.0\.1 \d+ typ host/);
-    await waitFor('decoded frames', async () => (await whepStats(page)).framesDecoded > 10, 20_000);
-    const first = await whepStats(page);
-    await waitFor('more decoded frames', async () => (await whepStats(page)).framesDecoded > first.framesDecoded + 25, 20_000);
-    const stats = await whepStats(page);
-    assert.equal(stats.codec, 'video/H264');
-    assert.equal(webrtc.sessionCount, 1);
-    const status = webrtc.status()[0];
-    assert.ok(status !== undefined && status.packetsSent > 0);
-    assert.ok(server.ctx.connections.list().some((c) => c.protocol === 'WebRTC' && c.role === 'reader'));
+  test(
+    'Chromium plays a live H.264 + AAC feed over WHEP, audio as Opus; DELETE ends the session',
+    { timeout: 60_000 },
+    async (t) => {
+      const { server, webrtc } = await webrtcServer(t, '<Feed feed1.ffm>\n</Feed>\n');
+      await livePublisher(t, server, 'h264-aac');
+      const page = await newPage(browser, server);
+      t.after(() => page.close());
+      const r = await page.evaluate<{ status: number; location: string | null; text: string }>(
+        `window.whepPlay(${JSON.stringify(server.url('/feed1/whep'))})`,
+      );
+      assert.equal(r.status, 201, r.text);
+      assert.match(r.location ?? '', /^\/feed1\/whep\/[0-9a-f-]{36}$/);
+      assert.match(r.text, /a=rtpmap:\d+ H264\/90000/);
+      assert.match(r.text, /a=candidate:\S+ 1 udp \d+ 127\.0\.0\.1 \d+ typ host/);
+      await waitFor('decoded frames', async () => (await whepStats(page)).framesDecoded > 10, 20_000);
+      const first = await whepStats(page);
+      await waitFor('more decoded frames', async () => (await whepStats(page)).framesDecoded > first.framesDecoded + 25, 20_000);
+      const stats = await whepStats(page);
+      assert.equal(stats.codec, 'video/H264');
+      assert.match(r.text, /a=rtpmap:\d+ opus\/48000\/2/i, 'AAC audio is offered as Opus');
+      await waitFor(
+        'Opus audio packets (AAC re-encoded by ffmpeg)',
+        async () => (await whepStats(page)).audioPackets > 50,
+        20_000,
+      );
+      assert.equal(webrtc.sessionCount, 1);
+      const status = webrtc.status()[0];
+      assert.ok(status !== undefined && status.packetsSent > 0);
+      assert.ok(server.ctx.connections.list().some((c) => c.protocol === 'WebRTC' && c.role === 'reader'));
 
-    const del = await fetch(server.url(r.location ?? ''), { method: 'DELETE' });
-    assert.equal(del.status, 200);
-    assert.equal(webrtc.sessionCount, 0);
-    assert.equal(webrtc.sources.size, 0, 'the shared packetiser goes with its last viewer');
-    assert.ok(!server.ctx.connections.list().some((c) => c.protocol === 'WebRTC'));
-    const again = await fetch(server.url(r.location ?? ''), { method: 'DELETE' });
-    assert.equal(again.status, 404);
-  });
+      const del = await fetch(server.url(r.location ?? ''), { method: 'DELETE' });
+      assert.equal(del.status, 200);
+      assert.equal(webrtc.sessionCount, 0);
+      assert.equal(webrtc.sources.size, 0, 'the shared packetiser goes with its last viewer');
+      assert.ok(!server.ctx.connections.list().some((c) => c.protocol === 'WebRTC'));
+      const again = await fetch(server.url(r.location ?? ''), { method: 'DELETE' });
+      assert.equal(again.status, 404);
+    },
+  );
 
   test('the player page plays WebRTC by default and shows the delay', { timeout: 60_000 }, async (t) => {
     const { server, webrtc } = await webrtcServer(t, '<Feed feed1.ffm>\n</Feed>\n');

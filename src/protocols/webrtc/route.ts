@@ -26,6 +26,7 @@ import {
   type WebRtcIceOptions,
 } from './peer.js';
 import { RtpSourceRegistry, type FeedRtpSource } from './rtp-source.js';
+import { resolveFfmpeg } from '../../transcode/ffmpeg-args.js';
 import {
   chooseH264,
   chooseOpus,
@@ -121,7 +122,10 @@ export class WebRtcRoute implements HttpRoute {
     this.ctx = ctx;
     this.options = { ...DEFAULT_WEBRTC_OPTIONS, ...options };
     this.log = ctx.log.child({ part: 'webrtc' });
-    this.sources = new RtpSourceRegistry(ctx.log);
+    // AAC/MP3/MP2 audio reaches browsers as Opus made by ffmpeg; without ffmpeg, viewers get video only.
+    const ffmpeg = resolveFfmpeg(ctx.config.ffmpegPath);
+    if (!ffmpeg.ok) this.log.warn('WebRTC viewers of AAC feeds will get no audio', { reason: ffmpeg.reason });
+    this.sources = new RtpSourceRegistry(ctx.log, ffmpeg.ok ? { ffmpegPath: ffmpeg.path } : undefined);
   }
 
   /** Sessions for the status page and API. */

@@ -1,6 +1,7 @@
 // The RTP payloads of one feed for every WebRTC viewer: each H.264 frame is packetised once
 // (RFC 6184 with SPS/PPS in-band before keyframes, src/formats/rtp/nal-rtp.ts) and each Opus frame
-// once (RFC 7587); viewers share the payload buffers and only write their own 12-byte headers.
+// once (RFC 7587; AAC/MP3/MP2 audio first re-encoded to Opus by one shared ffmpeg, opus-transcoder.ts);
+// viewers share the payload buffers and only write their own 12-byte headers.
 // The packets of the current GOP are kept, so a new viewer (or a PLI/FIR) starts at its keyframe.
 
 import type { Feed } from '../../feed/feed.js';
@@ -9,6 +10,13 @@ import type { Track } from '../../media/track.js';
 import { NalPacketizer } from '../../formats/rtp/nal-rtp.js';
 import type { Logger } from '../../observability/logger.js';
 import { TypedEmitter } from '../../typed-emitter.js';
+import { OPUS_TRANSCODABLE, OpusTranscoder } from './opus-transcoder.js';
+
+/** How AAC/MP3/MP2 audio reaches WebRTC viewers: re-encoded to Opus by this ffmpeg, or not at all. */
+export interface AudioTranscodeOptions {
+  ffmpegPath: string;
+  bitrateKbps?: number;
+}
 
 /** One RTP packet's payload and what its header needs; shared by every viewer of the feed. */
 export interface SharedPacket {
@@ -36,7 +44,7 @@ export interface SendableTracks {
   notes: string[];
 }
 
-export function sendableTracks(tracks: readonly Track[]): SendableTracks {
+export function sendableTracks(tracks: readonly Track[], opusFromOtherAudio = false): SendableTracks {
   const notes: string[] = [];
   let video: Track | undefined;
   let audio: Track | undefined;
@@ -46,8 +54,18 @@ export function sendableTracks(tracks: readonly Track[]): SendableTracks {
       else notes.push(`video ${t.codec} is not sent over WebRTC (browsers need H.264; transcode the feed to H.264)`);
     } else if (t.codec === 'opus') {
       audio ??= t;
+    } else if (opusFromOtherAudio && OPUS_TRANSCODABLE.has(t.codec)) {
+      if (audio === undefined) {
+        // Viewers are offered Opus; the frames come from the shared transcoder, under the same track id.
+        audio = { id: t.id, kind: 'audio', codec: 'opus', sampleRate: 48_000, channels: 2 };
+        notes.push(`audio ${t.codec} is re-encoded to Opus for WebRTC`);
+      }
     } else {
-      notes.push(`audio ${t.codec} is not sent over WebRTC (only Opus; publish Opus audio)`);
+      notes.push(
+        opusFromOtherAudio
+          ? `audio ${t.codec} is not sent over WebRTC (only Opus, or AAC/MP3/MP2 re-encoded to Opus)`
+          : `audio ${t.codec} is not sent over WebRTC: it needs an Opus transcode, and ffmpeg is not available`,
+      );
     }
   }
   return { video, audio, notes };
@@ -58,6 +76,10 @@ export class FeedRtpSource extends TypedEmitter<RtpSourceEvents> {
   private readonly log: Logger;
   private videoTrack: Track | undefined;
   private audioTrack: Track | undefined;
+  private readonly audioTranscode: AudioTranscodeOptions | undefined;
+  /** Set while the feed's audio is AAC/MP3/MP2: makes the Opus the viewers get. */
+  private opus: OpusTranscoder | undefined;
+  private opusSource: Track | undefined;
   private packetizer: NalPacketizer | undefined;
   private gop: SharedPacket[] = [];
   private frameIndex = 0;
@@ -68,11 +90,12 @@ export class FeedRtpSource extends TypedEmitter<RtpSourceEvents> {
   private readonly maxGopPackets: number;
   packetsBuilt = 0;
 
-  constructor(feed: Feed, log: Logger, maxGopPackets = 20_000) {
+  constructor(feed: Feed, log: Logger, audioTranscode?: AudioTranscodeOptions, maxGopPackets = 20_000) {
     super(log);
     this.feed = feed;
     this.log = log.child({ feed: feed.key, part: 'webrtc-rtp' });
     this.maxGopPackets = maxGopPackets;
+    this.audioTranscode = audioTranscode;
     this.setTracks(feed.tracks);
     // Start from the feed's GOP cache, so the first viewer starts at once too.
     for (const frame of feed.gopCache()) this.onFrame(frame);
@@ -88,7 +111,7 @@ export class FeedRtpSource extends TypedEmitter<RtpSourceEvents> {
   }
 
   get tracks(): SendableTracks {
-    return sendableTracks(this.feed.tracks);
+    return sendableTracks(this.feed.tracks, this.audioTranscode !== undefined);
   }
 
   /** Packets of the current GOP, from its keyframe (empty until the first keyframe). */
@@ -111,6 +134,8 @@ export class FeedRtpSource extends TypedEmitter<RtpSourceEvents> {
     this.closed = true;
     for (const u of this.unsubscribe.splice(0)) u();
     this.gop = [];
+    void this.opus?.close();
+    this.opus = undefined;
     this.safeEmit('close', reason);
   }
 
@@ -119,13 +144,47 @@ export class FeedRtpSource extends TypedEmitter<RtpSourceEvents> {
   }
 
   private setTracks(tracks: readonly Track[]): void {
-    const sendable = sendableTracks(tracks);
+    const sendable = sendableTracks(tracks, this.audioTranscode !== undefined);
     if (sendable.video !== this.videoTrack) {
       this.videoTrack = sendable.video;
       this.packetizer = sendable.video !== undefined ? new NalPacketizer(sendable.video) : undefined;
       this.gop = [];
     }
     this.audioTrack = sendable.audio;
+    this.updateOpusTranscoder(tracks);
+  }
+
+  /** Starts, keeps or stops the shared Opus transcoder as the feed's audio track requires. */
+  private updateOpusTranscoder(tracks: readonly Track[]): void {
+    const source = this.audioTrack !== undefined ? tracks.find((t) => t.id === this.audioTrack?.id) : undefined;
+    const needed = source !== undefined && source.codec !== 'opus' && this.audioTranscode !== undefined ? source : undefined;
+    const same =
+      needed !== undefined &&
+      this.opusSource !== undefined &&
+      needed.codec === this.opusSource.codec &&
+      needed.sampleRate === this.opusSource.sampleRate &&
+      needed.channels === this.opusSource.channels;
+    if (same) return;
+    void this.opus?.close();
+    this.opus = undefined;
+    this.opusSource = needed;
+    if (needed === undefined || this.audioTranscode === undefined) return;
+    const opus = new OpusTranscoder(
+      needed,
+      this.audioTranscode.ffmpegPath,
+      this.log,
+      (frame) => this.emitAudio(frame),
+      this.audioTranscode.bitrateKbps,
+    );
+    this.opus = opus;
+    opus.start();
+  }
+
+  private emitAudio(frame: Frame): void {
+    if (this.closed || frame.data.length === 0) return;
+    const index = this.frameIndex++;
+    this.packetsBuilt++;
+    this.safeEmit('audio', [{ payload: frame.data, marker: false, pts90k: frame.pts90k, frame: index }]);
   }
 
   private onFrame(frame: Frame): void {
@@ -153,10 +212,8 @@ export class FeedRtpSource extends TypedEmitter<RtpSourceEvents> {
       return;
     }
     if (this.audioTrack !== undefined && frame.trackId === this.audioTrack.id) {
-      if (frame.data.length === 0) return;
-      const index = this.frameIndex++;
-      this.packetsBuilt++;
-      this.safeEmit('audio', [{ payload: frame.data, marker: false, pts90k: frame.pts90k, frame: index }]);
+      if (this.opus !== undefined) this.opus.write(frame);
+      else this.emitAudio(frame);
     }
   }
 }
@@ -165,15 +222,17 @@ export class FeedRtpSource extends TypedEmitter<RtpSourceEvents> {
 export class RtpSourceRegistry {
   private readonly sources = new Map<string, FeedRtpSource>();
   private readonly log: Logger;
+  private readonly audioTranscode: AudioTranscodeOptions | undefined;
 
-  constructor(log: Logger) {
+  constructor(log: Logger, audioTranscode?: AudioTranscodeOptions) {
     this.log = log;
+    this.audioTranscode = audioTranscode;
   }
 
   acquire(feed: Feed): FeedRtpSource {
     let source = this.sources.get(feed.key);
     if (source === undefined || source.isClosed || source.feed !== feed) {
-      source = new FeedRtpSource(feed, this.log);
+      source = new FeedRtpSource(feed, this.log, this.audioTranscode);
       this.sources.set(feed.key, source);
     }
     source.acquire();
