@@ -1,30 +1,12 @@
-// Headless Chromium for browser tests: Debian's /usr/bin/chromium driven by playwright-core,
-// with the flags that keep it off the network (TESTING.md).
+// Launches headless Chromium for browser tests, with the binary, flags and skip rule of
+// test/helpers/browser.ts (one place for TESTING.md's rules).
 
-import { existsSync } from 'node:fs';
 import type { Browser } from 'playwright-core';
+import { CHROMIUM, CHROMIUM_ARGS } from './browser.js';
 
-export const CHROMIUM = process.env['FEEDCAST_CHROMIUM'] ?? '/usr/bin/chromium';
-
-export function skipWithoutChromium(): string | false {
-  if (existsSync(CHROMIUM)) return false;
-  if (process.env['CI'] !== undefined) throw new Error(`Chromium is required in CI at ${CHROMIUM} (apt-get install -y chromium)`);
-  return `Chromium not installed at ${CHROMIUM} (apt-get install -y chromium)`;
-}
+export { CHROMIUM, skipWithoutChromium } from './browser.js';
 
 export async function launchChromium(): Promise<Browser> {
   const { chromium } = await import('playwright-core');
-  return chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
 }

@@ -1,6 +1,7 @@
 // Starts Feedcast in-process on a free loopback port from a config text, for integration tests.
 
 import { request } from 'node:http';
+import { createServer } from 'node:net';
 import type { TestContext } from 'node:test';
 import { parseConfigText } from '../../src/config/config.js';
 import { createLogger, silentLogger } from '../../src/observability/logger.js';
@@ -56,5 +57,15 @@ export function postBytes(url: string, body: Buffer): Promise<{ status: number; 
       if (err.code !== 'EPIPE' && err.code !== 'ECONNRESET') reject(err);
     });
     req.end(body);
+  });
+}
+
+/** A TCP port that is free on 127.0.0.1 right now, for servers started as child processes. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const address = s.address();
+      s.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0));
+    });
   });
 }

@@ -3,26 +3,16 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { probePackets, run, skipWithoutFfmpeg } from '../helpers/media-tools.js';
+import { freePort } from '../helpers/test-server.js';
 
 const MAIN = new URL('../../src/main.ts', import.meta.url).pathname;
 
 function feedcast(args: string[], timeoutMs = 20_000) {
   return run(process.execPath, ['--import', 'tsx', MAIN, ...args], timeoutMs);
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const address = s.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 describe('feedcast command line', () => {

@@ -5,14 +5,13 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { launchChromium, skipWithoutChromium } from '../helpers/chromium.js';
 import { probePackets, publish, skipWithoutFfmpeg } from '../helpers/media-tools.js';
-import { startTestServer, waitFor } from '../helpers/test-server.js';
+import { freePort, startTestServer, waitFor } from '../helpers/test-server.js';
 
 const skip = skipWithoutFfmpeg();
 const MAIN = new URL('../../src/main.ts', import.meta.url).pathname;
@@ -29,15 +28,6 @@ async function getJson(url: string, init?: RequestInit): Promise<{ status: numbe
 
 function basic(user: string, password: string): Record<string, string> {
   return { Authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const address = s.address();
-      s.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0));
-    });
-  });
 }
 
 describe('control plane', { skip }, () => {

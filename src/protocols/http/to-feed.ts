@@ -9,7 +9,7 @@ import type { Feed, PublisherSession } from '../../feed/feed.js';
 import { FlvDemuxer } from '../../formats/flv/flv-demuxer.js';
 import { TsDemuxer } from '../../formats/mpegts/ts-demuxer.js';
 import type { Demuxer, DemuxerSink } from '../../media/demuxer.js';
-import type { Logger } from '../../observability/logger.js';
+import { throttledWarner } from '../../observability/throttled-warn.js';
 import type { ServerContext } from '../../server-context.js';
 import { sendText } from './respond.js';
 
@@ -32,22 +32,6 @@ export function sniffIngestFormat(head: Buffer): IngestFormat | undefined {
 
 function makeDemuxer(format: 'mpegts' | 'flv', sink: DemuxerSink): Demuxer {
   return format === 'flv' ? new FlvDemuxer(sink) : new TsDemuxer(sink);
-}
-
-/** Logs a repeated per-frame problem at most once a second, with the count. */
-function throttledWarner(log: Logger): (message: string) => void {
-  let last = 0;
-  let suppressed = 0;
-  return (message) => {
-    const now = Date.now();
-    if (now - last < 1000) {
-      suppressed++;
-      return;
-    }
-    log.warn(message, suppressed > 0 ? { alsoSuppressed: suppressed } : undefined);
-    last = now;
-    suppressed = 0;
-  };
 }
 
 export function handlePublish(

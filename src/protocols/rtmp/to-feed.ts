@@ -9,22 +9,7 @@ import { FlvTagDemuxer } from '../../formats/flv/flv-tag-demuxer.js';
 import { FLV_PREVIOUS_TAG_SIZE_BYTES, FlvTagType, parseFlvTagHeader } from '../../formats/flv/flv-tag.js';
 import { RtmpType, type RtmpMessage } from '../../formats/rtmp/messages.js';
 import type { Logger } from '../../observability/logger.js';
-
-/** Logs a repeated per-frame problem at most once a second, with the count. */
-function throttledWarner(log: Logger): (message: string) => void {
-  let last = 0;
-  let suppressed = 0;
-  return (message) => {
-    const now = Date.now();
-    if (now - last < 1000) {
-      suppressed++;
-      return;
-    }
-    log.warn(message, suppressed > 0 ? { alsoSuppressed: suppressed } : undefined);
-    last = now;
-    suppressed = 0;
-  };
-}
+import { throttledWarner } from '../../observability/throttled-warn.js';
 
 export class RtmpToFeed {
   readonly session: PublisherSession;
