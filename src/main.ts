@@ -5,6 +5,7 @@ import { describeConfig } from './config/summary.js';
 import { FeedcastError } from './errors.js';
 import { runFeedfileCommand } from './feedfile/cli.js';
 import { createLogger } from './observability/logger.js';
+import { runPublishCommand } from './publish/cli.js';
 import { startServer } from './server.js';
 import { VERSION } from './version.js';
 
@@ -18,6 +19,9 @@ Usage:
   feedcast feedfile dump FILE  print a feed file's header, time range and block statistics
   feedcast feedfile export FILE [--from T] [--to T] OUT.ts
                                write a recorded time range as an MPEG-TS file
+  feedcast publish INPUT... http://HOST:8090/feed1.ffm
+                               encode INPUT as the feed's streams need (asks the server) and
+                               push it; feedcast publish --help for the options
   feedcast --version           print the version
   feedcast --help              this text
 
@@ -52,6 +56,7 @@ async function main(argv: readonly string[]): Promise<number> {
   }
 
   if (first === 'feedfile') return runFeedfileCommand(argv.slice(1));
+  if (first === 'publish') return runPublishCommand(argv.slice(1));
 
   let config: ServerConfig;
   let configPath: string | undefined;

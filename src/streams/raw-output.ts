@@ -25,6 +25,8 @@ export interface RawOutputOptions {
   retainBytes: number;
   /** Framing added around every piece once, for all readers (mpjpeg part headers). */
   wrap?: (piece: Buffer) => Buffer;
+  /** The clock pieces are stamped with (tests). */
+  now?: () => number;
 }
 
 /** multipart/x-mixed-replace part for one JPEG, with the boundary ffserver used. */
@@ -44,6 +46,8 @@ export class RawOutput extends TypedEmitter<MuxedOutputEvents> {
   private framer: RawFramer;
   private readonly options: RawOutputOptions;
   private readonly log: Logger;
+  private readonly now: () => number;
+  private readonly createdAtMs: number;
   private chunks: Chunk[] = [];
   private nextSeq = 0;
   private producedBytes = 0;
@@ -64,6 +68,8 @@ export class RawOutput extends TypedEmitter<MuxedOutputEvents> {
     this.framer = framer;
     this.options = options;
     this.log = log.child({ output: id });
+    this.now = options.now ?? Date.now;
+    this.createdAtMs = this.now();
   }
 
   get isEnded(): boolean {
@@ -92,6 +98,23 @@ export class RawOutput extends TypedEmitter<MuxedOutputEvents> {
 
   joinSeq(): number | undefined {
     return this.lastJoinSeq;
+  }
+
+  /**
+   * Where a reader with `Preroll` starts (ffserver ref §3.4): the newest join point produced at
+   * least `seconds` ago, else the oldest one still kept (retention is ReaderMaxQueue bytes).
+   */
+  prerollJoinSeq(seconds: number): number | undefined {
+    if (seconds <= 0) return this.lastJoinSeq;
+    const before90k = (this.now() - this.createdAtMs - seconds * 1000) * 90;
+    let oldest: number | undefined;
+    for (let i = this.chunks.length - 1; i >= 0; i--) {
+      const c = this.chunks[i];
+      if (c === undefined || !c.joinable) continue;
+      if (c.dts90k <= before90k) return c.seq;
+      oldest = c.seq;
+    }
+    return oldest ?? this.lastJoinSeq;
   }
 
   at(seq: number): Chunk | undefined {
@@ -128,7 +151,9 @@ export class RawOutput extends TypedEmitter<MuxedOutputEvents> {
     this.piecesIn++;
     if (piece.joinable) this.latest = piece.data;
     const data = this.options.wrap !== undefined ? this.options.wrap(piece.data) : piece.data;
-    const chunk: Chunk = { seq: this.nextSeq++, data, joinable: piece.joinable, startByte: this.producedBytes, dts90k: 0 };
+    // Raw pieces carry no media time: dts90k is the wall time since the output started (for Preroll).
+    const dts90k = (this.now() - this.createdAtMs) * 90;
+    const chunk: Chunk = { seq: this.nextSeq++, data, joinable: piece.joinable, startByte: this.producedBytes, dts90k };
     this.producedBytes += data.length;
     this.chunks.push(chunk);
     if (piece.joinable) this.lastJoinSeq = chunk.seq;

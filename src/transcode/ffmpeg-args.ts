@@ -143,6 +143,9 @@ function videoSpec(stream: StreamConfig, encoder: string): VideoSpec {
   if (e.idctSimple) o.push('-idct:v', 'simple');
   if (e.debug !== undefined) o.push('-debug:v', e.debug);
   if (e.strict !== undefined) o.push('-strict:v', e.strict);
+  // MPEG-1/2 video only has 24-60 fps officially; ffserver's default of 5 fps (and 10, 15 ...) needs
+  // the unofficial frame-rate codes, which ffmpeg and players read.
+  else if (encoder === 'mpeg1video' || encoder === 'mpeg2video') o.push('-strict:v', 'unofficial');
   // Live defaults per encoder, each overridable with AVOptionVideo.
   const live: Record<string, string> =
     encoder === 'libx264'
@@ -243,7 +246,9 @@ export function encoderArgs(profile: Pick<TranscodeProfile, 'video' | 'audio'>):
 
 /** Options that keep ffmpeg quiet on stderr except for what matters, and fast to start on a live pipe. */
 const COMMON = ['-hide_banner', '-nostats', '-loglevel', 'warning'];
-const LIVE_INPUT = ['-fflags', '+genpts+nobuffer', '-probesize', '65536', '-analyzeduration', '500000'];
+// probesize must hold a 1080p keyframe plus the first audio frames (the GOP cache comes at once);
+// analyzeduration bounds the wait when the feed is slow.
+const LIVE_INPUT = ['-fflags', '+genpts+nobuffer', '-probesize', '2000000', '-analyzeduration', '500000'];
 
 /** The transcoder: the feed's frames as MPEG-TS on stdin, the profile's container on stdout. */
 export function transcodeArgs(profile: TranscodeProfile, input: { hasVideo: boolean; hasAudio: boolean }): string[] {
@@ -333,6 +338,14 @@ export interface PublishVariant {
   audio: Pick<AudioSpec, 'encoder' | 'options'> | undefined;
 }
 
+/** Which input stream every variant encodes: ffmpeg `-map` specifiers (`?` makes one optional). */
+export interface VariantInputs {
+  video: string;
+  audio: string;
+}
+
+const PIPE_INPUTS: VariantInputs = { video: '0:v:0', audio: '0:a:0' };
+
 /**
  * The outputs of a multi-variant encode: video tracks first in variant order, then audio tracks
  * in variant order (the server maps variant k to the k-th video and k-th audio track of the feed).
@@ -342,37 +355,77 @@ export function variantOutputArgs(
   variants: readonly PublishVariant[],
   input: { hasVideo: boolean; hasAudio: boolean },
   keyframeSeconds = 2,
+  maps: VariantInputs = PIPE_INPUTS,
 ): string[] {
   const args: string[] = [];
   let vi = 0;
   for (const v of variants) {
     if (v.video === undefined || !input.hasVideo) continue;
-    args.push('-map', '0:v:0', `-c:v:${vi}`, v.video.encoder, ...specify(v.video.options, 'v', vi));
+    args.push('-map', maps.video, `-c:v:${vi}`, v.video.encoder, ...specify(v.video.options, 'v', vi));
     vi++;
   }
   let ai = 0;
   for (const v of variants) {
     if (v.audio === undefined || !input.hasAudio) continue;
-    args.push('-map', '0:a:0', `-c:a:${ai}`, v.audio.encoder, ...specify(v.audio.options, 'a', ai));
+    args.push('-map', maps.audio, `-c:a:${ai}`, v.audio.encoder, ...specify(v.audio.options, 'a', ai));
     ai++;
   }
   if (vi > 0) args.push('-force_key_frames', `expr:gte(t,n_forced*${keyframeSeconds})`);
   return args;
 }
 
-/** `feedcast publish`: encodes every variant from one input and pushes them as one MPEG-TS (POST). */
-export function publishArgs(
-  input: string,
-  variants: readonly PublishVariant[],
-  url: string,
-  options: { realtime: boolean; inputArgs?: readonly string[]; keyframeSeconds?: number } = { realtime: true },
-): string[] {
-  const args: string[] = [...COMMON, '-nostdin'];
-  if (options.realtime) args.push('-re');
-  args.push(...(options.inputArgs ?? []), '-i', input);
-  args.push(...variantOutputArgs(variants, { hasVideo: true, hasAudio: true }, options.keyframeSeconds));
-  args.push('-f', 'mpegts', '-muxdelay', '0', '-flush_packets', '1', '-method', 'POST', url);
-  return args;
+/** What `feedcast publish` sends when the feed declares no encodings: H.264 + AAC for every passthrough output. */
+export const PLAIN_PUBLISH_VARIANT: PublishVariant = {
+  video: {
+    encoder: 'libx264',
+    options: ['-preset:v', 'veryfast', '-tune:v', 'zerolatency', '-pix_fmt', 'yuv420p', '-g', '50', '-sc_threshold:v', '0'],
+  },
+  audio: { encoder: 'aac', options: [] },
+};
+
+export interface PublishOptions {
+  /** ffmpeg input options and inputs, `-i` included (e.g. `-re -f lavfi -i testsrc2`). */
+  inputArgs: readonly string[];
+  /** Input streams to encode; default: video from input 0, audio (if any) from the last input. */
+  maps?: VariantInputs;
+  keyframeSeconds?: number;
+}
+
+/** The default maps for `inputs` inputs: video from the first, optional audio from the last. */
+export function defaultPublishMaps(inputs: number): VariantInputs {
+  return { video: '0:v:0', audio: `${Math.max(0, inputs - 1)}:a:0?` };
+}
+
+/**
+ * `feedcast publish`: encodes every variant from the input into one MPEG-TS written to `target`
+ * (`pipe:1` for the CLI, which does the POST itself; an http URL makes ffmpeg POST it).
+ */
+export function publishArgs(variants: readonly PublishVariant[], target: string, options: PublishOptions): string[] {
+  const inputs = options.inputArgs.filter((a) => a === '-i').length;
+  const list = variants.length > 0 ? variants : [PLAIN_PUBLISH_VARIANT];
+  return [
+    ...COMMON,
+    '-nostdin',
+    ...options.inputArgs,
+    ...variantOutputArgs(
+      list,
+      { hasVideo: true, hasAudio: true },
+      options.keyframeSeconds ?? 2,
+      options.maps ?? defaultPublishMaps(inputs),
+    ),
+    '-max_muxing_queue_size',
+    '1024',
+    '-f',
+    'mpegts',
+    '-muxdelay',
+    '0',
+    '-muxpreload',
+    '0',
+    '-flush_packets',
+    '1',
+    ...(/^https?:/.test(target) ? ['-method', 'POST'] : []),
+    target,
+  ];
 }
 
 /** The server-side ladder: the feed as MPEG-TS on stdin, every variant as one multi-track MPEG-TS on stdout. */

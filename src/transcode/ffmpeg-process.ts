@@ -3,6 +3,7 @@
 // idempotent stop; plus the ChildReaper, which kills every child if the server itself dies.
 
 import { spawn, type ChildProcess } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { ProcessError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
@@ -45,6 +46,11 @@ export class ChildReaper {
 
   get pid(): number | undefined {
     return this.child?.pid;
+  }
+
+  /** Starts the reaper if it is not running: call before spawning, so tracking is one write. */
+  prepare(): void {
+    this.ensure();
   }
 
   track(pid: number): void {
@@ -180,9 +186,12 @@ export class FfmpegProcess extends TypedEmitter<FfmpegProcessEvents> {
     const args = this.opts.args();
     this.tail = [];
     this.partialLine = '';
+    const reaper = this.opts.reaper ?? ChildReaper.get();
+    reaper.prepare();
+    const [command, argv] = withParentDeathSignal(this.opts.command, args);
     let child: ChildProcess;
     try {
-      child = spawn(this.opts.command, args, {
+      child = spawn(command, argv, {
         stdio: [this.opts.stdin, 'pipe', 'pipe'],
         // Own process group: a terminal's Ctrl-C reaches the server, which stops children itself.
         detached: true,
@@ -194,11 +203,13 @@ export class FfmpegProcess extends TypedEmitter<FfmpegProcessEvents> {
     this.child = child;
     this.starts++;
     this.startedAt = Date.now();
+    // Tell the reaper at once, in this synchronous block: if the server dies from here on (even
+    // before the 'spawn' event), the child is killed.
+    if (child.pid !== undefined) reaper.track(child.pid);
     let spawned = false;
     child.once('spawn', () => {
       spawned = true;
       if (child.pid !== undefined) {
-        (this.opts.reaper ?? ChildReaper.get()).track(child.pid);
         this.log.info('ffmpeg started', { pid: child.pid, argv: args.join(' ') });
         this.safeEmit('spawn', child.pid);
       }
@@ -219,8 +230,8 @@ export class FfmpegProcess extends TypedEmitter<FfmpegProcessEvents> {
     child.stdin?.on('error', () => undefined); // EPIPE when ffmpeg exits first; 'exit' reports it
     child.stdout?.on('error', () => undefined);
     child.once('exit', (code, signal) => {
+      if (child.pid !== undefined) reaper.untrack(child.pid);
       if (!spawned) return;
-      if (child.pid !== undefined) (this.opts.reaper ?? ChildReaper.get()).untrack(child.pid);
       if (this.partialLine !== '') this.pushLine(this.partialLine);
       this.child = undefined;
       const error = new ProcessError(this.opts.name, code, signal, [...this.tail]);
@@ -299,6 +310,29 @@ export class FfmpegProcess extends TypedEmitter<FfmpegProcessEvents> {
       killTimer.unref();
     });
     return this.stopping;
+  }
+}
+
+let setprivPath: string | null | undefined;
+
+/**
+ * `setpriv --pdeathsig KILL -- COMMAND ARGS` when util-linux's setpriv exists and COMMAND is an
+ * executable path: the kernel kills the child when the server dies, even in the instant between
+ * fork and telling the reaper (setpriv execs COMMAND, so the pid and name stay ffmpeg's). Other
+ * commands run directly, so that a missing program still fails with ENOENT.
+ */
+export function withParentDeathSignal(command: string, args: readonly string[]): [string, string[]] {
+  if (setprivPath === undefined) setprivPath = ['/usr/bin/setpriv', '/bin/setpriv'].find(isExecutable) ?? null;
+  if (setprivPath === null || !command.startsWith('/') || !isExecutable(command)) return [command, [...args]];
+  return [setprivPath, ['--pdeathsig', 'KILL', '--', command, ...args]];
+}
+
+function isExecutable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
   }
 }
 

@@ -9,6 +9,7 @@ import type { Feed, PublisherSession } from '../feed/feed.js';
 import { TsDemuxer } from '../formats/mpegts/ts-demuxer.js';
 import type { Logger } from '../observability/logger.js';
 import type { ServerContext } from '../server-context.js';
+import type { ServerConfig } from '../config/config.js';
 import { isFileSource, launchArgs, pullArgs, resolveFfmpeg } from './ffmpeg-args.js';
 import { FfmpegProcess, type BackoffOptions, type FfmpegProcessStatus } from './ffmpeg-process.js';
 
@@ -27,12 +28,23 @@ export interface FeedSourceSpec {
 }
 
 export interface SourceManagerOptions {
-  /** Pulled sources until the config has `Source`/`NoLoop` directives. */
+  /** Extra or replacing sources (tests); by default every feed with `Launch` or `Source` has one. */
   sources?: readonly FeedSourceSpec[];
-  /** Defaults for every Launch feed (ffserver ran Launch always; Feedcast defaults to on demand). */
-  launchOnDemand?: boolean;
+  /** Overrides every feed's `OnDemand` (tests). */
+  onDemand?: boolean;
+  /** Overrides `TranscodeIdleTimeout`. */
   idleTimeoutMs?: number;
   backoff?: BackoffOptions;
+}
+
+/** The sources a config declares: `Launch` (wins when both are given) or `Source`, with OnDemand and NoLoop. */
+export function sourceSpecsOf(config: ServerConfig): FeedSourceSpec[] {
+  const specs: FeedSourceSpec[] = [];
+  for (const f of config.feeds) {
+    if (f.launch !== undefined) specs.push({ feedKey: f.key, launch: f.launch, onDemand: f.onDemand });
+    else if (f.source !== undefined) specs.push({ feedKey: f.key, url: f.source, noLoop: !f.loop, onDemand: f.onDemand });
+  }
+  return specs;
 }
 
 export interface FeedSourceStatus extends FfmpegProcessStatus {
@@ -178,15 +190,18 @@ export class SourceManager {
 
   constructor(ctx: ServerContext, options: SourceManagerOptions = {}) {
     this.log = ctx.log.child({ part: 'sources' });
-    const specs: FeedSourceSpec[] = [];
+    const specs = sourceSpecsOf(ctx.config);
     for (const f of ctx.config.feeds) {
-      if (f.launch !== undefined) {
-        specs.push({ feedKey: f.key, launch: f.launch, onDemand: options.launchOnDemand ?? true });
+      if (f.launch !== undefined && f.source !== undefined) {
+        this.log.warn('feed has both Launch and Source; Launch is used', { feed: f.key, where: f.where });
       }
     }
     for (const s of options.sources ?? []) {
-      if (!specs.some((x) => x.feedKey === s.feedKey)) specs.push(s);
+      const at = specs.findIndex((x) => x.feedKey === s.feedKey);
+      if (at >= 0) specs.splice(at, 1, s);
+      else specs.push(s);
     }
+    if (options.onDemand !== undefined) for (const [i, s] of specs.entries()) specs[i] = { ...s, onDemand: options.onDemand };
     if (specs.length === 0) return;
     const ffmpeg = resolveFfmpeg(ctx.config.ffmpegPath);
     for (const spec of specs) {
@@ -202,7 +217,14 @@ export class SourceManager {
       }
       this.sources.set(
         spec.feedKey,
-        new FeedSource(spec, feed, ffmpeg.path, this.log, options.idleTimeoutMs ?? 10_000, options.backoff),
+        new FeedSource(
+          spec,
+          feed,
+          ffmpeg.path,
+          this.log,
+          options.idleTimeoutMs ?? ctx.config.transcodeIdleTimeoutMs,
+          options.backoff,
+        ),
       );
     }
   }

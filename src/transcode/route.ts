@@ -11,7 +11,7 @@ import { handleRead } from '../protocols/http/from-feed.js';
 import { sendText } from '../protocols/http/respond.js';
 import type { HttpRoute } from '../protocols/http/route.js';
 import type { ServerContext } from '../server-context.js';
-import { OutputReader, type ByteSink } from '../streams/output-reader.js';
+import { OutputReader, type ByteSink, type ChunkSource } from '../streams/output-reader.js';
 import { plainVariant, type PassthroughFormat } from '../streams/output-registry.js';
 import type { RawOutput } from '../streams/raw-output.js';
 import { encodingsDocument } from './encodings.js';
@@ -279,7 +279,10 @@ export class TranscodeRoute implements HttpRoute {
     conn.state = 'SEND_DATA';
     this.ctx.bandwidthInUseKbps += bandwidthKbps;
     const sink: ByteSink = icy ? new IcySink(res, ICY_METAINT, title) : res;
-    const reader = new OutputReader(output, sink, {
+    // Preroll: start that many seconds back, from what the output keeps; always on a join point
+    // (which is what StartSendOnKey asks, so that needs nothing more here).
+    const source = stream.prerollSeconds > 0 ? startingAt(output, output.prerollJoinSeq(stream.prerollSeconds)) : output;
+    const reader = new OutputReader(source, sink, {
       maxQueueBytes: this.ctx.config.readerMaxQueueBytes,
       maxLagMs: this.ctx.config.readerMaxLagMs,
     });
@@ -308,6 +311,25 @@ export class TranscodeRoute implements HttpRoute {
     if (stream.maxTimeSeconds > 0) maxTimer = setTimeout(() => reader.close('MaxTime reached'), stream.maxTimeSeconds * 1000);
     reader.start();
   }
+}
+
+/** `output` as a reader sees it, but joining at `seq` (Preroll) instead of the newest join point. */
+function startingAt(output: RawOutput, seq: number | undefined): ChunkSource {
+  let first = true;
+  return new Proxy(output, {
+    get(target, prop) {
+      if (prop === 'joinSeq') {
+        return () => {
+          // Only the reader's start uses the prerolled point; skips go to the newest one.
+          if (!first) return target.joinSeq();
+          first = false;
+          return seq ?? target.joinSeq();
+        };
+      }
+      const value: unknown = Reflect.get(target, prop, target);
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
 }
 
 /** Polls `condition` every 50 ms until it holds, the request goes away, or `timeoutMs` passes. */

@@ -15,9 +15,9 @@ import type { BackoffOptions } from './ffmpeg-process.js';
 import { Transcoder, VariantSelector, type TranscoderStatus } from './transcoder.js';
 
 export interface TranscoderManagerOptions {
-  /** How long a transcoder keeps running after its last reader left (`TranscodeIdleTimeout`). Default 10 s. */
+  /** Overrides `TranscodeIdleTimeout`: how long a transcoder keeps running after its last reader left. */
   idleTimeoutMs?: number;
-  /** Streams whose transcoder runs all the time (`AlwaysOn` in a <Stream>). */
+  /** Overrides the streams marked `AlwaysOn` in the config: their transcoders run all the time. */
   alwaysOn?: readonly string[];
   backoff?: BackoffOptions;
   /** Keeps a Launch/Source feed's source running while a transcoder reads it (SourceManager.acquire). */
@@ -42,8 +42,6 @@ export interface Rendition {
   audioCodec: string | undefined;
 }
 
-const DEFAULT_IDLE_MS = 10_000;
-
 export class TranscoderManager {
   private readonly ctx: ServerContext;
   private readonly opts: TranscoderManagerOptions;
@@ -66,9 +64,14 @@ export class TranscoderManager {
     return this.location.result;
   }
 
-  /** Starts the transcoders of AlwaysOn streams. */
+  /** Streams whose transcoder runs without readers: the option, else those marked `AlwaysOn`. */
+  private alwaysOnNames(): readonly string[] {
+    return this.opts.alwaysOn ?? this.ctx.config.streams.filter((s) => s.alwaysOn).map((s) => s.name);
+  }
+
+  /** Starts the transcoders of AlwaysOn streams (call once the server listens). */
   startAlwaysOn(): void {
-    for (const name of this.opts.alwaysOn ?? []) {
+    for (const name of this.alwaysOnNames()) {
       const stream = this.ctx.config.streams.find((s) => s.name === name);
       if (stream === undefined) continue;
       const served = this.open(stream, true);
@@ -93,7 +96,7 @@ export class TranscoderManager {
     if (source === undefined)
       return { kind: 'error', status: 404, message: `/${stream.name}: its feed ${stream.feed} does not exist` };
     const profile = profileOf(stream);
-    const isAlwaysOn = alwaysOn || (this.opts.alwaysOn ?? []).includes(stream.name);
+    const isAlwaysOn = alwaysOn || this.alwaysOnNames().includes(stream.name);
 
     if (profile.output === 'feed') {
       const variants = variantsOf(this.ctx.config, feedKey);
@@ -160,7 +163,7 @@ export class TranscoderManager {
       log: this.log,
       derivedFeedOptions: this.feedOptions(),
       retainBytes: this.ctx.config.readerMaxQueueBytes,
-      idleTimeoutMs: this.opts.idleTimeoutMs ?? DEFAULT_IDLE_MS,
+      idleTimeoutMs: this.opts.idleTimeoutMs ?? this.ctx.config.transcodeIdleTimeoutMs,
       ...(this.opts.backoff !== undefined ? { backoff: this.opts.backoff } : {}),
       ...(acquireSource !== undefined ? { acquireSource: () => acquireSource(base.source.key) ?? (() => undefined) } : {}),
     });

@@ -429,6 +429,11 @@ export class VariantSelector {
       source.on('tracks', (tracks) => this.onTracks(tracks)),
       source.on('frame', (frame) => this.onFrame(frame)),
       source.on('idle', () => this.endSession('source idle')),
+      // The source's publisher left (ffmpeg stopped or restarted): no stale GOP for new readers;
+      // the next frames attach a new session, which starts at a keyframe.
+      source.on('publisher', (info) => {
+        if (info === undefined) this.endSession('source publisher left');
+      }),
     );
     if (source.tracks.length > 0) {
       this.onTracks(source.tracks);

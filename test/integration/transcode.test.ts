@@ -7,7 +7,7 @@ import { test, type TestContext } from 'node:test';
 import { TranscodeRoute } from '../../src/transcode/route.js';
 import { TranscoderManager } from '../../src/transcode/transcoder-manager.js';
 import { childrenNamed, alive } from '../helpers/processes.js';
-import { FFMPEG, probePackets, publish, run, skipWithoutFfmpeg } from '../helpers/media-tools.js';
+import { decodeFrames, FFMPEG, probePackets, publish, run, skipWithoutFfmpeg } from '../helpers/media-tools.js';
 import { startTestServer, waitFor, type TestServer } from '../helpers/test-server.js';
 
 const skip = skipWithoutFfmpeg();
@@ -45,6 +45,15 @@ const CONFIG = `
   VideoSize 160x120
   VideoFrameRate 5
   NoAudio
+</Stream>
+<Stream short.mjpg>
+  Feed feed1.ffm
+  Format mpjpeg
+  VideoSize 160x120
+  VideoFrameRate 5
+  NoAudio
+  MaxTime 1
+  Preroll 2
 </Stream>
 <Stream snap.jpg>
   Feed feed1.ffm
@@ -191,7 +200,13 @@ test('MJPEG multipart yields JPEG frames; Format jpeg serves one picture', { ski
   const snap = await readSome(server.url('/snap.jpg'), () => false);
   assert.equal(snap.headers['content-type'], 'image/jpeg');
   assert.equal(snap.body.readUInt16BE(0), 0xffd8);
-  // jpeg and mpjpeg share one child.
+  // MaxTime (ffserver ref §2.5): the response ends by itself; Preroll starts on a complete JPEG.
+  const short = await readSome(server.url('/short.mjpg'), () => false);
+  assert.equal(short.status, 200);
+  const shortParts = short.body.toString('latin1').split('--ffserver\r\n').slice(1);
+  assert.ok(shortParts.length >= 2, `${shortParts.length} parts before MaxTime`);
+  assert.match(shortParts[0] ?? '', /^Content-Type: image\/jpeg\r\nContent-Length: \d+\r\n\r\n\xff\xd8/);
+  // jpeg and mpjpeg (and MaxTime/Preroll variants of one encoding) share one child.
   assert.equal(manager.status().length, 1);
   // ffmpeg itself decodes the multipart stream as MJPEG.
   const decoded = await run(
@@ -231,3 +246,77 @@ test('a missing ffmpeg is a 503 for encoded streams only', { timeout: 30_000, sk
   const ok = await probePackets(server.url('/feed1.flv'), 1);
   assert.ok(ok.packets.length > 0, 'the passthrough output still works');
 });
+
+const LADDER = `
+<Feed feed1.ffm>
+</Feed>
+<Stream hi.flv>
+  Feed feed1.ffm
+  Format flv
+  VideoSize 320x240
+  VideoFrameRate 10
+  VideoBitRate 250
+  AVOptionVideo preset ultrafast
+  AudioBitRate 48
+  AudioSampleRate 44100
+  AudioChannels 1
+</Stream>
+<Stream lo.flv>
+  Feed feed1.ffm
+  Format flv
+  VideoSize 160x120
+  VideoFrameRate 10
+  VideoBitRate 100
+  AVOptionVideo preset ultrafast
+  AudioBitRate 48
+  AudioSampleRate 44100
+  AudioChannels 1
+</Stream>
+`;
+
+test(
+  'a 2-rendition ladder runs in one ffmpeg child, keyframe-aligned, and each rendition decodes at its size',
+  { skip, timeout: 90_000 },
+  async (t) => {
+    const { server, manager } = await setup(t, LADDER);
+    const hiRead = probePackets(server.url('/hi.flv'), 4);
+    const loRead = probePackets(server.url('/lo.flv'), 4);
+    await waitFor('the ladder to run', () => manager.status().some((s) => s.id === 'feed1~ladder' && s.running));
+    const ladder = manager.get('feed1~ladder')?.derived;
+    assert.ok(ladder !== undefined);
+    // Keyframe times per video track of the ladder's output, on one clock.
+    const keys = new Map<number, Set<number>>();
+    const off = ladder.on('frame', (f) => {
+      const track = ladder.tracks.find((tr) => tr.id === f.trackId);
+      if (track?.kind !== 'video' || !f.keyframe) return;
+      const set = keys.get(f.trackId) ?? new Set<number>();
+      set.add(f.dts90k);
+      keys.set(f.trackId, set);
+    });
+    t.after(off);
+    const [hi, lo] = await Promise.all([hiRead, loRead]);
+    const hv = hi.streams.find((s) => s.codec_type === 'video');
+    const lv = lo.streams.find((s) => s.codec_type === 'video');
+    assert.deepEqual([hv?.codec_name, hv?.width, hv?.height], ['h264', 320, 240]);
+    assert.deepEqual([lv?.codec_name, lv?.width, lv?.height], ['h264', 160, 120]);
+    for (const probe of [hi, lo]) {
+      const key = probe.packets.filter((p) => p.codec_type === 'video' && p.flags.startsWith('K'));
+      assert.ok(key.length >= 1, 'each rendition has keyframes');
+    }
+    await waitFor('three keyframes per rendition', () => [...keys.values()].filter((s) => s.size >= 3).length === 2, 20_000);
+    const [a, b] = [...keys.values()].map((s) => [...s].sort((x, y) => x - y));
+    const lastCommon = Math.min(a?.at(-1) ?? 0, b?.at(-1) ?? 0);
+    const firstCommon = Math.max(a?.[0] ?? 0, b?.[0] ?? 0);
+    const inRange = (xs: number[] | undefined): number[] => (xs ?? []).filter((x) => x >= firstCommon && x <= lastCommon);
+    assert.ok(inRange(a).length >= 2, `keyframes ${JSON.stringify(a)} / ${JSON.stringify(b)}`);
+    assert.deepEqual(inRange(a), inRange(b), 'both renditions have keyframes at the same times');
+    assert.equal(manager.status().length, 1, 'one child for the whole ladder');
+    assert.equal(childrenNamed('ffmpeg').length, 2, 'the publisher and the ladder');
+    // Each decodes without errors at its size.
+    for (const name of ['/hi.flv', '/lo.flv']) {
+      const decoded = await decodeFrames(server.url(name), 2);
+      assert.ok(decoded.videoFrames >= 10, `${name}: ${decoded.videoFrames} frames`);
+      assert.equal(decoded.errors, '', `${name} decodes cleanly`);
+    }
+  },
+);
