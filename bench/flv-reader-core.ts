@@ -75,6 +75,10 @@ export class FlvReader {
   private skip = 0;
   private expectedPrevSize = 0;
   private tagStartAt = 0;
+  private chunked = false;
+  private cState = 0;
+  private cLeft = 0;
+  private cSizeOpen = true;
 
   constructor(opts: FlvReaderOptions) {
     this.opts = opts;
@@ -125,11 +129,54 @@ export class FlvReader {
   private onData(buf: Buffer, n: number): void {
     this.bytes += n;
     if (this.phase === Phase.Opaque) return;
-    if (this.phase === Phase.Tags && this.skip >= n) {
+    if (this.phase === Phase.Tags && this.skip >= n && (!this.chunked || (this.cState === 1 && this.cLeft >= n))) {
       this.skip -= n; // the common case: the whole read is inside a tag body
+      if (this.chunked) this.cLeft -= n;
       return;
     }
-    this.parse(buf, n, nowMs());
+    const at = nowMs();
+    if (this.chunked) this.dechunk(buf, 0, n, at);
+    else this.parse(buf, 0, n, at);
+  }
+
+  /**
+   * Transfer-Encoding: chunked (Node-Media-Server answers so): strips the chunk framing and hands
+   * the data to parse(). cState 0 = in a size line, 1 = in data, 2 = in the CRLF after data.
+   */
+  private dechunk(buf: Buffer, start: number, end: number, at: number): void {
+    let i = start;
+    while (i < end) {
+      if (this.cState === 1) {
+        const k = Math.min(this.cLeft, end - i);
+        this.parse(buf, i, i + k, at);
+        if (this.phase === Phase.Opaque) return;
+        this.cLeft -= k;
+        i += k;
+        if (this.cLeft === 0) this.cState = 2;
+        continue;
+      }
+      const c = buf[i++]!;
+      if (c !== 0x0a) {
+        if (this.cState === 0 && this.cSizeOpen) {
+          const d =
+            c >= 0x30 && c <= 0x39 ? c - 0x30 : c >= 0x61 && c <= 0x66 ? c - 0x57 : c >= 0x41 && c <= 0x46 ? c - 0x37 : -1;
+          if (d >= 0) this.cLeft = this.cLeft * 16 + d;
+          else this.cSizeOpen = false; // chunk extensions or CR
+        }
+        continue;
+      }
+      if (this.cState === 2) {
+        this.cState = 0;
+        this.cLeft = 0;
+        this.cSizeOpen = true;
+        continue;
+      }
+      if (this.cLeft === 0) {
+        this.fail('chunked body ended');
+        return;
+      }
+      this.cState = 1;
+    }
   }
 
   /** Copies bytes into `acc` until it holds `want` bytes; returns the new read position. */
@@ -140,8 +187,8 @@ export class FlvReader {
     return i + k;
   }
 
-  private parse(buf: Buffer, end: number, at: number): void {
-    let i = 0;
+  private parse(buf: Buffer, start: number, end: number, at: number): void {
+    let i = start;
     while (i < end) {
       if (this.skip > 0) {
         const k = Math.min(this.skip, end - i);
@@ -171,6 +218,11 @@ export class FlvReader {
         }
         this.phase = Phase.FlvHeader;
         this.want = 9;
+        if (/\r\ntransfer-encoding:[ \t]*chunked/i.test(this.acc.toString('latin1', 0, p))) {
+          this.chunked = true;
+          this.dechunk(buf, i, end, at);
+          return;
+        }
         continue;
       }
       if (this.accLen === 0) this.tagStartAt = at;

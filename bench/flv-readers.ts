@@ -1,7 +1,8 @@
 // HTTP-FLV load generator: opens N readers of one URL, lets them settle, then measures each one over
 // a window, and prints one JSON report on stdout (progress goes to stderr).
 //
-//   npx tsx bench/flv-readers.ts URL N SECONDS [--ref-kbps K] [--ramp PER_SEC] [--warmup S] [--first-frame-timeout S]
+//   npx tsx bench/flv-readers.ts URL N SECONDS   (URL: http://…/feed1.flv, or rtmp://HOST:PORT/APP/NAME for RTMP players)
+//   [--ref-kbps K] [--ramp PER_SEC] [--warmup S] [--first-frame-timeout S]
 //
 // Per reader it measures the bytes delivered over the window (→ kbit/s), the time to first frame
 // (connect call → first byte of the first video frame tag), how far the media timestamps advanced
@@ -15,6 +16,7 @@
 
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { FlvReader, nowMs, summarize } from './flv-reader-core.js';
+import { RtmpReader } from './rtmp-reader-core.js';
 
 interface Args {
   url: URL;
@@ -42,7 +44,7 @@ function parseArgs(argv: readonly string[]): Args {
   const [u, n, s] = positional;
   if (u === undefined || n === undefined || s === undefined) throw new Error(USAGE);
   const url = new URL(u);
-  if (url.protocol !== 'http:') throw new Error(`only http:// URLs, got ${u}`);
+  if (url.protocol !== 'http:' && url.protocol !== 'rtmp:') throw new Error(`only http:// and rtmp:// URLs, got ${u}`);
   const num = (name: string, v: string | undefined, min: number, max: number): number => {
     const x = Number(v);
     if (!Number.isFinite(x) || x < min || x > max) throw new Error(`${name} must be a number in ${min}..${max}, got ${v}`);
@@ -79,9 +81,13 @@ function histogram(values: readonly number[], bounds: readonly number[]): Record
 async function run(args: Args): Promise<object> {
   const readBuffer = Buffer.allocUnsafe(64 * 1024);
   const host = args.url.hostname;
-  const port = Number(args.url.port || 80);
+  const rtmp = args.url.protocol === 'rtmp:';
+  const port = Number(args.url.port || (rtmp ? 1935 : 80));
   const path = args.url.pathname + args.url.search;
-  const readers: FlvReader[] = [];
+  // rtmp://HOST:PORT/APP/NAME: the app is the first path segment, the stream name the rest.
+  const [app = '', ...nameParts] = args.url.pathname.replace(/^\//, '').split('/');
+  const name = nameParts.join('/') + args.url.search;
+  const readers: (FlvReader | RtmpReader)[] = [];
   const log = (msg: string): void => void process.stderr.write(`[flv-readers] ${msg}\n`);
 
   // Ramp up: a batch every 10 ms.
@@ -89,7 +95,7 @@ async function run(args: Args): Promise<object> {
   const perTick = Math.max(1, Math.round(args.rampPerSec / 100));
   while (readers.length < args.readers) {
     for (let k = 0; k < perTick && readers.length < args.readers; k++) {
-      const r = new FlvReader({ host, port, path, readBuffer });
+      const r = rtmp ? new RtmpReader({ host, port, app, name, readBuffer }) : new FlvReader({ host, port, path, readBuffer });
       readers.push(r);
       r.start();
     }

@@ -31,6 +31,11 @@ export interface MuxedOutputOptions {
   retainBytes: number;
   /** Which of the feed's tracks this output carries (NoAudio / NoVideo). */
   trackFilter?: (track: Track) => boolean;
+  /**
+   * Write coalescing for readers on TCP sockets (OutputReader): gather this many ms of chunks and
+   * write them in one batch; 0 = once per event-loop turn; undefined = one write per chunk.
+   */
+  writeCoalesceMs?: number | undefined;
 }
 
 export type MuxerFactory = (tracks: readonly Track[]) => StreamMuxer;
@@ -51,6 +56,8 @@ export class MuxedOutput extends TypedEmitter<MuxedOutputEvents> {
   private readonly unsubscribe: (() => void)[] = [];
   private ended = false;
   bytesServed = 0;
+  /** See MuxedOutputOptions.writeCoalesceMs. */
+  readonly writeCoalesceMs: number | undefined;
   /** Chunks skipped by readers that fell behind, and how many times readers skipped. */
   chunksDropped = 0;
   readerSkips = 0;
@@ -61,6 +68,7 @@ export class MuxedOutput extends TypedEmitter<MuxedOutputEvents> {
     this.feed = feed;
     this.makeMuxer = makeMuxer;
     this.options = options;
+    this.writeCoalesceMs = options.writeCoalesceMs;
     this.log = log.child({ output: id });
     this.unsubscribe.push(
       feed.on('tracks', (tracks) => this.onTracks(tracks)),

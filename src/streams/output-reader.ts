@@ -1,7 +1,18 @@
 // One reader of a MuxedOutput: a cursor into its shared chunks, drained into a byte sink with
 // backpressure. A reader that falls more than maxQueueBytes behind skips to the newest keyframe;
 // one that stays behind longer than maxLagMs is closed with ClientTooSlowError.
+//
+// Write coalescing (docs/performance.md): readers of one source that write into byte-stream
+// sockets join a FanoutGroup instead of listening for every chunk. The group gathers the chunks
+// that arrive within `coalesceMs` (0 = within one event-loop turn), concatenates them once into
+// one shared Buffer, and writes that Buffer to every reader that is at the live edge: one write()
+// per reader per interval instead of one per frame, no per-reader copy. Readers elsewhere (just
+// joined, draining, lagging) catch up chunk by chunk as before. The fan-out runs in slices of
+// SLICE_READERS with setImmediate between them, so the event loop accepts new connections and
+// answers requests while it writes to a thousand sockets.
 
+import { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { ClientTooSlowError } from '../errors.js';
 import { TypedEmitter } from '../typed-emitter.js';
 import type { Chunk, MuxedOutput } from './muxed-output.js';
@@ -36,6 +47,143 @@ export interface ByteSink {
 export interface OutputReaderOptions {
   maxQueueBytes: number;
   maxLagMs: number;
+  /**
+   * Write coalescing interval in ms for a byte-stream sink (0 = once per event-loop turn); chunks
+   * written one by one as they come when undefined. When not given and the sink is a TCP socket,
+   * the source's `writeCoalesceMs` (MuxedOutput) applies.
+   */
+  coalesceMs?: number;
+}
+
+/** Readers written per event-loop turn by a FanoutGroup before it yields (setImmediate). */
+const SLICE_READERS = 200;
+
+/** The readers of one source that share its coalesced writes. */
+class FanoutGroup {
+  private readonly source: ChunkSource;
+  private readonly coalesceMs: number;
+  private readonly members = new Set<OutputReader>();
+  /** Snapshot of members for the fan-out in progress; rebuilt when membership changed. */
+  private list: OutputReader[] = [];
+  private listDirty = true;
+  /** Chunks below this sequence number have been handed to the readers. */
+  private flushedTo: number;
+  private scheduled = false;
+  private lastFlushAt = -Infinity;
+  private readonly offChunk: () => void;
+  private readonly onDispose: () => void;
+  /** The batch being fanned out (possibly over several slices). */
+  private batch: Buffer | undefined;
+  private batchFrom = 0;
+  private batchTo = 0;
+  private sliceAt = 0;
+  private slicing = false;
+
+  constructor(source: ChunkSource, coalesceMs: number, onDispose: () => void) {
+    this.source = source;
+    this.coalesceMs = coalesceMs;
+    this.onDispose = onDispose;
+    this.flushedTo = source.headSeq;
+    this.offChunk = source.on('chunk', this.onChunk);
+  }
+
+  add(reader: OutputReader): void {
+    this.members.add(reader);
+    this.listDirty = true;
+  }
+
+  remove(reader: OutputReader): void {
+    if (!this.members.delete(reader)) return;
+    this.listDirty = true;
+    if (this.members.size === 0) {
+      this.offChunk();
+      this.onDispose();
+    }
+  }
+
+  /**
+   * At most one fan-out per interval, leading edge: a chunk that comes after a quiet interval
+   * goes out at the end of this event-loop turn; the ones that follow it within the interval
+   * wait for its end and go out together. So a frame waits `coalesceMs` at most, and less on
+   * average than with a timer started by each batch's first chunk.
+   */
+  private readonly onChunk = (): void => {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    const wait = this.lastFlushAt + this.coalesceMs - performance.now();
+    if (wait <= 0) setImmediate(this.flush);
+    else setTimeout(this.flush, Math.ceil(wait));
+  };
+
+  private readonly flush = (): void => {
+    this.scheduled = false;
+    this.lastFlushAt = performance.now();
+    if (this.slicing) {
+      // The previous fan-out is still going: take the new chunks after it.
+      this.scheduled = true;
+      setImmediate(this.flush);
+      return;
+    }
+    const from = this.flushedTo;
+    const to = this.source.headSeq;
+    this.flushedTo = to;
+    if (from >= to || this.members.size === 0) return;
+    this.batch = this.concat(from, to);
+    this.batchFrom = from;
+    this.batchTo = to;
+    if (this.listDirty) {
+      this.list = [...this.members];
+      this.listDirty = false;
+    }
+    this.sliceAt = 0;
+    this.slicing = true;
+    this.runSlice();
+  };
+
+  private readonly runSlice = (): void => {
+    const list = this.list;
+    const end = Math.min(list.length, this.sliceAt + SLICE_READERS);
+    for (let i = this.sliceAt; i < end; i++) list[i]?.deliver(this.batch, this.batchFrom, this.batchTo);
+    this.sliceAt = end;
+    if (end < list.length) {
+      setImmediate(this.runSlice);
+      return;
+    }
+    this.slicing = false;
+    this.batch = undefined;
+  };
+
+  /** The chunks [from, to) as one Buffer (the chunk itself when there is one); undefined if some were trimmed. */
+  private concat(from: number, to: number): Buffer | undefined {
+    if (to - from === 1) return this.source.at(from)?.data;
+    const parts: Buffer[] = [];
+    let total = 0;
+    for (let seq = from; seq < to; seq++) {
+      const chunk = this.source.at(seq);
+      if (chunk === undefined) return undefined;
+      parts.push(chunk.data);
+      total += chunk.data.length;
+    }
+    return Buffer.concat(parts, total);
+  }
+}
+
+const groups = new WeakMap<ChunkSource, Map<number, FanoutGroup>>();
+
+function joinGroup(source: ChunkSource, coalesceMs: number, reader: OutputReader): FanoutGroup {
+  let byInterval = groups.get(source);
+  if (byInterval === undefined) {
+    byInterval = new Map();
+    groups.set(source, byInterval);
+  }
+  let group = byInterval.get(coalesceMs);
+  if (group === undefined) {
+    const map = byInterval;
+    group = new FanoutGroup(source, coalesceMs, () => map.delete(coalesceMs));
+    byInterval.set(coalesceMs, group);
+  }
+  group.add(reader);
+  return group;
 }
 
 export interface ReaderStats {
@@ -63,6 +211,7 @@ export class OutputReader extends TypedEmitter<OutputReaderEvents> {
   private closed = false;
   private readonly offChunk: () => void;
   private readonly offEnd: () => void;
+  private readonly group: FanoutGroup | undefined;
   readonly stats: ReaderStats = { bytesSent: 0, chunksSent: 0, chunksDropped: 0, skips: 0 };
   readonly startedAt = Date.now();
 
@@ -72,7 +221,14 @@ export class OutputReader extends TypedEmitter<OutputReaderEvents> {
     this.sink = sink;
     this.options = options;
     output.addReader();
-    this.offChunk = output.on('chunk', (chunk) => this.onChunk(chunk));
+    const coalesceMs =
+      options.coalesceMs ?? (sink instanceof Socket ? (output as { writeCoalesceMs?: number }).writeCoalesceMs : undefined);
+    if (coalesceMs === undefined) {
+      this.offChunk = output.on('chunk', (chunk) => this.onChunk(chunk));
+    } else {
+      this.group = joinGroup(output, coalesceMs, this);
+      this.offChunk = () => this.group?.remove(this);
+    }
     this.offEnd = output.on('end', (reason) => this.close(reason));
   }
 
@@ -102,6 +258,37 @@ export class OutputReader extends TypedEmitter<OutputReaderEvents> {
       return;
     }
     this.pump();
+  }
+
+  /**
+   * From the FanoutGroup: the chunks [from, to) are out, `batch` holds them all (undefined when
+   * some were trimmed). A reader at `from` gets the batch in one write; any other catches up.
+   */
+  deliver(batch: Buffer | undefined, from: number, to: number): void {
+    if (this.closed) return;
+    if (this.pos === undefined) {
+      for (let seq = from; seq < to; seq++) {
+        if (this.output.at(seq)?.joinable === true) {
+          this.pos = seq;
+          break;
+        }
+      }
+      if (this.pos === undefined) return;
+    }
+    if (this.waitingDrain) {
+      this.checkLag();
+      return;
+    }
+    if (batch === undefined || this.pos !== from || this.behindSince !== undefined) {
+      this.pump();
+      return;
+    }
+    this.pos = to;
+    this.stats.chunksSent += to - from;
+    if (!this.send(batch)) {
+      this.waitingDrain = true;
+      this.sink.once('drain', this.onDrain);
+    }
   }
 
   private checkLag(): void {

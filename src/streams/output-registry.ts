@@ -24,6 +24,21 @@ export interface OutputVariant {
   metadata: Readonly<Record<string, string>>;
 }
 
+/** Default write coalescing interval (ms) of outputs on TCP sockets: see docs/performance.md. */
+export const DEFAULT_WRITE_COALESCE_MS = 10;
+
+/**
+ * The write coalescing interval: `FEEDCAST_WRITE_COALESCE_MS` (ms, or `off` for one write per
+ * chunk) until a config directive carries it, else DEFAULT_WRITE_COALESCE_MS.
+ */
+export function writeCoalesceFromEnv(env: NodeJS.ProcessEnv = process.env): number | undefined {
+  const raw = env['FEEDCAST_WRITE_COALESCE_MS']?.trim();
+  if (raw === undefined || raw === '') return DEFAULT_WRITE_COALESCE_MS;
+  if (raw === 'off') return undefined;
+  const ms = Number(raw);
+  return Number.isInteger(ms) && ms >= 0 && ms <= 1000 ? ms : DEFAULT_WRITE_COALESCE_MS;
+}
+
 export const plainVariant: OutputVariant = { noAudio: false, noVideo: false, metadata: {} };
 
 /** Whether `format` can carry at least one of these tracks (FLV cannot carry MPEG-1 video ...). */
@@ -45,10 +60,13 @@ export class OutputRegistry {
   private readonly outputs = new Map<string, MuxedOutput>();
   private readonly retainBytes: number;
   private readonly log: Logger;
+  /** Write coalescing of the outputs made here (MuxedOutputOptions.writeCoalesceMs). */
+  readonly writeCoalesceMs: number | undefined;
 
-  constructor(retainBytes: number, log: Logger) {
+  constructor(retainBytes: number, log: Logger, writeCoalesceMs: number | undefined = writeCoalesceFromEnv()) {
     this.retainBytes = retainBytes;
     this.log = log;
+    this.writeCoalesceMs = writeCoalesceMs;
   }
 
   /** `rtmpChunkSize` (format 'rtmp' only): players of different chunk sizes get different outputs. */
@@ -67,6 +85,7 @@ export class OutputRegistry {
       muxerFactory(format, variant, rtmpChunkSize),
       {
         retainBytes: this.retainBytes,
+        writeCoalesceMs: this.writeCoalesceMs,
         trackFilter: (t) => !(t.kind === 'audio' && variant.noAudio) && !(t.kind === 'video' && variant.noVideo),
       },
       this.log,

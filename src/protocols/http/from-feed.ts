@@ -143,9 +143,16 @@ export async function handleRead(
   served.conns++;
   const servedEntry = served;
 
-  const reader = new OutputReader(output, res, {
+  // The head is on the socket now (flushHeaders), and the body has no framing (no chunked
+  // encoding, no length): with write coalescing on, the body goes straight to the socket, which
+  // skips ServerResponse's per-write work. res.socket is null only while an earlier pipelined
+  // response on the connection is still going: then the reader writes through `res`.
+  const coalesceMs = ctx.outputs.writeCoalesceMs;
+  const sink = coalesceMs !== undefined && res.socket !== null ? res.socket : res;
+  const reader = new OutputReader(output, sink, {
     maxQueueBytes: ctx.config.readerMaxQueueBytes,
     maxLagMs: ctx.config.readerMaxLagMs,
+    ...(sink === res || coalesceMs === undefined ? {} : { coalesceMs }),
   });
   const log = ctx.log.child({ reader: conn.remoteAddress, stream: read.name });
   let maxTimer: NodeJS.Timeout | undefined;

@@ -1,0 +1,820 @@
+// Side by side: Feedcast, Node-Media-Server and nginx-rtmp under the same load (issue 10).
+//
+//   npx tsx bench/peers.ts                 loads 1,500,1000 then the ceiling, an 8 s window (~10 min)
+//   BENCH_QUICK=1 npx tsx bench/peers.ts   loads 1,500, a 5 s window, no ceiling (~3 min)
+//   BENCH_TARGETS=feedcast-flv,nms-flv BENCH_LOADS=1000 BENCH_SECONDS=6 npx tsx bench/peers.ts
+//   (BENCH_CEILING=0 skips the ceiling search; BENCH_PIN=1 pins the servers to CPU 0 and the
+//   readers to CPU 1 with taskset; FEEDCAST_WRITE_COALESCE_MS goes to Feedcast; BENCH_FEEDCAST=tsx
+//   runs Feedcast from the sources instead of a tsc build, BENCH_REUSE_BUILD=1 keeps the last
+//   build; BENCH_FEEDCAST_NODE_ARGS adds node flags to Feedcast's)
+//
+// For each target (server × reader protocol):
+//  1. Starts the server on free loopback ports, in a temp dir (nginx: its own nginx.conf,
+//     `daemon off`, stopped by PID; installed with apt-get when missing and running as root;
+//     Node-Media-Server 4.4.3: the dev dependency, its CLI with a generated config).
+//  2. Publishes the same clip as every other bench (bench-util.ts: 720p30 H.264 1.9 Mb/s + AAC)
+//     with `ffmpeg -re -stream_loop -1 -i clip.ts -c copy -f flv rtmp://…/live/feed1`, through a
+//     TCP tap in this process that walks the publisher's RTMP chunks and notes when each video
+//     frame leaves the publisher (its departure lateness = departure wall ms − frame timestamp).
+//  3. Runs bench/flv-readers.ts (a separate process: HTTP-FLV or cheap RTMP players) at each load,
+//     samples the server's process tree (utime+stime, VmRSS) every 500 ms, and computes, over the
+//     generator's measuring window: CPU, RSS, bitrate and "every reader at full rate", time to
+//     first frame, and the added delay = a reader's mean lateness − the publisher's departure
+//     lateness over the same window (the server's share of the delay; ffmpeg → reader direct has
+//     no server and, through the same tap, 0 by construction).
+//  4. Ceiling: raises the load (1250, 1500, 2000, 2500, 3000) until a reader drops below full rate
+//     or the generator falls behind (realtime < 0.97); the last load where all kept up is the ceiling.
+//  5. Prints one table per load with the ratios Feedcast / peer, writes .bench-out/peers-<date>.json.
+
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import { join } from 'node:path';
+import {
+  CLIP,
+  CLK_TCK,
+  OUT,
+  ROOT,
+  alive,
+  children,
+  freePort,
+  machineTicks,
+  prepareClip,
+  procRssKB,
+  procTicks,
+  round,
+  say,
+  sleep,
+  stopChild,
+  track,
+} from './bench-util.js';
+import type { Summary } from './flv-reader-core.js';
+import { RtmpReader } from './rtmp-reader-core.js';
+
+// ---------------------------------------------------------------------------------------------
+// Settings
+
+const QUICK = process.env['BENCH_QUICK'] === '1';
+const SECONDS = Number(process.env['BENCH_SECONDS'] ?? (QUICK ? 5 : 8));
+const LOADS = (process.env['BENCH_LOADS'] ?? (QUICK ? '1,500' : '1,500,1000')).split(',').map(Number);
+const CEILING = process.env['BENCH_CEILING'] !== undefined ? process.env['BENCH_CEILING'] === '1' : !QUICK;
+const CEILING_STEPS = [1250, 1500, 2000, 2500, 3000];
+const PIN = process.env['BENCH_PIN'] === '1';
+const RAMP = 500;
+const WARMUP = 2;
+
+type ServerKind = 'feedcast' | 'nms' | 'nginx';
+type Protocol = 'flv' | 'rtmp' | 'hls';
+interface Target {
+  name: string;
+  server: ServerKind;
+  protocol: Protocol;
+}
+const ALL_TARGETS: Target[] = [
+  { name: 'feedcast-flv', server: 'feedcast', protocol: 'flv' },
+  { name: 'nms-flv', server: 'nms', protocol: 'flv' },
+  { name: 'feedcast-rtmp', server: 'feedcast', protocol: 'rtmp' },
+  { name: 'nginx-rtmp', server: 'nginx', protocol: 'rtmp' },
+  { name: 'nms-rtmp', server: 'nms', protocol: 'rtmp' },
+  // LL-HLS pollers (bench/hls-pollers.ts): "kbit/s" is playlist updates/s, TTFF the first
+  // playlist, "added delay" the skew (first poller to get a part → each other poller).
+  { name: 'feedcast-llhls', server: 'feedcast', protocol: 'hls' },
+];
+const DEFAULT_TARGETS = 'feedcast-flv,nms-flv,feedcast-rtmp,nginx-rtmp,feedcast-llhls';
+const TARGETS = (process.env['BENCH_TARGETS'] ?? DEFAULT_TARGETS).split(',').map((n) => {
+  const t = ALL_TARGETS.find((x) => x.name === n.trim());
+  if (t === undefined) throw new Error(`unknown target ${n}: one of ${ALL_TARGETS.map((x) => x.name).join(', ')}`);
+  return t;
+});
+
+/** Node flags for Feedcast only (BENCH_FEEDCAST_NODE_ARGS, e.g. `--max-semi-space-size=4`). */
+const FEEDCAST_NODE_ARGS = (process.env['BENCH_FEEDCAST_NODE_ARGS'] ?? '').split(/\s+/).filter((a) => a !== '');
+
+/** `taskset -c CPU cmd args` when pinning, else the command itself. */
+function pinned(cpu: number, cmd: string, args: readonly string[]): [string, string[]] {
+  return PIN && os.cpus().length > 1 ? ['taskset', ['-c', String(cpu), cmd, ...args]] : [cmd, [...args]];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Servers
+
+interface RunningServer {
+  kind: ServerKind;
+  version: string;
+  child: ChildProcess;
+  rtmpPort: number;
+  readUrl(protocol: Protocol): string;
+  publishUrl(port: number): string;
+  cleanup(): void;
+}
+
+function waitPort(port: number, child: ChildProcess, what: string, log: () => string): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  return new Promise((resolve, reject) => {
+    const attempt = (): void => {
+      if (!alive(child)) return reject(new Error(`${what} exited before listening:\n${log()}`));
+      if (Date.now() > deadline) return reject(new Error(`${what} did not listen on ${port} within 30 s:\n${log()}`));
+      const s = net.connect(port, '127.0.0.1');
+      s.once('connect', () => {
+        s.destroy();
+        resolve();
+      });
+      s.once('error', () => {
+        s.destroy();
+        setTimeout(attempt, 200);
+      });
+    };
+    attempt();
+  });
+}
+
+function spawnServer(cmd: string, args: readonly string[], env?: NodeJS.ProcessEnv): { child: ChildProcess; log: () => string } {
+  const [c, a] = pinned(0, cmd, args);
+  const child = track(spawn(c, a, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: env ?? process.env }));
+  let tail = '';
+  const keep = (d: Buffer): void => void (tail = (tail + d.toString()).slice(-4000));
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  return { child, log: () => tail };
+}
+
+async function startFeedcast(): Promise<RunningServer> {
+  const dir = mkdtempSync(join(os.tmpdir(), 'feedcast-bench-'));
+  const [http, rtmp, rtsp] = [await freePort(), await freePort(), await freePort()];
+  const conf = join(dir, 'feedcast.conf');
+  writeFileSync(
+    conf,
+    [
+      `HTTPPort ${http}`,
+      'HTTPBindAddress 127.0.0.1',
+      `RTMPPort ${rtmp}`,
+      'RTMPBindAddress 127.0.0.1',
+      `RTSPPort ${rtsp}`,
+      'RTSPBindAddress 127.0.0.1',
+      'MaxClients 5000',
+      'MaxHTTPConnections 5000',
+      'MaxBandwidth 10000000',
+      '<Feed feed1.ffm>',
+      '</Feed>',
+      '',
+    ].join('\n'),
+  );
+  const main = FEEDCAST_BUILD === 'tsx' ? ['--import', 'tsx', 'src/main.ts'] : [join(OUT, 'dist/main.js')];
+  const { child, log } = spawnServer(process.execPath, [...FEEDCAST_NODE_ARGS, ...main, '-f', conf], {
+    ...process.env,
+    FEEDCAST_LOG_FORMAT: 'json',
+    FEEDCAST_LOG_LEVEL: 'warn',
+  });
+  await waitPort(http, child, 'Feedcast', log);
+  await waitPort(rtmp, child, 'Feedcast', log);
+  const version = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+  const coalesce = process.env['FEEDCAST_WRITE_COALESCE_MS'];
+  return {
+    kind: 'feedcast',
+    version: `${version} (${[FEEDCAST_BUILD, ...(coalesce !== undefined ? [`write coalesce ${coalesce}`] : []), ...FEEDCAST_NODE_ARGS].join(', ')})`,
+    child,
+    rtmpPort: rtmp,
+    readUrl: (p) =>
+      p === 'flv'
+        ? `http://127.0.0.1:${http}/feed1.flv`
+        : p === 'hls'
+          ? `http://127.0.0.1:${http}/feed1/index.m3u8`
+          : `rtmp://127.0.0.1:${rtmp}/live/feed1`,
+    publishUrl: (port) => `rtmp://127.0.0.1:${port}/live/feed1`,
+    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+async function startNms(): Promise<RunningServer> {
+  const app = join(ROOT, 'node_modules/node-media-server/bin/app.js');
+  let version: string;
+  try {
+    version = (JSON.parse(readFileSync(join(ROOT, 'node_modules/node-media-server/package.json'), 'utf8')) as { version: string })
+      .version;
+  } catch {
+    throw new SkipTarget('node-media-server is not installed: npm install --save-dev node-media-server@4.4.3');
+  }
+  const dir = mkdtempSync(join(os.tmpdir(), 'nms-bench-'));
+  const [http, rtmp] = [await freePort(), await freePort()];
+  const conf = join(dir, 'config.json');
+  writeFileSync(
+    conf,
+    JSON.stringify({
+      bind: '127.0.0.1',
+      notify: { url: '' },
+      store: { path: join(dir, 'data'), maxHistory: 100 },
+      auth: { play: false, publish: false, secret: '' },
+      rtmp: { port: rtmp },
+      http: { port: http },
+      webadmin: { enable: false },
+      record: { auto: false, path: join(dir, 'record') },
+    }),
+  );
+  const { child, log } = spawnServer(process.execPath, [app, '-c', conf, '--no-admin']);
+  await waitPort(rtmp, child, 'Node-Media-Server', log);
+  await waitPort(http, child, 'Node-Media-Server', log);
+  return {
+    kind: 'nms',
+    version,
+    child,
+    rtmpPort: rtmp,
+    readUrl: (p) => (p === 'flv' ? `http://127.0.0.1:${http}/live/feed1.flv` : `rtmp://127.0.0.1:${rtmp}/live/feed1`),
+    publishUrl: (port) => `rtmp://127.0.0.1:${port}/live/feed1`,
+    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+class SkipTarget extends Error {}
+
+/** Loads the generator could not finish, by target and load. */
+const failures: Record<string, string> = {};
+
+/**
+ * How Feedcast runs: `dist` (the default) = compiled with tsc into .bench-out/dist and run with
+ * plain node, as it ships (bin/feedcast.js runs dist/); `tsx` = from the sources through tsx,
+ * which costs ~40 MB of RSS more (the TypeScript loader). BENCH_FEEDCAST=tsx picks the latter.
+ */
+let FEEDCAST_BUILD: 'dist' | 'tsx' = process.env['BENCH_FEEDCAST'] === 'tsx' ? 'tsx' : 'dist';
+
+function buildFeedcast(): void {
+  if (FEEDCAST_BUILD === 'tsx') return;
+  if (process.env['BENCH_REUSE_BUILD'] === '1' && existsSync(join(OUT, 'dist/main.js'))) return;
+  say('compiling Feedcast into .bench-out/dist (tsc -p tsconfig.build.json)…');
+  rmSync(join(OUT, 'dist'), { recursive: true, force: true });
+  const tsc = join(ROOT, 'node_modules/typescript/bin/tsc');
+  const r = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.build.json', '--outDir', join(OUT, 'dist')], {
+    cwd: ROOT,
+    timeout: 240_000,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  // main.js reads ../package.json and serves ../web and ../assets: the same layout one level down.
+  for (const name of ['package.json', 'web', 'assets']) {
+    rmSync(join(OUT, name), { force: true, recursive: false });
+    symlinkSync(join('..', name), join(OUT, name));
+  }
+  if (!existsSync(join(OUT, 'dist/main.js'))) {
+    say(`tsc produced no dist/main.js (${r.stdout?.toString().slice(0, 300) ?? ''}): running Feedcast through tsx`);
+    FEEDCAST_BUILD = 'tsx';
+  } else if (r.status !== 0) {
+    say(`tsc reported errors (the build is used anyway): ${r.stdout?.toString().slice(0, 300) ?? ''}`);
+  }
+}
+
+const RTMP_MODULE = '/usr/lib/nginx/modules/ngx_rtmp_module.so';
+
+function haveNginx(): boolean {
+  return spawnSync('nginx', ['-v']).status === 0 && readdirSync('/usr/lib/nginx/modules').includes('ngx_rtmp_module.so');
+}
+
+function ensureNginx(): void {
+  let ok = false;
+  try {
+    ok = haveNginx();
+  } catch {
+    ok = false;
+  }
+  if (ok) return;
+  if (process.getuid?.() !== 0)
+    throw new SkipTarget('nginx with libnginx-mod-rtmp is missing (apt-get install -y nginx libnginx-mod-rtmp as root)');
+  say('installing nginx and libnginx-mod-rtmp with apt-get…');
+  const r = spawnSync('apt-get', ['install', '-y', 'nginx', 'libnginx-mod-rtmp'], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    timeout: 300_000,
+    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+  });
+  try {
+    ok = haveNginx();
+  } catch {
+    ok = false;
+  }
+  if (!ok) throw new SkipTarget(`apt-get install nginx libnginx-mod-rtmp failed: ${r.stderr?.toString().slice(-300) ?? ''}`);
+}
+
+async function startNginx(): Promise<RunningServer> {
+  ensureNginx();
+  const version = spawnSync('nginx', ['-v'])
+    .stderr.toString()
+    .trim()
+    .replace(/^nginx version: /, '');
+  const dir = mkdtempSync(join(os.tmpdir(), 'nginx-bench-'));
+  const rtmp = await freePort();
+  // Our own config on a loopback port, never the machine's default site; one worker like the
+  // single event loop of the Node servers.
+  writeFileSync(
+    join(dir, 'nginx.conf'),
+    [
+      `load_module ${RTMP_MODULE};`,
+      'daemon off;',
+      'worker_processes 1;',
+      'worker_rlimit_nofile 16384;',
+      `pid ${join(dir, 'nginx.pid')};`,
+      `error_log ${join(dir, 'error.log')} warn;`,
+      'events { worker_connections 8192; }',
+      'rtmp {',
+      '  server {',
+      `    listen 127.0.0.1:${rtmp};`,
+      '    chunk_size 4096;',
+      '    application live { live on; }',
+      '  }',
+      '}',
+      '',
+    ].join('\n'),
+  );
+  const { child, log } = spawnServer('nginx', ['-p', dir, '-e', join(dir, 'error.log'), '-c', join(dir, 'nginx.conf')]);
+  await waitPort(rtmp, child, 'nginx', log);
+  return {
+    kind: 'nginx',
+    version: `${version} + libnginx-mod-rtmp`,
+    child,
+    rtmpPort: rtmp,
+    readUrl: () => `rtmp://127.0.0.1:${rtmp}/live/feed1`,
+    publishUrl: (port) => `rtmp://127.0.0.1:${port}/live/feed1`,
+    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+function startServer(kind: ServerKind): Promise<RunningServer> {
+  if (kind === 'feedcast') return startFeedcast();
+  if (kind === 'nms') return startNms();
+  return startNginx();
+}
+
+// ---------------------------------------------------------------------------------------------
+// The publisher, through a tap that notes when each video frame leaves it
+
+class PublisherTap {
+  private readonly server: net.Server;
+  port = 0;
+  sampling = false;
+  latSum = 0;
+  latCount = 0;
+  frames = 0;
+  private readonly sockets = new Set<net.Socket>();
+
+  constructor(upstreamPort: number) {
+    this.server = net.createServer((client) => {
+      const up = net.connect(upstreamPort, '127.0.0.1');
+      this.sockets.add(client).add(up);
+      const walker = RtmpReader.tap({
+        onVideoFrame: (at, ts) => {
+          this.frames++;
+          if (!this.sampling) return;
+          this.latSum += at - ts;
+          this.latCount++;
+        },
+      });
+      client.on('data', (d: Buffer) => walker.feed(d));
+      client.pipe(up);
+      up.pipe(client);
+      const end = (): void => {
+        client.destroy();
+        up.destroy();
+      };
+      client.on('error', end).on('close', end);
+      up.on('error', end).on('close', end);
+    });
+  }
+
+  async listen(): Promise<void> {
+    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
+    const a = this.server.address();
+    this.port = typeof a === 'object' && a !== null ? a.port : 0;
+  }
+
+  reset(): void {
+    this.latSum = 0;
+    this.latCount = 0;
+  }
+
+  close(): void {
+    for (const s of this.sockets) s.destroy();
+    this.server.close();
+  }
+}
+
+function startPublisher(url: string): { child: ChildProcess; stderr: () => string } {
+  let err = '';
+  // prettier-ignore
+  const child = track(spawn('ffmpeg', [
+    '-hide_banner', '-loglevel', 'warning', '-nostdin', '-nostats',
+    '-re', '-stream_loop', '-1', '-i', CLIP,
+    '-c', 'copy', '-f', 'flv', '-flvflags', 'no_duration_filesize', url,
+  ], { stdio: ['ignore', 'ignore', 'pipe'] }));
+  child.stderr?.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
+  return { child, stderr: () => err };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sampling the server's process tree
+
+function treePids(root: number): number[] {
+  const parents = new Map<number, number>();
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const stat = readFileSync(`/proc/${e}/stat`, 'latin1');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      parents.set(Number(e), Number(f[1]));
+    } catch {
+      // gone
+    }
+  }
+  const out = [root];
+  for (let i = 0; i < out.length; i++) for (const [pid, ppid] of parents) if (ppid === out[i]) out.push(pid);
+  return out;
+}
+
+interface Sample {
+  t: number;
+  serverTicks: number;
+  serverRssKB: number;
+  genTicks: number | undefined;
+  pubTicks: number | undefined;
+  machine: { busy: number; irq: number; total: number };
+}
+
+class Sampler {
+  readonly samples: Sample[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private pids: number[] = [];
+  genPid: number | undefined;
+
+  constructor(
+    private readonly root: number,
+    private readonly pubPid: number | undefined,
+  ) {}
+
+  start(): void {
+    this.pids = treePids(this.root);
+    this.take();
+    this.timer = setInterval(() => this.take(), 500);
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  private take(): void {
+    if (this.samples.length % 10 === 0) this.pids = treePids(this.root);
+    let ticks = 0;
+    let rss = 0;
+    for (const p of this.pids) {
+      ticks += procTicks(p) ?? 0;
+      rss += procRssKB(p) ?? 0;
+    }
+    this.samples.push({
+      t: Date.now(),
+      serverTicks: ticks,
+      serverRssKB: rss,
+      genTicks: procTicks(this.genPid),
+      pubTicks: procTicks(this.pubPid),
+      machine: machineTicks(),
+    });
+  }
+
+  /** Over [t0, t1]: CPU % of one core of the server, the generator, the publisher, irq and the rest. */
+  window(
+    t0: number,
+    t1: number,
+  ): { cpu: number; rssMaxMB: number; gen: number | null; others: number | null; irq: number } | undefined {
+    const inside = this.samples.filter((s) => s.t >= t0 && s.t <= t1);
+    const a = inside[0];
+    const b = inside[inside.length - 1];
+    if (a === undefined || b === undefined || b.t - a.t < 1000) return undefined;
+    const sec = (b.t - a.t) / 1000;
+    const pct = (ticks: number): number => round((ticks / CLK_TCK / sec) * 100);
+    const cpu = pct(b.serverTicks - a.serverTicks);
+    const gen = a.genTicks !== undefined && b.genTicks !== undefined ? pct(b.genTicks - a.genTicks) : null;
+    const pub = a.pubTicks !== undefined && b.pubTicks !== undefined ? pct(b.pubTicks - a.pubTicks) : 0;
+    const busy = pct(b.machine.busy - a.machine.busy);
+    const irq = pct(b.machine.irq - a.machine.irq);
+    const others = gen === null ? null : round(busy - cpu - gen - pub - irq);
+    return { cpu, rssMaxMB: round(Math.max(...inside.map((s) => s.serverRssKB)) / 1024), gen, others, irq };
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// One load
+
+interface GenReport {
+  readers: number;
+  window: { startMs: number; endMs: number; seconds: number };
+  statuses: Record<string, number>;
+  errors: Record<string, number>;
+  gotFirstFrame: number;
+  framingErrors: number;
+  kbps: Summary;
+  fullRate: { threshold: number | null; count: number };
+  realtime: Summary;
+  ttffMs: Summary;
+  latenessRawMs: { meanPerReader: Summary; maxPerReader: Summary };
+  generator: { cpuPct: number; eventLoopDelayP99Ms: number };
+}
+
+interface LoadResult {
+  target: string;
+  server: string;
+  readers: number;
+  fullRate: number;
+  kbpsP50: number | null;
+  kbpsMin: number | null;
+  realtimeMin: number | null;
+  ttffP50: number | null;
+  ttffP95: number | null;
+  delayP50: number | null;
+  delayMax: number | null;
+  cpuPct: number | null;
+  rssMB: number | null;
+  rssIdleMB: number | null;
+  genCpuPct: number | null;
+  othersPct: number | null;
+  irqPct: number | null;
+  noFirstFrame: number;
+  errors: Record<string, number>;
+  keptUp: boolean;
+}
+
+interface HlsReport {
+  readers: number;
+  window: { startMs: number; endMs: number; seconds: number };
+  errors: Record<string, number>;
+  statuses: Record<string, number>;
+  updatesPerSec: Summary;
+  fullRate: { count: number };
+  firstResponseMs: Summary;
+  skewMs: Summary;
+  generator: { cpuPct: number };
+}
+
+/** The HLS pollers' report in the readers' shape (see the feedcast-llhls target). */
+function fromHls(h: HlsReport): GenReport {
+  return {
+    readers: h.readers,
+    window: h.window,
+    statuses: h.statuses,
+    errors: h.errors,
+    gotFirstFrame: h.firstResponseMs.n,
+    framingErrors: 0,
+    kbps: h.updatesPerSec,
+    fullRate: { threshold: null, count: h.fullRate.count },
+    realtime: { n: 1, min: 1, p50: 1, p95: 1, max: 1, mean: 1 },
+    ttffMs: h.firstResponseMs,
+    latenessRawMs: { meanPerReader: { ...h.skewMs }, maxPerReader: { ...h.skewMs } },
+    generator: { cpuPct: h.generator.cpuPct, eventLoopDelayP99Ms: 0 },
+  };
+}
+
+function runGenerator(url: string, n: number, refKbps: number, sampler: Sampler, protocol: Protocol): Promise<GenReport> {
+  // prettier-ignore
+  const [cmd, args] = pinned(1, process.execPath, protocol === 'hls'
+    ? ['--import', 'tsx', join(ROOT, 'bench/hls-pollers.ts'), url, String(n), String(SECONDS), '--ramp', String(RAMP)]
+    : [
+      '--import', 'tsx', join(ROOT, 'bench/flv-readers.ts'), url, String(n), String(SECONDS),
+      '--ref-kbps', String(refKbps), '--ramp', String(RAMP), '--warmup', String(WARMUP),
+    ]);
+  const child = track(spawn(cmd, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }));
+  sampler.genPid = child.pid;
+  let out = '';
+  let err = '';
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
+  const boundMs = (n / RAMP + 10 + WARMUP + SECONDS + 30) * 1000;
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), boundMs);
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      sampler.genPid = undefined;
+      if (code !== 0) return reject(new Error(`load generator failed (${signal ?? `exit ${code}`}):\n${err}`));
+      try {
+        const parsed = JSON.parse(out) as GenReport | HlsReport;
+        resolve(protocol === 'hls' ? fromHls(parsed as HlsReport) : (parsed as GenReport));
+      } catch {
+        reject(new Error(`load generator printed no report:\n${err}`));
+      }
+    });
+  });
+}
+
+async function runLoad(
+  target: Target,
+  srv: RunningServer,
+  tap: PublisherTap,
+  sampler: Sampler,
+  n: number,
+  refKbps: number,
+  rssIdleMB: number,
+): Promise<LoadResult> {
+  say(`${target.name}: ${n} readers…`);
+  // The tap's departure lateness over the same window as the readers'.
+  const gen = runGenerator(srv.readUrl(target.protocol), n, refKbps, sampler, target.protocol);
+  tap.reset();
+  tap.sampling = true;
+  let report: GenReport;
+  try {
+    report = await gen;
+  } finally {
+    tap.sampling = false;
+  }
+  // Departure lateness: the publisher is paced by -re, so its mean over the run is its mean over the window.
+  const pubLat = tap.latCount > 0 ? tap.latSum / tap.latCount : undefined;
+  const w = sampler.window(report.window.startMs, report.window.endMs);
+  const lat = report.latenessRawMs.meanPerReader;
+  const keptUp = report.fullRate.count === n && (report.realtime.min ?? 0) >= 0.97;
+  return {
+    target: target.name,
+    server: srv.version,
+    readers: n,
+    fullRate: report.fullRate.count,
+    kbpsP50: report.kbps.p50,
+    kbpsMin: report.kbps.min,
+    realtimeMin: report.realtime.min,
+    ttffP50: report.ttffMs.p50,
+    ttffP95: report.ttffMs.p95,
+    delayP50: target.protocol === 'hls' ? lat.p50 : pubLat === undefined || lat.p50 === null ? null : round(lat.p50 - pubLat),
+    delayMax:
+      target.protocol === 'hls'
+        ? report.latenessRawMs.maxPerReader.max
+        : pubLat === undefined || report.latenessRawMs.maxPerReader.max === null
+          ? null
+          : round(report.latenessRawMs.maxPerReader.max - pubLat),
+    cpuPct: w?.cpu ?? null,
+    rssMB: w?.rssMaxMB ?? null,
+    rssIdleMB,
+    genCpuPct: report.generator.cpuPct,
+    othersPct: w?.others ?? null,
+    irqPct: w?.irq ?? null,
+    noFirstFrame: n - report.gotFirstFrame,
+    errors: report.errors,
+    keptUp,
+  };
+}
+
+async function runTarget(
+  target: Target,
+  refKbps: number,
+): Promise<{ results: LoadResult[]; ceiling: number | null; skipped?: string }> {
+  let srv: RunningServer;
+  try {
+    srv = await startServer(target.server);
+  } catch (err) {
+    if (err instanceof SkipTarget) {
+      say(`${target.name}: skipped: ${err.message}`);
+      return { results: [], ceiling: null, skipped: err.message };
+    }
+    throw err;
+  }
+  const tap = new PublisherTap(srv.rtmpPort);
+  await tap.listen();
+  const pub = startPublisher(srv.publishUrl(tap.port));
+  const results: LoadResult[] = [];
+  let ceiling: number | null = null;
+  try {
+    // Let the first GOP in, then note the idle RSS.
+    const deadline = Date.now() + 15_000;
+    while (tap.frames < 90 && Date.now() < deadline) await sleep(200);
+    if (tap.frames < 90)
+      throw new Error(`${target.name}: the publisher sent ${tap.frames} video frames in 15 s:\n${pub.stderr()}`);
+    await sleep(1000);
+    const sampler = new Sampler(srv.child.pid!, pub.child.pid);
+    sampler.start();
+    await sleep(2000);
+    const rssIdleMB = round(Math.max(...sampler.samples.map((x) => x.serverRssKB)) / 1024);
+    const loads = [...LOADS];
+    for (let i = 0; i < loads.length; i++) {
+      const n = loads[i]!;
+      let r: LoadResult;
+      try {
+        r = await runLoad(target, srv, tap, sampler, n, refKbps, rssIdleMB);
+      } catch (err) {
+        // A load the generator could not finish (e.g. readers still joining at its deadline)
+        // counts as not kept up, and ends this target's ceiling search.
+        say(`${target.name} N=${n}: ${err instanceof Error ? err.message : String(err)}`);
+        failures[`${target.name} N=${n}`] = err instanceof Error ? err.message.slice(0, 300) : String(err);
+        break;
+      }
+      results.push(r);
+      say(
+        `${target.name} N=${n}: ${r.fullRate}/${n} at full rate, CPU ${r.cpuPct}%, RSS ${r.rssMB} MB, TTFF p95 ${r.ttffP95} ms, delay p50 ${r.delayP50} ms`,
+      );
+      if (r.keptUp) ceiling = Math.max(ceiling ?? 0, n);
+      if (!alive(srv.child)) throw new Error(`${target.name}: the server died during N=${n}`);
+      await sleep(2000);
+      if (i === loads.length - 1 && CEILING && r.keptUp && target.protocol !== 'hls') {
+        const next = CEILING_STEPS.find((s) => s > n);
+        if (next !== undefined) loads.push(next);
+      }
+    }
+    sampler.stop();
+  } finally {
+    tap.close();
+    await stopChild(pub.child);
+    await stopChild(srv.child);
+    srv.cleanup();
+  }
+  return { results, ceiling };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report
+
+const fmt = (v: number | null | undefined, d = 1): string => (v === null || v === undefined ? '-' : String(round(v, d)));
+const ratio = (a: number | null | undefined, b: number | null | undefined): string =>
+  a === null || a === undefined || b === null || b === undefined || b === 0 ? '-' : `${round(a / b, 2)}`;
+
+function table(all: LoadResult[]): string {
+  const head =
+    '| target | readers | at full rate | kbit/s p50 (min) | TTFF p50 / p95 ms | added delay p50 / max ms | server CPU % | CPU per 1000 readers % | RSS MB (idle) | RSS per reader KB | loadgen CPU % | others % |';
+  const rows = all.map((r) => {
+    const per = r.cpuPct === null || r.readers === 0 ? null : (r.cpuPct / r.readers) * 1000;
+    const rssPer = r.rssMB === null || r.rssIdleMB === null ? null : ((r.rssMB - r.rssIdleMB) * 1024) / r.readers;
+    return `| ${r.target} | ${r.readers} | ${r.fullRate}/${r.readers}${r.keptUp ? '' : ' ✗'} | ${fmt(r.kbpsP50)} (${fmt(r.kbpsMin)}) | ${fmt(r.ttffP50)} / ${fmt(r.ttffP95)} | ${fmt(r.delayP50)} / ${fmt(r.delayMax)} | ${fmt(r.cpuPct)} | ${fmt(per)} | ${fmt(r.rssMB)} (${fmt(r.rssIdleMB)}) | ${fmt(rssPer)} | ${fmt(r.genCpuPct)} | ${fmt(r.othersPct)} |`;
+  });
+  return [head, head.replace(/[^|]+/g, '---'), ...rows].join('\n');
+}
+
+const PAIRS: [string, string][] = [
+  ['feedcast-flv', 'nms-flv'],
+  ['feedcast-flv', 'nginx-rtmp'],
+  ['feedcast-rtmp', 'nginx-rtmp'],
+  ['feedcast-rtmp', 'nms-rtmp'],
+];
+
+function ratios(all: LoadResult[]): string {
+  const head =
+    '| Feedcast / peer | readers | CPU | RSS | RSS above idle | TTFF p50 | TTFF p95 | delay p50 | full rate (Feedcast, peer) |';
+  const rows: string[] = [];
+  for (const [a, b] of PAIRS) {
+    for (const ra of all.filter((r) => r.target === a)) {
+      const rb = all.find((r) => r.target === b && r.readers === ra.readers);
+      if (rb === undefined || ra.readers <= 1) continue;
+      const above = (r: LoadResult): number | null => (r.rssMB === null || r.rssIdleMB === null ? null : r.rssMB - r.rssIdleMB);
+      rows.push(
+        `| ${a} / ${b} | ${ra.readers} | ${ratio(ra.cpuPct, rb.cpuPct)} | ${ratio(ra.rssMB, rb.rssMB)} | ${ratio(above(ra), above(rb))} | ${ratio(ra.ttffP50, rb.ttffP50)} | ${ratio(ra.ttffP95, rb.ttffP95)} | ${ratio(ra.delayP50, rb.delayP50)} | ${ra.keptUp ? 'yes' : 'NO'}, ${rb.keptUp ? 'yes' : 'NO'} |`,
+      );
+    }
+  }
+  return [head, head.replace(/[^|]+/g, '---'), ...rows].join('\n');
+}
+
+async function main(): Promise<void> {
+  const clip = await prepareClip();
+  if (TARGETS.some((t) => t.server === 'feedcast')) buildFeedcast();
+  const started = new Date();
+  say(
+    `targets ${TARGETS.map((t) => t.name).join(', ')}; loads ${LOADS.join(', ')}${CEILING ? ' + ceiling' : ''}; window ${SECONDS} s${PIN ? '; pinned: servers CPU 0, readers CPU 1' : ''}`,
+  );
+  const all: LoadResult[] = [];
+  const ceilings: Record<string, number | null> = {};
+  const skipped: Record<string, string> = {};
+  for (const t of TARGETS) {
+    const r = await runTarget(t, clip.refKbps);
+    all.push(...r.results);
+    ceilings[t.name] = r.ceiling;
+    if (r.skipped !== undefined) skipped[t.name] = r.skipped;
+  }
+  const out = [
+    `Side by side, ${started.toISOString()}: ${os.cpus().length} CPUs, Node ${process.version}, window ${SECONDS} s, ramp ${RAMP}/s, warm-up ${WARMUP} s${PIN ? ', pinned' : ''}; feed ${clip.refKbps} kbit/s (FLV).`,
+    '',
+    table(all),
+    '',
+    ratios(all),
+    '',
+    `Ceiling (most readers with every one at full rate and realtime ≥ 0.97, loads tried: ${[...LOADS, ...(CEILING ? CEILING_STEPS : [])].join(', ')}): ` +
+      Object.entries(ceilings)
+        .map(([k, v]) => `${k} ${v ?? '-'}`)
+        .join(', '),
+    ...Object.entries(skipped).map(([k, v]) => `Skipped ${k}: ${v}`),
+    ...Object.entries(failures).map(([k, v]) => `Not finished (counted as not kept up): ${k}: ${v.split('\n')[0] ?? ''}`),
+  ].join('\n');
+  process.stdout.write(`${out}\n`);
+  const file = join(OUT, `peers-${started.toISOString().replace(/[:.]/g, '-')}.json`);
+  writeFileSync(
+    file,
+    JSON.stringify({ started, seconds: SECONDS, pinned: PIN, clip, results: all, ceilings, skipped, failures }, null, 2),
+  );
+  say(`full report: ${file}`);
+}
+
+async function shutdown(code: number): Promise<never> {
+  await Promise.all([...children].map((c) => stopChild(c, 2000)));
+  process.exit(code);
+}
+
+process.on('SIGINT', () => void shutdown(130));
+process.on('SIGTERM', () => void shutdown(143));
+const guard = setTimeout(
+  () => {
+    say('the whole run took over 20 minutes: stopping');
+    void shutdown(3);
+  },
+  20 * 60 * 1000,
+);
+guard.unref();
+main().then(
+  () => shutdown(0),
+  (err: unknown) => {
+    say(`Error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    void shutdown(1);
+  },
+);

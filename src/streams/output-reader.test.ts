@@ -1,0 +1,143 @@
+// OutputReader with write coalescing: one shared batch per interval for the readers at the live
+// edge, the same bytes as chunk by chunk, and the slow-reader rules kept (skip, then close).
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { ClientTooSlowError } from '../errors.js';
+import { TypedEmitter } from '../typed-emitter.js';
+import type { Chunk, MuxedOutputEvents } from './muxed-output.js';
+import { OutputReader, type ByteSink, type ChunkSource } from './output-reader.js';
+
+class FakeSource extends TypedEmitter<MuxedOutputEvents> implements ChunkSource {
+  readonly id = 'fake.flv';
+  private readonly chunks: Chunk[] = [];
+  private produced = 0;
+  private join: number | undefined;
+  readers = 0;
+  bytesServed = 0;
+  chunksDropped = 0;
+  readerSkips = 0;
+
+  header(): Buffer {
+    return Buffer.from('HEAD');
+  }
+  joinSeq(): number | undefined {
+    return this.join;
+  }
+  at(seq: number): Chunk | undefined {
+    return this.chunks[seq];
+  }
+  get headSeq(): number {
+    return this.chunks.length;
+  }
+  get firstSeq(): number {
+    return 0;
+  }
+  get producedByteCount(): number {
+    return this.produced;
+  }
+  addReader(): void {
+    this.readers++;
+  }
+  removeReader(): void {
+    this.readers--;
+  }
+  push(text: string, joinable = false): void {
+    const chunk: Chunk = { seq: this.chunks.length, data: Buffer.from(text), joinable, startByte: this.produced, dts90k: 0 };
+    this.produced += chunk.data.length;
+    this.chunks.push(chunk);
+    if (joinable) this.join = chunk.seq;
+    this.safeEmit('chunk', chunk);
+  }
+}
+
+class RecordingSink implements ByteSink {
+  readonly writes: Buffer[] = [];
+  accept = true;
+  write(chunk: Buffer): boolean {
+    this.writes.push(chunk);
+    return this.accept;
+  }
+  cork(): void {}
+  uncork(): void {}
+  once(): unknown {
+    return this;
+  }
+  removeListener(): unknown {
+    return this;
+  }
+  text(): string {
+    return Buffer.concat(this.writes).toString();
+  }
+}
+
+const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
+const options = { maxQueueBytes: 1 << 20, maxLagMs: 60_000, coalesceMs: 0 };
+
+test('readers at the live edge get the chunks of one turn in one shared write', async () => {
+  const source = new FakeSource();
+  source.push('K0', true);
+  const sinks = Array.from({ length: 450 }, () => new RecordingSink()); // more than one fan-out slice
+  const readers = sinks.map((s) => new OutputReader(source, s, options));
+  for (const r of readers) r.start();
+  for (const s of sinks) assert.deepEqual(s.writes.map(String), ['HEAD', 'K0']);
+
+  source.push('a1');
+  source.push('v2');
+  source.push('a3');
+  for (let i = 0; i < 5; i++) await turn();
+  const first = sinks[0]!.writes[2];
+  assert.equal(String(first), 'a1v2a3');
+  for (const s of sinks) {
+    assert.equal(s.writes.length, 3, 'one write for the three chunks');
+    assert.equal(s.writes[2], first, 'the same Buffer for every reader: no per-reader copy');
+  }
+  assert.equal(readers[449]!.stats.chunksSent, 4);
+  for (const r of readers) r.close('done');
+  assert.equal(source.readers, 0);
+});
+
+test('a reader that joins between batches gets every byte once, in order', async () => {
+  const source = new FakeSource();
+  source.push('K0', true);
+  const a = new RecordingSink();
+  new OutputReader(source, a, options).start();
+  source.push('x1');
+  const b = new RecordingSink();
+  new OutputReader(source, b, options).start(); // starts at K0 and writes x1 itself
+  source.push('x2');
+  await turn();
+  await turn();
+  source.push('K3', true);
+  await turn();
+  await turn();
+  assert.equal(a.text(), 'HEADK0x1x2K3');
+  assert.equal(b.text(), 'HEADK0x1x2K3');
+});
+
+test('coalescing keeps the slow-reader rules: skip to the newest keyframe, then close', async () => {
+  const source = new FakeSource();
+  source.push('K0', true);
+  const slow = new RecordingSink();
+  const reader = new OutputReader(source, slow, { maxQueueBytes: 8, maxLagMs: 5, coalesceMs: 0 });
+  let ended: Error | undefined;
+  reader.on('end', (_reason, err) => (ended = err));
+  reader.start();
+  slow.accept = false; // the next write fills the socket, and it never drains
+  source.push('p1-----');
+  await turn();
+  await turn();
+  source.push('p2-----');
+  source.push('K3', true);
+  source.push('p4-----');
+  await turn();
+  await turn();
+  assert.ok(reader.stats.skips >= 1, 'moved forward to the newest keyframe');
+  await new Promise((r) => setTimeout(r, 20));
+  source.push('p5-----');
+  source.push('p6-----');
+  await turn();
+  await turn();
+  assert.ok(ended instanceof ClientTooSlowError, 'closed as too slow');
+  assert.equal(source.readers, 0);
+});
