@@ -109,6 +109,7 @@ async function main(argv: readonly string[]): Promise<number> {
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGHUP', () => {
+    void server.reloadCertificates();
     if (configPath === undefined) {
       log.warn('SIGHUP ignored: the server was started without a config file');
       return;

@@ -6,6 +6,8 @@ import { ApiRoute } from './control/api.js';
 import { MetricsRoute } from './control/metrics.js';
 import { applyConfig } from './control/reload.js';
 import { AccessLog } from './control/access-log.js';
+import { authPolicy, type AuthHook } from './control/auth.js';
+import { CertificateStore } from './control/tls.js';
 import { ConnectionRegistry } from './control/connections.js';
 import { DemoSource, loadDemoClip } from './demo/demo-source.js';
 import { FeedManager } from './feed/feed-manager.js';
@@ -30,6 +32,9 @@ export interface StartOptions {
   demoFeeds?: readonly string[];
   /** The config file, so that SIGHUP and POST /api/v1/reload can re-read it. */
   configPath?: string;
+  /** Embedding programs: asked before any publish / read is served, after ACLs and credentials (docs/security.md). */
+  onPublish?: AuthHook;
+  onRead?: AuthHook;
 }
 
 export interface RunningServer {
@@ -41,6 +46,11 @@ export interface RunningServer {
   readonly rtmpPort: number | undefined;
   /** The port the RTSP listener got, undefined when RTSP is off. */
   readonly rtspPort: number | undefined;
+  /** The ports of the HTTPS and RTMPS listeners, undefined when off. */
+  readonly httpsPort: number | undefined;
+  readonly rtmpsPort: number | undefined;
+  /** Re-reads SSLCertificate/SSLCertificateKey (SIGHUP); false when the new pair is bad (the old one stays). */
+  reloadCertificates(): Promise<boolean>;
   /** Re-reads the config file and applies it; rejects (keeping the running config) when it is bad. */
   reload(): Promise<ReloadSummary>;
   close(): Promise<void>;
@@ -49,6 +59,13 @@ export interface RunningServer {
 export async function startServer(config: ServerConfig, options: StartOptions = {}): Promise<RunningServer> {
   const log = options.log ?? createLogger();
   for (const w of config.warnings) log.warn(w.message, { where: w.where });
+  // TLS certificates first: a bad pair stops the start before anything runs.
+  const tlsOn = config.tls.httpsPort !== undefined || config.tls.rtmpsPort !== undefined;
+  const certs =
+    tlsOn && config.tls.certFile !== undefined && config.tls.keyFile !== undefined
+      ? await CertificateStore.load({ certFile: config.tls.certFile, keyFile: config.tls.keyFile }, log)
+      : undefined;
+  certs?.watch();
 
   const feeds = new FeedManager(
     {
@@ -67,15 +84,26 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     for (const fc of config.feeds) {
       const feed = feeds.get(fc.key);
       if (fc.file === undefined || feed === undefined) continue;
-      feedFiles.push(
-        await FeedFileWriter.open(feed, {
-          path: fc.file,
-          maxSizeBytes: fc.fileMaxSizeBytes,
-          truncate: fc.truncate,
-          readOnly: fc.readOnly,
-          log,
-        }),
-      );
+      try {
+        feedFiles.push(
+          await FeedFileWriter.open(feed, {
+            path: fc.file,
+            maxSizeBytes: fc.fileMaxSizeBytes,
+            truncate: fc.truncate,
+            readOnly: fc.readOnly,
+            log,
+          }),
+        );
+      } catch (err) {
+        // A disk that cannot be written (read-only, full, gone) costs that feed its recording, not
+        // the server: it runs live. A file that is not ours is still refused (FeedcastError).
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'EROFS' || code === 'EACCES' || code === 'EPERM' || code === 'ENOSPC' || code === 'EIO') {
+          log.error('feed file unusable: the feed runs live without it', { feed: fc.key, file: fc.file, code });
+          continue;
+        }
+        throw err;
+      }
     }
   } catch (err) {
     await closeFeedFiles();
@@ -97,6 +125,9 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     reload: undefined,
     children: undefined,
   };
+  if (options.onPublish !== undefined || options.onRead !== undefined) {
+    authPolicy(ctx).setHooks({ onPublish: options.onPublish, onRead: options.onRead });
+  }
   const configPath = options.configPath;
   if (configPath !== undefined) {
     // A reload parses the whole file first: a bad file is rejected and the running config stays.
@@ -151,9 +182,15 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   http.addRoute(webrtc);
   http.addRoute(new PlayerPageRoute(ctx, { whep: true }));
   let httpPort: number;
+  let httpsPort: number | undefined;
   try {
     httpPort = await http.listen(config.http.port, config.http.bindAddress);
+    if (certs !== undefined && config.tls.httpsPort !== undefined) {
+      httpsPort = await http.listenTls(config.tls.httpsPort, config.http.bindAddress, certs);
+    }
   } catch (err) {
+    certs?.close();
+    await http.close();
     for (const d of demos) d.stop();
     await stopChildren();
     await closeFeedFiles();
@@ -176,6 +213,23 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       throw err;
     }
   }
+  let rtmps: RtmpServer | undefined;
+  let rtmpsPort: number | undefined;
+  if (certs !== undefined && config.tls.rtmpsPort !== undefined) {
+    rtmps = new RtmpServer(ctx, { chunkSize: config.rtmp.chunkSize, tls: certs });
+    try {
+      rtmpsPort = await rtmps.listen(config.tls.rtmpsPort, config.rtmp.bindAddress);
+    } catch (err) {
+      for (const d of demos) d.stop();
+      await stopChildren();
+      await closeFeedFiles();
+      await rtmp?.close();
+      feeds.closeAll();
+      certs.close();
+      await http.close();
+      throw err;
+    }
+  }
   let rtsp: RtspServer | undefined;
   let rtspPort: number | undefined;
   if (config.rtsp.port !== undefined) {
@@ -187,7 +241,9 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       await stopChildren();
       await closeFeedFiles();
       await rtmp?.close();
+      await rtmps?.close();
       feeds.closeAll();
+      certs?.close();
       await http.close();
       throw err;
     }
@@ -196,6 +252,8 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     http: `${config.http.bindAddress}:${httpPort}`,
     rtmp: rtmpPort !== undefined ? `${config.rtmp.bindAddress}:${rtmpPort}` : 'off',
     rtsp: rtspPort !== undefined ? `${config.rtsp.bindAddress}:${rtspPort}` : 'off',
+    ...(httpsPort !== undefined ? { https: `${config.http.bindAddress}:${httpsPort}` } : {}),
+    ...(rtmpsPort !== undefined ? { rtmps: `${config.rtmp.bindAddress}:${rtmpsPort}` } : {}),
     feeds: feeds
       .all()
       .map((f) => f.key)
@@ -209,6 +267,9 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     http,
     rtmpPort,
     rtspPort,
+    httpsPort,
+    rtmpsPort,
+    reloadCertificates: () => certs?.reload() ?? Promise.resolve(true),
     reload: () => {
       if (ctx.reload === undefined) return Promise.reject(new Error('started without a config file: nothing to reload'));
       return ctx.reload();
@@ -223,7 +284,9 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
         await closeFeedFiles();
         feeds.closeAll();
         await rtmp?.close();
+        await rtmps?.close();
         await rtsp?.close();
+        certs?.close();
         await http.close();
         ctx.accessLog?.close();
         log.info('stopped');

@@ -52,6 +52,8 @@ function inScope(scope: Scope, directiveLine: string, name = ''): { text: string
 const EXPECTED_WARNINGS: Record<string, RegExp> = {
   MulticastPort: /no effect without MulticastAddress/,
   MulticastTTL: /no effect without MulticastAddress/,
+  HTTPSPort: /HTTPS is off: HTTPSPort needs SSLCertificate/,
+  RTMPSPort: /RTMPS is off: RTMPSPort needs SSLCertificate/,
 };
 
 for (const d of DIRECTIVES) {
@@ -475,7 +477,7 @@ test('an empty file gives every default (same as defaultConfig)', async () => {
   assert.deepEqual(config.rtmp, { port: 1935, bindAddress: '0.0.0.0', chunkSize: 4096 });
   assert.equal(config.maxClients, 1000);
   assert.equal(config.maxHttpConnections, 2000);
-  assert.equal(config.maxBandwidthKbps, 1_000_000);
+  assert.equal(config.maxBandwidthKbps, 10_000_000);
   assert.equal(config.publisherTimeoutMs, 5000);
   assert.equal(config.publisherGraceMs, 30000);
   assert.equal(config.dynamicFeeds, false);
@@ -882,4 +884,37 @@ test('ffserver FATE config (tests/ffserver.conf) loads: PreRoll, MaxTime, BitExa
   assert.equal(config.streams[0]?.maxTimeSeconds, 100);
   assert.equal(config.streams[0]?.bandwidthKbps, 100);
   assert.equal(config.streams[2]?.encoding.strict, '-1');
+});
+
+test('HTTPSPort and RTMPSPort with a certificate pair make TLS listeners; without one they are off with a warning', async () => {
+  const on = await parse('HTTPSPort 8443\nRTMPSPort 1936\nSSLCertificate /c.pem\nSSLCertificateKey /k.pem\n');
+  assert.deepEqual(on.tls, { httpsPort: 8443, rtmpsPort: 1936, certFile: '/c.pem', keyFile: '/k.pem' });
+  assert.deepEqual(on.warnings, []);
+  const off = await parse('HTTPSPort 8443\n');
+  assert.equal(off.tls.httpsPort, undefined);
+  assert.match(off.warnings[0]?.message ?? '', /HTTPS is off/);
+  const clash = await errorsOf('HTTPSPort 8090\nSSLCertificate /c.pem\nSSLCertificateKey /k.pem\n');
+  assert.match(clash.message, /HTTPSPort and HTTPPort are both 8090/);
+});
+
+test('auth and abuse-limit directives land in the model', async () => {
+  const c = await parse(
+    'ReadTokenKey k1\nJWTKey k2\nJWKSFile /j.json\nAuthCallback http://127.0.0.1:9/a\nAuthCallbackTimeout 1.5\nMaxConnectionsPerAddress 7\nRequestHeaderTimeout 3\n' +
+      '<Feed f.ffm>\nRequireReadToken\nMaxReaders 4\nDynamicACL /f.acl\n</Feed>\n<Stream s.flv>\nFeed f.ffm\nRequireReadToken\nMaxReaders 2\n</Stream>\n',
+  );
+  assert.deepEqual(c.auth, {
+    readTokenKey: 'k1',
+    jwtKey: 'k2',
+    jwksFile: '/j.json',
+    callbackUrl: 'http://127.0.0.1:9/a',
+    callbackTimeoutMs: 1500,
+  });
+  assert.equal(c.maxConnectionsPerAddress, 7);
+  assert.equal(c.requestHeaderTimeoutMs, 3000);
+  const f = c.feeds[0];
+  assert.deepEqual([f?.requireReadToken, f?.maxReaders, f?.dynamicAcl], [true, 4, '/f.acl']);
+  const s = c.streams[0];
+  assert.deepEqual([s?.requireReadToken, s?.maxReaders], [true, 2]);
+  const bad = await errorsOf('AuthCallback ftp://x/\n');
+  assert.match(bad.message, /http:\/\/ or https:\/\/ URL/);
 });

@@ -51,6 +51,19 @@ export interface ServerConfig {
   readerMaxLagMs: number;
   /** Global UseDefaults/NoDefaults (streams copy it into `encoding.useDefaults`). */
   useDefaults: boolean;
+  /** Authentication beyond ACLs and publish secrets (docs/security.md). */
+  auth: AuthConfig;
+  /** `MaxConnectionsPerAddress`: live connections one client address may hold; 0 = unlimited. */
+  maxConnectionsPerAddress: number;
+  /** `RequestHeaderTimeout`: a request head (HTTP, RTSP) must arrive within this. */
+  requestHeaderTimeoutMs: number;
+  /** HTTPS and RTMPS listeners and their certificate (docs/security.md). */
+  tls: {
+    httpsPort: number | undefined;
+    rtmpsPort: number | undefined;
+    certFile: string | undefined;
+    keyFile: string | undefined;
+  };
   feeds: FeedConfig[];
   streams: StreamConfig[];
   redirects: RedirectConfig[];
@@ -59,6 +72,18 @@ export interface ServerConfig {
   /** Credentials for the control endpoints (`ControlUser`); undefined: they are refused. */
   control: { user: string; password: string } | undefined;
   warnings: ConfigWarning[];
+}
+
+export interface AuthConfig {
+  /** `ReadTokenKey`: HMAC key of signed read URLs. */
+  readTokenKey: string | undefined;
+  /** `JWTKey`: HS256 shared key. */
+  jwtKey: string | undefined;
+  /** `JWKSFile`: RS256 public keys. */
+  jwksFile: string | undefined;
+  /** `AuthCallback`: URL asked about every publish and read. */
+  callbackUrl: string | undefined;
+  callbackTimeoutMs: number;
 }
 
 export interface FeedConfig {
@@ -84,6 +109,12 @@ export interface FeedConfig {
   launchUrl: string | undefined;
   publishSecret: string | undefined;
   acl: Acl;
+  /** `DynamicACL FILE`: replaces `acl` when the file exists. */
+  dynamicAcl: string | undefined;
+  /** `RequireReadToken`: reads of the feed need a read token or JWT. */
+  requireReadToken: boolean;
+  /** `MaxReaders`: 0 = unlimited. */
+  maxReaders: number;
 }
 
 export interface MulticastConfig {
@@ -149,6 +180,8 @@ export interface StreamConfig {
   noVideo: boolean;
   acl: Acl;
   dynamicAcl: string | undefined;
+  requireReadToken: boolean;
+  maxReaders: number;
   rtspOption: string | undefined;
   multicast: MulticastConfig | undefined;
   loop: boolean;
@@ -212,6 +245,16 @@ function globalFields(g: Readonly<GlobalSettings>): GlobalFields {
     readerMaxQueueBytes: g.readerMaxQueueBytes,
     readerMaxLagMs: g.readerMaxLagMs,
     useDefaults: g.useDefaults,
+    auth: {
+      readTokenKey: g.readTokenKey,
+      jwtKey: g.jwtKey,
+      jwksFile: g.jwksFile,
+      callbackUrl: g.authCallbackUrl,
+      callbackTimeoutMs: g.authCallbackTimeoutMs,
+    },
+    maxConnectionsPerAddress: g.maxConnectionsPerAddress,
+    requestHeaderTimeoutMs: g.requestHeaderTimeoutMs,
+    tls: { httpsPort: g.httpsPort, rtmpsPort: g.rtmpsPort, certFile: g.sslCertificate, keyFile: g.sslCertificateKey },
   };
 }
 
@@ -593,7 +636,20 @@ function checkGlobals(state: ParseState, report: Reporter): void {
     );
     g.rtspPort = undefined;
   }
+  for (const key of ['httpsPort', 'rtmpsPort'] as const) {
+    const line = state.explicit.get(key);
+    if (line === undefined || g[key] === undefined) continue;
+    if (g.sslCertificate === undefined || g.sslCertificateKey === undefined) {
+      warn(
+        line,
+        `${key === 'httpsPort' ? 'HTTPS' : 'RTMPS'} is off: ${key === 'httpsPort' ? 'HTTPSPort' : 'RTMPSPort'} needs SSLCertificate FILE and SSLCertificateKey FILE`,
+      );
+      g[key] = undefined;
+    }
+  }
   const listeners: { name: string; port: number; line: number }[] = [
+    ...(g.httpsPort !== undefined ? [{ name: 'HTTPSPort', port: g.httpsPort, line: state.explicit.get('httpsPort') ?? 0 }] : []),
+    ...(g.rtmpsPort !== undefined ? [{ name: 'RTMPSPort', port: g.rtmpsPort, line: state.explicit.get('rtmpsPort') ?? 0 }] : []),
     { name: 'HTTPPort', port: g.httpPort, line: state.explicit.get('httpPort') ?? 0 },
     ...(g.rtspPort !== undefined ? [{ name: 'RTSPPort', port: g.rtspPort, line: state.explicit.get('rtspPort') ?? 0 }] : []),
     ...(g.rtmpPort !== 0 ? [{ name: 'RTMPPort', port: g.rtmpPort, line: state.explicit.get('rtmpPort') ?? 0 }] : []),
@@ -662,6 +718,9 @@ function build(
     launchUrl: f.launch !== undefined ? `http://${hostPart}:${g.httpPort}/${f.name}` : undefined,
     publishSecret: f.publishSecret,
     acl: acls.get(f) ?? Acl.allowAll(),
+    dynamicAcl: f.dynamicAcl,
+    requireReadToken: f.requireReadToken,
+    maxReaders: f.maxReaders,
   }));
   const streams: StreamConfig[] = [];
   for (const s of state.streams) {
@@ -682,6 +741,8 @@ function build(
       noVideo: s.noVideo,
       acl: acls.get(s) ?? Acl.allowAll(),
       dynamicAcl: s.dynamicAcl,
+      requireReadToken: s.requireReadToken,
+      maxReaders: s.maxReaders,
       rtspOption: s.rtspOption,
       multicast:
         s.multicastAddress !== undefined

@@ -35,6 +35,17 @@ export interface GlobalSettings {
   readerMaxQueueBytes: number;
   readerMaxLagMs: number;
   useDefaults: boolean;
+  readTokenKey: string | undefined;
+  jwtKey: string | undefined;
+  jwksFile: string | undefined;
+  authCallbackUrl: string | undefined;
+  authCallbackTimeoutMs: number;
+  maxConnectionsPerAddress: number;
+  requestHeaderTimeoutMs: number;
+  httpsPort: number | undefined;
+  rtmpsPort: number | undefined;
+  sslCertificate: string | undefined;
+  sslCertificateKey: string | undefined;
 }
 
 /** Every global default in one place (docs/config.md explains the ones that differ from ffserver). */
@@ -54,7 +65,7 @@ export const GLOBAL_DEFAULTS: Readonly<GlobalSettings> = Object.freeze({
   transcodeIdleTimeoutMs: 10_000,
   maxHttpConnections: 2000,
   maxClients: 1000, // ffserver: 5
-  maxBandwidthKbps: 1_000_000, // ffserver: 1000
+  maxBandwidthKbps: 10_000_000, // ffserver: 1000
   customLog: undefined,
   ffmpegPath: undefined,
   publisherTimeoutMs: 5_000,
@@ -63,6 +74,17 @@ export const GLOBAL_DEFAULTS: Readonly<GlobalSettings> = Object.freeze({
   readerMaxQueueBytes: 8 * 1024 * 1024,
   readerMaxLagMs: 10_000,
   useDefaults: true,
+  readTokenKey: undefined,
+  jwtKey: undefined,
+  jwksFile: undefined,
+  authCallbackUrl: undefined,
+  authCallbackTimeoutMs: 2_000,
+  maxConnectionsPerAddress: 0,
+  requestHeaderTimeoutMs: 15_000,
+  httpsPort: undefined,
+  rtmpsPort: undefined,
+  sslCertificate: undefined,
+  sslCertificateKey: undefined,
 });
 
 export const FEED_DEFAULT_MAX_SIZE_BYTES = 5 * 1024 * 1024;
@@ -95,6 +117,9 @@ export interface FeedDraft {
   onDemand: boolean;
   publishSecret: string | undefined;
   aclSpecs: AclRuleSpec[];
+  dynamicAcl: string | undefined;
+  requireReadToken: boolean;
+  maxReaders: number;
 }
 
 export interface StreamDraft {
@@ -116,6 +141,8 @@ export interface StreamDraft {
   noVideo: boolean;
   aclSpecs: AclRuleSpec[];
   dynamicAcl: string | undefined;
+  requireReadToken: boolean;
+  maxReaders: number;
   rtspOption: string | undefined;
   multicastAddress: string | undefined;
   multicastPort: number | undefined;
@@ -849,7 +876,8 @@ export const DIRECTIVES: readonly Directive[] = [
     origin: 'ffserver',
     value: v.int(10, 10_000_000, 'KBITS', '100000'),
     doc: 'Cap in kbit/s on the sum of the configured bitrates of the streams being served; a request over it gets 503.',
-    differs: "Default 1000000 (1 Gbit/s), not 1000: ffserver's default refused any real stream. An explicit value is honoured.",
+    differs:
+      "Default 10000000 (10 Gbit/s, more than a machine serves), not 1000: ffserver's default refused any real stream. An explicit value is honoured.",
     example: '100000',
   }),
   // --- Global: logs, processes ---------------------------------------------------------------------------------
@@ -1006,6 +1034,104 @@ export const DIRECTIVES: readonly Directive[] = [
     example: '10',
   }),
 
+  // --- Global: authentication and abuse limits (docs/security.md) -------------------------------------------------
+  setting('readTokenKey', {
+    name: 'ReadTokenKey',
+    origin: 'feedcast',
+    value: v.string('SECRET'),
+    default: 'unset: read tokens are not accepted',
+    doc: 'HMAC-SHA256 key of signed read URLs (`?token=...&expires=UNIX_SECONDS`, see docs/security.md). Needed by RequireReadToken.',
+    example: 'a-long-random-string',
+  }),
+  setting('jwtKey', {
+    name: 'JWTKey',
+    origin: 'feedcast',
+    value: v.string('SECRET'),
+    default: 'unset',
+    doc: 'Shared key of HS256 JSON Web Tokens; a valid token whose `feeds` claim names the feed (or `*`) and whose `actions` claim has `read` or `publish` stands in for a read token or a publish secret.',
+    example: 'another-long-random-string',
+  }),
+  setting('jwksFile', {
+    name: 'JWKSFile',
+    origin: 'feedcast',
+    value: v.string('FILE'),
+    default: 'unset',
+    doc: 'A JSON Web Key Set file (RS256 public keys, selected by `kid`); re-read when it changes. Tokens signed by these keys are accepted as with JWTKey.',
+    example: '/etc/feedcast/jwks.json',
+  }),
+  setting('authCallbackUrl', {
+    name: 'AuthCallback',
+    origin: 'feedcast',
+    value: v.string('URL', { re: /^https?:\/\/\S+$/, what: 'an http:// or https:// URL' }),
+    default: 'unset: no callback',
+    doc: 'Every publish and read that passed the ACL and credential checks is POSTed here as JSON; a 2xx answer allows it (a JSON body may deny or redirect), anything else, an error or a timeout denies it (fail closed). See docs/security.md.',
+    example: 'http://127.0.0.1:9000/auth',
+  }),
+  setting('authCallbackTimeoutMs', {
+    name: 'AuthCallbackTimeout',
+    origin: 'feedcast',
+    value: {
+      ...v.seconds(0.1, 60, '2'),
+      parse: (args, name, where) => Math.round(v.seconds(0.1, 60, '2').parse(args, name, where) * 1000),
+    },
+    default: '2',
+    doc: 'Seconds the AuthCallback may take before the request is refused (503).',
+    example: '2',
+  }),
+  setting('maxConnectionsPerAddress', {
+    name: 'MaxConnectionsPerAddress',
+    origin: 'feedcast',
+    value: v.int(0, 65535, 'COUNT', '50'),
+    default: '0 (unlimited)',
+    doc: 'Cap on the live connections (all protocols) from one client address; past it the connection is refused (HTTP 503, RTSP 503, RTMP closed).',
+    example: '50',
+  }),
+  setting('requestHeaderTimeoutMs', {
+    name: 'RequestHeaderTimeout',
+    origin: 'feedcast',
+    value: {
+      ...v.seconds(0.5, 300, '15'),
+      parse: (args, name, where) => Math.round(v.seconds(0.5, 300, '15').parse(args, name, where) * 1000),
+    },
+    default: '15',
+    doc: 'Seconds a client has to send a whole HTTP request head or RTSP request (slowloris defence); the connection is closed after it.',
+    example: '15',
+  }),
+
+  // --- Global: TLS (docs/security.md) --------------------------------------------------------------------------
+  setting('httpsPort', {
+    name: 'HTTPSPort',
+    origin: 'feedcast',
+    value: v.port(),
+    default: 'unset: no HTTPS',
+    doc: 'TCP port of the HTTPS listener (on HTTPBindAddress): every HTTP URL, also over TLS (so WHEP/WHIP and HLS work from https:// pages). Needs SSLCertificate and SSLCertificateKey.',
+    example: '8443',
+  }),
+  setting('rtmpsPort', {
+    name: 'RTMPSPort',
+    origin: 'feedcast',
+    value: v.port(),
+    default: 'unset: no RTMPS',
+    doc: 'TCP port of the RTMPS listener (RTMP over TLS, on RTMPBindAddress), for publishers and players alike. Needs SSLCertificate and SSLCertificateKey.',
+    example: '1936',
+  }),
+  setting('sslCertificate', {
+    name: 'SSLCertificate',
+    origin: 'feedcast',
+    value: v.string('FILE (PEM: the certificate, then its chain)'),
+    default: 'unset',
+    doc: 'Certificate of HTTPSPort and RTMPSPort. Re-read without a restart when it changes (checked every 2 s) or on SIGHUP; a bad new file is logged and the running certificate kept.',
+    example: '/etc/feedcast/fullchain.pem',
+  }),
+  setting('sslCertificateKey', {
+    name: 'SSLCertificateKey',
+    origin: 'feedcast',
+    value: v.string('FILE (PEM private key)'),
+    default: 'unset',
+    doc: 'Private key of SSLCertificate; reloaded with it.',
+    example: '/etc/feedcast/privkey.pem',
+  }),
+
   // --- <Feed> ---------------------------------------------------------------------------------------------------
   def<string>({
     name: 'File',
@@ -1148,6 +1274,35 @@ export const DIRECTIVES: readonly Directive[] = [
     },
     example: 'allow 127.0.0.1',
   }),
+  def<true>({
+    name: 'RequireReadToken',
+    group: 'stream',
+    origin: 'feedcast',
+    value: v.none(),
+    doc: 'Readers must present a signed read token (ReadTokenKey) or a JWT naming this feed or stream, on every protocol. In a <Feed>: reads of the feed itself; in a <Stream>: that stream.',
+    example: '',
+    feed(_, feed) {
+      feed.requireReadToken = true;
+    },
+    stream(_, stream) {
+      stream.requireReadToken = true;
+    },
+  }),
+  def<number>({
+    name: 'MaxReaders',
+    group: 'stream',
+    origin: 'feedcast',
+    value: v.int(0, 1_000_000, 'COUNT', '100'),
+    default: '0 (unlimited)',
+    doc: 'Cap on the simultaneous readers of this feed (in <Feed>) or stream (in <Stream>), over HTTP, RTMP and RTSP; past it readers get 503 (RTMP NetStream.Play.Failed).',
+    example: '100',
+    feed(value, feed) {
+      feed.maxReaders = value;
+    },
+    stream(value, stream) {
+      stream.maxReaders = value;
+    },
+  }),
   def<string>({
     name: 'PublishSecret',
     group: 'feed',
@@ -1284,8 +1439,12 @@ export const DIRECTIVES: readonly Directive[] = [
     group: 'stream',
     origin: 'ffserver',
     value: v.string('FILE'),
-    doc: 'A file of `ACL` lines re-read on every request; its result replaces the static ACL. A missing file allows all.',
+    doc: 'A file of `ACL` lines (`ACL allow 10.0.0.0/8`), re-read when it changes (its modification time and size are checked on every request); its result replaces the static ACL. A missing file allows all; an unreadable or bad file denies all (and is logged). In a <Feed> it applies to publishers and readers of the feed on every protocol.',
+    differs: 'Also allowed in <Feed>. A bad line denies everyone instead of being skipped.',
     example: '/etc/feedcast/stream.acl',
+    feed(value, feed) {
+      feed.dynamicAcl = value;
+    },
     stream(value, stream) {
       stream.dynamicAcl = value;
     },
@@ -1744,6 +1903,9 @@ export function newFeedDraft(name: string, line: number, where: string): FeedDra
     onDemand: true,
     publishSecret: undefined,
     aclSpecs: [],
+    dynamicAcl: undefined,
+    requireReadToken: false,
+    maxReaders: 0,
   };
 }
 
@@ -1767,6 +1929,8 @@ export function newStreamDraft(name: string, line: number, where: string, useDef
     noVideo: false,
     aclSpecs: [],
     dynamicAcl: undefined,
+    requireReadToken: false,
+    maxReaders: 0,
     rtspOption: undefined,
     multicastAddress: undefined,
     multicastPort: undefined,

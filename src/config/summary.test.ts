@@ -91,6 +91,9 @@ test('describeConfig of the defaults, and feed URLs with RTMP and RTSP off', () 
     onDemand: true,
     publishSecret: undefined,
     acl: undefined as never,
+    dynamicAcl: undefined,
+    requireReadToken: false,
+    maxReaders: 0,
   };
   assert.deepEqual(feedUrls(config, feed), {
     publish: ['http://[::1]:8090/a'],

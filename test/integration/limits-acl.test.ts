@@ -44,7 +44,7 @@ describe('limits and ACLs', () => {
     const { readFile } = await import('node:fs/promises');
     const body = await readFile(new URL('../fixtures/h264-aac.ts', import.meta.url));
     const none = await postBytes(server.url('/feed1.ffm'), body);
-    assert.equal(none.status, 403);
+    assert.equal(none.status, 401, 'a missing credential is 401; a wrong one 403');
     assert.match(none.body, /needs its publish secret/);
     const wrong = await postBytes(server.url('/feed1.ffm?secret=guess'), body);
     assert.equal(wrong.status, 403);

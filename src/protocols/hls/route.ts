@@ -7,7 +7,9 @@ import type { StreamConfig } from '../../config/config.js';
 import type { ConnectionInfo } from '../../control/connections.js';
 import type { Feed } from '../../feed/feed.js';
 import type { ServerContext } from '../../server-context.js';
+import { authPolicy, credentialQuery, credentialsFrom, redactUrl, type AuthRequest } from '../../control/auth.js';
 import type { HttpRoute } from '../http/route.js';
+import { sendRefusal } from '../http/server.js';
 import { CORS_HEADERS, hlsFileUris, parseHlsFile, sendHls, serveFile, servePlaylist } from './from-feed.js';
 import { HlsOutputs } from './hls-outputs.js';
 import { DEFAULT_SEGMENTER_OPTIONS, type SegmenterOptions } from './segmenter.js';
@@ -49,7 +51,8 @@ interface HlsTarget {
   uriPrefix: string;
   /** undefined: the playlist; else the file name. */
   file: string | undefined;
-  allowed: (address: string) => boolean;
+  /** What the authorisation policy is asked about. */
+  auth: { feed: string; stream: string | undefined };
   name: string;
 }
 
@@ -84,22 +87,45 @@ export class HlsRoute implements HttpRoute {
       });
       return true;
     }
-    if (!target.allowed(conn.remoteAddress)) {
-      this.ctx.log.warn('HLS read refused by ACL', { target: target.name, from: conn.remoteAddress });
-      sendHls(
-        res,
-        403,
-        `Your address ${conn.remoteAddress} may not read ${target.name} (ACL).`,
-        'text/plain; charset=utf-8',
-        'no-cache',
-        conn,
-      );
-      return true;
-    }
+    const request: AuthRequest = {
+      action: 'read',
+      protocol: 'hls',
+      feed: target.auth.feed,
+      stream: target.auth.stream,
+      address: conn.remoteAddress,
+      credentials: credentialsFrom(url.searchParams, req.headers.authorization),
+    };
+    void authPolicy(this.ctx)
+      .authorize(request)
+      .then((decision) => {
+        if (res.destroyed || res.headersSent) return;
+        if (decision.kind !== 'allow') {
+          res.setHeader('Access-Control-Allow-Origin', '*');
+          return sendRefusal(this.ctx, res, request, decision);
+        }
+        this.serve(req, res, path, url, conn, target, credentialQuery(request.credentials));
+      })
+      .catch((err: unknown) => {
+        this.ctx.log.error('HLS request failed', { url: redactUrl(req.url), err });
+        if (!res.headersSent) res.destroy();
+      });
+    return true;
+  }
+
+  /** Serves an authorised HLS request; `authQuery` is appended to the file URIs of a playlist (read tokens). */
+  private serve(
+    req: IncomingMessage,
+    res: ServerResponse,
+    path: string,
+    url: URL,
+    conn: ConnectionInfo,
+    target: HlsTarget,
+    authQuery: string,
+  ): void {
     conn.role = 'reader';
     const done = (p: Promise<void>): void => {
       p.catch((err: unknown) => {
-        this.ctx.log.error('HLS request failed', { url: req.url, err });
+        this.ctx.log.error('HLS request failed', { url: redactUrl(req.url), err });
         if (!res.headersSent)
           sendHls(res, 500, 'Internal error; the server log has the details.', 'text/plain; charset=utf-8', 'no-cache', conn);
         else res.destroy();
@@ -114,7 +140,7 @@ export class HlsRoute implements HttpRoute {
           url,
           {
             segmenter,
-            uris: hlsFileUris(segmenter.sid, target.container, target.uriPrefix),
+            uris: withQuery(hlsFileUris(segmenter.sid, target.container, target.uriPrefix), authQuery),
             lowLatency: target.container === 'fmp4',
             firstSegmentTimeoutMs: this.options.firstSegmentTimeoutMs,
             whyEmpty: () => {
@@ -133,7 +159,7 @@ export class HlsRoute implements HttpRoute {
           conn,
         ),
       );
-      return true;
+      return;
     }
     const file = parseHlsFile(target.file, target.container);
     if (file === undefined) {
@@ -145,10 +171,9 @@ export class HlsRoute implements HttpRoute {
         'no-cache',
         conn,
       );
-      return true;
+      return;
     }
     done(serveFile(req, res, this.outputs.find(target.outputKey), file, conn));
-    return true;
   }
 
   private segmenterOptions(target: HlsTarget): SegmenterOptions {
@@ -175,12 +200,11 @@ export class HlsRoute implements HttpRoute {
     const feed = this.ctx.feeds.get(path.slice(0, slash));
     if (feed === undefined) return undefined;
     const rest = path.slice(slash + 1);
-    const feedConfig = this.ctx.config.feeds.find((f) => f.key === feed.key);
     const base = {
       feed,
       noAudio: false,
       noVideo: false,
-      allowed: (address: string) => feedConfig === undefined || feedConfig.acl.allows(address),
+      auth: { feed: feed.key, stream: undefined },
       name: `feed ${feed.key}`,
     };
     if (rest === 'index.m3u8')
@@ -208,8 +232,18 @@ export class HlsRoute implements HttpRoute {
       // The playlist is /NAME, so its files (/NAME/...) are named relative to the root.
       uriPrefix: encodeURIComponent(stream.name) + '/',
       file,
-      allowed: (address: string) => stream.acl.allows(address),
+      auth: { feed: feed.key, stream: stream.name },
       name: `stream ${stream.name}`,
     };
   }
+}
+
+/** Appends the reader's credentials to every file URI of a playlist, so that segment requests carry them. */
+function withQuery(uris: ReturnType<typeof hlsFileUris>, query: string): ReturnType<typeof hlsFileUris> {
+  if (query === '') return uris;
+  return {
+    init: (v) => `${uris.init(v)}?${query}`,
+    segment: (msn) => `${uris.segment(msn)}?${query}`,
+    part: (msn, i) => `${uris.part(msn, i)}?${query}`,
+  };
 }

@@ -2,10 +2,13 @@
 // publishing (to-feed), progressive outputs (from-feed), pages, redirects; the access log.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import type { StreamConfig } from '../../config/config.js';
 import type { ConnectionInfo } from '../../control/connections.js';
-import { sameSecret } from '../../control/secrets.js';
+import { authPolicy, credentialsFrom, redactUrl, type AuthDecision, type AuthRequest } from '../../control/auth.js';
+import { acquireReaderSlot, addressLimitReason } from '../../control/limits.js';
+import type { CertificateStore } from '../../control/tls.js';
 import { renderIndexPage } from '../../control/index-page.js';
 import { renderStatusPage } from '../../control/status-page.js';
 import type { Feed } from '../../feed/feed.js';
@@ -28,32 +31,46 @@ export function plainAddress(address: string | undefined): string {
 export class HttpServer {
   private readonly ctx: ServerContext;
   private readonly server: Server;
+  /** The HTTPS listener (HTTPSPort): same routes and limits. */
+  private tlsServer: HttpsServer | undefined;
+  private offCertificateChange: (() => void) | undefined;
   private readonly connBySocket = new WeakMap<Socket, ConnectionInfo>();
   private httpSockets = 0;
   private readonly routes: HttpRoute[] = [];
 
   constructor(ctx: ServerContext) {
     this.ctx = ctx;
-    this.server = createServer({ maxHeaderSize: 16 * 1024 }, (req, res) => this.onRequest(req, res));
-    // Long requests are the point (publishers, readers): no total-request timeout. A request head
-    // must arrive within 15 s, as in ffserver.
+    // A request head must arrive within RequestHeaderTimeout (15 s, as in ffserver): slowloris
+    // connections are checked every second and closed with 408.
+    const headersTimeoutMs = ctx.config.requestHeaderTimeoutMs;
+    this.server = createServer(
+      { maxHeaderSize: 16 * 1024, connectionsCheckingInterval: Math.min(1000, headersTimeoutMs) },
+      (req, res) => this.onRequest(req, res),
+    );
+    // Long requests are the point (publishers, readers): no total-request timeout.
     this.server.requestTimeout = 0;
-    this.server.headersTimeout = 15_000;
+    this.server.headersTimeout = headersTimeoutMs;
     this.server.keepAliveTimeout = 5_000;
     this.server.on('connection', (socket: Socket) => this.onConnection(socket));
-    this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
-      if (socket.writable && err.code !== 'ECONNRESET') {
-        const message =
-          err.code === 'HPE_HEADER_OVERFLOW'
-            ? 'Request header too large (limit 16 KiB).'
-            : 'Bad request: the request could not be parsed.';
-        socket.end(
-          `HTTP/1.1 ${err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request'}\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n${message}\n`,
-        );
-      } else {
-        socket.destroy();
+    this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.onClientError(err, socket));
+  }
+
+  /** Unparseable, oversized (431) or too slow (408, slowloris) request heads: answered and closed. */
+  private onClientError(err: NodeJS.ErrnoException, socket: Socket): void {
+    if (socket.writable && err.code !== 'ECONNRESET') {
+      const [status, message] =
+        err.code === 'HPE_HEADER_OVERFLOW'
+          ? ['431 Request Header Fields Too Large', 'Request header too large (limit 16 KiB).']
+          : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+            ? ['408 Request Timeout', `The request head did not arrive within ${this.server.headersTimeout / 1000} s.`]
+            : ['400 Bad Request', 'Bad request: the request could not be parsed.'];
+      if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+        this.ctx.log.debug('request head too slow: connection closed', { from: plainAddress(socket.remoteAddress) });
       }
-    });
+      socket.end(`HTTP/1.1 ${status}\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n${message}\n`);
+    } else {
+      socket.destroy();
+    }
   }
 
   /**
@@ -68,7 +85,8 @@ export class HttpServer {
   listen(port: number, host: string): Promise<number> {
     return new Promise((resolve, reject) => {
       this.server.once('error', reject);
-      this.server.listen(port, host, () => {
+      // backlog: Node's default of 511 overflows when a thousand viewers arrive at once (docs/performance.md).
+      this.server.listen({ port, host, backlog: 4096 }, () => {
         this.server.off('error', reject);
         const address = this.server.address();
         resolve(typeof address === 'object' && address !== null ? address.port : port);
@@ -76,11 +94,57 @@ export class HttpServer {
     });
   }
 
-  close(): Promise<void> {
-    return new Promise((resolve) => {
-      this.server.close(() => resolve());
-      this.server.closeAllConnections();
+  /**
+   * Starts the HTTPS listener (HTTPSPort): the same routes, limits and timeouts as HTTP, with the
+   * certificates of `store`, swapped in without a restart when they change.
+   */
+  listenTls(port: number, host: string, store: CertificateStore): Promise<number> {
+    const headersTimeoutMs = this.ctx.config.requestHeaderTimeoutMs;
+    const server = createHttpsServer(
+      {
+        ...store.options,
+        maxHeaderSize: 16 * 1024,
+        connectionsCheckingInterval: Math.min(1000, headersTimeoutMs),
+        handshakeTimeout: Math.min(10_000, headersTimeoutMs),
+      },
+      (req, res) => this.onRequest(req, res),
+    );
+    server.requestTimeout = 0;
+    server.headersTimeout = headersTimeoutMs;
+    server.keepAliveTimeout = 5_000;
+    // Requests arrive on the TLS socket: that is the connection counted and limited.
+    server.on('secureConnection', (socket: Socket) => this.onConnection(socket));
+    server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.onClientError(err, socket));
+    server.on('tlsClientError', (err: Error, socket: Socket) => {
+      this.ctx.log.debug('TLS handshake failed', { from: plainAddress(socket.remoteAddress), reason: err.message });
+      socket.destroy();
     });
+    this.offCertificateChange = store.onChange((options) => server.setSecureContext(options));
+    this.tlsServer = server;
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        const address = server.address();
+        resolve(typeof address === 'object' && address !== null ? address.port : port);
+      });
+    });
+  }
+
+  close(): Promise<void> {
+    this.offCertificateChange?.();
+    const closeOne = (server: Server | HttpsServer): Promise<void> =>
+      new Promise((resolve) => {
+        if (!server.listening) {
+          server.closeAllConnections();
+          resolve();
+          return;
+        }
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+    const servers = this.tlsServer !== undefined ? [this.server, this.tlsServer] : [this.server];
+    return Promise.all(servers.map(closeOne)).then(() => undefined);
   }
 
   private onConnection(socket: Socket): void {
@@ -96,6 +160,13 @@ export class HttpServer {
       socket.end(
         tooBusyResponse(`Server too busy: ${connections.size} connections are open, the limit is ${limit}. Try again later.`),
       );
+      return;
+    }
+    const perAddress = addressLimitReason(this.ctx, remote);
+    if (perAddress !== undefined) {
+      this.ctx.counters.refusedConnections++;
+      this.ctx.log.warn('connection refused: too many from one address', { from: remote, protocol: 'http' });
+      socket.end(tooBusyResponse(perAddress));
       return;
     }
     const conn = connections.open(`HTTP`, remote);
@@ -118,7 +189,7 @@ export class HttpServer {
     try {
       this.route(req, res, conn);
     } catch (err) {
-      this.ctx.log.error('request failed', { url: req.url, err });
+      this.ctx.log.error('request failed', { url: redactUrl(req.url), err });
       if (!res.headersSent) sendText(res, 500, 'Internal error; the server log has the details.');
       else res.destroy();
     }
@@ -133,7 +204,7 @@ export class HttpServer {
       accessLog.write({
         remoteAddress: conn.remoteAddress,
         method: req.method ?? '-',
-        url: req.url ?? '-',
+        url: redactUrl(req.url),
         httpVersion: req.httpVersion,
         status: res.statusCode,
         bytes: Math.max(0, req.socket.bytesWritten - bytesAtStart),
@@ -172,7 +243,7 @@ export class HttpServer {
       if (route.handle(req, res, name, url, conn)) return;
     }
     const stream = config.streams.find((s) => s.name === name);
-    if (stream !== undefined) return this.routeStream(req, res, conn, stream);
+    if (stream !== undefined) return this.routeStream(req, res, conn, stream, url);
     if (name === 'stat.html') {
       if (!isRead(method)) return this.methodNotAllowed(res, name, 'GET, HEAD');
       if (!config.statusAcl.allows(conn.remoteAddress)) {
@@ -189,20 +260,10 @@ export class HttpServer {
           `No feed named "${name}". Declare it in the config with <Feed ${name.endsWith('.ffm') ? name : name + '.ffm'}>, or enable DynamicFeeds.`,
         );
       }
-      if (!this.allowedToFeed(res, feed, conn, 'publish to')) return;
-      const secret = config.feeds.find((f) => f.key === feed.key)?.publishSecret;
-      if (secret !== undefined && !sameSecret(url.searchParams.get('secret') ?? undefined, secret)) {
-        this.ctx.log.warn('publisher refused: publish secret', { feed: feed.key, from: conn.remoteAddress });
-        const given = url.searchParams.has('secret');
-        return sendText(
-          res,
-          403,
-          given
-            ? `Wrong publish secret for feed ${feed.key}.`
-            : `Feed ${feed.key} needs its publish secret: POST to /${name}?secret=...`,
-        );
-      }
-      return handlePublish(this.ctx, req, res, feed, conn);
+      this.authorizeThen(req, res, conn, { action: 'publish', feed: feed.key, stream: undefined }, url, () =>
+        handlePublish(this.ctx, req, res, feed, conn),
+      );
+      return;
     }
 
     const dot = name.lastIndexOf('.');
@@ -211,14 +272,16 @@ export class HttpServer {
     const feed = this.ctx.feeds.get(format !== undefined ? name.slice(0, dot) : name);
     if (feed !== undefined && format !== undefined) {
       if (!isRead(method)) return this.methodNotAllowed(res, name, 'GET, HEAD');
-      if (!this.allowedToFeed(res, feed, conn, 'read')) return;
-      void handleRead(
-        this.ctx,
-        req,
-        res,
-        { feed, format, variant: plainVariant, name, maxTimeSeconds: 0, bandwidthKbps: feedBandwidthKbps(feed) },
-        conn,
-      );
+      this.authorizeThen(req, res, conn, { action: 'read', feed: feed.key, stream: undefined }, url, () => {
+        if (!this.takeReaderSlot(res, conn, { feed: feed.key })) return;
+        void handleRead(
+          this.ctx,
+          req,
+          res,
+          { feed, format, variant: plainVariant, name, maxTimeSeconds: 0, bandwidthKbps: feedBandwidthKbps(feed) },
+          conn,
+        );
+      });
       return;
     }
     if (feed !== undefined) {
@@ -232,13 +295,16 @@ export class HttpServer {
     sendText(res, 404, `Not found: /${name}. The list of feeds and streams is at /.`);
   }
 
-  private routeStream(req: IncomingMessage, res: ServerResponse, conn: ConnectionInfo, stream: StreamConfig): void {
+  private routeStream(req: IncomingMessage, res: ServerResponse, conn: ConnectionInfo, stream: StreamConfig, url: URL): void {
     const method = req.method ?? 'GET';
     if (!isRead(method)) return this.methodNotAllowed(res, stream.name, 'GET, HEAD');
-    if (!stream.acl.allows(conn.remoteAddress)) {
-      this.ctx.log.warn('read refused by ACL', { stream: stream.name, from: conn.remoteAddress });
-      return sendText(res, 403, `Your address ${conn.remoteAddress} may not read /${stream.name} (ACL of the stream).`);
-    }
+    const feedKey = stream.feed !== undefined ? this.ctx.feeds.get(stream.feed)?.key : undefined;
+    this.authorizeThen(req, res, conn, { action: 'read', feed: feedKey, stream: stream.name }, url, () =>
+      this.serveStream(req, res, conn, stream),
+    );
+  }
+
+  private serveStream(req: IncomingMessage, res: ServerResponse, conn: ConnectionInfo, stream: StreamConfig): void {
     const format = stream.format;
     if (format.support === 'status') return sendHtml(res, 200, renderStatusPage(this.ctx));
     if (format.support === 'obsolete') {
@@ -261,6 +327,7 @@ export class HttpServer {
           `Read the feed as published at /${feed.key}.flv or /${feed.key}.ts.`,
       );
     }
+    if (!this.takeReaderSlot(res, conn, { stream: stream.name })) return;
     void handleRead(
       this.ctx,
       req,
@@ -277,17 +344,83 @@ export class HttpServer {
     );
   }
 
-  private allowedToFeed(res: ServerResponse, feed: Feed, conn: ConnectionInfo, action: string): boolean {
-    const feedConfig = this.ctx.config.feeds.find((f) => f.key === feed.key);
-    if (feedConfig === undefined || feedConfig.acl.allows(conn.remoteAddress)) return true;
-    this.ctx.log.warn('refused by ACL', { feed: feed.key, action, from: conn.remoteAddress });
-    sendText(res, 403, `Your address ${conn.remoteAddress} may not ${action} feed ${feed.key} (the feed's ACL).`);
-    return false;
+  /**
+   * Runs the authorisation policy (ACL, secrets, tokens, hooks, callback) for a publish or read, then
+   * `serve` when allowed; else answers 401/403/503 or redirects, with one log line.
+   */
+  private authorizeThen(
+    req: IncomingMessage,
+    res: ServerResponse,
+    conn: ConnectionInfo,
+    what: Pick<AuthRequest, 'action' | 'feed' | 'stream'>,
+    url: URL,
+    serve: () => void,
+  ): void {
+    const request: AuthRequest = {
+      ...what,
+      protocol: 'http',
+      address: conn.remoteAddress,
+      credentials: credentialsFrom(url.searchParams, req.headers.authorization),
+    };
+    void authPolicy(this.ctx)
+      .authorize(request)
+      .then((decision) => {
+        if (res.destroyed || res.headersSent) return;
+        if (decision.kind === 'allow') return serve();
+        sendRefusal(this.ctx, res, request, decision);
+      })
+      .catch((err: unknown) => {
+        this.ctx.log.error('request failed', { url: redactUrl(req.url), err });
+        if (!res.headersSent) sendText(res, 500, 'Internal error; the server log has the details.');
+        else res.destroy();
+      });
+  }
+
+  /** MaxReaders: takes a reader slot released when the response closes, or answers 503. */
+  private takeReaderSlot(res: ServerResponse, conn: ConnectionInfo, resource: { feed?: string; stream?: string }): boolean {
+    const slot = acquireReaderSlot(this.ctx, resource);
+    if (typeof slot === 'string') {
+      this.ctx.log.warn('reader refused: MaxReaders', { ...resource, from: conn.remoteAddress });
+      sendText(res, 503, slot, { 'Retry-After': '5' });
+      return false;
+    }
+    res.once('close', () => slot.release());
+    return true;
   }
 
   private methodNotAllowed(res: ServerResponse, name: string, allow: string): void {
     sendText(res, 405, `/${name} accepts ${allow} only.`, { Allow: allow });
   }
+}
+
+/** Answers a refused publish or read (401 with a challenge, 403, 503, or a 302 redirect) and logs it once. */
+export function sendRefusal(
+  ctx: ServerContext,
+  res: ServerResponse,
+  request: AuthRequest,
+  decision: Exclude<AuthDecision, { kind: 'allow' }>,
+): void {
+  const target = request.stream ?? request.feed ?? '?';
+  if (decision.kind === 'redirect') {
+    ctx.log.info('redirected by the authorisation policy', { action: request.action, target, from: request.address });
+    res.writeHead(302, { Location: decision.location, 'Content-Length': '0', 'Cache-Control': 'no-cache' });
+    res.end();
+    return;
+  }
+  ctx.log.warn(`${request.action} refused`, {
+    protocol: request.protocol,
+    target,
+    from: request.address,
+    status: decision.status,
+    reason: decision.reason,
+  });
+  const headers: Record<string, string> =
+    decision.status === 401
+      ? { 'WWW-Authenticate': 'Bearer realm="feedcast"' }
+      : decision.status === 503
+        ? { 'Retry-After': '5' }
+        : {};
+  sendText(res, decision.status, decision.reason, headers);
 }
 
 function isRead(method: string): boolean {

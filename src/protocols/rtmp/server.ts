@@ -2,7 +2,10 @@
 // and gives each one an RtmpSession (handshake, commands, publish or play).
 
 import { createServer, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
+import type { CertificateStore } from '../../control/tls.js';
 import { DEFAULT_RTMP_CHUNK_SIZE } from '../../streams/output-registry.js';
+import { addressLimitReason } from '../../control/limits.js';
 import type { ServerContext } from '../../server-context.js';
 import { plainAddress } from '../http/server.js';
 import { RtmpSession, type RtmpSessionOptions } from './session.js';
@@ -14,6 +17,8 @@ export interface RtmpServerOptions {
   maxMessageBytes?: number;
   /** Handshake and connect must be done within this (default 10 s). */
   handshakeTimeoutMs?: number;
+  /** RTMPS: TLS with these certificates (reloaded without a restart). */
+  tls?: CertificateStore;
 }
 
 export class RtmpServer {
@@ -21,6 +26,8 @@ export class RtmpServer {
   private readonly server: Server;
   private readonly sockets = new Set<Socket>();
   private readonly sessionOptions: RtmpSessionOptions;
+  private readonly offCertificateChange: (() => void) | undefined;
+  private readonly scheme: 'rtmp' | 'rtmps';
 
   constructor(ctx: ServerContext, options: RtmpServerOptions = {}) {
     this.ctx = ctx;
@@ -33,7 +40,23 @@ export class RtmpServer {
       maxMessageBytes: options.maxMessageBytes ?? 8 * 1024 * 1024,
       handshakeTimeoutMs: options.handshakeTimeoutMs ?? 10_000,
     };
-    this.server = createServer((socket) => this.onConnection(socket));
+    const tls = options.tls;
+    if (tls !== undefined) {
+      const server = createTlsServer({ ...tls.options, handshakeTimeout: this.sessionOptions.handshakeTimeoutMs }, (socket) =>
+        this.onConnection(socket),
+      );
+      server.on('tlsClientError', (err, socket) => {
+        ctx.log.debug('RTMPS handshake failed', { from: plainAddress(socket.remoteAddress), reason: err.message });
+        socket.destroy();
+      });
+      this.offCertificateChange = tls.onChange((o) => server.setSecureContext(o));
+      this.server = server;
+      this.scheme = 'rtmps';
+    } else {
+      this.server = createServer((socket) => this.onConnection(socket));
+      this.offCertificateChange = undefined;
+      this.scheme = 'rtmp';
+    }
   }
 
   listen(port: number, host: string): Promise<number> {
@@ -43,13 +66,14 @@ export class RtmpServer {
         this.server.off('error', reject);
         const address = this.server.address();
         const bound = typeof address === 'object' && address !== null ? address.port : port;
-        this.ctx.log.info('listening', { rtmp: `${host}:${bound}`, chunkSize: this.sessionOptions.chunkSize });
+        this.ctx.log.info('listening', { [this.scheme]: `${host}:${bound}`, chunkSize: this.sessionOptions.chunkSize });
         resolve(bound);
       });
     });
   }
 
   close(): Promise<void> {
+    this.offCertificateChange?.();
     return new Promise((resolve) => {
       if (!this.server.listening) {
         resolve();
@@ -65,6 +89,13 @@ export class RtmpServer {
     const remote = plainAddress(socket.remoteAddress);
     if (connections.size >= config.maxClients) {
       log.warn('rtmp connection refused: server full', { from: remote, limit: `MaxClients ${config.maxClients}` });
+      socket.destroy();
+      return;
+    }
+    const perAddress = addressLimitReason(this.ctx, remote);
+    if (perAddress !== undefined) {
+      this.ctx.counters.refusedConnections++;
+      log.warn('rtmp connection refused: too many from one address', { from: remote });
       socket.destroy();
       return;
     }

@@ -31,7 +31,8 @@ import {
 import { RTMP_PLAY_STREAM_ID } from '../../formats/rtmp/rtmp-muxer.js';
 import { describeTrack } from '../../media/track.js';
 import type { Logger } from '../../observability/logger.js';
-import { sameSecret } from '../../control/secrets.js';
+import { authPolicy, credentialsFrom, type AuthDecision } from '../../control/auth.js';
+import { acquireReaderSlot, type ReaderSlot } from '../../control/limits.js';
 import type { ServerContext } from '../../server-context.js';
 import { canCarryAny, plainVariant, type OutputVariant } from '../../streams/output-registry.js';
 import { RtmpFromFeed, waitForTracks } from './from-feed.js';
@@ -87,6 +88,9 @@ export class RtmpSession {
   private publisher: RtmpToFeed | undefined;
   private player: RtmpFromFeed | undefined;
   private playStarting = false;
+  /** publish was asked and the authorisation policy has not answered yet: media is dropped meanwhile. */
+  private publishStarting = false;
+  private readerSlot: ReaderSlot | undefined;
   /** The peer's Window Acknowledgement Size: we acknowledge every this many bytes (5.4.4). */
   private peerWindow = 0;
   private ackedBytes = 0;
@@ -220,6 +224,7 @@ export class RtmpSession {
       return;
     }
     if (m.typeId === RtmpType.dataAmf0 || m.typeId === RtmpType.dataAmf3) return; // e.g. a player's onStatus data
+    if (this.publishStarting) return; // sent before Publish.Start: nothing flows before the policy allows it
     throw new ProtocolError('rtmp', `${rtmpTypeName(m.typeId)} message on stream ${m.streamId}, which is not publishing`);
   }
 
@@ -247,7 +252,9 @@ export class RtmpSession {
         this.reply(cmd, null, 0);
         return;
       case 'publish':
-        this.onPublish(cmd, m);
+        void this.onPublish(cmd, m).catch((err: unknown) =>
+          this.fail(err instanceof Error ? err : new ProtocolError('rtmp', String(err))),
+        );
         return;
       case 'play':
         void this.onPlay(cmd, m).catch((err: unknown) =>
@@ -327,10 +334,32 @@ export class RtmpSession {
     this.closeAfterFlush(`refused: ${code}`);
   }
 
-  /** 7.2.2.6 publish(name, type): NAME -> feed, secret, ACL, one publisher -> Publish.Start. */
-  private onPublish(cmd: RtmpCommand, m: RtmpMessage): void {
+  /** An onStatus code and description for a refusal of the authorisation policy. */
+  private refuseDecision(streamId: number, action: 'Publish' | 'Play', decision: Exclude<AuthDecision, { kind: 'allow' }>): void {
+    if (decision.kind === 'redirect') {
+      // NetConnection.Connect.Rejected with ex.redirect is how FMS/Wowza redirect; players that know it follow it.
+      this.log.info('rtmp redirected by the authorisation policy', { location: decision.location });
+      this.send([
+        onStatusMessage(streamId, 'error', `NetStream.${action}.Failed`, `Redirected to ${decision.location}`, {
+          ex: { code: 302, redirect: decision.location },
+        }),
+      ]);
+      this.closeAfterFlush('redirected');
+      return;
+    }
+    const code =
+      decision.status === 503
+        ? `NetStream.${action}.Failed`
+        : action === 'Publish'
+          ? 'NetStream.Publish.Unauthorized'
+          : 'NetStream.Play.Failed';
+    this.refuse(streamId, code, decision.reason);
+  }
+
+  /** 7.2.2.6 publish(name, type): NAME -> feed, then the authorisation policy (ACL, secret, hooks), one publisher -> Publish.Start. */
+  private async onPublish(cmd: RtmpCommand, m: RtmpMessage): Promise<void> {
     const streamId = m.streamId;
-    if (this.publisher !== undefined || this.player !== undefined || this.playStarting) {
+    if (this.publisher !== undefined || this.player !== undefined || this.playStarting || this.publishStarting) {
       throw new ProtocolError('rtmp', 'publish on a connection that already publishes or plays');
     }
     const raw = cmd.args[0];
@@ -338,7 +367,7 @@ export class RtmpSession {
       this.refuse(streamId, 'NetStream.Publish.BadName', 'publish needs a stream name: rtmp://host/APP/FEED');
       return;
     }
-    const { name, secret } = parseRtmpStreamName(raw, this.app, this.tcUrl);
+    const { name, query } = parseRtmpStreamName(raw, this.app, this.tcUrl);
     const feed = this.ctx.feeds.forPublisher(name);
     if (feed === undefined) {
       this.refuse(
@@ -348,23 +377,17 @@ export class RtmpSession {
       );
       return;
     }
-    const config = this.feedConfig(feed);
-    if (config !== undefined && !config.acl.allows(this.conn.remoteAddress)) {
-      this.refuse(
-        streamId,
-        'NetStream.Publish.Unauthorized',
-        `Your address ${this.conn.remoteAddress} may not publish to feed ${feed.key} (the feed's ACL).`,
-      );
-      return;
-    }
-    if (config?.publishSecret !== undefined && !sameSecret(secret, config.publishSecret)) {
-      this.refuse(
-        streamId,
-        'NetStream.Publish.Unauthorized',
-        secret === undefined
-          ? `Feed ${feed.key} needs its publish secret: rtmp://host/APP/${feed.key}?secret=...`
-          : `Wrong publish secret for feed ${feed.key}.`,
-      );
+    this.publishStarting = true;
+    const decision = await authPolicy(this.ctx).authorizePublish({
+      protocol: 'rtmp',
+      feed: feed.key,
+      address: this.conn.remoteAddress,
+      credentials: credentialsFrom(query, undefined),
+    });
+    this.publishStarting = false;
+    if (this.phase === 'closed') return;
+    if (decision.kind !== 'allow') {
+      this.refuseDecision(streamId, 'Publish', decision);
       return;
     }
     let session;
@@ -417,25 +440,39 @@ export class RtmpSession {
       this.refuse(streamId, 'NetStream.Play.StreamNotFound', 'play needs a stream name: rtmp://host/APP/FEED');
       return;
     }
-    const { name } = parseRtmpStreamName(raw);
+    const { name, query } = parseRtmpStreamName(raw, this.app, this.tcUrl);
     const target = this.resolvePlay(name);
     if (typeof target === 'string') {
-      this.refuse(
-        streamId,
-        target.startsWith('Your address') ? 'NetStream.Play.Failed' : 'NetStream.Play.StreamNotFound',
-        target,
-      );
+      this.refuse(streamId, 'NetStream.Play.StreamNotFound', target);
       return;
     }
     const { feed, variant } = target;
     this.conn.role = 'reader';
     this.conn.target = name;
     this.playStarting = true;
+    const decision = await authPolicy(this.ctx).authorizeRead({
+      protocol: 'rtmp',
+      feed: feed.key,
+      stream: target.stream,
+      address: this.conn.remoteAddress,
+      credentials: credentialsFrom(query, undefined),
+    });
+    if (this.phase === 'closed') return;
+    if (decision.kind !== 'allow') {
+      this.refuseDecision(streamId, 'Play', decision);
+      return;
+    }
+    const slot = acquireReaderSlot(this.ctx, target.stream !== undefined ? { stream: target.stream } : { feed: feed.key });
+    if (typeof slot === 'string') {
+      this.refuse(streamId, 'NetStream.Play.Failed', slot);
+      return;
+    }
+    this.readerSlot = slot;
     if (feed.tracks.length === 0) {
       this.conn.state = 'WAIT_FEED';
       const waitMs = this.ctx.config.publisherGraceMs;
       const ok = await waitForTracks(feed, waitMs, this.socket);
-      if (this.phase === 'closed') return;
+      if ((this.phase as Phase) === 'closed') return;
       if (!ok) {
         this.refuse(
           streamId,
@@ -495,23 +532,18 @@ export class RtmpSession {
     log.info('rtmp playing', { app: rtmpAppName(this.app) });
   }
 
-  /** The feed and variant a play name reads, or why it cannot be played. */
-  private resolvePlay(name: string): { feed: Feed; variant: OutputVariant; bandwidthKbps: number } | string {
+  /** The feed and variant a play name reads, or why it cannot be played (ACLs are the policy's). */
+  private resolvePlay(
+    name: string,
+  ): { feed: Feed; variant: OutputVariant; bandwidthKbps: number; stream: string | undefined } | string {
     const feed = this.ctx.feeds.get(name);
     if (feed !== undefined) {
-      const config = this.feedConfig(feed);
-      if (config !== undefined && !config.acl.allows(this.conn.remoteAddress)) {
-        return `Your address ${this.conn.remoteAddress} may not read feed ${feed.key} (the feed's ACL).`;
-      }
-      return { feed, variant: plainVariant, bandwidthKbps: feed.inputRate.bitsPerSecond() / 1000 };
+      return { feed, variant: plainVariant, bandwidthKbps: feed.inputRate.bitsPerSecond() / 1000, stream: undefined };
     }
     // ffmpeg drops a '.flv' extension from the play path: `/live/live.flv` asks for 'live'.
     const stream =
       this.ctx.config.streams.find((s) => s.name === name) ?? this.ctx.config.streams.find((s) => s.name === `${name}.flv`);
     if (stream === undefined) return `No feed or stream named "${name}".`;
-    if (!stream.acl.allows(this.conn.remoteAddress)) {
-      return `Your address ${this.conn.remoteAddress} may not read ${stream.name} (ACL of the stream).`;
-    }
     const streamFeed = stream.feed !== undefined ? this.ctx.feeds.get(stream.feed) : undefined;
     if (streamFeed === undefined) return `${stream.name} is not fed by a live feed.`;
     if (stream.format.name !== 'flv' || stream.format.support !== 'passthrough' || stream.needsTranscode) {
@@ -521,6 +553,7 @@ export class RtmpSession {
       feed: streamFeed,
       variant: { noAudio: stream.noAudio, noVideo: stream.noVideo, metadata: stream.metadata },
       bandwidthKbps: stream.bandwidthKbps > 0 ? stream.bandwidthKbps : streamFeed.inputRate.bitsPerSecond() / 1000,
+      stream: stream.name,
     };
   }
 
@@ -551,6 +584,7 @@ export class RtmpSession {
     if (this.phase === 'closed') return;
     this.stopPublishing(reason);
     this.player?.close(reason);
+    this.readerSlot?.release();
     this.phase = 'closed';
     clearTimeout(this.handshakeTimer);
     this.socket.end();
@@ -562,6 +596,7 @@ export class RtmpSession {
     clearTimeout(this.handshakeTimer);
     this.stopPublishing(reason);
     this.player?.close(reason);
+    this.readerSlot?.release();
     this.phase = 'closed';
     if (!this.socket.destroyed) this.socket.destroy();
   }

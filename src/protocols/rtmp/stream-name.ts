@@ -7,7 +7,11 @@ export interface RtmpStreamName {
   name: string;
   /** `secret` from NAME's query, else from the app's or tcUrl's query. */
   secret: string | undefined;
+  /** Every credential parameter (secret, token, expires, jwt): NAME's query wins over the app's and tcUrl's. */
+  query: URLSearchParams;
 }
+
+const CREDENTIAL_KEYS = ['secret', 'token', 'expires', 'jwt'] as const;
 
 function queryParam(text: string, key: string): string | undefined {
   const q = text.indexOf('?');
@@ -25,7 +29,12 @@ export function parseRtmpStreamName(raw: string, app = '', tcUrl = ''): RtmpStre
   let name = q >= 0 ? raw.slice(0, q) : raw;
   if (name.startsWith('flv:')) name = name.slice(4);
   const secret = queryParam(raw, 'secret') ?? queryParam(app, 'secret') ?? queryParam(tcUrl, 'secret');
-  return { name, secret };
+  const query = new URLSearchParams();
+  for (const key of CREDENTIAL_KEYS) {
+    const value = queryParam(raw, key) ?? queryParam(app, key) ?? queryParam(tcUrl, key);
+    if (value !== undefined) query.set(key, value);
+  }
+  return { name, secret, query };
 }
 
 /** The app name without its query (for logs). */

@@ -21,18 +21,22 @@ export const RtspStatus = {
   internalError: 500,
   notImplemented: 501,
   serviceUnavailable: 503,
+  movedTemporarily: 302,
+  requestTimeout: 408,
   versionNotSupported: 505,
   optionNotSupported: 551,
 } as const;
 
 const REASONS: Readonly<Record<number, string>> = {
   200: 'OK',
+  302: 'Moved Temporarily',
   400: 'Bad Request',
   401: 'Unauthorized',
   403: 'Forbidden',
   404: 'Not Found',
   405: 'Method Not Allowed',
   406: 'Not Acceptable',
+  408: 'Request Timeout',
   413: 'Request Entity Too Large',
   415: 'Unsupported Media Type',
   453: 'Not Enough Bandwidth',
@@ -191,6 +195,13 @@ export function parseRtspUrl(url: string): RtspTarget {
   } catch {
     throw new MalformedInputError('rtsp', 0, `request URL path "${parsed.pathname.slice(0, 100)}" has bad escapes`);
   }
+  let password: string | undefined;
+  try {
+    password = parsed.password !== '' ? decodeURIComponent(parsed.password) : undefined;
+  } catch {
+    // Found by the fuzzer (test/fuzz/corpus/rtsp/7846ac081e16d4e7.bin): a bad escape in the user info.
+    throw new MalformedInputError('rtsp', 0, 'request URL password has bad escapes');
+  }
   const segments = path.split('/').filter((s) => s !== '');
   const last = segments.at(-1) ?? '';
   const m = /^(?:streamid|trackid)=(\d{1,3})$/i.exec(last);
@@ -201,6 +212,6 @@ export function parseRtspUrl(url: string): RtspTarget {
     trackId,
     lastSegment: last,
     query: parsed.searchParams,
-    password: parsed.password !== '' ? decodeURIComponent(parsed.password) : undefined,
+    password,
   };
 }

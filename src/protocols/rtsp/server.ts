@@ -8,6 +8,8 @@ import type { ConnectionInfo } from '../../control/connections.js';
 import { FeedBusyError, FeedcastError, LimitExceededError, MalformedInputError } from '../../errors.js';
 import type { Feed } from '../../feed/feed.js';
 import type { Logger } from '../../observability/logger.js';
+import { authPolicy, credentialsFrom, redactUrl, type AuthRequest } from '../../control/auth.js';
+import { acquireReaderSlot, addressLimitReason } from '../../control/limits.js';
 import type { ServerContext } from '../../server-context.js';
 import { describeTarget, PlaySession, variantFilter, type PlayTarget } from './from-feed.js';
 import {
@@ -66,6 +68,8 @@ class Connection implements ControlConnection {
   readonly sessions = new Set<RtspSession>();
   queue: Promise<void> = Promise.resolve();
   closed = false;
+  /** Running while a request is partly received (RequestHeaderTimeout). */
+  requestTimer: NodeJS.Timeout | undefined;
   refused: string | undefined;
 
   constructor(socket: Socket, info: ConnectionInfo) {
@@ -186,6 +190,12 @@ export class RtspServer {
     if (this.ctx.connections.size > this.ctx.config.maxClients) {
       conn.refused = `Server too busy: the limit is MaxClients ${this.ctx.config.maxClients}`;
       this.log.warn('connection refused: server full', { from: remote, limit: this.ctx.config.maxClients });
+    } else {
+      const perAddress = addressLimitReason(this.ctx, remote, info);
+      if (perAddress !== undefined) {
+        conn.refused = perAddress;
+        this.log.warn('connection refused: too many from one address', { from: remote, protocol: 'rtsp' });
+      }
     }
     this.connections.add(conn);
     socket.setNoDelay(true);
@@ -195,6 +205,7 @@ export class RtspServer {
     socket.on('data', (chunk: Buffer) => this.onData(conn, chunk));
     socket.on('error', (err) => this.log.debug('RTSP connection error', { from: remote, err: err.message }));
     socket.on('close', () => {
+      if (conn.requestTimer !== undefined) clearTimeout(conn.requestTimer);
       conn.closed = true;
       this.connections.delete(conn);
       for (const s of [...conn.sessions]) s.connectionClosed(conn);
@@ -219,6 +230,7 @@ export class RtspServer {
       conn.closed = true;
       return;
     }
+    this.armRequestTimer(conn);
     for (const m of messages) {
       if (m.kind === 'interleaved') {
         conn.channel(m.channel)?.(m.data);
@@ -233,6 +245,36 @@ export class RtspServer {
         });
     }
     if (conn.framer.buffered > MAX_CONTROL_BUFFER) conn.socket.destroy();
+  }
+
+  /**
+   * Slowloris defence: a request that has started must be complete within RequestHeaderTimeout;
+   * otherwise the connection is closed (408). Interleaved data is framed at once, so it never waits.
+   */
+  private armRequestTimer(conn: Connection): void {
+    if (conn.framer.buffered === 0) {
+      if (conn.requestTimer !== undefined) clearTimeout(conn.requestTimer);
+      conn.requestTimer = undefined;
+      return;
+    }
+    if (conn.requestTimer !== undefined) return;
+    const ms = this.ctx.config.requestHeaderTimeoutMs;
+    conn.requestTimer = setTimeout(() => {
+      conn.requestTimer = undefined;
+      if (conn.closed || conn.framer.buffered === 0) return;
+      this.log.warn('RTSP request incomplete: closing the connection', { from: conn.remoteAddress, timeoutMs: ms });
+      conn.closed = true;
+      conn.socket.end(
+        formatResponse(
+          RtspStatus.requestTimeout,
+          undefined,
+          [['Content-Type', 'text/plain']],
+          `the request was not complete within ${ms} ms\n`,
+        ),
+      );
+      setTimeout(() => conn.socket.destroy(), 2000).unref();
+    }, ms);
+    conn.requestTimer.unref();
   }
 
   private async handle(conn: Connection, req: RtspRequest): Promise<void> {
@@ -258,12 +300,12 @@ export class RtspServer {
       } else {
         status = RtspStatus.internalError;
         message = 'internal error; the server log has the details';
-        this.log.error('RTSP request failed', { method: req.method, url: req.url, err });
+        this.log.error('RTSP request failed', { method: req.method, url: redactUrl(req.url), err });
       }
       this.log.warn('RTSP request refused', {
         from: conn.remoteAddress,
         method: req.method,
-        url: req.url.slice(0, 200),
+        url: redactUrl(req.url.slice(0, 200)),
         status,
         reason: message,
       });
@@ -378,16 +420,10 @@ export class RtspServer {
     return session;
   }
 
-  /** The feed or declared stream a play URL names (404 / 403 / 501 otherwise). */
-  private playTarget(conn: Connection, target: RtspTarget): PlayTarget {
+  /** The feed or declared stream a play URL names (404 / 501 otherwise), once the authorisation policy allows it. */
+  private async playTarget(conn: Connection, target: RtspTarget, req: RtspRequest): Promise<PlayTarget> {
     const stream = this.ctx.config.streams.find((s) => s.name === target.name);
     if (stream !== undefined) {
-      if (!stream.acl.allows(conn.remoteAddress)) {
-        throw new RtspError(
-          RtspStatus.forbidden,
-          `your address ${conn.remoteAddress} may not read ${stream.name} (ACL of the stream)`,
-        );
-      }
       const t = this.streamTarget(stream);
       if (t === undefined) {
         throw new RtspError(
@@ -395,6 +431,7 @@ export class RtspServer {
           `${stream.name} needs ${stream.feed === undefined ? 'a file source' : 'encoding'}, which RTSP does not serve yet; play the feed as published at rtsp://HOST:${this.port}/${stream.feed !== undefined ? (this.ctx.feeds.get(stream.feed)?.key ?? 'FEED') : 'FEED'}`,
         );
       }
+      await this.authorize(conn, req, target, { action: 'read', feed: t.feed.key, stream: stream.name });
       return t;
     }
     const feed = this.ctx.feeds.get(target.name);
@@ -404,8 +441,29 @@ export class RtspServer {
         `no feed or stream named "${target.name.slice(0, 100)}"; the list is on the HTTP index page`,
       );
     }
-    this.checkFeedAcl(conn, feed, 'read');
+    await this.authorize(conn, req, target, { action: 'read', feed: feed.key, stream: undefined });
     return { name: feed.key, feed, variant: { noAudio: false, noVideo: false }, stream: undefined, multicast: undefined };
+  }
+
+  /** Runs the authorisation policy; a refusal becomes 401 (with a challenge), 403, 503 or a 302 redirect. */
+  private async authorize(
+    conn: Connection,
+    req: RtspRequest,
+    target: RtspTarget,
+    what: Pick<AuthRequest, 'action' | 'feed' | 'stream'>,
+  ): Promise<void> {
+    const decision = await authPolicy(this.ctx).authorize({
+      ...what,
+      protocol: 'rtsp',
+      address: conn.remoteAddress,
+      credentials: credentialsFrom(target.query, req.headers.get('authorization')),
+    });
+    if (decision.kind === 'allow') return;
+    if (decision.kind === 'redirect') {
+      throw new RtspError(RtspStatus.movedTemporarily, `redirected to ${decision.location}`, [['Location', decision.location]]);
+    }
+    const challenge: [string, string][] = decision.status === 401 ? [['WWW-Authenticate', 'Basic realm="feedcast"']] : [];
+    throw new RtspError(decision.status, decision.reason, challenge);
   }
 
   /** A declared stream served as RTP: any format when it has multicast, else `Format rtp`; passthrough only. */
@@ -423,15 +481,6 @@ export class RtspServer {
     };
   }
 
-  private checkFeedAcl(conn: Connection, feed: Feed, action: string): void {
-    const feedConfig = this.ctx.config.feeds.find((f) => f.key === feed.key);
-    if (feedConfig === undefined || feedConfig.acl.allows(conn.remoteAddress)) return;
-    throw new RtspError(
-      RtspStatus.forbidden,
-      `your address ${conn.remoteAddress} may not ${action} feed ${feed.key} (the feed's ACL)`,
-    );
-  }
-
   private async describe(conn: Connection, req: RtspRequest): Promise<{ headers: [string, string][]; body: string }> {
     const accept = req.headers.get('accept');
     if (accept !== undefined && !accept.toLowerCase().includes('application/sdp') && !accept.includes('*/*')) {
@@ -441,7 +490,7 @@ export class RtspServer {
       );
     }
     const url = parseRtspUrl(req.url);
-    const target = this.playTarget(conn, url);
+    const target = await this.playTarget(conn, url, req);
     const packetizer = this.outputs.packetizerOf(target.feed);
     const hasTracks = (): boolean => packetizer.sendableTracks(variantFilter(target.variant)).length > 0;
     if (!hasTracks()) {
@@ -468,7 +517,7 @@ export class RtspServer {
     };
   }
 
-  private announce(conn: Connection, req: RtspRequest): { headers: [string, string][] } {
+  private async announce(conn: Connection, req: RtspRequest): Promise<{ headers: [string, string][] }> {
     const url = parseRtspUrl(req.url);
     if (this.ctx.config.streams.some((s) => s.name === url.name)) {
       throw new RtspError(RtspStatus.methodNotAllowed, `${url.name} is a stream, publish to its feed instead`, [
@@ -482,20 +531,7 @@ export class RtspServer {
         `no feed named "${url.name.slice(0, 100)}"; declare it with <Feed ${url.name.slice(0, 100)}.ffm> or enable DynamicFeeds`,
       );
     }
-    this.checkFeedAcl(conn, feed, 'publish to');
-    const feedConfig = this.ctx.config.feeds.find((f) => f.key === feed.key);
-    const secret = feedConfig?.publishSecret;
-    if (
-      secret !== undefined &&
-      url.query.get('secret') !== secret &&
-      basicPassword(req.headers.get('authorization')) !== secret
-    ) {
-      throw new RtspError(
-        RtspStatus.unauthorized,
-        `feed ${feed.key} needs its PublishSecret: add ?secret=... to the URL or give it as the password`,
-        [['WWW-Authenticate', 'Basic realm="feedcast"']],
-      );
-    }
+    await this.authorize(conn, req, url, { action: 'publish', feed: feed.key, stream: undefined });
     const announcement = readAnnouncement(feed.key, feed, req.headers.get('content-type'), req.body);
     if (conn.announcements.size >= 8 && !conn.announcements.has(url.name)) {
       throw new RtspError(RtspStatus.methodNotValidInThisState, 'more than 8 ANNOUNCEs without SETUP on one connection');
@@ -566,7 +602,17 @@ export class RtspServer {
     } else if (session !== undefined) {
       throw new RtspError(RtspStatus.methodNotValidInThisState, 'SETUP for play in a record session');
     } else {
-      const target = this.playTarget(conn, url);
+      const target = await this.playTarget(conn, url, req);
+      const slot = acquireReaderSlot(
+        this.ctx,
+        target.stream !== undefined ? { stream: target.stream.name } : { feed: target.feed.key },
+      );
+      if (typeof slot === 'string') throw new RtspError(RtspStatus.serviceUnavailable, slot);
+      let slotHeld = true;
+      const releaseSlot = (): void => {
+        if (slotHeld) slot.release();
+        slotHeld = false;
+      };
       if (this.ctx.connections.size >= this.ctx.config.maxClients) {
         throw new RtspError(
           RtspStatus.notEnoughBandwidth,
@@ -580,11 +626,19 @@ export class RtspServer {
           `serving ${target.name} would bring the bandwidth in use to ${Math.ceil(this.ctx.bandwidthInUseKbps + rate)} kbit/s, over MaxBandwidth ${this.ctx.config.maxBandwidthKbps}`,
         );
       }
-      s = new PlaySession(this.ctx, this.outputs, newSessionId(), target, conn, {
-        rtpPorts: this.options.rtpPorts,
-        multicastDefaultPort: this.multicastDefaultPort(target.stream),
-        onClose: (closed) => this.dropSession(closed, conn),
-      });
+      try {
+        s = new PlaySession(this.ctx, this.outputs, newSessionId(), target, conn, {
+          rtpPorts: this.options.rtpPorts,
+          multicastDefaultPort: this.multicastDefaultPort(target.stream),
+          onClose: (closed) => {
+            releaseSlot();
+            this.dropSession(closed, conn);
+          },
+        });
+      } catch (err) {
+        releaseSlot();
+        throw err;
+      }
       this.addSession(s, conn);
     }
     let trackId = url.trackId;
@@ -633,14 +687,6 @@ export class RtspServer {
       }
     }
   }
-}
-
-function basicPassword(header: string | undefined): string | undefined {
-  const m = /^Basic\s+([A-Za-z0-9+/=]{1,512})$/i.exec(header?.trim() ?? '');
-  if (m === null) return undefined;
-  const text = Buffer.from(m[1] ?? '', 'base64').toString('utf8');
-  const colon = text.indexOf(':');
-  return colon >= 0 ? text.slice(colon + 1) : undefined;
 }
 
 /** Resolves when `ok()` holds after a feed event, or after `timeoutMs`, or when the socket closes. */

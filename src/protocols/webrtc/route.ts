@@ -7,7 +7,6 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import type { RTCPeerConnection } from 'werift';
 import type { ConnectionInfo } from '../../control/connections.js';
-import { sameSecret } from '../../control/secrets.js';
 import { FeedBusyError, MalformedInputError } from '../../errors.js';
 import type { Feed, PublisherSession } from '../../feed/feed.js';
 import type { Logger } from '../../observability/logger.js';
@@ -27,6 +26,7 @@ import {
 } from './peer.js';
 import { RtpSourceRegistry, type FeedRtpSource } from './rtp-source.js';
 import { resolveFfmpeg } from '../../transcode/ffmpeg-args.js';
+import { authPolicy, credentialsFrom, type AuthDecision } from '../../control/auth.js';
 import {
   chooseH264,
   chooseOpus,
@@ -63,6 +63,14 @@ const CORS_HEADERS: Readonly<Record<string, string>> = {
 };
 
 /** An HTTP error with its status and the message the client gets. */
+/** Turns a refusal of the auth policy into the HTTP answer WHEP/WHIP clients get. */
+function refuseUnlessAllowed(decision: AuthDecision): void {
+  if (decision.kind === 'allow') return;
+  if (decision.kind === 'redirect')
+    throw new HttpError(307, `Redirected to ${decision.location}.`, { Location: decision.location });
+  throw new HttpError(decision.status, decision.reason, decision.status === 401 ? { 'WWW-Authenticate': 'Bearer' } : {});
+}
+
 class HttpError extends Error {
   readonly status: number;
   readonly headers: Record<string, string>;
@@ -255,9 +263,15 @@ export class WebRtcRoute implements HttpRoute {
 
   private async startWhep(req: IncomingMessage, res: ServerResponse, target: Target, httpConn: ConnectionInfo): Promise<void> {
     const resolved = this.readTarget(target.name);
-    if (!resolved.allowed(httpConn.remoteAddress)) {
-      throw new HttpError(403, `Your address ${httpConn.remoteAddress} may not read ${resolved.what} (ACL).`);
-    }
+    // The same policy as every other protocol: ACL, read token / JWT, hooks, callback.
+    const decision = await authPolicy(this.ctx).authorizeRead({
+      protocol: 'webrtc',
+      feed: resolved.feed.key,
+      stream: resolved.stream,
+      address: httpConn.remoteAddress,
+      credentials: credentialsFrom(new URL(req.url ?? '/', 'http://feedcast.invalid').searchParams, req.headers.authorization),
+    });
+    refuseUnlessAllowed(decision);
     const feed = resolved.feed;
     const text = await readBody(req);
     const offer = parseOffer(text);
@@ -373,26 +387,14 @@ export class WebRtcRoute implements HttpRoute {
         `No feed named "${target.name}". Declare it with <Feed ${target.name}.ffm>, or enable DynamicFeeds.`,
       );
     }
-    const feedConfig = this.ctx.config.feeds.find((f) => f.key === feed.key);
-    if (feedConfig !== undefined && !feedConfig.acl.allows(httpConn.remoteAddress)) {
-      throw new HttpError(403, `Your address ${httpConn.remoteAddress} may not publish to feed ${feed.key} (the feed's ACL).`);
-    }
-    const secret = feedConfig?.publishSecret;
-    if (secret !== undefined) {
-      const url = new URL(req.url ?? '/', 'http://feedcast.invalid');
-      const auth = req.headers.authorization;
-      const bearer = auth !== undefined && /^Bearer /i.test(auth) ? auth.slice(7).trim() : undefined;
-      const given = bearer ?? url.searchParams.get('secret') ?? undefined;
-      if (!sameSecret(given, secret)) {
-        throw new HttpError(
-          given === undefined ? 401 : 403,
-          given === undefined
-            ? `Feed ${feed.key} needs its publish secret: send "Authorization: Bearer SECRET" or ?secret=SECRET.`
-            : `Wrong publish secret for feed ${feed.key}.`,
-          given === undefined ? { 'WWW-Authenticate': 'Bearer' } : {},
-        );
-      }
-    }
+    // ACL, publish secret (?secret= or "Authorization: Bearer SECRET"), JWT, hooks, callback.
+    const decision = await authPolicy(this.ctx).authorizePublish({
+      protocol: 'webrtc',
+      feed: feed.key,
+      address: httpConn.remoteAddress,
+      credentials: credentialsFrom(new URL(req.url ?? '/', 'http://feedcast.invalid').searchParams, req.headers.authorization),
+    });
+    refuseUnlessAllowed(decision);
     const text = await readBody(req);
     const offer = parseOffer(text);
     const keep = new Map<number, number>();
@@ -611,7 +613,8 @@ export class WebRtcRoute implements HttpRoute {
     what: string;
     noAudio: boolean;
     noVideo: boolean;
-    allowed: (address: string) => boolean;
+    /** The declared <Stream> name, undefined for a feed itself. */
+    stream: string | undefined;
   } {
     const stream = this.ctx.config.streams.find((s) => s.name === name);
     if (stream !== undefined) {
@@ -625,19 +628,12 @@ export class WebRtcRoute implements HttpRoute {
         what: `stream ${name}`,
         noAudio: stream.noAudio,
         noVideo: stream.noVideo,
-        allowed: (a) => stream.acl.allows(a),
+        stream: name,
       };
     }
     const feed = this.ctx.feeds.get(name);
     if (feed === undefined) throw new HttpError(404, `No feed or stream named "${name}". The list is at /.`);
-    const feedConfig = this.ctx.config.feeds.find((f) => f.key === feed.key);
-    return {
-      feed,
-      what: `feed ${feed.key}`,
-      noAudio: false,
-      noVideo: false,
-      allowed: (a) => feedConfig === undefined || feedConfig.acl.allows(a),
-    };
+    return { feed, what: `feed ${feed.key}`, noAudio: false, noVideo: false, stream: undefined };
   }
 }
 

@@ -1,0 +1,443 @@
+// The soak run (issue 11, docs/reliability.md): Feedcast as a user runs it (`src/main.ts -f CONF`) for
+// SOAK_MINUTES (default 10) with a publisher that reconnects every minute (alternating HTTP and RTMP),
+// a steady publisher, readers of every protocol joining and leaving, slow readers and hostile clients.
+// Samples the server's RSS and open fds, watches a long-lived reader of the steady feed for stalls, and
+// counts unexpected error log lines. Prints a JSON summary; exits 1 when a check fails.
+//
+//   npm run soak                      # 10 minutes
+//   SOAK_MINUTES=60 npm run soak      # longer
+//   SOAK_NODE_ARGS=--max-old-space-size=64 npm run soak   # a leak makes the server run out of heap
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request, type IncomingMessage } from 'node:http';
+import { connect, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const MINUTES = Number(process.env['SOAK_MINUTES'] ?? '10');
+const FFMPEG = process.env['FEEDCAST_FFMPEG'] ?? 'ffmpeg';
+const MAIN = new URL('../src/main.ts', import.meta.url).pathname;
+const SAMPLE_MS = 10_000;
+/** A gap in the steady reader's data longer than this is a stall. */
+const STALL_MS = 5_000;
+/** Error log lines that a hostile client is expected to cause are logged as warnings; any error line is unexpected. */
+const EXPECTED_ERRORS: RegExp[] = [];
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      const port = typeof a === 'object' && a !== null ? a.port : 0;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+interface Sample {
+  atS: number;
+  rssMiB: number;
+  fds: number;
+  connections: number;
+}
+
+const children = new Set<ChildProcess>();
+let stopping = false;
+
+function ffmpeg(args: string[]): ChildProcess {
+  const child = spawn(FFMPEG, ['-hide_banner', '-loglevel', 'error', '-nostdin', ...args], { stdio: 'ignore' });
+  children.add(child);
+  child.on('exit', () => children.delete(child));
+  return child;
+}
+
+function lavfi(seconds: number): string[] {
+  return [
+    '-re',
+    '-f',
+    'lavfi',
+    '-i',
+    'testsrc2=size=640x360:rate=25',
+    '-f',
+    'lavfi',
+    '-i',
+    'sine=frequency=440:sample_rate=44100',
+    '-t',
+    String(seconds),
+    '-c:v',
+    'libx264',
+    '-preset',
+    'ultrafast',
+    '-tune',
+    'zerolatency',
+    '-g',
+    '50',
+    '-b:v',
+    '600k',
+    '-c:a',
+    'aac',
+    '-b:a',
+    '64k',
+  ];
+}
+
+function exited(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) resolve();
+    else child.once('exit', () => resolve());
+  });
+}
+
+/** Reads an HTTP URL for `seconds` (or until stopped); `bytesPerSecond` throttles it (a slow reader). */
+function httpReader(url: string, seconds: number, onData?: (n: number) => void, bytesPerSecond?: number): Promise<number> {
+  return new Promise((resolve) => {
+    let total = 0;
+    const req = request(url, (res: IncomingMessage) => {
+      if (res.statusCode !== 200) {
+        res.resume();
+        res.on('end', () => resolve(-(res.statusCode ?? 1)));
+        return;
+      }
+      let windowStart = Date.now();
+      let windowBytes = 0;
+      res.on('data', (d: Buffer) => {
+        total += d.length;
+        onData?.(d.length);
+        if (bytesPerSecond !== undefined) {
+          windowBytes += d.length;
+          const due = (windowBytes / bytesPerSecond) * 1000 - (Date.now() - windowStart);
+          if (due > 0) {
+            res.pause();
+            setTimeout(() => {
+              windowStart = Date.now();
+              windowBytes = 0;
+              res.resume();
+            }, due);
+          }
+        }
+      });
+      res.on('end', () => resolve(total));
+      res.on('error', () => resolve(total));
+    });
+    req.on('error', () => resolve(total));
+    req.end();
+    setTimeout(() => {
+      req.destroy();
+      resolve(total);
+    }, seconds * 1000);
+  });
+}
+
+async function hlsReader(base: string, seconds: number): Promise<number> {
+  const end = Date.now() + seconds * 1000;
+  let segments = 0;
+  const seen = new Set<string>();
+  while (Date.now() < end && !stopping) {
+    try {
+      const res = await fetch(`${base}/steady/ts/index.m3u8`);
+      const text = await res.text();
+      for (const line of text.split('\n')) {
+        if (line === '' || line.startsWith('#') || seen.has(line)) continue;
+        seen.add(line);
+        const seg = await fetch(`${base}/steady/ts/${line}`);
+        if (seg.ok) {
+          await seg.arrayBuffer();
+          segments++;
+        }
+      }
+    } catch {
+      // the server may be busy; the next poll retries
+    }
+    await sleep(1000);
+  }
+  return segments;
+}
+
+/** Sends garbage, slowloris heads and bad publishes at every listener. */
+async function hostile(ports: { http: number; rtmp: number; rtsp: number }): Promise<void> {
+  const garbage = (port: number, bytes: Buffer): Promise<void> =>
+    new Promise((resolve) => {
+      const s = connect(port, '127.0.0.1', () => s.end(bytes));
+      s.on('error', () => resolve());
+      s.on('close', () => resolve());
+      s.setTimeout(20_000, () => s.destroy());
+      s.resume();
+    });
+  const random = (n: number): Buffer => Buffer.from(Array.from({ length: n }, () => Math.floor(Math.random() * 256)));
+  await Promise.all([
+    garbage(ports.http, random(2000)),
+    garbage(ports.http, Buffer.from(`GET /${'a'.repeat(30_000)} HTTP/1.1\r\nHost: x\r\n\r\n`)),
+    garbage(
+      ports.http,
+      Buffer.concat([Buffer.from('POST /hostile HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n'), random(5000)]),
+    ),
+    garbage(
+      ports.http,
+      Buffer.concat([Buffer.from('POST /moving HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n'), random(5000)]),
+    ),
+    garbage(ports.rtmp, Buffer.concat([Buffer.from([3]), random(1536 * 2 + 500)])),
+    garbage(ports.rtmp, random(100)),
+    garbage(ports.rtsp, Buffer.from(`DESCRIBE rtsp://127.0.0.1/steady RTSP/1.0\r\nCSeq: x\r\nContent-Length: -5\r\n\r\n`)),
+    garbage(ports.rtsp, random(3000)),
+  ]);
+  // One slowloris per round: it must be closed by the server (RequestHeaderTimeout).
+  const s = connect(ports.http, '127.0.0.1');
+  s.on('error', () => undefined);
+  const t = setInterval(() => s.write('X'), 1000);
+  s.on('close', () => clearInterval(t));
+  setTimeout(() => {
+    clearInterval(t);
+    s.destroy();
+  }, 30_000).unref();
+}
+
+function slope(samples: Sample[], key: 'rssMiB' | 'fds'): number {
+  // Least squares, in units per minute.
+  const n = samples.length;
+  if (n < 2) return 0;
+  const xs = samples.map((s) => s.atS / 60);
+  const ys = samples.map((s) => s[key]);
+  const mx = xs.reduce((a, b) => a + b, 0) / n;
+  const my = ys.reduce((a, b) => a + b, 0) / n;
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < n; i++) {
+    num += ((xs[i] ?? 0) - mx) * ((ys[i] ?? 0) - my);
+    den += ((xs[i] ?? 0) - mx) ** 2;
+  }
+  return den === 0 ? 0 : num / den;
+}
+
+async function main(): Promise<number> {
+  const dir = mkdtempSync(join(tmpdir(), 'feedcast-soak-'));
+  const [http, rtmp, rtsp] = [await freePort(), await freePort(), await freePort()];
+  const conf = join(dir, 'soak.conf');
+  writeFileSync(
+    conf,
+    [
+      `HTTPPort ${http}`,
+      'HTTPBindAddress 127.0.0.1',
+      `RTMPPort ${rtmp}`,
+      'RTMPBindAddress 127.0.0.1',
+      `RTSPPort ${rtsp}`,
+      'RTSPBindAddress 127.0.0.1',
+      'RequestHeaderTimeout 5',
+      'PublisherGracePeriod 10',
+      '<Feed steady.ffm>',
+      `  File ${join(dir, 'steady.ffm')}`,
+      '  FileMaxSize 20M',
+      '</Feed>',
+      '<Feed moving.ffm>',
+      '  PublishSecret soak-secret',
+      '</Feed>',
+      '',
+    ].join('\n'),
+  );
+  const logFile = join(dir, 'server.log');
+  const logLines: string[] = [];
+  // SOAK_NODE_ARGS, e.g. --max-old-space-size=64: a leak then ends the run instead of growing RSS.
+  const nodeArgs = (process.env['SOAK_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
+  const server = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', MAIN, '-f', conf], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, FEEDCAST_LOG_FORMAT: 'json' },
+  });
+  let partial = '';
+  const onOut = (d: Buffer): void => {
+    partial += d.toString();
+    const lines = partial.split('\n');
+    partial = lines.pop() ?? '';
+    logLines.push(...lines);
+  };
+  server.stdout.on('data', onOut);
+  server.stderr.on('data', onOut);
+  const base = `http://127.0.0.1:${http}`;
+  for (let i = 0; i < 100; i++) {
+    try {
+      if ((await fetch(`${base}/api/v1/health`)).ok) break;
+    } catch {
+      // not up yet
+    }
+    await sleep(200);
+  }
+  const pid = server.pid ?? 0;
+  const startedAt = Date.now();
+  const endAt = startedAt + MINUTES * 60_000;
+  console.error(`soak: ${MINUTES} min, server pid ${pid}, http ${http}, rtmp ${rtmp}, rtsp ${rtsp}, dir ${dir}`);
+
+  // The steady feed: one publisher for the whole run (what the stall watch reads).
+  const steady = ffmpeg([...lavfi(MINUTES * 60 + 30), '-f', 'mpegts', `${base}/steady.ffm`]);
+  await sleep(3000);
+
+  // The long-lived reader of the steady feed: its largest gap between data is the stall measure.
+  let lastData = Date.now();
+  let maxGapMs = 0;
+  let steadyBytes = 0;
+  const steadyReader = httpReader(`${base}/steady.flv`, MINUTES * 60, (n) => {
+    const now = Date.now();
+    maxGapMs = Math.max(maxGapMs, now - lastData);
+    lastData = now;
+    steadyBytes += n;
+  });
+
+  const samples: Sample[] = [];
+  const counts = { publisherRuns: 0, readers: 0, readerErrors: 0, hlsSegments: 0, hostileRounds: 0, slowReaders: 0 };
+  const tasks: Promise<unknown>[] = [];
+
+  // The moving publisher: reconnects every minute, HTTP and RTMP in turn.
+  tasks.push(
+    (async () => {
+      while (Date.now() < endAt - 5000 && !stopping) {
+        const rtmpTurn = counts.publisherRuns % 2 === 1;
+        const url = rtmpTurn
+          ? `rtmp://127.0.0.1:${rtmp}/live/moving?secret=soak-secret`
+          : `${base}/moving.ffm?secret=soak-secret`;
+        const seconds = Math.min(58, Math.max(1, (endAt - Date.now()) / 1000 - 3));
+        const p = ffmpeg([...lavfi(seconds), '-f', rtmpTurn ? 'flv' : 'mpegts', url]);
+        counts.publisherRuns++;
+        await exited(p);
+        await sleep(2000);
+      }
+    })(),
+  );
+
+  // Readers of every protocol joining and leaving.
+  const readerLoop = async (name: string, run: () => Promise<number>): Promise<void> => {
+    while (Date.now() < endAt - 25_000 && !stopping) {
+      const n = await run();
+      counts.readers++;
+      if (n <= 0) {
+        counts.readerErrors++;
+        console.error(`soak: reader ${name} got ${n}`);
+      }
+      await sleep(2000 + Math.random() * 3000);
+    }
+  };
+  const ffmpegRead = (args: string[]): Promise<number> =>
+    new Promise((resolve) => {
+      const c = ffmpeg([...args, '-t', '15', '-f', 'null', '-']);
+      c.on('exit', (code) => resolve(code === 0 ? 1 : 0));
+    });
+  tasks.push(readerLoop('flv', () => httpReader(`${base}/steady.flv`, 10 + Math.random() * 10)));
+  tasks.push(readerLoop('ts', () => httpReader(`${base}/moving.ts`, 10 + Math.random() * 10).then((n) => (n < 0 ? 1 : n))));
+  tasks.push(
+    readerLoop('hls', async () => {
+      const n = await hlsReader(base, 20);
+      counts.hlsSegments += n;
+      return n;
+    }),
+  );
+  tasks.push(readerLoop('rtmp', () => ffmpegRead(['-i', `rtmp://127.0.0.1:${rtmp}/live/steady`])));
+  tasks.push(readerLoop('rtsp', () => ffmpegRead(['-rtsp_transport', 'tcp', '-i', `rtsp://127.0.0.1:${rtsp}/steady`])));
+  // Slow readers: 20 kB/s of a ~700 kbit/s feed; the server skips or closes them, never waits for them.
+  tasks.push(
+    readerLoop('slow', async () => {
+      counts.slowReaders++;
+      await httpReader(`${base}/steady.flv`, 30, undefined, 20_000);
+      return 1;
+    }),
+  );
+  // Hostile clients every 10 s.
+  tasks.push(
+    (async () => {
+      while (Date.now() < endAt - 10_000 && !stopping) {
+        await hostile({ http, rtmp, rtsp });
+        counts.hostileRounds++;
+        await sleep(10_000);
+      }
+    })(),
+  );
+
+  // Samples.
+  while (Date.now() < endAt) {
+    await sleep(SAMPLE_MS);
+    try {
+      const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+      const rssKiB = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+      const fds = readdirSync(`/proc/${pid}/fd`).length;
+      let connections = -1;
+      try {
+        const info = (await (await fetch(`${base}/api/v1/server`)).json()) as { connections?: number };
+        connections = info.connections ?? -1;
+      } catch {
+        // the API is optional for the sample
+      }
+      samples.push({
+        atS: Math.round((Date.now() - startedAt) / 1000),
+        rssMiB: Math.round(rssKiB / 102.4) / 10,
+        fds,
+        connections,
+      });
+      console.error(`soak: ${JSON.stringify(samples[samples.length - 1])}`);
+    } catch (err) {
+      console.error(`soak: server gone? ${String(err)}`);
+      break;
+    }
+  }
+  stopping = true;
+  await steadyReader;
+  await Promise.race([Promise.all(tasks), sleep(30_000)]);
+  for (const c of children) c.kill('SIGKILL');
+  steady.kill('SIGTERM');
+  server.kill('SIGTERM');
+  await exited(server);
+  writeFileSync(logFile, logLines.join('\n'));
+
+  const parsed = logLines.flatMap((l) => {
+    try {
+      return [JSON.parse(l) as { level?: string; msg?: string }];
+    } catch {
+      return [];
+    }
+  });
+  const errors = parsed.filter((l) => l.level === 'error' && !EXPECTED_ERRORS.some((re) => re.test(l.msg ?? '')));
+  const warnings = new Map<string, number>();
+  for (const l of parsed) if (l.level === 'warn') warnings.set(l.msg ?? '', (warnings.get(l.msg ?? '') ?? 0) + 1);
+  // Warm-up (the first minute: JIT, first outputs, HLS segmenters) is left out of the slopes.
+  const steadyState = samples.filter((s) => s.atS >= 60);
+  const summary = {
+    minutes: MINUTES,
+    samples: samples.length,
+    rssMiB: {
+      first: samples[0]?.rssMiB,
+      last: samples[samples.length - 1]?.rssMiB,
+      max: Math.max(...samples.map((s) => s.rssMiB)),
+    },
+    rssSlopeMiBPerMin: Math.round(slope(steadyState, 'rssMiB') * 100) / 100,
+    rssSlopeSecondHalfMiBPerMin: Math.round(slope(samples.slice(Math.floor(samples.length / 2)), 'rssMiB') * 100) / 100,
+    fds: { first: samples[0]?.fds, last: samples[samples.length - 1]?.fds, max: Math.max(...samples.map((s) => s.fds)) },
+    fdSlopePerMin: Math.round(slope(steadyState, 'fds') * 100) / 100,
+    steadyReader: { bytes: steadyBytes, maxGapMs },
+    ...counts,
+    errorLines: errors.length,
+    errorSamples: errors.slice(0, 5),
+    warnings: Object.fromEntries(warnings),
+    serverExit: server.exitCode,
+    log: logFile,
+  };
+  console.log(JSON.stringify(summary, null, 2));
+  const failures: string[] = [];
+  if (maxGapMs > STALL_MS) failures.push(`the steady reader stalled for ${maxGapMs} ms`);
+  if (steadyBytes === 0) failures.push('the steady reader got nothing');
+  if (errors.length > 0) failures.push(`${errors.length} unexpected error log lines`);
+  if (server.exitCode !== 0) failures.push(`the server exited with ${server.exitCode}`);
+  for (const f of failures) console.error(`soak: FAIL: ${f}`);
+  if (failures.length === 0 && process.env['SOAK_KEEP'] === undefined) rmSync(dir, { recursive: true, force: true });
+  return failures.length === 0 ? 0 : 1;
+}
+
+process.on('SIGINT', () => {
+  stopping = true;
+  for (const c of children) c.kill('SIGKILL');
+  process.exit(130);
+});
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(err);
+    for (const c of children) c.kill('SIGKILL');
+    process.exit(1);
+  },
+);

@@ -1,0 +1,516 @@
+// The one authorisation policy of every protocol (docs/security.md): feed and stream ACLs (static and
+// DynamicACL files), publish secrets, HMAC-signed read URLs, JWTs (HS256 key or RS256 JWKS, RFC 7519/7517),
+// the embedding hooks (onPublish/onRead) and the AuthCallback. Decides before any media flows.
+
+import { createHmac, createPublicKey, timingSafeEqual, verify, type KeyObject } from 'node:crypto';
+import { readFile, stat } from 'node:fs/promises';
+import type { FeedConfig, ServerConfig, StreamConfig } from '../config/config.js';
+import type { ServerContext } from '../server-context.js';
+import { Acl, parseAclRule, resolveAclRules, type AclRuleSpec } from './acl.js';
+import { sameSecret } from './secrets.js';
+
+export type AuthAction = 'publish' | 'read';
+
+/** What a client presented; each protocol fills what it carries (URL query, headers, RTMP stream name). */
+export interface AuthCredentials {
+  /** `?secret=` or the password of RTSP Basic: the feed's PublishSecret. */
+  secret?: string | undefined;
+  /** `?token=` with `?expires=`: a signed read URL; or a JWT (three dot-separated parts). */
+  token?: string | undefined;
+  expires?: string | undefined;
+  /** `Authorization: Bearer JWT` or `?jwt=`. */
+  jwt?: string | undefined;
+}
+
+export interface AuthRequest {
+  action: AuthAction;
+  /** http, hls, rtmp, rtsp, webrtc ... (passed to hooks and the callback). */
+  protocol: string;
+  /** The feed key (publishing, or reading the feed itself or a stream of it). */
+  feed: string | undefined;
+  /** The declared `<Stream>` name being read, if any. */
+  stream: string | undefined;
+  /** Client address, as the protocols report it (`1.2.3.4`, `::1`). */
+  address: string;
+  credentials: AuthCredentials;
+}
+
+export type AuthDecision =
+  | { readonly kind: 'allow' }
+  | { readonly kind: 'deny'; readonly status: 401 | 403 | 404 | 503; readonly reason: string }
+  | { readonly kind: 'redirect'; readonly location: string };
+
+/** What an embedding program's hook returns; `undefined` or `true` allow, `false` denies with 403. */
+export type AuthHookResult = AuthDecision | boolean | undefined;
+export type AuthHook = (request: Readonly<AuthRequest>) => AuthHookResult | Promise<AuthHookResult>;
+
+export interface AuthHooks {
+  onPublish?: AuthHook | undefined;
+  onRead?: AuthHook | undefined;
+}
+
+const ALLOW: AuthDecision = Object.freeze({ kind: 'allow' });
+
+export function deny(status: 401 | 403 | 404 | 503, reason: string): AuthDecision {
+  return { kind: 'deny', status, reason };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Read tokens: HMAC-SHA256(key, "RESOURCE\nEXPIRES") in base64url, where RESOURCE is the feed key or stream name.
+
+/** The string a read token signs. */
+function tokenPayload(resource: string, expires: number): string {
+  return `${resource}\n${expires}`;
+}
+
+/** Mints a read token for a feed key or stream name, valid until `expires` (UNIX seconds). */
+export function mintReadToken(key: string, resource: string, expires: number): string {
+  return createHmac('sha256', key).update(tokenPayload(resource, expires)).digest('base64url');
+}
+
+/** `?token=...&expires=...` for a resource, valid for `seconds`. */
+export function signedQuery(key: string, resource: string, seconds: number, now = Date.now()): string {
+  const expires = Math.floor(now / 1000) + Math.round(seconds);
+  return `token=${mintReadToken(key, resource, expires)}&expires=${expires}`;
+}
+
+/** Why a read token does not open `resource`, or undefined when it does. */
+export function checkReadToken(
+  key: string,
+  resource: string,
+  token: string,
+  expiresText: string | undefined,
+  now = Date.now(),
+): string | undefined {
+  if (expiresText === undefined || !/^\d{1,12}$/.test(expiresText)) return 'the read token has no valid expires= value';
+  const expires = Number(expiresText);
+  if (expires * 1000 < now) return 'the read token has expired';
+  const expected = Buffer.from(mintReadToken(key, resource, expires));
+  const given = Buffer.from(token);
+  if (given.length !== expected.length || !timingSafeEqual(given, expected)) return 'the read token is not valid for this URL';
+  return undefined;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// JWT (RFC 7519) with HS256 (shared key) or RS256 (JWKS, RFC 7517). Claims: exp/nbf, `feeds` (names or '*'),
+// `actions` ('read', 'publish').
+
+export interface JwtClaims {
+  exp?: number;
+  nbf?: number;
+  feeds?: string[] | string;
+  actions?: string[] | string;
+  [claim: string]: unknown;
+}
+
+export interface JwtKeys {
+  hs256: string | undefined;
+  /** RS256 keys by kid ('' for a key without kid). */
+  rs256: ReadonlyMap<string, KeyObject>;
+}
+
+function decodePart(part: string): unknown {
+  return JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));
+}
+
+/** Verifies a compact JWS and its time claims; returns the claims or why it is refused. */
+export function verifyJwt(token: string, keys: JwtKeys, now = Date.now()): JwtClaims | string {
+  if (token.length > 8192) return 'the JWT is too long';
+  const parts = token.split('.');
+  if (parts.length !== 3) return 'the JWT is not three dot-separated parts';
+  const [h = '', p = '', s = ''] = parts;
+  let header: unknown;
+  let claims: unknown;
+  try {
+    header = decodePart(h);
+    claims = decodePart(p);
+  } catch {
+    return 'the JWT is not base64url JSON';
+  }
+  if (typeof header !== 'object' || header === null || typeof claims !== 'object' || claims === null) {
+    return 'the JWT header or claims are not objects';
+  }
+  const alg = (header as { alg?: unknown }).alg;
+  const signed = Buffer.from(`${h}.${p}`);
+  const signature = Buffer.from(s, 'base64url');
+  if (alg === 'HS256') {
+    if (keys.hs256 === undefined) return 'HS256 JWTs are not accepted (no JWTKey)';
+    const expected = createHmac('sha256', keys.hs256).update(signed).digest();
+    if (expected.length !== signature.length || !timingSafeEqual(expected, signature)) return 'the JWT signature is wrong';
+  } else if (alg === 'RS256') {
+    const kid = (header as { kid?: unknown }).kid;
+    const key =
+      keys.rs256.get(typeof kid === 'string' ? kid : '') ?? (keys.rs256.size === 1 ? [...keys.rs256.values()][0] : undefined);
+    if (key === undefined) return 'no JWKS key matches the JWT (kid)';
+    if (!verify('RSA-SHA256', signed, key, signature)) return 'the JWT signature is wrong';
+  } else {
+    return `JWT algorithm ${typeof alg === 'string' ? alg.slice(0, 20) : '?'} is not accepted (HS256 or RS256)`;
+  }
+  const c = claims as JwtClaims;
+  const nowSeconds = now / 1000;
+  if (c.exp !== undefined && (typeof c.exp !== 'number' || c.exp < nowSeconds)) return 'the JWT has expired';
+  if (c.nbf !== undefined && (typeof c.nbf !== 'number' || c.nbf > nowSeconds + 60)) return 'the JWT is not valid yet';
+  return c;
+}
+
+function listClaim(value: unknown): string[] {
+  if (typeof value === 'string') return value.split(/[\s,]+/).filter((x) => x !== '');
+  if (Array.isArray(value)) return value.filter((x): x is string => typeof x === 'string');
+  return [];
+}
+
+/** Whether the claims allow `action` on one of `resources` (feed key, stream name). */
+export function jwtGrants(claims: JwtClaims, action: AuthAction, resources: readonly string[]): boolean {
+  const actions = listClaim(claims.actions);
+  const feeds = listClaim(claims.feeds);
+  if (!actions.includes(action) && !actions.includes('*')) return false;
+  return feeds.includes('*') || resources.some((r) => feeds.includes(r));
+}
+
+/** Reads a JWKS file: RSA keys (kty RSA) usable for RS256, by kid. */
+export async function loadJwks(path: string): Promise<Map<string, KeyObject>> {
+  const json = JSON.parse(await readFile(path, 'utf8')) as { keys?: unknown };
+  const keys = new Map<string, KeyObject>();
+  if (!Array.isArray(json.keys)) throw new Error(`${path}: not a JWKS (no "keys" array)`);
+  for (const k of json.keys as Record<string, unknown>[]) {
+    if (
+      k['kty'] !== 'RSA' ||
+      (k['alg'] !== undefined && k['alg'] !== 'RS256') ||
+      (k['use'] !== undefined && k['use'] !== 'sig')
+    ) {
+      continue;
+    }
+    keys.set(typeof k['kid'] === 'string' ? k['kid'] : '', createPublicKey({ key: k as never, format: 'jwk' }));
+  }
+  return keys;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Files re-read when they change: DynamicACL and the JWKS.
+
+interface Watched<T> {
+  signature: string;
+  value: T;
+}
+
+/** Caches the parse of a file, re-reading it when its mtime, size or inode change (checked on every use). */
+class FileCache<T> {
+  private readonly entries = new Map<string, Watched<T> | Promise<Watched<T>>>();
+  private readonly parse: (path: string) => Promise<T>;
+  private readonly missing: T;
+
+  constructor(parse: (path: string) => Promise<T>, missing: T) {
+    this.parse = parse;
+    this.missing = missing;
+  }
+
+  async get(path: string): Promise<T> {
+    let signature: string;
+    try {
+      const st = await stat(path);
+      signature = `${st.ino}:${st.size}:${st.mtimeMs}`;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return this.missing;
+      throw err;
+    }
+    const cached = await this.entries.get(path);
+    if (cached !== undefined && cached.signature === signature) return cached.value;
+    const loading = this.parse(path).then((value) => ({ signature, value }));
+    this.entries.set(path, loading);
+    try {
+      const entry = await loading;
+      this.entries.set(path, entry);
+      return entry.value;
+    } catch (err) {
+      this.entries.delete(path);
+      throw err;
+    }
+  }
+}
+
+/** Parses a DynamicACL file: `ACL allow|deny ...` lines (the `ACL` word is optional), `#` comments. */
+export async function parseAclFile(path: string): Promise<Acl> {
+  const text = await readFile(path, 'utf8');
+  const specs: AclRuleSpec[] = [];
+  text.split(/\r?\n/).forEach((raw, i) => {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) return;
+    const words = line.split(/\s+/);
+    if (words[0]?.toUpperCase() === 'ACL') words.shift();
+    specs.push(parseAclRule(words, `${path}:${i + 1}`));
+  });
+  const { rules, errors } = await resolveAclRules(specs);
+  if (errors[0] !== undefined) throw errors[0];
+  return Acl.fromRules(rules);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The policy.
+
+export interface AuthPolicyOptions {
+  /** fetch, replaceable in tests. */
+  fetch?: typeof fetch;
+}
+
+export class AuthPolicy {
+  private readonly ctx: ServerContext;
+  private hooks: AuthHooks = {};
+  private readonly acls = new FileCache<Acl | undefined>(parseAclFile, undefined);
+  private readonly jwks = new FileCache<Map<string, KeyObject>>(loadJwks, new Map());
+  private readonly fetchFn: typeof fetch;
+  /** Files whose last read failed, logged once per failure. */
+  private readonly badFiles = new Set<string>();
+
+  constructor(ctx: ServerContext, options: AuthPolicyOptions = {}) {
+    this.ctx = ctx;
+    this.fetchFn = options.fetch ?? fetch;
+  }
+
+  /** Sets the embedding program's hooks (replacing earlier ones). */
+  setHooks(hooks: AuthHooks): void {
+    this.hooks = { ...hooks };
+  }
+
+  authorizePublish(request: Omit<AuthRequest, 'action' | 'stream'>): Promise<AuthDecision> {
+    return this.authorize({ ...request, action: 'publish', stream: undefined });
+  }
+
+  authorizeRead(request: Omit<AuthRequest, 'action'>): Promise<AuthDecision> {
+    return this.authorize({ ...request, action: 'read' });
+  }
+
+  /** ACL → credentials → hook → callback; the first refusal wins. Never throws. */
+  async authorize(request: AuthRequest): Promise<AuthDecision> {
+    try {
+      const config = this.ctx.config;
+      const feed = request.feed !== undefined ? config.feeds.find((f) => f.key === request.feed) : undefined;
+      const stream = request.stream !== undefined ? config.streams.find((s) => s.name === request.stream) : undefined;
+      const acl = await this.aclCheck(request, feed, stream);
+      if (acl !== undefined) return acl;
+      const creds = await this.credentialCheck(config, request, feed, stream);
+      if (creds !== undefined) return creds;
+      const hook = request.action === 'publish' ? this.hooks.onPublish : this.hooks.onRead;
+      if (hook !== undefined) {
+        const decision = normalise(await hook(request), 'refused by the server');
+        if (decision.kind !== 'allow') return decision;
+      }
+      if (config.auth.callbackUrl !== undefined) return await this.callback(config, request);
+      return ALLOW;
+    } catch (err) {
+      this.ctx.log.error('authorisation failed', { action: request.action, from: request.address, err });
+      return deny(503, 'the authorisation check failed; the server log has the details');
+    }
+  }
+
+  private async aclCheck(
+    request: AuthRequest,
+    feed: FeedConfig | undefined,
+    stream: StreamConfig | undefined,
+  ): Promise<AuthDecision | undefined> {
+    const verb = request.action === 'publish' ? 'publish to' : 'read';
+    const checks: { acl: Acl; dynamic: string | undefined; what: string }[] = [];
+    if (stream !== undefined)
+      checks.push({ acl: stream.acl, dynamic: stream.dynamicAcl, what: `${stream.name} (ACL of the stream)` });
+    else if (feed !== undefined)
+      checks.push({ acl: feed.acl, dynamic: feed.dynamicAcl, what: `feed ${feed.key} (the feed's ACL)` });
+    for (const c of checks) {
+      let acl = c.acl;
+      if (c.dynamic !== undefined) {
+        try {
+          acl = (await this.acls.get(c.dynamic)) ?? Acl.allowAll();
+          this.badFiles.delete(c.dynamic);
+        } catch (err) {
+          if (!this.badFiles.has(c.dynamic)) {
+            this.badFiles.add(c.dynamic);
+            this.ctx.log.error('DynamicACL file unreadable: denying everyone until it is fixed', { file: c.dynamic, err });
+          }
+          return deny(403, `access to ${c.what.replace(/ \(.*\)$/, '')} is closed: its DynamicACL file is unreadable`);
+        }
+      }
+      if (!acl.allows(request.address)) return deny(403, `Your address ${request.address} may not ${verb} ${c.what}.`);
+    }
+    return undefined;
+  }
+
+  /** 'granted', why the JWT does not grant, or undefined when none was given. */
+  private async jwtFor(config: ServerConfig, request: AuthRequest, resources: string[]): Promise<string | undefined> {
+    const c = request.credentials;
+    const jwt = c.jwt ?? (c.token !== undefined && c.token.split('.').length === 3 ? c.token : undefined);
+    if (jwt === undefined) return undefined;
+    const rs256 = config.auth.jwksFile !== undefined ? await this.jwks.get(config.auth.jwksFile) : new Map<string, KeyObject>();
+    if (config.auth.jwtKey === undefined && rs256.size === 0) return 'JWTs are not accepted here (no JWTKey or JWKSFile)';
+    const claims = verifyJwt(jwt, { hs256: config.auth.jwtKey, rs256 });
+    if (typeof claims === 'string') return claims;
+    return jwtGrants(claims, request.action, resources)
+      ? 'granted'
+      : `the JWT does not grant ${request.action} on ${resources.join(' or ')}`;
+  }
+
+  private async credentialCheck(
+    config: ServerConfig,
+    request: AuthRequest,
+    feed: FeedConfig | undefined,
+    stream: StreamConfig | undefined,
+  ): Promise<AuthDecision | undefined> {
+    const c = request.credentials;
+    if (request.action === 'publish') {
+      const secret = feed?.publishSecret;
+      if (secret === undefined) return undefined;
+      if (c.secret !== undefined && sameSecret(c.secret, secret)) return undefined;
+      const jwt = await this.jwtFor(config, request, [request.feed ?? '']);
+      if (jwt === 'granted') return undefined;
+      if (c.secret !== undefined) return deny(403, `Wrong publish secret for feed ${request.feed ?? '?'}.`);
+      if (jwt !== undefined) return deny(403, `Publishing to feed ${request.feed ?? '?'} refused: ${jwt}.`);
+      return deny(401, `Feed ${request.feed ?? '?'} needs its publish secret (?secret=...) or a JWT.`);
+    }
+    const required = stream !== undefined ? stream.requireReadToken : (feed?.requireReadToken ?? false);
+    if (!required) return undefined;
+    const resource = stream?.name ?? request.feed ?? '';
+    const what = stream !== undefined ? stream.name : `feed ${resource}`;
+    const jwt = await this.jwtFor(config, request, [resource, ...(stream === undefined ? [] : [])]);
+    if (jwt === 'granted') return undefined;
+    if (c.token !== undefined && c.token.split('.').length !== 3) {
+      const key = config.auth.readTokenKey;
+      if (key === undefined) return deny(403, `${what} needs a read token, but the server has no ReadTokenKey.`);
+      const why = checkReadToken(key, resource, c.token, c.expires);
+      if (why === undefined) return undefined;
+      return deny(403, `Reading ${what} refused: ${why}.`);
+    }
+    if (jwt !== undefined) return deny(403, `Reading ${what} refused: ${jwt}.`);
+    return deny(401, `${what} needs a read token: add ?token=...&expires=... (or a JWT) to the URL.`);
+  }
+
+  private async callback(config: ServerConfig, request: AuthRequest): Promise<AuthDecision> {
+    const url = config.auth.callbackUrl ?? '';
+    const body = JSON.stringify({
+      action: request.action,
+      protocol: request.protocol,
+      feed: request.feed ?? null,
+      stream: request.stream ?? null,
+      address: request.address,
+      credentials: request.credentials,
+    });
+    let response: Response;
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(new Error('timeout')), config.auth.callbackTimeoutMs);
+    let text = '';
+    try {
+      response = await this.fetchFn(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body,
+        redirect: 'manual',
+        signal: abort.signal,
+      });
+      text = (await response.text()).slice(0, 65536);
+    } catch (err) {
+      this.ctx.log.warn('AuthCallback did not answer: refusing', { url, err: err instanceof Error ? err.message : String(err) });
+      return deny(503, 'the authorisation service did not answer; try again later');
+    } finally {
+      clearTimeout(timer);
+    }
+    if (response.status === 401 || response.status === 403) {
+      return deny(response.status, reasonOf(text) ?? 'refused by the authorisation service');
+    }
+    if (response.status < 200 || response.status > 299) {
+      this.ctx.log.warn('AuthCallback failed: refusing', { url, status: response.status });
+      return deny(503, 'the authorisation service failed; try again later');
+    }
+    if (text.trim() === '') return ALLOW;
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      return ALLOW;
+    }
+    return normalise(callbackDecision(parsed), 'refused by the authorisation service');
+  }
+}
+
+function reasonOf(text: string): string | undefined {
+  try {
+    const parsed = JSON.parse(text) as { reason?: unknown };
+    if (typeof parsed.reason === 'string') return parsed.reason.slice(0, 300);
+  } catch {
+    // plain text
+  }
+  const t = text.trim();
+  return t === '' ? undefined : t.slice(0, 300);
+}
+
+/** `{allow: true}`, `{allow: false, reason, status}`, `{redirect: URL}` or `{decision: 'allow'|'deny'|'redirect', ...}`. */
+function callbackDecision(parsed: unknown): AuthHookResult {
+  if (typeof parsed !== 'object' || parsed === null) return undefined;
+  const o = parsed as Record<string, unknown>;
+  const reason = typeof o['reason'] === 'string' ? o['reason'].slice(0, 300) : 'refused by the authorisation service';
+  const status = o['status'] === 401 || o['status'] === 404 ? o['status'] : 403;
+  if (typeof o['redirect'] === 'string') return { kind: 'redirect', location: o['redirect'] };
+  if (o['decision'] === 'redirect' && typeof o['location'] === 'string') return { kind: 'redirect', location: o['location'] };
+  if (o['allow'] === false || o['decision'] === 'deny') return deny(status, reason);
+  return undefined;
+}
+
+function normalise(result: AuthHookResult, reason: string): AuthDecision {
+  if (result === undefined || result === true) return ALLOW;
+  if (result === false) return deny(403, reason);
+  if (result.kind === 'redirect' && !/^(?:[a-z][a-z0-9+.-]*:\/\/|\/)/i.test(result.location)) {
+    return deny(503, 'the authorisation redirect is not a URL');
+  }
+  return result;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// One policy per running server, found from its context (so protocols need no new constructor argument).
+
+const policies = new WeakMap<ServerContext, AuthPolicy>();
+
+export function authPolicy(ctx: ServerContext): AuthPolicy {
+  let policy = policies.get(ctx);
+  if (policy === undefined) {
+    policy = new AuthPolicy(ctx);
+    policies.set(ctx, policy);
+  }
+  return policy;
+}
+
+/** Credentials from a URL query and HTTP-style headers (Authorization: Bearer / Basic password). */
+export function credentialsFrom(query: URLSearchParams, authorization: string | undefined): AuthCredentials {
+  const creds: AuthCredentials = {};
+  const secret = query.get('secret');
+  const token = query.get('token');
+  const expires = query.get('expires');
+  const jwt = query.get('jwt');
+  if (secret !== null) creds.secret = secret;
+  if (token !== null) creds.token = token;
+  if (expires !== null) creds.expires = expires;
+  if (jwt !== null) creds.jwt = jwt;
+  if (authorization !== undefined) {
+    const [scheme = '', value = ''] = authorization.trim().split(/\s+/, 2);
+    if (scheme.toLowerCase() === 'bearer' && value !== '') {
+      if (value.split('.').length === 3) creds.jwt ??= value;
+      else creds.secret ??= value;
+    } else if (scheme.toLowerCase() === 'basic' && value !== '') {
+      const decoded = Buffer.from(value, 'base64').toString('utf8');
+      const colon = decoded.indexOf(':');
+      if (colon >= 0) creds.secret ??= decoded.slice(colon + 1);
+    }
+  }
+  return creds;
+}
+
+/** Query string to append to URLs a reader is given (HLS segments), so that they carry its read credentials. */
+export function credentialQuery(creds: AuthCredentials): string {
+  const q = new URLSearchParams();
+  if (creds.token !== undefined) q.set('token', creds.token);
+  if (creds.expires !== undefined) q.set('expires', creds.expires);
+  if (creds.jwt !== undefined) q.set('jwt', creds.jwt);
+  return q.toString();
+}
+
+const CREDENTIAL_PARAM = /([?&](?:secret|token|jwt)=)[^&#\s]*/gi;
+
+/** A URL (or path) fit for logs: the values of secret=, token= and jwt= are replaced by ***. */
+export function redactUrl(url: string | undefined): string {
+  if (url === undefined) return '-';
+  return url.replace(CREDENTIAL_PARAM, '$1***');
+}
