@@ -9,198 +9,186 @@ import type { HttpRoute } from '../protocols/http/route.js';
 import { feedFileOf } from '../feedfile/registry.js';
 import type { ServerContext } from '../server-context.js';
 
-/** Sets a counter to an absolute running total (prom-client counters only add). */
-function setTotal(counter: Counter, labels: Record<string, string>, total: number): void {
-  counter.inc(labels, total);
+type Labels = Record<string, string>;
+type Sample = readonly [Labels, number];
+
+/**
+ * Registers one metric whose samples are read from the server at scrape time. Counters are
+ * running totals kept by the server (prom-client counters only add, so each scrape resets and
+ * adds the total).
+ */
+function scraped(
+  registry: Registry,
+  type: 'counter' | 'gauge',
+  name: string,
+  help: string,
+  labelNames: readonly string[],
+  samples: () => Iterable<Sample>,
+): void {
+  const collect = (metric: Counter | Gauge): void => {
+    metric.reset();
+    for (const [labels, value] of samples()) metric.inc(labels, value);
+  };
+  const options = { name, help, labelNames: [...labelNames], registers: [registry] };
+  if (type === 'counter')
+    new Counter({
+      ...options,
+      collect() {
+        collect(this);
+      },
+    });
+  else
+    new Gauge({
+      ...options,
+      collect() {
+        collect(this);
+      },
+    });
 }
 
 export function createMetricsRegistry(ctx: ServerContext): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'feedcast_' });
+  const metric = (
+    type: 'counter' | 'gauge',
+    name: string,
+    help: string,
+    labelNames: readonly string[],
+    samples: () => Iterable<Sample>,
+  ): void => scraped(registry, type, name, help, labelNames, samples);
+  const perFeed = (value: (feed: ReturnType<ServerContext['feeds']['all']>[number]) => number | undefined) =>
+    function* (): Iterable<Sample> {
+      for (const f of ctx.feeds.all()) {
+        const v = value(f);
+        if (v !== undefined) yield [{ feed: f.key }, v];
+      }
+    };
+  const perOutput = (value: (output: ReturnType<ServerContext['outputs']['all']>[number]) => number) =>
+    function* (): Iterable<Sample> {
+      for (const o of ctx.outputs.all()) yield [{ output: o.id, feed: o.feed.key }, value(o)];
+    };
+  const perChild = (value: (child: { name: string; feed: string; running: boolean; restarts: number }) => number) =>
+    function* (): Iterable<Sample> {
+      for (const c of [...(ctx.children?.transcoders() ?? []), ...(ctx.children?.sources() ?? [])]) {
+        yield [{ name: c.name, feed: c.feed }, value(c)];
+      }
+    };
 
-  new Gauge({
-    name: 'feedcast_connections',
-    help: 'Open connections by protocol and role.',
-    labelNames: ['protocol', 'role'],
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const c of ctx.connections.list()) this.inc({ protocol: c.protocol, role: c.role });
-    },
-  });
-  new Counter({
-    name: 'feedcast_connections_refused_total',
-    help: 'Connections refused at accept time because of MaxClients or MaxHTTPConnections.',
-    registers: [registry],
-    collect() {
-      this.reset();
-      this.inc(ctx.counters.refusedConnections);
-    },
-  });
-  new Gauge({
-    name: 'feedcast_feed_publisher_connected',
-    help: '1 when the feed has a publisher.',
-    labelNames: ['feed'],
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const f of ctx.feeds.all()) this.set({ feed: f.key }, f.publisher !== undefined ? 1 : 0);
-    },
-  });
-  new Gauge({
-    name: 'feedcast_feed_input_bits_per_second',
-    help: 'Input bit rate of the feed over the last seconds.',
-    labelNames: ['feed'],
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const f of ctx.feeds.all()) this.set({ feed: f.key }, f.inputRate.bitsPerSecond());
-    },
-  });
-  new Counter({
-    name: 'feedcast_feed_bytes_in_total',
-    help: 'Media bytes received for the feed (frame payloads).',
-    labelNames: ['feed'],
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const f of ctx.feeds.all()) setTotal(this, { feed: f.key }, f.stats.bytesIn);
-    },
-  });
-  new Counter({
-    name: 'feedcast_feed_frames_in_total',
-    help: 'Frames received for the feed.',
-    labelNames: ['feed'],
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const f of ctx.feeds.all()) setTotal(this, { feed: f.key }, f.stats.framesIn);
-    },
-  });
-  new Counter({
-    name: 'feedcast_feed_publishers_total',
-    help: 'Publisher sessions the feed has had.',
-    labelNames: ['feed'],
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const f of ctx.feeds.all()) setTotal(this, { feed: f.key }, f.stats.publishers);
-    },
-  });
-  new Counter({
-    name: 'feedcast_feed_timestamp_repairs_total',
-    help: 'Input timestamps repaired, by kind (non_monotonic, jump).',
-    labelNames: ['feed', 'kind'],
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const f of ctx.feeds.all()) {
-        setTotal(this, { feed: f.key, kind: 'non_monotonic' }, f.clockRepairs.nonMonotonic);
-        setTotal(this, { feed: f.key, kind: 'jump' }, f.clockRepairs.jumps);
-      }
-    },
-  });
-  new Gauge({
-    name: 'feedcast_output_readers',
-    help: 'Readers of each muxed output (feed, format, variant).',
-    labelNames: ['output', 'feed'],
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const o of ctx.outputs.all()) this.set({ output: o.id, feed: o.feed.key }, o.readers);
-    },
-  });
-  new Counter({
-    name: 'feedcast_output_bytes_out_total',
-    help: 'Bytes written to readers of each output (current outputs only).',
-    labelNames: ['output', 'feed'],
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const o of ctx.outputs.all()) setTotal(this, { output: o.id, feed: o.feed.key }, o.bytesServed);
-    },
-  });
-  new Counter({
-    name: 'feedcast_output_chunks_dropped_total',
-    help: 'Chunks skipped by readers that fell behind and jumped to the newest keyframe.',
-    labelNames: ['output', 'feed'],
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const o of ctx.outputs.all()) setTotal(this, { output: o.id, feed: o.feed.key }, o.chunksDropped);
-    },
-  });
-  new Gauge({
-    name: 'feedcast_ffmpeg_running',
-    help: '1 while the ffmpeg child (transcoder, Launch or pulled source) runs.',
-    labelNames: ['name', 'feed'],
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const c of [...(ctx.children?.transcoders() ?? []), ...(ctx.children?.sources() ?? [])]) {
-        this.set({ name: c.name, feed: c.feed }, c.running ? 1 : 0);
-      }
-    },
-  });
-  new Counter({
-    name: 'feedcast_ffmpeg_restarts_total',
-    help: 'Restarts of each ffmpeg child after it died.',
-    labelNames: ['name', 'feed'],
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const c of [...(ctx.children?.transcoders() ?? []), ...(ctx.children?.sources() ?? [])]) {
-        setTotal(this, { name: c.name, feed: c.feed }, c.restarts);
-      }
-    },
-  });
-  new Counter({
-    name: 'feedcast_feedfile_bytes_written_total',
-    help: 'Bytes written to the feed file.',
-    labelNames: ['feed'],
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const f of ctx.feeds.all()) {
-        const status = feedFileOf(f)?.status;
-        if (status !== undefined) setTotal(this, { feed: f.key }, status.bytesWritten);
-      }
-    },
-  });
-  new Gauge({
-    name: 'feedcast_feedfile_seconds_held',
-    help: 'Seconds of media the feed file holds (its time-shift window).',
-    labelNames: ['feed'],
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const f of ctx.feeds.all()) {
-        const status = feedFileOf(f)?.status;
-        if (status !== undefined) this.set({ feed: f.key }, status.durationSeconds);
-      }
-    },
-  });
-  new Counter({
-    name: 'feedcast_feedfile_frames_dropped_total',
-    help: 'Frames not recorded because the disk could not keep up (the file has a gap).',
-    labelNames: ['feed'],
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const f of ctx.feeds.all()) {
-        const status = feedFileOf(f)?.status;
-        if (status !== undefined) setTotal(this, { feed: f.key }, status.framesDropped);
-      }
-    },
-  });
-  new Gauge({
-    name: 'feedcast_bandwidth_in_use_kbps',
-    help: 'kbit/s promised to readers, counted against MaxBandwidth.',
-    registers: [registry],
-    collect() {
-      this.set(ctx.bandwidthInUseKbps);
-    },
-  });
+  metric('gauge', 'feedcast_connections', 'Open connections by protocol and role.', ['protocol', 'role'], () =>
+    ctx.connections.list().map((c): Sample => [{ protocol: c.protocol, role: c.role }, 1]),
+  );
+  metric(
+    'counter',
+    'feedcast_connections_refused_total',
+    'Connections refused at accept time because of MaxClients or MaxHTTPConnections.',
+    [],
+    () => [[{}, ctx.counters.refusedConnections]],
+  );
+  metric(
+    'gauge',
+    'feedcast_feed_publisher_connected',
+    '1 when the feed has a publisher.',
+    ['feed'],
+    perFeed((f) => (f.publisher !== undefined ? 1 : 0)),
+  );
+  metric(
+    'gauge',
+    'feedcast_feed_input_bits_per_second',
+    'Input bit rate of the feed over the last seconds.',
+    ['feed'],
+    perFeed((f) => f.inputRate.bitsPerSecond()),
+  );
+  metric(
+    'counter',
+    'feedcast_feed_bytes_in_total',
+    'Media bytes received for the feed (frame payloads).',
+    ['feed'],
+    perFeed((f) => f.stats.bytesIn),
+  );
+  metric(
+    'counter',
+    'feedcast_feed_frames_in_total',
+    'Frames received for the feed.',
+    ['feed'],
+    perFeed((f) => f.stats.framesIn),
+  );
+  metric(
+    'counter',
+    'feedcast_feed_publishers_total',
+    'Publisher sessions the feed has had.',
+    ['feed'],
+    perFeed((f) => f.stats.publishers),
+  );
+  metric(
+    'counter',
+    'feedcast_feed_timestamp_repairs_total',
+    'Input timestamps repaired, by kind (non_monotonic, jump).',
+    ['feed', 'kind'],
+    () =>
+      ctx.feeds.all().flatMap((f): Sample[] => [
+        [{ feed: f.key, kind: 'non_monotonic' }, f.clockRepairs.nonMonotonic],
+        [{ feed: f.key, kind: 'jump' }, f.clockRepairs.jumps],
+      ]),
+  );
+  metric(
+    'gauge',
+    'feedcast_output_readers',
+    'Readers of each muxed output (feed, format, variant).',
+    ['output', 'feed'],
+    perOutput((o) => o.readers),
+  );
+  metric(
+    'counter',
+    'feedcast_output_bytes_out_total',
+    'Bytes written to readers of each output (current outputs only).',
+    ['output', 'feed'],
+    perOutput((o) => o.bytesServed),
+  );
+  metric(
+    'counter',
+    'feedcast_output_chunks_dropped_total',
+    'Chunks skipped by readers that fell behind and jumped to the newest keyframe.',
+    ['output', 'feed'],
+    perOutput((o) => o.chunksDropped),
+  );
+  metric(
+    'gauge',
+    'feedcast_ffmpeg_running',
+    '1 while the ffmpeg child (transcoder, Launch or pulled source) runs.',
+    ['name', 'feed'],
+    perChild((c) => (c.running ? 1 : 0)),
+  );
+  metric(
+    'counter',
+    'feedcast_ffmpeg_restarts_total',
+    'Restarts of each ffmpeg child after it died.',
+    ['name', 'feed'],
+    perChild((c) => c.restarts),
+  );
+  metric(
+    'counter',
+    'feedcast_feedfile_bytes_written_total',
+    'Bytes written to the feed file.',
+    ['feed'],
+    perFeed((f) => feedFileOf(f)?.status.bytesWritten),
+  );
+  metric(
+    'gauge',
+    'feedcast_feedfile_seconds_held',
+    'Seconds of media the feed file holds (its time-shift window).',
+    ['feed'],
+    perFeed((f) => feedFileOf(f)?.status.durationSeconds),
+  );
+  metric(
+    'counter',
+    'feedcast_feedfile_frames_dropped_total',
+    'Frames not recorded because the disk could not keep up (the file has a gap).',
+    ['feed'],
+    perFeed((f) => feedFileOf(f)?.status.framesDropped),
+  );
+  metric('gauge', 'feedcast_bandwidth_in_use_kbps', 'kbit/s promised to readers, counted against MaxBandwidth.', [], () => [
+    [{}, ctx.bandwidthInUseKbps],
+  ]);
   return registry;
 }
 
