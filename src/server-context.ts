@@ -25,7 +25,17 @@ export interface ServerContext {
   /** Re-reads the config file and applies it (set when started from a file). */
   reload: (() => Promise<ReloadSummary>) | undefined;
   /** The ffmpeg children (transcoders, Launch/pulled sources), for the status page, API and metrics. */
-  children: { transcoders(): TranscoderStatus[]; sources(): FeedSourceStatus[] } | undefined;
+  children: ServerChildren | undefined;
+}
+
+export interface ServerChildren {
+  transcoders(): TranscoderStatus[];
+  sources(): FeedSourceStatus[];
+  /**
+   * Starts (or keeps running) the on-demand Launch/Source child of a feed for one reader; call the
+   * returned release when that reader leaves. Undefined when the feed has no such source.
+   */
+  acquireSource(feedKey: string): (() => void) | undefined;
 }
 
 export interface ServerCounters {

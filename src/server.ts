@@ -156,7 +156,11 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     acquireSource: (key) => sources.acquire(key),
   });
   setTranscoderManager(transcoders);
-  ctx.children = { transcoders: () => transcoders.status(), sources: () => sources.status() };
+  ctx.children = {
+    transcoders: () => transcoders.status(),
+    sources: () => sources.status(),
+    acquireSource: (key) => sources.acquire(key),
+  };
   const stopChildren = async (): Promise<void> => {
     await transcoders.closeAll();
     await sources.closeAll();
