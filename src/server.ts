@@ -15,6 +15,7 @@ import { FeedFileWriter } from './feedfile/writer.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { PlayerPageRoute } from './control/player-page.js';
 import { HlsRoute } from './protocols/hls/route.js';
+import { webRtcOptions } from './protocols/webrtc/options.js';
 import { WebRtcRoute } from './protocols/webrtc/route.js';
 import { HttpServer } from './protocols/http/server.js';
 import { RtmpServer } from './protocols/rtmp/server.js';
@@ -114,7 +115,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   const ctx: ServerContext = {
     config,
     feeds,
-    outputs: new OutputRegistry(config.readerMaxQueueBytes, log),
+    outputs: new OutputRegistry(config.readerMaxQueueBytes, log, config.writeCoalesceMs),
     connections: new ConnectionRegistry(),
     log,
     accessLog: config.customLog !== undefined ? new AccessLog(config.customLog) : undefined,
@@ -179,12 +180,9 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     idleTimeoutMs: config.hls.idleTimeoutMs,
   });
   http.addRoute(hls);
-  // WebRTC offers host candidates on the HTTP bind address (loopback when that is a wildcard).
-  const webrtcHost =
-    config.http.bindAddress === '0.0.0.0' || config.http.bindAddress === '::' ? '127.0.0.1' : config.http.bindAddress;
-  const webrtc = new WebRtcRoute(ctx, { hostAddresses: [webrtcHost] });
-  http.addRoute(webrtc);
-  http.addRoute(new PlayerPageRoute(ctx, { whep: true }));
+  const webrtc = config.webrtc.enabled ? new WebRtcRoute(ctx, webRtcOptions(config)) : undefined;
+  if (webrtc !== undefined) http.addRoute(webrtc);
+  http.addRoute(new PlayerPageRoute(ctx, { whep: webrtc !== undefined }));
   let httpPort: number;
   let httpsPort: number | undefined;
   try {
@@ -282,7 +280,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       closing ??= (async () => {
         for (const d of demos) d.stop();
         await stopChildren();
-        await webrtc.close();
+        await webrtc?.close();
         hls.close();
         ctx.outputs.closeAll();
         await closeFeedFiles();

@@ -189,6 +189,18 @@ const rejects: [scope: Scope, line: string, message: RegExp][] = [
   ['stream', 'AVOptionVideo flags', /AVOptionVideo needs 2 values/],
   ['stream', 'AVOptionAudio', /AVOptionAudio needs 2 values/],
   ['stream', 'AVPresetVideo ""', /AVPresetVideo needs a non-empty/],
+  [
+    'global',
+    'WriteCoalesce fast',
+    /WriteCoalesce "fast" is not a whole number of milliseconds; write e\.g\. WriteCoalesce 10, or WriteCoalesce off/,
+  ],
+  ['global', 'WriteCoalesce 5000', /out of range/],
+  ['global', 'WebRTCAddress example.org', /WebRTCAddress "example\.org" is not an IP address/],
+  ['global', 'WebRTCPortRange 50000 40000', /the first port must not be above the second/],
+  ['global', 'WebRTCPortRange 80 90', /out of range/],
+  ['global', 'WebRTCIceServer http://x', /is not a stun:, turn: or turns: URL/],
+  ['global', 'WebRTCIceServer turn:t.example.org', /a TURN server needs USERNAME CREDENTIAL/],
+  ['global', 'WebRTCIceServer stun:s.example.org user', /needs both a USERNAME and a CREDENTIAL/],
   ['redirect', 'Feed feed1.ffm', /Feed is not allowed inside <Redirect>; it belongs inside <Stream>/],
   ['redirect', 'URL ""', /URL needs a non-empty/],
 ];
@@ -522,6 +534,20 @@ const globalEffects: [text: string, check: (c: ServerConfig) => unknown, expecte
   ['ReaderMaxLag 3', (c) => c.readerMaxLagMs, 3000],
   ['NoDefaults', (c) => c.useDefaults, false],
   ['NoDefaults\nUseDefaults', (c) => c.useDefaults, true],
+  ['WriteCoalesce 20', (c) => c.writeCoalesceMs, 20],
+  ['WriteCoalesce off', (c) => c.writeCoalesceMs, 'off'],
+  ['WebRTC off', (c) => c.webrtc.enabled, false],
+  ['WebRTCAddress 192.0.2.10 ::1', (c) => c.webrtc.addresses, ['192.0.2.10', '::1']],
+  ['WebRTCUDPPort 8189', (c) => c.webrtc.udpPort, 8189],
+  ['WebRTCPortRange 40000 40999', (c) => c.webrtc.portRange, [40000, 40999]],
+  ['WebRTCTCP on', (c) => c.webrtc.tcp, true],
+  [
+    'WebRTCIceServer stun:stun.example.org:3478\nWebRTCIceServer turn:turn.example.org user secret',
+    (c) => c.webrtc.iceServers,
+    [{ urls: 'stun:stun.example.org:3478' }, { urls: 'turn:turn.example.org', username: 'user', credential: 'secret' }],
+  ],
+  ['WebRTCServerIceServer stun:10.0.0.1:3478', (c) => c.webrtc.serverIceServers, [{ urls: 'stun:10.0.0.1:3478' }]],
+  ['WebRTCPeerTimeout 4.5', (c) => c.webrtc.peerTimeoutMs, 4500],
 ];
 
 for (const [text, check, expected] of globalEffects) {

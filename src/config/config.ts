@@ -6,6 +6,7 @@ import { ConfigError } from '../errors.js';
 import { Acl, resolveAclRules, systemResolver, type HostResolver } from '../control/acl.js';
 import { lexConfig, SECTION_TAG, type SectionKind } from './lexer.js';
 import {
+  type IceServerSpec,
   BadValue,
   FFSERVER_ENCODER_DEFAULTS,
   GLOBAL_DEFAULTS,
@@ -29,6 +30,21 @@ export type { FormatInfo } from './formats.js';
 export interface ConfigWarning {
   where: string;
   message: string;
+}
+
+export interface WebRtcConfig {
+  enabled: boolean;
+  /** Announced host candidate addresses; undefined = derived from HTTPBindAddress. */
+  addresses: readonly string[] | undefined;
+  /** Single-port mode: every peer on this UDP port. */
+  udpPort: number | undefined;
+  portRange: readonly [number, number] | undefined;
+  tcp: boolean;
+  /** Offered to clients. */
+  iceServers: readonly IceServerSpec[];
+  /** Used by the server itself (outbound). */
+  serverIceServers: readonly IceServerSpec[];
+  peerTimeoutMs: number;
 }
 
 export interface ServerConfig {
@@ -64,6 +80,10 @@ export interface ServerConfig {
     certFile: string | undefined;
     keyFile: string | undefined;
   };
+  /** `WriteCoalesce`: ms readers on TCP gather chunks into one write; 'off'; undefined = not set (environment, else 10). */
+  writeCoalesceMs: number | 'off' | undefined;
+  /** WHEP/WHIP and ICE (docs/webrtc.md). */
+  webrtc: WebRtcConfig;
   feeds: FeedConfig[];
   streams: StreamConfig[];
   redirects: RedirectConfig[];
@@ -255,6 +275,17 @@ function globalFields(g: Readonly<GlobalSettings>): GlobalFields {
     maxConnectionsPerAddress: g.maxConnectionsPerAddress,
     requestHeaderTimeoutMs: g.requestHeaderTimeoutMs,
     tls: { httpsPort: g.httpsPort, rtmpsPort: g.rtmpsPort, certFile: g.sslCertificate, keyFile: g.sslCertificateKey },
+    writeCoalesceMs: g.writeCoalesceMs,
+    webrtc: {
+      enabled: g.webrtc,
+      addresses: g.webrtcAddresses,
+      udpPort: g.webrtcUdpPort,
+      portRange: g.webrtcPortRange,
+      tcp: g.webrtcTcp,
+      iceServers: g.webrtcIceServers,
+      serverIceServers: g.webrtcServerIceServers,
+      peerTimeoutMs: g.webrtcPeerTimeoutMs,
+    },
   };
 }
 

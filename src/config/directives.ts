@@ -46,6 +46,23 @@ export interface GlobalSettings {
   rtmpsPort: number | undefined;
   sslCertificate: string | undefined;
   sslCertificateKey: string | undefined;
+  /** ms; 'off' = one write per chunk; undefined = FEEDCAST_WRITE_COALESCE_MS, else 10. */
+  writeCoalesceMs: number | 'off' | undefined;
+  webrtc: boolean;
+  webrtcAddresses: readonly string[] | undefined;
+  webrtcUdpPort: number | undefined;
+  webrtcPortRange: readonly [number, number] | undefined;
+  webrtcTcp: boolean;
+  webrtcIceServers: readonly IceServerSpec[];
+  webrtcServerIceServers: readonly IceServerSpec[];
+  webrtcPeerTimeoutMs: number;
+}
+
+/** A STUN or TURN server (WebRTCIceServer, WebRTCServerIceServer). */
+export interface IceServerSpec {
+  urls: string;
+  username?: string;
+  credential?: string;
 }
 
 /** Every global default in one place (docs/config.md explains the ones that differ from ffserver). */
@@ -85,6 +102,15 @@ export const GLOBAL_DEFAULTS: Readonly<GlobalSettings> = Object.freeze({
   rtmpsPort: undefined,
   sslCertificate: undefined,
   sslCertificateKey: undefined,
+  writeCoalesceMs: undefined,
+  webrtc: true,
+  webrtcAddresses: undefined,
+  webrtcUdpPort: undefined,
+  webrtcPortRange: undefined,
+  webrtcTcp: false,
+  webrtcIceServers: [],
+  webrtcServerIceServers: [],
+  webrtcPeerTimeoutMs: 15_000,
 });
 
 export const FEED_DEFAULT_MAX_SIZE_BYTES = 5 * 1024 * 1024;
@@ -596,11 +622,42 @@ function setting<K extends keyof GlobalSettings>(
   return def<GlobalSettings[K]>({
     ...d,
     group: 'global',
-    default: d.default ?? (fallback === undefined ? 'unset' : String(fallback)),
+    default:
+      d.default ??
+      (fallback === undefined ? 'unset' : typeof fallback === 'object' ? JSON.stringify(fallback) : String(fallback)),
     global(value, site) {
       site.state.globals[key] = value;
       site.state.explicit.set(key, site.line);
       after?.(value, site);
+    },
+  });
+}
+
+/** A repeatable STUN/TURN server directive: `NAME URL [USERNAME CREDENTIAL]`. */
+function iceServer(key: 'webrtcIceServers' | 'webrtcServerIceServers', name: string, doc: string): Directive {
+  return def<IceServerSpec>({
+    name,
+    group: 'global',
+    origin: 'feedcast',
+    value: {
+      syntax: 'URL [USERNAME CREDENTIAL] (stun:, turn: or turns: URL)',
+      minArgs: 1,
+      maxArgs: 3,
+      parse(args, n) {
+        const [urls = '', username, credential] = args;
+        if (!/^(stun|stuns|turn|turns):[^\s]+$/i.test(urls))
+          bad(`${n} "${urls}" is not a stun:, turn: or turns: URL; write e.g. ${n} stun:stun.example.org:3478`);
+        if (args.length === 2) bad(`${n} needs both a USERNAME and a CREDENTIAL, or neither`);
+        if (/^turns?:/i.test(urls) && username === undefined) bad(`${n} ${urls}: a TURN server needs USERNAME CREDENTIAL`);
+        return { urls, ...(username !== undefined ? { username } : {}), ...(credential !== undefined ? { credential } : {}) };
+      },
+    },
+    default: 'none',
+    doc,
+    example: 'stun:stun.example.org:3478',
+    global(value, site) {
+      site.state.globals[key] = [...site.state.globals[key], value];
+      site.state.explicit.set(key, site.line);
     },
   });
 }
@@ -1130,6 +1187,118 @@ export const DIRECTIVES: readonly Directive[] = [
     default: 'unset',
     doc: 'Private key of SSLCertificate; reloaded with it.',
     example: '/etc/feedcast/privkey.pem',
+  }),
+
+  // --- Global: output writing (docs/performance.md) ------------------------------------------------------------
+  setting('writeCoalesceMs', {
+    name: 'WriteCoalesce',
+    origin: 'feedcast',
+    value: {
+      syntax: 'MILLISECONDS (0–1000) | off',
+      minArgs: 1,
+      maxArgs: 1,
+      parse(args, name) {
+        const text = first(args).toLowerCase();
+        if (text === 'off') return 'off';
+        const ms = toInt(text);
+        if (ms === undefined)
+          bad(`${name} "${first(args)}" is not a whole number of milliseconds; write e.g. ${name} 10, or ${name} off`);
+        return checkRange(name, ms, 0, 1000, ' ms');
+      },
+    },
+    default: '10 (or the FEEDCAST_WRITE_COALESCE_MS environment variable)',
+    doc: 'How long readers on TCP (HTTP progressive, RTMP, RTSP interleaved) gather chunks into one write: fewer system calls per reader (more readers per core) for at most this much added delay. `off` writes every chunk at once. See docs/performance.md.',
+    example: '10',
+  }),
+
+  // --- Global: WebRTC (docs/webrtc.md) -------------------------------------------------------------------------
+  setting('webrtc', {
+    name: 'WebRTC',
+    origin: 'feedcast',
+    value: v.bool(),
+    default: 'on',
+    doc: 'Whether WHEP playback and WHIP publishing (`/NAME/whep`, `/NAME/whip`) are served.',
+    example: 'off',
+  }),
+  setting('webrtcAddresses', {
+    name: 'WebRTCAddress',
+    origin: 'feedcast',
+    value: {
+      syntax: 'ADDRESS [ADDRESS ...] (IP addresses announced as ICE host candidates)',
+      minArgs: 1,
+      maxArgs: 16,
+      parse(args, name) {
+        for (const a of args) {
+          if (parseAddress(a) === undefined) bad(`${name} "${a}" is not an IP address; write e.g. ${name} 192.0.2.10`);
+        }
+        return [...args];
+      },
+    },
+    default: 'HTTPBindAddress; when that is 0.0.0.0 or ::, every address of the machine (loopback included)',
+    doc: 'Addresses browsers are told to reach the server at for WebRTC media (ICE host candidates). Give the public address when the server is behind a 1:1 NAT.',
+    example: '192.0.2.10 127.0.0.1',
+  }),
+  setting('webrtcUdpPort', {
+    name: 'WebRTCUDPPort',
+    origin: 'feedcast',
+    value: v.port(),
+    default: 'unset: one UDP port per peer',
+    doc: 'Single-port mode: every WebRTC peer is multiplexed on this one UDP port (told apart by their ICE user names), so a firewall needs only this port open.',
+    example: '8189',
+  }),
+  def<readonly [number, number]>({
+    name: 'WebRTCPortRange',
+    group: 'global',
+    origin: 'feedcast',
+    value: {
+      syntax: 'MIN MAX (UDP ports, 1024–65535)',
+      minArgs: 2,
+      maxArgs: 2,
+      parse(args, name) {
+        const [lo, hi] = args.map((a) => toInt(a));
+        if (lo === undefined || hi === undefined) bad(`${name} needs two port numbers; write e.g. ${name} 40000 40999`);
+        checkRange(name, lo, 1024, 65535);
+        checkRange(name, hi, 1024, 65535);
+        if (lo > hi) bad(`${name} ${lo} ${hi}: the first port must not be above the second`);
+        return [lo, hi] as const;
+      },
+    },
+    default: 'unset: any free port',
+    doc: 'UDP ports WebRTC peers get their sockets from (one per peer) when WebRTCUDPPort is not set.',
+    example: '40000 40999',
+    global(value, site) {
+      site.state.globals.webrtcPortRange = value;
+      site.state.explicit.set('webrtcPortRange', site.line);
+    },
+  }),
+  setting('webrtcTcp', {
+    name: 'WebRTCTCP',
+    origin: 'feedcast',
+    value: v.bool(),
+    default: 'off',
+    doc: 'Also offer ICE-TCP candidates (RFC 6544, passive), for viewers whose network blocks UDP.',
+    example: 'on',
+  }),
+  iceServer(
+    'webrtcIceServers',
+    'WebRTCIceServer',
+    'Offered to browsers (WHEP/WHIP `Link: rel="ice-server"` headers and the player page) for their own candidates; the server itself does not contact it. Repeat for several.',
+  ),
+  iceServer(
+    'webrtcServerIceServers',
+    'WebRTCServerIceServer',
+    'Used by the server itself to gather server-reflexive or relay candidates: the only outbound WebRTC traffic, and only when set. Repeat for several.',
+  ),
+  setting('webrtcPeerTimeoutMs', {
+    name: 'WebRTCPeerTimeout',
+    origin: 'feedcast',
+    value: {
+      ...v.seconds(1, 3600, '15'),
+      parse: (args, name, where) => Math.round(v.seconds(1, 3600, '15').parse(args, name, where) * 1000),
+    },
+    default: '15',
+    doc: 'Seconds after which a WebRTC peer that sent nothing (media, RTCP or ICE consent checks) is closed.',
+    example: '15',
   }),
 
   // --- <Feed> ---------------------------------------------------------------------------------------------------

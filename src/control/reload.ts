@@ -96,6 +96,8 @@ export function applyConfig(ctx: ServerContext, next: ServerConfig): ReloadSumma
   listener('HTTPPort/HTTPBindAddress', prev.http, next.http);
   listener('RTSPPort/RTSPBindAddress', prev.rtsp, next.rtsp);
   listener('RTMPPort/RTMPBindAddress', prev.rtmp, next.rtmp);
+  listener('WebRTC settings (WebRTC, WebRTCAddress, WebRTCUDPPort, WebRTCPortRange, ...)', prev.webrtc, next.webrtc);
+  listener('WriteCoalesce', prev.writeCoalesceMs, next.writeCoalesceMs);
   if (prev.publisherTimeoutMs !== next.publisherTimeoutMs || prev.publisherGraceMs !== next.publisherGraceMs) {
     summary.needRestart.push('PublisherTimeout/PublisherGracePeriod (for feeds that already exist)');
   }

@@ -28,8 +28,8 @@ export interface OutputVariant {
 export const DEFAULT_WRITE_COALESCE_MS = 10;
 
 /**
- * The write coalescing interval: `FEEDCAST_WRITE_COALESCE_MS` (ms, or `off` for one write per
- * chunk) until a config directive carries it, else DEFAULT_WRITE_COALESCE_MS.
+ * The write coalescing interval when the config has no `WriteCoalesce`: `FEEDCAST_WRITE_COALESCE_MS`
+ * (ms, or `off` for one write per chunk), else DEFAULT_WRITE_COALESCE_MS.
  */
 export function writeCoalesceFromEnv(env: NodeJS.ProcessEnv = process.env): number | undefined {
   const raw = env['FEEDCAST_WRITE_COALESCE_MS']?.trim();
@@ -63,10 +63,11 @@ export class OutputRegistry {
   /** Write coalescing of the outputs made here (MuxedOutputOptions.writeCoalesceMs). */
   readonly writeCoalesceMs: number | undefined;
 
-  constructor(retainBytes: number, log: Logger, writeCoalesceMs: number | undefined = writeCoalesceFromEnv()) {
+  /** `writeCoalesceMs`: the `WriteCoalesce` setting; 'off' = one write per chunk; undefined = the environment, else the default. */
+  constructor(retainBytes: number, log: Logger, writeCoalesceMs?: number | 'off') {
     this.retainBytes = retainBytes;
     this.log = log;
-    this.writeCoalesceMs = writeCoalesceMs;
+    this.writeCoalesceMs = writeCoalesceMs === 'off' ? undefined : (writeCoalesceMs ?? writeCoalesceFromEnv());
   }
 
   /** `rtmpChunkSize` (format 'rtmp' only): players of different chunk sizes get different outputs. */
