@@ -25,9 +25,15 @@ interface Recorder {
   wall(): number;
 }
 
-async function recorder(path: string, maxSizeBytes: number, mbps: number): Promise<Recorder> {
+async function recorder(path: string, maxSizeBytes: number, mbps: number, syncIntervalMs?: number): Promise<Recorder> {
   const feed = new Feed('b.ffm', 'b', { publisherTimeoutMs: 1e9, publisherGraceMs: 1e9 }, silentLogger);
-  const writer = await FeedFileWriter.open(feed, { path, maxSizeBytes, log: silentLogger, maxQueueBytes: 256 * 1024 * 1024 });
+  const writer = await FeedFileWriter.open(feed, {
+    path,
+    maxSizeBytes,
+    log: silentLogger,
+    maxQueueBytes: 256 * 1024 * 1024,
+    syncIntervalMs,
+  });
   const start = 1_700_000_000_000;
   const session = feed.attachPublisher({ protocol: 'bench', remoteAddress: '-', startedAt: new Date(start) }, start);
   session.setTracks([VIDEO, AUDIO]);
@@ -60,10 +66,14 @@ async function recorder(path: string, maxSizeBytes: number, mbps: number): Promi
 
 async function writeCost(dir: string): Promise<void> {
   console.log('\nWrite cost (20 s of 25 fps H.264-like frames + AAC, 2 s GOP, 64 MiB ring, flushed every second of media)');
-  console.log('feed Mb/s | hot path ms per s of media | total CPU ms per s of media | CPU ms per s per Mb/s');
-  for (const mbps of [1, 4, 16, 64]) {
+  console.log(
+    'feed Mb/s | FileSync | hot path ms per s of media | total CPU ms per s of media | CPU ms per s per Mb/s | wall ms per s',
+  );
+  for (const [mbps, sync] of [1, 4, 16, 64].flatMap((m) => [[m, false] as const, [m, true] as const])) {
     const path = join(dir, `cost-${mbps}.ffm`);
-    const r = await recorder(path, 64 * 1024 * 1024, mbps);
+    // FileSync 1 in real time = one fdatasync per second of media here (the bench runs faster than real time).
+    const r = await recorder(path, 64 * 1024 * 1024, mbps, sync ? 0 : undefined);
+    const wall0 = performance.now();
     const cpu0 = process.cpuUsage();
     let hot = 0;
     for (let s = 0; s < 20; s++) {
@@ -71,10 +81,11 @@ async function writeCost(dir: string): Promise<void> {
       await r.writer.flush();
     }
     const cpu = process.cpuUsage(cpu0);
+    const wallMs = performance.now() - wall0;
     await r.writer.close();
     const totalMs = (cpu.user + cpu.system) / 1000;
     console.log(
-      `${String(mbps).padStart(9)} | ${(hot / 20).toFixed(2).padStart(26)} | ${(totalMs / 20).toFixed(2).padStart(27)} | ${(totalMs / 20 / mbps).toFixed(2).padStart(21)}`,
+      `${String(mbps).padStart(9)} | ${(sync ? '1' : 'off').padStart(8)} | ${(hot / 20).toFixed(2).padStart(26)} | ${(totalMs / 20).toFixed(2).padStart(27)} | ${(totalMs / 20 / mbps).toFixed(2).padStart(21)} | ${(wallMs / 20).toFixed(1).padStart(13)}`,
     );
     rmSync(path, { force: true });
   }

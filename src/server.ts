@@ -90,6 +90,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
           await FeedFileWriter.open(feed, {
             path: fc.file,
             maxSizeBytes: fc.fileMaxSizeBytes,
+            syncIntervalMs: fc.fileSyncMs,
             truncate: fc.truncate,
             readOnly: fc.readOnly,
             log,

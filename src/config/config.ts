@@ -116,6 +116,8 @@ export interface FeedConfig {
   file: string | undefined;
   readOnly: boolean;
   fileMaxSizeBytes: number;
+  /** `FileSync`: fdatasync interval of the feed file; undefined = never. */
+  fileSyncMs: number | undefined;
   truncate: boolean;
   /** `Launch` argv as written (argv[0] is the program as written; see FFmpegPath). */
   launch: string[] | undefined;
@@ -741,6 +743,7 @@ function build(
     file: f.file,
     readOnly: f.readOnly,
     fileMaxSizeBytes: f.fileMaxSizeBytes,
+    fileSyncMs: f.fileSyncMs,
     truncate: f.truncate,
     launch: f.launch,
     source: f.source,

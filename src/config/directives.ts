@@ -114,6 +114,8 @@ export const GLOBAL_DEFAULTS: Readonly<GlobalSettings> = Object.freeze({
 });
 
 export const FEED_DEFAULT_MAX_SIZE_BYTES = 5 * 1024 * 1024;
+/** FileSync default: the feed file reaches the disk at least every second. */
+export const FEED_DEFAULT_SYNC_MS = 1000;
 export const FEED_MIN_MAX_SIZE_BYTES = 16384;
 
 /** The encoder values ffserver filled in under UseDefaults (ref §2.6), for the transcoder. */
@@ -135,6 +137,7 @@ export interface FeedDraft {
   readOnly: boolean;
   fileMaxSizeBytes: number;
   fileMaxSizeLine: number | undefined;
+  fileSyncMs: number | undefined;
   truncate: boolean;
   truncateLine: number | undefined;
   launch: string[] | undefined;
@@ -1352,6 +1355,26 @@ export const DIRECTIVES: readonly Directive[] = [
       feed.fileMaxSizeLine = site.line;
     },
   }),
+  def<number | undefined>({
+    name: 'FileSync',
+    group: 'feed',
+    origin: 'feedcast',
+    value: {
+      syntax: 'SECONDS (0.1–3600) | off',
+      minArgs: 1,
+      maxArgs: 1,
+      parse(args, name, where) {
+        if (first(args).toLowerCase() === 'off') return undefined;
+        return Math.round(v.seconds(0.1, 3600, '1').parse(args, name, where) * 1000);
+      },
+    },
+    default: '1',
+    doc: 'How often the feed file is forced to the disk (fdatasync) while it is written: a power cut loses at most about this much of the recording. `off` leaves it to the operating system (a crash of Feedcast alone loses nothing either way).',
+    example: '5',
+    feed(value, feed) {
+      feed.fileSyncMs = value;
+    },
+  }),
   def<readonly string[]>({
     name: 'Truncate',
     group: 'feed',
@@ -2064,6 +2087,7 @@ export function newFeedDraft(name: string, line: number, where: string): FeedDra
     readOnly: false,
     fileMaxSizeBytes: FEED_DEFAULT_MAX_SIZE_BYTES,
     fileMaxSizeLine: undefined,
+    fileSyncMs: FEED_DEFAULT_SYNC_MS,
     truncate: false,
     truncateLine: undefined,
     launch: undefined,

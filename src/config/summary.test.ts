@@ -83,6 +83,7 @@ test('describeConfig of the defaults, and feed URLs with RTMP and RTSP off', () 
     file: undefined,
     readOnly: false,
     fileMaxSizeBytes: 1,
+    fileSyncMs: undefined,
     truncate: false,
     launch: undefined,
     launchUrl: undefined,

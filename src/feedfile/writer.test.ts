@@ -236,3 +236,22 @@ test('a failing disk is counted, never fatal; the queue stays bounded and writin
   assert.ok(frames.length < src.emitted.length, 'the gap is missing');
   assert.deepEqual(frames.slice(-10).map(frameKey), src.emitted.slice(-10).map(frameKey), 'writing resumed');
 });
+
+test('FileSync: written data is forced to the disk (fdatasync) after writes; off never syncs', async (t) => {
+  const dir = tempDir(t);
+  const src = syntheticFeed();
+  const synced = await FeedFileWriter.open(src.feed, { ...options(join(dir, 'synced.ffm')), syncIntervalMs: 0 });
+  const unsynced = await FeedFileWriter.open(src.feed, options(join(dir, 'unsynced.ffm')));
+  src.run(5);
+  await synced.flush();
+  await unsynced.flush();
+  assert.ok(synced.status.syncs >= 1, `syncs after a flush: ${synced.status.syncs}`);
+  assert.ok(synced.status.lastSyncWallMs !== undefined);
+  assert.equal(unsynced.status.syncs, 0);
+  // Nothing new written: no further sync.
+  const before = synced.status.syncs;
+  await synced.flush();
+  assert.equal(synced.status.syncs, before);
+  await synced.close();
+  await unsynced.close();
+});
