@@ -1,19 +1,25 @@
 // RTSP play (RFC 2326 10.4-10.7, 10.10): a session SETs UP tracks of a feed (or of a declared
 // `Format rtp` stream) over UDP unicast, TCP interleaved or the stream's multicast group, then
 // PLAY walks the feed's shared RTP buffers with an OutputReader (GOP cache first, bounded lag),
-// and RTCP sender reports go out every few seconds so players line audio up with video.
+// and RTCP sender reports go out every few seconds so players line audio up with video. A PLAY
+// whose Range (or URL query) names a past time of a feed with a File plays the recording from
+// there instead, at its recorded pace, then live (shifted-play.ts, docs/feed-file.md "RTSP").
 
 import type { MulticastConfig, StreamConfig } from '../../config/config.js';
 import type { ConnectionInfo } from '../../control/connections.js';
 import type { Feed } from '../../feed/feed.js';
+import { feedFileOf } from '../../feedfile/registry.js';
+import { TimeShiftSource } from '../../feedfile/time-shift.js';
 import { buildBye, buildSenderReport, parseRtcp } from '../../formats/rtp/rtcp.js';
 import { buildSdp, type SdpTrackDescription } from '../../formats/sdp/sdp.js';
 import type { Logger } from '../../observability/logger.js';
 import type { ServerContext } from '../../server-context.js';
 import { OutputReader, type ByteSink } from '../../streams/output-reader.js';
 import { RtspStatus, type TransportSpec } from './messages.js';
+import { clockOf, type PlayStart } from './range.js';
 import { forEachInterleaved, type RtpFeedPacketizer, type RtpOutputs, type RtpVariant } from './rtp-output.js';
 import { RtspError, throttled, type ControlConnection, type RtspSession } from './session.js';
+import { ShiftedRtpPlayback } from './shifted-play.js';
 import { bindUdpPair, sendBounded, type PortRange, type UdpPair } from './udp.js';
 
 export const SENDER_REPORT_INTERVAL_MS = 5000;
@@ -78,11 +84,19 @@ interface PlayTrack {
   octets: number;
 }
 
+/** What a PLAY answers: headers (Range, ...) and what starts sending once the answer is written. */
+export interface PlayReply {
+  headers: [string, string][];
+  start: () => void;
+}
+
 export interface PlaySessionOptions {
   rtpPorts: PortRange;
   multicastDefaultPort: number;
   /** Called when the session ends, so the server can drop it from its table. */
   onClose: (session: PlaySession) => void;
+  /** The query of the URL the session was set up with (`?start=-30` for a later PLAY). */
+  query?: URLSearchParams;
 }
 
 export class PlaySession implements RtspSession {
@@ -98,6 +112,10 @@ export class PlaySession implements RtspSession {
   private readonly tracks = new Map<number, PlayTrack>();
   private control: ControlConnection | undefined;
   private reader: OutputReader | undefined;
+  /** A time-shifted play in progress (instead of `reader`). */
+  private shifted: ShiftedRtpPlayback | undefined;
+  /** The Range answered by the PLAY in force (repeated to a PLAY while playing). */
+  private playingRange = 'npt=now-';
   private pausing = false;
   private srTimer: NodeJS.Timeout | undefined;
   private closed = false;
@@ -134,12 +152,17 @@ export class PlaySession implements RtspSession {
   }
 
   get state(): 'ready' | 'playing' {
-    return this.reader !== undefined ? 'playing' : 'ready';
+    return this.reader !== undefined || this.shifted !== undefined ? 'playing' : 'ready';
   }
 
   /** UDP sessions live on without their control connection, until TEARDOWN or the timeout. */
   get expires(): boolean {
     return ![...this.tracks.values()].some((t) => t.transport === 'tcp');
+  }
+
+  /** The query of the URL the session was set up with. */
+  get setupQuery(): URLSearchParams {
+    return this.options.query ?? new URLSearchParams();
   }
 
   get trackIds(): number[] {
@@ -154,7 +177,7 @@ export class PlaySession implements RtspSession {
         `track ${trackId} of ${this.name} is already set up in session ${this.id}`,
       );
     }
-    if (this.reader !== undefined) {
+    if (this.state === 'playing') {
       throw new RtspError(RtspStatus.methodNotValidInThisState, 'SETUP while playing: PAUSE or TEARDOWN first');
     }
     const packetizer = this.outputs.packetizerOf(this.target.feed);
@@ -229,17 +252,168 @@ export class PlaySession implements RtspSession {
   }
 
   /**
-   * Checks that PLAY is valid now and returns what starts sending (from the newest keyframe): the
+   * Checks that PLAY is valid now and returns its answer's headers and what starts sending: the
    * caller runs it after writing the PLAY response, so no RTP reaches a TCP client before the answer
    * (ffmpeg drops interleaved data that comes before the reply, and with it the first keyframe).
+   * Live plays start from the newest keyframe; a past time opens the feed file there first, so a
+   * time the file does not hold is refused (457) before anything is sent.
    */
-  play(): () => void {
+  async play(start: PlayStart): Promise<PlayReply> {
     if (this.tracks.size === 0) throw new RtspError(RtspStatus.methodNotValidInThisState, 'PLAY before any SETUP');
-    if (this.reader !== undefined) return () => undefined; // PLAY while playing: a no-op (RFC 2326 10.5 allows it)
-    const unicast = [...this.tracks.values()].some((t) => t.transport !== 'multicast');
+    if (start.kind === 'live') {
+      // PLAY while playing: a no-op (RFC 2326 10.5 allows it).
+      if (this.state === 'playing') return { headers: [['Range', this.playingRange]], start: () => undefined };
+      const unicast = [...this.tracks.values()].some((t) => t.transport !== 'multicast');
+      this.info.state = 'SEND_DATA';
+      this.playingRange = 'npt=now-';
+      // Multicast tracks are sent by the stream's always-on sender.
+      return { headers: [['Range', this.playingRange]], start: unicast ? () => this.start() : () => undefined };
+    }
+    return this.playShifted(start);
+  }
+
+  private async playShifted(start: Extract<PlayStart, { kind: 'at' }>): Promise<PlayReply> {
+    const feed = this.target.feed;
+    if (![...this.tracks.values()].some((t) => t.transport !== 'multicast')) {
+      throw new RtspError(
+        RtspStatus.invalidRange,
+        `${this.name}: a multicast session plays live only; set up unicast (UDP or TCP) to start at ${start.asked}`,
+      );
+    }
+    const file = feedFileOf(feed);
+    if (file === undefined) {
+      throw new RtspError(
+        RtspStatus.invalidRange,
+        `feed ${feed.key} keeps no feed file (File in its <Feed> section), so PLAY cannot start in the past (${start.asked}); without a Range, or with npt=0- or npt=now-, it plays live`,
+      );
+    }
+    const nowMs = Date.now();
+    if (start.wallMs > nowMs + 1000) {
+      throw new RtspError(
+        RtspStatus.invalidRange,
+        `${start.asked} is ${isoTime(start.wallMs)}, in the future; the live edge is now (${isoTime(nowMs)})`,
+      );
+    }
+    const opened = await TimeShiftSource.open(file, feed, start.wallMs, {
+      maxQueueBytes: this.ctx.config.readerMaxQueueBytes,
+      maxLagMs: this.ctx.config.readerMaxLagMs,
+      pace: 'realtime', // RTP is sent in real time: players schedule by arrival, and UDP has no backpressure
+    });
+    if (opened.kind === 'empty') {
+      throw new RtspError(
+        RtspStatus.invalidRange,
+        `the feed file of ${feed.key} holds nothing yet, so ${start.asked} cannot be served`,
+      );
+    }
+    if (opened.kind === 'out-of-range') {
+      const r = opened.range;
+      throw new RtspError(
+        RtspStatus.invalidRange,
+        `${start.asked} (${isoTime(start.wallMs)}) is outside what the feed file of ${feed.key} holds: ` +
+          `from ${isoTime(r.oldestWallMs)} to ${isoTime(r.newestWallMs)} (${Math.round((r.newestWallMs - r.oldestWallMs) / 1000)} s)`,
+        [
+          ['Range', `clock=${clockOf(r.oldestWallMs)}-${clockOf(r.newestWallMs)}`],
+          ['X-Feedcast-Available', `${isoTime(r.oldestWallMs)}/${isoTime(r.newestWallMs)}`],
+        ],
+      );
+    }
+    const source = opened.source;
+    // The first item of a join point is its track list.
+    const first = await source.next();
+    if (this.closed) {
+      source.close();
+      throw new RtspError(RtspStatus.sessionNotFound, `session ${this.id} ended during PLAY`);
+    }
+    if (first === undefined || first.kind !== 'tracks') {
+      source.close();
+      throw new RtspError(
+        RtspStatus.serviceUnavailable,
+        `the feed file of ${feed.key} could not be read at ${start.asked}; try again`,
+      );
+    }
+    const playback = new ShiftedRtpPlayback(
+      source,
+      first.tracks,
+      this.outputs.packetizerOf(feed),
+      this.trackIds,
+      this.sink,
+      this.log,
+    );
+    if (playback.playableTracks === 0) {
+      playback.stop();
+      throw new RtspError(
+        RtspStatus.invalidRange,
+        `at ${start.asked} the feed file of ${feed.key} holds ${first.tracks.map((t) => t.codec).join(', ') || 'no tracks'}, not the tracks this session set up`,
+      );
+    }
+    this.stopPlayback(); // a PLAY with a Range while playing moves the session there
+    this.shifted = playback;
     this.info.state = 'SEND_DATA';
-    if (!unicast) return () => undefined; // multicast tracks are sent by the stream's always-on sender
-    return () => this.start();
+    this.info.counters['timeShiftFromMs'] = opened.startWallMs;
+    this.playingRange =
+      start.unit === 'npt' ? `npt=${((nowMs - opened.startWallMs) / 1000).toFixed(3)}-` : `clock=${clockOf(opened.startWallMs)}-`;
+    this.log.info('time-shift play', { from: isoTime(opened.startWallMs), asked: start.asked });
+    return {
+      headers: [
+        ['Range', this.playingRange],
+        ['X-Feedcast-Start', isoTime(opened.startWallMs)],
+      ],
+      start: () => this.startShifted(playback),
+    };
+  }
+
+  private startShifted(playback: ShiftedRtpPlayback): void {
+    if (this.closed || this.shifted !== playback) return;
+    this.bandwidthKbps = this.target.feed.inputRate.bitsPerSecond() / 1000;
+    this.ctx.bandwidthInUseKbps += this.bandwidthKbps;
+    void playback.run().then(({ reason, error }) => {
+      this.info.counters['fileFrames'] = playback.stats.fileFrames;
+      this.info.counters['liveFrames'] = playback.stats.liveFrames;
+      if (this.shifted !== playback) return; // paused, moved or closed: already let go
+      this.shifted = undefined;
+      this.playbackEnded(reason, error, playback.stats.framesDropped);
+    });
+    this.sendReports();
+    this.srTimer = setInterval(() => this.sendReports(), SENDER_REPORT_INTERVAL_MS);
+    this.srTimer.unref();
+  }
+
+  /** A reader or a shifted play ended by itself: the session ends with it. */
+  private playbackEnded(reason: string, error: Error | undefined, dropped: number): void {
+    this.releaseBandwidth();
+    this.stopReports();
+    if (error !== undefined) {
+      this.log.warn('RTSP reader closed', { reason, err: error, dropped });
+      if (!this.expires) this.control?.socket.destroy();
+      this.close(reason);
+      return;
+    }
+    this.log.info('stream ended', { reason });
+    this.sendBye();
+    this.close(reason);
+  }
+
+  private releaseBandwidth(): void {
+    this.ctx.bandwidthInUseKbps -= this.bandwidthKbps;
+    this.bandwidthKbps = 0;
+  }
+
+  /** Stops sending (PAUSE, a new PLAY position, close) without ending the session. */
+  private stopPlayback(reason = 'paused'): void {
+    if (this.reader !== undefined) {
+      this.pausing = true;
+      this.reader.close(reason);
+      this.pausing = false;
+    }
+    const shifted = this.shifted;
+    if (shifted !== undefined) {
+      this.shifted = undefined;
+      shifted.stop();
+      this.info.counters['fileFrames'] = shifted.stats.fileFrames;
+      this.info.counters['liveFrames'] = shifted.stats.liveFrames;
+      this.releaseBandwidth();
+      this.stopReports();
+    }
   }
 
   private start(): void {
@@ -255,19 +429,10 @@ export class PlaySession implements RtspSession {
     this.reader = reader;
     reader.on('end', (reason, error) => {
       this.reader = undefined;
-      this.ctx.bandwidthInUseKbps -= this.bandwidthKbps;
-      this.bandwidthKbps = 0;
+      this.releaseBandwidth();
       this.stopReports();
       if (this.pausing) return;
-      if (error !== undefined) {
-        this.log.warn('RTSP reader closed', { reason, err: error, dropped: reader.stats.chunksDropped });
-        if (!this.expires) this.control?.socket.destroy();
-        this.close(reason);
-        return;
-      }
-      this.log.info('stream ended', { reason });
-      this.sendBye();
-      this.close(reason);
+      this.playbackEnded(reason, error, reader.stats.chunksDropped);
     });
     reader.start();
     this.sendReports();
@@ -276,10 +441,8 @@ export class PlaySession implements RtspSession {
   }
 
   pause(): void {
-    if (this.reader === undefined) return;
-    this.pausing = true;
-    this.reader.close('paused');
-    this.pausing = false;
+    if (this.state !== 'playing') return;
+    this.stopPlayback('paused');
     this.info.state = 'READY';
   }
 
@@ -361,7 +524,7 @@ export class PlaySession implements RtspSession {
     const now = Date.now();
     for (const track of this.tracks.values()) {
       if (track.transport === 'multicast') continue;
-      const clock = packetizer.clockOf(track.trackId, now);
+      const clock = (this.shifted ?? packetizer).clockOf(track.trackId, now);
       if (clock === undefined) continue;
       const sr = buildSenderReport(
         clock.ssrc,
@@ -395,10 +558,7 @@ export class PlaySession implements RtspSession {
     if (this.closed) return;
     this.closed = true;
     this.stopReports();
-    if (this.reader !== undefined) {
-      this.pausing = true;
-      this.reader.close(reason);
-    }
+    this.stopPlayback(reason);
     for (const t of this.tracks.values()) {
       t.pair?.close();
       if (t.transport === 'tcp') {
@@ -410,4 +570,8 @@ export class PlaySession implements RtspSession {
     this.log.info('RTSP session closed', { reason, udpDropped: this.udpDropped });
     this.options.onClose(this);
   }
+}
+
+function isoTime(ms: number): string {
+  return new Date(ms).toISOString();
 }

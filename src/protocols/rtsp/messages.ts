@@ -16,6 +16,7 @@ export const RtspStatus = {
   notEnoughBandwidth: 453,
   sessionNotFound: 454,
   methodNotValidInThisState: 455,
+  invalidRange: 457,
   aggregateNotAllowed: 459,
   unsupportedTransport: 461,
   internalError: 500,
@@ -42,6 +43,7 @@ const REASONS: Readonly<Record<number, string>> = {
   453: 'Not Enough Bandwidth',
   454: 'Session Not Found',
   455: 'Method Not Valid in This State',
+  457: 'Invalid Range',
   459: 'Aggregate Operation Not Allowed',
   461: 'Unsupported Transport',
   500: 'Internal Server Error',
@@ -203,6 +205,14 @@ export function parseRtspUrl(url: string): RtspTarget {
     throw new MalformedInputError('rtsp', 0, 'request URL password has bad escapes');
   }
   const segments = path.split('/').filter((s) => s !== '');
+  // Players append a track's control to the Content-Base as text: `/feed1?start=-30` + `/` +
+  // `streamid=0` puts the track part after the query. Take it back out.
+  let search = parsed.search.slice(1);
+  const slash = search.lastIndexOf('/');
+  if (slash >= 0 && /^(?:(?:streamid|trackid)=\d{1,3})?$/i.test(search.slice(slash + 1))) {
+    if (slash + 1 < search.length) segments.push(search.slice(slash + 1));
+    search = search.slice(0, slash);
+  }
   const last = segments.at(-1) ?? '';
   const m = /^(?:streamid|trackid)=(\d{1,3})$/i.exec(last);
   const trackId = m !== null ? Number(m[1]) : undefined;
@@ -211,7 +221,7 @@ export function parseRtspUrl(url: string): RtspTarget {
     name: nameSegments.join('/'),
     trackId,
     lastSegment: last,
-    query: parsed.searchParams,
+    query: new URLSearchParams(search),
     password,
   };
 }

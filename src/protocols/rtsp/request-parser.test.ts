@@ -121,6 +121,15 @@ test('rtsp headers: Transport alternatives, Session ids and request URLs', () =>
     ['live.h264', 1, 'streamid=1', 's', 'p@ss'],
   );
   assert.equal(parseRtspUrl('rtsp://host/feed1/').name, 'feed1');
+  // ffmpeg and live555 append a track's control to a Content-Base that has a query.
+  const q = parseRtspUrl('rtsp://host/feed1?start=-30/streamid=1');
+  assert.deepEqual([q.name, q.trackId, q.lastSegment, q.query.get('start')], ['feed1', 1, 'streamid=1', '-30']);
+  const base = parseRtspUrl('rtsp://host/feed1?date=20261123T221500Z&token=a%2Fb/');
+  assert.deepEqual(
+    [base.name, base.trackId, base.query.get('date'), base.query.get('token')],
+    ['feed1', undefined, '20261123T221500Z', 'a/b'],
+  );
+  assert.equal(parseRtspUrl('rtsp://host/feed1?token=a/b').query.get('token'), 'a/b', 'a slash inside a value stays');
   assert.throws(() => parseRtspUrl('http://host/feed1'), MalformedInputError);
   assert.throws(() => parseRtspUrl('rtsp://host/%zz'), MalformedInputError);
   fc.assert(

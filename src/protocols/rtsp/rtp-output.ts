@@ -19,13 +19,48 @@ import { MuxedOutput } from '../../streams/muxed-output.js';
 /** Feed track ids map to interleaved channels 2·id (RTP) and 2·id+1 (RTCP): ids above this cannot. */
 export const MAX_RTP_TRACK_ID = 31;
 
-interface TrackSender {
+/** One RTP stream: its payload format and packetiser, SSRC, next sequence number and timestamp base. */
+export interface TrackSender {
   track: Track;
   format: RtpFormat;
   packetizer: RtpPacketizer;
   ssrc: number;
   seq: number;
   tsBase: number;
+}
+
+/**
+ * A frame as RTP packets framed for interleaving (`$`, channel 2·trackId, u16 length, packet); the
+ * sender's sequence number advances by the packets made.
+ */
+export function interleavedRtp(frame: Frame, sender: TrackSender): Buffer {
+  const units = sender.packetizer.packetize(frame);
+  let size = 0;
+  for (const u of units) {
+    size += 4 + RTP_HEADER_BYTES;
+    for (const p of u.parts) size += p.length;
+  }
+  const w = new ByteWriter(size);
+  const timestamp = rtpTimestampOf(frame.pts90k, sender.packetizer.clockRate, sender.tsBase);
+  const channel = frame.trackId * 2;
+  for (const u of units) {
+    let len = RTP_HEADER_BYTES;
+    for (const p of u.parts) len += p.length;
+    w.u8(0x24).u8(channel).u16(len);
+    writeRtpPacket(
+      w,
+      {
+        marker: u.marker,
+        payloadType: sender.packetizer.payloadType,
+        sequence: sender.seq,
+        timestamp: (timestamp + (u.timestampOffset ?? 0)) % 0x1_0000_0000,
+        ssrc: sender.ssrc,
+      },
+      u.parts,
+    );
+    sender.seq = (sender.seq + 1) & 0xffff;
+  }
+  return w.done();
 }
 
 /** Walks the `$ ch len packet` entries of an interleaved buffer. */
@@ -93,33 +128,7 @@ export class RtpFeedPacketizer {
     if (cached !== undefined) return cached;
     const sender = this.sender(frame.trackId);
     if (sender === undefined) return Buffer.alloc(0);
-    const units = sender.packetizer.packetize(frame);
-    let size = 0;
-    for (const u of units) {
-      size += 4 + RTP_HEADER_BYTES;
-      for (const p of u.parts) size += p.length;
-    }
-    const w = new ByteWriter(size);
-    const timestamp = rtpTimestampOf(frame.pts90k, sender.packetizer.clockRate, sender.tsBase);
-    const channel = frame.trackId * 2;
-    for (const u of units) {
-      let len = RTP_HEADER_BYTES;
-      for (const p of u.parts) len += p.length;
-      w.u8(0x24).u8(channel).u16(len);
-      writeRtpPacket(
-        w,
-        {
-          marker: u.marker,
-          payloadType: sender.packetizer.payloadType,
-          sequence: sender.seq,
-          timestamp: (timestamp + (u.timestampOffset ?? 0)) % 0x1_0000_0000,
-          ssrc: sender.ssrc,
-        },
-        u.parts,
-      );
-      sender.seq = (sender.seq + 1) & 0xffff;
-    }
-    const chunk = w.done();
+    const chunk = interleavedRtp(frame, sender);
     this.cache.set(frame, chunk);
     return chunk;
   }

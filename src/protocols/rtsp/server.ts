@@ -1,6 +1,8 @@
 // The RTSP 1.0 listener (RFC 2326; ffserver ref §4): connections, the request framer, the session
 // table with timeouts, and method dispatch. Every feed is playable at rtsp://host:port/KEY, declared
-// `Format rtp` streams by name; a publisher ANNOUNCEs and RECORDs to rtsp://host:port/KEY.
+// `Format rtp` streams by name; a publisher ANNOUNCEs and RECORDs to rtsp://host:port/KEY. A PLAY
+// may start in the past of a feed with a File (range.ts); a reader of a feed whose publisher is an
+// on-demand Launch/Source child starts that child and holds it while its session lives.
 
 import { createServer, type Server, type Socket } from 'node:net';
 import type { StreamConfig } from '../../config/config.js';
@@ -8,7 +10,7 @@ import type { ConnectionInfo } from '../../control/connections.js';
 import { FeedBusyError, FeedcastError, LimitExceededError, MalformedInputError } from '../../errors.js';
 import type { Feed } from '../../feed/feed.js';
 import type { Logger } from '../../observability/logger.js';
-import { authPolicy, credentialsFrom, redactUrl, type AuthRequest } from '../../control/auth.js';
+import { authPolicy, credentialsFrom, cutAtExpiry, redactUrl, type AuthDecision, type AuthRequest } from '../../control/auth.js';
 import { acquireReaderSlot, addressLimitReason } from '../../control/limits.js';
 import type { ServerContext } from '../../server-context.js';
 import { describeTarget, PlaySession, variantFilter, type PlayTarget } from './from-feed.js';
@@ -24,6 +26,7 @@ import {
 } from './messages.js';
 import { MulticastSender } from './multicast.js';
 import { RtspFramer, type RtspRequest } from './request-parser.js';
+import { playStartOf } from './range.js';
 import { RtpOutputs } from './rtp-output.js';
 import { newSessionId, RtspError, type ControlConnection, type RtspSession } from './session.js';
 import { readAnnouncement, RecordSession, type Announcement } from './to-feed.js';
@@ -36,6 +39,8 @@ export interface RtspServerOptions {
   rtpPorts?: PortRange;
   /** How long DESCRIBE waits for a feed without tracks to get a publisher. */
   describeWaitMs?: number;
+  /** How long DESCRIBE (or SETUP) waits for an on-demand Launch/Source feed to get its tracks. */
+  sourceStartWaitMs?: number;
   /** A control connection with no request for this long is closed (ffserver: 24 h); sessions keep it alive. */
   idleTimeoutMs?: number;
   /** Start the always-on multicast senders of streams with MulticastAddress (default true). */
@@ -46,6 +51,7 @@ export interface RtspServerOptions {
 
 const DEFAULT_SESSION_TIMEOUT_MS = 60_000;
 const DEFAULT_IDLE_TIMEOUT_MS = 24 * 3600_000;
+const DEFAULT_SOURCE_START_WAIT_MS = 10_000;
 /** Bytes of interleaved data a slow control connection may hold before requests stop being read. */
 const MAX_CONTROL_BUFFER = 1024 * 1024;
 
@@ -66,6 +72,11 @@ class Connection implements ControlConnection {
   /** Announcements made on this connection, by name, waiting for SETUP. */
   readonly announcements = new Map<string, Announcement>();
   readonly sessions = new Set<RtspSession>();
+  /**
+   * On-demand sources started by a DESCRIBE on this connection, by feed key: held until a session
+   * of that feed takes over (SETUP) or the connection closes.
+   */
+  readonly sourceLeases = new Map<string, () => void>();
   queue: Promise<void> = Promise.resolve();
   closed = false;
   /** Running while a request is partly received (RequestHeaderTimeout). */
@@ -113,6 +124,7 @@ export class RtspServer {
       sessionTimeoutMs: options.sessionTimeoutMs ?? DEFAULT_SESSION_TIMEOUT_MS,
       rtpPorts: options.rtpPorts ?? DEFAULT_RTP_PORTS,
       describeWaitMs: options.describeWaitMs ?? Math.min(ctx.config.publisherGraceMs, 10_000),
+      sourceStartWaitMs: options.sourceStartWaitMs ?? DEFAULT_SOURCE_START_WAIT_MS,
       idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
       multicast: options.multicast ?? true,
       multicastInterface: options.multicastInterface,
@@ -209,6 +221,8 @@ export class RtspServer {
       conn.closed = true;
       this.connections.delete(conn);
       for (const s of [...conn.sessions]) s.connectionClosed(conn);
+      for (const release of conn.sourceLeases.values()) release();
+      conn.sourceLeases.clear();
       this.ctx.connections.close(info);
     });
   }
@@ -344,14 +358,9 @@ export class RtspServer {
         return this.setup(conn, req, session);
       case 'PLAY': {
         const s = this.requireSession(req, session, 'play');
-        const start = s.play();
-        return {
-          after: start,
-          headers: [
-            ['Session', this.sessionHeader(s)],
-            ['Range', 'npt=now-'],
-          ],
-        };
+        const start = playStartOf(req.headers.get('range'), [parseRtspUrl(req.url).query, s.setupQuery]);
+        const reply = await s.play(start);
+        return { after: reply.start, headers: [['Session', this.sessionHeader(s)], ...reply.headers] };
       }
       case 'PAUSE': {
         const s = this.requireSession(req, session, 'play');
@@ -421,7 +430,11 @@ export class RtspServer {
   }
 
   /** The feed or declared stream a play URL names (404 / 501 otherwise), once the authorisation policy allows it. */
-  private async playTarget(conn: Connection, target: RtspTarget, req: RtspRequest): Promise<PlayTarget> {
+  private async playTarget(
+    conn: Connection,
+    target: RtspTarget,
+    req: RtspRequest,
+  ): Promise<PlayTarget & { allowed: AuthDecision }> {
     const stream = this.ctx.config.streams.find((s) => s.name === target.name);
     if (stream !== undefined) {
       const t = this.streamTarget(stream);
@@ -431,8 +444,8 @@ export class RtspServer {
           `${stream.name} needs ${stream.feed === undefined ? 'a file source' : 'encoding'}, which RTSP does not serve yet; play the feed as published at rtsp://HOST:${this.port}/${stream.feed !== undefined ? (this.ctx.feeds.get(stream.feed)?.key ?? 'FEED') : 'FEED'}`,
         );
       }
-      await this.authorize(conn, req, target, { action: 'read', feed: t.feed.key, stream: stream.name });
-      return t;
+      const allowed = await this.authorize(conn, req, target, { action: 'read', feed: t.feed.key, stream: stream.name });
+      return { ...t, allowed };
     }
     const feed = this.ctx.feeds.get(target.name);
     if (feed === undefined) {
@@ -441,8 +454,15 @@ export class RtspServer {
         `no feed or stream named "${target.name.slice(0, 100)}"; the list is on the HTTP index page`,
       );
     }
-    await this.authorize(conn, req, target, { action: 'read', feed: feed.key, stream: undefined });
-    return { name: feed.key, feed, variant: { noAudio: false, noVideo: false }, stream: undefined, multicast: undefined };
+    const allowed = await this.authorize(conn, req, target, { action: 'read', feed: feed.key, stream: undefined });
+    return {
+      name: feed.key,
+      feed,
+      variant: { noAudio: false, noVideo: false },
+      stream: undefined,
+      multicast: undefined,
+      allowed,
+    };
   }
 
   /** Runs the authorisation policy; a refusal becomes 401 (with a challenge), 403, 503 or a 302 redirect. */
@@ -451,14 +471,14 @@ export class RtspServer {
     req: RtspRequest,
     target: RtspTarget,
     what: Pick<AuthRequest, 'action' | 'feed' | 'stream'>,
-  ): Promise<void> {
+  ): Promise<AuthDecision> {
     const decision = await authPolicy(this.ctx).authorize({
       ...what,
       protocol: 'rtsp',
       address: conn.remoteAddress,
       credentials: credentialsFrom(target.query, req.headers.get('authorization')),
     });
-    if (decision.kind === 'allow') return;
+    if (decision.kind === 'allow') return decision;
     if (decision.kind === 'redirect') {
       throw new RtspError(RtspStatus.movedTemporarily, `redirected to ${decision.location}`, [['Location', decision.location]]);
     }
@@ -492,20 +512,15 @@ export class RtspServer {
     const url = parseRtspUrl(req.url);
     const target = await this.playTarget(conn, url, req);
     const packetizer = this.outputs.packetizerOf(target.feed);
-    const hasTracks = (): boolean => packetizer.sendableTracks(variantFilter(target.variant)).length > 0;
-    if (!hasTracks()) {
-      conn.info.state = 'WAIT_FEED';
-      await waitUntil(target.feed, hasTracks, this.options.describeWaitMs, conn.socket);
-      if (!hasTracks()) {
-        const tracks = target.feed.tracks.map((t) => t.codec).join(', ');
-        throw new RtspError(
-          RtspStatus.notFound,
-          tracks === ''
-            ? `feed ${target.feed.key} has no publisher: nothing was published to it within ${Math.round(this.options.describeWaitMs / 1000)} s`
-            : `feed ${target.feed.key} has no track RTP can carry (it has ${tracks})`,
-        );
+    let sourced = conn.sourceLeases.has(target.feed.key);
+    if (!sourced) {
+      const release = this.ctx.children?.acquireSource(target.feed.key);
+      if (release !== undefined) {
+        conn.sourceLeases.set(target.feed.key, release);
+        sourced = true;
       }
     }
+    await this.awaitTracks(conn, target, sourced);
     const sdp = describeTarget(target, packetizer, conn.localAddress, this.multicastDefaultPort(target.stream));
     const base = req.url.endsWith('/') ? req.url : `${req.url}/`;
     return {
@@ -515,6 +530,29 @@ export class RtspServer {
       ],
       body: sdp,
     };
+  }
+
+  /**
+   * Waits (bounded) until the target's feed has a track RTP can carry: a publisher may be about to
+   * connect, or an on-demand source child to start. 404 when none came.
+   */
+  private async awaitTracks(conn: Connection, target: PlayTarget, sourced: boolean): Promise<void> {
+    const packetizer = this.outputs.packetizerOf(target.feed);
+    const hasTracks = (): boolean => packetizer.sendableTracks(variantFilter(target.variant)).length > 0;
+    if (hasTracks()) return;
+    const waitMs = sourced ? this.options.sourceStartWaitMs : this.options.describeWaitMs;
+    conn.info.state = 'WAIT_FEED';
+    await waitUntil(target.feed, hasTracks, waitMs, conn.socket);
+    if (hasTracks()) return;
+    const tracks = target.feed.tracks.map((t) => t.codec).join(', ');
+    throw new RtspError(
+      RtspStatus.notFound,
+      tracks !== ''
+        ? `feed ${target.feed.key} has no track RTP can carry (it has ${tracks})`
+        : sourced
+          ? `feed ${target.feed.key}: its source (Launch/Source) produced nothing within ${Math.round(waitMs / 1000)} s`
+          : `feed ${target.feed.key} has no publisher: nothing was published to it within ${Math.round(waitMs / 1000)} s`,
+    );
   }
 
   private async announce(conn: Connection, req: RtspRequest): Promise<{ headers: [string, string][] }> {
@@ -602,18 +640,41 @@ export class RtspServer {
     } else if (session !== undefined) {
       throw new RtspError(RtspStatus.methodNotValidInThisState, 'SETUP for play in a record session');
     } else {
-      const target = await this.playTarget(conn, url, req);
+      const { allowed, ...target } = await this.playTarget(conn, url, req);
+      // The session holds the feed's on-demand source (if it has one) from here until it ends; it
+      // takes over from a lease this connection's DESCRIBE holds.
+      const key = target.feed.key;
+      const sourceLease = this.ctx.children?.acquireSource(key);
+      conn.sourceLeases.get(key)?.();
+      conn.sourceLeases.delete(key);
+      let sourceHeld = sourceLease !== undefined;
+      const releaseSource = (): void => {
+        if (sourceHeld) sourceLease?.();
+        sourceHeld = false;
+      };
+      try {
+        if (sourceLease !== undefined) await this.awaitTracks(conn, target, true); // a SETUP without DESCRIBE
+      } catch (err) {
+        releaseSource();
+        throw err;
+      }
+      let disarmExpiry = (): void => undefined;
       const slot = acquireReaderSlot(
         this.ctx,
         target.stream !== undefined ? { stream: target.stream.name } : { feed: target.feed.key },
       );
-      if (typeof slot === 'string') throw new RtspError(RtspStatus.serviceUnavailable, slot);
+      if (typeof slot === 'string') {
+        releaseSource();
+        throw new RtspError(RtspStatus.serviceUnavailable, slot);
+      }
       let slotHeld = true;
       const releaseSlot = (): void => {
         if (slotHeld) slot.release();
         slotHeld = false;
+        releaseSource();
       };
       if (this.ctx.connections.size >= this.ctx.config.maxClients) {
+        releaseSlot();
         throw new RtspError(
           RtspStatus.notEnoughBandwidth,
           `server full: MaxClients ${this.ctx.config.maxClients} connections are open`,
@@ -621,6 +682,7 @@ export class RtspServer {
       }
       const rate = target.feed.inputRate.bitsPerSecond() / 1000;
       if (this.ctx.bandwidthInUseKbps + rate > this.ctx.config.maxBandwidthKbps) {
+        releaseSlot();
         throw new RtspError(
           RtspStatus.notEnoughBandwidth,
           `serving ${target.name} would bring the bandwidth in use to ${Math.ceil(this.ctx.bandwidthInUseKbps + rate)} kbit/s, over MaxBandwidth ${this.ctx.config.maxBandwidthKbps}`,
@@ -630,7 +692,9 @@ export class RtspServer {
         s = new PlaySession(this.ctx, this.outputs, newSessionId(), target, conn, {
           rtpPorts: this.options.rtpPorts,
           multicastDefaultPort: this.multicastDefaultPort(target.stream),
+          query: url.query,
           onClose: (closed) => {
+            disarmExpiry();
             releaseSlot();
             this.dropSession(closed, conn);
           },
@@ -640,6 +704,12 @@ export class RtspServer {
         throw err;
       }
       this.addSession(s, conn);
+      // An expiring read token or JWT ends the session, and the connection when it carries no other.
+      const playing = s;
+      disarmExpiry = cutAtExpiry(this.ctx, allowed, { protocol: 'rtsp', target: target.name, from: conn.remoteAddress }, () => {
+        playing.close('read token expired');
+        if (conn.sessions.size === 0 && !conn.socket.destroyed) conn.socket.end();
+      });
     }
     let trackId = url.trackId;
     if (trackId === undefined) {
