@@ -2,6 +2,7 @@
 
 import { defaultConfig, loadConfigFile, type ServerConfig } from './config/config.js';
 import { describeConfig } from './config/summary.js';
+import { runTokenCommand } from './control/token-cli.js';
 import { FeedcastError } from './errors.js';
 import { runFeedfileCommand } from './feedfile/cli.js';
 import { createLogger } from './observability/logger.js';
@@ -22,6 +23,10 @@ Usage:
   feedcast publish INPUT... http://HOST:8090/feed1.ffm
                                encode INPUT as the feed's streams need (asks the server) and
                                push it; feedcast publish --help for the options
+  feedcast token FEED --key KEY [--ttl 3600] [--url URL]
+                               a signed read URL (?token=...&expires=...) for ReadTokenKey KEY;
+                               feedcast token --jwt --key KEY --feeds a,b: an HS256 JWT
+                               (feedcast token --help for the options)
   feedcast --version           print the version
   feedcast --help              this text
 
@@ -57,6 +62,7 @@ async function main(argv: readonly string[]): Promise<number> {
 
   if (first === 'feedfile') return runFeedfileCommand(argv.slice(1));
   if (first === 'publish') return runPublishCommand(argv.slice(1));
+  if (first === 'token') return runTokenCommand(argv.slice(1));
 
   let config: ServerConfig;
   let configPath: string | undefined;

@@ -928,7 +928,7 @@ test('HTTPSPort and RTMPSPort with a certificate pair make TLS listeners; withou
 
 test('auth and abuse-limit directives land in the model', async () => {
   const c = await parse(
-    'ReadTokenKey k1\nJWTKey k2\nJWKSFile /j.json\nAuthCallback http://127.0.0.1:9/a\nAuthCallbackTimeout 1.5\nMaxConnectionsPerAddress 7\nRequestHeaderTimeout 3\n' +
+    'ReadTokenKey k1\nJWTKey k2\nJWKSFile /j.json\nAuthCallback http://127.0.0.1:9/a\nAuthCallbackTimeout 1.5\nMaxConnectionsPerAddress 7\nRequestHeaderTimeout 3\nTokenExpiryCutsReaders off\n' +
       '<Feed f.ffm>\nRequireReadToken\nMaxReaders 4\nDynamicACL /f.acl\n</Feed>\n<Stream s.flv>\nFeed f.ffm\nRequireReadToken\nMaxReaders 2\n</Stream>\n',
   );
   assert.deepEqual(c.auth, {
@@ -937,6 +937,7 @@ test('auth and abuse-limit directives land in the model', async () => {
     jwksFile: '/j.json',
     callbackUrl: 'http://127.0.0.1:9/a',
     callbackTimeoutMs: 1500,
+    tokenExpiryCutsReaders: false,
   });
   assert.equal(c.maxConnectionsPerAddress, 7);
   assert.equal(c.requestHeaderTimeoutMs, 3000);

@@ -104,6 +104,8 @@ export interface AuthConfig {
   /** `AuthCallback`: URL asked about every publish and read. */
   callbackUrl: string | undefined;
   callbackTimeoutMs: number;
+  /** `TokenExpiryCutsReaders`: running readers are disconnected when their credentials expire. */
+  tokenExpiryCutsReaders: boolean;
 }
 
 export interface FeedConfig {
@@ -273,6 +275,7 @@ function globalFields(g: Readonly<GlobalSettings>): GlobalFields {
       jwksFile: g.jwksFile,
       callbackUrl: g.authCallbackUrl,
       callbackTimeoutMs: g.authCallbackTimeoutMs,
+      tokenExpiryCutsReaders: g.tokenExpiryCutsReaders,
     },
     maxConnectionsPerAddress: g.maxConnectionsPerAddress,
     requestHeaderTimeoutMs: g.requestHeaderTimeoutMs,

@@ -56,6 +56,7 @@ export interface GlobalSettings {
   webrtcIceServers: readonly IceServerSpec[];
   webrtcServerIceServers: readonly IceServerSpec[];
   webrtcPeerTimeoutMs: number;
+  tokenExpiryCutsReaders: boolean;
 }
 
 /** A STUN or TURN server (WebRTCIceServer, WebRTCServerIceServer). */
@@ -111,6 +112,7 @@ export const GLOBAL_DEFAULTS: Readonly<GlobalSettings> = Object.freeze({
   webrtcIceServers: [],
   webrtcServerIceServers: [],
   webrtcPeerTimeoutMs: 15_000,
+  tokenExpiryCutsReaders: true,
 });
 
 export const FEED_DEFAULT_MAX_SIZE_BYTES = 5 * 1024 * 1024;
@@ -1137,6 +1139,14 @@ export const DIRECTIVES: readonly Directive[] = [
     default: '2',
     doc: 'Seconds the AuthCallback may take before the request is refused (503).',
     example: '2',
+  }),
+  setting('tokenExpiryCutsReaders', {
+    name: 'TokenExpiryCutsReaders',
+    origin: 'feedcast',
+    value: v.bool(),
+    default: 'on',
+    doc: 'Disconnect a running reader (HTTP, RTMP, RTSP, WebRTC) when the read token or JWT that let it in expires. Off: credentials are checked when a reader starts only (HLS requests are always checked).',
+    example: 'off',
   }),
   setting('maxConnectionsPerAddress', {
     name: 'MaxConnectionsPerAddress',

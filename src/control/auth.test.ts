@@ -15,6 +15,7 @@ import type { ServerContext } from '../server-context.js';
 import {
   AuthPolicy,
   checkReadToken,
+  cutAtExpiry,
   credentialQuery,
   credentialsFrom,
   jwtGrants,
@@ -165,7 +166,7 @@ describe('AuthPolicy', () => {
     const [token, expires] = signedQuery(KEY, 'a', 60)
       .split('&')
       .map((kv) => kv.split('=')[1]);
-    assert.deepEqual(await p.authorize(read('a', { token, expires })), { kind: 'allow' });
+    assert.deepEqual(await p.authorize(read('a', { token, expires })), { kind: 'allow', expiresAt: Number(expires) * 1000 });
     const wrongFeed = signedQuery(KEY, 'b', 60)
       .split('&')
       .map((kv) => kv.split('=')[1]);
@@ -274,6 +275,54 @@ describe('AuthPolicy', () => {
     });
     const d = await p.authorize(read('a'));
     assert.ok(d.kind === 'deny' && d.status === 503);
+  });
+});
+
+describe('expiring credentials', () => {
+  test('the decision carries when the read token or JWT that was needed expires; none when nothing was needed', async () => {
+    const ctx = await contextFor(
+      `ReadTokenKey ${KEY}\nJWTKey j\n<Feed a.ffm>\nRequireReadToken\n</Feed>\n<Feed b.ffm>\n</Feed>\n`,
+    );
+    const p = new AuthPolicy(ctx);
+    const exp = Math.floor(Date.now() / 1000) + 30;
+    const token = mintReadToken(KEY, 'a', exp);
+    assert.deepEqual(await p.authorize(read('a', { token, expires: String(exp) })), { kind: 'allow', expiresAt: exp * 1000 });
+    const jwt = hs256({ feeds: 'a', actions: 'read', exp: exp + 5 }, 'j');
+    assert.deepEqual(await p.authorize(read('a', { jwt })), { kind: 'allow', expiresAt: (exp + 5) * 1000 });
+    assert.deepEqual(await p.authorize(read('a', { jwt: hs256({ feeds: 'a', actions: 'read' }, 'j') })), { kind: 'allow' });
+    // A feed that needs no token: the token given does not bind the reader.
+    assert.deepEqual(await p.authorize(read('b', { token, expires: String(exp) })), { kind: 'allow' });
+    // A hook may shorten it (the earlier wins), never lengthen it.
+    p.setHooks({ onRead: () => ({ kind: 'allow', expiresAt: exp * 1000 - 10_000 }) });
+    assert.deepEqual(await p.authorize(read('a', { jwt })), { kind: 'allow', expiresAt: exp * 1000 - 10_000 });
+    p.setHooks({ onRead: () => ({ kind: 'allow', expiresAt: exp * 1000 + 99_000 }) });
+    assert.deepEqual(await p.authorize(read('a', { jwt })), { kind: 'allow', expiresAt: (exp + 5) * 1000 });
+  });
+
+  test('cutAtExpiry cuts once at the expiry with one log line, not after disarm, not when the setting is off', async () => {
+    const lines: string[] = [];
+    const ctx = await contextFor('');
+    Object.assign(ctx, { log: { ...silentLogger, info: (msg: string) => lines.push(msg) } });
+    const who = { protocol: 'http', target: 'a', from: '127.0.0.1' };
+    let cuts = 0;
+    const cut = (): void => {
+      cuts++;
+    };
+    cutAtExpiry(ctx, { kind: 'allow', expiresAt: Date.now() + 50 }, who, cut);
+    const disarm = cutAtExpiry(ctx, { kind: 'allow', expiresAt: Date.now() + 50 }, who, cut);
+    disarm();
+    disarm();
+    cutAtExpiry(ctx, { kind: 'allow' }, who, cut);
+    // A far expiry (past the longest Node timer) is armed without firing at once.
+    const far = cutAtExpiry(ctx, { kind: 'allow', expiresAt: Date.now() + 40 * 24 * 3600 * 1000 }, who, cut);
+    await new Promise((r) => setTimeout(r, 300));
+    far();
+    assert.equal(cuts, 1);
+    assert.deepEqual(lines, ['read token expired']);
+    Object.assign(ctx.config.auth, { tokenExpiryCutsReaders: false });
+    cutAtExpiry(ctx, { kind: 'allow', expiresAt: Date.now() }, who, cut);
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(cuts, 1, 'TokenExpiryCutsReaders off: readers keep playing');
   });
 });
 

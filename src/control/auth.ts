@@ -1,6 +1,7 @@
 // The one authorisation policy of every protocol (docs/security.md): feed and stream ACLs (static and
 // DynamicACL files), publish secrets, HMAC-signed read URLs, JWTs (HS256 key or RS256 JWKS, RFC 7519/7517),
-// the embedding hooks (onPublish/onRead) and the AuthCallback. Decides before any media flows.
+// the embedding hooks (onPublish/onRead) and the AuthCallback. Decides before any media flows, and
+// says when the credentials that let a reader in expire, so that protocols cut it then (cutAtExpiry).
 
 import { createHmac, createPublicKey, timingSafeEqual, verify, type KeyObject } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
@@ -36,7 +37,8 @@ export interface AuthRequest {
 }
 
 export type AuthDecision =
-  | { readonly kind: 'allow' }
+  /** `expiresAt` (ms since the epoch): the read token or JWT that let a reader in expires then (see cutAtExpiry). */
+  | { readonly kind: 'allow'; readonly expiresAt?: number }
   | { readonly kind: 'deny'; readonly status: 401 | 403 | 404 | 503; readonly reason: string }
   | { readonly kind: 'redirect'; readonly location: string };
 
@@ -51,8 +53,25 @@ export interface AuthHooks {
 
 const ALLOW: AuthDecision = Object.freeze({ kind: 'allow' });
 
+type Refusal = Extract<AuthDecision, { kind: 'deny' }>;
+/** The credentials passed; `expiresAt` (ms) when the ones that were needed run out. */
+interface Admitted {
+  readonly kind: 'admitted';
+  readonly expiresAt: number | undefined;
+}
+
 export function deny(status: 401 | 403 | 404 | 503, reason: string): AuthDecision {
+  return refusal(status, reason);
+}
+
+function refusal(status: 401 | 403 | 404 | 503, reason: string): Refusal {
   return { kind: 'deny', status, reason };
+}
+
+/** The earlier of two expiry times (ms); a value that is not a finite number (a hook's mistake) is none. */
+function earliest(a: number | undefined, b: number | undefined): number | undefined {
+  const times = [a, b].filter((x): x is number => typeof x === 'number' && Number.isFinite(x));
+  return times.length === 0 ? undefined : Math.min(...times);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -72,6 +91,11 @@ export function mintReadToken(key: string, resource: string, expires: number): s
 export function signedQuery(key: string, resource: string, seconds: number, now = Date.now()): string {
   const expires = Math.floor(now / 1000) + Math.round(seconds);
   return `token=${mintReadToken(key, resource, expires)}&expires=${expires}`;
+}
+
+/** When a valid read token's `expires=` value ends its validity, in ms since the epoch. */
+export function readTokenExpiresAt(expiresText: string): number {
+  return Number(expiresText) * 1000;
 }
 
 /** Why a read token does not open `resource`, or undefined when it does. */
@@ -288,14 +312,19 @@ export class AuthPolicy {
       const acl = await this.aclCheck(request, feed, stream);
       if (acl !== undefined) return acl;
       const creds = await this.credentialCheck(config, request, feed, stream);
-      if (creds !== undefined) return creds;
+      if (creds.kind !== 'admitted') return creds;
+      // Only a read the credentials were needed for ends with them (a reader of an open feed keeps playing).
+      let expiresAt = request.action === 'read' ? creds.expiresAt : undefined;
       const hook = request.action === 'publish' ? this.hooks.onPublish : this.hooks.onRead;
       if (hook !== undefined) {
         const decision = normalise(await hook(request), 'refused by the server');
         if (decision.kind !== 'allow') return decision;
+        expiresAt = earliest(expiresAt, decision.expiresAt);
       }
-      if (config.auth.callbackUrl !== undefined) return await this.callback(config, request);
-      return ALLOW;
+      const decision = config.auth.callbackUrl !== undefined ? await this.callback(config, request) : ALLOW;
+      if (decision.kind !== 'allow') return decision;
+      expiresAt = earliest(expiresAt, decision.expiresAt);
+      return expiresAt !== undefined ? { kind: 'allow', expiresAt } : ALLOW;
     } catch (err) {
       this.ctx.log.error('authorisation failed', { action: request.action, from: request.address, err });
       return deny(503, 'the authorisation check failed; the server log has the details');
@@ -332,8 +361,12 @@ export class AuthPolicy {
     return undefined;
   }
 
-  /** 'granted', why the JWT does not grant, or undefined when none was given. */
-  private async jwtFor(config: ServerConfig, request: AuthRequest, resources: string[]): Promise<string | undefined> {
+  /** A grant (with the JWT's `exp` in ms, if it has one), why the JWT does not grant, or undefined when none was given. */
+  private async jwtFor(
+    config: ServerConfig,
+    request: AuthRequest,
+    resources: string[],
+  ): Promise<{ expiresAt: number | undefined } | string | undefined> {
     const c = request.credentials;
     const jwt = c.jwt ?? (c.token !== undefined && c.token.split('.').length === 3 ? c.token : undefined);
     if (jwt === undefined) return undefined;
@@ -342,42 +375,44 @@ export class AuthPolicy {
     const claims = verifyJwt(jwt, { hs256: config.auth.jwtKey, rs256 });
     if (typeof claims === 'string') return claims;
     return jwtGrants(claims, request.action, resources)
-      ? 'granted'
+      ? { expiresAt: typeof claims.exp === 'number' ? claims.exp * 1000 : undefined }
       : `the JWT does not grant ${request.action} on ${resources.join(' or ')}`;
   }
 
+  /** Refuses, or admits (with when the credentials that were needed expire). */
   private async credentialCheck(
     config: ServerConfig,
     request: AuthRequest,
     feed: FeedConfig | undefined,
     stream: StreamConfig | undefined,
-  ): Promise<AuthDecision | undefined> {
+  ): Promise<Refusal | Admitted> {
     const c = request.credentials;
+    const admitted = (expiresAt?: number): Admitted => ({ kind: 'admitted', expiresAt });
     if (request.action === 'publish') {
       const secret = feed?.publishSecret;
-      if (secret === undefined) return undefined;
-      if (c.secret !== undefined && sameSecret(c.secret, secret)) return undefined;
+      if (secret === undefined) return admitted();
+      if (c.secret !== undefined && sameSecret(c.secret, secret)) return admitted();
       const jwt = await this.jwtFor(config, request, [request.feed ?? '']);
-      if (jwt === 'granted') return undefined;
-      if (c.secret !== undefined) return deny(403, `Wrong publish secret for feed ${request.feed ?? '?'}.`);
-      if (jwt !== undefined) return deny(403, `Publishing to feed ${request.feed ?? '?'} refused: ${jwt}.`);
-      return deny(401, `Feed ${request.feed ?? '?'} needs its publish secret (?secret=...) or a JWT.`);
+      if (typeof jwt === 'object') return admitted(jwt.expiresAt);
+      if (c.secret !== undefined) return refusal(403, `Wrong publish secret for feed ${request.feed ?? '?'}.`);
+      if (jwt !== undefined) return refusal(403, `Publishing to feed ${request.feed ?? '?'} refused: ${jwt}.`);
+      return refusal(401, `Feed ${request.feed ?? '?'} needs its publish secret (?secret=...) or a JWT.`);
     }
     const required = stream !== undefined ? stream.requireReadToken : (feed?.requireReadToken ?? false);
-    if (!required) return undefined;
+    if (!required) return admitted();
     const resource = stream?.name ?? request.feed ?? '';
     const what = stream !== undefined ? stream.name : `feed ${resource}`;
-    const jwt = await this.jwtFor(config, request, [resource, ...(stream === undefined ? [] : [])]);
-    if (jwt === 'granted') return undefined;
+    const jwt = await this.jwtFor(config, request, [resource]);
+    if (typeof jwt === 'object') return admitted(jwt.expiresAt);
     if (c.token !== undefined && c.token.split('.').length !== 3) {
       const key = config.auth.readTokenKey;
-      if (key === undefined) return deny(403, `${what} needs a read token, but the server has no ReadTokenKey.`);
+      if (key === undefined) return refusal(403, `${what} needs a read token, but the server has no ReadTokenKey.`);
       const why = checkReadToken(key, resource, c.token, c.expires);
-      if (why === undefined) return undefined;
-      return deny(403, `Reading ${what} refused: ${why}.`);
+      if (why === undefined) return admitted(readTokenExpiresAt(c.expires ?? ''));
+      return refusal(403, `Reading ${what} refused: ${why}.`);
     }
-    if (jwt !== undefined) return deny(403, `Reading ${what} refused: ${jwt}.`);
-    return deny(401, `${what} needs a read token: add ?token=...&expires=... (or a JWT) to the URL.`);
+    if (jwt !== undefined) return refusal(403, `Reading ${what} refused: ${jwt}.`);
+    return refusal(401, `${what} needs a read token: add ?token=...&expires=... (or a JWT) to the URL.`);
   }
 
   private async callback(config: ServerConfig, request: AuthRequest): Promise<AuthDecision> {
@@ -457,6 +492,62 @@ function normalise(result: AuthHookResult, reason: string): AuthDecision {
     return deny(503, 'the authorisation redirect is not a URL');
   }
   return result;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Expiring credentials end running readers: a reader let in by a read token or a JWT with `exp` is disconnected
+// when it expires (TokenExpiryCutsReaders, on by default), as an HLS viewer is stopped by the next request.
+
+/** The longest delay a Node timer takes (about 24.8 days); a later expiry re-arms the timer. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** TokenExpiryCutsReaders: whether readers are disconnected when their read token or JWT expires (default on). */
+export function tokenExpiryCutsReaders(config: ServerConfig): boolean {
+  return config.auth.tokenExpiryCutsReaders;
+}
+
+export interface ExpiringReader {
+  /** http, rtmp, rtsp, webrtc ... */
+  protocol: string;
+  /** The feed or stream name read. */
+  target: string;
+  /** The client address. */
+  from: string;
+}
+
+/**
+ * Calls `cut` when the credentials that admitted a reader expire (`decision.expiresAt`), with one log line
+ * `read token expired`; nothing when they do not expire or TokenExpiryCutsReaders is off. Returns the
+ * function that disarms it, to call when the reader goes first (idempotent). The timer never keeps the
+ * process alive.
+ */
+export function cutAtExpiry(ctx: ServerContext, decision: AuthDecision, reader: ExpiringReader, cut: () => void): () => void {
+  if (decision.kind !== 'allow' || decision.expiresAt === undefined || !tokenExpiryCutsReaders(ctx.config)) {
+    return () => undefined;
+  }
+  const expiresAt = decision.expiresAt;
+  let timer: NodeJS.Timeout | undefined;
+  const arm = (): void => {
+    const left = expiresAt - Date.now();
+    if (left > MAX_TIMER_MS) {
+      timer = setTimeout(arm, MAX_TIMER_MS);
+    } else {
+      timer = setTimeout(
+        () => {
+          timer = undefined;
+          ctx.log.info('read token expired', { ...reader, expiredAt: new Date(expiresAt).toISOString() });
+          cut();
+        },
+        Math.max(0, left),
+      );
+    }
+    timer.unref();
+  };
+  arm();
+  return () => {
+    if (timer !== undefined) clearTimeout(timer);
+    timer = undefined;
+  };
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -1,19 +1,28 @@
-// The page at `/`: every feed and stream, with the URLs a viewer can open.
+// The page at `/`: every feed and stream, with the URLs a viewer can open (carrying the page's own
+// read credentials, so `/?jwt=...` lists links that play feeds needing a read token).
 
 import { describeTrack } from '../media/track.js';
 import type { ServerContext } from '../server-context.js';
 import { escapeHtml, hrefPath, htmlPage } from './html.js';
 
 /** The RTMP and RTSP URLs of a feed, for the listeners that are on, with the host the browser used. */
-function protocolUrls(ctx: ServerContext, host: string, key: string): string[] {
+function protocolUrls(ctx: ServerContext, host: string, key: string, authQuery: string): string[] {
   const urls: string[] = [];
   const { rtmp, rtsp } = ctx.config;
   if (rtmp.port !== 0) urls.push(`rtmp://${host}:${rtmp.port}/live/${key}`);
   if (rtsp.port !== undefined) urls.push(`rtsp://${host}:${rtsp.port}/${key}`);
-  return urls;
+  return urls.map((u) => withQuery(u, authQuery));
 }
 
-export function renderIndexPage(ctx: ServerContext, hostHeader?: string): string {
+function withQuery(url: string, query: string): string {
+  return query === '' ? url : `${url}?${query}`;
+}
+
+/**
+ * `authQuery`: the page's own read credentials (`token=...&expires=...` or `jwt=...`, from
+ * credentialQuery: never a publish secret), appended to every link to a feed or stream.
+ */
+export function renderIndexPage(ctx: ServerContext, hostHeader?: string, authQuery = ''): string {
   const feeds = ctx.feeds.all();
   // The host name the viewer reached us by (without the port), so the copied URLs work for them.
   const host = (hostHeader ?? '').replace(/:\d+$/, '').replace(/[^A-Za-z0-9.\-[\]:]/g, '') || 'HOST';
@@ -24,14 +33,14 @@ export function renderIndexPage(ctx: ServerContext, hostHeader?: string): string
           ? `<span class="ok">live</span> (${escapeHtml(feed.publisher.protocol)})`
           : '<span class="muted">no publisher</span>';
       const tracks = feed.tracks.map(describeTrack).join(', ') || '—';
-      const watch = `<a href="${escapeHtml(hrefPath(`watch/${feed.key}`))}"><b>Watch</b></a>`;
+      const watch = `<a href="${escapeHtml(withQuery(hrefPath(`watch/${feed.key}`), authQuery))}"><b>Watch</b></a>`;
       const links = [
         watch,
         ...[`${feed.key}/index.m3u8`, `${feed.key}.flv`, `${feed.key}.ts`].map(
-          (path) => `<a href="${escapeHtml(hrefPath(path))}">${escapeHtml(path)}</a>`,
+          (path) => `<a href="${escapeHtml(withQuery(hrefPath(path), authQuery))}">${escapeHtml(path)}</a>`,
         ),
       ].join(' · ');
-      const players = protocolUrls(ctx, host, feed.key)
+      const players = protocolUrls(ctx, host, feed.key, authQuery)
         .map((u) => `<code>${escapeHtml(u)}</code>`)
         .join(' ');
       return `<tr><td><b>${escapeHtml(feed.key)}</b></td><td>${state}</td><td>${escapeHtml(tracks)}</td><td>${links}${players !== '' ? `<br>${players}` : ''}</td></tr>`;
@@ -40,8 +49,11 @@ export function renderIndexPage(ctx: ServerContext, hostHeader?: string): string
   const streamRows = ctx.config.streams
     .map((s) => {
       const source = s.feed !== undefined ? `feed ${s.feed}` : s.file !== undefined ? `file ${s.file}` : '';
-      const watch = s.format.name === 'hls' ? ` · <a href="${escapeHtml(hrefPath(`watch/${s.name}`))}"><b>Watch</b></a>` : '';
-      return `<tr><td><a href="${escapeHtml(hrefPath(s.name))}">${escapeHtml(s.name)}</a>${watch}</td><td>${escapeHtml(s.format.name)}</td><td>${escapeHtml(source)}</td></tr>`;
+      const watch =
+        s.format.name === 'hls'
+          ? ` · <a href="${escapeHtml(withQuery(hrefPath(`watch/${s.name}`), authQuery))}"><b>Watch</b></a>`
+          : '';
+      return `<tr><td><a href="${escapeHtml(withQuery(hrefPath(s.name), authQuery))}">${escapeHtml(s.name)}</a>${watch}</td><td>${escapeHtml(s.format.name)}</td><td>${escapeHtml(source)}</td></tr>`;
     })
     .join('\n');
   const body = `<h1>Feedcast</h1>

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ServerContext } from '../server-context.js';
 import type { HttpRoute } from '../protocols/http/route.js';
+import { credentialQuery, credentialsFrom } from './auth.js';
 import type { ConnectionInfo } from './connections.js';
 import { escapeHtml, hrefPath } from './html.js';
 
@@ -53,13 +54,25 @@ export function watchTarget(ctx: ServerContext, name: string): WatchTarget | und
   };
 }
 
-export function renderPlayerPage(target: WatchTarget): string {
+/** `url` with a query appended (after its own, if it has one). */
+function withQuery(url: string, query: string): string {
+  if (query === '') return url;
+  return `${url}${url.includes('?') ? '&' : '?'}${query}`;
+}
+
+/**
+ * The player page. `authQuery` (the page's own read credentials: `token=...&expires=...` or `jwt=...`,
+ * never a publish secret) is appended to every media URL it loads, so a signed page URL plays a
+ * feed that needs a read token; HLS then carries it on to every segment and part.
+ */
+export function renderPlayerPage(target: WatchTarget, authQuery = ''): string {
+  const media = (url: string | undefined): string | undefined => (url === undefined ? undefined : withQuery(url, authQuery));
   const config = JSON.stringify({
     name: target.name,
-    hls: target.hls,
-    hlsTs: target.hlsTs,
-    flv: target.flv,
-    whep: target.whep,
+    hls: media(target.hls),
+    hlsTs: media(target.hlsTs),
+    flv: media(target.flv),
+    whep: media(target.whep),
   }).replace(/</g, '\\u003c');
   const sources = [
     target.whep !== undefined ? `<option value="webrtc">WebRTC</option>` : '',
@@ -117,7 +130,7 @@ export class PlayerPageRoute implements HttpRoute {
     this.options = { whep: false, ...options };
   }
 
-  handle(req: IncomingMessage, res: ServerResponse, path: string, _url: URL, conn: ConnectionInfo): boolean {
+  handle(req: IncomingMessage, res: ServerResponse, path: string, url: URL, conn: ConnectionInfo): boolean {
     const method = req.method ?? 'GET';
     if (path.startsWith('watch/')) {
       const found = watchTarget(this.ctx, path.slice('watch/'.length));
@@ -137,7 +150,8 @@ export class PlayerPageRoute implements HttpRoute {
       }
       if (method !== 'GET' && method !== 'HEAD') return this.notAllowed(res, path);
       conn.target = path;
-      this.send(res, 200, 'text/html; charset=utf-8', Buffer.from(renderPlayerPage(target)), 'no-cache');
+      const authQuery = credentialQuery(credentialsFrom(url.searchParams, undefined));
+      this.send(res, 200, 'text/html; charset=utf-8', Buffer.from(renderPlayerPage(target, authQuery)), 'no-cache');
       return true;
     }
     if (!path.startsWith('web/')) return false;

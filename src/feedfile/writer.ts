@@ -149,6 +149,8 @@ export class FeedFileWriter implements BlockSource {
     lastError: undefined as string | undefined,
   };
   private lastSyncAt = 0;
+  /** The message of the write error in force: a lasting failure is logged once, and its end once. */
+  private failing: string | undefined;
   private lastSyncWallMs: number | undefined;
   /** counters.bytesWritten at the last fdatasync: nothing new, no sync. */
   private bytesAtSync = 0;
@@ -376,6 +378,10 @@ export class FeedFileWriter implements BlockSource {
       }
       this.counters.bytesWritten += bytes;
       this.rate.add(bytes);
+      if (this.failing !== undefined) {
+        this.log.info('feed file writes resumed', { failedWrites: this.counters.writeErrors });
+        this.failing = undefined;
+      }
       const took = Date.now() - started;
       if (took > (this.options.slowWriteMs ?? 1000)) {
         this.counters.slowWrites++;
@@ -384,8 +390,12 @@ export class FeedFileWriter implements BlockSource {
       return true;
     } catch (err) {
       this.counters.writeErrors++;
-      this.counters.lastError = err instanceof Error ? err.message : String(err);
-      this.report('feed file write failed; retrying (live readers are not affected)', { err });
+      const message = err instanceof Error ? err.message : String(err);
+      if (message !== this.failing) {
+        this.log.warn('feed file write failed; retrying every second (live readers are not affected)', { err });
+      }
+      this.failing = message;
+      this.counters.lastError = message;
       return false;
     }
   }

@@ -8,6 +8,7 @@ import type { ConnectionInfo } from '../control/connections.js';
 import type { Feed } from '../feed/feed.js';
 import { feedKeyOf } from '../feed/feed-manager.js';
 import { handleRead } from '../protocols/http/from-feed.js';
+import { admitReader, authorizeHttp } from '../protocols/http/read-gate.js';
 import { sendText } from '../protocols/http/respond.js';
 import type { HttpRoute } from '../protocols/http/route.js';
 import type { ServerContext } from '../server-context.js';
@@ -71,12 +72,13 @@ export class TranscodeRoute implements HttpRoute {
         sendText(res, 405, `/${stream.name} accepts GET, HEAD only.`, { Allow: 'GET, HEAD' });
         return true;
       }
-      if (!stream.acl.allows(conn.remoteAddress)) {
-        this.ctx.log.warn('read refused by ACL', { stream: stream.name, from: conn.remoteAddress });
-        sendText(res, 403, `Your address ${conn.remoteAddress} may not read /${stream.name} (ACL of the stream).`);
-        return true;
-      }
-      void this.serveStream(req, res, conn, stream, encoded).catch((err: unknown) => this.failed(res, err));
+      // The same gate as every HTTP read: the policy (ACL, DynamicACL, tokens, JWT, hooks, callback),
+      // then the stream's reader slot, taken before any ffmpeg child starts for it.
+      const feedKey = this.ctx.feeds.get(stream.feed)?.key;
+      authorizeHttp(this.ctx, req, res, conn, { action: 'read', feed: feedKey, stream: stream.name }, url, (decision) => {
+        if (!admitReader(this.ctx, res, conn, { stream: stream.name }, decision)) return;
+        return this.serveStream(req, res, conn, stream, encoded).catch((err: unknown) => this.failed(res, err));
+      });
       return true;
     }
 
@@ -87,12 +89,10 @@ export class TranscodeRoute implements HttpRoute {
     if (format !== undefined && isRead && this.sources?.has(path.slice(0, dot)) === true) {
       const feed = this.ctx.feeds.get(path.slice(0, dot));
       if (feed === undefined) return false;
-      const fc = config.feeds.find((f) => f.key === feed.key);
-      if (fc !== undefined && !fc.acl.allows(conn.remoteAddress)) {
-        sendText(res, 403, `Your address ${conn.remoteAddress} may not read feed ${feed.key} (the feed's ACL).`);
-        return true;
-      }
-      void this.serveSourceFeed(req, res, conn, feed, format, path).catch((err: unknown) => this.failed(res, err));
+      authorizeHttp(this.ctx, req, res, conn, { action: 'read', feed: feed.key, stream: undefined }, url, (decision) => {
+        if (!admitReader(this.ctx, res, conn, { feed: feed.key }, decision)) return;
+        return this.serveSourceFeed(req, res, conn, feed, format, path).catch((err: unknown) => this.failed(res, err));
+      });
       return true;
     }
     return false;

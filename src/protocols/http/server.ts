@@ -6,8 +6,8 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from 'n
 import type { Socket } from 'node:net';
 import type { StreamConfig } from '../../config/config.js';
 import type { ConnectionInfo } from '../../control/connections.js';
-import { authPolicy, credentialsFrom, redactUrl, type AuthDecision, type AuthRequest } from '../../control/auth.js';
-import { acquireReaderSlot, addressLimitReason } from '../../control/limits.js';
+import { credentialQuery, credentialsFrom, redactUrl, type AuthRequest } from '../../control/auth.js';
+import { addressLimitReason } from '../../control/limits.js';
 import type { CertificateStore } from '../../control/tls.js';
 import { renderIndexPage } from '../../control/index-page.js';
 import { renderStatusPage } from '../../control/status-page.js';
@@ -15,9 +15,13 @@ import type { Feed } from '../../feed/feed.js';
 import type { ServerContext } from '../../server-context.js';
 import { plainVariant, type PassthroughFormat } from '../../streams/output-registry.js';
 import { handleRead } from './from-feed.js';
+import { admitReader, authorizeHttp, type AllowDecision } from './read-gate.js';
 import { sendHtml, sendRedirect, sendText, tooBusyResponse } from './respond.js';
 import type { HttpRoute } from './route.js';
 import { handlePublish } from './to-feed.js';
+
+// Refusals are answered by the read gate; HLS and other routes import sendRefusal from here too.
+export { sendRefusal } from './read-gate.js';
 
 /** URL suffix -> passthrough format, for the outputs every feed has without declaring them. */
 const FEED_OUTPUT_SUFFIXES: Readonly<Record<string, PassthroughFormat>> = { '.flv': 'flv', '.ts': 'mpegts' };
@@ -232,7 +236,11 @@ export class HttpServer {
       const redirect = config.redirects.find((r) => r.name === (name === '' ? 'index.html' : name));
       if (redirect !== undefined && name !== '') return sendRedirect(res, redirect.url);
       if (!isRead(method)) return this.methodNotAllowed(res, name, 'GET, HEAD');
-      return sendHtml(res, 200, renderIndexPage(this.ctx, req.headers.host));
+      return sendHtml(
+        res,
+        200,
+        renderIndexPage(this.ctx, req.headers.host, credentialQuery(credentialsFrom(url.searchParams, undefined))),
+      );
     }
 
     const redirect = config.redirects.find((r) => r.name === name);
@@ -272,8 +280,8 @@ export class HttpServer {
     const feed = this.ctx.feeds.get(format !== undefined ? name.slice(0, dot) : name);
     if (feed !== undefined && format !== undefined) {
       if (!isRead(method)) return this.methodNotAllowed(res, name, 'GET, HEAD');
-      this.authorizeThen(req, res, conn, { action: 'read', feed: feed.key, stream: undefined }, url, () => {
-        if (!this.takeReaderSlot(res, conn, { feed: feed.key })) return;
+      this.authorizeThen(req, res, conn, { action: 'read', feed: feed.key, stream: undefined }, url, (decision) => {
+        if (!admitReader(this.ctx, res, conn, { feed: feed.key }, decision)) return;
         void handleRead(
           this.ctx,
           req,
@@ -299,12 +307,18 @@ export class HttpServer {
     const method = req.method ?? 'GET';
     if (!isRead(method)) return this.methodNotAllowed(res, stream.name, 'GET, HEAD');
     const feedKey = stream.feed !== undefined ? this.ctx.feeds.get(stream.feed)?.key : undefined;
-    this.authorizeThen(req, res, conn, { action: 'read', feed: feedKey, stream: stream.name }, url, () =>
-      this.serveStream(req, res, conn, stream),
+    this.authorizeThen(req, res, conn, { action: 'read', feed: feedKey, stream: stream.name }, url, (decision) =>
+      this.serveStream(req, res, conn, stream, decision),
     );
   }
 
-  private serveStream(req: IncomingMessage, res: ServerResponse, conn: ConnectionInfo, stream: StreamConfig): void {
+  private serveStream(
+    req: IncomingMessage,
+    res: ServerResponse,
+    conn: ConnectionInfo,
+    stream: StreamConfig,
+    decision: AllowDecision,
+  ): void {
     const format = stream.format;
     if (format.support === 'status') return sendHtml(res, 200, renderStatusPage(this.ctx));
     if (format.support === 'obsolete') {
@@ -327,7 +341,7 @@ export class HttpServer {
           `Read the feed as published at /${feed.key}.flv or /${feed.key}.ts.`,
       );
     }
-    if (!this.takeReaderSlot(res, conn, { stream: stream.name })) return;
+    if (!admitReader(this.ctx, res, conn, { stream: stream.name }, decision)) return;
     void handleRead(
       this.ctx,
       req,
@@ -346,7 +360,7 @@ export class HttpServer {
 
   /**
    * Runs the authorisation policy (ACL, secrets, tokens, hooks, callback) for a publish or read, then
-   * `serve` when allowed; else answers 401/403/503 or redirects, with one log line.
+   * `serve` when allowed; else answers 401/403/503 or redirects, with one log line (read-gate.ts).
    */
   private authorizeThen(
     req: IncomingMessage,
@@ -354,73 +368,14 @@ export class HttpServer {
     conn: ConnectionInfo,
     what: Pick<AuthRequest, 'action' | 'feed' | 'stream'>,
     url: URL,
-    serve: () => void,
+    serve: (decision: AllowDecision) => void,
   ): void {
-    const request: AuthRequest = {
-      ...what,
-      protocol: 'http',
-      address: conn.remoteAddress,
-      credentials: credentialsFrom(url.searchParams, req.headers.authorization),
-    };
-    void authPolicy(this.ctx)
-      .authorize(request)
-      .then((decision) => {
-        if (res.destroyed || res.headersSent) return;
-        if (decision.kind === 'allow') return serve();
-        sendRefusal(this.ctx, res, request, decision);
-      })
-      .catch((err: unknown) => {
-        this.ctx.log.error('request failed', { url: redactUrl(req.url), err });
-        if (!res.headersSent) sendText(res, 500, 'Internal error; the server log has the details.');
-        else res.destroy();
-      });
-  }
-
-  /** MaxReaders: takes a reader slot released when the response closes, or answers 503. */
-  private takeReaderSlot(res: ServerResponse, conn: ConnectionInfo, resource: { feed?: string; stream?: string }): boolean {
-    const slot = acquireReaderSlot(this.ctx, resource);
-    if (typeof slot === 'string') {
-      this.ctx.log.warn('reader refused: MaxReaders', { ...resource, from: conn.remoteAddress });
-      sendText(res, 503, slot, { 'Retry-After': '5' });
-      return false;
-    }
-    res.once('close', () => slot.release());
-    return true;
+    authorizeHttp(this.ctx, req, res, conn, what, url, serve);
   }
 
   private methodNotAllowed(res: ServerResponse, name: string, allow: string): void {
     sendText(res, 405, `/${name} accepts ${allow} only.`, { Allow: allow });
   }
-}
-
-/** Answers a refused publish or read (401 with a challenge, 403, 503, or a 302 redirect) and logs it once. */
-export function sendRefusal(
-  ctx: ServerContext,
-  res: ServerResponse,
-  request: AuthRequest,
-  decision: Exclude<AuthDecision, { kind: 'allow' }>,
-): void {
-  const target = request.stream ?? request.feed ?? '?';
-  if (decision.kind === 'redirect') {
-    ctx.log.info('redirected by the authorisation policy', { action: request.action, target, from: request.address });
-    res.writeHead(302, { Location: decision.location, 'Content-Length': '0', 'Cache-Control': 'no-cache' });
-    res.end();
-    return;
-  }
-  ctx.log.warn(`${request.action} refused`, {
-    protocol: request.protocol,
-    target,
-    from: request.address,
-    status: decision.status,
-    reason: decision.reason,
-  });
-  const headers: Record<string, string> =
-    decision.status === 401
-      ? { 'WWW-Authenticate': 'Bearer realm="feedcast"' }
-      : decision.status === 503
-        ? { 'Retry-After': '5' }
-        : {};
-  sendText(res, decision.status, decision.reason, headers);
 }
 
 function isRead(method: string): boolean {

@@ -31,7 +31,7 @@ import {
 import { RTMP_PLAY_STREAM_ID } from '../../formats/rtmp/rtmp-muxer.js';
 import { describeTrack } from '../../media/track.js';
 import type { Logger } from '../../observability/logger.js';
-import { authPolicy, credentialsFrom, type AuthDecision } from '../../control/auth.js';
+import { authPolicy, credentialsFrom, cutAtExpiry, type AuthDecision } from '../../control/auth.js';
 import { acquireReaderSlot, type ReaderSlot } from '../../control/limits.js';
 import type { ServerContext } from '../../server-context.js';
 import { canCarryAny, plainVariant, type OutputVariant } from '../../streams/output-registry.js';
@@ -468,6 +468,13 @@ export class RtmpSession {
       return;
     }
     this.readerSlot = slot;
+    // An expiring read token or JWT ends the play: NetStream.Play.Stop, then the connection closes.
+    const expiry = { protocol: 'rtmp', target: name, from: this.conn.remoteAddress };
+    const disarm = cutAtExpiry(this.ctx, decision, expiry, () => {
+      if (this.player !== undefined) this.player.close('read token expired');
+      else this.close('read token expired');
+    });
+    this.socket.once('close', disarm);
     if (feed.tracks.length === 0) {
       this.conn.state = 'WAIT_FEED';
       const waitMs = this.ctx.config.publisherGraceMs;
