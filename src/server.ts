@@ -179,6 +179,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     windowSegments: config.hls.window,
     partHoldBackParts: config.hls.partHoldBack,
     idleTimeoutMs: config.hls.idleTimeoutMs,
+    transcoders: () => transcoders,
   });
   http.addRoute(hls);
   const webrtc = config.webrtc.enabled ? new WebRtcRoute(ctx, webRtcOptions(config)) : undefined;

@@ -7,6 +7,8 @@ import { createHash } from 'node:crypto';
 import type { StreamConfig } from '../config/config.js';
 import type { Feed, FeedOptions } from '../feed/feed.js';
 import { feedKeyOf } from '../feed/feed-manager.js';
+import { FORMATS } from '../config/formats.js';
+import type { Track } from '../media/track.js';
 import type { Logger } from '../observability/logger.js';
 import type { ServerContext } from '../server-context.js';
 import { tracksOfVariant, variantsOf, type Variant } from './encodings.js';
@@ -24,9 +26,20 @@ export interface TranscoderManagerOptions {
   acquireSource?: (feedKey: string) => (() => void) | undefined;
 }
 
+/**
+ * The multi-track feed a variant's tracks come from (the published feed, or the ladder's), for
+ * readers that must share its timeline across variants (HLS renditions: aligned timestamps).
+ */
+export interface VariantCarrier {
+  feed: Feed;
+  /** The variant's video and audio tracks among the carrier's (none when the layout does not match). */
+  pick: (tracks: readonly Track[]) => Track[];
+  variant: Variant;
+}
+
 /** What serves a stream right now. */
 export type Served =
-  | { kind: 'feed'; feed: Feed; release: () => void; via: 'published variant' | 'ladder' }
+  | { kind: 'feed'; feed: Feed; release: () => void; via: 'published variant' | 'ladder'; carrier: VariantCarrier }
   | { kind: 'raw'; transcoder: Transcoder; release: () => void }
   | { kind: 'error'; status: number; message: string };
 
@@ -95,7 +108,11 @@ export class TranscoderManager {
     const source = this.ctx.feeds.get(feedKey);
     if (source === undefined)
       return { kind: 'error', status: 404, message: `/${stream.name}: its feed ${stream.feed} does not exist` };
-    const profile = profileOf(stream);
+    // A `Format hls` stream with encoder directives is a ladder rendition: its profile is that of
+    // the same encoding in FLV (H.264 + AAC by default), so it shares the FLV/TS streams' variant.
+    const profile = profileOf(
+      stream.format.support === 'hls' && FORMATS['flv'] !== undefined ? { ...stream, format: FORMATS['flv'] } : stream,
+    );
     const isAlwaysOn = alwaysOn || this.alwaysOnNames().includes(stream.name);
 
     if (profile.output === 'feed') {
@@ -108,9 +125,19 @@ export class TranscoderManager {
           message: `/${stream.name}: Format ${profile.format} cannot carry ${profile.video?.encoder ?? profile.audio?.encoder ?? 'this encoding'}; use Format webm, mpjpeg or mpegts`,
         };
       }
+      const pick = (tracks: readonly Track[]): Track[] => {
+        const found = tracksOfVariant(tracks, variants, variant);
+        return found === undefined ? [] : [found.video, found.audio].filter((t): t is Track => t !== undefined);
+      };
       if (source.tracks.length > 0 && tracksOfVariant(source.tracks, variants, variant) !== undefined) {
         const selector = this.selector(`${feedKey}#v${variant.index}`, source, variants, variant);
-        return { kind: 'feed', feed: selector.derived, release: () => undefined, via: 'published variant' };
+        return {
+          kind: 'feed',
+          feed: selector.derived,
+          release: () => undefined,
+          via: 'published variant',
+          carrier: { feed: source, pick, variant },
+        };
       }
       const ffmpeg = this.ffmpeg();
       if (!ffmpeg.ok)
@@ -128,7 +155,7 @@ export class TranscoderManager {
       const derived = ladder.derived;
       if (derived === undefined) throw new Error(`ladder ${ladderId} has no derived feed`);
       const selector = this.selector(`${ladderId}#v${variant.index}`, derived, variants, variant);
-      return { kind: 'feed', feed: selector.derived, release, via: 'ladder' };
+      return { kind: 'feed', feed: selector.derived, release, via: 'ladder', carrier: { feed: derived, pick, variant } };
     }
 
     const ffmpeg = this.ffmpeg();
@@ -229,4 +256,8 @@ export function setTranscoderManager(manager: TranscoderManager | undefined): vo
 /** The renditions of a feed's H.264 ladder (empty when there is none or no manager). */
 export function listRenditions(feedKey: string): Rendition[] {
   return current?.listRenditions(feedKey) ?? [];
+}
+/** The server's manager (HLS opens ladder renditions through it), if one is running. */
+export function currentTranscoderManager(): TranscoderManager | undefined {
+  return current;
 }

@@ -4,8 +4,8 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ConnectionInfo } from '../../control/connections.js';
-import { renderPlaylist, type PlaylistUris } from './playlist.js';
-import type { HlsSegment, Segmenter } from './segmenter.js';
+import { renderPlaylist, type PlaylistUris, type RenditionReport } from './playlist.js';
+import type { HlsSegment, RenderedPlaylist, Segmenter } from './segmenter.js';
 
 export const PLAYLIST_TYPE = 'application/vnd.apple.mpegurl';
 /** Parts, segments and init sections never change under their URI (it carries the segmenter's id). */
@@ -61,7 +61,15 @@ function sendError(
 
 export interface PlaylistRequest {
   segmenter: Segmenter;
-  uris: PlaylistUris;
+  /** The file URIs (a function: only called when the playlist is rendered, not for a cached one). */
+  uris: PlaylistUris | (() => PlaylistUris);
+  /**
+   * What else, besides the segmenter's state and the delivery directives, makes two renderings
+   * differ (the reader's credentials in the URIs): rendered playlists are shared per key.
+   */
+  formKey?: string;
+  /** The other renditions' live edges (EXT-X-RENDITION-REPORT), when this is one of a ladder. */
+  renditionReports?: () => readonly RenditionReport[];
   lowLatency: boolean;
   /** How long the first request waits for the first segment. */
   firstSegmentTimeoutMs: number;
@@ -153,7 +161,42 @@ export async function servePlaylist(
       );
     }
   }
-  const body = renderPlaylist(
+  const rendered = renderedPlaylist(segmenter, request, directives.skip, blocking);
+  conn.state = 'SEND_DATA';
+  sendRendered(res, rendered, conn);
+}
+
+const PLAYLIST_HEADERS = (cacheControl: string): string[] => [
+  'Content-Type',
+  PLAYLIST_TYPE,
+  'Cache-Control',
+  cacheControl,
+  ...Object.entries(CORS_HEADERS).flat(),
+];
+const LIVE_HEADERS = PLAYLIST_HEADERS(LIVE_PLAYLIST_CACHE);
+const BLOCKING_HEADERS = PLAYLIST_HEADERS(BLOCKING_PLAYLIST_CACHE);
+
+/**
+ * The playlist in this form, rendered at most once per change of the segmenter (or of its ladder:
+ * rendition reports), so that the many blocked requests a new part releases cost one render.
+ */
+export function renderedPlaylist(
+  segmenter: Segmenter,
+  request: Pick<PlaylistRequest, 'uris' | 'formKey' | 'renditionReports' | 'lowLatency'>,
+  skip: boolean,
+  blocking: boolean,
+): RenderedPlaylist {
+  const version = segmenter.timeline?.version ?? segmenter.version;
+  const cache = segmenter.rendered;
+  if (segmenter.renderedVersion !== version) {
+    cache.clear();
+    segmenter.renderedVersion = version;
+  }
+  const key = `${request.lowLatency ? 'l' : 'n'}${skip ? 's' : 'f'}${blocking ? 'b' : 'p'}${request.formKey ?? ''}`;
+  const hit = cache.get(key);
+  if (hit !== undefined) return hit;
+  const uris = typeof request.uris === 'function' ? request.uris() : request.uris;
+  const text = renderPlaylist(
     {
       container: segmenter.options.container,
       segments: segmenter.segments,
@@ -164,11 +207,33 @@ export async function servePlaylist(
       partHoldBackParts: segmenter.options.partHoldBackParts,
       ended: segmenter.ended,
     },
-    request.uris,
-    { lowLatency: request.lowLatency, skip: directives.skip },
+    uris,
+    {
+      lowLatency: request.lowLatency,
+      skip,
+      ...(request.renditionReports !== undefined ? { renditionReports: request.renditionReports() } : {}),
+    },
   );
-  conn.state = 'SEND_DATA';
-  sendHls(res, 200, body, PLAYLIST_TYPE, blocking ? BLOCKING_PLAYLIST_CACHE : LIVE_PLAYLIST_CACHE, conn);
+  const body = Buffer.from(text);
+  const rendered: RenderedPlaylist = {
+    body,
+    headers: [...(blocking ? BLOCKING_HEADERS : LIVE_HEADERS), 'Content-Length', String(body.length)],
+  };
+  // Keys vary only by form; a handful of credentials at most per part interval.
+  if (cache.size < 64) cache.set(key, rendered);
+  segmenter.renders++;
+  return rendered;
+}
+
+function sendRendered(res: ServerResponse, rendered: RenderedPlaylist, conn: ConnectionInfo): void {
+  if (res.destroyed) return;
+  res.writeHead(200, rendered.headers as string[]);
+  if (res.req.method === 'HEAD') {
+    res.end();
+    return;
+  }
+  res.end(rendered.body);
+  conn.bytesOut += rendered.body.length;
 }
 
 /** `{sid}-init{v}.mp4`, `{sid}-{msn}.m4s|ts`, `{sid}-{msn}.{part}.m4s|ts` */

@@ -1,9 +1,19 @@
-// The HLS segmenters of the server, one per (feed or declared stream, container): started by the
-// first playlist request, stopped when no request has come for `idleTimeoutMs`.
+// The HLS segmenters of the server, one per (feed or declared stream, container) and one per
+// ladder rendition: started by the first playlist request, stopped when no request has come for
+// `idleTimeoutMs` (disposing one releases what it holds: an on-demand source, a ladder).
 
-import type { Feed } from '../../feed/feed.js';
 import type { Logger } from '../../observability/logger.js';
-import { Segmenter, type SegmenterOptions } from './segmenter.js';
+import type { Segmenter } from './segmenter.js';
+
+export interface SegmenterFactory {
+  /** A new, started segmenter (it holds its source and ladder until disposed). */
+  create: () => Segmenter;
+  /**
+   * Whether an ended segmenter gives way to a new one now: a publisher is back, or one can be
+   * started (an on-demand source, a ladder). Otherwise the ended one keeps answering (ENDLIST).
+   */
+  restartEnded: () => boolean;
+}
 
 export class HlsOutputs {
   private readonly segmenters = new Map<string, Segmenter>();
@@ -18,17 +28,16 @@ export class HlsOutputs {
     this.sweepTimer.unref();
   }
 
-  /** The running segmenter for `key`, or a new one; an ended one is replaced once a publisher is back. */
-  acquire(key: string, feed: Feed, options: SegmenterOptions, nowMs = Date.now()): Segmenter {
+  /** The running segmenter for `key`, or a new one from `factory`. */
+  acquire(key: string, factory: SegmenterFactory, nowMs = Date.now()): Segmenter {
     let segmenter = this.segmenters.get(key);
-    if (segmenter !== undefined && segmenter.ended && feed.publisher !== undefined) {
+    if (segmenter !== undefined && segmenter.ended && factory.restartEnded()) {
       segmenter.dispose();
       segmenter = undefined;
     }
     if (segmenter === undefined) {
-      segmenter = new Segmenter(feed, options, this.log);
+      segmenter = factory.create();
       this.segmenters.set(key, segmenter);
-      segmenter.start();
     }
     segmenter.lastRequestAt = nowMs;
     return segmenter;
@@ -41,12 +50,19 @@ export class HlsOutputs {
     return segmenter;
   }
 
+  /** The running segmenter for `key`, without counting this as a request. */
+  peek(key: string): Segmenter | undefined {
+    return this.segmenters.get(key);
+  }
+
   get size(): number {
     return this.segmenters.size;
   }
 
   sweep(nowMs: number): void {
     for (const [key, segmenter] of this.segmenters) {
+      // A request still held (waiting for the first segment, say) counts as a request now.
+      if (segmenter.waiting > 0 && !segmenter.ended) segmenter.lastRequestAt = nowMs;
       if (nowMs - segmenter.lastRequestAt < this.idleTimeoutMs) continue;
       this.log.info('HLS segmenter stopped: no request', { output: key, idleMs: nowMs - segmenter.lastRequestAt });
       segmenter.dispose();

@@ -1,5 +1,6 @@
 // Media playlists (RFC 8216bis 4.4): the sliding window of a Segmenter, with LL-HLS parts,
-// preload hint and server control (4.4.3.7-4.4.3.8, 4.4.4.9, 4.4.5.3) and delta updates (6.2.5.1).
+// preload hint and server control (4.4.3.7-4.4.3.8, 4.4.4.9, 4.4.5.3), delta updates (6.2.5.1) and
+// rendition reports (4.4.5.4); and the multivariant playlist of a ladder (4.4.6.2, 4.4.6.1).
 
 import type { HlsSegment } from './segmenter.js';
 
@@ -26,6 +27,58 @@ export interface PlaylistOptions {
   lowLatency: boolean;
   /** The client asked for a delta update (_HLS_skip=YES). */
   skip: boolean;
+  /** EXT-X-RENDITION-REPORT lines: the other renditions of the multivariant playlist (LL-HLS only). */
+  renditionReports?: readonly RenditionReport[];
+}
+
+/** Where another rendition's live edge is (4.4.5.4): its last segment or part. */
+export interface RenditionReport {
+  /** Relative to the playlist carrying the report. */
+  uri: string;
+  lastMsn: number;
+  /** Index of the last part of segment `lastMsn`; undefined when it has none listed. */
+  lastPart: number | undefined;
+}
+
+/** The live edge of a window of segments, for a rendition report; undefined when it is empty. */
+export function liveEdgeOf(segments: readonly HlsSegment[]): { lastMsn: number; lastPart: number | undefined } | undefined {
+  for (let i = segments.length - 1; i >= 0; i--) {
+    const s = segments[i];
+    if (s === undefined || (!s.complete && s.parts.length === 0)) continue;
+    return { lastMsn: s.msn, lastPart: s.parts.length > 0 ? s.parts.length - 1 : undefined };
+  }
+  return undefined;
+}
+
+export function renditionReportLine(r: RenditionReport): string {
+  return `#EXT-X-RENDITION-REPORT:URI="${r.uri}",LAST-MSN=${r.lastMsn}${r.lastPart !== undefined ? `,LAST-PART=${r.lastPart}` : ''}`;
+}
+
+/** One variant stream of a multivariant playlist (4.4.6.2). */
+export interface VariantStreamInfo {
+  uri: string;
+  /** Peak segment bit rate, bit/s. */
+  bandwidthBps: number;
+  averageBandwidthBps: number | undefined;
+  width: number | undefined;
+  height: number | undefined;
+  frameRate: number | undefined;
+  /** RFC 6381, e.g. `avc1.64001e,mp4a.40.2`; undefined when not known yet. */
+  codecs: string | undefined;
+}
+
+export function renderMultivariantPlaylist(variants: readonly VariantStreamInfo[]): string {
+  const lines = ['#EXTM3U', '#EXT-X-VERSION:7', '#EXT-X-INDEPENDENT-SEGMENTS'];
+  for (const v of variants) {
+    const attrs = [`BANDWIDTH=${Math.round(v.bandwidthBps)}`];
+    if (v.averageBandwidthBps !== undefined) attrs.push(`AVERAGE-BANDWIDTH=${Math.round(v.averageBandwidthBps)}`);
+    if (v.width !== undefined && v.height !== undefined && v.width > 0 && v.height > 0)
+      attrs.push(`RESOLUTION=${v.width}x${v.height}`);
+    if (v.frameRate !== undefined && v.frameRate > 0) attrs.push(`FRAME-RATE=${v.frameRate.toFixed(3)}`);
+    if (v.codecs !== undefined) attrs.push(`CODECS="${v.codecs}"`);
+    lines.push(`#EXT-X-STREAM-INF:${attrs.join(',')}`, v.uri);
+  }
+  return lines.join('\n') + '\n';
 }
 
 /** CAN-SKIP-UNTIL: the spec's minimum, six target durations. */
@@ -106,6 +159,7 @@ export function renderPlaylist(source: PlaylistSource, uris: PlaylistUris, optio
     const hint = open !== undefined && !open.complete ? uris.part(open.msn, open.parts.length) : uris.part(nextMsn(source), 0);
     lines.push(`#EXT-X-PRELOAD-HINT:TYPE=PART,URI="${hint}"`);
   }
+  if (ll) for (const r of options.renditionReports ?? []) lines.push(renditionReportLine(r));
   return lines.join('\n') + '\n';
 }
 

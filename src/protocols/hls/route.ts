@@ -1,19 +1,43 @@
 // The HLS URLs on the HTTP listener (docs/hls.md): `/KEY/index.m3u8` (fMP4, LL-HLS) and
 // `/KEY/ts/index.m3u8` (MPEG-TS) for every feed, `/NAME` for each declared `Format hls` stream,
-// and the init sections, segments and parts under them.
+// `/KEY/master.m3u8` and `/KEY/rN/index.m3u8` for a feed with an encoder ladder (one LL-HLS
+// rendition per variant), and the init sections, segments and parts under them.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { StreamConfig } from '../../config/config.js';
 import type { ConnectionInfo } from '../../control/connections.js';
 import type { Feed } from '../../feed/feed.js';
 import type { ServerContext } from '../../server-context.js';
-import { authPolicy, credentialQuery, credentialsFrom, redactUrl, type AuthRequest } from '../../control/auth.js';
+import {
+  authPolicy,
+  credentialQuery,
+  credentialsFrom,
+  redactUrl,
+  type AuthDecision,
+  type AuthRequest,
+} from '../../control/auth.js';
 import type { HttpRoute } from '../http/route.js';
 import { sendRefusal } from '../http/server.js';
-import { CORS_HEADERS, hlsFileUris, parseHlsFile, sendHls, serveFile, servePlaylist } from './from-feed.js';
-import { HlsOutputs } from './hls-outputs.js';
-import { DEFAULT_SEGMENTER_OPTIONS, type SegmenterOptions } from './segmenter.js';
+import {
+  CORS_HEADERS,
+  hlsFileUris,
+  LIVE_PLAYLIST_CACHE,
+  parseHlsFile,
+  PLAYLIST_TYPE,
+  sendHls,
+  serveFile,
+  servePlaylist,
+} from './from-feed.js';
+import { HlsOutputs, type SegmenterFactory } from './hls-outputs.js';
+import { DEFAULT_SEGMENTER_OPTIONS, RenditionTimeline, Segmenter, type SegmenterOptions } from './segmenter.js';
 import type { HlsContainer } from './packager.js';
+import { liveEdgeOf, renderMultivariantPlaylist, type RenditionReport, type VariantStreamInfo } from './playlist.js';
+import {
+  currentTranscoderManager,
+  listRenditions,
+  type Rendition,
+  type TranscoderManager,
+} from '../../transcode/transcoder-manager.js';
 
 export interface HlsRouteOptions {
   /** Segment target duration (cut at the first keyframe after it). Default 2000 ms. */
@@ -28,6 +52,8 @@ export interface HlsRouteOptions {
   idleTimeoutMs: number;
   /** The first playlist request waits this long for the first segment. Default 15 000 ms. */
   firstSegmentTimeoutMs: number;
+  /** Opens ladder renditions; default: the server's manager (`setTranscoderManager`). */
+  transcoders?: () => TranscoderManager | undefined;
 }
 
 export const DEFAULT_HLS_ROUTE_OPTIONS: HlsRouteOptions = {
@@ -39,14 +65,26 @@ export const DEFAULT_HLS_ROUTE_OPTIONS: HlsRouteOptions = {
   firstSegmentTimeoutMs: 15_000,
 };
 
-/** What an HLS URL names: a playlist or a file of one output. */
-interface HlsTarget {
+/** A ladder rendition a media playlist carries. */
+interface RenditionTarget {
+  /** The feed whose ladder it is (the key of its RenditionTimeline). */
+  group: string;
+  /** The variant index (`rN`), undefined for a declared `Format hls` stream. */
+  index: number | undefined;
+  /** The declared stream opened through the TranscoderManager. */
+  stream: StreamConfig;
+  /** Variant indexes of the multivariant playlist, for the rendition reports. */
+  siblings: readonly number[];
+}
+
+/** What an HLS URL names: a media playlist or a file of one output. */
+interface MediaTarget {
+  kind: 'media';
   /** Key of the output in HlsOutputs. */
   outputKey: string;
+  /** The feed named by the URL (for a rendition: the feed the ladder encodes). */
   feed: Feed;
   container: HlsContainer;
-  noAudio: boolean;
-  noVideo: boolean;
   /** Prefix of the URIs in the playlist, relative to the playlist's URL. */
   uriPrefix: string;
   /** undefined: the playlist; else the file name. */
@@ -54,12 +92,34 @@ interface HlsTarget {
   /** What the authorisation policy is asked about. */
   auth: { feed: string; stream: string | undefined };
   name: string;
+  options: SegmenterOptions;
+  rendition: RenditionTarget | undefined;
+  factory: SegmenterFactory | undefined;
 }
+
+/** `/KEY/master.m3u8`: the multivariant playlist of a feed's ladder. */
+interface MasterTarget {
+  kind: 'master';
+  feed: Feed;
+  auth: { feed: string; stream: undefined };
+  name: string;
+  renditions: readonly { rendition: Rendition; stream: StreamConfig }[];
+}
+
+type HlsTarget = MediaTarget | MasterTarget;
+
+const RENDITION_PATH = /^r(\d{1,3})\/([^/]+)$/;
 
 export class HlsRoute implements HttpRoute {
   private readonly ctx: ServerContext;
   private readonly options: HlsRouteOptions;
   readonly outputs: HlsOutputs;
+  /** One per feed with a ladder: its renditions number and date segments alike. */
+  private readonly timelines = new Map<string, RenditionTimeline>();
+  /** Playlist targets by path, for the config in force (a poller asks for the same path twice a second). */
+  private targets = new Map<string, HlsTarget>();
+  private targetsConfig: unknown;
+  private renditionsByFeed = new Map<string, MasterTarget['renditions']>();
 
   constructor(ctx: ServerContext, options: Partial<HlsRouteOptions> = {}) {
     this.ctx = ctx;
@@ -71,8 +131,12 @@ export class HlsRoute implements HttpRoute {
     this.outputs.close();
   }
 
+  private transcoders(): TranscoderManager | undefined {
+    return this.options.transcoders !== undefined ? this.options.transcoders() : currentTranscoderManager();
+  }
+
   handle(req: IncomingMessage, res: ServerResponse, path: string, url: URL, conn: ConnectionInfo): boolean {
-    const target = this.match(path);
+    const target = this.target(path);
     if (target === undefined) return false;
     conn.target = path;
     const method = req.method ?? 'GET';
@@ -103,7 +167,7 @@ export class HlsRoute implements HttpRoute {
           res.setHeader('Access-Control-Allow-Origin', '*');
           return sendRefusal(this.ctx, res, request, decision);
         }
-        this.serve(req, res, path, url, conn, target, credentialQuery(request.credentials));
+        this.serve(req, res, path, url, conn, target, credentialQuery(request.credentials), request);
       })
       .catch((err: unknown) => {
         this.ctx.log.error('HLS request failed', { url: redactUrl(req.url), err });
@@ -112,7 +176,7 @@ export class HlsRoute implements HttpRoute {
     return true;
   }
 
-  /** Serves an authorised HLS request; `authQuery` is appended to the file URIs of a playlist (read tokens). */
+  /** Serves an authorised HLS request; `authQuery` is appended to the URIs of a playlist (read tokens). */
   private serve(
     req: IncomingMessage,
     res: ServerResponse,
@@ -121,6 +185,7 @@ export class HlsRoute implements HttpRoute {
     conn: ConnectionInfo,
     target: HlsTarget,
     authQuery: string,
+    request: AuthRequest,
   ): void {
     conn.role = 'reader';
     const done = (p: Promise<void>): void => {
@@ -131,8 +196,29 @@ export class HlsRoute implements HttpRoute {
         else res.destroy();
       });
     };
+    if (target.kind === 'master') {
+      done(this.serveMaster(req, res, conn, target, authQuery, request));
+      return;
+    }
     if (target.file === undefined) {
-      const segmenter = this.outputs.acquire(target.outputKey, target.feed, this.segmenterOptions(target));
+      const acquired = this.acquire(target);
+      if ('status' in acquired) {
+        sendHls(res, acquired.status, acquired.message, 'text/plain; charset=utf-8', 'no-cache', conn);
+        return;
+      }
+      const segmenter = acquired;
+      const rendition = target.rendition;
+      // The renditions of a ladder run together while one is watched: their rendition reports are
+      // real, and a player switching finds the other playlist ready.
+      const timeline = segmenter.timeline;
+      if (
+        rendition !== undefined &&
+        timeline !== undefined &&
+        Date.now() - timeline.siblingsTouchedAtMs > Math.min(1000, this.options.idleTimeoutMs / 4)
+      ) {
+        timeline.siblingsTouchedAtMs = Date.now();
+        for (const j of rendition.siblings) if (j !== rendition.index) this.acquireSibling(target.feed, j);
+      }
       done(
         servePlaylist(
           req,
@@ -140,21 +226,14 @@ export class HlsRoute implements HttpRoute {
           url,
           {
             segmenter,
-            uris: withQuery(hlsFileUris(segmenter.sid, target.container, target.uriPrefix), authQuery),
+            uris: () => withQuery(hlsFileUris(segmenter.sid, target.container, target.uriPrefix), authQuery),
+            formKey: authQuery,
+            ...(rendition !== undefined && rendition.siblings.length > 1
+              ? { renditionReports: () => this.renditionReports(target.feed, rendition) }
+              : {}),
             lowLatency: target.container === 'fmp4',
             firstSegmentTimeoutMs: this.options.firstSegmentTimeoutMs,
-            whyEmpty: () => {
-              if (target.feed.publisher === undefined) {
-                return { status: 404, message: `Feed ${target.feed.key} has no publisher: nothing to play yet.` };
-              }
-              if (segmenter.tracks.length === 0) {
-                return {
-                  status: 406,
-                  message: `${target.name}: HLS here carries H.264, H.265 and AAC (${target.container === 'ts' ? 'and MP3/MPEG in TS' : 'fMP4'}); this feed has ${target.feed.tracks.map((t) => t.codec).join(', ') || 'no tracks'}. Read /${target.feed.key}.ts instead.`,
-                };
-              }
-              return { status: 503, message: `${target.name}: the first segment is not ready yet (no keyframe so far).` };
-            },
+            whyEmpty: () => this.whyEmpty(target, segmenter),
           },
           conn,
         ),
@@ -176,16 +255,214 @@ export class HlsRoute implements HttpRoute {
     done(serveFile(req, res, this.outputs.find(target.outputKey), file, conn));
   }
 
-  private segmenterOptions(target: HlsTarget): SegmenterOptions {
+  private whyEmpty(target: MediaTarget, segmenter: Segmenter): { status: number; message: string } {
+    if (target.feed.publisher === undefined) {
+      return { status: 404, message: `Feed ${target.feed.key} has no publisher: nothing to play yet.` };
+    }
+    if (target.rendition !== undefined && segmenter.tracks.length === 0) {
+      const t = this.transcoders()
+        ?.status()
+        .find((s) => s.feed === target.feed.key);
+      const tail = t?.stderrTail.slice(-3).join(' | ') ?? '';
+      return {
+        status: 504,
+        message: `${target.name}: the encoder ladder produced nothing yet${tail !== '' ? ` (ffmpeg: ${tail})` : ''}.`,
+      };
+    }
+    if (segmenter.tracks.length === 0) {
+      return {
+        status: 406,
+        message: `${target.name}: HLS here carries H.264, H.265 and AAC (${target.container === 'ts' ? 'and MP3/MPEG in TS' : 'fMP4'}); this feed has ${target.feed.tracks.map((t) => t.codec).join(', ') || 'no tracks'}. Read /${target.feed.key}.ts instead.`,
+      };
+    }
+    return { status: 503, message: `${target.name}: the first segment is not ready yet (no keyframe so far).` };
+  }
+
+  /** The target's running segmenter, or a new one (a rendition opens its ladder first: that may fail). */
+  private acquire(target: MediaTarget): Segmenter | { status: number; message: string } {
+    if (target.factory !== undefined) return this.outputs.acquire(target.outputKey, target.factory);
+    const rendition = target.rendition;
+    if (rendition === undefined) throw new Error(`HLS target ${target.outputKey} has neither factory nor rendition`);
+    const running = this.outputs.peek(target.outputKey);
+    if (running !== undefined && !(running.ended && this.canRestart(target.feed))) {
+      return this.outputs.acquire(target.outputKey, { create: () => running, restartEnded: () => false });
+    }
+    const manager = this.transcoders();
+    if (manager === undefined) return { status: 503, message: `${target.name}: no transcoder manager runs in this server.` };
+    const served = manager.open(rendition.stream);
+    if (served.kind === 'error') return { status: served.status, message: served.message };
+    if (served.kind !== 'feed') {
+      served.release();
+      return { status: 501, message: `${target.name}: this encoding cannot be segmented for HLS.` };
+    }
+    const { carrier } = served;
+    let used = false;
+    const segmenter = this.outputs.acquire(target.outputKey, {
+      restartEnded: () => true,
+      create: () => {
+        used = true;
+        const s = new Segmenter(carrier.feed, target.options, this.ctx.log, {
+          pickTracks: carrier.pick,
+          timeline: this.timeline(rendition.group),
+        });
+        s.holdUntilDisposed(served.release);
+        const releaseSource = this.ctx.children?.acquireSource(target.feed.key);
+        if (releaseSource !== undefined) s.holdUntilDisposed(releaseSource);
+        s.start();
+        return s;
+      },
+    });
+    if (!used) served.release();
+    return segmenter;
+  }
+
+  private acquireSibling(feed: Feed, index: number): void {
+    const target = this.target(`${feed.key}/r${index}/index.m3u8`);
+    if (target?.kind !== 'media') return;
+    const acquired = this.acquire(target);
+    if ('status' in acquired)
+      this.ctx.log.debug('HLS rendition cannot start', { output: target.outputKey, reason: acquired.message });
+  }
+
+  private renditionReports(feed: Feed, rendition: RenditionTarget): RenditionReport[] {
+    const reports: RenditionReport[] = [];
+    for (const j of rendition.siblings) {
+      if (j === rendition.index) continue;
+      const s = this.outputs.peek(renditionKey(feed.key, j));
+      const edge = s === undefined || s.ended ? undefined : liveEdgeOf(s.segments);
+      if (edge !== undefined) reports.push({ uri: `../r${j}/index.m3u8`, ...edge });
+    }
+    return reports;
+  }
+
+  private timeline(group: string): RenditionTimeline {
+    let t = this.timelines.get(group);
+    if (t === undefined) {
+      t = new RenditionTimeline();
+      this.timelines.set(group, t);
+    }
+    return t;
+  }
+
+  private canRestart(feed: Feed): boolean {
+    if (feed.publisher !== undefined) return true;
+    const fc = this.ctx.config.feeds.find((f) => f.key === feed.key);
+    return fc !== undefined && (fc.launch !== undefined || fc.source !== undefined);
+  }
+
+  /**
+   * `/KEY/master.m3u8`: the renditions this reader may read (each is checked as its stream), whose
+   * segmenters it starts (they stop when no request comes).
+   */
+  private async serveMaster(
+    req: IncomingMessage,
+    res: ServerResponse,
+    conn: ConnectionInfo,
+    target: MasterTarget,
+    authQuery: string,
+    request: AuthRequest,
+  ): Promise<void> {
+    const allowed: MasterTarget['renditions'][number][] = [];
+    let denied: { request: AuthRequest; decision: Exclude<AuthDecision, { kind: 'allow' }> } | undefined;
+    for (const entry of target.renditions) {
+      const asStream = { ...request, stream: entry.stream.name };
+      const decision = await authPolicy(this.ctx).authorize(asStream);
+      if (decision.kind === 'allow') allowed.push(entry);
+      else denied ??= { request: asStream, decision };
+    }
+    if (res.destroyed) return;
+    if (allowed.length === 0 && denied !== undefined) {
+      res.setHeader('Access-Control-Allow-Origin', '*');
+      return sendRefusal(this.ctx, res, denied.request, denied.decision);
+    }
+    const running: { rendition: Rendition; segmenter: Segmenter }[] = [];
+    let refusal: { status: number; message: string } | undefined;
+    for (const { rendition } of allowed) {
+      const media = this.target(`${target.feed.key}/r${rendition.index}/index.m3u8`);
+      if (media?.kind !== 'media') continue;
+      const acquired = this.acquire(media);
+      if ('status' in acquired) refusal ??= acquired;
+      else running.push({ rendition, segmenter: acquired });
+    }
+    if (running.length === 0) {
+      const why = refusal ?? { status: 404, message: `Feed ${target.feed.key} has no H.264 renditions.` };
+      sendHls(res, why.status, why.message, 'text/plain; charset=utf-8', 'no-cache', conn);
+      return;
+    }
+    // CODECS come from the encoder's real SPS and AudioSpecificConfig: wait for its first output.
+    conn.state = 'WAIT_FEED';
+    await Promise.all(
+      running.map(({ segmenter }) =>
+        segmenter.waitUntil(() => segmenter.codecs !== undefined || segmenter.ended, this.options.firstSegmentTimeoutMs),
+      ),
+    );
+    if (req.destroyed || res.destroyed) return;
+    const ready = running.filter(({ segmenter }) => segmenter.codecs !== undefined);
+    if (ready.length === 0) {
+      const first = running[0];
+      const media = first !== undefined ? this.target(`${target.feed.key}/r${first.rendition.index}/index.m3u8`) : undefined;
+      const why =
+        first !== undefined && media?.kind === 'media'
+          ? this.whyEmpty(media, first.segmenter)
+          : { status: 503, message: 'not ready' };
+      sendHls(
+        res,
+        why.status,
+        why.message,
+        'text/plain; charset=utf-8',
+        'no-cache',
+        conn,
+        why.status === 503 ? { 'Retry-After': '2' } : {},
+      );
+      return;
+    }
+    const query = authQuery === '' ? '' : `?${authQuery}`;
+    const variants: VariantStreamInfo[] = ready.map(({ rendition, segmenter }) => {
+      const video = segmenter.tracks.find((t) => t.kind === 'video');
+      const measured = measuredBitRates(segmenter);
+      return {
+        uri: `r${rendition.index}/index.m3u8${query}`,
+        bandwidthBps: Math.max(rendition.bandwidthBps, measured?.peakBps ?? 0),
+        averageBandwidthBps: measured?.averageBps ?? (rendition.bandwidthBps > 0 ? rendition.bandwidthBps : undefined),
+        width: video?.width ?? rendition.width,
+        height: video?.height ?? rendition.height,
+        frameRate: rendition.frameRate,
+        codecs: segmenter.codecs,
+      };
+    });
+    conn.state = 'SEND_DATA';
+    sendHls(res, 200, renderMultivariantPlaylist(variants), PLAYLIST_TYPE, LIVE_PLAYLIST_CACHE, conn);
+  }
+
+  private segmenterOptions(container: HlsContainer, noAudio: boolean, noVideo: boolean, ladder: boolean): SegmenterOptions {
     return {
-      container: target.container,
+      container,
       segmentTargetMs: this.options.segmentTargetMs,
       partTargetMs: this.options.partTargetMs,
       windowSegments: this.options.windowSegments,
       partHoldBackParts: Math.min(3, Math.max(2, this.options.partHoldBackParts)),
-      noAudio: target.noAudio,
-      noVideo: target.noVideo,
+      noAudio,
+      noVideo,
+      ...(ladder ? { cutAtEveryKeyframe: true } : {}),
     };
+  }
+
+  /** The target of a path, from the cache when it is a playlist of the config and feeds in force. */
+  private target(path: string): HlsTarget | undefined {
+    if (this.targetsConfig !== this.ctx.config) {
+      this.targets = new Map();
+      this.renditionsByFeed = new Map();
+      this.targetsConfig = this.ctx.config;
+    }
+    const cached = this.targets.get(path);
+    if (cached !== undefined && this.ctx.feeds.get(cached.feed.key) === cached.feed) return cached;
+    const target = this.match(path);
+    // Only playlists are kept: file names are many and change with every segment.
+    if (target !== undefined && (target.kind === 'master' || target.file === undefined)) {
+      if (this.targets.size >= 1000) this.targets.clear();
+      this.targets.set(path, target);
+    }
+    return target;
   }
 
   /** Maps a URL path onto an HLS output, or undefined when the path is not an HLS URL. */
@@ -200,42 +477,128 @@ export class HlsRoute implements HttpRoute {
     const feed = this.ctx.feeds.get(path.slice(0, slash));
     if (feed === undefined) return undefined;
     const rest = path.slice(slash + 1);
-    const base = {
-      feed,
-      noAudio: false,
-      noVideo: false,
-      auth: { feed: feed.key, stream: undefined },
-      name: `feed ${feed.key}`,
+    const auth = { feed: feed.key, stream: undefined };
+    const name = `feed ${feed.key}`;
+    const plain = (container: HlsContainer, file: string | undefined): MediaTarget => {
+      const outputKey = `feed:${feed.key}:${container}`;
+      const options = this.segmenterOptions(container, false, false, false);
+      return {
+        kind: 'media',
+        outputKey,
+        feed,
+        container,
+        uriPrefix: '',
+        file,
+        auth,
+        name,
+        options,
+        rendition: undefined,
+        factory: this.plainFactory(feed, options),
+      };
     };
-    if (rest === 'index.m3u8')
-      return { ...base, outputKey: `feed:${feed.key}:fmp4`, container: 'fmp4', uriPrefix: '', file: undefined };
-    if (rest === 'ts/index.m3u8')
-      return { ...base, outputKey: `feed:${feed.key}:ts`, container: 'ts', uriPrefix: '', file: undefined };
-    if (rest.startsWith('ts/') && !rest.slice(3).includes('/')) {
-      return { ...base, outputKey: `feed:${feed.key}:ts`, container: 'ts', uriPrefix: '', file: rest.slice(3) };
+    if (rest === 'index.m3u8') return plain('fmp4', undefined);
+    if (rest === 'ts/index.m3u8') return plain('ts', undefined);
+    if (rest.startsWith('ts/') && !rest.slice(3).includes('/')) return plain('ts', rest.slice(3));
+    if (!rest.includes('/') && /\.(m4s|mp4)$/.test(rest)) return plain('fmp4', rest);
+    if (rest === 'master.m3u8') {
+      const renditions = this.renditionsOf(feed.key);
+      if (renditions.length === 0) return undefined;
+      return { kind: 'master', feed, auth, name, renditions };
     }
-    if (!rest.includes('/') && /\.(m4s|mp4)$/.test(rest)) {
-      return { ...base, outputKey: `feed:${feed.key}:fmp4`, container: 'fmp4', uriPrefix: '', file: rest };
+    const m = RENDITION_PATH.exec(rest);
+    if (m === null) return undefined;
+    const index = Number(m[1]);
+    const file = m[2] === 'index.m3u8' ? undefined : m[2];
+    const renditions = this.renditionsOf(feed.key);
+    const entry = renditions.find((r) => r.rendition.index === index);
+    if (entry === undefined) return undefined;
+    return {
+      kind: 'media',
+      outputKey: renditionKey(feed.key, index),
+      feed,
+      container: 'fmp4',
+      uriPrefix: '',
+      file,
+      // A rendition is read as its (first) declared stream: that stream's ACL and tokens apply.
+      auth: { feed: feed.key, stream: entry.stream.name },
+      name: `rendition ${index} of feed ${feed.key} (${entry.stream.name})`,
+      options: this.segmenterOptions('fmp4', false, false, true),
+      rendition: { group: feed.key, index, stream: entry.stream, siblings: renditions.map((r) => r.rendition.index) },
+      factory: undefined,
+    };
+  }
+
+  /** The H.264/H.265 renditions of a feed's ladder, each with the declared stream it is opened as. */
+  private renditionsOf(feedKey: string): MasterTarget['renditions'] {
+    let list = this.renditionsByFeed.get(feedKey);
+    if (list === undefined) {
+      list = listRenditions(feedKey).flatMap((rendition) => {
+        if (rendition.codec !== 'h264' && rendition.codec !== 'h265') return [];
+        const stream = this.ctx.config.streams.find((s) => rendition.streams.includes(s.name));
+        return stream === undefined ? [] : [{ rendition, stream }];
+      });
+      // Not cached until a transcoder manager exists (the server sets it after the routes start).
+      if (currentTranscoderManager() !== undefined || this.options.transcoders !== undefined)
+        this.renditionsByFeed.set(feedKey, list);
     }
-    return undefined;
+    return list;
+  }
+
+  /** A passthrough segmenter of `feed`; it keeps the feed's on-demand Launch/Source running. */
+  private plainFactory(feed: Feed, options: SegmenterOptions): SegmenterFactory {
+    return {
+      restartEnded: () => this.canRestart(feed),
+      create: () => {
+        const s = new Segmenter(feed, options, this.ctx.log);
+        const releaseSource = this.ctx.children?.acquireSource(feed.key);
+        if (releaseSource !== undefined) s.holdUntilDisposed(releaseSource);
+        s.start();
+        return s;
+      },
+    };
   }
 
   private streamTarget(stream: StreamConfig, file: string | undefined): HlsTarget | undefined {
     const feed = stream.feed !== undefined ? this.ctx.feeds.get(stream.feed) : undefined;
     if (feed === undefined) return undefined;
+    const encoded = stream.needsTranscode;
+    const options = this.segmenterOptions('fmp4', stream.noAudio, stream.noVideo, encoded);
     return {
+      kind: 'media',
       outputKey: `stream:${stream.name}`,
       feed,
       container: 'fmp4',
-      noAudio: stream.noAudio,
-      noVideo: stream.noVideo,
       // The playlist is /NAME, so its files (/NAME/...) are named relative to the root.
       uriPrefix: encodeURIComponent(stream.name) + '/',
       file,
       auth: { feed: feed.key, stream: stream.name },
       name: `stream ${stream.name}`,
+      options,
+      // A stream with encoder directives is segmented from the feed's ladder, as a rendition.
+      rendition: encoded ? { group: feed.key, index: undefined, stream, siblings: [] } : undefined,
+      factory: encoded ? undefined : this.plainFactory(feed, options),
     };
   }
+}
+
+function renditionKey(feedKey: string, index: number): string {
+  return `rendition:${feedKey}:${index}`;
+}
+
+/** Peak and average bit rate of the complete segments in the window (BANDWIDTH, AVERAGE-BANDWIDTH). */
+function measuredBitRates(segmenter: Segmenter): { peakBps: number; averageBps: number } | undefined {
+  let bits = 0;
+  let duration90k = 0;
+  let peakBps = 0;
+  for (const s of segmenter.segments) {
+    if (!s.complete || s.duration90k <= 0) continue;
+    let bytes = 0;
+    for (const p of s.parts) bytes += p.data.length;
+    bits += bytes * 8;
+    duration90k += s.duration90k;
+    peakBps = Math.max(peakBps, (bytes * 8 * 90_000) / s.duration90k);
+  }
+  return duration90k === 0 ? undefined : { peakBps, averageBps: (bits * 90_000) / duration90k };
 }
 
 /** Appends the reader's credentials to every file URI of a playlist, so that segment requests carry them. */

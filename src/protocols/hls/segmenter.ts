@@ -21,6 +21,11 @@ export interface SegmenterOptions {
   partHoldBackParts: number;
   noAudio: boolean;
   noVideo: boolean;
+  /**
+   * Cut a segment at every keyframe (of at least half a part target): for the renditions of an
+   * encoder ladder, whose keyframes are forced on the same times, so that all renditions cut alike.
+   */
+  cutAtEveryKeyframe?: boolean;
 }
 
 export const DEFAULT_SEGMENTER_OPTIONS: SegmenterOptions = {
@@ -54,11 +59,52 @@ export interface HlsSegment {
   complete: boolean;
 }
 
+/**
+ * Shared by the renditions of one ladder (RFC 8216bis 6.2.4: switching needs aligned segments): the
+ * same keyframe gets the same media sequence number and program date in every rendition, and
+ * `version` changes whenever any rendition's playlist does (their rendition reports change too).
+ */
+export class RenditionTimeline {
+  private readonly msnByDts = new Map<number, number>();
+  private nextMsn = 0;
+  anchor: { dts90k: number; wallMs: number } | undefined;
+  version = 0;
+  /** When a request last kept the other renditions running (not at every request). */
+  siblingsTouchedAtMs = 0;
+
+  /** The MSN of the segment starting at `dts90k`, given by the first rendition that cut there. */
+  msnAt(dts90k: number, proposed: number | undefined): number {
+    const known = this.msnByDts.get(dts90k);
+    if (known !== undefined) return known;
+    const msn = Math.max(proposed ?? this.nextMsn, this.nextMsn);
+    this.msnByDts.set(dts90k, msn);
+    this.nextMsn = msn + 1;
+    if (this.msnByDts.size > 64) {
+      const oldest = this.msnByDts.keys().next().value;
+      if (oldest !== undefined) this.msnByDts.delete(oldest);
+    }
+    return msn;
+  }
+}
+
+/** A playlist as sent: the body and every header, made once per (segmenter version, form). */
+export interface RenderedPlaylist {
+  readonly body: Buffer;
+  /** Flat [name, value, ...] list for writeHead, Content-Length included. */
+  readonly headers: readonly string[];
+}
+
 interface Waiter {
   check: () => boolean;
   resolve: (ok: boolean) => void;
-  timer: NodeJS.Timeout;
+  deadlineMs: number;
 }
+
+/**
+ * How often held requests are checked for their deadline: one timer per segmenter rather than
+ * one per request (1000 LL-HLS pollers hold 1000 requests, renewed at every part).
+ */
+const WAITER_TICK_MS = 100;
 
 /** Per-track frame duration used when a publisher leaves and the last frame's successor never comes. */
 const FALLBACK_DURATION_90K = 3600;
@@ -83,16 +129,39 @@ export class Segmenter {
   private needDiscontinuity = false;
   private anchor: { dts90k: number; wallMs: number } | undefined;
   private waiters: Waiter[] = [];
+  private waiterTimer: NodeJS.Timeout | undefined;
   private maxSegmentDurationS = 0;
+  private readonly pickTracks: ((tracks: readonly Track[]) => readonly Track[]) | undefined;
+  private readonly onDispose: (() => void)[] = [];
+  /** Shared with the other renditions of a ladder, if this is one. */
+  readonly timeline: RenditionTimeline | undefined;
+  /** Changes whenever the playlist would (a part or segment added, the end): keys the rendered playlists. */
+  version = 0;
+  /** Rendered playlists of the current version, by form (see from-feed.ts); cleared when the version changes. */
+  readonly rendered = new Map<string, RenderedPlaylist>();
+  renderedVersion = -1;
+  /** Playlists rendered so far (a cache miss each). */
+  renders = 0;
   /** Window of segments, oldest first; the last one may be open (parts only). */
   readonly segments: HlsSegment[] = [];
   discontinuitySequence = 0;
   ended = false;
   lastRequestAt = Date.now();
 
-  constructor(feed: Feed, options: SegmenterOptions, log: Logger) {
+  constructor(
+    feed: Feed,
+    options: SegmenterOptions,
+    log: Logger,
+    extra: {
+      /** The tracks to carry, from the feed's (a ladder's feed carries every rendition). */
+      pickTracks?: (tracks: readonly Track[]) => readonly Track[];
+      timeline?: RenditionTimeline;
+    } = {},
+  ) {
     this.feed = feed;
     this.options = options;
+    this.pickTracks = extra.pickTracks;
+    this.timeline = extra.timeline;
     this.log = log.child({ hls: feed.key, container: options.container });
     this.sid = Date.now().toString(36) + randomBytes(3).toString('hex');
   }
@@ -114,6 +183,17 @@ export class Segmenter {
       this.feed.on('close', () => this.end('feed closed')),
     );
     this.log.info('HLS segmenter started', { sid: this.sid });
+  }
+
+  /** Runs `release` when the segmenter is disposed (what it holds: a source, a ladder). */
+  holdUntilDisposed(release: () => void): void {
+    if (this.unsubscribe.length === 0 && this.ended) release();
+    else this.onDispose.push(release);
+  }
+
+  private changed(): void {
+    this.version++;
+    if (this.timeline !== undefined) this.timeline.version++;
   }
 
   get tracks(): readonly Track[] {
@@ -149,38 +229,50 @@ export class Segmenter {
     return last !== undefined && !last.complete ? last : undefined;
   }
 
+  /** Requests held until something is there (a first segment, a blocking reload, a coming part). */
+  get waiting(): number {
+    return this.waiters.length;
+  }
+
   /** Resolves true once `check()` holds, false after `timeoutMs` (or at once if it holds now). */
   waitUntil(check: () => boolean, timeoutMs: number): Promise<boolean> {
     if (check()) return Promise.resolve(true);
     return new Promise((resolve) => {
-      const waiter: Waiter = {
-        check,
-        resolve,
-        timer: setTimeout(() => {
-          this.waiters = this.waiters.filter((w) => w !== waiter);
-          resolve(check());
-        }, timeoutMs),
-      };
-      this.waiters.push(waiter);
+      this.waiters.push({ check, resolve, deadlineMs: Date.now() + timeoutMs });
+      this.waiterTimer ??= setInterval(() => this.expireWaiters(Date.now()), WAITER_TICK_MS);
     });
+  }
+
+  private expireWaiters(nowMs: number): void {
+    const still: Waiter[] = [];
+    for (const w of this.waiters) {
+      if (w.deadlineMs <= nowMs) w.resolve(w.check());
+      else still.push(w);
+    }
+    this.waiters = still;
+    this.stopWaiterTimerIfIdle();
+  }
+
+  private stopWaiterTimerIfIdle(): void {
+    if (this.waiters.length > 0 || this.waiterTimer === undefined) return;
+    clearInterval(this.waiterTimer);
+    this.waiterTimer = undefined;
   }
 
   private notify(): void {
     if (this.waiters.length === 0) return;
     const still: Waiter[] = [];
     for (const w of this.waiters) {
-      if (this.ended || w.check()) {
-        clearTimeout(w.timer);
-        w.resolve(w.check());
-      } else {
-        still.push(w);
-      }
+      if (this.ended || w.check()) w.resolve(w.check());
+      else still.push(w);
     }
     this.waiters = still;
+    this.stopWaiterTimerIfIdle();
   }
 
   private onTracks(tracks: readonly Track[]): void {
-    const wanted = tracks.filter(
+    const picked = this.pickTracks !== undefined ? this.pickTracks(tracks) : tracks;
+    const wanted = picked.filter(
       (t) => !(this.options.noAudio && t.kind === 'audio') && !(this.options.noVideo && t.kind === 'video'),
     );
     const packager = createPackager(this.options.container, wanted);
@@ -225,8 +317,10 @@ export class Segmenter {
       this.commit({ ...prev.frame, duration90k });
     }
     if (frame.trackId === this.cutTrackId && frame.keyframe) {
+      const minimum90k =
+        this.options.cutAtEveryKeyframe === true ? (this.options.partTargetMs * 90) / 2 : this.options.segmentTargetMs * 90;
       if (this.current === undefined) this.beginSegment(frame, arrivedMs);
-      else if (this.current.duration90k + this.partDuration90k >= this.options.segmentTargetMs * 90) {
+      else if (this.current.duration90k + this.partDuration90k >= minimum90k) {
         this.closeSegment();
         this.beginSegment(frame, arrivedMs);
       }
@@ -248,7 +342,20 @@ export class Segmenter {
       // A new timeline (first segment, reconnect, new tracks): dates never go back.
       const last = this.segments[this.segments.length - 1];
       const lastEndMs = last === undefined ? 0 : last.programDateMs + last.duration90k / 90;
-      this.anchor = { dts90k: frame.dts90k, wallMs: Math.max(arrivedMs, lastEndMs) };
+      const shared = this.timeline?.anchor;
+      const sharedMs = shared === undefined ? undefined : shared.wallMs + (frame.dts90k - shared.dts90k) / 90;
+      // Renditions date a frame alike (one anchor), unless it is far off (the ladder restarted).
+      if (shared !== undefined && sharedMs !== undefined && Math.abs(sharedMs - arrivedMs) < 3000 && sharedMs >= lastEndMs) {
+        this.anchor = shared;
+      } else {
+        this.anchor = { dts90k: frame.dts90k, wallMs: Math.max(arrivedMs, lastEndMs) };
+        if (this.timeline !== undefined) this.timeline.anchor = this.anchor;
+      }
+    }
+    if (this.timeline !== undefined) {
+      // Same keyframe, same MSN in every rendition; an MSN never jumps within one playlist.
+      const shared = this.timeline.msnAt(frame.dts90k, this.segments.length === 0 ? undefined : this.nextMsn);
+      if (this.segments.length === 0 || shared === this.nextMsn) this.nextMsn = shared;
     }
     const segment: HlsSegment = {
       msn: this.nextMsn++,
@@ -291,6 +398,7 @@ export class Segmenter {
     segment.duration90k += part.duration90k;
     this.partSamples = [];
     this.partDuration90k = 0;
+    this.changed();
     this.notify();
   }
 
@@ -308,6 +416,7 @@ export class Segmenter {
     segment.complete = true;
     this.maxSegmentDurationS = Math.max(this.maxSegmentDurationS, Math.round(segment.duration90k / 90_000));
     this.trimWindow();
+    this.changed();
     this.notify();
   }
 
@@ -327,6 +436,7 @@ export class Segmenter {
     this.flushPending();
     this.closeSegment();
     this.ended = true;
+    this.changed();
     this.log.info('HLS segmenter ended', { reason });
     this.notify();
     this.dispose();
@@ -335,12 +445,12 @@ export class Segmenter {
   /** Unsubscribes from the feed and releases every waiting request. Idempotent. */
   dispose(): void {
     for (const off of this.unsubscribe.splice(0)) off();
+    for (const release of this.onDispose.splice(0)) release();
+    if (!this.ended) this.changed();
     this.ended = true;
     const waiters = this.waiters;
     this.waiters = [];
-    for (const w of waiters) {
-      clearTimeout(w.timer);
-      w.resolve(w.check());
-    }
+    this.stopWaiterTimerIfIdle();
+    for (const w of waiters) w.resolve(w.check());
   }
 }
