@@ -184,6 +184,8 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   http.addRoute(hls);
   const webrtc = config.webrtc.enabled ? new WebRtcRoute(ctx, webRtcOptions(config)) : undefined;
   if (webrtc !== undefined) http.addRoute(webrtc);
+  // Opens the single-port mux (WebRTCUDPPort/WebRTCTCP) now: a port in use fails the start, not the first viewer.
+  await webrtc?.ready();
   http.addRoute(new PlayerPageRoute(ctx, { whep: webrtc !== undefined }));
   let httpPort: number;
   let httpsPort: number | undefined;

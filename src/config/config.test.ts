@@ -551,6 +551,10 @@ const globalEffects: [text: string, check: (c: ServerConfig) => unknown, expecte
   ],
   ['WebRTCServerIceServer stun:10.0.0.1:3478', (c) => c.webrtc.serverIceServers, [{ urls: 'stun:10.0.0.1:3478' }]],
   ['WebRTCPeerTimeout 4.5', (c) => c.webrtc.peerTimeoutMs, 4500],
+  ['WebRTCTCPPort 8190', (c) => c.webrtc.tcpPort, 8190],
+  ['WebRTCBindAddress 10.0.0.5', (c) => c.webrtc.bindAddress, '10.0.0.5'],
+  ['WHIPKeyframeInterval 1', (c) => c.webrtc.whipKeyframeIntervalMs, 1000],
+  ['WebRTCPlayoutDelayZero off', (c) => c.webrtc.playoutDelayZero, false],
 ];
 
 for (const [text, check, expected] of globalEffects) {

@@ -45,6 +45,10 @@ export interface WebRtcConfig {
   /** Used by the server itself (outbound). */
   serverIceServers: readonly IceServerSpec[];
   peerTimeoutMs: number;
+  tcpPort: number | undefined;
+  bindAddress: string | undefined;
+  whipKeyframeIntervalMs: number;
+  playoutDelayZero: boolean;
 }
 
 export interface ServerConfig {
@@ -290,6 +294,10 @@ function globalFields(g: Readonly<GlobalSettings>): GlobalFields {
       iceServers: g.webrtcIceServers,
       serverIceServers: g.webrtcServerIceServers,
       peerTimeoutMs: g.webrtcPeerTimeoutMs,
+      tcpPort: g.webrtcTcpPort,
+      bindAddress: g.webrtcBindAddress,
+      whipKeyframeIntervalMs: g.whipKeyframeIntervalMs,
+      playoutDelayZero: g.webrtcPlayoutDelayZero,
     },
   };
 }

@@ -56,6 +56,10 @@ export interface GlobalSettings {
   webrtcIceServers: readonly IceServerSpec[];
   webrtcServerIceServers: readonly IceServerSpec[];
   webrtcPeerTimeoutMs: number;
+  webrtcTcpPort: number | undefined;
+  webrtcBindAddress: string | undefined;
+  whipKeyframeIntervalMs: number;
+  webrtcPlayoutDelayZero: boolean;
   tokenExpiryCutsReaders: boolean;
 }
 
@@ -112,6 +116,10 @@ export const GLOBAL_DEFAULTS: Readonly<GlobalSettings> = Object.freeze({
   webrtcIceServers: [],
   webrtcServerIceServers: [],
   webrtcPeerTimeoutMs: 15_000,
+  webrtcTcpPort: undefined,
+  webrtcBindAddress: undefined,
+  whipKeyframeIntervalMs: 2000,
+  webrtcPlayoutDelayZero: true,
   tokenExpiryCutsReaders: true,
 });
 
@@ -1289,7 +1297,7 @@ export const DIRECTIVES: readonly Directive[] = [
     origin: 'feedcast',
     value: v.bool(),
     default: 'off',
-    doc: 'Also offer ICE-TCP candidates (RFC 6544, passive), for viewers whose network blocks UDP.',
+    doc: 'Also offer ICE-TCP candidates (RFC 6544, passive) on one TCP port (WebRTCTCPPort, else the WebRTCUDPPort number, else a free port), relayed in-process, for viewers whose network blocks UDP.',
     example: 'on',
   }),
   iceServer(
@@ -1302,6 +1310,44 @@ export const DIRECTIVES: readonly Directive[] = [
     'WebRTCServerIceServer',
     'Used by the server itself to gather server-reflexive or relay candidates: the only outbound WebRTC traffic, and only when set. Repeat for several.',
   ),
+  setting('webrtcTcpPort', {
+    name: 'WebRTCTCPPort',
+    origin: 'feedcast',
+    value: v.port(),
+    default: 'the WebRTCUDPPort number, else a free port',
+    doc: 'TCP port of the ICE-TCP candidates (with WebRTCTCP on).',
+    example: '8189',
+  }),
+  setting('webrtcBindAddress', {
+    name: 'WebRTCBindAddress',
+    origin: 'feedcast',
+    value: v.string('ADDRESS (an IP address)', {
+      re: /^[0-9A-Fa-f:.]+$/,
+      what: 'an IP address; write e.g. 10.0.0.5 or 0.0.0.0',
+    }),
+    default: 'the one WebRTCAddress, else the wildcard',
+    doc: 'Where the WebRTC sockets bind when that differs from the announced addresses (e.g. the private address behind a 1:1 NAT that WebRTCAddress names publicly).',
+    example: '10.0.0.5',
+  }),
+  setting('whipKeyframeIntervalMs', {
+    name: 'WHIPKeyframeInterval',
+    origin: 'feedcast',
+    value: {
+      ...v.seconds(0.2, 60, '2'),
+      parse: (args, name, where) => Math.round(v.seconds(0.2, 60, '2').parse(args, name, where) * 1000),
+    },
+    default: '2',
+    doc: 'How often a WHIP publisher (a browser) is asked for a keyframe (RTCP PLI), which bounds how long a new viewer of its feed waits for a picture.',
+    example: '2',
+  }),
+  setting('webrtcPlayoutDelayZero', {
+    name: 'WebRTCPlayoutDelayZero',
+    origin: 'feedcast',
+    value: v.bool(),
+    default: 'on',
+    doc: 'Ask WHEP viewers to render frames at once (the playout-delay RTP header extension, 0/0): the lowest delay, at the price of smoothness on a jittery network.',
+    example: 'off',
+  }),
   setting('webrtcPeerTimeoutMs', {
     name: 'WebRTCPeerTimeout',
     origin: 'feedcast',

@@ -43,5 +43,11 @@ export function webRtcOptions(config: ServerConfig): Partial<WebRtcRouteOptions>
     serverIceServers: w.serverIceServers.map(iceServer),
     clientIceServers: w.iceServers.map(iceServer),
     peerTimeoutMs: w.peerTimeoutMs,
+    udpMuxPort: w.udpPort,
+    tcp: w.tcp,
+    tcpPort: w.tcpPort,
+    bindAddress: w.bindAddress,
+    whipKeyframeIntervalMs: w.whipKeyframeIntervalMs,
+    playoutDelayZero: w.playoutDelayZero,
   };
 }

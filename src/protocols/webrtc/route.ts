@@ -19,6 +19,9 @@ import {
   gatheringComplete,
   iceServerLinks,
   keepCandidates,
+  muxBindAddresses,
+  muxTarget,
+  offerForPeer,
   PLAYOUT_DELAY_URI,
   watchPeer,
   type PeerCodecs,
@@ -26,7 +29,7 @@ import {
 } from './peer.js';
 import { RtpSourceRegistry, type FeedRtpSource } from './rtp-source.js';
 import { resolveFfmpeg } from '../../transcode/ffmpeg-args.js';
-import { authPolicy, credentialsFrom, type AuthDecision } from '../../control/auth.js';
+import { authPolicy, credentialsFrom, cutAtExpiry, type AuthDecision } from '../../control/auth.js';
 import {
   chooseH264,
   chooseOpus,
@@ -38,6 +41,7 @@ import {
   type SdpOffer,
 } from './sdp-offer.js';
 import { WhipIngest } from './to-feed.js';
+import { UdpMux } from './udp-mux.js';
 
 export interface WebRtcRouteOptions extends WebRtcIceOptions {
   /** WHIP: ask the browser for a keyframe this often (PLI). Default 2000 ms. */
@@ -46,6 +50,8 @@ export interface WebRtcRouteOptions extends WebRtcIceOptions {
   playoutDelayZero: boolean;
   /** Bound on gathering the server's candidates before answering. Default 3000 ms. */
   gatherTimeoutMs: number;
+  /** WHEP of a feed made by an on-demand Launch/Source: bound on waiting for its tracks. Default 10 000 ms. */
+  sourceStartTimeoutMs: number;
 }
 
 export const DEFAULT_WEBRTC_OPTIONS: WebRtcRouteOptions = {
@@ -53,6 +59,7 @@ export const DEFAULT_WEBRTC_OPTIONS: WebRtcRouteOptions = {
   whipKeyframeIntervalMs: 2000,
   playoutDelayZero: true,
   gatherTimeoutMs: 3000,
+  sourceStartTimeoutMs: 10_000,
 };
 
 const CORS_HEADERS: Readonly<Record<string, string>> = {
@@ -107,6 +114,10 @@ interface Session {
   source: FeedRtpSource | undefined;
   publisher: PublisherSession | undefined;
   stopWatch: (() => void) | undefined;
+  /** Removes the peer from the UDP mux (single-port mode). */
+  leaveMux: (() => void) | undefined;
+  /** Releases the feed's on-demand Launch/Source child (WHEP). */
+  releaseFeedSource: (() => void) | undefined;
   closed: boolean;
 }
 
@@ -125,6 +136,8 @@ export class WebRtcRoute implements HttpRoute {
   private readonly sessions = new Map<string, Session>();
   readonly sources: RtpSourceRegistry;
   private closed = false;
+  private mux: UdpMux | undefined;
+  private muxOpening: Promise<UdpMux> | undefined;
 
   constructor(ctx: ServerContext, options: Partial<WebRtcRouteOptions> = {}) {
     this.ctx = ctx;
@@ -156,10 +169,54 @@ export class WebRtcRoute implements HttpRoute {
     return this.sessions.size;
   }
 
+  /** The single-port socket, once open (udpMuxPort set). */
+  get udpMux(): UdpMux | undefined {
+    return this.mux;
+  }
+
+  /**
+   * Opens the single-port socket now (udpMuxPort set), so a port in use fails at start-up rather
+   * than at the first offer. Otherwise it opens with the first session.
+   */
+  async ready(): Promise<void> {
+    await this.openMux();
+  }
+
+  private async openMux(): Promise<UdpMux | undefined> {
+    const { udpMuxPort, tcp, tcpPort } = this.options;
+    if (udpMuxPort === undefined && !tcp) return undefined;
+    if (this.mux !== undefined) return this.mux;
+    this.muxOpening ??= UdpMux.open({
+      udpPort: udpMuxPort,
+      tcpPort: tcp ? (tcpPort ?? udpMuxPort ?? 0) : undefined,
+      bindAddresses: muxBindAddresses(this.options),
+      idleTimeoutMs: this.options.peerTimeoutMs,
+      log: this.log.child({ part: 'webrtc-udp-mux' }),
+    }).then(
+      (mux) => {
+        if (this.closed) mux.close();
+        else
+          this.log.info('WebRTC ICE mux', {
+            udpPort: mux.port,
+            tcpPort: mux.tcpPort,
+            bind: muxBindAddresses(this.options).join(' '),
+          });
+        this.mux = mux;
+        return mux;
+      },
+      (err: unknown) => {
+        this.muxOpening = undefined;
+        throw err;
+      },
+    );
+    return this.muxOpening;
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     await Promise.all([...this.sessions.values()].map((s) => this.closeSession(s, 'server stopping')));
     this.sources.closeAll();
+    this.mux?.close();
   }
 
   handle(req: IncomingMessage, res: ServerResponse, path: string, _url: URL, conn: ConnectionInfo): boolean {
@@ -275,6 +332,7 @@ export class WebRtcRoute implements HttpRoute {
     const feed = resolved.feed;
     const text = await readBody(req);
     const offer = parseOffer(text);
+    const releaseFeedSource = await this.startFeedSource(feed);
     const source = this.sources.acquire(feed);
     let session: Session | undefined;
     try {
@@ -335,10 +393,11 @@ export class WebRtcRoute implements HttpRoute {
       const { pc, conn, id } = this.newPeer('whep', target.name, httpConn, codecs);
       session = this.register(id, 'whep', target.name, feed, pc, conn);
       session.source = source;
+      session.releaseFeedSource = releaseFeedSource;
       // Sending transceivers exist before the offer is applied, so werift matches them to its sections.
       if (sending.video) pc.addTransceiver('video', { direction: 'sendonly' });
       if (sending.audio) pc.addTransceiver('audio', { direction: 'sendonly' });
-      const answer = await this.negotiate(pc, trimOffer(text, keep));
+      const answer = await this.negotiate(session, trimOffer(text, keep));
       const videoT = pc.getTransceivers().find((t) => t.kind === 'video');
       const playoutId = this.options.playoutDelayZero
         ? videoT?.headerExtensions.find((e) => e.uri === PLAYOUT_DELAY_URI)?.id
@@ -358,9 +417,13 @@ export class WebRtcRoute implements HttpRoute {
       });
       const live = session;
       const offSource = source.on('close', (reason) => void this.closeSession(live, reason));
+      // An expiring read token or JWT ends the peer (closeSession stops the viewer, which disarms this).
+      const expiry = { protocol: 'webrtc', target: target.name, from: conn.remoteAddress };
+      const disarmExpiry = cutAtExpiry(this.ctx, decision, expiry, () => void this.closeSession(live, 'read token expired'));
       const viewerStop = viewer.stop.bind(viewer);
       viewer.stop = () => {
         offSource();
+        disarmExpiry();
         viewerStop();
       };
       this.respondCreated(res, target, id, answer, notes);
@@ -374,7 +437,10 @@ export class WebRtcRoute implements HttpRoute {
       });
     } catch (err) {
       if (session !== undefined) await this.closeSession(session, 'negotiation failed');
-      else this.sources.release(source);
+      else {
+        this.sources.release(source);
+        releaseFeedSource();
+      }
       throw err;
     }
   }
@@ -462,7 +528,7 @@ export class WebRtcRoute implements HttpRoute {
         video: accepting.video,
         audio: accepting.audio,
       });
-      const answer = await this.negotiate(pc, trimOffer(text, keep));
+      const answer = await this.negotiate(session, trimOffer(text, keep));
       this.respondCreated(res, target, id, answer, whyNot);
       this.log.info('WHIP session', {
         id,
@@ -513,6 +579,8 @@ export class WebRtcRoute implements HttpRoute {
       source: undefined,
       publisher: undefined,
       stopWatch: undefined,
+      leaveMux: undefined,
+      releaseFeedSource: undefined,
       closed: false,
     };
     this.sessions.set(id, session);
@@ -520,10 +588,16 @@ export class WebRtcRoute implements HttpRoute {
     return session;
   }
 
-  /** Applies the (trimmed) offer and returns the answer with the server's candidates. */
-  private async negotiate(pc: RTCPeerConnection, offerText: string): Promise<string> {
+  /**
+   * Applies the (trimmed) offer and returns the answer with the server's candidates. In single-port
+   * or ICE-TCP mode the peer joins the mux: its UDP candidates carry the mux port, and/or a passive
+   * TCP candidate on the mux's TCP port is added.
+   */
+  private async negotiate(session: Session, offerText: string): Promise<string> {
+    const pc = session.pc;
+    const mux = await this.openMux();
     try {
-      await pc.setRemoteDescription({ type: 'offer', sdp: offerText });
+      await pc.setRemoteDescription({ type: 'offer', sdp: offerForPeer(offerText, this.options) });
     } catch (err) {
       throw new HttpError(400, `The SDP offer could not be applied: ${err instanceof Error ? err.message : String(err)}.`);
     }
@@ -532,7 +606,48 @@ export class WebRtcRoute implements HttpRoute {
     await gatheringComplete(pc, this.options.gatherTimeoutMs);
     const sdp = pc.localDescription?.sdp;
     if (sdp === undefined) throw new Error('werift produced no local description');
-    return keepCandidates(sdp, this.options.hostAddresses);
+    if (mux === undefined) return keepCandidates(sdp, this.options.hostAddresses);
+    const target = muxTarget(sdp, this.options);
+    const serverUfrag = /^a=ice-ufrag:(\S+)/m.exec(sdp)?.[1];
+    const serverPassword = /^a=ice-pwd:(\S+)/m.exec(sdp)?.[1];
+    const clientUfrag = /^a=ice-ufrag:(\S+)/m.exec(offerText)?.[1];
+    if (target === undefined || serverUfrag === undefined || serverPassword === undefined || clientUfrag === undefined) {
+      throw new Error('werift answer has no UDP host candidate or ICE credentials for the UDP mux');
+    }
+    if (session.closed) throw new HttpError(503, 'The session ended while it was being set up.');
+    session.leaveMux = mux.addPeer({ serverUfrag, serverPassword, clientUfrag, target });
+    return keepCandidates(sdp, this.options.hostAddresses, { udp: mux.port, tcp: mux.tcpPort });
+  }
+
+  /**
+   * Starts the feed's on-demand Launch/Source child (if it has one) for a WHEP viewer and waits,
+   * bounded, for its tracks; returns the release for when the viewer leaves.
+   */
+  private async startFeedSource(feed: Feed): Promise<() => void> {
+    const release = this.ctx.children?.acquireSource(feed.key);
+    if (release === undefined) return () => undefined;
+    if (feed.tracks.length > 0) return release;
+    const timeoutMs = this.options.sourceStartTimeoutMs;
+    const ok = await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => done(false), timeoutMs);
+      const off = feed.on('tracks', (tracks) => {
+        if (tracks.length > 0) done(true);
+      });
+      function done(result: boolean): void {
+        clearTimeout(timer);
+        off();
+        resolve(result);
+      }
+    });
+    if (!ok) {
+      release();
+      throw new HttpError(
+        503,
+        `Feed ${feed.key} is made by ffmpeg on demand and had no tracks after ${timeoutMs} ms; the server log says why.`,
+        { 'Retry-After': '5' },
+      );
+    }
+    return release;
   }
 
   private respondCreated(res: ServerResponse, target: Target, id: string, answer: string, notes: readonly string[]): void {
@@ -573,7 +688,10 @@ export class WebRtcRoute implements HttpRoute {
     }
     let mid: string | undefined;
     let added = 0;
-    for (const line of text.split(/\r?\n/)) {
+    // Single-port and ICE-TCP modes keep the client's candidates from werift (offerForPeer): the
+    // mux relays the client's checks instead, and the server never connects out over TCP.
+    const lines = offerForPeer(text, this.options).split(/\r?\n/);
+    for (const line of lines) {
       if (line.startsWith('a=mid:')) mid = line.slice(6);
       if (!line.startsWith('a=candidate:')) continue;
       if (line.length > 512) throw new HttpError(400, 'A candidate line is over 512 characters.');
@@ -594,6 +712,8 @@ export class WebRtcRoute implements HttpRoute {
     session.closed = true;
     this.sessions.delete(session.id);
     session.stopWatch?.();
+    session.leaveMux?.();
+    session.releaseFeedSource?.();
     session.viewer?.stop();
     session.ingest?.stop();
     session.publisher?.end(reason);
