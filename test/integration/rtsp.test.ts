@@ -359,7 +359,6 @@ describe('RTSP/RTP', { skip }, () => {
     await waitFor('the feed to get tracks', () => (server.ctx.feeds.get('feed1')?.tracks.length ?? 0) === 2);
     const dir = mkdtempSync(join(tmpdir(), 'feedcast-vlc-'));
     chmodSync(dir, 0o777);
-    t.after(() => rmSync(dir, { recursive: true, force: true }));
     const clientPort = 42000 + 2 * Math.floor(Math.random() * 1000);
     const source = hasRtspClient ? url('/feed1') : `rtp://@127.0.0.1:${clientPort}`;
     // As root VLC refuses to run: run it as nobody. The scene filter saves every decoded picture.
@@ -386,12 +385,16 @@ describe('RTSP/RTP', { skip }, () => {
       ],
       { stdio: 'ignore', detached: true },
     );
-    t.after(() => {
+    const vlcExited = new Promise((resolve) => vlc.once('exit', resolve));
+    // VLC goes first, then its pictures: removing the folder while it still writes fails (ENOTEMPTY).
+    t.after(async () => {
       try {
         if (vlc.pid !== undefined) process.kill(-vlc.pid, 'SIGKILL');
       } catch {
         // already gone
       }
+      if (vlc.exitCode === null && vlc.signalCode === null) await vlcExited;
+      rmSync(dir, { recursive: true, force: true, maxRetries: 5 });
     });
     if (!hasRtspClient) {
       const c = new RawRtspClient(port);
