@@ -238,6 +238,8 @@ async function main(): Promise<void> {
       overhead_pct: Number((((childCores + serverCores) / aloneCores - 1) * 100).toFixed(1)),
       first_frame_bytes_ms: { median: Math.round(median(toFrameBytes)), runs: toFrameBytes.map(Math.round) },
       first_decoded_frame_ms: { median: Math.round(median(toDecoded)), runs: toDecoded.map(Math.round) },
+      // Restarts whose reader got no frame within 30 s (issue #7: was 3 of 8 before the fix).
+      restarts_without_a_frame: [...toFrameBytes, ...toDecoded].filter(Number.isNaN).length,
       passthrough_first_frame_bytes_ms: Math.round(median(passBytes)),
       passthrough_first_decoded_frame_ms: Math.round(median(passDecoded)),
     };

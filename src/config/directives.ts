@@ -1456,9 +1456,9 @@ export const DIRECTIVES: readonly Directive[] = [
     group: 'feed',
     origin: 'ffserver',
     value: v.words('PROGRAM ARGS…', 1, Number.MAX_SAFE_INTEGER),
-    doc: "Runs ffmpeg with these arguments as this feed's source, restarting it when it exits. The feed URL is appended as the last argument.",
+    doc: "Runs ffmpeg with these arguments (the first word is ignored) as this feed's publisher, restarting it when it exits. Where ffserver appended the feed URL, Feedcast appends `-f mpegts pipe:1` and reads the child's stdout: the line's options apply to that output.",
     differs:
-      'The program run is FFmpegPath (or ffmpeg on PATH), not the ffmpeg next to the server binary; the first word is kept as written.',
+      "The program run is FFmpegPath (or $FEEDCAST_FFMPEG, or ffmpeg on PATH), not the ffmpeg next to the server binary; the output is the child's stdout (MPEG-TS), not the appended feed URL (today's ffmpeg has no FFM muxer).",
     example: 'ffmpeg -re -f lavfi -i testsrc2',
     feed(args, feed, site) {
       if (feed.launch !== undefined) site.warn('a second Launch replaces the first one');

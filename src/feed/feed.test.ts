@@ -87,3 +87,57 @@ test('readers hear "idle" when no publisher comes back within the grace period',
   clearTimeout(keepAlive);
   feed.close();
 });
+
+test('with several video tracks the GOP cache keeps each track last keyframe, and a reader of one starts there', () => {
+  const feed = newFeed();
+  const p = feed.attachPublisher(who, 0);
+  p.setTracks([{ ...video, id: 7 }, { ...video, id: 8, width: 160, height: 120 }, audio]);
+  const [v0, v1] = feed.tracks.filter((t) => t.kind === 'video').map((t) => t.id);
+  assert.ok(v0 !== undefined && v1 !== undefined);
+  p.write(frame(7, 0, true));
+  p.write(frame(8, 0, true));
+  p.write(frame(9, 100));
+  p.write(frame(7, 3600));
+  p.write(frame(8, 3600));
+  p.write(frame(8, 7200, true)); // v1's keyframes are not aligned with v0's
+  p.write(frame(9, 7300));
+  p.write(frame(7, 7200));
+  const dts = (frames: readonly Frame[]): string =>
+    frames.map((f) => `${f.trackId === v0 ? 'v0' : f.trackId === v1 ? 'v1' : 'a'}@${f.dts90k}${f.keyframe ? 'K' : ''}`).join(' ');
+  assert.equal(
+    dts(feed.gopCache()),
+    'v0@0K v1@0K a@100 v0@3600 v1@3600 v1@7200K a@7300 v0@7200',
+    'from the oldest last keyframe (v0 at 0)',
+  );
+  assert.equal(dts(feed.gopCache(v1)), 'v1@7200K a@7300 v0@7200', "v1's reader starts at v1's last keyframe, audio from there");
+  assert.equal(dts(feed.gopCache(v0)), dts(feed.gopCache()));
+  p.write(frame(7, 10_800, true));
+  assert.equal(dts(feed.gopCache()), 'v1@7200K a@7300 v0@7200 v0@10800K', "v0's new keyframe trims to v1's");
+  assert.equal(dts(feed.gopCache(v0)), 'v0@10800K');
+  assert.equal(feed.keyframeInterval90k, 10_800, 'measured on the first video track only');
+  feed.close();
+});
+
+test('a multi-video GOP cache past its bounds forgets the track with the oldest keyframe first', () => {
+  const feed = new Feed('f', 'f', { publisherTimeoutMs: 5000, publisherGraceMs: 60_000, maxGopFrames: 6 }, silentLogger);
+  const p = feed.attachPublisher(who, 0);
+  p.setTracks([
+    { ...video, id: 7 },
+    { ...video, id: 8, width: 160, height: 120 },
+  ]);
+  const [v0, v1] = feed.tracks.map((t) => t.id);
+  p.write(frame(7, 0, true));
+  p.write(frame(8, 0, true));
+  for (let i = 1; i <= 2; i++) p.write(frame(8, i * 3600)); // v0 stalls
+  p.write(frame(8, 3 * 3600, true));
+  p.write(frame(8, 4 * 3600));
+  assert.equal(feed.gopCache().length, 6);
+  p.write(frame(8, 5 * 3600)); // a 7th frame: v0's keyframe at 0 is forgotten
+  assert.deepEqual(
+    feed.gopCache().map((f) => f.dts90k),
+    [3 * 3600, 4 * 3600, 5 * 3600],
+  );
+  assert.equal(feed.gopCache(v0).length, 0, 'no keyframe of v0 left to start from');
+  assert.equal(feed.gopCache(v1)[0]?.dts90k, 3 * 3600);
+  feed.close();
+});

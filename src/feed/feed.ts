@@ -1,6 +1,7 @@
 // The hub of one live input: its tracks, its clock, the GOP cache (everything since the last
-// video keyframe, so a new reader starts at once) and its listeners. A publisher writes frames
-// through a PublisherSession; write() is synchronous and never waits for a reader.
+// video keyframe, so a new reader starts at once; with several video tracks, since the oldest of
+// their last keyframes) and its listeners. A publisher writes frames through a PublisherSession;
+// write() is synchronous and never waits for a reader.
 
 import type { Frame } from '../media/frame.js';
 import type { Track } from '../media/track.js';
@@ -61,6 +62,12 @@ export class Feed extends TypedEmitter<FeedEvents> {
   private currentTracks: Track[] = [];
   private gop: Frame[] = [];
   private gopBytes = 0;
+  /** Video tracks of the feed: with more than one, the GOP cache keeps every track's last keyframe. */
+  private videoTrackCount = 0;
+  /** Multi-video feeds: index in `gop` of each video track's last keyframe. */
+  private readonly keyIndex = new Map<number, number>();
+  /** The video track whose keyframe spacing is keyframeInterval90k (the first one). */
+  private intervalTrackId: number | undefined;
   private session: PublisherSession | undefined;
   private graceTimer: NodeJS.Timeout | undefined;
   private closed = false;
@@ -98,9 +105,18 @@ export class Feed extends TypedEmitter<FeedEvents> {
     return this.currentTracks.some((t) => t.kind === 'video');
   }
 
-  /** Frames since the last video keyframe, oldest first: what a new reader gets first. */
-  gopCache(): readonly Frame[] {
-    return this.gop;
+  /**
+   * What a new reader gets first, oldest first, starting on a video keyframe: the frames since the
+   * last video keyframe. With several video tracks (variants), the frames since the oldest of the
+   * tracks' last keyframes, so every track's last keyframe is in it; `videoTrackId` narrows that to
+   * the frames since that track's last keyframe (empty when it has had none), for a reader of one
+   * variant. The array is the cache itself: iterate it at once, do not keep it.
+   */
+  gopCache(videoTrackId?: number): readonly Frame[] {
+    if (videoTrackId === undefined || this.videoTrackCount <= 1) return this.gop;
+    const at = this.keyIndex.get(videoTrackId);
+    if (at === undefined) return [];
+    return at === 0 ? this.gop : this.gop.slice(at);
   }
 
   /**
@@ -142,8 +158,7 @@ export class Feed extends TypedEmitter<FeedEvents> {
   detach(session: PublisherSession, reason: string): void {
     if (this.session !== session) return;
     this.session = undefined;
-    this.gop = [];
-    this.gopBytes = 0;
+    this.clearGop();
     this.log.info('publisher left', { reason, graceMs: this.options.publisherGraceMs });
     this.safeEmit('publisher', undefined);
     if (!this.closed) {
@@ -180,6 +195,11 @@ export class Feed extends TypedEmitter<FeedEvents> {
     }
     if (changed) {
       this.currentTracks = next.sort((a, b) => a.id - b.id);
+      const videos = this.currentTracks.filter((t) => t.kind === 'video');
+      // The cache's layout depends on the number of video tracks: start it again when that changes.
+      if (videos.length !== this.videoTrackCount) this.clearGop();
+      this.videoTrackCount = videos.length;
+      this.intervalTrackId = videos[0]?.id;
       this.log.info('tracks', { tracks: this.currentTracks.map((t) => `${t.id}:${t.codec}`).join(',') });
       this.safeEmit('tracks', this.currentTracks);
     }
@@ -207,13 +227,20 @@ export class Feed extends TypedEmitter<FeedEvents> {
   }
 
   private cache(frame: Frame, kind: 'video' | 'audio'): void {
-    if (!this.hasVideo) return; // audio-only: any frame is a start point, nothing to cache
+    if (this.videoTrackCount === 0) return; // audio-only: any frame is a start point, nothing to cache
     if (kind === 'video' && frame.keyframe) {
       this.stats.keyframesIn++;
-      if (this.lastKeyframeDts !== undefined) this.keyframeInterval90k = frame.dts90k - this.lastKeyframeDts;
-      this.lastKeyframeDts = frame.dts90k;
-      this.gop = [];
-      this.gopBytes = 0;
+      if (frame.trackId === this.intervalTrackId) {
+        if (this.lastKeyframeDts !== undefined) this.keyframeInterval90k = frame.dts90k - this.lastKeyframeDts;
+        this.lastKeyframeDts = frame.dts90k;
+      }
+      if (this.videoTrackCount === 1) {
+        this.gop = [];
+        this.gopBytes = 0;
+      } else {
+        this.keyIndex.set(frame.trackId, this.gop.length);
+        this.trimToOldestKeyframe();
+      }
     } else if (this.gop.length === 0) {
       return; // no keyframe yet: nothing a new reader could start from
     }
@@ -221,14 +248,50 @@ export class Feed extends TypedEmitter<FeedEvents> {
     this.gopBytes += frame.data.length;
     const maxBytes = this.options.maxGopBytes ?? DEFAULT_MAX_GOP_BYTES;
     const maxFrames = this.options.maxGopFrames ?? DEFAULT_MAX_GOP_FRAMES;
-    if (this.gopBytes > maxBytes || this.gop.length > maxFrames) {
-      this.log.warn('GOP too long for the cache; new readers wait for the next keyframe', {
-        bytes: this.gopBytes,
-        frames: this.gop.length,
-      });
-      this.gop = [];
-      this.gopBytes = 0;
+    if (this.gopBytes > maxBytes || this.gop.length > maxFrames) this.overflow();
+  }
+
+  /** Multi-video feeds: drops what comes before the oldest of the video tracks' last keyframes. */
+  private trimToOldestKeyframe(): void {
+    let start = Infinity;
+    for (const at of this.keyIndex.values()) start = Math.min(start, at);
+    if (start === Infinity || start === 0) return;
+    for (let i = 0; i < start; i++) this.gopBytes -= this.gop[i]?.data.length ?? 0;
+    this.gop.splice(0, start);
+    for (const [id, at] of this.keyIndex) this.keyIndex.set(id, at - start);
+  }
+
+  /**
+   * The cache went past its bounds. With several video tracks, the track whose last keyframe is
+   * the oldest (a stalled variant, a long GOP) is forgotten first; otherwise the cache is dropped
+   * and new readers wait for the next keyframe.
+   */
+  private overflow(): void {
+    const bytes = this.gopBytes;
+    const frames = this.gop.length;
+    const maxBytes = this.options.maxGopBytes ?? DEFAULT_MAX_GOP_BYTES;
+    const maxFrames = this.options.maxGopFrames ?? DEFAULT_MAX_GOP_FRAMES;
+    while (this.keyIndex.size > 1 && (this.gopBytes > maxBytes || this.gop.length > maxFrames)) {
+      let oldest: number | undefined;
+      let oldestAt = Infinity;
+      for (const [id, at] of this.keyIndex) {
+        if (at < oldestAt) {
+          oldest = id;
+          oldestAt = at;
+        }
+      }
+      if (oldest === undefined) break;
+      this.keyIndex.delete(oldest);
+      this.trimToOldestKeyframe();
     }
+    if (this.gopBytes > maxBytes || this.gop.length > maxFrames) this.clearGop();
+    this.log.warn('GOP too long for the cache; new readers wait for the next keyframe', { bytes, frames });
+  }
+
+  private clearGop(): void {
+    this.gop = [];
+    this.gopBytes = 0;
+    this.keyIndex.clear();
   }
 
   /** Ends the publisher and tells every listener the feed is gone. Idempotent. */

@@ -169,6 +169,9 @@ test('ladder and publish commands: videos then audios, per-stream options, align
   assert.equal(valueOf(ladder, '-b:a:1'), '32k');
   assert.ok(ladder.indexOf('-c:v:1') < ladder.indexOf('-c:a:0'), 'video tracks first');
   assert.equal(valueOf(ladder, '-force_key_frames'), 'expr:gte(t,n_forced*2)');
+  // nobuffer drops what ffmpeg probed, the GOP cache's keyframe with it: the ladder's video then
+  // started a GOP after its audio and the server's demuxer gave up on it (issue #7).
+  assert.ok(!(valueOf(ladder, '-fflags') ?? '').includes('nobuffer'), 'ffmpeg keeps the probed keyframe');
 
   const pub = publishArgs([hi, lo], 'pipe:1', { inputArgs: ['-re', '-i', 'in.mp4'] });
   assert.ok(!pub.includes('-method'), 'the CLI does the POST itself');

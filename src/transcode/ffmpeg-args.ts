@@ -247,8 +247,10 @@ export function encoderArgs(profile: Pick<TranscodeProfile, 'video' | 'audio'>):
 /** Options that keep ffmpeg quiet on stderr except for what matters, and fast to start on a live pipe. */
 const COMMON = ['-hide_banner', '-nostats', '-loglevel', 'warning'];
 // probesize must hold a 1080p keyframe plus the first audio frames (the GOP cache comes at once);
-// analyzeduration bounds the wait when the feed is slow.
-const LIVE_INPUT = ['-fflags', '+genpts+nobuffer', '-probesize', '2000000', '-analyzeduration', '500000'];
+// analyzeduration bounds the wait when the feed is slow. No `-fflags nobuffer`: it throws away
+// what probing read, which is the GOP cache's keyframe, so the video started a whole GOP after
+// the audio; a ladder's TS demuxer then gave up on the video tracks (issue #7, ladder restarts).
+const LIVE_INPUT = ['-fflags', '+genpts', '-probesize', '2000000', '-analyzeduration', '500000'];
 
 /** The transcoder: the feed's frames as MPEG-TS on stdin, the profile's container on stdout. */
 export function transcodeArgs(profile: TranscodeProfile, input: { hasVideo: boolean; hasAudio: boolean }): string[] {

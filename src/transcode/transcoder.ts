@@ -82,7 +82,8 @@ class FeedToStdin {
     this.waitKey = this.videoIds.size > 0;
     this.muxer = new TsMuxer(tracks);
     this.send(this.muxer.header());
-    for (const frame of source.gopCache()) this.onFrame(frame);
+    // Start at the last keyframe of the video track ffmpeg reads (the feed may carry others).
+    for (const frame of source.gopCache(tracks.find((t) => t.kind === 'video')?.id)) this.onFrame(frame);
     this.off = source.on('frame', (frame) => this.onFrame(frame));
   }
 
@@ -297,8 +298,19 @@ export class Transcoder extends TypedEmitter<TranscoderEvents> {
         startedAt: new Date(),
       });
       this.session = session;
+      const wantVideos = this.ladderVideoTracks(tracks);
       const demuxer = new TsDemuxer({
-        onTracks: (t) => session.setTracks(t),
+        onTracks: (t) => {
+          // The demuxer gives up on a track whose codec config is late (2 s of stream time): a
+          // ladder without its video would serve sound only, for ever. Start ffmpeg again.
+          const videos = t.filter((x) => x.kind === 'video').length;
+          if (videos < wantVideos) {
+            this.log.warn('ladder output lacks video tracks, restarting ffmpeg', { videos, expected: wantVideos });
+            child.kill('SIGKILL');
+            return;
+          }
+          session.setTracks(t);
+        },
         onFrame: (f) => session.write(f),
         onWarning: (m) => this.log.debug('transcoder output', { warning: m }),
       });
@@ -342,6 +354,12 @@ export class Transcoder extends TypedEmitter<TranscoderEvents> {
         fail(err);
       }
     });
+  }
+
+  /** How many video tracks the ladder's output must carry: one per variant with video, if the input has video. */
+  private ladderVideoTracks(input: readonly Track[]): number {
+    if (!input.some((t) => t.kind === 'video')) return 0;
+    return this.opts.variants.filter((v) => v.profile.video !== undefined).length;
   }
 
   private onChildExit(willRestart: boolean): void {
@@ -437,7 +455,8 @@ export class VariantSelector {
     );
     if (source.tracks.length > 0) {
       this.onTracks(source.tracks);
-      for (const frame of source.gopCache()) this.onFrame(frame);
+      // This variant's last keyframe, with the audio from there (not another variant's keyframe).
+      for (const frame of source.gopCache(this.selected.find((t) => t.kind === 'video')?.id)) this.onFrame(frame);
     }
   }
 

@@ -20,6 +20,21 @@ export interface RtmpPlayRequest {
   bandwidthKbps: number;
 }
 
+/** How long a player of an on-demand Launch/Source feed waits for the source's first tracks. */
+export const SOURCE_START_TIMEOUT_MS = 20_000;
+
+/**
+ * Starts the feed's on-demand Launch/Source child, if it has one, for this player, and lets it go
+ * when the socket closes (the source then stops after TranscodeIdleTimeout). Whether it has one.
+ */
+export function holdFeedSource(ctx: ServerContext, feed: Feed, socket: Socket): boolean {
+  const release = ctx.children?.acquireSource(feed.key);
+  if (release === undefined) return false;
+  if (socket.destroyed) release();
+  else socket.once('close', release);
+  return true;
+}
+
 /** Waits until the feed has tracks, the socket closes or `timeoutMs` passes. */
 export function waitForTracks(feed: Feed, timeoutMs: number, socket: Socket): Promise<boolean> {
   if (feed.tracks.length > 0) return Promise.resolve(true);

@@ -35,7 +35,7 @@ import { authPolicy, credentialsFrom, cutAtExpiry, type AuthDecision } from '../
 import { acquireReaderSlot, type ReaderSlot } from '../../control/limits.js';
 import type { ServerContext } from '../../server-context.js';
 import { canCarryAny, plainVariant, type OutputVariant } from '../../streams/output-registry.js';
-import { RtmpFromFeed, waitForTracks } from './from-feed.js';
+import { holdFeedSource, RtmpFromFeed, SOURCE_START_TIMEOUT_MS, waitForTracks } from './from-feed.js';
 import { parseRtmpStreamName, rtmpAppName } from './stream-name.js';
 import { RtmpToFeed } from './to-feed.js';
 
@@ -475,9 +475,13 @@ export class RtmpSession {
       else this.close('read token expired');
     });
     this.socket.once('close', disarm);
+    // A Launch/Source feed's on-demand child runs while this player plays (released on close).
+    const sourced = holdFeedSource(this.ctx, feed, this.socket);
     if (feed.tracks.length === 0) {
       this.conn.state = 'WAIT_FEED';
-      const waitMs = this.ctx.config.publisherGraceMs;
+      const waitMs = sourced
+        ? Math.max(SOURCE_START_TIMEOUT_MS, this.ctx.config.publisherGraceMs)
+        : this.ctx.config.publisherGraceMs;
       const ok = await waitForTracks(feed, waitMs, this.socket);
       if ((this.phase as Phase) === 'closed') return;
       if (!ok) {
