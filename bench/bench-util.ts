@@ -175,6 +175,20 @@ export function procRssKB(pid: number | undefined): number | undefined {
   }
 }
 
+/**
+ * Write system calls the process made (`syscw` of /proc/PID/io: write, writev, sendmsg ...): the
+ * cost that grows with readers, counted exactly whatever else the machine is doing.
+ */
+export function procWriteCalls(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const m = /syscw:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/io`, 'latin1'));
+    return m?.[1] === undefined ? undefined : Number(m[1]);
+  } catch {
+    return undefined;
+  }
+}
+
 /** Whole machine: busy, interrupt (irq + softirq: much of loopback TCP) and total ticks, all CPUs. */
 export function machineTicks(): { busy: number; irq: number; total: number } {
   const line = readFileSync('/proc/stat', 'latin1').split('\n')[0] ?? '';

@@ -17,8 +17,8 @@
 //     TCP tap in this process that walks the publisher's RTMP chunks and notes when each video
 //     frame leaves the publisher (its departure lateness = departure wall ms − frame timestamp).
 //  3. Runs bench/flv-readers.ts (a separate process: HTTP-FLV or cheap RTMP players) at each load,
-//     samples the server's process tree (utime+stime, VmRSS) every 500 ms, and computes, over the
-//     generator's measuring window: CPU, RSS, bitrate and "every reader at full rate", time to
+//     samples the server's process tree (utime+stime, VmRSS, write system calls) every 500 ms, and
+//     computes, over the generator's measuring window: CPU, RSS, writes per reader, bitrate and "every reader at full rate", time to
 //     first frame, and the added delay = a reader's mean lateness − the publisher's departure
 //     lateness over the same window (the server's share of the delay; ffmpeg → reader direct has
 //     no server and, through the same tap, 0 by construction).
@@ -43,6 +43,7 @@ import {
   prepareClip,
   procRssKB,
   procTicks,
+  procWriteCalls,
   round,
   say,
   sleep,
@@ -88,7 +89,17 @@ const TARGETS = (process.env['BENCH_TARGETS'] ?? DEFAULT_TARGETS).split(',').map
   return t;
 });
 
-/** Node flags for Feedcast only (BENCH_FEEDCAST_NODE_ARGS, e.g. `--max-semi-space-size=4`). */
+/**
+ * The node flags Feedcast ships with: those on bin/feedcast.js's first line
+ * (`#!/usr/bin/env -S node --flag ...`), so that the bench runs the server the way `feedcast` does.
+ */
+const PRODUCT_NODE_ARGS = ((): string[] => {
+  const first = readFileSync(join(ROOT, 'bin/feedcast.js'), 'utf8').split('\n', 1)[0] ?? '';
+  const flags = /^#!.*\bnode((?:\s+--\S+)*)\s*$/.exec(first)?.[1] ?? '';
+  return flags.split(/\s+/).filter((a) => a !== '');
+})();
+
+/** More node flags for Feedcast only (BENCH_FEEDCAST_NODE_ARGS, e.g. `--max-semi-space-size=4`): experiments. */
 const FEEDCAST_NODE_ARGS = (process.env['BENCH_FEEDCAST_NODE_ARGS'] ?? '').split(/\s+/).filter((a) => a !== '');
 
 /** `taskset -c CPU cmd args` when pinning, else the command itself. */
@@ -161,7 +172,8 @@ async function startFeedcast(): Promise<RunningServer> {
     ].join('\n'),
   );
   const main = FEEDCAST_BUILD === 'tsx' ? ['--import', 'tsx', 'src/main.ts'] : [join(OUT, 'dist/main.js')];
-  const { child, log } = spawnServer(process.execPath, [...FEEDCAST_NODE_ARGS, ...main, '-f', conf], {
+  const nodeArgs = [...PRODUCT_NODE_ARGS, ...FEEDCAST_NODE_ARGS];
+  const { child, log } = spawnServer(process.execPath, [...nodeArgs, ...main, '-f', conf], {
     ...process.env,
     FEEDCAST_LOG_FORMAT: 'json',
     FEEDCAST_LOG_LEVEL: 'warn',
@@ -172,7 +184,7 @@ async function startFeedcast(): Promise<RunningServer> {
   const coalesce = process.env['FEEDCAST_WRITE_COALESCE_MS'];
   return {
     kind: 'feedcast',
-    version: `${version} (${[FEEDCAST_BUILD, ...(coalesce !== undefined ? [`write coalesce ${coalesce}`] : []), ...FEEDCAST_NODE_ARGS].join(', ')})`,
+    version: `${version} (${[FEEDCAST_BUILD, ...(coalesce !== undefined ? [`write coalesce ${coalesce}`] : []), ...nodeArgs].join(', ')})`,
     child,
     rtmpPort: rtmp,
     readUrl: (p) =>
@@ -429,6 +441,7 @@ interface Sample {
   t: number;
   serverTicks: number;
   serverRssKB: number;
+  serverWrites: number;
   genTicks: number | undefined;
   pubTicks: number | undefined;
   machine: { busy: number; irq: number; total: number };
@@ -459,14 +472,17 @@ class Sampler {
     if (this.samples.length % 10 === 0) this.pids = treePids(this.root);
     let ticks = 0;
     let rss = 0;
+    let writes = 0;
     for (const p of this.pids) {
       ticks += procTicks(p) ?? 0;
       rss += procRssKB(p) ?? 0;
+      writes += procWriteCalls(p) ?? 0;
     }
     this.samples.push({
       t: Date.now(),
       serverTicks: ticks,
       serverRssKB: rss,
+      serverWrites: writes,
       genTicks: procTicks(this.genPid),
       pubTicks: procTicks(this.pubPid),
       machine: machineTicks(),
@@ -477,7 +493,7 @@ class Sampler {
   window(
     t0: number,
     t1: number,
-  ): { cpu: number; rssMaxMB: number; gen: number | null; others: number | null; irq: number } | undefined {
+  ): { cpu: number; rssMaxMB: number; writesPerSec: number; gen: number | null; others: number | null; irq: number } | undefined {
     const inside = this.samples.filter((s) => s.t >= t0 && s.t <= t1);
     const a = inside[0];
     const b = inside[inside.length - 1];
@@ -490,7 +506,8 @@ class Sampler {
     const busy = pct(b.machine.busy - a.machine.busy);
     const irq = pct(b.machine.irq - a.machine.irq);
     const others = gen === null ? null : round(busy - cpu - gen - pub - irq);
-    return { cpu, rssMaxMB: round(Math.max(...inside.map((s) => s.serverRssKB)) / 1024), gen, others, irq };
+    const writesPerSec = round((b.serverWrites - a.serverWrites) / sec);
+    return { cpu, rssMaxMB: round(Math.max(...inside.map((s) => s.serverRssKB)) / 1024), writesPerSec, gen, others, irq };
   }
 }
 
@@ -525,6 +542,8 @@ interface LoadResult {
   delayP50: number | null;
   delayMax: number | null;
   cpuPct: number | null;
+  /** The server's write system calls per second (all sockets), over the window. */
+  writesPerSec: number | null;
   rssMB: number | null;
   rssIdleMB: number | null;
   genCpuPct: number | null;
@@ -639,6 +658,7 @@ async function runLoad(
           ? null
           : round(report.latenessRawMs.maxPerReader.max - pubLat),
     cpuPct: w?.cpu ?? null,
+    writesPerSec: w?.writesPerSec ?? null,
     rssMB: w?.rssMaxMB ?? null,
     rssIdleMB,
     genCpuPct: report.generator.cpuPct,
@@ -724,11 +744,12 @@ const ratio = (a: number | null | undefined, b: number | null | undefined): stri
 
 function table(all: LoadResult[]): string {
   const head =
-    '| target | readers | at full rate | kbit/s p50 (min) | TTFF p50 / p95 ms | added delay p50 / max ms | server CPU % | CPU per 1000 readers % | RSS MB (idle) | RSS per reader KB | loadgen CPU % | others % |';
+    '| target | readers | at full rate | kbit/s p50 (min) | TTFF p50 / p95 ms | added delay p50 / max ms | server CPU % | CPU per 1000 readers % | writes/s per reader | RSS MB (idle) | RSS per reader KB | loadgen CPU % | others % |';
   const rows = all.map((r) => {
     const per = r.cpuPct === null || r.readers === 0 ? null : (r.cpuPct / r.readers) * 1000;
     const rssPer = r.rssMB === null || r.rssIdleMB === null ? null : ((r.rssMB - r.rssIdleMB) * 1024) / r.readers;
-    return `| ${r.target} | ${r.readers} | ${r.fullRate}/${r.readers}${r.keptUp ? '' : ' ✗'} | ${fmt(r.kbpsP50)} (${fmt(r.kbpsMin)}) | ${fmt(r.ttffP50)} / ${fmt(r.ttffP95)} | ${fmt(r.delayP50)} / ${fmt(r.delayMax)} | ${fmt(r.cpuPct)} | ${fmt(per)} | ${fmt(r.rssMB)} (${fmt(r.rssIdleMB)}) | ${fmt(rssPer)} | ${fmt(r.genCpuPct)} | ${fmt(r.othersPct)} |`;
+    const writesPer = r.writesPerSec === null || r.readers === 0 ? null : r.writesPerSec / r.readers;
+    return `| ${r.target} | ${r.readers} | ${r.fullRate}/${r.readers}${r.keptUp ? '' : ' ✗'} | ${fmt(r.kbpsP50)} (${fmt(r.kbpsMin)}) | ${fmt(r.ttffP50)} / ${fmt(r.ttffP95)} | ${fmt(r.delayP50)} / ${fmt(r.delayMax)} | ${fmt(r.cpuPct)} | ${fmt(per)} | ${fmt(writesPer)} | ${fmt(r.rssMB)} (${fmt(r.rssIdleMB)}) | ${fmt(rssPer)} | ${fmt(r.genCpuPct)} | ${fmt(r.othersPct)} |`;
   });
   return [head, head.replace(/[^|]+/g, '---'), ...rows].join('\n');
 }

@@ -123,6 +123,7 @@ export class RtmpReader {
       },
     });
     this.socket = socket;
+    socket.setNoDelay(true);
     socket.on('connect', () => {
       this.connectedAt = nowMs();
       const c0c1 = Buffer.alloc(1 + HANDSHAKE);
@@ -219,28 +220,29 @@ export class RtmpReader {
     this.hdrLen = 0;
     if (this.passive) return;
     const socket = this.socket!;
-    socket.write(this.s1);
     const url = `rtmp://${this.opts.host}:${this.opts.port}/${this.opts.app}`;
-    socket.write(
-      encodeRtmpMessages(
-        [
-          commandMessage(0, 'connect', 1, {
-            app: this.opts.app,
-            tcUrl: url,
-            flashVer: 'LNX 9,0,124,2',
-            fpad: false,
-            capabilities: 15,
-            audioCodecs: 3191,
-            videoCodecs: 252,
-            videoFunction: 1,
-            objectEncoding: 0,
-          }),
-          commandMessage(0, 'createStream', 2, null),
-          { ...commandMessage(1, 'play', 0, null, this.opts.name, -1000), csid: 8 },
-        ],
-        128,
-      ),
+    // C2 and the three commands in one write: written apart, Nagle holds the second write until
+    // the server ACKs the first, and the server delays that ACK (~40 ms on Linux): that wait
+    // was most of this client's time to first frame, not the server's (docs/performance.md).
+    const commands = encodeRtmpMessages(
+      [
+        commandMessage(0, 'connect', 1, {
+          app: this.opts.app,
+          tcUrl: url,
+          flashVer: 'LNX 9,0,124,2',
+          fpad: false,
+          capabilities: 15,
+          audioCodecs: 3191,
+          videoCodecs: 252,
+          videoFunction: 1,
+          objectEncoding: 0,
+        }),
+        commandMessage(0, 'createStream', 2, null),
+        { ...commandMessage(1, 'play', 0, null, this.opts.name, -1000), csid: 8 },
+      ],
+      128,
     );
+    socket.write(Buffer.concat([this.s1, commands]));
   }
 
   /** Parses the chunk header in `hdr` once it is complete. */

@@ -3,7 +3,10 @@
 // event-loop metrics. Values are read from the running server at scrape time.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+// prom-client is loaded at the first scrape, not at start: a server nobody scrapes does not pay
+// for it (its module graph, and collectDefaultMetrics' event-loop and GC observers).
+import type * as PromClient from 'prom-client';
+import type { Counter, Gauge, Registry } from 'prom-client';
 import type { ConnectionInfo } from './connections.js';
 import type { HttpRoute } from '../protocols/http/route.js';
 import { feedFileOf } from '../feedfile/registry.js';
@@ -18,6 +21,7 @@ type Sample = readonly [Labels, number];
  * adds the total).
  */
 function scraped(
+  prom: typeof PromClient,
   registry: Registry,
   type: 'counter' | 'gauge',
   name: string,
@@ -31,14 +35,14 @@ function scraped(
   };
   const options = { name, help, labelNames: [...labelNames], registers: [registry] };
   if (type === 'counter')
-    new Counter({
+    new prom.Counter({
       ...options,
       collect() {
         collect(this);
       },
     });
   else
-    new Gauge({
+    new prom.Gauge({
       ...options,
       collect() {
         collect(this);
@@ -46,16 +50,17 @@ function scraped(
     });
 }
 
-export function createMetricsRegistry(ctx: ServerContext): Registry {
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'feedcast_' });
+export async function createMetricsRegistry(ctx: ServerContext): Promise<Registry> {
+  const prom = await import('prom-client');
+  const registry = new prom.Registry();
+  prom.collectDefaultMetrics({ register: registry, prefix: 'feedcast_' });
   const metric = (
     type: 'counter' | 'gauge',
     name: string,
     help: string,
     labelNames: readonly string[],
     samples: () => Iterable<Sample>,
-  ): void => scraped(registry, type, name, help, labelNames, samples);
+  ): void => scraped(prom, registry, type, name, help, labelNames, samples);
   const perFeed = (value: (feed: ReturnType<ServerContext['feeds']['all']>[number]) => number | undefined) =>
     function* (): Iterable<Sample> {
       for (const f of ctx.feeds.all()) {
@@ -194,11 +199,11 @@ export function createMetricsRegistry(ctx: ServerContext): Registry {
 
 export class MetricsRoute implements HttpRoute {
   private readonly ctx: ServerContext;
-  private readonly registry: Registry;
+  /** Made at the first scrape (see the import above). */
+  private registry: Promise<Registry> | undefined;
 
   constructor(ctx: ServerContext) {
     this.ctx = ctx;
-    this.registry = createMetricsRegistry(ctx);
   }
 
   handle(req: IncomingMessage, res: ServerResponse, path: string, _url: URL, conn: ConnectionInfo): boolean {
@@ -208,17 +213,20 @@ export class MetricsRoute implements HttpRoute {
       res.end(`Your address ${conn.remoteAddress} may not read /metrics (StatusACL).\n`);
       return true;
     }
-    this.registry.metrics().then(
-      (text) => {
-        res.writeHead(200, { 'Content-Type': this.registry.contentType, 'Cache-Control': 'no-cache' });
-        res.end(req.method === 'HEAD' ? undefined : text);
-      },
-      (err: unknown) => {
-        this.ctx.log.error('metrics collection failed', { err });
-        res.writeHead(500, { 'Content-Type': 'text/plain' });
-        res.end('metrics collection failed; see the server log\n');
-      },
-    );
+    this.registry ??= createMetricsRegistry(this.ctx);
+    this.registry
+      .then(async (registry) => [await registry.metrics(), registry.contentType] as const)
+      .then(
+        ([text, contentType]) => {
+          res.writeHead(200, { 'Content-Type': contentType, 'Cache-Control': 'no-cache' });
+          res.end(req.method === 'HEAD' ? undefined : text);
+        },
+        (err: unknown) => {
+          this.ctx.log.error('metrics collection failed', { err });
+          res.writeHead(500, { 'Content-Type': 'text/plain' });
+          res.end('metrics collection failed; see the server log\n');
+        },
+      );
     return true;
   }
 }

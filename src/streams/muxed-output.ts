@@ -16,6 +16,11 @@ export interface Chunk {
   /** Bytes produced before this chunk: lag in bytes is measured against it. */
   readonly startByte: number;
   readonly dts90k: number;
+  /**
+   * The chunk carries a video frame. Coalesced writes (OutputReader) go out at once for it and
+   * take along whatever waits; other chunks wait for it up to the coalescing interval.
+   */
+  readonly video?: boolean;
 }
 
 export type MuxedOutputEvents = {
@@ -140,7 +145,7 @@ export class MuxedOutput extends TypedEmitter<MuxedOutputEvents> {
       return;
     }
     const inline = this.muxer.updateTracks(tracks);
-    if (inline !== undefined && inline.length > 0) this.append(inline, false, this.chunks.at(-1)?.dts90k ?? 0);
+    if (inline !== undefined && inline.length > 0) this.append(inline, false, this.chunks.at(-1)?.dts90k ?? 0, true);
   }
 
   private onFrame(frame: Frame): void {
@@ -151,11 +156,11 @@ export class MuxedOutput extends TypedEmitter<MuxedOutputEvents> {
     if (data.length === 0) return;
     const hasVideo = this.tracks.some((t) => t.kind === 'video');
     const joinable = hasVideo ? track.kind === 'video' && frame.keyframe : true;
-    this.append(data, joinable, frame.dts90k);
+    this.append(data, joinable, frame.dts90k, track.kind === 'video');
   }
 
-  private append(data: Buffer, joinable: boolean, dts90k: number): void {
-    const chunk: Chunk = { seq: this.nextSeq++, data, joinable, startByte: this.producedBytes, dts90k };
+  private append(data: Buffer, joinable: boolean, dts90k: number, video: boolean): void {
+    const chunk: Chunk = { seq: this.nextSeq++, data, joinable, startByte: this.producedBytes, dts90k, video };
     this.producedBytes += data.length;
     this.chunks.push(chunk);
     if (joinable) this.lastJoinSeq = chunk.seq;

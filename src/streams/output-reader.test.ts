@@ -42,8 +42,15 @@ class FakeSource extends TypedEmitter<MuxedOutputEvents> implements ChunkSource 
   removeReader(): void {
     this.readers--;
   }
-  push(text: string, joinable = false): void {
-    const chunk: Chunk = { seq: this.chunks.length, data: Buffer.from(text), joinable, startByte: this.produced, dts90k: 0 };
+  push(text: string, joinable = false, video = false): void {
+    const chunk: Chunk = {
+      seq: this.chunks.length,
+      data: Buffer.from(text),
+      joinable,
+      startByte: this.produced,
+      dts90k: 0,
+      video,
+    };
     this.produced += chunk.data.length;
     this.chunks.push(chunk);
     if (joinable) this.join = chunk.seq;
@@ -140,4 +147,46 @@ test('coalescing keeps the slow-reader rules: skip to the newest keyframe, then 
   await turn();
   assert.ok(ended instanceof ClientTooSlowError, 'closed as too slow');
   assert.equal(source.readers, 0);
+});
+
+const HOLD_MS = 500;
+
+test('with an interval, audio waits for the next video frame (at most the interval); video goes at once, one batch per interval', async () => {
+  const source = new FakeSource();
+  source.push('K0', true, true);
+  const sinks = [new RecordingSink(), new RecordingSink()];
+  const readers = sinks.map((s) => new OutputReader(source, s, { ...options, coalesceMs: HOLD_MS }));
+  for (const r of readers) r.start();
+
+  source.push('a1');
+  await turn();
+  await turn();
+  assert.equal(sinks[0]!.writes.length, 2, 'audio alone is held');
+  source.push('a2');
+  source.push('v3', false, true);
+  await turn();
+  await turn();
+  for (const s of sinks) assert.deepEqual(s.writes.map(String), ['HEAD', 'K0', 'a1a2v3'], 'the video frame took the audio along');
+  assert.equal(sinks[0]!.writes[2], sinks[1]!.writes[2], 'one shared Buffer');
+
+  source.push('a4');
+  const heldAt = Date.now();
+  while (sinks[0]!.writes.length < 4 && Date.now() - heldAt < 5000) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(String(sinks[0]!.writes[3]), 'a4', 'audio with no video after it goes out when the interval ends');
+  assert.ok(Date.now() - heldAt >= HOLD_MS - 50, 'and not before');
+
+  // Video frames closer together than the interval: at most one batch per interval.
+  await new Promise((r) => setTimeout(r, HOLD_MS + 50));
+  source.push('v5', false, true);
+  await turn();
+  await turn();
+  assert.equal(sinks[0]!.writes.length, 5, 'a video frame after a quiet interval goes at once');
+  source.push('v6', false, true);
+  source.push('a7');
+  await turn();
+  await turn();
+  assert.equal(sinks[0]!.writes.length, 5, 'the next one waits for the interval to end');
+  while (sinks[0]!.writes.length < 6 && Date.now() - heldAt < 10_000) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(String(sinks[0]!.writes[5]), 'v6a7');
+  for (const r of readers) r.close('done');
 });

@@ -3,13 +3,17 @@
 // one that stays behind longer than maxLagMs is closed with ClientTooSlowError.
 //
 // Write coalescing (docs/performance.md): readers of one source that write into byte-stream
-// sockets join a FanoutGroup instead of listening for every chunk. The group gathers the chunks
-// that arrive within `coalesceMs` (0 = within one event-loop turn), concatenates them once into
-// one shared Buffer, and writes that Buffer to every reader that is at the live edge: one write()
-// per reader per interval instead of one per frame, no per-reader copy. Readers elsewhere (just
-// joined, draining, lagging) catch up chunk by chunk as before. The fan-out runs in slices of
-// SLICE_READERS with setImmediate between them, so the event loop accepts new connections and
-// answers requests while it writes to a thousand sockets.
+// sockets join a FanoutGroup instead of listening for every chunk. The group gathers chunks,
+// concatenates them once into one shared Buffer, and writes that Buffer to every reader that is
+// at the live edge: one write() per reader per batch instead of one per frame, no per-reader
+// copy. Batches follow the video: a video frame goes out at the end of the event-loop turn it
+// came in (at most one batch per `coalesceMs`), taking along the audio that waited for it; audio
+// and other chunks wait for the next video frame, at most `coalesceMs`. So with 30 fps video a
+// reader gets ~30 writes a second (not one per audio and video frame, ~77), video frames are
+// not held back while they come less often than the interval, and nothing waits longer than it.
+// Readers elsewhere (just joined, draining, lagging) catch up chunk by chunk as before. The
+// fan-out runs in slices of SLICE_READERS with setImmediate between them, so the event loop
+// accepts new connections and answers requests while it writes to a thousand sockets.
 
 import { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -68,7 +72,11 @@ class FanoutGroup {
   private listDirty = true;
   /** Chunks below this sequence number have been handed to the readers. */
   private flushedTo: number;
-  private scheduled = false;
+  /** A flush is queued for the end of this event-loop turn. */
+  private flushQueued = false;
+  /** Holds the gathered chunks until holdDeadline (performance.now() time). */
+  private holdTimer: NodeJS.Timeout | undefined;
+  private holdDeadline = 0;
   private lastFlushAt = -Infinity;
   private readonly offChunk: () => void;
   private readonly onDispose: () => void;
@@ -97,33 +105,63 @@ class FanoutGroup {
     this.listDirty = true;
     if (this.members.size === 0) {
       this.offChunk();
+      this.cancelHold();
       this.onDispose();
     }
   }
 
   /**
-   * At most one fan-out per interval, leading edge: a chunk that comes after a quiet interval
-   * goes out at the end of this event-loop turn; the ones that follow it within the interval
-   * wait for its end and go out together. So a frame waits `coalesceMs` at most, and less on
-   * average than with a timer started by each batch's first chunk.
+   * When the chunks gathered so far go out: a video frame at the end of this event-loop turn if
+   * the last batch left at least coalesceMs ago, else when that interval is over (so at most one
+   * batch per interval); any other chunk (audio, data) waits for the next video frame to take it
+   * along, at most coalesceMs from its arrival.
    */
-  private readonly onChunk = (): void => {
-    if (this.scheduled) return;
-    this.scheduled = true;
-    const wait = this.lastFlushAt + this.coalesceMs - performance.now();
-    if (wait <= 0) setImmediate(this.flush);
-    else setTimeout(this.flush, Math.ceil(wait));
+  private readonly onChunk = (chunk: Chunk): void => {
+    if (this.flushQueued) return;
+    const now = performance.now();
+    if (chunk.video !== true && this.coalesceMs > 0) {
+      this.holdUntil(now + this.coalesceMs);
+      return;
+    }
+    const due = this.lastFlushAt + this.coalesceMs;
+    if (due > now) {
+      this.holdUntil(due);
+      return;
+    }
+    this.cancelHold();
+    this.flushQueued = true;
+    setImmediate(this.flush);
   };
 
+  /** Flushes at `deadline` (performance.now() time) unless a flush is already due sooner. */
+  private holdUntil(deadline: number): void {
+    if (this.holdTimer !== undefined && this.holdDeadline <= deadline) return;
+    this.cancelHold();
+    this.holdDeadline = deadline;
+    this.holdTimer = setTimeout(this.onHoldEnd, Math.max(0, Math.ceil(deadline - performance.now())));
+  }
+
+  private readonly onHoldEnd = (): void => {
+    this.holdTimer = undefined;
+    if (!this.flushQueued) this.flush();
+  };
+
+  private cancelHold(): void {
+    if (this.holdTimer === undefined) return;
+    clearTimeout(this.holdTimer);
+    this.holdTimer = undefined;
+  }
+
   private readonly flush = (): void => {
-    this.scheduled = false;
-    this.lastFlushAt = performance.now();
+    this.flushQueued = false;
+    this.cancelHold();
     if (this.slicing) {
       // The previous fan-out is still going: take the new chunks after it.
-      this.scheduled = true;
+      this.flushQueued = true;
       setImmediate(this.flush);
       return;
     }
+    this.lastFlushAt = performance.now();
     const from = this.flushedTo;
     const to = this.source.headSeq;
     this.flushedTo = to;
