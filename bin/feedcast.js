@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=2
 // Runs the compiled server when it is built (npm run build), else the sources through tsx.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';

@@ -1228,7 +1228,7 @@ export const DIRECTIVES: readonly Directive[] = [
       },
     },
     default: '10 (or the FEEDCAST_WRITE_COALESCE_MS environment variable)',
-    doc: 'How long readers on TCP (HTTP progressive, RTMP, RTSP interleaved) gather chunks into one write: fewer system calls per reader (more readers per core) for at most this much added delay. `off` writes every chunk at once. See docs/performance.md.',
+    doc: 'Readers on TCP sockets (HTTP progressive, RTMP) get one write per video frame: a video frame goes out at once (at most one batch per this interval) and carries the audio that waited for it; audio waits at most this long. Fewer system calls per reader means more readers per core. `off` writes every chunk at once. See docs/performance.md.',
     example: '10',
   }),
 

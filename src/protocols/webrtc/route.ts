@@ -12,21 +12,20 @@ import type { Feed, PublisherSession } from '../../feed/feed.js';
 import type { Logger } from '../../observability/logger.js';
 import type { ServerContext } from '../../server-context.js';
 import type { HttpRoute } from '../http/route.js';
-import { WhepViewer } from './from-feed.js';
+import type * as WhepViewerModule from './from-feed.js';
+import type { WhepViewer } from './from-feed.js';
 import {
-  createPeer,
   DEFAULT_ICE_OPTIONS,
-  gatheringComplete,
   iceServerLinks,
   keepCandidates,
   muxBindAddresses,
   muxTarget,
   offerForPeer,
   PLAYOUT_DELAY_URI,
-  watchPeer,
   type PeerCodecs,
   type WebRtcIceOptions,
-} from './peer.js';
+} from './ice.js';
+import type * as PeerModule from './peer.js';
 import { RtpSourceRegistry, type FeedRtpSource } from './rtp-source.js';
 import { resolveFfmpeg } from '../../transcode/ffmpeg-args.js';
 import { authPolicy, credentialsFrom, cutAtExpiry, type AuthDecision } from '../../control/auth.js';
@@ -61,6 +60,11 @@ export const DEFAULT_WEBRTC_OPTIONS: WebRtcRouteOptions = {
   gatherTimeoutMs: 3000,
   sourceStartTimeoutMs: 10_000,
 };
+
+interface WeriftParts {
+  peer: typeof PeerModule;
+  viewer: typeof WhepViewerModule;
+}
 
 const CORS_HEADERS: Readonly<Record<string, string>> = {
   'Access-Control-Allow-Origin': '*',
@@ -136,6 +140,9 @@ export class WebRtcRoute implements HttpRoute {
   private readonly sessions = new Map<string, Session>();
   readonly sources: RtpSourceRegistry;
   private closed = false;
+  /** werift (about 20 MB of heap) is loaded at the first offer, not at start-up: most servers never use it. */
+  private werift: WeriftParts | undefined;
+  private weriftLoading: Promise<WeriftParts> | undefined;
   private mux: UdpMux | undefined;
   private muxOpening: Promise<UdpMux> | undefined;
 
@@ -318,7 +325,23 @@ export class WebRtcRoute implements HttpRoute {
     else await this.startWhip(req, res, target, conn);
   }
 
+  private async loadWerift(): Promise<WeriftParts> {
+    this.weriftLoading ??= Promise.all([import('./peer.js'), import('./from-feed.js')]).then(([peer, viewer]) => ({
+      peer,
+      viewer,
+    }));
+    this.werift = await this.weriftLoading;
+    return this.werift;
+  }
+
+  /** The werift parts; only called after loadWerift() (every offer starts with it). */
+  private get loaded(): WeriftParts {
+    if (this.werift === undefined) throw new Error('webrtc: werift used before it was loaded');
+    return this.werift;
+  }
+
   private async startWhep(req: IncomingMessage, res: ServerResponse, target: Target, httpConn: ConnectionInfo): Promise<void> {
+    await this.loadWerift();
     const resolved = this.readTarget(target.name);
     // The same policy as every other protocol: ACL, read token / JWT, hooks, callback.
     const decision = await authPolicy(this.ctx).authorizeRead({
@@ -402,7 +425,7 @@ export class WebRtcRoute implements HttpRoute {
       const playoutId = this.options.playoutDelayZero
         ? videoT?.headerExtensions.find((e) => e.uri === PLAYOUT_DELAY_URI)?.id
         : undefined;
-      const viewer = new WhepViewer(pc, source, conn, this.log.child({ session: id }), {
+      const viewer = new this.loaded.viewer.WhepViewer(pc, source, conn, this.log.child({ session: id }), {
         playoutDelayExtensionId: playoutId,
         video: sending.video,
         audio: sending.audio,
@@ -446,6 +469,7 @@ export class WebRtcRoute implements HttpRoute {
   }
 
   private async startWhip(req: IncomingMessage, res: ServerResponse, target: Target, httpConn: ConnectionInfo): Promise<void> {
+    await this.loadWerift();
     const feed = this.ctx.feeds.forPublisher(target.name);
     if (feed === undefined) {
       throw new HttpError(
@@ -550,7 +574,7 @@ export class WebRtcRoute implements HttpRoute {
     codecs: PeerCodecs,
   ): { pc: RTCPeerConnection; conn: ConnectionInfo; id: string } {
     const id = randomUUID();
-    const pc = createPeer(this.options, codecs, kind === 'whep' && this.options.playoutDelayZero);
+    const pc = this.loaded.peer.createPeer(this.options, codecs, kind === 'whep' && this.options.playoutDelayZero);
     const conn = this.ctx.connections.open('WebRTC', httpConn.remoteAddress);
     conn.role = kind === 'whep' ? 'reader' : 'publisher';
     conn.target = `${name}/${kind}`;
@@ -603,7 +627,7 @@ export class WebRtcRoute implements HttpRoute {
     }
     const answer = await pc.createAnswer();
     await pc.setLocalDescription(answer);
-    await gatheringComplete(pc, this.options.gatherTimeoutMs);
+    await this.loaded.peer.gatheringComplete(pc, this.options.gatherTimeoutMs);
     const sdp = pc.localDescription?.sdp;
     if (sdp === undefined) throw new Error('werift produced no local description');
     if (mux === undefined) return keepCandidates(sdp, this.options.hostAddresses);
@@ -653,7 +677,11 @@ export class WebRtcRoute implements HttpRoute {
   private respondCreated(res: ServerResponse, target: Target, id: string, answer: string, notes: readonly string[]): void {
     const session = this.sessions.get(id);
     if (session !== undefined) {
-      session.stopWatch = watchPeer(session.pc, this.options.peerTimeoutMs, (reason) => void this.closeSession(session, reason));
+      session.stopWatch = this.loaded.peer.watchPeer(
+        session.pc,
+        this.options.peerTimeoutMs,
+        (reason) => void this.closeSession(session, reason),
+      );
     }
     const headers: Record<string, string | string[]> = {
       ...CORS_HEADERS,

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { MalformedInputError } from '../../errors.js';
-import { keepCandidates } from './peer.js';
+import { keepCandidates } from './ice.js';
 import { parseTarget } from './route.js';
 import { chooseH264, chooseOpus, chooseVp8, parseSdpOffer, trimOffer } from './sdp-offer.js';
 
