@@ -121,6 +121,25 @@ export class MuxedOutput extends TypedEmitter<MuxedOutputEvents> {
     return this.lastJoinSeq;
   }
 
+  /**
+   * Where a reader with `Preroll` starts (ffserver ref §3.4): the newest join point at least
+   * `seconds` of media before the newest chunk, else the oldest one still kept (retention is
+   * ReaderMaxQueue bytes; a new output holds only the feed's GOP cache).
+   */
+  prerollJoinSeq(seconds: number): number | undefined {
+    const newest = this.chunks.at(-1);
+    if (seconds <= 0 || newest === undefined) return this.lastJoinSeq;
+    const before90k = newest.dts90k - seconds * 90_000;
+    let oldest: number | undefined;
+    for (let i = this.chunks.length - 1; i >= 0; i--) {
+      const c = this.chunks[i];
+      if (c === undefined || !c.joinable) continue;
+      if (c.dts90k <= before90k) return c.seq;
+      oldest = c.seq;
+    }
+    return oldest ?? this.lastJoinSeq;
+  }
+
   at(seq: number): Chunk | undefined {
     const first = this.chunks[0];
     if (first === undefined) return undefined;

@@ -270,11 +270,14 @@ export class OutputReader extends TypedEmitter<OutputReaderEvents> {
     this.offEnd = output.on('end', (reason) => this.close(reason));
   }
 
-  /** Sends the header, then starts at the newest join point (the GOP cache) and follows live. */
-  start(): void {
+  /**
+   * Sends the header, then starts at the newest join point (the GOP cache), or at `fromSeq` (an
+   * older join point, for Preroll), and follows live.
+   */
+  start(fromSeq?: number): void {
     const header = this.output.header();
     if (header !== undefined) this.send(header);
-    this.pos = this.output.joinSeq();
+    this.pos = fromSeq ?? this.output.joinSeq();
     this.pump();
   }
 

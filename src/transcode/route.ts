@@ -12,7 +12,7 @@ import { admitReader, authorizeHttp } from '../protocols/http/read-gate.js';
 import { sendText } from '../protocols/http/respond.js';
 import type { HttpRoute } from '../protocols/http/route.js';
 import type { ServerContext } from '../server-context.js';
-import { OutputReader, type ByteSink, type ChunkSource } from '../streams/output-reader.js';
+import { OutputReader, type ByteSink } from '../streams/output-reader.js';
 import { plainVariant, type PassthroughFormat } from '../streams/output-registry.js';
 import type { RawOutput } from '../streams/raw-output.js';
 import { encodingsDocument } from './encodings.js';
@@ -279,10 +279,7 @@ export class TranscodeRoute implements HttpRoute {
     conn.state = 'SEND_DATA';
     this.ctx.bandwidthInUseKbps += bandwidthKbps;
     const sink: ByteSink = icy ? new IcySink(res, ICY_METAINT, title) : res;
-    // Preroll: start that many seconds back, from what the output keeps; always on a join point
-    // (which is what StartSendOnKey asks, so that needs nothing more here).
-    const source = stream.prerollSeconds > 0 ? startingAt(output, output.prerollJoinSeq(stream.prerollSeconds)) : output;
-    const reader = new OutputReader(source, sink, {
+    const reader = new OutputReader(output, sink, {
       maxQueueBytes: this.ctx.config.readerMaxQueueBytes,
       maxLagMs: this.ctx.config.readerMaxLagMs,
     });
@@ -309,27 +306,10 @@ export class TranscodeRoute implements HttpRoute {
     conn.kick = (reason) => reader.close(reason, new Error(reason));
     conn.targetKbps = bandwidthKbps;
     if (stream.maxTimeSeconds > 0) maxTimer = setTimeout(() => reader.close('MaxTime reached'), stream.maxTimeSeconds * 1000);
-    reader.start();
+    // Preroll: start that many seconds back, from what the output keeps; always on a join point
+    // (which is what StartSendOnKey asks, so that needs nothing more here).
+    reader.start(stream.prerollSeconds > 0 ? output.prerollJoinSeq(stream.prerollSeconds) : undefined);
   }
-}
-
-/** `output` as a reader sees it, but joining at `seq` (Preroll) instead of the newest join point. */
-function startingAt(output: RawOutput, seq: number | undefined): ChunkSource {
-  let first = true;
-  return new Proxy(output, {
-    get(target, prop) {
-      if (prop === 'joinSeq') {
-        return () => {
-          // Only the reader's start uses the prerolled point; skips go to the newest one.
-          if (!first) return target.joinSeq();
-          first = false;
-          return seq ?? target.joinSeq();
-        };
-      }
-      const value: unknown = Reflect.get(target, prop, target);
-      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-    },
-  });
 }
 
 /** Polls `condition` every 50 ms until it holds, the request goes away, or `timeoutMs` passes. */

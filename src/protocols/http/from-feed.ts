@@ -71,10 +71,12 @@ export async function handleRead(
     return;
   }
 
+  const preroll = ctx.config.streams.find((st) => st.name === read.name)?.prerollSeconds ?? 0;
+  // With a feed file Preroll is a time-shift (below); without one, a start in the output's memory.
+  const prerollSeconds = feedFileOf(feed) === undefined ? preroll : 0;
   let start: StartRequest;
   try {
     const query = new URL(req.url ?? '/', 'http://feedcast.invalid').searchParams;
-    const preroll = ctx.config.streams.find((st) => st.name === read.name)?.prerollSeconds ?? 0;
     start = parseStartRequest(query, feedFileOf(feed) !== undefined ? preroll : 0);
   } catch (err) {
     if (!(err instanceof FeedcastError)) throw err;
@@ -188,7 +190,8 @@ export async function handleRead(
   if (read.maxTimeSeconds > 0) {
     maxTimer = setTimeout(() => reader.close('MaxTime reached'), read.maxTimeSeconds * 1000);
   }
-  reader.start();
+  // Preroll of a stream whose feed keeps no file: from what the shared output has kept.
+  reader.start(prerollSeconds > 0 ? output.prerollJoinSeq(prerollSeconds) : undefined);
 }
 
 function filterTracks(tracks: readonly Track[], read: ReadRequest): Track[] {
