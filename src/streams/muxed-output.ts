@@ -23,6 +23,18 @@ export interface Chunk {
   readonly video?: boolean;
 }
 
+/** The newest join point at or before `before90k`, else the oldest one in `chunks` (Preroll). */
+export function prerollJoin(chunks: readonly Chunk[], before90k: number): number | undefined {
+  let oldest: number | undefined;
+  for (let i = chunks.length - 1; i >= 0; i--) {
+    const c = chunks[i];
+    if (c === undefined || !c.joinable) continue;
+    if (c.dts90k <= before90k) return c.seq;
+    oldest = c.seq;
+  }
+  return oldest;
+}
+
 export type MuxedOutputEvents = {
   chunk: [Chunk];
   /** No more chunks will come (feed gone or publisher did not come back). */
@@ -130,14 +142,7 @@ export class MuxedOutput extends TypedEmitter<MuxedOutputEvents> {
     const newest = this.chunks.at(-1);
     if (seconds <= 0 || newest === undefined) return this.lastJoinSeq;
     const before90k = newest.dts90k - seconds * 90_000;
-    let oldest: number | undefined;
-    for (let i = this.chunks.length - 1; i >= 0; i--) {
-      const c = this.chunks[i];
-      if (c === undefined || !c.joinable) continue;
-      if (c.dts90k <= before90k) return c.seq;
-      oldest = c.seq;
-    }
-    return oldest ?? this.lastJoinSeq;
+    return prerollJoin(this.chunks, before90k) ?? this.lastJoinSeq;
   }
 
   at(seq: number): Chunk | undefined {

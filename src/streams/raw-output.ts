@@ -4,7 +4,7 @@
 
 import type { Logger } from '../observability/logger.js';
 import { TypedEmitter } from '../typed-emitter.js';
-import type { Chunk, MuxedOutputEvents } from './muxed-output.js';
+import { prerollJoin, type Chunk, type MuxedOutputEvents } from './muxed-output.js';
 
 export interface RawPiece {
   readonly data: Buffer;
@@ -107,14 +107,7 @@ export class RawOutput extends TypedEmitter<MuxedOutputEvents> {
   prerollJoinSeq(seconds: number): number | undefined {
     if (seconds <= 0) return this.lastJoinSeq;
     const before90k = (this.now() - this.createdAtMs - seconds * 1000) * 90;
-    let oldest: number | undefined;
-    for (let i = this.chunks.length - 1; i >= 0; i--) {
-      const c = this.chunks[i];
-      if (c === undefined || !c.joinable) continue;
-      if (c.dts90k <= before90k) return c.seq;
-      oldest = c.seq;
-    }
-    return oldest ?? this.lastJoinSeq;
+    return prerollJoin(this.chunks, before90k) ?? this.lastJoinSeq;
   }
 
   at(seq: number): Chunk | undefined {

@@ -143,19 +143,24 @@ function ipv6Bytes(address: string): Buffer {
   return out;
 }
 
+/** The STUN message in `data`, or undefined for anything else (media, a damaged message). */
+function tryParseStun(data: Buffer): StunMessage | undefined {
+  if (!looksLikeStun(data)) return undefined;
+  try {
+    return parseStunMessage(data);
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * A Binding success response with XOR-MAPPED-ADDRESS set to `address`:`port`, MESSAGE-INTEGRITY
  * re-signed with `password` and FINGERPRINT recomputed; other attributes are kept. Undefined when
  * `data` is not such a response.
  */
 export function rewriteMappedAddress(data: Buffer, address: string, port: number, password: string): Buffer | undefined {
-  if (!looksLikeStun(data)) return undefined;
-  let message: StunMessage;
-  try {
-    message = parseStunMessage(data);
-  } catch {
-    return undefined;
-  }
+  const message = tryParseStun(data);
+  if (message === undefined) return undefined;
   if (message.type !== BINDING_SUCCESS || !message.attributes.some((a) => a.type === ATTR_XOR_MAPPED_ADDRESS)) {
     return undefined;
   }
@@ -477,14 +482,8 @@ export class UdpMux {
 
   /** The peer a datagram from an unknown remote belongs to: a Binding request naming it, correctly signed. */
   private peerOf(data: Buffer): MuxPeer | undefined {
-    if (!looksLikeStun(data)) return undefined;
-    let message: StunMessage;
-    try {
-      message = parseStunMessage(data);
-    } catch {
-      return undefined;
-    }
-    if (message.type !== BINDING_REQUEST) return undefined;
+    const message = tryParseStun(data);
+    if (message === undefined || message.type !== BINDING_REQUEST) return undefined;
     const names = iceUsername(message);
     if (names === undefined) return undefined;
     const peer = this.peers.get(`${names.serverUfrag}:${names.clientUfrag}`);
