@@ -2,6 +2,7 @@
 // header assertions), ffmpeg/ffprobe as RTSP players, and Feedcast's RTSP server wired onto a
 // running test server.
 
+import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { connect, type Socket } from 'node:net';
 import type { TestContext } from 'node:test';
 import type { Logger } from '../../src/observability/logger.js';
@@ -53,6 +54,7 @@ export class RawRtspClient {
         const len = this.buf.readUInt16BE(2);
         if (this.buf.length < 4 + len) return;
         this.interleavedBytes += 4 + len;
+        this.onInterleaved(this.buf[1] as number, this.buf.subarray(4, 4 + len));
         this.buf = this.buf.subarray(4 + len);
         continue;
       }
@@ -74,6 +76,9 @@ export class RawRtspClient {
       w?.({ status, headers, body });
     }
   }
+
+  /** Called with each interleaved packet (`data` is only valid during the call): for clients that read the RTP. */
+  protected onInterleaved(_channel: number, _data: Buffer): void {}
 
   /** Sends raw bytes and waits for the next response. */
   sendRaw(text: string | Buffer, timeoutMs = 15_000): Promise<RtspResponse> {
@@ -97,6 +102,19 @@ export class RawRtspClient {
   close(): void {
     this.socket.destroy();
   }
+}
+
+/** An RTP and an RTCP UDP socket bound on 127.0.0.1 (client ports of a UDP SETUP), closed after the test. */
+export async function udpClientPorts(t: TestContext): Promise<{ rtp: UdpSocket; rtcp: UdpSocket }> {
+  const rtp = createSocket('udp4');
+  const rtcp = createSocket('udp4');
+  t.after(() => {
+    rtp.close();
+    rtcp.close();
+  });
+  await new Promise<void>((resolve) => rtp.bind(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => rtcp.bind(0, '127.0.0.1', resolve));
+  return { rtp, rtcp };
 }
 
 /** ffprobe of `seconds` of an RTSP URL over the given transport. */

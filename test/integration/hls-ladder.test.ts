@@ -11,6 +11,7 @@ import { describe, test } from 'node:test';
 import { chromium } from 'playwright-core';
 import { CHROMIUM, CHROMIUM_ARGS, skipWithoutChromium } from '../helpers/browser.js';
 import { currentTranscoderManager } from '../../src/transcode/transcoder-manager.js';
+import { encodedStream, LAUNCH_TEST_SOURCE } from '../helpers/config-blocks.js';
 import { FFPROBE, probePackets, publish, run, skipWithoutFfmpeg } from '../helpers/media-tools.js';
 import { startTestServer, waitFor, type TestServer } from '../helpers/test-server.js';
 import { childrenNamed } from '../helpers/processes.js';
@@ -18,20 +19,8 @@ import { childrenNamed } from '../helpers/processes.js';
 const skip = skipWithoutFfmpeg();
 const skipBrowser = skip || skipWithoutChromium();
 
-const rendition = (name: string, size: string, kbps: number): string => `
-<Stream ${name}>
-  Feed feed1.ffm
-  Format flv
-  VideoCodec libx264
-  VideoSize ${size}
-  VideoFrameRate 15
-  VideoBitRate ${kbps}
-  AVOptionVideo preset veryfast
-  AudioCodec aac
-  AudioBitRate 48
-  AudioSampleRate 44100
-  AudioChannels 1
-</Stream>`;
+const rendition = (name: string, size: string, kbps: number): string =>
+  encodedStream(name, { size, fps: 15, kbps, extra: ['AVOptionVideo preset veryfast'] });
 
 const CONFIG = `
 HLSIdleTimeout 2
@@ -223,7 +212,7 @@ describe('HLS of an encoder ladder', { skip }, () => {
       `HLSIdleTimeout 1
 TranscodeIdleTimeout 0.5
 <Feed cam.ffm>
-  Launch ffmpeg -re -f lavfi -i testsrc2=size=160x120:rate=10 -f lavfi -i sine=sample_rate=44100
+  ${LAUNCH_TEST_SOURCE}
 </Feed>`,
     );
     const source = (): { running: boolean } | undefined => server.ctx.children?.sources().find((s) => s.feed === 'cam');

@@ -4,37 +4,14 @@
 // start, `NoLoop` playing a file once and ending the feed. Uses the server's own SourceManager.
 
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { test, type TestContext } from 'node:test';
-import type { FeedSourceStatus } from '../../src/transcode/launch.js';
+import { test } from 'node:test';
+import { LAUNCH_TEST_SOURCE } from '../helpers/config-blocks.js';
 import { alive, childrenNamed } from '../helpers/processes.js';
-import { FFMPEG, probePackets, run, skipWithoutFfmpeg } from '../helpers/media-tools.js';
-import { startTestServer, waitFor, type TestServer } from '../helpers/test-server.js';
+import { probePackets, skipWithoutFfmpeg } from '../helpers/media-tools.js';
+import { feedSource as source, makeClip, sourceGone } from '../helpers/on-demand-source.js';
+import { startTestServer, waitFor } from '../helpers/test-server.js';
 
 const skip = skipWithoutFfmpeg();
-
-function source(server: TestServer, feed: string): FeedSourceStatus | undefined {
-  return server.ctx.children?.sources().find((s) => s.feed === feed);
-}
-
-/** A 2 s H.264 + AAC MPEG-TS clip in a temp dir (160x120, 10 fps). */
-async function makeClip(t: TestContext): Promise<string> {
-  const dir = mkdtempSync(join(tmpdir(), 'feedcast-source-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const file = join(dir, 'clip.ts');
-  const made = await run(
-    FFMPEG,
-    [
-      ...['-v', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=160x120:rate=10', '-f', 'lavfi', '-i', 'sine=sample_rate=44100'],
-      ...['-t', '2', '-c:v', 'libx264', '-preset', 'ultrafast', '-g', '10', '-c:a', 'aac', '-f', 'mpegts', file],
-    ],
-    30_000,
-  );
-  assert.equal(made.code, 0, made.stderr);
-  return file;
-}
 
 function videoSpan(probe: Awaited<ReturnType<typeof probePackets>>): number {
   const times = probe.packets
@@ -49,7 +26,7 @@ test('a Launch feed comes up on the first reader and goes down when idle', { ski
     t,
     `TranscodeIdleTimeout 0.5
 <Feed cam.ffm>
-  Launch ffmpeg -re -f lavfi -i testsrc2=size=160x120:rate=10 -f lavfi -i sine=sample_rate=44100
+  ${LAUNCH_TEST_SOURCE}
 </Feed>`,
   );
   assert.equal(source(server, 'cam')?.running, false, 'nothing runs before a reader comes');
@@ -89,10 +66,7 @@ PublisherGracePeriod 1
     const looped = await probePackets(server.url('/looped.ts'), 4);
     assert.equal(looped.streams.find((s) => s.codec_type === 'video')?.width, 160);
     assert.ok(videoSpan(looped) > 3, `looped: ${videoSpan(looped).toFixed(2)} s of video from a 2 s file`);
-    const pid = source(server, 'looped')?.pid;
-    assert.ok(pid !== undefined);
-    await waitFor('the looped source to stop when idle', () => source(server, 'looped')?.running === false);
-    assert.ok(!alive(pid));
+    await sourceGone(server, 'looped', source(server, 'looped')?.pid, 'the looped source to stop when idle');
     assert.equal(source(server, 'looped')?.starts, 1, 'looping is ffmpeg -stream_loop, not restarts');
 
     // NoLoop: the response ends on its own (PublisherGracePeriod after the file's end).

@@ -5,37 +5,15 @@
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { describe, test, type TestContext } from 'node:test';
-import type { Logger, LogFields } from '../../src/observability/logger.js';
 import { RtmpServer } from '../../src/protocols/rtmp/server.js';
 import type { ServerContext } from '../../src/server-context.js';
 import { RtmpType } from '../../src/formats/rtmp/messages.js';
 import { decodeFrames, probePackets, publish, skipWithoutFfmpeg, type ProbeResult } from '../helpers/media-tools.js';
 import { RtmpTestClient, statusCode, statusDescription } from '../helpers/rtmp-client.js';
+import { recordingLogger, type LogLine } from '../helpers/recording-logger.js';
 import { startTestServer, waitFor, type TestServer } from '../helpers/test-server.js';
 
 const skip = skipWithoutFfmpeg();
-
-interface LogLine {
-  level: string;
-  msg: string;
-  fields: LogFields;
-}
-
-/** A logger that records what it is told, for asserting log lines. */
-function recordingLogger(lines: LogLine[], bound: LogFields = {}): Logger {
-  const at =
-    (level: string) =>
-    (msg: string, fields?: LogFields): void => {
-      lines.push({ level, msg, fields: { ...bound, ...fields } });
-    };
-  return {
-    debug: at('debug'),
-    info: at('info'),
-    warn: at('warn'),
-    error: at('error'),
-    child: (fields) => recordingLogger(lines, { ...bound, ...fields }),
-  };
-}
 
 async function startRtmp(
   t: TestContext,

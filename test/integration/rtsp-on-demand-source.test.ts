@@ -4,47 +4,17 @@
 // after TranscodeIdleTimeout.
 
 import assert from 'node:assert/strict';
-import { createSocket } from 'node:dgram';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { parseRtpPacket } from '../../src/formats/rtp/rtp-packet.js';
-import type { FeedSourceStatus } from '../../src/transcode/launch.js';
-import { FFMPEG, run, skipWithoutFfmpeg } from '../helpers/media-tools.js';
-import { alive, childrenNamed } from '../helpers/processes.js';
-import { decodeRtsp, probeRtsp, RawRtspClient, startRtsp } from '../helpers/rtsp-tools.js';
-import { startTestServer, waitFor, type TestServer } from '../helpers/test-server.js';
+import { skipWithoutFfmpeg } from '../helpers/media-tools.js';
+import { feedSource, sourceGone, startOnDemandClip } from '../helpers/on-demand-source.js';
+import { decodeRtsp, probeRtsp, RawRtspClient, startRtsp, udpClientPorts } from '../helpers/rtsp-tools.js';
+import { waitFor, type TestServer } from '../helpers/test-server.js';
 
 const skip = skipWithoutFfmpeg();
 
-function source(server: TestServer, feed: string): FeedSourceStatus | undefined {
-  return server.ctx.children?.sources().find((s) => s.feed === feed);
-}
-
-/** A 2 s H.264 + AAC MPEG-TS clip in a temp dir (160x120, 10 fps), played looped by the Source. */
-async function makeClip(t: TestContext): Promise<string> {
-  const dir = mkdtempSync(join(tmpdir(), 'feedcast-rtsp-source-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const file = join(dir, 'clip.ts');
-  const made = await run(
-    FFMPEG,
-    [
-      ...['-v', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=160x120:rate=10', '-f', 'lavfi', '-i', 'sine=sample_rate=44100'],
-      ...['-t', '2', '-c:v', 'libx264', '-preset', 'ultrafast', '-g', '10', '-c:a', 'aac', '-f', 'mpegts', file],
-    ],
-    30_000,
-  );
-  assert.equal(made.code, 0, made.stderr);
-  return file;
-}
-
-async function startSourced(t: TestContext): Promise<TestServer> {
-  const clip = await makeClip(t);
-  const server = await startTestServer(t, `TranscodeIdleTimeout 0.5\n<Feed cam.ffm>\n  Source ${clip}\n</Feed>\n`);
-  assert.equal(source(server, 'cam')?.running, false, 'on demand: nothing runs before a reader');
-  assert.deepEqual(childrenNamed('ffmpeg'), []);
-  return server;
+function startSourced(t: TestContext): Promise<TestServer> {
+  return startOnDemandClip(t, 'feedcast-rtsp-source-', 'a reader');
 }
 
 test('an RTSP reader brings an on-demand Source up; it stops after the reader leaves', { skip, timeout: 90_000 }, async (t) => {
@@ -57,21 +27,18 @@ test('an RTSP reader brings an on-demand Source up; it stops after the reader le
   assert.equal(video?.codec_name, 'h264');
   assert.equal(video?.width, 160);
   assert.deepEqual(probe.streams.map((s) => s.codec_name).sort(), ['aac', 'h264']);
-  const pid = source(server, 'cam')?.pid;
+  const pid = feedSource(server, 'cam')?.pid;
   assert.ok(pid !== undefined, 'the source ran for the reader');
   await waitFor('the session to end', () => rtsp.sessionCount === 0);
-  await waitFor('the source to stop once idle', () => source(server, 'cam')?.running === false);
-  assert.ok(!alive(pid), `ffmpeg ${pid} is gone`);
-  assert.equal(source(server, 'cam')?.starts, 1, 'DESCRIBE and the session shared one start');
+  await sourceGone(server, 'cam', pid, 'the source to stop once idle');
+  assert.equal(feedSource(server, 'cam')?.starts, 1, 'DESCRIBE and the session shared one start');
 
   // Again, with ffmpeg decoding: the source comes back for the new reader.
   const decoded = await decodeRtsp(url('/cam'), 'tcp', 2);
   assert.equal(decoded.errors, '', 'decodes without errors');
   assert.ok(decoded.videoFrames >= 10 && decoded.audioFrames >= 20, `${decoded.videoFrames} video, ${decoded.audioFrames} audio`);
-  assert.equal(source(server, 'cam')?.starts, 2);
-  const pid2 = source(server, 'cam')?.pid;
-  await waitFor('the source to stop again', () => source(server, 'cam')?.running === false);
-  assert.ok(pid2 !== undefined && !alive(pid2));
+  assert.equal(feedSource(server, 'cam')?.starts, 2);
+  await sourceGone(server, 'cam', feedSource(server, 'cam')?.pid, 'the source to stop again');
 });
 
 test(
@@ -87,21 +54,13 @@ test(
     const described = await d.request('DESCRIBE', url('/cam'), { Accept: 'application/sdp' });
     assert.equal(described.status, 200, described.body);
     assert.match(described.body, /a=rtpmap:\d+ H264\/90000/);
-    const firstPid = source(server, 'cam')?.pid;
-    assert.ok(firstPid !== undefined && source(server, 'cam')?.running === true);
+    const firstPid = feedSource(server, 'cam')?.pid;
+    assert.ok(firstPid !== undefined && feedSource(server, 'cam')?.running === true);
     d.close();
-    await waitFor('the source to stop after the DESCRIBE connection closed', () => source(server, 'cam')?.running === false);
-    assert.ok(!alive(firstPid));
+    await sourceGone(server, 'cam', firstPid, 'the source to stop after the DESCRIBE connection closed');
 
     // A UDP session: RTP arrives on the client port; the control connection closes without TEARDOWN.
-    const rtp = createSocket('udp4');
-    const rtcp = createSocket('udp4');
-    t.after(() => {
-      rtp.close();
-      rtcp.close();
-    });
-    await new Promise<void>((resolve) => rtp.bind(0, '127.0.0.1', resolve));
-    await new Promise<void>((resolve) => rtcp.bind(0, '127.0.0.1', resolve));
+    const { rtp, rtcp } = await udpClientPorts(t);
     let packets = 0;
     rtp.on('message', (msg) => {
       if (parseRtpPacket(msg).payloadType === 96) packets++;
@@ -116,14 +75,13 @@ test(
     const session = setup.headers.get('session')?.split(';')[0] ?? '';
     assert.equal((await c.request('PLAY', url('/cam'), { Session: session })).status, 200);
     await waitFor('RTP from the source over UDP', () => packets > 20);
-    const pid = source(server, 'cam')?.pid;
+    const pid = feedSource(server, 'cam')?.pid;
     assert.ok(pid !== undefined);
     c.close();
     await waitFor('the control connection to be gone', () => server.ctx.connections.size <= 1);
     assert.equal(rtsp.sessionCount, 1, 'the UDP session outlives its control connection');
-    assert.equal(source(server, 'cam')?.running, true, 'and keeps its source running');
+    assert.equal(feedSource(server, 'cam')?.running, true, 'and keeps its source running');
     await waitFor('the session to time out', () => rtsp.sessionCount === 0, 15_000);
-    await waitFor('the source to stop after the session timed out', () => source(server, 'cam')?.running === false);
-    assert.ok(!alive(pid), `ffmpeg ${pid} is gone`);
+    await sourceGone(server, 'cam', pid, 'the source to stop after the session timed out');
   },
 );

@@ -5,7 +5,6 @@
 // is 457; ffprobe/ffmpeg reach the past through the URL (`?start=-3`).
 
 import assert from 'node:assert/strict';
-import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import type { Feed } from '../../src/feed/feed.js';
@@ -15,7 +14,7 @@ import { createLogger } from '../../src/observability/logger.js';
 import type { RtspServer } from '../../src/protocols/rtsp/server.js';
 import { tempDir } from '../helpers/feedfile-fixtures.js';
 import { publish, skipWithoutFfmpeg } from '../helpers/media-tools.js';
-import { decodeRtsp, probeRtsp, startRtsp, type RtspResponse } from '../helpers/rtsp-tools.js';
+import { decodeRtsp, probeRtsp, RawRtspClient, startRtsp } from '../helpers/rtsp-tools.js';
 import { startTestServer, waitFor } from '../helpers/test-server.js';
 
 const skip = skipWithoutFfmpeg();
@@ -31,70 +30,19 @@ interface RtpSeen {
 }
 
 /** A raw RTSP client that also keeps every interleaved RTP packet (channel, header, arrival time). */
-class RtpCapturingClient {
-  readonly socket: Socket;
+class RtpCapturingClient extends RawRtspClient {
   readonly packets: RtpSeen[] = [];
-  private buf = Buffer.alloc(0);
-  private waiting: ((r: RtspResponse) => void) | undefined;
-  private cseq = 0;
 
-  constructor(port: number) {
-    this.socket = connect(port, '127.0.0.1');
-    this.socket.on('data', (d: Buffer) => {
-      this.buf = Buffer.concat([this.buf, d]);
-      this.parse();
-    });
-    this.socket.on('error', () => undefined);
-  }
-
-  private parse(): void {
-    for (;;) {
-      if (this.buf.length >= 4 && this.buf[0] === 0x24) {
-        const len = this.buf.readUInt16BE(2);
-        if (this.buf.length < 4 + len) return;
-        const channel = this.buf[1] as number;
-        if (channel % 2 === 0) {
-          const p = parseRtpPacket(Buffer.from(this.buf.subarray(4, 4 + len)));
-          this.packets.push({
-            channel,
-            sequence: p.sequence,
-            timestamp: p.timestamp,
-            marker: p.marker,
-            payload: p.payload,
-            atMs: Date.now(),
-          });
-        }
-        this.buf = this.buf.subarray(4 + len);
-        continue;
-      }
-      const end = this.buf.indexOf('\r\n\r\n');
-      if (end < 0) return;
-      const head = this.buf.subarray(0, end).toString('latin1').split('\r\n');
-      const headers = new Map<string, string>();
-      for (const line of head.slice(1)) {
-        const i = line.indexOf(':');
-        headers.set(line.slice(0, i).trim().toLowerCase(), line.slice(i + 1).trim());
-      }
-      const length = Number(headers.get('content-length') ?? 0);
-      if (this.buf.length < end + 4 + length) return;
-      const body = this.buf.subarray(end + 4, end + 4 + length).toString();
-      this.buf = this.buf.subarray(end + 4 + length);
-      const w = this.waiting;
-      this.waiting = undefined;
-      w?.({ status: Number(head[0]?.split(' ')[1]), headers, body });
-    }
-  }
-
-  request(method: string, url: string, headers: Record<string, string> = {}): Promise<RtspResponse> {
-    const lines = [`${method} ${url} RTSP/1.0`, `CSeq: ${++this.cseq}`];
-    for (const [k, v] of Object.entries(headers)) lines.push(`${k}: ${v}`);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no answer to ${method} within 15 s`)), 15_000);
-      this.waiting = (r) => {
-        clearTimeout(timer);
-        resolve(r);
-      };
-      this.socket.write(lines.join('\r\n') + '\r\n\r\n');
+  protected override onInterleaved(channel: number, data: Buffer): void {
+    if (channel % 2 !== 0) return;
+    const p = parseRtpPacket(Buffer.from(data));
+    this.packets.push({
+      channel,
+      sequence: p.sequence,
+      timestamp: p.timestamp,
+      marker: p.marker,
+      payload: p.payload,
+      atMs: Date.now(),
     });
   }
 
@@ -113,10 +61,6 @@ class RtpCapturingClient {
 
   video(): RtpSeen[] {
     return this.packets.filter((p) => p.channel === 0);
-  }
-
-  close(): void {
-    this.socket.destroy();
   }
 }
 

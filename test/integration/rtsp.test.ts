@@ -10,12 +10,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { createSocket } from 'node:dgram';
 import { parseRtcp } from '../../src/formats/rtp/rtcp.js';
 import { parseRtpPacket } from '../../src/formats/rtp/rtp-packet.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { decodeFrames, probePackets, publish, run, skipWithoutFfmpeg, type ProbeResult } from '../helpers/media-tools.js';
-import { decodeRtsp, probeRtsp, RawRtspClient, startRtsp } from '../helpers/rtsp-tools.js';
+import { decodeRtsp, probeRtsp, RawRtspClient, startRtsp, udpClientPorts } from '../helpers/rtsp-tools.js';
 import { startTestServer, waitFor } from '../helpers/test-server.js';
 
 const skip = skipWithoutFfmpeg();
@@ -269,14 +268,7 @@ describe('RTSP/RTP', { skip }, () => {
     const pub = publish(server.url('/feed1.ffm'), { codecs: 'h264-aac', seconds: 60 });
     t.after(() => pub.stop());
     await waitFor('the feed to get tracks', () => (server.ctx.feeds.get('feed1')?.tracks.length ?? 0) === 2);
-    const rtp = createSocket('udp4');
-    const rtcp = createSocket('udp4');
-    t.after(() => {
-      rtp.close();
-      rtcp.close();
-    });
-    await new Promise<void>((resolve) => rtp.bind(0, '127.0.0.1', resolve));
-    await new Promise<void>((resolve) => rtcp.bind(0, '127.0.0.1', resolve));
+    const { rtp, rtcp } = await udpClientPorts(t);
     let rtpPackets = 0;
     let senderReports = 0;
     rtp.on('message', (msg) => {

@@ -5,33 +5,18 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { encodedStream } from '../helpers/config-blocks.js';
 import { decodeFrames, publish, skipWithoutFfmpeg } from '../helpers/media-tools.js';
 import { startTestServer, waitFor } from '../helpers/test-server.js';
 
 const skip = skipWithoutFfmpeg();
 
-function rendition(name: string, size: string, kbps: number): string {
-  return `
-<Stream ${name}>
-  Feed feed1.ffm
-  Format flv
-  VideoCodec libx264
-  VideoSize ${size}
-  VideoFrameRate 10
-  VideoBitRate ${kbps}
-  AudioCodec aac
-  AudioBitRate 48
-  AudioSampleRate 44100
-  AudioChannels 1
-</Stream>`;
-}
-
 const CONFIG = `
 TranscodeIdleTimeout 1
 <Feed feed1.ffm>
 </Feed>
-${rendition('hi.flv', '320x180', 300)}
-${rendition('lo.flv', '160x90', 120)}
+${encodedStream('hi.flv', { size: '320x180', kbps: 300 })}
+${encodedStream('lo.flv', { size: '160x90', kbps: 120 })}
 `;
 
 const RESTARTS = 4;

@@ -8,6 +8,7 @@ import { TranscodeRoute } from '../../src/transcode/route.js';
 import { TranscoderManager } from '../../src/transcode/transcoder-manager.js';
 import { childrenNamed, alive } from '../helpers/processes.js';
 import { decodeFrames, FFMPEG, probePackets, publish, run, skipWithoutFfmpeg } from '../helpers/media-tools.js';
+import { encodedStream } from '../helpers/config-blocks.js';
 import { startTestServer, waitFor, type TestServer } from '../helpers/test-server.js';
 
 const skip = skipWithoutFfmpeg();
@@ -15,30 +16,8 @@ const skip = skipWithoutFfmpeg();
 const CONFIG = `
 <Feed feed1.ffm>
 </Feed>
-<Stream small.flv>
-  Feed feed1.ffm
-  Format flv
-  VideoCodec libx264
-  VideoSize 160x120
-  VideoFrameRate 10
-  VideoBitRate 150
-  AudioCodec aac
-  AudioBitRate 48
-  AudioSampleRate 44100
-  AudioChannels 1
-</Stream>
-<Stream small.ts>
-  Feed feed1.ffm
-  Format mpegts
-  VideoCodec libx264
-  VideoSize 160x120
-  VideoFrameRate 10
-  VideoBitRate 150
-  AudioCodec aac
-  AudioBitRate 48
-  AudioSampleRate 44100
-  AudioChannels 1
-</Stream>
+${encodedStream('small.flv')}
+${encodedStream('small.ts', { format: 'mpegts' })}
 <Stream cam.mjpg>
   Feed feed1.ffm
   Format mpjpeg

@@ -12,11 +12,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import { authPolicy, signedQuery } from '../../src/control/auth.js';
-import type { LogFields, Logger } from '../../src/observability/logger.js';
 import { RtmpServer } from '../../src/protocols/rtmp/server.js';
 import { publish, skipWithoutFfmpeg } from '../helpers/media-tools.js';
 import { RtmpTestClient, statusCode, statusDescription } from '../helpers/rtmp-client.js';
 import { RawRtspClient, startRtsp } from '../helpers/rtsp-tools.js';
+import { recordingLogger, type LogLine } from '../helpers/recording-logger.js';
 import { postBytes, startTestServer, waitFor, type TestServer } from '../helpers/test-server.js';
 
 const skip = skipWithoutFfmpeg();
@@ -51,27 +51,6 @@ function status(url: string, headers: Record<string, string> = {}): Promise<{ st
     req.on('error', reject);
     req.end();
   });
-}
-
-interface LogLine {
-  level: string;
-  msg: string;
-  fields: LogFields;
-}
-
-function recordingLogger(lines: LogLine[], bound: LogFields = {}): Logger {
-  const at =
-    (level: string) =>
-    (msg: string, fields?: LogFields): void => {
-      lines.push({ level, msg, fields: { ...bound, ...fields } });
-    };
-  return {
-    debug: at('debug'),
-    info: at('info'),
-    warn: at('warn'),
-    error: at('error'),
-    child: (f) => recordingLogger(lines, { ...bound, ...f }),
-  };
 }
 
 async function publishing(t: TestContext, server: TestServer, path: string): Promise<void> {

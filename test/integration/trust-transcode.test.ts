@@ -8,35 +8,15 @@ import { get, type ClientRequest } from 'node:http';
 import { describe, test, type TestContext } from 'node:test';
 import { authPolicy, signedQuery } from '../../src/control/auth.js';
 import { readerCount } from '../../src/control/limits.js';
-import type { LogFields, Logger } from '../../src/observability/logger.js';
 import { mintJwt } from '../../src/control/token-cli.js';
 import { childrenNamed } from '../helpers/processes.js';
 import { probePackets, publish, skipWithoutFfmpeg } from '../helpers/media-tools.js';
+import { encodedStream, LAUNCH_TEST_SOURCE } from '../helpers/config-blocks.js';
+import { recordingLogger, type LogLine } from '../helpers/recording-logger.js';
 import { startTestServer, waitFor, type TestServer } from '../helpers/test-server.js';
 
 const skip = skipWithoutFfmpeg();
 const KEY = 'transcode-read-key';
-
-interface LogLine {
-  level: string;
-  msg: string;
-  fields: LogFields;
-}
-
-function recordingLogger(lines: LogLine[], bound: LogFields = {}): Logger {
-  const at =
-    (level: string) =>
-    (msg: string, fields?: LogFields): void => {
-      lines.push({ level, msg, fields: { ...bound, ...fields } });
-    };
-  return {
-    debug: at('debug'),
-    info: at('info'),
-    warn: at('warn'),
-    error: at('error'),
-    child: (f) => recordingLogger(lines, { ...bound, ...f }),
-  };
-}
 
 interface Answer {
   status: number;
@@ -107,20 +87,7 @@ JWTKey jwt-key
 TranscodeIdleTimeout 30
 <Feed feed1.ffm>
 </Feed>
-<Stream small.flv>
-  Feed feed1.ffm
-  Format flv
-  VideoCodec libx264
-  VideoSize 160x120
-  VideoFrameRate 10
-  VideoBitRate 150
-  AudioCodec aac
-  AudioBitRate 48
-  AudioSampleRate 44100
-  AudioChannels 1
-  RequireReadToken
-  MaxReaders 1
-</Stream>
+${encodedStream('small.flv', { extra: ['RequireReadToken', 'MaxReaders 1'] })}
 `,
         lines,
       );
@@ -196,7 +163,7 @@ TranscodeIdleTimeout 30
         `ReadTokenKey ${KEY}
 TranscodeIdleTimeout 30
 <Feed cam.ffm>
-  Launch ffmpeg -re -f lavfi -i testsrc2=size=160x120:rate=10 -f lavfi -i sine=sample_rate=44100
+  ${LAUNCH_TEST_SOURCE}
   RequireReadToken
   MaxReaders 1
 </Feed>

@@ -5,37 +5,17 @@
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
 import { writeFileSync } from 'node:fs';
-import { after, before, describe, test, type TestContext } from 'node:test';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { describe, test, type TestContext } from 'node:test';
+import type { Browser, Page } from 'playwright-core';
 import { classes, Message, methods } from 'werift';
-import { WebRtcRoute, type WebRtcRouteOptions } from '../../src/protocols/webrtc/route.js';
 import { iceUsername, parseStunMessage, verifyIntegrity } from '../../src/protocols/webrtc/udp-mux.js';
-import { CHROMIUM, skipWithoutChromium } from '../helpers/browser.js';
-import { publish, skipWithoutFfmpeg } from '../helpers/media-tools.js';
-import { freePort, startTestServer, waitFor, type TestServer } from '../helpers/test-server.js';
-import { launchWebRtcChromium, WEBRTC_CHROMIUM_ARGS, WHEP_CLIENT, WHIP_CLIENT } from '../helpers/webrtc-browser.js';
+import { skipWithoutChromium } from '../helpers/browser.js';
+import { skipWithoutFfmpeg } from '../helpers/media-tools.js';
+import { freePort, waitFor, type TestServer } from '../helpers/test-server.js';
+import { launchWebRtcChromium, WHEP_CLIENT, WHIP_CLIENT } from '../helpers/webrtc-browser.js';
+import { livePublisher, sharedWebRtcBrowser, webrtcServer } from '../helpers/webrtc-server.js';
 
 const skip = skipWithoutFfmpeg() || skipWithoutChromium();
-
-interface Served {
-  server: TestServer;
-  webrtc: WebRtcRoute;
-}
-
-async function webrtcServer(t: TestContext, config: string, options: Partial<WebRtcRouteOptions> = {}): Promise<Served> {
-  const server = await startTestServer(t, config);
-  const webrtc = new WebRtcRoute(server.ctx, { hostAddresses: ['127.0.0.1'], ...options });
-  await webrtc.ready();
-  server.http.addRoute(webrtc);
-  t.after(() => webrtc.close());
-  return { server, webrtc };
-}
-
-async function livePublisher(t: TestContext, server: TestServer): Promise<void> {
-  const pub = publish(server.url('/feed1.ffm'), { codecs: 'h264-only', size: '640x360', seconds: 60 });
-  t.after(() => pub.stop());
-  await waitFor('the feed to get tracks', () => (server.ctx.feeds.get('feed1')?.tracks.length ?? 0) === 1);
-}
 
 /** In-page: the selected ICE pair of `window.whep` and the decoded frames. */
 const PAIR_CLIENT = `
@@ -84,13 +64,7 @@ async function whepPage(browser: Browser, server: TestServer, t: TestContext): P
 }
 
 describe('WebRTC single UDP port', { skip }, () => {
-  let browser: Browser;
-  before(async () => {
-    browser = await launchWebRtcChromium();
-  });
-  after(async () => {
-    await browser.close();
-  });
+  const browser = sharedWebRtcBrowser();
 
   test('two concurrent viewers play through the one UDP port', { timeout: 90_000 }, async (t) => {
     const { server, webrtc } = await webrtcServer(t, '<Feed feed1.ffm>\n</Feed>\n', { udpMuxPort: 0 });
@@ -99,8 +73,8 @@ describe('WebRTC single UDP port', { skip }, () => {
     const port = mux.port;
     assert.ok(port !== undefined && port > 0);
     await livePublisher(t, server);
-    const a = await whepPage(browser, server, t);
-    const b = await whepPage(browser, server, t);
+    const a = await whepPage(browser(), server, t);
+    const b = await whepPage(browser(), server, t);
     for (const { answer } of [a, b]) {
       const udp = answer.split('\r\n').filter((l) => / udp /i.test(l) && l.startsWith('a=candidate:'));
       assert.deepEqual(
@@ -141,7 +115,7 @@ describe('WebRTC single UDP port', { skip }, () => {
     });
     const mux = webrtc.udpMux;
     assert.ok(mux !== undefined);
-    const page = await browser.newPage();
+    const page = await browser().newPage();
     t.after(() => page.close());
     await page.goto(server.url('/'));
     await page.evaluate(WHIP_CLIENT);
@@ -162,7 +136,7 @@ describe('WebRTC single UDP port', { skip }, () => {
     const mux = webrtc.udpMux;
     assert.ok(mux !== undefined);
     await livePublisher(t, server);
-    const { page } = await whepPage(browser, server, t);
+    const { page } = await whepPage(browser(), server, t);
     await waitFor('decoded frames', async () => (await pairStats(page)).framesDecoded > 5, 30_000);
     assert.ok(mux.mappingCount >= 1);
     await page.goto('chrome://crash').catch(() => undefined);
@@ -179,20 +153,10 @@ describe('WebRTC single UDP port', { skip }, () => {
 });
 
 describe('WebRTC ICE-TCP', { skip }, () => {
-  let browser: Browser;
-  before(async () => {
-    // Chromium's WebRTC IP handling policy "disable_non_proxied_udp" (the WebRtcIPHandling
-    // enterprise policy): WebRTC may not send UDP except through a proxy, and there is none, so
-    // this browser's only way to the server is TCP, as behind a firewall that drops UDP.
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [...WEBRTC_CHROMIUM_ARGS, '--webrtc-ip-handling-policy=disable_non_proxied_udp'],
-    });
-  });
-  after(async () => {
-    await browser.close();
-  });
+  // Chromium's WebRTC IP handling policy "disable_non_proxied_udp" (the WebRtcIPHandling
+  // enterprise policy): WebRTC may not send UDP except through a proxy, and there is none, so
+  // this browser's only way to the server is TCP, as behind a firewall that drops UDP.
+  const browser = sharedWebRtcBrowser(['--webrtc-ip-handling-policy=disable_non_proxied_udp']);
 
   for (const singlePort of [false, true]) {
     test(
@@ -206,7 +170,7 @@ describe('WebRTC ICE-TCP', { skip }, () => {
         assert.ok(tcpPort !== undefined && tcpPort > 0);
         if (udpMuxPort !== undefined) assert.equal(tcpPort, udpMuxPort, 'ICE-TCP takes the number of the single UDP port');
         await livePublisher(t, server);
-        const { page, answer } = await whepPage(browser, server, t);
+        const { page, answer } = await whepPage(browser(), server, t);
         assert.match(answer, new RegExp(`a=candidate:\\S+ 1 tcp \\d+ 127\\.0\\.0\\.1 ${tcpPort} typ host tcptype passive`));
         await waitFor('decoded frames over TCP', async () => (await pairStats(page)).framesDecoded > 25, 30_000);
         const stats = await pairStats(page);
@@ -226,13 +190,7 @@ function answerUfrag(sdp: string): string {
 }
 
 describe('WebRTC and on-demand sources', { skip }, () => {
-  let browser: Browser;
-  before(async () => {
-    browser = await launchWebRtcChromium();
-  });
-  after(async () => {
-    await browser.close();
-  });
+  const browser = sharedWebRtcBrowser();
 
   test('a WHEP viewer starts a Launch feed, plays it, and lets it stop when it leaves', { timeout: 90_000 }, async (t) => {
     const { server, webrtc } = await webrtcServer(
@@ -245,7 +203,7 @@ describe('WebRTC and on-demand sources', { skip }, () => {
     );
     const running = (): boolean | undefined => server.ctx.children?.sources().find((s) => s.feed === 'feed1')?.running;
     assert.equal(running(), false, 'nothing runs before a viewer comes');
-    const { page, answer } = await whepPage(browser, server, t);
+    const { page, answer } = await whepPage(browser(), server, t);
     assert.match(answer, /a=rtpmap:\d+ H264\/90000/, 'the answer waited for the feed tracks (H.264 chosen)');
     assert.equal(running(), true);
     await waitFor('decoded frames', async () => (await pairStats(page)).framesDecoded > 25, 30_000);

@@ -3,37 +3,17 @@
 // without a common codec 406; a peer that vanishes is cleaned up after the peer timeout.
 
 import assert from 'node:assert/strict';
-import { after, before, describe, test, type TestContext } from 'node:test';
+import { describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { PlayerPageRoute } from '../../src/control/player-page.js';
 import { HlsRoute } from '../../src/protocols/hls/route.js';
-import { WebRtcRoute, type WebRtcRouteOptions } from '../../src/protocols/webrtc/route.js';
 import { clockBarcodeFilter, readClockBarcode, skipWithoutChromium } from '../helpers/browser.js';
 import { probePackets, publish, skipWithoutFfmpeg } from '../helpers/media-tools.js';
-import { startTestServer, waitFor, type TestServer } from '../helpers/test-server.js';
+import { waitFor, type TestServer } from '../helpers/test-server.js';
 import { launchWebRtcChromium, WHEP_CLIENT, WHIP_CLIENT } from '../helpers/webrtc-browser.js';
+import { livePublisher, sharedWebRtcBrowser, webrtcServer } from '../helpers/webrtc-server.js';
 
 const skip = skipWithoutFfmpeg() || skipWithoutChromium();
-
-interface Served {
-  server: TestServer;
-  webrtc: WebRtcRoute;
-}
-
-async function webrtcServer(t: TestContext, config: string, options: Partial<WebRtcRouteOptions> = {}): Promise<Served> {
-  const server = await startTestServer(t, config);
-  const webrtc = new WebRtcRoute(server.ctx, { hostAddresses: ['127.0.0.1'], ...options });
-  server.http.addRoute(webrtc);
-  t.after(() => webrtc.close());
-  return { server, webrtc };
-}
-
-async function livePublisher(t: TestContext, server: TestServer, codecs: 'h264-aac' | 'h264-only' = 'h264-only'): Promise<void> {
-  const pub = publish(server.url('/feed1.ffm'), { codecs, size: '640x360', seconds: 60 });
-  t.after(() => pub.stop());
-  const want = codecs === 'h264-aac' ? 2 : 1;
-  await waitFor('the feed to get tracks', () => (server.ctx.feeds.get('feed1')?.tracks.length ?? 0) === want);
-}
 
 interface WhepStats {
   framesDecoded: number;
@@ -57,13 +37,7 @@ async function newPage(browser: Browser, server: TestServer): Promise<Page> {
 }
 
 describe('WebRTC', { skip }, () => {
-  let browser: Browser;
-  before(async () => {
-    browser = await launchWebRtcChromium();
-  });
-  after(async () => {
-    await browser.close();
-  });
+  const browser = sharedWebRtcBrowser();
 
   test(
     'Chromium plays a live H.264 + AAC feed over WHEP, audio as Opus; DELETE ends the session',
@@ -71,7 +45,7 @@ describe('WebRTC', { skip }, () => {
     async (t) => {
       const { server, webrtc } = await webrtcServer(t, '<Feed feed1.ffm>\n</Feed>\n');
       await livePublisher(t, server, 'h264-aac');
-      const page = await newPage(browser, server);
+      const page = await newPage(browser(), server);
       t.after(() => page.close());
       const r = await page.evaluate<{ status: number; location: string | null; text: string }>(
         `window.whepPlay(${JSON.stringify(server.url('/feed1/whep'))})`,
@@ -113,7 +87,7 @@ describe('WebRTC', { skip }, () => {
     server.http.addRoute(hls);
     server.http.addRoute(new PlayerPageRoute(server.ctx, { whep: true }));
     await livePublisher(t, server, 'h264-aac');
-    const page = await browser.newPage();
+    const page = await browser().newPage();
     t.after(() => page.close());
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
@@ -142,19 +116,13 @@ describe('WebRTC', { skip }, () => {
 });
 
 describe('WebRTC publishing and refusals', { skip }, () => {
-  let browser: Browser;
-  before(async () => {
-    browser = await launchWebRtcChromium();
-  });
-  after(async () => {
-    await browser.close();
-  });
+  const browser = sharedWebRtcBrowser();
 
   test('Chromium publishes its fake camera over WHIP; ffprobe reads the feed as HTTP-FLV', { timeout: 60_000 }, async (t) => {
     const { server, webrtc } = await webrtcServer(t, '<Feed cam.ffm>\nPublishSecret s3cret\n</Feed>\n', {
       whipKeyframeIntervalMs: 1000,
     });
-    const page = await newPage(browser, server);
+    const page = await newPage(browser(), server);
     t.after(() => page.close());
     const url = JSON.stringify(server.url('/cam/whip'));
     const noSecret = await page.evaluate<{ status: number; text: string }>(`window.whipPublish(${url})`);
@@ -172,7 +140,7 @@ describe('WebRTC publishing and refusals', { skip }, () => {
     assert.equal(feed?.publisher?.protocol, 'webrtc');
 
     // A second publisher is refused while the browser sends.
-    const second = await newPage(browser, server);
+    const second = await newPage(browser(), server);
     t.after(() => second.close());
     const busy = await second.evaluate<{ status: number; text: string }>(
       `window.whipPublish(${url}, { Authorization: 'Bearer s3cret' })`,
@@ -252,7 +220,7 @@ describe('WebRTC publishing and refusals', { skip }, () => {
   test('a peer that vanishes is closed after the peer timeout', { timeout: 60_000 }, async (t) => {
     const { server, webrtc } = await webrtcServer(t, '<Feed feed1.ffm>\n</Feed>\n', { peerTimeoutMs: 2000 });
     await livePublisher(t, server);
-    const page = await newPage(browser, server);
+    const page = await newPage(browser(), server);
     t.after(() => page.close());
     const r = await page.evaluate<{ status: number; text: string }>(
       `window.whepPlay(${JSON.stringify(server.url('/feed1/whep'))})`,
