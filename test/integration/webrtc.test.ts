@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
+import { signedQuery } from '../../src/control/auth.js';
 import { PlayerPageRoute } from '../../src/control/player-page.js';
 import { HlsRoute } from '../../src/protocols/hls/route.js';
 import { clockBarcodeFilter, readClockBarcode, skipWithoutChromium } from '../helpers/browser.js';
@@ -235,6 +236,34 @@ describe('WebRTC publishing and refusals', { skip }, () => {
     assert.equal(webrtc.sources.size, 0);
     assert.ok(!server.ctx.connections.list().some((c) => c.protocol === 'WebRTC'));
   });
+
+  test(
+    'a viewer let in by a read token is cut when the token expires (TokenExpiryCutsReaders)',
+    { timeout: 60_000 },
+    async (t) => {
+      const key = 'webrtc-expiry-key';
+      const { server, webrtc } = await webrtcServer(t, `ReadTokenKey ${key}\n<Feed feed1.ffm>\n  RequireReadToken\n</Feed>\n`);
+      await livePublisher(t, server);
+      const page = await newPage(browser(), server);
+      t.after(() => page.close());
+      const denied = await page.evaluate<{ status: number; text: string }>(
+        `window.whepPlay(${JSON.stringify(server.url('/feed1/whep'))})`,
+      );
+      assert.equal(denied.status, 401, denied.text);
+      // Long enough to be seen playing first; the cut must not come before the expiry.
+      const query = signedQuery(key, 'feed1', 8);
+      const expiresMs = Number(new URLSearchParams(query).get('expires')) * 1000;
+      const r = await page.evaluate<{ status: number; text: string }>(
+        `window.whepPlay(${JSON.stringify(server.url(`/feed1/whep?${query}`))})`,
+      );
+      assert.equal(r.status, 201, r.text);
+      await waitFor('decoded frames', async () => (await whepStats(page)).framesDecoded > 5, 20_000);
+      assert.equal(webrtc.sessionCount, 1);
+      await waitFor('the session to end at the expiry', () => webrtc.sessionCount === 0, 20_000);
+      assert.ok(Date.now() >= expiresMs, `cut ${expiresMs - Date.now()} ms before the token expired`);
+      assert.ok(!server.ctx.connections.list().some((c) => c.protocol === 'WebRTC'));
+    },
+  );
 });
 
 describe('WebRTC delay', { skip }, () => {
