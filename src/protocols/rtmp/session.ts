@@ -80,6 +80,7 @@ export class RtmpSession {
   private phase: Phase = 'c0c1';
   private handshake: Buffer[] = [];
   private handshakeBytes = 0;
+  private windowSizesSent = false;
   private readonly reader: ChunkStreamReader;
   private connected = false;
   private app = '';
@@ -156,6 +157,10 @@ export class RtmpSession {
     } else {
       this.phase = 'chunks';
       this.conn.state = 'RTMP_CONNECT';
+      // The window sizes go out now rather than after connect: a client with Nagle on (ffmpeg,
+      // librtmp) holds its connect until C2 is acknowledged, and this carries the ACK at once
+      // instead of after the kernel's delayed-ACK wait (~40 ms).
+      if (rest.length === 0) this.sendWindowSizes();
     }
     if (rest.length > 0) this.onData0(rest);
   }
@@ -288,6 +293,13 @@ export class RtmpSession {
     this.send([commandMessage(0, '_result', cmd.transactionId, commandObject, ...args)]);
   }
 
+  /** Window Acknowledgement Size and Set Peer Bandwidth (5.4.4, 5.4.5), once per connection. */
+  private sendWindowSizes(): void {
+    if (this.windowSizesSent) return;
+    this.windowSizesSent = true;
+    this.send([windowAckSizeMessage(WINDOW_BYTES), setPeerBandwidthMessage(WINDOW_BYTES, 2)]);
+  }
+
   /** 7.2.1.1 connect: window sizes, our chunk size, then _result(NetConnection.Connect.Success). */
   private onConnect(cmd: RtmpCommand): void {
     if (this.connected) throw new ProtocolError('rtmp', 'a second connect on the same connection');
@@ -300,11 +312,8 @@ export class RtmpSession {
     clearTimeout(this.handshakeTimer);
     this.conn.state = 'RTMP_CONNECTED';
     this.conn.target = rtmpAppName(this.app);
-    this.send([
-      windowAckSizeMessage(WINDOW_BYTES),
-      setPeerBandwidthMessage(WINDOW_BYTES, 2),
-      setChunkSizeMessage(this.options.chunkSize),
-    ]);
+    this.sendWindowSizes();
+    this.send([setChunkSizeMessage(this.options.chunkSize)]);
     this.chunkSizeOut = this.options.chunkSize;
     this.reply(
       cmd,
