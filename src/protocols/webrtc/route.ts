@@ -22,6 +22,7 @@ import {
   muxTarget,
   offerForPeer,
   PLAYOUT_DELAY_URI,
+  type PeerCodec,
   type PeerCodecs,
   type WebRtcIceOptions,
 } from './ice.js';
@@ -36,6 +37,7 @@ import {
   MAX_OFFER_BYTES,
   parseSdpOffer,
   trimOffer,
+  type OfferCodec,
   type OfferMedia,
   type SdpOffer,
 } from './sdp-offer.js';
@@ -378,26 +380,14 @@ export class WebRtcRoute implements HttpRoute {
           if (c === undefined) whyNot.push('the offer has no H.264 with packetization-mode=1 for video');
           else {
             keep.set(index, c.payloadType);
-            codecs.video = {
-              payloadType: c.payloadType,
-              mimeType: 'video/H264',
-              parameters: fmtpText(c.fmtp),
-              clockRate: 90_000,
-              channels: undefined,
-            };
+            codecs.video = peerCodec(c, H264);
           }
         } else if (m.kind === 'audio' && codecs.audio === undefined && (audioTrack !== undefined || !feedHasTracks)) {
           const c = chooseOpus(m);
           if (c === undefined) whyNot.push('the offer has no Opus for audio');
           else {
             keep.set(index, c.payloadType);
-            codecs.audio = {
-              payloadType: c.payloadType,
-              mimeType: 'audio/opus',
-              parameters: fmtpText(c.fmtp),
-              clockRate: 48_000,
-              channels: 2,
-            };
+            codecs.audio = peerCodec(c, OPUS);
           }
         }
       });
@@ -502,26 +492,14 @@ export class WebRtcRoute implements HttpRoute {
           );
         } else {
           keep.set(index, c.payloadType);
-          codecs.video = {
-            payloadType: c.payloadType,
-            mimeType: 'video/H264',
-            parameters: fmtpText(c.fmtp),
-            clockRate: 90_000,
-            channels: undefined,
-          };
+          codecs.video = peerCodec(c, H264);
         }
       } else if (m.kind === 'audio' && codecs.audio === undefined) {
         const c = chooseOpus(m);
         if (c === undefined) whyNot.push('the audio section offers no Opus');
         else {
           keep.set(index, c.payloadType);
-          codecs.audio = {
-            payloadType: c.payloadType,
-            mimeType: 'audio/opus',
-            parameters: fmtpText(c.fmtp),
-            clockRate: 48_000,
-            channels: 2,
-          };
+          codecs.audio = peerCodec(c, OPUS);
         }
       }
     });
@@ -834,6 +812,15 @@ function receives(m: OfferMedia): boolean {
 
 function sends(m: OfferMedia): boolean {
   return m.direction === 'sendonly' || m.direction === 'sendrecv';
+}
+
+/** The codecs werift is told to negotiate: the name, clock rate and channels of each. */
+const H264 = { mimeType: 'video/H264', clockRate: 90_000, channels: undefined } as const;
+const OPUS = { mimeType: 'audio/opus', clockRate: 48_000, channels: 2 } as const;
+
+/** The PeerCodec for a codec chosen from the offer (its payload type and fmtp kept). */
+function peerCodec(c: OfferCodec, codec: Omit<PeerCodec, 'payloadType' | 'parameters'>): PeerCodec {
+  return { payloadType: c.payloadType, parameters: fmtpText(c.fmtp), ...codec };
 }
 
 function fmtpText(fmtp: ReadonlyMap<string, string>): string | undefined {
