@@ -39,6 +39,11 @@ export function writeCoalesceFromEnv(env: NodeJS.ProcessEnv = process.env): numb
   return Number.isInteger(ms) && ms >= 0 && ms <= 1000 ? ms : DEFAULT_WRITE_COALESCE_MS;
 }
 
+/** The tracks a variant keeps: all but the audio of NoAudio and the video of NoVideo. */
+export function variantFilter(variant: { noAudio: boolean; noVideo: boolean }): (t: { kind: 'video' | 'audio' }) => boolean {
+  return (t) => !(t.kind === 'audio' && variant.noAudio) && !(t.kind === 'video' && variant.noVideo);
+}
+
 export const plainVariant: OutputVariant = { noAudio: false, noVideo: false, metadata: {} };
 
 /** Whether `format` can carry at least one of these tracks (FLV cannot carry MPEG-1 video ...). */
@@ -87,7 +92,7 @@ export class OutputRegistry {
       {
         retainBytes: this.retainBytes,
         writeCoalesceMs: this.writeCoalesceMs,
-        trackFilter: (t) => !(t.kind === 'audio' && variant.noAudio) && !(t.kind === 'video' && variant.noVideo),
+        trackFilter: variantFilter(variant),
       },
       this.log,
     );

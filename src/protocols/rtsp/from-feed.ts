@@ -12,6 +12,7 @@ import { feedFileOf } from '../../feedfile/registry.js';
 import { TimeShiftSource } from '../../feedfile/time-shift.js';
 import { buildBye, buildSenderReport, parseRtcp } from '../../formats/rtp/rtcp.js';
 import { buildSdp, type SdpTrackDescription } from '../../formats/sdp/sdp.js';
+import { variantFilter } from '../../streams/output-registry.js';
 import type { Logger } from '../../observability/logger.js';
 import type { ServerContext } from '../../server-context.js';
 import { OutputReader, type ByteSink } from '../../streams/output-reader.js';
@@ -68,10 +69,6 @@ export function describeTarget(
     tracks: descriptions,
     sessionId: String(Date.now()),
   });
-}
-
-export function variantFilter(variant: RtpVariant): (t: { kind: 'video' | 'audio' }) => boolean {
-  return (t) => !(t.kind === 'audio' && variant.noAudio) && !(t.kind === 'video' && variant.noVideo);
 }
 
 interface PlayTrack {

@@ -13,6 +13,7 @@ import { ByteWriter } from '../../formats/bytes/byte-writer.js';
 import type { StreamMuxer } from '../../media/demuxer.js';
 import type { Frame } from '../../media/frame.js';
 import { sameTrackConfig, type Track } from '../../media/track.js';
+import { variantFilter } from '../../streams/output-registry.js';
 import type { Logger } from '../../observability/logger.js';
 import { MuxedOutput } from '../../streams/muxed-output.js';
 
@@ -211,7 +212,7 @@ export class RtpOutputs {
       () => new RtpMuxer(packetizer),
       {
         retainBytes: this.retainBytes,
-        trackFilter: (t) => !(t.kind === 'audio' && variant.noAudio) && !(t.kind === 'video' && variant.noVideo),
+        trackFilter: variantFilter(variant),
       },
       this.log,
     );

@@ -13,7 +13,8 @@ import type { Logger } from '../../observability/logger.js';
 import { authPolicy, credentialsFrom, cutAtExpiry, redactUrl, type AuthDecision, type AuthRequest } from '../../control/auth.js';
 import { acquireReaderSlot, addressLimitReason } from '../../control/limits.js';
 import type { ServerContext } from '../../server-context.js';
-import { describeTarget, PlaySession, variantFilter, type PlayTarget } from './from-feed.js';
+import { variantFilter } from '../../streams/output-registry.js';
+import { describeTarget, PlaySession, type PlayTarget } from './from-feed.js';
 import {
   formatResponse,
   parseRtspUrl,
