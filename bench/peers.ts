@@ -260,8 +260,8 @@ function buildFeedcast(): void {
     timeout: 240_000,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  // main.js reads ../package.json and serves ../web and ../assets: the same layout one level down.
-  for (const name of ['package.json', 'web', 'assets']) {
+  // main.js reads ../package.json, serves ../web and ../assets and loads ../build/native: the same layout one level down.
+  for (const name of ['package.json', 'web', 'assets', 'build']) {
     rmSync(join(OUT, name), { force: true, recursive: false });
     symlinkSync(join('..', name), join(OUT, name));
   }

@@ -9,6 +9,7 @@ import { createLogger } from './observability/logger.js';
 import { runPublishCommand } from './publish/cli.js';
 import { startServer } from './server.js';
 import { VERSION } from './version.js';
+import { nativeFanoutStatus } from './streams/native-fanout.js';
 
 const HELP = `Feedcast: a live streaming media server (the successor of ffserver).
 
@@ -100,7 +101,11 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   const server = await startServer(config, { log, demoFeeds, ...(configPath !== undefined ? { configPath } : {}) });
   const base = `http://${config.http.bindAddress === '0.0.0.0' ? '127.0.0.1' : config.http.bindAddress}:${server.httpPort}`;
-  log.info('ready', { index: `${base}/`, ...(demoFeeds.length > 0 ? { demo: `${base}/demo.flv` } : {}) });
+  log.info('ready', {
+    index: `${base}/`,
+    ...(demoFeeds.length > 0 ? { demo: `${base}/demo.flv` } : {}),
+    fanoutWrites: nativeFanoutStatus,
+  });
 
   let stopping = false;
   const stop = (signal: string): void => {

@@ -20,6 +20,7 @@ import { performance } from 'node:perf_hooks';
 import { ClientTooSlowError } from '../errors.js';
 import { TypedEmitter } from '../typed-emitter.js';
 import type { Chunk, MuxedOutput } from './muxed-output.js';
+import { directTarget, nativeFanout, writableDirectly, type DirectTarget } from './native-fanout.js';
 
 /** What a reader walks: a MuxedOutput, or a RawOutput of container bytes muxed by ffmpeg (streams/raw-output.ts). */
 export type ChunkSource = Pick<
@@ -86,6 +87,10 @@ class FanoutGroup {
   private batchTo = 0;
   private sliceAt = 0;
   private slicing = false;
+  /** A slice's readers written by the native loop (native-fanout.ts): descriptors, readers, results. */
+  private readonly directFds = new Int32Array(SLICE_READERS);
+  private readonly directReaders: (OutputReader | undefined)[] = new Array<OutputReader | undefined>(SLICE_READERS);
+  private readonly directResults = new Int32Array(SLICE_READERS);
 
   constructor(source: ChunkSource, coalesceMs: number, onDispose: () => void) {
     this.source = source;
@@ -181,7 +186,29 @@ class FanoutGroup {
   private readonly runSlice = (): void => {
     const list = this.list;
     const end = Math.min(list.length, this.sliceAt + SLICE_READERS);
-    for (let i = this.sliceAt; i < end; i++) list[i]?.deliver(this.batch, this.batchFrom, this.batchTo);
+    const batch = this.batch;
+    if (nativeFanout !== undefined && batch !== undefined) {
+      // Readers at the live edge with nothing queued in Node: one native loop of write() calls.
+      let count = 0;
+      for (let i = this.sliceAt; i < end; i++) {
+        const reader = list[i];
+        if (reader === undefined) continue;
+        const fd = reader.directFdFor(this.batchFrom);
+        if (fd < 0) {
+          reader.deliver(batch, this.batchFrom, this.batchTo);
+          continue;
+        }
+        this.directFds[count] = fd;
+        this.directReaders[count++] = reader;
+      }
+      if (count > 0) nativeFanout.writeAll(this.directFds, count, batch, this.directResults);
+      for (let k = 0; k < count; k++) {
+        this.directReaders[k]?.afterDirectWrite(batch, this.batchFrom, this.batchTo, this.directResults[k] ?? 0);
+        this.directReaders[k] = undefined;
+      }
+    } else {
+      for (let i = this.sliceAt; i < end; i++) list[i]?.deliver(batch, this.batchFrom, this.batchTo);
+    }
     this.sliceAt = end;
     if (end < list.length) {
       setImmediate(this.runSlice);
@@ -250,6 +277,8 @@ export class OutputReader extends TypedEmitter<OutputReaderEvents> {
   private readonly offChunk: () => void;
   private readonly offEnd: () => void;
   private readonly group: FanoutGroup | undefined;
+  /** The sink as a socket the group's batches may be written to past Node (native-fanout.ts). */
+  private readonly direct: DirectTarget | undefined;
   readonly stats: ReaderStats = { bytesSent: 0, chunksSent: 0, chunksDropped: 0, skips: 0 };
   readonly startedAt = Date.now();
 
@@ -265,6 +294,7 @@ export class OutputReader extends TypedEmitter<OutputReaderEvents> {
       this.offChunk = output.on('chunk', (chunk) => this.onChunk(chunk));
     } else {
       this.group = joinGroup(output, coalesceMs, this);
+      this.direct = directTarget(sink);
       this.offChunk = () => this.group?.remove(this);
     }
     this.offEnd = output.on('end', (reason) => this.close(reason));
@@ -327,6 +357,40 @@ export class OutputReader extends TypedEmitter<OutputReaderEvents> {
     this.pos = to;
     this.stats.chunksSent += to - from;
     if (!this.send(batch)) {
+      this.waitingDrain = true;
+      this.sink.once('drain', this.onDrain);
+    }
+  }
+
+  /**
+   * The descriptor the FanoutGroup may write the batch starting at `from` to, past Node: when this
+   * reader is at `from`, keeping up, and Node holds nothing for its socket. -1: use deliver().
+   */
+  directFdFor(from: number): number {
+    const direct = this.direct;
+    if (direct === undefined || this.closed || this.pos !== from || this.waitingDrain || this.behindSince !== undefined)
+      return -1;
+    return writableDirectly(direct.socket) ? direct.fd : -1;
+  }
+
+  /**
+   * From the FanoutGroup: the batch [from, to) was written to this reader's descriptor, and
+   * write() returned `result` (bytes taken, or -errno). What the kernel did not take is queued in
+   * Node: on EAGAIN all of it, and a broken connection is then reported by the socket as usual.
+   */
+  afterDirectWrite(batch: Buffer, from: number, to: number, result: number): void {
+    this.pos = to;
+    this.stats.chunksSent += to - from;
+    this.stats.bytesSent += batch.length;
+    this.output.bytesServed += batch.length;
+    let ok = true;
+    if (result >= 0) {
+      if (this.direct !== undefined) this.direct.written.bytes += result;
+      if (result < batch.length) ok = this.sink.write(batch.subarray(result));
+    } else {
+      ok = this.sink.write(batch);
+    }
+    if (!ok) {
       this.waitingDrain = true;
       this.sink.once('drain', this.onDrain);
     }

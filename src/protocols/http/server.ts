@@ -19,6 +19,7 @@ import { admitReader, authorizeHttp, type AllowDecision } from './read-gate.js';
 import { sendHtml, sendRedirect, sendText, tooBusyResponse } from './respond.js';
 import type { HttpRoute } from './route.js';
 import { handlePublish } from './to-feed.js';
+import { socketBytesWritten } from '../../streams/native-fanout.js';
 
 // Refusals are answered by the read gate; HLS and other routes import sendRefusal from here too.
 export { sendRefusal } from './read-gate.js';
@@ -202,7 +203,7 @@ export class HttpServer {
   private logAccess(req: IncomingMessage, res: ServerResponse, conn: ConnectionInfo): void {
     const accessLog = this.ctx.accessLog;
     if (accessLog === undefined) return;
-    let bytesAtStart = req.socket.bytesWritten;
+    let bytesAtStart = socketBytesWritten(req.socket);
     const at = new Date();
     res.once('close', () => {
       accessLog.write({
@@ -211,10 +212,10 @@ export class HttpServer {
         url: redactUrl(req.url),
         httpVersion: req.httpVersion,
         status: res.statusCode,
-        bytes: Math.max(0, req.socket.bytesWritten - bytesAtStart),
+        bytes: Math.max(0, socketBytesWritten(req.socket) - bytesAtStart),
         at,
       });
-      bytesAtStart = req.socket.bytesWritten;
+      bytesAtStart = socketBytesWritten(req.socket);
     });
   }
 

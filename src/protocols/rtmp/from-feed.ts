@@ -9,6 +9,7 @@ import type { ServerContext } from '../../server-context.js';
 import type { MuxedOutput } from '../../streams/muxed-output.js';
 import { OutputReader } from '../../streams/output-reader.js';
 import type { OutputVariant } from '../../streams/output-registry.js';
+import { socketBytesWritten } from '../../streams/native-fanout.js';
 
 export interface RtmpPlayRequest {
   feed: Feed;
@@ -103,7 +104,7 @@ export class RtmpFromFeed {
   }
 
   private updateStats(): void {
-    this.conn.bytesOut = this.socket.bytesWritten;
+    this.conn.bytesOut = socketBytesWritten(this.socket);
     this.conn.counters['chunksDropped'] = this.reader.stats.chunksDropped;
     this.conn.counters['skips'] = this.reader.stats.skips;
   }

@@ -38,6 +38,7 @@ import { canCarryAny, plainVariant, type OutputVariant } from '../../streams/out
 import { holdFeedSource, RtmpFromFeed, SOURCE_START_TIMEOUT_MS, waitForTracks } from './from-feed.js';
 import { parseRtmpStreamName, rtmpAppName } from './stream-name.js';
 import { RtmpToFeed } from './to-feed.js';
+import { socketBytesWritten } from '../../streams/native-fanout.js';
 
 export interface RtmpSessionOptions {
   /** Outgoing chunk size (RTMPChunkSize). */
@@ -586,7 +587,7 @@ export class RtmpSession {
   private write(buf: Buffer): void {
     if (this.phase === 'closed' || this.socket.destroyed) return;
     this.socket.write(buf);
-    this.conn.bytesOut = this.socket.bytesWritten;
+    this.conn.bytesOut = socketBytesWritten(this.socket);
   }
 
   /** Closes for a fault, with one log line saying what was wrong. */
