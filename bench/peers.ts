@@ -8,7 +8,9 @@
 //   runs Feedcast from the sources instead of a tsc build, BENCH_REUSE_BUILD=1 keeps the last
 //   build; BENCH_FEEDCAST_NODE_ARGS adds node flags to Feedcast's; BENCH_REPEAT=3 runs the
 //   target list three times, interleaved, and gives the ratios as medians of the run pairs;
-//   FEEDCAST_NATIVE=off runs Feedcast with Node's socket writes instead of the native fan-out)
+//   FEEDCAST_NATIVE=off runs Feedcast with Node's socket writes instead of the native fan-out;
+//   BENCH_EGRESS_THREADS=1 gives Feedcast `EgressThreads 1`: measure it unpinned, or the thread
+//   shares CPU 0 with the main thread)
 //
 // For each target (server × reader protocol):
 //  1. Starts the server on free loopback ports, in a temp dir (nginx: its own nginx.conf,
@@ -69,6 +71,8 @@ const PIN = process.env['BENCH_PIN'] === '1';
  * 10-20%, so the ratios are given per run pair and as their median. The ceiling is searched in
  * the first run only.
  */
+/** Feedcast's `EgressThreads` (BENCH_EGRESS_THREADS): HTTP-FLV sends on worker threads. Pinned, they share CPU 0. */
+const EGRESS_THREADS = Math.max(0, Math.floor(Number(process.env['BENCH_EGRESS_THREADS'] ?? 0)) || 0);
 const REPEAT = Math.max(1, Math.floor(Number(process.env['BENCH_REPEAT'] ?? 1)) || 1);
 const RAMP = 500;
 const WARMUP = 2;
@@ -174,6 +178,7 @@ async function startFeedcast(): Promise<RunningServer> {
       'MaxClients 5000',
       'MaxHTTPConnections 5000',
       'MaxBandwidth 10000000',
+      ...(EGRESS_THREADS > 0 ? [`EgressThreads ${EGRESS_THREADS}`] : []),
       '<Feed feed1.ffm>',
       '</Feed>',
       '',
@@ -192,7 +197,7 @@ async function startFeedcast(): Promise<RunningServer> {
   const coalesce = process.env['FEEDCAST_WRITE_COALESCE_MS'];
   return {
     kind: 'feedcast',
-    version: `${version} (${[FEEDCAST_BUILD, ...(coalesce !== undefined ? [`write coalesce ${coalesce}`] : []), ...nodeArgs].join(', ')})`,
+    version: `${version} (${[FEEDCAST_BUILD, ...(coalesce !== undefined ? [`write coalesce ${coalesce}`] : []), ...(EGRESS_THREADS > 0 ? [`EgressThreads ${EGRESS_THREADS}`] : []), ...nodeArgs].join(', ')})`,
     child,
     rtmpPort: rtmp,
     readUrl: (p) =>

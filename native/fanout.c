@@ -8,11 +8,18 @@
 //
 // writeAll(fds: Int32Array, count: number, data: Uint8Array, results: Int32Array): undefined
 //   For i < count: results[i] = bytes sent to fds[i] (maybe fewer than data.length), or -errno.
+// dupFd(fd: number): number     a new descriptor for the same socket (close-on-exec), or -errno
+// closeFd(fd: number): number   0, or -errno
+//   For the egress threads (src/streams/egress-threads.ts): a thread writes through a descriptor
+//   of its own, so the main thread closing a socket can never make it write into another one
+//   that reused the number.
 
 #include <errno.h>
+#include <fcntl.h>
 #include <node_api.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #ifndef MSG_NOSIGNAL
 #define MSG_NOSIGNAL 0 /* macOS: no such flag; Node ignores SIGPIPE anyway */
@@ -63,9 +70,48 @@ static napi_value write_all(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-NAPI_MODULE_INIT() {
+static napi_value int_result(napi_env env, int32_t value) {
+  napi_value result;
+  napi_create_int32(env, value, &result);
+  return result;
+}
+
+/** The one int32 argument >= 0 of dupFd/closeFd, or -1 after throwing. */
+static int32_t fd_argument(napi_env env, napi_callback_info info, const char *usage) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int32_t fd;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
+      napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0) {
+    fail(env, usage);
+    return -1;
+  }
+  return fd;
+}
+
+static napi_value dup_fd(napi_env env, napi_callback_info info) {
+  int32_t fd = fd_argument(env, info, "dupFd(fd): fd must be a number >= 0");
+  if (fd < 0) return NULL;
+  int copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  return int_result(env, copy >= 0 ? copy : -errno);
+}
+
+static napi_value close_fd(napi_env env, napi_callback_info info) {
+  int32_t fd = fd_argument(env, info, "closeFd(fd): fd must be a number >= 0");
+  if (fd < 0) return NULL;
+  return int_result(env, close(fd) == 0 ? 0 : -errno);
+}
+
+static int export_function(napi_env env, napi_value exports, const char *name, napi_callback cb) {
   napi_value fn;
-  if (napi_create_function(env, "writeAll", NAPI_AUTO_LENGTH, write_all, NULL, &fn) != napi_ok) return NULL;
-  if (napi_set_named_property(env, exports, "writeAll", fn) != napi_ok) return NULL;
+  return napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, NULL, &fn) == napi_ok &&
+         napi_set_named_property(env, exports, name, fn) == napi_ok;
+}
+
+NAPI_MODULE_INIT() {
+  if (!export_function(env, exports, "writeAll", write_all) || !export_function(env, exports, "dupFd", dup_fd) ||
+      !export_function(env, exports, "closeFd", close_fd)) {
+    return NULL;
+  }
   return exports;
 }

@@ -26,6 +26,7 @@ import { setTranscoderManager, TranscoderManager } from './transcode/transcoder-
 import type { ReloadSummary, ServerContext } from './server-context.js';
 import { OutputRegistry } from './streams/output-registry.js';
 import { VERSION } from './version.js';
+import { EgressThreads, egressThreads, setEgressThreads } from './streams/egress-threads.js';
 
 export interface StartOptions {
   log?: Logger;
@@ -60,6 +61,8 @@ export interface RunningServer {
 export async function startServer(config: ServerConfig, options: StartOptions = {}): Promise<RunningServer> {
   const log = options.log ?? createLogger();
   for (const w of config.warnings) log.warn(w.message, { where: w.where });
+  // Egress threads need the native module: say so before anything runs.
+  if (config.egressThreads > 0) EgressThreads.check(config.egressThreads);
   // TLS certificates first: a bad pair stops the start before anything runs.
   const tlsOn = config.tls.httpsPort !== undefined || config.tls.rtmpsPort !== undefined;
   const certs =
@@ -254,6 +257,9 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       throw err;
     }
   }
+  // One server per process owns the egress threads (tests start several in turn).
+  const egress = config.egressThreads > 0 ? EgressThreads.start(config.egressThreads, log) : undefined;
+  if (egress !== undefined) setEgressThreads(egress);
   log.info('listening', {
     http: `${config.http.bindAddress}:${httpPort}`,
     rtmp: rtmpPort !== undefined ? `${config.rtmp.bindAddress}:${rtmpPort}` : 'off',
@@ -294,6 +300,10 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
         await rtsp?.close();
         certs?.close();
         await http.close();
+        if (egress !== undefined) {
+          if (egressThreads() === egress) setEgressThreads(undefined);
+          await egress.stop();
+        }
         ctx.accessLog?.close();
         log.info('stopped');
       })();

@@ -86,6 +86,8 @@ export interface ServerConfig {
   };
   /** `WriteCoalesce`: ms readers on TCP gather chunks into one write; 'off'; undefined = not set (environment, else 10). */
   writeCoalesceMs: number | 'off' | undefined;
+  /** `EgressThreads`: worker threads sending HTTP progressive readers' batches (0 = main thread). */
+  egressThreads: number;
   /** WHEP/WHIP and ICE (docs/webrtc.md). */
   webrtc: WebRtcConfig;
   feeds: FeedConfig[];
@@ -285,6 +287,7 @@ function globalFields(g: Readonly<GlobalSettings>): GlobalFields {
     requestHeaderTimeoutMs: g.requestHeaderTimeoutMs,
     tls: { httpsPort: g.httpsPort, rtmpsPort: g.rtmpsPort, certFile: g.sslCertificate, keyFile: g.sslCertificateKey },
     writeCoalesceMs: g.writeCoalesceMs,
+    egressThreads: g.egressThreads,
     webrtc: {
       enabled: g.webrtc,
       addresses: g.webrtcAddresses,

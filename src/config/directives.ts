@@ -48,6 +48,8 @@ export interface GlobalSettings {
   sslCertificateKey: string | undefined;
   /** ms; 'off' = one write per chunk; undefined = FEEDCAST_WRITE_COALESCE_MS, else 10. */
   writeCoalesceMs: number | 'off' | undefined;
+  /** Worker threads that send HTTP progressive readers' batches; 0 = the main thread does. */
+  egressThreads: number;
   webrtc: boolean;
   webrtcAddresses: readonly string[] | undefined;
   webrtcUdpPort: number | undefined;
@@ -108,6 +110,7 @@ export const GLOBAL_DEFAULTS: Readonly<GlobalSettings> = Object.freeze({
   sslCertificate: undefined,
   sslCertificateKey: undefined,
   writeCoalesceMs: undefined,
+  egressThreads: 0,
   webrtc: true,
   webrtcAddresses: undefined,
   webrtcUdpPort: undefined,
@@ -1230,6 +1233,15 @@ export const DIRECTIVES: readonly Directive[] = [
     default: '10 (or the FEEDCAST_WRITE_COALESCE_MS environment variable)',
     doc: 'Readers on TCP sockets (HTTP progressive, RTMP) get one write per video frame: a video frame goes out at once (at most one batch per this interval) and carries the audio that waited for it; audio waits at most this long. Fewer system calls per reader means more readers per core. `off` writes every chunk at once. See docs/performance.md.',
     example: '10',
+  }),
+
+  setting('egressThreads', {
+    name: 'EgressThreads',
+    origin: 'feedcast',
+    value: v.int(0, 16, 'COUNT', '1'),
+    default: '0',
+    doc: 'Worker threads that send the video and audio to HTTP progressive readers (the `send()` system calls of the fan-out, most of the CPU of serving many viewers), so that egress uses more than one core. 0: the main thread sends. Needs the native fan-out module (built by `npm ci` with a C compiler; the server refuses to start without it). RTMP readers stay on the main thread. See docs/performance.md ("Both cores").',
+    example: '1',
   }),
 
   // --- Global: WebRTC (docs/webrtc.md) -------------------------------------------------------------------------

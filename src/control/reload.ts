@@ -98,6 +98,7 @@ export function applyConfig(ctx: ServerContext, next: ServerConfig): ReloadSumma
   listener('RTMPPort/RTMPBindAddress', prev.rtmp, next.rtmp);
   listener('WebRTC settings (WebRTC, WebRTCAddress, WebRTCUDPPort, WebRTCPortRange, ...)', prev.webrtc, next.webrtc);
   listener('WriteCoalesce', prev.writeCoalesceMs, next.writeCoalesceMs);
+  listener('EgressThreads', prev.egressThreads, next.egressThreads);
   if (prev.publisherTimeoutMs !== next.publisherTimeoutMs || prev.publisherGraceMs !== next.publisherGraceMs) {
     summary.needRestart.push('PublisherTimeout/PublisherGracePeriod (for feeds that already exist)');
   }

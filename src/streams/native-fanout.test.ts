@@ -5,87 +5,14 @@
 // built (`node scripts/build-native.mjs` says why); the reader tests then check Node's path.
 
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
 import net from 'node:net';
 import { test } from 'node:test';
 import tls from 'node:tls';
-import type { Chunk, MuxedOutputEvents } from './muxed-output.js';
+import { ChunkFeed, closeAll, connectedPairs, pattern, receive, turns } from '../../test/helpers/socket-pairs.js';
 import { directTarget, nativeFanout, nativeFanoutStatus, socketBytesWritten } from './native-fanout.js';
-import { OutputReader, type ChunkSource } from './output-reader.js';
-import { TypedEmitter } from '../typed-emitter.js';
+import { OutputReader } from './output-reader.js';
 
 const skip = nativeFanout === undefined ? `native fan-out: ${nativeFanoutStatus}` : false;
-
-interface Pair {
-  /** The server's end: what is written into. */
-  sending: net.Socket;
-  /** The client's end, paused until `receive()`. */
-  receiving: net.Socket;
-}
-
-const servers: net.Server[] = [];
-
-async function connectedPairs(n: number): Promise<Pair[]> {
-  const server = net.createServer();
-  servers.push(server);
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const port = (server.address() as net.AddressInfo).port;
-  const accepted: net.Socket[] = [];
-  server.on('connection', (s: net.Socket) => accepted.push(s));
-  const pairs: Pair[] = [];
-  for (let i = 0; i < n; i++) {
-    const receiving = net.connect(port, '127.0.0.1');
-    receiving.pause();
-    await once(receiving, 'connect');
-    while (accepted.length <= i) await new Promise((r) => setImmediate(r));
-    pairs.push({ sending: accepted[i]!, receiving });
-  }
-  return pairs;
-}
-
-/** Collects what the receiving end gets from now on. */
-function receive(pair: Pair): { bytes: () => Buffer; until: (total: number) => Promise<Buffer> } {
-  const parts: Buffer[] = [];
-  let got = 0;
-  const waiters: (() => void)[] = [];
-  pair.receiving.on('data', (d: Buffer) => {
-    parts.push(d);
-    got += d.length;
-    for (const w of waiters.splice(0)) w();
-  });
-  pair.receiving.resume();
-  const bytes = (): Buffer => Buffer.concat(parts);
-  return {
-    bytes,
-    until: async (total) => {
-      const deadline = Date.now() + 20_000;
-      while (got < total) {
-        if (Date.now() > deadline) throw new Error(`received ${got} of ${total} bytes in 20 s`);
-        await new Promise<void>((r) => {
-          waiters.push(r);
-          setTimeout(r, 500);
-        });
-      }
-      return bytes();
-    },
-  };
-}
-
-function closeAll(pairs: Pair[]): void {
-  for (const p of pairs) {
-    p.sending.destroy();
-    p.receiving.destroy();
-  }
-  for (const s of servers.splice(0)) s.close();
-}
-
-/** `n` bytes counting up from `from` (mod 251), so a reordering or a loss shows. */
-function pattern(from: number, n: number): Buffer {
-  const b = Buffer.alloc(n);
-  for (let i = 0; i < n; i++) b[i] = (from + i) % 251;
-  return b;
-}
 
 test('writeAll writes one buffer to each descriptor and says how much each took', { skip }, async () => {
   const pairs = await connectedPairs(3);
@@ -123,57 +50,6 @@ test('TLS sockets and unconnected sockets are never written past Node', { skip }
   assert.equal(directTarget(new net.Socket()), undefined);
   assert.equal(directTarget({ write: () => true }), undefined);
 });
-
-class ChunkFeed extends TypedEmitter<MuxedOutputEvents> implements ChunkSource {
-  readonly id = 'native-test.flv';
-  private readonly chunks: Chunk[] = [];
-  private produced = 0;
-  readers = 0;
-  bytesServed = 0;
-  chunksDropped = 0;
-  readerSkips = 0;
-  header(): Buffer {
-    return Buffer.from('HEADER');
-  }
-  joinSeq(): number | undefined {
-    return 0;
-  }
-  at(seq: number): Chunk | undefined {
-    return this.chunks[seq];
-  }
-  get headSeq(): number {
-    return this.chunks.length;
-  }
-  get firstSeq(): number {
-    return 0;
-  }
-  get producedByteCount(): number {
-    return this.produced;
-  }
-  addReader(): void {
-    this.readers++;
-  }
-  removeReader(): void {
-    this.readers--;
-  }
-  push(data: Buffer): void {
-    const chunk: Chunk = {
-      seq: this.chunks.length,
-      data,
-      joinable: this.chunks.length === 0,
-      startByte: this.produced,
-      dts90k: 0,
-      video: true,
-    };
-    this.produced += data.length;
-    this.chunks.push(chunk);
-    this.safeEmit('chunk', chunk);
-  }
-}
-
-const turns = async (n: number): Promise<void> => {
-  for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
-};
 
 test('readers on real sockets get every byte in order, through the native loop, also when one stops reading for a while', async () => {
   const feed = new ChunkFeed();

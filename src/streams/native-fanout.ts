@@ -15,15 +15,25 @@ import { TLSSocket } from 'node:tls';
 export interface NativeFanout {
   /** For i < count: results[i] = bytes of `data` written to fds[i] (maybe fewer), or -errno. */
   writeAll(fds: Int32Array, count: number, data: Uint8Array, results: Int32Array): void;
+  /** A new descriptor for the same socket (close-on-exec), or -errno. */
+  dupFd(fd: number): number;
+  /** Closes a descriptor made by dupFd: 0, or -errno. */
+  closeFd(fd: number): number;
 }
 
-const MODULE_PATH = fileURLToPath(new URL('../../build/native/fanout.node', import.meta.url));
+/** Where scripts/build-native.mjs puts the module (also loaded by the egress threads). */
+export const NATIVE_MODULE_PATH = fileURLToPath(new URL('../../build/native/fanout.node', import.meta.url));
 
 function load(): { module: NativeFanout | undefined; status: string } {
   if (process.env['FEEDCAST_NATIVE'] === 'off') return { module: undefined, status: 'off (FEEDCAST_NATIVE=off)' };
   try {
-    const loaded = createRequire(import.meta.url)(MODULE_PATH) as Partial<NativeFanout>;
-    if (typeof loaded.writeAll !== 'function') return { module: undefined, status: `${MODULE_PATH} has no writeAll` };
+    const loaded = createRequire(import.meta.url)(NATIVE_MODULE_PATH) as Partial<NativeFanout>;
+    if (typeof loaded.writeAll !== 'function' || typeof loaded.dupFd !== 'function' || typeof loaded.closeFd !== 'function') {
+      return {
+        module: undefined,
+        status: `Node sockets (${NATIVE_MODULE_PATH} is an older build: run \`node scripts/build-native.mjs\`)`,
+      };
+    }
     return { module: loaded as NativeFanout, status: 'native' };
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;

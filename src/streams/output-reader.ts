@@ -20,6 +20,7 @@ import { performance } from 'node:perf_hooks';
 import { ClientTooSlowError } from '../errors.js';
 import { TypedEmitter } from '../typed-emitter.js';
 import type { Chunk, MuxedOutput } from './muxed-output.js';
+import { egressThreads, type EgressSlot, type EgressThreads } from './egress-threads.js';
 import { directTarget, nativeFanout, writableDirectly, type DirectTarget } from './native-fanout.js';
 
 /** What a reader walks: a MuxedOutput, or a RawOutput of container bytes muxed by ffmpeg (streams/raw-output.ts). */
@@ -58,6 +59,12 @@ export interface OutputReaderOptions {
    * the source's `writeCoalesceMs` (MuxedOutput) applies.
    */
   coalesceMs?: number;
+  /**
+   * Nothing but this reader writes to the sink once it has started (HTTP progressive; not RTMP,
+   * whose session writes control messages): its batches may then be sent by an egress thread
+   * (egress-threads.ts) when the server has them.
+   */
+  exclusiveSink?: boolean;
 }
 
 /** Readers written per event-loop turn by a FanoutGroup before it yields (setImmediate). */
@@ -188,11 +195,21 @@ class FanoutGroup {
     const end = Math.min(list.length, this.sliceAt + SLICE_READERS);
     const batch = this.batch;
     if (nativeFanout !== undefined && batch !== undefined) {
-      // Readers at the live edge with nothing queued in Node: one native loop of write() calls.
+      // Readers at the live edge with nothing queued in Node: one native loop of send() calls, on
+      // an egress thread for the readers that have one, else here.
+      const egress = egressThreads();
+      const byThread = egress?.usable === true ? new Map<number, OutputReader[]>() : undefined;
       let count = 0;
       for (let i = this.sliceAt; i < end; i++) {
         const reader = list[i];
         if (reader === undefined) continue;
+        const slot = byThread !== undefined ? reader.egressSlotFor(this.batchFrom) : undefined;
+        if (slot !== undefined) {
+          const readers = byThread?.get(slot.thread);
+          if (readers === undefined) byThread?.set(slot.thread, [reader]);
+          else readers.push(reader);
+          continue;
+        }
         const fd = reader.directFdFor(this.batchFrom);
         if (fd < 0) {
           reader.deliver(batch, this.batchFrom, this.batchTo);
@@ -206,6 +223,9 @@ class FanoutGroup {
         this.directReaders[k]?.afterDirectWrite(batch, this.batchFrom, this.batchTo, this.directResults[k] ?? 0);
         this.directReaders[k] = undefined;
       }
+      if (egress !== undefined && byThread !== undefined) {
+        for (const [thread, readers] of byThread) this.sendOnThread(egress, thread, readers, batch);
+      }
     } else {
       for (let i = this.sliceAt; i < end; i++) list[i]?.deliver(batch, this.batchFrom, this.batchTo);
     }
@@ -217,6 +237,17 @@ class FanoutGroup {
     this.slicing = false;
     this.batch = undefined;
   };
+
+  /** Hands the batch to an egress thread for `readers` (all at its start); each hears back when it is sent. */
+  private sendOnThread(egress: EgressThreads, thread: number, readers: OutputReader[], batch: Buffer): void {
+    const from = this.batchFrom;
+    const to = this.batchTo;
+    const fds = new Int32Array(readers.length);
+    for (let k = 0; k < readers.length; k++) fds[k] = readers[k]?.beginEgressSend() ?? -1;
+    egress.send(thread, batch, fds, readers.length, (results) => {
+      for (let k = 0; k < readers.length; k++) readers[k]?.afterEgressSend(batch, from, to, results?.[k]);
+    });
+  }
 
   /** The chunks [from, to) as one Buffer (the chunk itself when there is one); undefined if some were trimmed. */
   private concat(from: number, to: number): Buffer | undefined {
@@ -279,6 +310,11 @@ export class OutputReader extends TypedEmitter<OutputReaderEvents> {
   private readonly group: FanoutGroup | undefined;
   /** The sink as a socket the group's batches may be written to past Node (native-fanout.ts). */
   private readonly direct: DirectTarget | undefined;
+  /** The egress threads and the slot (thread, descriptor) that send this reader's batches (egress-threads.ts). */
+  private readonly egress: EgressThreads | undefined;
+  private readonly egressSlot: EgressSlot | undefined;
+  /** A batch is on an egress thread: nothing else may be written to the sink until it answers. */
+  private egressInFlight = false;
   readonly stats: ReaderStats = { bytesSent: 0, chunksSent: 0, chunksDropped: 0, skips: 0 };
   readonly startedAt = Date.now();
 
@@ -295,6 +331,9 @@ export class OutputReader extends TypedEmitter<OutputReaderEvents> {
     } else {
       this.group = joinGroup(output, coalesceMs, this);
       this.direct = directTarget(sink);
+      const egress = options.exclusiveSink === true && this.direct !== undefined ? egressThreads() : undefined;
+      this.egressSlot = egress !== undefined && this.direct !== undefined ? egress.attach(this.direct.fd) : undefined;
+      if (this.egressSlot !== undefined) this.egress = egress;
       this.offChunk = () => this.group?.remove(this);
     }
     this.offEnd = output.on('end', (reason) => this.close(reason));
@@ -336,7 +375,7 @@ export class OutputReader extends TypedEmitter<OutputReaderEvents> {
    * some were trimmed). A reader at `from` gets the batch in one write; any other catches up.
    */
   deliver(batch: Buffer | undefined, from: number, to: number): void {
-    if (this.closed) return;
+    if (this.closed || this.egressInFlight) return; // after the thread answers, the reader catches up
     if (this.pos === undefined) {
       for (let seq = from; seq < to; seq++) {
         if (this.output.at(seq)?.joinable === true) {
@@ -368,9 +407,43 @@ export class OutputReader extends TypedEmitter<OutputReaderEvents> {
    */
   directFdFor(from: number): number {
     const direct = this.direct;
-    if (direct === undefined || this.closed || this.pos !== from || this.waitingDrain || this.behindSince !== undefined)
+    if (
+      direct === undefined ||
+      this.closed ||
+      this.egressInFlight ||
+      this.pos !== from ||
+      this.waitingDrain ||
+      this.behindSince !== undefined
+    )
       return -1;
     return writableDirectly(direct.socket) ? direct.fd : -1;
+  }
+
+  /** This reader's egress slot when the batch starting at `from` may go to its thread now (as directFdFor). */
+  egressSlotFor(from: number): EgressSlot | undefined {
+    return this.egressSlot !== undefined && this.directFdFor(from) >= 0 ? this.egressSlot : undefined;
+  }
+
+  /** The batch goes to the egress thread: holds every other write until afterEgressSend; the thread's descriptor. */
+  beginEgressSend(): number {
+    this.egressInFlight = true;
+    return this.egressSlot?.fd ?? -1;
+  }
+
+  /**
+   * The egress thread sent the batch [from, to): `result` as in afterDirectWrite, or undefined
+   * when the thread failed before (what reached the viewer is unknown: the reader is closed).
+   * Chunks that came meanwhile follow.
+   */
+  afterEgressSend(batch: Buffer, from: number, to: number, result: number | undefined): void {
+    this.egressInFlight = false;
+    if (this.closed) return;
+    if (result === undefined) {
+      this.close('egress thread failed', new Error('the egress thread failed with a batch of this reader in flight'));
+      return;
+    }
+    this.afterDirectWrite(batch, from, to, result);
+    if (!this.waitingDrain) this.pump();
   }
 
   /**
@@ -421,7 +494,7 @@ export class OutputReader extends TypedEmitter<OutputReaderEvents> {
   }
 
   private pump(): void {
-    if (this.closed || this.pos === undefined) return;
+    if (this.closed || this.pos === undefined || this.egressInFlight) return;
     this.checkLag();
     if (this.closed) return;
     const head = this.output.headSeq;
@@ -461,6 +534,8 @@ export class OutputReader extends TypedEmitter<OutputReaderEvents> {
     this.offChunk();
     this.offEnd();
     this.sink.removeListener('drain', this.onDrain);
+    // The thread closes its descriptor after any batch of ours it still has.
+    if (this.egressSlot !== undefined) this.egress?.detach(this.egressSlot);
     this.output.removeReader();
     this.safeEmit('end', reason, error);
   }

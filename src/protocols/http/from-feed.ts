@@ -154,7 +154,8 @@ export async function handleRead(
   const reader = new OutputReader(output, sink, {
     maxQueueBytes: ctx.config.readerMaxQueueBytes,
     maxLagMs: ctx.config.readerMaxLagMs,
-    ...(sink === res || coalesceMs === undefined ? {} : { coalesceMs }),
+    // Once the headers are out, nothing but this reader writes to the socket: an egress thread may send.
+    ...(sink === res || coalesceMs === undefined ? {} : { coalesceMs, exclusiveSink: true }),
   });
   // Made when the reader ends, not per reader up front: a child logger is ~0.5 KB of closures.
   const log = () => ctx.log.child({ reader: conn.remoteAddress, stream: read.name });
