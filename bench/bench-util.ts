@@ -148,10 +148,10 @@ export const CLK_TCK = ((): number => {
 })();
 
 /** utime and stime of a process, in clock ticks; undefined when it is gone. */
-export function procUserSys(pid: number | undefined): { user: number; sys: number } | undefined {
+export function procUserSys(pid: number | undefined, statPath = `/proc/${pid}/stat`): { user: number; sys: number } | undefined {
   if (pid === undefined) return undefined;
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    const stat = readFileSync(statPath, 'latin1');
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return { user: Number(f[11]), sys: Number(f[12]) }; // fields 14 and 15 of the whole line
   } catch {
@@ -162,6 +162,12 @@ export function procUserSys(pid: number | undefined): { user: number; sys: numbe
 /** utime + stime of a process, in clock ticks; undefined when it is gone. */
 export function procTicks(pid: number | undefined): number | undefined {
   const t = procUserSys(pid);
+  return t === undefined ? undefined : t.user + t.sys;
+}
+
+/** utime + stime of a process's main thread (the one whose id is the pid), in clock ticks. */
+export function mainThreadTicks(pid: number | undefined): number | undefined {
+  const t = procUserSys(pid, `/proc/${pid}/task/${pid}/stat`);
   return t === undefined ? undefined : t.user + t.sys;
 }
 

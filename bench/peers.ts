@@ -44,6 +44,7 @@ import {
   children,
   freePort,
   machineTicks,
+  mainThreadTicks,
   prepareClip,
   procRssKB,
   procTicks,
@@ -453,6 +454,8 @@ function treePids(root: number): number[] {
 interface Sample {
   t: number;
   serverTicks: number;
+  /** The server's main thread alone (Feedcast with EgressThreads: without its egress threads). */
+  serverMainTicks: number | undefined;
   serverRssKB: number;
   serverWrites: number;
   genTicks: number | undefined;
@@ -518,6 +521,7 @@ class Sampler {
     this.samples.push({
       t: Date.now(),
       serverTicks: ticks,
+      serverMainTicks: mainThreadTicks(this.root),
       serverRssKB: rss,
       serverWrites: writes,
       genTicks: procTicks(this.genPid),
@@ -536,6 +540,7 @@ class Sampler {
         rssMaxMB: number;
         writesPerSec: number;
         segmentsPerSec: number | null;
+        mainCpu: number | null;
         gen: number | null;
         others: number | null;
         irq: number;
@@ -559,8 +564,11 @@ class Sampler {
     const sb = segs[segs.length - 1];
     const segmentsPerSec =
       sa !== undefined && sb !== undefined && sb.t - sa.t >= 1000 ? round((sb.segs - sa.segs) / ((sb.t - sa.t) / 1000)) : null;
+    const mainCpu =
+      a.serverMainTicks !== undefined && b.serverMainTicks !== undefined ? pct(b.serverMainTicks - a.serverMainTicks) : null;
     return {
       cpu,
+      mainCpu,
       rssMaxMB: round(Math.max(...inside.map((s) => s.serverRssKB)) / 1024),
       writesPerSec,
       segmentsPerSec,
@@ -604,6 +612,8 @@ interface LoadResult {
   delayP50: number | null;
   delayMax: number | null;
   cpuPct: number | null;
+  /** The server's main thread's CPU (the root process's first thread), % of one core. */
+  mainThreadCpuPct: number | null;
   /** The server's write-family system calls per second (all sockets; send() is not counted), over the window. */
   writesPerSec: number | null;
   /** TCP segments per second the server sent to the readers (ss segs_out on the read port), over the window. */
@@ -726,6 +736,7 @@ async function runLoad(
           ? null
           : round(report.latenessRawMs.maxPerReader.max - pubLat),
     cpuPct: w?.cpu ?? null,
+    mainThreadCpuPct: w?.mainCpu ?? null,
     writesPerSec: w?.writesPerSec ?? null,
     segmentsPerSec: w?.segmentsPerSec ?? null,
     rssMB: w?.rssMaxMB ?? null,
@@ -785,7 +796,7 @@ async function runTarget(
       }
       results.push(r);
       say(
-        `${target.name} N=${n}: ${r.fullRate}/${n} at full rate, CPU ${r.cpuPct}%, RSS ${r.rssMB} MB, TTFF p95 ${r.ttffP95} ms, delay p50 ${r.delayP50} ms`,
+        `${target.name} N=${n}: ${r.fullRate}/${n} at full rate, CPU ${r.cpuPct}% (main thread ${r.mainThreadCpuPct}%), RSS ${r.rssMB} MB, TTFF p95 ${r.ttffP95} ms, delay p50 ${r.delayP50} ms`,
       );
       if (r.keptUp) ceiling = Math.max(ceiling ?? 0, n);
       if (!alive(srv.child)) throw new Error(`${target.name}: the server died during N=${n}`);
