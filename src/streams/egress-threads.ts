@@ -128,6 +128,11 @@ export class EgressThreads {
     return this.open.size;
   }
 
+  /** Batches sent and not answered yet. */
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
   /** True while the threads take readers. */
   get usable(): boolean {
     return !this.failed && !this.stopping;

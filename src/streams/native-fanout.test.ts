@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { test } from 'node:test';
 import tls from 'node:tls';
-import { ChunkFeed, closeAll, connectedPairs, pattern, receive, turns } from '../../test/helpers/socket-pairs.js';
+import { FakeChunkSource } from '../../test/helpers/chunk-source.js';
+import { closeAll, connectedPairs, pattern, receive, turns } from '../../test/helpers/socket-pairs.js';
 import { directTarget, nativeFanout, nativeFanoutStatus, socketBytesWritten } from './native-fanout.js';
 import { OutputReader } from './output-reader.js';
 
@@ -52,8 +53,8 @@ test('TLS sockets and unconnected sockets are never written past Node', { skip }
 });
 
 test('readers on real sockets get every byte in order, through the native loop, also when one stops reading for a while', async () => {
-  const feed = new ChunkFeed();
-  feed.push(pattern(0, 1000));
+  const feed = new FakeChunkSource('HEADER');
+  feed.push(pattern(0, 1000), true, true);
   const pairs = await connectedPairs(5);
   try {
     const readers = pairs.map(
@@ -68,7 +69,7 @@ test('readers on real sockets get every byte in order, through the native loop, 
     for (let i = 1; i <= 120; i++) {
       const data = pattern(i * 7, 50_000);
       chunks.push(data);
-      feed.push(data);
+      feed.push(data, false, true);
       await turns(3);
     }
     const expected = Buffer.concat(chunks);
@@ -98,8 +99,8 @@ test('readers on real sockets get every byte in order, through the native loop, 
 });
 
 test('a reader whose viewer has gone is closed by its socket, and the others go on', async () => {
-  const feed = new ChunkFeed();
-  feed.push(pattern(0, 100));
+  const feed = new FakeChunkSource('HEADER');
+  feed.push(pattern(0, 100), true, true);
   const pairs = await connectedPairs(2);
   try {
     const readers = pairs.map(
@@ -116,7 +117,7 @@ test('a reader whose viewer has gone is closed by its socket, and the others go 
     for (let i = 1; i <= 40; i++) {
       const data = pattern(i, 20_000);
       chunks.push(data);
-      feed.push(data);
+      feed.push(data, false, true);
       await turns(3);
     }
     await closed;
@@ -133,21 +134,21 @@ test('a reader whose viewer has gone is closed by its socket, and the others go 
 });
 
 test('bytes another writer left queued in Node (RTMP control messages, say) are not overtaken', { skip }, async () => {
-  const feed = new ChunkFeed();
-  feed.push(pattern(0, 100));
+  const feed = new FakeChunkSource('HEADER');
+  feed.push(pattern(0, 100), true, true);
   const [pair] = await connectedPairs(1);
   try {
     const reader = new OutputReader(feed, pair!.sending, { maxQueueBytes: 64 << 20, maxLagMs: 60_000, coalesceMs: 0 });
     reader.start();
     const got = receive(pair!);
     await got.until(106);
-    feed.push(pattern(1, 5000));
+    feed.push(pattern(1, 5000), false, true);
     await turns(3);
     assert.equal(pair!.sending.bytesWritten, 106, 'header and first chunk through Node, the batch past it');
     // Node holds bytes of its own for the socket (the moment before libuv writes its queue once
     // the socket is writable again): the next batch must queue behind them, through Node.
     Object.defineProperty(pair!.sending, 'writableLength', { configurable: true, get: () => 1 });
-    feed.push(pattern(2, 3000));
+    feed.push(pattern(2, 3000), false, true);
     await turns(3);
     delete (pair!.sending as { writableLength?: number }).writableLength;
     assert.equal(pair!.sending.bytesWritten, 3106, 'the batch went through Node');

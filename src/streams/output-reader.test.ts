@@ -3,60 +3,9 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { FakeChunkSource } from '../../test/helpers/chunk-source.js';
 import { ClientTooSlowError } from '../errors.js';
-import { TypedEmitter } from '../typed-emitter.js';
-import type { Chunk, MuxedOutputEvents } from './muxed-output.js';
-import { OutputReader, type ByteSink, type ChunkSource } from './output-reader.js';
-
-class FakeSource extends TypedEmitter<MuxedOutputEvents> implements ChunkSource {
-  readonly id = 'fake.flv';
-  private readonly chunks: Chunk[] = [];
-  private produced = 0;
-  private join: number | undefined;
-  readers = 0;
-  bytesServed = 0;
-  chunksDropped = 0;
-  readerSkips = 0;
-
-  header(): Buffer {
-    return Buffer.from('HEAD');
-  }
-  joinSeq(): number | undefined {
-    return this.join;
-  }
-  at(seq: number): Chunk | undefined {
-    return this.chunks[seq];
-  }
-  get headSeq(): number {
-    return this.chunks.length;
-  }
-  get firstSeq(): number {
-    return 0;
-  }
-  get producedByteCount(): number {
-    return this.produced;
-  }
-  addReader(): void {
-    this.readers++;
-  }
-  removeReader(): void {
-    this.readers--;
-  }
-  push(text: string, joinable = false, video = false): void {
-    const chunk: Chunk = {
-      seq: this.chunks.length,
-      data: Buffer.from(text),
-      joinable,
-      startByte: this.produced,
-      dts90k: 0,
-      video,
-    };
-    this.produced += chunk.data.length;
-    this.chunks.push(chunk);
-    if (joinable) this.join = chunk.seq;
-    this.safeEmit('chunk', chunk);
-  }
-}
+import { OutputReader, type ByteSink } from './output-reader.js';
 
 class RecordingSink implements ByteSink {
   readonly writes: Buffer[] = [];
@@ -82,7 +31,7 @@ const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
 const options = { maxQueueBytes: 1 << 20, maxLagMs: 60_000, coalesceMs: 0 };
 
 test('readers at the live edge get the chunks of one turn in one shared write', async () => {
-  const source = new FakeSource();
+  const source = new FakeChunkSource();
   source.push('K0', true);
   const sinks = Array.from({ length: 450 }, () => new RecordingSink()); // more than one fan-out slice
   const readers = sinks.map((s) => new OutputReader(source, s, options));
@@ -105,7 +54,7 @@ test('readers at the live edge get the chunks of one turn in one shared write', 
 });
 
 test('a reader that joins between batches gets every byte once, in order', async () => {
-  const source = new FakeSource();
+  const source = new FakeChunkSource();
   source.push('K0', true);
   const a = new RecordingSink();
   new OutputReader(source, a, options).start();
@@ -123,7 +72,7 @@ test('a reader that joins between batches gets every byte once, in order', async
 });
 
 test('coalescing keeps the slow-reader rules: skip to the newest keyframe, then close', async () => {
-  const source = new FakeSource();
+  const source = new FakeChunkSource();
   source.push('K0', true);
   const slow = new RecordingSink();
   const reader = new OutputReader(source, slow, { maxQueueBytes: 8, maxLagMs: 5, coalesceMs: 0 });
@@ -152,7 +101,7 @@ test('coalescing keeps the slow-reader rules: skip to the newest keyframe, then 
 const HOLD_MS = 500;
 
 test('with an interval, audio waits for the next video frame (at most the interval); video goes at once, one batch per interval', async () => {
-  const source = new FakeSource();
+  const source = new FakeChunkSource();
   source.push('K0', true, true);
   const sinks = [new RecordingSink(), new RecordingSink()];
   const readers = sinks.map((s) => new OutputReader(source, s, { ...options, coalesceMs: HOLD_MS }));

@@ -1,11 +1,8 @@
-// Real loopback TCP socket pairs and a chunk source, for the tests of the fan-out's write paths
+// Real loopback TCP socket pairs, for the tests of the fan-out's write paths
 // (src/streams/native-fanout.test.ts, egress-threads.test.ts).
 
 import { once } from 'node:events';
 import net from 'node:net';
-import type { Chunk, MuxedOutputEvents } from '../../src/streams/muxed-output.js';
-import type { ChunkSource } from '../../src/streams/output-reader.js';
-import { TypedEmitter } from '../../src/typed-emitter.js';
 
 export interface Pair {
   /** The server's end: what is written into. */
@@ -76,53 +73,6 @@ export function pattern(from: number, n: number): Buffer {
   const b = Buffer.alloc(n);
   for (let i = 0; i < n; i++) b[i] = (from + i) % 251;
   return b;
-}
-
-export class ChunkFeed extends TypedEmitter<MuxedOutputEvents> implements ChunkSource {
-  readonly id = 'native-test.flv';
-  private readonly chunks: Chunk[] = [];
-  private produced = 0;
-  readers = 0;
-  bytesServed = 0;
-  chunksDropped = 0;
-  readerSkips = 0;
-  header(): Buffer {
-    return Buffer.from('HEADER');
-  }
-  joinSeq(): number | undefined {
-    return 0;
-  }
-  at(seq: number): Chunk | undefined {
-    return this.chunks[seq];
-  }
-  get headSeq(): number {
-    return this.chunks.length;
-  }
-  get firstSeq(): number {
-    return 0;
-  }
-  get producedByteCount(): number {
-    return this.produced;
-  }
-  addReader(): void {
-    this.readers++;
-  }
-  removeReader(): void {
-    this.readers--;
-  }
-  push(data: Buffer): void {
-    const chunk: Chunk = {
-      seq: this.chunks.length,
-      data,
-      joinable: this.chunks.length === 0,
-      startByte: this.produced,
-      dts90k: 0,
-      video: true,
-    };
-    this.produced += data.length;
-    this.chunks.push(chunk);
-    this.safeEmit('chunk', chunk);
-  }
 }
 
 export const turns = async (n: number): Promise<void> => {

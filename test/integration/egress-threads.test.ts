@@ -30,7 +30,7 @@ test(
       assert.ok(r.videoFrames >= 60, `about 4 s of video decoded (${r.videoFrames} frames)`);
       assert.ok(r.audioFrames > 0, 'audio decoded');
     }
-    assert.ok(threads.batches > 100, `the thread sent the batches (${threads.batches})`);
+    assert.ok(threads.batches > 30, `the thread sent the batches of a second of video at least (${threads.batches})`);
     await waitFor('the thread to close the viewers’ descriptors', () => threads.readers === 0);
   },
 );
