@@ -174,9 +174,14 @@ export class EgressThreads {
     const id = this.nextBatch++;
     this.batches++;
     this.pending.set(id, done);
-    // The batch is copied (structured clone): the thread never sees memory the main thread reuses.
-    const request: EgressRequest = { kind: 'batch', id, data, fds: fds.slice(0, count), count };
-    worker.postMessage(request);
+    // One copy of exactly the batch, moved to the thread (a Buffer can be a view into a larger
+    // pooled ArrayBuffer, which a plain postMessage would copy whole): the thread never sees
+    // memory the main thread reuses.
+    const bytes = new Uint8Array(data.length);
+    bytes.set(data);
+    const targets = fds.slice(0, count);
+    const request: EgressRequest = { kind: 'batch', id, data: bytes, fds: targets, count };
+    worker.postMessage(request, [bytes.buffer, targets.buffer]);
   }
 
   /** Stops the threads and closes every descriptor they still own. */

@@ -14,6 +14,11 @@
 // Readers elsewhere (just joined, draining, lagging) catch up chunk by chunk as before. The
 // fan-out runs in slices of SLICE_READERS with setImmediate between them, so the event loop
 // accepts new connections and answers requests while it writes to a thousand sockets.
+//
+// The writes to the readers at the live edge go out in one native loop of send() calls per
+// slice (native-fanout.ts, native/fanout.c), or on an egress thread (egress-threads.ts); what the
+// kernel does not take is queued in Node. Without the native module, each reader writes through
+// its socket.
 
 import { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -21,7 +26,7 @@ import { ClientTooSlowError } from '../errors.js';
 import { TypedEmitter } from '../typed-emitter.js';
 import type { Chunk, MuxedOutput } from './muxed-output.js';
 import { egressThreads, type EgressSlot, type EgressThreads } from './egress-threads.js';
-import { directTarget, nativeFanout, writableDirectly, type DirectTarget } from './native-fanout.js';
+import { directTarget, nativeFanout, writableDirectly, type DirectTarget, type NativeFanout } from './native-fanout.js';
 
 /** What a reader walks: a MuxedOutput, or a RawOutput of container bytes muxed by ffmpeg (streams/raw-output.ts). */
 export type ChunkSource = Pick<
@@ -194,41 +199,8 @@ class FanoutGroup {
     const list = this.list;
     const end = Math.min(list.length, this.sliceAt + SLICE_READERS);
     const batch = this.batch;
-    if (nativeFanout !== undefined && batch !== undefined) {
-      // Readers at the live edge with nothing queued in Node: one native loop of send() calls, on
-      // an egress thread for the readers that have one, else here.
-      const egress = egressThreads();
-      const byThread = egress?.usable === true ? new Map<number, OutputReader[]>() : undefined;
-      let count = 0;
-      for (let i = this.sliceAt; i < end; i++) {
-        const reader = list[i];
-        if (reader === undefined) continue;
-        const slot = byThread !== undefined ? reader.egressSlotFor(this.batchFrom) : undefined;
-        if (slot !== undefined) {
-          const readers = byThread?.get(slot.thread);
-          if (readers === undefined) byThread?.set(slot.thread, [reader]);
-          else readers.push(reader);
-          continue;
-        }
-        const fd = reader.directFdFor(this.batchFrom);
-        if (fd < 0) {
-          reader.deliver(batch, this.batchFrom, this.batchTo);
-          continue;
-        }
-        this.directFds[count] = fd;
-        this.directReaders[count++] = reader;
-      }
-      if (count > 0) nativeFanout.writeAll(this.directFds, count, batch, this.directResults);
-      for (let k = 0; k < count; k++) {
-        this.directReaders[k]?.afterDirectWrite(batch, this.batchFrom, this.batchTo, this.directResults[k] ?? 0);
-        this.directReaders[k] = undefined;
-      }
-      if (egress !== undefined && byThread !== undefined) {
-        for (const [thread, readers] of byThread) this.sendOnThread(egress, thread, readers, batch);
-      }
-    } else {
-      for (let i = this.sliceAt; i < end; i++) list[i]?.deliver(batch, this.batchFrom, this.batchTo);
-    }
+    if (nativeFanout !== undefined && batch !== undefined) this.sendSlice(nativeFanout, list, end, batch);
+    else for (let i = this.sliceAt; i < end; i++) list[i]?.deliver(batch, this.batchFrom, this.batchTo);
     this.sliceAt = end;
     if (end < list.length) {
       setImmediate(this.runSlice);
@@ -237,6 +209,44 @@ class FanoutGroup {
     this.slicing = false;
     this.batch = undefined;
   };
+
+  /**
+   * The readers [sliceAt, end) at the live edge with nothing queued in Node get the batch by one
+   * native loop of send() calls: on their egress thread when they have one, else here. The
+   * others take it through deliver() (catching up, waiting for drain, joining).
+   */
+  private sendSlice(native: NativeFanout, list: OutputReader[], end: number, batch: Buffer): void {
+    const from = this.batchFrom;
+    const egress = egressThreads();
+    const byThread = egress?.usable === true ? new Map<number, OutputReader[]>() : undefined;
+    let count = 0;
+    for (let i = this.sliceAt; i < end; i++) {
+      const reader = list[i];
+      if (reader === undefined) continue;
+      const slot = byThread !== undefined ? reader.egressSlotFor(from) : undefined;
+      if (byThread !== undefined && slot !== undefined) {
+        const onThread = byThread.get(slot.thread);
+        if (onThread === undefined) byThread.set(slot.thread, [reader]);
+        else onThread.push(reader);
+        continue;
+      }
+      const fd = reader.directFdFor(from);
+      if (fd < 0) {
+        reader.deliver(batch, from, this.batchTo);
+        continue;
+      }
+      this.directFds[count] = fd;
+      this.directReaders[count++] = reader;
+    }
+    if (count > 0) native.writeAll(this.directFds, count, batch, this.directResults);
+    for (let k = 0; k < count; k++) {
+      this.directReaders[k]?.afterDirectWrite(batch, from, this.batchTo, this.directResults[k] ?? 0);
+      this.directReaders[k] = undefined;
+    }
+    if (egress !== undefined && byThread !== undefined) {
+      for (const [thread, readers] of byThread) this.sendOnThread(egress, thread, readers, batch);
+    }
+  }
 
   /** Hands the batch to an egress thread for `readers` (all at its start); each hears back when it is sent. */
   private sendOnThread(egress: EgressThreads, thread: number, readers: OutputReader[], batch: Buffer): void {
