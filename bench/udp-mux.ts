@@ -6,9 +6,9 @@
 
 import { once } from 'node:events';
 import { createSocket, type Socket } from 'node:dgram';
-import { classes, Message, methods } from 'werift';
 import { silentLogger } from '../src/observability/logger.js';
 import { UdpMux } from '../src/protocols/webrtc/udp-mux.js';
+import { bindingRequest } from '../test/helpers/stun.js';
 
 const arg = (name: string, fallback: number): number => {
   const i = process.argv.indexOf(`--${name}`);
@@ -26,15 +26,6 @@ async function udpSocket(): Promise<Socket> {
   s.bind(0, '127.0.0.1');
   await once(s, 'listening');
   return s;
-}
-
-function bindingRequest(username: string, password: string): Buffer {
-  const m = new Message(methods.BINDING, classes.REQUEST)
-    .setAttribute('USERNAME', username)
-    .setAttribute('PRIORITY', 1853824767)
-    .addMessageIntegrity(Buffer.from(password));
-  m.addFingerprint();
-  return m.bytes;
 }
 
 interface Pair {

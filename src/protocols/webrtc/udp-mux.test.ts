@@ -12,6 +12,7 @@ import { test, type TestContext } from 'node:test';
 import { classes, Message, methods, parseMessage } from 'werift';
 import { MalformedInputError } from '../../errors.js';
 import { silentLogger } from '../../observability/logger.js';
+import { bindingRequest } from '../../../test/helpers/stun.js';
 import { waitFor } from '../../../test/helpers/test-server.js';
 import {
   iceUsername,
@@ -95,15 +96,6 @@ test('rewriteMappedAddress puts the real address in a Binding response and re-si
 // --- The relay over real sockets ---------------------------------------------------------------
 
 const PEER = { serverUfrag: 'srv1', serverPassword: 'server-password-0123456789', clientUfrag: 'cli1' };
-
-function bindingRequest(username: string, password: string): Buffer {
-  const m = new Message(methods.BINDING, classes.REQUEST)
-    .setAttribute('USERNAME', username)
-    .setAttribute('PRIORITY', 1853824767)
-    .addMessageIntegrity(Buffer.from(password));
-  m.addFingerprint();
-  return m.bytes;
-}
 
 async function udpSocket(t: TestContext): Promise<Socket> {
   const s = createSocket('udp4');
