@@ -21,7 +21,7 @@ import { HttpServer } from './protocols/http/server.js';
 import { RtmpServer } from './protocols/rtmp/server.js';
 import { RtspServer } from './protocols/rtsp/server.js';
 import { SourceManager } from './transcode/launch.js';
-import { TranscodeRoute } from './transcode/route.js';
+import { TranscodeRoute } from './protocols/http/transcode-route.js';
 import { setTranscoderManager, TranscoderManager } from './transcode/transcoder-manager.js';
 import type { ReloadSummary, ServerContext } from './server-context.js';
 import { OutputRegistry } from './streams/output-registry.js';

@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { ProcessError, ProtocolError } from '../errors.js';
-import { backoffDelayMs } from '../transcode/ffmpeg-process.js';
+import { backoffDelayMs } from '../process/ffmpeg-process.js';
 import { defaultPublishMaps, publishArgs, resolveFfmpeg, type PublishVariant } from '../transcode/ffmpeg-args.js';
 import { handshakeUrl, parsePublishArgs, PUBLISH_USAGE, type PublishCommand } from './args.js';
 

@@ -4,7 +4,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { silentLogger } from '../observability/logger.js';
-import { mpjpegPart, RawOutput, type RawFramer, type RawPiece } from './raw-output.js';
+import type { RawFramer, RawPiece } from '../formats/raw/framers.js';
+import { mpjpegPart, RawOutput } from './raw-output.js';
 
 /** A framer whose every pushed buffer is one piece; the first byte says whether it is joinable. */
 class OnePiecePerPush implements RawFramer {

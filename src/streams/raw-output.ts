@@ -4,21 +4,8 @@
 
 import type { Logger } from '../observability/logger.js';
 import { TypedEmitter } from '../typed-emitter.js';
+import type { RawFramer, RawPiece } from '../formats/raw/framers.js';
 import { prerollJoin, type Chunk, type MuxedOutputEvents } from './muxed-output.js';
-
-export interface RawPiece {
-  readonly data: Buffer;
-  /** A new reader may start with this piece (after the header). */
-  readonly joinable: boolean;
-}
-
-/** Cuts a container byte stream into pieces (implementations: src/transcode/framers.ts). */
-export interface RawFramer {
-  /** Feeds bytes; returns the pieces completed by them. Throws MalformedInputError on bad input. */
-  push(chunk: Buffer): RawPiece[];
-  /** What a new reader must receive first (file header), undefined until it has been seen. */
-  header(): Buffer | undefined;
-}
 
 export interface RawOutputOptions {
   /** Bytes behind the newest chunk that are kept for lagging readers. */

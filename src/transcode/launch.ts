@@ -11,7 +11,7 @@ import type { Logger } from '../observability/logger.js';
 import type { ServerContext } from '../server-context.js';
 import type { ServerConfig } from '../config/config.js';
 import { isFileSource, launchArgs, pullArgs, resolveFfmpeg } from './ffmpeg-args.js';
-import { FfmpegProcess, type BackoffOptions, type FfmpegProcessStatus } from './ffmpeg-process.js';
+import { FfmpegProcess, type BackoffOptions, type FfmpegProcessStatus } from '../process/ffmpeg-process.js';
 
 export interface FeedSourceSpec {
   feedKey: string;

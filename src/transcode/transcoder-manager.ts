@@ -13,7 +13,7 @@ import type { Logger } from '../observability/logger.js';
 import type { ServerContext } from '../server-context.js';
 import { tracksOfVariant, variantsOf, type Variant } from './encodings.js';
 import { profileOf, resolveFfmpeg, type FfmpegLocation } from './ffmpeg-args.js';
-import type { BackoffOptions } from './ffmpeg-process.js';
+import type { BackoffOptions } from '../process/ffmpeg-process.js';
 import { Transcoder, VariantSelector, type TranscoderStatus } from './transcoder.js';
 
 export interface TranscoderManagerOptions {

@@ -17,8 +17,8 @@ import { TypedEmitter } from '../typed-emitter.js';
 import type { Variant } from './encodings.js';
 import { tracksOfVariant } from './encodings.js';
 import { ladderArgs, transcodeArgs, type TranscodeProfile } from './ffmpeg-args.js';
-import { FfmpegProcess, type BackoffOptions, type FfmpegProcessStatus } from './ffmpeg-process.js';
-import { framerFor, survivesRestart } from './framers.js';
+import { FfmpegProcess, type BackoffOptions, type FfmpegProcessStatus } from '../process/ffmpeg-process.js';
+import { framerFor, survivesRestart } from '../formats/raw/framers.js';
 
 /** Bytes queued in ffmpeg's stdin beyond which frames are dropped until the next keyframe. */
 const MAX_STDIN_QUEUE_BYTES = 4 * 1024 * 1024;

@@ -3,7 +3,7 @@
 // and checks that the reaper alone kills the child.
 
 import { spawn } from 'node:child_process';
-import { ChildReaper } from '../../src/transcode/ffmpeg-process.js';
+import { ChildReaper } from '../../src/process/ffmpeg-process.js';
 
 const child = spawn('sleep', ['60'], { stdio: 'ignore', detached: true });
 child.unref();

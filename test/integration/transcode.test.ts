@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { get } from 'node:http';
 import { test, type TestContext } from 'node:test';
-import { TranscodeRoute } from '../../src/transcode/route.js';
+import { TranscodeRoute } from '../../src/protocols/http/transcode-route.js';
 import { TranscoderManager } from '../../src/transcode/transcoder-manager.js';
 import { childrenNamed, alive } from '../helpers/processes.js';
 import { decodeFrames, FFMPEG, probePackets, publish, run, skipWithoutFfmpeg } from '../helpers/media-tools.js';

@@ -9,7 +9,7 @@ import type { Track } from '../../media/track.js';
 import type { Logger } from '../../observability/logger.js';
 import { TsDemuxer } from '../../formats/mpegts/ts-demuxer.js';
 import { TsMuxer } from '../../formats/mpegts/ts-muxer.js';
-import { FfmpegProcess } from '../../transcode/ffmpeg-process.js';
+import { FfmpegProcess } from '../../process/ffmpeg-process.js';
 import { TS_WRAP } from '../../media/timebase.js';
 
 /** Audio codecs this transcoder turns into Opus. */

@@ -3,22 +3,22 @@
 // handshake: `GET /feed1.ffm?config` and `GET /api/v1/feeds/feed1/encodings` (JSON).
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { StreamConfig } from '../config/config.js';
-import type { ConnectionInfo } from '../control/connections.js';
-import type { Feed } from '../feed/feed.js';
-import { feedKeyOf } from '../feed/feed-manager.js';
-import { handleRead } from '../protocols/http/from-feed.js';
-import { admitReader, authorizeHttp } from '../protocols/http/read-gate.js';
-import { sendText } from '../protocols/http/respond.js';
-import type { HttpRoute } from '../protocols/http/route.js';
-import type { ServerContext } from '../server-context.js';
-import { OutputReader, type ByteSink } from '../streams/output-reader.js';
-import { plainVariant, type PassthroughFormat } from '../streams/output-registry.js';
-import type { RawOutput } from '../streams/raw-output.js';
-import { encodingsDocument } from './encodings.js';
-import { needsEncoding, profileOf } from './ffmpeg-args.js';
-import type { SourceManager } from './launch.js';
-import type { TranscoderManager } from './transcoder-manager.js';
+import type { StreamConfig } from '../../config/config.js';
+import type { ConnectionInfo } from '../../control/connections.js';
+import type { Feed } from '../../feed/feed.js';
+import { feedKeyOf } from '../../feed/feed-manager.js';
+import { handleRead } from './from-feed.js';
+import { admitReader, authorizeHttp } from './read-gate.js';
+import { sendText } from './respond.js';
+import type { HttpRoute } from './route.js';
+import type { ServerContext } from '../../server-context.js';
+import { OutputReader, type ByteSink } from '../../streams/output-reader.js';
+import { plainVariant, type PassthroughFormat } from '../../streams/output-registry.js';
+import type { RawOutput } from '../../streams/raw-output.js';
+import { encodingsDocument } from '../../transcode/encodings.js';
+import { needsEncoding, profileOf } from '../../transcode/ffmpeg-args.js';
+import type { SourceManager } from '../../transcode/launch.js';
+import type { TranscoderManager } from '../../transcode/transcoder-manager.js';
 
 /** How long a reader waits for an on-demand source or transcoder to produce its first bytes. */
 const START_TIMEOUT_MS = 20_000;

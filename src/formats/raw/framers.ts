@@ -4,11 +4,22 @@
 // 4.2), MPEG audio (11172-3 2.4.1), ADTS (14496-3 1.A.2), Ogg (RFC 3533 6), MPEG-PS (13818-1 2.5.3),
 // MPEG-1/2 video ES (13818-2 6.2). "Not enough bytes yet" is a normal state; bad input throws.
 
-import { MalformedInputError } from '../errors.js';
-import { parseMpegAudioHeader } from '../formats/mpeg-audio/mpeg-audio-header.js';
-import type { RawFramer, RawPiece } from '../streams/raw-output.js';
+import { MalformedInputError } from '../../errors.js';
+import { parseMpegAudioHeader } from '../mpeg-audio/mpeg-audio-header.js';
 
-export type { RawFramer, RawPiece } from '../streams/raw-output.js';
+export interface RawPiece {
+  readonly data: Buffer;
+  /** A new reader may start with this piece (after the header). */
+  readonly joinable: boolean;
+}
+
+/** Cuts a container byte stream into pieces. */
+export interface RawFramer {
+  /** Feeds bytes; returns the pieces completed by them. Throws MalformedInputError on bad input. */
+  push(chunk: Buffer): RawPiece[];
+  /** What a new reader must receive first (file header), undefined until it has been seen. */
+  header(): Buffer | undefined;
+}
 
 /** Largest piece a framer holds before giving up on the stream. */
 export const MAX_PIECE_BYTES = 16 * 1024 * 1024;

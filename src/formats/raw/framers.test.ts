@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { before, describe, test } from 'node:test';
 import fc from 'fast-check';
-import { MalformedInputError } from '../errors.js';
+import { MalformedInputError } from '../../errors.js';
 import { framerFor, readVint, survivesRestart, type RawFramer, type RawPiece } from './framers.js';
 
 const FFMPEG = process.env['FEEDCAST_FFMPEG'] ?? 'ffmpeg';
