@@ -288,6 +288,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     },
     close: () => {
       closing ??= (async () => {
+        feeds.beginStop();
         for (const d of demos) d.stop();
         await stopChildren();
         await webrtc?.close();

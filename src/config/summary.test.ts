@@ -45,7 +45,7 @@ test('describeConfig lists listeners, feeds with URLs, streams, redirects and wa
   assert.match(text, /RTMP {2}0\.0\.0\.0:1935/);
   assert.match(
     text,
-    /publish {2}http:\/\/localhost:8081\/cam\.ffm, http:\/\/localhost:8081\/cam, rtmp:\/\/localhost:1935\/live\/cam/,
+    /publish {2}http:\/\/localhost:8081\/cam\.ffm, http:\/\/localhost:8081\/cam, rtmp:\/\/localhost:1935\/live\/cam, rtsp:\/\/localhost:5454\/cam, http:\/\/localhost:8081\/cam\/whip\n/,
   );
   assert.match(
     text,
@@ -97,7 +97,7 @@ test('describeConfig of the defaults, and feed URLs with RTMP and RTSP off', () 
     maxReaders: 0,
   };
   assert.deepEqual(feedUrls(config, feed), {
-    publish: ['http://[::1]:8090/a'],
+    publish: ['http://[::1]:8090/a', 'http://[::1]:8090/a/whip'],
     read: ['http://[::1]:8090/a.flv', 'http://[::1]:8090/a.ts', 'http://[::1]:8090/a/index.m3u8'],
   });
 });

@@ -38,6 +38,8 @@ export function feedUrls(config: ServerConfig, feed: FeedConfig): { publish: str
   const publish = [`${urls.http}/${feed.name}`];
   if (feed.name !== feed.key) publish.push(`${urls.http}/${feed.key}`);
   if (urls.rtmp !== undefined) publish.push(`${urls.rtmp}/live/${feed.key}`);
+  if (urls.rtsp !== undefined) publish.push(`${urls.rtsp}/${feed.key}`);
+  if (config.webrtc.enabled) publish.push(`${urls.http}/${feed.key}/whip`);
   const read = [`${urls.http}/${feed.key}.flv`, `${urls.http}/${feed.key}.ts`, `${urls.http}/${feed.key}/index.m3u8`];
   if (urls.rtsp !== undefined) read.push(`${urls.rtsp}/${feed.key}`);
   if (urls.rtmp !== undefined) read.push(`${urls.rtmp}/live/${feed.key}`);

@@ -25,7 +25,10 @@ function withQuery(url: string, query: string): string {
 export function renderIndexPage(ctx: ServerContext, hostHeader?: string, authQuery = ''): string {
   const feeds = ctx.feeds.all();
   // The host name the viewer reached us by (without the port), so the copied URLs work for them.
-  const host = (hostHeader ?? '').replace(/:\d+$/, '').replace(/[^A-Za-z0-9.\-[\]:]/g, '') || 'HOST';
+  const hostAndPort = (hostHeader ?? '').replace(/[^A-Za-z0-9.\-[\]:]/g, '');
+  const host = hostAndPort.replace(/:\d+$/, '') || 'HOST';
+  // The HTTP URLs keep the port the browser used (a Host header without one means the scheme's default).
+  const httpHost = hostAndPort !== '' ? hostAndPort : `HOST:${ctx.config.http.port}`;
   const feedRows = feeds
     .map((feed) => {
       const state =
@@ -57,10 +60,10 @@ export function renderIndexPage(ctx: ServerContext, hostHeader?: string, authQue
     })
     .join('\n');
   const body = `<h1>Feedcast</h1>
-<p class="muted">Live feeds on this server. Watch in the browser, or open a link in ffplay, VLC or mpv, e.g. <code>ffplay http://HOST/${escapeHtml(feeds[0]?.key ?? 'feed1')}.flv</code>. <a href="/stat.html">Server status</a>.</p>
+<p class="muted">Live feeds on this server. Watch in the browser, or open a link in ffplay, VLC or mpv, e.g. <code>ffplay http://${escapeHtml(httpHost)}/${escapeHtml(feeds[0]?.key ?? 'feed1')}.flv</code>. <a href="/stat.html">Server status</a>.</p>
 <h2>Feeds</h2>
 <div class="scroll"><table><tr><th>Feed</th><th>State</th><th>Tracks</th><th>Watch</th></tr>
-${feedRows || '<tr><td colspan="4" class="muted">No feeds. Publish one: <code>ffmpeg -re -i INPUT -c copy -f mpegts http://HOST/feed1.ffm</code></td></tr>'}
+${feedRows || `<tr><td colspan="4" class="muted">No feeds. Publish one: <code>ffmpeg -re -i INPUT -c copy -f mpegts http://${escapeHtml(httpHost)}/feed1.ffm</code></td></tr>`}
 </table></div>
 ${streamRows !== '' ? `<h2>Streams</h2><div class="scroll"><table><tr><th>Stream</th><th>Format</th><th>Source</th></tr>\n${streamRows}\n</table></div>` : ''}`;
   return htmlPage('Feedcast', body);

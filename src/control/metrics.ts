@@ -53,7 +53,15 @@ function scraped(
 export async function createMetricsRegistry(ctx: ServerContext): Promise<Registry> {
   const prom = await import('prom-client');
   const registry = new prom.Registry();
+  // prom-client's CPU counters count from their registration (the first scrape here): start them at
+  // what the process used before, so they count from process start as Prometheus expects.
+  const cpuBefore = process.cpuUsage();
   prom.collectDefaultMetrics({ register: registry, prefix: 'feedcast_' });
+  const cpu = (name: string): Counter | undefined =>
+    registry.getSingleMetric(`feedcast_process_cpu_${name}`) as Counter | undefined;
+  cpu('user_seconds_total')?.inc(cpuBefore.user / 1e6);
+  cpu('system_seconds_total')?.inc(cpuBefore.system / 1e6);
+  cpu('seconds_total')?.inc((cpuBefore.user + cpuBefore.system) / 1e6);
   const metric = (
     type: 'counter' | 'gauge',
     name: string,

@@ -1,5 +1,5 @@
 // The player page `/watch/NAME` (a feed key or a declared stream) and its scripts under `/web/`:
-// web/player.js, and hls.js and mpegts.js served from node_modules (never a CDN).
+// web/player.js, and hls.js and mpegts.js served from node_modules (never a CDN); and /favicon.ico.
 
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -22,6 +22,7 @@ function staticFiles(): Map<string, { path: string; type: string }> {
   const js = 'text/javascript; charset=utf-8';
   return new Map([
     ['web/player.js', { path: join(dir, 'web', 'player.js'), type: js }],
+    ['favicon.ico', { path: join(dir, 'web', 'favicon.ico'), type: 'image/x-icon' }],
     ['web/vendor/hls.min.js', { path: require.resolve('hls.js/dist/hls.min.js'), type: js }],
     ['web/vendor/mpegts.js', { path: require.resolve('mpegts.js/dist/mpegts.js'), type: js }],
   ]);
@@ -84,7 +85,7 @@ export function renderPlayerPage(target: WatchTarget, authQuery = ''): string {
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${escapeHtml(target.name)} · Feedcast</title>
-<link rel="icon" href="data:,">
+<link rel="icon" href="/favicon.ico">
 <style>
 *{box-sizing:border-box}body{margin:0;font:15px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;background:#101214;color:#e8eaed}
 header{display:flex;align-items:center;gap:.75rem;padding:.6rem 1rem;flex-wrap:wrap}
@@ -154,7 +155,7 @@ export class PlayerPageRoute implements HttpRoute {
       this.send(res, 200, 'text/html; charset=utf-8', Buffer.from(renderPlayerPage(target, authQuery)), 'no-cache');
       return true;
     }
-    if (!path.startsWith('web/')) return false;
+    if (!path.startsWith('web/') && path !== 'favicon.ico') return false;
     this.files ??= staticFiles();
     const file = this.files.get(path);
     if (file === undefined) {

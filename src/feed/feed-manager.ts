@@ -65,6 +65,11 @@ export class FeedManager {
     feed.close();
   }
 
+  /** The server is stopping: publishers that leave from now on are not waited for. */
+  beginStop(): void {
+    for (const feed of this.feeds.values()) feed.beginStop();
+  }
+
   closeAll(): void {
     for (const feed of this.feeds.values()) feed.close();
     this.feeds.clear();

@@ -71,6 +71,8 @@ export class Feed extends TypedEmitter<FeedEvents> {
   private session: PublisherSession | undefined;
   private graceTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** The server is stopping: a publisher that leaves now is not waited for (no grace period). */
+  private stopping = false;
   readonly stats: FeedStats = { framesIn: 0, bytesIn: 0, keyframesIn: 0, publishers: 0, framesSkippedBeforeKeyframe: 0 };
   readonly inputRate = new RateMeter();
   /** Input bit rate per feed track id. */
@@ -159,9 +161,10 @@ export class Feed extends TypedEmitter<FeedEvents> {
     if (this.session !== session) return;
     this.session = undefined;
     this.clearGop();
-    this.log.info('publisher left', { reason, graceMs: this.options.publisherGraceMs });
+    const waiting = !this.closed && !this.stopping;
+    this.log.info('publisher left', waiting ? { reason, graceMs: this.options.publisherGraceMs } : { reason });
     this.safeEmit('publisher', undefined);
-    if (!this.closed) {
+    if (waiting) {
       this.graceTimer = setTimeout(() => {
         this.graceTimer = undefined;
         if (this.session === undefined) {
@@ -292,6 +295,11 @@ export class Feed extends TypedEmitter<FeedEvents> {
     this.gop = [];
     this.gopBytes = 0;
     this.keyIndex.clear();
+  }
+
+  /** The server is stopping: from now on a leaving publisher starts no grace period (and the log does not say it waits). */
+  beginStop(): void {
+    this.stopping = true;
   }
 
   /** Ends the publisher and tells every listener the feed is gone. Idempotent. */
