@@ -2,7 +2,7 @@
 
 import { defaultConfig, loadConfigFile, type ServerConfig } from './config/config.js';
 import { describeConfig } from './config/summary.js';
-import { runTokenCommand } from './control/token-cli.js';
+import { runTokenCommand } from './access/token-cli.js';
 import { FeedcastError } from './errors.js';
 import { runFeedfileCommand } from './feedfile/cli.js';
 import { createLogger } from './observability/logger.js';

@@ -2,7 +2,7 @@
 
 import type { ServerConfig } from './config/config.js';
 import type { AccessLog } from './control/access-log.js';
-import type { ConnectionRegistry } from './control/connections.js';
+import type { ConnectionRegistry } from './access/connections.js';
 import type { FeedManager } from './feed/feed-manager.js';
 import type { Logger } from './observability/logger.js';
 import type { OutputRegistry } from './streams/output-registry.js';

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { ConfigError } from '../errors.js';
-import type { HostResolver } from '../control/acl.js';
+import type { HostResolver } from '../access/acl.js';
 import { ConfigErrors, defaultConfig, loadConfigFile, parseConfigText, type ServerConfig } from './config.js';
 import { DIRECTIVES, GLOBAL_DEFAULTS, type Scope } from './directives.js';
 

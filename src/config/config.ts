@@ -3,7 +3,7 @@
 
 import { readFile } from 'node:fs/promises';
 import { ConfigError } from '../errors.js';
-import { Acl, resolveAclRules, systemResolver, type HostResolver } from '../control/acl.js';
+import { Acl, resolveAclRules, systemResolver, type HostResolver } from '../access/acl.js';
 import { lexConfig, SECTION_TAG, type SectionKind } from './lexer.js';
 import {
   type IceServerSpec,

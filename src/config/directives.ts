@@ -1,7 +1,7 @@
 // The one table of config directives (ffserver.conf, ref §2.2–2.6, plus Feedcast's own): for each one, where it is
 // allowed, its arguments and their validation, its default, how it applies, and its doc text. Parser, defaults and docs use it.
 
-import { parseAclRule, parseAddress, type AclRuleSpec, type HostResolver } from '../control/acl.js';
+import { parseAclRule, parseAddress, type AclRuleSpec, type HostResolver } from '../access/acl.js';
 import { guessFormatFromName, knownFormatNames, lookupFormat, type FormatInfo } from './formats.js';
 import type { StreamEncoding } from './config.js';
 import type { SectionKind } from './lexer.js';

@@ -2,8 +2,8 @@
 // server info, health, reload. Reads obey StatusACL; control endpoints need ControlUser.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { ConnectionInfo } from './connections.js';
-import { sameSecret } from './secrets.js';
+import type { ConnectionInfo } from '../access/connections.js';
+import { sameSecret } from '../access/secrets.js';
 import { connectionView, feedView, outputView } from './snapshot.js';
 import type { ServerConfig, StreamConfig } from '../config/config.js';
 import type { HttpRoute } from '../protocols/http/route.js';

@@ -7,7 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 // for it (its module graph, and collectDefaultMetrics' event-loop and GC observers).
 import type * as PromClient from 'prom-client';
 import type { Counter, Gauge, Registry } from 'prom-client';
-import type { ConnectionInfo } from './connections.js';
+import type { ConnectionInfo } from '../access/connections.js';
 import type { HttpRoute } from '../protocols/http/route.js';
 import { feedFileOf } from '../feedfile/registry.js';
 import type { ServerContext } from '../server-context.js';

@@ -9,8 +9,8 @@ import { fileURLToPath } from 'node:url';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ServerContext } from '../server-context.js';
 import type { HttpRoute } from '../protocols/http/route.js';
-import { credentialQuery, credentialsFrom } from './auth.js';
-import type { ConnectionInfo } from './connections.js';
+import { credentialQuery, credentialsFrom } from '../access/auth.js';
+import type { ConnectionInfo } from '../access/connections.js';
 import { escapeHtml, hrefPath } from './html.js';
 
 /** URL path under /web/ -> file, resolved once. */

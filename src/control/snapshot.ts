@@ -1,7 +1,7 @@
 // Plain-object views of the running server (feeds, streams, outputs, connections), shared by
 // the JSON API, the status page and the metrics so the three always agree.
 
-import type { ConnectionInfo } from './connections.js';
+import type { ConnectionInfo } from '../access/connections.js';
 import type { Feed } from '../feed/feed.js';
 import { feedFileOf } from '../feedfile/registry.js';
 import type { Track } from '../media/track.js';

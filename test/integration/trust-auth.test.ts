@@ -11,7 +11,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
-import { authPolicy, signedQuery } from '../../src/control/auth.js';
+import { authPolicy, signedQuery } from '../../src/access/auth.js';
 import { RtmpServer } from '../../src/protocols/rtmp/server.js';
 import { publish, skipWithoutFfmpeg } from '../helpers/media-tools.js';
 import { RtmpTestClient, statusCode, statusDescription } from '../helpers/rtmp-client.js';

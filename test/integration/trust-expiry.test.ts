@@ -8,8 +8,8 @@
 import assert from 'node:assert/strict';
 import { get } from 'node:http';
 import { test, type TestContext } from 'node:test';
-import { signedQuery } from '../../src/control/auth.js';
-import { mintJwt } from '../../src/control/token-cli.js';
+import { signedQuery } from '../../src/access/auth.js';
+import { mintJwt } from '../../src/access/token-cli.js';
 import type { LogFields, Logger } from '../../src/observability/logger.js';
 import { RtmpServer } from '../../src/protocols/rtmp/server.js';
 import { publish, skipWithoutFfmpeg } from '../helpers/media-tools.js';

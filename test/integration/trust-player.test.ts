@@ -7,9 +7,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
-import { credentialQuery, signedQuery } from '../../src/control/auth.js';
+import { credentialQuery, signedQuery } from '../../src/access/auth.js';
 import { renderIndexPage } from '../../src/control/index-page.js';
-import { mintJwt } from '../../src/control/token-cli.js';
+import { mintJwt } from '../../src/access/token-cli.js';
 import { launchChromium, skipWithoutChromium } from '../helpers/chromium.js';
 import { publish, skipWithoutFfmpeg } from '../helpers/media-tools.js';
 import { startTestServer, waitFor, type TestServer } from '../helpers/test-server.js';

@@ -6,9 +6,9 @@
 import assert from 'node:assert/strict';
 import { get, type ClientRequest } from 'node:http';
 import { describe, test, type TestContext } from 'node:test';
-import { authPolicy, signedQuery } from '../../src/control/auth.js';
-import { readerCount } from '../../src/control/limits.js';
-import { mintJwt } from '../../src/control/token-cli.js';
+import { authPolicy, signedQuery } from '../../src/access/auth.js';
+import { readerCount } from '../../src/access/limits.js';
+import { mintJwt } from '../../src/access/token-cli.js';
 import { childrenNamed } from '../helpers/processes.js';
 import { probePackets, publish, skipWithoutFfmpeg } from '../helpers/media-tools.js';
 import { encodedStream, LAUNCH_TEST_SOURCE } from '../helpers/config-blocks.js';

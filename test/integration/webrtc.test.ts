@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
-import { signedQuery } from '../../src/control/auth.js';
+import { signedQuery } from '../../src/access/auth.js';
 import { PlayerPageRoute } from '../../src/control/player-page.js';
 import { HlsRoute } from '../../src/protocols/hls/route.js';
 import { clockBarcodeFilter, readClockBarcode, skipWithoutChromium } from '../helpers/browser.js';

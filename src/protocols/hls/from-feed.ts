@@ -3,7 +3,7 @@
 // parts held until they exist (RFC 8216bis 6.2.5-6.2.6), and headers an HTTP cache can follow.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { ConnectionInfo } from '../../control/connections.js';
+import type { ConnectionInfo } from '../../access/connections.js';
 import { renderPlaylist, type PlaylistUris, type RenditionReport } from './playlist.js';
 import type { HlsSegment, RenderedPlaylist, Segmenter } from './segmenter.js';
 

@@ -5,7 +5,7 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { StreamConfig } from '../../config/config.js';
-import type { ConnectionInfo } from '../../control/connections.js';
+import type { ConnectionInfo } from '../../access/connections.js';
 import type { Feed } from '../../feed/feed.js';
 import type { ServerContext } from '../../server-context.js';
 import {
@@ -15,7 +15,7 @@ import {
   redactUrl,
   type AuthDecision,
   type AuthRequest,
-} from '../../control/auth.js';
+} from '../../access/auth.js';
 import type { HttpRoute } from '../http/route.js';
 import { sendRefusal } from '../http/server.js';
 import {

@@ -4,7 +4,7 @@
 // File gets its own muxer fed by a TimeShiftSource instead (docs/feed-file.md, "Time-shift").
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { ConnectionInfo } from '../../control/connections.js';
+import type { ConnectionInfo } from '../../access/connections.js';
 import type { Feed } from '../../feed/feed.js';
 import { FeedcastError } from '../../errors.js';
 import { feedFileOf } from '../../feedfile/registry.js';

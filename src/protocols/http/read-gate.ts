@@ -4,9 +4,9 @@
 // declared streams, transcoded streams and Launch/Source feeds all pass through it.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { authPolicy, credentialsFrom, cutAtExpiry, redactUrl, type AuthDecision, type AuthRequest } from '../../control/auth.js';
-import type { ConnectionInfo } from '../../control/connections.js';
-import { acquireReaderSlot } from '../../control/limits.js';
+import { authPolicy, credentialsFrom, cutAtExpiry, redactUrl, type AuthDecision, type AuthRequest } from '../../access/auth.js';
+import type { ConnectionInfo } from '../../access/connections.js';
+import { acquireReaderSlot } from '../../access/limits.js';
 import type { ServerContext } from '../../server-context.js';
 import { sendText } from './respond.js';
 

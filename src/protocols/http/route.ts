@@ -2,7 +2,7 @@
 // their URLs through it without the listener knowing them.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { ConnectionInfo } from '../../control/connections.js';
+import type { ConnectionInfo } from '../../access/connections.js';
 
 export interface HttpRoute {
   /**

@@ -5,9 +5,9 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import type { StreamConfig } from '../../config/config.js';
-import type { ConnectionInfo } from '../../control/connections.js';
-import { credentialQuery, credentialsFrom, redactUrl, type AuthRequest } from '../../control/auth.js';
-import { addressLimitReason } from '../../control/limits.js';
+import type { ConnectionInfo } from '../../access/connections.js';
+import { credentialQuery, credentialsFrom, redactUrl, type AuthRequest } from '../../access/auth.js';
+import { addressLimitReason } from '../../access/limits.js';
 import type { CertificateStore } from '../../control/tls.js';
 import { renderIndexPage } from '../../control/index-page.js';
 import { renderStatusPage } from '../../control/status-page.js';

@@ -3,7 +3,7 @@
 // in-process into the feed.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { ConnectionInfo } from '../../control/connections.js';
+import type { ConnectionInfo } from '../../access/connections.js';
 import { FeedBusyError, FeedcastError } from '../../errors.js';
 import type { Feed, PublisherSession } from '../../feed/feed.js';
 import { FlvDemuxer } from '../../formats/flv/flv-demuxer.js';

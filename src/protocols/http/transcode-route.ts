@@ -4,7 +4,7 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { StreamConfig } from '../../config/config.js';
-import type { ConnectionInfo } from '../../control/connections.js';
+import type { ConnectionInfo } from '../../access/connections.js';
 import type { Feed } from '../../feed/feed.js';
 import { feedKeyOf } from '../../feed/feed-manager.js';
 import { handleRead } from './from-feed.js';

@@ -3,7 +3,7 @@
 // slow-reader bound as the HTTP outputs.
 
 import type { Socket } from 'node:net';
-import type { ConnectionInfo } from '../../control/connections.js';
+import type { ConnectionInfo } from '../../access/connections.js';
 import type { Feed } from '../../feed/feed.js';
 import type { ServerContext } from '../../server-context.js';
 import type { MuxedOutput } from '../../streams/muxed-output.js';

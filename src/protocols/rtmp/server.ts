@@ -5,7 +5,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
 import type { CertificateStore } from '../../control/tls.js';
 import { DEFAULT_RTMP_CHUNK_SIZE } from '../../streams/output-registry.js';
-import { addressLimitReason } from '../../control/limits.js';
+import { addressLimitReason } from '../../access/limits.js';
 import type { ServerContext } from '../../server-context.js';
 import { plainAddress } from '../http/server.js';
 import { RtmpSession, type RtmpSessionOptions } from './session.js';

@@ -3,7 +3,7 @@
 // commands (7.2) that make it a publisher (to-feed.ts) or a player (from-feed.ts).
 
 import type { Socket } from 'node:net';
-import type { ConnectionInfo } from '../../control/connections.js';
+import type { ConnectionInfo } from '../../access/connections.js';
 import { FeedBusyError, FeedcastError, ProtocolError } from '../../errors.js';
 import type { Feed } from '../../feed/feed.js';
 import type { Amf0Object, Amf0Value } from '../../formats/amf/amf0.js';
@@ -31,8 +31,8 @@ import {
 import { RTMP_PLAY_STREAM_ID } from '../../formats/rtmp/rtmp-muxer.js';
 import { describeTrack } from '../../media/track.js';
 import type { Logger } from '../../observability/logger.js';
-import { authPolicy, credentialsFrom, cutAtExpiry, type AuthDecision } from '../../control/auth.js';
-import { acquireReaderSlot, type ReaderSlot } from '../../control/limits.js';
+import { authPolicy, credentialsFrom, cutAtExpiry, type AuthDecision } from '../../access/auth.js';
+import { acquireReaderSlot, type ReaderSlot } from '../../access/limits.js';
 import type { ServerContext } from '../../server-context.js';
 import { canCarryAny, plainVariant, type OutputVariant } from '../../streams/output-registry.js';
 import { holdFeedSource, RtmpFromFeed, SOURCE_START_TIMEOUT_MS, waitForTracks } from './from-feed.js';

@@ -6,7 +6,7 @@
 // there instead, at its recorded pace, then live (shifted-play.ts, docs/feed-file.md "RTSP").
 
 import type { MulticastConfig, StreamConfig } from '../../config/config.js';
-import type { ConnectionInfo } from '../../control/connections.js';
+import type { ConnectionInfo } from '../../access/connections.js';
 import type { Feed } from '../../feed/feed.js';
 import { feedFileOf } from '../../feedfile/registry.js';
 import { TimeShiftSource } from '../../feedfile/time-shift.js';

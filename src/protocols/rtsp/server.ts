@@ -6,12 +6,12 @@
 
 import { createServer, type Server, type Socket } from 'node:net';
 import type { StreamConfig } from '../../config/config.js';
-import type { ConnectionInfo } from '../../control/connections.js';
+import type { ConnectionInfo } from '../../access/connections.js';
 import { FeedBusyError, FeedcastError, LimitExceededError, MalformedInputError } from '../../errors.js';
 import type { Feed } from '../../feed/feed.js';
 import type { Logger } from '../../observability/logger.js';
-import { authPolicy, credentialsFrom, cutAtExpiry, redactUrl, type AuthDecision, type AuthRequest } from '../../control/auth.js';
-import { acquireReaderSlot, addressLimitReason } from '../../control/limits.js';
+import { authPolicy, credentialsFrom, cutAtExpiry, redactUrl, type AuthDecision, type AuthRequest } from '../../access/auth.js';
+import { acquireReaderSlot, addressLimitReason } from '../../access/limits.js';
 import type { ServerContext } from '../../server-context.js';
 import { variantFilter } from '../../streams/output-registry.js';
 import { describeTarget, PlaySession, type PlayTarget } from './from-feed.js';

@@ -3,7 +3,7 @@
 
 import type { Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
-import type { ConnectionInfo } from '../../control/connections.js';
+import type { ConnectionInfo } from '../../access/connections.js';
 import { ProtocolError } from '../../errors.js';
 
 /** A request that ends with an error status; `message` goes to the log and the response body. */

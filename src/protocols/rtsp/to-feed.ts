@@ -12,7 +12,7 @@ import type { DepacketizedFrame, RtpDepacketizer } from '../../formats/rtp/paylo
 import { parseRtcp } from '../../formats/rtp/rtcp.js';
 import { looksLikeRtcp, parseRtpPacket } from '../../formats/rtp/rtp-packet.js';
 import { parseSdp, rtpFormatOfMedia } from '../../formats/sdp/sdp.js';
-import type { ConnectionInfo } from '../../control/connections.js';
+import type { ConnectionInfo } from '../../access/connections.js';
 import { Unwrapper } from '../../media/timebase.js';
 import type { Track } from '../../media/track.js';
 import type { Logger } from '../../observability/logger.js';

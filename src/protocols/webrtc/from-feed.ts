@@ -5,7 +5,7 @@
 
 import { RtpHeader, RtpPacket, type RTCPeerConnection, type RTCRtpSender } from 'werift';
 import { randomInt } from 'node:crypto';
-import type { ConnectionInfo } from '../../control/connections.js';
+import type { ConnectionInfo } from '../../access/connections.js';
 import type { Logger } from '../../observability/logger.js';
 import type { FeedRtpSource, SharedPacket } from './rtp-source.js';
 

@@ -6,7 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import type { RTCPeerConnection } from 'werift';
-import type { ConnectionInfo } from '../../control/connections.js';
+import type { ConnectionInfo } from '../../access/connections.js';
 import { FeedBusyError, MalformedInputError } from '../../errors.js';
 import type { Feed, PublisherSession } from '../../feed/feed.js';
 import type { Logger } from '../../observability/logger.js';
@@ -29,7 +29,7 @@ import {
 import type * as PeerModule from './peer.js';
 import { RtpSourceRegistry, type FeedRtpSource } from './rtp-source.js';
 import { resolveFfmpeg } from '../../transcode/ffmpeg-args.js';
-import { authPolicy, credentialsFrom, cutAtExpiry, type AuthDecision } from '../../control/auth.js';
+import { authPolicy, credentialsFrom, cutAtExpiry, type AuthDecision } from '../../access/auth.js';
 import {
   chooseH264,
   chooseOpus,

@@ -10,7 +10,7 @@ import { OpusDepacketizer } from '../../formats/rtp/audio-rtp.js';
 import { videoFieldsOf } from '../../formats/rtp/formats.js';
 import type { RtpDepacketizer } from '../../formats/rtp/payload.js';
 import type { RtpPacket } from '../../formats/rtp/rtp-packet.js';
-import type { ConnectionInfo } from '../../control/connections.js';
+import type { ConnectionInfo } from '../../access/connections.js';
 import { msTo90k, to90k, Unwrapper } from '../../media/timebase.js';
 import type { Track } from '../../media/track.js';
 import type { Logger } from '../../observability/logger.js';

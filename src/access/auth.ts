@@ -3,7 +3,15 @@
 // the embedding hooks (onPublish/onRead) and the AuthCallback. Decides before any media flows, and
 // says when the credentials that let a reader in expire, so that protocols cut it then (cutAtExpiry).
 
-import { createHmac, createPublicKey, timingSafeEqual, verify, type KeyObject } from 'node:crypto';
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import {
+  compactVerify,
+  createLocalJWKSet,
+  decodeProtectedHeader,
+  errors as joseErrors,
+  type JWK,
+  type JWTVerifyGetKey,
+} from 'jose';
 import { readFile, stat } from 'node:fs/promises';
 import type { FeedConfig, ServerConfig, StreamConfig } from '../config/config.js';
 import type { ServerContext } from '../server-context.js';
@@ -129,47 +137,69 @@ export interface JwtClaims {
 
 export interface JwtKeys {
   hs256: string | undefined;
-  /** RS256 keys by kid ('' for a key without kid). */
-  rs256: ReadonlyMap<string, KeyObject>;
+  /** RS256 public keys (a JWKS, RFC 7517), or none. */
+  rs256: RsaKeySet | undefined;
 }
 
-function decodePart(part: string): unknown {
-  return JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));
+/** The RS256 keys of a JWKS, as jose selects among them (by `kid`, or the one key that fits). */
+export interface RsaKeySet {
+  readonly size: number;
+  readonly getKey: JWTVerifyGetKey;
 }
 
-/** Verifies a compact JWS and its time claims; returns the claims or why it is refused. */
-export function verifyJwt(token: string, keys: JwtKeys, now = Date.now()): JwtClaims | string {
+/** The RSA signing keys (kty RSA, alg RS256 or none, use sig or none) of a JWKS document. */
+export function rsaKeySet(jwks: { keys?: unknown }, where = 'JWKS'): RsaKeySet {
+  if (!Array.isArray(jwks.keys)) throw new Error(`${where}: not a JWKS (no "keys" array)`);
+  const keys = (jwks.keys as Record<string, unknown>[]).filter(
+    (k) =>
+      typeof k === 'object' &&
+      k !== null &&
+      k['kty'] === 'RSA' &&
+      (k['alg'] === undefined || k['alg'] === 'RS256') &&
+      (k['use'] === undefined || k['use'] === 'sig'),
+  ) as unknown as JWK[];
+  return { size: keys.length, getKey: createLocalJWKSet({ keys }) };
+}
+
+const JWT_ALGORITHMS = new Set(['HS256', 'RS256']);
+
+/**
+ * Verifies a compact JWS (jose: signature, algorithm, key selection) and its time claims (`exp` exactly,
+ * `nbf` with 60 s for clock skew); returns the claims or why it is refused. Never throws.
+ */
+export async function verifyJwt(token: string, keys: JwtKeys, now = Date.now()): Promise<JwtClaims | string> {
   if (token.length > 8192) return 'the JWT is too long';
-  const parts = token.split('.');
-  if (parts.length !== 3) return 'the JWT is not three dot-separated parts';
-  const [h = '', p = '', s = ''] = parts;
-  let header: unknown;
-  let claims: unknown;
+  if (token.split('.').length !== 3) return 'the JWT is not three dot-separated parts';
+  let alg: unknown;
   try {
-    header = decodePart(h);
-    claims = decodePart(p);
+    alg = decodeProtectedHeader(token).alg;
   } catch {
     return 'the JWT is not base64url JSON';
   }
-  if (typeof header !== 'object' || header === null || typeof claims !== 'object' || claims === null) {
-    return 'the JWT header or claims are not objects';
-  }
-  const alg = (header as { alg?: unknown }).alg;
-  const signed = Buffer.from(`${h}.${p}`);
-  const signature = Buffer.from(s, 'base64url');
-  if (alg === 'HS256') {
-    if (keys.hs256 === undefined) return 'HS256 JWTs are not accepted (no JWTKey)';
-    const expected = createHmac('sha256', keys.hs256).update(signed).digest();
-    if (expected.length !== signature.length || !timingSafeEqual(expected, signature)) return 'the JWT signature is wrong';
-  } else if (alg === 'RS256') {
-    const kid = (header as { kid?: unknown }).kid;
-    const key =
-      keys.rs256.get(typeof kid === 'string' ? kid : '') ?? (keys.rs256.size === 1 ? [...keys.rs256.values()][0] : undefined);
-    if (key === undefined) return 'no JWKS key matches the JWT (kid)';
-    if (!verify('RSA-SHA256', signed, key, signature)) return 'the JWT signature is wrong';
-  } else {
+  if (typeof alg !== 'string' || !JWT_ALGORITHMS.has(alg)) {
     return `JWT algorithm ${typeof alg === 'string' ? alg.slice(0, 20) : '?'} is not accepted (HS256 or RS256)`;
   }
+  let payload: Uint8Array;
+  try {
+    if (alg === 'HS256') {
+      if (keys.hs256 === undefined) return 'HS256 JWTs are not accepted (no JWTKey)';
+      ({ payload } = await compactVerify(token, new TextEncoder().encode(keys.hs256), { algorithms: ['HS256'] }));
+    } else {
+      if (keys.rs256 === undefined || keys.rs256.size === 0) return 'no JWKS key matches the JWT (kid)';
+      ({ payload } = await compactVerify(token, keys.rs256.getKey, { algorithms: ['RS256'] }));
+    }
+  } catch (err) {
+    if (err instanceof joseErrors.JWKSNoMatchingKey) return 'no JWKS key matches the JWT (kid)';
+    if (err instanceof joseErrors.JWSSignatureVerificationFailed) return 'the JWT signature is wrong';
+    return `the JWT is not a valid JWS (${err instanceof joseErrors.JOSEError ? err.code : 'unreadable'})`;
+  }
+  let claims: unknown;
+  try {
+    claims = JSON.parse(new TextDecoder().decode(payload));
+  } catch {
+    return 'the JWT is not base64url JSON';
+  }
+  if (typeof claims !== 'object' || claims === null || Array.isArray(claims)) return 'the JWT claims are not objects';
   const c = claims as JwtClaims;
   const nowSeconds = now / 1000;
   if (c.exp !== undefined && (typeof c.exp !== 'number' || c.exp < nowSeconds)) return 'the JWT has expired';
@@ -191,22 +221,9 @@ export function jwtGrants(claims: JwtClaims, action: AuthAction, resources: read
   return feeds.includes('*') || resources.some((r) => feeds.includes(r));
 }
 
-/** Reads a JWKS file: RSA keys (kty RSA) usable for RS256, by kid. */
-export async function loadJwks(path: string): Promise<Map<string, KeyObject>> {
-  const json = JSON.parse(await readFile(path, 'utf8')) as { keys?: unknown };
-  const keys = new Map<string, KeyObject>();
-  if (!Array.isArray(json.keys)) throw new Error(`${path}: not a JWKS (no "keys" array)`);
-  for (const k of json.keys as Record<string, unknown>[]) {
-    if (
-      k['kty'] !== 'RSA' ||
-      (k['alg'] !== undefined && k['alg'] !== 'RS256') ||
-      (k['use'] !== undefined && k['use'] !== 'sig')
-    ) {
-      continue;
-    }
-    keys.set(typeof k['kid'] === 'string' ? k['kid'] : '', createPublicKey({ key: k as never, format: 'jwk' }));
-  }
-  return keys;
+/** Reads a JWKS file: its RSA keys usable for RS256. */
+export async function loadJwks(path: string): Promise<RsaKeySet> {
+  return rsaKeySet(JSON.parse(await readFile(path, 'utf8')) as { keys?: unknown }, path);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -280,7 +297,7 @@ export class AuthPolicy {
   private readonly ctx: ServerContext;
   private hooks: AuthHooks = {};
   private readonly acls = new FileCache<Acl | undefined>(parseAclFile, undefined);
-  private readonly jwks = new FileCache<Map<string, KeyObject>>(loadJwks, new Map());
+  private readonly jwks = new FileCache<RsaKeySet | undefined>(loadJwks, undefined);
   private readonly fetchFn: typeof fetch;
   /** Files whose last read failed, logged once per failure. */
   private readonly badFiles = new Set<string>();
@@ -370,9 +387,9 @@ export class AuthPolicy {
     const c = request.credentials;
     const jwt = c.jwt ?? (c.token !== undefined && c.token.split('.').length === 3 ? c.token : undefined);
     if (jwt === undefined) return undefined;
-    const rs256 = config.auth.jwksFile !== undefined ? await this.jwks.get(config.auth.jwksFile) : new Map<string, KeyObject>();
-    if (config.auth.jwtKey === undefined && rs256.size === 0) return 'JWTs are not accepted here (no JWTKey or JWKSFile)';
-    const claims = verifyJwt(jwt, { hs256: config.auth.jwtKey, rs256 });
+    const rs256 = config.auth.jwksFile !== undefined ? await this.jwks.get(config.auth.jwksFile) : undefined;
+    if (config.auth.jwtKey === undefined && (rs256?.size ?? 0) === 0) return 'JWTs are not accepted here (no JWTKey or JWKSFile)';
+    const claims = await verifyJwt(jwt, { hs256: config.auth.jwtKey, rs256 });
     if (typeof claims === 'string') return claims;
     return jwtGrants(claims, request.action, resources)
       ? { expiresAt: typeof claims.exp === 'number' ? claims.exp * 1000 : undefined }
