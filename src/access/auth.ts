@@ -17,6 +17,7 @@ import type { FeedConfig, ServerConfig, StreamConfig } from '../config/config.js
 import type { ServerContext } from '../server-context.js';
 import { Acl, parseAclRule, resolveAclRules, type AclRuleSpec } from './acl.js';
 import { sameSecret } from './secrets.js';
+import { findByName, findFeedConfig } from '../config/names.js';
 
 export type AuthAction = 'publish' | 'read';
 
@@ -324,8 +325,8 @@ export class AuthPolicy {
   async authorize(request: AuthRequest): Promise<AuthDecision> {
     try {
       const config = this.ctx.config;
-      const feed = request.feed !== undefined ? config.feeds.find((f) => f.key === request.feed) : undefined;
-      const stream = request.stream !== undefined ? config.streams.find((s) => s.name === request.stream) : undefined;
+      const feed = request.feed !== undefined ? findFeedConfig(config.feeds, request.feed) : undefined;
+      const stream = request.stream !== undefined ? findByName(config.streams, request.stream) : undefined;
       const acl = await this.aclCheck(request, feed, stream);
       if (acl !== undefined) return acl;
       const creds = await this.credentialCheck(config, request, feed, stream);

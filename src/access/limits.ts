@@ -3,6 +3,7 @@
 
 import type { ServerContext } from '../server-context.js';
 import type { ConnectionInfo } from './connections.js';
+import { findByName, findFeedConfig } from '../config/names.js';
 
 /**
  * Why a new connection from `address` is refused (MaxConnectionsPerAddress), or undefined. `self` is
@@ -24,8 +25,8 @@ const readers = new WeakMap<ServerContext, Map<string, number>>();
 
 /** The reader cap of a feed (by key) or declared stream (by name); 0 = none. */
 function maxReadersOf(ctx: ServerContext, resource: { feed?: string | undefined; stream?: string | undefined }): number {
-  if (resource.stream !== undefined) return ctx.config.streams.find((s) => s.name === resource.stream)?.maxReaders ?? 0;
-  if (resource.feed !== undefined) return ctx.config.feeds.find((f) => f.key === resource.feed)?.maxReaders ?? 0;
+  if (resource.stream !== undefined) return findByName(ctx.config.streams, resource.stream)?.maxReaders ?? 0;
+  if (resource.feed !== undefined) return findFeedConfig(ctx.config.feeds, resource.feed)?.maxReaders ?? 0;
   return 0;
 }
 

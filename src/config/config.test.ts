@@ -137,7 +137,6 @@ const rejects: [scope: Scope, line: string, message: RegExp][] = [
   ['feed', 'Launch', /Launch needs a value/],
   ['feed', 'ACL allow', /ACL needs 2 values/],
   ['feed', 'ACL permit 127.0.0.1', /ACL action 'permit' must be allow or deny/],
-  ['feed', 'ACL allow 127.0.0.1 # local', /own line/],
   ['feed', 'ACL allow nosuch.invalid', /cannot resolve host name 'nosuch\.invalid'/],
   ['feed', 'PublishSecret ""', /PublishSecret needs a non-empty/],
   ['feed', 'HTTPPort 8090', /HTTPPort is not allowed inside <Feed>; it belongs at global level/],
@@ -347,7 +346,7 @@ const warningCases: [text: string, where: string, message: RegExp][] = [
   ['BindAddress 0.0.0.0', 'w.conf:1', /BindAddress is deprecated; use HTTPBindAddress instead/],
   ['NoDaemon', 'w.conf:1', /NoDaemon has no effect/],
   ['HTTPPort 80', 'w.conf:1', /system port/],
-  ['HTTPPort 8090 # the port', 'w.conf:1', /HTTPPort: extra text '# the port' is ignored \(comments must be on their own line\)/],
+  ['HTTPPort 8090 the port', 'w.conf:1', /HTTPPort: extra text 'the port' is ignored; quote a value that contains spaces/],
   ['File /tmp/my file', 'w.conf:1', /File is not allowed at global level/],
   ['<Feed a>\nFile /tmp/a\nTruncate 1\n</Feed>', 'w.conf:3', /Truncate N is deprecated; write Truncate alone/],
   [
@@ -417,7 +416,7 @@ for (const [text, where, message] of warningCases) {
 // ---------------------------------------------------------------------------------------------------------------
 // Lexical behaviour seen through the parser.
 
-test('directive names are case-insensitive, section names are case-sensitive', async () => {
+test('directive names and section names are case-insensitive (issue 18)', async () => {
   const config = await parse(
     'httpport 8091\nMAXCLIENTS 10\n<feed Cam.ffm>\nfile /tmp/cam\n</FEED>\n<STREAM cam.flv>\nfeed Cam.ffm\nformat FLV\n</stream>\n',
   );
@@ -426,8 +425,17 @@ test('directive names are case-insensitive, section names are case-sensitive', a
   assert.equal(config.feeds[0]?.name, 'Cam.ffm');
   assert.equal(config.streams[0]?.feed, 'Cam.ffm');
   assert.equal(config.streams[0]?.format.name, 'flv');
-  const err = await errorsOf('<Feed Cam.ffm>\n</Feed>\n<Stream cam.flv>\nFeed cam.ffm\n</Stream>');
-  assert.match(err.message, /Feed 'cam\.ffm' for stream 'cam\.flv' is not defined/);
+  // A stream names its feed in any case; the feed keeps the case it was declared with.
+  const other = await parse('<Feed Cam.FFM>\nFile /tmp/cam\n</Feed>\n<Stream cam.flv>\nFeed cam.ffm\n</Stream>');
+  assert.equal(other.streams[0]?.feed, 'Cam.FFM');
+  assert.equal(other.feeds[0]?.key, 'Cam');
+  // Names that differ only in case are the same URL: a duplicate.
+  const dup = await errorsOf(
+    '<Feed a.ffm>\n</Feed>\n<Stream x.flv>\nFeed a.ffm\n</Stream>\n<Stream X.FLV>\nFeed A.ffm\n</Stream>',
+  );
+  assert.match(dup.message, /:6: stream 'X\.FLV' is already defined at line 3/);
+  const feeds = await errorsOf('<Feed a.ffm>\n</Feed>\n<Feed A.FFM>\n</Feed>');
+  assert.match(feeds.message, /:3: feed 'A\.FFM' is already defined at line 1/);
 });
 
 test('quoted values keep spaces; both quote styles', async () => {

@@ -24,6 +24,7 @@ import {
   type StreamDraft,
 } from './directives.js';
 import { knownFormatNames, type FormatInfo } from './formats.js';
+import { findByName, findFeedConfig } from './names.js';
 
 export type { FormatInfo } from './formats.js';
 
@@ -458,11 +459,7 @@ export async function parseConfigText(text: string, source: string, options: Par
     let used = args;
     if (args.length > directive.maxArgs) {
       const extra = args.slice(directive.maxArgs).join(' ');
-      const comment = extra.startsWith('#')
-        ? ' (comments must be on their own line)'
-        : directive.maxArgs > 0
-          ? '; quote a value that contains spaces'
-          : '';
+      const comment = directive.maxArgs > 0 ? '; quote a value that contains spaces' : '';
       if (directive.origin === 'ffserver') site.warn(`${directive.name}: extra text '${extra}' is ignored${comment}`);
       else {
         site.error(
@@ -544,8 +541,8 @@ function openSection(kind: SectionKind, name: string, line: number, state: Parse
   const where = (l: number): string => `${state.source}:${l}`;
   if (kind === 'feed') {
     const draft = newFeedDraft(name, line, where(line));
-    const dup = state.feeds.find((f) => f.name === name);
-    const sameKey = state.feeds.find((f) => f.key === draft.key);
+    const dup = findByName(state.feeds, name);
+    const sameKey = findFeedConfig(state.feeds, draft.key);
     if (dup !== undefined) error(line, `feed '${name}' is already defined at line ${dup.line}; feed names must be unique`);
     else if (sameKey !== undefined)
       error(
@@ -558,10 +555,14 @@ function openSection(kind: SectionKind, name: string, line: number, state: Parse
   }
   if (kind === 'stream') {
     const draft = newStreamDraft(name, line, where(line), state.globals.useDefaults);
-    const dup = state.streams.find((s) => s.name === name);
-    if (dup !== undefined) error(line, `stream '${name}' is already defined at line ${dup.line}; stream names must be unique`);
+    const dup = findByName(state.streams, name);
+    if (dup !== undefined)
+      error(
+        line,
+        `stream '${name}' is already defined at line ${dup.line}; stream names must be unique (in any case: they are URLs)`,
+      );
     else {
-      const feed = state.feeds.find((f) => f.name === name);
+      const feed = findByName(state.feeds, name);
       if (feed !== undefined)
         error(line, `stream '${name}' has the same name as the feed defined at line ${feed.line}; rename the stream`);
       else state.streams.push(draft);
@@ -569,7 +570,7 @@ function openSection(kind: SectionKind, name: string, line: number, state: Parse
     return { kind, draft };
   }
   const draft = newRedirectDraft(name, line, where(line));
-  const shadow = [...state.feeds, ...state.streams, ...state.redirects].find((s) => s.name === name);
+  const shadow = findByName([...state.feeds, ...state.streams, ...state.redirects], name);
   if (shadow !== undefined)
     report.warn(line, `redirect '${name}' has the same name as the section at line ${shadow.line}; that one is served instead`);
   state.redirects.push(draft);

@@ -5,6 +5,7 @@ import { parseAclRule, parseAddress, type AclRuleSpec, type HostResolver } from 
 import { guessFormatFromName, knownFormatNames, lookupFormat, type FormatInfo } from './formats.js';
 import type { StreamEncoding } from './config.js';
 import type { SectionKind } from './lexer.js';
+import { feedKeyOf, findByName, findFeedConfig, sameName } from './names.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Parse state: what the directives write into while the file is read.
@@ -363,6 +364,15 @@ const v = {
         if (pattern !== undefined && !pattern.re.test(s)) bad(`${name} "${s}" is not ${pattern.what}`);
         return s;
       },
+    };
+  },
+  /** `spec`, or `fallback` when the directive is written without a value. */
+  optional<T>(spec: ValueSpec<T>, fallback: T): ValueSpec<T> {
+    return {
+      ...spec,
+      syntax: `[${spec.syntax}]`,
+      minArgs: 0,
+      parse: (args, name, where) => (args.length === 0 ? fallback : spec.parse(args, name, where)),
     };
   },
   words(syntax: string, minArgs: number, maxArgs: number): ValueSpec<readonly string[]> {
@@ -1603,19 +1613,20 @@ export const DIRECTIVES: readonly Directive[] = [
     example: 'feed1.ffm',
     stream(value, stream, site) {
       stream.feedLine = site.line;
-      const found = site.state.feeds.find((f) => f.name === value);
+      // Names compare in any case (issue 18): `Feed FEED1.ffm` is <Feed feed1.ffm>.
+      const found = findByName(site.state.feeds, value);
       if (found !== undefined) {
         stream.feed = found.name;
         return;
       }
-      const below = site.state.allFeeds.get(value);
+      const below = [...site.state.allFeeds].find(([name]) => sameName(name, value))?.[1];
       if (below !== undefined) {
         site.error(
           `Feed '${value}' is defined below this stream (line ${below}); move the <Feed ${value}> section above <Stream ${stream.name}>`,
         );
         return;
       }
-      const byKey = site.state.feeds.find((f) => f.key === value || f.key === value.replace(/\.ffm$/i, ''));
+      const byKey = findFeedConfig(site.state.feeds, value);
       const hint =
         byKey !== undefined
           ? `; did you mean Feed ${byKey.name}?`
@@ -1661,7 +1672,8 @@ export const DIRECTIVES: readonly Directive[] = [
     name: 'Preroll',
     group: 'stream',
     origin: 'ffserver',
-    value: v.seconds(0, 86400, '10'),
+    // A bare `Preroll` is 0, as ffserver's atof("") read it (issue 18).
+    value: v.optional(v.seconds(0, 86400, '10'), 0),
     default: '0',
     doc: "A new reader starts at the keyframe this many seconds in the past and receives that span at once (filling the player's buffer), then follows live: from the feed File when the feed has one, else from what the stream's shared output keeps in memory (up to ReaderMaxQueue bytes; a stream nobody else is watching has only the GOP cache).",
     example: '10',
@@ -2141,14 +2153,11 @@ export function emptyEncoding(useDefaults: boolean): StreamEncoding {
 }
 
 /** The name a feed is published and read under: NAME without a trailing `.ffm`. */
-export function feedKey(name: string): string {
-  return name.replace(/\.ffm$/i, '');
-}
 
 export function newFeedDraft(name: string, line: number, where: string): FeedDraft {
   return {
     name,
-    key: feedKey(name),
+    key: feedKeyOf(name),
     line,
     where,
     file: undefined,

@@ -18,6 +18,10 @@ export interface FormatInfo {
   /** ffmpeg's default encoders for this muxer (undefined: the muxer carries no such track). */
   readonly defaultAudioCodec: string | undefined;
   readonly defaultVideoCodec: string | undefined;
+  /** Stream-name extensions that select this format when a stream has no `Format` line (ffmpeg's av_guess_format). */
+  readonly extensions: readonly string[];
+  /** Other spellings accepted in `Format` lines. */
+  readonly aliases: readonly string[];
 }
 
 const BROWSER_ALTERNATIVE = 'use Format flv or mpegts, or hls for browsers';
@@ -28,7 +32,7 @@ function entry(
   support: FormatSupport,
   contentType: string,
   codecs: [audio: string | undefined, video: string | undefined],
-  extra: { alternative?: string; singleFrame?: boolean } = {},
+  extra: { alternative?: string; singleFrame?: boolean; extensions?: readonly string[]; aliases?: readonly string[] } = {},
 ): FormatInfo {
   const info: FormatInfo = {
     name,
@@ -38,85 +42,92 @@ function entry(
     singleFrame: extra.singleFrame ?? false,
     defaultAudioCodec: codecs[0],
     defaultVideoCodec: codecs[1],
+    extensions: extra.extensions ?? [],
+    aliases: extra.aliases ?? [],
   };
   return extra.alternative !== undefined ? { ...info, alternative: extra.alternative } : info;
 }
 
-/** Every format name Feedcast knows, keyed by canonical name. */
+/**
+ * Every format name Feedcast knows, keyed by canonical name: the one table behind `Format NAME`, its aliases and
+ * the guess from a stream name's extension (ffserver used av_guess_format, preferring the `_stream` muxer, ref §2.5).
+ */
 export const FORMATS: Readonly<Record<string, FormatInfo>> = Object.freeze({
   // Served by copying the feed's frames into the container.
-  flv: entry('flv', 'flv', 'passthrough', 'video/x-flv', ['mp3', 'flv1']),
-  mpegts: entry('mpegts', 'mpegts', 'passthrough', 'video/MP2T', ['mp2', 'mpeg2video']),
+  flv: entry('flv', 'flv', 'passthrough', 'video/x-flv', ['mp3', 'flv1'], { extensions: ['flv'] }),
+  mpegts: entry('mpegts', 'mpegts', 'passthrough', 'video/MP2T', ['mp2', 'mpeg2video'], {
+    extensions: ['ts', 'm2t', 'm2ts', 'mts'],
+    aliases: ['ts'],
+  }),
   // Served by dedicated parts of the server.
-  hls: entry('hls', 'hls', 'hls', 'application/vnd.apple.mpegurl', ['aac', 'h264']),
+  hls: entry('hls', 'hls', 'hls', 'application/vnd.apple.mpegurl', ['aac', 'h264'], { extensions: ['m3u8'], aliases: ['m3u8'] }),
   rtp: entry('rtp', 'rtp', 'rtp', 'application/sdp', ['pcm_mulaw', 'mpeg4']),
   status: entry('status', 'status', 'status', 'text/html', [undefined, undefined]),
-  // Need an ffmpeg transcode (a later piece of work).
-  mpeg: entry('mpeg', 'mpeg', 'needs-encoding', 'video/mpeg', ['mp2', 'mpeg1video']),
-  mpeg1video: entry('mpeg1video', 'mpeg1video', 'needs-encoding', 'video/mpeg', [undefined, 'mpeg1video']),
-  mpjpeg: entry('mpjpeg', 'mpjpeg', 'needs-encoding', 'multipart/x-mixed-replace;boundary=ffserver', [undefined, 'mjpeg']),
-  mjpeg: entry('mjpeg', 'mjpeg', 'needs-encoding', 'video/x-mjpeg', [undefined, 'mjpeg']),
-  jpeg: entry('jpeg', 'mjpeg', 'needs-encoding', 'image/jpeg', [undefined, 'mjpeg'], { singleFrame: true }),
-  webm: entry('webm', 'webm', 'needs-encoding', 'video/webm', ['libvorbis', 'libvpx']),
-  ogg: entry('ogg', 'ogg', 'needs-encoding', 'application/ogg', ['libvorbis', 'libtheora']),
-  mp3: entry('mp3', 'mp3', 'needs-encoding', 'audio/mpeg', ['libmp3lame', undefined]),
-  mp2: entry('mp2', 'mp2', 'needs-encoding', 'audio/mpeg', ['mp2', undefined]),
-  adts: entry('adts', 'adts', 'needs-encoding', 'audio/aac', ['aac', undefined]),
-  mp4: entry('mp4', 'mp4', 'needs-encoding', 'video/mp4', ['aac', 'h264']),
+  // Made by one shared ffmpeg per stream from the feed.
+  mpeg: entry('mpeg', 'mpeg', 'needs-encoding', 'video/mpeg', ['mp2', 'mpeg1video'], { extensions: ['mpg', 'mpeg'] }),
+  mpeg1video: entry('mpeg1video', 'mpeg1video', 'needs-encoding', 'video/mpeg', [undefined, 'mpeg1video'], {
+    extensions: ['m1v'],
+    aliases: ['mpegvideo'],
+  }),
+  mpjpeg: entry('mpjpeg', 'mpjpeg', 'needs-encoding', 'multipart/x-mixed-replace;boundary=ffserver', [undefined, 'mjpeg'], {
+    extensions: ['mjpg'],
+  }),
+  mjpeg: entry('mjpeg', 'mjpeg', 'needs-encoding', 'video/x-mjpeg', [undefined, 'mjpeg'], { extensions: ['mjpeg'] }),
+  jpeg: entry('jpeg', 'mjpeg', 'needs-encoding', 'image/jpeg', [undefined, 'mjpeg'], {
+    singleFrame: true,
+    extensions: ['jpg', 'jpeg'],
+    aliases: ['singlejpeg'],
+  }),
+  webm: entry('webm', 'webm', 'needs-encoding', 'video/webm', ['libvorbis', 'libvpx'], { extensions: ['webm'] }),
+  matroska: entry('matroska', 'matroska', 'needs-encoding', 'video/x-matroska', ['libvorbis', 'libx264'], {
+    extensions: ['mkv'],
+    aliases: ['mkv'],
+  }),
+  mka: entry('mka', 'matroska', 'needs-encoding', 'audio/x-matroska', ['libvorbis', undefined], { extensions: ['mka'] }),
+  ogg: entry('ogg', 'ogg', 'needs-encoding', 'application/ogg', ['libvorbis', 'libtheora'], { extensions: ['ogg', 'ogv'] }),
+  // ffmpeg's oga muxer defaults to FLAC; a radio stream wants Vorbis, which it carries too.
+  oga: entry('oga', 'oga', 'needs-encoding', 'audio/ogg', ['libvorbis', undefined], { extensions: ['oga'] }),
+  opus: entry('opus', 'opus', 'needs-encoding', 'audio/ogg', ['libopus', undefined], { extensions: ['opus'] }),
+  mp3: entry('mp3', 'mp3', 'needs-encoding', 'audio/mpeg', ['libmp3lame', undefined], { extensions: ['mp3'] }),
+  mp2: entry('mp2', 'mp2', 'needs-encoding', 'audio/mpeg', ['mp2', undefined], { extensions: ['mp2'] }),
+  adts: entry('adts', 'adts', 'needs-encoding', 'audio/aac', ['aac', undefined], { extensions: ['aac'] }),
+  mp4: entry('mp4', 'mp4', 'needs-encoding', 'video/mp4', ['aac', 'h264'], { extensions: ['mp4'] }),
   // Accepted so old configs load, but not served (a warning names the alternative).
   asf: entry('asf', 'asf_stream', 'obsolete', 'video/x-ms-asf', ['wmav2', 'msmpeg4v3'], {
     alternative: `asf is not served by Feedcast (no current player uses it); ${BROWSER_ALTERNATIVE}`,
+    extensions: ['asf', 'wmv'],
+    aliases: ['asf_stream'],
   }),
   rm: entry('rm', 'rm', 'obsolete', 'application/x-pn-realmedia', ['ac3', 'rv10'], {
     alternative: `RealMedia is not served by Feedcast (RealPlayer is gone); ${BROWSER_ALTERNATIVE}`,
+    extensions: ['rm', 'ra'],
+    aliases: ['ra'],
   }),
   swf: entry('swf', 'swf', 'obsolete', 'application/x-shockwave-flash', ['mp3', 'flv1'], {
     alternative: `swf is not served by Feedcast (browsers dropped Flash); ${BROWSER_ALTERNATIVE}`,
+    extensions: ['swf'],
   }),
   avi: entry('avi', 'avi', 'obsolete', 'video/x-msvideo', ['libmp3lame', 'mpeg4'], {
     alternative: `avi is not served by Feedcast (it cannot be streamed live); ${BROWSER_ALTERNATIVE}`,
+    extensions: ['avi'],
   }),
   ffm: entry('ffm', 'ffm', 'obsolete', 'application/octet-stream', [undefined, undefined], {
     alternative: 'ffm streams (ffserver to ffserver) are not served by Feedcast; relay with Format mpegts or flv instead',
+    extensions: ['ffm'],
   }),
 });
 
+function indexBy(key: 'aliases' | 'extensions'): Readonly<Record<string, string>> {
+  const out: Record<string, string> = Object.create(null) as Record<string, string>;
+  for (const f of Object.values(FORMATS)) for (const k of f[key]) out[k] = f.name;
+  return Object.freeze(out);
+}
+
 /** Other spellings accepted in `Format` lines, mapped to their canonical name. */
-const FORMAT_ALIASES: Readonly<Record<string, string>> = {
-  singlejpeg: 'jpeg',
-  asf_stream: 'asf',
-  ts: 'mpegts',
-  m3u8: 'hls',
-  mpegvideo: 'mpeg1video',
-  ra: 'rm',
-};
+const FORMAT_ALIASES = indexBy('aliases');
 
 /** Stream-name extensions and the format ffserver guessed from them (ref §2.5). */
-const EXTENSIONS: Readonly<Record<string, string>> = {
-  flv: 'flv',
-  ts: 'mpegts',
-  m2t: 'mpegts',
-  mpg: 'mpeg',
-  mpeg: 'mpeg',
-  m1v: 'mpeg1video',
-  asf: 'asf',
-  wmv: 'asf',
-  mjpg: 'mpjpeg',
-  jpg: 'jpeg',
-  jpeg: 'jpeg',
-  webm: 'webm',
-  ogg: 'ogg',
-  mp3: 'mp3',
-  mp2: 'mp2',
-  aac: 'adts',
-  mp4: 'mp4',
-  m3u8: 'hls',
-  rm: 'rm',
-  ra: 'rm',
-  swf: 'swf',
-  avi: 'avi',
-  ffm: 'ffm',
-};
+const EXTENSIONS = indexBy('extensions');
 
 /** Looks up a `Format` value (case-insensitive, aliases included). */
 export function lookupFormat(name: string): FormatInfo | undefined {

@@ -21,9 +21,11 @@ const wordCases: { line: string; name: string; args: string[] }[] = [
   { line: 'Launch ffmpeg -vf drawtext=text="a b"', name: 'Launch', args: ['ffmpeg', '-vf', 'drawtext=text="a', 'b"'] },
   { line: 'Metadata title ""', name: 'Metadata', args: ['title', ''] },
   { line: 'Metadata "a""b"', name: 'Metadata', args: ['a', 'b'] },
-  // No trailing comments: '#' after a value is just another word.
-  { line: 'HTTPPort 8090 # the port', name: 'HTTPPort', args: ['8090', '#', 'the', 'port'] },
+  // Issue 18: a word starting with '#' begins a trailing comment; '#' inside a word or quotes is kept.
+  { line: 'HTTPPort 8090 # the port', name: 'HTTPPort', args: ['8090'] },
+  { line: 'AudioBitRate 32\t#kbit/s', name: 'AudioBitRate', args: ['32'] },
   { line: 'File /tmp/x#y', name: 'File', args: ['/tmp/x#y'] },
+  { line: 'Title "Channel #1" # the name', name: 'Title', args: ['Channel #1'] },
   { line: 'HTTPPort 8090\r', name: 'HTTPPort', args: ['8090'] },
 ];
 
@@ -40,6 +42,20 @@ test('lexer: blank lines and # comment lines are skipped, line numbers count the
     entries.map((e) => e.line),
     [4, 6],
   );
+});
+
+test('issue 18: a section tag followed by a comment opens and closes the section', () => {
+  // ffserver ignored the rest of the line after a tag; Feedcast rejected `<Feed feed1.ffm>  # cam`.
+  const { entries, problems } = lexConfig(
+    '<Feed feed1.ffm>  # cam\n</Feed>\t# end\n<Stream a.flv> #x\n</Stream> # end of a.flv\n',
+  );
+  assert.deepEqual(problems, []);
+  assert.deepEqual(entries, [
+    { kind: 'open', line: 1, section: 'feed', name: 'feed1.ffm' },
+    { kind: 'close', line: 2, section: 'feed' },
+    { kind: 'open', line: 3, section: 'stream', name: 'a.flv' },
+    { kind: 'close', line: 4, section: 'stream' },
+  ]);
 });
 
 test('lexer: sections, case-insensitive tags, case-sensitive names', () => {

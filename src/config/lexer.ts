@@ -1,5 +1,7 @@
 // Splits ffserver.conf text into directive lines and section tags, following ffserver's lexical rules (ref §2.1):
 // one directive a line, `#` comment lines, words optionally quoted with "…" or '…' (no escapes), <Feed NAME> … </Feed>.
+// Unlike ffserver, an unquoted word that starts with `#` begins a comment that runs to the end of the line
+// (`<Feed feed1.ffm>  # cam`, `AudioBitRate 32  # kbit/s`): ffserver made it part of the arguments, or ignored it.
 
 export type SectionKind = 'feed' | 'stream' | 'redirect';
 
@@ -23,7 +25,10 @@ export interface LexResult {
 
 const SPACE = /[ \t\n\v\f\r]/;
 
-/** ffserver's get_arg: skip blanks, then one word or one quoted string (the quote ends it; no escapes). */
+/**
+ * ffserver's get_arg: skip blanks, then one word or one quoted string (the quote ends it; no escapes).
+ * An unquoted word starting with `#` ends the line (a trailing comment); `a#b` is one word.
+ */
 function readWords(text: string): { words: string[]; unterminatedQuote: boolean } {
   const words: string[] = [];
   let i = 0;
@@ -32,6 +37,7 @@ function readWords(text: string): { words: string[]; unterminatedQuote: boolean 
     while (i < text.length && SPACE.test(text.charAt(i))) i++;
     if (i >= text.length) break;
     const c = text.charAt(i);
+    if (c === '#') break;
     if (c === '"' || c === "'") {
       const end = text.indexOf(c, i + 1);
       if (end < 0) {

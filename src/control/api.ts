@@ -8,6 +8,7 @@ import { connectionView, feedView, outputView } from './snapshot.js';
 import type { ServerConfig, StreamConfig } from '../config/config.js';
 import type { HttpRoute } from '../protocols/http/route.js';
 import type { ServerContext } from '../server-context.js';
+import { findByName } from '../config/names.js';
 
 const PREFIX = 'api/v1';
 
@@ -180,7 +181,7 @@ export class ApiRoute implements HttpRoute {
       case 'streams': {
         if (!read) return this.notAllowed(res, 'GET');
         if (id === undefined) return sendJson(res, 200, { streams: ctx.config.streams.map(streamView) });
-        const stream = ctx.config.streams.find((s) => s.name === id);
+        const stream = findByName(ctx.config.streams, id);
         if (stream === undefined) return sendError(res, 404, `No stream "${id}". GET /api/v1/streams lists them.`);
         return sendJson(res, 200, streamView(stream));
       }

@@ -12,6 +12,7 @@ import type { HttpRoute } from '../protocols/http/route.js';
 import { credentialQuery, credentialsFrom } from '../access/auth.js';
 import type { ConnectionInfo } from '../access/connections.js';
 import { escapeHtml, hrefPath } from './html.js';
+import { sameName } from '../config/names.js';
 
 /** URL path under /web/ -> file, resolved once. */
 function staticFiles(): Map<string, { path: string; type: string }> {
@@ -43,7 +44,7 @@ export interface WatchTarget {
 
 /** The sources of `/watch/NAME`: a declared `Format hls` stream, else a feed. */
 export function watchTarget(ctx: ServerContext, name: string): WatchTarget | undefined {
-  const stream = ctx.config.streams.find((s) => s.name === name && s.format.name === 'hls');
+  const stream = ctx.config.streams.find((s) => sameName(s.name, name) && s.format.name === 'hls');
   if (stream !== undefined) return { name, hls: hrefPath(stream.name), hlsTs: undefined, flv: undefined };
   const feed = ctx.feeds.get(name);
   if (feed === undefined) return undefined;

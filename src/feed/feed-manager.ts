@@ -1,5 +1,6 @@
 // Name -> Feed. The only place feeds are created and destroyed; everything else asks it.
 
+import { feedKeyOf, nameKey } from '../config/names.js';
 import type { Logger } from '../observability/logger.js';
 import { Feed, type FeedOptions } from './feed.js';
 
@@ -11,9 +12,7 @@ export interface FeedManagerOptions extends FeedOptions {
 /** Names a dynamic feed may take: safe in URLs, file names and HTML. */
 const FEED_KEY = /^[A-Za-z0-9][A-Za-z0-9_\-.]{0,63}$/;
 
-export function feedKeyOf(name: string): string {
-  return name.endsWith('.ffm') ? name.slice(0, -'.ffm'.length) : name;
-}
+export { feedKeyOf } from '../config/names.js';
 
 export class FeedManager {
   private readonly feeds = new Map<string, Feed>();
@@ -28,16 +27,16 @@ export class FeedManager {
   /** Declares a configured feed (`<Feed feed1.ffm>`), reachable as `feed1`. */
   declare(name: string): Feed {
     const key = feedKeyOf(name);
-    const existing = this.feeds.get(key);
+    const existing = this.feeds.get(nameKey(key));
     if (existing !== undefined) return existing;
     const feed = new Feed(name, key, this.options, this.log);
-    this.feeds.set(key, feed);
+    this.feeds.set(nameKey(key), feed);
     return feed;
   }
 
-  /** The feed named by `key` (`feed1`) or its full name (`feed1.ffm`). */
+  /** The feed named by `key` (`feed1`) or its full name (`feed1.ffm`), in any case. */
   get(nameOrKey: string): Feed | undefined {
-    return this.feeds.get(feedKeyOf(nameOrKey));
+    return this.feeds.get(nameKey(feedKeyOf(nameOrKey)));
   }
 
   /**
@@ -58,7 +57,7 @@ export class FeedManager {
   }
 
   remove(nameOrKey: string): void {
-    const key = feedKeyOf(nameOrKey);
+    const key = nameKey(feedKeyOf(nameOrKey));
     const feed = this.feeds.get(key);
     if (feed === undefined) return;
     this.feeds.delete(key);

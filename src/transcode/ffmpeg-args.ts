@@ -197,7 +197,12 @@ function muxerFor(format: string): { muxer: string; options: string[] } {
       // Raw concatenated JPEGs: Feedcast frames them and writes the multipart boundaries itself.
       return { muxer: 'mjpeg', options: ['-flush_packets', '1'] };
     case 'webm':
-      return { muxer: 'webm', options: ['-live', '1', '-cluster_time_limit', '1000', '-flush_packets', '1'] };
+    case 'matroska':
+    case 'mka':
+      return {
+        muxer: format === 'webm' ? 'webm' : 'matroska',
+        options: ['-live', '1', '-cluster_time_limit', '1000', '-flush_packets', '1'],
+      };
     case 'mp4':
       return {
         muxer: 'mp4',

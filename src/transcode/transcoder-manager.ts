@@ -15,6 +15,7 @@ import { tracksOfVariant, variantsOf, type Variant } from './encodings.js';
 import { profileOf, resolveFfmpeg, type FfmpegLocation } from './ffmpeg-args.js';
 import type { BackoffOptions } from '../process/ffmpeg-process.js';
 import { Transcoder, VariantSelector, type TranscoderStatus } from './transcoder.js';
+import { findByName } from '../config/names.js';
 
 export interface TranscoderManagerOptions {
   /** Overrides `TranscodeIdleTimeout`: how long a transcoder keeps running after its last reader left. */
@@ -85,7 +86,7 @@ export class TranscoderManager {
   /** Starts the transcoders of AlwaysOn streams (call once the server listens). */
   startAlwaysOn(): void {
     for (const name of this.alwaysOnNames()) {
-      const stream = this.ctx.config.streams.find((s) => s.name === name);
+      const stream = findByName(this.ctx.config.streams, name);
       if (stream === undefined) continue;
       const served = this.open(stream, true);
       if (served.kind === 'error') this.log.error('always-on stream cannot start', { stream: name, reason: served.message });

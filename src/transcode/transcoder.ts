@@ -401,7 +401,12 @@ function contentTypeOf(profile: TranscodeProfile): string {
     case 'webm':
       return profile.video === undefined ? 'audio/webm' : 'video/webm';
     case 'ogg':
+    case 'oga':
+    case 'opus':
       return profile.video === undefined ? 'audio/ogg' : 'video/ogg';
+    case 'matroska':
+    case 'mka':
+      return profile.video === undefined ? 'audio/x-matroska' : 'video/x-matroska';
     case 'mp3':
     case 'mp2':
       return 'audio/mpeg';

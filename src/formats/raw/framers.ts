@@ -576,6 +576,8 @@ export function framerFor(format: string): RawFramer | undefined {
     case 'mjpeg':
       return new JpegFramer();
     case 'webm':
+    case 'matroska':
+    case 'mka':
       return new EbmlFramer();
     case 'mp4':
       return new Mp4Framer();
@@ -585,6 +587,8 @@ export function framerFor(format: string): RawFramer | undefined {
     case 'adts':
       return new AdtsFramer();
     case 'ogg':
+    case 'oga':
+    case 'opus':
       return new OggFramer();
     case 'mpeg':
       return new MpegPsFramer();

@@ -38,6 +38,7 @@ import {
   type Rendition,
   type TranscoderManager,
 } from '../../transcode/transcoder-manager.js';
+import { findFeedConfig } from '../../config/names.js';
 
 export interface HlsRouteOptions {
   /** Segment target duration (cut at the first keyframe after it). Default 2000 ms. */
@@ -346,7 +347,7 @@ export class HlsRoute implements HttpRoute {
 
   private canRestart(feed: Feed): boolean {
     if (feed.publisher !== undefined) return true;
-    const fc = this.ctx.config.feeds.find((f) => f.key === feed.key);
+    const fc = findFeedConfig(this.ctx.config.feeds, feed.key);
     return fc !== undefined && (fc.launch !== undefined || fc.source !== undefined);
   }
 

@@ -19,6 +19,7 @@ import type { ServerContext } from '../../server-context.js';
 import { OutputReader } from '../../streams/output-reader.js';
 import { canCarryAny, type OutputVariant, type PassthroughFormat } from '../../streams/output-registry.js';
 import { sendText } from './respond.js';
+import { findByName } from '../../config/names.js';
 
 export interface ReadRequest {
   feed: Feed;
@@ -71,7 +72,7 @@ export async function handleRead(
     return;
   }
 
-  const preroll = ctx.config.streams.find((st) => st.name === read.name)?.prerollSeconds ?? 0;
+  const preroll = findByName(ctx.config.streams, read.name)?.prerollSeconds ?? 0;
   // With a feed file Preroll is a time-shift (below); without one, a start in the output's memory.
   const prerollSeconds = feedFileOf(feed) === undefined ? preroll : 0;
   let start: StartRequest;

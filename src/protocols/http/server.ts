@@ -20,6 +20,7 @@ import { sendHtml, sendRedirect, sendText, tooBusyResponse } from './respond.js'
 import type { HttpRoute } from './route.js';
 import { handlePublish } from './to-feed.js';
 import { socketBytesWritten } from '../../streams/native-fanout.js';
+import { findByName } from '../../config/names.js';
 
 // Refusals are answered by the read gate; HLS and other routes import sendRefusal from here too.
 export { sendRefusal } from './read-gate.js';
@@ -234,7 +235,7 @@ export class HttpServer {
     const config = this.ctx.config;
 
     if (name === '' || name === 'index.html') {
-      const redirect = config.redirects.find((r) => r.name === (name === '' ? 'index.html' : name));
+      const redirect = findByName(config.redirects, name === '' ? 'index.html' : name);
       if (redirect !== undefined && name !== '') return sendRedirect(res, redirect.url);
       if (!isRead(method)) return this.methodNotAllowed(res, name, 'GET, HEAD');
       return sendHtml(
@@ -244,14 +245,14 @@ export class HttpServer {
       );
     }
 
-    const redirect = config.redirects.find((r) => r.name === name);
+    const redirect = findByName(config.redirects, name);
     if (redirect !== undefined) return sendRedirect(res, redirect.url);
 
     // Other parts (HLS, the player, transcoded streams, the API) claim their URLs first.
     for (const route of this.routes) {
       if (route.handle(req, res, name, url, conn)) return;
     }
-    const stream = config.streams.find((s) => s.name === name);
+    const stream = findByName(config.streams, name);
     if (stream !== undefined) return this.routeStream(req, res, conn, stream, url);
     if (name === 'stat.html') {
       if (!isRead(method)) return this.methodNotAllowed(res, name, 'GET, HEAD');

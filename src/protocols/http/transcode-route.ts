@@ -19,6 +19,7 @@ import { encodingsDocument } from '../../transcode/encodings.js';
 import { needsEncoding, profileOf } from '../../transcode/ffmpeg-args.js';
 import type { SourceManager } from '../../transcode/launch.js';
 import type { TranscoderManager } from '../../transcode/transcoder-manager.js';
+import { findByName, findFeedConfig } from '../../config/names.js';
 
 /** How long a reader waits for an on-demand source or transcoder to produce its first bytes. */
 const START_TIMEOUT_MS = 20_000;
@@ -46,7 +47,8 @@ export class TranscodeRoute implements HttpRoute {
       path.startsWith(API_PREFIX) && path.endsWith('/encodings')
         ? path.slice(API_PREFIX.length, -'/encodings'.length)
         : undefined;
-    const feedConfig = config.feeds.find((f) => f.name === path || f.key === path || f.key === apiKey);
+    const feedConfig =
+      findFeedConfig(config.feeds, path) ?? (apiKey !== undefined ? findFeedConfig(config.feeds, apiKey) : undefined);
     if (feedConfig !== undefined && isRead && (apiKey !== undefined || url.searchParams.has('config'))) {
       if (!feedConfig.acl.allows(conn.remoteAddress)) {
         sendText(res, 403, `Your address ${conn.remoteAddress} may not publish to feed ${feedConfig.key} (the feed's ACL).`);
@@ -62,7 +64,7 @@ export class TranscodeRoute implements HttpRoute {
       return true;
     }
 
-    const stream = config.streams.find((s) => s.name === path);
+    const stream = findByName(config.streams, path);
     if (stream !== undefined) {
       if (stream.feed === undefined || stream.format.support === 'obsolete' || stream.format.support === 'status') return false;
       const encoded = needsEncoding(stream);

@@ -39,6 +39,7 @@ import { holdFeedSource, RtmpFromFeed, SOURCE_START_TIMEOUT_MS, waitForTracks } 
 import { parseRtmpStreamName, rtmpAppName } from './stream-name.js';
 import { RtmpToFeed } from './to-feed.js';
 import { socketBytesWritten } from '../../streams/native-fanout.js';
+import { findByName, findFeedConfig } from '../../config/names.js';
 
 export interface RtmpSessionOptions {
   /** Outgoing chunk size (RTMPChunkSize). */
@@ -334,7 +335,7 @@ export class RtmpSession {
 
   /** The feed's config section, if it is declared. */
   private feedConfig(feed: Feed) {
-    return this.ctx.config.feeds.find((f) => f.key === feed.key);
+    return findFeedConfig(this.ctx.config.feeds, feed.key);
   }
 
   /** Refuses with an onStatus error on the stream, then closes the connection (with a log line). */
@@ -562,8 +563,7 @@ export class RtmpSession {
       return { feed, variant: plainVariant, bandwidthKbps: feed.inputRate.bitsPerSecond() / 1000, stream: undefined };
     }
     // ffmpeg drops a '.flv' extension from the play path: `/live/live.flv` asks for 'live'.
-    const stream =
-      this.ctx.config.streams.find((s) => s.name === name) ?? this.ctx.config.streams.find((s) => s.name === `${name}.flv`);
+    const stream = findByName(this.ctx.config.streams, name) ?? findByName(this.ctx.config.streams, `${name}.flv`);
     if (stream === undefined) return `No feed or stream named "${name}".`;
     const streamFeed = stream.feed !== undefined ? this.ctx.feeds.get(stream.feed) : undefined;
     if (streamFeed === undefined) return `${stream.name} is not fed by a live feed.`;

@@ -32,6 +32,7 @@ import { RtpOutputs } from './rtp-output.js';
 import { newSessionId, RtspError, type ControlConnection, type RtspSession } from './session.js';
 import { readAnnouncement, RecordSession, type Announcement } from './to-feed.js';
 import { DEFAULT_RTP_PORTS, type PortRange } from './udp.js';
+import { findByName } from '../../config/names.js';
 
 export interface RtspServerOptions {
   /** A UDP session without a request or RTCP for this long is ended (advertised as Session timeout). */
@@ -436,7 +437,7 @@ export class RtspServer {
     target: RtspTarget,
     req: RtspRequest,
   ): Promise<PlayTarget & { allowed: AuthDecision }> {
-    const stream = this.ctx.config.streams.find((s) => s.name === target.name);
+    const stream = findByName(this.ctx.config.streams, target.name);
     if (stream !== undefined) {
       const t = this.streamTarget(stream);
       if (t === undefined) {
@@ -558,7 +559,7 @@ export class RtspServer {
 
   private async announce(conn: Connection, req: RtspRequest): Promise<{ headers: [string, string][] }> {
     const url = parseRtspUrl(req.url);
-    if (this.ctx.config.streams.some((s) => s.name === url.name)) {
+    if (findByName(this.ctx.config.streams, url.name) !== undefined) {
       throw new RtspError(RtspStatus.methodNotAllowed, `${url.name} is a stream, publish to its feed instead`, [
         ['Allow', 'OPTIONS, DESCRIBE, SETUP, PLAY, PAUSE, TEARDOWN'],
       ]);
@@ -606,7 +607,7 @@ export class RtspServer {
     const announcement = conn.announcements.get(url.name);
     if (
       record ||
-      (session === undefined && announcement !== undefined && !this.ctx.config.streams.some((s) => s.name === url.name))
+      (session === undefined && announcement !== undefined && findByName(this.ctx.config.streams, url.name) === undefined)
     ) {
       let s: RecordSession;
       if (session instanceof RecordSession) s = session;

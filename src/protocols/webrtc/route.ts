@@ -43,6 +43,7 @@ import {
 } from './sdp-offer.js';
 import { WhipIngest } from './to-feed.js';
 import { UdpMux } from './udp-mux.js';
+import { findByName } from '../../config/names.js';
 
 export interface WebRtcRouteOptions extends WebRtcIceOptions {
   /** WHIP: ask the browser for a keyframe this often (PLI). Default 2000 ms. */
@@ -742,7 +743,7 @@ export class WebRtcRoute implements HttpRoute {
     /** The declared <Stream> name, undefined for a feed itself. */
     stream: string | undefined;
   } {
-    const stream = this.ctx.config.streams.find((s) => s.name === name);
+    const stream = findByName(this.ctx.config.streams, name);
     if (stream !== undefined) {
       const feed = stream.feed !== undefined ? this.ctx.feeds.get(stream.feed) : undefined;
       if (feed === undefined) throw new HttpError(404, `/${name} has no live feed to play over WebRTC.`);
