@@ -122,6 +122,8 @@ async function startServer(port: number, maxClients: number, book: LogBook): Pro
       'RTSPBindAddress 127.0.0.1',
       `MaxClients ${maxClients}`,
       `MaxHTTPConnections ${maxClients}`,
+      '# Every reader comes from 127.0.0.1: no per-address cap (default 64).',
+      'MaxConnectionsPerAddress 0',
       '# Default is 1 Gbit/s: 1000 readers of a 2 Mbit/s feed need more.',
       'MaxBandwidth 10000000',
       '<Feed feed1.ffm>',

@@ -178,6 +178,8 @@ async function startFeedcast(): Promise<RunningServer> {
       'RTSPBindAddress 127.0.0.1',
       'MaxClients 5000',
       'MaxHTTPConnections 5000',
+      '# Every reader comes from 127.0.0.1: no per-address cap (default 64).',
+      'MaxConnectionsPerAddress 0',
       'MaxBandwidth 10000000',
       ...(EGRESS_THREADS > 0 ? [`EgressThreads ${EGRESS_THREADS}`] : []),
       '<Feed feed1.ffm>',

@@ -68,16 +68,20 @@ export interface ServerConfig {
   publisherTimeoutMs: number;
   publisherGraceMs: number;
   dynamicFeeds: boolean;
+  /** `DynamicFeedTimeout`: a dynamic feed with no publisher and no reader for this long is removed. */
+  dynamicFeedTimeoutMs: number;
   readerMaxQueueBytes: number;
   readerMaxLagMs: number;
   /** Global UseDefaults/NoDefaults (streams copy it into `encoding.useDefaults`). */
   useDefaults: boolean;
   /** Authentication beyond ACLs and publish secrets (docs/security.md). */
   auth: AuthConfig;
-  /** `MaxConnectionsPerAddress`: live connections one client address may hold; 0 = unlimited. */
+  /** `MaxConnectionsPerAddress`: live connections one client address may hold (default 64); 0 = unlimited. */
   maxConnectionsPerAddress: number;
   /** `RequestHeaderTimeout`: a request head (HTTP, RTSP) must arrive within this. */
   requestHeaderTimeoutMs: number;
+  /** `IdleTimeout`: an RTSP/RTMP connection between requests, neither playing nor publishing, is closed after this. */
+  idleTimeoutMs: number;
   /** HTTPS and RTMPS listeners and their certificate (docs/security.md). */
   tls: {
     httpsPort: number | undefined;
@@ -273,6 +277,7 @@ function globalFields(g: Readonly<GlobalSettings>): GlobalFields {
     publisherTimeoutMs: g.publisherTimeoutMs,
     publisherGraceMs: g.publisherGraceMs,
     dynamicFeeds: g.dynamicFeeds,
+    dynamicFeedTimeoutMs: g.dynamicFeedTimeoutMs,
     readerMaxQueueBytes: g.readerMaxQueueBytes,
     readerMaxLagMs: g.readerMaxLagMs,
     useDefaults: g.useDefaults,
@@ -286,6 +291,7 @@ function globalFields(g: Readonly<GlobalSettings>): GlobalFields {
     },
     maxConnectionsPerAddress: g.maxConnectionsPerAddress,
     requestHeaderTimeoutMs: g.requestHeaderTimeoutMs,
+    idleTimeoutMs: g.idleTimeoutMs,
     tls: { httpsPort: g.httpsPort, rtmpsPort: g.rtmpsPort, certFile: g.sslCertificate, keyFile: g.sslCertificateKey },
     writeCoalesceMs: g.writeCoalesceMs,
     egressThreads: g.egressThreads,

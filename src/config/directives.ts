@@ -33,6 +33,7 @@ export interface GlobalSettings {
   publisherTimeoutMs: number;
   publisherGraceMs: number;
   dynamicFeeds: boolean;
+  dynamicFeedTimeoutMs: number;
   readerMaxQueueBytes: number;
   readerMaxLagMs: number;
   useDefaults: boolean;
@@ -43,6 +44,7 @@ export interface GlobalSettings {
   authCallbackTimeoutMs: number;
   maxConnectionsPerAddress: number;
   requestHeaderTimeoutMs: number;
+  idleTimeoutMs: number;
   httpsPort: number | undefined;
   rtmpsPort: number | undefined;
   sslCertificate: string | undefined;
@@ -96,6 +98,7 @@ export const GLOBAL_DEFAULTS: Readonly<GlobalSettings> = Object.freeze({
   publisherTimeoutMs: 5_000,
   publisherGraceMs: 30_000,
   dynamicFeeds: false,
+  dynamicFeedTimeoutMs: 300_000,
   readerMaxQueueBytes: 8 * 1024 * 1024,
   readerMaxLagMs: 10_000,
   useDefaults: true,
@@ -104,8 +107,9 @@ export const GLOBAL_DEFAULTS: Readonly<GlobalSettings> = Object.freeze({
   jwksFile: undefined,
   authCallbackUrl: undefined,
   authCallbackTimeoutMs: 2_000,
-  maxConnectionsPerAddress: 0,
+  maxConnectionsPerAddress: 64, // issue 25: unlimited let one address take every MaxClients slot
   requestHeaderTimeoutMs: 15_000,
+  idleTimeoutMs: 60_000,
   httpsPort: undefined,
   rtmpsPort: undefined,
   sslCertificate: undefined,
@@ -1097,6 +1101,17 @@ export const DIRECTIVES: readonly Directive[] = [
     doc: 'Whether publishing to an undeclared feed name creates that feed.',
     example: 'on',
   }),
+  setting('dynamicFeedTimeoutMs', {
+    name: 'DynamicFeedTimeout',
+    origin: 'feedcast',
+    value: {
+      ...v.seconds(1, 86400, '300'),
+      parse: (args, name, where) => Math.round(v.seconds(1, 86400, '300').parse(args, name, where) * 1000),
+    },
+    default: '300',
+    doc: 'Seconds a feed created by DynamicFeeds is kept once it has neither a publisher nor a reader; then it is removed (a later publish creates it again).',
+    example: '300',
+  }),
   setting('readerMaxQueueBytes', {
     name: 'ReaderMaxQueue',
     origin: 'feedcast',
@@ -1173,8 +1188,8 @@ export const DIRECTIVES: readonly Directive[] = [
     name: 'MaxConnectionsPerAddress',
     origin: 'feedcast',
     value: v.int(0, 65535, 'COUNT', '50'),
-    default: '0 (unlimited)',
-    doc: 'Cap on the live connections (all protocols) from one client address; past it the connection is refused (HTTP 503, RTSP 503, RTMP closed).',
+    default: '64',
+    doc: 'Cap on the live connections (all protocols) from one client address; past it the connection is refused at once and closed (HTTP 503, RTSP 503, RTMP closed) and not counted. 0 = unlimited. Refusals are logged once per address every 10 s, with the count.',
     example: '50',
   }),
   setting('requestHeaderTimeoutMs', {
@@ -1185,8 +1200,19 @@ export const DIRECTIVES: readonly Directive[] = [
       parse: (args, name, where) => Math.round(v.seconds(0.5, 300, '15').parse(args, name, where) * 1000),
     },
     default: '15',
-    doc: 'Seconds a client has to send a whole HTTP request head or RTSP request (slowloris defence); the connection is closed after it.',
+    doc: 'Seconds a client has to send a whole HTTP request head or RTSP request (slowloris defence), counted from the connection for the first one; the connection is closed after it.',
     example: '15',
+  }),
+  setting('idleTimeoutMs', {
+    name: 'IdleTimeout',
+    origin: 'feedcast',
+    value: {
+      ...v.seconds(1, 86400, '60'),
+      parse: (args, name, where) => Math.round(v.seconds(1, 86400, '60').parse(args, name, where) * 1000),
+    },
+    default: '60',
+    doc: 'Seconds an RTSP or RTMP connection may stay between requests with nothing playing or publishing before it is closed (HTTP keep-alive connections: 5 s).',
+    example: '60',
   }),
 
   // --- Global: TLS (docs/security.md) --------------------------------------------------------------------------

@@ -21,6 +21,7 @@ import type { HttpRoute } from './route.js';
 import { handlePublish } from './to-feed.js';
 import { socketBytesWritten } from '../../streams/native-fanout.js';
 import { findByName } from '../../config/names.js';
+import { RefusalLog } from '../../observability/refusal-log.js';
 
 // Refusals are answered by the read gate; HLS and other routes import sendRefusal from here too.
 export { sendRefusal } from './read-gate.js';
@@ -43,9 +44,11 @@ export class HttpServer {
   private readonly connBySocket = new WeakMap<Socket, ConnectionInfo>();
   private httpSockets = 0;
   private readonly routes: HttpRoute[] = [];
+  private readonly refusals: RefusalLog;
 
   constructor(ctx: ServerContext) {
     this.ctx = ctx;
+    this.refusals = new RefusalLog(ctx.log);
     // A request head must arrive within RequestHeaderTimeout (15 s, as in ffserver): slowloris
     // connections are checked every second and closed with 408.
     const headersTimeoutMs = ctx.config.requestHeaderTimeoutMs;
@@ -162,8 +165,9 @@ export class HttpServer {
           ? `MaxClients ${config.maxClients}`
           : `MaxHTTPConnections ${config.maxHttpConnections}`;
       this.ctx.counters.refusedConnections++;
-      this.ctx.log.warn('connection refused: server full', { from: remote, limit });
-      socket.end(
+      this.refusals.warn(remote, 'connection refused: server full', { protocol: 'http', limit });
+      refuseSocket(
+        socket,
         tooBusyResponse(`Server too busy: ${connections.size} connections are open, the limit is ${limit}. Try again later.`),
       );
       return;
@@ -171,8 +175,8 @@ export class HttpServer {
     const perAddress = addressLimitReason(this.ctx, remote);
     if (perAddress !== undefined) {
       this.ctx.counters.refusedConnections++;
-      this.ctx.log.warn('connection refused: too many from one address', { from: remote, protocol: 'http' });
-      socket.end(tooBusyResponse(perAddress));
+      this.refusals.warn(remote, 'connection refused: too many from one address', { protocol: 'http' });
+      refuseSocket(socket, tooBusyResponse(perAddress));
       return;
     }
     const conn = connections.open(`HTTP`, remote);
@@ -387,4 +391,14 @@ function isRead(method: string): boolean {
 /** What a reader of a feed costs against MaxBandwidth: the feed's measured input rate. */
 function feedBandwidthKbps(feed: Feed): number {
   return feed.inputRate.bitsPerSecond() / 1000;
+}
+
+/**
+ * Answers a connection refused before its first request and closes it at once (issue 25): the
+ * listener is half-open, so a peer that never closes its side would otherwise keep the socket.
+ */
+function refuseSocket(socket: Socket, answer: string): void {
+  socket.on('error', () => undefined);
+  socket.end(answer);
+  setTimeout(() => socket.destroy(), 1000).unref();
 }

@@ -6,6 +6,7 @@ import { createServer as createTlsServer } from 'node:tls';
 import type { CertificateStore } from '../../control/tls.js';
 import { DEFAULT_RTMP_CHUNK_SIZE } from '../../streams/output-registry.js';
 import { addressLimitReason } from '../../access/limits.js';
+import { RefusalLog } from '../../observability/refusal-log.js';
 import type { ServerContext } from '../../server-context.js';
 import { plainAddress } from '../http/server.js';
 import { RtmpSession, type RtmpSessionOptions } from './session.js';
@@ -17,6 +18,8 @@ export interface RtmpServerOptions {
   maxMessageBytes?: number;
   /** Handshake and connect must be done within this (default 10 s). */
   handshakeTimeoutMs?: number;
+  /** A connected client neither publishing nor playing is closed after this (default IdleTimeout). */
+  idleTimeoutMs?: number;
   /** RTMPS: TLS with these certificates (reloaded without a restart). */
   tls?: CertificateStore;
 }
@@ -28,9 +31,11 @@ export class RtmpServer {
   private readonly sessionOptions: RtmpSessionOptions;
   private readonly offCertificateChange: (() => void) | undefined;
   private readonly scheme: 'rtmp' | 'rtmps';
+  private readonly refusals: RefusalLog;
 
   constructor(ctx: ServerContext, options: RtmpServerOptions = {}) {
     this.ctx = ctx;
+    this.refusals = new RefusalLog(ctx.log);
     const chunkSize = options.chunkSize ?? DEFAULT_RTMP_CHUNK_SIZE;
     if (!Number.isInteger(chunkSize) || chunkSize < 128 || chunkSize > 65536) {
       throw new RangeError(`RTMP chunk size ${chunkSize} is outside 128..65536`);
@@ -39,6 +44,7 @@ export class RtmpServer {
       chunkSize,
       maxMessageBytes: options.maxMessageBytes ?? 8 * 1024 * 1024,
       handshakeTimeoutMs: options.handshakeTimeoutMs ?? 10_000,
+      idleTimeoutMs: options.idleTimeoutMs ?? ctx.config.idleTimeoutMs,
     };
     const tls = options.tls;
     if (tls !== undefined) {
@@ -85,17 +91,14 @@ export class RtmpServer {
   }
 
   private onConnection(socket: Socket): void {
-    const { connections, config, log } = this.ctx;
+    const { connections, config } = this.ctx;
     const remote = plainAddress(socket.remoteAddress);
-    if (connections.size >= config.maxClients) {
-      log.warn('rtmp connection refused: server full', { from: remote, limit: `MaxClients ${config.maxClients}` });
-      socket.destroy();
-      return;
-    }
-    const perAddress = addressLimitReason(this.ctx, remote);
-    if (perAddress !== undefined) {
+    // Refused: closed at once, never counted (RTMP has no way to say why before the handshake).
+    const refused =
+      connections.size >= config.maxClients ? `MaxClients ${config.maxClients}` : addressLimitReason(this.ctx, remote);
+    if (refused !== undefined) {
       this.ctx.counters.refusedConnections++;
-      log.warn('rtmp connection refused: too many from one address', { from: remote });
+      this.refusals.warn(remote, 'rtmp connection refused', { reason: refused });
       socket.destroy();
       return;
     }

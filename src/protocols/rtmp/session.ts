@@ -48,6 +48,8 @@ export interface RtmpSessionOptions {
   maxMessageBytes: number;
   /** Handshake and connect must be done within this. */
   handshakeTimeoutMs: number;
+  /** After connect, a connection neither publishing nor playing is closed after this long without input. */
+  idleTimeoutMs: number;
 }
 
 /** The window Feedcast announces (Window Acknowledgement Size, Set Peer Bandwidth), as FMS does. */
@@ -116,6 +118,7 @@ export class RtmpSession {
     this.handshakeTimer.unref();
     socket.setNoDelay(true);
     socket.on('data', (data: Buffer) => this.onData(data));
+    socket.on('timeout', () => this.onIdle());
     socket.on('error', (err) => this.close(`socket error: ${err.message}`));
     socket.on('close', () => this.close('connection closed'));
   }
@@ -312,6 +315,8 @@ export class RtmpSession {
     this.tcUrl = typeof tcUrl === 'string' ? tcUrl : '';
     this.connected = true;
     clearTimeout(this.handshakeTimer);
+    // Between connect and publish/play (or after either ends) the connection holds a slot for nothing.
+    this.socket.setTimeout(this.options.idleTimeoutMs);
     this.conn.state = 'RTMP_CONNECTED';
     this.conn.target = rtmpAppName(this.app);
     this.sendWindowSizes();
@@ -420,8 +425,7 @@ export class RtmpSession {
     this.conn.state = 'RECEIVE_DATA';
     this.conn.target = feed.name;
     // A dead network leaves no FIN: the idle timeout ends such a publisher (as for HTTP push).
-    const idleMs = Math.max(30_000, this.ctx.config.publisherTimeoutMs * 2);
-    this.socket.setTimeout(idleMs, () => this.fail(new ProtocolError('rtmp', `publisher sent nothing for ${idleMs} ms`)));
+    this.socket.setTimeout(this.publisherIdleMs());
     this.send([
       userControlMessage(UserControlEvent.streamBegin, streamId),
       onStatusMessage(streamId, 'status', 'NetStream.Publish.Start', `${raw.split('?')[0] ?? name} is now published.`, {
@@ -435,7 +439,7 @@ export class RtmpSession {
     const publisher = this.publisher;
     if (publisher === undefined) return;
     this.publisher = undefined;
-    this.socket.setTimeout(0);
+    if (this.phase !== 'closed') this.socket.setTimeout(this.options.idleTimeoutMs);
     publisher.end(`publisher finished (${reason})`);
     this.log.info('rtmp publisher finished', { reason, messages: publisher.messagesIn });
   }
@@ -588,6 +592,27 @@ export class RtmpSession {
     if (this.phase === 'closed' || this.socket.destroyed) return;
     this.socket.write(buf);
     this.conn.bytesOut = socketBytesWritten(this.socket);
+  }
+
+  private publisherIdleMs(): number {
+    return Math.max(30_000, this.ctx.config.publisherTimeoutMs * 2);
+  }
+
+  /** The socket's idle timeout: a publisher that sends nothing, or a client doing nothing, is closed. */
+  private onIdle(): void {
+    if (this.phase === 'closed' || this.player !== undefined || this.playStarting) return;
+    if (this.publisher !== undefined) {
+      // A dead network leaves no FIN: the idle timeout ends such a publisher (as for HTTP push).
+      this.fail(new ProtocolError('rtmp', `publisher sent nothing for ${this.publisherIdleMs()} ms`));
+      return;
+    }
+    if (this.publishStarting) return;
+    this.fail(
+      new ProtocolError(
+        'rtmp',
+        `connection idle for ${this.options.idleTimeoutMs} ms, neither publishing nor playing (IdleTimeout)`,
+      ),
+    );
   }
 
   /** Closes for a fault, with one log line saying what was wrong. */

@@ -12,6 +12,7 @@ import type { Feed } from '../../feed/feed.js';
 import type { Logger } from '../../observability/logger.js';
 import { authPolicy, credentialsFrom, cutAtExpiry, redactUrl, type AuthDecision, type AuthRequest } from '../../access/auth.js';
 import { acquireReaderSlot, addressLimitReason } from '../../access/limits.js';
+import { RefusalLog } from '../../observability/refusal-log.js';
 import type { ServerContext } from '../../server-context.js';
 import { variantFilter } from '../../streams/output-registry.js';
 import { describeTarget, PlaySession, type PlayTarget } from './from-feed.js';
@@ -43,7 +44,10 @@ export interface RtspServerOptions {
   describeWaitMs?: number;
   /** How long DESCRIBE (or SETUP) waits for an on-demand Launch/Source feed to get its tracks. */
   sourceStartWaitMs?: number;
-  /** A control connection with no request for this long is closed (ffserver: 24 h); sessions keep it alive. */
+  /**
+   * A control connection with no session and no request for this long is closed (default IdleTimeout);
+   * the first request must come within RequestHeaderTimeout of the connection.
+   */
   idleTimeoutMs?: number;
   /** Start the always-on multicast senders of streams with MulticastAddress (default true). */
   multicast?: boolean;
@@ -52,7 +56,6 @@ export interface RtspServerOptions {
 }
 
 const DEFAULT_SESSION_TIMEOUT_MS = 60_000;
-const DEFAULT_IDLE_TIMEOUT_MS = 24 * 3600_000;
 const DEFAULT_SOURCE_START_WAIT_MS = 10_000;
 /** Bytes of interleaved data a slow control connection may hold before requests stop being read. */
 const MAX_CONTROL_BUFFER = 1024 * 1024;
@@ -83,7 +86,12 @@ class Connection implements ControlConnection {
   closed = false;
   /** Running while a request is partly received (RequestHeaderTimeout). */
   requestTimer: NodeJS.Timeout | undefined;
-  refused: string | undefined;
+  /** When bytes last came in (or the connection opened): the idle sweep's clock. */
+  lastInputMs = Date.now();
+  /** Whether a whole request has arrived: before that, only RequestHeaderTimeout is allowed. */
+  requested = false;
+  /** Requests received and not answered yet: a connection waiting for its answer is not idle. */
+  inFlight = 0;
 
   constructor(socket: Socket, info: ConnectionInfo) {
     this.socket = socket;
@@ -118,6 +126,10 @@ export class RtspServer {
   readonly outputs: RtpOutputs;
   private readonly multicast: MulticastSender[] = [];
   private timeoutTimer: NodeJS.Timeout | undefined;
+  private idleTimer: NodeJS.Timeout | undefined;
+  private readonly refusals: RefusalLog;
+  /** Refused sockets during their last second (the listener waits for them when it closes). */
+  private readonly refusedSockets = new Set<Socket>();
   private port = 0;
 
   constructor(ctx: ServerContext, options: RtspServerOptions = {}) {
@@ -127,11 +139,12 @@ export class RtspServer {
       rtpPorts: options.rtpPorts ?? DEFAULT_RTP_PORTS,
       describeWaitMs: options.describeWaitMs ?? Math.min(ctx.config.publisherGraceMs, 10_000),
       sourceStartWaitMs: options.sourceStartWaitMs ?? DEFAULT_SOURCE_START_WAIT_MS,
-      idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
+      idleTimeoutMs: options.idleTimeoutMs ?? ctx.config.idleTimeoutMs,
       multicast: options.multicast ?? true,
       multicastInterface: options.multicastInterface,
     };
     this.log = ctx.log.child({ protocol: 'rtsp' });
+    this.refusals = new RefusalLog(this.log);
     this.outputs = new RtpOutputs(ctx.config.readerMaxQueueBytes, ctx.log);
     this.server = createServer((socket) => this.onConnection(socket));
   }
@@ -150,6 +163,9 @@ export class RtspServer {
         this.port = typeof address === 'object' && address !== null ? address.port : port;
         this.timeoutTimer = setInterval(() => this.expireSessions(), Math.min(5000, this.options.sessionTimeoutMs / 2));
         this.timeoutTimer.unref();
+        const sweepMs = Math.max(100, Math.min(1000, this.ctx.config.requestHeaderTimeoutMs / 2, this.options.idleTimeoutMs / 2));
+        this.idleTimer = setInterval(() => this.closeIdleConnections(), sweepMs);
+        this.idleTimer.unref();
         if (this.options.multicast) this.startMulticast();
         this.log.info('RTSP listening', { rtsp: `${host}:${this.port}` });
         resolve(this.port);
@@ -159,9 +175,11 @@ export class RtspServer {
 
   close(): Promise<void> {
     if (this.timeoutTimer !== undefined) clearInterval(this.timeoutTimer);
+    if (this.idleTimer !== undefined) clearInterval(this.idleTimer);
     for (const m of this.multicast.splice(0)) m.close();
     for (const s of [...this.sessions.values()]) s.close('server stopping');
     for (const c of this.connections) c.socket.destroy();
+    for (const socket of this.refusedSockets) socket.destroy();
     this.outputs.closeAll();
     return new Promise((resolve) => this.server.close(() => resolve()));
   }
@@ -198,24 +216,26 @@ export class RtspServer {
 
   private onConnection(socket: Socket): void {
     const remote = plainAddress(socket.remoteAddress) ?? 'unknown';
+    // A refused connection gets its 503 at once and is closed: it is never counted and holds no slot.
+    const refused =
+      this.ctx.connections.size >= this.ctx.config.maxClients
+        ? `Server too busy: the limit is MaxClients ${this.ctx.config.maxClients}`
+        : addressLimitReason(this.ctx, remote);
+    if (refused !== undefined) {
+      this.ctx.counters.refusedConnections++;
+      this.refusals.warn(remote, 'RTSP connection refused', { reason: refused });
+      refuseSocket(
+        socket,
+        formatResponse(RtspStatus.serviceUnavailable, undefined, [['Content-Type', 'text/plain']], `${refused}\n`),
+        this.refusedSockets,
+      );
+      return;
+    }
     const info = this.ctx.connections.open('RTSP', remote);
     info.state = 'RTSP_WAIT_REQUEST';
     const conn = new Connection(socket, info);
-    if (this.ctx.connections.size > this.ctx.config.maxClients) {
-      conn.refused = `Server too busy: the limit is MaxClients ${this.ctx.config.maxClients}`;
-      this.log.warn('connection refused: server full', { from: remote, limit: this.ctx.config.maxClients });
-    } else {
-      const perAddress = addressLimitReason(this.ctx, remote, info);
-      if (perAddress !== undefined) {
-        conn.refused = perAddress;
-        this.log.warn('connection refused: too many from one address', { from: remote, protocol: 'rtsp' });
-      }
-    }
     this.connections.add(conn);
     socket.setNoDelay(true);
-    socket.setTimeout(this.options.idleTimeoutMs, () => {
-      if (conn.sessions.size === 0) socket.destroy();
-    });
     socket.on('data', (chunk: Buffer) => this.onData(conn, chunk));
     socket.on('error', (err) => this.log.debug('RTSP connection error', { from: remote, err: err.message }));
     socket.on('close', () => {
@@ -232,6 +252,7 @@ export class RtspServer {
   private onData(conn: Connection, chunk: Buffer): void {
     if (conn.closed) return;
     conn.info.bytesIn += chunk.length;
+    conn.lastInputMs = Date.now();
     let messages;
     try {
       messages = conn.framer.push(chunk);
@@ -253,11 +274,17 @@ export class RtspServer {
         continue;
       }
       const request = m;
+      conn.requested = true;
+      conn.inFlight++;
       conn.queue = conn.queue
         .then(() => this.handle(conn, request))
         .catch((err: unknown) => {
           this.log.error('RTSP request handling failed', { method: request.method, err });
           conn.socket.destroy();
+        })
+        .finally(() => {
+          conn.inFlight--;
+          conn.lastInputMs = Date.now();
         });
     }
     if (conn.framer.buffered > MAX_CONTROL_BUFFER) conn.socket.destroy();
@@ -325,7 +352,7 @@ export class RtspServer {
         status,
         reason: message,
       });
-      closeAfter = status === RtspStatus.versionNotSupported || conn.refused !== undefined;
+      closeAfter = status === RtspStatus.versionNotSupported;
       response = formatResponse(status, cseq, [...headers, ['Content-Type', 'text/plain']], `${message}\n`);
     }
     if (conn.socket.destroyed) return;
@@ -340,7 +367,6 @@ export class RtspServer {
     if (req.version !== 'RTSP/1.0') {
       throw new RtspError(RtspStatus.versionNotSupported, `${req.version} is not supported; this server speaks RTSP/1.0`);
     }
-    if (conn.refused !== undefined) throw new RtspError(RtspStatus.serviceUnavailable, conn.refused);
     const require = req.headers.get('require');
     if (require !== undefined) {
       throw new RtspError(RtspStatus.optionNotSupported, `no option in "Require: ${require.slice(0, 100)}" is supported`, [
@@ -750,6 +776,27 @@ export class RtspServer {
     conn.sessions.delete(s);
   }
 
+  /**
+   * Closes connections that hold a slot for nothing (issue 25): no request within RequestHeaderTimeout
+   * of connecting, or none within IdleTimeout of the last one while no session uses the connection.
+   * A partly received request is the request timer's (408).
+   */
+  private closeIdleConnections(): void {
+    const now = Date.now();
+    for (const conn of this.connections) {
+      if (conn.closed || conn.sessions.size > 0 || conn.inFlight > 0 || conn.framer.buffered > 0) continue;
+      const limitMs = conn.requested ? this.options.idleTimeoutMs : this.ctx.config.requestHeaderTimeoutMs;
+      if (now - conn.lastInputMs < limitMs) continue;
+      this.log.debug('RTSP connection idle: closing it', {
+        from: conn.remoteAddress,
+        idleMs: now - conn.lastInputMs,
+        firstRequest: !conn.requested,
+      });
+      conn.closed = true;
+      conn.socket.destroy();
+    }
+  }
+
   private expireSessions(): void {
     const now = Date.now();
     for (const s of [...this.sessions.values()]) {
@@ -759,6 +806,15 @@ export class RtspServer {
       }
     }
   }
+}
+
+/** Answers a connection refused before its first request and closes it: the peer gets `answer` if it reads. */
+function refuseSocket(socket: Socket, answer: Buffer, refused: Set<Socket>): void {
+  refused.add(socket);
+  socket.on('error', () => undefined);
+  socket.once('close', () => refused.delete(socket));
+  socket.end(answer);
+  setTimeout(() => socket.destroy(), 1000).unref();
 }
 
 /** Resolves when `ok()` holds after a feed event, or after `timeoutMs`, or when the socket closes. */

@@ -1,0 +1,107 @@
+// Issue 25 (trust, round two): idle or slow clients must never lock others out, and memory stays
+// bounded whatever a client sends. Each test sends the hostile input as bytes on a raw socket.
+
+import assert from 'node:assert/strict';
+import { connect, type Socket } from 'node:net';
+import { describe, test } from 'node:test';
+import { RtmpServer } from '../../src/protocols/rtmp/server.js';
+import { RtmpTestClient } from '../helpers/rtmp-client.js';
+import { recordingLogger, type LogLine } from '../helpers/recording-logger.js';
+import { startRtsp } from '../helpers/rtsp-tools.js';
+import { startTestServer, waitFor } from '../helpers/test-server.js';
+
+interface Raw {
+  socket: Socket;
+  received: string;
+  closed: boolean;
+  ended: boolean;
+}
+
+/** A socket that sends `bytes` (or nothing) and records what comes back; destroyed after the test. */
+function rawSocket(port: number, bytes?: string | Buffer, localAddress?: string): Raw {
+  const socket = connect({ port, host: '127.0.0.1', ...(localAddress !== undefined ? { localAddress } : {}) });
+  const raw: Raw = { socket, received: '', closed: false, ended: false };
+  if (bytes !== undefined) socket.write(bytes);
+  socket.on('data', (d: Buffer) => (raw.received += d.toString('latin1')));
+  socket.on('end', () => (raw.ended = true));
+  socket.on('close', () => (raw.closed = true));
+  socket.on('error', () => undefined);
+  return raw;
+}
+
+describe('issue 25: idle connections', () => {
+  test('RTSP: silent sockets are closed after RequestHeaderTimeout, idle ones after IdleTimeout; they stop holding MaxClients slots', async (t) => {
+    const server = await startTestServer(t, 'RequestHeaderTimeout 1\nIdleTimeout 2\nMaxClients 20\nMaxConnectionsPerAddress 0\n');
+    const { port } = await startRtsp(t, server);
+    // 20 silent sockets take every slot: HTTP answers 503 while they stay.
+    const silent = Array.from({ length: 20 }, () => rawSocket(port));
+    t.after(() => silent.forEach((s) => s.socket.destroy()));
+    await waitFor('the silent sockets to be counted', () => server.ctx.connections.size >= 20, 10_000);
+    assert.equal((await fetch(server.url('/api/v1/health'))).status, 503);
+    // Before the fix, nothing ever closed them (the request timer started only when bytes came).
+    await waitFor('every silent socket to be closed', () => silent.every((s) => s.closed), 10_000);
+    assert.equal((await fetch(server.url('/api/v1/health'))).status, 200);
+
+    // One request, then silence: closed after IdleTimeout.
+    const idle = rawSocket(port, 'OPTIONS * RTSP/1.0\r\nCSeq: 1\r\n\r\n');
+    t.after(() => idle.socket.destroy());
+    await waitFor('the OPTIONS answer', () => idle.received.includes('\r\n\r\n'));
+    assert.match(idle.received, /^RTSP\/1\.0 200/);
+    assert.equal(idle.closed, false);
+    await waitFor('the idle socket to be closed', () => idle.closed, 10_000);
+  });
+
+  test('RTSP: a connection past MaxClients gets 503 at once, is closed and is not counted', async (t) => {
+    const server = await startTestServer(t, 'RequestHeaderTimeout 60\nMaxClients 3\nMaxConnectionsPerAddress 0\n');
+    const { port } = await startRtsp(t, server);
+    const held = Array.from({ length: 3 }, () => rawSocket(port));
+    t.after(() => held.forEach((s) => s.socket.destroy()));
+    await waitFor('three counted connections', () => server.ctx.connections.size === 3);
+    // Sends nothing: it must still be answered and closed, not left waiting for a request.
+    const extra = rawSocket(port);
+    t.after(() => extra.socket.destroy());
+    await waitFor('the refused socket to be answered and closed', () => extra.ended, 10_000);
+    assert.match(extra.received, /^RTSP\/1\.0 503 /);
+    assert.match(extra.received, /MaxClients 3/);
+    assert.equal(server.ctx.connections.size, 3);
+  });
+
+  test('RTMP: a client that connects and then does nothing is closed after IdleTimeout', async (t) => {
+    const server = await startTestServer(t, 'IdleTimeout 1\n');
+    const rtmp = new RtmpServer(server.ctx);
+    const port = await rtmp.listen(0, '127.0.0.1');
+    t.after(() => rtmp.close());
+    const client = await RtmpTestClient.open('127.0.0.1', port);
+    t.after(() => client.socket.destroy());
+    const result = await client.connect('live', `rtmp://127.0.0.1:${port}/live`);
+    assert.equal(result.name, '_result');
+    let closed = false;
+    void client.closed.then(() => (closed = true));
+    // Before the fix, a connected client held its slot until it went away by itself.
+    await waitFor('the idle RTMP client to be closed', () => closed, 10_000);
+    await waitFor('its slot to be given back', () => server.ctx.connections.size === 0);
+  });
+
+  test('MaxConnectionsPerAddress is 64 by default; refusals are closed at once and logged once per address with a count', async (t) => {
+    const server = await startTestServer(t, 'RequestHeaderTimeout 60\n');
+    assert.equal(server.ctx.config.maxConnectionsPerAddress, 64);
+    const lines: LogLine[] = [];
+    const { port } = await startRtsp(t, server, { log: recordingLogger(lines) });
+    // One address reconnecting idle sockets: it gets 64 and no more; another address is still served.
+    const hog = Array.from({ length: 64 }, () => rawSocket(port, undefined, '127.0.0.9'));
+    t.after(() => hog.forEach((s) => s.socket.destroy()));
+    await waitFor('64 counted connections', () => server.ctx.connections.size === 64);
+    const refused = Array.from({ length: 100 }, () => rawSocket(port, undefined, '127.0.0.9'));
+    t.after(() => refused.forEach((s) => s.socket.destroy()));
+    await waitFor('every refused socket to be answered and closed', () => refused.every((s) => s.ended), 15_000);
+    assert.ok(refused.every((s) => /^RTSP\/1\.0 503 /.test(s.received)));
+    assert.equal(server.ctx.connections.size, 64);
+    const other = rawSocket(port, 'OPTIONS * RTSP/1.0\r\nCSeq: 1\r\n\r\n', '127.0.0.10');
+    t.after(() => other.socket.destroy());
+    await waitFor('another address to be answered', () => other.received.includes('\r\n\r\n'));
+    assert.match(other.received, /^RTSP\/1\.0 200/);
+    const refusalLines = lines.filter((l) => l.level === 'warn' && /refused/.test(l.msg));
+    assert.equal(refusalLines.length, 1, JSON.stringify(refusalLines.slice(0, 3)));
+    assert.equal(refusalLines[0]?.fields['from'], '127.0.0.9');
+  });
+});
