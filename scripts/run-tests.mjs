@@ -25,6 +25,8 @@ if (files.length === 0) {
 const result = spawnSync(
   process.execPath,
   ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=120000', ...files.sort()],
-  { stdio: 'inherit' },
+  // A server started as a child exits 70 on an unhandled rejection instead of logging it and going
+  // on (src/observability/detach.ts), so the test that caused it fails.
+  { stdio: 'inherit', env: { ...process.env, FEEDCAST_EXIT_ON_UNHANDLED: '1' } },
 );
 process.exit(result.status ?? 1);

@@ -5,6 +5,7 @@ import { describeConfig } from './config/summary.js';
 import { runTokenCommand } from './access/token-cli.js';
 import { FeedcastError } from './errors.js';
 import { runFeedfileCommand } from './feedfile/cli.js';
+import { detach, installRejectionGuard } from './observability/detach.js';
 import { createLogger } from './observability/logger.js';
 import { runPublishCommand } from './publish/cli.js';
 import { startServer } from './server.js';
@@ -99,6 +100,7 @@ async function main(argv: readonly string[]): Promise<number> {
     }
     config = apply(config, port);
   }
+  installRejectionGuard(log);
   const server = await startServer(config, { log, demoFeeds, ...(configPath !== undefined ? { configPath } : {}) });
   const base = `http://${config.http.bindAddress === '0.0.0.0' ? '127.0.0.1' : config.http.bindAddress}:${server.httpPort}`;
   log.info('ready', {
@@ -115,12 +117,18 @@ async function main(argv: readonly string[]): Promise<number> {
     }
     stopping = true;
     log.info('stopping', { signal });
-    void server.close().then(() => process.exit(0));
+    server.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error('stopping failed', { err });
+        process.exit(1);
+      },
+    );
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGHUP', () => {
-    void server.reloadCertificates();
+    detach(server.reloadCertificates(), log, 'certificate reload');
     if (configPath === undefined) {
       log.warn('SIGHUP ignored: the server was started without a config file');
       return;

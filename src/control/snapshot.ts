@@ -4,6 +4,7 @@
 import type { ConnectionInfo } from '../access/connections.js';
 import type { Feed } from '../feed/feed.js';
 import { feedFileOf } from '../feedfile/registry.js';
+import { isoTime } from '../feedfile/time-spec.js';
 import type { Track } from '../media/track.js';
 import type { ServerContext } from '../server-context.js';
 import type { MuxedOutput } from '../streams/muxed-output.js';
@@ -124,7 +125,7 @@ export function feedView(ctx: ServerContext, feed: Feed, now = Date.now()): Feed
 function fileView(feed: Feed): FeedView['file'] {
   const status = feedFileOf(feed)?.status;
   if (status === undefined) return null;
-  const iso = (ms: number | undefined): string | null => (ms === undefined ? null : new Date(ms).toISOString());
+  const iso = (ms: number | undefined): string | null => (ms === undefined ? null : isoTime(ms));
   return {
     path: status.path,
     sizeBytes: status.sizeBytes,

@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { createSecureContext, type SecureContextOptions } from 'node:tls';
 import { ConfigError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
+import { detach } from '../observability/detach.js';
 
 export interface CertificateFiles {
   certFile: string;
@@ -73,7 +74,7 @@ export class CertificateStore {
     if (this.watching) return;
     this.watching = true;
     const changed = (curr: Stats, prev: Stats): void => {
-      if (curr.mtimeMs !== prev.mtimeMs || curr.size !== prev.size || curr.ino !== prev.ino) void this.reload();
+      if (curr.mtimeMs !== prev.mtimeMs || curr.size !== prev.size || curr.ino !== prev.ino) detach(this.reload(), this.log, 'certificate reload');
     };
     for (const f of [this.files.certFile, this.files.keyFile]) watchFile(f, { interval: intervalMs, persistent: false }, changed);
   }

@@ -8,7 +8,7 @@ import { describeTrack, type Track } from '../media/track.js';
 import { FeedFileCursor, FileBlockSource } from './cursor.js';
 import { BlockFlag, fileSizeOf, payloadCapacity, RecordType } from './format.js';
 import { checkBlockAt, openFeedFile, readBlocks, runLength, type OpenedFeedFile } from './recovery.js';
-import { parseAbsoluteTime, parseRelativeTime } from './time-spec.js';
+import { isoTime, parseAbsoluteTime, parseRelativeTime, wallMsBack } from './time-spec.js';
 
 const USAGE = `Usage:
   feedcast feedfile dump FILE
@@ -45,9 +45,6 @@ export async function runFeedfileCommand(args: string[], io: CliIo = stdio): Pro
   }
 }
 
-function iso(ms: number): string {
-  return new Date(ms).toISOString();
-}
 
 function sourceOf(f: OpenedFeedFile): FileBlockSource {
   const range = f.newest !== undefined ? { oldestSeq: f.oldestSeq, newestSeq: f.newest.seq } : undefined;
@@ -63,8 +60,8 @@ async function dump(path: string, io: CliIo): Promise<number> {
       `file        ${path}`,
       `format      Feedcast feed file, version ${h.version}`,
       `blocks      ${g.blockSize} bytes; ${g.dataBlocks} data blocks (ring of ${fileSizeOf(g)} bytes, ${payloadCapacity(g)} payload bytes a block)`,
-      `file id     ${h.fileId.toString(16).padStart(8, '0')}, created ${iso(h.createdAtMs)}, header generation ${h.generation} (copy ${f.report.headerCopy}${f.report.otherHeaderBad ? ', the other copy is damaged' : ''})`,
-      `checkpoint  next seq ${h.checkpointSeq}${h.checkpointWallMs > 0 ? ` at ${iso(h.checkpointWallMs)}` : ''}; base seq ${h.baseSeq}`,
+      `file id     ${h.fileId.toString(16).padStart(8, '0')}, created ${isoTime(h.createdAtMs)}, header generation ${h.generation} (copy ${f.report.headerCopy}${f.report.otherHeaderBad ? ', the other copy is damaged' : ''})`,
+      `checkpoint  next seq ${h.checkpointSeq}${h.checkpointWallMs > 0 ? ` at ${isoTime(h.checkpointWallMs)}` : ''}; base seq ${h.baseSeq}`,
       `tracks      ${h.tracks.length === 0 ? (h.tracksOmitted ? '(too large for the header)' : '(none yet)') : h.tracks.map((t: Track) => `${t.id}:${describeTrack(t)}`).join(', ')}`,
     ];
     const cursor = new FeedFileCursor(sourceOf(f));
@@ -72,7 +69,7 @@ async function dump(path: string, io: CliIo): Promise<number> {
     lines.push(
       range === undefined
         ? 'time range  (empty)'
-        : `time range  ${iso(range.oldestWallMs)} .. ${iso(range.newestWallMs)} (${((range.newestWallMs - range.oldestWallMs) / 1000).toFixed(1)} s; feed clock ${(range.oldestDts90k / 90_000).toFixed(3)} .. ${(range.newestDts90k / 90_000).toFixed(3)} s)`,
+        : `time range  ${isoTime(range.oldestWallMs)} .. ${isoTime(range.newestWallMs)} (${((range.newestWallMs - range.oldestWallMs) / 1000).toFixed(1)} s; feed clock ${(range.oldestDts90k / 90_000).toFixed(3)} .. ${(range.newestDts90k / 90_000).toFixed(3)} s)`,
     );
     // Block statistics: every block of the range the file may hold, checked.
     const stats = { valid: 0, bad: 0, key: 0, partial: 0, payload: 0 };
@@ -108,7 +105,7 @@ async function dump(path: string, io: CliIo): Promise<number> {
 }
 
 function parseTimeArg(text: string, newestWallMs: number): number {
-  return text.startsWith('-') ? newestWallMs - parseRelativeTime(text) : parseAbsoluteTime(text);
+  return text.startsWith('-') ? wallMsBack(newestWallMs, parseRelativeTime(text)) : parseAbsoluteTime(text);
 }
 
 async function exportRange(args: string[], io: CliIo): Promise<number> {
@@ -145,13 +142,13 @@ async function exportRange(args: string[], io: CliIo): Promise<number> {
     const fromMs = from !== undefined ? parseTimeArg(from, range.newestWallMs) : range.oldestWallMs;
     const toMs = to !== undefined ? parseTimeArg(to, range.newestWallMs) : Number.POSITIVE_INFINITY;
     if (toMs < fromMs) {
-      io.err(`feedcast feedfile export: --to ${iso(toMs)} is before --from ${iso(fromMs)}\n`);
+      io.err(`feedcast feedfile export: --to ${isoTime(toMs)} is before --from ${isoTime(fromMs)}\n`);
       return 2;
     }
     const found = await cursor.seek(fromMs);
     if (found.kind !== 'ok') {
       io.err(
-        `feedcast feedfile export: ${iso(fromMs)} is outside what ${path} holds (${iso(range.oldestWallMs)} .. ${iso(range.newestWallMs)})\n`,
+        `feedcast feedfile export: ${isoTime(fromMs)} is outside what ${path} holds (${isoTime(range.oldestWallMs)} .. ${isoTime(range.newestWallMs)})\n`,
       );
       return 1;
     }
@@ -203,7 +200,7 @@ async function exportRange(args: string[], io: CliIo): Promise<number> {
     }
     const s = cursor.stats;
     io.out(
-      `exported ${frames} frames (${bytes} bytes) from ${iso(found.wallMs)} to ${outPath}` +
+      `exported ${frames} frames (${bytes} bytes) from ${isoTime(found.wallMs)} to ${outPath}` +
         (s.badBlocks + s.overtaken > 0 ? `; skipped ${s.badBlocks} damaged blocks` : '') +
         '\n',
     );

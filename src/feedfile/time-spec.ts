@@ -6,6 +6,25 @@ import { MalformedInputError } from '../errors.js';
 const FORMAT = 'time';
 
 /**
+ * How far back a start may ask: 100 years. Every relative start (`start=`, `buffer=`, RTSP `npt=`)
+ * is clamped to it, so a 20-digit number stays a valid date (JavaScript dates end at ±8.64e15 ms)
+ * and the reader gets the usual "outside what the file holds" answer instead of a RangeError.
+ */
+export const MAX_BACK_MS = 100 * 365.25 * 86_400_000;
+
+/** `nowMs - backMs` for any back (however large, Infinity or NaN): a valid date not before now - MAX_BACK_MS. */
+export function wallMsBack(nowMs: number, backMs: number): number {
+  const back = Number.isFinite(backMs) ? Math.min(Math.max(backMs, 0), MAX_BACK_MS) : MAX_BACK_MS;
+  return nowMs - back;
+}
+
+/** ISO 8601 of a wall-clock time in ms; never throws (a value outside JavaScript's dates prints as ms). */
+export function isoTime(ms: number): string {
+  const date = new Date(ms);
+  return Number.isNaN(date.getTime()) ? `${ms} ms` : date.toISOString();
+}
+
+/**
  * Absolute time as ffserver accepted it: `now`, or `[DATE][T| ]TIME[.frac][Z]` with DATE
  * `YYYY-MM-DD` or `YYYYMMDD` and TIME `HH:MM[:SS]` or `HHMMSS`; a date alone means its midnight;
  * a time alone means today. Without `Z` the time is local. Returns ms since the epoch.
@@ -30,7 +49,7 @@ export function parseAbsoluteTime(text: string, nowMs = Date.now()): number {
   const minute = Number(m[5] ?? 0);
   const second = Number(m[6] ?? 0);
   const ms = m[7] !== undefined ? Math.round(Number(`0.${m[7]}`) * 1000) : 0;
-  if (month > 11 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) {
+  if (month < 0 || month > 11 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) {
     throw new MalformedInputError(FORMAT, 0, `"${s.slice(0, 64)}" has a field out of range`);
   }
   return utc
@@ -69,17 +88,17 @@ export type StartRequest = { kind: 'live' } | { kind: 'at'; wallMs: number; aske
  */
 export function parseStartRequest(query: URLSearchParams, prerollSeconds = 0, nowMs = Date.now()): StartRequest {
   const date = query.get('date');
-  if (date !== null) return { kind: 'at', wallMs: parseAbsoluteTime(date, nowMs), asked: `date=${date}` };
+  if (date !== null) return { kind: 'at', wallMs: parseAbsoluteTime(date, nowMs), asked: `date=${date.slice(0, 64)}` };
   const start = query.get('start');
   if (start !== null) {
     const back = parseRelativeTime(start);
-    return back === 0 ? { kind: 'live' } : { kind: 'at', wallMs: nowMs - back, asked: `start=${start}` };
+    return back === 0 ? { kind: 'live' } : { kind: 'at', wallMs: wallMsBack(nowMs, back), asked: `start=${start.slice(0, 64)}` };
   }
   const buffer = query.get('buffer');
   if (buffer !== null) {
     const n = Number.parseInt(buffer, 10); // strtol: leading digits, garbage is 0
-    return Number.isFinite(n) && n > 0 ? { kind: 'at', wallMs: nowMs - n * 1000, asked: `buffer=${n}` } : { kind: 'live' };
+    return Number.isFinite(n) && n > 0 ? { kind: 'at', wallMs: wallMsBack(nowMs, n * 1000), asked: `buffer=${n}` } : { kind: 'live' };
   }
-  if (prerollSeconds > 0) return { kind: 'at', wallMs: nowMs - prerollSeconds * 1000, asked: `Preroll ${prerollSeconds}` };
+  if (prerollSeconds > 0) return { kind: 'at', wallMs: wallMsBack(nowMs, prerollSeconds * 1000), asked: `Preroll ${prerollSeconds}` };
   return { kind: 'live' };
 }

@@ -283,10 +283,13 @@ export class PublishRun {
       child.once('close', (code, signal) => resolve({ code, signal }));
     });
     this.lastExit = undefined;
-    void this.childExit.then((exit) => {
-      this.lastExit = exit;
-      if (this.child === child) this.child = undefined;
-    });
+    // childExit never rejects: spawn errors resolve it with code null.
+    this.childExit
+      .then((exit) => {
+        this.lastExit = exit;
+        if (this.child === child) this.child = undefined;
+      })
+      .catch(ignoreUnexpected);
     let partial = '';
     child.stderr?.setEncoding('utf8');
     child.stderr?.on('data', (d: string) => {
@@ -402,7 +405,7 @@ export class PublishRun {
         if (!settled)
           settle({ kind: 'retry', reason: `the server closed the connection`, connectedMs: Date.now() - connectedAt });
       });
-      void exit.then(({ code, signal }) => {
+      const watched = exit.then(({ code, signal }) => {
         if (settled) return;
         if (this.stopping) {
           settle({ kind: 'finished' });
@@ -422,6 +425,10 @@ export class PublishRun {
           req.destroy();
           settle({ kind: 'retry', reason: error.message, connectedMs: Date.now() - connectedAt });
         }
+      });
+      watched.catch((err: unknown) => {
+        req.destroy();
+        settle({ kind: 'fatal', reason: `watching ffmpeg failed: ${err instanceof Error ? err.message : String(err)}` });
       });
     });
   }
@@ -484,4 +491,9 @@ export async function runPublishCommand(argv: readonly string[], io: PublishIo =
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
+}
+
+/** For promises that cannot reject (they resolve on every path): a rejection would be a bug, so say it. */
+function ignoreUnexpected(err: unknown): void {
+  process.stderr.write(`feedcast publish: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
 }

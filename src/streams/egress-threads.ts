@@ -16,6 +16,7 @@ import { Worker } from 'node:worker_threads';
 import { ConfigError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import { NATIVE_MODULE_PATH, nativeFanout, nativeFanoutStatus } from './native-fanout.js';
+import { detach } from '../observability/detach.js';
 
 /** A reader's socket as one thread sees it: the thread, and the descriptor it owns. */
 export interface EgressSlot {
@@ -120,7 +121,7 @@ export class EgressThreads {
     const callbacks = [...this.pending.values()];
     this.pending.clear();
     for (const done of callbacks) done(undefined);
-    void this.stop();
+    detach(this.stop(), this.log, 'egress threads stop');
   }
 
   /** Readers whose socket a thread holds now. */

@@ -12,6 +12,7 @@ import type { ServerContext } from '../server-context.js';
 import type { ServerConfig } from '../config/config.js';
 import { isFileSource, launchArgs, pullArgs, resolveFfmpeg } from './ffmpeg-args.js';
 import { FfmpegProcess, type BackoffOptions, type FfmpegProcessStatus } from '../process/ffmpeg-process.js';
+import { detach } from '../observability/detach.js';
 
 export interface FeedSourceSpec {
   feedKey: string;
@@ -129,7 +130,7 @@ export class FeedSource {
       this.idleTimer = setTimeout(() => {
         this.idleTimer = undefined;
         this.log.info('no readers, stopping the source', { idleTimeoutMs: this.idleTimeoutMs });
-        void this.proc.stop();
+        detach(this.proc.stop(), this.log, 'source stop');
       }, this.idleTimeoutMs);
       this.idleTimer.unref();
     };
@@ -147,7 +148,7 @@ export class FeedSource {
     } catch (err) {
       if (!(err instanceof FeedBusyError)) throw err;
       this.log.info('the feed already has a publisher; the source is not needed', { reason: err.message });
-      void this.proc.stop();
+      detach(this.proc.stop(), this.log, 'source stop');
       return;
     }
     this.session = session;

@@ -19,6 +19,7 @@ import { tracksOfVariant } from './encodings.js';
 import { ladderArgs, transcodeArgs, type TranscodeProfile } from './ffmpeg-args.js';
 import { FfmpegProcess, type BackoffOptions, type FfmpegProcessStatus } from '../process/ffmpeg-process.js';
 import { framerFor, survivesRestart } from '../formats/raw/framers.js';
+import { detach } from '../observability/detach.js';
 
 /** Bytes queued in ffmpeg's stdin beyond which frames are dropped until the next keyframe. */
 const MAX_STDIN_QUEUE_BYTES = 4 * 1024 * 1024;
@@ -221,7 +222,7 @@ export class Transcoder extends TypedEmitter<TranscoderEvents> {
         this.idleTimer = setTimeout(() => {
           this.idleTimer = undefined;
           this.log.info('idle, stopping', { idleTimeoutMs: this.opts.idleTimeoutMs });
-          void this.deactivate('idle');
+          detach(this.deactivate('idle'), this.log, 'idle stop');
         }, this.opts.idleTimeoutMs);
         this.idleTimer.unref();
       }
@@ -234,8 +235,8 @@ export class Transcoder extends TypedEmitter<TranscoderEvents> {
     this.releaseSource = this.opts.acquireSource?.();
     this.offSource.push(
       this.source.on('tracks', (tracks) => this.onSourceTracks(tracks)),
-      this.source.on('idle', () => void this.proc.stop()),
-      this.source.on('close', () => void this.close()),
+      this.source.on('idle', () => detach(this.proc.stop(), this.log, 'stop on idle source')),
+      this.source.on('close', () => detach(this.close(), this.log, 'close with its source')),
     );
     if (this.source.tracks.length > 0) this.onSourceTracks(this.source.tracks);
   }
@@ -245,9 +246,10 @@ export class Transcoder extends TypedEmitter<TranscoderEvents> {
     if (this.proc.running && sig !== this.tracksSig) {
       this.log.info('source tracks changed, restarting ffmpeg');
       this.tracksSig = sig;
-      void this.proc.stop().then(() => {
+      const restart = this.proc.stop().then(() => {
         if (this.active) this.proc.start();
       });
+      detach(restart, this.log, 'restart on new source tracks');
       return;
     }
     this.tracksSig = sig;

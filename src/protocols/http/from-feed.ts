@@ -8,7 +8,7 @@ import type { ConnectionInfo } from '../../access/connections.js';
 import type { Feed } from '../../feed/feed.js';
 import { FeedcastError } from '../../errors.js';
 import { feedFileOf } from '../../feedfile/registry.js';
-import { parseStartRequest, type StartRequest } from '../../feedfile/time-spec.js';
+import { isoTime, parseStartRequest, type StartRequest } from '../../feedfile/time-spec.js';
 import { TimeShiftSource, type ShiftItem } from '../../feedfile/time-shift.js';
 import type { FeedFileWriter } from '../../feedfile/writer.js';
 import { FlvMuxer } from '../../formats/flv/flv-muxer.js';
@@ -205,9 +205,6 @@ function makeMuxer(read: ReadRequest, tracks: readonly Track[]): StreamMuxer {
   return new TsMuxer(tracks);
 }
 
-function isoTime(ms: number): string {
-  return new Date(ms).toISOString();
-}
 
 /**
  * A time-shifted reader: its own muxer fed by a TimeShiftSource (file, then live), written with

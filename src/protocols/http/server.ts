@@ -14,7 +14,7 @@ import { renderStatusPage } from '../../control/status-page.js';
 import type { Feed } from '../../feed/feed.js';
 import type { ServerContext } from '../../server-context.js';
 import { plainVariant, type PassthroughFormat } from '../../streams/output-registry.js';
-import { handleRead } from './from-feed.js';
+import { handleRead, type ReadRequest } from './from-feed.js';
 import { admitReader, authorizeHttp, type AllowDecision } from './read-gate.js';
 import { sendHtml, sendRedirect, sendText, tooBusyResponse } from './respond.js';
 import type { HttpRoute } from './route.js';
@@ -288,13 +288,14 @@ export class HttpServer {
       if (!isRead(method)) return this.methodNotAllowed(res, name, 'GET, HEAD');
       this.authorizeThen(req, res, conn, { action: 'read', feed: feed.key, stream: undefined }, url, (decision) => {
         if (!admitReader(this.ctx, res, conn, { feed: feed.key }, decision)) return;
-        void handleRead(
-          this.ctx,
-          req,
-          res,
-          { feed, format, variant: plainVariant, name, maxTimeSeconds: 0, bandwidthKbps: feedBandwidthKbps(feed) },
-          conn,
-        );
+        this.serveRead(req, res, conn, {
+          feed,
+          format,
+          variant: plainVariant,
+          name,
+          maxTimeSeconds: 0,
+          bandwidthKbps: feedBandwidthKbps(feed),
+        });
       });
       return;
     }
@@ -348,20 +349,26 @@ export class HttpServer {
       );
     }
     if (!admitReader(this.ctx, res, conn, { stream: stream.name }, decision)) return;
-    void handleRead(
-      this.ctx,
-      req,
-      res,
-      {
-        feed,
-        format: format.name,
-        variant: { noAudio: stream.noAudio, noVideo: stream.noVideo, metadata: stream.metadata },
-        name: stream.name,
-        maxTimeSeconds: stream.maxTimeSeconds,
-        bandwidthKbps: stream.bandwidthKbps > 0 ? stream.bandwidthKbps : feedBandwidthKbps(feed),
-      },
-      conn,
-    );
+    this.serveRead(req, res, conn, {
+      feed,
+      format: format.name,
+      variant: { noAudio: stream.noAudio, noVideo: stream.noVideo, metadata: stream.metadata },
+      name: stream.name,
+      maxTimeSeconds: stream.maxTimeSeconds,
+      bandwidthKbps: stream.bandwidthKbps > 0 ? stream.bandwidthKbps : feedBandwidthKbps(feed),
+    });
+  }
+
+  /**
+   * Runs a read nobody awaits. A failure that escapes it (a disk error opening a time-shift) is
+   * logged and ends this response with 500, never the process.
+   */
+  private serveRead(req: IncomingMessage, res: ServerResponse, conn: ConnectionInfo, read: ReadRequest): void {
+    handleRead(this.ctx, req, res, read, conn).catch((err: unknown) => {
+      this.ctx.log.error('read failed', { name: read.name, from: conn.remoteAddress, err });
+      if (!res.headersSent) sendText(res, 500, `/${read.name}: the read failed on the server (${err instanceof Error ? err.message : String(err)}); see the server log.`);
+      else res.destroy();
+    });
   }
 
   /**

@@ -17,11 +17,13 @@ import type { Logger } from '../../observability/logger.js';
 import type { ServerContext } from '../../server-context.js';
 import { OutputReader, type ByteSink } from '../../streams/output-reader.js';
 import { RtspStatus, type TransportSpec } from './messages.js';
+import { isoTime } from '../../feedfile/time-spec.js';
 import { clockOf, type PlayStart } from './range.js';
 import { forEachInterleaved, type RtpFeedPacketizer, type RtpOutputs, type RtpVariant } from './rtp-output.js';
 import { RtspError, throttled, type ControlConnection, type RtspSession } from './session.js';
 import { ShiftedRtpPlayback } from './shifted-play.js';
 import { bindUdpPair, sendBounded, type PortRange, type UdpPair } from './udp.js';
+import { detach } from '../../observability/detach.js';
 
 export const SENDER_REPORT_INTERVAL_MS = 5000;
 
@@ -363,13 +365,14 @@ export class PlaySession implements RtspSession {
     if (this.closed || this.shifted !== playback) return;
     this.bandwidthKbps = this.target.feed.inputRate.bitsPerSecond() / 1000;
     this.ctx.bandwidthInUseKbps += this.bandwidthKbps;
-    void playback.run().then(({ reason, error }) => {
+    const ran = playback.run().then(({ reason, error }) => {
       this.info.counters['fileFrames'] = playback.stats.fileFrames;
       this.info.counters['liveFrames'] = playback.stats.liveFrames;
       if (this.shifted !== playback) return; // paused, moved or closed: already let go
       this.shifted = undefined;
       this.playbackEnded(reason, error, playback.stats.framesDropped);
     });
+    detach(ran, this.log, 'time-shifted play');
     this.sendReports();
     this.srTimer = setInterval(() => this.sendReports(), SENDER_REPORT_INTERVAL_MS);
     this.srTimer.unref();
@@ -569,6 +572,3 @@ export class PlaySession implements RtspSession {
   }
 }
 
-function isoTime(ms: number): string {
-  return new Date(ms).toISOString();
-}

@@ -4,7 +4,7 @@
 // stays live. The URL's `?date=` / `?start=` / `?buffer=` serve players that cannot send a Range.
 
 import { MalformedInputError } from '../../errors.js';
-import { parseAbsoluteTime, parseStartRequest } from '../../feedfile/time-spec.js';
+import { isoTime, parseAbsoluteTime, parseStartRequest, wallMsBack } from '../../feedfile/time-spec.js';
 import { RtspStatus } from './messages.js';
 import { RtspError } from './session.js';
 
@@ -34,7 +34,7 @@ export function parseRange(header: string, nowMs = Date.now()): PlayStart {
     if (start === '' || start.toLowerCase() === 'now') return { kind: 'live' };
     const seconds = nptSeconds(start);
     if (seconds === 0) return { kind: 'live' };
-    return { kind: 'at', wallMs: nowMs - seconds * 1000, asked: `npt=${start}-`, unit: 'npt' };
+    return { kind: 'at', wallMs: wallMsBack(nowMs, seconds * 1000), asked: `npt=${start}-`, unit: 'npt' };
   }
   if (unit === 'clock') {
     const m = CLOCK_RANGE.exec(value);
@@ -93,6 +93,7 @@ export function playStartOf(rangeHeader: string | undefined, queries: readonly U
 
 /** RFC 2326 3.7 utc-time of `wallMs`, to the millisecond: `20261123T221500.120Z`. */
 export function clockOf(wallMs: number): string {
-  const iso = new Date(wallMs).toISOString(); // 2026-11-23T22:15:00.120Z
+  const iso = isoTime(wallMs); // 2026-11-23T22:15:00.120Z
+  if (!iso.endsWith('Z')) return iso;
   return `${iso.slice(0, 4)}${iso.slice(5, 7)}${iso.slice(8, 10)}T${iso.slice(11, 13)}${iso.slice(14, 16)}${iso.slice(17, 23)}Z`;
 }

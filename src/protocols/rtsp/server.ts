@@ -34,6 +34,7 @@ import { newSessionId, RtspError, type ControlConnection, type RtspSession } fro
 import { readAnnouncement, RecordSession, type Announcement } from './to-feed.js';
 import { DEFAULT_RTP_PORTS, type PortRange } from './udp.js';
 import { findByName } from '../../config/names.js';
+import { detach } from '../../observability/detach.js';
 
 export interface RtspServerOptions {
   /** A UDP session without a request or RTCP for this long is ended (advertised as Session timeout). */
@@ -199,7 +200,7 @@ export class RtspServer {
         interfaceAddress: this.options.multicastInterface,
       });
       this.multicast.push(sender);
-      void sender.start();
+      detach(sender.start(), this.log, 'multicast sender', { stream: stream.name });
     }
   }
 

@@ -44,6 +44,7 @@ import {
 import { WhipIngest } from './to-feed.js';
 import { UdpMux } from './udp-mux.js';
 import { findByName } from '../../config/names.js';
+import { detach } from '../../observability/detach.js';
 
 export interface WebRtcRouteOptions extends WebRtcIceOptions {
   /** WHIP: ask the browser for a keyframe this often (PLI). Default 2000 ms. */
@@ -430,10 +431,10 @@ export class WebRtcRoute implements HttpRoute {
         }
       });
       const live = session;
-      const offSource = source.on('close', (reason) => void this.closeSession(live, reason));
+      const offSource = source.on('close', (reason) => this.endSession(live, reason));
       // An expiring read token or JWT ends the peer (closeSession stops the viewer, which disarms this).
       const expiry = { protocol: 'webrtc', target: target.name, from: conn.remoteAddress };
-      const disarmExpiry = cutAtExpiry(this.ctx, decision, expiry, () => void this.closeSession(live, 'read token expired'));
+      const disarmExpiry = cutAtExpiry(this.ctx, decision, expiry, () => this.endSession(live, 'read token expired'));
       const viewerStop = viewer.stop.bind(viewer);
       viewer.stop = () => {
         offSource();
@@ -524,7 +525,7 @@ export class WebRtcRoute implements HttpRoute {
     session.publisher = publisher;
     conn.role = 'publisher';
     conn.state = 'RECEIVE_DATA';
-    publisher.on('end', (reason) => void this.closeSession(session, `publisher ended: ${reason}`));
+    publisher.on('end', (reason) => this.endSession(session, `publisher ended: ${reason}`));
     try {
       session.ingest = new WhipIngest(pc, publisher, conn, this.log.child({ session: id, feed: feed.key }), {
         keyframeIntervalMs: this.options.whipKeyframeIntervalMs,
@@ -587,7 +588,7 @@ export class WebRtcRoute implements HttpRoute {
       closed: false,
     };
     this.sessions.set(id, session);
-    conn.kick = (reason) => void this.closeSession(session, reason);
+    conn.kick = (reason) => this.endSession(session, reason);
     return session;
   }
 
@@ -659,7 +660,7 @@ export class WebRtcRoute implements HttpRoute {
       session.stopWatch = this.loaded.peer.watchPeer(
         session.pc,
         this.options.peerTimeoutMs,
-        (reason) => void this.closeSession(session, reason),
+        (reason) => this.endSession(session, reason),
       );
     }
     const headers: Record<string, string | string[]> = {
@@ -712,6 +713,11 @@ export class WebRtcRoute implements HttpRoute {
     res.writeHead(204, { ...CORS_HEADERS, 'Cache-Control': 'no-cache' });
     res.end();
     this.log.debug('trickle candidates', { session: session.id, added });
+  }
+
+  /** closeSession for callers that do not wait (events, timers, kicks): a failure is logged. */
+  private endSession(session: Session, reason: string): void {
+    detach(this.closeSession(session, reason), this.log, 'WebRTC session close', { session: session.id });
   }
 
   private async closeSession(session: Session, reason: string): Promise<void> {

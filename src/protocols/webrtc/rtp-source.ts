@@ -11,6 +11,7 @@ import { NalPacketizer } from '../../formats/rtp/nal-rtp.js';
 import type { Logger } from '../../observability/logger.js';
 import { TypedEmitter } from '../../typed-emitter.js';
 import { OPUS_TRANSCODABLE, OpusTranscoder } from './opus-transcoder.js';
+import { detach } from '../../observability/detach.js';
 
 /** How AAC/MP3/MP2 audio reaches WebRTC viewers: re-encoded to Opus by this ffmpeg, or not at all. */
 export interface AudioTranscodeOptions {
@@ -134,7 +135,7 @@ export class FeedRtpSource extends TypedEmitter<RtpSourceEvents> {
     this.closed = true;
     for (const u of this.unsubscribe.splice(0)) u();
     this.gop = [];
-    void this.opus?.close();
+    if (this.opus !== undefined) detach(this.opus.close(), this.log, 'Opus transcoder close');
     this.opus = undefined;
     this.safeEmit('close', reason);
   }
@@ -165,7 +166,7 @@ export class FeedRtpSource extends TypedEmitter<RtpSourceEvents> {
       needed.sampleRate === this.opusSource.sampleRate &&
       needed.channels === this.opusSource.channels;
     if (same) return;
-    void this.opus?.close();
+    if (this.opus !== undefined) detach(this.opus.close(), this.log, 'Opus transcoder close');
     this.opus = undefined;
     this.opusSource = needed;
     if (needed === undefined || this.audioTranscode === undefined) return;
