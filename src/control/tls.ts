@@ -74,7 +74,8 @@ export class CertificateStore {
     if (this.watching) return;
     this.watching = true;
     const changed = (curr: Stats, prev: Stats): void => {
-      if (curr.mtimeMs !== prev.mtimeMs || curr.size !== prev.size || curr.ino !== prev.ino) detach(this.reload(), this.log, 'certificate reload');
+      if (curr.mtimeMs !== prev.mtimeMs || curr.size !== prev.size || curr.ino !== prev.ino)
+        detach(this.reload(), this.log, 'certificate reload');
     };
     for (const f of [this.files.certFile, this.files.keyFile]) watchFile(f, { interval: intervalMs, persistent: false }, changed);
   }

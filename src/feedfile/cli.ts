@@ -45,7 +45,6 @@ export async function runFeedfileCommand(args: string[], io: CliIo = stdio): Pro
   }
 }
 
-
 function sourceOf(f: OpenedFeedFile): FileBlockSource {
   const range = f.newest !== undefined ? { oldestSeq: f.oldestSeq, newestSeq: f.newest.seq } : undefined;
   return new FileBlockSource(f.fh, f.geometry, f.header.fileId, range);

@@ -34,7 +34,11 @@ function assertValidOrMalformed(run: () => { kind: string; wallMs?: number }, wh
 test('every date, start and buffer value parses to a valid date or is refused as malformed', () => {
   fc.assert(
     fc.property(fc.constantFrom('date', 'start', 'buffer'), timeLike, (key, value) => {
-      assertValidOrMalformed(() => parseStartRequest(new URLSearchParams({ [key]: value }), 0, NOW), `${key}=${value}`, key !== 'date');
+      assertValidOrMalformed(
+        () => parseStartRequest(new URLSearchParams({ [key]: value }), 0, NOW),
+        `${key}=${value}`,
+        key !== 'date',
+      );
     }),
     { numRuns: 3000 },
   );

@@ -97,8 +97,11 @@ export function parseStartRequest(query: URLSearchParams, prerollSeconds = 0, no
   const buffer = query.get('buffer');
   if (buffer !== null) {
     const n = Number.parseInt(buffer, 10); // strtol: leading digits, garbage is 0
-    return Number.isFinite(n) && n > 0 ? { kind: 'at', wallMs: wallMsBack(nowMs, n * 1000), asked: `buffer=${n}` } : { kind: 'live' };
+    return Number.isFinite(n) && n > 0
+      ? { kind: 'at', wallMs: wallMsBack(nowMs, n * 1000), asked: `buffer=${n}` }
+      : { kind: 'live' };
   }
-  if (prerollSeconds > 0) return { kind: 'at', wallMs: wallMsBack(nowMs, prerollSeconds * 1000), asked: `Preroll ${prerollSeconds}` };
+  if (prerollSeconds > 0)
+    return { kind: 'at', wallMs: wallMsBack(nowMs, prerollSeconds * 1000), asked: `Preroll ${prerollSeconds}` };
   return { kind: 'live' };
 }

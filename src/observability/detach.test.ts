@@ -11,7 +11,11 @@ const CHILD = new URL('../../test/helpers/rejection-child.ts', import.meta.url).
 
 function runChild(env: Record<string, string>): { status: number | null; stdout: string } {
   const { FEEDCAST_EXIT_ON_UNHANDLED: _, ...inherited } = process.env;
-  const r = spawnSync(process.execPath, ['--import', 'tsx', CHILD], { env: { ...inherited, ...env }, encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', CHILD], {
+    env: { ...inherited, ...env },
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
   return { status: r.status, stdout: r.stdout };
 }
 

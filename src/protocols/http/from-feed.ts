@@ -205,7 +205,6 @@ function makeMuxer(read: ReadRequest, tracks: readonly Track[]): StreamMuxer {
   return new TsMuxer(tracks);
 }
 
-
 /**
  * A time-shifted reader: its own muxer fed by a TimeShiftSource (file, then live), written with
  * backpressure (write() false -> wait for drain). A time the file does not hold gets 416 with the

@@ -366,7 +366,12 @@ export class HttpServer {
   private serveRead(req: IncomingMessage, res: ServerResponse, conn: ConnectionInfo, read: ReadRequest): void {
     handleRead(this.ctx, req, res, read, conn).catch((err: unknown) => {
       this.ctx.log.error('read failed', { name: read.name, from: conn.remoteAddress, err });
-      if (!res.headersSent) sendText(res, 500, `/${read.name}: the read failed on the server (${err instanceof Error ? err.message : String(err)}); see the server log.`);
+      if (!res.headersSent)
+        sendText(
+          res,
+          500,
+          `/${read.name}: the read failed on the server (${err instanceof Error ? err.message : String(err)}); see the server log.`,
+        );
       else res.destroy();
     });
   }

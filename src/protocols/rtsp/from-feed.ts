@@ -571,4 +571,3 @@ export class PlaySession implements RtspSession {
     this.options.onClose(this);
   }
 }
-

@@ -657,10 +657,8 @@ export class WebRtcRoute implements HttpRoute {
   private respondCreated(res: ServerResponse, target: Target, id: string, answer: string, notes: readonly string[]): void {
     const session = this.sessions.get(id);
     if (session !== undefined) {
-      session.stopWatch = this.loaded.peer.watchPeer(
-        session.pc,
-        this.options.peerTimeoutMs,
-        (reason) => this.endSession(session, reason),
+      session.stopWatch = this.loaded.peer.watchPeer(session.pc, this.options.peerTimeoutMs, (reason) =>
+        this.endSession(session, reason),
       );
     }
     const headers: Record<string, string | string[]> = {
