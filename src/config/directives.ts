@@ -1701,7 +1701,7 @@ export const DIRECTIVES: readonly Directive[] = [
     // A bare `Preroll` is 0, as ffserver's atof("") read it (issue 18).
     value: v.optional(v.seconds(0, 86400, '10'), 0),
     default: '0',
-    doc: "A new reader starts at the keyframe this many seconds in the past and receives that span at once (filling the player's buffer), then follows live: from the feed File when the feed has one, else from what the stream's shared output keeps in memory (up to ReaderMaxQueue bytes; a stream nobody else is watching has only the GOP cache).",
+    doc: "A new reader starts at the keyframe this many seconds in the past and receives that span at once (filling the player's buffer), then follows live: from the feed File when the feed has one, else from what the stream's shared output keeps in memory (up to ReaderMaxQueue bytes; a stream nobody else is watching has the feed's last 6 s from a keyframe).",
     example: '10',
     stream(value, stream) {
       stream.prerollSeconds = value;

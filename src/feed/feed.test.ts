@@ -4,7 +4,7 @@ import { FeedBusyError } from '../errors.js';
 import type { Frame } from '../media/frame.js';
 import type { Track } from '../media/track.js';
 import { silentLogger } from '../observability/logger.js';
-import { Feed } from './feed.js';
+import { Feed, RECENT_SECONDS } from './feed.js';
 
 const video: Track = { id: 7, kind: 'video', codec: 'h264', width: 320, height: 240, config: Buffer.from([1, 2]) };
 const audio: Track = { id: 9, kind: 'audio', codec: 'aac', sampleRate: 48000, channels: 2, config: Buffer.from([0x11, 0x90]) };
@@ -139,5 +139,36 @@ test('a multi-video GOP cache past its bounds forgets the track with the oldest 
   );
   assert.equal(feed.gopCache(v0).length, 0, 'no keyframe of v0 left to start from');
   assert.equal(feed.gopCache(v1)[0]?.dts90k, 3 * 3600);
+  feed.close();
+});
+
+test('recentFrames keeps the newest keyframe at least RECENT_SECONDS back, and is bounded like the GOP cache', () => {
+  const feed = new Feed('f', 'f', { publisherTimeoutMs: 5000, publisherGraceMs: 60_000, maxGopFrames: 400 }, silentLogger);
+  const p = feed.attachPublisher(who, 0);
+  p.setTracks([video, audio]);
+  // 25 fps, a keyframe every second, 12 s.
+  for (let i = 0; i < 300; i++) p.write(frame(7, i * 3600, i % 25 === 0));
+  const recent = feed.recentFrames();
+  const first = recent[0];
+  const last = recent.at(-1);
+  assert.ok(first?.keyframe, 'starts on a keyframe');
+  const span = ((last?.dts90k ?? 0) - (first?.dts90k ?? 0)) / 90_000;
+  assert.ok(span >= RECENT_SECONDS && span < RECENT_SECONDS + 1, `spans ${span} s`);
+  assert.equal(feed.gopCache()[0], recent.at(-feed.gopCache().length), 'the GOP cache is its tail');
+
+  // A GOP longer than the bounds is forgotten until the next keyframe.
+  for (let i = 300; i < 800; i++) p.write(frame(7, i * 3600, i === 300));
+  assert.ok(feed.recentFrames().length <= 400);
+  feed.close();
+});
+
+test('recentFrames of an audio-only feed: any frame starts it', () => {
+  const feed = newFeed();
+  const p = feed.attachPublisher(who, 0);
+  p.setTracks([audio]);
+  for (let i = 0; i < 1000; i++) p.write(frame(9, i * 1920));
+  const recent = feed.recentFrames();
+  const span = ((recent.at(-1)?.dts90k ?? 0) - (recent[0]?.dts90k ?? 0)) / 90_000;
+  assert.ok(span >= RECENT_SECONDS && span < RECENT_SECONDS + 1, `spans ${span} s`);
   feed.close();
 });

@@ -50,6 +50,11 @@ export interface FeedStats {
 
 const DEFAULT_MAX_GOP_BYTES = 32 * 1024 * 1024;
 const DEFAULT_MAX_GOP_FRAMES = 3000;
+/**
+ * How much of the past the feed keeps for readers that start with a backlog (recentFrames):
+ * ffmpeg's CLIs analyse 5 s of an MPEG-TS input before their first frame (docs/performance.md).
+ */
+export const RECENT_SECONDS = 6;
 
 export class Feed extends TypedEmitter<FeedEvents> {
   /** The configured name (`feed1.ffm`). */
@@ -62,6 +67,11 @@ export class Feed extends TypedEmitter<FeedEvents> {
   private currentTracks: Track[] = [];
   private gop: Frame[] = [];
   private gopBytes = 0;
+  /** The last RECENT_SECONDS or more, from a start point (single-video and audio-only feeds). */
+  private recent: Frame[] = [];
+  private recentBytes = 0;
+  /** Indices in `recent` of its start points (video keyframes); unused for audio-only feeds. */
+  private recentStarts: number[] = [];
   /** Video tracks of the feed: with more than one, the GOP cache keeps every track's last keyframe. */
   private videoTrackCount = 0;
   /** Multi-video feeds: index in `gop` of each video track's last keyframe. */
@@ -119,6 +129,16 @@ export class Feed extends TypedEmitter<FeedEvents> {
     const at = this.keyIndex.get(videoTrackId);
     if (at === undefined) return [];
     return at === 0 ? this.gop : this.gop.slice(at);
+  }
+
+  /**
+   * The newest start point at least RECENT_SECONDS before the newest frame and everything after it
+   * (less when the feed is younger or past the GOP cache's bounds), oldest first, for a reader that
+   * wants a backlog. Feeds with several video tracks keep only their GOP cache. The array is the
+   * cache itself: iterate it at once, do not keep it.
+   */
+  recentFrames(): readonly Frame[] {
+    return this.videoTrackCount > 1 ? this.gop : this.recent;
   }
 
   /**
@@ -230,6 +250,7 @@ export class Feed extends TypedEmitter<FeedEvents> {
   }
 
   private cache(frame: Frame, kind: 'video' | 'audio'): void {
+    if (this.videoTrackCount <= 1) this.remember(frame, kind);
     if (this.videoTrackCount === 0) return; // audio-only: any frame is a start point, nothing to cache
     if (kind === 'video' && frame.keyframe) {
       this.stats.keyframesIn++;
@@ -295,6 +316,56 @@ export class Feed extends TypedEmitter<FeedEvents> {
     this.gop = [];
     this.gopBytes = 0;
     this.keyIndex.clear();
+    this.recent = [];
+    this.recentBytes = 0;
+    this.recentStarts = [];
+  }
+
+  /** Keeps `frame` in the recent window, then drops what lies before the window's start point. */
+  private remember(frame: Frame, kind: 'video' | 'audio'): void {
+    const audioOnly = this.videoTrackCount === 0;
+    const start = audioOnly || (kind === 'video' && frame.keyframe);
+    if (this.recent.length === 0 && !start) return;
+    if (start && !audioOnly) this.recentStarts.push(this.recent.length);
+    this.recent.push(frame);
+    this.recentBytes += frame.data.length;
+    const maxBytes = this.options.maxGopBytes ?? DEFAULT_MAX_GOP_BYTES;
+    const maxFrames = this.options.maxGopFrames ?? DEFAULT_MAX_GOP_FRAMES;
+    if (!start && this.recentBytes <= maxBytes && this.recent.length <= maxFrames) return;
+    // The newest start point at least RECENT_SECONDS old becomes the first frame.
+    const cutoff = start ? frame.dts90k - RECENT_SECONDS * 90_000 : -Infinity;
+    const nextStart = (at: number): number | undefined =>
+      audioOnly ? (at + 1 < this.recent.length ? at + 1 : undefined) : this.recentStarts.find((s) => s > at);
+    let drop = 0;
+    let bytes = this.recentBytes;
+    const dropTo = (at: number): void => {
+      for (let i = drop; i < at; i++) bytes -= this.recent[i]?.data.length ?? 0;
+      drop = at;
+    };
+    for (
+      let next = nextStart(0);
+      next !== undefined && (this.recent[next]?.dts90k ?? Infinity) <= cutoff;
+      next = nextStart(next)
+    ) {
+      dropTo(next);
+    }
+    // Bounded as the GOP cache is: past the bounds the oldest start points go first, and a GOP
+    // longer than the bounds is forgotten until the next keyframe.
+    while (bytes > maxBytes || this.recent.length - drop > maxFrames) {
+      const next = nextStart(drop);
+      if (next === undefined) {
+        dropTo(this.recent.length);
+        break;
+      }
+      dropTo(next);
+    }
+    // Audio-only feeds start anywhere: drop in batches rather than one frame per frame.
+    if (audioOnly && drop < 32 && this.recentBytes <= maxBytes && this.recent.length <= maxFrames) return;
+    if (drop === 0) return;
+    this.recentBytes = bytes;
+    this.recent.splice(0, drop);
+    this.recentStarts = this.recentStarts.filter((at) => at >= drop).map((at) => at - drop);
+    if (this.recent.length === 0) this.recentBytes = 0;
   }
 
   /** The server is stopping: from now on a leaving publisher starts no grace period (and the log does not say it waits). */

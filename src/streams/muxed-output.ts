@@ -95,8 +95,10 @@ export class MuxedOutput extends TypedEmitter<MuxedOutputEvents> {
     );
     if (feed.tracks.length > 0) {
       this.onTracks(feed.tracks);
-      // Instant start: the GOP cache becomes the first chunks, so a first reader starts at once.
-      for (const frame of feed.gopCache()) this.onFrame(frame);
+      // Instant start: the feed's recent frames (its GOP cache and a few seconds before it) become
+      // the first chunks, so a first reader starts at once, at the newest keyframe, and a reader
+      // that wants a backlog (prerollJoinSeq) has one.
+      for (const frame of feed.recentFrames()) this.onFrame(frame);
     }
   }
 

@@ -192,8 +192,25 @@ export async function handleRead(
   if (read.maxTimeSeconds > 0) {
     maxTimer = setTimeout(() => reader.close('MaxTime reached'), read.maxTimeSeconds * 1000);
   }
-  // Preroll of a stream whose feed keeps no file: from what the shared output has kept.
-  reader.start(prerollSeconds > 0 ? output.prerollJoinSeq(prerollSeconds) : undefined);
+  // Preroll of a stream whose feed keeps no file: from what the shared output has kept. ffmpeg's
+  // tools get a backlog of MPEG-TS (lavfTsBacklogSeconds).
+  const backlogSeconds = prerollSeconds > 0 ? prerollSeconds : lavfTsBacklogSeconds(format, req);
+  reader.start(backlogSeconds > 0 ? output.prerollJoinSeq(backlogSeconds) : undefined);
+}
+
+/**
+ * ffmpeg's tools (ffmpeg, ffprobe, ffplay; User-Agent `Lavf/...`) read 5 s of media of an MPEG-TS
+ * input (analyzeduration) before they hand out its first frame, whatever the stream holds: they
+ * set the mpegts demuxer's scan_all_pmts, so it never declares its header complete and
+ * avformat_find_stream_info reads on to its time limit. Started that far back, they find those
+ * seconds at once instead of waiting for them live; the delay to live is the same, since they
+ * would have buffered them anyway (docs/performance.md, "Time to the first frame").
+ */
+export const LAVF_TS_BACKLOG_SECONDS = 5.5;
+
+function lavfTsBacklogSeconds(format: PassthroughFormat, req: IncomingMessage): number {
+  const agent = req.headers['user-agent'] ?? '';
+  return format === 'mpegts' && agent.startsWith('Lavf/') ? LAVF_TS_BACKLOG_SECONDS : 0;
 }
 
 function filterTracks(tracks: readonly Track[], read: ReadRequest): Track[] {
