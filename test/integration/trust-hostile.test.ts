@@ -4,6 +4,8 @@
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import { describe, test } from 'node:test';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { RtmpServer } from '../../src/protocols/rtmp/server.js';
 import { RtmpTestClient } from '../helpers/rtmp-client.js';
 import { recordingLogger, type LogLine } from '../helpers/recording-logger.js';
@@ -103,5 +105,75 @@ describe('issue 25: idle connections', () => {
     const refusalLines = lines.filter((l) => l.level === 'warn' && /refused/.test(l.msg));
     assert.equal(refusalLines.length, 1, JSON.stringify(refusalLines.slice(0, 3)));
     assert.equal(refusalLines[0]?.fields['from'], '127.0.0.9');
+  });
+});
+
+/** Collects garbage (the flag is set at run time: the test runner's flags are not ours to choose). */
+async function collectGarbage(): Promise<void> {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  // External memory is given back by callbacks after a collection: a few rounds let them run.
+  for (let i = 0; i < 3; i++) {
+    gc();
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+/** RTMP chunk, 5.3.1: a type 0 header on chunk stream `csid` (2..63) and `payload` (one chunk). */
+function chunk0(csid: number, typeId: number, length: number, payload: Buffer, streamId = 0): Buffer {
+  const h = Buffer.alloc(12);
+  h[0] = csid; // fmt 0
+  h.writeUIntBE(0, 1, 3); // timestamp
+  h.writeUIntBE(length, 4, 3); // message length
+  h[7] = typeId;
+  h.writeUInt32LE(streamId, 8);
+  return Buffer.concat([h, payload]);
+}
+
+/** Set Chunk Size (5.4.1) sent while the peer's chunk size is `current`: split into chunks of `current` bytes. */
+function setChunkSize(size: number, current: number): Buffer {
+  const payload = Buffer.alloc(4);
+  payload.writeUInt32BE(size);
+  const parts: Buffer[] = [chunk0(2, 1, 4, payload.subarray(0, current))];
+  for (let at = current; at < 4; at += current) parts.push(Buffer.from([0xc0 | 2]), payload.subarray(at, at + current));
+  return Buffer.concat(parts);
+}
+
+describe('issue 25: memory a client can make the server hold', () => {
+  test('RTMP: one-byte chunks of a message, each in its own socket read, do not pin the reads', async (t) => {
+    const server = await startTestServer(t);
+    const rtmp = new RtmpServer(server.ctx);
+    const port = await rtmp.listen(0, '127.0.0.1');
+    t.after(() => rtmp.close());
+    const client = await RtmpTestClient.open('127.0.0.1', port);
+    t.after(() => client.socket.destroy());
+    await client.connect('live', `rtmp://127.0.0.1:${port}/live`);
+    const write = (b: Buffer): Promise<void> =>
+      new Promise((resolve) => (client.socket.write(b) ? resolve() : client.socket.once('drain', resolve)));
+
+    await collectGarbage();
+    const before = process.memoryUsage().arrayBuffers;
+    // Each round: a 60 kB message the server drops (Acknowledgement), then chunk size 1, one byte
+    // more of a 4 MiB video message that never ends, and chunk size 65536 again. Before the fix each
+    // byte kept its whole socket read alive while only the byte was counted.
+    let sent = 0;
+    let current = 128;
+    const filler = chunk0(4, 3, 60_000, Buffer.alloc(60_000));
+    const rounds = 800;
+    for (let i = 0; i < rounds; i++) {
+      const parts = [setChunkSize(65536, current), filler, setChunkSize(1, 65536)];
+      parts.push(i === 0 ? chunk0(10, 9, 4 * 1024 * 1024, Buffer.from([0x17]), 1) : Buffer.from([0xc0 | 10, 0]));
+      current = 1;
+      const round = Buffer.concat(parts);
+      sent += round.length;
+      await write(round);
+    }
+    const conn = server.ctx.connections.list().find((c) => c.protocol === 'RTMP');
+    await waitFor('the server to read everything', () => (conn?.bytesIn ?? 0) >= sent, 60_000);
+    await collectGarbage();
+    const heldMiB = (process.memoryUsage().arrayBuffers - before) / 1024 / 1024;
+    assert.ok(!client.socket.destroyed, 'the connection is still open (nothing over a limit)');
+    t.diagnostic(`held ${heldMiB.toFixed(1)} MiB after ${(sent / 1024 / 1024).toFixed(0)} MiB sent`);
+    assert.ok(heldMiB < 16, `${heldMiB.toFixed(1)} MiB held after ${(sent / 1024 / 1024).toFixed(0)} MiB sent`);
   });
 });

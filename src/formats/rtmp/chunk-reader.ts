@@ -12,7 +12,10 @@ export interface ChunkReaderOptions {
   maxMessageBytes?: number;
   /** Most chunk streams with state at once (default 64). */
   maxChunkStreams?: number;
-  /** Bytes of incomplete messages held across every chunk stream (default 16 MiB). */
+  /**
+   * Bytes of incomplete messages held across every chunk stream (default 16 MiB): what is retained,
+   * not only the payload (a part kept as a view keeps its whole input buffer alive).
+   */
   maxPendingBytes?: number;
 }
 
@@ -28,6 +31,8 @@ interface StreamState {
   extended: boolean;
   parts: Buffer[];
   received: number;
+  /** What `parts` count against maxPendingBytes (a view is charged for the buffer it keeps alive). */
+  charged: number;
 }
 
 type Phase = 'header' | 'payload' | 'failed';
@@ -61,6 +66,11 @@ export class ChunkStreamReader {
   /** The peer's chunk size in force (5.4.1). */
   get chunkSize(): number {
     return this.chunkSizeValue;
+  }
+
+  /** Bytes held for incomplete messages, as charged against maxPendingBytes. */
+  get pendingBytesHeld(): number {
+    return this.pendingBytes;
   }
 
   /** Bytes pushed so far (all of them, complete or not). */
@@ -192,7 +202,17 @@ export class ChunkStreamReader {
 
     // Commit: the whole header is here.
     if (state === undefined) {
-      state = { timestampMs: 0, lastField: 0, length: 0, typeId: 0, streamId: 0, extended: false, parts: [], received: 0 };
+      state = {
+        timestampMs: 0,
+        lastField: 0,
+        length: 0,
+        typeId: 0,
+        streamId: 0,
+        extended: false,
+        parts: [],
+        received: 0,
+        charged: 0,
+      };
       this.streams.set(csid, state);
     }
     if (!inMessage) {
@@ -218,12 +238,21 @@ export class ChunkStreamReader {
     const cur = this.current;
     if (cur === undefined) this.fail(this.consumed, 'internal: payload without a chunk header');
     const n = Math.min(cur.remaining, buf.length - start);
-    if (this.pendingBytes + n > this.maxPendingBytes) {
-      throw new LimitExceededError('rtmp: bytes of incomplete messages held', this.pendingBytes + n, this.maxPendingBytes);
+    // A part that is a small piece of a large input buffer would keep all of it alive until its
+    // message completes (issue 25: 620 MiB pinned by 1-byte chunks, one per socket read): such a
+    // part is copied out; a view is kept only when it is at least half of what it keeps alive, and
+    // is charged for all of it.
+    const view = buf.subarray(start, start + n);
+    const backing = view.buffer.byteLength;
+    const keepView = n * 2 >= backing;
+    const charge = keepView ? backing : n;
+    if (this.pendingBytes + charge > this.maxPendingBytes) {
+      throw new LimitExceededError('rtmp: bytes of incomplete messages held', this.pendingBytes + charge, this.maxPendingBytes);
     }
-    cur.state.parts.push(buf.subarray(start, start + n));
+    cur.state.parts.push(keepView ? view : Buffer.from(view));
     cur.state.received += n;
-    this.pendingBytes += n;
+    cur.state.charged += charge;
+    this.pendingBytes += charge;
     cur.remaining -= n;
     if (cur.remaining === 0) {
       this.current = undefined;
@@ -236,9 +265,10 @@ export class ChunkStreamReader {
   private deliver(csid: number, state: StreamState): void {
     const parts = state.parts;
     const payload = parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts, state.received);
-    this.pendingBytes -= state.received;
+    this.pendingBytes -= state.charged;
     state.parts = [];
     state.received = 0;
+    state.charged = 0;
     const message: RtmpMessage = {
       csid,
       typeId: state.typeId,
@@ -264,8 +294,9 @@ export class ChunkStreamReader {
     if (payload.length < 4) this.fail(this.consumed, `Abort of ${payload.length} bytes`);
     const state = this.streams.get(payload.readUInt32BE(0));
     if (state === undefined) return;
-    this.pendingBytes -= state.received;
+    this.pendingBytes -= state.charged;
     state.parts = [];
     state.received = 0;
+    state.charged = 0;
   }
 }
