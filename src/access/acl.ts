@@ -239,6 +239,14 @@ export class Acl {
     return new Acl([]);
   }
 
+  /** `allow 127.0.0.0/8` and `allow ::1`: this host only (IPv4-mapped loopback included); the DynamicFeedACL default. */
+  static loopbackOnly(): Acl {
+    return new Acl([
+      { action: 'allow', family: 4, first: 0x7f000000n, last: 0x7fffffffn, source: 'allow 127.0.0.0/8' },
+      { action: 'allow', family: 6, first: 1n, last: 1n, source: 'allow ::1' },
+    ]);
+  }
+
   static fromRules(rules: readonly AclRule[]): Acl {
     return new Acl(rules);
   }

@@ -363,3 +363,30 @@ describe('limits', () => {
     assert.equal(addressLimitReason(ctx, '10.0.0.2'), undefined);
   });
 });
+
+describe('DynamicFeedACL (issue 24 item 2)', () => {
+  const publish = (feed: string, address: string): AuthRequest => ({
+    ...read(feed, {}, address),
+    action: 'publish',
+    stream: undefined,
+  });
+
+  test('by default only loopback publishes to an undeclared feed; anyone reads it; declared feeds keep their ACL', async () => {
+    const policy = new AuthPolicy(await contextFor('DynamicFeeds on\n<Feed open.ffm>\n</Feed>\n'));
+    for (const address of ['127.0.0.1', '127.4.5.6', '::1', '::ffff:127.0.0.1']) {
+      assert.equal((await policy.authorize(publish('new', address))).kind, 'allow', address);
+    }
+    const refused = await policy.authorize(publish('new', '192.168.1.20'));
+    assert.equal(refused.kind, 'deny');
+    assert.match(refused.kind === 'deny' ? refused.reason : '', /192\.168\.1\.20 may not publish to feed new .*DynamicFeedACL/);
+    assert.equal((await policy.authorize(read('new', {}, '192.168.1.20'))).kind, 'allow');
+    assert.equal((await policy.authorize(publish('open', '192.168.1.20'))).kind, 'allow');
+  });
+
+  test('DynamicFeedACL lines replace the loopback default', async () => {
+    const policy = new AuthPolicy(await contextFor('DynamicFeeds on\nDynamicFeedACL allow 192.168.0.0/16\n'));
+    assert.equal((await policy.authorize(publish('new', '192.168.1.20'))).kind, 'allow');
+    assert.equal((await policy.authorize(publish('new', '10.0.0.1'))).kind, 'deny');
+    assert.equal((await policy.authorize(publish('new', '127.0.0.1'))).kind, 'deny');
+  });
+});

@@ -360,6 +360,12 @@ export class AuthPolicy {
       checks.push({ acl: stream.acl, dynamic: stream.dynamicAcl, what: `${stream.name} (ACL of the stream)` });
     else if (feed !== undefined)
       checks.push({ acl: feed.acl, dynamic: feed.dynamicAcl, what: `feed ${feed.key} (the feed's ACL)` });
+    else if (request.action === 'publish')
+      checks.push({
+        acl: this.ctx.config.dynamicFeedAcl,
+        dynamic: undefined,
+        what: `feed ${request.feed ?? '?'} (it is not declared: DynamicFeedACL says who may publish to such feeds)`,
+      });
     for (const c of checks) {
       let acl = c.acl;
       if (c.dynamic !== undefined) {

@@ -100,6 +100,8 @@ export interface ServerConfig {
   redirects: RedirectConfig[];
   /** Who may read the status page, the API and the metrics (`StatusACL`). */
   statusAcl: Acl;
+  /** Who may publish to an undeclared feed with `DynamicFeeds on` (`DynamicFeedACL`; default: loopback only). */
+  dynamicFeedAcl: Acl;
   /** Credentials for the control endpoints (`ControlUser`); undefined: they are refused. */
   control: { user: string; password: string } | undefined;
   warnings: ConfigWarning[];
@@ -253,7 +255,10 @@ export class ConfigErrors extends ConfigError {
   }
 }
 
-type GlobalFields = Omit<ServerConfig, 'source' | 'feeds' | 'streams' | 'redirects' | 'statusAcl' | 'control' | 'warnings'>;
+type GlobalFields = Omit<
+  ServerConfig,
+  'source' | 'feeds' | 'streams' | 'redirects' | 'statusAcl' | 'dynamicFeedAcl' | 'control' | 'warnings'
+>;
 
 /** The ServerConfig fields that come straight from the global settings. */
 function globalFields(g: Readonly<GlobalSettings>): GlobalFields {
@@ -322,6 +327,7 @@ export function defaultConfig(overrides: Partial<ServerConfig> = {}): ServerConf
     streams: [],
     redirects: [],
     statusAcl: Acl.allowAll(),
+    dynamicFeedAcl: Acl.loopbackOnly(),
     control: undefined,
     warnings: [],
   };
@@ -384,6 +390,7 @@ export async function parseConfigText(text: string, source: string, options: Par
     deferred: [],
     resolveHost: options.resolveHost ?? systemResolver,
     statusAclSpecs: [],
+    dynamicFeedAclSpecs: [],
     control: undefined,
   };
 
@@ -512,6 +519,8 @@ export async function parseConfigText(text: string, source: string, options: Par
 
   const statusAcl = await resolveAclRules(state.statusAclSpecs, state.resolveHost);
   for (const e of statusAcl.errors) errors.push({ line: lineOf(e, source), message: e.message.slice(e.where.length + 2) });
+  const dynamicFeedAcl = await resolveAclRules(state.dynamicFeedAclSpecs, state.resolveHost);
+  for (const e of dynamicFeedAcl.errors) errors.push({ line: lineOf(e, source), message: e.message.slice(e.where.length + 2) });
 
   checkGlobals(state, reporter);
 
@@ -526,6 +535,7 @@ export async function parseConfigText(text: string, source: string, options: Par
     state,
     acls,
     Acl.fromRules(statusAcl.rules),
+    state.dynamicFeedAclSpecs.length > 0 ? Acl.fromRules(dynamicFeedAcl.rules) : Acl.loopbackOnly(),
     [...warnings].sort((a, b) => a.line - b.line).map((w) => ({ where: where(w.line), message: w.message })),
   );
 }
@@ -752,6 +762,7 @@ function build(
   state: ParseState,
   acls: ReadonlyMap<FeedDraft | StreamDraft, Acl>,
   statusAcl: Acl,
+  dynamicFeedAcl: Acl,
   warnings: ConfigWarning[],
 ): ServerConfig {
   const g: GlobalSettings = state.globals;
@@ -818,6 +829,7 @@ function build(
     feeds,
     streams,
     statusAcl,
+    dynamicFeedAcl,
     control: state.control,
     redirects: state.redirects
       .filter((r): r is RedirectDraft & { url: string } => r.url !== undefined)

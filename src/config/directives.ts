@@ -228,6 +228,8 @@ export interface ParseState {
   readonly resolveHost: HostResolver;
   /** `StatusACL` rules: who may read the status page, the API and the metrics. */
   readonly statusAclSpecs: AclRuleSpec[];
+  /** `DynamicFeedACL` rules: who may publish to a feed the config does not declare. */
+  readonly dynamicFeedAclSpecs: AclRuleSpec[];
   /** `ControlUser NAME PASSWORD`: the credentials the control endpoints (kick, reload) ask for. */
   control: { user: string; password: string } | undefined;
 }
@@ -991,6 +993,23 @@ export const DIRECTIVES: readonly Directive[] = [
       site.state.statusAclSpecs.push(spec);
     },
     example: 'allow 127.0.0.1',
+  }),
+  def<AclRuleSpec>({
+    name: 'DynamicFeedACL',
+    group: 'global',
+    origin: 'feedcast',
+    value: {
+      syntax: 'allow|deny ADDRESS [LAST_ADDRESS] (IPv4, IPv6, host name or CIDR block)',
+      minArgs: 2,
+      maxArgs: 3,
+      parse: (args, _name, where) => parseAclRule(args, where),
+    },
+    default: 'allow 127.0.0.0/8 and ::1 (this host only)',
+    doc: 'With `DynamicFeeds on`: who may publish to a feed the config does not declare (creating it); same rules as `ACL`. Reading stays open. Declared feeds use their own `ACL`.',
+    global(spec, site) {
+      site.state.dynamicFeedAclSpecs.push(spec);
+    },
+    example: 'allow 192.168.0.0/16',
   }),
   def<readonly string[]>({
     name: 'ControlUser',

@@ -138,7 +138,9 @@ export function describeConfig(config: ServerConfig): string {
     if (feed.publishSecret !== undefined) out.push('    secret   required');
     if (feed.launch !== undefined) out.push(`    launch   ${feed.launch.join(' ')} ${feed.launchUrl ?? ''}`.trimEnd());
   }
-  if (config.dynamicFeeds) out.push(`  (any other name is created on publish: ${urls.http}/NAME)`);
+  if (config.dynamicFeeds) {
+    out.push(`  (any other name is created on publish: ${urls.http}/NAME; DynamicFeedACL ${config.dynamicFeedAcl.describe()})`);
+  }
 
   out.push('', `Streams (${config.streams.length})`);
   for (const stream of config.streams) {
