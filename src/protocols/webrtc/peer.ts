@@ -43,14 +43,15 @@ export function createPeer(ice: WebRtcIceOptions, codecs: PeerCodecs, sendPlayou
     new RTCRtpHeaderExtensionParameters({ uri: ABS_SEND_TIME_URI }),
   ];
   if (sendPlayoutDelay) videoExtensions.push(new RTCRtpHeaderExtensionParameters({ uri: PLAYOUT_DELAY_URI }));
-  return new RTCPeerConnection({
+  const iceServers = ice.udpMuxPort !== undefined ? [] : [...ice.serverIceServers];
+  const pc = new RTCPeerConnection({
     codecs: { video, audio },
     headerExtensions: {
       video: videoExtensions,
       audio: [new RTCRtpHeaderExtensionParameters({ uri: MID_URI })],
     },
     // Behind the UDP mux werift's sockets are on loopback, where a STUN/TURN server is no use.
-    iceServers: ice.udpMuxPort !== undefined ? [] : [...ice.serverIceServers],
+    iceServers,
     // Only the configured addresses are gathered (werift would add every interface of the machine),
     // one socket per address; the family of each socket follows its address.
     iceUseIpv4: false,
@@ -60,6 +61,23 @@ export function createPeer(ice: WebRtcIceOptions, codecs: PeerCodecs, sendPlayou
     ...(ice.portRange !== undefined ? { icePortRange: [ice.portRange[0], ice.portRange[1]] as [number, number] } : {}),
     bundlePolicy: 'max-bundle',
   });
+  if (!iceServers.some((s) => s.urls.startsWith('stun:'))) withoutFallbackStun(pc);
+  return pc;
+}
+
+/**
+ * werift's ICE (0.22) asks stun.l.google.com:19302 for a server-reflexive candidate whenever no
+ * STUN server is configured, `iceServers: []` included: a DNS query and binding requests to the
+ * internet, and, offline, an answer held ~5 s until they time out. Feedcast opens no connection
+ * the config does not name, so each ICE transport's STUN server is cleared just before werift
+ * gathers (in setLocalDescription, after the transports exist).
+ */
+export function withoutFallbackStun(pc: RTCPeerConnection): void {
+  const setLocalDescription = pc.setLocalDescription.bind(pc);
+  pc.setLocalDescription = (description) => {
+    for (const transport of pc.iceTransports) (transport.connection as { stunServer?: unknown }).stunServer = undefined;
+    return setLocalDescription(description);
+  };
 }
 
 /** Waits until werift has gathered its candidates (host candidates: a few ms), bounded by `timeoutMs`. */
