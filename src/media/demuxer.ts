@@ -22,6 +22,8 @@ export interface Demuxer {
   push(chunk: Buffer): void;
   /** The input ended: flush whatever complete frame is still held. */
   end(): void;
+  /** The input went away: drop what is held and give back shared budgets (idempotent). */
+  close?(): void;
 }
 
 /** A muxer for a byte-stream output format: made once per (stream, format), shared by readers. */

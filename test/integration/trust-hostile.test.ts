@@ -6,6 +6,7 @@ import { connect, type Socket } from 'node:net';
 import { describe, test } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { crc32 } from '../../src/formats/mpegts/crc32.js';
 import { RtmpServer } from '../../src/protocols/rtmp/server.js';
 import { RtmpTestClient } from '../helpers/rtmp-client.js';
 import { recordingLogger, type LogLine } from '../helpers/recording-logger.js';
@@ -139,6 +140,30 @@ function setChunkSize(size: number, current: number): Buffer {
   return Buffer.concat(parts);
 }
 
+/** One 188-byte TS packet (2.4.3.2) of `pid`, its payload padded with 0xFF. */
+function tsPacket(pid: number, unitStart: boolean, cc: number, payload: Buffer): Buffer {
+  const p = Buffer.alloc(188, 0xff);
+  p[0] = 0x47;
+  p.writeUInt16BE((unitStart ? 0x4000 : 0) | pid, 1);
+  p[3] = 0x10 | (cc & 0x0f); // payload only
+  payload.copy(p, 4, 0, 184);
+  return p;
+}
+
+/** A PSI section (2.4.4) with its CRC, after a pointer field. */
+function psi(tableId: number, idExtension: number, body: Buffer): Buffer {
+  const head = Buffer.alloc(8);
+  head[0] = tableId;
+  head.writeUInt16BE(0xb000 | (5 + body.length + 4), 1); // section_syntax_indicator, section_length
+  head.writeUInt16BE(idExtension, 3);
+  head[5] = 0xc1; // version 0, current
+  head[6] = 0; // section_number
+  head[7] = 0; // last_section_number
+  const section = Buffer.concat([head, body, Buffer.alloc(4)]);
+  section.writeUInt32BE(crc32(section, 0, section.length - 4), section.length - 4);
+  return Buffer.concat([Buffer.from([0]), section]);
+}
+
 describe('issue 25: memory a client can make the server hold', () => {
   test('RTMP: one-byte chunks of a message, each in its own socket read, do not pin the reads', async (t) => {
     const server = await startTestServer(t);
@@ -175,5 +200,60 @@ describe('issue 25: memory a client can make the server hold', () => {
     assert.ok(!client.socket.destroyed, 'the connection is still open (nothing over a limit)');
     t.diagnostic(`held ${heldMiB.toFixed(1)} MiB after ${(sent / 1024 / 1024).toFixed(0)} MiB sent`);
     assert.ok(heldMiB < 16, `${heldMiB.toFixed(1)} MiB held after ${(sent / 1024 / 1024).toFixed(0)} MiB sent`);
+  });
+});
+
+describe('issue 25: MPEG-TS push', () => {
+  test('a PMT of 40 video PIDs, each with an unfinished PES, holds at most the per-publisher cap', async (t) => {
+    const server = await startTestServer(t, '<Feed feed1.ffm>\n</Feed>\n');
+    const pids = Array.from({ length: 40 }, (_, i) => 0x100 + i);
+    const pat = psi(0x00, 1, Buffer.from([0x00, 0x01, 0xf0, 0x00])); // program 1 -> PMT PID 0x1000
+    const pmtBody = Buffer.concat([
+      Buffer.from([0xe1, 0x00, 0xf0, 0x00]), // PCR PID 0x100, no program info
+      ...pids.map((pid) => Buffer.from([0x1b, 0xe0 | (pid >> 8), pid & 0xff, 0xf0, 0x00])), // H.264
+    ]);
+    const pmt = psi(0x02, 1, pmtBody);
+    const pesStart = Buffer.concat([
+      Buffer.from([0x00, 0x00, 0x01, 0xe0, 0x00, 0x00]), // video stream, PES_packet_length 0 (unbounded)
+      Buffer.from([0x80, 0x80, 0x05, 0x21, 0x00, 0x01, 0x00, 0x01]), // PTS only
+      Buffer.alloc(170, 0x11),
+    ]);
+    const filler = Buffer.alloc(184, 0x22);
+
+    await collectGarbage();
+    const before = process.memoryUsage().arrayBuffers;
+    const socket = connect(server.httpPort, '127.0.0.1');
+    t.after(() => socket.destroy());
+    socket.on('error', () => undefined);
+    let answer = '';
+    socket.on('data', (d: Buffer) => (answer += d.toString('latin1')));
+    const write = (b: Buffer): Promise<void> =>
+      new Promise((resolve) => (socket.write(b) ? resolve() : socket.once('drain', resolve)));
+    await write(Buffer.from('POST /feed1.ffm HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000000\r\n\r\n'));
+    let sent = 0;
+    const send = async (b: Buffer): Promise<void> => {
+      sent += b.length;
+      await write(b);
+    };
+    // The PMT of 40 streams takes two packets.
+    await send(
+      Buffer.concat([tsPacket(0, true, 0, pat), tsPacket(0x1000, true, 0, pmt), tsPacket(0x1000, false, 1, pmt.subarray(184))]),
+    );
+    await send(Buffer.concat(pids.map((pid) => tsPacket(pid, true, 0, pesStart))));
+    // 1.5 MiB more on every PID, round robin, never a second PES start: nothing completes.
+    const rounds = Math.ceil((1.5 * 1024 * 1024) / 184);
+    for (let r = 1; r <= rounds; r += 64) {
+      const batch: Buffer[] = [];
+      for (let k = r; k < Math.min(r + 64, rounds + 1); k++) for (const pid of pids) batch.push(tsPacket(pid, false, k, filler));
+      await send(Buffer.concat(batch));
+    }
+    const conn = server.ctx.connections.list().find((c) => c.role === 'publisher');
+    await waitFor('the server to read everything', () => (conn?.bytesIn ?? 0) >= sent, 60_000);
+    await collectGarbage();
+    const heldMiB = (process.memoryUsage().arrayBuffers - before) / 1024 / 1024;
+    t.diagnostic(`held ${heldMiB.toFixed(1)} MiB after ${(sent / 1024 / 1024).toFixed(0)} MiB sent`);
+    // 40 buffers of 2 MiB before the fix; at most the 32 MiB cap now (the publisher keeps going).
+    assert.ok(heldMiB < 40, `${heldMiB.toFixed(1)} MiB held`);
+    assert.equal(answer, '');
   });
 });

@@ -4,6 +4,8 @@
 //
 // Decisions a caller may care about:
 // - A PES over `maxPesBytes` (default 16 MiB) is dropped with a warning; the stream goes on.
+// - So is one that would bring the unfinished PES of all PIDs over `maxHeldPesBytes` (32 MiB), or
+//   the server's shared `pesBudget` over its cap (issue 25: 40 video PIDs held 610 MiB).
 // - A corrupt packet, section or PES (bad CRC, CC gap, bad header) is dropped with a warning.
 //   push() throws MalformedInputError only when no sync is found in 10 packets' worth of bytes.
 // - A PES with a PES_packet_length is emitted as soon as its last byte arrives; an unbounded one
@@ -14,6 +16,7 @@
 // - One PES of H.264/H.265/MPEG video is taken as one access unit (what every muxer writes).
 
 import { MalformedInputError } from '../../errors.js';
+import type { ByteBudget } from '../../media/byte-budget.js';
 import type { Codec, TrackKind } from '../../media/codec.js';
 import type { Demuxer, DemuxerSink } from '../../media/demuxer.js';
 import type { Frame } from '../../media/frame.js';
@@ -47,9 +50,14 @@ import { parseTsPacket, PID_PAT, TS_PACKET_SIZE, TS_SYNC_BYTE, type TsPacket } f
 export interface TsDemuxerOptions {
   /** Largest PES accepted; a bigger one is dropped with a warning. Default 16 MiB. */
   maxPesBytes?: number;
+  /** Bytes all unfinished PES of this demuxer may hold together. Default 32 MiB. */
+  maxHeldPesBytes?: number;
+  /** A cap shared with other demuxers (e.g. every publisher of a server); call close() to give back. */
+  pesBudget?: ByteBudget;
 }
 
 export const DEFAULT_MAX_PES_BYTES = 16 * 1024 * 1024;
+export const DEFAULT_MAX_HELD_PES_BYTES = 32 * 1024 * 1024;
 /** Bytes searched for a sync byte pattern before the input is declared not to be MPEG-TS. */
 const RESYNC_LIMIT_BYTES = 10 * TS_PACKET_SIZE;
 /** How long (input time) and how much frames wait for every track's config. */
@@ -119,6 +127,10 @@ interface HeldFrame {
 export class TsDemuxer implements Demuxer {
   private readonly sink: DemuxerSink;
   private readonly maxPesBytes: number;
+  private readonly maxHeldPesBytes: number;
+  private readonly pesBudget: ByteBudget | undefined;
+  /** Bytes of the PES buffers being filled, over every PID (taken from pesBudget too). */
+  private pesHeld = 0;
 
   // framing
   private synced = false;
@@ -150,6 +162,44 @@ export class TsDemuxer implements Demuxer {
   constructor(sink: DemuxerSink, options: TsDemuxerOptions = {}) {
     this.sink = sink;
     this.maxPesBytes = options.maxPesBytes ?? DEFAULT_MAX_PES_BYTES;
+    this.maxHeldPesBytes = options.maxHeldPesBytes ?? DEFAULT_MAX_HELD_PES_BYTES;
+    this.pesBudget = options.pesBudget;
+  }
+
+  /** Bytes the unfinished PES of every PID hold now. */
+  get heldPesBytes(): number {
+    return this.pesHeld;
+  }
+
+  /** Drops what is held without emitting it (the input went away); gives the shared budget back. */
+  close(): void {
+    for (const es of this.streams.values()) this.dropPes(es);
+  }
+
+  /** Takes `n` more PES bytes from this demuxer's cap and the shared one; false when either is full. */
+  private reservePes(n: number): boolean {
+    if (this.pesHeld + n > this.maxHeldPesBytes) return false;
+    if (this.pesBudget !== undefined && !this.pesBudget.take(n)) return false;
+    this.pesHeld += n;
+    return true;
+  }
+
+  /** Forgets the PES being filled on `es` (if any) and gives its bytes back. */
+  private dropPes(es: ElementaryStream): void {
+    const pes = es.pes;
+    if (pes === undefined) return;
+    es.pes = undefined;
+    this.pesHeld -= pes.buf.length;
+    this.pesBudget?.give(pes.buf.length);
+  }
+
+  private refusePes(es: ElementaryStream, offset: number, bytes: number): void {
+    const shared = this.pesBudget !== undefined && this.pesHeld + bytes <= this.maxHeldPesBytes;
+    this.warn(
+      shared
+        ? `mpegts: PID 0x${es.pid.toString(16)}: PES at offset ${offset} dropped: the server's publishers hold ${this.pesBudget?.held ?? 0} bytes of unfinished PES (limit ${this.pesBudget?.maxBytes ?? 0})`
+        : `mpegts: PID 0x${es.pid.toString(16)}: PES at offset ${offset} dropped: unfinished PES of all PIDs would hold ${this.pesHeld + bytes} bytes (maxHeldPesBytes ${this.maxHeldPesBytes})`,
+    );
   }
 
   push(chunk: Buffer): void {
@@ -188,7 +238,7 @@ export class TsDemuxer implements Demuxer {
     this.stageLen = 0;
     for (const es of this.streams.values()) {
       const pes = es.pes;
-      es.pes = undefined;
+      this.dropPes(es);
       if (pes === undefined) continue;
       if (pes.expected === undefined) this.processPes(es, pes.buf.subarray(0, pes.size), pes.offset);
       else this.warn(`mpegts: PID 0x${es.pid.toString(16)}: input ended inside a PES (${pes.size} of ${pes.expected} bytes)`);
@@ -290,7 +340,7 @@ export class TsDemuxer implements Demuxer {
     const es = this.streams.get(pid);
     if (header.transportError) {
       this.warn(`mpegts: PID 0x${pid.toString(16)}: transport_error_indicator set at offset ${offset}, packet dropped`);
-      if (es !== undefined) es.pes = undefined;
+      if (es !== undefined) this.dropPes(es);
       return;
     }
     if (pid === PID_PAT || pid === this.pmtPid) {
@@ -306,7 +356,7 @@ export class TsDemuxer implements Demuxer {
           this.warn(
             `mpegts: PID 0x${pid.toString(16)}: continuity counter ${header.continuityCounter} after ${es.lastCc} at offset ${offset}, PES dropped`,
           );
-          es.pes = undefined;
+          this.dropPes(es);
         }
       }
     }
@@ -323,7 +373,7 @@ export class TsDemuxer implements Demuxer {
   private pesPacket(es: ElementaryStream, payload: Buffer, unitStart: boolean, offset: number): void {
     if (unitStart) {
       const previous = es.pes;
-      es.pes = undefined;
+      this.dropPes(es);
       if (previous !== undefined) {
         if (previous.expected === undefined) this.processPes(es, previous.buf.subarray(0, previous.size), previous.offset);
         else
@@ -336,13 +386,15 @@ export class TsDemuxer implements Demuxer {
         const length = payload.readUInt16BE(4);
         if (length > 0) expected = 6 + length;
       }
-      const capacity = expected ?? Math.max(FIRST_UNBOUNDED_PES_BYTES, es.lastPesSize + (es.lastPesSize >> 1));
-      es.pes = {
-        buf: Buffer.allocUnsafe(Math.min(capacity, this.maxPesBytes)),
-        size: 0,
-        expected,
-        offset,
-      };
+      const capacity = Math.min(
+        expected ?? Math.max(FIRST_UNBOUNDED_PES_BYTES, es.lastPesSize + (es.lastPesSize >> 1)),
+        this.maxPesBytes,
+      );
+      if (!this.reservePes(capacity)) {
+        this.refusePes(es, offset, capacity);
+        return;
+      }
+      es.pes = { buf: Buffer.allocUnsafe(capacity), size: 0, expected, offset };
     }
     const pes = es.pes;
     if (pes === undefined) return; // waiting for the next PES start
@@ -354,10 +406,16 @@ export class TsDemuxer implements Demuxer {
         this.warn(
           `mpegts: PID 0x${es.pid.toString(16)}: PES at offset ${pes.offset} is over ${this.maxPesBytes} bytes (maxPesBytes), dropped`,
         );
-        es.pes = undefined;
+        this.dropPes(es);
         return;
       } else {
-        const grown = Buffer.allocUnsafe(Math.min(Math.max(needed, pes.buf.length * 2), this.maxPesBytes));
+        const size = Math.min(Math.max(needed, pes.buf.length * 2), this.maxPesBytes);
+        if (!this.reservePes(size - pes.buf.length)) {
+          this.refusePes(es, pes.offset, size - pes.buf.length);
+          this.dropPes(es);
+          return;
+        }
+        const grown = Buffer.allocUnsafe(size);
         pes.buf.copy(grown, 0, 0, pes.size);
         pes.buf = grown;
       }
@@ -371,7 +429,7 @@ export class TsDemuxer implements Demuxer {
       if (length > 0) pes.expected = 6 + length;
     }
     if (pes.expected !== undefined && pes.size >= pes.expected) {
-      es.pes = undefined;
+      this.dropPes(es);
       this.processPes(es, pes.buf.subarray(0, pes.expected), pes.offset);
     }
   }
@@ -706,7 +764,7 @@ export class TsDemuxer implements Demuxer {
       if (es.dropped) continue;
       if (es.track === undefined) {
         es.dropped = true;
-        es.pes = undefined;
+        this.dropPes(es);
         missing.push(`PID 0x${es.pid.toString(16)} (${es.esKind})`);
       } else {
         es.listed = true;
@@ -847,6 +905,7 @@ export class TsDemuxer implements Demuxer {
       const existing = this.streams.get(stream.pid);
       if (existing !== undefined && existing.streamType === stream.streamType && kind === existing.esKind) continue;
       if (existing !== undefined) {
+        this.dropPes(existing);
         this.streams.delete(stream.pid);
         changed = true;
       }
@@ -861,6 +920,8 @@ export class TsDemuxer implements Demuxer {
     }
     for (const pid of [...this.streams.keys()]) {
       if (!seen.has(pid)) {
+        const gone = this.streams.get(pid);
+        if (gone !== undefined) this.dropPes(gone);
         this.streams.delete(pid);
         changed = true;
       }

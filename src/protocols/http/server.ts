@@ -22,9 +22,13 @@ import { handlePublish } from './to-feed.js';
 import { socketBytesWritten } from '../../streams/native-fanout.js';
 import { findByName } from '../../config/names.js';
 import { RefusalLog } from '../../observability/refusal-log.js';
+import { ByteBudget } from '../../media/byte-budget.js';
 
 // Refusals are answered by the read gate; HLS and other routes import sendRefusal from here too.
 export { sendRefusal } from './read-gate.js';
+
+/** Bytes of unfinished PES all MPEG-TS publishers may hold together (each one: 32 MiB). */
+const SERVER_MAX_HELD_PES_BYTES = 256 * 1024 * 1024;
 
 /** URL suffix -> passthrough format, for the outputs every feed has without declaring them. */
 const FEED_OUTPUT_SUFFIXES: Readonly<Record<string, PassthroughFormat>> = { '.flv': 'flv', '.ts': 'mpegts' };
@@ -45,6 +49,8 @@ export class HttpServer {
   private httpSockets = 0;
   private readonly routes: HttpRoute[] = [];
   private readonly refusals: RefusalLog;
+  /** Unfinished MPEG-TS PES of every HTTP publisher together (issue 25). */
+  private readonly pesBudget = new ByteBudget(SERVER_MAX_HELD_PES_BYTES);
 
   constructor(ctx: ServerContext) {
     this.ctx = ctx;
@@ -275,7 +281,7 @@ export class HttpServer {
         );
       }
       this.authorizeThen(req, res, conn, { action: 'publish', feed: feed.key, stream: undefined }, url, () =>
-        handlePublish(this.ctx, req, res, feed, conn),
+        handlePublish(this.ctx, req, res, feed, conn, this.pesBudget),
       );
       return;
     }

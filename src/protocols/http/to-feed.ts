@@ -8,6 +8,7 @@ import { FeedBusyError, FeedcastError } from '../../errors.js';
 import type { Feed, PublisherSession } from '../../feed/feed.js';
 import { FlvDemuxer } from '../../formats/flv/flv-demuxer.js';
 import { TsDemuxer } from '../../formats/mpegts/ts-demuxer.js';
+import type { ByteBudget } from '../../media/byte-budget.js';
 import type { Demuxer, DemuxerSink } from '../../media/demuxer.js';
 import { throttledWarner } from '../../observability/throttled-warn.js';
 import type { ServerContext } from '../../server-context.js';
@@ -30,8 +31,8 @@ export function sniffIngestFormat(head: Buffer): IngestFormat | undefined {
   return 'unknown';
 }
 
-function makeDemuxer(format: 'mpegts' | 'flv', sink: DemuxerSink): Demuxer {
-  return format === 'flv' ? new FlvDemuxer(sink) : new TsDemuxer(sink);
+function makeDemuxer(format: 'mpegts' | 'flv', sink: DemuxerSink, pesBudget: ByteBudget | undefined): Demuxer {
+  return format === 'flv' ? new FlvDemuxer(sink) : new TsDemuxer(sink, pesBudget !== undefined ? { pesBudget } : {});
 }
 
 export function handlePublish(
@@ -40,6 +41,8 @@ export function handlePublish(
   res: ServerResponse,
   feed: Feed,
   conn: ConnectionInfo,
+  /** Shared by every publisher of the server: what their unfinished MPEG-TS PES may hold together. */
+  pesBudget?: ByteBudget,
 ): void {
   const remote = conn.remoteAddress;
   const log = ctx.log.child({ feed: feed.key, publisher: remote });
@@ -136,7 +139,7 @@ export function handlePublish(
           return;
         }
         log.info('publishing', { format });
-        demuxer = makeDemuxer(format, sink);
+        demuxer = makeDemuxer(format, sink, pesBudget);
         chunk = head;
       }
       demuxer.push(chunk);
@@ -166,6 +169,7 @@ export function handlePublish(
   });
 
   req.on('close', () => {
+    demuxer?.close?.();
     if (!session.isEnded) session.end('connection closed');
   });
 }
