@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, test, type TestContext } from 'node:test';
 import { HlsRoute } from '../../src/protocols/hls/route.js';
+import { strictParse } from '../helpers/hls-strict.js';
 import { decodeFrames, probePackets, publish, skipWithoutFfmpeg } from '../helpers/media-tools.js';
 import { startTestServer, waitFor, type TestServer } from '../helpers/test-server.js';
 
@@ -56,6 +57,8 @@ describe('HLS', { skip }, () => {
     assert.match(first.text, /#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,CAN-SKIP-UNTIL=6\.0,PART-HOLD-BACK=1\.500/);
     assert.match(first.text, /#EXT-X-PART-INF:PART-TARGET=0\.500/);
     assert.match(first.text, /#EXT-X-PRELOAD-HINT:TYPE=PART,URI="/);
+    strictParse(first.text, 'first LL-HLS playlist');
+    strictParse((await get(server.url('/feed1/ts/index.m3u8'))).text, 'MPEG-TS media playlist');
 
     for (const path of ['/feed1/index.m3u8', '/feed1/ts/index.m3u8']) {
       const probe = await probePackets(server.url(path), 3, 60_000);
@@ -76,6 +79,7 @@ describe('HLS', { skip }, () => {
     const { server } = await startWithHls(t);
     const base = server.url('/feed1/');
     const pl = (await get(base + 'index.m3u8')).text;
+    strictParse(pl, 'LL-HLS playlist');
     // Every part is at most PART-TARGET; parts other than a segment's last are at least 85 % of it.
     const parts = tagValues(pl, 'EXT-X-PART').map((v) => Number(/DURATION=([\d.]+)/.exec(v)?.[1]));
     assert.ok(parts.length > 0, pl);
@@ -103,6 +107,7 @@ describe('HLS', { skip }, () => {
       new RegExp(`-${msn}\\.m4s\\n`).test(blocked.text) ||
       blocked.text.includes(`-${msn + 1}.`);
     assert.ok(hasNext, `blocking reload returned a playlist with part ${msn}.${part + 1}:\n${blocked.text}`);
+    strictParse(blocked.text, 'blocking reload');
 
     // Too far ahead: 400 at once. Bad directives: 400.
     assert.equal((await get(`${base}index.m3u8?_HLS_msn=${msn + 10}`)).status, 400);
@@ -117,6 +122,8 @@ describe('HLS', { skip }, () => {
     assert.match(delta.text, /#EXT-X-SKIP:SKIPPED-SEGMENTS=\d+/);
     assert.match(delta.text, /#EXT-X-VERSION:9/);
     const full = await get(`${base}index.m3u8`);
+    strictParse(delta.text, 'delta update');
+    strictParse(full.text, 'LL-HLS playlist, 8 segments');
     const skipped = Number(/SKIPPED-SEGMENTS=(\d+)/.exec(delta.text)?.[1]);
     assert.ok(tagValues(delta.text, 'EXTINF').length + skipped >= tagValues(full.text, 'EXTINF').length - 1);
 

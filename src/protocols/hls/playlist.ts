@@ -126,12 +126,16 @@ export function renderPlaylist(source: PlaylistSource, uris: PlaylistUris, optio
   if (source.container === 'fmp4') lines.push('#EXT-X-INDEPENDENT-SEGMENTS');
   if (skipped > 0) lines.push(`#EXT-X-SKIP:SKIPPED-SEGMENTS=${skipped}`);
 
-  // Parts are listed for the segments in the last three target durations (4.4.4.9).
+  // Parts go once they are more than three target durations from the end (4.4.4.9): a segment's
+  // parts are listed while the segment starts within them, and (as strict parsers read the rule)
+  // for three segments at most, the open one included.
   const partsFrom90k = 3 * source.targetDurationS * 90_000;
-  let fromEnd90k = source.segments.reduce((n, s) => n + s.duration90k, 0);
+  let startFromEnd90k = source.segments.reduce((n, s) => n + s.duration90k, 0);
+  const partsFromIndex = source.segments.length - 3;
   let initShown: number | undefined;
   source.segments.forEach((s, i) => {
-    fromEnd90k -= s.duration90k;
+    const withParts = i >= partsFromIndex && startFromEnd90k <= partsFrom90k;
+    startFromEnd90k -= s.duration90k;
     if (i < skipped) return;
     if (!s.complete && (!ll || s.parts.length === 0)) return;
     if (s.discontinuity) lines.push('#EXT-X-DISCONTINUITY');
@@ -140,7 +144,7 @@ export function renderPlaylist(source: PlaylistSource, uris: PlaylistUris, optio
       initShown = s.initVersion;
     }
     lines.push(`#EXT-X-PROGRAM-DATE-TIME:${new Date(s.programDateMs).toISOString()}`);
-    if (ll && (!s.complete || fromEnd90k < partsFrom90k)) {
+    if (ll && (!s.complete || withParts)) {
       for (const p of s.parts) {
         lines.push(
           `#EXT-X-PART:DURATION=${seconds(p.duration90k)},URI="${uris.part(s.msn, p.index)}"${p.independent ? ',INDEPENDENT=YES' : ''}`,
