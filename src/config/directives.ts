@@ -1688,7 +1688,8 @@ export const DIRECTIVES: readonly Directive[] = [
     value: v.string('FORMAT'),
     default: "from the stream name's extension",
     doc: 'Output format: flv, mpegts, hls, rtp, status, or a transcoded one (mpeg, webm, ogg, mp3, jpeg, mpjpeg, …).',
-    differs: 'Formats no player uses any more (asf, rm, swf, avi, ffm) load with a warning and are not served.',
+    differs:
+      'Format ffm (ffserver to ffserver) loads with a warning and is not served; asf is plain ASF, without the MMS framing.',
     example: 'flv',
     stream(value, stream, site) {
       const format = lookupFormat(value);

@@ -13,8 +13,10 @@ test('passthrough formats are flv and mpegts; hls, rtp and status have their own
   assert.deepEqual(bySupport('hls'), ['hls']);
   assert.deepEqual(bySupport('rtp'), ['rtp']);
   assert.deepEqual(bySupport('status'), ['status']);
-  assert.deepEqual(bySupport('obsolete').sort(), ['asf', 'avi', 'ffm', 'rm', 'swf']);
-  for (const name of ['mpeg', 'mpjpeg', 'jpeg', 'webm', 'ogg', 'mp3', 'mp2', 'adts', 'mp4']) {
+  assert.deepEqual(bySupport('obsolete').sort(), ['ffm']);
+  // Issue 27: ffserver's Windows Media, RealPlayer, Flash and AVI formats are made by ffmpeg too, with a note.
+  for (const name of ['asf', 'rm', 'swf', 'avi']) assert.match(lookupFormat(name)?.note ?? '', /browser|Flash/, name);
+  for (const name of ['mpeg', 'mpjpeg', 'jpeg', 'webm', 'ogg', 'mp3', 'mp2', 'adts', 'mp4', 'asf', 'rm', 'swf', 'avi']) {
     assert.equal(lookupFormat(name)?.support, 'needs-encoding', name);
   }
 });

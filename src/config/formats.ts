@@ -13,6 +13,8 @@ export interface FormatInfo {
   readonly contentType: string;
   /** For obsolete formats: what to use instead (a sentence fragment shown in the warning). */
   readonly alternative?: string;
+  /** Served, but with a caveat (e.g. no browser plays it), shown by `feedcast check` and the status page. */
+  readonly note?: string;
   /** The connection closes after the first frame (ffserver's `Format jpeg`). */
   readonly singleFrame: boolean;
   /** ffmpeg's default encoders for this muxer (undefined: the muxer carries no such track). */
@@ -32,7 +34,13 @@ function entry(
   support: FormatSupport,
   contentType: string,
   codecs: [audio: string | undefined, video: string | undefined],
-  extra: { alternative?: string; singleFrame?: boolean; extensions?: readonly string[]; aliases?: readonly string[] } = {},
+  extra: {
+    alternative?: string;
+    note?: string;
+    singleFrame?: boolean;
+    extensions?: readonly string[];
+    aliases?: readonly string[];
+  } = {},
 ): FormatInfo {
   const info: FormatInfo = {
     name,
@@ -45,7 +53,11 @@ function entry(
     extensions: extra.extensions ?? [],
     aliases: extra.aliases ?? [],
   };
-  return extra.alternative !== undefined ? { ...info, alternative: extra.alternative } : info;
+  return {
+    ...info,
+    ...(extra.alternative !== undefined ? { alternative: extra.alternative } : {}),
+    ...(extra.note !== undefined ? { note: extra.note } : {}),
+  };
 }
 
 /**
@@ -92,25 +104,27 @@ export const FORMATS: Readonly<Record<string, FormatInfo>> = Object.freeze({
   mp2: entry('mp2', 'mp2', 'needs-encoding', 'audio/mpeg', ['mp2', undefined], { extensions: ['mp2'] }),
   adts: entry('adts', 'adts', 'needs-encoding', 'audio/aac', ['aac', undefined], { extensions: ['aac'] }),
   mp4: entry('mp4', 'mp4', 'needs-encoding', 'video/mp4', ['aac', 'h264'], { extensions: ['mp4'] }),
-  // Accepted so old configs load, but not served (a warning names the alternative).
-  asf: entry('asf', 'asf_stream', 'obsolete', 'video/x-ms-asf', ['wmav2', 'msmpeg4v3'], {
-    alternative: `asf is not served by Feedcast (no current player uses it); ${BROWSER_ALTERNATIVE}`,
+  // ffserver's formats for Windows Media, RealPlayer, Flash and AVI clients: made by ffmpeg like the ones above
+  // (no browser plays them, which the status page and `feedcast check` say in a note).
+  asf: entry('asf', 'asf_stream', 'needs-encoding', 'video/x-ms-asf', ['wmav2', 'msmpeg4v3'], {
+    note: `no browser plays asf (VLC, ffplay and Windows Media Player do); ${BROWSER_ALTERNATIVE}`,
     extensions: ['asf', 'wmv'],
     aliases: ['asf_stream'],
   }),
-  rm: entry('rm', 'rm', 'obsolete', 'application/x-pn-realmedia', ['ac3', 'rv10'], {
-    alternative: `RealMedia is not served by Feedcast (RealPlayer is gone); ${BROWSER_ALTERNATIVE}`,
+  rm: entry('rm', 'rm', 'needs-encoding', 'application/vnd.rn-realmedia', ['ac3', 'rv10'], {
+    note: `no browser plays RealMedia (VLC and ffplay do); ${BROWSER_ALTERNATIVE}`,
     extensions: ['rm', 'ra'],
     aliases: ['ra'],
   }),
-  swf: entry('swf', 'swf', 'obsolete', 'application/x-shockwave-flash', ['mp3', 'flv1'], {
-    alternative: `swf is not served by Feedcast (browsers dropped Flash); ${BROWSER_ALTERNATIVE}`,
+  swf: entry('swf', 'swf', 'needs-encoding', 'application/x-shockwave-flash', ['mp3', 'flv1'], {
+    note: `browsers dropped Flash (VLC and ffplay play swf); ${BROWSER_ALTERNATIVE}`,
     extensions: ['swf'],
   }),
-  avi: entry('avi', 'avi', 'obsolete', 'video/x-msvideo', ['libmp3lame', 'mpeg4'], {
-    alternative: `avi is not served by Feedcast (it cannot be streamed live); ${BROWSER_ALTERNATIVE}`,
+  avi: entry('avi', 'avi', 'needs-encoding', 'video/x-msvideo', ['libmp3lame', 'mpeg4'], {
+    note: `no browser plays AVI (VLC and ffplay do); ${BROWSER_ALTERNATIVE}`,
     extensions: ['avi'],
   }),
+  // Accepted so old configs load, but not served (a warning names the alternative).
   ffm: entry('ffm', 'ffm', 'obsolete', 'application/octet-stream', [undefined, undefined], {
     alternative: 'ffm streams (ffserver to ffserver) are not served by Feedcast; relay with Format mpegts or flv instead',
     extensions: ['ffm'],

@@ -58,12 +58,10 @@ test('describeConfig lists listeners, feeds with URLs, streams, redirects and wa
     /cam-low\.ts .*\n.*\n {4}source {3}feed cam\.ffm; mpegts, transcoded by ffmpeg\n {4}encoding video libx264 500 kbit\/s 640x360; counts 564 kbit\/s/,
   );
   assert.match(text, /source {3}feed cam\.ffm; flv, passthrough\n {4}encoding as published/);
-  assert.match(text, /old\.asf.*\n.*\n.*NOT SERVED: asf is not served/);
+  // Issue 27: asf is served; the browser hint stays as a note.
+  assert.match(text, /old\.asf.*\n.*\n.*asf, transcoded by ffmpeg \(note: no browser plays asf/);
   assert.match(text, /http:\/\/localhost:8081\/index\.html -> http:\/\/example\.com\/ {2}\[check\.conf:21\]/);
-  assert.match(
-    text,
-    /Warnings \(2\)\n {2}check\.conf:3: Port is deprecated; use HTTPPort instead\n {2}check\.conf:18: stream 'old\.asf'/,
-  );
+  assert.match(text, /Warnings \(1\)\n {2}check\.conf:3: Port is deprecated; use HTTPPort instead\n/);
 });
 
 test('describeConfig of the defaults, and feed URLs with RTMP and RTSP off', () => {

@@ -81,7 +81,7 @@ function describeServing(stream: StreamConfig): string {
     case 'passthrough':
       return stream.needsTranscode ? `${f.name}, transcoded by ffmpeg` : `${f.name}, passthrough`;
     case 'needs-encoding':
-      return `${f.name}, transcoded by ffmpeg`;
+      return `${f.name}, transcoded by ffmpeg${f.note !== undefined ? ` (note: ${f.note})` : ''}`;
     case 'obsolete':
       return `${f.name}, NOT SERVED: ${f.alternative ?? 'obsolete format'}`;
     case 'status':

@@ -63,7 +63,7 @@ export function renderStatusPage(ctx: ServerContext): string {
         ? `${e.audioBitRateKbps ?? '-'} ${escapeHtml(e.audioCodec ?? '')}`
         : '-';
     streamRows.push(
-      `<tr><td><a href="${escapeHtml(hrefPath(stream.name))}">${escapeHtml(stream.name)}</a></td><td>${s.conns}</td><td>${formatBytes(s.bytes)}</td><td>${escapeHtml(stream.format.name)}</td><td>${stream.bandwidthKbps > 0 ? stream.bandwidthKbps : '-'}</td><td>${video}</td><td>${audio}</td><td>${escapeHtml(stream.feed ?? stream.file ?? '-')}</td></tr>`,
+      `<tr><td><a href="${escapeHtml(hrefPath(stream.name))}">${escapeHtml(stream.name)}</a></td><td>${s.conns}</td><td>${formatBytes(s.bytes)}</td><td>${escapeHtml(stream.format.name)}${stream.format.note !== undefined ? ` <span class="muted" title="${escapeHtml(stream.format.note)}">(not for browsers)</span>` : ''}</td><td>${stream.bandwidthKbps > 0 ? stream.bandwidthKbps : '-'}</td><td>${video}</td><td>${audio}</td><td>${escapeHtml(stream.feed ?? stream.file ?? '-')}</td></tr>`,
     );
   }
 

@@ -20,6 +20,9 @@ const ENCODER_ALIASES: Readonly<Record<string, string>> = {
   mp3: 'libmp3lame',
   vorbis: 'libvorbis',
   opus: 'libopus',
+  // ffserver's default codecs by codec name (ref §2.6): the encoder that writes each.
+  msmpeg4v3: 'msmpeg4',
+  flv1: 'flv',
 };
 
 /** The codec (as Feedcast's Track names it) an encoder produces, when Feedcast can carry it in MPEG-TS/FLV. */
@@ -104,7 +107,12 @@ function avOption(key: string, encoder: string): string | undefined {
 function videoSpec(stream: StreamConfig, encoder: string): VideoSpec {
   const e: StreamEncoding = stream.encoding;
   const d = FFSERVER_ENCODER_DEFAULTS;
-  const size = e.videoSize ?? (e.useDefaults ? d.videoSize : { width: 320, height: 240 });
+  const given = e.videoSize ?? (e.useDefaults ? d.videoSize : { width: 320, height: 240 });
+  // RealVideo 1/2 encode only sizes that are multiples of 16.
+  const size =
+    encoder === 'rv10' || encoder === 'rv20'
+      ? { width: Math.max(16, Math.round(given.width / 16) * 16), height: Math.max(16, Math.round(given.height / 16) * 16) }
+      : given;
   const frameRate = e.frameRate ?? (e.useDefaults ? d.frameRate : 25);
   const bitRateKbps = e.videoBitRateKbps ?? (e.useDefaults && e.qscale === undefined ? d.videoBitRateKbps : undefined);
   // ffserver left the GOP to the encoder (x264: 250 frames); Feedcast defaults to 2 s so readers join fast.
@@ -170,6 +178,8 @@ function audioSpec(stream: StreamConfig, encoder: string): AudioSpec {
   if (encoder === 'libopus' && sampleRate !== undefined && ![8000, 12000, 16000, 24000, 48000].includes(sampleRate)) {
     sampleRate = 48000;
   }
+  // AC-3 (RealMedia's default audio) only runs at 32, 44.1 or 48 kHz.
+  if (encoder === 'ac3' && sampleRate !== undefined && ![32000, 44100, 48000].includes(sampleRate)) sampleRate = 44100;
   const channels = e.audioChannels ?? (e.useDefaults ? d.audioChannels : undefined);
   const o: string[] = [];
   if (bitRateKbps !== undefined) o.push('-b:a', `${bitRateKbps}k`);
@@ -212,6 +222,9 @@ function muxerFor(format: string): { muxer: string; options: string[] } {
       return { muxer: 'mp3', options: ['-id3v2_version', '0', '-write_xing', '0', '-flush_packets', '1'] };
     case 'mpeg':
       return { muxer: 'mpeg', options: ['-muxdelay', '0.1', '-flush_packets', '1'] };
+    case 'asf':
+      // asf_stream: live ASF (broadcast flag, no index) in MMS-over-HTTP chunks; the framer strips them.
+      return { muxer: 'asf_stream', options: ['-flush_packets', '1'] };
     default:
       return { muxer: format, options: ['-flush_packets', '1'] };
   }

@@ -20,6 +20,7 @@ import { ladderArgs, transcodeArgs, type TranscodeProfile } from './ffmpeg-args.
 import { FfmpegProcess, type BackoffOptions, type FfmpegProcessStatus } from '../process/ffmpeg-process.js';
 import { framerFor, survivesRestart } from '../formats/raw/framers.js';
 import { detach } from '../observability/detach.js';
+import { lookupFormat } from '../config/formats.js';
 
 /** Bytes queued in ffmpeg's stdin beyond which frames are dropped until the next keyframe. */
 const MAX_STDIN_QUEUE_BYTES = 4 * 1024 * 1024;
@@ -422,6 +423,12 @@ function contentTypeOf(profile: TranscodeProfile): string {
       return 'video/mpeg';
     case 'mjpeg':
       return 'video/x-mjpeg';
+    case 'asf':
+    case 'rm':
+    case 'swf':
+    case 'avi':
+      // ffserver's MIME types: its muxers' (ref §3.5).
+      return lookupFormat(profile.format)?.contentType ?? 'application/octet-stream';
     default:
       return 'application/octet-stream';
   }

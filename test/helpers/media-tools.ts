@@ -2,6 +2,9 @@
 // oracle of what a viewer would decode.
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 export const FFMPEG = process.env['FEEDCAST_FFMPEG'] ?? 'ffmpeg';
 export const FFPROBE = process.env['FEEDCAST_FFPROBE'] ?? 'ffprobe';
@@ -187,4 +190,55 @@ export async function decodeFrames(
     else if (stream === '1') audioFrames++;
   }
   return { videoFrames, audioFrames, errors: stderr.trim() };
+}
+
+/** Whether VLC's command-line player is installed (apt-get install -y vlc-bin vlc-plugin-base). */
+export function haveVlc(): boolean {
+  return spawnSync('cvlc', ['--version'], { stdio: 'ignore' }).status === 0;
+}
+
+/**
+ * Plays `seconds` of `url` in VLC, which decodes it and re-encodes it to MPEG-1/MP2 in an MPEG-TS file, and
+ * returns how many video and audio frames ffprobe counts in that file: frames VLC decoded. VLC refuses to run as
+ * root, so as root it runs as `nobody`.
+ */
+export async function vlcDecodedFrames(
+  url: string,
+  seconds: number,
+  timeoutMs = 60_000,
+): Promise<{ videoFrames: number; audioFrames: number; log: string }> {
+  const out = join(tmpdir(), `feedcast-vlc-${process.pid}-${Date.now()}.ts`);
+  const vlcArgs = [
+    '-I',
+    'dummy',
+    '--no-video-title-show',
+    `--run-time=${seconds}`,
+    '--play-and-exit',
+    '--sout',
+    `#transcode{vcodec=mp1v,vb=400,acodec=mpga,ab=64}:std{access=file,mux=ts,dst=${out}}`,
+    url,
+  ];
+  const asRoot = process.getuid?.() === 0;
+  const { stderr } = await run(
+    asRoot ? 'runuser' : 'cvlc',
+    asRoot ? ['-u', 'nobody', '--', 'env', 'HOME=/tmp', 'cvlc', ...vlcArgs] : vlcArgs,
+    timeoutMs,
+  );
+  try {
+    const count = await run(
+      FFPROBE,
+      ['-v', 'error', '-count_frames', '-show_entries', 'stream=codec_type,nb_read_frames', '-of', 'csv=p=0', out],
+      timeoutMs,
+    );
+    let videoFrames = 0;
+    let audioFrames = 0;
+    for (const line of count.stdout.split('\n')) {
+      const [type, frames] = line.split(',');
+      if (type === 'video') videoFrames += Number(frames) || 0;
+      if (type === 'audio') audioFrames += Number(frames) || 0;
+    }
+    return { videoFrames, audioFrames, log: stderr };
+  } finally {
+    await rm(out, { force: true });
+  }
 }

@@ -6,7 +6,7 @@ import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { probePackets, publish, skipWithoutFfmpeg } from '../helpers/media-tools.js';
+import { decodeFrames, haveVlc, probePackets, publish, skipWithoutFfmpeg, vlcDecodedFrames } from '../helpers/media-tools.js';
 import { startTestServer, waitFor } from '../helpers/test-server.js';
 
 const skip = skipWithoutFfmpeg();
@@ -102,5 +102,92 @@ test(
     }
     const jpeg = await probePackets(server.url('/snap.jpg'), 1);
     assert.equal(jpeg.streams[0]?.codec_name, 'mjpeg');
+  },
+);
+
+/** Issue 27: ffserver's own sample streams in the formats it served to Windows Media, RealPlayer and Flash. */
+const LEGACY_CONFIG = `
+HTTPPort 8090
+<Feed feed1.ffm>
+</Feed>
+
+# From ffserver.conf's samples: ASF for Windows Media Player (msmpeg4 + wmav2 by default)
+<Stream test.asf>
+Feed feed1.ffm
+Format asf
+VideoFrameRate 10
+VideoSize 160x120
+VideoBitRate 256
+VideoGopSize 10
+AudioBitRate 64
+StartSendOnKey
+</Stream>
+
+<Stream test.rm>     # RealMedia: rv10 + ac3
+Feed feed1.ffm
+Format rm
+VideoFrameRate 10
+VideoGopSize 10
+AudioBitRate 32
+</Stream>
+
+<Stream test.swf>    # Flash: Sorenson Spark + mp3
+Feed feed1.ffm
+VideoFrameRate 10
+VideoSize 160x120
+VideoGopSize 10
+AudioSampleRate 22050
+</Stream>
+
+<Stream test.avi>    # guessed from the name: mpeg4 + mp3
+Feed feed1.ffm
+VideoFrameRate 10
+VideoSize 160x120
+VideoGopSize 10
+</Stream>
+`;
+
+test(
+  'issue 27: asf, rm, swf and avi streams are made by ffmpeg and decode in ffprobe (and VLC for asf, avi)',
+  { skip },
+  async (t) => {
+    const server = await startTestServer(t, LEGACY_CONFIG);
+    const pub = publish(server.url('/feed1.ffm'), { seconds: 120 });
+    t.after(() => pub.stop());
+    await waitFor('the feed to have tracks', () => server.ctx.feeds.get('feed1')?.tracks.length === 2);
+
+    const expect: [path: string, contentType: string, codecs: string[]][] = [
+      ['/test.asf', 'video/x-ms-asf', ['msmpeg4v3', 'wmav2']],
+      ['/test.rm', 'application/vnd.rn-realmedia', ['rv10', 'ac3']],
+      ['/test.swf', 'application/x-shockwave-flash', ['flv1', 'mp3']],
+      ['/test.avi', 'video/x-msvideo', ['mpeg4', 'mp3']],
+    ];
+    for (const [path, contentType, codecs] of expect) {
+      const head = await fetch(server.url(path), { method: 'HEAD' });
+      assert.equal(head.status, 200, path);
+      assert.equal(head.headers.get('content-type'), contentType, path);
+      const probe = await probePackets(server.url(path), 3);
+      assert.deepEqual(probe.streams.map((s) => s.codec_name).sort(), [...codecs].sort(), path);
+      const video = probe.packets.filter((p) => p.codec_type === 'video');
+      assert.ok(video.length >= 10, `${path}: ${video.length} video packets`);
+      // ffmpeg's swf demuxer flags no key frames: there, a clean decode shows the start was one.
+      if (path !== '/test.swf') assert.ok(video[0]?.flags.startsWith('K'), `${path}: starts at a key frame`);
+      const decoded = await decodeFrames(server.url(path), 2);
+      assert.ok(decoded.videoFrames >= 10, `${path}: ${decoded.videoFrames} frames decoded`);
+      assert.equal(decoded.errors, '', `${path}: decodes without errors`);
+      assert.ok(
+        probe.packets.some((p) => p.codec_type === 'audio'),
+        `${path}: audio packets`,
+      );
+    }
+    if (!haveVlc()) {
+      if (process.env['CI'] !== undefined) throw new Error('VLC is required in CI (apt-get install -y vlc-bin vlc-plugin-base)');
+      t.diagnostic('cvlc not installed: VLC playback not checked');
+      return;
+    }
+    for (const path of ['/test.asf', '/test.avi']) {
+      const played = await vlcDecodedFrames(server.url(path), 4);
+      assert.ok(played.videoFrames >= 10 && played.audioFrames >= 10, `${path} in VLC: ${JSON.stringify(played)}`);
+    }
   },
 );

@@ -43,6 +43,12 @@ export class ByteReader {
     this.pos += 2;
     return v;
   }
+  u16le(): number {
+    this.need(2, 'u16le');
+    const v = this.buf.readUInt16LE(this.pos);
+    this.pos += 2;
+    return v;
+  }
   u24(): number {
     this.need(3, 'u24');
     const v = this.buf.readUIntBE(this.pos, 3);

@@ -43,6 +43,23 @@ const CAPTURES: Record<string, { inputs: string[]; args: string[] }> = {
     args: ['-t', '1', '-c:v', 'mpeg1video', '-strict', 'unofficial', '-g', '5', '-c:a', 'mp2', '-f', 'mpeg'],
   },
   mpeg1video: { inputs: VIDEO, args: ['-t', '1', '-c:v', 'mpeg1video', '-strict', 'unofficial', '-g', '5', '-f', 'mpeg1video'] },
+  // ffserver's legacy formats (issue 27), with their default codecs, as a pipe gets them.
+  asf: {
+    inputs: [...VIDEO, ...AUDIO],
+    args: ['-t', '1.5', '-c:v', 'msmpeg4', '-g', '5', '-c:a', 'wmav2', '-f', 'asf_stream'],
+  },
+  avi: {
+    inputs: [...VIDEO, ...AUDIO],
+    args: ['-t', '1.5', '-c:v', 'mpeg4', '-g', '5', '-c:a', 'libmp3lame', '-f', 'avi'],
+  },
+  rm: {
+    inputs: ['-f', 'lavfi', '-i', 'testsrc2=size=64x48:rate=10', ...AUDIO],
+    args: ['-t', '1.5', '-c:v', 'rv10', '-g', '5', '-c:a', 'ac3', '-f', 'rm'],
+  },
+  swf: {
+    inputs: [...VIDEO, ...AUDIO],
+    args: ['-t', '1.5', '-c:v', 'flv', '-g', '5', '-c:a', 'libmp3lame', '-ar', '44100', '-f', 'swf'],
+  },
 };
 
 const captured = new Map<string, Buffer>();
@@ -98,8 +115,13 @@ describe('framers on real ffmpeg output', { skip: haveFfmpeg ? false : 'ffmpeg n
       const header = f.header();
       assert.ok(header !== undefined, 'the header has been seen');
       const joined = Buffer.concat([header, ...pieces.map((p) => p.data)]);
-      assert.ok(joined.equals(data.subarray(0, joined.length)), 'pieces are contiguous input bytes');
-      assert.ok(joined.length > data.length * 0.6, `${joined.length} of ${data.length} bytes framed`);
+      if (format === 'asf') {
+        // Each ASF unit lost its 12-byte MMS chunk header; the $E end chunk is dropped.
+        assert.equal(joined.length + 12 * (pieces.length + 2), data.length, 'pieces are the unframed input');
+      } else {
+        assert.ok(joined.equals(data.subarray(0, joined.length)), 'pieces are contiguous input bytes');
+        assert.ok(joined.length > data.length * 0.6, `${joined.length} of ${data.length} bytes framed`);
+      }
       assert.ok(pieces.length >= 3, `${pieces.length} pieces`);
       assert.ok(
         pieces.some((p) => p.joinable),
@@ -130,6 +152,28 @@ describe('framers on real ffmpeg output', { skip: haveFfmpeg ? false : 'ffmpeg n
       }
       if (format === 'mpeg') {
         for (const p of pieces) assert.equal(p.data.readUInt32BE(0), 0x1ba, 'each piece is a pack');
+      }
+      if (format === 'asf') {
+        // The MMS framing is gone: plain ASF, Header Object first, fixed-size data packets.
+        assert.equal(header.subarray(0, 4).toString('hex'), '3026b275');
+        assert.equal(new Set(pieces.map((p) => p.data.length)).size, 1, 'fixed-size packets');
+        assert.ok(
+          pieces.some((p) => !p.joinable),
+          'not every packet starts a key frame',
+        );
+      }
+      if (format === 'avi') {
+        assert.equal(header.subarray(header.length - 4).toString('latin1'), 'movi');
+        for (const p of pieces) assert.match(p.data.subarray(0, 4).toString('latin1'), /^(\d\d(dc|wb)|JUNK|idx1|ix\d\d)$/);
+        assert.equal(pieces.filter((p) => p.joinable).length, 3, 'one key frame every 5 of 15 pictures');
+      }
+      if (format === 'rm') {
+        assert.equal(header.subarray(header.length - 18, header.length - 14).toString('latin1'), 'DATA');
+        assert.equal(pieces.filter((p) => p.joinable).length, 3, 'one key frame every 5 of 15 pictures');
+      }
+      if (format === 'swf') {
+        assert.equal(header.subarray(0, 3).toString('latin1'), 'FWS');
+        assert.equal(pieces.filter((p) => p.joinable).length, 3, 'one key frame every 5 of 15 pictures');
       }
       if (format === 'ogg') {
         for (const p of pieces) assert.equal(p.data.subarray(0, 4).toString('latin1'), 'OggS');
@@ -167,7 +211,7 @@ describe('framers on real ffmpeg output', { skip: haveFfmpeg ? false : 'ffmpeg n
   }
 });
 
-const ALL_FORMATS = ['mpjpeg', 'webm', 'mp4', 'mp3', 'adts', 'ogg', 'mpeg', 'mpeg1video'];
+const ALL_FORMATS = ['mpjpeg', 'webm', 'mp4', 'mp3', 'adts', 'ogg', 'mpeg', 'mpeg1video', 'asf', 'avi', 'rm', 'swf'];
 
 test('random bytes only ever throw MalformedInputError', () => {
   for (const format of ALL_FORMATS) {
