@@ -30,6 +30,27 @@ test('a second publisher is refused while the first sends, and takes over once i
   feed.close();
 });
 
+test('issue 25: silence is media time, not bytes: bytes or frames whose time stands still do not keep a publisher', () => {
+  const feed = newFeed();
+  const first = feed.attachPublisher(who, 0);
+  first.setTracks([video]);
+  first.write(frame(7, 0, true), 0);
+  // Bytes every second, and frames that claim 40 ms each every 4 s: 80 ms of credit per 4 s.
+  for (let t = 1000; t <= 12_000; t += 1000) {
+    first.touch(1, t);
+    if (t % 4000 === 0) first.write(frame(7, (t / 4000) * 3600), t);
+  }
+  const second = feed.attachPublisher(who, 12_000);
+  assert.equal(first.isEnded, true);
+  // A publisher sending in real time is never silent, even with a clock 5 % slow.
+  const third = feed.attachPublisher(who, 20_000);
+  third.setTracks([video]);
+  for (let t = 20_000, dts = 0; t <= 80_000; t += 40, dts += 3420) third.write(frame(7, dts, dts === 0), t);
+  assert.throws(() => feed.attachPublisher(who, 80_000), FeedBusyError);
+  assert.equal(second.isEnded, true);
+  feed.close();
+});
+
 test('publisher tracks are mapped by kind onto stable feed ids, also across reconnects', () => {
   const feed = newFeed();
   const seen: (readonly Track[])[] = [];

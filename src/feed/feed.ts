@@ -405,6 +405,14 @@ export class PublisherSession extends TypedEmitter<PublisherSessionEvents> {
   private startDts = 0;
   private hasVideo = false;
   private ended = false;
+  /** The newest DTS delivered (90 kHz): media time credits lastDataAt only when it moves on. */
+  private newestDts: number | undefined;
+  /**
+   * Wall time the publisher's media covers: moved on by the media time of its frames (twice it, so
+   * a publisher whose clock runs a little slow is never taken for silent), never past now. Bytes do
+   * not count (issue 25: one byte every 4 s kept PublisherTimeout from firing), nor do frames
+   * whose time stands still.
+   */
   lastDataAt: number;
   bytesIn = 0;
   framesIn = 0;
@@ -420,10 +428,23 @@ export class PublisherSession extends TypedEmitter<PublisherSessionEvents> {
     return this.ended;
   }
 
-  /** Called for raw bytes received, so silence detection sees a publisher that is still sending. */
-  touch(bytes: number, nowMs = Date.now()): void {
-    this.lastDataAt = nowMs;
+  /** Counts raw bytes received (silence is measured in media time, by write()). */
+  touch(bytes: number, _nowMs = Date.now()): void {
     this.bytesIn += bytes;
+  }
+
+  /** Credits the publisher with the media time `dts90k` adds (see lastDataAt). */
+  private creditMediaTime(dts90k: number, nowMs: number): void {
+    const newest = this.newestDts;
+    if (newest === undefined || dts90k < newest - 10 * 90_000) {
+      // The first frame, or a timeline that started again: it counts as now.
+      this.newestDts = dts90k;
+      this.lastDataAt = nowMs;
+      return;
+    }
+    if (dts90k <= newest) return;
+    this.newestDts = dts90k;
+    this.lastDataAt = Math.min(nowMs, this.lastDataAt + (2 * (dts90k - newest)) / 90);
   }
 
   setTracks(tracks: readonly Track[]): void {
@@ -437,7 +458,6 @@ export class PublisherSession extends TypedEmitter<PublisherSessionEvents> {
     if (this.ended) return;
     const feedTrackId = this.mapping.get(frame.trackId);
     if (feedTrackId === undefined) return;
-    this.lastDataAt = nowMs;
     if (!this.started) {
       // A session starts at its first video keyframe: readers cannot use what comes before.
       const isVideoKey = this.incomingKinds.get(frame.trackId) === 'video' && frame.keyframe;
@@ -451,6 +471,7 @@ export class PublisherSession extends TypedEmitter<PublisherSessionEvents> {
       return; // audio from before the session's first picture
     }
     this.framesIn++;
+    this.creditMediaTime(frame.dts90k, nowMs);
     this.feed.writeMapped(feedTrackId, frame, nowMs);
   }
 

@@ -257,3 +257,35 @@ describe('issue 25: MPEG-TS push', () => {
     assert.equal(answer, '');
   });
 });
+
+describe('issue 25: feeds a client can take', () => {
+  test('a publisher that sends a byte now and then but no frames is silent: PublisherTimeout lets a newcomer in', async (t) => {
+    const server = await startTestServer(t, 'PublisherTimeout 1\n<Feed feed1.ffm>\n</Feed>\n');
+    const head = 'POST /feed1.ffm HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000\r\n\r\n';
+    // The squatter: a sync byte, then one byte every 200 ms, never a packet's worth.
+    const squatter = rawSocket(server.httpPort, head + 'G', '127.0.0.2');
+    t.after(() => squatter.socket.destroy());
+    const drip = setInterval(() => squatter.socket.write(Buffer.from([0x47])), 200);
+    t.after(() => clearInterval(drip));
+    const feed = server.ctx.feeds.get('feed1');
+    assert.ok(feed !== undefined);
+    await waitFor('the squatter to be the publisher', () => feed.publisher?.remoteAddress === '127.0.0.2');
+    // A real publisher comes later; before the fix it got 409 for as long as the bytes came.
+    const retry = async (): Promise<void> => {
+      while (feed.publisher?.remoteAddress !== '127.0.0.3') {
+        const attempt = rawSocket(server.httpPort, head + 'G', '127.0.0.3');
+        t.after(() => attempt.socket.destroy());
+        await waitFor(
+          'an answer or the takeover',
+          () => attempt.received !== '' || feed.publisher?.remoteAddress === '127.0.0.3',
+        );
+        if (attempt.received !== '') assert.match(attempt.received, /^HTTP\/1\.1 409/);
+      }
+    };
+    await Promise.race([
+      retry(),
+      new Promise((_, reject) => setTimeout(() => reject(new Error('the squatter kept the feed for 15 s')), 15_000).unref()),
+    ]);
+    await waitFor('the squatter to be closed', () => squatter.closed);
+  });
+});
