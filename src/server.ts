@@ -76,6 +76,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       publisherTimeoutMs: config.publisherTimeoutMs,
       publisherGraceMs: config.publisherGraceMs,
       dynamicFeeds: config.dynamicFeeds,
+      dynamicFeedTimeoutMs: config.dynamicFeedTimeoutMs,
     },
     log,
   );

@@ -28,6 +28,11 @@ export class TypedEmitter<E extends EventMap> {
     this.listeners.get(event)?.delete(listener as unknown as Listener<never[]>);
   }
 
+  /** Listeners of `event` now. */
+  listenerCount(event: keyof E): number {
+    return this.listeners.get(event)?.size ?? 0;
+  }
+
   protected safeEmit<K extends keyof E>(event: K, ...args: E[K]): void {
     const set = this.listeners.get(event);
     if (set === undefined) return;

@@ -7,7 +7,11 @@ import { Feed, type FeedOptions } from './feed.js';
 export interface FeedManagerOptions extends FeedOptions {
   /** Whether a publisher may create a feed that the config does not declare. */
   dynamicFeeds: boolean;
+  /** A dynamic feed without publisher and readers for this long is removed (DynamicFeedTimeout, default 300 s). */
+  dynamicFeedTimeoutMs?: number;
 }
+
+const DEFAULT_DYNAMIC_FEED_TIMEOUT_MS = 300_000;
 
 /** Names a dynamic feed may take: safe in URLs, file names and HTML. */
 const FEED_KEY = /^[A-Za-z0-9][A-Za-z0-9_\-.]{0,63}$/;
@@ -18,6 +22,9 @@ export class FeedManager {
   private readonly feeds = new Map<string, Feed>();
   private readonly options: FeedManagerOptions;
   private readonly log: Logger;
+  /** Dynamic feeds by key, with the time since which each has had no publisher and no reader. */
+  private readonly dynamic = new Map<string, number | undefined>();
+  private sweepTimer: NodeJS.Timeout | undefined;
 
   constructor(options: FeedManagerOptions, log: Logger) {
     this.options = options;
@@ -28,6 +35,7 @@ export class FeedManager {
   declare(name: string): Feed {
     const key = feedKeyOf(name);
     const existing = this.feeds.get(nameKey(key));
+    this.dynamic.delete(nameKey(key)); // declared by the config now: kept for good
     if (existing !== undefined) return existing;
     const feed = new Feed(name, key, this.options, this.log);
     this.feeds.set(nameKey(key), feed);
@@ -45,11 +53,55 @@ export class FeedManager {
    */
   forPublisher(nameOrKey: string): Feed | undefined {
     const feed = this.get(nameOrKey);
+    if (feed !== undefined && this.dynamic.has(nameKey(feed.key))) this.dynamic.set(nameKey(feed.key), undefined);
     if (feed !== undefined || !this.options.dynamicFeeds) return feed;
     const key = feedKeyOf(nameOrKey);
     if (!FEED_KEY.test(key)) return undefined;
     this.log.info('dynamic feed created', { feed: key });
-    return this.declare(key);
+    const created = this.declare(key);
+    this.dynamic.set(nameKey(key), undefined);
+    this.startSweep();
+    return created;
+  }
+
+  /** Whether `feed` was created by a publisher (DynamicFeeds) rather than declared. */
+  isDynamic(feed: Feed): boolean {
+    return this.dynamic.has(nameKey(feed.key));
+  }
+
+  private startSweep(): void {
+    if (this.sweepTimer !== undefined) return;
+    const timeoutMs = this.options.dynamicFeedTimeoutMs ?? DEFAULT_DYNAMIC_FEED_TIMEOUT_MS;
+    this.sweepTimer = setInterval(() => this.sweepDynamic(Date.now()), Math.max(250, Math.min(10_000, timeoutMs / 4)));
+    this.sweepTimer.unref();
+  }
+
+  /**
+   * Removes the dynamic feeds that have had neither a publisher nor a reader (anything waiting
+   * for its frames or tracks) for DynamicFeedTimeout (issue 25: 3000 one-off names stayed forever).
+   */
+  sweepDynamic(nowMs: number): void {
+    const timeoutMs = this.options.dynamicFeedTimeoutMs ?? DEFAULT_DYNAMIC_FEED_TIMEOUT_MS;
+    for (const [key, idleSince] of this.dynamic) {
+      const feed = this.feeds.get(key);
+      if (feed === undefined) {
+        this.dynamic.delete(key);
+        continue;
+      }
+      const inUse = feed.publisher !== undefined || feed.listenerCount('frame') > 0 || feed.listenerCount('tracks') > 0;
+      if (inUse) {
+        this.dynamic.set(key, undefined);
+      } else if (idleSince === undefined) {
+        this.dynamic.set(key, nowMs);
+      } else if (nowMs - idleSince >= timeoutMs) {
+        this.log.info('dynamic feed removed: no publisher and no reader', { feed: feed.key, idleMs: nowMs - idleSince });
+        this.remove(key);
+      }
+    }
+    if (this.dynamic.size === 0 && this.sweepTimer !== undefined) {
+      clearInterval(this.sweepTimer);
+      this.sweepTimer = undefined;
+    }
   }
 
   all(): Feed[] {
@@ -59,6 +111,7 @@ export class FeedManager {
   remove(nameOrKey: string): void {
     const key = nameKey(feedKeyOf(nameOrKey));
     const feed = this.feeds.get(key);
+    this.dynamic.delete(key);
     if (feed === undefined) return;
     this.feeds.delete(key);
     feed.close();
@@ -70,6 +123,9 @@ export class FeedManager {
   }
 
   closeAll(): void {
+    if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer);
+    this.sweepTimer = undefined;
+    this.dynamic.clear();
     for (const feed of this.feeds.values()) feed.close();
     this.feeds.clear();
   }

@@ -289,3 +289,38 @@ describe('issue 25: feeds a client can take', () => {
     await waitFor('the squatter to be closed', () => squatter.closed);
   });
 });
+
+describe('issue 25: names a client can make the server remember', () => {
+  test('DynamicFeeds: one-off names are forgotten DynamicFeedTimeout after their publisher leaves; a published feed stays', async (t) => {
+    const server = await startTestServer(t, 'DynamicFeeds on\nDynamicFeedTimeout 1\n');
+    const nullPacket = Buffer.alloc(188, 0xff);
+    nullPacket.set([0x47, 0x1f, 0xff, 0x10]); // PID 0x1FFF, payload only
+    const post = (name: string, length: number, from: string): Raw =>
+      rawSocket(
+        server.httpPort,
+        Buffer.concat([Buffer.from(`POST /${name}.ffm HTTP/1.1\r\nHost: x\r\nContent-Length: ${length}\r\n\r\n`), nullPacket]),
+        from,
+      );
+    // One publisher stays (its body never ends); 200 others each publish one packet and leave.
+    const keep = post('keep', 100_000_000, '127.0.0.20');
+    t.after(() => keep.socket.destroy());
+    for (let i = 0; i < 200; i += 20) {
+      const batch = Array.from({ length: 20 }, (_, k) => post(`oneoff${i + k}`, 188, `127.0.1.${k + 1}`));
+      t.after(() => batch.forEach((b) => b.socket.destroy()));
+      await waitFor('the one-off publishers to be answered', () => batch.every((b) => b.received !== ''));
+      assert.ok(
+        batch.every((b) => /^HTTP\/1\.1 204/.test(b.received)),
+        batch[0]?.received,
+      );
+    }
+    assert.ok(server.ctx.feeds.all().length >= 200);
+    // Before the fix, all 201 stayed for the life of the process.
+    await waitFor('the one-off feeds to be removed', () => server.ctx.feeds.all().length === 1, 15_000);
+    assert.equal(server.ctx.feeds.all()[0]?.key, 'keep');
+    // A name used again is created again.
+    const again = post('oneoff7', 188, '127.0.0.21');
+    t.after(() => again.socket.destroy());
+    await waitFor('the publisher to be answered', () => again.received !== '');
+    assert.match(again.received, /^HTTP\/1\.1 204/);
+  });
+});
