@@ -244,8 +244,14 @@ export function profileOf(stream: StreamConfig): TranscodeProfile {
   const audioEncoder = stream.noAudio ? undefined : e.audioCodec !== undefined ? encoderName(e.audioCodec) : defaults.audio;
   const video = videoEncoder !== undefined ? videoSpec(stream, videoEncoder) : undefined;
   const audio = audioEncoder !== undefined ? audioSpec(stream, audioEncoder) : undefined;
-  const { muxer, options } = muxerFor(format);
-  const output = FEED_FORMATS.has(format) ? 'feed' : 'raw';
+  // FLV with a codec MPEG-TS cannot carry (Sorenson Spark `VideoCodec flv`, Nellymoser ...): ffmpeg writes the
+  // FLV itself and readers share its bytes, like webm.
+  const tsCarries = (video === undefined || video.codec !== undefined) && (audio === undefined || audio.codec !== undefined);
+  const output = FEED_FORMATS.has(format) && (format !== 'flv' || tsCarries) ? 'feed' : 'raw';
+  const { muxer, options } =
+    output === 'raw' && format === 'flv'
+      ? { muxer: 'flv', options: ['-flvflags', 'no_duration_filesize', '-flush_packets', '1'] }
+      : muxerFor(format);
   // jpeg and mjpeg/mpjpeg are the same bytes from ffmpeg: they share one child.
   const sharedFormat = format === 'jpeg' || format === 'mpjpeg' ? 'mjpeg' : output === 'feed' ? 'ts' : format;
   const key = JSON.stringify([sharedFormat, video?.encoder, video?.options, audio?.encoder, audio?.options]);

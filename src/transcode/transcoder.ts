@@ -423,6 +423,7 @@ function contentTypeOf(profile: TranscodeProfile): string {
       return 'video/mpeg';
     case 'mjpeg':
       return 'video/x-mjpeg';
+    case 'flv':
     case 'asf':
     case 'rm':
     case 'swf':

@@ -139,6 +139,17 @@ VideoGopSize 10
 AudioSampleRate 22050
 </Stream>
 
+<Stream webcam.flv>  # issue 18: a Flash webcam, Sorenson Spark ("flv1")
+Feed feed1.ffm
+Format flv
+VideoCodec flv
+VideoFrameRate 10
+VideoSize 160x120
+VideoGopSize 10
+AudioCodec mp3
+AudioSampleRate 22050
+</Stream>
+
 <Stream test.avi>    # guessed from the name: mpeg4 + mp3
 Feed feed1.ffm
 VideoFrameRate 10
@@ -148,7 +159,7 @@ VideoGopSize 10
 `;
 
 test(
-  'issue 27: asf, rm, swf and avi streams are made by ffmpeg and decode in ffprobe (and VLC for asf, avi)',
+  'issue 27 and issue 18 class 2: asf, rm, swf, avi and Sorenson FLV streams are made by ffmpeg and decode in ffprobe and VLC',
   { skip },
   async (t) => {
     const server = await startTestServer(t, LEGACY_CONFIG);
@@ -161,6 +172,7 @@ test(
       ['/test.rm', 'application/vnd.rn-realmedia', ['rv10', 'ac3']],
       ['/test.swf', 'application/x-shockwave-flash', ['flv1', 'mp3']],
       ['/test.avi', 'video/x-msvideo', ['mpeg4', 'mp3']],
+      ['/webcam.flv', 'video/x-flv', ['flv1', 'mp3']],
     ];
     for (const [path, contentType, codecs] of expect) {
       const head = await fetch(server.url(path), { method: 'HEAD' });
@@ -185,7 +197,7 @@ test(
       t.diagnostic('cvlc not installed: VLC playback not checked');
       return;
     }
-    for (const path of ['/test.asf', '/test.avi']) {
+    for (const path of ['/test.asf', '/test.avi', '/webcam.flv']) {
       const played = await vlcDecodedFrames(server.url(path), 4);
       assert.ok(played.videoFrames >= 10 && played.audioFrames >= 10, `${path} in VLC: ${JSON.stringify(played)}`);
     }

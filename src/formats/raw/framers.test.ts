@@ -56,6 +56,25 @@ const CAPTURES: Record<string, { inputs: string[]; args: string[] }> = {
     inputs: ['-f', 'lavfi', '-i', 'testsrc2=size=64x48:rate=10', ...AUDIO],
     args: ['-t', '1.5', '-c:v', 'rv10', '-g', '5', '-c:a', 'ac3', '-f', 'rm'],
   },
+  flv: {
+    inputs: [...VIDEO, ...AUDIO],
+    args: [
+      '-t',
+      '1.5',
+      '-c:v',
+      'flv',
+      '-g',
+      '5',
+      '-c:a',
+      'libmp3lame',
+      '-ar',
+      '44100',
+      '-f',
+      'flv',
+      '-flvflags',
+      'no_duration_filesize',
+    ],
+  },
   swf: {
     inputs: [...VIDEO, ...AUDIO],
     args: ['-t', '1.5', '-c:v', 'flv', '-g', '5', '-c:a', 'libmp3lame', '-ar', '44100', '-f', 'swf'],
@@ -171,6 +190,10 @@ describe('framers on real ffmpeg output', { skip: haveFfmpeg ? false : 'ffmpeg n
         assert.equal(header.subarray(header.length - 18, header.length - 14).toString('latin1'), 'DATA');
         assert.equal(pieces.filter((p) => p.joinable).length, 3, 'one key frame every 5 of 15 pictures');
       }
+      if (format === 'flv') {
+        assert.equal(header.subarray(0, 3).toString('latin1'), 'FLV');
+        assert.equal(pieces.filter((p) => p.joinable).length, 3, 'one key frame every 5 of 15 pictures');
+      }
       if (format === 'swf') {
         assert.equal(header.subarray(0, 3).toString('latin1'), 'FWS');
         assert.equal(pieces.filter((p) => p.joinable).length, 3, 'one key frame every 5 of 15 pictures');
@@ -211,7 +234,7 @@ describe('framers on real ffmpeg output', { skip: haveFfmpeg ? false : 'ffmpeg n
   }
 });
 
-const ALL_FORMATS = ['mpjpeg', 'webm', 'mp4', 'mp3', 'adts', 'ogg', 'mpeg', 'mpeg1video', 'asf', 'avi', 'rm', 'swf'];
+const ALL_FORMATS = ['mpjpeg', 'webm', 'mp4', 'mp3', 'adts', 'ogg', 'mpeg', 'mpeg1video', 'asf', 'avi', 'rm', 'swf', 'flv'];
 
 test('random bytes only ever throw MalformedInputError', () => {
   for (const format of ALL_FORMATS) {
@@ -257,5 +280,5 @@ test('which formats go on across an ffmpeg restart', () => {
     ALL_FORMATS.filter((f) => survivesRestart(f)),
     ['mpjpeg', 'mp3', 'adts', 'mpeg', 'mpeg1video'],
   );
-  assert.equal(framerFor('flv'), undefined);
+  assert.equal(framerFor('mpegts'), undefined);
 });

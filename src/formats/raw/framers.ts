@@ -7,7 +7,7 @@
 import { MalformedInputError } from '../../errors.js';
 import { parseMpegAudioHeader } from '../mpeg-audio/mpeg-audio-header.js';
 import { Buffered, type RawFramer, type RawPiece } from './buffered.js';
-import { AsfStreamFramer, AviFramer, RmFramer, SwfFramer } from './legacy-framers.js';
+import { FlvFramer, AsfStreamFramer, AviFramer, RmFramer, SwfFramer } from './legacy-framers.js';
 
 export { Buffered, MAX_PIECE_BYTES, type RawFramer, type RawPiece } from './buffered.js';
 
@@ -560,6 +560,8 @@ export function framerFor(format: string): RawFramer | undefined {
       return new RmFramer();
     case 'swf':
       return new SwfFramer();
+    case 'flv':
+      return new FlvFramer();
     default:
       return undefined;
   }

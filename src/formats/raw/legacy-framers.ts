@@ -393,6 +393,87 @@ export class RmFramer extends Buffered implements RawFramer {
 }
 
 // ---------------------------------------------------------------------------------------------
+// FLV as ffmpeg writes it for codecs MPEG-TS cannot carry (Sorenson Spark ...; FLV 10.1 E.2-E.4):
+// header 'FLV' version flags (1: video, 4: audio) header size u32, PreviousTagSize0; then tags:
+// type u8 (8 audio, 9 video, 18 script), data size u24, timestamp u24 + u8, stream id u24, data,
+// PreviousTagSize u32. The header is everything before the first audio or video frame (script data,
+// AVC/AAC sequence headers); a piece is one tag with its PreviousTagSize, joinable when it is a key
+// video frame (any audio frame when the header says there is no video).
+
+export class FlvFramer extends Buffered implements RawFramer {
+  private headerBytes: Buffer | undefined;
+  private headerEnd = 0;
+  private hasVideo = false;
+
+  constructor() {
+    super('flv');
+  }
+
+  header(): Buffer | undefined {
+    return this.headerBytes;
+  }
+
+  push(chunk: Buffer): RawPiece[] {
+    this.append(chunk);
+    if (this.headerBytes === undefined && !this.readHeader()) return [];
+    const out: RawPiece[] = [];
+    for (;;) {
+      const tag = this.tagAt(0);
+      if (tag === undefined) break;
+      const first = this.buf[11] ?? 0;
+      const joinable = this.hasVideo ? tag.type === 9 && first >> 4 === 1 : tag.type === 8;
+      out.push({ data: this.take(tag.total), joinable });
+    }
+    return out;
+  }
+
+  private tagAt(at: number): { type: number; total: number } | undefined {
+    if (this.buf.length < at + 11) return undefined;
+    const type = (this.buf[at] ?? 0) & 0x1f;
+    if (type !== 8 && type !== 9 && type !== 18) {
+      throw new MalformedInputError('flv', this.base + at, `tag type ${type} (expected 8, 9 or 18)`);
+    }
+    const size = this.buf.readUIntBE(at + 1, 3);
+    this.checkSize(size, `tag of type ${type}`);
+    const total = 11 + size + 4;
+    if (this.buf.length < at + total) return undefined;
+    return { type, total };
+  }
+
+  /** The file header and the tags before the first frame; false when more bytes are needed. */
+  private readHeader(): boolean {
+    if (this.headerEnd === 0) {
+      if (this.buf.length < 13) return false;
+      if (this.buf.toString('latin1', 0, 3) !== 'FLV') {
+        throw new MalformedInputError('flv', this.base, `expected FLV, found ${this.buf.subarray(0, 3).toString('hex')}`);
+      }
+      const size = this.buf.readUInt32BE(5);
+      if (size < 9 || size > 64) throw new MalformedInputError('flv', this.base + 5, `header size ${size}`);
+      this.hasVideo = ((this.buf[4] ?? 0) & 1) !== 0;
+      this.headerEnd = size + 4;
+    }
+    let at = this.headerEnd;
+    for (;;) {
+      if (at > MAX_HEADER_BYTES)
+        throw new MalformedInputError('flv', this.base + at, `no frame in the first ${MAX_HEADER_BYTES} bytes`);
+      const tag = this.tagAt(at);
+      if (tag === undefined) {
+        this.headerEnd = at;
+        return false;
+      }
+      // Script data and sequence headers (AVC or AAC packet type 0) belong to the header.
+      const codec = tag.type === 9 ? (this.buf[at + 11] ?? 0) & 0x0f : tag.type === 8 ? (this.buf[at + 11] ?? 0) >> 4 : -1;
+      const sequenceHeader = (codec === 7 || codec === 10 || codec === 12) && this.buf[at + 12] === 0;
+      if (tag.type !== 18 && !sequenceHeader) {
+        this.headerBytes = this.take(at);
+        return true;
+      }
+      at += tag.total;
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // SWF (uncompressed 'FWS'): signature, version u8, file length u32le, frame RECT (5-bit nbits, then
 // 4 × nbits), frame rate u16, frame count u16; then tags: u16le code << 6 | length (0x3f: u32le
 // length follows). Definitions (background, DefineVideoStream 60, SoundStreamHead 18/45) form the
