@@ -69,6 +69,7 @@ describe('WebRTC', { skip }, () => {
       assert.equal(webrtc.sessionCount, 1);
       const status = webrtc.status()[0];
       assert.ok(status !== undefined && status.packetsSent > 0);
+      assert.equal(status.videoReencoded, false, 'a source without B-frames is passed through');
       assert.ok(server.ctx.connections.list().some((c) => c.protocol === 'WebRTC' && c.role === 'reader'));
 
       const del = await fetch(server.url(r.location ?? ''), { method: 'DELETE' });

@@ -106,6 +106,8 @@ export interface WebRtcSessionStatus {
   packetsSent: number;
   framesIn: number;
   keyframeReplays: number;
+  /** The feed's video has B-frames and this viewer gets it re-encoded without them. */
+  videoReencoded: boolean;
   openedAt: string;
 }
 
@@ -172,6 +174,7 @@ export class WebRtcRoute implements HttpRoute {
       packetsSent: s.viewer?.packetsSent ?? 0,
       framesIn: s.ingest?.framesIn ?? 0,
       keyframeReplays: s.viewer?.replays ?? 0,
+      videoReencoded: s.kind === 'whep' && (s.source?.reencoding ?? false),
       openedAt: s.openedAt.toISOString(),
     }));
   }
@@ -371,9 +374,10 @@ export class WebRtcRoute implements HttpRoute {
       const keep = new Map<number, number>();
       const codecs: PeerCodecs = { video: undefined, audio: undefined };
       const hint =
-        videoTrack?.config !== undefined && videoTrack.config.length >= 4
+        source.videoProfileHint ??
+        (videoTrack?.config !== undefined && videoTrack.config.length >= 4
           ? { profileIdc: videoTrack.config[1] as number, constraintFlags: videoTrack.config[2] as number }
-          : undefined;
+          : undefined);
       const whyNot: string[] = [];
       offer.media.forEach((m, index) => {
         if (m.port === 0 || !receives(m)) return;
@@ -425,7 +429,8 @@ export class WebRtcRoute implements HttpRoute {
       session.viewer = viewer;
       const started = pc.connectionStateChange.subscribe((state) => {
         if (state === 'connected') {
-          conn.state = 'SEND_DATA';
+          // The status page's connection list says when this viewer gets the re-encoded video.
+          conn.state = source.reencoding ? 'SEND_DATA (video re-encoded: B-frames)' : 'SEND_DATA';
           viewer.start();
           started.unSubscribe();
         }

@@ -11,13 +11,25 @@ import { NalPacketizer } from '../../formats/rtp/nal-rtp.js';
 import type { Logger } from '../../observability/logger.js';
 import { TypedEmitter } from '../../typed-emitter.js';
 import { OPUS_TRANSCODABLE, OpusTranscoder } from './opus-transcoder.js';
+import { ReorderDetector, VideoReencoder } from './video-reencoder.js';
 import { detach } from '../../observability/detach.js';
 
-/** How AAC/MP3/MP2 audio reaches WebRTC viewers: re-encoded to Opus by this ffmpeg, or not at all. */
+/**
+ * How AAC/MP3/MP2 audio reaches WebRTC viewers (re-encoded to Opus by this ffmpeg) and H.264 with
+ * B-frames (re-encoded without them, at most `videoMaxKbps`); without it, neither is re-encoded.
+ */
 export interface AudioTranscodeOptions {
   ffmpegPath: string;
   bitrateKbps?: number;
+  videoMaxKbps?: number;
 }
+
+/** The note a viewer's answer and the log carry while a feed's video is re-encoded for WebRTC. */
+export const REENCODE_NOTE =
+  'video has B-frames, which browsers do not decode over WebRTC: it is re-encoded without them (H.264 Constrained Baseline, one shared ffmpeg)';
+
+/** Constrained Baseline (profile_idc 66, constraint_set0+1): what the re-encode sends, for codec negotiation. */
+const REENCODED_PROFILE = { profileIdc: 66, constraintFlags: 0xe0 } as const;
 
 /** One RTP packet's payload and what its header needs; shared by every viewer of the feed. */
 export interface SharedPacket {
@@ -82,6 +94,10 @@ export class FeedRtpSource extends TypedEmitter<RtpSourceEvents> {
   private opus: OpusTranscoder | undefined;
   private opusSource: Track | undefined;
   private packetizer: NalPacketizer | undefined;
+  /** Set once the feed's video shows B-frames: what finds them, and what re-encodes the video then. */
+  private reorder = new ReorderDetector();
+  private reencoder: VideoReencoder | undefined;
+  private reencodedTrack: Track | undefined;
   private gop: SharedPacket[] = [];
   private frameIndex = 0;
   private readonly unsubscribe: (() => void)[] = [];
@@ -98,8 +114,12 @@ export class FeedRtpSource extends TypedEmitter<RtpSourceEvents> {
     this.maxGopPackets = maxGopPackets;
     this.audioTranscode = audioTranscode;
     this.setTracks(feed.tracks);
-    // Start from the feed's GOP cache, so the first viewer starts at once too.
-    for (const frame of feed.gopCache()) this.onFrame(frame);
+    // Start from the feed's GOP cache, so the first viewer starts at once too. Look for B-frames in
+    // it first, so a re-encode starts with the cached keyframe rather than the next one.
+    const cached = feed.gopCache();
+    for (const frame of cached) if (frame.trackId === this.videoTrack?.id) this.reorder.push(frame);
+    if (this.reorder.seen) this.startReencode();
+    for (const frame of cached) this.onFrame(frame);
     this.unsubscribe.push(
       feed.on('frame', (f) => this.onFrame(f)),
       feed.on('tracks', (t) => {
@@ -112,7 +132,21 @@ export class FeedRtpSource extends TypedEmitter<RtpSourceEvents> {
   }
 
   get tracks(): SendableTracks {
-    return sendableTracks(this.feed.tracks, this.audioTranscode !== undefined);
+    const sendable = sendableTracks(this.feed.tracks, this.audioTranscode !== undefined);
+    if (this.reencoder !== undefined) sendable.notes.push(REENCODE_NOTE);
+    else if (this.reorder.seen)
+      sendable.notes.push('video has B-frames and ffmpeg is not available to re-encode it: browsers will show few frames');
+    return sendable;
+  }
+
+  /** The H.264 profile viewers are sent (for the answer's profile-level-id), when it is not the feed's own. */
+  get videoProfileHint(): { profileIdc: number; constraintFlags: number } | undefined {
+    return this.reencoder !== undefined ? REENCODED_PROFILE : undefined;
+  }
+
+  /** True while the feed's video is re-encoded for WebRTC viewers (B-frames in the source). */
+  get reencoding(): boolean {
+    return this.reencoder !== undefined;
   }
 
   /** Packets of the current GOP, from its keyframe (empty until the first keyframe). */
@@ -137,6 +171,7 @@ export class FeedRtpSource extends TypedEmitter<RtpSourceEvents> {
     this.gop = [];
     if (this.opus !== undefined) detach(this.opus.close(), this.log, 'Opus transcoder close');
     this.opus = undefined;
+    this.stopReencode();
     this.safeEmit('close', reason);
   }
 
@@ -150,6 +185,8 @@ export class FeedRtpSource extends TypedEmitter<RtpSourceEvents> {
       this.videoTrack = sendable.video;
       this.packetizer = sendable.video !== undefined ? new NalPacketizer(sendable.video) : undefined;
       this.gop = [];
+      this.stopReencode();
+      this.reorder = new ReorderDetector();
     }
     this.audioTrack = sendable.audio;
     this.updateOpusTranscoder(tracks);
@@ -188,9 +225,60 @@ export class FeedRtpSource extends TypedEmitter<RtpSourceEvents> {
     this.safeEmit('audio', [{ payload: frame.data, marker: false, pts90k: frame.pts90k, frame: index }]);
   }
 
+  /** B-frames found: one shared ffmpeg re-encodes the video without them, announced in the log. */
+  private startReencode(): void {
+    if (this.reencoder !== undefined || this.videoTrack === undefined || this.closed) return;
+    if (this.audioTranscode === undefined) {
+      this.log.warn('video has B-frames and ffmpeg is not available: WebRTC viewers will see few frames');
+      return;
+    }
+    this.log.warn(REENCODE_NOTE);
+    this.gop = [];
+    const reencoder = new VideoReencoder(
+      this.videoTrack,
+      this.audioTranscode.ffmpegPath,
+      this.log,
+      (frame, track) => this.onReencoded(frame, track),
+      this.audioTranscode.videoMaxKbps,
+    );
+    this.reencoder = reencoder;
+    reencoder.start();
+  }
+
+  private stopReencode(): void {
+    if (this.reencoder !== undefined) detach(this.reencoder.close(), this.log, 'H.264 re-encoder close');
+    this.reencoder = undefined;
+    this.reencodedTrack = undefined;
+  }
+
+  private onReencoded(frame: Frame, track: Track): void {
+    if (this.closed || this.reencoder === undefined) return;
+    if (track !== this.reencodedTrack) {
+      // The first output, or a restarted ffmpeg: its own SPS/PPS go before its keyframes.
+      this.reencodedTrack = track;
+      this.packetizer = new NalPacketizer(track);
+      this.gop = [];
+    }
+    this.sendVideo(frame);
+  }
+
   private onFrame(frame: Frame): void {
     if (this.closed) return;
-    if (this.videoTrack !== undefined && frame.trackId === this.videoTrack.id && this.packetizer !== undefined) {
+    if (this.videoTrack !== undefined && frame.trackId === this.videoTrack.id) {
+      if (!this.reorder.seen && this.reorder.push(frame)) this.startReencode();
+      if (this.reencoder !== undefined) this.reencoder.write(frame);
+      else this.sendVideo(frame);
+      return;
+    }
+    if (this.audioTrack !== undefined && frame.trackId === this.audioTrack.id) {
+      if (this.opus !== undefined) this.opus.write(frame);
+      else this.emitAudio(frame);
+    }
+  }
+
+  /** Packetises a video frame (the feed's own, or the re-encoded one) once for every viewer. */
+  private sendVideo(frame: Frame): void {
+    if (this.packetizer !== undefined) {
       if (!frame.keyframe && this.gop.length === 0) return; // nothing decodable yet
       let units;
       try {
@@ -210,11 +298,6 @@ export class FeedRtpSource extends TypedEmitter<RtpSourceEvents> {
       if (frame.keyframe) this.gop = [];
       if (this.gop.length + packets.length <= this.maxGopPackets) this.gop.push(...packets);
       this.safeEmit('video', packets);
-      return;
-    }
-    if (this.audioTrack !== undefined && frame.trackId === this.audioTrack.id) {
-      if (this.opus !== undefined) this.opus.write(frame);
-      else this.emitAudio(frame);
     }
   }
 }
