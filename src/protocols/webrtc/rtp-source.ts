@@ -117,8 +117,12 @@ export class FeedRtpSource extends TypedEmitter<RtpSourceEvents> {
     // Start from the feed's GOP cache, so the first viewer starts at once too. Look for B-frames in
     // it first, so a re-encode starts with the cached keyframe rather than the next one.
     const cached = feed.gopCache();
-    for (const frame of cached) if (frame.trackId === this.videoTrack?.id) this.reorder.push(frame);
-    if (this.reorder.seen) this.startReencode();
+    const scan = new ReorderDetector();
+    for (const frame of cached) if (frame.trackId === this.videoTrack?.id) scan.push(frame);
+    if (scan.seen) {
+      this.reorder = scan;
+      this.startReencode();
+    }
     for (const frame of cached) this.onFrame(frame);
     this.unsubscribe.push(
       feed.on('frame', (f) => this.onFrame(f)),
