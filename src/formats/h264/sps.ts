@@ -10,6 +10,12 @@ export interface H264Sps {
   levelIdc: number;
   width: number;
   height: number;
+  /**
+   * How many frames may precede a frame in decode order and follow it in output order: the VUI's
+   * max_num_reorder_frames (E.2.1); 0 for Baseline, which has no B-frames; undefined when the SPS
+   * does not say.
+   */
+  maxNumReorderFrames: number | undefined;
 }
 
 /** Removes emulation prevention bytes (00 00 03 -> 00 00), 7.4.1. */
@@ -67,7 +73,7 @@ export function parseH264Sps(nal: Uint8Array): H264Sps {
     if (n > 255) throw new MalformedInputError('h264 sps', 0, `num_ref_frames_in_pic_order_cnt_cycle ${n} > 255`);
     for (let i = 0; i < n; i++) r.se();
   }
-  r.ue(); // max_num_ref_frames
+  r.ue(); // max_num_ref_frames (max_num_ref_frames)
   r.skip(1); // gaps_in_frame_num_value_allowed_flag
   const widthMbs = r.ue() + 1;
   const heightMapUnits = r.ue() + 1;
@@ -94,7 +100,66 @@ export function parseH264Sps(nal: Uint8Array): H264Sps {
   if (width <= 0 || height <= 0 || width > 16384 || height > 16384) {
     throw new MalformedInputError('h264 sps', 0, `implausible picture size ${width}x${height}`);
   }
-  return { profileIdc, constraintFlags, levelIdc, width, height };
+  let maxNumReorderFrames: number | undefined;
+  if (r.flag()) maxNumReorderFrames = vuiReorderFrames(r); // vui_parameters_present_flag
+  // Baseline and Constrained Baseline (constraint_set1) have no B-frames.
+  if (maxNumReorderFrames === undefined && (profileIdc === 66 || (constraintFlags & 0x40) !== 0)) maxNumReorderFrames = 0;
+  return { profileIdc, constraintFlags, levelIdc, width, height, maxNumReorderFrames };
+}
+
+/**
+ * vui_parameters() (E.1.1) up to bitstream_restriction's max_num_reorder_frames, or undefined
+ * without bitstream_restriction. A VUI cut short leaves it unknown: the picture size before it stands.
+ */
+function vuiReorderFrames(r: BitReader): number | undefined {
+  try {
+    if (r.flag()) {
+      // aspect_ratio_info_present_flag: aspect_ratio_idc, 255 = Extended_SAR (sar_width, sar_height)
+      if (r.bits(8) === 255) r.skip(32);
+    }
+    if (r.flag()) r.skip(1); // overscan_info_present_flag: overscan_appropriate_flag
+    if (r.flag()) {
+      // video_signal_type_present_flag: video_format(3) video_full_range_flag(1)
+      r.skip(4);
+      if (r.flag()) r.skip(24); // colour_description_present_flag: primaries, transfer, matrix
+    }
+    if (r.flag()) {
+      r.ue(); // chroma_sample_loc_type_top_field
+      r.ue(); // chroma_sample_loc_type_bottom_field
+    }
+    if (r.flag()) r.skip(65); // timing_info_present_flag: num_units_in_tick, time_scale, fixed_frame_rate_flag
+    const nalHrd = r.flag();
+    if (nalHrd) skipHrdParameters(r);
+    const vclHrd = r.flag();
+    if (vclHrd) skipHrdParameters(r);
+    if (nalHrd || vclHrd) r.skip(1); // low_delay_hrd_flag
+    r.skip(1); // pic_struct_present_flag
+    if (!r.flag()) return undefined; // bitstream_restriction_flag
+    r.skip(1); // motion_vectors_over_pic_boundaries_flag
+    r.ue(); // max_bytes_per_pic_denom
+    r.ue(); // max_bits_per_mb_denom
+    r.ue(); // log2_max_mv_length_horizontal
+    r.ue(); // log2_max_mv_length_vertical
+    const reorder = r.ue(); // max_num_reorder_frames
+    r.ue(); // max_dec_frame_buffering
+    return reorder <= 16 ? reorder : undefined;
+  } catch (err) {
+    if (err instanceof MalformedInputError) return undefined;
+    throw err;
+  }
+}
+
+/** hrd_parameters() (E.1.2). */
+function skipHrdParameters(r: BitReader): void {
+  const cpbCount = r.ue() + 1; // cpb_cnt_minus1
+  if (cpbCount > 32) throw new MalformedInputError('h264 sps', 0, `cpb_cnt_minus1 ${cpbCount - 1} > 31`);
+  r.skip(8); // bit_rate_scale, cpb_size_scale
+  for (let i = 0; i < cpbCount; i++) {
+    r.ue(); // bit_rate_value_minus1
+    r.ue(); // cpb_size_value_minus1
+    r.skip(1); // cbr_flag
+  }
+  r.skip(20); // initial_cpb_removal_delay_length_minus1, cpb_removal_delay_length_minus1, dpb_output_delay_length_minus1, time_offset_length
 }
 
 function skipScalingList(r: BitReader, size: number): void {

@@ -21,6 +21,8 @@ export interface H265Sps {
   bitDepthChromaMinus8: number;
   width: number;
   height: number;
+  /** sps_max_num_reorder_pics of the highest sub-layer (7.4.3.2.1). */
+  maxNumReorderPics: number;
 }
 
 const FORMAT = 'h265 sps';
@@ -85,6 +87,14 @@ export function parseH265Sps(nal: Uint8Array): H265Sps {
   }
   const bitDepthLumaMinus8 = r.ue();
   const bitDepthChromaMinus8 = r.ue();
+  r.ue(); // log2_max_pic_order_cnt_lsb_minus4
+  const orderingForAll = r.flag(); // sps_sub_layer_ordering_info_present_flag
+  let maxNumReorderPics = 0;
+  for (let i = orderingForAll ? 0 : maxSubLayersMinus1; i <= maxSubLayersMinus1; i++) {
+    r.ue(); // sps_max_dec_pic_buffering_minus1
+    maxNumReorderPics = r.ue(); // sps_max_num_reorder_pics
+    r.ue(); // sps_max_latency_increase_plus1
+  }
   const chromaArrayType = separateColourPlane ? 0 : chromaFormatIdc;
   const subWidthC = chromaArrayType === 1 || chromaArrayType === 2 ? 2 : 1;
   const subHeightC = chromaArrayType === 1 ? 2 : 1;
@@ -107,6 +117,7 @@ export function parseH265Sps(nal: Uint8Array): H265Sps {
     bitDepthChromaMinus8,
     width,
     height,
+    maxNumReorderPics,
   };
 }
 

@@ -251,6 +251,15 @@ export function spropToHvcc(fmtp: ReadonlyMap<string, string>): Buffer | undefin
 }
 
 /** Picture size and profile from an avcC/hvcC, for the Track. */
+/**
+ * The reorder depth of H.264/H.265 video from its avcC/hvcC (how many frames a frame may follow in
+ * output order): what RTP ingest derives DTS with. 0 when the SPS does not say (DtsFromPts grows it).
+ */
+export function reorderDepthOf(codec: 'h264' | 'h265', config: Buffer): number {
+  if (codec === 'h264') return parseH264Sps(parseAvcc(config).sps[0] as Buffer).maxNumReorderFrames ?? 0;
+  return parseH265Sps(parseHvcc(config).sps[0] as Buffer).maxNumReorderPics;
+}
+
 export function videoFieldsOf(codec: 'h264' | 'h265', config: Buffer | undefined): Partial<Track> {
   if (config === undefined) return {};
   if (codec === 'h264') {

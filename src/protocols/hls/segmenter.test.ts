@@ -215,3 +215,20 @@ describe('HLS segmenter and playlist rules', () => {
     );
   });
 });
+
+// Issue 24, item 11: the first HLS viewer after the idle timeout got a one-segment playlist (the
+// segmenter started from the GOP cache) and VLC rebuffered twice.
+test('a segmenter started on a running feed lists its recent seconds at once, from a keyframe', () => {
+  const feed = newFeed();
+  const stop = publishFixture(feed, 6);
+  const seg = segmenterOn(feed, { segmentTargetMs: 2000 });
+  const complete = seg.segments.filter((s) => s.complete);
+  const listed90k = complete.reduce((n, s) => n + s.duration90k, 0);
+  assert.ok(complete.length >= 2, `${complete.length} complete segments at the first request`);
+  assert.ok(listed90k >= 3 * seg.targetDurationS * 90_000 - 90_000, `${listed90k / 90_000} s listed`);
+  assert.equal(seg.segments[0]?.parts[0]?.independent, true, 'the first segment starts on a keyframe');
+  const dates = seg.segments.map((s) => s.programDateMs);
+  for (let i = 1; i < dates.length; i++) assert.ok((dates[i] ?? 0) > (dates[i - 1] ?? 0), 'dates move forward');
+  stop();
+  seg.dispose();
+});

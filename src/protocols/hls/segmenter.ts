@@ -166,10 +166,15 @@ export class Segmenter {
     this.sid = Date.now().toString(36) + randomBytes(3).toString('hex');
   }
 
-  /** Subscribes to the feed and starts from its GOP cache, so the first segment is ready within a GOP. */
+  /**
+   * Subscribes to the feed and starts from its recent frames (the last 6 s from a keyframe), so the
+   * first playlist of a running feed already holds the three target durations a player starts
+   * back from, instead of one segment (issue 24, item 11); a new feed's first segment is ready
+   * within a GOP.
+   */
   start(): void {
     this.onTracks(this.feed.tracks);
-    const gop = this.feed.gopCache();
+    const gop = this.feed.recentFrames();
     const last = gop[gop.length - 1];
     const lastAt = this.feed.lastFrameAt ?? Date.now();
     for (const f of gop) this.onFrame(f, last === undefined ? lastAt : lastAt - (last.dts90k - f.dts90k) / 90);

@@ -434,8 +434,15 @@ export class PlaySession implements RtspSession {
       if (this.pausing) return;
       this.playbackEnded(reason, error, reader.stats.chunksDropped);
     });
+    // Sender reports go first, dated at the first frame the reader gets: a player (ffmpeg's
+    // rtpdec) times packets that come before any report from each track's own first packet, and
+    // shifts them when the first report comes, so audio went back by up to a frame ("non
+    // monotonically increasing dts"). The report's mapping of RTP to wall clock is the same.
+    const joinSeq = output.joinSeq();
+    const first = joinSeq === undefined ? undefined : output.at(joinSeq);
+    const packetizer = this.outputs.packetizerOf(feed);
+    this.sendReports(first === undefined ? undefined : packetizer.wallMsOf(first.dts90k));
     reader.start();
-    this.sendReports();
     this.srTimer = setInterval(() => this.sendReports(), SENDER_REPORT_INTERVAL_MS);
     this.srTimer.unref();
   }
@@ -519,9 +526,10 @@ export class PlaySession implements RtspSession {
     }
   }
 
-  private sendReports(): void {
+  /** A sender report per track, for the wall-clock time `atMs` (default now). */
+  private sendReports(atMs?: number): void {
     const packetizer = this.outputs.packetizerOf(this.target.feed);
-    const now = Date.now();
+    const now = atMs ?? Date.now();
     for (const track of this.tracks.values()) {
       if (track.transport === 'multicast') continue;
       const clock = (this.shifted ?? packetizer).clockOf(track.trackId, now);

@@ -142,6 +142,11 @@ export class RtpFeedPacketizer {
     return { ssrc: sender.ssrc, rtpTimestamp: rtpTimestampOf(pts90k, sender.packetizer.clockRate, sender.tsBase) };
   }
 
+  /** The wall-clock time at which feed time `pts90k` was live, once the feed clock is anchored. */
+  wallMsOf(pts90k: number): number | undefined {
+    return this.anchor === undefined ? undefined : this.anchor.wallMs + (pts90k - this.anchor.pts90k) / 90;
+  }
+
   ssrcOf(trackId: number): number | undefined {
     return this.senders.get(trackId)?.ssrc;
   }

@@ -7,12 +7,13 @@ import { FeedcastError, MalformedInputError } from '../../errors.js';
 import type { Feed, PublisherSession } from '../../feed/feed.js';
 import { parseMpegAudioHeader } from '../../formats/mpeg-audio/mpeg-audio-header.js';
 import { inspectMpegVideoPicture } from '../../formats/mpeg-video/sequence-header.js';
-import { ingestFormatOf, videoFieldsOf, type IngestFormat, type RtpFormat } from '../../formats/rtp/formats.js';
+import { ingestFormatOf, reorderDepthOf, videoFieldsOf, type IngestFormat, type RtpFormat } from '../../formats/rtp/formats.js';
 import type { DepacketizedFrame, RtpDepacketizer } from '../../formats/rtp/payload.js';
 import { parseRtcp } from '../../formats/rtp/rtcp.js';
 import { looksLikeRtcp, parseRtpPacket } from '../../formats/rtp/rtp-packet.js';
 import { parseSdp, rtpFormatOfMedia } from '../../formats/sdp/sdp.js';
 import type { ConnectionInfo } from '../../access/connections.js';
+import { DtsFromPts } from '../../media/dts-from-pts.js';
 import { Unwrapper } from '../../media/timebase.js';
 import type { Track } from '../../media/track.js';
 import type { Logger } from '../../observability/logger.js';
@@ -85,6 +86,8 @@ interface IngestTrack {
   /** First sender report: RTP time (unwrapped) <-> publisher wall clock. */
   sr: { rtp: number; ntpMs: number } | undefined;
   firstArrival: { rtp: number; localMs: number } | undefined;
+  /** H.264/H.265: RTP carries only PTS; DTS are derived from them with the SPS's reorder depth. */
+  dts: DtsFromPts | undefined;
 }
 
 interface HeldFrame {
@@ -188,6 +191,7 @@ export class RecordSession implements RtspSession {
       pair: undefined,
       sr: undefined,
       firstArrival: undefined,
+      dts: undefined,
     };
     for (const spec of specs) {
       if (!spec.protocol.startsWith('RTP/AVP') || spec.multicast) continue;
@@ -366,12 +370,34 @@ export class RecordSession implements RtspSession {
       }
       this.ntpBaseMs ??= ntp;
       const t90k = Math.round((ntp - this.ntpBaseMs) * 90);
-      publisher.write({ trackId: f.track.index, dts90k: t90k, pts90k: t90k, keyframe: f.keyframe, data: f.data }, nowMs);
+      const dts90k = this.dtsOf(f.track, t90k);
+      publisher.write({ trackId: f.track.index, dts90k, pts90k: t90k, keyframe: f.keyframe, data: f.data }, nowMs);
     }
     if (keep.length !== this.held.length) {
       this.held = keep;
       this.heldBytes = keep.reduce((n, f) => n + f.data.length, 0);
     }
+  }
+
+  /** The DTS of a frame with PTS `pts90k`: derived for H.264/H.265 (B-frames), the PTS otherwise. */
+  private dtsOf(track: IngestTrack, pts90k: number): number {
+    const codec = track.track.codec;
+    if (codec !== 'h264' && codec !== 'h265') return pts90k;
+    if (track.dts === undefined) {
+      let depth = 0;
+      try {
+        if (track.track.config !== undefined) depth = reorderDepthOf(codec, track.track.config);
+      } catch (err) {
+        if (!(err instanceof FeedcastError)) throw err;
+      }
+      track.dts = new DtsFromPts(depth);
+      this.log.debug('video DTS derived from PTS', { track: track.index, reorderDepth: depth });
+    }
+    const late = track.dts.lateFrames;
+    const dts = track.dts.next(pts90k);
+    if (track.dts.lateFrames !== late)
+      this.warn('video reorders deeper than its SPS says; reorder depth raised', { track: track.index, depth: track.dts.depth });
+    return dts;
   }
 
   private onRtcp(track: IngestTrack, data: Buffer): void {
