@@ -5,6 +5,7 @@
 // MPEG-1/2 video ES (13818-2 6.2). "Not enough bytes yet" is a normal state; bad input throws.
 
 import { MalformedInputError } from '../../errors.js';
+import { parseAdtsHeader } from '../aac/audio-specific-config.js';
 import { parseMpegAudioHeader } from '../mpeg-audio/mpeg-audio-header.js';
 import { Buffered, type RawFramer, type RawPiece } from './buffered.js';
 import { FlvFramer, AsfStreamFramer, AviFramer, RmFramer, SwfFramer } from './legacy-framers.js';
@@ -319,11 +320,7 @@ export class MpegAudioFramer extends Buffered implements RawFramer {
   }
 }
 
-/**
- * adts_fixed_header + adts_variable_header (14496-3 1.A.2.2): 12 syncword 0xFFF | 1 id | 2 layer |
- * 1 protection_absent | 2 profile | 4 sf_index | 1 private | 3 channel_config | 4 bits |
- * 13 aac_frame_length (header included) | 11 buffer fullness | 2 raw blocks.
- */
+/** ADTS frames (14496-3 1.A.2.2), each a piece and a join point; the header is parseAdtsHeader's. */
 export class AdtsFramer extends Buffered implements RawFramer {
   constructor() {
     super('adts');
@@ -337,16 +334,9 @@ export class AdtsFramer extends Buffered implements RawFramer {
     this.append(chunk);
     const out: RawPiece[] = [];
     while (this.buf.length >= 7) {
-      const b = this.buf;
-      if (b[0] !== 0xff || ((b[1] ?? 0) & 0xf6) !== 0xf0) {
-        throw new MalformedInputError('adts', this.base, `no ADTS syncword (${b.subarray(0, 2).toString('hex')})`);
-      }
-      const length = (((b[3] ?? 0) & 0x03) << 11) | ((b[4] ?? 0) << 3) | ((b[5] ?? 0) >> 5);
-      const headerLength = ((b[1] ?? 0) & 0x01) === 1 ? 7 : 9;
-      if (length < headerLength)
-        throw new MalformedInputError('adts', this.base + 3, `frame length ${length} is below the header size`);
-      if (b.length < length) break;
-      out.push({ data: this.take(length), joinable: true });
+      const { frameLength } = parseAdtsHeader(this.buf, 0);
+      if (this.buf.length < frameLength) break;
+      out.push({ data: this.take(frameLength), joinable: true });
     }
     return out;
   }
