@@ -45,10 +45,29 @@ export function createLogger(options: LoggerOptions = {}, bound: LogFields = {})
   };
 }
 
-function serialise(value: unknown): unknown {
-  if (value instanceof Error)
-    return { name: value.name, message: value.message, ...('code' in value ? { code: value.code } : {}) };
-  return value;
+/** How deep a chain of causes is followed (a cause may be an error with its own cause...). */
+const MAX_CAUSE_DEPTH = 8;
+
+/**
+ * An error as plain data: name, message, its own fields (code, errno, syscall, path, offset...),
+ * stack and cause (followed to MAX_CAUSE_DEPTH), and an AggregateError's errors. JSON keeps the
+ * stack's line breaks escaped, so a record stays one line.
+ */
+function serialise(value: unknown, depth = 0, seen = new Set<unknown>()): unknown {
+  if (!(value instanceof Error)) return value;
+  if (seen.has(value)) return '[circular]';
+  if (depth > MAX_CAUSE_DEPTH) return `[${value.name}: ${value.message}]`;
+  seen.add(value);
+  const out: Record<string, unknown> = { name: value.name, message: value.message };
+  for (const [k, v] of Object.entries(value)) {
+    if (k === 'cause' || k === 'errors' || k === 'stack' || k === 'message' || k === 'name') continue;
+    if (v === null || typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') out[k] = v;
+    else if (Array.isArray(v) && v.every((x) => typeof x === 'string' || typeof x === 'number')) out[k] = v;
+  }
+  if (value.stack !== undefined) out['stack'] = value.stack;
+  if (value.cause !== undefined) out['cause'] = serialise(value.cause, depth + 1, seen);
+  if (value instanceof AggregateError) out['errors'] = (value.errors as unknown[]).map((e) => serialise(e, depth + 1, seen));
+  return out;
 }
 
 function jsonLine(level: LogLevel, msg: string, fields: LogFields): string {
@@ -61,8 +80,9 @@ function prettyLine(level: LogLevel, msg: string, fields: LogFields): string {
   const time = new Date().toISOString().slice(11, 23);
   const parts = Object.entries(fields).map(([k, v]) => {
     const s = serialise(v);
-    const text = typeof s === 'string' ? s : JSON.stringify(s);
-    return `${k}=${text !== undefined && /\s/.test(text) ? JSON.stringify(text) : String(text)}`;
+    // Strings with spaces are quoted; anything else is JSON already, which delimits itself.
+    if (typeof s === 'string') return `${k}=${/\s/.test(s) ? JSON.stringify(s) : s}`;
+    return `${k}=${String(JSON.stringify(s))}`;
   });
   return `${time} ${level.toUpperCase().padEnd(5)} ${msg}${parts.length > 0 ? ' ' + parts.join(' ') : ''}`;
 }
