@@ -4,6 +4,7 @@ import type { ServerConfig } from './config/config.js';
 import type { AccessLog } from './control/access-log.js';
 import type { ConnectionRegistry } from './access/connections.js';
 import type { FeedManager } from './feed/feed-manager.js';
+import type { FeedFiles } from './feedfile/feed-files.js';
 import type { Logger } from './observability/logger.js';
 import type { OutputRegistry } from './streams/output-registry.js';
 import type { FeedSourceStatus } from './transcode/launch.js';
@@ -13,6 +14,8 @@ export interface ServerContext {
   /** The config in force; replaced as a whole by a reload. */
   config: ServerConfig;
   readonly feeds: FeedManager;
+  /** The feeds' disk rings (time-shift, status). */
+  readonly feedFiles: FeedFiles;
   readonly outputs: OutputRegistry;
   readonly connections: ConnectionRegistry;
   readonly log: Logger;
@@ -55,7 +58,7 @@ export interface ReloadSummary {
   streamsRemoved: string[];
   streamsChanged: string[];
   connectionsClosed: number;
-  /** Settings that only take effect after a restart (listener addresses). */
+  /** Directives that changed but only take effect after a restart (config/reload-rules.ts). */
   needRestart: string[];
   warnings: string[];
 }

@@ -4,17 +4,17 @@
 import { loadConfigFile, type ServerConfig } from './config/config.js';
 import { ApiRoute } from './control/api.js';
 import { MetricsRoute } from './control/metrics.js';
-import { applyConfig } from './control/reload.js';
+import { applyConfig, type ConfigOwner } from './control/reload.js';
 import { AccessLog } from './control/access-log.js';
 import { authPolicy, type AuthHook } from './access/auth.js';
 import { CertificateStore } from './control/tls.js';
 import { ConnectionRegistry } from './access/connections.js';
 import { DemoSource, loadDemoClip } from './demo/demo-source.js';
 import { FeedManager } from './feed/feed-manager.js';
-import { FeedFileWriter } from './feedfile/writer.js';
+import { FeedFiles } from './feedfile/feed-files.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { PlayerPageRoute } from './control/player-page.js';
-import { HlsRoute } from './protocols/hls/route.js';
+import { HlsRoute, hlsRouteSettings } from './protocols/hls/route.js';
 import { webRtcOptions } from './protocols/webrtc/options.js';
 import { WebRtcRoute } from './protocols/webrtc/route.js';
 import { HttpServer } from './protocols/http/server.js';
@@ -22,11 +22,11 @@ import { RtmpServer } from './protocols/rtmp/server.js';
 import { RtspServer } from './protocols/rtsp/server.js';
 import { SourceManager } from './transcode/launch.js';
 import { TranscodeRoute } from './protocols/http/transcode-route.js';
-import { setTranscoderManager, TranscoderManager } from './transcode/transcoder-manager.js';
+import { TranscoderManager } from './transcode/transcoder-manager.js';
 import type { ReloadSummary, ServerContext } from './server-context.js';
 import { OutputRegistry } from './streams/output-registry.js';
 import { VERSION } from './version.js';
-import { EgressThreads, egressThreads, setEgressThreads } from './streams/egress-threads.js';
+import { EgressThreads } from './streams/egress-threads.js';
 
 export interface StartOptions {
   log?: Logger;
@@ -71,6 +71,41 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       : undefined;
   certs?.watch();
 
+  // What has been started, stopped in the order of the close cascade (docs/ARCHITECTURE.md) when
+  // a later step fails or the server closes.
+  const parts: Partial<{
+    sources: SourceManager;
+    transcoders: TranscoderManager;
+    webrtc: WebRtcRoute;
+    hls: HlsRoute;
+    outputs: OutputRegistry;
+    rtmp: RtmpServer;
+    rtmps: RtmpServer;
+    rtsp: RtspServer;
+    http: HttpServer;
+    egress: EgressThreads;
+    ctx: ServerContext;
+  }> = {};
+  const demos: DemoSource[] = [];
+  const stopAll = async (): Promise<void> => {
+    feeds.beginStop();
+    for (const d of demos) d.stop();
+    await parts.transcoders?.closeAll();
+    await parts.sources?.closeAll();
+    await parts.webrtc?.close();
+    parts.hls?.close();
+    parts.outputs?.closeAll();
+    await feedFiles.closeAll();
+    feeds.closeAll();
+    await parts.rtmp?.close();
+    await parts.rtmps?.close();
+    await parts.rtsp?.close();
+    certs?.close();
+    await parts.http?.close();
+    await parts.egress?.stop();
+    parts.ctx?.accessLog?.close();
+  };
+
   const feeds = new FeedManager(
     {
       publisherTimeoutMs: config.publisherTimeoutMs,
@@ -83,44 +118,25 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   for (const feed of config.feeds) feeds.declare(feed.name);
 
   // Feeds with a File record to their disk ring; an existing file is recovered (or refused if it is not ours).
-  const feedFiles: FeedFileWriter[] = [];
-  const closeFeedFiles = (): Promise<unknown> => Promise.all(feedFiles.splice(0).map((w) => w.close()));
+  const feedFiles = new FeedFiles(feeds, log);
   try {
-    for (const fc of config.feeds) {
-      const feed = feeds.get(fc.key);
-      if (fc.file === undefined || feed === undefined) continue;
-      try {
-        feedFiles.push(
-          await FeedFileWriter.open(feed, {
-            path: fc.file,
-            maxSizeBytes: fc.fileMaxSizeBytes,
-            syncIntervalMs: fc.fileSyncMs,
-            truncate: fc.truncate,
-            readOnly: fc.readOnly,
-            log,
-          }),
-        );
-      } catch (err) {
-        // A disk that cannot be written (read-only, full, gone) costs that feed its recording, not
-        // the server: it runs live. A file that is not ours is still refused (FeedcastError).
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code === 'EROFS' || code === 'EACCES' || code === 'EPERM' || code === 'ENOSPC' || code === 'EIO') {
-          log.error('feed file unusable: the feed runs live without it', { feed: fc.key, file: fc.file, code });
-          continue;
-        }
-        throw err;
-      }
-    }
+    await feedFiles.applyConfig(config, true);
   } catch (err) {
-    await closeFeedFiles();
-    feeds.closeAll();
+    await stopAll();
     throw err;
   }
 
+  // One server per process owns the egress threads (tests start several in turn).
+  const egress = config.egressThreads > 0 ? EgressThreads.start(config.egressThreads, log) : undefined;
+  if (egress !== undefined) parts.egress = egress;
+
+  const outputs = new OutputRegistry(config.readerMaxQueueBytes, log, config.writeCoalesceMs, egress);
+  parts.outputs = outputs;
   const ctx: ServerContext = {
     config,
     feeds,
-    outputs: new OutputRegistry(config.readerMaxQueueBytes, log, config.writeCoalesceMs),
+    feedFiles,
+    outputs,
     connections: new ConnectionRegistry(),
     log,
     accessLog: config.customLog !== undefined ? new AccessLog(config.customLog) : undefined,
@@ -131,21 +147,14 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     reload: undefined,
     children: undefined,
   };
+  parts.ctx = ctx;
   if (options.onPublish !== undefined || options.onRead !== undefined) {
     authPolicy(ctx).setHooks({ onPublish: options.onPublish, onRead: options.onRead });
   }
-  const configPath = options.configPath;
-  if (configPath !== undefined) {
-    // A reload parses the whole file first: a bad file is rejected and the running config stays.
-    ctx.reload = async (): Promise<ReloadSummary> => {
-      const next = await loadConfigFile(configPath);
-      const summary = applyConfig(ctx, next);
-      log.info('config reloaded', { ...summary });
-      return summary;
-    };
-  }
 
-  const demos: DemoSource[] = [];
+  const http = new HttpServer(ctx);
+  parts.http = http;
+
   if (options.demoFeeds !== undefined && options.demoFeeds.length > 0) {
     const clip = await loadDemoClip();
     for (const key of options.demoFeeds) {
@@ -156,111 +165,91 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   }
 
   // Launch/pulled sources and transcoded streams: ffmpeg children, started on demand.
-  const sources = new SourceManager(ctx, { idleTimeoutMs: config.transcodeIdleTimeoutMs });
-  const transcoders = new TranscoderManager(ctx, {
-    idleTimeoutMs: config.transcodeIdleTimeoutMs,
-    acquireSource: (key) => sources.acquire(key),
-  });
-  setTranscoderManager(transcoders);
+  const sources = new SourceManager(config, feeds, log);
+  const transcoders = new TranscoderManager(config, feeds, log, { acquireSource: (key) => sources.acquire(key) });
+  parts.sources = sources;
+  parts.transcoders = transcoders;
   ctx.children = {
     transcoders: () => transcoders.status(),
     sources: () => sources.status(),
     acquireSource: (key) => sources.acquire(key),
   };
-  const stopChildren = async (): Promise<void> => {
-    await transcoders.closeAll();
-    await sources.closeAll();
-    setTranscoderManager(undefined);
-  };
 
-  const http = new HttpServer(ctx);
   http.addRoute(new ApiRoute(ctx));
   http.addRoute(new MetricsRoute(ctx));
   http.addRoute(new TranscodeRoute(ctx, transcoders, sources));
-  const hls = new HlsRoute(ctx, {
-    segmentTargetMs: config.hls.segmentSeconds * 1000,
-    partTargetMs: config.hls.partSeconds * 1000,
-    windowSegments: config.hls.window,
-    partHoldBackParts: config.hls.partHoldBack,
-    idleTimeoutMs: config.hls.idleTimeoutMs,
-    transcoders: () => transcoders,
-  });
+  const hls = new HlsRoute(ctx, { ...hlsRouteSettings(config), transcoders });
+  parts.hls = hls;
   http.addRoute(hls);
   const webrtc = config.webrtc.enabled ? new WebRtcRoute(ctx, webRtcOptions(config)) : undefined;
-  if (webrtc !== undefined) http.addRoute(webrtc);
-  // Opens the single-port mux (WebRTCUDPPort/WebRTCTCP) now: a port in use fails the start, not the first viewer.
-  await webrtc?.ready();
+  if (webrtc !== undefined) {
+    parts.webrtc = webrtc;
+    http.addRoute(webrtc);
+  }
   http.addRoute(new PlayerPageRoute(ctx, { whep: webrtc !== undefined }));
+
   let httpPort: number;
   let httpsPort: number | undefined;
+  let rtmp: RtmpServer | undefined;
+  let rtmpPort: number | undefined;
+  let rtmps: RtmpServer | undefined;
+  let rtmpsPort: number | undefined;
+  let rtspPort: number | undefined;
   try {
+    // Opens the single-port mux (WebRTCUDPPort/WebRTCTCP) now: a port in use fails the start, not the first viewer.
+    await webrtc?.ready();
     httpPort = await http.listen(config.http.port, config.http.bindAddress);
     if (certs !== undefined && config.tls.httpsPort !== undefined) {
       httpsPort = await http.listenTls(config.tls.httpsPort, config.http.bindAddress, certs);
     }
+    transcoders.startAlwaysOn();
+    if (config.rtmp.port !== 0) {
+      const server = new RtmpServer(ctx, { chunkSize: config.rtmp.chunkSize });
+      rtmp = parts.rtmp = server;
+      rtmpPort = await server.listen(config.rtmp.port, config.rtmp.bindAddress);
+    }
+    if (certs !== undefined && config.tls.rtmpsPort !== undefined) {
+      const server = new RtmpServer(ctx, { chunkSize: config.rtmp.chunkSize, tls: certs });
+      rtmps = parts.rtmps = server;
+      rtmpsPort = await server.listen(config.tls.rtmpsPort, config.rtmp.bindAddress);
+    }
+    if (config.rtsp.port !== undefined) {
+      const server = new RtspServer(ctx);
+      parts.rtsp = server;
+      rtspPort = await server.listen(config.rtsp.port, config.rtsp.bindAddress);
+    }
   } catch (err) {
-    certs?.close();
-    await http.close();
-    for (const d of demos) d.stop();
-    await stopChildren();
-    await closeFeedFiles();
-    feeds.closeAll();
+    await stopAll();
     throw err;
   }
-  transcoders.startAlwaysOn();
-  let rtmp: RtmpServer | undefined;
-  let rtmpPort: number | undefined;
-  if (config.rtmp.port !== 0) {
-    rtmp = new RtmpServer(ctx, { chunkSize: config.rtmp.chunkSize });
-    try {
-      rtmpPort = await rtmp.listen(config.rtmp.port, config.rtmp.bindAddress);
-    } catch (err) {
-      for (const d of demos) d.stop();
-      await stopChildren();
-      await closeFeedFiles();
-      feeds.closeAll();
-      await http.close();
-      throw err;
-    }
+
+  // A reload is the loop over these owners (control/reload.ts), in this order: feeds first.
+  const owners: ConfigOwner[] = [
+    {
+      applyConfig: (next, diff) => {
+        feeds.applyConfig(next, diff);
+      },
+    },
+    { applyConfig: (next) => feedFiles.applyConfig(next) },
+    outputs,
+    sources,
+    transcoders,
+    hls,
+    http,
+    ...(rtmp !== undefined ? [rtmp] : []),
+    ...(rtmps !== undefined ? [rtmps] : []),
+  ];
+  const configPath = options.configPath;
+  if (configPath !== undefined) {
+    // A reload parses the whole file first: a bad file is rejected and the running config stays.
+    ctx.reload = async (): Promise<ReloadSummary> => {
+      const next = await loadConfigFile(configPath);
+      const summary = await applyConfig(ctx, next, owners);
+      log.info('config reloaded', { ...summary });
+      return summary;
+    };
   }
-  let rtmps: RtmpServer | undefined;
-  let rtmpsPort: number | undefined;
-  if (certs !== undefined && config.tls.rtmpsPort !== undefined) {
-    rtmps = new RtmpServer(ctx, { chunkSize: config.rtmp.chunkSize, tls: certs });
-    try {
-      rtmpsPort = await rtmps.listen(config.tls.rtmpsPort, config.rtmp.bindAddress);
-    } catch (err) {
-      for (const d of demos) d.stop();
-      await stopChildren();
-      await closeFeedFiles();
-      await rtmp?.close();
-      feeds.closeAll();
-      certs.close();
-      await http.close();
-      throw err;
-    }
-  }
-  let rtsp: RtspServer | undefined;
-  let rtspPort: number | undefined;
-  if (config.rtsp.port !== undefined) {
-    rtsp = new RtspServer(ctx);
-    try {
-      rtspPort = await rtsp.listen(config.rtsp.port, config.rtsp.bindAddress);
-    } catch (err) {
-      for (const d of demos) d.stop();
-      await stopChildren();
-      await closeFeedFiles();
-      await rtmp?.close();
-      await rtmps?.close();
-      feeds.closeAll();
-      certs?.close();
-      await http.close();
-      throw err;
-    }
-  }
-  // One server per process owns the egress threads (tests start several in turn).
-  const egress = config.egressThreads > 0 ? EgressThreads.start(config.egressThreads, log) : undefined;
-  if (egress !== undefined) setEgressThreads(egress);
+
   log.info('listening', {
     http: `${config.http.bindAddress}:${httpPort}`,
     rtmp: rtmpPort !== undefined ? `${config.rtmp.bindAddress}:${rtmpPort}` : 'off',
@@ -289,24 +278,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     },
     close: () => {
       closing ??= (async () => {
-        feeds.beginStop();
-        for (const d of demos) d.stop();
-        await stopChildren();
-        await webrtc?.close();
-        hls.close();
-        ctx.outputs.closeAll();
-        await closeFeedFiles();
-        feeds.closeAll();
-        await rtmp?.close();
-        await rtmps?.close();
-        await rtsp?.close();
-        certs?.close();
-        await http.close();
-        if (egress !== undefined) {
-          if (egressThreads() === egress) setEgressThreads(undefined);
-          await egress.stop();
-        }
-        ctx.accessLog?.close();
+        await stopAll();
         log.info('stopped');
       })();
       return closing;

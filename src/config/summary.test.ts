@@ -43,6 +43,9 @@ test('describeConfig lists listeners, feeds with URLs, streams, redirects and wa
   assert.match(text, /HTTP {2}0\.0\.0\.0:8081/);
   assert.match(text, /RTSP {2}0\.0\.0\.0:5454/);
   assert.match(text, /RTMP {2}0\.0\.0\.0:1935/);
+  // Issue 19: the directives a reload cannot apply are named.
+  assert.match(text, /every other directive\)\n {2}HTTPPort, HTTPBindAddress, BindAddress, Port: the HTTP listener/);
+  assert.match(text, /\n {2}EgressThreads: /);
   assert.match(
     text,
     /publish {2}http:\/\/localhost:8081\/cam\.ffm, http:\/\/localhost:8081\/cam, rtmp:\/\/localhost:1935\/live\/cam, rtsp:\/\/localhost:5454\/cam, http:\/\/localhost:8081\/cam\/whip\n/,

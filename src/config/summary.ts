@@ -1,6 +1,7 @@
 // What `feedcast check CONFIG` prints: the listeners and limits, every feed with the URLs it is published and read at,
 // every stream with its feed, format and encoding, the redirects, and the warnings. Plain text, stable order.
 
+import { describeRestartRules } from './reload-rules.js';
 import type { FeedConfig, ServerConfig, StreamConfig, StreamEncoding } from './config.js';
 
 function hostOf(bindAddress: string): string {
@@ -122,6 +123,9 @@ export function describeConfig(config: ServerConfig): string {
   );
   out.push(`Access log  ${config.customLog === undefined ? 'none' : config.customLog === '-' ? 'stdout' : config.customLog}`);
   if (config.ffmpegPath !== undefined) out.push(`ffmpeg  ${config.ffmpegPath}`);
+
+  out.push('', 'Need a restart (a reload, SIGHUP or POST /api/v1/reload, applies every other directive)');
+  for (const line of describeRestartRules()) out.push(`  ${line}`);
 
   out.push('', `Feeds (${config.feeds.length})`);
   for (const feed of config.feeds) {

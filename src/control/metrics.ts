@@ -9,7 +9,6 @@ import type * as PromClient from 'prom-client';
 import type { Counter, Gauge, Registry } from 'prom-client';
 import type { ConnectionInfo } from '../access/connections.js';
 import type { HttpRoute } from '../protocols/http/route.js';
-import { feedFileOf } from '../feedfile/registry.js';
 import type { ServerContext } from '../server-context.js';
 
 type Labels = Record<string, string>;
@@ -183,21 +182,21 @@ export async function createMetricsRegistry(ctx: ServerContext): Promise<Registr
     'feedcast_feedfile_bytes_written_total',
     'Bytes written to the feed file.',
     ['feed'],
-    perFeed((f) => feedFileOf(f)?.status.bytesWritten),
+    perFeed((f) => ctx.feedFiles.of(f)?.status.bytesWritten),
   );
   metric(
     'gauge',
     'feedcast_feedfile_seconds_held',
     'Seconds of media the feed file holds (its time-shift window).',
     ['feed'],
-    perFeed((f) => feedFileOf(f)?.status.durationSeconds),
+    perFeed((f) => ctx.feedFiles.of(f)?.status.durationSeconds),
   );
   metric(
     'counter',
     'feedcast_feedfile_frames_dropped_total',
     'Frames not recorded because the disk could not keep up (the file has a gap).',
     ['feed'],
-    perFeed((f) => feedFileOf(f)?.status.framesDropped),
+    perFeed((f) => ctx.feedFiles.of(f)?.status.framesDropped),
   );
   metric('gauge', 'feedcast_bandwidth_in_use_kbps', 'kbit/s promised to readers, counted against MaxBandwidth.', [], () => [
     [{}, ctx.bandwidthInUseKbps],

@@ -3,7 +3,6 @@
 
 import type { ConnectionInfo } from '../access/connections.js';
 import type { Feed } from '../feed/feed.js';
-import { feedFileOf } from '../feedfile/registry.js';
 import { isoTime } from '../feedfile/time-spec.js';
 import type { Track } from '../media/track.js';
 import type { ServerContext } from '../server-context.js';
@@ -118,12 +117,12 @@ export function feedView(ctx: ServerContext, feed: Feed, now = Date.now()): Feed
     framesSkippedBeforeKeyframe: feed.stats.framesSkippedBeforeKeyframe,
     timestampRepairs: { ...feed.clockRepairs },
     readers,
-    file: fileView(feed),
+    file: fileView(ctx, feed),
   };
 }
 
-function fileView(feed: Feed): FeedView['file'] {
-  const status = feedFileOf(feed)?.status;
+function fileView(ctx: ServerContext, feed: Feed): FeedView['file'] {
+  const status = ctx.feedFiles.of(feed)?.status;
   if (status === undefined) return null;
   const iso = (ms: number | undefined): string | null => (ms === undefined ? null : isoTime(ms));
   return {

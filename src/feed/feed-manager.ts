@@ -13,6 +13,15 @@ export interface FeedManagerOptions extends FeedOptions {
 
 const DEFAULT_DYNAMIC_FEED_TIMEOUT_MS = 300_000;
 
+/** What FeedManager.applyConfig reads of a config (ServerConfig has it). */
+export interface FeedsConfig {
+  publisherTimeoutMs: number;
+  publisherGraceMs: number;
+  dynamicFeeds: boolean;
+  dynamicFeedTimeoutMs: number;
+  feeds: readonly { name: string; key: string }[];
+}
+
 /** Names a dynamic feed may take: safe in URLs, file names and HTML. */
 const FEED_KEY = /^[A-Za-z0-9][A-Za-z0-9_\-.]{0,63}$/;
 
@@ -20,6 +29,9 @@ export { feedKeyOf } from '../config/names.js';
 
 export class FeedManager {
   private readonly feeds = new Map<string, Feed>();
+  /** Feeds made inside the server from others (a ladder's output, one variant's tracks): not found by name. */
+  private readonly derived = new Set<Feed>();
+  /** Read live by every feed (the same object): a reload changes the timeouts of feeds that exist. */
   private readonly options: FeedManagerOptions;
   private readonly log: Logger;
   /** Dynamic feeds by key, with the time since which each has had no publisher and no reader. */
@@ -27,8 +39,69 @@ export class FeedManager {
   private sweepTimer: NodeJS.Timeout | undefined;
 
   constructor(options: FeedManagerOptions, log: Logger) {
-    this.options = options;
+    this.options = { ...options };
     this.log = log;
+  }
+
+  /**
+   * A new config: PublisherTimeout, PublisherGracePeriod and DynamicFeeds apply to every feed at
+   * once; feeds in `replace` (removed or changed: their readers were told by the reload) are
+   * closed, and every declared feed exists afterwards. Dynamic feeds stay unless DynamicFeeds
+   * went off (`diff.feedsReplaced`: config/reload-rules.ts). Returns the keys of the feeds closed.
+   */
+  applyConfig(next: FeedsConfig, diff: { readonly feedsReplaced: ReadonlySet<string> }): string[] {
+    this.options.publisherTimeoutMs = next.publisherTimeoutMs;
+    this.options.publisherGraceMs = next.publisherGraceMs;
+    this.options.dynamicFeeds = next.dynamicFeeds;
+    if (this.options.dynamicFeedTimeoutMs !== next.dynamicFeedTimeoutMs && this.sweepTimer !== undefined) {
+      // The sweep runs at a quarter of the timeout: start it again at the new pace.
+      clearInterval(this.sweepTimer);
+      this.sweepTimer = undefined;
+      this.options.dynamicFeedTimeoutMs = next.dynamicFeedTimeoutMs;
+      this.startSweep();
+    }
+    this.options.dynamicFeedTimeoutMs = next.dynamicFeedTimeoutMs;
+    const declared = new Set(next.feeds.map((f) => nameKey(feedKeyOf(f.name))));
+    const replaced = new Set([...diff.feedsReplaced].map(nameKey));
+    const closed: string[] = [];
+    for (const [mapKey, feed] of [...this.feeds]) {
+      if (replaced.has(mapKey) || (!declared.has(mapKey) && !next.dynamicFeeds)) {
+        this.remove(mapKey);
+        closed.push(feed.key);
+      }
+    }
+    for (const f of next.feeds) this.declare(f.name);
+    return closed;
+  }
+
+  /** The settings feeds read now (status, tests). */
+  settings(): Readonly<FeedManagerOptions> {
+    return this.options;
+  }
+
+  /**
+   * A feed derived inside the server from another (ladder output, variant selector), named `id`:
+   * not reachable by name nor listed with the feeds. Its grace period is at least `minGraceMs`
+   * (a restarting ffmpeg must not end its readers); both timeouts follow reloads.
+   */
+  derive(id: string, minGraceMs = 0): Feed {
+    const shared = this.options;
+    const options: FeedOptions = {
+      get publisherTimeoutMs() {
+        return shared.publisherTimeoutMs;
+      },
+      get publisherGraceMs() {
+        return Math.max(shared.publisherGraceMs, minGraceMs);
+      },
+    };
+    const feed = new Feed(id, id, options, this.log);
+    this.derived.add(feed);
+    return feed;
+  }
+
+  /** Closes a feed made by derive(). */
+  removeDerived(feed: Feed): void {
+    if (this.derived.delete(feed)) feed.close();
   }
 
   /** Declares a configured feed (`<Feed feed1.ffm>`), reachable as `feed1`. */
@@ -128,5 +201,7 @@ export class FeedManager {
     this.dynamic.clear();
     for (const feed of this.feeds.values()) feed.close();
     this.feeds.clear();
+    for (const feed of this.derived) feed.close();
+    this.derived.clear();
   }
 }

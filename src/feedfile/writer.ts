@@ -20,7 +20,6 @@ import {
   type Geometry,
 } from './format.js';
 import { openFeedFile, readBlocks, type OpenedFeedFile, type RecoveryReport } from './recovery.js';
-import { registerFeedFile, unregisterFeedFile } from './registry.js';
 
 export interface FeedFileWriterOptions {
   path: string;
@@ -201,7 +200,6 @@ export class FeedFileWriter implements BlockSource {
 
   private attach(feed: Feed): void {
     this.feed = feed;
-    registerFeedFile(feed, this);
     if (this.readOnly) return;
     this.unsubscribe.push(
       feed.on('tracks', (tracks) => this.onTracks(tracks)),
@@ -621,7 +619,6 @@ export class FeedFileWriter implements BlockSource {
     this.closed = true;
     await this.loop;
     if (!this.readOnly) await this.syncIfDue(true);
-    if (this.feed !== undefined) unregisterFeedFile(this.feed, this);
     await this.opened.fh.close();
   }
 }

@@ -8,20 +8,18 @@ import { test } from 'node:test';
 import { FakeChunkSource } from '../../test/helpers/chunk-source.js';
 import { closeAll, connectedPairs, pattern, receive, turns, type Pair } from '../../test/helpers/socket-pairs.js';
 import { silentLogger } from '../observability/logger.js';
-import { EgressThreads, setEgressThreads } from './egress-threads.js';
+import { EgressThreads } from './egress-threads.js';
 import { nativeFanout, nativeFanoutStatus, socketBytesWritten } from './native-fanout.js';
 import { OutputReader } from './output-reader.js';
 
 const skip = nativeFanout === undefined ? `native fan-out: ${nativeFanoutStatus}` : false;
-const options = { maxQueueBytes: 64 << 20, maxLagMs: 60_000, coalesceMs: 0, exclusiveSink: true };
+const base = { maxQueueBytes: 64 << 20, maxLagMs: 60_000, coalesceMs: 0 };
 
 async function withThreads(count: number, body: (threads: EgressThreads) => Promise<void>): Promise<void> {
   const threads = EgressThreads.start(count, silentLogger);
-  setEgressThreads(threads);
   try {
     await body(threads);
   } finally {
-    setEgressThreads(undefined);
     await threads.stop();
   }
 }
@@ -41,7 +39,7 @@ test('readers get every byte in order from two threads, also one that stops read
     feed.push(pattern(0, 1000), true, true);
     const pairs = await connectedPairs(6);
     try {
-      const readers = pairs.map((p) => new OutputReader(feed, p.sending, options));
+      const readers = pairs.map((p) => new OutputReader(feed, p.sending, { ...base, egress: threads }));
       for (const r of readers) r.start();
       assert.equal(threads.readers, 6, 'every reader has a descriptor on a thread');
       const live = pairs.slice(0, 5).map(receive);
@@ -82,7 +80,7 @@ test('a reader that ends has its thread descriptor closed: the viewer sees the c
     const pairs = await connectedPairs(1);
     const pair = pairs[0]!;
     try {
-      const reader = new OutputReader(feed, pair.sending, options);
+      const reader = new OutputReader(feed, pair.sending, { ...base, egress: threads });
       reader.start();
       const got = receive(pair);
       feed.push(pattern(1, 20_000), false, true);
@@ -111,7 +109,7 @@ test(
       feed.push(pattern(0, 100), true, true);
       const pairs: Pair[] = await connectedPairs(3);
       try {
-        const readers = pairs.map((p) => new OutputReader(feed, p.sending, options));
+        const readers = pairs.map((p) => new OutputReader(feed, p.sending, { ...base, egress: threads }));
         for (const r of readers) r.start();
         const gots = pairs.map(receive);
         feed.push(pattern(1, 10_000), false, true);
@@ -134,21 +132,25 @@ test(
   },
 );
 
-test('readers whose socket others write to (not exclusive) stay on the main thread', { skip }, async () => {
-  await withThreads(1, async (threads) => {
-    const feed = new FakeChunkSource('HEADER');
-    feed.push(pattern(0, 100), true, true);
-    const pairs = await connectedPairs(1);
-    try {
-      const reader = new OutputReader(feed, pairs[0]!.sending, { ...options, exclusiveSink: false });
-      reader.start();
-      assert.equal(threads.readers, 0);
-      feed.push(pattern(1, 1000), false, true);
-      await receive(pairs[0]!).until(1106);
-      assert.equal(threads.batches, 0);
-      reader.close('done');
-    } finally {
-      closeAll(pairs);
-    }
-  });
-});
+test(
+  'readers not given the egress threads (their socket has other writers, as RTMP) stay on the main thread',
+  { skip },
+  async () => {
+    await withThreads(1, async (threads) => {
+      const feed = new FakeChunkSource('HEADER');
+      feed.push(pattern(0, 100), true, true);
+      const pairs = await connectedPairs(1);
+      try {
+        const reader = new OutputReader(feed, pairs[0]!.sending, base);
+        reader.start();
+        assert.equal(threads.readers, 0);
+        feed.push(pattern(1, 1000), false, true);
+        await receive(pairs[0]!).until(1106);
+        assert.equal(threads.batches, 0);
+        reader.close('done');
+      } finally {
+        closeAll(pairs);
+      }
+    });
+  },
+);

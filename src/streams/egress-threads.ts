@@ -20,6 +20,8 @@ import { detach } from '../observability/detach.js';
 
 /** A reader's socket as one thread sees it: the thread, and the descriptor it owns. */
 export interface EgressSlot {
+  /** The threads the slot belongs to. */
+  threads: EgressThreads;
   thread: number;
   fd: number;
 }
@@ -144,7 +146,7 @@ export class EgressThreads {
     if (!this.usable || nativeFanout === undefined) return undefined;
     const copy = nativeFanout.dupFd(fd);
     if (copy < 0) return undefined;
-    const slot = { thread: this.next, fd: copy };
+    const slot: EgressSlot = { threads: this, thread: this.next, fd: copy };
     this.next = (this.next + 1) % this.count;
     this.open.add(slot);
     return slot;
@@ -195,15 +197,4 @@ export class EgressThreads {
     for (const slot of this.open) nativeFanout?.closeFd(slot.fd);
     this.open.clear();
   }
-}
-
-let current: EgressThreads | undefined;
-
-/** The server's egress threads, if `EgressThreads` is set (server.ts sets and clears them). */
-export function egressThreads(): EgressThreads | undefined {
-  return current;
-}
-
-export function setEgressThreads(threads: EgressThreads | undefined): void {
-  current = threads;
 }

@@ -44,8 +44,8 @@ export type MuxedOutputEvents = {
 };
 
 export interface MuxedOutputOptions {
-  /** Bytes behind the newest chunk that are kept for lagging readers. */
-  retainBytes: number;
+  /** Bytes behind the newest chunk that are kept for lagging readers: read at every trim (reload). */
+  settings: OutputSettings;
   /** Which of the feed's tracks this output carries (NoAudio / NoVideo). */
   trackFilter?: (track: Track) => boolean;
   /**
@@ -53,6 +53,12 @@ export interface MuxedOutputOptions {
    * write them in one batch; 0 = once per event-loop turn; undefined = one write per chunk.
    */
   writeCoalesceMs?: number | undefined;
+}
+
+/** Settings shared by every output of a registry and read when used, so that a reload applies at once. */
+export interface OutputSettings {
+  /** `ReaderMaxQueue`: bytes behind the newest chunk kept for lagging readers. */
+  readonly retainBytes: number;
 }
 
 export type MuxerFactory = (tracks: readonly Track[]) => StreamMuxer;
@@ -199,7 +205,7 @@ export class MuxedOutput extends TypedEmitter<MuxedOutputEvents> {
     const join = this.lastJoinSeq ?? this.nextSeq;
     let drop = 0;
     for (const c of this.chunks) {
-      if (c.seq >= join || this.producedBytes - c.startByte <= this.options.retainBytes) break;
+      if (c.seq >= join || this.producedBytes - c.startByte <= this.options.settings.retainBytes) break;
       drop++;
     }
     // Splice in batches: shifting one element per frame is O(n) each time.

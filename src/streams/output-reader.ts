@@ -25,7 +25,7 @@ import { performance } from 'node:perf_hooks';
 import { ClientTooSlowError } from '../errors.js';
 import { TypedEmitter } from '../typed-emitter.js';
 import type { Chunk, MuxedOutput } from './muxed-output.js';
-import { egressThreads, type EgressSlot, type EgressThreads } from './egress-threads.js';
+import type { EgressSlot, EgressThreads } from './egress-threads.js';
 import { directTarget, nativeFanout, writableDirectly, type DirectTarget, type NativeFanout } from './native-fanout.js';
 
 /** What a reader walks: a MuxedOutput, or a RawOutput of container bytes muxed by ffmpeg (streams/raw-output.ts). */
@@ -65,11 +65,11 @@ export interface OutputReaderOptions {
    */
   coalesceMs?: number;
   /**
-   * Nothing but this reader writes to the sink once it has started (HTTP progressive; not RTMP,
-   * whose session writes control messages): its batches may then be sent by an egress thread
-   * (egress-threads.ts) when the server has them.
+   * The server's egress threads (`EgressThreads N`), given only when nothing but this reader
+   * writes to the sink once it has started (HTTP progressive; not RTMP, whose session writes
+   * control messages): its batches may then be sent by one of them.
    */
-  exclusiveSink?: boolean;
+  egress?: EgressThreads | undefined;
 }
 
 /** Readers written per event-loop turn by a FanoutGroup before it yields (setImmediate). */
@@ -217,14 +217,17 @@ class FanoutGroup {
    */
   private sendSlice(native: NativeFanout, list: OutputReader[], end: number, batch: Buffer): void {
     const from = this.batchFrom;
-    const egress = egressThreads();
-    const byThread = egress?.usable === true ? new Map<number, OutputReader[]>() : undefined;
+    // The egress threads of the readers that have a slot on one (the server's, given to each reader).
+    let egress: EgressThreads | undefined;
+    let byThread: Map<number, OutputReader[]> | undefined;
     let count = 0;
     for (let i = this.sliceAt; i < end; i++) {
       const reader = list[i];
       if (reader === undefined) continue;
-      const slot = byThread !== undefined ? reader.egressSlotFor(from) : undefined;
-      if (byThread !== undefined && slot !== undefined) {
+      const slot = reader.egressSlotFor(from);
+      if (slot !== undefined && (egress === undefined || egress === slot.threads)) {
+        egress = slot.threads;
+        byThread ??= new Map<number, OutputReader[]>();
         const onThread = byThread.get(slot.thread);
         if (onThread === undefined) byThread.set(slot.thread, [reader]);
         else onThread.push(reader);
@@ -341,7 +344,7 @@ export class OutputReader extends TypedEmitter<OutputReaderEvents> {
     } else {
       this.group = joinGroup(output, coalesceMs, this);
       this.direct = directTarget(sink);
-      const egress = options.exclusiveSink === true && this.direct !== undefined ? egressThreads() : undefined;
+      const egress = this.direct !== undefined ? options.egress : undefined;
       this.egressSlot = egress !== undefined && this.direct !== undefined ? egress.attach(this.direct.fd) : undefined;
       if (this.egressSlot !== undefined) this.egress = egress;
       this.offChunk = () => this.group?.remove(this);
@@ -431,7 +434,9 @@ export class OutputReader extends TypedEmitter<OutputReaderEvents> {
 
   /** This reader's egress slot when the batch starting at `from` may go to its thread now (as directFdFor). */
   egressSlotFor(from: number): EgressSlot | undefined {
-    return this.egressSlot !== undefined && this.directFdFor(from) >= 0 ? this.egressSlot : undefined;
+    return this.egressSlot !== undefined && this.egressSlot.threads.usable && this.directFdFor(from) >= 0
+      ? this.egressSlot
+      : undefined;
   }
 
   /** The batch goes to the egress thread: holds every other write until afterEgressSend; the thread's descriptor. */

@@ -7,6 +7,7 @@ import type { Logger } from '../observability/logger.js';
 import { FlvMuxer } from '../formats/flv/flv-muxer.js';
 import { TsMuxer } from '../formats/mpegts/ts-muxer.js';
 import { RTMP_PLAY_STREAM_ID, RtmpMuxer } from '../formats/rtmp/rtmp-muxer.js';
+import type { EgressThreads } from './egress-threads.js';
 import { MuxedOutput, type MuxerFactory } from './muxed-output.js';
 
 /** Byte-stream formats served without encoding. */
@@ -63,16 +64,25 @@ function muxerFactory(format: OutputFormat, variant: OutputVariant, rtmpChunkSiz
 
 export class OutputRegistry {
   private readonly outputs = new Map<string, MuxedOutput>();
-  private readonly retainBytes: number;
+  /** Read live by every output made here, and by RTSP's RtpOutputs: a reload changes what they keep at once. */
+  readonly settings: { retainBytes: number };
   private readonly log: Logger;
   /** Write coalescing of the outputs made here (MuxedOutputOptions.writeCoalesceMs). */
   readonly writeCoalesceMs: number | undefined;
+  /** The server's egress threads (`EgressThreads N`), for the readers that may use them (HTTP progressive). */
+  readonly egress: EgressThreads | undefined;
 
   /** `writeCoalesceMs`: the `WriteCoalesce` setting; 'off' = one write per chunk; undefined = the environment, else the default. */
-  constructor(retainBytes: number, log: Logger, writeCoalesceMs?: number | 'off') {
-    this.retainBytes = retainBytes;
+  constructor(retainBytes: number, log: Logger, writeCoalesceMs?: number | 'off', egress?: EgressThreads) {
+    this.settings = { retainBytes };
     this.log = log;
     this.writeCoalesceMs = writeCoalesceMs === 'off' ? undefined : (writeCoalesceMs ?? writeCoalesceFromEnv());
+    this.egress = egress;
+  }
+
+  /** `ReaderMaxQueue` applies to the outputs that exist too (WriteCoalesce needs a restart). */
+  applyConfig(next: { readerMaxQueueBytes: number }): void {
+    this.settings.retainBytes = next.readerMaxQueueBytes;
   }
 
   /** `rtmpChunkSize` (format 'rtmp' only): players of different chunk sizes get different outputs. */
@@ -90,7 +100,7 @@ export class OutputRegistry {
       feed,
       muxerFactory(format, variant, rtmpChunkSize),
       {
-        retainBytes: this.retainBytes,
+        settings: this.settings,
         writeCoalesceMs: this.writeCoalesceMs,
         trackFilter: variantFilter(variant),
       },

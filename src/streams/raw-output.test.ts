@@ -18,7 +18,13 @@ class OnePiecePerPush implements RawFramer {
 }
 
 function output(clock: { ms: number }, retainBytes = 1 << 20): RawOutput {
-  return new RawOutput('t', 'audio/mpeg', new OnePiecePerPush(), { retainBytes, now: () => clock.ms }, silentLogger);
+  return new RawOutput(
+    't',
+    'audio/mpeg',
+    new OnePiecePerPush(),
+    { settings: { retainBytes }, now: () => clock.ms },
+    silentLogger,
+  );
 }
 
 test('Preroll joins at the newest join point at least N seconds old', () => {

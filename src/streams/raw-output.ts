@@ -5,11 +5,11 @@
 import type { Logger } from '../observability/logger.js';
 import { TypedEmitter } from '../typed-emitter.js';
 import type { RawFramer, RawPiece } from '../formats/raw/framers.js';
-import { prerollJoin, type Chunk, type MuxedOutputEvents } from './muxed-output.js';
+import { prerollJoin, type Chunk, type MuxedOutputEvents, type OutputSettings } from './muxed-output.js';
 
 export interface RawOutputOptions {
-  /** Bytes behind the newest chunk that are kept for lagging readers. */
-  retainBytes: number;
+  /** Bytes behind the newest chunk that are kept for lagging readers: read at every trim (reload). */
+  settings: OutputSettings;
   /** Framing added around every piece once, for all readers (mpjpeg part headers). */
   wrap?: (piece: Buffer) => Buffer;
   /** The clock pieces are stamped with (tests). */
@@ -145,7 +145,7 @@ export class RawOutput extends TypedEmitter<MuxedOutputEvents> {
     const join = this.lastJoinSeq ?? this.nextSeq;
     let drop = 0;
     for (const c of this.chunks) {
-      if (c.seq >= join || this.producedBytes - c.startByte <= this.options.retainBytes) break;
+      if (c.seq >= join || this.producedBytes - c.startByte <= this.options.settings.retainBytes) break;
       drop++;
     }
     if (drop > 64 || (drop > 0 && (drop === this.chunks.length || this.chunks.length > 4096))) this.chunks.splice(0, drop);

@@ -6,9 +6,9 @@
 import type { ChildProcess } from 'node:child_process';
 import { FeedBusyError } from '../errors.js';
 import type { Feed, PublisherSession } from '../feed/feed.js';
+import type { FeedManager } from '../feed/feed-manager.js';
 import { TsDemuxer } from '../formats/mpegts/ts-demuxer.js';
 import type { Logger } from '../observability/logger.js';
-import type { ServerContext } from '../server-context.js';
 import type { ServerConfig } from '../config/config.js';
 import { isFileSource, launchArgs, pullArgs, resolveFfmpeg } from './ffmpeg-args.js';
 import { FfmpegProcess, type BackoffOptions, type FfmpegProcessStatus } from '../process/ffmpeg-process.js';
@@ -48,6 +48,11 @@ export function sourceSpecsOf(config: ServerConfig): FeedSourceSpec[] {
   return specs;
 }
 
+export interface SourceSettings {
+  /** `TranscodeIdleTimeout`: how long an on-demand source runs after its last reader left. */
+  readonly idleTimeoutMs: number;
+}
+
 export interface FeedSourceStatus extends FfmpegProcessStatus {
   feed: string;
   kind: 'launch' | 'pull';
@@ -61,7 +66,8 @@ export class FeedSource {
   private readonly log: Logger;
   private readonly proc: FfmpegProcess;
   private readonly onDemand: boolean;
-  private readonly idleTimeoutMs: number;
+  /** The manager's, read when the last reader leaves (a reload changes it). */
+  private readonly settings: SourceSettings;
   private refs = 0;
   private idleTimer: NodeJS.Timeout | undefined;
   private session: PublisherSession | undefined;
@@ -72,14 +78,14 @@ export class FeedSource {
     feed: Feed,
     ffmpegPath: string,
     log: Logger,
-    idleTimeoutMs: number,
+    settings: SourceSettings,
     backoff?: BackoffOptions,
   ) {
     this.spec = spec;
     this.feed = feed;
     this.log = log.child({ source: spec.feedKey });
     this.onDemand = spec.onDemand ?? true;
-    this.idleTimeoutMs = idleTimeoutMs;
+    this.settings = settings;
     const file = spec.url !== undefined && isFileSource(spec.url);
     this.proc = new FfmpegProcess({
       name: `${spec.launch !== undefined ? 'launch' : 'source'} ${spec.feedKey}`,
@@ -101,6 +107,11 @@ export class FeedSource {
 
   get pid(): number | undefined {
     return this.proc.pid;
+  }
+
+  /** Whether this source publishes into `feed` (a reload may have replaced the feed). */
+  serves(feed: Feed | undefined): boolean {
+    return feed === this.feed;
   }
 
   status(): FeedSourceStatus {
@@ -129,9 +140,9 @@ export class FeedSource {
       if (this.refs > 0 || !this.onDemand || this.closed) return;
       this.idleTimer = setTimeout(() => {
         this.idleTimer = undefined;
-        this.log.info('no readers, stopping the source', { idleTimeoutMs: this.idleTimeoutMs });
+        this.log.info('no readers, stopping the source', { idleTimeoutMs: this.settings.idleTimeoutMs });
         detach(this.proc.stop(), this.log, 'source stop');
-      }, this.idleTimeoutMs);
+      }, this.settings.idleTimeoutMs);
       this.idleTimer.unref();
     };
   }
@@ -185,28 +196,66 @@ export class FeedSource {
 /** Every Launch/Source feed of the config. */
 export class SourceManager {
   private readonly sources = new Map<string, FeedSource>();
+  private readonly feeds: FeedManager;
   private readonly log: Logger;
+  private readonly options: SourceManagerOptions;
+  private readonly settings: { idleTimeoutMs: number };
   /** Why sources could not be started (no ffmpeg), per feed. */
   readonly unavailable = new Map<string, string>();
 
-  constructor(ctx: ServerContext, options: SourceManagerOptions = {}) {
-    this.log = ctx.log.child({ part: 'sources' });
-    const specs = sourceSpecsOf(ctx.config);
-    for (const f of ctx.config.feeds) {
+  constructor(config: ServerConfig, feeds: FeedManager, log: Logger, options: SourceManagerOptions = {}) {
+    this.feeds = feeds;
+    this.log = log.child({ part: 'sources' });
+    this.options = options;
+    this.settings = { idleTimeoutMs: options.idleTimeoutMs ?? config.transcodeIdleTimeoutMs };
+    for (const f of config.feeds) {
       if (f.launch !== undefined && f.source !== undefined) {
         this.log.warn('feed has both Launch and Source; Launch is used', { feed: f.key, where: f.where });
       }
     }
-    for (const s of options.sources ?? []) {
+    this.startNew(config, this.specsOf(config));
+  }
+
+  private specsOf(config: ServerConfig): FeedSourceSpec[] {
+    const specs = sourceSpecsOf(config);
+    for (const s of this.options.sources ?? []) {
       const at = specs.findIndex((x) => x.feedKey === s.feedKey);
       if (at >= 0) specs.splice(at, 1, s);
       else specs.push(s);
     }
-    if (options.onDemand !== undefined) for (const [i, s] of specs.entries()) specs[i] = { ...s, onDemand: options.onDemand };
+    const onDemand = this.options.onDemand;
+    return onDemand === undefined ? specs : specs.map((s) => ({ ...s, onDemand }));
+  }
+
+  /**
+   * A new config: TranscodeIdleTimeout applies to running sources; a source whose feed was
+   * removed or replaced (a changed Launch, Source, OnDemand...) stops, and the new ones start
+   * (the always-on ones at once). Call after FeedManager.applyConfig.
+   */
+  async applyConfig(config: ServerConfig): Promise<void> {
+    this.settings.idleTimeoutMs = this.options.idleTimeoutMs ?? config.transcodeIdleTimeoutMs;
+    const specs = this.specsOf(config);
+    const wanted = new Map(specs.map((s) => [s.feedKey, s]));
+    const stopping: Promise<void>[] = [];
+    for (const [key, source] of [...this.sources]) {
+      const spec = wanted.get(key);
+      if (spec === undefined || JSON.stringify(spec) !== JSON.stringify(source.spec) || !source.serves(this.feeds.get(key))) {
+        this.sources.delete(key);
+        stopping.push(source.close());
+      }
+    }
+    this.unavailable.clear();
+    this.startNew(config, specs);
+    await Promise.all(stopping);
+  }
+
+  /** Starts the sources of `specs` that do not run yet (synchronously: a reader may come next). */
+  private startNew(config: ServerConfig, specs: readonly FeedSourceSpec[]): void {
     if (specs.length === 0) return;
-    const ffmpeg = resolveFfmpeg(ctx.config.ffmpegPath);
+    const ffmpeg = resolveFfmpeg(config.ffmpegPath);
     for (const spec of specs) {
-      const feed = ctx.feeds.get(spec.feedKey);
+      if (this.sources.has(spec.feedKey)) continue;
+      const feed = this.feeds.get(spec.feedKey);
       if (feed === undefined) {
         this.log.warn('source for an unknown feed ignored', { feed: spec.feedKey });
         continue;
@@ -216,17 +265,7 @@ export class SourceManager {
         this.log.error('feed source cannot run', { feed: spec.feedKey, reason: ffmpeg.reason });
         continue;
       }
-      this.sources.set(
-        spec.feedKey,
-        new FeedSource(
-          spec,
-          feed,
-          ffmpeg.path,
-          this.log,
-          options.idleTimeoutMs ?? ctx.config.transcodeIdleTimeoutMs,
-          options.backoff,
-        ),
-      );
+      this.sources.set(spec.feedKey, new FeedSource(spec, feed, ffmpeg.path, this.log, this.settings, this.options.backoff));
     }
   }
 

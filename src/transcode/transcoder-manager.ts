@@ -4,17 +4,16 @@
 // transcoder (one ffmpeg child per feed and container profile: webm, mpjpeg, mp3 ...).
 
 import { createHash } from 'node:crypto';
-import type { StreamConfig } from '../config/config.js';
-import type { Feed, FeedOptions } from '../feed/feed.js';
-import { feedKeyOf } from '../feed/feed-manager.js';
+import type { ServerConfig, StreamConfig } from '../config/config.js';
+import type { Feed } from '../feed/feed.js';
+import { feedKeyOf, type FeedManager } from '../feed/feed-manager.js';
 import { FORMATS } from '../config/formats.js';
 import type { Track } from '../media/track.js';
 import type { Logger } from '../observability/logger.js';
-import type { ServerContext } from '../server-context.js';
 import { tracksOfVariant, variantsOf, type Variant } from './encodings.js';
 import { profileOf, resolveFfmpeg, type FfmpegLocation } from './ffmpeg-args.js';
 import type { BackoffOptions } from '../process/ffmpeg-process.js';
-import { Transcoder, VariantSelector, type TranscoderStatus } from './transcoder.js';
+import { Transcoder, VariantSelector, type TranscoderSettings, type TranscoderStatus } from './transcoder.js';
 import { findByName } from '../config/names.js';
 
 export interface TranscoderManagerOptions {
@@ -57,48 +56,112 @@ export interface Rendition {
 }
 
 export class TranscoderManager {
-  private readonly ctx: ServerContext;
+  private config: ServerConfig;
+  private readonly feeds: FeedManager;
   private readonly opts: TranscoderManagerOptions;
   private readonly log: Logger;
+  /** Shared by every transcoder and read when used: a reload changes them for those running too. */
+  private readonly settings: TranscoderSettings;
   private readonly transcoders = new Map<string, Transcoder>();
   private readonly selectors = new Map<string, VariantSelector>();
   private location: { path: string | undefined; result: FfmpegLocation } | undefined;
   private closed = false;
 
-  constructor(ctx: ServerContext, opts: TranscoderManagerOptions = {}) {
-    this.ctx = ctx;
+  constructor(config: ServerConfig, feeds: FeedManager, log: Logger, opts: TranscoderManagerOptions = {}) {
+    this.config = config;
+    this.feeds = feeds;
     this.opts = opts;
-    this.log = ctx.log.child({ part: 'transcode' });
+    this.log = log.child({ part: 'transcode' });
+    this.settings = {
+      idleTimeoutMs: opts.idleTimeoutMs ?? config.transcodeIdleTimeoutMs,
+      retainBytes: config.readerMaxQueueBytes,
+    };
+  }
+
+  /**
+   * A new config: TranscodeIdleTimeout and ReaderMaxQueue apply to the running transcoders,
+   * FFmpegPath to the next child started. A transcoder no stream of `next` maps to any more (its
+   * stream was removed, or its encoding, ladder or AlwaysOn changed) is stopped; the AlwaysOn
+   * ones of `next` are started.
+   */
+  async applyConfig(next: ServerConfig): Promise<void> {
+    const prev = this.config;
+    const prevPlan = this.plan();
+    this.config = next;
+    this.settings.idleTimeoutMs = this.opts.idleTimeoutMs ?? next.transcodeIdleTimeoutMs;
+    this.settings.retainBytes = next.readerMaxQueueBytes;
+    const nextPlan = this.plan();
+    const stale = [...this.transcoders.entries()].filter(([id]) => nextPlan.get(id) !== prevPlan.get(id));
+    for (const [id] of stale) this.transcoders.delete(id);
+    // A selector picks variant N of its feed: stale when the feed's variants changed.
+    const variantsOfFeed = (config: ServerConfig, feedKey: string): string =>
+      JSON.stringify(variantsOf(config, feedKey).map((v) => v.profile.key));
+    const staleSelectors = [...this.selectors.entries()].filter(([id]) => {
+      const feedKey = id.split(/[~#]/)[0] ?? '';
+      return variantsOfFeed(prev, feedKey) !== variantsOfFeed(next, feedKey);
+    });
+    for (const [id, selector] of staleSelectors) {
+      this.selectors.delete(id);
+      selector.close();
+    }
+    await Promise.all(stale.map(([, t]) => t.close()));
+    if (stale.length > 0) this.log.info('transcoders stopped by a config reload', { ids: stale.map(([id]) => id).join(',') });
+    this.startAlwaysOn();
+  }
+
+  /**
+   * What each transcoder id stands for under the current config (a ladder's variants, a raw
+   * transcoder's profile) and whether it runs always: a running transcoder whose entry changes
+   * is stale.
+   */
+  private plan(): Map<string, string> {
+    const parts = new Map<string, { what: string; alwaysOn: boolean }>();
+    const alwaysOn = new Set(this.alwaysOnNames());
+    for (const stream of this.config.streams) {
+      if (stream.feed === undefined) continue;
+      const feedKey = feedKeyOf(stream.feed);
+      const profile = this.profileFor(stream);
+      const [id, what] =
+        profile.output === 'feed'
+          ? [`${feedKey}~ladder`, JSON.stringify(variantsOf(this.config, feedKey).map((v) => v.profile.key))]
+          : [this.rawId(feedKey, profile), profile.key];
+      parts.set(id, { what, alwaysOn: (parts.get(id)?.alwaysOn ?? false) || alwaysOn.has(stream.name) });
+    }
+    return new Map([...parts].map(([id, p]) => [id, `${p.what} ${String(p.alwaysOn)}`]));
+  }
+
+  private profileFor(stream: StreamConfig): ReturnType<typeof profileOf> {
+    // A `Format hls` stream with encoder directives is a ladder rendition: its profile is that of
+    // the same encoding in FLV (H.264 + AAC by default), so it shares the FLV/TS streams' variant.
+    return profileOf(
+      stream.format.support === 'hls' && FORMATS['flv'] !== undefined ? { ...stream, format: FORMATS['flv'] } : stream,
+    );
+  }
+
+  private rawId(feedKey: string, profile: ReturnType<typeof profileOf>): string {
+    return `${feedKey}~${profile.format === 'jpeg' ? 'mpjpeg' : profile.format}-${shortHash(profile.key)}`;
   }
 
   /** The ffmpeg program (FFmpegPath, FEEDCAST_FFMPEG, PATH), looked up once per config. */
   ffmpeg(): FfmpegLocation {
-    const path = this.ctx.config.ffmpegPath;
+    const path = this.config.ffmpegPath;
     if (this.location === undefined || this.location.path !== path) this.location = { path, result: resolveFfmpeg(path) };
     return this.location.result;
   }
 
   /** Streams whose transcoder runs without readers: the option, else those marked `AlwaysOn`. */
   private alwaysOnNames(): readonly string[] {
-    return this.opts.alwaysOn ?? this.ctx.config.streams.filter((s) => s.alwaysOn).map((s) => s.name);
+    return this.opts.alwaysOn ?? this.config.streams.filter((s) => s.alwaysOn).map((s) => s.name);
   }
 
   /** Starts the transcoders of AlwaysOn streams (call once the server listens). */
   startAlwaysOn(): void {
     for (const name of this.alwaysOnNames()) {
-      const stream = findByName(this.ctx.config.streams, name);
+      const stream = findByName(this.config.streams, name);
       if (stream === undefined) continue;
       const served = this.open(stream, true);
       if (served.kind === 'error') this.log.error('always-on stream cannot start', { stream: name, reason: served.message });
     }
-  }
-
-  private feedOptions(): FeedOptions {
-    // A restarting ffmpeg must not end the readers: the derived feed waits at least 15 s.
-    return {
-      publisherTimeoutMs: this.ctx.config.publisherTimeoutMs,
-      publisherGraceMs: Math.max(this.ctx.config.publisherGraceMs, 15_000),
-    };
   }
 
   /** What serves `stream` for one reader (call release() when it leaves). The source feed must have tracks. */
@@ -106,18 +169,14 @@ export class TranscoderManager {
     if (this.closed) return { kind: 'error', status: 503, message: 'the server is stopping' };
     if (stream.feed === undefined) return { kind: 'error', status: 404, message: `/${stream.name} has no Feed` };
     const feedKey = feedKeyOf(stream.feed);
-    const source = this.ctx.feeds.get(feedKey);
+    const source = this.feeds.get(feedKey);
     if (source === undefined)
       return { kind: 'error', status: 404, message: `/${stream.name}: its feed ${stream.feed} does not exist` };
-    // A `Format hls` stream with encoder directives is a ladder rendition: its profile is that of
-    // the same encoding in FLV (H.264 + AAC by default), so it shares the FLV/TS streams' variant.
-    const profile = profileOf(
-      stream.format.support === 'hls' && FORMATS['flv'] !== undefined ? { ...stream, format: FORMATS['flv'] } : stream,
-    );
+    const profile = this.profileFor(stream);
     const isAlwaysOn = alwaysOn || this.alwaysOnNames().includes(stream.name);
 
     if (profile.output === 'feed') {
-      const variants = variantsOf(this.ctx.config, feedKey);
+      const variants = variantsOf(this.config, feedKey);
       const variant = variants.find((v) => v.profile.key === profile.key);
       if (variant === undefined) {
         return {
@@ -162,7 +221,7 @@ export class TranscoderManager {
     const ffmpeg = this.ffmpeg();
     if (!ffmpeg.ok)
       return { kind: 'error', status: 503, message: `/${stream.name} needs ffmpeg to be encoded: ${ffmpeg.reason}` };
-    const id = `${feedKey}~${profile.format === 'jpeg' ? 'mpjpeg' : profile.format}-${shortHash(profile.key)}`;
+    const id = this.rawId(feedKey, profile);
     const transcoder = this.transcoder(id, () => ({
       kind: 'raw',
       source,
@@ -189,9 +248,8 @@ export class TranscoderManager {
       id,
       ...base,
       log: this.log,
-      derivedFeedOptions: this.feedOptions(),
-      retainBytes: this.ctx.config.readerMaxQueueBytes,
-      idleTimeoutMs: this.opts.idleTimeoutMs ?? this.ctx.config.transcodeIdleTimeoutMs,
+      feeds: this.feeds,
+      settings: this.settings,
       ...(this.opts.backoff !== undefined ? { backoff: this.opts.backoff } : {}),
       ...(acquireSource !== undefined ? { acquireSource: () => acquireSource(base.source.key) ?? (() => undefined) } : {}),
     });
@@ -202,14 +260,14 @@ export class TranscoderManager {
   private selector(id: string, source: Feed, variants: readonly Variant[], variant: Variant): VariantSelector {
     const existing = this.selectors.get(id);
     if (existing !== undefined) return existing;
-    const s = new VariantSelector(id, source, variants, variant, this.feedOptions(), this.log);
+    const s = new VariantSelector(id, source, variants, variant, this.feeds, this.log);
     this.selectors.set(id, s);
     return s;
   }
 
   /** The H.264 (or other video) renditions of a feed, for an HLS multivariant playlist. */
   listRenditions(feedKey: string): Rendition[] {
-    return variantsOf(this.ctx.config, feedKey)
+    return variantsOf(this.config, feedKey)
       .filter((v) => v.profile.video !== undefined)
       .map((v) => {
         const video = v.profile.video;
@@ -247,18 +305,4 @@ export class TranscoderManager {
 
 function shortHash(text: string): string {
   return createHash('sha1').update(text).digest('hex').slice(0, 8);
-}
-
-/** Module-level access for other parts (HLS): set by the server when it creates the manager. */
-let current: TranscoderManager | undefined;
-export function setTranscoderManager(manager: TranscoderManager | undefined): void {
-  current = manager;
-}
-/** The renditions of a feed's H.264 ladder (empty when there is none or no manager). */
-export function listRenditions(feedKey: string): Rendition[] {
-  return current?.listRenditions(feedKey) ?? [];
-}
-/** The server's manager (HLS opens ladder renditions through it), if one is running. */
-export function currentTranscoderManager(): TranscoderManager | undefined {
-  return current;
 }

@@ -6,7 +6,8 @@
 
 import type { ChildProcess } from 'node:child_process';
 import type { FeedcastError } from '../errors.js';
-import { Feed, type FeedOptions, type PublisherSession } from '../feed/feed.js';
+import type { Feed, PublisherSession } from '../feed/feed.js';
+import type { FeedManager } from '../feed/feed-manager.js';
 import { TsDemuxer } from '../formats/mpegts/ts-demuxer.js';
 import { TsMuxer } from '../formats/mpegts/ts-muxer.js';
 import type { Frame } from '../media/frame.js';
@@ -21,6 +22,19 @@ import { FfmpegProcess, type BackoffOptions, type FfmpegProcessStatus } from '..
 import { framerFor, survivesRestart } from '../formats/raw/framers.js';
 import { detach } from '../observability/detach.js';
 import { lookupFormat } from '../config/formats.js';
+
+export interface TranscoderSettings {
+  /** How long a transcoder keeps running after its last reader left (`TranscodeIdleTimeout`). */
+  idleTimeoutMs: number;
+  /** Bytes a raw output keeps behind its newest chunk for lagging readers (`ReaderMaxQueue`). */
+  retainBytes: number;
+}
+
+/** Only FeedManager creates and destroys feeds: derived ones too. */
+export type DerivedFeeds = Pick<FeedManager, 'derive' | 'removeDerived'>;
+
+/** A restarting ffmpeg must not end the readers of a derived feed: it waits at least this long. */
+export const DERIVED_FEED_MIN_GRACE_MS = 15_000;
 
 /** Bytes queued in ffmpeg's stdin beyond which frames are dropped until the next keyframe. */
 const MAX_STDIN_QUEUE_BYTES = 4 * 1024 * 1024;
@@ -51,9 +65,10 @@ export interface TranscoderOptions {
   variants: readonly Variant[];
   ffmpegPath: string;
   log: Logger;
-  derivedFeedOptions: FeedOptions;
-  retainBytes: number;
-  idleTimeoutMs: number;
+  /** Makes and closes the derived feed of a ladder. */
+  feeds: DerivedFeeds;
+  /** Shared by every transcoder of a manager and read when used, so that a reload applies at once. */
+  settings: TranscoderSettings;
   alwaysOn: boolean;
   backoff?: BackoffOptions;
   /** Keeps the source feed's own source running (a Launch/Source feed) while the transcoder runs. */
@@ -160,7 +175,7 @@ export class Transcoder extends TypedEmitter<TranscoderEvents> {
     this.source = opts.source;
     this.log = opts.log.child({ transcoder: opts.id });
     if (opts.kind === 'ladder') {
-      this.derived = new Feed(`${opts.id}`, opts.id, opts.derivedFeedOptions, opts.log);
+      this.derived = opts.feeds.derive(opts.id, DERIVED_FEED_MIN_GRACE_MS);
     }
     this.proc = new FfmpegProcess({
       name: `transcoder ${opts.id}`,
@@ -222,9 +237,9 @@ export class Transcoder extends TypedEmitter<TranscoderEvents> {
       if (this.refs === 0 && !this.opts.alwaysOn && !this.closed) {
         this.idleTimer = setTimeout(() => {
           this.idleTimer = undefined;
-          this.log.info('idle, stopping', { idleTimeoutMs: this.opts.idleTimeoutMs });
+          this.log.info('idle, stopping', { idleTimeoutMs: this.opts.settings.idleTimeoutMs });
           detach(this.deactivate('idle'), this.log, 'idle stop');
-        }, this.opts.idleTimeoutMs);
+        }, this.opts.settings.idleTimeoutMs);
         this.idleTimer.unref();
       }
     };
@@ -341,7 +356,7 @@ export class Transcoder extends TypedEmitter<TranscoderEvents> {
         contentTypeOf(profile),
         framer,
         {
-          retainBytes: this.opts.retainBytes,
+          settings: this.opts.settings,
           ...(profile.format === 'mpjpeg' || profile.format === 'jpeg' ? { wrap: mpjpegPart } : {}),
         },
         this.log,
@@ -392,7 +407,7 @@ export class Transcoder extends TypedEmitter<TranscoderEvents> {
     this.closed = true;
     if (this.idleTimer !== undefined) clearTimeout(this.idleTimer);
     await this.deactivate('server stopping');
-    this.derived?.close();
+    if (this.derived !== undefined) this.opts.feeds.removeDerived(this.derived);
   }
 }
 
@@ -445,19 +460,21 @@ export class VariantSelector {
   private readonly source: Feed;
   private readonly variants: readonly Variant[];
   private readonly variant: Variant;
+  private readonly feeds: DerivedFeeds;
   private readonly log: Logger;
   private session: PublisherSession | undefined;
   private ids = new Set<number>();
   private selected: Track[] = [];
   private readonly off: (() => void)[] = [];
 
-  constructor(id: string, source: Feed, variants: readonly Variant[], variant: Variant, feedOptions: FeedOptions, log: Logger) {
+  constructor(id: string, source: Feed, variants: readonly Variant[], variant: Variant, feeds: DerivedFeeds, log: Logger) {
     this.id = id;
     this.source = source;
     this.variants = variants;
     this.variant = variant;
+    this.feeds = feeds;
     this.log = log.child({ selector: id });
-    this.derived = new Feed(id, id, feedOptions, log);
+    this.derived = feeds.derive(id, DERIVED_FEED_MIN_GRACE_MS);
     this.off.push(
       source.on('tracks', (tracks) => this.onTracks(tracks)),
       source.on('frame', (frame) => this.onFrame(frame)),
@@ -514,6 +531,6 @@ export class VariantSelector {
   close(): void {
     for (const off of this.off.splice(0)) off();
     this.endSession('closed');
-    this.derived.close();
+    this.feeds.removeDerived(this.derived);
   }
 }

@@ -3,7 +3,6 @@
 // {port, recovery} once listening; GET /feedfile-status answers the writer's status as JSON.
 
 import { parseConfigText } from '../../src/config/config.js';
-import { feedFileOf } from '../../src/feedfile/registry.js';
 import { silentLogger } from '../../src/observability/logger.js';
 import { startServer } from '../../src/server.js';
 
@@ -21,7 +20,7 @@ const config = {
 };
 const server = await startServer(config, { log: silentLogger });
 const feed = server.ctx.feeds.get('feed1');
-const writer = feed !== undefined ? feedFileOf(feed) : undefined;
+const writer = feed !== undefined ? server.ctx.feedFiles.of(feed) : undefined;
 if (writer === undefined) throw new Error('the server did not open a feed file for feed1');
 server.http.addRoute({
   handle(_req, res, path) {

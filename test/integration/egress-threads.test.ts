@@ -8,7 +8,6 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { egressThreads } from '../../src/streams/egress-threads.js';
 import { nativeFanout, nativeFanoutStatus } from '../../src/streams/native-fanout.js';
 import { decodeFrames, skipWithoutFfmpeg } from '../helpers/media-tools.js';
 import { freePort, startTestServer, waitFor } from '../helpers/test-server.js';
@@ -20,7 +19,7 @@ test(
   { skip },
   async (t) => {
     const server = await startTestServer(t, 'EgressThreads 1', { demoFeeds: ['demo'] });
-    const threads = egressThreads();
+    const threads = server.ctx.outputs.egress;
     assert.ok(threads, 'the server started its egress threads');
     const viewers = [1, 2, 3].map(() => decodeFrames(server.url('/demo.flv'), 4));
     await waitFor('the viewers to be on the thread', () => threads.readers === 3);

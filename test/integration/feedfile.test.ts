@@ -13,7 +13,6 @@ import { fileURLToPath } from 'node:url';
 import { FeedFileCursor, FileBlockSource } from '../../src/feedfile/cursor.js';
 import { RecordType } from '../../src/feedfile/format.js';
 import { openFeedFile } from '../../src/feedfile/recovery.js';
-import { feedFileOf } from '../../src/feedfile/registry.js';
 import type { FeedFileStatus } from '../../src/feedfile/writer.js';
 import { tempDir } from '../helpers/feedfile-fixtures.js';
 import { decodeFrames, probePackets, publish, skipWithoutFfmpeg } from '../helpers/media-tools.js';
@@ -48,7 +47,7 @@ describe('FeedFile with real ffmpeg', { skip }, () => {
     const server = await startTestServer(t, `<Feed feed1.ffm>\nFile ${file}\nFileMaxSize 20M\n</Feed>\n`);
     const feed = server.ctx.feeds.get('feed1')!;
     const cfg = server.ctx.config.feeds.find((f) => f.key === 'feed1')!;
-    const writer = feedFileOf(feed)!; // opened by the server for the feed's File
+    const writer = server.ctx.feedFiles.of(feed)!; // opened by the server for the feed's File
     assert.equal(writer.status.path, cfg.file);
     // Where the feed clock is at each wall time: the newest video frame and when it arrived.
     let last = { dts: 0, wall: 0 };

@@ -10,7 +10,6 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { chromium } from 'playwright-core';
 import { CHROMIUM, CHROMIUM_ARGS, skipWithoutChromium } from '../helpers/browser.js';
-import { currentTranscoderManager } from '../../src/transcode/transcoder-manager.js';
 import { encodedStream, LAUNCH_TEST_SOURCE } from '../helpers/config-blocks.js';
 import { FFPROBE, probePackets, publish, run, skipWithoutFfmpeg } from '../helpers/media-tools.js';
 import { startTestServer, waitFor, type TestServer } from '../helpers/test-server.js';
@@ -199,7 +198,7 @@ describe('HLS of an encoder ladder', { skip }, () => {
       // Nobody asks any more: the segmenters go idle (2 s), then the ladder (1 s).
       await waitFor(
         'the ladder to stop once HLS is idle',
-        () => !(currentTranscoderManager()?.status() ?? []).some((s) => s.running),
+        () => !(server.ctx.children?.transcoders() ?? []).some((s) => s.running),
         30_000,
       );
       assert.equal(childrenNamed('ffmpeg').length, 1, 'only the publisher is left');

@@ -8,7 +8,6 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import type { Feed } from '../../src/feed/feed.js';
-import { feedFileOf } from '../../src/feedfile/registry.js';
 import { parseRtpPacket } from '../../src/formats/rtp/rtp-packet.js';
 import { createLogger } from '../../src/observability/logger.js';
 import type { RtspServer } from '../../src/protocols/rtsp/server.js';
@@ -131,7 +130,7 @@ async function startRecording(t: TestContext) {
   });
   const { rtsp, port, url } = await startRtsp(t, server, { log });
   const feed = server.ctx.feeds.get('feed1')!;
-  const writer = feedFileOf(feed)!;
+  const writer = server.ctx.feedFiles.of(feed)!;
   // Where the feed clock is at each wall time: the newest video frame and when it arrived.
   let last = { dts: 0, wall: 0 };
   feed.on('frame', (f) => {

@@ -61,7 +61,7 @@ ${encodedStream('small.ts', { format: 'mpegts' })}
 
 async function setup(t: TestContext, config = CONFIG): Promise<{ server: TestServer; manager: TranscoderManager }> {
   const server = await startTestServer(t, config);
-  const manager = new TranscoderManager(server.ctx, {
+  const manager = new TranscoderManager(server.ctx.config, server.ctx.feeds, server.ctx.log, {
     idleTimeoutMs: 1000,
     backoff: { initialMs: 200, maxMs: 2000, stableMs: 5000 },
   });
@@ -212,7 +212,7 @@ test('WebM and MP3 (with ICY metadata) are produced by ffmpeg and shared as byte
 
 test('a missing ffmpeg is a 503 for encoded streams only', { timeout: 30_000, skip }, async (t) => {
   const server = await startTestServer(t, CONFIG.replace('<Feed feed1.ffm>', 'FFmpegPath /nonexistent/ffmpeg\n<Feed feed1.ffm>'));
-  const manager = new TranscoderManager(server.ctx);
+  const manager = new TranscoderManager(server.ctx.config, server.ctx.feeds, server.ctx.log);
   server.http.addRoute(new TranscodeRoute(server.ctx, manager));
   t.after(() => manager.closeAll());
   // 320x240: not the variant's 160x120, so the stream would need the (missing) ffmpeg.

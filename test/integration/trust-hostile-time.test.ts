@@ -8,7 +8,6 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { feedFileOf } from '../../src/feedfile/registry.js';
 import { tempDir } from '../helpers/feedfile-fixtures.js';
 import { publish, skipWithoutFfmpeg } from '../helpers/media-tools.js';
 import { RawRtspClient, startRtsp } from '../helpers/rtsp-tools.js';
@@ -47,7 +46,7 @@ describe('time values no date can hold', { skip }, () => {
     const file = join(tempDir(t), 'feed1.ffm');
     const server = await startTestServer(t, `<Feed feed1.ffm>\nFile ${file}\nFileMaxSize 20M\n</Feed>\n`);
     const { port: rtspPort, url } = await startRtsp(t, server);
-    const writer = feedFileOf(server.ctx.feeds.get('feed1')!)!;
+    const writer = server.ctx.feedFiles.of(server.ctx.feeds.get('feed1')!)!;
     const pub = publish(server.url('/feed1.ffm'), { codecs: 'h264-only', seconds: 60, size: '160x120', bitrateK: 100 });
     t.after(() => pub.stop());
     await waitFor('2 s in the feed file', () => writer.status.durationSeconds >= 2, 30_000);

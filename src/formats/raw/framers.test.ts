@@ -263,7 +263,10 @@ test('plausible headers with hostile sizes are refused, not buffered without bou
   const unknownCluster = Buffer.from([0x1f, 0x43, 0xb6, 0x75, 0xff]);
   assert.throws(() => framerFor('webm')?.push(unknownCluster), /unknown size/);
   // An ADTS frame length below its own header.
-  assert.throws(() => framerFor('adts')?.push(Buffer.from([0xff, 0xf1, 0x50, 0x80, 0x00, 0x1f, 0xfc])), /shorter than its header/);
+  assert.throws(
+    () => framerFor('adts')?.push(Buffer.from([0xff, 0xf1, 0x50, 0x80, 0x00, 0x1f, 0xfc])),
+    /shorter than its header/,
+  );
 });
 
 test('readVint: lengths, markers and the all-ones unknown size (RFC 8794 4)', () => {

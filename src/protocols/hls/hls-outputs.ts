@@ -18,14 +18,32 @@ export interface SegmenterFactory {
 export class HlsOutputs {
   private readonly segmenters = new Map<string, Segmenter>();
   private readonly log: Logger;
-  private readonly idleTimeoutMs: number;
-  private readonly sweepTimer: NodeJS.Timeout;
+  private idleTimeoutMs: number;
+  private sweepTimer: NodeJS.Timeout;
 
   constructor(log: Logger, idleTimeoutMs: number) {
     this.log = log;
     this.idleTimeoutMs = idleTimeoutMs;
-    this.sweepTimer = setInterval(() => this.sweep(Date.now()), Math.min(5000, Math.max(100, idleTimeoutMs / 4)));
-    this.sweepTimer.unref();
+    this.sweepTimer = this.startSweeping();
+  }
+
+  private startSweeping(): NodeJS.Timeout {
+    const timer = setInterval(() => this.sweep(Date.now()), Math.min(5000, Math.max(100, this.idleTimeoutMs / 4)));
+    timer.unref();
+    return timer;
+  }
+
+  /** `HLSIdleTimeout` changed (reload): applies to the segmenters running too. */
+  setIdleTimeout(ms: number): void {
+    if (ms === this.idleTimeoutMs) return;
+    this.idleTimeoutMs = ms;
+    clearInterval(this.sweepTimer);
+    this.sweepTimer = this.startSweeping();
+  }
+
+  /** `HLSIdleTimeout` in force. */
+  get idleTimeout(): number {
+    return this.idleTimeoutMs;
   }
 
   /** The running segmenter for `key`, or a new one from `factory`. */

@@ -32,12 +32,8 @@ import { HlsOutputs, type SegmenterFactory } from './hls-outputs.js';
 import { DEFAULT_SEGMENTER_OPTIONS, RenditionTimeline, Segmenter, type SegmenterOptions } from './segmenter.js';
 import type { HlsContainer } from './packager.js';
 import { liveEdgeOf, renderMultivariantPlaylist, type RenditionReport, type VariantStreamInfo } from './playlist.js';
-import {
-  currentTranscoderManager,
-  listRenditions,
-  type Rendition,
-  type TranscoderManager,
-} from '../../transcode/transcoder-manager.js';
+import type { Rendition, TranscoderManager } from '../../transcode/transcoder-manager.js';
+import type { ServerConfig } from '../../config/config.js';
 import { findFeedConfig } from '../../config/names.js';
 
 export interface HlsRouteOptions {
@@ -53,8 +49,19 @@ export interface HlsRouteOptions {
   idleTimeoutMs: number;
   /** The first playlist request waits this long for the first segment. Default 15 000 ms. */
   firstSegmentTimeoutMs: number;
-  /** Opens ladder renditions; default: the server's manager (`setTranscoderManager`). */
-  transcoders?: () => TranscoderManager | undefined;
+  /** Opens ladder renditions (none without it). */
+  transcoders?: TranscoderManager;
+}
+
+/** The HLS settings of a config (HLSSegmentDuration, HLSPartDuration, HLSWindow, HLSPartHoldBack, HLSIdleTimeout). */
+export function hlsRouteSettings(config: ServerConfig): Partial<HlsRouteOptions> {
+  return {
+    segmentTargetMs: config.hls.segmentSeconds * 1000,
+    partTargetMs: config.hls.partSeconds * 1000,
+    windowSegments: config.hls.window,
+    partHoldBackParts: config.hls.partHoldBack,
+    idleTimeoutMs: config.hls.idleTimeoutMs,
+  };
 }
 
 export const DEFAULT_HLS_ROUTE_OPTIONS: HlsRouteOptions = {
@@ -113,7 +120,7 @@ const RENDITION_PATH = /^r(\d{1,3})\/([^/]+)$/;
 
 export class HlsRoute implements HttpRoute {
   private readonly ctx: ServerContext;
-  private readonly options: HlsRouteOptions;
+  private options: HlsRouteOptions;
   readonly outputs: HlsOutputs;
   /** One per feed with a ladder: its renditions number and date segments alike. */
   private readonly timelines = new Map<string, RenditionTimeline>();
@@ -133,7 +140,17 @@ export class HlsRoute implements HttpRoute {
   }
 
   private transcoders(): TranscoderManager | undefined {
-    return this.options.transcoders !== undefined ? this.options.transcoders() : currentTranscoderManager();
+    return this.options.transcoders;
+  }
+
+  /**
+   * HLSSegmentDuration, HLSPartDuration, HLSWindow and HLSPartHoldBack apply to the playlists
+   * started after a reload (a running playlist keeps its target duration, RFC 8216 4.4.3.1);
+   * HLSIdleTimeout applies at once.
+   */
+  applyConfig(next: ServerConfig): void {
+    this.options = { ...this.options, ...hlsRouteSettings(next) };
+    this.outputs.setIdleTimeout(this.options.idleTimeoutMs);
   }
 
   handle(req: IncomingMessage, res: ServerResponse, path: string, url: URL, conn: ConnectionInfo): boolean {
@@ -533,14 +550,12 @@ export class HlsRoute implements HttpRoute {
   private renditionsOf(feedKey: string): MasterTarget['renditions'] {
     let list = this.renditionsByFeed.get(feedKey);
     if (list === undefined) {
-      list = listRenditions(feedKey).flatMap((rendition) => {
+      list = (this.options.transcoders?.listRenditions(feedKey) ?? []).flatMap((rendition) => {
         if (rendition.codec !== 'h264' && rendition.codec !== 'h265') return [];
         const stream = this.ctx.config.streams.find((s) => rendition.streams.includes(s.name));
         return stream === undefined ? [] : [{ rendition, stream }];
       });
-      // Not cached until a transcoder manager exists (the server sets it after the routes start).
-      if (currentTranscoderManager() !== undefined || this.options.transcoders !== undefined)
-        this.renditionsByFeed.set(feedKey, list);
+      this.renditionsByFeed.set(feedKey, list);
     }
     return list;
   }

@@ -7,7 +7,6 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ConnectionInfo } from '../../access/connections.js';
 import type { Feed } from '../../feed/feed.js';
 import { FeedcastError } from '../../errors.js';
-import { feedFileOf } from '../../feedfile/registry.js';
 import { isoTime, parseStartRequest, type StartRequest } from '../../feedfile/time-spec.js';
 import { TimeShiftSource, type ShiftItem } from '../../feedfile/time-shift.js';
 import type { FeedFileWriter } from '../../feedfile/writer.js';
@@ -74,18 +73,18 @@ export async function handleRead(
 
   const preroll = findByName(ctx.config.streams, read.name)?.prerollSeconds ?? 0;
   // With a feed file Preroll is a time-shift (below); without one, a start in the output's memory.
-  const prerollSeconds = feedFileOf(feed) === undefined ? preroll : 0;
+  const prerollSeconds = ctx.feedFiles.of(feed) === undefined ? preroll : 0;
   let start: StartRequest;
   try {
     const query = new URL(req.url ?? '/', 'http://feedcast.invalid').searchParams;
-    start = parseStartRequest(query, feedFileOf(feed) !== undefined ? preroll : 0);
+    start = parseStartRequest(query, ctx.feedFiles.of(feed) !== undefined ? preroll : 0);
   } catch (err) {
     if (!(err instanceof FeedcastError)) throw err;
     sendText(res, 400, `${read.name}: ${err.message}`);
     return;
   }
   if (start.kind === 'at') {
-    const file = feedFileOf(feed);
+    const file = ctx.feedFiles.of(feed);
     if (file === undefined) {
       sendText(
         res,
@@ -156,7 +155,7 @@ export async function handleRead(
     maxQueueBytes: ctx.config.readerMaxQueueBytes,
     maxLagMs: ctx.config.readerMaxLagMs,
     // Once the headers are out, nothing but this reader writes to the socket: an egress thread may send.
-    ...(sink === res || coalesceMs === undefined ? {} : { coalesceMs, exclusiveSink: true }),
+    ...(sink === res || coalesceMs === undefined ? {} : { coalesceMs, egress: ctx.outputs.egress }),
   });
   // Made when the reader ends, not per reader up front: a child logger is ~0.5 KB of closures.
   const log = () => ctx.log.child({ reader: conn.remoteAddress, stream: read.name });

@@ -4,7 +4,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
-import type { StreamConfig } from '../../config/config.js';
+import type { ServerConfig, StreamConfig } from '../../config/config.js';
 import type { ConnectionInfo } from '../../access/connections.js';
 import { credentialQuery, credentialsFrom, redactUrl, type AuthRequest } from '../../access/auth.js';
 import { addressLimitReason } from '../../access/limits.js';
@@ -107,6 +107,13 @@ export class HttpServer {
         resolve(typeof address === 'object' && address !== null ? address.port : port);
       });
     });
+  }
+
+  /** `RequestHeaderTimeout` applies to the next request heads (the other settings are read per request). */
+  applyConfig(next: ServerConfig): void {
+    for (const server of this.tlsServer !== undefined ? [this.server, this.tlsServer] : [this.server]) {
+      server.headersTimeout = next.requestHeaderTimeoutMs;
+    }
   }
 
   /**

@@ -1,6 +1,7 @@
 // The RTMP listener (default port 1935): accepts TCP connections, counts them against MaxClients,
 // and gives each one an RtmpSession (handshake, commands, publish or play).
 
+import type { ServerConfig } from '../../config/config.js';
 import { createServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
 import type { CertificateStore } from '../../control/tls.js';
@@ -28,10 +29,16 @@ export class RtmpServer {
   private readonly ctx: ServerContext;
   private readonly server: Server;
   private readonly sockets = new Set<Socket>();
-  private readonly sessionOptions: RtmpSessionOptions;
+  /** Given to every session as it connects: a reload changes what the next sessions get. */
+  private sessionOptions: RtmpSessionOptions;
   private readonly offCertificateChange: (() => void) | undefined;
   private readonly scheme: 'rtmp' | 'rtmps';
   private readonly refusals: RefusalLog;
+
+  /** `RTMPChunkSize` applies to the sessions that connect next. */
+  applyConfig(next: ServerConfig): void {
+    this.sessionOptions = { ...this.sessionOptions, chunkSize: next.rtmp.chunkSize };
+  }
 
   constructor(ctx: ServerContext, options: RtmpServerOptions = {}) {
     this.ctx = ctx;

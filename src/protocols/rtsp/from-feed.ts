@@ -8,7 +8,6 @@
 import type { MulticastConfig, StreamConfig } from '../../config/config.js';
 import type { ConnectionInfo } from '../../access/connections.js';
 import type { Feed } from '../../feed/feed.js';
-import { feedFileOf } from '../../feedfile/registry.js';
 import { TimeShiftSource } from '../../feedfile/time-shift.js';
 import { buildBye, buildSenderReport, parseRtcp } from '../../formats/rtp/rtcp.js';
 import { buildSdp, type SdpTrackDescription } from '../../formats/sdp/sdp.js';
@@ -279,7 +278,7 @@ export class PlaySession implements RtspSession {
         `${this.name}: a multicast session plays live only; set up unicast (UDP or TCP) to start at ${start.asked}`,
       );
     }
-    const file = feedFileOf(feed);
+    const file = this.ctx.feedFiles.of(feed);
     if (file === undefined) {
       throw new RtspError(
         RtspStatus.invalidRange,

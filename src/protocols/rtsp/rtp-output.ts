@@ -15,7 +15,7 @@ import type { Frame } from '../../media/frame.js';
 import { sameTrackConfig, type Track } from '../../media/track.js';
 import { variantFilter } from '../../streams/output-registry.js';
 import type { Logger } from '../../observability/logger.js';
-import { MuxedOutput } from '../../streams/muxed-output.js';
+import { MuxedOutput, type OutputSettings } from '../../streams/muxed-output.js';
 
 /** Feed track ids map to interleaved channels 2·id (RTP) and 2·id+1 (RTCP): ids above this cannot. */
 export const MAX_RTP_TRACK_ID = 31;
@@ -183,11 +183,12 @@ export interface RtpVariant {
 export class RtpOutputs {
   private readonly outputs = new Map<string, MuxedOutput>();
   private readonly packetizers = new Map<Feed, RtpFeedPacketizer>();
-  private readonly retainBytes: number;
+  private readonly settings: OutputSettings;
   private readonly log: Logger;
 
-  constructor(retainBytes: number, log: Logger) {
-    this.retainBytes = retainBytes;
+  /** `settings`: the OutputRegistry's, so that ReaderMaxQueue is the same for RTP outputs and follows reloads. */
+  constructor(settings: OutputSettings, log: Logger) {
+    this.settings = settings;
     this.log = log;
   }
 
@@ -216,7 +217,7 @@ export class RtpOutputs {
       feed,
       () => new RtpMuxer(packetizer),
       {
-        retainBytes: this.retainBytes,
+        settings: this.settings,
         trackFilter: variantFilter(variant),
       },
       this.log,

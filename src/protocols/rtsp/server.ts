@@ -146,7 +146,7 @@ export class RtspServer {
     };
     this.log = ctx.log.child({ protocol: 'rtsp' });
     this.refusals = new RefusalLog(this.log);
-    this.outputs = new RtpOutputs(ctx.config.readerMaxQueueBytes, ctx.log);
+    this.outputs = new RtpOutputs(ctx.outputs.settings, ctx.log);
     this.server = createServer((socket) => this.onConnection(socket));
   }
 
