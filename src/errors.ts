@@ -10,6 +10,7 @@ export const ErrorCode = {
   clientTooSlow: 'FC_ERR_CLIENT_TOO_SLOW',
   unsupported: 'FC_ERR_UNSUPPORTED',
   feedBusy: 'FC_ERR_FEED_BUSY',
+  frameTooLarge: 'FC_ERR_FRAME_TOO_LARGE',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -86,6 +87,20 @@ export class ClientTooSlowError extends FeedcastError {
 export class UnsupportedError extends FeedcastError {
   constructor(detail: string) {
     super(ErrorCode.unsupported, detail);
+  }
+}
+
+/**
+ * A frame over a per-frame cap (NAL units in one access unit, or bytes an output format can carry):
+ * the frame is dropped and counted, the feed and its readers go on.
+ */
+export class FrameTooLargeError extends FeedcastError {
+  readonly limit: number;
+  readonly actual: number;
+  constructor(what: string, actual: number, limit: number) {
+    super(ErrorCode.frameTooLarge, `${what}: ${actual} exceeds the limit of ${limit}`);
+    this.limit = limit;
+    this.actual = actual;
   }
 }
 

@@ -51,6 +51,26 @@ test('issue 25: silence is media time, not bytes: bytes or frames whose time sta
   feed.close();
 });
 
+test('issue 25: a frame of more than 1024 NAL units is dropped and counted; the session goes on', () => {
+  const feed = newFeed();
+  const out: Frame[] = [];
+  feed.on('frame', (f) => out.push(f));
+  const p = feed.attachPublisher(who, 0);
+  p.setTracks([video]);
+  p.write(frame(7, 0, true));
+  const many = Buffer.alloc(2000 * 5);
+  for (let i = 0; i < many.length; i += 5) many.set([0, 0, 0, 1, 0x01], i); // 2000 one-byte NAL units
+  p.write({ trackId: 7, dts90k: 3600, pts90k: 3600, keyframe: false, data: many });
+  p.write(frame(7, 7200));
+  assert.equal(feed.stats.framesTooLarge, 1);
+  assert.deepEqual(
+    out.map((f) => f.data.length),
+    [1, 1],
+  );
+  assert.equal(p.isEnded, false);
+  feed.close();
+});
+
 test('publisher tracks are mapped by kind onto stable feed ids, also across reconnects', () => {
   const feed = newFeed();
   const seen: (readonly Track[])[] = [];

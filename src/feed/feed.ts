@@ -10,7 +10,9 @@ import type { Logger } from '../observability/logger.js';
 import { RateMeter } from '../observability/rate-meter.js';
 import { TypedEmitter } from '../typed-emitter.js';
 import { FeedClock } from './feed-clock.js';
-import { FeedBusyError } from '../errors.js';
+import { FeedBusyError, FrameTooLargeError } from '../errors.js';
+import { countLengthPrefixed, MAX_NALS_PER_FRAME } from '../formats/h264/nal.js';
+import { throttledWarner } from '../observability/throttled-warn.js';
 
 export type FeedEvents = {
   /** The track list changed (first publisher, or a publisher with other parameters). */
@@ -46,6 +48,8 @@ export interface FeedStats {
   publishers: number;
   /** Frames dropped at ingest before a session's first keyframe. */
   framesSkippedBeforeKeyframe: number;
+  /** Frames dropped at ingest for being over a per-frame cap (FrameTooLargeError). */
+  framesTooLarge: number;
 }
 
 const DEFAULT_MAX_GOP_BYTES = 32 * 1024 * 1024;
@@ -83,7 +87,14 @@ export class Feed extends TypedEmitter<FeedEvents> {
   private closed = false;
   /** The server is stopping: a publisher that leaves now is not waited for (no grace period). */
   private stopping = false;
-  readonly stats: FeedStats = { framesIn: 0, bytesIn: 0, keyframesIn: 0, publishers: 0, framesSkippedBeforeKeyframe: 0 };
+  readonly stats: FeedStats = {
+    framesIn: 0,
+    bytesIn: 0,
+    keyframesIn: 0,
+    publishers: 0,
+    framesSkippedBeforeKeyframe: 0,
+    framesTooLarge: 0,
+  };
   readonly inputRate = new RateMeter();
   /** Input bit rate per feed track id. */
   readonly trackRates = new Map<number, RateMeter>();
@@ -93,12 +104,21 @@ export class Feed extends TypedEmitter<FeedEvents> {
   /** Feed time between the last two video keyframes (the GOP length), once known. */
   keyframeInterval90k: number | undefined;
 
+  private readonly warnTooLarge: (message: string) => void;
+
   constructor(name: string, key: string, options: FeedOptions, log: Logger) {
     super(log);
     this.name = name;
     this.key = key;
     this.options = options;
     this.log = log.child({ feed: key });
+    this.warnTooLarge = throttledWarner(this.log);
+  }
+
+  /** @internal a publisher's frame was over a per-frame cap: dropped, counted, logged once a second. */
+  frameTooLarge(err: FrameTooLargeError): void {
+    this.stats.framesTooLarge++;
+    this.warnTooLarge(`frame dropped (${err.code}): ${err.message}`);
   }
 
   get tracks(): readonly Track[] {
@@ -400,6 +420,8 @@ export class PublisherSession extends TypedEmitter<PublisherSessionEvents> {
   private readonly feed: Feed;
   private mapping = new Map<number, number>();
   private incomingKinds = new Map<number, 'video' | 'audio'>();
+  /** Incoming track ids whose frames are length-prefixed NAL units (H.264, H.265). */
+  private nalTracks = new Set<number>();
   private started = false;
   /** Input DTS of the session's first frame: audio from before it is dropped. */
   private startDts = 0;
@@ -451,6 +473,7 @@ export class PublisherSession extends TypedEmitter<PublisherSessionEvents> {
     if (this.ended) return;
     this.mapping = this.feed.mapTracks(tracks);
     this.incomingKinds = new Map(tracks.map((t) => [t.id, t.kind]));
+    this.nalTracks = new Set(tracks.filter((t) => t.codec === 'h264' || t.codec === 'h265').map((t) => t.id));
     this.hasVideo = tracks.some((t) => t.kind === 'video');
   }
 
@@ -458,6 +481,15 @@ export class PublisherSession extends TypedEmitter<PublisherSessionEvents> {
     if (this.ended) return;
     const feedTrackId = this.mapping.get(frame.trackId);
     if (feedTrackId === undefined) return;
+    if (this.nalTracks.has(frame.trackId)) {
+      // Every ingest path (TS, FLV/RTMP, RTP, WHIP) passes here: a frame of a million tiny NAL units
+      // would cost every output and reader; it is dropped, the publisher goes on.
+      const nals = countLengthPrefixed(frame.data, MAX_NALS_PER_FRAME + 1);
+      if (nals > MAX_NALS_PER_FRAME) {
+        this.feed.frameTooLarge(new FrameTooLargeError('h26x: NAL units in one access unit', nals, MAX_NALS_PER_FRAME));
+        return;
+      }
+    }
     if (!this.started) {
       // A session starts at its first video keyframe: readers cannot use what comes before.
       const isVideoKey = this.incomingKinds.get(frame.trackId) === 'video' && frame.keyframe;

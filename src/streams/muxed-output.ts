@@ -7,6 +7,8 @@ import type { Frame } from '../media/frame.js';
 import type { Track } from '../media/track.js';
 import type { Logger } from '../observability/logger.js';
 import { TypedEmitter } from '../typed-emitter.js';
+import { FeedcastError } from '../errors.js';
+import { throttledWarner } from '../observability/throttled-warn.js';
 
 export interface Chunk {
   readonly seq: number;
@@ -84,6 +86,9 @@ export class MuxedOutput extends TypedEmitter<MuxedOutputEvents> {
   /** Chunks skipped by readers that fell behind, and how many times readers skipped. */
   chunksDropped = 0;
   readerSkips = 0;
+  /** Frames this format could not carry (FrameTooLargeError and other mux errors): dropped, not the output. */
+  framesTooLarge = 0;
+  private readonly warnMux: (message: string) => void;
 
   constructor(id: string, feed: Feed, makeMuxer: MuxerFactory, options: MuxedOutputOptions, log: Logger) {
     super(log);
@@ -93,6 +98,7 @@ export class MuxedOutput extends TypedEmitter<MuxedOutputEvents> {
     this.options = options;
     this.writeCoalesceMs = options.writeCoalesceMs;
     this.log = log.child({ output: id });
+    this.warnMux = throttledWarner(this.log);
     this.unsubscribe.push(
       feed.on('tracks', (tracks) => this.onTracks(tracks)),
       feed.on('frame', (frame) => this.onFrame(frame)),
@@ -184,7 +190,17 @@ export class MuxedOutput extends TypedEmitter<MuxedOutputEvents> {
     if (this.muxer === undefined || this.ended) return;
     const track = this.tracks.find((t) => t.id === frame.trackId);
     if (track === undefined) return;
-    const data = this.muxer.mux(frame);
+    let data: Buffer;
+    try {
+      data = this.muxer.mux(frame);
+    } catch (err) {
+      // This runs inside the feed's frame event: a frame the format cannot carry (over FLV's 24-bit
+      // tag size, say) is dropped and counted; it must not unwind into the feed or other outputs.
+      this.framesTooLarge++;
+      if (err instanceof FeedcastError) this.warnMux(`frame dropped (${err.code}): ${err.message}`);
+      else this.log.error('muxer failed on a frame; frame dropped', { err });
+      return;
+    }
     if (data.length === 0) return;
     const hasVideo = this.tracks.some((t) => t.kind === 'video');
     const joinable = hasVideo ? track.kind === 'video' && frame.keyframe : true;

@@ -4,7 +4,7 @@ import { request } from 'node:http';
 import { createServer } from 'node:net';
 import type { TestContext } from 'node:test';
 import { parseConfigText } from '../../src/config/config.js';
-import { createLogger, silentLogger } from '../../src/observability/logger.js';
+import { createLogger, silentLogger, type Logger } from '../../src/observability/logger.js';
 import { startServer, type RunningServer } from '../../src/server.js';
 
 export interface TestServer extends RunningServer {
@@ -15,7 +15,7 @@ export interface TestServer extends RunningServer {
 export async function startTestServer(
   t: TestContext,
   configText = '',
-  options: { demoFeeds?: string[] } = {},
+  options: { demoFeeds?: string[]; log?: Logger } = {},
 ): Promise<TestServer> {
   const parsed = await parseConfigText(configText, 'test.conf');
   // Free ports only: HTTP on an ephemeral port; RTMP and RTSP off (their tests start their own listeners on port 0).
@@ -26,9 +26,10 @@ export async function startTestServer(
     rtsp: { ...parsed.rtsp, port: undefined },
   };
   const log =
-    process.env['FEEDCAST_TEST_LOG'] !== undefined
+    options.log ??
+    (process.env['FEEDCAST_TEST_LOG'] !== undefined
       ? createLogger({ format: 'pretty', write: (l) => process.stderr.write(l + '\n') })
-      : silentLogger;
+      : silentLogger);
   const server = await startServer(config, { log, ...(options.demoFeeds !== undefined ? { demoFeeds: options.demoFeeds } : {}) });
   t.after(() => server.close());
   return { ...server, url: (path) => `http://127.0.0.1:${server.httpPort}${path}` };

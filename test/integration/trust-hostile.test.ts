@@ -2,7 +2,10 @@
 // bounded whatever a client sends. Each test sends the hostile input as bytes on a raw socket.
 
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -11,6 +14,7 @@ import { RtmpServer } from '../../src/protocols/rtmp/server.js';
 import { RtmpTestClient } from '../helpers/rtmp-client.js';
 import { recordingLogger, type LogLine } from '../helpers/recording-logger.js';
 import { startRtsp } from '../helpers/rtsp-tools.js';
+import { FFMPEG, run, skipWithoutFfmpeg } from '../helpers/media-tools.js';
 import { startTestServer, waitFor } from '../helpers/test-server.js';
 
 interface Raw {
@@ -323,4 +327,111 @@ describe('issue 25: names a client can make the server remember', () => {
     await waitFor('the publisher to be answered', () => again.received !== '');
     assert.match(again.received, /^HTTP\/1\.1 204/);
   });
+});
+
+describe('issue 25: frames a publisher can make every reader pay for', () => {
+  test(
+    'a frame of 400,000 one-byte NAL units is dropped with FC_ERR_FRAME_TOO_LARGE; the feed and its readers go on',
+    { skip: skipWithoutFfmpeg() },
+    async (t) => {
+      const lines: LogLine[] = [];
+      const server = await startTestServer(t, '<Feed feed1.ffm>\n</Feed>\n', { log: recordingLogger(lines) });
+      const file = join(tmpdir(), `feedcast-nals-${process.pid}.ts`);
+      const made = await run(
+        FFMPEG,
+        [
+          '-hide_banner',
+          '-loglevel',
+          'error',
+          '-y',
+          '-f',
+          'lavfi',
+          '-i',
+          'testsrc2=size=160x120:rate=10',
+          '-t',
+          '6',
+          '-c:v',
+          'libx264',
+          '-preset',
+          'ultrafast',
+          '-g',
+          '10',
+          '-f',
+          'mpegts',
+          file,
+        ],
+        60_000,
+      );
+      assert.equal(made.code, 0, made.stderr);
+      const clean = await readFile(file);
+      // The hostile PES: no PTS, then 400,000 times (start code, NAL header of a non-IDR slice).
+      const nals = Buffer.alloc(400_000 * 4);
+      for (let i = 0; i < nals.length; i += 4) nals.set([0, 0, 1, 0x01], i);
+      const pes = Buffer.concat([Buffer.from([0, 0, 1, 0xe0, 0, 0, 0x80, 0x00, 0x00]), nals]);
+      // Inserted before the video PES that starts 3 s in, with continuity counters kept in sequence.
+      const videoPid = 0x100;
+      const out: Buffer[] = [];
+      let cc = 0;
+      let shift = 0;
+      let starts = 0;
+      for (let at = 0; at + 188 <= clean.length; at += 188) {
+        const pkt = Buffer.from(clean.subarray(at, at + 188));
+        const pid = pkt.readUInt16BE(1) & 0x1fff;
+        if (pid === videoPid) {
+          if ((pkt[1] as number) & 0x40 && ++starts === 30) {
+            for (let p = 0; p < pes.length; p += 184) {
+              const piece = Buffer.alloc(184, 0xff);
+              pes.copy(piece, 0, p, Math.min(p + 184, pes.length));
+              // The last piece: an adaptation field pads it instead of 0xFF bytes in the NAL data.
+              const last = pes.length - p < 184;
+              if (last) {
+                const n = pes.length - p;
+                const packet = Buffer.alloc(188, 0xff);
+                packet[0] = 0x47;
+                packet.writeUInt16BE(videoPid, 1);
+                packet[3] = 0x30 | ((cc + shift + 1) & 0x0f);
+                packet[4] = 183 - n; // adaptation_field_length
+                if (183 - n > 0) packet[5] = 0x00;
+                pes.copy(packet, 188 - n, p);
+                out.push(packet);
+              } else {
+                out.push(tsPacket(videoPid, p === 0, cc + shift + 1, piece));
+              }
+              shift++;
+            }
+          }
+          cc = (pkt[3] as number) & 0x0f;
+          pkt[3] = ((pkt[3] as number) & 0xf0) | ((cc + shift) & 0x0f);
+        }
+        out.push(pkt);
+      }
+      const body = Buffer.concat(out);
+      // A reader of the feed's FLV output, from before the hostile frame to after it.
+      const reader = rawSocket(server.httpPort, 'GET /feed1.flv HTTP/1.1\r\nHost: x\r\n\r\n');
+      t.after(() => reader.socket.destroy());
+      const publisher = rawSocket(
+        server.httpPort,
+        `POST /feed1.ffm HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n`,
+      );
+      t.after(() => publisher.socket.destroy());
+      // -re by hand: 60 kB every 100 ms (the clip is 6 s of ~20 kB/s plus the 1.6 MB frame).
+      for (let at = 0; at < body.length; at += 60_000) {
+        publisher.socket.write(body.subarray(at, at + 60_000));
+        await new Promise((resolve) => setTimeout(resolve, at < 1_700_000 && at > 60_000 * 3 ? 5 : 100));
+      }
+      await waitFor('the publisher to be answered', () => publisher.received !== '', 30_000);
+      assert.match(publisher.received, /^HTTP\/1\.1 204/);
+      const feed = server.ctx.feeds.get('feed1');
+      assert.ok((feed?.stats.framesIn ?? 0) >= 55, `frames in: ${feed?.stats.framesIn}`);
+      const warned = lines.filter((l) => l.level === 'warn' && l.msg.includes('FC_ERR_FRAME_TOO_LARGE'));
+      assert.equal(warned.length, 1, JSON.stringify(lines.filter((l) => l.level !== 'info' && l.level !== 'debug').slice(0, 5)));
+      assert.deepEqual(
+        lines.filter((l) => l.level === 'error'),
+        [],
+      );
+      // What the reader got: the clip (a few hundred kB at most), not the 2 MB FLV tag of the hostile frame.
+      await waitFor('the reader to get the end of the feed', () => reader.received.length > 20_000, 30_000);
+      assert.ok(reader.received.length < 1_000_000, `the reader got ${reader.received.length} bytes`);
+    },
+  );
 });

@@ -3,7 +3,7 @@
 // E.4.3), H.265 the Enhanced RTMP v1 ExVideoTagHeader ('hvc1').
 
 import { ByteWriter } from '../bytes/byte-writer.js';
-import { LimitExceededError } from '../../errors.js';
+import { FrameTooLargeError } from '../../errors.js';
 import type { Frame } from '../../media/frame.js';
 import type { StreamMuxer } from '../../media/demuxer.js';
 import { ms90kToMs } from '../../media/timebase.js';
@@ -259,7 +259,7 @@ function tagSize(body: TagBody): number {
 
 function writeTag(w: ByteWriter, body: TagBody, timestampMs: number): void {
   const dataSize = bodySize(body);
-  if (dataSize > FLV_MAX_DATA_SIZE) throw new LimitExceededError('flv: tag body bytes', dataSize, FLV_MAX_DATA_SIZE);
+  if (dataSize > FLV_MAX_DATA_SIZE) throw new FrameTooLargeError('flv: tag body bytes', dataSize, FLV_MAX_DATA_SIZE);
   writeFlvTagHeader(w, { tagType: body.tagType, filtered: false, dataSize, timestampMs, streamId: 0 });
   switch (body.tagType) {
     case FlvTagType.video:

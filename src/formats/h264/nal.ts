@@ -1,14 +1,26 @@
 // H.264/H.265 NAL unit framing: Annex B start codes (ISO/IEC 14496-10 Annex B, used by MPEG-TS)
 // and 4-byte length prefixes (ISO/IEC 14496-15, used by FLV, MP4 and inside Feedcast's Frames).
 
-/** Splits an Annex B byte stream into NAL unit views (start codes removed, trailing zeros kept off). */
-export function splitAnnexB(data: Buffer): Buffer[] {
+import { FrameTooLargeError } from '../../errors.js';
+
+/**
+ * NAL units one access unit may have (issue 25: a frame of four million one-byte NAL units grew
+ * into a 20 MB FLV tag). Real encoders write a few per slice; 1024 slices is far past any of them.
+ */
+export const MAX_NALS_PER_FRAME = 1024;
+
+/**
+ * Splits an Annex B byte stream into NAL unit views (start codes removed, trailing zeros kept off).
+ * Throws FrameTooLargeError past `maxNals` units, before making more views.
+ */
+export function splitAnnexB(data: Buffer, maxNals = Infinity): Buffer[] {
   const nalus: Buffer[] = [];
   let start = -1;
   let i = 0;
   const n = data.length;
   while (i + 2 < n) {
     if (data[i] === 0 && data[i + 1] === 0 && data[i + 2] === 1) {
+      if (nalus.length >= maxNals) throw new FrameTooLargeError('h26x: NAL units in one access unit', nalus.length + 1, maxNals);
       if (start >= 0) nalus.push(trimTrailingZeros(data.subarray(start, i)));
       i += 3;
       start = i;
@@ -38,6 +50,18 @@ export function splitLengthPrefixed(data: Buffer, lengthSize = 4): Buffer[] {
     pos += len;
   }
   return nalus;
+}
+
+/** NAL units in a 4-byte length-prefixed buffer, counted up to `stopAt` (then `stopAt` is returned). */
+export function countLengthPrefixed(data: Buffer, stopAt: number): number {
+  let count = 0;
+  let pos = 0;
+  while (pos + 4 <= data.length && count < stopAt) {
+    const len = data.readUInt32BE(pos);
+    pos += 4 + len;
+    count++;
+  }
+  return count;
 }
 
 /** Joins NAL units with 4-byte length prefixes into one new buffer. */

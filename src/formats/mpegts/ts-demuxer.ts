@@ -15,7 +15,7 @@
 // - Video frames before a track's first keyframe are dropped.
 // - One PES of H.264/H.265/MPEG video is taken as one access unit (what every muxer writes).
 
-import { MalformedInputError } from '../../errors.js';
+import { FrameTooLargeError, MalformedInputError } from '../../errors.js';
 import type { ByteBudget } from '../../media/byte-budget.js';
 import type { Codec, TrackKind } from '../../media/codec.js';
 import type { Demuxer, DemuxerSink } from '../../media/demuxer.js';
@@ -25,7 +25,7 @@ import { sameTrackConfig, type Track } from '../../media/track.js';
 import { AAC_FRAME_SAMPLES, buildAudioSpecificConfig, parseAdtsHeader } from '../aac/audio-specific-config.js';
 import { ByteReader } from '../bytes/byte-reader.js';
 import { buildAvcc } from '../h264/avcc.js';
-import { H264Nal, H265Nal, h264NalType, h265NalType, joinLengthPrefixed, splitAnnexB } from '../h264/nal.js';
+import { H264Nal, H265Nal, h264NalType, h265NalType, joinLengthPrefixed, MAX_NALS_PER_FRAME, splitAnnexB } from '../h264/nal.js';
 import { describeH264Profile, parseH264Sps, unescapeRbsp } from '../h264/sps.js';
 import { buildHvcc } from '../h265/hvcc.js';
 import { describeH265Profile, parseH265Sps } from '../h265/sps.js';
@@ -478,8 +478,8 @@ export class TsDemuxer implements Demuxer {
           break;
       }
     } catch (err) {
-      if (!(err instanceof MalformedInputError)) throw err;
-      this.warn(`mpegts: PID 0x${es.pid.toString(16)}: PES at offset ${offset} dropped: ${err.message}`);
+      if (!(err instanceof MalformedInputError) && !(err instanceof FrameTooLargeError)) throw err;
+      this.warn(`mpegts: PID 0x${es.pid.toString(16)}: PES at offset ${offset} dropped (${err.code}): ${err.message}`);
     }
   }
 
@@ -506,7 +506,7 @@ export class TsDemuxer implements Demuxer {
       return;
     }
     const h265 = es.esKind === 'h265';
-    const nals = splitAnnexB(data);
+    const nals = splitAnnexB(data, MAX_NALS_PER_FRAME);
     const kept: Buffer[] = [];
     const vps: Buffer[] = [];
     const sps: Buffer[] = [];

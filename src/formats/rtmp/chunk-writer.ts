@@ -3,7 +3,7 @@
 // message is self-contained (no header compression against earlier messages), so a reader that
 // joins a shared chunk sequence at any message boundary can follow it. Sized first.
 
-import { LimitExceededError } from '../../errors.js';
+import { FrameTooLargeError, LimitExceededError } from '../../errors.js';
 import { ByteWriter } from '../bytes/byte-writer.js';
 import type { RtmpMessage } from './messages.js';
 
@@ -48,7 +48,7 @@ export function rtmpMessageSize(csid: number, timestampMs: number, payloadBytes:
  */
 export function writeRtmpMessage(w: ByteWriter, m: RtmpMessage, chunkSize: number, payload: Buffer = m.payload): void {
   const length = payload.length;
-  if (length > RTMP_MAX_MESSAGE_BYTES) throw new LimitExceededError('rtmp: message bytes', length, RTMP_MAX_MESSAGE_BYTES);
+  if (length > RTMP_MAX_MESSAGE_BYTES) throw new FrameTooLargeError('rtmp: message bytes', length, RTMP_MAX_MESSAGE_BYTES);
   const ts = timestamp32(m.timestampMs);
   const ext = ts >= 0xff_ffff;
   writeBasicHeader(w, 0, m.csid);
