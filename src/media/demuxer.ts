@@ -39,4 +39,6 @@ export interface StreamMuxer {
   updateTracks(tracks: readonly Track[]): Buffer | undefined;
   /** One frame, muxed. Returns an empty buffer for a frame the format cannot carry. */
   mux(frame: Frame): Buffer;
+  /** Whether this muxer carries the frames of `track` (a format without a codec skips its frames). */
+  carries?(track: Track): boolean;
 }

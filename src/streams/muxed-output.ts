@@ -202,7 +202,9 @@ export class MuxedOutput extends TypedEmitter<MuxedOutputEvents> {
       return;
     }
     if (data.length === 0) return;
-    const hasVideo = this.tracks.some((t) => t.kind === 'video');
+    // Readers join at a video keyframe when this output carries video (a VP8 feed's TS carries its audio only).
+    const muxer = this.muxer;
+    const hasVideo = this.tracks.some((t) => t.kind === 'video' && (muxer.carries?.(t) ?? true));
     const joinable = hasVideo ? track.kind === 'video' && frame.keyframe : true;
     this.append(data, joinable, frame.dts90k, track.kind === 'video');
   }

@@ -86,19 +86,21 @@ window.whepStats = async () => {
 `;
 
 /**
- * In-page WHIP client: `whipPublish(url)` sends the fake camera and microphone; H.264 first in the
- * codec preferences when the browser can send it. Returns {status, location, text}.
+ * In-page WHIP client: `whipPublish(url, headers?, videoCodec?)` sends the fake camera and
+ * microphone; H.264 first in the codec preferences when the browser can send it, or only
+ * `videoCodec` (e.g. 'video/VP8') when given. Returns {status, location, text}.
  */
 export const WHIP_CLIENT = `
-window.whipPublish = async (url, headers) => {
+window.whipPublish = async (url, headers, videoCodec) => {
   const media = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 360, frameRate: 25 }, audio: true });
   const pc = new RTCPeerConnection();
   for (const track of media.getTracks()) {
     const t = pc.addTransceiver(track, { direction: 'sendonly', streams: [media] });
     if (track.kind === 'video' && t.setCodecPreferences) {
       const caps = RTCRtpSender.getCapabilities('video').codecs;
-      const h264 = caps.filter((c) => c.mimeType === 'video/H264');
-      if (h264.length > 0) t.setCodecPreferences([...h264, ...caps.filter((c) => c.mimeType !== 'video/H264')]);
+      const want = videoCodec || 'video/H264';
+      const first = caps.filter((c) => c.mimeType === want);
+      if (first.length > 0) t.setCodecPreferences(videoCodec ? first : [...first, ...caps.filter((c) => c.mimeType !== want)]);
     }
   }
   await pc.setLocalDescription(await pc.createOffer());

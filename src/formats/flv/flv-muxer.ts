@@ -63,6 +63,10 @@ export class FlvMuxer implements StreamMuxer {
   }
 
   /** Whether FLV can carry this track (H.264, H.265, AAC, MP3). Others are left out by mux(). */
+  carries(track: Track): boolean {
+    return FlvMuxer.canCarry(track);
+  }
+
   static canCarry(track: Track): boolean {
     return track.codec === 'h264' || track.codec === 'h265' || track.codec === 'aac' || track.codec === 'mp3';
   }

@@ -80,6 +80,10 @@ export class TsMuxer implements StreamMuxer {
     this.setTracks(tracks);
   }
 
+  carries(track: Track): boolean {
+    return this.byId.has(track.id);
+  }
+
   header(): Buffer {
     const w = new ByteWriter(2 * TS_PACKET_SIZE);
     this.writePsi(w, false);

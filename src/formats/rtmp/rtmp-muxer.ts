@@ -54,6 +54,10 @@ export class RtmpMuxer implements StreamMuxer {
    * onMetaData at time 0 (ffmpeg's FLV reader takes a data message at any other time for a
    * subtitle packet), then the sequence headers at the time of the newest join point.
    */
+  carries(track: Track): boolean {
+    return this.flv.carries(track);
+  }
+
   header(): Buffer {
     const flv = this.flv.header();
     return this.chunked(flv, FLV_HEADER_BYTES + FLV_PREVIOUS_TAG_SIZE_BYTES, this.joinTimestampMs);

@@ -382,11 +382,13 @@ export class WebRtcRoute implements HttpRoute {
       offer.media.forEach((m, index) => {
         if (m.port === 0 || !receives(m)) return;
         if (m.kind === 'video' && codecs.video === undefined && (videoTrack !== undefined || !feedHasTracks)) {
-          const c = chooseH264(m, hint);
-          if (c === undefined) whyNot.push('the offer has no H.264 with packetization-mode=1 for video');
+          const vp8 = videoTrack?.codec === 'vp8';
+          const c = vp8 ? chooseVp8(m) : chooseH264(m, hint);
+          if (c === undefined)
+            whyNot.push(vp8 ? 'the offer has no VP8 for video' : 'the offer has no H.264 with packetization-mode=1 for video');
           else {
             keep.set(index, c.payloadType);
-            codecs.video = peerCodec(c, H264);
+            codecs.video = peerCodec(c, vp8 ? VP8 : H264);
           }
         } else if (m.kind === 'audio' && codecs.audio === undefined && (audioTrack !== undefined || !feedHasTracks)) {
           const c = chooseOpus(m);
@@ -486,20 +488,21 @@ export class WebRtcRoute implements HttpRoute {
     const offer = parseOffer(text);
     const keep = new Map<number, number>();
     const codecs: PeerCodecs = { video: undefined, audio: undefined };
+    let videoCodec: 'h264' | 'vp8' = 'h264';
     const whyNot: string[] = [];
     offer.media.forEach((m, index) => {
       if (m.port === 0 || !sends(m)) return;
       if (m.kind === 'video' && codecs.video === undefined) {
-        const c = chooseH264(m);
+        // H.264 first (every output carries it); else VP8 (WHEP viewers only).
+        const h264 = chooseH264(m);
+        const vp8 = h264 === undefined ? chooseVp8(m) : undefined;
+        const c = h264 ?? vp8;
         if (c === undefined) {
-          whyNot.push(
-            chooseVp8(m) !== undefined
-              ? 'the video section offers VP8 but no H.264 with packetization-mode=1 (Feedcast takes H.264 from WHIP; VP8 ingest is not implemented)'
-              : 'the video section offers no H.264 with packetization-mode=1',
-          );
+          whyNot.push('the video section offers neither H.264 with packetization-mode=1 nor VP8');
         } else {
           keep.set(index, c.payloadType);
-          codecs.video = peerCodec(c, H264);
+          codecs.video = peerCodec(c, vp8 !== undefined ? VP8 : H264);
+          videoCodec = vp8 !== undefined ? 'vp8' : 'h264';
         }
       } else if (m.kind === 'audio' && codecs.audio === undefined) {
         const c = chooseOpus(m);
@@ -513,7 +516,7 @@ export class WebRtcRoute implements HttpRoute {
     if (codecs.video === undefined && codecs.audio === undefined) {
       throw new HttpError(
         406,
-        `No codec in common: WHIP takes H.264 video and Opus audio; ${whyNot.join('; ') || 'the offer sends no media'}.`,
+        `No codec in common: WHIP takes H.264 or VP8 video and Opus audio; ${whyNot.join('; ') || 'the offer sends no media'}.`,
       );
     }
     const accepting = { video: codecs.video !== undefined, audio: codecs.audio !== undefined };
@@ -535,6 +538,7 @@ export class WebRtcRoute implements HttpRoute {
       session.ingest = new WhipIngest(pc, publisher, conn, this.log.child({ session: id, feed: feed.key }), {
         keyframeIntervalMs: this.options.whipKeyframeIntervalMs,
         video: accepting.video,
+        videoCodec,
         audio: accepting.audio,
       });
       const answer = await this.negotiate(session, trimOffer(text, keep));
@@ -826,6 +830,7 @@ function sends(m: OfferMedia): boolean {
 
 /** The codecs werift is told to negotiate: the name, clock rate and channels of each. */
 const H264 = { mimeType: 'video/H264', clockRate: 90_000, channels: undefined } as const;
+const VP8 = { mimeType: 'video/VP8', clockRate: 90_000, channels: undefined } as const;
 const OPUS = { mimeType: 'audio/opus', clockRate: 48_000, channels: 2 } as const;
 
 /** The PeerCodec for a codec chosen from the offer (its payload type and fmtp kept). */

@@ -8,6 +8,8 @@ import type { Feed } from '../../feed/feed.js';
 import type { Frame } from '../../media/frame.js';
 import type { Track } from '../../media/track.js';
 import { NalPacketizer } from '../../formats/rtp/nal-rtp.js';
+import { Vp8Packetizer } from '../../formats/rtp/vp8-rtp.js';
+import type { RtpPacketizer } from '../../formats/rtp/payload.js';
 import type { Logger } from '../../observability/logger.js';
 import { TypedEmitter } from '../../typed-emitter.js';
 import { OPUS_TRANSCODABLE, OpusTranscoder } from './opus-transcoder.js';
@@ -63,8 +65,8 @@ export function sendableTracks(tracks: readonly Track[], opusFromOtherAudio = fa
   let audio: Track | undefined;
   for (const t of tracks) {
     if (t.kind === 'video') {
-      if (t.codec === 'h264' && t.config !== undefined) video ??= t;
-      else notes.push(`video ${t.codec} is not sent over WebRTC (browsers need H.264; transcode the feed to H.264)`);
+      if ((t.codec === 'h264' && t.config !== undefined) || t.codec === 'vp8') video ??= t;
+      else notes.push(`video ${t.codec} is not sent over WebRTC (browsers take H.264 or VP8 here; transcode the feed to H.264)`);
     } else if (t.codec === 'opus') {
       audio ??= t;
     } else if (opusFromOtherAudio && OPUS_TRANSCODABLE.has(t.codec)) {
@@ -93,7 +95,7 @@ export class FeedRtpSource extends TypedEmitter<RtpSourceEvents> {
   /** Set while the feed's audio is AAC/MP3/MP2: makes the Opus the viewers get. */
   private opus: OpusTranscoder | undefined;
   private opusSource: Track | undefined;
-  private packetizer: NalPacketizer | undefined;
+  private packetizer: RtpPacketizer | undefined;
   /** Set once the feed's video shows B-frames: what finds them, and what re-encodes the video then. */
   private reorder = new ReorderDetector();
   private reencoder: VideoReencoder | undefined;
@@ -118,7 +120,7 @@ export class FeedRtpSource extends TypedEmitter<RtpSourceEvents> {
     // it first, so a re-encode starts with the cached keyframe rather than the next one.
     const cached = feed.gopCache();
     const scan = new ReorderDetector();
-    for (const frame of cached) if (frame.trackId === this.videoTrack?.id) scan.push(frame);
+    for (const frame of cached) if (frame.trackId === this.videoTrack?.id && this.videoTrack.codec === 'h264') scan.push(frame);
     if (scan.seen) {
       this.reorder = scan;
       this.startReencode();
@@ -187,7 +189,7 @@ export class FeedRtpSource extends TypedEmitter<RtpSourceEvents> {
     const sendable = sendableTracks(tracks, this.audioTranscode !== undefined);
     if (sendable.video !== this.videoTrack) {
       this.videoTrack = sendable.video;
-      this.packetizer = sendable.video !== undefined ? new NalPacketizer(sendable.video) : undefined;
+      this.packetizer = packetizerFor(sendable.video);
       this.gop = [];
       this.stopReencode();
       this.reorder = new ReorderDetector();
@@ -269,7 +271,8 @@ export class FeedRtpSource extends TypedEmitter<RtpSourceEvents> {
   private onFrame(frame: Frame): void {
     if (this.closed) return;
     if (this.videoTrack !== undefined && frame.trackId === this.videoTrack.id) {
-      if (!this.reorder.seen && this.reorder.push(frame)) this.startReencode();
+      // VP8 has no B-frames (an alt-ref frame is decoded and not shown; presentation order holds).
+      if (this.videoTrack.codec === 'h264' && !this.reorder.seen && this.reorder.push(frame)) this.startReencode();
       if (this.reencoder !== undefined) this.reencoder.write(frame);
       else this.sendVideo(frame);
       return;
@@ -304,6 +307,11 @@ export class FeedRtpSource extends TypedEmitter<RtpSourceEvents> {
       this.safeEmit('video', packets);
     }
   }
+}
+
+function packetizerFor(track: Track | undefined): RtpPacketizer | undefined {
+  if (track === undefined) return undefined;
+  return track.codec === 'vp8' ? new Vp8Packetizer() : new NalPacketizer(track);
 }
 
 /** One FeedRtpSource per feed while it has viewers. */

@@ -1,4 +1,4 @@
-// WHIP publisher side (RFC 9725): the browser's H.264 (RFC 6184) and Opus (RFC 7587) RTP is
+// WHIP publisher side (RFC 9725): the browser's H.264 (RFC 6184) or VP8 (RFC 7741) and Opus (RFC 7587) RTP is
 // depacketised into Frames for the feed's PublisherSession. Each track's RTP clock is placed on the
 // server's clock at its first packet. The browser only sends keyframes when asked, so a PLI asks
 // for one every `keyframeIntervalMs` (HLS segments and new viewers need them).
@@ -7,6 +7,7 @@ import type { MediaStreamTrack, RTCPeerConnection, RtpPacket as WeriftRtpPacket 
 import type { PublisherSession } from '../../feed/feed.js';
 import { NalDepacketizer } from '../../formats/rtp/nal-rtp.js';
 import { OpusDepacketizer } from '../../formats/rtp/audio-rtp.js';
+import { Vp8Depacketizer } from '../../formats/rtp/vp8-rtp.js';
 import { videoFieldsOf } from '../../formats/rtp/formats.js';
 import type { RtpDepacketizer } from '../../formats/rtp/payload.js';
 import type { RtpPacket } from '../../formats/rtp/rtp-packet.js';
@@ -30,8 +31,9 @@ interface InTrack {
 
 export interface WhipIngestOptions {
   keyframeIntervalMs: number;
-  /** Which media the answer accepts (H.264 video, Opus audio). */
+  /** Which media the answer accepts (H.264 or VP8 video, Opus audio). */
   video: boolean;
+  videoCodec?: 'h264' | 'vp8';
   audio: boolean;
 }
 
@@ -42,6 +44,9 @@ export class WhipIngest {
   private readonly startedAtMs = Date.now();
   private readonly tracks = new Map<number, InTrack>();
   private videoConfig: Buffer | undefined;
+  /** VP8 has no out-of-band config: its size comes from the key frames. */
+  private vp8Size: { width: number; height: number } | undefined;
+  private readonly videoCodec: 'h264' | 'vp8';
   private announced = false;
   private readonly hasVideo: boolean;
   private readonly hasAudio: boolean;
@@ -58,8 +63,10 @@ export class WhipIngest {
     this.log = log;
     this.hasVideo = options.video;
     this.hasAudio = options.audio;
+    this.videoCodec = options.videoCodec ?? 'h264';
     if (options.video) {
-      this.tracks.set(VIDEO_ID, this.inTrack(VIDEO_ID, 'video', 90_000, new NalDepacketizer('h264')));
+      const depacketizer = this.videoCodec === 'vp8' ? new Vp8Depacketizer() : new NalDepacketizer('h264');
+      this.tracks.set(VIDEO_ID, this.inTrack(VIDEO_ID, 'video', 90_000, depacketizer));
     }
     if (options.audio) this.tracks.set(AUDIO_ID, this.inTrack(AUDIO_ID, 'audio', 48_000, new OpusDepacketizer()));
     const sub = pc.onTrack.subscribe((remote: MediaStreamTrack) => {
@@ -84,7 +91,10 @@ export class WhipIngest {
 
   private announce(): void {
     const tracks: Track[] = [];
-    if (this.hasVideo) {
+    if (this.hasVideo && this.videoCodec === 'vp8') {
+      if (this.vp8Size === undefined) return;
+      tracks.push({ id: VIDEO_ID, kind: 'video', codec: 'vp8', width: this.vp8Size.width, height: this.vp8Size.height });
+    } else if (this.hasVideo) {
       if (this.videoConfig === undefined) return;
       tracks.push({ id: VIDEO_ID, kind: 'video', codec: 'h264', ...videoFieldsOf('h264', this.videoConfig) });
     }
@@ -122,7 +132,13 @@ export class WhipIngest {
       }
       return;
     }
-    if (track.kind === 'video') {
+    if (track.kind === 'video' && track.depacketizer instanceof Vp8Depacketizer) {
+      const size = track.depacketizer.takeSize();
+      if (size !== undefined) {
+        this.vp8Size = size;
+        this.announce();
+      }
+    } else if (track.kind === 'video') {
       const config = track.depacketizer.takeConfig?.();
       if (config !== undefined && (this.videoConfig === undefined || !config.equals(this.videoConfig))) {
         this.videoConfig = config;
