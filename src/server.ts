@@ -214,7 +214,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       rtmpsPort = await server.listen(config.tls.rtmpsPort, config.rtmp.bindAddress);
     }
     if (config.rtsp.port !== undefined) {
-      const server = new RtspServer(ctx);
+      const server = new RtspServer(ctx, { transcoders });
       parts.rtsp = server;
       rtspPort = await server.listen(config.rtsp.port, config.rtsp.bindAddress);
     }

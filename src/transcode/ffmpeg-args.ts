@@ -92,7 +92,7 @@ export function codecOfEncoder(encoder: string): string | undefined {
 /** Default encoders of feed-path outputs: FLV's ffserver defaults (flv1, mp3) are replaced by what players decode today. */
 function defaultEncoders(stream: StreamConfig): { video: string | undefined; audio: string | undefined } {
   const f = stream.format;
-  if (f.name === 'flv') return { video: 'libx264', audio: 'aac' };
+  if (f.name === 'flv' || f.name === 'rtp') return { video: 'libx264', audio: 'aac' };
   return { video: f.defaultVideoCodec, audio: f.defaultAudioCodec };
 }
 
@@ -237,7 +237,9 @@ export function needsEncoding(stream: StreamConfig): boolean {
 
 /** A stream's transcode profile (ffserver's UseDefaults filled in, ref §2.6). */
 export function profileOf(stream: StreamConfig): TranscodeProfile {
-  const format = stream.format.name;
+  // A `Format rtp` stream with its own encoding is encoded as its FLV twin would be: the output feed is the RTP
+  // source of the RTSP server (ffserver's RTSP recipe; MPEG-4 Part 2 and mu-law, its defaults, are not used).
+  const format = stream.format.name === 'rtp' ? 'flv' : stream.format.name;
   const defaults = defaultEncoders(stream);
   const e = stream.encoding;
   const videoEncoder = stream.noVideo ? undefined : e.videoCodec !== undefined ? encoderName(e.videoCodec) : defaults.video;

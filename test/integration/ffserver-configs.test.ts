@@ -8,6 +8,10 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { decodeFrames, haveVlc, probePackets, publish, skipWithoutFfmpeg, vlcDecodedFrames } from '../helpers/media-tools.js';
 import { startTestServer, waitFor } from '../helpers/test-server.js';
+import { probeRtsp, startRtsp } from '../helpers/rtsp-tools.js';
+import { describeConfig } from '../../src/config/summary.js';
+import { parseConfigText } from '../../src/config/config.js';
+import { TranscoderManager } from '../../src/transcode/transcoder-manager.js';
 
 const skip = skipWithoutFfmpeg();
 
@@ -201,5 +205,52 @@ test(
       const played = await vlcDecodedFrames(server.url(path), 4);
       assert.ok(played.videoFrames >= 10 && played.audioFrames >= 10, `${path} in VLC: ${JSON.stringify(played)}`);
     }
+  },
+);
+
+/** Issue 18 class 2: ffserver's recipe for RTSP, a `Format rtp` stream with its own encoding. */
+const RTP_CONFIG = `
+RTSPPort 5454
+<Feed feed1.ffm>
+</Feed>
+<Stream live.sdp>    # ffserver's RTSP recipe: encoder directives + Format rtp
+Format rtp
+Feed feed1.ffm
+VideoCodec libx264
+VideoFrameRate 10
+VideoSize 160x120
+VideoBitRate 200
+VideoGopSize 10
+AudioCodec aac
+AudioBitRate 48
+AudioChannels 1
+AudioSampleRate 44100
+</Stream>
+`;
+
+test(
+  'issue 18 class 2: a Format rtp stream with encoder directives is served over RTSP with its own encoding',
+  { skip },
+  async (t) => {
+    const server = await startTestServer(t, RTP_CONFIG);
+    const transcoders = new TranscoderManager(server.ctx.config, server.ctx.feeds, server.ctx.log);
+    t.after(() => transcoders.closeAll());
+    const { url } = await startRtsp(t, server, { transcoders });
+    // `feedcast check` says where it is reachable.
+    assert.match(
+      describeConfig(await parseConfigText(RTP_CONFIG, 'rtp.conf')),
+      /live\.sdp .*\n {4}url {6}rtsp:\/\/localhost:5454\/live\.sdp/,
+    );
+    const pub = publish(server.url('/feed1.ffm'), { seconds: 60, size: '320x240' });
+    t.after(() => pub.stop());
+    await waitFor('the feed to have tracks', () => server.ctx.feeds.get('feed1')?.tracks.length === 2);
+    const probe = await probeRtsp(url('/live.sdp'), 'tcp', 3);
+    const video = probe.streams.find((s) => s.codec_type === 'video');
+    assert.equal(video?.codec_name, 'h264');
+    assert.deepEqual([video?.width, video?.height], [160, 120], "the stream's own size, not the feed's 320x240");
+    const audio = probe.streams.find((s) => s.codec_type === 'audio');
+    assert.equal(audio?.codec_name, 'aac');
+    assert.equal(audio?.channels, 1);
+    assert.ok(probe.packets.filter((p) => p.codec_type === 'video').length >= 10);
   },
 );

@@ -353,6 +353,14 @@ export class HttpServer {
     }
     const feed = this.ctx.feeds.get(stream.feed);
     if (feed === undefined) return sendText(res, 404, `/${stream.name}: its feed ${stream.feed} does not exist.`);
+    if (format.support === 'rtp') {
+      const port = this.ctx.config.rtsp.port;
+      return sendText(
+        res,
+        404,
+        `/${stream.name} is a Format rtp stream: play it over RTSP${port !== undefined ? ` at rtsp://HOST:${port}/${stream.name}` : ' (RTSP is off: set RTSPPort)'}.`,
+      );
+    }
     if (format.support !== 'passthrough' || stream.needsTranscode || (format.name !== 'flv' && format.name !== 'mpegts')) {
       return sendText(
         res,

@@ -66,7 +66,8 @@ export class TranscodeRoute implements HttpRoute {
 
     const stream = findByName(config.streams, path);
     if (stream !== undefined) {
-      if (stream.feed === undefined || stream.format.support === 'obsolete' || stream.format.support === 'status') return false;
+      const support = stream.format.support;
+      if (stream.feed === undefined || support === 'obsolete' || support === 'status' || support === 'rtp') return false;
       const encoded = needsEncoding(stream);
       const sourced = this.sources?.has(feedKeyOf(stream.feed)) ?? false;
       if (!encoded && !sourced) return false;

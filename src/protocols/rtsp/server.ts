@@ -34,9 +34,13 @@ import { newSessionId, RtspError, type ControlConnection, type RtspSession } fro
 import { readAnnouncement, RecordSession, type Announcement } from './to-feed.js';
 import { DEFAULT_RTP_PORTS, type PortRange } from './udp.js';
 import { findByName } from '../../config/names.js';
+import { FORMATS } from '../../config/formats.js';
+import type { TranscoderManager } from '../../transcode/transcoder-manager.js';
 import { detach } from '../../observability/detach.js';
 
 export interface RtspServerOptions {
+  /** Encodes `Format rtp` streams that have encoder directives (none: such streams answer 503). */
+  transcoders?: TranscoderManager;
   /** A UDP session without a request or RTCP for this long is ended (advertised as Session timeout). */
   sessionTimeoutMs?: number;
   /** Ports the server binds for RTP/RTCP over UDP. */
@@ -119,7 +123,10 @@ function plainAddress(address: string | undefined): string | undefined {
 
 export class RtspServer {
   private readonly ctx: ServerContext;
-  private readonly options: Required<Omit<RtspServerOptions, 'multicastInterface'>> & { multicastInterface: string | undefined };
+  private readonly options: Required<Omit<RtspServerOptions, 'multicastInterface' | 'transcoders'>> & {
+    multicastInterface: string | undefined;
+    transcoders: TranscoderManager | undefined;
+  };
   private readonly log: Logger;
   private readonly server: Server;
   private readonly connections = new Set<Connection>();
@@ -143,6 +150,7 @@ export class RtspServer {
       idleTimeoutMs: options.idleTimeoutMs ?? ctx.config.idleTimeoutMs,
       multicast: options.multicast ?? true,
       multicastInterface: options.multicastInterface,
+      transcoders: options.transcoders,
     };
     this.log = ctx.log.child({ protocol: 'rtsp' });
     this.refusals = new RefusalLog(this.log);
@@ -466,7 +474,7 @@ export class RtspServer {
   ): Promise<PlayTarget & { allowed: AuthDecision }> {
     const stream = findByName(this.ctx.config.streams, target.name);
     if (stream !== undefined) {
-      const t = this.streamTarget(stream);
+      const t = this.streamTarget(stream, conn);
       if (t === undefined) {
         throw new RtspError(
           RtspStatus.notImplemented,
@@ -515,9 +523,17 @@ export class RtspServer {
     throw new RtspError(decision.status, decision.reason, challenge);
   }
 
-  /** A declared stream served as RTP: any format when it has multicast, else `Format rtp`; passthrough only. */
-  private streamTarget(stream: StreamConfig): PlayTarget | undefined {
-    if (stream.feed === undefined || stream.needsTranscode) return undefined;
+  /**
+   * A declared stream served as RTP: any format when it has multicast, else `Format rtp`. A `Format rtp` stream
+   * with encoder directives (ffserver's RTSP recipe) is encoded by the transcoder as its FLV twin would be (H.264 +
+   * AAC by default): its output feed is the RTP source, held for this connection.
+   */
+  private streamTarget(stream: StreamConfig, conn?: Connection): PlayTarget | undefined {
+    if (stream.feed === undefined) return undefined;
+    if (stream.needsTranscode) {
+      if (stream.format.support !== 'rtp' || stream.multicast !== undefined || conn === undefined) return undefined;
+      return this.encodedTarget(stream, conn);
+    }
     if (stream.format.support !== 'rtp' && stream.multicast === undefined) return undefined;
     const feed = this.ctx.feeds.get(stream.feed);
     if (feed === undefined) return undefined;
@@ -527,6 +543,31 @@ export class RtspServer {
       variant: { noAudio: stream.noAudio, noVideo: stream.noVideo },
       stream,
       multicast: stream.multicast,
+    };
+  }
+
+  private encodedTarget(stream: StreamConfig, conn: Connection): PlayTarget {
+    const manager = this.options.transcoders;
+    const flv = FORMATS['flv'];
+    if (manager === undefined || flv === undefined) {
+      throw new RtspError(RtspStatus.serviceUnavailable, `${stream.name} needs encoding, and no transcoder runs in this server`);
+    }
+    const served = manager.open({ ...stream, format: flv });
+    if (served.kind === 'error') throw new RtspError(served.status, served.message);
+    if (served.kind !== 'feed') {
+      served.release();
+      throw new RtspError(RtspStatus.notImplemented, `${stream.name}: this encoding cannot be sent as RTP`);
+    }
+    // One hold per connection on the encoder (DESCRIBE, SETUP and PLAY each ask).
+    const lease = `encode:${stream.name}`;
+    if (conn.sourceLeases.has(lease)) served.release();
+    else conn.sourceLeases.set(lease, served.release);
+    return {
+      name: stream.name,
+      feed: served.feed,
+      variant: { noAudio: stream.noAudio, noVideo: stream.noVideo },
+      stream,
+      multicast: undefined,
     };
   }
 
