@@ -4,7 +4,6 @@
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { Page } from 'playwright-core';
 import { skipWithoutChromium } from '../helpers/browser.js';
 import { probePackets, skipWithoutFfmpeg } from '../helpers/media-tools.js';
 import { waitFor } from '../helpers/test-server.js';

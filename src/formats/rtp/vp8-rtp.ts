@@ -105,7 +105,7 @@ export class Vp8Depacketizer implements RtpDepacketizer {
       this.frame = undefined; // a lost packet: wait for the next frame's start
       return [];
     }
-    const f = this.frame as { timestamp: number; parts: Buffer[]; bytes: number };
+    const f = this.frame;
     f.bytes += data.length;
     if (f.bytes > MAX_UNIT_BYTES) {
       this.frame = undefined;
