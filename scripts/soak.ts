@@ -7,15 +7,36 @@
 //   npm run soak                      # 10 minutes
 //   SOAK_MINUTES=60 npm run soak      # longer
 //   SOAK_NODE_ARGS=--max-old-space-size=64 npm run soak   # a leak makes the server run out of heap
+//
+// The hostile soak (issue 25): `npm run soak -- --hostile` (or SOAK_HOSTILE=1), 30 minutes unless
+// SOAK_MINUTES says otherwise. Adds every attack of issue 25 at once (scripts/soak-hostile.ts: idle
+// sockets on every listener, a refused-connection flood, RTMP chunk pinning, 40 unfinished PES,
+// NAL-unit bombs, a feed squatter, one-off dynamic feeds), each from its own loopback address,
+// beside 200 churning readers of the steady feed, whose largest gap between data is the
+// healthy-reader measure (goal: none over 1 s).
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request, type IncomingMessage } from 'node:http';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { join } from 'node:path';
+import {
+  idleSockets,
+  nalBomb,
+  newHostileCounts,
+  oneOffFeeds,
+  refusedFlood,
+  rtmpChunkPinning,
+  squatter,
+  tsManyPids,
+} from './soak-hostile.js';
 
-const MINUTES = Number(process.env['SOAK_MINUTES'] ?? '10');
+const HOSTILE = process.argv.includes('--hostile') || process.env['SOAK_HOSTILE'] === '1';
+const MINUTES = Number(process.env['SOAK_MINUTES'] ?? (HOSTILE ? '30' : '10'));
+/** Readers that connect, read 5-15 s and reconnect, in the hostile soak. */
+const CHURNING_READERS = Number(process.env['SOAK_READERS'] ?? '200');
 const FFMPEG = process.env['FEEDCAST_FFMPEG'] ?? 'ffmpeg';
 const MAIN = new URL('../src/main.ts', import.meta.url).pathname;
 const SAMPLE_MS = 10_000;
@@ -41,6 +62,10 @@ interface Sample {
   rssMiB: number;
   fds: number;
   connections: number;
+  feeds: number;
+  /** Largest event-loop delay since the last sample, in the server (its /metrics) and in this process. */
+  serverLagMaxMs: number;
+  soakLagMaxMs: number;
 }
 
 const children = new Set<ChildProcess>();
@@ -193,6 +218,33 @@ async function hostile(ports: { http: number; rtmp: number; rtsp: number }): Pro
   }, 30_000).unref();
 }
 
+/**
+ * One churning reader's visit: reads `url` from `from` for `seconds`; reports each gap between data
+ * after the first byte. False when it got no data.
+ */
+function churningRead(url: string, from: string, seconds: number, onGap: (ms: number) => void): Promise<boolean> {
+  return new Promise((resolve) => {
+    let last: number | undefined;
+    let got = false;
+    const req = request(url, { localAddress: from }, (res: IncomingMessage) => {
+      res.on('data', () => {
+        const now = Date.now();
+        if (last !== undefined) onGap(now - last);
+        last = now;
+        got = true;
+      });
+      res.on('end', () => resolve(got));
+      res.on('error', () => resolve(got));
+    });
+    req.on('error', () => resolve(got));
+    req.end();
+    setTimeout(() => {
+      req.destroy();
+      resolve(got);
+    }, seconds * 1000);
+  });
+}
+
 function slope(samples: Sample[], key: 'rssMiB' | 'fds'): number {
   // Least squares, in units per minute.
   const n = samples.length;
@@ -225,6 +277,7 @@ async function main(): Promise<number> {
       'RTSPBindAddress 127.0.0.1',
       'RequestHeaderTimeout 5',
       'PublisherGracePeriod 10',
+      ...(HOSTILE ? ['DynamicFeeds on', 'DynamicFeedTimeout 10', 'PublisherTimeout 2'] : []),
       '<Feed steady.ffm>',
       `  File ${join(dir, 'steady.ffm')}`,
       '  FileMaxSize 20M',
@@ -338,6 +391,39 @@ async function main(): Promise<number> {
       return 1;
     }),
   );
+  // The hostile soak: every attack of issue 25 at once, and 200 churning readers.
+  const hostileCounts = newHostileCounts();
+  const churn = { sessions: 0, maxGapMs: 0, gapsOver1s: 0, failed: 0 };
+  if (HOSTILE) {
+    const until = (): boolean => Date.now() < endAt - 10_000 && !stopping;
+    tasks.push(
+      idleSockets([http, rtmp, rtsp], '127.0.2.1', until, hostileCounts),
+      refusedFlood(rtsp, '127.0.2.2', until, hostileCounts),
+      rtmpChunkPinning(rtmp, '127.0.2.3', until, hostileCounts),
+      tsManyPids(http, '127.0.2.4', until, hostileCounts),
+      nalBomb(http, '127.0.2.5', until, hostileCounts),
+      squatter(http, '127.0.2.6', '127.0.2.7', until, hostileCounts),
+      oneOffFeeds(http, '127.0.2.8', until, hostileCounts),
+    );
+    for (let i = 0; i < CHURNING_READERS; i++) {
+      const from = `127.0.1.${(i % 250) + 1}`;
+      tasks.push(
+        (async () => {
+          await sleep(Math.random() * 5000);
+          while (until()) {
+            churn.sessions++;
+            const got = await churningRead(`${base}/steady.flv`, from, 5 + Math.random() * 10, (gapMs) => {
+              churn.maxGapMs = Math.max(churn.maxGapMs, gapMs);
+              if (gapMs > 1000) churn.gapsOver1s++;
+            });
+            if (!got) churn.failed++;
+            await sleep(500);
+          }
+        })(),
+      );
+    }
+  }
+
   // Hostile clients every 10 s.
   tasks.push(
     (async () => {
@@ -349,7 +435,10 @@ async function main(): Promise<number> {
     })(),
   );
 
-  // Samples.
+  // Samples. A reader's gap is only the server's fault if neither event loop was busy at the time:
+  // the largest event-loop delay of each is sampled beside it.
+  const soakLag = monitorEventLoopDelay({ resolution: 20 });
+  soakLag.enable();
   while (Date.now() < endAt) {
     await sleep(SAMPLE_MS);
     try {
@@ -357,9 +446,16 @@ async function main(): Promise<number> {
       const rssKiB = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
       const fds = readdirSync(`/proc/${pid}/fd`).length;
       let connections = -1;
+      let feeds = -1;
+      let serverLagMaxMs = -1;
       try {
         const info = (await (await fetch(`${base}/api/v1/server`)).json()) as { connections?: number };
         connections = info.connections ?? -1;
+        const health = (await (await fetch(`${base}/api/v1/health`)).json()) as { feeds?: number };
+        feeds = health.feeds ?? -1;
+        const metrics = await (await fetch(`${base}/metrics`)).text();
+        const lag = /^feedcast_nodejs_eventloop_lag_max_seconds (\S+)/m.exec(metrics)?.[1];
+        if (lag !== undefined) serverLagMaxMs = Math.round(Number(lag) * 1000);
       } catch {
         // the API is optional for the sample
       }
@@ -368,7 +464,11 @@ async function main(): Promise<number> {
         rssMiB: Math.round(rssKiB / 102.4) / 10,
         fds,
         connections,
+        feeds,
+        serverLagMaxMs,
+        soakLagMaxMs: Math.round(soakLag.max / 1e6),
       });
+      soakLag.reset();
       console.error(`soak: ${JSON.stringify(samples[samples.length - 1])}`);
     } catch (err) {
       console.error(`soak: server gone? ${String(err)}`);
@@ -410,6 +510,17 @@ async function main(): Promise<number> {
     fdSlopePerMin: Math.round(slope(steadyState, 'fds') * 100) / 100,
     steadyReader: { bytes: steadyBytes, maxGapMs },
     ...counts,
+    ...(HOSTILE
+      ? {
+          hostile: hostileCounts,
+          churningReaders: { readers: CHURNING_READERS, ...churn },
+          feeds: { max: Math.max(...samples.map((s) => s.feeds)), last: samples[samples.length - 1]?.feeds },
+          eventLoopLagMaxMs: {
+            server: Math.max(...samples.map((s) => s.serverLagMaxMs)),
+            soak: Math.max(...samples.map((s) => s.soakLagMaxMs)),
+          },
+        }
+      : {}),
     errorLines: errors.length,
     errorSamples: errors.slice(0, 5),
     warnings: Object.fromEntries(warnings),
@@ -420,6 +531,8 @@ async function main(): Promise<number> {
   const failures: string[] = [];
   if (maxGapMs > STALL_MS) failures.push(`the steady reader stalled for ${maxGapMs} ms`);
   if (steadyBytes === 0) failures.push('the steady reader got nothing');
+  if (HOSTILE && churn.gapsOver1s > 0)
+    failures.push(`${churn.gapsOver1s} healthy-reader gaps over 1 s (largest ${churn.maxGapMs} ms)`);
   if (errors.length > 0) failures.push(`${errors.length} unexpected error log lines`);
   if (server.exitCode !== 0) failures.push(`the server exited with ${server.exitCode}`);
   for (const f of failures) console.error(`soak: FAIL: ${f}`);
