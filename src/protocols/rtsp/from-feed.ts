@@ -21,7 +21,7 @@ import { clockOf, type PlayStart } from './range.js';
 import { forEachInterleaved, type RtpFeedPacketizer, type RtpOutputs, type RtpVariant } from './rtp-output.js';
 import { RtspError, throttled, type ControlConnection, type RtspSession } from './session.js';
 import { ShiftedRtpPlayback } from './shifted-play.js';
-import { bindUdpPair, sendBounded, type PortRange, type UdpPair } from './udp.js';
+import { bindUdpPair, sendBounded, UDP_PACE_MIN_BITS_PER_SECOND, UdpPacer, type PortRange, type UdpPair } from './udp.js';
 import { detach } from '../../observability/detach.js';
 
 export const SENDER_REPORT_INTERVAL_MS = 5000;
@@ -121,6 +121,12 @@ export class PlaySession implements RtspSession {
   readonly info: ConnectionInfo;
   private readonly warnDrop: (message: string, fields?: Record<string, unknown>) => void;
   udpDropped = 0;
+  /** Packets the player says it lost (RTCP receiver reports, cumulative, per SSRC). */
+  private readonly lostBySsrc = new Map<number, number>();
+  /** Spreads what UDP tracks get when the reader catches up (the GOP cache at PLAY). */
+  private readonly pacer = new UdpPacer(
+    () => Math.max(UDP_PACE_MIN_BITS_PER_SECOND, 4 * this.target.feed.inputRate.bitsPerSecond()) / 8,
+  );
 
   constructor(
     ctx: ServerContext,
@@ -143,6 +149,13 @@ export class PlaySession implements RtspSession {
     this.info.role = 'reader';
     this.info.target = target.name;
     this.info.state = 'READY';
+  }
+
+  /** What the player reports lost (RTCP receiver reports), over all its tracks. */
+  get packetsLost(): number {
+    let n = 0;
+    for (const lost of this.lostBySsrc.values()) n += lost;
+    return n;
   }
 
   get isClosed(): boolean {
@@ -469,27 +482,36 @@ export class PlaySession implements RtspSession {
       }
       const pair = track.pair;
       if (pair === undefined) return true;
+      let sent = 0;
       forEachInterleaved(chunk, (_, packet) => {
         if (sendBounded(pair.rtp, packet, track.clientPorts[0], track.clientAddress)) {
           track.packets++;
           track.octets += packet.length - 12;
           this.info.bytesOut += packet.length;
+          sent += packet.length;
         } else {
           this.udpDropped++;
           this.info.counters['udpDropped'] = this.udpDropped;
           this.warnDrop('UDP send queue full, packet dropped', { dropped: this.udpDropped });
         }
       });
-      return true;
+      return this.pacer.spend(sent);
     },
     cork: () => this.control?.socket.cork(),
     uncork: () => this.control?.socket.uncork(),
     once: (event, listener) => {
+      if (this.pacer.waiting) {
+        this.pacer.whenReady(listener);
+        return;
+      }
       const socket = this.control?.socket;
       if (socket === undefined || socket.destroyed) setImmediate(listener);
       else socket.once(event, listener);
     },
-    removeListener: (event, listener) => this.control?.socket.removeListener(event, listener),
+    removeListener: (event, listener) => {
+      this.pacer.off(listener);
+      this.control?.socket.removeListener(event, listener);
+    },
   };
 
   private onRtcp(data: Buffer): void {
@@ -500,6 +522,8 @@ export class PlaySession implements RtspSession {
           for (const r of p.reports) {
             this.info.counters['fractionLost'] = r.fractionLost;
             this.info.counters['jitter'] = r.jitter;
+            this.lostBySsrc.set(r.ssrc, r.cumulativeLost);
+            this.info.counters['packetsLost'] = this.packetsLost;
           }
         } else if (p.type === 'bye') {
           this.log.debug('player sent RTCP BYE');
@@ -574,7 +598,8 @@ export class PlaySession implements RtspSession {
       }
     }
     this.ctx.connections.close(this.info);
-    this.log.info('RTSP session closed', { reason, udpDropped: this.udpDropped });
+    this.pacer.stop();
+    this.log.info('RTSP session closed', { reason, udpDropped: this.udpDropped, packetsLost: this.packetsLost });
     this.options.onClose(this);
   }
 }

@@ -81,3 +81,74 @@ export function sendBounded(socket: Socket, packet: Buffer, port: number, addres
   socket.send(packet, port, address);
   return true;
 }
+
+/** Bytes a UDP reader may get at once: well inside the 64 KB socket buffer ffmpeg asks for. */
+export const UDP_PACE_BURST_BYTES = 32 * 1024;
+/** The slowest catch-up rate; a feed's readers are paced at 4x its input rate when that is more. */
+export const UDP_PACE_MIN_BITS_PER_SECOND = 8_000_000;
+
+/**
+ * A token bucket for RTP over UDP (UDP has no backpressure): `spend` after sending; when it
+ * answers false the sender waits for the `whenReady` callback. A reader catching up (the GOP cache
+ * at PLAY) is spread at `bytesPerSecond` in slices of UDP_PACE_BURST_BYTES instead of one burst
+ * that overflows the player's socket buffer; live frames, spaced in time, pass at once.
+ */
+export class UdpPacer {
+  private tokens = UDP_PACE_BURST_BYTES;
+  private lastMs: number;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly waiters = new Set<() => void>();
+  private readonly rate: () => number;
+  private readonly now: () => number;
+
+  /** `bytesPerSecond` is asked again at each refill (it follows the feed's rate). */
+  constructor(bytesPerSecond: () => number, now: () => number = Date.now) {
+    this.rate = bytesPerSecond;
+    this.now = now;
+    this.lastMs = now();
+  }
+
+  /** Whether the sender is waiting for the bucket (its drain listeners belong here, not to a socket). */
+  get waiting(): boolean {
+    return this.timer !== undefined;
+  }
+
+  /** Takes `bytes` from the bucket; false when the sender must wait for whenReady. */
+  spend(bytes: number): boolean {
+    this.refill();
+    this.tokens -= bytes;
+    if (this.tokens >= 0) return true;
+    if (this.timer === undefined) {
+      const waitMs = Math.max(1, Math.ceil((-this.tokens * 1000) / this.rate()));
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        this.refill();
+        const ready = [...this.waiters];
+        this.waiters.clear();
+        for (const listener of ready) listener();
+      }, waitMs);
+    }
+    return false;
+  }
+
+  whenReady(listener: () => void): void {
+    if (this.timer === undefined) setImmediate(listener);
+    else this.waiters.add(listener);
+  }
+
+  off(listener: () => void): void {
+    this.waiters.delete(listener);
+  }
+
+  stop(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.waiters.clear();
+  }
+
+  private refill(): void {
+    const now = this.now();
+    this.tokens = Math.min(UDP_PACE_BURST_BYTES, this.tokens + ((now - this.lastMs) * this.rate()) / 1000);
+    this.lastMs = now;
+  }
+}
