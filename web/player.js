@@ -15,7 +15,19 @@
   const delayEl = document.getElementById('delay');
   const engineEl = document.getElementById('engine');
   const params = new URLSearchParams(location.search);
-  const player = { engine: 'none', mode: '', error: '', hls: null, flv: null, native: false, pc: null, whepDelayMs: undefined };
+  const player = {
+    engine: 'none',
+    mode: '',
+    error: '',
+    fallback: '',
+    playing: false,
+    mediaChecked: false,
+    hls: null,
+    flv: null,
+    native: false,
+    pc: null,
+    whepDelayMs: undefined,
+  };
   window.feedcastPlayer = player;
 
   function setState(text, isError) {
@@ -23,6 +35,21 @@
     stateEl.className = isError ? 'error' : 'state';
     if (isError) player.error = text;
   }
+
+  /** Media plays: say so, keeping the reason of a fallback in view (it says what is playing instead). */
+  function markPlaying() {
+    if (player.error || player.playing) return;
+    player.playing = true;
+    setState(player.fallback || 'playing');
+  }
+
+  // Every engine ends in the <video> element: its clock moving is the one sign of playback they share
+  // (mpegts.js, for one, has no "playing" event of its own).
+  let lastTime = 0;
+  video.addEventListener('timeupdate', function () {
+    if (video.currentTime > lastTime && lastTime > 0) markPlaying();
+    lastTime = video.currentTime;
+  });
 
   function stop() {
     if (player.pc) {
@@ -47,20 +74,39 @@
 
   function playHls(url, lowLatency) {
     if (window.Hls && Hls.isSupported()) {
-      const hls = new Hls({ lowLatencyMode: lowLatency, liveDurationInfinity: true, backBufferLength: 10 });
+      // Live sync: behind its target latency (after a publisher reconnect, a stall), hls.js plays up
+      // to 1.5x faster until it is back at the target (for LL-HLS, the playlist's PART-HOLD-BACK).
+      const hls = new Hls({
+        lowLatencyMode: lowLatency,
+        liveDurationInfinity: true,
+        backBufferLength: 10,
+        maxLiveSyncPlaybackRate: 1.5,
+      });
       player.hls = hls;
       player.engine = 'hls.js ' + Hls.version;
       hls.on(Hls.Events.ERROR, function (_e, data) {
         if (!data.fatal) return;
+        const code = data.response ? data.response.code : 0;
+        if (data.details === Hls.ErrorDetails.MANIFEST_LOAD_ERROR && code >= 400 && code < 500) {
+          // The server said why it cannot serve this playlist (a codec HLS does not carry, no such
+          // feed, a token needed): show that, and try HLS with MPEG-TS segments where it can help.
+          const xhr = data.networkDetails;
+          const why = (xhr && typeof xhr.responseText === 'string' && xhr.responseText.trim()) || 'HTTP ' + code;
+          hls.destroy();
+          if (player.hls === hls) player.hls = null;
+          if (code === 406 && player.mode !== 'ts' && cfg.hlsTs) {
+            start('ts', (player.mode === 'll' ? 'LL-HLS' : 'HLS') + ': ' + why + ' Playing HLS (MPEG-TS) instead.');
+          } else {
+            setState(why, true);
+          }
+          return;
+        }
         setState('error: ' + data.details + ', retrying', true);
         if (data.type === Hls.ErrorTypes.MEDIA_ERROR) hls.recoverMediaError();
         else
           setTimeout(function () {
             hls.startLoad();
           }, 1000);
-      });
-      hls.on(Hls.Events.FRAG_BUFFERED, function () {
-        if (!player.error) setState('playing');
       });
       hls.loadSource(url);
       hls.attachMedia(video);
@@ -114,10 +160,14 @@
     video.srcObject = stream;
     pc.ontrack = function (e) {
       stream.addTrack(e.track);
+      // Load the stream again with its new track: an element that loaded it empty never starts on a
+      // late audio track alone (readyState stays 0), which left audio-only feeds silent.
+      video.srcObject = stream;
+      const p = video.play();
+      if (p && p.catch) p.catch(function () {});
     };
     pc.onconnectionstatechange = function () {
       if (player.pc !== pc) return;
-      if (pc.connectionState === 'connected') setState('playing');
       if (pc.connectionState === 'failed') fallBack('the WebRTC connection failed');
     };
     const gathered = new Promise(function (resolve) {
@@ -148,20 +198,41 @@
       .catch(function (err) {
         if (player.pc === pc) fallBack(err.message);
       });
-    // No picture within 6 s: the network path is blocked (UDP filtered); HLS goes over HTTP.
+    // No connection within 6 s: the network path is blocked (UDP filtered); HLS goes over HTTP. A
+    // connection without media yet (an audio transcoder starting on a busy server) gets until 15 s.
+    function check(limitS, last) {
+      if (player.pc !== pc) return;
+      mediaArrived(pc).then(function (arrived) {
+        if (player.pc !== pc) return;
+        if (arrived) player.mediaChecked = true;
+        else if (pc.connectionState !== 'connected') fallBack('no WebRTC connection within ' + limitS + ' s');
+        else if (last) fallBack('connected, but no WebRTC media within ' + limitS + ' s');
+        else
+          setTimeout(function () {
+            check(15, true);
+          }, 9000);
+      });
+    }
     setTimeout(function () {
-      if (player.pc === pc && (!video.getVideoPlaybackQuality || video.getVideoPlaybackQuality().totalVideoFrames === 0)) {
-        fallBack('no WebRTC picture within 6 s');
-      }
+      check(6, false);
     }, 6000);
+  }
+
+  /** Whether video frames were decoded or audio packets received: an audio-only feed has no frames to count. */
+  function mediaArrived(pc) {
+    if (video.getVideoPlaybackQuality && video.getVideoPlaybackQuality().totalVideoFrames > 0) return Promise.resolve(true);
+    return pc.getStats().then(function (stats) {
+      let arrived = false;
+      stats.forEach(function (s) {
+        if (s.type === 'inbound-rtp' && (s.framesDecoded > 0 || (s.kind === 'audio' && s.packetsReceived > 0))) arrived = true;
+      });
+      return arrived;
+    });
   }
 
   function fallBack(why) {
     if (player.mode !== 'webrtc') return;
-    const reason = 'WebRTC: ' + why + '; playing LL-HLS instead';
-    start('ll');
-    setState(reason, false);
-    player.fallback = reason;
+    start('ll', 'WebRTC: ' + why + '; playing LL-HLS instead');
   }
 
   /**
@@ -191,12 +262,16 @@
     });
   }
 
-  function start(mode) {
+  /** Plays `mode`; `fallback` says why this mode replaces the one asked for (shown until an error). */
+  function start(mode, fallback) {
     stop();
     player.mode = mode;
     player.error = '';
-    player.fallback = '';
-    setState('loading…');
+    player.playing = false;
+    player.mediaChecked = false;
+    player.fallback = fallback || '';
+    lastTime = 0;
+    setState(fallback || 'loading…');
     if (mode === 'webrtc' && cfg.whep) playWebRtc(cfg.whep);
     else if (mode === 'flv' && cfg.flv) playFlv(cfg.flv);
     else if (mode === 'ts' && cfg.hlsTs) playHls(cfg.hlsTs, false);

@@ -22,7 +22,7 @@ export function skipWithoutFfmpeg(): string | false {
   return 'ffmpeg/ffprobe not installed (apt-get install -y ffmpeg)';
 }
 
-export type SourceCodecs = 'h264-aac' | 'mpeg1-mp2' | 'h264-only';
+export type SourceCodecs = 'h264-aac' | 'mpeg1-mp2' | 'h264-only' | 'aac-only' | 'mp3-only';
 
 export function lavfiArgs(
   codecs: SourceCodecs,
@@ -56,6 +56,10 @@ export function lavfiArgs(
       ];
     case 'h264-only':
       return [...video, '-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-g', gop, '-b:v', vb];
+    case 'aac-only':
+      return [...audio, '-c:a', 'aac', '-b:a', '64k'];
+    case 'mp3-only':
+      return [...audio, '-c:a', 'libmp3lame', '-b:a', '64k', '-ar', '44100'];
     case 'mpeg1-mp2':
       return [...video, ...audio, '-c:v', 'mpeg1video', '-g', gop, '-b:v', vb, '-c:a', 'mp2', '-b:a', '128k', '-ar', '44100'];
   }
