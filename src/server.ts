@@ -51,11 +51,26 @@ export interface RunningServer {
   /** The ports of the HTTPS and RTMPS listeners, undefined when off. */
   readonly httpsPort: number | undefined;
   readonly rtmpsPort: number | undefined;
+  /** The parts server.ts built (status, tests); a reload calls applyConfig on them in turn. */
+  readonly owners: ServerOwners;
   /** Re-reads SSLCertificate/SSLCertificateKey (SIGHUP); false when the new pair is bad (the old one stays). */
   reloadCertificates(): Promise<boolean>;
   /** Re-reads the config file and applies it; rejects (keeping the running config) when it is bad. */
   reload(): Promise<ReloadSummary>;
   close(): Promise<void>;
+}
+
+export interface ServerOwners {
+  readonly feeds: FeedManager;
+  readonly feedFiles: FeedFiles;
+  readonly outputs: OutputRegistry;
+  readonly sources: SourceManager;
+  readonly transcoders: TranscoderManager;
+  readonly hls: HlsRoute;
+  readonly http: HttpServer;
+  readonly rtmp: RtmpServer | undefined;
+  readonly rtmps: RtmpServer | undefined;
+  readonly rtsp: RtspServer | undefined;
 }
 
 export async function startServer(config: ServerConfig, options: StartOptions = {}): Promise<RunningServer> {
@@ -238,6 +253,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     http,
     ...(rtmp !== undefined ? [rtmp] : []),
     ...(rtmps !== undefined ? [rtmps] : []),
+    ...(parts.rtsp !== undefined ? [parts.rtsp] : []),
   ];
   const configPath = options.configPath;
   if (configPath !== undefined) {
@@ -271,6 +287,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     rtspPort,
     httpsPort,
     rtmpsPort,
+    owners: { feeds, feedFiles, outputs, sources, transcoders, hls, http, rtmp, rtmps, rtsp: parts.rtsp },
     reloadCertificates: () => certs?.reload() ?? Promise.resolve(true),
     reload: () => {
       if (ctx.reload === undefined) return Promise.reject(new Error('started without a config file: nothing to reload'));

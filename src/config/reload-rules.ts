@@ -52,7 +52,7 @@ export const RESTART_RULES: readonly RestartRule[] = [
       'WHIPKeyframeInterval',
       'WebRTCPlayoutDelayZero',
     ],
-    why: 'the WebRTC route and its ports are set up at start',
+    why: 'the WebRTC route, its ports and the ffmpeg it converts audio with are set up at start',
     changed: (a, b) => differs(a.webrtc, b.webrtc),
   },
   {

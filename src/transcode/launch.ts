@@ -216,6 +216,11 @@ export class SourceManager {
     this.startNew(config, this.specsOf(config));
   }
 
+  /** The settings the sources read now (tests). */
+  get settingsNow(): Readonly<SourceSettings> {
+    return this.settings;
+  }
+
   private specsOf(config: ServerConfig): FeedSourceSpec[] {
     const specs = sourceSpecsOf(config);
     for (const s of this.options.sources ?? []) {

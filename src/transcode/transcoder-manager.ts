@@ -78,6 +78,11 @@ export class TranscoderManager {
     };
   }
 
+  /** The settings the transcoders read now (tests). */
+  get settingsNow(): Readonly<TranscoderSettings> {
+    return this.settings;
+  }
+
   /**
    * A new config: TranscodeIdleTimeout and ReaderMaxQueue apply to the running transcoders,
    * FFmpegPath to the next child started. A transcoder no stream of `next` maps to any more (its

@@ -139,6 +139,11 @@ export class HlsRoute implements HttpRoute {
     this.outputs.close();
   }
 
+  /** The settings in force (tests). */
+  get settings(): Readonly<HlsRouteOptions> {
+    return this.options;
+  }
+
   private transcoders(): TranscoderManager | undefined {
     return this.options.transcoders;
   }

@@ -109,6 +109,11 @@ export class HttpServer {
     });
   }
 
+  /** The request-head timeout in force (tests). */
+  get headersTimeoutMs(): number {
+    return this.server.headersTimeout;
+  }
+
   /** `RequestHeaderTimeout` applies to the next request heads (the other settings are read per request). */
   applyConfig(next: ServerConfig): void {
     for (const server of this.tlsServer !== undefined ? [this.server, this.tlsServer] : [this.server]) {

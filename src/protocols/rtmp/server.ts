@@ -35,14 +35,27 @@ export class RtmpServer {
   private readonly scheme: 'rtmp' | 'rtmps';
   private readonly refusals: RefusalLog;
 
-  /** `RTMPChunkSize` applies to the sessions that connect next. */
+  /** An `idleTimeoutMs` given to the constructor wins over the config's IdleTimeout. */
+  private readonly idleOverrideMs: number | undefined;
+
+  /** `RTMPChunkSize` and `IdleTimeout` apply to the sessions that connect next. */
   applyConfig(next: ServerConfig): void {
-    this.sessionOptions = { ...this.sessionOptions, chunkSize: next.rtmp.chunkSize };
+    this.sessionOptions = {
+      ...this.sessionOptions,
+      chunkSize: next.rtmp.chunkSize,
+      idleTimeoutMs: this.idleOverrideMs ?? next.idleTimeoutMs,
+    };
+  }
+
+  /** What the next session is given (tests). */
+  get nextSessionOptions(): Readonly<RtmpSessionOptions> {
+    return this.sessionOptions;
   }
 
   constructor(ctx: ServerContext, options: RtmpServerOptions = {}) {
     this.ctx = ctx;
     this.refusals = new RefusalLog(ctx.log);
+    this.idleOverrideMs = options.idleTimeoutMs;
     const chunkSize = options.chunkSize ?? DEFAULT_RTMP_CHUNK_SIZE;
     if (!Number.isInteger(chunkSize) || chunkSize < 128 || chunkSize > 65536) {
       throw new RangeError(`RTMP chunk size ${chunkSize} is outside 128..65536`);

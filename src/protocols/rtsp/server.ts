@@ -5,7 +5,7 @@
 // on-demand Launch/Source child starts that child and holds it while its session lives.
 
 import { createServer, type Server, type Socket } from 'node:net';
-import type { StreamConfig } from '../../config/config.js';
+import type { ServerConfig, StreamConfig } from '../../config/config.js';
 import type { ConnectionInfo } from '../../access/connections.js';
 import { FeedBusyError, FeedcastError, LimitExceededError, MalformedInputError } from '../../errors.js';
 import type { Feed } from '../../feed/feed.js';
@@ -139,9 +139,23 @@ export class RtspServer {
   /** Refused sockets during their last second (the listener waits for them when it closes). */
   private readonly refusedSockets = new Set<Socket>();
   private port = 0;
+  /** Options given to the constructor win over the config (tests). */
+  private readonly overrides: RtspServerOptions;
+
+  /** `IdleTimeout` applies to every connection at its next check; PublisherGracePeriod to the next DESCRIBE. */
+  applyConfig(next: ServerConfig): void {
+    this.options.idleTimeoutMs = this.overrides.idleTimeoutMs ?? next.idleTimeoutMs;
+    this.options.describeWaitMs = this.overrides.describeWaitMs ?? Math.min(next.publisherGraceMs, 10_000);
+  }
+
+  /** The settings in force (tests). */
+  get settings(): Readonly<{ idleTimeoutMs: number; describeWaitMs: number }> {
+    return this.options;
+  }
 
   constructor(ctx: ServerContext, options: RtspServerOptions = {}) {
     this.ctx = ctx;
+    this.overrides = options;
     this.options = {
       sessionTimeoutMs: options.sessionTimeoutMs ?? DEFAULT_SESSION_TIMEOUT_MS,
       rtpPorts: options.rtpPorts ?? DEFAULT_RTP_PORTS,
