@@ -830,6 +830,14 @@ const avOption = (name: string, media: Media): Directive =>
 
 const SIZE_HINT = 'ffserver 3.4 required a K, M or G suffix';
 
+/** The value of every ACL-like directive (`ACL`, `StatusACL`, `DynamicFeedACL`): one rule a line. */
+const ACL_RULE: ValueSpec<AclRuleSpec> = {
+  syntax: 'allow|deny ADDRESS [LAST_ADDRESS] (IPv4, IPv6, host name or CIDR block)',
+  minArgs: 2,
+  maxArgs: 3,
+  parse: (args, _name, where) => parseAclRule(args, where),
+};
+
 export const DIRECTIVES: readonly Directive[] = [
   // --- Global: listeners -------------------------------------------------------------------------------------
   setting(
@@ -981,12 +989,7 @@ export const DIRECTIVES: readonly Directive[] = [
     name: 'StatusACL',
     group: 'global',
     origin: 'feedcast',
-    value: {
-      syntax: 'allow|deny ADDRESS [LAST_ADDRESS] (IPv4, IPv6, host name or CIDR block)',
-      minArgs: 2,
-      maxArgs: 3,
-      parse: (args, _name, where) => parseAclRule(args, where),
-    },
+    value: ACL_RULE,
     default: 'allow all',
     doc: 'Who may read /stat.html, the JSON API (`/api/v1`) and `/metrics`; same rules as `ACL`. A `<Stream>` with `Format status` keeps its own ACL.',
     global(spec, site) {
@@ -998,12 +1001,7 @@ export const DIRECTIVES: readonly Directive[] = [
     name: 'DynamicFeedACL',
     group: 'global',
     origin: 'feedcast',
-    value: {
-      syntax: 'allow|deny ADDRESS [LAST_ADDRESS] (IPv4, IPv6, host name or CIDR block)',
-      minArgs: 2,
-      maxArgs: 3,
-      parse: (args, _name, where) => parseAclRule(args, where),
-    },
+    value: ACL_RULE,
     default: 'allow 127.0.0.0/8 and ::1 (this host only)',
     doc: 'With `DynamicFeeds on`: who may publish to a feed the config does not declare (creating it); same rules as `ACL`. Reading stays open. Declared feeds use their own `ACL`.',
     global(spec, site) {
@@ -1571,12 +1569,7 @@ export const DIRECTIVES: readonly Directive[] = [
     name: 'ACL',
     group: 'feed',
     origin: 'ffserver',
-    value: {
-      syntax: 'allow|deny ADDRESS [LAST_ADDRESS] (IPv4, IPv6, host name or CIDR block)',
-      minArgs: 2,
-      maxArgs: 3,
-      parse: (args, _name, where) => parseAclRule(args, where),
-    },
+    value: ACL_RULE,
     default: 'allow all',
     doc: 'Who may publish to a feed (in <Feed>) or read a stream (in <Stream>). First match wins; with no match, the inverse of the last rule applies.',
     differs:
