@@ -1,7 +1,7 @@
 // Entry point: parses the command line, loads the config, starts the server, handles signals.
 
 import { defaultConfig, loadConfigFile, type ServerConfig } from './config/config.js';
-import { describeConfig } from './config/summary.js';
+import { describeConfig, portSetting } from './config/summary.js';
 import { runTokenCommand } from './access/token-cli.js';
 import { FeedcastError } from './errors.js';
 import { runFeedfileCommand } from './feedfile/cli.js';
@@ -101,7 +101,20 @@ async function main(argv: readonly string[]): Promise<number> {
     config = apply(config, port);
   }
   installRejectionGuard(log);
-  const server = await startServer(config, { log, demoFeeds, ...(configPath !== undefined ? { configPath } : {}) });
+  const started = config;
+  const server = await startServer(config, { log, demoFeeds, ...(configPath !== undefined ? { configPath } : {}) }).catch(
+    (err: unknown) => {
+      // Name the directive that sets the busy port, not always HTTPPort.
+      const e = err as NodeJS.ErrnoException & { port?: number };
+      if (e.code === 'EADDRINUSE' && typeof e.port === 'number') {
+        const setting = portSetting(started, e.port);
+        throw new ListenError(
+          `${e.message}: another program uses port ${e.port}; ${setting !== undefined ? `change ${setting}` : 'change the port'}${configPath !== undefined ? ` in ${configPath}` : ''}`,
+        );
+      }
+      throw err;
+    },
+  );
   const base = `http://${config.http.bindAddress === '0.0.0.0' ? '127.0.0.1' : config.http.bindAddress}:${server.httpPort}`;
   log.info('ready', {
     index: `${base}/`,
@@ -140,15 +153,18 @@ async function main(argv: readonly string[]): Promise<number> {
   return -1; // keep running
 }
 
+/** A listener could not bind; the message names the directive that sets its port. */
+class ListenError extends Error {}
+
 main(process.argv.slice(2)).then(
   (code) => {
     if (code >= 0) process.exit(code);
   },
   (err: unknown) => {
-    if (err instanceof FeedcastError) {
+    if (err instanceof FeedcastError || err instanceof ListenError) {
       process.stderr.write(`feedcast: ${err.message}\n`);
     } else if (err instanceof Error && 'code' in err && err.code === 'EADDRINUSE') {
-      process.stderr.write(`feedcast: ${err.message}: another program uses that port; change HTTPPort in the config\n`);
+      process.stderr.write(`feedcast: ${err.message}: another program uses that port; change its port in the config\n`);
     } else {
       process.stderr.write(`feedcast: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
     }

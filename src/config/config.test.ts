@@ -3,7 +3,9 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ConfigError } from '../errors.js';
 import type { HostResolver } from '../access/acl.js';
 import { ConfigErrors, defaultConfig, loadConfigFile, parseConfigText, type ServerConfig } from './config.js';
@@ -957,4 +959,42 @@ test('auth and abuse-limit directives land in the model', async () => {
   assert.deepEqual([s?.requireReadToken, s?.maxReaders], [true, 2]);
   const bad = await errorsOf('AuthCallback ftp://x/\n');
   assert.match(bad.message, /http:\/\/ or https:\/\/ URL/);
+});
+
+test('issue 18 class 4: a CustomLog or feed File in a missing directory and a missing stream File are errors with file:line', async () => {
+  // The server crashed after it said ready (CustomLog) or printed a raw stack trace (feed File).
+  const dir = await mkdtemp(join(tmpdir(), 'feedcast-paths-'));
+  try {
+    const text = [
+      `CustomLog ${dir}/nope/access.log   # missing directory`,
+      '<Feed feed1.ffm>',
+      `File ${dir}/missing/feed1.ffm`,
+      '</Feed>',
+      '<Feed feed2.ffm>',
+      `File ${dir}/feed2.ffm`,
+      '</Feed>',
+      '<Stream movie.flv>',
+      `File ${dir}/movie.flv`,
+      '</Stream>',
+    ].join('\n');
+    const file = join(dir, 'paths.conf');
+    await writeFile(file, text);
+    const err = await loadConfigFile(file, { resolveHost: resolver }).then(
+      () => assert.fail('expected ConfigErrors'),
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof ConfigErrors);
+    assert.deepEqual(
+      err.errors.map((e) => e.message.slice(file.length + 1)),
+      [
+        `1: CustomLog ${dir}/nope/access.log: the directory ${dir}/nope does not exist; create it (mkdir -p ${dir}/nope) or change CustomLog`,
+        `3: File ${dir}/missing/feed1.ffm: the directory ${dir}/missing does not exist; create it (mkdir -p ${dir}/missing) or change File`,
+        `9: File ${dir}/movie.flv does not exist; put the media file there or fix the path`,
+      ],
+    );
+    // Config text alone (no files involved) is not checked against the disk.
+    await parseConfigText(text, 'text.conf', { resolveHost: resolver });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });

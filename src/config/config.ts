@@ -241,6 +241,11 @@ export interface RedirectConfig {
 }
 
 export interface ParseOptions {
+  /**
+   * Check on disk that feed Files and CustomLog can be written and stream Files read (default: on for
+   * loadConfigFile, i.e. `feedcast check` and start-up; off for config text).
+   */
+  checkPaths?: boolean;
   /** Host name resolution (ACL, bind and multicast addresses); defaults to the system resolver. */
   resolveHost?: HostResolver;
 }
@@ -345,7 +350,7 @@ export async function loadConfigFile(path: string, options: ParseOptions = {}): 
       new ConfigError(path, `cannot read the config file (${reason}); check the path given with -f`),
     ]);
   }
-  return parseConfigText(text, path, options);
+  return parseConfigText(text, path, { checkPaths: true, ...options });
 }
 
 type OpenSection =
@@ -388,6 +393,7 @@ export async function parseConfigText(text: string, source: string, options: Par
     redirects: [],
     allFeeds,
     deferred: [],
+    checkPaths: options.checkPaths ?? false,
     resolveHost: options.resolveHost ?? systemResolver,
     statusAclSpecs: [],
     dynamicFeedAclSpecs: [],

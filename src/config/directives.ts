@@ -1,6 +1,9 @@
 // The one table of config directives (ffserver.conf, ref §2.2–2.6, plus Feedcast's own): for each one, where it is
 // allowed, its arguments and their validation, its default, how it applies, and its doc text. Parser, defaults and docs use it.
 
+import { constants } from 'node:fs';
+import { access, stat } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { parseAclRule, parseAddress, type AclRuleSpec, type HostResolver } from '../access/acl.js';
 import { guessFormatFromName, knownFormatNames, lookupFormat, type FormatInfo } from './formats.js';
 import type { StreamEncoding } from './config.js';
@@ -223,8 +226,10 @@ export interface ParseState {
   readonly redirects: RedirectDraft[];
   /** Every <Feed> in the file with its line, to tell "defined below" from "not defined". */
   readonly allFeeds: ReadonlyMap<string, number>;
-  /** Async work run after the text is read (host name resolution). */
+  /** Async work run after the text is read (host name resolution, path checks). */
   readonly deferred: (() => Promise<void>)[];
+  /** Whether paths (File, ReadOnlyFile, CustomLog) are checked on disk. */
+  readonly checkPaths: boolean;
   readonly resolveHost: HostResolver;
   /** `StatusACL` rules: who may read the status page, the API and the metrics. */
   readonly statusAclSpecs: AclRuleSpec[];
@@ -694,6 +699,52 @@ function iceServer(key: 'webrtcIceServers' | 'webrtcServerIceServers', name: str
   });
 }
 
+/**
+ * Checks a path on disk once the whole file is read (issue 18: a CustomLog or feed File in a missing directory
+ * crashed the server after it said ready), so `feedcast check` and start-up report it with file:line before
+ * anything listens.
+ */
+function deferPathCheck(site: Site, path: string, want: 'writable-file' | 'readable-file'): void {
+  if (!site.state.checkPaths) return;
+  site.state.deferred.push(async () => {
+    const full = resolve(path);
+    if (want === 'readable-file') {
+      try {
+        const s = await stat(full);
+        if (!s.isFile()) site.error(`${site.name} ${path} is not a regular file`);
+        else await access(full, constants.R_OK);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        site.error(
+          code === 'ENOENT'
+            ? `${site.name} ${path} does not exist; put the media file there or fix the path`
+            : `${site.name} ${path} cannot be read (${code ?? String(err)}); check its permissions`,
+        );
+      }
+      return;
+    }
+    const dir = dirname(full);
+    try {
+      const s = await stat(dir);
+      if (!s.isDirectory()) {
+        site.error(`${site.name} ${path}: ${dir} is not a directory`);
+        return;
+      }
+      await access(dir, constants.W_OK).catch(async () => {
+        // A file that exists and is writable is enough; else the directory must let us create it.
+        await access(full, constants.W_OK);
+      });
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      site.error(
+        code === 'ENOENT'
+          ? `${site.name} ${path}: the directory ${dir} does not exist; create it (mkdir -p ${dir}) or change ${site.name}`
+          : `${site.name} ${path}: ${dir} is not writable by this user (${code ?? String(err)}); fix its permissions or change ${site.name}`,
+      );
+    }
+  });
+}
+
 /** Resolves a host name later; IP literals are kept as written. */
 function deferResolve(site: Site, host: string, what: string, set: (address: string) => void): void {
   if (parseAddress(host) !== undefined) {
@@ -978,13 +1029,19 @@ export const DIRECTIVES: readonly Directive[] = [
     example: '100000',
   }),
   // --- Global: logs, processes ---------------------------------------------------------------------------------
-  setting('customLog', {
-    name: 'CustomLog',
-    origin: 'ffserver',
-    value: v.string('FILE (or - for stdout)'),
-    doc: 'Apache-style access log. `-` writes to stdout, anything else is appended to that file.',
-    example: '-',
-  }),
+  setting(
+    'customLog',
+    {
+      name: 'CustomLog',
+      origin: 'ffserver',
+      value: v.string('FILE (or - for stdout)'),
+      doc: 'Apache-style access log. `-` writes to stdout, anything else is appended to that file (its directory must exist and be writable: checked at load).',
+      example: '-',
+    },
+    (value, site) => {
+      if (value !== undefined && value !== '-') deferPathCheck(site, value, 'writable-file');
+    },
+  ),
   def<AclRuleSpec>({
     name: 'StatusACL',
     group: 'global',
@@ -1435,12 +1492,14 @@ export const DIRECTIVES: readonly Directive[] = [
     doc: 'In <Feed>: the feed file, a ring on disk used for time-shift (`?date=`) and to survive restarts. In <Stream>: makes a file-backed stream that serves this media file.',
     differs: 'ffserver defaulted every feed to /tmp/NAME.ffm; Feedcast keeps a feed file only when File is given.',
     example: '/var/lib/feedcast/feed1.ffm',
-    feed(value, feed) {
+    feed(value, feed, site) {
       feed.file = value;
       feed.readOnly = false;
+      deferPathCheck(site, value, 'writable-file');
     },
-    stream(value, stream) {
+    stream(value, stream, site) {
       stream.file = value;
+      deferPathCheck(site, value, 'readable-file');
     },
   }),
   def<string>({
@@ -1450,12 +1509,14 @@ export const DIRECTIVES: readonly Directive[] = [
     value: v.string('PATH'),
     doc: 'Like File, but the file is only read: never truncated, recreated or published to.',
     example: '/saved/specialvideo.ffm',
-    feed(value, feed) {
+    feed(value, feed, site) {
       feed.file = value;
       feed.readOnly = true;
+      deferPathCheck(site, value, 'readable-file');
     },
-    stream(value, stream) {
+    stream(value, stream, site) {
       stream.file = value;
+      deferPathCheck(site, value, 'readable-file');
     },
   }),
   def<{ bytes: number; bare: boolean }>({

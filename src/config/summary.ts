@@ -189,3 +189,23 @@ export function describeConfig(config: ServerConfig): string {
   for (const w of config.warnings) out.push(`  ${w.where}: ${w.message}`);
   return out.join('\n') + '\n';
 }
+
+/**
+ * What sets `port` in a config, for "address in use" messages (issue 18: a busy RTMP port said "change
+ * HTTPPort"): the directive, whether it was a default, and the environment variable that overrides it.
+ */
+export function portSetting(config: ServerConfig, port: number): string | undefined {
+  const candidates: [number | undefined, string][] = [
+    [config.http.port, 'HTTPPort (environment: FEEDCAST_HTTP_PORT)'],
+    [
+      config.rtmp.port !== 0 ? config.rtmp.port : undefined,
+      'RTMPPort (default 1935; RTMPPort 0 turns RTMP off; environment: FEEDCAST_RTMP_PORT)',
+    ],
+    [config.rtsp.port, 'RTSPPort (environment: FEEDCAST_RTSP_PORT; without RTSPPort RTSP is off)'],
+    [config.tls.httpsPort, 'HTTPSPort'],
+    [config.tls.rtmpsPort, 'RTMPSPort'],
+    [config.webrtc.enabled ? config.webrtc.udpPort : undefined, 'WebRTCUDPPort'],
+    [config.webrtc.enabled ? config.webrtc.tcpPort : undefined, 'WebRTCTCPPort'],
+  ];
+  return candidates.find(([p]) => p === port)?.[1];
+}

@@ -2,12 +2,21 @@
 // bare old directives), load and serve every stream they declare; each stream is decoded by ffprobe.
 
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { decodeFrames, haveVlc, probePackets, publish, skipWithoutFfmpeg, vlcDecodedFrames } from '../helpers/media-tools.js';
-import { startTestServer, waitFor } from '../helpers/test-server.js';
+import {
+  decodeFrames,
+  haveVlc,
+  probePackets,
+  publish,
+  run,
+  skipWithoutFfmpeg,
+  vlcDecodedFrames,
+} from '../helpers/media-tools.js';
+import { freePort, startTestServer, waitFor } from '../helpers/test-server.js';
 import { probeRtsp, startRtsp } from '../helpers/rtsp-tools.js';
 import { describeConfig } from '../../src/config/summary.js';
 import { parseConfigText } from '../../src/config/config.js';
@@ -254,3 +263,45 @@ test(
     assert.ok(probe.packets.filter((p) => p.codec_type === 'video').length >= 10);
   },
 );
+
+/** Runs `feedcast ARGS` (the sources) to its exit; returns the exit code and stderr. */
+async function feedcastExit(
+  args: string[],
+  timeoutMs = 60_000,
+): Promise<{ code: number | null; stderr: string; stdout: string }> {
+  const main = new URL('../../src/main.ts', import.meta.url).pathname;
+  return run(process.execPath, ['--import', 'tsx', main, ...args], timeoutMs);
+}
+
+test('issue 18 class 4: start-up stops with file:line before anything listens; a busy port names its directive', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'feedcast-startup-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const port = await freePort();
+  // A CustomLog in a missing directory crashed the server after it said ready; a feed File there printed a stack.
+  const conf = join(dir, 'bad.conf');
+  await writeFile(
+    conf,
+    `HTTPPort ${port}\nCustomLog ${dir}/logs/access.log\n<Feed feed1.ffm>\nFile ${dir}/feeds/feed1.ffm\n</Feed>\n`,
+  );
+  for (const args of [
+    ['check', conf],
+    ['-f', conf],
+  ]) {
+    const r = await feedcastExit(args);
+    assert.equal(r.code, 1, `${args[0]}: ${r.stderr}`);
+    assert.match(r.stderr, new RegExp(`${conf}:2: CustomLog .*the directory ${dir}/logs does not exist; create it`));
+    assert.match(r.stderr, new RegExp(`${conf}:4: File .*the directory ${dir}/feeds does not exist`));
+    assert.doesNotMatch(r.stderr + r.stdout, /listening|ready|at .*\.ts:\d+/, 'no listener, no stack trace');
+  }
+  // A busy RTMP port used to say "change HTTPPort".
+  const busy = createServer();
+  await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+  t.after(() => busy.close());
+  const busyPort = (busy.address() as { port: number }).port;
+  const ok = join(dir, 'busy.conf');
+  await writeFile(ok, `HTTPPort ${port}\nRTMPPort ${busyPort}\nRTMPBindAddress 127.0.0.1\n`);
+  const r = await feedcastExit(['-f', ok]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, new RegExp(`port ${busyPort}; change RTMPPort .* in ${ok}`));
+  assert.doesNotMatch(r.stderr, /HTTPPort/);
+});
