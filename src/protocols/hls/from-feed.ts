@@ -4,7 +4,7 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ConnectionInfo } from '../../access/connections.js';
-import { renderPlaylist, type PlaylistUris, type RenditionReport } from './playlist.js';
+import { renderPlaylist, type PlaylistSource, type PlaylistUris, type RenditionReport } from './playlist.js';
 import type { HlsSegment, RenderedPlaylist, Segmenter } from './segmenter.js';
 
 export const PLAYLIST_TYPE = 'application/vnd.apple.mpegurl';
@@ -176,6 +176,20 @@ const PLAYLIST_HEADERS = (cacheControl: string): string[] => [
 const LIVE_HEADERS = PLAYLIST_HEADERS(LIVE_PLAYLIST_CACHE);
 const BLOCKING_HEADERS = PLAYLIST_HEADERS(BLOCKING_PLAYLIST_CACHE);
 
+/** What a segmenter's playlist is rendered from, as it stands now. */
+export function playlistSourceOf(segmenter: Segmenter): PlaylistSource {
+  return {
+    container: segmenter.options.container,
+    segments: segmenter.segments,
+    mediaSequence: segmenter.mediaSequence,
+    discontinuitySequence: segmenter.discontinuitySequence,
+    targetDurationS: segmenter.targetDurationS,
+    partTargetS: segmenter.partTargetS,
+    partHoldBackParts: segmenter.options.partHoldBackParts,
+    ended: segmenter.ended,
+  };
+}
+
 /**
  * The playlist in this form, rendered at most once per change of the segmenter (or of its ladder:
  * rendition reports), so that the many blocked requests a new part releases cost one render.
@@ -196,24 +210,11 @@ export function renderedPlaylist(
   const hit = cache.get(key);
   if (hit !== undefined) return hit;
   const uris = typeof request.uris === 'function' ? request.uris() : request.uris;
-  const text = renderPlaylist(
-    {
-      container: segmenter.options.container,
-      segments: segmenter.segments,
-      mediaSequence: segmenter.mediaSequence,
-      discontinuitySequence: segmenter.discontinuitySequence,
-      targetDurationS: segmenter.targetDurationS,
-      partTargetS: segmenter.partTargetS,
-      partHoldBackParts: segmenter.options.partHoldBackParts,
-      ended: segmenter.ended,
-    },
-    uris,
-    {
-      lowLatency: request.lowLatency,
-      skip,
-      ...(request.renditionReports !== undefined ? { renditionReports: request.renditionReports() } : {}),
-    },
-  );
+  const text = renderPlaylist(playlistSourceOf(segmenter), uris, {
+    lowLatency: request.lowLatency,
+    skip,
+    ...(request.renditionReports !== undefined ? { renditionReports: request.renditionReports() } : {}),
+  });
   const body = Buffer.from(text);
   const rendered: RenderedPlaylist = {
     body,

@@ -107,7 +107,8 @@ describe('HLS playlist cache', () => {
   test('renditions: a sibling’s change re-renders (its report moved); MSNs and dates are shared', (t) => {
     // Frames arrive in real time, as from a ladder: the clock follows their timestamps.
     t.mock.timers.enable({ apis: ['Date'], now: T0 });
-    // Two renditions of one carrier feed (a ladder's), the second started 4 s later (from the GOP cache).
+    // Two renditions of one carrier feed (a ladder's), the second started 4 s later (from the feed's
+    // recent frames, so it lists the same first segments).
     const timeline = new RenditionTimeline();
     const feed = newFeed();
     const publishLoops = publisher(feed, (ms) => t.mock.timers.setTime(ms));
@@ -124,7 +125,7 @@ describe('HLS playlist cache', () => {
     assert.notEqual(renderedPlaylist(a, request, false, false), first, 'the sibling moved: rendered again');
     const common = b.segments.filter((s) => s.complete).map((s) => [s.msn, s.startDts90k, s.programDateMs]);
     const inA = a.segments.filter((s) => s.complete).map((s) => [s.msn, s.startDts90k, s.programDateMs]);
-    assert.ok(common.length >= 2 && (common[0]?.[0] ?? 0) > 0, JSON.stringify(common));
+    assert.ok(common.length >= 2, JSON.stringify(common));
     for (const c of common)
       assert.ok(
         inA.some((x) => x[0] === c[0] && x[1] === c[1] && x[2] === c[2]),

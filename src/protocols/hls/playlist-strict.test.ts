@@ -10,24 +10,11 @@ import { strictParse } from '../../../test/helpers/hls-strict.js';
 import { Feed } from '../../feed/feed.js';
 import { shiftFrame } from '../../media/frame.js';
 import { silentLogger } from '../../observability/logger.js';
-import { hlsFileUris } from './from-feed.js';
-import { renderMultivariantPlaylist, renderPlaylist, type PlaylistSource, type RenditionReport } from './playlist.js';
+import { hlsFileUris, playlistSourceOf } from './from-feed.js';
+import { renderMultivariantPlaylist, renderPlaylist, type RenditionReport } from './playlist.js';
 import { DEFAULT_SEGMENTER_OPTIONS, Segmenter } from './segmenter.js';
 
 const fixture = fixtureFrames('h264-aac.ts');
-
-function source(s: Segmenter): PlaylistSource {
-  return {
-    container: s.options.container,
-    segments: s.segments,
-    mediaSequence: s.mediaSequence,
-    discontinuitySequence: s.discontinuitySequence,
-    targetDurationS: s.targetDurationS,
-    partTargetS: s.partTargetS,
-    partHoldBackParts: s.options.partHoldBackParts,
-    ended: s.ended,
-  };
-}
 
 describe('every playlist form passes a strict parser (issue 24, item 10)', () => {
   for (const [container, segmentTargetMs] of [
@@ -58,7 +45,7 @@ describe('every playlist form passes a strict parser (issue 24, item 10)', () =>
         }
       });
       const check = (): void => {
-        const src = source(seg);
+        const src = playlistSourceOf(seg);
         strictParse(renderPlaylist(src, uris, { lowLatency: false, skip: false }), 'media playlist');
         if (container === 'fmp4') {
           const ll = strictParse(

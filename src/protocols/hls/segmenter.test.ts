@@ -11,7 +11,7 @@ import { fixtureFrames } from '../../../test/helpers/fixture-frames.js';
 import { Feed } from '../../feed/feed.js';
 import { shiftFrame } from '../../media/frame.js';
 import { silentLogger } from '../../observability/logger.js';
-import { hasReached, hlsFileUris, parseDeliveryDirectives, parseHlsFile, servePlaylist } from './from-feed.js';
+import { hasReached, hlsFileUris, parseDeliveryDirectives, parseHlsFile, playlistSourceOf, servePlaylist } from './from-feed.js';
 import { renderPlaylist, skippableSegments, type PlaylistSource } from './playlist.js';
 import { DEFAULT_SEGMENTER_OPTIONS, Segmenter, type HlsSegment } from './segmenter.js';
 
@@ -33,18 +33,6 @@ function publishFixture(feed: Feed, loops: number, startMs = 0): () => void {
     }
   }
   return () => session.end('test over');
-}
-
-function source(s: Segmenter): PlaylistSource {
-  return {
-    container: s.options.container,
-    segments: s.segments,
-    mediaSequence: s.mediaSequence,
-    discontinuitySequence: s.discontinuitySequence,
-    targetDurationS: s.targetDurationS,
-    partTargetS: s.partTargetS,
-    ended: s.ended,
-  };
 }
 
 function segmenterOn(feed: Feed, options: Partial<typeof DEFAULT_SEGMENTER_OPTIONS> = {}): Segmenter {
@@ -76,7 +64,7 @@ describe('HLS segmenter and playlist rules', () => {
         s.duration90k,
       );
     }
-    const text = renderPlaylist(source(seg), hlsFileUris(seg.sid, 'fmp4', ''), { lowLatency: true, skip: false });
+    const text = renderPlaylist(playlistSourceOf(seg), hlsFileUris(seg.sid, 'fmp4', ''), { lowLatency: true, skip: false });
     const target = Number(/#EXT-X-TARGETDURATION:(\d+)/.exec(text)?.[1]);
     for (const m of text.matchAll(/#EXTINF:([\d.]+),/g)) assert.ok(Math.round(Number(m[1])) <= target);
     for (const m of text.matchAll(/#EXT-X-PART:DURATION=([\d.]+)/g)) assert.ok(Number(m[1]) <= 0.5);
@@ -87,7 +75,7 @@ describe('HLS segmenter and playlist rules', () => {
     assert.match(text, /#EXT-X-PART-INF:PART-TARGET=0\.500/);
     assert.match(text, /PART-HOLD-BACK=1\.500/);
     // Without LL: no part, no hint, and the open segment is not listed.
-    const plain = renderPlaylist(source(seg), hlsFileUris(seg.sid, 'fmp4', ''), { lowLatency: false, skip: false });
+    const plain = renderPlaylist(playlistSourceOf(seg), hlsFileUris(seg.sid, 'fmp4', ''), { lowLatency: false, skip: false });
     assert.doesNotMatch(plain, /EXT-X-PART|PRELOAD-HINT|SERVER-CONTROL/);
     assert.equal((plain.match(/#EXTINF/g) ?? []).length, complete.length);
     seg.dispose();
@@ -147,7 +135,7 @@ describe('HLS segmenter and playlist rules', () => {
     const after = seg.segments.slice(before);
     assert.equal(after[0]?.discontinuity, true);
     assert.equal(seg.segments.filter((s) => s.discontinuity).length, 1, 'one discontinuity per reconnect');
-    const text = renderPlaylist(source(seg), hlsFileUris(seg.sid, 'fmp4', ''), { lowLatency: true, skip: false });
+    const text = renderPlaylist(playlistSourceOf(seg), hlsFileUris(seg.sid, 'fmp4', ''), { lowLatency: true, skip: false });
     assert.equal((text.match(/#EXT-X-DISCONTINUITY\n/g) ?? []).length, 1);
     assert.equal((text.match(/#EXT-X-MAP/g) ?? []).length, 1, 'same tracks: same init section');
     // PDT never goes back across the reconnect.
