@@ -5,6 +5,7 @@
 
 import { request } from 'node:http';
 import { connect, type Socket } from 'node:net';
+import { programTables, tsPacket } from '../test/helpers/ts-packets.js';
 
 export interface HostileCounts {
   idleSockets: number;
@@ -53,52 +54,6 @@ function write(s: Socket, b: Buffer | string): Promise<void> {
 
 function closed(s: Socket): Promise<void> {
   return new Promise((resolve) => (s.destroyed ? resolve() : s.once('close', () => resolve())));
-}
-
-// --- MPEG-TS builders -------------------------------------------------------------------------
-
-const CRC_TABLE = Array.from({ length: 256 }, (_, i) => {
-  let c = i << 24;
-  for (let k = 0; k < 8; k++) c = c & 0x8000_0000 ? (c << 1) ^ 0x04c1_1db7 : c << 1;
-  return c >>> 0;
-});
-
-function crc32(buf: Buffer): number {
-  let crc = 0xffff_ffff;
-  for (const b of buf) crc = ((crc << 8) ^ (CRC_TABLE[((crc >>> 24) ^ b) & 0xff] ?? 0)) >>> 0;
-  return crc >>> 0;
-}
-
-function tsPacket(pid: number, unitStart: boolean, cc: number, payload: Buffer): Buffer {
-  const p = Buffer.alloc(188, 0xff);
-  p[0] = 0x47;
-  p.writeUInt16BE((unitStart ? 0x4000 : 0) | pid, 1);
-  p[3] = 0x10 | (cc & 0x0f);
-  payload.copy(p, 4, 0, 184);
-  return p;
-}
-
-function psi(tableId: number, body: Buffer): Buffer {
-  const head = Buffer.from([tableId, 0, 0, 0, 1, 0xc1, 0, 0]);
-  head.writeUInt16BE(0xb000 | (5 + body.length + 4), 1);
-  const section = Buffer.concat([head, body, Buffer.alloc(4)]);
-  section.writeUInt32BE(crc32(section.subarray(0, section.length - 4)), section.length - 4);
-  return Buffer.concat([Buffer.from([0]), section]);
-}
-
-/** PAT (program 1 -> PMT PID 0x1000) and a PMT of H.264 streams on `pids`, in as many packets as it takes. */
-function programTables(pids: number[]): Buffer {
-  const pat = psi(0x00, Buffer.from([0x00, 0x01, 0xf0, 0x00]));
-  const pmt = psi(
-    0x02,
-    Buffer.concat([
-      Buffer.from([0xe0 | ((pids[0] ?? 0x100) >> 8), (pids[0] ?? 0x100) & 0xff, 0xf0, 0x00]),
-      ...pids.map((pid) => Buffer.from([0x1b, 0xe0 | (pid >> 8), pid & 0xff, 0xf0, 0x00])),
-    ]),
-  );
-  const packets = [tsPacket(0, true, 0, pat)];
-  for (let at = 0, cc = 0; at < pmt.length; at += 184, cc++) packets.push(tsPacket(0x1000, at === 0, cc, pmt.subarray(at)));
-  return Buffer.concat(packets);
 }
 
 function post(port: number, from: string, path: string, length: number): Socket {

@@ -66,6 +66,8 @@ interface Sample {
   /** Largest event-loop delay since the last sample, in the server (its /metrics) and in this process. */
   serverLagMaxMs: number;
   soakLagMaxMs: number;
+  /** The server's V8 heap in use (its /metrics): RSS alone does not say whether memory is given back. */
+  heapUsedMiB: number;
 }
 
 const children = new Set<ChildProcess>();
@@ -245,7 +247,7 @@ function churningRead(url: string, from: string, seconds: number, onGap: (ms: nu
   });
 }
 
-function slope(samples: Sample[], key: 'rssMiB' | 'fds'): number {
+function slope(samples: Sample[], key: 'rssMiB' | 'fds' | 'heapUsedMiB'): number {
   // Least squares, in units per minute.
   const n = samples.length;
   if (n < 2) return 0;
@@ -448,6 +450,7 @@ async function main(): Promise<number> {
       let connections = -1;
       let feeds = -1;
       let serverLagMaxMs = -1;
+      let heapUsedMiB = -1;
       try {
         const info = (await (await fetch(`${base}/api/v1/server`)).json()) as { connections?: number };
         connections = info.connections ?? -1;
@@ -456,6 +459,8 @@ async function main(): Promise<number> {
         const metrics = await (await fetch(`${base}/metrics`)).text();
         const lag = /^feedcast_nodejs_eventloop_lag_max_seconds (\S+)/m.exec(metrics)?.[1];
         if (lag !== undefined) serverLagMaxMs = Math.round(Number(lag) * 1000);
+        const heap = /^feedcast_nodejs_heap_size_used_bytes (\S+)/m.exec(metrics)?.[1];
+        if (heap !== undefined) heapUsedMiB = Math.round(Number(heap) / 104857.6) / 10;
       } catch {
         // the API is optional for the sample
       }
@@ -467,6 +472,7 @@ async function main(): Promise<number> {
         feeds,
         serverLagMaxMs,
         soakLagMaxMs: Math.round(soakLag.max / 1e6),
+        heapUsedMiB,
       });
       soakLag.reset();
       console.error(`soak: ${JSON.stringify(samples[samples.length - 1])}`);
@@ -505,6 +511,7 @@ async function main(): Promise<number> {
       max: Math.max(...samples.map((s) => s.rssMiB)),
     },
     rssSlopeMiBPerMin: Math.round(slope(steadyState, 'rssMiB') * 100) / 100,
+    heapUsedSlopeMiBPerMin: Math.round(slope(steadyState, 'heapUsedMiB') * 100) / 100,
     rssSlopeSecondHalfMiBPerMin: Math.round(slope(samples.slice(Math.floor(samples.length / 2)), 'rssMiB') * 100) / 100,
     fds: { first: samples[0]?.fds, last: samples[samples.length - 1]?.fds, max: Math.max(...samples.map((s) => s.fds)) },
     fdSlopePerMin: Math.round(slope(steadyState, 'fds') * 100) / 100,

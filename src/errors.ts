@@ -38,8 +38,8 @@ export class MalformedInputError extends FeedcastError {
 export class LimitExceededError extends FeedcastError {
   readonly limit: number;
   readonly actual: number;
-  constructor(what: string, actual: number, limit: number) {
-    super(ErrorCode.limitExceeded, `${what}: ${actual} exceeds the limit of ${limit}`);
+  constructor(what: string, actual: number, limit: number, code: ErrorCode = ErrorCode.limitExceeded) {
+    super(code, `${what}: ${actual} exceeds the limit of ${limit}`);
     this.limit = limit;
     this.actual = actual;
   }
@@ -94,13 +94,9 @@ export class UnsupportedError extends FeedcastError {
  * A frame over a per-frame cap (NAL units in one access unit, or bytes an output format can carry):
  * the frame is dropped and counted, the feed and its readers go on.
  */
-export class FrameTooLargeError extends FeedcastError {
-  readonly limit: number;
-  readonly actual: number;
+export class FrameTooLargeError extends LimitExceededError {
   constructor(what: string, actual: number, limit: number) {
-    super(ErrorCode.frameTooLarge, `${what}: ${actual} exceeds the limit of ${limit}`);
-    this.limit = limit;
-    this.actual = actual;
+    super(what, actual, limit, ErrorCode.frameTooLarge);
   }
 }
 

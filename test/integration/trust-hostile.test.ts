@@ -9,13 +9,13 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { crc32 } from '../../src/formats/mpegts/crc32.js';
 import { RtmpServer } from '../../src/protocols/rtmp/server.js';
 import { RtmpTestClient } from '../helpers/rtmp-client.js';
 import { recordingLogger, type LogLine } from '../helpers/recording-logger.js';
 import { startRtsp } from '../helpers/rtsp-tools.js';
 import { FFMPEG, run, skipWithoutFfmpeg } from '../helpers/media-tools.js';
 import { startTestServer, waitFor } from '../helpers/test-server.js';
+import { programTables, tsPacket } from '../helpers/ts-packets.js';
 
 interface Raw {
   socket: Socket;
@@ -56,6 +56,20 @@ describe('issue 25: idle connections', () => {
     assert.match(idle.received, /^RTSP\/1\.0 200/);
     assert.equal(idle.closed, false);
     await waitFor('the idle socket to be closed', () => idle.closed, 10_000);
+  });
+
+  test('HTTP (and WHEP, push): silent sockets are closed after RequestHeaderTimeout; a refused one is closed too', async (t) => {
+    const server = await startTestServer(t, 'RequestHeaderTimeout 1\nMaxClients 10\nMaxConnectionsPerAddress 0\n');
+    const silent = Array.from({ length: 10 }, () => rawSocket(server.httpPort));
+    t.after(() => silent.forEach((s) => s.socket.destroy()));
+    await waitFor('the silent sockets to be counted', () => server.ctx.connections.size >= 10, 10_000);
+    const extra = rawSocket(server.httpPort);
+    t.after(() => extra.socket.destroy());
+    await waitFor('the refused socket to be answered', () => extra.ended, 10_000);
+    assert.match(extra.received, /^HTTP\/1\.1 503 /);
+    assert.equal(server.ctx.connections.size, 10);
+    await waitFor('every silent socket to be closed', () => silent.every((s) => s.ended || s.closed), 10_000);
+    await waitFor('their slots to be given back', () => server.ctx.connections.size === 0, 10_000);
   });
 
   test('RTSP: a connection past MaxClients gets 503 at once, is closed and is not counted', async (t) => {
@@ -144,30 +158,6 @@ function setChunkSize(size: number, current: number): Buffer {
   return Buffer.concat(parts);
 }
 
-/** One 188-byte TS packet (2.4.3.2) of `pid`, its payload padded with 0xFF. */
-function tsPacket(pid: number, unitStart: boolean, cc: number, payload: Buffer): Buffer {
-  const p = Buffer.alloc(188, 0xff);
-  p[0] = 0x47;
-  p.writeUInt16BE((unitStart ? 0x4000 : 0) | pid, 1);
-  p[3] = 0x10 | (cc & 0x0f); // payload only
-  payload.copy(p, 4, 0, 184);
-  return p;
-}
-
-/** A PSI section (2.4.4) with its CRC, after a pointer field. */
-function psi(tableId: number, idExtension: number, body: Buffer): Buffer {
-  const head = Buffer.alloc(8);
-  head[0] = tableId;
-  head.writeUInt16BE(0xb000 | (5 + body.length + 4), 1); // section_syntax_indicator, section_length
-  head.writeUInt16BE(idExtension, 3);
-  head[5] = 0xc1; // version 0, current
-  head[6] = 0; // section_number
-  head[7] = 0; // last_section_number
-  const section = Buffer.concat([head, body, Buffer.alloc(4)]);
-  section.writeUInt32BE(crc32(section, 0, section.length - 4), section.length - 4);
-  return Buffer.concat([Buffer.from([0]), section]);
-}
-
 describe('issue 25: memory a client can make the server hold', () => {
   test('RTMP: one-byte chunks of a message, each in its own socket read, do not pin the reads', async (t) => {
     const server = await startTestServer(t);
@@ -211,12 +201,6 @@ describe('issue 25: MPEG-TS push', () => {
   test('a PMT of 40 video PIDs, each with an unfinished PES, holds at most the per-publisher cap', async (t) => {
     const server = await startTestServer(t, '<Feed feed1.ffm>\n</Feed>\n');
     const pids = Array.from({ length: 40 }, (_, i) => 0x100 + i);
-    const pat = psi(0x00, 1, Buffer.from([0x00, 0x01, 0xf0, 0x00])); // program 1 -> PMT PID 0x1000
-    const pmtBody = Buffer.concat([
-      Buffer.from([0xe1, 0x00, 0xf0, 0x00]), // PCR PID 0x100, no program info
-      ...pids.map((pid) => Buffer.from([0x1b, 0xe0 | (pid >> 8), pid & 0xff, 0xf0, 0x00])), // H.264
-    ]);
-    const pmt = psi(0x02, 1, pmtBody);
     const pesStart = Buffer.concat([
       Buffer.from([0x00, 0x00, 0x01, 0xe0, 0x00, 0x00]), // video stream, PES_packet_length 0 (unbounded)
       Buffer.from([0x80, 0x80, 0x05, 0x21, 0x00, 0x01, 0x00, 0x01]), // PTS only
@@ -239,10 +223,7 @@ describe('issue 25: MPEG-TS push', () => {
       sent += b.length;
       await write(b);
     };
-    // The PMT of 40 streams takes two packets.
-    await send(
-      Buffer.concat([tsPacket(0, true, 0, pat), tsPacket(0x1000, true, 0, pmt), tsPacket(0x1000, false, 1, pmt.subarray(184))]),
-    );
+    await send(programTables(pids)); // the PMT of 40 streams takes two packets
     await send(Buffer.concat(pids.map((pid) => tsPacket(pid, true, 0, pesStart))));
     // 1.5 MiB more on every PID, round robin, never a second PES start: nothing completes.
     const rounds = Math.ceil((1.5 * 1024 * 1024) / 184);
