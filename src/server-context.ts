@@ -2,6 +2,7 @@
 
 import type { ServerConfig } from './config/config.js';
 import type { AccessLog } from './control/access-log.js';
+import type { Access } from './access/access.js';
 import type { ConnectionRegistry } from './access/connections.js';
 import type { FeedManager } from './feed/feed-manager.js';
 import type { FeedFiles } from './feedfile/feed-files.js';
@@ -20,8 +21,8 @@ export interface ServerContext {
   readonly connections: ConnectionRegistry;
   readonly log: Logger;
   accessLog: AccessLog | undefined;
-  /** kbit/s currently promised to readers (ffserver's MaxBandwidth accounting). */
-  bandwidthInUseKbps: number;
+  /** Who may read and publish: names, the authorisation policy, reader slots and bandwidth (access/). */
+  readonly access: Access;
   readonly startedAt: Date;
   readonly version: string;
   readonly counters: ServerCounters;

@@ -6,7 +6,8 @@ import { ApiRoute } from './control/api.js';
 import { MetricsRoute } from './control/metrics.js';
 import { applyConfig, type ConfigOwner } from './control/reload.js';
 import { AccessLog } from './control/access-log.js';
-import { authPolicy, type AuthHook } from './access/auth.js';
+import { Access } from './access/access.js';
+import type { AuthHook } from './access/auth.js';
 import { CertificateStore } from './control/tls.js';
 import { ConnectionRegistry } from './access/connections.js';
 import { DemoSource, loadDemoClip } from './demo/demo-source.js';
@@ -147,7 +148,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
 
   const outputs = new OutputRegistry(config.readerMaxQueueBytes, log, config.writeCoalesceMs, egress);
   parts.outputs = outputs;
-  const ctx: ServerContext = {
+  const base: Omit<ServerContext, 'access'> = {
     config,
     feeds,
     feedFiles,
@@ -155,16 +156,17 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     connections: new ConnectionRegistry(),
     log,
     accessLog: config.customLog !== undefined ? new AccessLog(config.customLog) : undefined,
-    bandwidthInUseKbps: 0,
     startedAt: new Date(),
     version: VERSION,
     counters: { refusedConnections: 0, reloads: 0, served: new Map() },
     reload: undefined,
     children: undefined,
   };
+  // The access service reads the context live (a reload replaces ctx.config, ctx.children is set below).
+  const ctx: ServerContext = Object.assign(base, { access: new Access(base) });
   parts.ctx = ctx;
   if (options.onPublish !== undefined || options.onRead !== undefined) {
-    authPolicy(ctx).setHooks({ onPublish: options.onPublish, onRead: options.onRead });
+    ctx.access.policy.setHooks({ onPublish: options.onPublish, onRead: options.onRead });
   }
 
   const http = new HttpServer(ctx);

@@ -26,7 +26,9 @@ import {
   verifyJwt,
   type AuthRequest,
 } from './auth.js';
-import { acquireReaderSlot, addressLimitReason, readerCount } from './limits.js';
+import type { ConnectionInfo } from './connections.js';
+import type { Feed } from '../feed/feed.js';
+import { addressLimitReason, ReaderLimits } from './limits.js';
 
 const KEY = 'test-read-key';
 /** The refusal reason of verifyJwt, or 'accepted'. */
@@ -339,28 +341,53 @@ describe('expiring credentials', () => {
 describe('limits', () => {
   test('MaxReaders: slots per feed and per stream, released once', async () => {
     const ctx = await contextFor('<Feed a.ffm>\nMaxReaders 2\n</Feed>\n<Stream s.flv>\nFeed a.ffm\nMaxReaders 1\n</Stream>\n');
-    const one = acquireReaderSlot(ctx, { feed: 'a' });
-    const two = acquireReaderSlot(ctx, { feed: 'a' });
-    assert.ok(typeof one !== 'string' && typeof two !== 'string');
-    const third = acquireReaderSlot(ctx, { feed: 'a' });
-    assert.ok(typeof third === 'string' && /MaxReaders/.test(third));
+    const limits = new ReaderLimits();
+    const free = { kbps: 0 };
+    const take = (r: { feed?: string; stream?: string }) => limits.acquire(ctx.config, r, free);
+    const one = take({ feed: 'a' });
+    const two = take({ feed: 'a' });
+    assert.ok('release' in one && 'release' in two);
+    const third = take({ feed: 'a' });
+    assert.ok(!('release' in third) && third.limit === 'readers' && /MaxReaders/.test(third.reason));
     one.release();
     one.release();
-    assert.equal(readerCount(ctx, { feed: 'a' }), 1);
-    assert.equal(typeof acquireReaderSlot(ctx, { feed: 'a' }), 'object');
-    assert.equal(typeof acquireReaderSlot(ctx, { stream: 's.flv' }), 'object');
-    assert.equal(typeof acquireReaderSlot(ctx, { stream: 's.flv' }), 'string');
-    assert.equal(typeof acquireReaderSlot(ctx, { feed: 'undeclared' }), 'object');
+    assert.equal(limits.readerCount({ feed: 'a' }), 1);
+    assert.ok('release' in take({ feed: 'a' }));
+    assert.ok('release' in take({ stream: 's.flv' }));
+    assert.ok(!('release' in take({ stream: 's.flv' })));
+    assert.ok('release' in take({ feed: 'undeclared' }));
+  });
+
+  test('MaxBandwidth: fixed costs and measured feed rates, read when asked, given back once', async () => {
+    const ctx = await contextFor('MaxBandwidth 3000\n<Feed a.ffm>\n</Feed>\n');
+    const limits = new ReaderLimits();
+    let rate = 0;
+    const feed = { inputRate: { bitsPerSecond: () => rate } } as unknown as Feed;
+    // A reader that joins before the publisher sends costs nothing yet, then its feed's rate.
+    const early = limits.acquire(ctx.config, { feed: 'a' }, { feed });
+    assert.ok('release' in early);
+    rate = 2_000_000;
+    assert.equal(limits.bandwidthInUseKbps(), 2000);
+    const second = limits.acquire(ctx.config, { feed: 'a' }, { feed });
+    assert.ok(!('release' in second) && second.limit === 'bandwidth', 'a second 2 Mb/s reader is over 3000 kbit/s');
+    const fixed = limits.acquire(ctx.config, { stream: 's' }, { kbps: 900 });
+    assert.ok('release' in fixed);
+    assert.equal(limits.bandwidthInUseKbps(), 2900);
+    early.release();
+    early.release();
+    fixed.release();
+    assert.equal(limits.bandwidthInUseKbps(), 0);
   });
 
   test('MaxConnectionsPerAddress counts every protocol by address', async () => {
     const ctx = await contextFor('MaxConnectionsPerAddress 2\n');
     const list = (ctx.connections as unknown as { list(): { remoteAddress: string }[] }).list();
     list.push({ remoteAddress: '10.0.0.1' });
-    assert.equal(addressLimitReason(ctx, '10.0.0.1'), undefined);
+    const reason = (address: string) => addressLimitReason(ctx.config, list as ConnectionInfo[], address);
+    assert.equal(reason('10.0.0.1'), undefined);
     list.push({ remoteAddress: '10.0.0.1' }, { remoteAddress: '10.0.0.2' });
-    assert.match(addressLimitReason(ctx, '10.0.0.1') ?? '', /MaxConnectionsPerAddress 2/);
-    assert.equal(addressLimitReason(ctx, '10.0.0.2'), undefined);
+    assert.match(reason('10.0.0.1') ?? '', /MaxConnectionsPerAddress 2/);
+    assert.equal(reason('10.0.0.2'), undefined);
   });
 });
 

@@ -14,7 +14,7 @@ import {
 } from 'jose';
 import { readFile, stat } from 'node:fs/promises';
 import type { FeedConfig, ServerConfig, StreamConfig } from '../config/config.js';
-import type { ServerContext } from '../server-context.js';
+import type { Logger } from '../observability/logger.js';
 import { Acl, parseAclRule, resolveAclRules, type AclRuleSpec } from './acl.js';
 import { sameSecret } from './secrets.js';
 import { findByName, findFeedConfig } from '../config/names.js';
@@ -289,13 +289,19 @@ export async function parseAclFile(path: string): Promise<Acl> {
 // ---------------------------------------------------------------------------------------------------------------
 // The policy.
 
+/** What the policy reads: the config in force (replaced by a reload) and the log. */
+export interface PolicyContext {
+  readonly config: ServerConfig;
+  readonly log: Logger;
+}
+
 export interface AuthPolicyOptions {
   /** fetch, replaceable in tests. */
   fetch?: typeof fetch;
 }
 
 export class AuthPolicy {
-  private readonly ctx: ServerContext;
+  private readonly ctx: PolicyContext;
   private hooks: AuthHooks = {};
   private readonly acls = new FileCache<Acl | undefined>(parseAclFile, undefined);
   private readonly jwks = new FileCache<RsaKeySet | undefined>(loadJwks, undefined);
@@ -303,7 +309,7 @@ export class AuthPolicy {
   /** Files whose last read failed, logged once per failure. */
   private readonly badFiles = new Set<string>();
 
-  constructor(ctx: ServerContext, options: AuthPolicyOptions = {}) {
+  constructor(ctx: PolicyContext, options: AuthPolicyOptions = {}) {
     this.ctx = ctx;
     this.fetchFn = options.fetch ?? fetch;
   }
@@ -545,7 +551,7 @@ export interface ExpiringReader {
  * function that disarms it, to call when the reader goes first (idempotent). The timer never keeps the
  * process alive.
  */
-export function cutAtExpiry(ctx: ServerContext, decision: AuthDecision, reader: ExpiringReader, cut: () => void): () => void {
+export function cutAtExpiry(ctx: PolicyContext, decision: AuthDecision, reader: ExpiringReader, cut: () => void): () => void {
   if (decision.kind !== 'allow' || decision.expiresAt === undefined || !tokenExpiryCutsReaders(ctx.config)) {
     return () => undefined;
   }
@@ -572,20 +578,6 @@ export function cutAtExpiry(ctx: ServerContext, decision: AuthDecision, reader: 
     if (timer !== undefined) clearTimeout(timer);
     timer = undefined;
   };
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// One policy per running server, found from its context (so protocols need no new constructor argument).
-
-const policies = new WeakMap<ServerContext, AuthPolicy>();
-
-export function authPolicy(ctx: ServerContext): AuthPolicy {
-  let policy = policies.get(ctx);
-  if (policy === undefined) {
-    policy = new AuthPolicy(ctx);
-    policies.set(ctx, policy);
-  }
-  return policy;
 }
 
 /** Credentials from a URL query and HTTP-style headers (Authorization: Bearer / Basic password). */

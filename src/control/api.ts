@@ -160,7 +160,7 @@ export class ApiRoute implements HttpRoute {
           listeners: { http: ctx.config.http },
           connections: ctx.connections.size,
           maxClients: ctx.config.maxClients,
-          bandwidthInUseKbps: Math.round(ctx.bandwidthInUseKbps),
+          bandwidthInUseKbps: Math.round(ctx.access.bandwidthInUseKbps),
           maxBandwidthKbps: ctx.config.maxBandwidthKbps,
           refusedConnections: ctx.counters.refusedConnections,
           memory: { rssBytes: process.memoryUsage().rss },

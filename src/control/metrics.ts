@@ -199,7 +199,7 @@ export async function createMetricsRegistry(ctx: ServerContext): Promise<Registr
     perFeed((f) => ctx.feedFiles.of(f)?.status.framesDropped),
   );
   metric('gauge', 'feedcast_bandwidth_in_use_kbps', 'kbit/s promised to readers, counted against MaxBandwidth.', [], () => [
-    [{}, ctx.bandwidthInUseKbps],
+    [{}, ctx.access.bandwidthInUseKbps],
   ]);
   return registry;
 }

@@ -120,7 +120,7 @@ ${table(['Output', 'Content type', 'Readers', 'Bytes served', 'Chunks dropped', 
 <h2>Transcoders and sources (ffmpeg)</h2>
 ${table(['Name', 'Feed', 'Kind', 'State', 'Restarts', 'Readers', 'Last error or stderr'], childRows, 'none running')}
 <h2>Connection status</h2>
-<p>Number of connections: ${conns.length} / ${ctx.config.maxClients}. Bandwidth in use: ${Math.round(ctx.bandwidthInUseKbps)}k / ${ctx.config.maxBandwidthKbps}k. Refused (server full): ${ctx.counters.refusedConnections}.</p>
+<p>Number of connections: ${conns.length} / ${ctx.config.maxClients}. Bandwidth in use: ${Math.round(ctx.access.bandwidthInUseKbps)}k / ${ctx.config.maxBandwidthKbps}k. Refused (server full): ${ctx.counters.refusedConnections}.</p>
 ${table(['#', 'File', 'IP', 'Proto', 'State', 'Time', 'Target kbit/s', 'Actual kbit/s', 'Bytes transferred', 'Dropped'], connRows, 'none')}
 <p class="muted">Generated at ${escapeHtml(new Date(now).toString())}</p>`;
   return htmlPage('Feedcast status', body, { refreshSeconds: 10 });

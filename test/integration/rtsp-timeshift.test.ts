@@ -346,6 +346,10 @@ describe('RTSP time-shift of a feed with a File', { skip }, () => {
     j.close();
     await back2.stop();
     await waitFor('every session to end', () => rtsp.sessionCount === 0);
-    assert.equal(server.ctx.bandwidthInUseKbps < 1, true, `bandwidth given back (${server.ctx.bandwidthInUseKbps})`);
+    assert.equal(
+      server.ctx.access.bandwidthInUseKbps < 1,
+      true,
+      `bandwidth given back (${server.ctx.access.bandwidthInUseKbps})`,
+    );
   });
 });

@@ -11,7 +11,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
-import { authPolicy, signedQuery } from '../../src/access/auth.js';
+import { signedQuery } from '../../src/access/auth.js';
 import { RtmpServer } from '../../src/protocols/rtmp/server.js';
 import { publish, skipWithoutFfmpeg } from '../helpers/media-tools.js';
 import { RtmpTestClient, statusCode, statusDescription } from '../helpers/rtmp-client.js';
@@ -258,7 +258,7 @@ describe('trust: authorisation on every protocol', { skip }, () => {
     answer = () => ({ status: 204 });
 
     // The embedding program's hook runs before the callback, on every protocol.
-    const policy = authPolicy(server.ctx);
+    const policy = server.ctx.access.policy;
     policy.setHooks({
       onRead: (r) =>
         r.address === '127.0.0.1' && r.protocol === 'rtmp' ? { kind: 'deny', status: 403, reason: 'no RTMP today' } : undefined,

@@ -6,8 +6,7 @@
 import assert from 'node:assert/strict';
 import { get, type ClientRequest } from 'node:http';
 import { describe, test, type TestContext } from 'node:test';
-import { authPolicy, signedQuery } from '../../src/access/auth.js';
-import { readerCount } from '../../src/access/limits.js';
+import { signedQuery } from '../../src/access/auth.js';
 import { mintJwt } from '../../src/access/token-cli.js';
 import { childrenNamed } from '../helpers/processes.js';
 import { probePackets, publish, skipWithoutFfmpeg } from '../helpers/media-tools.js';
@@ -119,15 +118,15 @@ ${encodedStream('small.flv', { extra: ['RequireReadToken', 'MaxReaders 1'] })}
         assert.deepEqual([l.fields['protocol'], l.fields['target'], l.fields['from']], ['http', 'small.flv', '127.0.0.1']);
       }
       assert.equal(childrenNamed('ffmpeg').length, publishers, 'no transcoder started for refused readers');
-      assert.equal(readerCount(server.ctx, { stream: 'small.flv' }), 0);
+      assert.equal(server.ctx.access.readerCount({ stream: 'small.flv' }), 0);
 
       // The embedding hook decides here too (before: only the static ACL was asked).
-      authPolicy(server.ctx).setHooks({
+      server.ctx.access.policy.setHooks({
         onRead: (r) => (r.stream === 'small.flv' && r.credentials.jwt === undefined ? false : undefined),
       });
       const hooked = await answer(server.url(`/small.flv?${signedQuery(KEY, 'small.flv', 60)}`));
       assert.equal(hooked.status, 403);
-      authPolicy(server.ctx).setHooks({});
+      server.ctx.access.policy.setHooks({});
 
       // A good token: ffprobe decodes the transcoded picture.
       const probe = await probePackets(server.url(`/small.flv?${signedQuery(KEY, 'small.flv', 120)}`), 3, 60_000);
@@ -136,11 +135,11 @@ ${encodedStream('small.flv', { extra: ['RequireReadToken', 'MaxReaders 1'] })}
       assert.ok(probe.packets.filter((p) => p.codec_type === 'video').length > 10);
       // A JWT granting the stream opens it too.
       const jwt = mintJwt('jwt-key', { feeds: ['small.flv'], actions: ['read'], exp: Math.floor(Date.now() / 1000) + 60 });
-      await waitFor('the probe reader to leave', () => readerCount(server.ctx, { stream: 'small.flv' }) === 0);
+      await waitFor('the probe reader to leave', () => server.ctx.access.readerCount({ stream: 'small.flv' }) === 0);
       assert.equal((await answer(server.url('/small.flv'), { Authorization: `Bearer ${jwt}` })).status, 200);
 
       // MaxReaders 1: a second reader with a good token gets 503 while the first plays; a slot again once it leaves.
-      await waitFor('the JWT reader to leave', () => readerCount(server.ctx, { stream: 'small.flv' }) === 0);
+      await waitFor('the JWT reader to leave', () => server.ctx.access.readerCount({ stream: 'small.flv' }) === 0);
       const first = await holdReader(t, server.url(`/small.flv?${signedQuery(KEY, 'small.flv', 120)}`));
       const busy = await answer(server.url(`/small.flv?${signedQuery(KEY, 'small.flv', 120)}`));
       assert.equal(busy.status, 503);
@@ -148,7 +147,7 @@ ${encodedStream('small.flv', { extra: ['RequireReadToken', 'MaxReaders 1'] })}
       assert.equal(busy.headers['retry-after'], '5');
       assert.ok(lines.some((l) => l.msg === 'reader refused: MaxReaders' && l.fields['from'] === '127.0.0.1'));
       first.destroy();
-      await waitFor('the first reader to leave', () => readerCount(server.ctx, { stream: 'small.flv' }) === 0);
+      await waitFor('the first reader to leave', () => server.ctx.access.readerCount({ stream: 'small.flv' }) === 0);
       assert.equal((await answer(server.url(`/small.flv?${signedQuery(KEY, 'small.flv', 120)}`))).status, 200);
     },
   );
@@ -187,7 +186,7 @@ TranscodeIdleTimeout 30
       assert.equal(busy.status, 503);
       assert.match(busy.body, /feed cam has its 1 readers \(MaxReaders\)/);
       first.destroy();
-      await waitFor('the first reader to leave', () => readerCount(server.ctx, { feed: 'cam' }) === 0);
+      await waitFor('the first reader to leave', () => server.ctx.access.readerCount({ feed: 'cam' }) === 0);
       const probe = await probePackets(server.url(`/cam.flv?${q}`), 2, 60_000);
       assert.equal(probe.streams.find((s) => s.codec_type === 'video')?.width, 160);
     },

@@ -8,16 +8,11 @@ import type { StreamConfig } from '../../config/config.js';
 import type { ConnectionInfo } from '../../access/connections.js';
 import type { Feed } from '../../feed/feed.js';
 import type { ServerContext } from '../../server-context.js';
-import {
-  authPolicy,
-  credentialQuery,
-  credentialsFrom,
-  redactUrl,
-  type AuthDecision,
-  type AuthRequest,
-} from '../../access/auth.js';
+import { credentialQuery, credentialsFrom, redactUrl, type AuthDecision, type AuthRequest } from '../../access/auth.js';
 import type { HttpRoute } from '../http/route.js';
 import { sendRefusal } from '../http/server.js';
+import { sendAdmissionRefusal } from '../http/read-gate.js';
+import type { Admission, ReadTarget } from '../../access/access.js';
 import {
   CORS_HEADERS,
   hlsFileUris,
@@ -128,6 +123,8 @@ export class HlsRoute implements HttpRoute {
   private targets = new Map<string, HlsTarget>();
   private targetsConfig: unknown;
   private renditionsByFeed = new Map<string, MasterTarget['renditions']>();
+  /** Admitted viewers by address, stream and credentials (viewerKey). */
+  private readonly viewers = new Map<string, { touch(): void; end(): void }>();
 
   constructor(ctx: ServerContext, options: Partial<HlsRouteOptions> = {}) {
     this.ctx = ctx;
@@ -136,6 +133,7 @@ export class HlsRoute implements HttpRoute {
   }
 
   close(): void {
+    for (const viewer of [...this.viewers.values()]) viewer.end();
     this.outputs.close();
   }
 
@@ -182,21 +180,76 @@ export class HlsRoute implements HttpRoute {
       address: conn.remoteAddress,
       credentials: credentialsFrom(url.searchParams, req.headers.authorization),
     };
-    void authPolicy(this.ctx)
-      .authorize(request)
-      .then((decision) => {
-        if (res.destroyed || res.headersSent) return;
-        if (decision.kind !== 'allow') {
-          res.setHeader('Access-Control-Allow-Origin', '*');
-          return sendRefusal(this.ctx, res, request, decision);
+    const failed = (err: unknown): void => {
+      this.ctx.log.error('HLS request failed', { url: redactUrl(req.url), err });
+      if (!res.headersSent) res.destroy();
+    };
+    const serve = (): void => this.serve(req, res, path, url, conn, target, credentialQuery(request.credentials), request);
+    // A viewer is admitted once per session (its first playlist or file request), not per request: the
+    // session holds its reader slot and bandwidth until no request came for idleTimeoutMs.
+    const key = target.kind === 'media' ? viewerKey(request) : undefined;
+    const viewer = key !== undefined ? this.viewers.get(key) : undefined;
+    if (key === undefined || viewer !== undefined) {
+      void this.ctx.access
+        .authorize(request)
+        .then((decision) => {
+          if (res.destroyed || res.headersSent) return;
+          if (decision.kind !== 'allow') {
+            res.setHeader('Access-Control-Allow-Origin', '*');
+            return sendRefusal(this.ctx, res, request, decision);
+          }
+          viewer?.touch();
+          serve();
+        })
+        .catch(failed);
+      return true;
+    }
+    const readTarget: ReadTarget = {
+      name: target.auth.stream ?? target.feed.key,
+      feed: target.feed,
+      stream: target.auth.stream !== undefined ? this.ctx.access.resolve(target.auth.stream)?.stream : undefined,
+    };
+    void this.ctx.access
+      .admit({ protocol: 'hls', target: readTarget, address: conn.remoteAddress, credentials: request.credentials })
+      .then((admission) => {
+        if (admission.kind === 'refused') {
+          if (!res.destroyed && !res.headersSent) sendAdmissionRefusal(res, admission, { 'Access-Control-Allow-Origin': '*' });
+          return;
         }
-        this.serve(req, res, path, url, conn, target, credentialQuery(request.credentials), request);
+        this.openViewer(key, admission);
+        if (res.destroyed || res.headersSent) return;
+        serve();
       })
-      .catch((err: unknown) => {
-        this.ctx.log.error('HLS request failed', { url: redactUrl(req.url), err });
-        if (!res.headersSent) res.destroy();
-      });
+      .catch(failed);
     return true;
+  }
+
+  /** An admitted HLS viewer: released when no request came for idleTimeoutMs, or its credentials expire. */
+  private openViewer(key: string, admission: Admission): void {
+    const existing = this.viewers.get(key);
+    if (existing !== undefined) {
+      // Two first requests raced: one admission is enough.
+      admission.release();
+      existing.touch();
+      return;
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const end = (): void => {
+      clearTimeout(timer);
+      admission.release();
+      if (this.viewers.get(key) === viewer) this.viewers.delete(key);
+    };
+    const viewer = {
+      touch: (): void => {
+        clearTimeout(timer);
+        timer = setTimeout(end, this.options.idleTimeoutMs);
+        timer.unref();
+      },
+      end,
+    };
+    this.viewers.set(key, viewer);
+    viewer.touch();
+    admission.cutAtExpiry(end);
   }
 
   /** Serves an authorised HLS request; `authQuery` is appended to the URIs of a playlist (read tokens). */
@@ -389,7 +442,7 @@ export class HlsRoute implements HttpRoute {
     let denied: { request: AuthRequest; decision: Exclude<AuthDecision, { kind: 'allow' }> } | undefined;
     for (const entry of target.renditions) {
       const asStream = { ...request, stream: entry.stream.name };
-      const decision = await authPolicy(this.ctx).authorize(asStream);
+      const decision = await this.ctx.access.authorize(asStream);
       if (decision.kind === 'allow') allowed.push(entry);
       else denied ??= { request: asStream, decision };
     }
@@ -630,4 +683,9 @@ function withQuery(uris: ReturnType<typeof hlsFileUris>, query: string): ReturnT
     segment: (msn) => `${uris.segment(msn)}?${query}`,
     part: (msn, i) => `${uris.part(msn, i)}?${query}`,
   };
+}
+
+/** One HLS viewer: its address, what it reads and the credentials it reads with (players send no id of their own). */
+function viewerKey(request: AuthRequest): string {
+  return [request.address, request.feed ?? '', request.stream ?? '', credentialQuery(request.credentials)].join('\n');
 }

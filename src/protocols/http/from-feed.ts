@@ -1,5 +1,6 @@
 // HTTP progressive output (HTTP-FLV, MPEG-TS over HTTP): a long response fed by an OutputReader
 // that walks the shared muxed chunks of its (stream, format). The body ends when the feed ends.
+// Readers are admitted (access/admit: slot, bandwidth, expiry) before they get here.
 // A reader asking for the past (`?date=`, `?start=-30`, `?buffer=N`, Preroll) of a feed with a
 // File gets its own muxer fed by a TimeShiftSource instead (docs/feed-file.md, "Time-shift").
 
@@ -28,8 +29,6 @@ export interface ReadRequest {
   name: string;
   /** Stop after this long (ffserver's MaxTime); 0 = no limit. */
   maxTimeSeconds: number;
-  /** kbit/s this reader counts against MaxBandwidth. */
-  bandwidthKbps: number;
 }
 
 /** Waits until the feed has tracks (a publisher has sent its first frames), or gives up. */
@@ -59,17 +58,6 @@ export async function handleRead(
   const { feed, format } = read;
   conn.role = 'reader';
   conn.target = read.name;
-
-  const maxKbps = ctx.config.maxBandwidthKbps;
-  if (ctx.bandwidthInUseKbps + read.bandwidthKbps > maxKbps) {
-    sendText(
-      res,
-      503,
-      `Server too busy: serving this stream would bring the bandwidth in use to ${Math.ceil(ctx.bandwidthInUseKbps + read.bandwidthKbps)} kbit/s, over the limit of ${maxKbps} kbit/s (MaxBandwidth).`,
-      { 'Retry-After': '10' },
-    );
-    return;
-  }
 
   const preroll = findByName(ctx.config.streams, read.name)?.prerollSeconds ?? 0;
   // With a feed file Preroll is a time-shift (below); without one, a start in the output's memory.
@@ -136,7 +124,6 @@ export async function handleRead(
   }
   res.flushHeaders();
   conn.state = 'SEND_DATA';
-  ctx.bandwidthInUseKbps += read.bandwidthKbps;
   let served = ctx.counters.served.get(read.name);
   if (served === undefined) {
     served = { conns: 0, bytes: 0 };
@@ -173,7 +160,6 @@ export async function handleRead(
   reader.on('end', (reason, error) => {
     clearInterval(stats);
     if (maxTimer !== undefined) clearTimeout(maxTimer);
-    ctx.bandwidthInUseKbps -= read.bandwidthKbps;
     conn.bytesOut = reader.stats.bytesSent;
     servedEntry.bytes += reader.stats.bytesSent;
     conn.state = 'SEND_DATA_TRAILER';
@@ -187,7 +173,6 @@ export async function handleRead(
   });
   res.on('close', () => reader.close('client left'));
   conn.kick = (reason) => reader.close(reason, new Error(reason));
-  conn.targetKbps = read.bandwidthKbps;
   if (read.maxTimeSeconds > 0) {
     maxTimer = setTimeout(() => reader.close('MaxTime reached'), read.maxTimeSeconds * 1000);
   }
@@ -306,7 +291,6 @@ async function handleShiftedRead(
     return;
   }
   conn.state = 'SEND_DATA';
-  ctx.bandwidthInUseKbps += read.bandwidthKbps;
   log.info('time-shift reader', { from: isoTime(opened.startWallMs), asked: isoTime(start.wallMs) });
 
   let closed = false;
@@ -353,7 +337,6 @@ async function handleShiftedRead(
     if (maxTimer !== undefined) clearTimeout(maxTimer);
     res.off('close', onClose);
     source.close();
-    ctx.bandwidthInUseKbps -= read.bandwidthKbps;
     conn.state = 'SEND_DATA_TRAILER';
     conn.counters['fileFrames'] = source.stats.fileFrames;
     conn.counters['liveFrames'] = source.stats.liveFrames;

@@ -4,17 +4,15 @@
 // declared streams, transcoded streams and Launch/Source feeds all pass through it.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { authPolicy, credentialsFrom, cutAtExpiry, redactUrl, type AuthDecision, type AuthRequest } from '../../access/auth.js';
+import type { Admission, ReadProtocol, ReadTarget, Refusal } from '../../access/access.js';
+import { credentialsFrom, redactUrl, type AuthDecision, type AuthRequest } from '../../access/auth.js';
 import type { ConnectionInfo } from '../../access/connections.js';
-import { acquireReaderSlot } from '../../access/limits.js';
 import type { ServerContext } from '../../server-context.js';
 import { sendText } from './respond.js';
 
-export type AllowDecision = Extract<AuthDecision, { kind: 'allow' }>;
-
 /**
- * Runs the authorisation policy for an HTTP publish or read, then `serve` with the decision when allowed;
- * otherwise answers 401/403/503 or redirects, with one log line (sendRefusal). Never throws.
+ * Runs the authorisation policy for an HTTP publish, then `serve` when allowed; otherwise answers
+ * 401/403/503 or redirects, with one log line (sendRefusal). Never throws.
  */
 export function authorizeHttp(
   ctx: ServerContext,
@@ -23,7 +21,7 @@ export function authorizeHttp(
   conn: ConnectionInfo,
   what: Pick<AuthRequest, 'action' | 'feed' | 'stream'>,
   url: URL,
-  serve: (decision: AllowDecision) => void | Promise<void>,
+  serve: () => void | Promise<void>,
 ): void {
   const request: AuthRequest = {
     ...what,
@@ -31,11 +29,11 @@ export function authorizeHttp(
     address: conn.remoteAddress,
     credentials: credentialsFrom(url.searchParams, req.headers.authorization),
   };
-  void authPolicy(ctx)
+  void ctx.access
     .authorize(request)
     .then(async (decision) => {
       if (res.destroyed || res.headersSent) return;
-      if (decision.kind === 'allow') return serve(decision);
+      if (decision.kind === 'allow') return serve();
       sendRefusal(ctx, res, request, decision);
     })
     .catch((err: unknown) => {
@@ -46,31 +44,63 @@ export function authorizeHttp(
 }
 
 /**
- * Lets an authorised reader in: takes its MaxReaders slot of the feed or stream (released when the
- * response closes; 503 when none is left) and closes the response when the read token or JWT that
- * admitted it expires. Returns false when the reader was refused (the answer is sent).
+ * Admits an HTTP reader (access/admit: policy, MaxReaders, MaxBandwidth, on-demand source) and runs
+ * `serve`; the admission is released when the response closes, and the response is cut when the read
+ * token or JWT that admitted it expires. A refusal is answered (sendAdmissionRefusal). Never throws.
  */
-export function admitReader(
+export function admitHttp(
   ctx: ServerContext,
+  req: IncomingMessage,
   res: ServerResponse,
   conn: ConnectionInfo,
-  resource: { feed?: string; stream?: string },
-  decision: AllowDecision,
-): boolean {
-  const slot = acquireReaderSlot(ctx, resource);
-  if (typeof slot === 'string') {
-    ctx.log.warn('reader refused: MaxReaders', { ...resource, from: conn.remoteAddress });
-    sendText(res, 503, slot, { 'Retry-After': '5' });
-    return false;
+  target: ReadTarget | string,
+  url: URL,
+  serve: (admission: Admission) => void | Promise<void>,
+  protocol: ReadProtocol = 'http',
+): void {
+  void ctx.access
+    .admit({
+      protocol,
+      target,
+      address: conn.remoteAddress,
+      credentials: credentialsFrom(url.searchParams, req.headers.authorization),
+    })
+    .then(async (admission) => {
+      if (admission.kind === 'refused') {
+        if (!res.destroyed && !res.headersSent) sendAdmissionRefusal(res, admission);
+        return;
+      }
+      if (res.destroyed || res.headersSent) {
+        admission.release();
+        return;
+      }
+      res.once('close', admission.release);
+      // An HTTP body without framing ends with the connection: destroying it is the end the client sees.
+      admission.cutAtExpiry(() => res.destroy());
+      conn.targetKbps = admission.costKbps();
+      return serve(admission);
+    })
+    .catch((err: unknown) => {
+      ctx.log.error('request failed', { url: redactUrl(req.url), err });
+      if (!res.headersSent) sendText(res, 500, 'Internal error; the server log has the details.');
+      else res.destroy();
+    });
+}
+
+/** Answers a refused reader: 401 with a challenge, 403, 404, 503 with Retry-After, or a 302 redirect. */
+export function sendAdmissionRefusal(res: ServerResponse, refusal: Refusal, headers: Record<string, string> = {}): void {
+  if (refusal.cause === 'redirect') {
+    res.writeHead(302, { ...headers, Location: refusal.location ?? '/', 'Content-Length': '0', 'Cache-Control': 'no-cache' });
+    res.end();
+    return;
   }
-  const target = resource.stream ?? resource.feed ?? '?';
-  // An HTTP body without framing ends with the connection: destroying it is the end the client sees.
-  const disarm = cutAtExpiry(ctx, decision, { protocol: 'http', target, from: conn.remoteAddress }, () => res.destroy());
-  res.once('close', () => {
-    disarm();
-    slot.release();
-  });
-  return true;
+  const extra: Record<string, string> =
+    refusal.status === 401
+      ? { 'WWW-Authenticate': 'Bearer realm="feedcast"' }
+      : refusal.status === 503
+        ? { 'Retry-After': refusal.cause === 'bandwidth' ? '10' : '5' }
+        : {};
+  sendText(res, refusal.status, refusal.reason, { ...headers, ...extra });
 }
 
 /** Answers a refused publish or read (401 with a challenge, 403, 503, or a 302 redirect) and logs it once. */

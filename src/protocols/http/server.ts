@@ -7,15 +7,14 @@ import type { Socket } from 'node:net';
 import type { ServerConfig, StreamConfig } from '../../config/config.js';
 import type { ConnectionInfo } from '../../access/connections.js';
 import { credentialQuery, credentialsFrom, redactUrl, type AuthRequest } from '../../access/auth.js';
-import { addressLimitReason } from '../../access/limits.js';
 import type { CertificateStore } from '../../control/tls.js';
 import { renderIndexPage } from '../../control/index-page.js';
 import { renderStatusPage } from '../../control/status-page.js';
 import type { Feed } from '../../feed/feed.js';
 import type { ServerContext } from '../../server-context.js';
 import { plainVariant, type PassthroughFormat } from '../../streams/output-registry.js';
-import { handleRead, type ReadRequest } from './from-feed.js';
-import { admitReader, authorizeHttp, type AllowDecision } from './read-gate.js';
+import { handleRead } from './from-feed.js';
+import { admitHttp, authorizeHttp } from './read-gate.js';
 import { sendHtml, sendRedirect, sendText, tooBusyResponse } from './respond.js';
 import type { HttpRoute } from './route.js';
 import { handlePublish } from './to-feed.js';
@@ -190,7 +189,7 @@ export class HttpServer {
       );
       return;
     }
-    const perAddress = addressLimitReason(this.ctx, remote);
+    const perAddress = this.ctx.access.addressLimitReason(remote);
     if (perAddress !== undefined) {
       this.ctx.counters.refusedConnections++;
       this.refusals.warn(remote, 'connection refused: too many from one address', { protocol: 'http' });
@@ -274,7 +273,7 @@ export class HttpServer {
     for (const route of this.routes) {
       if (route.handle(req, res, name, url, conn)) return;
     }
-    const stream = findByName(config.streams, name);
+    const stream = this.ctx.access.resolve(name)?.stream;
     if (stream !== undefined) return this.routeStream(req, res, conn, stream, url);
     if (name === 'stat.html') {
       if (!isRead(method)) return this.methodNotAllowed(res, name, 'GET, HEAD');
@@ -304,17 +303,10 @@ export class HttpServer {
     const feed = this.ctx.feeds.get(format !== undefined ? name.slice(0, dot) : name);
     if (feed !== undefined && format !== undefined) {
       if (!isRead(method)) return this.methodNotAllowed(res, name, 'GET, HEAD');
-      this.authorizeThen(req, res, conn, { action: 'read', feed: feed.key, stream: undefined }, url, (decision) => {
-        if (!admitReader(this.ctx, res, conn, { feed: feed.key }, decision)) return;
-        this.serveRead(req, res, conn, {
-          feed,
-          format,
-          variant: plainVariant,
-          name,
-          maxTimeSeconds: 0,
-          bandwidthKbps: feedBandwidthKbps(feed),
-        });
-      });
+      const target = { name: feed.key, feed, stream: undefined };
+      admitHttp(this.ctx, req, res, conn, target, url, () =>
+        handleRead(this.ctx, req, res, { feed, format, variant: plainVariant, name, maxTimeSeconds: 0 }, conn),
+      );
       return;
     }
     if (feed !== undefined) {
@@ -331,10 +323,60 @@ export class HttpServer {
   private routeStream(req: IncomingMessage, res: ServerResponse, conn: ConnectionInfo, stream: StreamConfig, url: URL): void {
     const method = req.method ?? 'GET';
     if (!isRead(method)) return this.methodNotAllowed(res, stream.name, 'GET, HEAD');
-    const feedKey = stream.feed !== undefined ? this.ctx.feeds.get(stream.feed)?.key : undefined;
-    this.authorizeThen(req, res, conn, { action: 'read', feed: feedKey, stream: stream.name }, url, (decision) =>
-      this.serveStream(req, res, conn, stream, decision),
+    if (stream.format.support === 'status') {
+      // ffserver's status stream: its ACL guards the page.
+      this.authorizeThen(req, res, conn, { action: 'read', feed: undefined, stream: stream.name }, url, () =>
+        sendHtml(res, 200, renderStatusPage(this.ctx)),
+      );
+      return;
+    }
+    const feed = stream.feed !== undefined ? this.ctx.feeds.get(stream.feed) : undefined;
+    if (feed === undefined || this.notServed(res, stream) !== undefined) return;
+    admitHttp(this.ctx, req, res, conn, { name: stream.name, feed, stream }, url, () =>
+      this.serveStream(req, res, conn, stream, feed),
     );
+  }
+
+  /** Answers a stream this listener does not serve (status pages, obsolete formats, file or encoded streams). */
+  private notServed(res: ServerResponse, stream: StreamConfig): true | undefined {
+    const format = stream.format;
+    if (format.support === 'status') return (sendHtml(res, 200, renderStatusPage(this.ctx)), true);
+    if (format.support === 'obsolete') {
+      sendText(res, 501, `/${stream.name} uses Format ${format.name}: ${format.alternative ?? 'not served by Feedcast'}.`);
+      return true;
+    }
+    if (stream.feed === undefined) {
+      sendText(
+        res,
+        501,
+        `/${stream.name} is a file-backed stream (File ${stream.file ?? '?'}), which Feedcast does not serve yet.`,
+      );
+      return true;
+    }
+    const feed = this.ctx.feeds.get(stream.feed);
+    if (feed === undefined) {
+      sendText(res, 404, `/${stream.name}: its feed ${stream.feed} does not exist.`);
+      return true;
+    }
+    if (format.support === 'rtp') {
+      const port = this.ctx.config.rtsp.port;
+      sendText(
+        res,
+        404,
+        `/${stream.name} is a Format rtp stream: play it over RTSP${port !== undefined ? ` at rtsp://HOST:${port}/${stream.name}` : ' (RTSP is off: set RTSPPort)'}.`,
+      );
+      return true;
+    }
+    if (format.support !== 'passthrough' || stream.needsTranscode || (format.name !== 'flv' && format.name !== 'mpegts')) {
+      sendText(
+        res,
+        501,
+        `/${stream.name} needs encoding (Format ${format.name}${stream.needsTranscode ? ' with its own codec settings' : ''}), which this Feedcast version does not do yet. ` +
+          `Read the feed as published at /${feed.key}.flv or /${feed.key}.ts.`,
+      );
+      return true;
+    }
+    return undefined;
   }
 
   private serveStream(
@@ -342,64 +384,21 @@ export class HttpServer {
     res: ServerResponse,
     conn: ConnectionInfo,
     stream: StreamConfig,
-    decision: AllowDecision,
-  ): void {
-    const format = stream.format;
-    if (format.support === 'status') return sendHtml(res, 200, renderStatusPage(this.ctx));
-    if (format.support === 'obsolete') {
-      return sendText(res, 501, `/${stream.name} uses Format ${format.name}: ${format.alternative ?? 'not served by Feedcast'}.`);
-    }
-    if (stream.feed === undefined) {
-      return sendText(
-        res,
-        501,
-        `/${stream.name} is a file-backed stream (File ${stream.file ?? '?'}), which Feedcast does not serve yet.`,
-      );
-    }
-    const feed = this.ctx.feeds.get(stream.feed);
-    if (feed === undefined) return sendText(res, 404, `/${stream.name}: its feed ${stream.feed} does not exist.`);
-    if (format.support === 'rtp') {
-      const port = this.ctx.config.rtsp.port;
-      return sendText(
-        res,
-        404,
-        `/${stream.name} is a Format rtp stream: play it over RTSP${port !== undefined ? ` at rtsp://HOST:${port}/${stream.name}` : ' (RTSP is off: set RTSPPort)'}.`,
-      );
-    }
-    if (format.support !== 'passthrough' || stream.needsTranscode || (format.name !== 'flv' && format.name !== 'mpegts')) {
-      return sendText(
-        res,
-        501,
-        `/${stream.name} needs encoding (Format ${format.name}${stream.needsTranscode ? ' with its own codec settings' : ''}), which this Feedcast version does not do yet. ` +
-          `Read the feed as published at /${feed.key}.flv or /${feed.key}.ts.`,
-      );
-    }
-    if (!admitReader(this.ctx, res, conn, { stream: stream.name }, decision)) return;
-    this.serveRead(req, res, conn, {
-      feed,
-      format: format.name,
-      variant: { noAudio: stream.noAudio, noVideo: stream.noVideo, metadata: stream.metadata },
-      name: stream.name,
-      maxTimeSeconds: stream.maxTimeSeconds,
-      bandwidthKbps: stream.bandwidthKbps > 0 ? stream.bandwidthKbps : feedBandwidthKbps(feed),
-    });
-  }
-
-  /**
-   * Runs a read nobody awaits. A failure that escapes it (a disk error opening a time-shift) is
-   * logged and ends this response with 500, never the process.
-   */
-  private serveRead(req: IncomingMessage, res: ServerResponse, conn: ConnectionInfo, read: ReadRequest): void {
-    handleRead(this.ctx, req, res, read, conn).catch((err: unknown) => {
-      this.ctx.log.error('read failed', { name: read.name, from: conn.remoteAddress, err });
-      if (!res.headersSent)
-        sendText(
-          res,
-          500,
-          `/${read.name}: the read failed on the server (${err instanceof Error ? err.message : String(err)}); see the server log.`,
-        );
-      else res.destroy();
-    });
+    feed: Feed,
+  ): Promise<void> {
+    return handleRead(
+      this.ctx,
+      req,
+      res,
+      {
+        feed,
+        format: stream.format.name as PassthroughFormat,
+        variant: { noAudio: stream.noAudio, noVideo: stream.noVideo, metadata: stream.metadata },
+        name: stream.name,
+        maxTimeSeconds: stream.maxTimeSeconds,
+      },
+      conn,
+    );
   }
 
   /**
@@ -412,7 +411,7 @@ export class HttpServer {
     conn: ConnectionInfo,
     what: Pick<AuthRequest, 'action' | 'feed' | 'stream'>,
     url: URL,
-    serve: (decision: AllowDecision) => void,
+    serve: () => void,
   ): void {
     authorizeHttp(this.ctx, req, res, conn, what, url, serve);
   }
@@ -424,11 +423,6 @@ export class HttpServer {
 
 function isRead(method: string): boolean {
   return method === 'GET' || method === 'HEAD';
-}
-
-/** What a reader of a feed costs against MaxBandwidth: the feed's measured input rate. */
-function feedBandwidthKbps(feed: Feed): number {
-  return feed.inputRate.bitsPerSecond() / 1000;
 }
 
 /**

@@ -8,7 +8,7 @@ import type { ConnectionInfo } from '../../access/connections.js';
 import type { Feed } from '../../feed/feed.js';
 import { feedKeyOf } from '../../feed/feed-manager.js';
 import { handleRead } from './from-feed.js';
-import { admitReader, authorizeHttp } from './read-gate.js';
+import { admitHttp } from './read-gate.js';
 import { sendText } from './respond.js';
 import type { HttpRoute } from './route.js';
 import type { ServerContext } from '../../server-context.js';
@@ -19,7 +19,7 @@ import { encodingsDocument } from '../../transcode/encodings.js';
 import { needsEncoding, profileOf } from '../../transcode/ffmpeg-args.js';
 import type { SourceManager } from '../../transcode/launch.js';
 import type { TranscoderManager } from '../../transcode/transcoder-manager.js';
-import { findByName, findFeedConfig } from '../../config/names.js';
+import { findFeedConfig } from '../../config/names.js';
 
 /** How long a reader waits for an on-demand source or transcoder to produce its first bytes. */
 const START_TIMEOUT_MS = 20_000;
@@ -64,7 +64,7 @@ export class TranscodeRoute implements HttpRoute {
       return true;
     }
 
-    const stream = findByName(config.streams, path);
+    const stream = this.ctx.access.resolve(path)?.stream;
     if (stream !== undefined) {
       const support = stream.format.support;
       if (stream.feed === undefined || support === 'obsolete' || support === 'status' || support === 'rtp') return false;
@@ -75,13 +75,16 @@ export class TranscodeRoute implements HttpRoute {
         sendText(res, 405, `/${stream.name} accepts GET, HEAD only.`, { Allow: 'GET, HEAD' });
         return true;
       }
-      // The same gate as every HTTP read: the policy (ACL, DynamicACL, tokens, JWT, hooks, callback),
-      // then the stream's reader slot, taken before any ffmpeg child starts for it.
-      const feedKey = this.ctx.feeds.get(stream.feed)?.key;
-      authorizeHttp(this.ctx, req, res, conn, { action: 'read', feed: feedKey, stream: stream.name }, url, (decision) => {
-        if (!admitReader(this.ctx, res, conn, { stream: stream.name }, decision)) return;
-        return this.serveStream(req, res, conn, stream, encoded).catch((err: unknown) => this.failed(res, err));
-      });
+      // The same admission as every read: the policy (ACL, DynamicACL, tokens, JWT, hooks, callback), then
+      // the stream's reader slot and bandwidth, taken before any ffmpeg child starts for it.
+      const feed = this.ctx.feeds.get(stream.feed);
+      if (feed === undefined) {
+        sendText(res, 404, `/${stream.name}: its feed ${stream.feed} does not exist.`);
+        return true;
+      }
+      admitHttp(this.ctx, req, res, conn, { name: stream.name, feed, stream }, url, () =>
+        this.serveStream(req, res, conn, stream, encoded).catch((err: unknown) => this.failed(res, err)),
+      );
       return true;
     }
 
@@ -92,10 +95,9 @@ export class TranscodeRoute implements HttpRoute {
     if (format !== undefined && isRead && this.sources?.has(path.slice(0, dot)) === true) {
       const feed = this.ctx.feeds.get(path.slice(0, dot));
       if (feed === undefined) return false;
-      authorizeHttp(this.ctx, req, res, conn, { action: 'read', feed: feed.key, stream: undefined }, url, (decision) => {
-        if (!admitReader(this.ctx, res, conn, { feed: feed.key }, decision)) return;
-        return this.serveSourceFeed(req, res, conn, feed, format, path).catch((err: unknown) => this.failed(res, err));
-      });
+      admitHttp(this.ctx, req, res, conn, { name: feed.key, feed, stream: undefined }, url, () =>
+        this.serveSourceFeed(req, res, conn, feed, format, path).catch((err: unknown) => this.failed(res, err)),
+      );
       return true;
     }
     return false;
@@ -107,14 +109,12 @@ export class TranscodeRoute implements HttpRoute {
     else res.destroy();
   }
 
-  /** Starts the feed's Launch/Source child if it has one; reports 503 when it cannot run. */
-  private startSource(res: ServerResponse, feedKey: string): { ok: boolean; release: () => void } {
+  /** Whether the feed's Launch/Source child can run (the admission holds it); answers 503 when not. */
+  private sourceRuns(res: ServerResponse, feedKey: string): boolean {
     const reason = this.sources?.unavailable.get(feedKey);
-    if (reason !== undefined) {
-      sendText(res, 503, `Feed ${feedKey} is produced by ffmpeg, which cannot run: ${reason}`);
-      return { ok: false, release: () => undefined };
-    }
-    return { ok: true, release: this.sources?.acquire(feedKey) ?? (() => undefined) };
+    if (reason === undefined) return true;
+    sendText(res, 503, `Feed ${feedKey} is produced by ffmpeg, which cannot run: ${reason}`);
+    return false;
   }
 
   private async serveSourceFeed(
@@ -125,9 +125,7 @@ export class TranscodeRoute implements HttpRoute {
     format: PassthroughFormat,
     name: string,
   ): Promise<void> {
-    const src = this.startSource(res, feed.key);
-    if (!src.ok) return;
-    res.once('close', src.release);
+    if (!this.sourceRuns(res, feed.key)) return;
     conn.role = 'reader';
     conn.state = 'WAIT_FEED';
     if (!(await waitUntil(() => feed.tracks.length > 0, START_TIMEOUT_MS, req))) {
@@ -135,13 +133,7 @@ export class TranscodeRoute implements HttpRoute {
         sendText(res, 504, `Feed ${feed.key}: its source produced nothing within ${START_TIMEOUT_MS / 1000} s.`);
       return;
     }
-    await handleRead(
-      this.ctx,
-      req,
-      res,
-      { feed, format, variant: plainVariant, name, maxTimeSeconds: 0, bandwidthKbps: feed.inputRate.bitsPerSecond() / 1000 },
-      conn,
-    );
+    await handleRead(this.ctx, req, res, { feed, format, variant: plainVariant, name, maxTimeSeconds: 0 }, conn);
   }
 
   private async serveStream(
@@ -157,9 +149,8 @@ export class TranscodeRoute implements HttpRoute {
       sendText(res, 404, `/${stream.name}: its feed ${stream.feed ?? '?'} does not exist.`);
       return;
     }
-    const src = this.startSource(res, feedKey);
-    if (!src.ok) return;
-    const releases: (() => void)[] = [src.release];
+    if (!this.sourceRuns(res, feedKey)) return;
+    const releases: (() => void)[] = [];
     res.once('close', () => {
       for (const r of releases.splice(0)) r();
     });
@@ -172,7 +163,6 @@ export class TranscodeRoute implements HttpRoute {
       return;
     }
     if (res.destroyed) return;
-    const bandwidthKbps = stream.bandwidthKbps > 0 ? stream.bandwidthKbps : source.inputRate.bitsPerSecond() / 1000;
     if (!encoded) {
       await handleRead(
         this.ctx,
@@ -184,7 +174,6 @@ export class TranscodeRoute implements HttpRoute {
           variant: { noAudio: stream.noAudio, noVideo: stream.noVideo, metadata: stream.metadata },
           name: stream.name,
           maxTimeSeconds: stream.maxTimeSeconds,
-          bandwidthKbps,
         },
         conn,
       );
@@ -214,7 +203,6 @@ export class TranscodeRoute implements HttpRoute {
           variant: { noAudio: false, noVideo: false, metadata: stream.metadata },
           name: stream.name,
           maxTimeSeconds: stream.maxTimeSeconds,
-          bandwidthKbps,
         },
         conn,
       );
@@ -228,7 +216,7 @@ export class TranscodeRoute implements HttpRoute {
       return;
     }
     if (res.destroyed) return;
-    this.serveRaw(req, res, conn, stream, output, bandwidthKbps);
+    this.serveRaw(req, res, conn, stream, output);
   }
 
   private noOutputMessage(stream: StreamConfig): string {
@@ -243,15 +231,7 @@ export class TranscodeRoute implements HttpRoute {
     conn: ConnectionInfo,
     stream: StreamConfig,
     output: RawOutput,
-    bandwidthKbps: number,
   ): void {
-    const maxKbps = this.ctx.config.maxBandwidthKbps;
-    if (this.ctx.bandwidthInUseKbps + bandwidthKbps > maxKbps) {
-      sendText(res, 503, `Server too busy: serving /${stream.name} would exceed MaxBandwidth (${maxKbps} kbit/s).`, {
-        'Retry-After': '10',
-      });
-      return;
-    }
     const headers: Record<string, string> = {
       'Cache-Control': 'no-cache, no-store',
       Pragma: 'no-cache',
@@ -280,7 +260,6 @@ export class TranscodeRoute implements HttpRoute {
     }
     res.flushHeaders();
     conn.state = 'SEND_DATA';
-    this.ctx.bandwidthInUseKbps += bandwidthKbps;
     const sink: ByteSink = icy ? new IcySink(res, ICY_METAINT, title) : res;
     const reader = new OutputReader(output, sink, {
       maxQueueBytes: this.ctx.config.readerMaxQueueBytes,
@@ -295,7 +274,6 @@ export class TranscodeRoute implements HttpRoute {
     reader.on('end', (reason, error) => {
       clearInterval(stats);
       if (maxTimer !== undefined) clearTimeout(maxTimer);
-      this.ctx.bandwidthInUseKbps -= bandwidthKbps;
       conn.bytesOut = reader.stats.bytesSent;
       conn.state = 'SEND_DATA_TRAILER';
       if (error !== undefined) {
@@ -307,7 +285,6 @@ export class TranscodeRoute implements HttpRoute {
     });
     res.on('close', () => reader.close('client left'));
     conn.kick = (reason) => reader.close(reason, new Error(reason));
-    conn.targetKbps = bandwidthKbps;
     if (stream.maxTimeSeconds > 0) maxTimer = setTimeout(() => reader.close('MaxTime reached'), stream.maxTimeSeconds * 1000);
     // Preroll: start that many seconds back, from what the output keeps; always on a join point
     // (which is what StartSendOnKey asks, so that needs nothing more here).

@@ -17,24 +17,10 @@ export interface RtmpPlayRequest {
   /** The name the player asked for (logs, status page). */
   name: string;
   chunkSize: number;
-  /** kbit/s counted against MaxBandwidth while playing. */
-  bandwidthKbps: number;
 }
 
 /** How long a player of an on-demand Launch/Source feed waits for the source's first tracks. */
 export const SOURCE_START_TIMEOUT_MS = 20_000;
-
-/**
- * Starts the feed's on-demand Launch/Source child, if it has one, for this player, and lets it go
- * when the socket closes (the source then stops after TranscodeIdleTimeout). Whether it has one.
- */
-export function holdFeedSource(ctx: ServerContext, feed: Feed, socket: Socket): boolean {
-  const release = ctx.children?.acquireSource(feed.key);
-  if (release === undefined) return false;
-  if (socket.destroyed) release();
-  else socket.once('close', release);
-  return true;
-}
 
 /** Waits until the feed has tracks, the socket closes or `timeoutMs` passes. */
 export function waitForTracks(feed: Feed, timeoutMs: number, socket: Socket): Promise<boolean> {
@@ -59,7 +45,6 @@ export class RtmpFromFeed {
   private readonly conn: ConnectionInfo;
   private readonly socket: Socket;
   private readonly stats: NodeJS.Timeout;
-  private readonly bandwidthKbps: number;
   private ended = false;
 
   /**
@@ -75,20 +60,17 @@ export class RtmpFromFeed {
   ) {
     this.conn = conn;
     this.socket = socket;
-    this.bandwidthKbps = play.bandwidthKbps;
     this.output = ctx.outputs.get(play.feed, 'rtmp', play.variant, play.chunkSize);
     this.reader = new OutputReader(this.output, socket, {
       maxQueueBytes: ctx.config.readerMaxQueueBytes,
       maxLagMs: ctx.config.readerMaxLagMs,
     });
-    ctx.bandwidthInUseKbps += this.bandwidthKbps;
     this.stats = setInterval(() => this.updateStats(), 1000);
     this.stats.unref();
     this.reader.on('end', (reason, error) => {
       if (this.ended) return;
       this.ended = true;
       clearInterval(this.stats);
-      ctx.bandwidthInUseKbps -= this.bandwidthKbps;
       this.updateStats();
       onEnd(reason, error);
     });

@@ -6,7 +6,6 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
 import type { CertificateStore } from '../../control/tls.js';
 import { DEFAULT_RTMP_CHUNK_SIZE } from '../../streams/output-registry.js';
-import { addressLimitReason } from '../../access/limits.js';
 import { RefusalLog } from '../../observability/refusal-log.js';
 import type { ServerContext } from '../../server-context.js';
 import { plainAddress } from '../http/server.js';
@@ -115,7 +114,7 @@ export class RtmpServer {
     const remote = plainAddress(socket.remoteAddress);
     // Refused: closed at once, never counted (RTMP has no way to say why before the handshake).
     const refused =
-      connections.size >= config.maxClients ? `MaxClients ${config.maxClients}` : addressLimitReason(this.ctx, remote);
+      connections.size >= config.maxClients ? `MaxClients ${config.maxClients}` : this.ctx.access.addressLimitReason(remote);
     if (refused !== undefined) {
       this.ctx.counters.refusedConnections++;
       this.refusals.warn(remote, 'rtmp connection refused', { reason: refused });

@@ -31,15 +31,15 @@ import {
 import { RTMP_PLAY_STREAM_ID } from '../../formats/rtmp/rtmp-muxer.js';
 import { describeTrack } from '../../media/track.js';
 import type { Logger } from '../../observability/logger.js';
-import { authPolicy, credentialsFrom, cutAtExpiry, type AuthDecision } from '../../access/auth.js';
-import { acquireReaderSlot, type ReaderSlot } from '../../access/limits.js';
+import { rtmpPlayRefusal, type Admission, type ReadTarget, type Refusal } from '../../access/access.js';
+import { credentialsFrom, type AuthDecision } from '../../access/auth.js';
 import type { ServerContext } from '../../server-context.js';
 import { canCarryAny, plainVariant, type OutputVariant } from '../../streams/output-registry.js';
-import { holdFeedSource, RtmpFromFeed, SOURCE_START_TIMEOUT_MS, waitForTracks } from './from-feed.js';
+import { RtmpFromFeed, SOURCE_START_TIMEOUT_MS, waitForTracks } from './from-feed.js';
 import { parseRtmpStreamName, rtmpAppName } from './stream-name.js';
 import { RtmpToFeed } from './to-feed.js';
 import { socketBytesWritten } from '../../streams/native-fanout.js';
-import { findByName, findFeedConfig } from '../../config/names.js';
+import { findFeedConfig } from '../../config/names.js';
 
 export interface RtmpSessionOptions {
   /** Outgoing chunk size (RTMPChunkSize). */
@@ -95,7 +95,8 @@ export class RtmpSession {
   private playStarting = false;
   /** publish was asked and the authorisation policy has not answered yet: media is dropped meanwhile. */
   private publishStarting = false;
-  private readerSlot: ReaderSlot | undefined;
+  /** A player's admission (slot, bandwidth, source, expiry cut), released when the connection ends. */
+  private admission: Admission | undefined;
   /** The peer's Window Acknowledgement Size: we acknowledge every this many bytes (5.4.4). */
   private peerWindow = 0;
   private ackedBytes = 0;
@@ -351,6 +352,16 @@ export class RtmpSession {
   }
 
   /** An onStatus code and description for a refusal of the authorisation policy. */
+  /** A refused play (access/admit): NetStream.Play.StreamNotFound or Failed with the reason, or a redirect. */
+  private refuseAdmission(streamId: number, refusal: Refusal): void {
+    if (refusal.cause === 'redirect') {
+      this.refuseDecision(streamId, 'Play', { kind: 'redirect', location: refusal.location ?? '' });
+      return;
+    }
+    const { code, description } = rtmpPlayRefusal(refusal);
+    this.refuse(streamId, code, description);
+  }
+
   private refuseDecision(streamId: number, action: 'Publish' | 'Play', decision: Exclude<AuthDecision, { kind: 'allow' }>): void {
     if (decision.kind === 'redirect') {
       // NetConnection.Connect.Rejected with ex.redirect is how FMS/Wowza redirect; players that know it follow it.
@@ -394,7 +405,7 @@ export class RtmpSession {
       return;
     }
     this.publishStarting = true;
-    const decision = await authPolicy(this.ctx).authorizePublish({
+    const decision = await this.ctx.access.policy.authorizePublish({
       protocol: 'rtmp',
       feed: feed.key,
       address: this.conn.remoteAddress,
@@ -461,40 +472,33 @@ export class RtmpSession {
       this.refuse(streamId, 'NetStream.Play.StreamNotFound', target);
       return;
     }
-    const { feed, variant } = target;
     this.conn.role = 'reader';
     this.conn.target = name;
     this.playStarting = true;
-    const decision = await authPolicy(this.ctx).authorizeRead({
+    const admission = await this.ctx.access.admit({
       protocol: 'rtmp',
-      feed: feed.key,
-      stream: target.stream,
+      target,
       address: this.conn.remoteAddress,
       credentials: credentialsFrom(query, undefined),
     });
-    if (this.phase === 'closed') return;
-    if (decision.kind !== 'allow') {
-      this.refuseDecision(streamId, 'Play', decision);
+    if (admission.kind === 'refused') {
+      if (this.phase !== 'closed') this.refuseAdmission(streamId, admission);
       return;
     }
-    const slot = acquireReaderSlot(this.ctx, target.stream !== undefined ? { stream: target.stream } : { feed: feed.key });
-    if (typeof slot === 'string') {
-      this.refuse(streamId, 'NetStream.Play.Failed', slot);
+    if (this.phase === 'closed') {
+      admission.release();
       return;
     }
-    this.readerSlot = slot;
+    this.admission = admission;
+    const feed = admission.target.feed;
     // An expiring read token or JWT ends the play: NetStream.Play.Stop, then the connection closes.
-    const expiry = { protocol: 'rtmp', target: name, from: this.conn.remoteAddress };
-    const disarm = cutAtExpiry(this.ctx, decision, expiry, () => {
+    admission.cutAtExpiry(() => {
       if (this.player !== undefined) this.player.close('read token expired');
       else this.close('read token expired');
     });
-    this.socket.once('close', disarm);
-    // A Launch/Source feed's on-demand child runs while this player plays (released on close).
-    const sourced = holdFeedSource(this.ctx, feed, this.socket);
     if (feed.tracks.length === 0) {
       this.conn.state = 'WAIT_FEED';
-      const waitMs = sourced
+      const waitMs = admission.sourced
         ? Math.max(SOURCE_START_TIMEOUT_MS, this.ctx.config.publisherGraceMs)
         : this.ctx.config.publisherGraceMs;
       const ok = await waitForTracks(feed, waitMs, this.socket);
@@ -516,16 +520,9 @@ export class RtmpSession {
       );
       return;
     }
-    const bandwidthKbps = target.bandwidthKbps;
-    const maxKbps = this.ctx.config.maxBandwidthKbps;
-    if (this.ctx.bandwidthInUseKbps + bandwidthKbps > maxKbps) {
-      this.refuse(
-        streamId,
-        'NetStream.Play.Failed',
-        `Server too busy: playing would bring the bandwidth in use over the limit of ${maxKbps} kbit/s (MaxBandwidth).`,
-      );
-      return;
-    }
+    const stream = admission.target.stream;
+    const variant: OutputVariant =
+      stream !== undefined ? { noAudio: stream.noAudio, noVideo: stream.noVideo, metadata: stream.metadata } : plainVariant;
     this.send([
       userControlMessage(UserControlEvent.streamBegin, streamId),
       onStatusMessage(streamId, 'status', 'NetStream.Play.Reset', `Playing and resetting ${name}.`, { details: name }),
@@ -537,7 +534,7 @@ export class RtmpSession {
       this.ctx,
       this.socket,
       this.conn,
-      { feed, variant, name, chunkSize: this.chunkSizeOut, bandwidthKbps },
+      { feed, variant, name, chunkSize: this.chunkSizeOut },
       (reason, error) => {
         this.player = undefined;
         if (error !== undefined) {
@@ -558,28 +555,18 @@ export class RtmpSession {
     log.info('rtmp playing', { app: rtmpAppName(this.app) });
   }
 
-  /** The feed and variant a play name reads, or why it cannot be played (ACLs are the policy's). */
-  private resolvePlay(
-    name: string,
-  ): { feed: Feed; variant: OutputVariant; bandwidthKbps: number; stream: string | undefined } | string {
-    const feed = this.ctx.feeds.get(name);
-    if (feed !== undefined) {
-      return { feed, variant: plainVariant, bandwidthKbps: feed.inputRate.bitsPerSecond() / 1000, stream: undefined };
-    }
+  /** The feed or FLV passthrough stream a play name reads (any case), or why it cannot be played. */
+  private resolvePlay(name: string): ReadTarget | string {
     // ffmpeg drops a '.flv' extension from the play path: `/live/live.flv` asks for 'live'.
-    const stream = findByName(this.ctx.config.streams, name) ?? findByName(this.ctx.config.streams, `${name}.flv`);
-    if (stream === undefined) return `No feed or stream named "${name}".`;
-    const streamFeed = stream.feed !== undefined ? this.ctx.feeds.get(stream.feed) : undefined;
-    if (streamFeed === undefined) return `${stream.name} is not fed by a live feed.`;
+    const target = this.ctx.access.resolve(name) ?? this.ctx.access.resolve(`${name}.flv`);
+    if (target === undefined) return `No feed or stream named "${name}".`;
+    const stream = target.stream;
+    if (stream === undefined) return target;
+    if (target.feed === undefined) return `${stream.name} is not fed by a live feed.`;
     if (stream.format.name !== 'flv' || stream.format.support !== 'passthrough' || stream.needsTranscode) {
-      return `${stream.name} is not an FLV passthrough stream (Format ${stream.format.name}); play feed ${streamFeed.key} instead.`;
+      return `${stream.name} is not an FLV passthrough stream (Format ${stream.format.name}); play feed ${target.feed.key} instead.`;
     }
-    return {
-      feed: streamFeed,
-      variant: { noAudio: stream.noAudio, noVideo: stream.noVideo, metadata: stream.metadata },
-      bandwidthKbps: stream.bandwidthKbps > 0 ? stream.bandwidthKbps : streamFeed.inputRate.bitsPerSecond() / 1000,
-      stream: stream.name,
-    };
+    return target;
   }
 
   // --- output and close ------------------------------------------------------------------------
@@ -630,7 +617,7 @@ export class RtmpSession {
     if (this.phase === 'closed') return;
     this.stopPublishing(reason);
     this.player?.close(reason);
-    this.readerSlot?.release();
+    this.admission?.release();
     this.phase = 'closed';
     clearTimeout(this.handshakeTimer);
     this.socket.end();
@@ -642,7 +629,7 @@ export class RtmpSession {
     clearTimeout(this.handshakeTimer);
     this.stopPublishing(reason);
     this.player?.close(reason);
-    this.readerSlot?.release();
+    this.admission?.release();
     this.phase = 'closed';
     if (!this.socket.destroyed) this.socket.destroy();
   }

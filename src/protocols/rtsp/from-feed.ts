@@ -117,7 +117,6 @@ export class PlaySession implements RtspSession {
   private pausing = false;
   private srTimer: NodeJS.Timeout | undefined;
   private closed = false;
-  private bandwidthKbps = 0;
   readonly info: ConnectionInfo;
   private readonly warnDrop: (message: string, fields?: Record<string, unknown>) => void;
   udpDropped = 0;
@@ -375,8 +374,6 @@ export class PlaySession implements RtspSession {
 
   private startShifted(playback: ShiftedRtpPlayback): void {
     if (this.closed || this.shifted !== playback) return;
-    this.bandwidthKbps = this.target.feed.inputRate.bitsPerSecond() / 1000;
-    this.ctx.bandwidthInUseKbps += this.bandwidthKbps;
     const ran = playback.run().then(({ reason, error }) => {
       this.info.counters['fileFrames'] = playback.stats.fileFrames;
       this.info.counters['liveFrames'] = playback.stats.liveFrames;
@@ -392,7 +389,6 @@ export class PlaySession implements RtspSession {
 
   /** A reader or a shifted play ended by itself: the session ends with it. */
   private playbackEnded(reason: string, error: Error | undefined, dropped: number): void {
-    this.releaseBandwidth();
     this.stopReports();
     if (error !== undefined) {
       this.log.warn('RTSP reader closed', { reason, err: error, dropped });
@@ -403,11 +399,6 @@ export class PlaySession implements RtspSession {
     this.log.info('stream ended', { reason });
     this.sendBye();
     this.close(reason);
-  }
-
-  private releaseBandwidth(): void {
-    this.ctx.bandwidthInUseKbps -= this.bandwidthKbps;
-    this.bandwidthKbps = 0;
   }
 
   /** Stops sending (PAUSE, a new PLAY position, close) without ending the session. */
@@ -423,7 +414,6 @@ export class PlaySession implements RtspSession {
       shifted.stop();
       this.info.counters['fileFrames'] = shifted.stats.fileFrames;
       this.info.counters['liveFrames'] = shifted.stats.liveFrames;
-      this.releaseBandwidth();
       this.stopReports();
     }
   }
@@ -431,8 +421,6 @@ export class PlaySession implements RtspSession {
   private start(): void {
     if (this.closed || this.reader !== undefined) return;
     const feed = this.target.feed;
-    this.bandwidthKbps = feed.inputRate.bitsPerSecond() / 1000;
-    this.ctx.bandwidthInUseKbps += this.bandwidthKbps;
     const output = this.outputs.get(feed, this.target.variant);
     const reader = new OutputReader(output, this.sink, {
       maxQueueBytes: this.ctx.config.readerMaxQueueBytes,
@@ -441,7 +429,6 @@ export class PlaySession implements RtspSession {
     this.reader = reader;
     reader.on('end', (reason, error) => {
       this.reader = undefined;
-      this.releaseBandwidth();
       this.stopReports();
       if (this.pausing) return;
       this.playbackEnded(reason, error, reader.stats.chunksDropped);

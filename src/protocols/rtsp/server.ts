@@ -10,8 +10,8 @@ import type { ConnectionInfo } from '../../access/connections.js';
 import { FeedBusyError, FeedcastError, LimitExceededError, MalformedInputError } from '../../errors.js';
 import type { Feed } from '../../feed/feed.js';
 import type { Logger } from '../../observability/logger.js';
-import { authPolicy, credentialsFrom, cutAtExpiry, redactUrl, type AuthDecision, type AuthRequest } from '../../access/auth.js';
-import { acquireReaderSlot, addressLimitReason } from '../../access/limits.js';
+import { rtspRefusalStatus, type Admission, type ReadTarget, type Refusal } from '../../access/access.js';
+import { credentialsFrom, redactUrl, type AuthRequest } from '../../access/auth.js';
 import { RefusalLog } from '../../observability/refusal-log.js';
 import type { ServerContext } from '../../server-context.js';
 import { variantFilter } from '../../streams/output-registry.js';
@@ -243,7 +243,7 @@ export class RtspServer {
     const refused =
       this.ctx.connections.size >= this.ctx.config.maxClients
         ? `Server too busy: the limit is MaxClients ${this.ctx.config.maxClients}`
-        : addressLimitReason(this.ctx, remote);
+        : this.ctx.access.addressLimitReason(remote);
     if (refused !== undefined) {
       this.ctx.counters.refusedConnections++;
       this.refusals.warn(remote, 'RTSP connection refused', { reason: refused });
@@ -480,61 +480,82 @@ export class RtspServer {
     return session;
   }
 
-  /** The feed or declared stream a play URL names (404 / 501 otherwise), once the authorisation policy allows it. */
-  private async playTarget(
-    conn: Connection,
-    target: RtspTarget,
-    req: RtspRequest,
-  ): Promise<PlayTarget & { allowed: AuthDecision }> {
-    const stream = findByName(this.ctx.config.streams, target.name);
+  /**
+   * What a play URL reads, for the policy and the admission (any case; 404 / 501 otherwise): a feed, or a
+   * declared stream with the feed it comes from. Starts nothing (an encoder starts in playTarget, once allowed).
+   */
+  private readTargetOf(url: RtspTarget): ReadTarget & { feed: Feed } {
+    const resolved = this.ctx.access.resolve(url.name);
+    const stream = resolved?.stream;
     if (stream !== undefined) {
-      const t = this.streamTarget(stream, conn);
-      if (t === undefined) {
+      const source = resolved?.feed;
+      const encodable = stream.needsTranscode && stream.format.support === 'rtp' && stream.multicast === undefined;
+      if (source === undefined || (!encodable && this.streamTarget(stream) === undefined)) {
         throw new RtspError(
           RtspStatus.notImplemented,
-          `${stream.name} needs ${stream.feed === undefined ? 'a file source' : 'encoding'}, which RTSP does not serve yet; play the feed as published at rtsp://HOST:${this.port}/${stream.feed !== undefined ? (this.ctx.feeds.get(stream.feed)?.key ?? 'FEED') : 'FEED'}`,
+          `${stream.name} needs ${stream.feed === undefined ? 'a file source' : 'encoding'}, which RTSP does not serve yet; play the feed as published at rtsp://HOST:${this.port}/${source?.key ?? 'FEED'}`,
         );
       }
-      const allowed = await this.authorize(conn, req, target, { action: 'read', feed: t.feed.key, stream: stream.name });
-      return { ...t, allowed };
+      return { name: stream.name, feed: source, stream };
     }
-    const feed = this.ctx.feeds.get(target.name);
+    const feed = resolved?.feed;
     if (feed === undefined) {
       throw new RtspError(
         RtspStatus.notFound,
-        `no feed or stream named "${target.name.slice(0, 100)}"; the list is on the HTTP index page`,
+        `no feed or stream named "${url.name.slice(0, 100)}"; the list is on the HTTP index page`,
       );
     }
-    const allowed = await this.authorize(conn, req, target, { action: 'read', feed: feed.key, stream: undefined });
-    return {
-      name: feed.key,
-      feed,
-      variant: { noAudio: false, noVideo: false },
-      stream: undefined,
-      multicast: undefined,
-      allowed,
-    };
+    return { name: feed.key, feed, stream: undefined };
   }
 
-  /** Runs the authorisation policy; a refusal becomes 401 (with a challenge), 403, 503 or a 302 redirect. */
+  /** The RTP source of an allowed read: the feed, a passthrough stream of it, or its encoder's output (held by `conn`). */
+  private playTarget(read: ReadTarget & { feed: Feed }, conn: Connection): PlayTarget {
+    const stream = read.stream;
+    if (stream === undefined) {
+      return {
+        name: read.name,
+        feed: read.feed,
+        variant: { noAudio: false, noVideo: false },
+        stream: undefined,
+        multicast: undefined,
+      };
+    }
+    const t = this.streamTarget(stream, conn);
+    if (t === undefined) throw new RtspError(RtspStatus.notImplemented, `${stream.name} cannot be sent as RTP`);
+    return t;
+  }
+
+  /** The authorisation policy alone (DESCRIBE, ANNOUNCE: no reader slot); a refusal becomes 401, 403, 503 or 302. */
   private async authorize(
     conn: Connection,
     req: RtspRequest,
-    target: RtspTarget,
+    url: RtspTarget,
     what: Pick<AuthRequest, 'action' | 'feed' | 'stream'>,
-  ): Promise<AuthDecision> {
-    const decision = await authPolicy(this.ctx).authorize({
+  ): Promise<void> {
+    const decision = await this.ctx.access.authorize({
       ...what,
       protocol: 'rtsp',
       address: conn.remoteAddress,
-      credentials: credentialsFrom(target.query, req.headers.get('authorization')),
+      credentials: credentialsFrom(url.query, req.headers.get('authorization')),
     });
-    if (decision.kind === 'allow') return decision;
+    if (decision.kind === 'allow') return;
     if (decision.kind === 'redirect') {
-      throw new RtspError(RtspStatus.movedTemporarily, `redirected to ${decision.location}`, [['Location', decision.location]]);
+      throw rtspRefusal({ kind: 'refused', cause: 'redirect', status: 302, reason: '', location: decision.location });
     }
-    const challenge: [string, string][] = decision.status === 401 ? [['WWW-Authenticate', 'Basic realm="feedcast"']] : [];
-    throw new RtspError(decision.status, decision.reason, challenge);
+    const cause = decision.status === 401 ? 'unauthorized' : decision.status === 403 ? 'forbidden' : 'unavailable';
+    throw rtspRefusal({ kind: 'refused', cause, status: decision.status, reason: decision.reason });
+  }
+
+  /** SETUP of a new play session: access/admit (policy, MaxReaders, MaxBandwidth, on-demand source). */
+  private async admitPlay(conn: Connection, req: RtspRequest, url: RtspTarget, target: ReadTarget): Promise<Admission> {
+    const admission = await this.ctx.access.admit({
+      protocol: 'rtsp',
+      target,
+      address: conn.remoteAddress,
+      credentials: credentialsFrom(url.query, req.headers.get('authorization')),
+    });
+    if (admission.kind === 'refused') throw rtspRefusal(admission);
+    return admission;
   }
 
   /**
@@ -594,7 +615,9 @@ export class RtspServer {
       );
     }
     const url = parseRtspUrl(req.url);
-    const target = await this.playTarget(conn, url, req);
+    const read = this.readTargetOf(url);
+    await this.authorize(conn, req, url, { action: 'read', feed: read.feed.key, stream: read.stream?.name });
+    const target = this.playTarget(read, conn);
     const packetizer = this.outputs.packetizerOf(target.feed);
     let sourced = conn.sourceLeases.has(target.feed.key);
     if (!sourced) {
@@ -724,73 +747,39 @@ export class RtspServer {
     } else if (session !== undefined) {
       throw new RtspError(RtspStatus.methodNotValidInThisState, 'SETUP for play in a record session');
     } else {
-      const { allowed, ...target } = await this.playTarget(conn, url, req);
-      // The session holds the feed's on-demand source (if it has one) from here until it ends; it
+      const read = this.readTargetOf(url);
+      // The admission holds the feed's on-demand source (if it has one) until the session ends; it
       // takes over from a lease this connection's DESCRIBE holds.
-      const key = target.feed.key;
-      const sourceLease = this.ctx.children?.acquireSource(key);
-      conn.sourceLeases.get(key)?.();
-      conn.sourceLeases.delete(key);
-      let sourceHeld = sourceLease !== undefined;
-      const releaseSource = (): void => {
-        if (sourceHeld) sourceLease?.();
-        sourceHeld = false;
-      };
+      const admission = await this.admitPlay(conn, req, url, read);
+      conn.sourceLeases.get(read.feed.key)?.();
+      conn.sourceLeases.delete(read.feed.key);
+      let target: PlayTarget;
       try {
-        if (sourceLease !== undefined) await this.awaitTracks(conn, target, true); // a SETUP without DESCRIBE
-      } catch (err) {
-        releaseSource();
-        throw err;
-      }
-      let disarmExpiry = (): void => undefined;
-      const slot = acquireReaderSlot(
-        this.ctx,
-        target.stream !== undefined ? { stream: target.stream.name } : { feed: target.feed.key },
-      );
-      if (typeof slot === 'string') {
-        releaseSource();
-        throw new RtspError(RtspStatus.serviceUnavailable, slot);
-      }
-      let slotHeld = true;
-      const releaseSlot = (): void => {
-        if (slotHeld) slot.release();
-        slotHeld = false;
-        releaseSource();
-      };
-      if (this.ctx.connections.size >= this.ctx.config.maxClients) {
-        releaseSlot();
-        throw new RtspError(
-          RtspStatus.notEnoughBandwidth,
-          `server full: MaxClients ${this.ctx.config.maxClients} connections are open`,
-        );
-      }
-      const rate = target.feed.inputRate.bitsPerSecond() / 1000;
-      if (this.ctx.bandwidthInUseKbps + rate > this.ctx.config.maxBandwidthKbps) {
-        releaseSlot();
-        throw new RtspError(
-          RtspStatus.notEnoughBandwidth,
-          `serving ${target.name} would bring the bandwidth in use to ${Math.ceil(this.ctx.bandwidthInUseKbps + rate)} kbit/s, over MaxBandwidth ${this.ctx.config.maxBandwidthKbps}`,
-        );
-      }
-      try {
+        target = this.playTarget(read, conn);
+        if (admission.sourced) await this.awaitTracks(conn, target, true); // a SETUP without DESCRIBE
+        if (this.ctx.connections.size >= this.ctx.config.maxClients) {
+          throw new RtspError(
+            RtspStatus.notEnoughBandwidth,
+            `server full: MaxClients ${this.ctx.config.maxClients} connections are open`,
+          );
+        }
         s = new PlaySession(this.ctx, this.outputs, newSessionId(), target, conn, {
           rtpPorts: this.options.rtpPorts,
           multicastDefaultPort: this.multicastDefaultPort(target.stream),
           query: url.query,
           onClose: (closed) => {
-            disarmExpiry();
-            releaseSlot();
+            admission.release();
             this.dropSession(closed, conn);
           },
         });
       } catch (err) {
-        releaseSlot();
+        admission.release();
         throw err;
       }
       this.addSession(s, conn);
       // An expiring read token or JWT ends the session, and the connection when it carries no other.
       const playing = s;
-      disarmExpiry = cutAtExpiry(this.ctx, allowed, { protocol: 'rtsp', target: target.name, from: conn.remoteAddress }, () => {
+      admission.cutAtExpiry(() => {
         playing.close('read token expired');
         if (conn.sessions.size === 0 && !conn.socket.destroyed) conn.socket.end();
       });
@@ -891,4 +880,14 @@ function waitUntil(feed: Feed, ok: () => boolean, timeoutMs: number, socket: Soc
     const offFrame = feed.on('frame', check);
     socket.once('close', done);
   });
+}
+
+/** A refused read as RTSP answers it: 401 with a Basic challenge, 403, 404, 453 (bandwidth), 503, or 302. */
+function rtspRefusal(refusal: Refusal): RtspError {
+  if (refusal.cause === 'redirect') {
+    const location = refusal.location ?? '';
+    return new RtspError(RtspStatus.movedTemporarily, `redirected to ${location}`, [['Location', location]]);
+  }
+  const challenge: [string, string][] = refusal.status === 401 ? [['WWW-Authenticate', 'Basic realm="feedcast"']] : [];
+  return new RtspError(rtspRefusalStatus(refusal), refusal.reason, challenge);
 }

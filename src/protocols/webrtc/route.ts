@@ -29,7 +29,8 @@ import {
 import type * as PeerModule from './peer.js';
 import { RtpSourceRegistry, type FeedRtpSource } from './rtp-source.js';
 import { resolveFfmpeg } from '../../transcode/ffmpeg-args.js';
-import { authPolicy, credentialsFrom, cutAtExpiry, type AuthDecision } from '../../access/auth.js';
+import { whepRefusalStatus, type ReadTarget, type Refusal } from '../../access/access.js';
+import { credentialsFrom, type AuthDecision } from '../../access/auth.js';
 import {
   chooseH264,
   chooseOpus,
@@ -43,7 +44,6 @@ import {
 } from './sdp-offer.js';
 import { WhipIngest } from './to-feed.js';
 import { UdpMux } from './udp-mux.js';
-import { findByName } from '../../config/names.js';
 import { detach } from '../../observability/detach.js';
 
 export interface WebRtcRouteOptions extends WebRtcIceOptions {
@@ -84,6 +84,17 @@ function refuseUnlessAllowed(decision: AuthDecision): void {
   if (decision.kind === 'redirect')
     throw new HttpError(307, `Redirected to ${decision.location}.`, { Location: decision.location });
   throw new HttpError(decision.status, decision.reason, decision.status === 401 ? { 'WWW-Authenticate': 'Bearer' } : {});
+}
+
+/** A refused WHEP viewer (access/admit): 401/403, 404, 503 with Retry-After for MaxReaders and MaxBandwidth, 307. */
+function whepRefusal(refusal: Refusal): HttpError {
+  if (refusal.cause === 'redirect') {
+    const location = refusal.location ?? '/';
+    return new HttpError(307, `Redirected to ${location}.`, { Location: location });
+  }
+  const headers: Record<string, string> =
+    refusal.status === 401 ? { 'WWW-Authenticate': 'Bearer' } : refusal.status === 503 ? { 'Retry-After': '5' } : {};
+  return new HttpError(whepRefusalStatus(refusal), refusal.reason, headers);
 }
 
 class HttpError extends Error {
@@ -350,22 +361,24 @@ export class WebRtcRoute implements HttpRoute {
   private async startWhep(req: IncomingMessage, res: ServerResponse, target: Target, httpConn: ConnectionInfo): Promise<void> {
     await this.loadWerift();
     const resolved = this.readTarget(target.name);
-    // The same policy as every other protocol: ACL, read token / JWT, hooks, callback.
-    const decision = await authPolicy(this.ctx).authorizeRead({
+    // The same admission as every other protocol: ACL, read token / JWT, hooks, callback, MaxReaders,
+    // MaxBandwidth, the feed's on-demand source.
+    const admission = await this.ctx.access.admit({
       protocol: 'webrtc',
-      feed: resolved.feed.key,
-      stream: resolved.stream,
+      target: resolved.target,
       address: httpConn.remoteAddress,
       credentials: credentialsFrom(new URL(req.url ?? '/', 'http://feedcast.invalid').searchParams, req.headers.authorization),
     });
-    refuseUnlessAllowed(decision);
+    if (admission.kind === 'refused') throw whepRefusal(admission);
     const feed = resolved.feed;
-    const text = await readBody(req);
-    const offer = parseOffer(text);
-    const releaseFeedSource = await this.startFeedSource(feed);
-    const source = this.sources.acquire(feed);
+    let source: FeedRtpSource | undefined;
     let session: Session | undefined;
     try {
+      const text = await readBody(req);
+      const offer = parseOffer(text);
+      if (admission.sourced) await this.waitFeedSource(feed);
+      const rtpSource = this.sources.acquire(feed);
+      source = rtpSource;
       const sendable = source.tracks;
       const feedHasTracks = feed.tracks.length > 0;
       const videoTrack = resolved.noVideo ? undefined : sendable.video;
@@ -414,7 +427,7 @@ export class WebRtcRoute implements HttpRoute {
       const { pc, conn, id } = this.newPeer('whep', target.name, httpConn, codecs);
       session = this.register(id, 'whep', target.name, feed, pc, conn);
       session.source = source;
-      session.releaseFeedSource = releaseFeedSource;
+      session.releaseFeedSource = admission.release;
       // Sending transceivers exist before the offer is applied, so werift matches them to its sections.
       if (sending.video) pc.addTransceiver('video', { direction: 'sendonly' });
       if (sending.audio) pc.addTransceiver('audio', { direction: 'sendonly' });
@@ -432,20 +445,18 @@ export class WebRtcRoute implements HttpRoute {
       const started = pc.connectionStateChange.subscribe((state) => {
         if (state === 'connected') {
           // The status page's connection list says when this viewer gets the re-encoded video.
-          conn.state = source.reencoding ? 'SEND_DATA (video re-encoded: B-frames)' : 'SEND_DATA';
+          conn.state = rtpSource.reencoding ? 'SEND_DATA (video re-encoded: B-frames)' : 'SEND_DATA';
           viewer.start();
           started.unSubscribe();
         }
       });
       const live = session;
       const offSource = source.on('close', (reason) => this.endSession(live, reason));
-      // An expiring read token or JWT ends the peer (closeSession stops the viewer, which disarms this).
-      const expiry = { protocol: 'webrtc', target: target.name, from: conn.remoteAddress };
-      const disarmExpiry = cutAtExpiry(this.ctx, decision, expiry, () => this.endSession(live, 'read token expired'));
+      // An expiring read token or JWT ends the peer (closeSession releases the admission, which disarms this).
+      admission.cutAtExpiry(() => this.endSession(live, 'read token expired'));
       const viewerStop = viewer.stop.bind(viewer);
       viewer.stop = () => {
         offSource();
-        disarmExpiry();
         viewerStop();
       };
       this.respondCreated(res, target, id, answer, notes);
@@ -460,8 +471,8 @@ export class WebRtcRoute implements HttpRoute {
     } catch (err) {
       if (session !== undefined) await this.closeSession(session, 'negotiation failed');
       else {
-        this.sources.release(source);
-        releaseFeedSource();
+        if (source !== undefined) this.sources.release(source);
+        admission.release();
       }
       throw err;
     }
@@ -477,7 +488,7 @@ export class WebRtcRoute implements HttpRoute {
       );
     }
     // ACL, publish secret (?secret= or "Authorization: Bearer SECRET"), JWT, hooks, callback.
-    const decision = await authPolicy(this.ctx).authorizePublish({
+    const decision = await this.ctx.access.policy.authorizePublish({
       protocol: 'webrtc',
       feed: feed.key,
       address: httpConn.remoteAddress,
@@ -632,14 +643,9 @@ export class WebRtcRoute implements HttpRoute {
     return keepCandidates(sdp, this.options.hostAddresses, { udp: mux.port, tcp: mux.tcpPort });
   }
 
-  /**
-   * Starts the feed's on-demand Launch/Source child (if it has one) for a WHEP viewer and waits,
-   * bounded, for its tracks; returns the release for when the viewer leaves.
-   */
-  private async startFeedSource(feed: Feed): Promise<() => void> {
-    const release = this.ctx.children?.acquireSource(feed.key);
-    if (release === undefined) return () => undefined;
-    if (feed.tracks.length > 0) return release;
+  /** Waits, bounded, for the tracks of a feed whose on-demand Launch/Source child the admission started. */
+  private async waitFeedSource(feed: Feed): Promise<void> {
+    if (feed.tracks.length > 0) return;
     const timeoutMs = this.options.sourceStartTimeoutMs;
     const ok = await new Promise<boolean>((resolve) => {
       const timer = setTimeout(() => done(false), timeoutMs);
@@ -653,14 +659,12 @@ export class WebRtcRoute implements HttpRoute {
       }
     });
     if (!ok) {
-      release();
       throw new HttpError(
         503,
         `Feed ${feed.key} is made by ffmpeg on demand and had no tracks after ${timeoutMs} ms; the server log says why.`,
         { 'Retry-After': '5' },
       );
     }
-    return release;
   }
 
   private respondCreated(res: ServerResponse, target: Target, id: string, answer: string, notes: readonly string[]): void {
@@ -753,27 +757,34 @@ export class WebRtcRoute implements HttpRoute {
     what: string;
     noAudio: boolean;
     noVideo: boolean;
-    /** The declared <Stream> name, undefined for a feed itself. */
-    stream: string | undefined;
+    /** What access/admit is asked for. */
+    target: ReadTarget;
   } {
-    const stream = findByName(this.ctx.config.streams, name);
+    const resolved = this.ctx.access.resolve(name);
+    const stream = resolved?.stream;
     if (stream !== undefined) {
-      const feed = stream.feed !== undefined ? this.ctx.feeds.get(stream.feed) : undefined;
+      const feed = resolved?.feed;
       if (feed === undefined) throw new HttpError(404, `/${name} has no live feed to play over WebRTC.`);
       if (stream.needsTranscode) {
         throw new HttpError(501, `/${name} is an encoded stream; WebRTC plays feeds as published: use /${feed.key}/whep.`);
       }
       return {
         feed,
-        what: `stream ${name}`,
+        what: `stream ${stream.name}`,
         noAudio: stream.noAudio,
         noVideo: stream.noVideo,
-        stream: name,
+        target: { name: stream.name, feed, stream },
       };
     }
-    const feed = this.ctx.feeds.get(name);
+    const feed = resolved?.feed;
     if (feed === undefined) throw new HttpError(404, `No feed or stream named "${name}". The list is at /.`);
-    return { feed, what: `feed ${feed.key}`, noAudio: false, noVideo: false, stream: undefined };
+    return {
+      feed,
+      what: `feed ${feed.key}`,
+      noAudio: false,
+      noVideo: false,
+      target: { name: feed.key, feed, stream: undefined },
+    };
   }
 }
 
