@@ -2,7 +2,8 @@
 // expires (TokenExpiryCutsReaders, on by default): HTTP-FLV and HTTP-TS bodies end, RTMP play gets
 // NetStream.Play.Stop and the connection closes, an RTSP session ends with its connection; one
 // `read token expired` line is logged per reader.
-// HLS is checked on every request: the playlist with the expired token is refused. A reader with a
+// HLS is checked on every request: the playlist with the expired token is refused (and the viewer's
+// session, which holds its reader slot, ends at expiry). A reader with a
 // JWT without `exp` keeps playing. What broke: an expired token kept a running reader going forever.
 
 import assert from 'node:assert/strict';
@@ -117,7 +118,8 @@ test(
     assert.ok(rtmpClosedAt >= expiresAtMs - 500);
 
     const expiredLines = lines.filter((l) => l.msg === 'read token expired');
-    assert.deepEqual(expiredLines.map((l) => l.fields['protocol']).sort(), ['http', 'http', 'rtmp']);
+    // The HLS viewer's session (its admission) ends at expiry too (issue 19), then its next request is refused.
+    assert.deepEqual(expiredLines.map((l) => l.fields['protocol']).sort(), ['hls', 'http', 'http', 'rtmp']);
     assert.ok(expiredLines.every((l) => l.fields['from'] === '127.0.0.1' && typeof l.fields['expiredAt'] === 'string'));
 
     // HLS is stateless: the same token is now refused on the playlist.
