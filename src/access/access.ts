@@ -12,6 +12,7 @@ import type { FeedManager } from '../feed/feed-manager.js';
 import type { Logger } from '../observability/logger.js';
 import { AuthPolicy, cutAtExpiry, type AuthCredentials, type AuthDecision, type AuthRequest } from './auth.js';
 import type { ConnectionInfo, ConnectionRegistry } from './connections.js';
+import { LoginThrottle } from './login-throttle.js';
 import { addressLimitReason, costKbps, ReaderLimits, type ReaderCost, type ReaderResource } from './limits.js';
 
 /** What the access service reads from the running server, live (the config is replaced by a reload). */
@@ -76,6 +77,8 @@ export interface Admission extends Disposable {
 
 export class Access {
   readonly policy: AuthPolicy;
+  /** Failed ControlUser logins per address (429 with a doubling wait after a few). */
+  readonly controlLogins = new LoginThrottle();
   private readonly deps: AccessDeps;
   private readonly limits = new ReaderLimits();
 

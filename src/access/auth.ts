@@ -323,10 +323,6 @@ export class AuthPolicy {
     return this.authorize({ ...request, action: 'publish', stream: undefined });
   }
 
-  authorizeRead(request: Omit<AuthRequest, 'action'>): Promise<AuthDecision> {
-    return this.authorize({ ...request, action: 'read' });
-  }
-
   /** ACL → credentials → hook → callback; the first refusal wins. Never throws. */
   async authorize(request: AuthRequest): Promise<AuthDecision> {
     try {

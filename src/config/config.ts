@@ -331,7 +331,7 @@ export function defaultConfig(overrides: Partial<ServerConfig> = {}): ServerConf
     feeds: [],
     streams: [],
     redirects: [],
-    statusAcl: Acl.allowAll(),
+    statusAcl: Acl.loopbackOnly(),
     dynamicFeedAcl: Acl.loopbackOnly(),
     control: undefined,
     warnings: [],
@@ -540,7 +540,7 @@ export async function parseConfigText(text: string, source: string, options: Par
   return build(
     state,
     acls,
-    Acl.fromRules(statusAcl.rules),
+    state.statusAclSpecs.length > 0 ? Acl.fromRules(statusAcl.rules) : Acl.loopbackOnly(),
     state.dynamicFeedAclSpecs.length > 0 ? Acl.fromRules(dynamicFeedAcl.rules) : Acl.loopbackOnly(),
     [...warnings].sort((a, b) => a.line - b.line).map((w) => ({ where: where(w.line), message: w.message })),
   );

@@ -1047,8 +1047,8 @@ export const DIRECTIVES: readonly Directive[] = [
     group: 'global',
     origin: 'feedcast',
     value: ACL_RULE,
-    default: 'allow all',
-    doc: 'Who may read /stat.html, the JSON API (`/api/v1`) and `/metrics`; same rules as `ACL`. A `<Stream>` with `Format status` keeps its own ACL.',
+    default: 'allow 127.0.0.0/8 and ::1 (this host only)',
+    doc: 'Who may read /stat.html, the JSON API (`/api/v1`, except `/api/v1/health`) and `/metrics`, which show every client and publisher address; same rules as `ACL`. Private by default; `StatusACL allow 192.168.1.0/24` opens them to that network. A `<Stream>` with `Format status` keeps its own ACL.',
     global(spec, site) {
       site.state.statusAclSpecs.push(spec);
     },
@@ -1072,7 +1072,7 @@ export const DIRECTIVES: readonly Directive[] = [
     origin: 'feedcast',
     value: v.words('NAME PASSWORD', 2, 2),
     default: 'unset: control endpoints (kick, reload) are refused',
-    doc: 'HTTP Basic credentials for the control endpoints of the API (`POST /api/v1/reload`, `DELETE /api/v1/connections/ID`). Without it they answer 403.',
+    doc: 'HTTP Basic credentials for the control endpoints of the API (`POST /api/v1/reload`, `DELETE /api/v1/connections/ID`), checked before anything else. Without it they answer 403. After 5 failed logins an address gets 429 for 1 s, then 2 s, 4 s ... up to 5 min per further failure.',
     global(words, site) {
       const [user, password] = words;
       if (user === undefined || password === undefined || user.includes(':')) {

@@ -111,6 +111,9 @@ export class ApiRoute implements HttpRoute {
       sendError(res, 403, `Your address ${conn.remoteAddress} may not use the API (StatusACL).`);
       return true;
     }
+    // Credentials before anything else: a request that changes something learns nothing (not even
+    // whether its target exists) until it has them.
+    if (method !== 'GET' && method !== 'HEAD' && !this.authorised(req, res, conn.remoteAddress)) return true;
     try {
       this.dispatch(req, res, method, parts);
     } catch (err) {
@@ -197,7 +200,6 @@ export class ApiRoute implements HttpRoute {
         if (conn === undefined) return sendError(res, 404, `No connection ${id}. GET /api/v1/connections lists them.`);
         if (read) return sendJson(res, 200, connectionView(conn));
         if (method !== 'DELETE') return this.notAllowed(res, 'GET, DELETE');
-        if (!this.authorised(req, res)) return;
         if (conn.kick === undefined)
           return sendError(res, 409, `Connection ${id} cannot be closed from the API (it has no stream yet).`);
         ctx.log.info('connection kicked via API', { id: conn.id, from: conn.remoteAddress, target: conn.target });
@@ -216,7 +218,6 @@ export class ApiRoute implements HttpRoute {
       case 'reload':
         if (id !== undefined) return sendError(res, 404, `No such API resource: /${PREFIX}/${parts.join('/')}.`);
         if (method !== 'POST') return this.notAllowed(res, 'POST');
-        if (!this.authorised(req, res)) return;
         this.reload(res);
         return;
       default:
@@ -241,18 +242,34 @@ export class ApiRoute implements HttpRoute {
     );
   }
 
-  private authorised(req: IncomingMessage, res: ServerResponse): boolean {
+  /** ControlUser (HTTP Basic), with failed logins throttled per address (429 + Retry-After). */
+  private authorised(req: IncomingMessage, res: ServerResponse, address: string): boolean {
     const control = this.ctx.config.control;
     if (control === undefined) {
       sendError(res, 403, 'Control endpoints are off: set ControlUser NAME PASSWORD in the config to enable them.');
       return false;
     }
+    const logins = this.ctx.access.controlLogins;
+    const wait = logins.retryAfterSeconds(address);
+    if (wait !== undefined) {
+      sendError(res, 429, `Too many failed logins from your address: try again in ${wait} s.`, { 'Retry-After': String(wait) });
+      return false;
+    }
     if (!basicAuthMatches(req.headers.authorization, control.user, control.password)) {
+      const blocked = req.headers.authorization !== undefined ? logins.failed(address) : 0;
+      if (blocked > 0) {
+        this.ctx.log.warn('control login failed: address shut out', { from: address, seconds: blocked });
+        sendError(res, 429, `Too many failed logins from your address: try again in ${blocked} s.`, {
+          'Retry-After': String(blocked),
+        });
+        return false;
+      }
       sendError(res, 401, 'This endpoint needs the ControlUser credentials (HTTP Basic).', {
         'WWW-Authenticate': 'Basic realm="feedcast control", charset="UTF-8"',
       });
       return false;
     }
+    logins.succeeded(address);
     return true;
   }
 

@@ -171,9 +171,10 @@ export class Feed extends TypedEmitter<FeedEvents> {
     if (current !== undefined) {
       const silentMs = nowMs - current.lastDataAt;
       if (silentMs < this.options.publisherTimeoutMs) {
+        // The refusal goes to the client: it says how and since when, never from where (issue 25 item 9).
         throw new FeedBusyError(
           this.key,
-          `already published by ${current.info.protocol} from ${current.info.remoteAddress} since ${current.info.startedAt.toISOString()}`,
+          `already published by ${current.info.protocol} since ${current.info.startedAt.toISOString()}`,
         );
       }
       this.log.warn('publisher silent, new publisher takes over', {

@@ -1,7 +1,7 @@
-// The gate of HTTP requests for media (docs/security.md): the authorisation policy (ACL, DynamicACL,
-// secrets, read tokens, JWT, hooks, callback) answered with a precise 401/403/503 or a redirect, then for
-// readers the MaxReaders slot and the cut when their read token or JWT expires. Plain HTTP reads,
-// declared streams, transcoded streams and Launch/Source feeds all pass through it.
+// HTTP's side of access/ (docs/security.md): readers are admitted by ctx.access.admit() (policy, MaxReaders,
+// MaxBandwidth, on-demand source, the cut when their read token or JWT expires) and refusals answered with a
+// precise 401/403/404/503 or a redirect; publishers are checked by the policy alone. Plain HTTP reads,
+// time-shift, declared streams, transcoded streams and Launch/Source feeds all pass through it.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Admission, ReadProtocol, ReadTarget, Refusal } from '../../access/access.js';
