@@ -74,7 +74,11 @@ describe('control plane', { skip }, () => {
     const missing = await getJson(server.url('/api/v1/feeds/nope'));
     assert.equal(missing.status, 404);
     assert.match(String(missing.body['error']), /No feed "nope"/);
-    const wrong = await getJson(server.url('/api/v1/feeds'), { method: 'POST' });
+    // A request that would change something needs the credentials first (issue 25 item 9), then gets 405.
+    const anonymous = await getJson(server.url('/api/v1/feeds'), { method: 'POST' });
+    assert.equal(anonymous.status, 401);
+    const auth = `Basic ${Buffer.from('admin:s3cret').toString('base64')}`;
+    const wrong = await getJson(server.url('/api/v1/feeds'), { method: 'POST', headers: { Authorization: auth } });
     assert.equal(wrong.status, 405);
     await reading;
   });
