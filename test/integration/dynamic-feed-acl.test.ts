@@ -4,28 +4,13 @@
 // connecting to that address comes from it, a real non-loopback peer for the server's sockets.
 
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { once } from 'node:events';
 import { describe, test } from 'node:test';
-import { FFMPEG, FFPROBE, run, skipWithoutFfmpeg } from '../helpers/media-tools.js';
+import { FFMPEG, FFPROBE, skipWithoutFfmpeg } from '../helpers/media-tools.js';
+import { LAN, skipWithoutNetns, startNetnsServer } from '../helpers/netns-server.js';
 import { waitFor } from '../helpers/test-server.js';
 
-const MAIN = new URL('../../src/main.ts', import.meta.url).pathname;
-const LAN = '10.99.0.1';
 const HTTP_PORT = 8090;
 const RTMP_PORT = 1935;
-const NETNS_SETUP = `ip link set lo up && ip addr add ${LAN}/32 dev lo`;
-
-function skipWithoutNetns(): string | false {
-  if (process.getuid?.() !== 0) return 'needs root for unshare -n';
-  const probe = spawnSync('unshare', ['-n', 'sh', '-c', NETNS_SETUP], { stdio: 'ignore', timeout: 30_000 });
-  return probe.status === 0 ? false : 'unshare -n with an address on lo is not permitted here';
-}
-
-interface LogLine {
-  msg?: string;
-  [field: string]: unknown;
-}
 
 describe(
   'dynamic feeds: only loopback publishes unless DynamicFeedACL says otherwise',
@@ -33,33 +18,8 @@ describe(
   () => {
     test('the demo refuses a publisher from a LAN address (HTTP and RTMP), serves viewers there, and takes one from loopback', async (t) => {
       // The demo as a user starts it (`feedcast`, no config): HTTP 8090 and RTMP 1935 on 0.0.0.0, in its own namespace.
-      const child = spawn(
-        'unshare',
-        ['-n', 'sh', '-c', `${NETNS_SETUP} && exec "$0" --import tsx "$1"`, process.execPath, MAIN],
-        {
-          stdio: ['ignore', 'pipe', 'pipe'],
-          env: { ...process.env, FEEDCAST_LOG_FORMAT: 'json', FEEDCAST_RTSP_PORT: '0' },
-        },
-      );
-      const exited = once(child, 'exit');
-      t.after(async () => {
-        if (child.exitCode === null && child.signalCode === null) {
-          child.kill('SIGTERM');
-          await exited;
-        }
-      });
-      let output = '';
-      child.stdout.on('data', (d: Buffer) => (output += d.toString()));
-      child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-      const lines = (): LogLine[] =>
-        output
-          .split('\n')
-          .filter((l) => l.startsWith('{'))
-          .map((l) => JSON.parse(l) as LogLine);
-      await waitFor('the demo to be ready', () => lines().some((l) => l.msg === 'ready') || child.exitCode !== null, 60_000);
-      assert.equal(child.exitCode, null, output);
-      const pid = String(child.pid);
-      const inNs = (cmd: string, args: string[]) => run('nsenter', ['-t', pid, '-n', cmd, ...args], 60_000);
+      const demo = await startNetnsServer(t, [], { FEEDCAST_RTSP_PORT: '0' });
+      const { lines, inNs } = demo;
       const source = ['-f', 'lavfi', '-i', 'testsrc2=size=160x120:rate=10', '-t', '2', '-c:v', 'libx264', '-g', '10'];
 
       // From the LAN address: refused, over HTTP and over RTMP.
@@ -89,7 +49,7 @@ describe(
       assert.equal(local.code, 0, local.stderr);
       assert.ok(
         lines().some((l) => l.msg === 'publisher attached' && l['feed'] === 'mine' && l['from'] === '127.0.0.1'),
-        output.slice(-4000),
+        demo.output().slice(-4000),
       );
     });
   },

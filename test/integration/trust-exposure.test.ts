@@ -5,27 +5,16 @@
 // Every request here is sent as raw bytes on a socket, or from a LAN address in a network namespace.
 
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import { RtmpServer } from '../../src/protocols/rtmp/server.js';
-import { publish, run, skipWithoutFfmpeg } from '../helpers/media-tools.js';
+import { publish, skipWithoutFfmpeg } from '../helpers/media-tools.js';
+import { LAN, skipWithoutNetns, startNetnsServer } from '../helpers/netns-server.js';
 import { RtmpTestClient, statusCode, statusDescription } from '../helpers/rtmp-client.js';
 import { startTestServer, waitFor, type TestServer } from '../helpers/test-server.js';
-
-const MAIN = new URL('../../src/main.ts', import.meta.url).pathname;
-const LAN = '10.99.0.1';
-const NETNS_SETUP = `ip link set lo up && ip addr add ${LAN}/32 dev lo`;
-
-function skipWithoutNetns(): string | false {
-  if (process.getuid?.() !== 0) return 'needs root for unshare -n';
-  const probe = spawnSync('unshare', ['-n', 'sh', '-c', NETNS_SETUP], { stdio: 'ignore', timeout: 30_000 });
-  return probe.status === 0 ? false : 'unshare -n with an address on lo is not permitted here';
-}
 
 /** Sends `request` as bytes and returns the whole answer (the server closes, or the status line and body arrive). */
 function raw(port: number, request: string): Promise<{ status: number; headers: string; body: string }> {
@@ -58,23 +47,7 @@ describe('trust: exposure (issue 25 item 9)', () => {
       t.after(() => rmSync(dir, { recursive: true, force: true }));
       const config = join(dir, 'server.conf');
       writeFileSync(config, 'HTTPPort 8090\nHTTPBindAddress 0.0.0.0\nRTSPPort 0\n<Feed feed1.ffm>\n</Feed>\n');
-      const child = spawn(
-        'unshare',
-        ['-n', 'sh', '-c', `${NETNS_SETUP} && exec "$0" --import tsx "$1" -f "$2"`, process.execPath, MAIN, config],
-        { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FEEDCAST_LOG_FORMAT: 'json' } },
-      );
-      const exited = once(child, 'exit');
-      t.after(async () => {
-        if (child.exitCode === null && child.signalCode === null) {
-          child.kill('SIGTERM');
-          await exited;
-        }
-      });
-      let output = '';
-      child.stdout.on('data', (d: Buffer) => (output += d.toString()));
-      child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-      await waitFor('the server to be ready', () => /"msg":"ready"/.test(output) || child.exitCode !== null, 60_000);
-      assert.equal(child.exitCode, null, output);
+      const server = await startNetnsServer(t, ['-f', config]);
       // Plain HTTP GETs from inside the namespace, once from the LAN address and once from loopback.
       const paths = ['/api/v1/connections', '/api/v1/feeds', '/api/v1/config', '/metrics', '/stat.html', '/api/v1/health'];
       const script = `const paths = ${JSON.stringify(paths)};
@@ -84,11 +57,7 @@ describe('trust: exposure (issue 25 item 9)', () => {
           out[host + p] = { status: r.status, body: (await r.text()).slice(0, 300) };
         }
         console.log(JSON.stringify(out));`;
-      const answer = await run(
-        'nsenter',
-        ['-t', String(child.pid), '-n', process.execPath, '--input-type=module', '-e', script],
-        60_000,
-      );
+      const answer = await server.inNs(process.execPath, ['--input-type=module', '-e', script]);
       const got = JSON.parse(answer.stdout) as Record<string, { status: number; body: string }>;
       for (const p of paths.slice(0, 5)) {
         assert.equal(got[`${LAN}${p}`]?.status, 403, `${p} from ${LAN}: ${got[`${LAN}${p}`]?.body}`);

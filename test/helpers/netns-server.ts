@@ -1,0 +1,65 @@
+// Feedcast in its own network namespace whose lo also holds a LAN address (10.99.0.1): a client connecting
+// to that address comes from it, a real non-loopback peer for the server's sockets. Root only (unshare -n).
+
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import type { TestContext } from 'node:test';
+import { run } from './media-tools.js';
+import { waitFor } from './test-server.js';
+
+export const LAN = '10.99.0.1';
+const NETNS_SETUP = `ip link set lo up && ip addr add ${LAN}/32 dev lo`;
+const MAIN = new URL('../../src/main.ts', import.meta.url).pathname;
+
+/** Why these tests cannot run here, or false. */
+export function skipWithoutNetns(): string | false {
+  if (process.getuid?.() !== 0) return 'needs root for unshare -n';
+  const probe = spawnSync('unshare', ['-n', 'sh', '-c', NETNS_SETUP], { stdio: 'ignore', timeout: 30_000 });
+  return probe.status === 0 ? false : 'unshare -n with an address on lo is not permitted here';
+}
+
+export interface LogLine {
+  msg?: string;
+  [field: string]: unknown;
+}
+
+export interface NetnsServer {
+  readonly child: ChildProcess;
+  /** Everything it printed so far. */
+  readonly output: () => string;
+  /** Its JSON log lines so far. */
+  readonly lines: () => LogLine[];
+  /** Runs a command inside its namespace. */
+  readonly inNs: (cmd: string, args: string[]) => ReturnType<typeof run>;
+}
+
+/** Starts `feedcast ARGS` (JSON logs) in a new namespace, stopped by PID when the test ends; resolves once it logs `ready`. */
+export async function startNetnsServer(t: TestContext, args: string[], env: Record<string, string> = {}): Promise<NetnsServer> {
+  const child = spawn(
+    'unshare',
+    ['-n', 'sh', '-c', `${NETNS_SETUP} && exec "$0" --import tsx "$@"`, process.execPath, MAIN, ...args],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, FEEDCAST_LOG_FORMAT: 'json', ...env },
+    },
+  );
+  const exited = once(child, 'exit');
+  t.after(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      await exited;
+    }
+  });
+  let output = '';
+  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+  const lines = (): LogLine[] =>
+    output
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as LogLine);
+  await waitFor('the server to be ready', () => lines().some((l) => l.msg === 'ready') || child.exitCode !== null, 60_000);
+  if (child.exitCode !== null) throw new Error(`feedcast exited before it was ready:\n${output}`);
+  const pid = String(child.pid);
+  return { child, output: () => output, lines, inNs: (cmd, a) => run('nsenter', ['-t', pid, '-n', cmd, ...a], 60_000) };
+}
