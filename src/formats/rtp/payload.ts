@@ -36,6 +36,8 @@ export interface RtpDepacketizer {
   push(packet: RtpPacket): DepacketizedFrame[];
   /** The codec config learnt in-band since the last call (SPS/PPS, MPEG audio layer...), if it changed. */
   takeConfig?(): Buffer | undefined;
+  /** The picture size learnt from key frames since the last call, if it changed (VP8, AV1: no out-of-band config). */
+  takeSize?(): { width: number; height: number } | undefined;
 }
 
 /** Bounds of a rebuilt access unit: past these the unit is dropped. */

@@ -32,6 +32,7 @@ import { resolveFfmpeg } from '../../transcode/ffmpeg-args.js';
 import { whepRefusalStatus, type ReadTarget, type Refusal } from '../../access/access.js';
 import { credentialsFrom, type AuthDecision } from '../../access/auth.js';
 import {
+  chooseAv1,
   chooseH264,
   chooseOpus,
   chooseVp8,
@@ -42,7 +43,7 @@ import {
   type OfferMedia,
   type SdpOffer,
 } from './sdp-offer.js';
-import { WhipIngest } from './to-feed.js';
+import { WhipIngest, type WhipVideoCodec } from './to-feed.js';
 import { UdpMux } from './udp-mux.js';
 import { detach } from '../../observability/detach.js';
 
@@ -395,13 +396,17 @@ export class WebRtcRoute implements HttpRoute {
       offer.media.forEach((m, index) => {
         if (m.port === 0 || !receives(m)) return;
         if (m.kind === 'video' && codecs.video === undefined && (videoTrack !== undefined || !feedHasTracks)) {
-          const vp8 = videoTrack?.codec === 'vp8';
-          const c = vp8 ? chooseVp8(m) : chooseH264(m, hint);
-          if (c === undefined)
-            whyNot.push(vp8 ? 'the offer has no VP8 for video' : 'the offer has no H.264 with packetization-mode=1 for video');
-          else {
+          const codec = videoTrack?.codec === 'vp8' || videoTrack?.codec === 'av1' ? videoTrack.codec : 'h264';
+          const c = codec === 'vp8' ? chooseVp8(m) : codec === 'av1' ? chooseAv1(m) : chooseH264(m, hint);
+          if (c === undefined) {
+            whyNot.push(
+              codec === 'h264'
+                ? 'the offer has no H.264 with packetization-mode=1 for video'
+                : `the offer has no ${codec.toUpperCase()} for video`,
+            );
+          } else {
             keep.set(index, c.payloadType);
-            codecs.video = peerCodec(c, vp8 ? VP8 : H264);
+            codecs.video = peerCodec(c, codec === 'vp8' ? VP8 : codec === 'av1' ? AV1 : H264);
           }
         } else if (m.kind === 'audio' && codecs.audio === undefined && (audioTrack !== undefined || !feedHasTracks)) {
           const c = chooseOpus(m);
@@ -499,21 +504,22 @@ export class WebRtcRoute implements HttpRoute {
     const offer = parseOffer(text);
     const keep = new Map<number, number>();
     const codecs: PeerCodecs = { video: undefined, audio: undefined };
-    let videoCodec: 'h264' | 'vp8' = 'h264';
+    let videoCodec: WhipVideoCodec = 'h264';
     const whyNot: string[] = [];
     offer.media.forEach((m, index) => {
       if (m.port === 0 || !sends(m)) return;
       if (m.kind === 'video' && codecs.video === undefined) {
-        // H.264 first (every output carries it); else VP8 (WHEP viewers only).
+        // H.264 first (every output carries it); else VP8, else AV1 (WHEP viewers only).
         const h264 = chooseH264(m);
         const vp8 = h264 === undefined ? chooseVp8(m) : undefined;
-        const c = h264 ?? vp8;
+        const av1 = h264 === undefined && vp8 === undefined ? chooseAv1(m) : undefined;
+        const c = h264 ?? vp8 ?? av1;
         if (c === undefined) {
-          whyNot.push('the video section offers neither H.264 with packetization-mode=1 nor VP8');
+          whyNot.push('the video section offers none of H.264 with packetization-mode=1, VP8 and AV1');
         } else {
           keep.set(index, c.payloadType);
-          codecs.video = peerCodec(c, vp8 !== undefined ? VP8 : H264);
-          videoCodec = vp8 !== undefined ? 'vp8' : 'h264';
+          videoCodec = vp8 !== undefined ? 'vp8' : av1 !== undefined ? 'av1' : 'h264';
+          codecs.video = peerCodec(c, videoCodec === 'vp8' ? VP8 : videoCodec === 'av1' ? AV1 : H264);
         }
       } else if (m.kind === 'audio' && codecs.audio === undefined) {
         const c = chooseOpus(m);
@@ -527,7 +533,7 @@ export class WebRtcRoute implements HttpRoute {
     if (codecs.video === undefined && codecs.audio === undefined) {
       throw new HttpError(
         406,
-        `No codec in common: WHIP takes H.264 or VP8 video and Opus audio; ${whyNot.join('; ') || 'the offer sends no media'}.`,
+        `No codec in common: WHIP takes H.264, VP8 or AV1 video and Opus audio; ${whyNot.join('; ') || 'the offer sends no media'}.`,
       );
     }
     const accepting = { video: codecs.video !== undefined, audio: codecs.audio !== undefined };
@@ -842,6 +848,7 @@ function sends(m: OfferMedia): boolean {
 /** The codecs werift is told to negotiate: the name, clock rate and channels of each. */
 const H264 = { mimeType: 'video/H264', clockRate: 90_000, channels: undefined } as const;
 const VP8 = { mimeType: 'video/VP8', clockRate: 90_000, channels: undefined } as const;
+const AV1 = { mimeType: 'video/AV1', clockRate: 90_000, channels: undefined } as const;
 const OPUS = { mimeType: 'audio/opus', clockRate: 48_000, channels: 2 } as const;
 
 /** The PeerCodec for a codec chosen from the offer (its payload type and fmtp kept). */

@@ -9,6 +9,7 @@ import type { Frame } from '../../media/frame.js';
 import type { Track } from '../../media/track.js';
 import { NalPacketizer } from '../../formats/rtp/nal-rtp.js';
 import { Vp8Packetizer } from '../../formats/rtp/vp8-rtp.js';
+import { Av1Packetizer } from '../../formats/rtp/av1-rtp.js';
 import type { RtpPacketizer } from '../../formats/rtp/payload.js';
 import type { Logger } from '../../observability/logger.js';
 import { TypedEmitter } from '../../typed-emitter.js';
@@ -65,8 +66,11 @@ export function sendableTracks(tracks: readonly Track[], opusFromOtherAudio = fa
   let audio: Track | undefined;
   for (const t of tracks) {
     if (t.kind === 'video') {
-      if ((t.codec === 'h264' && t.config !== undefined) || t.codec === 'vp8') video ??= t;
-      else notes.push(`video ${t.codec} is not sent over WebRTC (browsers take H.264 or VP8 here; transcode the feed to H.264)`);
+      if ((t.codec === 'h264' && t.config !== undefined) || t.codec === 'vp8' || t.codec === 'av1') video ??= t;
+      else
+        notes.push(
+          `video ${t.codec} is not sent over WebRTC (browsers take H.264, VP8 or AV1 here; transcode the feed to H.264)`,
+        );
     } else if (t.codec === 'opus') {
       audio ??= t;
     } else if (opusFromOtherAudio && OPUS_TRANSCODABLE.has(t.codec)) {
@@ -271,7 +275,7 @@ export class FeedRtpSource extends TypedEmitter<RtpSourceEvents> {
   private onFrame(frame: Frame): void {
     if (this.closed) return;
     if (this.videoTrack !== undefined && frame.trackId === this.videoTrack.id) {
-      // VP8 has no B-frames (an alt-ref frame is decoded and not shown; presentation order holds).
+      // VP8 and AV1 frames keep presentation order (hidden frames are decoded, not shown): no re-encode.
       if (this.videoTrack.codec === 'h264' && !this.reorder.seen && this.reorder.push(frame)) this.startReencode();
       if (this.reencoder !== undefined) this.reencoder.write(frame);
       else this.sendVideo(frame);
@@ -311,7 +315,9 @@ export class FeedRtpSource extends TypedEmitter<RtpSourceEvents> {
 
 function packetizerFor(track: Track | undefined): RtpPacketizer | undefined {
   if (track === undefined) return undefined;
-  return track.codec === 'vp8' ? new Vp8Packetizer() : new NalPacketizer(track);
+  if (track.codec === 'vp8') return new Vp8Packetizer();
+  if (track.codec === 'av1') return new Av1Packetizer();
+  return new NalPacketizer(track);
 }
 
 /** One FeedRtpSource per feed while it has viewers. */

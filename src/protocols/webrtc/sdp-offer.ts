@@ -254,6 +254,12 @@ export function chooseVp8(media: OfferMedia): OfferCodec | undefined {
   return media.codecs.find((c) => c.name.toLowerCase() === 'vp8' && c.clockRate === 90_000);
 }
 
+/** AV1 (the AOM RTP payload format), profile 0 when the offer says which. */
+export function chooseAv1(media: OfferMedia): OfferCodec | undefined {
+  const av1 = media.codecs.filter((c) => c.name.toLowerCase() === 'av1' && c.clockRate === 90_000);
+  return av1.find((c) => (c.fmtp.get('profile') ?? '0') === '0') ?? av1[0];
+}
+
 /**
  * Rewrites the offer so that each media section offers only the payload type chosen for it
  * (`keep`: section index -> payload type; sections not in the map keep everything). werift then

@@ -8,6 +8,7 @@ import type { PublisherSession } from '../../feed/feed.js';
 import { NalDepacketizer } from '../../formats/rtp/nal-rtp.js';
 import { OpusDepacketizer } from '../../formats/rtp/audio-rtp.js';
 import { Vp8Depacketizer } from '../../formats/rtp/vp8-rtp.js';
+import { Av1Depacketizer } from '../../formats/rtp/av1-rtp.js';
 import { videoFieldsOf } from '../../formats/rtp/formats.js';
 import type { RtpDepacketizer } from '../../formats/rtp/payload.js';
 import type { RtpPacket } from '../../formats/rtp/rtp-packet.js';
@@ -29,11 +30,14 @@ interface InTrack {
   origin: { rtp: number; atMs: number } | undefined;
 }
 
+/** The video codecs WHIP takes, in the order it prefers them. */
+export type WhipVideoCodec = 'h264' | 'vp8' | 'av1';
+
 export interface WhipIngestOptions {
   keyframeIntervalMs: number;
   /** Which media the answer accepts (H.264 or VP8 video, Opus audio). */
   video: boolean;
-  videoCodec?: 'h264' | 'vp8';
+  videoCodec?: WhipVideoCodec;
   audio: boolean;
 }
 
@@ -44,9 +48,9 @@ export class WhipIngest {
   private readonly startedAtMs = Date.now();
   private readonly tracks = new Map<number, InTrack>();
   private videoConfig: Buffer | undefined;
-  /** VP8 has no out-of-band config: its size comes from the key frames. */
-  private vp8Size: { width: number; height: number } | undefined;
-  private readonly videoCodec: 'h264' | 'vp8';
+  /** VP8 and AV1 have no out-of-band config here: their size comes from the key frames. */
+  private videoSize: { width: number; height: number } | undefined;
+  private readonly videoCodec: WhipVideoCodec;
   private announced = false;
   private readonly hasVideo: boolean;
   private readonly hasAudio: boolean;
@@ -65,7 +69,12 @@ export class WhipIngest {
     this.hasAudio = options.audio;
     this.videoCodec = options.videoCodec ?? 'h264';
     if (options.video) {
-      const depacketizer = this.videoCodec === 'vp8' ? new Vp8Depacketizer() : new NalDepacketizer('h264');
+      const depacketizer =
+        this.videoCodec === 'vp8'
+          ? new Vp8Depacketizer()
+          : this.videoCodec === 'av1'
+            ? new Av1Depacketizer()
+            : new NalDepacketizer('h264');
       this.tracks.set(VIDEO_ID, this.inTrack(VIDEO_ID, 'video', 90_000, depacketizer));
     }
     if (options.audio) this.tracks.set(AUDIO_ID, this.inTrack(AUDIO_ID, 'audio', 48_000, new OpusDepacketizer()));
@@ -91,9 +100,15 @@ export class WhipIngest {
 
   private announce(): void {
     const tracks: Track[] = [];
-    if (this.hasVideo && this.videoCodec === 'vp8') {
-      if (this.vp8Size === undefined) return;
-      tracks.push({ id: VIDEO_ID, kind: 'video', codec: 'vp8', width: this.vp8Size.width, height: this.vp8Size.height });
+    if (this.hasVideo && this.videoCodec !== 'h264') {
+      if (this.videoSize === undefined) return;
+      tracks.push({
+        id: VIDEO_ID,
+        kind: 'video',
+        codec: this.videoCodec,
+        width: this.videoSize.width,
+        height: this.videoSize.height,
+      });
     } else if (this.hasVideo) {
       if (this.videoConfig === undefined) return;
       tracks.push({ id: VIDEO_ID, kind: 'video', codec: 'h264', ...videoFieldsOf('h264', this.videoConfig) });
@@ -132,10 +147,10 @@ export class WhipIngest {
       }
       return;
     }
-    if (track.kind === 'video' && track.depacketizer instanceof Vp8Depacketizer) {
-      const size = track.depacketizer.takeSize();
+    if (track.kind === 'video' && this.videoCodec !== 'h264') {
+      const size = track.depacketizer.takeSize?.();
       if (size !== undefined) {
-        this.vp8Size = size;
+        this.videoSize = size;
         this.announce();
       }
     } else if (track.kind === 'video') {

@@ -1,0 +1,119 @@
+// AV1 over RTP with a real libaom stream (test/fixtures/av1-160x120.obu): the sequence header gives
+// the size, temporal units survive packetising and depacketising at any packet size, a lost packet
+// drops its unit only, and any payload parses or throws MalformedInputError.
+
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { test } from 'node:test';
+import fc from 'fast-check';
+import { MalformedInputError } from '../../errors.js';
+import { ObuType, parseSequenceHeaderSize, readObu, writeObus, type Obu } from '../av1/obu.js';
+import type { RtpPacket } from './rtp-packet.js';
+import { Av1Depacketizer, Av1Packetizer } from './av1-rtp.js';
+
+/** The fixture's temporal units in Feedcast's frame layout (OBUs with sizes, no temporal delimiters). */
+function temporalUnits(): Buffer[] {
+  const bytes = readFileSync(new URL('../../../test/fixtures/av1-160x120.obu', import.meta.url));
+  const units: Obu[][] = [];
+  for (let pos = 0; pos < bytes.length;) {
+    const { obu, length } = readObu(bytes, pos);
+    if (obu.type === ObuType.temporalDelimiter) units.push([]);
+    else units.at(-1)?.push(obu);
+    pos += length;
+  }
+  return units.map((u) => writeObus(u));
+}
+
+function packets(frames: Buffer[], maxPayload: number): RtpPacket[] {
+  const p = new Av1Packetizer(96, maxPayload);
+  const out: RtpPacket[] = [];
+  let seq = 65_000;
+  frames.forEach((data, i) => {
+    for (const u of p.packetize({ trackId: 0, pts90k: i * 3600, dts90k: i * 3600, keyframe: i === 0, data })) {
+      out.push({
+        marker: u.marker,
+        payloadType: 96,
+        sequence: seq++ & 0xffff,
+        timestamp: i * 3600,
+        ssrc: 1,
+        csrcs: [],
+        extension: undefined,
+        payload: Buffer.concat(u.parts),
+      });
+    }
+  });
+  return out;
+}
+
+test('the sequence header of a libaom stream gives its size', () => {
+  const bytes = readFileSync(new URL('../../../test/fixtures/av1-160x120.obu', import.meta.url));
+  let pos = 0;
+  let found: { width: number; height: number } | undefined;
+  while (pos < bytes.length && found === undefined) {
+    const { obu, length } = readObu(bytes, pos);
+    if (obu.type === ObuType.sequenceHeader) found = parseSequenceHeaderSize(obu.payload);
+    pos += length;
+  }
+  assert.deepEqual(found, { width: 160, height: 120 });
+});
+
+test('temporal units come back whole at every packet size, the first a key frame with N set', () => {
+  const frames = temporalUnits();
+  assert.equal(frames.length, 3);
+  for (const maxPayload of [40, 100, 300, 1200]) {
+    const list = packets(frames, maxPayload);
+    assert.equal((list[0]?.payload[0] ?? 0) & 0x08, 0x08, 'N on the key frame');
+    assert.ok(list.every((p) => p.payload.length <= maxPayload));
+    // Packets end inside OBUs except at a unit's end: Y=0 only with the marker (libwebrtc's frame boundaries).
+    for (const p of list) if (!p.marker && maxPayload < 300) assert.equal((p.payload[0] ?? 0) & 0x40, 0x40);
+    const d = new Av1Depacketizer();
+    const out = list.flatMap((p) => d.push(p));
+    assert.deepEqual(
+      out.map((f) => f.data),
+      frames,
+      `max payload ${maxPayload}`,
+    );
+    assert.deepEqual(
+      out.map((f) => f.keyframe),
+      [true, false, false],
+    );
+    assert.deepEqual(d.takeSize(), { width: 160, height: 120 });
+  }
+});
+
+test('a lost packet drops its temporal unit only', () => {
+  const frames = temporalUnits();
+  const list = packets(frames, 100);
+  const firstOfSecond = list.findIndex((p) => p.timestamp === 3600);
+  const d = new Av1Depacketizer();
+  const out = list.filter((_, i) => i !== firstOfSecond + 1).flatMap((p) => d.push(p));
+  assert.deepEqual(
+    out.map((f) => f.data),
+    [frames[0], frames[2]],
+  );
+});
+
+test('any payload parses or throws MalformedInputError', () => {
+  fc.assert(
+    fc.property(fc.array(fc.tuple(fc.uint8Array({ minLength: 1, maxLength: 40 }), fc.boolean()), { maxLength: 20 }), (list) => {
+      const d = new Av1Depacketizer();
+      list.forEach(([bytes, marker], i) => {
+        try {
+          d.push({
+            marker,
+            payloadType: 96,
+            sequence: i,
+            timestamp: 0,
+            ssrc: 1,
+            csrcs: [],
+            extension: undefined,
+            payload: Buffer.from(bytes),
+          });
+        } catch (err) {
+          if (!(err instanceof MalformedInputError)) throw err;
+        }
+      });
+    }),
+    { numRuns: 3000 },
+  );
+});
