@@ -33,6 +33,8 @@ export interface FeedView {
   keyframesIn: number;
   publishers: number;
   framesSkippedBeforeKeyframe: number;
+  /** Frames dropped at ingest for being over a per-frame cap (FC_ERR_FRAME_TOO_LARGE). */
+  framesTooLarge: number;
   timestampRepairs: { nonMonotonic: number; jumps: number };
   readers: number;
   /** The feed's disk ring (FeedFile), null without `File`. */
@@ -115,6 +117,7 @@ export function feedView(ctx: ServerContext, feed: Feed, now = Date.now()): Feed
     keyframesIn: feed.stats.keyframesIn,
     publishers: feed.stats.publishers,
     framesSkippedBeforeKeyframe: feed.stats.framesSkippedBeforeKeyframe,
+    framesTooLarge: feed.stats.framesTooLarge,
     timestampRepairs: { ...feed.clockRepairs },
     readers,
     file: fileView(ctx, feed),
