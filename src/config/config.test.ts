@@ -492,9 +492,11 @@ for (const [text, bytes] of sizes) {
 
 test('an empty file gives every default (same as defaultConfig)', async () => {
   const config = await parse('# nothing\n', 'empty.conf');
-  assert.deepEqual(config, defaultConfig({ source: 'empty.conf' }));
+  // Issue 18 class 5: a config file without RTSPPort has no RTSP (the demo, without a file, has it).
+  assert.deepEqual(config, defaultConfig({ source: 'empty.conf', rtsp: { port: undefined, bindAddress: '0.0.0.0' } }));
   assert.deepEqual(config.http, { port: 8090, bindAddress: '0.0.0.0' });
-  assert.equal(config.rtsp.port, 5454);
+  assert.equal(config.rtsp.port, undefined);
+  assert.equal(defaultConfig().rtsp.port, 5454);
   assert.deepEqual(config.rtmp, { port: 1935, bindAddress: '0.0.0.0', chunkSize: 4096 });
   assert.equal(config.maxClients, 1000);
   assert.equal(config.maxHttpConnections, 2000);
@@ -778,7 +780,7 @@ test('examples/ffserver-sample.conf (ffserver 3.4 doc/ffserver.conf) loads as ff
   assert.equal(config.maxClients, 1000);
   assert.equal(config.maxBandwidthKbps, 1000);
   assert.equal(config.customLog, '-');
-  assert.equal(config.rtsp.port, 5454, 'RTSP defaults to 5454 (ffserver had it off)');
+  assert.equal(config.rtsp.port, undefined, 'RTSP is off without RTSPPort, as in ffserver (issue 18 class 5)');
   assert.deepEqual(
     config.feeds.map((f) => [f.name, f.key, f.file, f.fileMaxSizeBytes]),
     [['feed1.ffm', 'feed1', '/tmp/feed1.ffm', 200 * 1024]],
@@ -997,4 +999,20 @@ test('issue 18 class 4: a CustomLog or feed File in a missing directory and a mi
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+test('issue 18 class 5: listeners without their own bind address bind to HTTPBindAddress; RTSP only when asked', async () => {
+  // HTTPBindAddress 127.0.0.1 left RTMP and RTSP open on 0.0.0.0, and RTSP listened without RTSPPort.
+  const local = await parse('HTTPBindAddress 127.0.0.1\n');
+  assert.equal(local.rtsp.port, undefined);
+  assert.equal(local.rtmp.bindAddress, '127.0.0.1');
+  assert.equal(local.rtsp.bindAddress, '127.0.0.1');
+  assert.equal(local.webrtc.bindAddress, '127.0.0.1');
+  const rtsp = await parse('HTTPBindAddress 127.0.0.1\nRTSPPort 8554\nRTMPBindAddress 0.0.0.0\n');
+  assert.deepEqual(rtsp.rtsp, { port: 8554, bindAddress: '127.0.0.1' });
+  assert.equal(rtsp.rtmp.bindAddress, '0.0.0.0', 'its own bind address wins');
+  const bindOnly = await parse('RTSPBindAddress 127.0.0.2\n');
+  assert.deepEqual(bindOnly.rtsp, { port: 5454, bindAddress: '127.0.0.2' });
+  const wildcard = await parse('HTTPPort 8091\n');
+  assert.equal(wildcard.webrtc.bindAddress, undefined, 'a wildcard HTTPBindAddress leaves WebRTC on every interface');
 });

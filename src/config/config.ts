@@ -679,6 +679,15 @@ function hasVideo(stream: StreamDraft, format: FormatInfo): boolean {
 function checkGlobals(state: ParseState, report: Reporter): void {
   const { error, warn } = report;
   const g = state.globals;
+  // Issue 18 class 5: a config file opens only the listeners it asks for, where it asks. RTSP listens only
+  // with RTSPPort or RTSPBindAddress, as in ffserver (the demo, without a config, keeps it on); every listener
+  // without a bind address of its own binds to HTTPBindAddress (HTTPBindAddress 127.0.0.1 left RTMP and RTSP
+  // open on 0.0.0.0).
+  if (!state.explicit.has('rtspPort') && !state.explicit.has('rtspBindAddress')) g.rtspPort = undefined;
+  if (!state.explicit.has('rtspBindAddress')) g.rtspBindAddress = g.httpBindAddress;
+  if (!state.explicit.has('rtmpBindAddress')) g.rtmpBindAddress = g.httpBindAddress;
+  const wildcard = g.httpBindAddress === '0.0.0.0' || g.httpBindAddress === '::';
+  if (!state.explicit.has('webrtcBindAddress') && !wildcard) g.webrtcBindAddress = g.httpBindAddress;
   const clientsLine = state.explicit.get('maxClients');
   if (clientsLine === undefined) {
     g.maxClients = Math.min(g.maxClients, g.maxHttpConnections);

@@ -774,7 +774,7 @@ function bindAddress(
     group: 'global',
     origin: name === 'RTMPBindAddress' ? 'feedcast' : 'ffserver',
     value: v.host(),
-    default: GLOBAL_DEFAULTS[key],
+    default: key === 'httpBindAddress' ? GLOBAL_DEFAULTS[key] : 'HTTPBindAddress',
     doc: `Address the ${listener} listener binds to. A host name is resolved at load (IPv4 preferred).`,
     differs: 'IPv6 addresses are accepted too.',
     example: '0.0.0.0',
@@ -928,7 +928,8 @@ export const DIRECTIVES: readonly Directive[] = [
       origin: 'ffserver',
       value: v.port(0),
       doc: 'TCP port of the RTSP listener (`rtsp://HOST:PORT/FEED`). 0 turns RTSP off.',
-      differs: "Default 5454 (the port of ffserver's sample config); ffserver had RTSP off unless RTSPPort was given.",
+      differs:
+        'As in ffserver, a config file without RTSPPort (or RTSPBindAddress, which alone means 5454) has no RTSP; the built-in demo (no config file) listens on 5454.',
       example: '5454',
     },
     (port, site) => {

@@ -43,6 +43,7 @@ test('describeConfig lists listeners, feeds with URLs, streams, redirects and wa
   assert.match(text, /HTTP {2}0\.0\.0\.0:8081/);
   assert.match(text, /RTSP {2}0\.0\.0\.0:5454/);
   assert.match(text, /RTMP {2}0\.0\.0\.0:1935/);
+  assert.match(text, /WebRTC {2}UDP 0\.0\.0\.0, a free port per peer; offers and answers on HTTP/);
   // Issue 19: the directives a reload cannot apply are named.
   assert.match(text, /every other directive\)\n {2}HTTPPort, HTTPBindAddress, BindAddress, Port: the HTTP listener/);
   assert.match(text, /\n {2}EgressThreads: /);
@@ -74,7 +75,7 @@ test('describeConfig of the defaults, and feed URLs with RTMP and RTSP off', () 
     http: { port: 8090, bindAddress: '::1' },
   });
   const text = describeConfig(config);
-  assert.match(text, /RTSP {2}off \(RTSPPort 0\)/);
+  assert.match(text, /RTSP {2}off \(no RTSPPort\)/);
   assert.match(text, /RTMP {2}off \(RTMPPort 0\)/);
   assert.match(text, /Feeds \(0\)\n\nStreams \(0\)\n\nRedirects \(0\)\n\nWarnings \(0\)\n$/);
   const feed = {

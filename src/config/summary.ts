@@ -110,9 +110,13 @@ export function describeConfig(config: ServerConfig): string {
   const urls = listenerUrls(config);
   out.push(`Config ${config.source}`);
   out.push('Listeners');
+  // Every address and port that will listen (issue 18 class 5).
   out.push(`  HTTP  ${config.http.bindAddress}:${config.http.port}`);
-  out.push(`  RTSP  ${config.rtsp.port !== undefined ? `${config.rtsp.bindAddress}:${config.rtsp.port}` : 'off (RTSPPort 0)'}`);
+  if (config.tls.httpsPort !== undefined) out.push(`  HTTPS  ${config.http.bindAddress}:${config.tls.httpsPort}`);
+  out.push(`  RTSP  ${config.rtsp.port !== undefined ? `${config.rtsp.bindAddress}:${config.rtsp.port}` : 'off (no RTSPPort)'}`);
   out.push(`  RTMP  ${config.rtmp.port !== 0 ? `${config.rtmp.bindAddress}:${config.rtmp.port}` : 'off (RTMPPort 0)'}`);
+  if (config.tls.rtmpsPort !== undefined) out.push(`  RTMPS  ${config.rtmp.bindAddress}:${config.tls.rtmpsPort}`);
+  out.push(`  WebRTC  ${describeWebRtcListeners(config)}`);
   out.push(
     `Limits  MaxClients ${config.maxClients}, MaxHTTPConnections ${config.maxHttpConnections}, MaxBandwidth ${config.maxBandwidthKbps} kbit/s`,
   );
@@ -208,4 +212,19 @@ export function portSetting(config: ServerConfig, port: number): string | undefi
     [config.webrtc.enabled ? config.webrtc.tcpPort : undefined, 'WebRTCTCPPort'],
   ];
   return candidates.find(([p]) => p === port)?.[1];
+}
+
+/** Where WebRTC media listens: signalling is on HTTP; media on UDP (one port, a range or ephemeral) and TCP. */
+function describeWebRtcListeners(config: ServerConfig): string {
+  const w = config.webrtc;
+  if (!w.enabled) return 'off (WebRTC off)';
+  const bind = w.bindAddress ?? config.http.bindAddress;
+  const udp =
+    w.udpPort !== undefined
+      ? `UDP ${bind}:${w.udpPort}`
+      : w.portRange !== undefined
+        ? `UDP ${bind}:${w.portRange[0]}-${w.portRange[1]}`
+        : `UDP ${bind}, a free port per peer`;
+  const tcp = w.tcp ? `, TCP ${bind}:${w.tcpPort ?? 'a free port'}` : '';
+  return `${udp}${tcp}; offers and answers on HTTP`;
 }
