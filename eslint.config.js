@@ -13,6 +13,7 @@ export default tseslint.config(
       'node_modules/',
       'web/vendor/',
       'eslint.config.js',
+      '.dependency-cruiser.cjs',
       'bin/',
       'scripts/',
     ],
