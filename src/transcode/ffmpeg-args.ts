@@ -500,6 +500,49 @@ export function specify(options: readonly string[], kind: 'v' | 'a', index: numb
   return out;
 }
 
+/**
+ * A file-backed `<Stream>` (ffserver's `File`, ref §2.5) for one viewer: the file from its start at its own pace
+ * (`-re`), looping when asked, its streams copied as they are into the stream's container on stdout.
+ */
+export function fileStreamArgs(
+  file: string,
+  output: { muxer: string; loop: boolean; inputFormat: string | undefined; noAudio: boolean; noVideo: boolean },
+): string[] {
+  const muxerOptions =
+    output.muxer === 'mpegts'
+      ? ['-muxdelay', '0', '-muxpreload', '0']
+      : output.muxer === 'flv'
+        ? ['-flvflags', 'no_duration_filesize']
+        : output.muxer === 'mp4'
+          ? ['-movflags', 'frag_keyframe+empty_moov+default_base_moof']
+          : output.muxer === 'webm' || output.muxer === 'matroska'
+            ? ['-live', '1']
+            : [];
+  return [
+    ...COMMON,
+    '-nostdin',
+    '-re',
+    ...(output.loop ? ['-stream_loop', '-1'] : []),
+    ...(output.inputFormat !== undefined ? ['-f', output.inputFormat] : []),
+    '-i',
+    file,
+    '-map',
+    '0:v?',
+    '-map',
+    '0:a?',
+    ...(output.noVideo ? ['-vn'] : []),
+    ...(output.noAudio ? ['-an'] : []),
+    '-c',
+    'copy',
+    ...muxerOptions,
+    '-flush_packets',
+    '1',
+    '-f',
+    output.muxer,
+    'pipe:1',
+  ];
+}
+
 /** The ffmpeg program: FFmpegPath from the config, then $FEEDCAST_FFMPEG, then `ffmpeg` on PATH. */
 export type FfmpegLocation = { ok: true; path: string } | { ok: false; reason: string };
 

@@ -9,7 +9,9 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import {
   decodeFrames,
+  FFMPEG,
   haveVlc,
+  lavfiArgs,
   probePackets,
   publish,
   run,
@@ -305,3 +307,45 @@ test('issue 18 class 4: start-up stops with file:line before anything listens; a
   assert.match(r.stderr, new RegExp(`port ${busyPort}; change RTMPPort .* in ${ok}`));
   assert.doesNotMatch(r.stderr, /HTTPPort/);
 });
+
+test(
+  'issue 18 class 2: a <Stream> with File serves the file over HTTP, each viewer from its start, at its pace',
+  { skip },
+  async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'feedcast-file-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    const movie = join(dir, 'movie.mp4');
+    const made = await run(
+      FFMPEG,
+      [
+        '-v',
+        'error',
+        ...lavfiArgs('h264-aac', { size: '160x120', rate: 10, gop: 10 }),
+        '-t',
+        '3',
+        '-movflags',
+        '+faststart',
+        movie,
+      ],
+      60_000,
+    );
+    assert.equal(made.code, 0, made.stderr);
+    const server = await startTestServer(
+      t,
+      `<Stream movie.flv>   # ffserver's file stream\nFile ${movie}\n</Stream>\n<Stream movie.ts>\nFile ${movie}\nFormat mpegts\n</Stream>\n`,
+    );
+    for (const path of ['/movie.flv', '/movie.ts']) {
+      const started = Date.now();
+      // Two viewers at once: each gets the whole file from its first frame.
+      const [a, b] = await Promise.all([probePackets(server.url(path), 10), probePackets(server.url(path), 10)]);
+      const elapsedMs = Date.now() - started;
+      for (const probe of [a, b]) {
+        assert.deepEqual(probe.streams.map((s) => s.codec_name).sort(), ['aac', 'h264'], path);
+        const video = probe.packets.filter((p) => p.codec_type === 'video');
+        assert.equal(video.length, 30, `${path}: every frame of the 3 s file, once (no loop)`);
+        assert.ok(video[0]?.flags.startsWith('K'), `${path}: from the first key frame`);
+      }
+      assert.ok(elapsedMs >= 2500, `${path}: sent at the file's pace (${elapsedMs} ms for 3 s)`);
+    }
+  },
+);

@@ -22,6 +22,7 @@ import { socketBytesWritten } from '../../streams/native-fanout.js';
 import { findByName } from '../../config/names.js';
 import { RefusalLog } from '../../observability/refusal-log.js';
 import { ByteBudget } from '../../media/byte-budget.js';
+import { serveFileStream } from './file-stream.js';
 
 // Refusals are answered by the read gate; HLS and other routes import sendRefusal from here too.
 export { sendRefusal } from './read-gate.js';
@@ -327,6 +328,13 @@ export class HttpServer {
       // ffserver's status stream: its ACL guards the page.
       this.authorizeThen(req, res, conn, { action: 'read', feed: undefined, stream: stream.name }, url, () =>
         sendHtml(res, 200, renderStatusPage(this.ctx)),
+      );
+      return;
+    }
+    if (stream.feed === undefined && stream.file !== undefined && stream.format.support !== 'obsolete') {
+      // ffserver's file streams: each viewer from the file's start, at its pace (file-stream.ts).
+      this.authorizeThen(req, res, conn, { action: 'read', feed: undefined, stream: stream.name }, url, () =>
+        serveFileStream(req, res, stream, this.ctx.config.ffmpegPath, this.ctx.log),
       );
       return;
     }
