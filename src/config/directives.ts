@@ -704,7 +704,13 @@ function iceServer(key: 'webrtcIceServers' | 'webrtcServerIceServers', name: str
  * crashed the server after it said ready), so `feedcast check` and start-up report it with file:line before
  * anything listens.
  */
-function deferPathCheck(site: Site, path: string, want: 'writable-file' | 'readable-file'): void {
+function deferPathCheck(
+  site: Site,
+  path: string,
+  want: 'writable-file' | 'readable-file',
+  /** A feed File whose directory exists but cannot be written: the feed is served live without it, so a warning. */
+  unwritable: 'error' | 'warn' = 'error',
+): void {
   if (!site.state.checkPaths) return;
   site.state.deferred.push(async () => {
     const full = resolve(path);
@@ -730,17 +736,29 @@ function deferPathCheck(site: Site, path: string, want: 'writable-file' | 'reada
         site.error(`${site.name} ${path}: ${dir} is not a directory`);
         return;
       }
-      await access(dir, constants.W_OK).catch(async () => {
-        // A file that exists and is writable is enough; else the directory must let us create it.
-        await access(full, constants.W_OK);
+      await access(dir, constants.W_OK).catch(async (dirErr: unknown) => {
+        // A file that exists and is writable is enough; else the directory must let us create it
+        // (and its error, EROFS or EACCES, is the one to report: the file's would be ENOENT).
+        await access(full, constants.W_OK).catch(() => {
+          throw dirErr;
+        });
       });
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      site.error(
-        code === 'ENOENT'
-          ? `${site.name} ${path}: the directory ${dir} does not exist; create it (mkdir -p ${dir}) or change ${site.name}`
-          : `${site.name} ${path}: ${dir} is not writable by this user (${code ?? String(err)}); fix its permissions or change ${site.name}`,
-      );
+      if (code === 'ENOENT') {
+        site.error(
+          `${site.name} ${path}: the directory ${dir} does not exist; create it (mkdir -p ${dir}) or change ${site.name}`,
+        );
+      } else if (unwritable === 'warn') {
+        // A read-only or full disk must not take the live feed down (docs/reliability.md): it is served without its file.
+        site.warn(
+          `${site.name} ${path}: ${dir} is not writable (${code ?? String(err)}); the feed is served live without its file until that is fixed`,
+        );
+      } else {
+        site.error(
+          `${site.name} ${path}: ${dir} is not writable by this user (${code ?? String(err)}); fix its permissions or change ${site.name}`,
+        );
+      }
     }
   });
 }
@@ -1496,7 +1514,7 @@ export const DIRECTIVES: readonly Directive[] = [
     feed(value, feed, site) {
       feed.file = value;
       feed.readOnly = false;
-      deferPathCheck(site, value, 'writable-file');
+      deferPathCheck(site, value, 'writable-file', 'warn');
     },
     stream(value, stream, site) {
       stream.file = value;
