@@ -203,22 +203,9 @@ export class AsfStreamFramer extends Buffered implements RawFramer {
   }
 }
 
-// ---------------------------------------------------------------------------------------------
-// AVI (RIFF): 'RIFF' size 'AVI ', LIST 'hdrl' (avih, LIST 'strl' per stream: strh with fccType and
-// fccHandler, strf), then LIST 'movi' whose chunks are 'NNdc'/'NNdb' video and 'NNwb' audio, each
-// id, size u32le, data, padded to an even length. Written to a pipe, the sizes are never filled in,
-// so the header is everything up to the 'movi' list type and each chunk after it is a piece.
-
-const MAX_HEADER_BYTES = 1024 * 1024;
-
-export class AviFramer extends Buffered implements RawFramer {
-  private headerBytes: Buffer | undefined;
-  /** Stream index -> video codec FourCC (audio streams are absent). */
-  private readonly videoCodecs = new Map<number, string>();
-
-  constructor() {
-    super('avi');
-  }
+/** A framer whose stream opens with a header every reader needs first: read once, then pieces. */
+abstract class HeaderFirstFramer extends Buffered implements RawFramer {
+  protected headerBytes: Buffer | undefined;
 
   header(): Buffer | undefined {
     return this.headerBytes;
@@ -227,6 +214,33 @@ export class AviFramer extends Buffered implements RawFramer {
   push(chunk: Buffer): RawPiece[] {
     this.append(chunk);
     if (this.headerBytes === undefined && !this.readHeader()) return [];
+    return this.pieces();
+  }
+
+  /** Cuts the header into `headerBytes`; false when more bytes are needed. */
+  protected abstract readHeader(): boolean;
+
+  /** The pieces completed in the buffer. */
+  protected abstract pieces(): RawPiece[];
+}
+
+// ---------------------------------------------------------------------------------------------
+// AVI (RIFF): 'RIFF' size 'AVI ', LIST 'hdrl' (avih, LIST 'strl' per stream: strh with fccType and
+// fccHandler, strf), then LIST 'movi' whose chunks are 'NNdc'/'NNdb' video and 'NNwb' audio, each
+// id, size u32le, data, padded to an even length. Written to a pipe, the sizes are never filled in,
+// so the header is everything up to the 'movi' list type and each chunk after it is a piece.
+
+const MAX_HEADER_BYTES = 1024 * 1024;
+
+export class AviFramer extends HeaderFirstFramer {
+  /** Stream index -> video codec FourCC (audio streams are absent). */
+  private readonly videoCodecs = new Map<number, string>();
+
+  constructor() {
+    super('avi');
+  }
+
+  protected pieces(): RawPiece[] {
     const out: RawPiece[] = [];
     while (this.buf.length >= 8) {
       const id = this.buf.toString('latin1', 0, 4);
@@ -254,7 +268,7 @@ export class AviFramer extends Buffered implements RawFramer {
   }
 
   /** Reads RIFF/hdrl up to the 'movi' list type; false when more bytes are needed. */
-  private readHeader(): boolean {
+  protected readHeader(): boolean {
     const b = this.buf;
     if (b.length < 12) return false;
     if (b.toString('latin1', 0, 4) !== 'RIFF' || b.toString('latin1', 8, 12) !== 'AVI ') {
@@ -316,21 +330,14 @@ export class AviFramer extends Buffered implements RawFramer {
 // packets: version u16, length u16 (whole packet), stream u16, timestamp u32, reserved u8, flags u8
 // (2 = key frame), data. Written to a pipe, the stream ends with 8 zero bytes.
 
-export class RmFramer extends Buffered implements RawFramer {
-  private headerBytes: Buffer | undefined;
+export class RmFramer extends HeaderFirstFramer {
   private readonly videoStreams = new Set<number>();
 
   constructor() {
     super('rm');
   }
 
-  header(): Buffer | undefined {
-    return this.headerBytes;
-  }
-
-  push(chunk: Buffer): RawPiece[] {
-    this.append(chunk);
-    if (this.headerBytes === undefined && !this.readHeader()) return [];
+  protected pieces(): RawPiece[] {
     const out: RawPiece[] = [];
     while (this.buf.length >= 12) {
       const version = this.buf.readUInt16BE(0);
@@ -351,7 +358,7 @@ export class RmFramer extends Buffered implements RawFramer {
     return out;
   }
 
-  private readHeader(): boolean {
+  protected readHeader(): boolean {
     let at = 0;
     const b = this.buf;
     for (;;) {
@@ -400,8 +407,7 @@ export class RmFramer extends Buffered implements RawFramer {
 // AVC/AAC sequence headers); a piece is one tag with its PreviousTagSize, joinable when it is a key
 // video frame (any audio frame when the header says there is no video).
 
-export class FlvFramer extends Buffered implements RawFramer {
-  private headerBytes: Buffer | undefined;
+export class FlvFramer extends HeaderFirstFramer {
   private headerEnd = 0;
   private hasVideo = false;
 
@@ -409,13 +415,7 @@ export class FlvFramer extends Buffered implements RawFramer {
     super('flv');
   }
 
-  header(): Buffer | undefined {
-    return this.headerBytes;
-  }
-
-  push(chunk: Buffer): RawPiece[] {
-    this.append(chunk);
-    if (this.headerBytes === undefined && !this.readHeader()) return [];
+  protected pieces(): RawPiece[] {
     const out: RawPiece[] = [];
     for (;;) {
       const tag = this.tagAt(0);
@@ -441,7 +441,7 @@ export class FlvFramer extends Buffered implements RawFramer {
   }
 
   /** The file header and the tags before the first frame; false when more bytes are needed. */
-  private readHeader(): boolean {
+  protected readHeader(): boolean {
     if (this.headerEnd === 0) {
       if (this.buf.length < 13) return false;
       if (this.buf.toString('latin1', 0, 3) !== 'FLV') {
@@ -495,8 +495,7 @@ const SWF_VIDEO_CODECS: Readonly<Record<number, string>> = {
   7: 'h264',
 };
 
-export class SwfFramer extends Buffered implements RawFramer {
-  private headerBytes: Buffer | undefined;
+export class SwfFramer extends HeaderFirstFramer {
   private headerEnd = 0;
   /** Video stream character id -> codec. */
   private readonly video = new Map<number, string>();
@@ -508,13 +507,7 @@ export class SwfFramer extends Buffered implements RawFramer {
     super('swf');
   }
 
-  header(): Buffer | undefined {
-    return this.headerBytes;
-  }
-
-  push(chunk: Buffer): RawPiece[] {
-    this.append(chunk);
-    if (this.headerBytes === undefined && !this.readHeader()) return [];
+  protected pieces(): RawPiece[] {
     const out: RawPiece[] = [];
     for (;;) {
       const tag = this.tagAt(this.pos);
@@ -553,7 +546,7 @@ export class SwfFramer extends Buffered implements RawFramer {
   }
 
   /** Signature, frame header and definition tags, up to the first frame tag; false when more bytes are needed. */
-  private readHeader(): boolean {
+  protected readHeader(): boolean {
     const b = this.buf;
     if (this.headerEnd === 0) {
       if (b.length < 9) return false;
