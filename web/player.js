@@ -192,20 +192,27 @@
           player.whepLocation = res.headers.get('Location');
           const note = res.headers.get('X-Feedcast-Note');
           if (note) engineEl.title = note;
-          return pc.setRemoteDescription({ type: 'answer', sdp: text });
+          return pc.setRemoteDescription({ type: 'answer', sdp: text }).then(function () {
+            // The clock starts with the answer: a busy server's slow answer says nothing about the path.
+            setTimeout(function () {
+              check(6, false);
+            }, 6000);
+          });
         });
       })
       .catch(function (err) {
         if (player.pc === pc) fallBack(err.message);
       });
-    // No connection within 6 s: the network path is blocked (UDP filtered); HLS goes over HTTP. A
-    // connection without media yet (an audio transcoder starting on a busy server) gets until 15 s.
+    // The network path is blocked (UDP filtered) when ICE has found no working pair 6 s after the
+    // answer: HLS goes over HTTP. A path that works (checks answered, or connected) but brings no
+    // media yet (DTLS or an audio transcoder starting on a busy server) gets until 15 s.
     function check(limitS, last) {
       if (player.pc !== pc) return;
       mediaArrived(pc).then(function (arrived) {
         if (player.pc !== pc) return;
+        const pathWorks = pc.connectionState === 'connected' || ['connected', 'completed'].indexOf(pc.iceConnectionState) >= 0;
         if (arrived) player.mediaChecked = true;
-        else if (pc.connectionState !== 'connected') fallBack('no WebRTC connection within ' + limitS + ' s');
+        else if (!pathWorks) fallBack('no WebRTC connection within ' + limitS + ' s');
         else if (last) fallBack('connected, but no WebRTC media within ' + limitS + ' s');
         else
           setTimeout(function () {
@@ -213,9 +220,6 @@
           }, 9000);
       });
     }
-    setTimeout(function () {
-      check(6, false);
-    }, 6000);
   }
 
   /** Whether video frames were decoded or audio packets received: an audio-only feed has no frames to count. */
