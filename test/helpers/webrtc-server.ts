@@ -30,7 +30,8 @@ export async function livePublisher(
   server: TestServer,
   codecs: 'h264-aac' | 'h264-only' = 'h264-only',
 ): Promise<void> {
-  const pub = publish(server.url('/feed1.ffm'), { codecs, size: '640x360', seconds: 60 });
+  // Until the test stops it (a fixed length ran out mid-test on a loaded machine).
+  const pub = publish(server.url('/feed1.ffm'), { codecs, size: '640x360', seconds: 3600 });
   t.after(() => pub.stop());
   const want = codecs === 'h264-aac' ? 2 : 1;
   await waitFor('the feed to get tracks', () => (server.ctx.feeds.get('feed1')?.tracks.length ?? 0) === want);
