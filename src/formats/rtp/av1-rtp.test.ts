@@ -9,6 +9,7 @@ import fc from 'fast-check';
 import { MalformedInputError } from '../../errors.js';
 import { ObuType, parseSequenceHeaderSize, readObu, writeObus, type Obu } from '../av1/obu.js';
 import type { RtpPacket } from './rtp-packet.js';
+import { packetsOf } from '../../../test/helpers/rtp-packets.js';
 import { Av1Depacketizer, Av1Packetizer } from './av1-rtp.js';
 
 /** The fixture's temporal units in Feedcast's frame layout (OBUs with sizes, no temporal delimiters). */
@@ -25,24 +26,7 @@ function temporalUnits(): Buffer[] {
 }
 
 function packets(frames: Buffer[], maxPayload: number): RtpPacket[] {
-  const p = new Av1Packetizer(96, maxPayload);
-  const out: RtpPacket[] = [];
-  let seq = 65_000;
-  frames.forEach((data, i) => {
-    for (const u of p.packetize({ trackId: 0, pts90k: i * 3600, dts90k: i * 3600, keyframe: i === 0, data })) {
-      out.push({
-        marker: u.marker,
-        payloadType: 96,
-        sequence: seq++ & 0xffff,
-        timestamp: i * 3600,
-        ssrc: 1,
-        csrcs: [],
-        extension: undefined,
-        payload: Buffer.concat(u.parts),
-      });
-    }
-  });
-  return out;
+  return packetsOf(new Av1Packetizer(96, maxPayload), frames, 65_000);
 }
 
 test('the sequence header of a libaom stream gives its size', () => {

@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { MalformedInputError } from '../../errors.js';
 import type { RtpPacket } from './rtp-packet.js';
+import { packetsOf } from '../../../test/helpers/rtp-packets.js';
 import { parseVp8FrameHeader, Vp8Depacketizer, Vp8Packetizer } from './vp8-rtp.js';
 
 /** A VP8 key frame header (RFC 6386 9.1) for WxH, then `size` bytes of filler. */
@@ -20,24 +21,7 @@ function interFrame(size: number): Buffer {
 }
 
 function packets(frames: Buffer[], maxPayload = 200): RtpPacket[] {
-  const p = new Vp8Packetizer(96, maxPayload);
-  const out: RtpPacket[] = [];
-  let seq = 65_530;
-  frames.forEach((data, i) => {
-    for (const u of p.packetize({ trackId: 0, pts90k: i * 3600, dts90k: i * 3600, keyframe: i === 0, data })) {
-      out.push({
-        marker: u.marker,
-        payloadType: 96,
-        sequence: seq++ & 0xffff,
-        timestamp: i * 3600,
-        ssrc: 1,
-        csrcs: [],
-        extension: undefined,
-        payload: Buffer.concat(u.parts),
-      });
-    }
-  });
-  return out;
+  return packetsOf(new Vp8Packetizer(96, maxPayload), frames);
 }
 
 test('frames split over many packets (sequence numbers wrapping) come back whole, with key frame and size', () => {
