@@ -199,7 +199,12 @@ export async function decodeFrames(
 
 /** Whether VLC's command-line player is installed (apt-get install -y vlc-bin vlc-plugin-base). */
 export function haveVlc(): boolean {
-  return spawnSync('cvlc', ['--version'], { stdio: 'ignore' }).status === 0;
+  // VLC refuses to run as root (exit 1, even for --version): ask it as `nobody`, as vlcDecodedFrames runs it.
+  const asRoot = process.getuid?.() === 0;
+  const probe = asRoot
+    ? spawnSync('runuser', ['-u', 'nobody', '--', 'env', 'HOME=/tmp', 'cvlc', '--version'], { stdio: 'ignore' })
+    : spawnSync('cvlc', ['--version'], { stdio: 'ignore' });
+  return probe.status === 0;
 }
 
 /**
