@@ -299,9 +299,15 @@ export class Mp4Framer extends Buffered implements RawFramer {
 // ---------------------------------------------------------------------------------------------
 // MPEG audio (mp3/mp2) and ADTS: every frame is a piece and a join point; no header.
 
-export class MpegAudioFramer extends Buffered implements RawFramer {
-  constructor() {
-    super('mpeg audio');
+/** Self-delimiting frames: each is a piece and a join point, its length read from its own header. */
+class LengthPrefixedFramer extends Buffered implements RawFramer {
+  private readonly headerBytes: number;
+  private readonly frameLength: (buf: Buffer) => number;
+
+  constructor(name: string, headerBytes: number, frameLength: (buf: Buffer) => number) {
+    super(name);
+    this.headerBytes = headerBytes;
+    this.frameLength = frameLength;
   }
 
   header(): Buffer | undefined {
@@ -311,34 +317,25 @@ export class MpegAudioFramer extends Buffered implements RawFramer {
   push(chunk: Buffer): RawPiece[] {
     this.append(chunk);
     const out: RawPiece[] = [];
-    while (this.buf.length >= 4) {
-      const h = parseMpegAudioHeader(this.buf, 0);
-      if (this.buf.length < h.frameLength) break;
-      out.push({ data: this.take(h.frameLength), joinable: true });
+    while (this.buf.length >= this.headerBytes) {
+      const length = this.frameLength(this.buf);
+      if (this.buf.length < length) break;
+      out.push({ data: this.take(length), joinable: true });
     }
     return out;
   }
 }
 
-/** ADTS frames (14496-3 1.A.2.2), each a piece and a join point; the header is parseAdtsHeader's. */
-export class AdtsFramer extends Buffered implements RawFramer {
+export class MpegAudioFramer extends LengthPrefixedFramer {
   constructor() {
-    super('adts');
+    super('mpeg audio', 4, (buf) => parseMpegAudioHeader(buf, 0).frameLength);
   }
+}
 
-  header(): Buffer | undefined {
-    return Buffer.alloc(0);
-  }
-
-  push(chunk: Buffer): RawPiece[] {
-    this.append(chunk);
-    const out: RawPiece[] = [];
-    while (this.buf.length >= 7) {
-      const { frameLength } = parseAdtsHeader(this.buf, 0);
-      if (this.buf.length < frameLength) break;
-      out.push({ data: this.take(frameLength), joinable: true });
-    }
-    return out;
+/** ADTS frames (14496-3 1.A.2.2), each a piece and a join point; the header is parseAdtsHeader's. */
+export class AdtsFramer extends LengthPrefixedFramer {
+  constructor() {
+    super('adts', 7, (buf) => parseAdtsHeader(buf, 0).frameLength);
   }
 }
 
