@@ -15,7 +15,7 @@ import {
 import { readFile, stat } from 'node:fs/promises';
 import type { FeedConfig, ServerConfig, StreamConfig } from '../config/config.js';
 import type { Logger } from '../observability/logger.js';
-import { Acl, parseAclRule, resolveAclRules, type AclRuleSpec } from './acl.js';
+import { Acl, parseAclRule, resolveAclRules, type AclRuleSpec } from '../config/acl.js';
 import { sameSecret } from './secrets.js';
 import { findByName, findFeedConfig } from '../config/names.js';
 

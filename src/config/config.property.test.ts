@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import fc from 'fast-check';
 import { ConfigError } from '../errors.js';
-import type { HostResolver } from '../access/acl.js';
+import type { HostResolver } from './acl.js';
 import { ConfigErrors, parseConfigText } from './config.js';
 import { DIRECTIVES } from './directives.js';
 

@@ -7,7 +7,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError } from '../errors.js';
-import type { HostResolver } from '../access/acl.js';
+import type { HostResolver } from './acl.js';
 import { ConfigErrors, defaultConfig, loadConfigFile, parseConfigText, type ServerConfig } from './config.js';
 import { DIRECTIVES, GLOBAL_DEFAULTS, type Scope } from './directives.js';
 

@@ -3,7 +3,7 @@
 
 import { readFile } from 'node:fs/promises';
 import { ConfigError } from '../errors.js';
-import { Acl, resolveAclRules, systemResolver, type HostResolver } from '../access/acl.js';
+import { Acl, resolveAclRules, systemResolver, type HostResolver } from './acl.js';
 import { lexConfig, SECTION_TAG, type SectionKind } from './lexer.js';
 import {
   type IceServerSpec,
@@ -25,8 +25,10 @@ import {
 } from './directives.js';
 import { knownFormatNames, type FormatInfo } from './formats.js';
 import { findByName, findFeedConfig } from './names.js';
+import type { StreamEncoding } from './stream-encoding.js';
 
 export type { FormatInfo } from './formats.js';
+export type { StreamEncoding } from './stream-encoding.js';
 
 export interface ConfigWarning {
   where: string;
@@ -159,45 +161,6 @@ export interface MulticastConfig {
   /** undefined: assigned 6000, 6100, … in config order, as ffserver did. */
   port: number | undefined;
   ttl: number;
-}
-
-/** Encoder settings of a stream (ref §2.6), as given; unset values are undefined (see FFSERVER_ENCODER_DEFAULTS). */
-export interface StreamEncoding {
-  useDefaults: boolean;
-  audioCodec: string | undefined;
-  audioBitRateKbps: number | undefined;
-  audioChannels: number | undefined;
-  audioSampleRate: number | undefined;
-  /** `AVOptionAudio` pairs as written (key may carry a `codec:` prefix). */
-  audioAvOptions: Record<string, string>;
-  audioPresets: string[];
-  videoCodec: string | undefined;
-  videoBitRateKbps: number | undefined;
-  videoBitRateRangeKbps: { min: number; max: number } | undefined;
-  videoBitRateToleranceKbps: number | undefined;
-  videoBufferSizeKiB: number | undefined;
-  /** Frames per second. */
-  frameRate: number | undefined;
-  videoSize: { width: number; height: number } | undefined;
-  pixelFormat: string | undefined;
-  gop: number | undefined;
-  intraOnly: boolean;
-  highQuality: boolean;
-  fourMotionVector: boolean;
-  videoTag: string | undefined;
-  qmin: number | undefined;
-  qmax: number | undefined;
-  qdiff: number | undefined;
-  qscale: number | undefined;
-  lumiMask: number | undefined;
-  darkMask: number | undefined;
-  bitExact: boolean;
-  dctFastint: boolean;
-  idctSimple: boolean;
-  debug: string | undefined;
-  strict: string | undefined;
-  videoAvOptions: Record<string, string>;
-  videoPresets: string[];
 }
 
 export interface StreamConfig {

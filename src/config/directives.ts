@@ -4,9 +4,9 @@
 import { constants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { parseAclRule, parseAddress, type AclRuleSpec, type HostResolver } from '../access/acl.js';
+import { parseAclRule, parseAddress, type AclRuleSpec, type HostResolver } from './acl.js';
 import { guessFormatFromName, knownFormatNames, lookupFormat, type FormatInfo } from './formats.js';
-import type { StreamEncoding } from './config.js';
+import type { StreamEncoding } from './stream-encoding.js';
 import type { SectionKind } from './lexer.js';
 import { feedKeyOf, findByName, findFeedConfig, sameName } from './names.js';
 

@@ -2,7 +2,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { HostResolver } from '../access/acl.js';
+import type { HostResolver } from './acl.js';
 import { defaultConfig, parseConfigText } from './config.js';
 import { describeConfig, feedUrls } from './summary.js';
 
