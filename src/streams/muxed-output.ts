@@ -1,103 +1,38 @@
 // One output format of one stream, muxed once and shared by every reader ("mux once, send
-// many"): a log of immutable chunks (one per frame) that readers walk with a cursor.
+// many"): the feed's frames, each muxed once into a chunk of a ChunkLog that readers walk.
 
 import type { Feed } from '../feed/feed.js';
 import type { StreamMuxer } from '../media/demuxer.js';
 import type { Frame } from '../media/frame.js';
 import type { Track } from '../media/track.js';
 import type { Logger } from '../observability/logger.js';
-import { TypedEmitter } from '../typed-emitter.js';
 import { FeedcastError } from '../errors.js';
 import { throttledWarner } from '../observability/throttled-warn.js';
+import { ChunkLog, type ChunkLogOptions } from './chunk-log.js';
 
-export interface Chunk {
-  readonly seq: number;
-  readonly data: Buffer;
-  /** A reader may start here (the chunk begins a video keyframe, or the feed is audio-only). */
-  readonly joinable: boolean;
-  /** Bytes produced before this chunk: lag in bytes is measured against it. */
-  readonly startByte: number;
-  readonly dts90k: number;
-  /**
-   * The chunk carries a video frame. Coalesced writes (OutputReader) go out at once for it and
-   * take along whatever waits; other chunks wait for it up to the coalescing interval.
-   */
-  readonly video?: boolean;
-}
-
-/** The newest join point at or before `before90k`, else the oldest one in `chunks` (Preroll). */
-export function prerollJoin(chunks: readonly Chunk[], before90k: number): number | undefined {
-  let oldest: number | undefined;
-  for (let i = chunks.length - 1; i >= 0; i--) {
-    const c = chunks[i];
-    if (c === undefined || !c.joinable) continue;
-    if (c.dts90k <= before90k) return c.seq;
-    oldest = c.seq;
-  }
-  return oldest;
-}
-
-export type MuxedOutputEvents = {
-  chunk: [Chunk];
-  /** No more chunks will come (feed gone or publisher did not come back). */
-  end: [string];
-  /** The last reader left and the output released its feed subscription. */
-  dispose: [];
-};
-
-export interface MuxedOutputOptions {
-  /** Bytes behind the newest chunk that are kept for lagging readers: read at every trim (reload). */
-  settings: OutputSettings;
+export interface MuxedOutputOptions extends ChunkLogOptions {
   /** Which of the feed's tracks this output carries (NoAudio / NoVideo). */
   trackFilter?: (track: Track) => boolean;
-  /**
-   * Write coalescing for readers on TCP sockets (OutputReader): gather this many ms of chunks and
-   * write them in one batch; 0 = once per event-loop turn; undefined = one write per chunk.
-   */
-  writeCoalesceMs?: number | undefined;
-}
-
-/** Settings shared by every output of a registry and read when used, so that a reload applies at once. */
-export interface OutputSettings {
-  /** `ReaderMaxQueue`: bytes behind the newest chunk kept for lagging readers. */
-  readonly retainBytes: number;
 }
 
 export type MuxerFactory = (tracks: readonly Track[]) => StreamMuxer;
 
-export class MuxedOutput extends TypedEmitter<MuxedOutputEvents> {
-  readonly id: string;
+export class MuxedOutput extends ChunkLog {
   readonly feed: Feed;
   private readonly makeMuxer: MuxerFactory;
-  private readonly options: MuxedOutputOptions;
-  private readonly log: Logger;
+  private readonly trackFilter: ((track: Track) => boolean) | undefined;
   private muxer: StreamMuxer | undefined;
   private tracks: readonly Track[] = [];
-  private chunks: Chunk[] = [];
-  private nextSeq = 0;
-  private producedBytes = 0;
-  private lastJoinSeq: number | undefined;
-  private readerCount = 0;
   private readonly unsubscribe: (() => void)[] = [];
-  private ended = false;
-  bytesServed = 0;
-  /** See MuxedOutputOptions.writeCoalesceMs. */
-  readonly writeCoalesceMs: number | undefined;
-  /** Chunks skipped by readers that fell behind, and how many times readers skipped. */
-  chunksDropped = 0;
-  readerSkips = 0;
   /** Frames this format could not carry (FrameTooLargeError and other mux errors): dropped, not the output. */
   framesTooLarge = 0;
   private readonly warnMux: (message: string) => void;
 
   constructor(id: string, feed: Feed, makeMuxer: MuxerFactory, options: MuxedOutputOptions, log: Logger) {
-    super(log);
-    this.id = id;
+    super(id, options, log);
     this.feed = feed;
     this.makeMuxer = makeMuxer;
-    this.options = options;
-    this.writeCoalesceMs = options.writeCoalesceMs;
-    this.log = log.child({ output: id });
+    this.trackFilter = options.trackFilter;
     this.warnMux = throttledWarner(this.log);
     this.unsubscribe.push(
       feed.on('tracks', (tracks) => this.onTracks(tracks)),
@@ -117,34 +52,12 @@ export class MuxedOutput extends TypedEmitter<MuxedOutputEvents> {
   get contentType(): string | undefined {
     return this.muxer?.contentType;
   }
-  get isEnded(): boolean {
-    return this.ended;
-  }
   get carriedTracks(): readonly Track[] {
     return this.tracks;
   }
-  get readers(): number {
-    return this.readerCount;
-  }
-  /** Sequence number the next chunk will get. */
-  get headSeq(): number {
-    return this.nextSeq;
-  }
-  get firstSeq(): number {
-    return this.chunks[0]?.seq ?? this.nextSeq;
-  }
-  get producedByteCount(): number {
-    return this.producedBytes;
-  }
 
-  /** What a new reader receives before any chunk; undefined until the feed has tracks. */
   header(): Buffer | undefined {
     return this.muxer?.header();
-  }
-
-  /** The newest chunk a reader may start at, if any is retained. */
-  joinSeq(): number | undefined {
-    return this.lastJoinSeq;
   }
 
   /**
@@ -153,29 +66,18 @@ export class MuxedOutput extends TypedEmitter<MuxedOutputEvents> {
    * ReaderMaxQueue bytes; a new output holds only the feed's GOP cache).
    */
   prerollJoinSeq(seconds: number): number | undefined {
-    const newest = this.chunks.at(-1);
-    if (seconds <= 0 || newest === undefined) return this.lastJoinSeq;
-    const before90k = newest.dts90k - seconds * 90_000;
-    return prerollJoin(this.chunks, before90k) ?? this.lastJoinSeq;
+    const newest = this.newestDts90k;
+    if (seconds <= 0 || newest === undefined) return this.joinSeq();
+    return this.joinAtOrBefore(newest - seconds * 90_000);
   }
 
-  at(seq: number): Chunk | undefined {
-    const first = this.chunks[0];
-    if (first === undefined) return undefined;
-    return this.chunks[seq - first.seq];
-  }
-
-  addReader(): void {
-    this.readerCount++;
-  }
-
-  removeReader(): void {
-    this.readerCount--;
-    if (this.readerCount <= 0) this.dispose();
+  /** The last reader gone: the output lets go of its feed. */
+  protected override lastReaderLeft(): void {
+    this.dispose();
   }
 
   private onTracks(feedTracks: readonly Track[]): void {
-    const filter = this.options.trackFilter;
+    const filter = this.trackFilter;
     const tracks = filter === undefined ? feedTracks : feedTracks.filter(filter);
     this.tracks = tracks;
     if (this.muxer === undefined) {
@@ -183,11 +85,11 @@ export class MuxedOutput extends TypedEmitter<MuxedOutputEvents> {
       return;
     }
     const inline = this.muxer.updateTracks(tracks);
-    if (inline !== undefined && inline.length > 0) this.append(inline, false, this.chunks.at(-1)?.dts90k ?? 0, true);
+    if (inline !== undefined && inline.length > 0) this.append(inline, false, this.newestDts90k ?? 0, true);
   }
 
   private onFrame(frame: Frame): void {
-    if (this.muxer === undefined || this.ended) return;
+    if (this.muxer === undefined || this.isEnded) return;
     const track = this.tracks.find((t) => t.id === frame.trackId);
     if (track === undefined) return;
     let data: Buffer;
@@ -209,40 +111,9 @@ export class MuxedOutput extends TypedEmitter<MuxedOutputEvents> {
     this.append(data, joinable, frame.dts90k, track.kind === 'video');
   }
 
-  private append(data: Buffer, joinable: boolean, dts90k: number, video: boolean): void {
-    const chunk: Chunk = { seq: this.nextSeq++, data, joinable, startByte: this.producedBytes, dts90k, video };
-    this.producedBytes += data.length;
-    this.chunks.push(chunk);
-    if (joinable) this.lastJoinSeq = chunk.seq;
-    this.trim();
-    this.safeEmit('chunk', chunk);
-  }
-
-  /** Keeps everything from the newest join point, and whatever lies within retainBytes of the head. */
-  private trim(): void {
-    const join = this.lastJoinSeq ?? this.nextSeq;
-    let drop = 0;
-    for (const c of this.chunks) {
-      if (c.seq >= join || this.producedBytes - c.startByte <= this.options.settings.retainBytes) break;
-      drop++;
-    }
-    // Splice in batches: shifting one element per frame is O(n) each time.
-    if (drop > 64 || (drop > 0 && drop === this.chunks.length)) this.chunks.splice(0, drop);
-    else if (drop > 0 && this.chunks.length > 4096) this.chunks.splice(0, drop);
-  }
-
-  private finish(reason: string): void {
-    if (this.ended) return;
-    this.ended = true;
-    this.log.debug('output ended', { reason });
-    this.safeEmit('end', reason);
-  }
-
   /** Releases the feed subscription. Idempotent. */
   dispose(): void {
     for (const off of this.unsubscribe.splice(0)) off();
-    this.chunks = [];
-    this.finish('output closed');
-    this.safeEmit('dispose');
+    this.release('output closed');
   }
 }

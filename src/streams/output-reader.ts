@@ -1,4 +1,4 @@
-// One reader of a MuxedOutput: a cursor into its shared chunks, drained into a byte sink with
+// One reader of a shared output (a ChunkLog): a cursor into its shared chunks, drained into a byte sink with
 // backpressure. A reader that falls more than maxQueueBytes behind skips to the newest keyframe;
 // one that stays behind longer than maxLagMs is closed with ClientTooSlowError.
 //
@@ -24,13 +24,13 @@ import { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { ClientTooSlowError } from '../errors.js';
 import { TypedEmitter } from '../typed-emitter.js';
-import type { Chunk, MuxedOutput } from './muxed-output.js';
+import type { Chunk, ChunkLog } from './chunk-log.js';
 import type { EgressSlot, EgressThreads } from './egress-threads.js';
 import { directTarget, nativeFanout, writableDirectly, type DirectTarget, type NativeFanout } from './native-fanout.js';
 
-/** What a reader walks: a MuxedOutput, or a RawOutput of container bytes muxed by ffmpeg (streams/raw-output.ts). */
+/** What a reader walks: a ChunkLog (MuxedOutput, RawOutput, TimeShiftOutput), or a test's fake. */
 export type ChunkSource = Pick<
-  MuxedOutput,
+  ChunkLog,
   | 'id'
   | 'header'
   | 'joinSeq'

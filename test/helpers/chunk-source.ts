@@ -1,10 +1,10 @@
 // A ChunkSource that tests fill by hand: what OutputReader walks, without a feed or a muxer.
 
-import type { Chunk, MuxedOutputEvents } from '../../src/streams/muxed-output.js';
+import type { Chunk, ChunkLogEvents } from '../../src/streams/chunk-log.js';
 import type { ChunkSource } from '../../src/streams/output-reader.js';
 import { TypedEmitter } from '../../src/typed-emitter.js';
 
-export class FakeChunkSource extends TypedEmitter<MuxedOutputEvents> implements ChunkSource {
+export class FakeChunkSource extends TypedEmitter<ChunkLogEvents> implements ChunkSource {
   readonly id = 'fake.flv';
   private readonly chunks: Chunk[] = [];
   private produced = 0;

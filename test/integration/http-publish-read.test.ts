@@ -62,9 +62,24 @@ describe('HTTP publish and read', { skip }, () => {
       'NoVideo leaves only audio',
     );
 
-    // Mux once: the readers of /feed1.flv and /live.flv (same bytes) shared one output.
-    const ids = server.ctx.outputs.all().map((o) => o.id);
-    assert.equal(new Set(ids).size, ids.length);
+    // Mux once: readers of /feed1.flv and /live.flv (the same bytes) at the same time share one
+    // output, which muxes each frame once for both.
+    const abort = new AbortController();
+    t.after(() => abort.abort());
+    const bodies = await Promise.all(
+      ['/feed1.flv', '/live.flv'].map((path) => fetch(server.url(path), { signal: abort.signal })),
+    );
+    const flvOutputs = () => server.ctx.outputs.all().filter((o) => o.feed === feed && o.contentType === 'video/x-flv');
+    await waitFor('both FLV readers on one output', () => flvOutputs().some((o) => o.readers === 2));
+    assert.equal(
+      flvOutputs().length,
+      1,
+      `one FLV output of feed1: ${flvOutputs()
+        .map((o) => o.id)
+        .join(', ')}`,
+    );
+    abort.abort();
+    await Promise.all(bodies.map((b) => b.body?.cancel().catch(() => undefined) ?? Promise.resolve()));
   });
 
   test('FLV push is readable as MPEG-TS, and MPEG-1 + MP2 pass through to MPEG-TS', async (t) => {

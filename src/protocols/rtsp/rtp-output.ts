@@ -15,7 +15,8 @@ import type { Frame } from '../../media/frame.js';
 import { sameTrackConfig, type Track } from '../../media/track.js';
 import { variantFilter } from '../../streams/output-registry.js';
 import type { Logger } from '../../observability/logger.js';
-import { MuxedOutput, type OutputSettings } from '../../streams/muxed-output.js';
+import { MuxedOutput } from '../../streams/muxed-output.js';
+import type { OutputSettings } from '../../streams/chunk-log.js';
 
 /** Feed track ids map to interleaved channels 2·id (RTP) and 2·id+1 (RTCP): ids above this cannot. */
 export const MAX_RTP_TRACK_ID = 31;
