@@ -69,7 +69,7 @@ window.whepPlay = async (url) => {
   return { status: res.status, location: res.headers.get('Location'), text };
 };
 window.whepStats = async () => {
-  const out = { framesDecoded: 0, framesReceived: 0, packetsLost: 0, nackCount: 0, pliCount: 0, codec: '', audioPackets: 0, state: window.whep ? window.whep.pc.connectionState : 'none' };
+  const out = { framesDecoded: 0, framesReceived: 0, framesDropped: 0, framesPerSecond: 0, packetsLost: 0, nackCount: 0, pliCount: 0, codec: '', audioPackets: 0, state: window.whep ? window.whep.pc.connectionState : 'none' };
   if (!window.whep) return out;
   const stats = await window.whep.pc.getStats();
   const codecs = new Map();
@@ -77,6 +77,7 @@ window.whepStats = async () => {
   stats.forEach((s) => {
     if (s.type === 'inbound-rtp' && s.kind === 'video') {
       out.framesDecoded = s.framesDecoded || 0; out.framesReceived = s.framesReceived || 0; out.packetsLost = s.packetsLost || 0;
+      out.framesDropped = s.framesDropped || 0; out.framesPerSecond = s.framesPerSecond || 0;
       out.nackCount = s.nackCount || 0; out.pliCount = s.pliCount || 0; out.codec = codecs.get(s.codecId) || '';
     }
     if (s.type === 'inbound-rtp' && s.kind === 'audio') out.audioPackets = s.packetsReceived || 0;

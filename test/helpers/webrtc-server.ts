@@ -14,9 +14,14 @@ export interface Served {
   webrtc: WebRtcRoute;
 }
 
-/** A test server from `config` with the WebRTC route (host candidates on 127.0.0.1, its mux sockets open). */
-export async function webrtcServer(t: TestContext, config: string, options: Partial<WebRtcRouteOptions> = {}): Promise<Served> {
-  const server = await startTestServer(t, config);
+/** A test server from `config` (and the built-in demo on `serverOptions.demoFeeds`) with the WebRTC route (host candidates on 127.0.0.1, its mux sockets open). */
+export async function webrtcServer(
+  t: TestContext,
+  config: string,
+  options: Partial<WebRtcRouteOptions> = {},
+  serverOptions: { demoFeeds?: string[] } = {},
+): Promise<Served> {
+  const server = await startTestServer(t, config, serverOptions);
   const webrtc = new WebRtcRoute(server.ctx, { hostAddresses: ['127.0.0.1'], ...options });
   await webrtc.ready();
   server.http.addRoute(webrtc);
