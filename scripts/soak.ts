@@ -21,6 +21,8 @@ import { request, type IncomingMessage } from 'node:http';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { stallCause, watchLoopStalls } from '../src/observability/loop-stall.js';
+import { busyStretches, type CpuProfile } from './cpu-profile.js';
 import { join } from 'node:path';
 import {
   idleSockets,
@@ -34,12 +36,23 @@ import {
 } from './soak-hostile.js';
 
 const HOSTILE = process.argv.includes('--hostile') || process.env['SOAK_HOSTILE'] === '1';
+/** The attacks of the hostile soak to run (comma-separated names of ATTACKS below); all by default. */
+const ATTACK_NAMES = (process.env['SOAK_ATTACKS'] ?? 'idle,flood,rtmp,pids,nals,squat,oneoff').split(',').filter((a) => a !== '');
+/**
+ * The server's niceness (root only): -10 by default, so that on a machine shared with other work the
+ * figures say more about Feedcast than about the load. SOAK_NICE=0 runs it as any other process.
+ */
+const NICE = Number(process.env['SOAK_NICE'] ?? '-10');
+/** SOAK_CPU_PROF=1: the server runs with --cpu-prof; the summary names the profile and its longest busy stretches. */
+const CPU_PROF = process.env['SOAK_CPU_PROF'] === '1';
 const MINUTES = Number(process.env['SOAK_MINUTES'] ?? (HOSTILE ? '30' : '10'));
 /** Readers that connect, read 5-15 s and reconnect, in the hostile soak. */
 const CHURNING_READERS = Number(process.env['SOAK_READERS'] ?? '200');
 const FFMPEG = process.env['FEEDCAST_FFMPEG'] ?? 'ffmpeg';
 const MAIN = new URL('../src/main.ts', import.meta.url).pathname;
 const SAMPLE_MS = 10_000;
+/** The server and this process log every event-loop stall longer than this (src/observability/loop-stall.ts). */
+const STALL_LOG_MS = 200;
 /** A gap in the steady reader's data longer than this is a stall. */
 const STALL_MS = 5_000;
 /** Error log lines that a hostile client is expected to cause are logged as warnings; any error line is unexpected. */
@@ -68,6 +81,16 @@ interface Sample {
   soakLagMaxMs: number;
   /** The server's V8 heap in use (its /metrics): RSS alone does not say whether memory is given back. */
   heapUsedMiB: number;
+  /** The machine's 1-minute load average (other work on a shared machine shows here). */
+  load1: number;
+}
+
+function loadAverage(): string {
+  try {
+    return readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  } catch {
+    return 'unknown';
+  }
 }
 
 const children = new Set<ChildProcess>();
@@ -294,10 +317,15 @@ async function main(): Promise<number> {
   const logLines: string[] = [];
   // SOAK_NODE_ARGS, e.g. --max-old-space-size=64: a leak then ends the run instead of growing RSS.
   const nodeArgs = (process.env['SOAK_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
-  const server = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', MAIN, '-f', conf], {
+  if (CPU_PROF) nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${dir}`);
+  const serverArgv = [process.execPath, ...nodeArgs, '--import', 'tsx', MAIN, '-f', conf];
+  const niced = NICE !== 0 && process.getuid?.() === 0;
+  // `nice` execs the server, so the child's pid is the server's.
+  const server = spawn(niced ? 'nice' : process.execPath, niced ? ['-n', String(NICE), ...serverArgv] : serverArgv.slice(1), {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, FEEDCAST_LOG_FORMAT: 'json' },
+    env: { ...process.env, FEEDCAST_LOG_FORMAT: 'json', FEEDCAST_STALL_LOG_MS: String(STALL_LOG_MS) },
   });
+  const loadAtStart = loadAverage();
   let partial = '';
   const onOut = (d: Buffer): void => {
     partial += d.toString();
@@ -395,18 +423,31 @@ async function main(): Promise<number> {
   );
   // The hostile soak: every attack of issue 25 at once, and 200 churning readers.
   const hostileCounts = newHostileCounts();
+  /** Each churning reader's gap over 1 s, in wall-clock ms: explained afterwards by the stalls beside it. */
+  const gaps: { from: number; to: number }[] = [];
+  /** This process's own stalls (its clients' lag), as the server logs its own (FEEDCAST_STALL_LOG_MS). */
+  const soakStalls: { from: number; to: number; busy: boolean }[] = [];
+  const stopSoakWatch = watchLoopStalls(STALL_LOG_MS, (st) => {
+    const to = Date.now();
+    soakStalls.push({ from: to - st.wallMs, to, busy: stallCause(st) === 'busy' });
+  });
   const churn = { sessions: 0, maxGapMs: 0, gapsOver1s: 0, failed: 0 };
   if (HOSTILE) {
     const until = (): boolean => Date.now() < endAt - 10_000 && !stopping;
-    tasks.push(
-      idleSockets([http, rtmp, rtsp], '127.0.2.1', until, hostileCounts),
-      refusedFlood(rtsp, '127.0.2.2', until, hostileCounts),
-      rtmpChunkPinning(rtmp, '127.0.2.3', until, hostileCounts),
-      tsManyPids(http, '127.0.2.4', until, hostileCounts),
-      nalBomb(http, '127.0.2.5', until, hostileCounts),
-      squatter(http, '127.0.2.6', '127.0.2.7', until, hostileCounts),
-      oneOffFeeds(http, '127.0.2.8', until, hostileCounts),
-    );
+    const attacks: Record<string, () => Promise<void>> = {
+      idle: () => idleSockets([http, rtmp, rtsp], '127.0.2.1', until, hostileCounts),
+      flood: () => refusedFlood(rtsp, '127.0.2.2', until, hostileCounts),
+      rtmp: () => rtmpChunkPinning(rtmp, '127.0.2.3', until, hostileCounts),
+      pids: () => tsManyPids(http, '127.0.2.4', until, hostileCounts),
+      nals: () => nalBomb(http, '127.0.2.5', until, hostileCounts),
+      squat: () => squatter(http, '127.0.2.6', '127.0.2.7', until, hostileCounts),
+      oneoff: () => oneOffFeeds(http, '127.0.2.8', until, hostileCounts),
+    };
+    for (const name of ATTACK_NAMES) {
+      const attack = attacks[name];
+      if (attack === undefined) throw new Error(`SOAK_ATTACKS: no attack named ${name} (${Object.keys(attacks).join(', ')})`);
+      tasks.push(attack());
+    }
     for (let i = 0; i < CHURNING_READERS; i++) {
       const from = `127.0.1.${(i % 250) + 1}`;
       tasks.push(
@@ -416,7 +457,11 @@ async function main(): Promise<number> {
             churn.sessions++;
             const got = await churningRead(`${base}/steady.flv`, from, 5 + Math.random() * 10, (gapMs) => {
               churn.maxGapMs = Math.max(churn.maxGapMs, gapMs);
-              if (gapMs > 1000) churn.gapsOver1s++;
+              if (gapMs > 1000) {
+                churn.gapsOver1s++;
+                const end = Date.now();
+                gaps.push({ from: end - gapMs, to: end });
+              }
             });
             if (!got) churn.failed++;
             await sleep(500);
@@ -473,6 +518,7 @@ async function main(): Promise<number> {
         serverLagMaxMs,
         soakLagMaxMs: Math.round(soakLag.max / 1e6),
         heapUsedMiB,
+        load1: Number(loadAverage().split(' ')[0]),
       });
       soakLag.reset();
       console.error(`soak: ${JSON.stringify(samples[samples.length - 1])}`);
@@ -497,6 +543,36 @@ async function main(): Promise<number> {
       return [];
     }
   });
+  stopSoakWatch();
+  // The server's stalls (its log), and each churning-reader gap explained by the stalls that overlap it:
+  // the server busy (its own work blocked the loop), the server waiting for a core (machine load), this
+  // process stalled (the clients' lag), or none of them (the gap is in what the server sent).
+  const serverStalls = parsed.flatMap((l) => {
+    const r = l as { msg?: string; time?: string; wallMs?: number; cause?: string };
+    if (r.msg !== 'event loop stalled' || r.time === undefined || r.wallMs === undefined) return [];
+    const to = Date.parse(r.time);
+    return [{ from: to - r.wallMs, to, busy: r.cause === 'busy' }];
+  });
+  const overlap = (g: { from: number; to: number }, list: { from: number; to: number; busy: boolean }[], busy: boolean): number =>
+    list.filter((x) => x.busy === busy).reduce((sum, x) => sum + Math.max(0, Math.min(g.to, x.to) - Math.max(g.from, x.from)), 0);
+  const gapCauses = { serverBusy: 0, serverWaiting: 0, soakStalled: 0, unexplained: 0 };
+  for (const g of gaps) {
+    const by = {
+      serverBusy: overlap(g, serverStalls, true),
+      serverWaiting: overlap(g, serverStalls, false),
+      soakStalled: overlap(g, soakStalls, true) + overlap(g, soakStalls, false),
+    };
+    const [cause, ms] = Object.entries(by).sort((a, b) => b[1] - a[1])[0] ?? ['unexplained', 0];
+    gapCauses[ms > 0 ? (cause as keyof typeof gapCauses) : 'unexplained']++;
+  }
+  const stallSummary = (list: { from: number; to: number; busy: boolean }[]): Record<string, number> => ({
+    busy: list.filter((x) => x.busy).length,
+    busyMaxMs: Math.max(0, ...list.filter((x) => x.busy).map((x) => x.to - x.from)),
+    busyTotalMs: list.filter((x) => x.busy).reduce((sum, x) => sum + x.to - x.from, 0),
+    waiting: list.filter((x) => !x.busy).length,
+    waitingMaxMs: Math.max(0, ...list.filter((x) => !x.busy).map((x) => x.to - x.from)),
+  });
+  const profile = CPU_PROF ? readdirSync(dir).find((f) => f.endsWith('.cpuprofile')) : undefined;
   const errors = parsed.filter((l) => l.level === 'error' && !EXPECTED_ERRORS.some((re) => re.test(l.msg ?? '')));
   const warnings = new Map<string, number>();
   for (const l of parsed) if (l.level === 'warn') warnings.set(l.msg ?? '', (warnings.get(l.msg ?? '') ?? 0) + 1);
@@ -522,10 +598,20 @@ async function main(): Promise<number> {
           hostile: hostileCounts,
           churningReaders: { readers: CHURNING_READERS, ...churn },
           feeds: { max: Math.max(...samples.map((s) => s.feeds)), last: samples[samples.length - 1]?.feeds },
+          stallsOver200Ms: { server: stallSummary(serverStalls), soak: stallSummary(soakStalls) },
+          gapsOver1sBy: gapCauses,
           eventLoopLagMaxMs: {
             server: Math.max(...samples.map((s) => s.serverLagMaxMs)),
             soak: Math.max(...samples.map((s) => s.soakLagMaxMs)),
           },
+        }
+      : {}),
+    server: { nice: niced ? NICE : 0, attacks: HOSTILE ? ATTACK_NAMES : [] },
+    loadAverage: { start: loadAtStart, end: loadAverage() },
+    ...(profile !== undefined
+      ? {
+          cpuProfile: join(dir, profile),
+          busiestStretches: busyStretches(JSON.parse(readFileSync(join(dir, profile), 'utf8')) as CpuProfile, 10),
         }
       : {}),
     errorLines: errors.length,
@@ -543,7 +629,7 @@ async function main(): Promise<number> {
   if (errors.length > 0) failures.push(`${errors.length} unexpected error log lines`);
   if (server.exitCode !== 0) failures.push(`the server exited with ${server.exitCode}`);
   for (const f of failures) console.error(`soak: FAIL: ${f}`);
-  if (failures.length === 0 && process.env['SOAK_KEEP'] === undefined) rmSync(dir, { recursive: true, force: true });
+  if (failures.length === 0 && process.env['SOAK_KEEP'] === undefined && !CPU_PROF) rmSync(dir, { recursive: true, force: true });
   return failures.length === 0 ? 0 : 1;
 }
 

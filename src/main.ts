@@ -6,6 +6,7 @@ import { runTokenCommand } from './access/token-cli.js';
 import { FeedcastError } from './errors.js';
 import { runFeedfileCommand } from './feedfile/cli.js';
 import { detach, installRejectionGuard } from './observability/detach.js';
+import { watchLoopStallsFromEnv } from './observability/loop-stall.js';
 import { createLogger } from './observability/logger.js';
 import { runPublishCommand } from './publish/cli.js';
 import { startServer } from './server.js';
@@ -101,6 +102,7 @@ async function main(argv: readonly string[]): Promise<number> {
     config = apply(config, port);
   }
   installRejectionGuard(log);
+  watchLoopStallsFromEnv(log);
   const started = config;
   const server = await startServer(config, { log, demoFeeds, ...(configPath !== undefined ? { configPath } : {}) }).catch(
     (err: unknown) => {
