@@ -6,6 +6,7 @@ import type { Access } from './access/access.js';
 import type { ConnectionRegistry } from './access/connections.js';
 import type { FeedManager } from './feed/feed-manager.js';
 import type { FeedFiles } from './feedfile/feed-files.js';
+import type { IngestBudgets } from './media/ingest-budgets.js';
 import type { Logger } from './observability/logger.js';
 import type { OutputRegistry } from './streams/output-registry.js';
 import type { FeedSourceStatus } from './transcode/launch.js';
@@ -26,6 +27,8 @@ export interface ServerContext {
   readonly startedAt: Date;
   readonly version: string;
   readonly counters: ServerCounters;
+  /** Server-wide caps on unfinished ingest (MPEG-TS PES, RTMP messages) that every ingest of that kind shares. */
+  readonly ingestBudgets: IngestBudgets;
   /** Re-reads the config file and applies it (set when started from a file). */
   reload: (() => Promise<ReloadSummary>) | undefined;
   /** The ffmpeg children (transcoders, Launch/pulled sources), for the status page, API and metrics. */

@@ -28,6 +28,7 @@ import type { ReloadSummary, ServerContext } from './server-context.js';
 import { OutputRegistry } from './streams/output-registry.js';
 import { VERSION } from './version.js';
 import { EgressThreads } from './streams/egress-threads.js';
+import { createIngestBudgets, type IngestBudgets } from './media/ingest-budgets.js';
 
 export interface StartOptions {
   log?: Logger;
@@ -38,6 +39,8 @@ export interface StartOptions {
   /** Embedding programs: asked before any publish / read is served, after ACLs and credentials (docs/security.md). */
   onPublish?: AuthHook;
   onRead?: AuthHook;
+  /** The server-wide caps on unfinished ingest (tests give small ones); media/ingest-budgets.ts by default. */
+  ingestBudgets?: IngestBudgets;
 }
 
 export interface RunningServer {
@@ -159,6 +162,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     startedAt: new Date(),
     version: VERSION,
     counters: { refusedConnections: 0, reloads: 0, served: new Map() },
+    ingestBudgets: options.ingestBudgets ?? createIngestBudgets(),
     reload: undefined,
     children: undefined,
   };
@@ -182,7 +186,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   }
 
   // Launch/pulled sources and transcoded streams: ffmpeg children, started on demand.
-  const sources = new SourceManager(config, feeds, log);
+  const sources = new SourceManager(config, feeds, log, { pesBudget: ctx.ingestBudgets.pes });
   const transcoders = new TranscoderManager(config, feeds, log, { acquireSource: (key) => sources.acquire(key) });
   parts.sources = sources;
   parts.transcoders = transcoders;

@@ -84,6 +84,8 @@ export interface ServerConfig {
   requestHeaderTimeoutMs: number;
   /** `IdleTimeout`: an RTSP/RTMP connection between requests, neither playing nor publishing, is closed after this. */
   idleTimeoutMs: number;
+  /** `KeepAliveTimeout`: an HTTP connection idle between requests is closed after this. */
+  keepAliveTimeoutMs: number;
   /** HTTPS and RTMPS listeners and their certificate (docs/security.md). */
   tls: {
     httpsPort: number | undefined;
@@ -265,6 +267,7 @@ function globalFields(g: Readonly<GlobalSettings>): GlobalFields {
     maxConnectionsPerAddress: g.maxConnectionsPerAddress,
     requestHeaderTimeoutMs: g.requestHeaderTimeoutMs,
     idleTimeoutMs: g.idleTimeoutMs,
+    keepAliveTimeoutMs: g.keepAliveTimeoutMs,
     tls: { httpsPort: g.httpsPort, rtmpsPort: g.rtmpsPort, certFile: g.sslCertificate, keyFile: g.sslCertificateKey },
     writeCoalesceMs: g.writeCoalesceMs,
     egressThreads: g.egressThreads,

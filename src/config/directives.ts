@@ -48,6 +48,7 @@ export interface GlobalSettings {
   maxConnectionsPerAddress: number;
   requestHeaderTimeoutMs: number;
   idleTimeoutMs: number;
+  keepAliveTimeoutMs: number;
   httpsPort: number | undefined;
   rtmpsPort: number | undefined;
   sslCertificate: string | undefined;
@@ -113,6 +114,7 @@ export const GLOBAL_DEFAULTS: Readonly<GlobalSettings> = Object.freeze({
   maxConnectionsPerAddress: 64, // issue 25: unlimited let one address take every MaxClients slot
   requestHeaderTimeoutMs: 15_000,
   idleTimeoutMs: 60_000,
+  keepAliveTimeoutMs: 5_000,
   httpsPort: undefined,
   rtmpsPort: undefined,
   sslCertificate: undefined,
@@ -1304,8 +1306,19 @@ export const DIRECTIVES: readonly Directive[] = [
       parse: (args, name, where) => Math.round(v.seconds(1, 86400, '60').parse(args, name, where) * 1000),
     },
     default: '60',
-    doc: 'Seconds an RTSP or RTMP connection may stay between requests with nothing playing or publishing before it is closed (HTTP keep-alive connections: 5 s).',
+    doc: 'Seconds an RTSP or RTMP connection may stay between requests with nothing playing or publishing before it is closed (HTTP keep-alive connections: KeepAliveTimeout).',
     example: '60',
+  }),
+  setting('keepAliveTimeoutMs', {
+    name: 'KeepAliveTimeout',
+    origin: 'feedcast',
+    value: {
+      ...v.seconds(0.5, 300, '5'),
+      parse: (args, name, where) => Math.round(v.seconds(0.5, 300, '5').parse(args, name, where) * 1000),
+    },
+    default: '5',
+    doc: 'Seconds an HTTP or HTTPS connection may stay idle between requests (keep-alive) before it is closed; each such connection holds a MaxClients slot meanwhile.',
+    example: '5',
   }),
 
   // --- Global: TLS (docs/security.md) --------------------------------------------------------------------------

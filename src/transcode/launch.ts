@@ -9,6 +9,7 @@ import type { Feed, PublisherSession } from '../feed/feed.js';
 import type { FeedManager } from '../feed/feed-manager.js';
 import { TsDemuxer } from '../formats/mpegts/ts-demuxer.js';
 import type { Logger } from '../observability/logger.js';
+import type { ByteBudget } from '../media/byte-budget.js';
 import type { ServerConfig } from '../config/config.js';
 import { isFileSource, launchArgs, pullArgs, resolveFfmpeg } from './ffmpeg-args.js';
 import { FfmpegProcess, type BackoffOptions, type FfmpegProcessStatus } from '../process/ffmpeg-process.js';
@@ -36,6 +37,8 @@ export interface SourceManagerOptions {
   /** Overrides `TranscodeIdleTimeout`. */
   idleTimeoutMs?: number;
   backoff?: BackoffOptions;
+  /** The server's cap on unfinished PES of every MPEG-TS ingest (a pulled stream is as hostile as a pushed one). */
+  pesBudget?: ByteBudget;
 }
 
 /** The sources a config declares: `Launch` (wins when both are given) or `Source`, with OnDemand and NoLoop. */
@@ -51,6 +54,8 @@ export function sourceSpecsOf(config: ServerConfig): FeedSourceSpec[] {
 export interface SourceSettings {
   /** `TranscodeIdleTimeout`: how long an on-demand source runs after its last reader left. */
   readonly idleTimeoutMs: number;
+  /** Shared by every source's demuxer, and by the server's other MPEG-TS ingests. */
+  readonly pesBudget?: ByteBudget;
 }
 
 export interface FeedSourceStatus extends FfmpegProcessStatus {
@@ -163,11 +168,17 @@ export class FeedSource {
       return;
     }
     this.session = session;
-    const demuxer = new TsDemuxer({
-      onTracks: (t) => session.setTracks(t),
-      onFrame: (f) => session.write(f),
-      onWarning: (m) => this.log.debug('source output', { warning: m }),
-    });
+    const pesBudget = this.settings.pesBudget;
+    const demuxer = new TsDemuxer(
+      {
+        onTracks: (t) => session.setTracks(t),
+        onFrame: (f) => session.write(f),
+        onWarning: (m) => this.log.debug('source output', { warning: m }),
+      },
+      pesBudget !== undefined ? { pesBudget } : {},
+    );
+    // What this child's demuxer holds goes back to the shared budget when its output ends.
+    child.stdout?.once('close', () => demuxer.close());
     child.stdout?.on('data', (d: Buffer) => {
       session.touch(d.length);
       try {
@@ -199,7 +210,7 @@ export class SourceManager {
   private readonly feeds: FeedManager;
   private readonly log: Logger;
   private readonly options: SourceManagerOptions;
-  private readonly settings: { idleTimeoutMs: number };
+  private readonly settings: { idleTimeoutMs: number; pesBudget?: ByteBudget };
   /** Why sources could not be started (no ffmpeg), per feed. */
   readonly unavailable = new Map<string, string>();
 
@@ -207,7 +218,10 @@ export class SourceManager {
     this.feeds = feeds;
     this.log = log.child({ part: 'sources' });
     this.options = options;
-    this.settings = { idleTimeoutMs: options.idleTimeoutMs ?? config.transcodeIdleTimeoutMs };
+    this.settings = {
+      idleTimeoutMs: options.idleTimeoutMs ?? config.transcodeIdleTimeoutMs,
+      ...(options.pesBudget !== undefined ? { pesBudget: options.pesBudget } : {}),
+    };
     for (const f of config.feeds) {
       if (f.launch !== undefined && f.source !== undefined) {
         this.log.warn('feed has both Launch and Source; Launch is used', { feed: f.key, where: f.where });

@@ -6,6 +6,7 @@ import type { TestContext } from 'node:test';
 import { parseConfigText } from '../../src/config/config.js';
 import { createLogger, silentLogger, type Logger } from '../../src/observability/logger.js';
 import { startServer, type RunningServer } from '../../src/server.js';
+import type { IngestBudgets } from '../../src/media/ingest-budgets.js';
 
 export interface TestServer extends RunningServer {
   url(path: string): string;
@@ -15,7 +16,7 @@ export interface TestServer extends RunningServer {
 export async function startTestServer(
   t: TestContext,
   configText = '',
-  options: { demoFeeds?: string[]; log?: Logger } = {},
+  options: { demoFeeds?: string[]; log?: Logger; ingestBudgets?: IngestBudgets } = {},
 ): Promise<TestServer> {
   const parsed = await parseConfigText(configText, 'test.conf');
   // Free ports only: HTTP on an ephemeral port; RTMP and RTSP off (their tests start their own listeners on port 0).
@@ -30,7 +31,11 @@ export async function startTestServer(
     (process.env['FEEDCAST_TEST_LOG'] !== undefined
       ? createLogger({ format: 'pretty', write: (l) => process.stderr.write(l + '\n') })
       : silentLogger);
-  const server = await startServer(config, { log, ...(options.demoFeeds !== undefined ? { demoFeeds: options.demoFeeds } : {}) });
+  const server = await startServer(config, {
+    log,
+    ...(options.demoFeeds !== undefined ? { demoFeeds: options.demoFeeds } : {}),
+    ...(options.ingestBudgets !== undefined ? { ingestBudgets: options.ingestBudgets } : {}),
+  });
   t.after(() => server.close());
   return { ...server, url: (path) => `http://127.0.0.1:${server.httpPort}${path}` };
 }

@@ -415,6 +415,12 @@ test('a reload applies every reloadable global directive to the running server; 
       probe: (s) => eq(owners.http.headersTimeoutMs, s === 'a' ? 15_000 : 4000, 'HTTP request head timeout'),
     },
     {
+      directives: ['KeepAliveTimeout'],
+      a: 'KeepAliveTimeout 5',
+      b: 'KeepAliveTimeout 2',
+      probe: (s) => eq(owners.http.keepAliveTimeoutMs, s === 'a' ? 5000 : 2000, 'HTTP keep-alive idle timeout'),
+    },
+    {
       directives: ['IdleTimeout'],
       a: 'IdleTimeout 60',
       b: 'IdleTimeout 25',

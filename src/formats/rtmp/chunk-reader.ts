@@ -4,6 +4,7 @@
 
 import { LimitExceededError, MalformedInputError } from '../../errors.js';
 import { RtmpType, type RtmpMessage } from './messages.js';
+import type { ByteBudget } from '../../media/byte-budget.js';
 
 const FORMAT = 'rtmp chunk';
 
@@ -17,6 +18,11 @@ export interface ChunkReaderOptions {
    * not only the payload (a part kept as a view keeps its whole input buffer alive).
    */
   maxPendingBytes?: number;
+  /**
+   * What every RTMP connection of the server holds together (issue 25): each part is charged to it
+   * too, and given back when its message completes or is aborted, or at release().
+   */
+  budget?: ByteBudget;
 }
 
 /** What one chunk stream id remembers from its previous chunk headers (5.3.1.2). */
@@ -44,6 +50,7 @@ export class ChunkStreamReader {
   private readonly maxMessageBytes: number;
   private readonly maxChunkStreams: number;
   private readonly maxPendingBytes: number;
+  private readonly budget: ByteBudget | undefined;
   private readonly streams = new Map<number, StreamState>();
   private chunkSizeValue = RTMP_DEFAULT_CHUNK_SIZE;
   private phase: Phase = 'header';
@@ -61,6 +68,21 @@ export class ChunkStreamReader {
     this.maxMessageBytes = options.maxMessageBytes ?? 8 * 1024 * 1024;
     this.maxChunkStreams = options.maxChunkStreams ?? 64;
     this.maxPendingBytes = options.maxPendingBytes ?? 16 * 1024 * 1024;
+    this.budget = options.budget;
+  }
+
+  /** Drops every incomplete message and gives its bytes back to the shared budget (the connection ended). Idempotent. */
+  release(): void {
+    for (const state of this.streams.values()) this.dropParts(state);
+    this.current = undefined;
+  }
+
+  private dropParts(state: StreamState): void {
+    this.pendingBytes -= state.charged;
+    this.budget?.give(state.charged);
+    state.parts = [];
+    state.received = 0;
+    state.charged = 0;
   }
 
   /** The peer's chunk size in force (5.4.1). */
@@ -249,6 +271,13 @@ export class ChunkStreamReader {
     if (this.pendingBytes + charge > this.maxPendingBytes) {
       throw new LimitExceededError('rtmp: bytes of incomplete messages held', this.pendingBytes + charge, this.maxPendingBytes);
     }
+    if (this.budget !== undefined && !this.budget.take(charge)) {
+      throw new LimitExceededError(
+        `rtmp: bytes of incomplete messages held by every RTMP connection of the server (this one holds ${this.pendingBytes})`,
+        this.budget.held + charge,
+        this.budget.maxBytes,
+      );
+    }
     cur.state.parts.push(keepView ? view : Buffer.from(view));
     cur.state.received += n;
     cur.state.charged += charge;
@@ -265,10 +294,7 @@ export class ChunkStreamReader {
   private deliver(csid: number, state: StreamState): void {
     const parts = state.parts;
     const payload = parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts, state.received);
-    this.pendingBytes -= state.charged;
-    state.parts = [];
-    state.received = 0;
-    state.charged = 0;
+    this.dropParts(state);
     const message: RtmpMessage = {
       csid,
       typeId: state.typeId,
@@ -294,9 +320,6 @@ export class ChunkStreamReader {
     if (payload.length < 4) this.fail(this.consumed, `Abort of ${payload.length} bytes`);
     const state = this.streams.get(payload.readUInt32BE(0));
     if (state === undefined) return;
-    this.pendingBytes -= state.charged;
-    state.parts = [];
-    state.received = 0;
-    state.charged = 0;
+    this.dropParts(state);
   }
 }

@@ -21,14 +21,10 @@ import { handlePublish } from './to-feed.js';
 import { socketBytesWritten } from '../../streams/native-fanout.js';
 import { findByName } from '../../config/names.js';
 import { RefusalLog } from '../../observability/refusal-log.js';
-import { ByteBudget } from '../../media/byte-budget.js';
 import { serveFileStream } from './file-stream.js';
 
 // Refusals are answered by the read gate; HLS and other routes import sendRefusal from here too.
 export { sendRefusal } from './read-gate.js';
-
-/** Bytes of unfinished PES all MPEG-TS publishers may hold together (each one: 32 MiB). */
-const SERVER_MAX_HELD_PES_BYTES = 256 * 1024 * 1024;
 
 /** URL suffix -> passthrough format, for the outputs every feed has without declaring them. */
 const FEED_OUTPUT_SUFFIXES: Readonly<Record<string, PassthroughFormat>> = { '.flv': 'flv', '.ts': 'mpegts' };
@@ -49,8 +45,6 @@ export class HttpServer {
   private httpSockets = 0;
   private readonly routes: HttpRoute[] = [];
   private readonly refusals: RefusalLog;
-  /** Unfinished MPEG-TS PES of every HTTP publisher together (issue 25). */
-  private readonly pesBudget = new ByteBudget(SERVER_MAX_HELD_PES_BYTES);
 
   constructor(ctx: ServerContext) {
     this.ctx = ctx;
@@ -65,7 +59,7 @@ export class HttpServer {
     // Long requests are the point (publishers, readers): no total-request timeout.
     this.server.requestTimeout = 0;
     this.server.headersTimeout = headersTimeoutMs;
-    this.server.keepAliveTimeout = 5_000;
+    this.server.keepAliveTimeout = ctx.config.keepAliveTimeoutMs;
     this.server.on('connection', (socket: Socket) => this.onConnection(socket));
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.onClientError(err, socket));
   }
@@ -114,10 +108,16 @@ export class HttpServer {
     return this.server.headersTimeout;
   }
 
-  /** `RequestHeaderTimeout` applies to the next request heads (the other settings are read per request). */
+  /** The keep-alive idle timeout in force (KeepAliveTimeout). */
+  get keepAliveTimeoutMs(): number {
+    return this.server.keepAliveTimeout;
+  }
+
+  /** `RequestHeaderTimeout` and `KeepAliveTimeout` apply to the next request heads and idle waits (the other settings are read per request). */
   applyConfig(next: ServerConfig): void {
     for (const server of this.tlsServer !== undefined ? [this.server, this.tlsServer] : [this.server]) {
       server.headersTimeout = next.requestHeaderTimeoutMs;
+      server.keepAliveTimeout = next.keepAliveTimeoutMs;
     }
   }
 
@@ -138,7 +138,7 @@ export class HttpServer {
     );
     server.requestTimeout = 0;
     server.headersTimeout = headersTimeoutMs;
-    server.keepAliveTimeout = 5_000;
+    server.keepAliveTimeout = this.ctx.config.keepAliveTimeoutMs;
     // Requests arrive on the TLS socket: that is the connection counted and limited.
     server.on('secureConnection', (socket: Socket) => this.onConnection(socket));
     server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.onClientError(err, socket));
@@ -293,7 +293,7 @@ export class HttpServer {
         );
       }
       this.authorizeThen(req, res, conn, { action: 'publish', feed: feed.key, stream: undefined }, url, () =>
-        handlePublish(this.ctx, req, res, feed, conn, this.pesBudget),
+        handlePublish(this.ctx, req, res, feed, conn, this.ctx.ingestBudgets.pes),
       );
       return;
     }

@@ -111,7 +111,10 @@ export class RtmpSession {
     this.options = options;
     this.log = ctx.log.child({ rtmp: conn.remoteAddress, conn: conn.id });
     conn.state = 'RTMP_HANDSHAKE';
-    this.reader = new ChunkStreamReader((m) => this.onMessage(m), { maxMessageBytes: options.maxMessageBytes });
+    this.reader = new ChunkStreamReader((m) => this.onMessage(m), {
+      maxMessageBytes: options.maxMessageBytes,
+      budget: ctx.ingestBudgets.rtmp,
+    });
     this.handshakeTimer = setTimeout(() => {
       if (!this.connected)
         this.fail(new ProtocolError('rtmp', `no handshake and connect within ${options.handshakeTimeoutMs} ms`));
@@ -618,6 +621,7 @@ export class RtmpSession {
     this.stopPublishing(reason);
     this.player?.close(reason);
     this.admission?.release();
+    this.reader.release();
     this.phase = 'closed';
     clearTimeout(this.handshakeTimer);
     this.socket.end();
@@ -630,6 +634,7 @@ export class RtmpSession {
     this.stopPublishing(reason);
     this.player?.close(reason);
     this.admission?.release();
+    this.reader.release();
     this.phase = 'closed';
     if (!this.socket.destroyed) this.socket.destroy();
   }
