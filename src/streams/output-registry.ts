@@ -1,5 +1,7 @@
 // (feed, format, variant) -> MuxedOutput: the one place outputs are made, so that every reader
-// of the same bytes shares one muxer. An output is dropped when its last reader leaves.
+// of the same bytes shares one muxer. A format is a factory of muxers: FLV, MPEG-TS and RTMP are
+// built in, and a protocol registers its own (RTSP: 'rtp', interleaved RTP packetised once per
+// feed). An output is dropped when its last reader leaves.
 
 import type { Feed } from '../feed/feed.js';
 import type { Track } from '../media/track.js';
@@ -13,8 +15,18 @@ import { MuxedOutput, type MuxerFactory } from './muxed-output.js';
 /** Byte-stream formats served without encoding. */
 export const PassthroughFormats = ['flv', 'mpegts'] as const;
 export type PassthroughFormat = (typeof PassthroughFormats)[number];
-/** Every muxed output: the HTTP byte streams, and RTMP play (FLV tag bodies in RTMP chunks). */
-export type OutputFormat = PassthroughFormat | 'rtmp';
+/** Every muxed output: the HTTP byte streams, RTMP play (FLV tag bodies in RTMP chunks), RTSP's interleaved RTP. */
+export type OutputFormat = PassthroughFormat | 'rtmp' | 'rtp';
+
+/**
+ * How one format's outputs are made: the muxer factory of an output of `feed`, for a variant and
+ * the format's own parameter (RTMP's chunk size), and which parts of the variant tell its outputs apart.
+ */
+export interface OutputFormatFactory {
+  muxer(feed: Feed, variant: OutputVariant, param: number | undefined): MuxerFactory;
+  /** Whether `metadata` (FLV onMetaData) is part of the output's identity; RTP carries none. */
+  keyedByMetadata: boolean;
+}
 
 /** RTMP play's chunk size when the RTMP server does not say (RTMPChunkSize). */
 export const DEFAULT_RTMP_CHUNK_SIZE = 4096;
@@ -53,18 +65,30 @@ export function canCarryAny(format: OutputFormat, tracks: readonly Track[]): boo
   return tracks.length > 0;
 }
 
-function muxerFactory(format: OutputFormat, variant: OutputVariant, rtmpChunkSize: number): MuxerFactory {
-  if (format === 'rtmp') {
-    return (tracks) =>
-      new RtmpMuxer(tracks, { chunkSize: rtmpChunkSize, streamId: RTMP_PLAY_STREAM_ID, metadata: { ...variant.metadata } });
-  }
-  if (format === 'flv') return (tracks) => new FlvMuxer(tracks, { metadata: { ...variant.metadata } });
-  return (tracks) => new TsMuxer(tracks);
-}
+const builtInFormats: ReadonlyMap<OutputFormat, OutputFormatFactory> = new Map<OutputFormat, OutputFormatFactory>([
+  [
+    'rtmp',
+    {
+      keyedByMetadata: true,
+      muxer: (_feed, variant, chunkSize) => (tracks) =>
+        new RtmpMuxer(tracks, {
+          chunkSize: chunkSize ?? DEFAULT_RTMP_CHUNK_SIZE,
+          streamId: RTMP_PLAY_STREAM_ID,
+          metadata: { ...variant.metadata },
+        }),
+    },
+  ],
+  [
+    'flv',
+    { keyedByMetadata: true, muxer: (_feed, variant) => (tracks) => new FlvMuxer(tracks, { metadata: { ...variant.metadata } }) },
+  ],
+  ['mpegts', { keyedByMetadata: false, muxer: () => (tracks) => new TsMuxer(tracks) }],
+]);
 
 export class OutputRegistry {
   private readonly outputs = new Map<string, MuxedOutput>();
-  /** Read live by every output made here, and by RTSP's RtpOutputs: a reload changes what they keep at once. */
+  private readonly formats = new Map<OutputFormat, OutputFormatFactory>(builtInFormats);
+  /** Read live by every output made here: a reload changes what they keep at once. */
   readonly settings: { retainBytes: number };
   private readonly log: Logger;
   /** Write coalescing of the outputs made here (MuxedOutputOptions.writeCoalesceMs). */
@@ -85,20 +109,28 @@ export class OutputRegistry {
     this.settings.retainBytes = next.readerMaxQueueBytes;
   }
 
-  /** `rtmpChunkSize` (format 'rtmp' only): players of different chunk sizes get different outputs. */
-  get(
-    feed: Feed,
-    format: OutputFormat,
-    variant: OutputVariant = plainVariant,
-    rtmpChunkSize = DEFAULT_RTMP_CHUNK_SIZE,
-  ): MuxedOutput {
-    const id = outputId(feed, format, variant) + (format === 'rtmp' ? `#${rtmpChunkSize}` : '');
+  /** A format whose muxers a protocol makes (RTSP's 'rtp'); replaces the factory of that format. */
+  register(format: OutputFormat, factory: OutputFormatFactory): void {
+    this.formats.set(format, factory);
+  }
+
+  /**
+   * The shared output of (feed, format, variant, param), made at the first reader. `param` is the
+   * format's own (RTMP's chunk size, default DEFAULT_RTMP_CHUNK_SIZE): players of different chunk
+   * sizes get different outputs. Throws when no factory makes `format` (RTSP not started).
+   */
+  get(feed: Feed, format: OutputFormat, variant: OutputVariant = plainVariant, param?: number): MuxedOutput {
+    const factory = this.formats.get(format);
+    if (factory === undefined) throw new Error(`no output factory for format ${format}`);
+    const keyed = factory.keyedByMetadata ? variant : { ...variant, metadata: {} };
+    const p = format === 'rtmp' ? (param ?? DEFAULT_RTMP_CHUNK_SIZE) : param;
+    const id = outputId(feed, format, keyed) + (p !== undefined ? `#${p}` : '');
     const existing = this.outputs.get(id);
     if (existing !== undefined && !existing.isEnded) return existing;
     const output = new MuxedOutput(
       id,
       feed,
-      muxerFactory(format, variant, rtmpChunkSize),
+      factory.muxer(feed, keyed, p),
       {
         settings: this.settings,
         writeCoalesceMs: this.writeCoalesceMs,

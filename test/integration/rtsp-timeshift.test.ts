@@ -65,7 +65,7 @@ class RtpCapturingClient extends RawRtspClient {
 
 /** The RTP timestamp base of the feed's shared sender of a track: RTP time = base + feed time. */
 function tsBaseOf(rtsp: RtspServer, feed: Feed, trackId: number): number {
-  const sender = rtsp.outputs.packetizerOf(feed).sender(trackId);
+  const sender = rtsp.rtp.packetizerOf(feed).sender(trackId);
   assert.ok(sender !== undefined, `a sender for track ${trackId}`);
   return sender.tsBase;
 }

@@ -71,13 +71,13 @@ describe('RTSP/RTP', { skip }, () => {
     // Two players at once, one UDP and one TCP: both decode, and they share one RTP output of the feed.
     let shared = '';
     const sampler = setInterval(() => {
-      const outputs = rtsp.outputs.all();
+      const outputs = server.ctx.outputs.all().filter((o) => o.id.startsWith('feed1.rtp'));
       if (outputs.length === 1 && outputs[0]?.readers === 2) shared = outputs[0].id;
     }, 20);
     const [a, b] = await Promise.all([decodeRtsp(url('/feed1'), 'udp', 3), decodeRtsp(url('/feed1'), 'tcp', 3)]);
     clearInterval(sampler);
     assert.ok(a.videoFrames >= 25 && b.videoFrames >= 25, `both decode (${a.videoFrames}, ${b.videoFrames})`);
-    assert.equal(shared, 'feed1.rtp', 'one RTP output with two readers');
+    assert.equal(shared, 'feed1.rtp', "one RTP output (in the server's registry) with two readers");
 
     // The declared `Format rtp` stream with NoAudio carries video only.
     const live = await probeRtsp(url('/live.h264'), 'tcp', 1);

@@ -18,7 +18,7 @@ import { OutputReader, type ByteSink } from '../../streams/output-reader.js';
 import { RtspStatus, type TransportSpec } from './messages.js';
 import { isoTime } from '../../feedfile/time-spec.js';
 import { clockOf, type PlayStart } from './range.js';
-import { forEachInterleaved, type RtpFeedPacketizer, type RtpOutputs, type RtpVariant } from './rtp-output.js';
+import { forEachInterleaved, type RtpFeedPacketizer, type RtpPacketizers, type RtpVariant } from './rtp-output.js';
 import { RtspError, throttled, type ControlConnection, type RtspSession } from './session.js';
 import { ShiftedRtpPlayback } from './shifted-play.js';
 import { bindUdpPair, sendBounded, UDP_PACE_MIN_BITS_PER_SECOND, UdpPacer, type PortRange, type UdpPair } from './udp.js';
@@ -104,7 +104,7 @@ export class PlaySession implements RtspSession {
   readonly target: PlayTarget;
   lastSeenMs = Date.now();
   private readonly ctx: ServerContext;
-  private readonly outputs: RtpOutputs;
+  private readonly rtp: RtpPacketizers;
   private readonly options: PlaySessionOptions;
   private readonly log: Logger;
   private readonly tracks = new Map<number, PlayTrack>();
@@ -129,14 +129,14 @@ export class PlaySession implements RtspSession {
 
   constructor(
     ctx: ServerContext,
-    outputs: RtpOutputs,
+    rtp: RtpPacketizers,
     id: string,
     target: PlayTarget,
     control: ControlConnection,
     options: PlaySessionOptions,
   ) {
     this.ctx = ctx;
-    this.outputs = outputs;
+    this.rtp = rtp;
     this.id = id;
     this.target = target;
     this.name = target.name;
@@ -190,7 +190,7 @@ export class PlaySession implements RtspSession {
     if (this.state === 'playing') {
       throw new RtspError(RtspStatus.methodNotValidInThisState, 'SETUP while playing: PAUSE or TEARDOWN first');
     }
-    const packetizer = this.outputs.packetizerOf(this.target.feed);
+    const packetizer = this.rtp.packetizerOf(this.target.feed);
     const sendable = packetizer.sendableTracks(variantFilter(this.target.variant));
     const index = sendable.findIndex((t) => t.id === trackId);
     if (index < 0) throw new RtspError(RtspStatus.notFound, `${this.name} has no track streamid=${trackId} that RTP can carry`);
@@ -344,7 +344,7 @@ export class PlaySession implements RtspSession {
     const playback = new ShiftedRtpPlayback(
       source,
       first.tracks,
-      this.outputs.packetizerOf(feed),
+      this.rtp.packetizerOf(feed),
       this.trackIds,
       this.sink,
       this.log,
@@ -421,7 +421,7 @@ export class PlaySession implements RtspSession {
   private start(): void {
     if (this.closed || this.reader !== undefined) return;
     const feed = this.target.feed;
-    const output = this.outputs.get(feed, this.target.variant);
+    const output = this.rtp.output(feed, this.target.variant);
     const reader = new OutputReader(output, this.sink, {
       maxQueueBytes: this.ctx.config.readerMaxQueueBytes,
       maxLagMs: this.ctx.config.readerMaxLagMs,
@@ -439,7 +439,7 @@ export class PlaySession implements RtspSession {
     // monotonically increasing dts"). The report's mapping of RTP to wall clock is the same.
     const joinSeq = output.joinSeq();
     const first = joinSeq === undefined ? undefined : output.at(joinSeq);
-    const packetizer = this.outputs.packetizerOf(feed);
+    const packetizer = this.rtp.packetizerOf(feed);
     this.sendReports(first === undefined ? undefined : packetizer.wallMsOf(first.dts90k));
     reader.start();
     this.srTimer = setInterval(() => this.sendReports(), SENDER_REPORT_INTERVAL_MS);
@@ -538,7 +538,7 @@ export class PlaySession implements RtspSession {
 
   /** A sender report per track, for the wall-clock time `atMs` (default now). */
   private sendReports(atMs?: number): void {
-    const packetizer = this.outputs.packetizerOf(this.target.feed);
+    const packetizer = this.rtp.packetizerOf(this.target.feed);
     const now = atMs ?? Date.now();
     for (const track of this.tracks.values()) {
       if (track.transport === 'multicast') continue;
@@ -554,7 +554,7 @@ export class PlaySession implements RtspSession {
   }
 
   private sendBye(): void {
-    const packetizer = this.outputs.packetizerOf(this.target.feed);
+    const packetizer = this.rtp.packetizerOf(this.target.feed);
     for (const track of this.tracks.values()) {
       const ssrc = packetizer.ssrcOf(track.trackId);
       if (ssrc !== undefined && track.transport !== 'multicast') this.sendRtcp(track, buildBye(ssrc));

@@ -11,7 +11,7 @@ import type { ServerContext } from '../../server-context.js';
 import { OutputReader, type ByteSink } from '../../streams/output-reader.js';
 import { variantFilter } from '../../streams/output-registry.js';
 import { multicastPortOf, SENDER_REPORT_INTERVAL_MS, type PlayTarget } from './from-feed.js';
-import { forEachInterleaved, type RtpOutputs } from './rtp-output.js';
+import { forEachInterleaved, type RtpPacketizers } from './rtp-output.js';
 import { throttled } from './session.js';
 import { MAX_UDP_SEND_QUEUE } from './udp.js';
 
@@ -26,7 +26,7 @@ export class MulticastSender {
   readonly target: PlayTarget;
   private readonly mc: MulticastConfig;
   private readonly ctx: ServerContext;
-  private readonly outputs: RtpOutputs;
+  private readonly rtp: RtpPacketizers;
   private readonly options: MulticastSenderOptions;
   private readonly log: Logger;
   private readonly socket: Socket;
@@ -40,9 +40,9 @@ export class MulticastSender {
   packetsSent = 0;
   sendErrors = 0;
 
-  constructor(ctx: ServerContext, outputs: RtpOutputs, target: PlayTarget, mc: MulticastConfig, options: MulticastSenderOptions) {
+  constructor(ctx: ServerContext, rtp: RtpPacketizers, target: PlayTarget, mc: MulticastConfig, options: MulticastSenderOptions) {
     this.ctx = ctx;
-    this.outputs = outputs;
+    this.rtp = rtp;
     this.target = target;
     this.mc = mc;
     this.options = options;
@@ -81,7 +81,7 @@ export class MulticastSender {
   }
 
   private trackIndex(trackId: number): number {
-    return this.outputs
+    return this.rtp
       .packetizerOf(this.target.feed)
       .sendableTracks(variantFilter(this.target.variant))
       .findIndex((t) => t.id === trackId);
@@ -89,7 +89,7 @@ export class MulticastSender {
 
   private ensureRunning(): void {
     if (this.closed || this.reader !== undefined || this.target.feed.tracks.length === 0) return;
-    const output = this.outputs.get(this.target.feed, this.target.variant);
+    const output = this.rtp.output(this.target.feed, this.target.variant);
     const sink: ByteSink = {
       write: (chunk) => {
         forEachInterleaved(chunk, (channel, packet) => {
@@ -129,7 +129,7 @@ export class MulticastSender {
 
   private sendReports(): void {
     if (this.reader === undefined) return;
-    const packetizer = this.outputs.packetizerOf(this.target.feed);
+    const packetizer = this.rtp.packetizerOf(this.target.feed);
     const now = Date.now();
     for (const [trackId, s] of this.stats) {
       const clock = packetizer.clockOf(trackId, now);

@@ -1,7 +1,8 @@
 // RTP for RTSP readers, packetised once per (feed, track): each frame becomes one shared buffer of
 // RTP packets already framed for TCP interleaving (`$`, channel 2·trackId, u16 length, packet).
 // TCP readers write it as is; UDP readers send the packet views. The buffers flow through a
-// MuxedOutput, so readers get the GOP cache, a cursor, backpressure and the slow-reader policy.
+// MuxedOutput of the server's OutputRegistry (format 'rtp'), so readers get the GOP cache, a
+// cursor, backpressure and the slow-reader policy.
 
 import { randomInt } from 'node:crypto';
 import type { Feed } from '../../feed/feed.js';
@@ -13,10 +14,9 @@ import { ByteWriter } from '../../formats/bytes/byte-writer.js';
 import type { StreamMuxer } from '../../media/demuxer.js';
 import type { Frame } from '../../media/frame.js';
 import { sameTrackConfig, type Track } from '../../media/track.js';
-import { variantFilter } from '../../streams/output-registry.js';
+import type { OutputRegistry } from '../../streams/output-registry.js';
 import type { Logger } from '../../observability/logger.js';
-import { MuxedOutput } from '../../streams/muxed-output.js';
-import type { OutputSettings } from '../../streams/chunk-log.js';
+import type { MuxedOutput } from '../../streams/muxed-output.js';
 
 /** Feed track ids map to interleaved channels 2·id (RTP) and 2·id+1 (RTCP): ids above this cannot. */
 export const MAX_RTP_TRACK_ID = 31;
@@ -180,17 +180,26 @@ export interface RtpVariant {
   noVideo: boolean;
 }
 
-/** (feed, variant) -> MuxedOutput of interleaved RTP; feed -> its shared packetiser. */
-export class RtpOutputs {
-  private readonly outputs = new Map<string, MuxedOutput>();
+/**
+ * Feed -> its shared RTP packetiser, and the 'rtp' format of the server's OutputRegistry: an RTP
+ * output is a MuxedOutput like any other, made and kept there, whose chunks are the packetiser's
+ * interleaved buffers.
+ */
+export class RtpPacketizers {
   private readonly packetizers = new Map<Feed, RtpFeedPacketizer>();
-  private readonly settings: OutputSettings;
+  private readonly registry: OutputRegistry;
   private readonly log: Logger;
 
-  /** `settings`: the OutputRegistry's, so that ReaderMaxQueue is the same for RTP outputs and follows reloads. */
-  constructor(settings: OutputSettings, log: Logger) {
-    this.settings = settings;
+  constructor(registry: OutputRegistry, log: Logger) {
+    this.registry = registry;
     this.log = log;
+    registry.register('rtp', {
+      keyedByMetadata: false,
+      muxer: (feed) => {
+        const packetizer = this.packetizerOf(feed);
+        return () => new RtpMuxer(packetizer);
+      },
+    });
   }
 
   packetizerOf(feed: Feed): RtpFeedPacketizer {
@@ -207,36 +216,12 @@ export class RtpOutputs {
     return p;
   }
 
-  get(feed: Feed, variant: RtpVariant): MuxedOutput {
-    const flags = `${variant.noAudio ? 'A' : ''}${variant.noVideo ? 'V' : ''}`;
-    const id = `${feed.key}.rtp${flags !== '' ? `:no${flags}` : ''}`;
-    const existing = this.outputs.get(id);
-    if (existing !== undefined && !existing.isEnded) return existing;
-    const packetizer = this.packetizerOf(feed);
-    const output = new MuxedOutput(
-      id,
-      feed,
-      () => new RtpMuxer(packetizer),
-      {
-        settings: this.settings,
-        trackFilter: variantFilter(variant),
-      },
-      this.log,
-    );
-    output.on('dispose', () => {
-      if (this.outputs.get(id) === output) this.outputs.delete(id);
-    });
-    this.outputs.set(id, output);
-    return output;
-  }
-
-  all(): MuxedOutput[] {
-    return [...this.outputs.values()];
+  /** The shared RTP output of (feed, variant), from the server's registry. */
+  output(feed: Feed, variant: RtpVariant): MuxedOutput {
+    return this.registry.get(feed, 'rtp', { noAudio: variant.noAudio, noVideo: variant.noVideo, metadata: {} });
   }
 
   closeAll(): void {
-    for (const output of [...this.outputs.values()]) output.dispose();
-    this.outputs.clear();
     for (const p of this.packetizers.values()) p.dispose();
     this.packetizers.clear();
   }

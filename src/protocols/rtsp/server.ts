@@ -29,7 +29,7 @@ import {
 import { MulticastSender } from './multicast.js';
 import { RtspFramer, type RtspRequest } from './request-parser.js';
 import { playStartOf } from './range.js';
-import { RtpOutputs } from './rtp-output.js';
+import { RtpPacketizers } from './rtp-output.js';
 import { newSessionId, RtspError, type ControlConnection, type RtspSession } from './session.js';
 import { readAnnouncement, RecordSession, type Announcement } from './to-feed.js';
 import { DEFAULT_RTP_PORTS, type PortRange } from './udp.js';
@@ -131,7 +131,7 @@ export class RtspServer {
   private readonly server: Server;
   private readonly connections = new Set<Connection>();
   private readonly sessions = new Map<string, RtspSession>();
-  readonly outputs: RtpOutputs;
+  readonly rtp: RtpPacketizers;
   private readonly multicast: MulticastSender[] = [];
   private timeoutTimer: NodeJS.Timeout | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
@@ -168,7 +168,7 @@ export class RtspServer {
     };
     this.log = ctx.log.child({ protocol: 'rtsp' });
     this.refusals = new RefusalLog(this.log);
-    this.outputs = new RtpOutputs(ctx.outputs.settings, ctx.log);
+    this.rtp = new RtpPacketizers(ctx.outputs, ctx.log);
     this.server = createServer((socket) => this.onConnection(socket));
   }
 
@@ -203,7 +203,7 @@ export class RtspServer {
     for (const s of [...this.sessions.values()]) s.close('server stopping');
     for (const c of this.connections) c.socket.destroy();
     for (const socket of this.refusedSockets) socket.destroy();
-    this.outputs.closeAll();
+    this.rtp.closeAll();
     return new Promise((resolve) => this.server.close(() => resolve()));
   }
 
@@ -217,7 +217,7 @@ export class RtspServer {
         this.log.warn('multicast stream not served: it needs a passthrough feed', { stream: stream.name });
         continue;
       }
-      const sender = new MulticastSender(this.ctx, this.outputs, target, mc, {
+      const sender = new MulticastSender(this.ctx, this.rtp, target, mc, {
         defaultPort,
         interfaceAddress: this.options.multicastInterface,
       });
@@ -618,7 +618,7 @@ export class RtspServer {
     const read = this.readTargetOf(url);
     await this.authorize(conn, req, url, { action: 'read', feed: read.feed.key, stream: read.stream?.name });
     const target = this.playTarget(read, conn);
-    const packetizer = this.outputs.packetizerOf(target.feed);
+    const packetizer = this.rtp.packetizerOf(target.feed);
     let sourced = conn.sourceLeases.has(target.feed.key);
     if (!sourced) {
       const release = this.ctx.children?.acquireSource(target.feed.key);
@@ -644,7 +644,7 @@ export class RtspServer {
    * connect, or an on-demand source child to start. 404 when none came.
    */
   private async awaitTracks(conn: Connection, target: PlayTarget, sourced: boolean): Promise<void> {
-    const packetizer = this.outputs.packetizerOf(target.feed);
+    const packetizer = this.rtp.packetizerOf(target.feed);
     const hasTracks = (): boolean => packetizer.sendableTracks(variantFilter(target.variant)).length > 0;
     if (hasTracks()) return;
     const waitMs = sourced ? this.options.sourceStartWaitMs : this.options.describeWaitMs;
@@ -763,7 +763,7 @@ export class RtspServer {
             `server full: MaxClients ${this.ctx.config.maxClients} connections are open`,
           );
         }
-        s = new PlaySession(this.ctx, this.outputs, newSessionId(), target, conn, {
+        s = new PlaySession(this.ctx, this.rtp, newSessionId(), target, conn, {
           rtpPorts: this.options.rtpPorts,
           multicastDefaultPort: this.multicastDefaultPort(target.stream),
           query: url.query,
@@ -786,7 +786,7 @@ export class RtspServer {
     }
     let trackId = url.trackId;
     if (trackId === undefined) {
-      const tracks = this.outputs.packetizerOf(s.target.feed).sendableTracks(variantFilter(s.target.variant));
+      const tracks = this.rtp.packetizerOf(s.target.feed).sendableTracks(variantFilter(s.target.variant));
       if (tracks.length !== 1) {
         if (s.trackIds.length === 0) s.close('aggregate SETUP refused');
         throw new RtspError(
