@@ -4,6 +4,9 @@
 import { loadConfigFile, type ServerConfig } from './config/config.js';
 import { ApiRoute } from './control/api.js';
 import { MetricsRoute } from './control/metrics.js';
+import { EventsRoute } from './control/events-route.js';
+import { HookRunner } from './control/hooks.js';
+import { LifecycleEvents } from './control/lifecycle-events.js';
 import { applyConfig, type ConfigOwner } from './control/reload.js';
 import { AccessLog } from './control/access-log.js';
 import { Access } from './access/access.js';
@@ -55,6 +58,8 @@ export interface RunningServer {
   /** The ports of the HTTPS and RTMPS listeners, undefined when off. */
   readonly httpsPort: number | undefined;
   readonly rtmpsPort: number | undefined;
+  /** Lifecycle events (publish, read ...): the recorder reports finished files here (OnRecordSegment). */
+  readonly lifecycle: LifecycleEvents;
   /** The parts server.ts built (status, tests); a reload calls applyConfig on them in turn. */
   readonly owners: ServerOwners;
   /** Re-reads SSLCertificate/SSLCertificateKey (SIGHUP); false when the new pair is bad (the old one stays). */
@@ -75,6 +80,7 @@ export interface ServerOwners {
   readonly rtmp: RtmpServer | undefined;
   readonly rtmps: RtmpServer | undefined;
   readonly rtsp: RtspServer | undefined;
+  readonly hooks: HookRunner;
 }
 
 export async function startServer(config: ServerConfig, options: StartOptions = {}): Promise<RunningServer> {
@@ -104,10 +110,14 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     http: HttpServer;
     egress: EgressThreads;
     ctx: ServerContext;
+    lifecycle: LifecycleEvents;
+    hooks: HookRunner;
   }> = {};
   const demos: DemoSource[] = [];
   const stopAll = async (): Promise<void> => {
     feeds.beginStop();
+    parts.lifecycle?.close();
+    await parts.hooks?.close();
     for (const d of demos) d.stop();
     await parts.transcoders?.closeAll();
     await parts.sources?.closeAll();
@@ -176,6 +186,13 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   const http = new HttpServer(ctx);
   parts.http = http;
 
+  // Lifecycle events (publish, read ...) for the hooks and /api/v1/events; they only report.
+  const lifecycle = new LifecycleEvents({ feeds, access: ctx.access }, log);
+  const hooks = new HookRunner(config, log);
+  parts.lifecycle = lifecycle;
+  parts.hooks = hooks;
+  lifecycle.on('event', (event) => hooks.handle(event));
+
   if (options.demoFeeds !== undefined && options.demoFeeds.length > 0) {
     const clip = await loadDemoClip();
     for (const key of options.demoFeeds) {
@@ -197,7 +214,8 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   };
 
   http.addRoute(new ApiRoute(ctx));
-  http.addRoute(new MetricsRoute(ctx));
+  http.addRoute(new MetricsRoute(ctx, { hooks: () => hooks.status() }));
+  http.addRoute(new EventsRoute(lifecycle, () => ctx.config));
   http.addRoute(new TranscodeRoute(ctx, transcoders, sources));
   const hls = new HlsRoute(ctx, { ...hlsRouteSettings(config), transcoders });
   parts.hls = hls;
@@ -252,6 +270,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       },
     },
     { applyConfig: (next) => feedFiles.applyConfig(next) },
+    hooks,
     outputs,
     sources,
     transcoders,
@@ -293,7 +312,8 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     rtspPort,
     httpsPort,
     rtmpsPort,
-    owners: { feeds, feedFiles, outputs, sources, transcoders, hls, http, rtmp, rtmps, rtsp: parts.rtsp },
+    lifecycle,
+    owners: { feeds, feedFiles, outputs, sources, transcoders, hls, http, rtmp, rtmps, rtsp: parts.rtsp, hooks },
     reloadCertificates: () => certs?.reload() ?? Promise.resolve(true),
     reload: () => {
       if (ctx.reload === undefined) return Promise.reject(new Error('started without a config file: nothing to reload'));

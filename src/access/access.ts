@@ -14,6 +14,7 @@ import { AuthPolicy, cutAtExpiry, type AuthCredentials, type AuthDecision, type 
 import type { ConnectionInfo, ConnectionRegistry } from './connections.js';
 import { LoginThrottle } from './login-throttle.js';
 import { addressLimitReason, costKbps, ReaderLimits, type ReaderCost, type ReaderResource } from './limits.js';
+import { TypedEmitter } from '../typed-emitter.js';
 
 /** What the access service reads from the running server, live (the config is replaced by a reload). */
 export interface AccessDeps {
@@ -75,7 +76,16 @@ export interface Admission extends Disposable {
   readonly release: () => void;
 }
 
-export class Access {
+export type AccessEvents = {
+  /** A reader was let in. */
+  read: [Admission];
+  /** That reader left (its admission released), after `durationMs`. */
+  readEnd: [Admission, number];
+  /** A reader was refused (after its log line). */
+  refused: [AdmitRequest, Refusal];
+};
+
+export class Access extends TypedEmitter<AccessEvents> {
   readonly policy: AuthPolicy;
   /** Failed ControlUser logins per address (429 with a doubling wait after a few). */
   readonly controlLogins = new LoginThrottle();
@@ -83,6 +93,7 @@ export class Access {
   private readonly limits = new ReaderLimits();
 
   constructor(deps: AccessDeps) {
+    super(deps.log);
     this.deps = deps;
     this.policy = new AuthPolicy(deps);
   }
@@ -121,21 +132,37 @@ export class Access {
   /** Resolves, authorises and counts one reader, with one log line when refused. Never throws. */
   async admit(request: AdmitRequest): Promise<Admission | Refusal> {
     const admitted = await this.admitOrRefuse(request);
-    if (admitted.kind === 'refused') {
-      const target = typeof request.target === 'string' ? request.target.slice(0, 100) : request.target.name;
-      const fields = {
-        protocol: request.protocol,
-        target,
-        from: request.address,
-        status: admitted.status,
-        reason: admitted.reason,
-      };
-      if (admitted.cause === 'redirect') this.deps.log.info('read redirected by the authorisation policy', fields);
-      else if (admitted.cause === 'readers') this.deps.log.warn('reader refused: MaxReaders', fields);
-      else if (admitted.cause === 'bandwidth') this.deps.log.warn('reader refused: MaxBandwidth', fields);
-      else this.deps.log.warn('read refused', fields);
-    }
+    if (admitted.kind === 'admitted') return this.reported(admitted);
+    const target = typeof request.target === 'string' ? request.target.slice(0, 100) : request.target.name;
+    const fields = {
+      protocol: request.protocol,
+      target,
+      from: request.address,
+      status: admitted.status,
+      reason: admitted.reason,
+    };
+    if (admitted.cause === 'redirect') this.deps.log.info('read redirected by the authorisation policy', fields);
+    else if (admitted.cause === 'readers') this.deps.log.warn('reader refused: MaxReaders', fields);
+    else if (admitted.cause === 'bandwidth') this.deps.log.warn('reader refused: MaxBandwidth', fields);
+    else this.deps.log.warn('read refused', fields);
+    this.safeEmit('refused', request, admitted);
     return admitted;
+  }
+
+  /** The admission, telling listeners (lifecycle hooks, /api/v1/events) when it starts and ends. */
+  private reported(admission: Admission): Admission {
+    const startedAt = Date.now();
+    const giveBack = admission.release;
+    let ended = false;
+    const release = (): void => {
+      if (ended) return;
+      ended = true;
+      giveBack();
+      this.safeEmit('readEnd', reported, Date.now() - startedAt);
+    };
+    const reported: Admission = { ...admission, release, [Symbol.dispose]: release };
+    this.safeEmit('read', reported);
+    return reported;
   }
 
   private async admitOrRefuse(request: AdmitRequest): Promise<Admission | Refusal> {

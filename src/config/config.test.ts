@@ -566,6 +566,26 @@ const globalEffects: [text: string, check: (c: ServerConfig) => unknown, expecte
   ['WebRTCBindAddress 10.0.0.5', (c) => c.webrtc.bindAddress, '10.0.0.5'],
   ['WHIPKeyframeInterval 1', (c) => c.webrtc.whipKeyframeIntervalMs, 1000],
   ['WebRTCPlayoutDelayZero off', (c) => c.webrtc.playoutDelayZero, false],
+  // Issue 23: lifecycle hooks, a URL or a program with its words (quoted words stay one argument).
+  [
+    'OnPublish http://127.0.0.1:9000/on-publish\nOnReadEnd /usr/bin/logger -t "feedcast read"',
+    (c) => c.hooks.global.map((h) => [h.event, h.action, h.where]),
+    [
+      ['publish', { kind: 'url', url: 'http://127.0.0.1:9000/on-publish' }, 'test.conf:1'],
+      ['read-end', { kind: 'command', argv: ['/usr/bin/logger', '-t', 'feedcast read'] }, 'test.conf:2'],
+    ],
+  ],
+  [
+    '<Feed cam.ffm>\nOnUnpublish notify-send gone\n</Feed>',
+    (c) => [c.hooks.global, c.feeds[0]?.hooks.map((h) => [h.event, h.action])],
+    [[], [['unpublish', { kind: 'command', argv: ['notify-send', 'gone'] }]]],
+  ],
+  [
+    'HookTimeout 2.5\nHookConcurrency 8\nHookRetries 0',
+    (c) => [c.hooks.timeoutMs, c.hooks.concurrency, c.hooks.retries],
+    [2500, 8, 0],
+  ],
+  ['', (c) => [c.hooks.timeoutMs, c.hooks.concurrency, c.hooks.retries], [10_000, 4, 3]],
 ];
 
 for (const [text, check, expected] of globalEffects) {
@@ -966,6 +986,9 @@ test('auth and abuse-limit directives land in the model', async () => {
 test('issue 18 class 4: a CustomLog or feed File in a missing directory and a missing stream File are errors with file:line', async () => {
   // The server crashed after it said ready (CustomLog) or printed a raw stack trace (feed File).
   const dir = await mkdtemp(join(tmpdir(), 'feedcast-paths-'));
+  // A hook program that exists but cannot be run (issue 23).
+  const file0 = join(dir, 'not-executable.sh');
+  await writeFile(file0, '#!/bin/sh\n', { mode: 0o644 });
   try {
     const text = [
       `CustomLog ${dir}/nope/access.log   # missing directory`,
@@ -978,6 +1001,8 @@ test('issue 18 class 4: a CustomLog or feed File in a missing directory and a mi
       '<Stream movie.flv>',
       `File ${dir}/movie.flv`,
       '</Stream>',
+      `OnPublish ${dir}/no-such-hook --flag`,
+      `OnRead ${file0} arg   # not executable`,
     ].join('\n');
     const file = join(dir, 'paths.conf');
     await writeFile(file, text);
@@ -992,6 +1017,8 @@ test('issue 18 class 4: a CustomLog or feed File in a missing directory and a mi
         `1: CustomLog ${dir}/nope/access.log: the directory ${dir}/nope does not exist; create it (mkdir -p ${dir}/nope) or change CustomLog`,
         `3: File ${dir}/missing/feed1.ffm: the directory ${dir}/missing does not exist; create it (mkdir -p ${dir}/missing) or change File`,
         `9: File ${dir}/movie.flv does not exist; put the media file there or fix the path`,
+        `11: OnPublish ${dir}/no-such-hook does not exist; give the program's full path`,
+        `12: OnRead ${file0} cannot be run by this user (EACCES); chmod +x it or fix the path`,
       ],
     );
     // Config text alone (no files involved) is not checked against the disk.

@@ -26,6 +26,7 @@ import {
 import { knownFormatNames, type FormatInfo } from './formats.js';
 import { findByName, findFeedConfig } from './names.js';
 import type { StreamEncoding } from './stream-encoding.js';
+import type { HookSpec, HooksConfig } from './hooks.js';
 
 export type { FormatInfo } from './formats.js';
 export type { StreamEncoding } from './stream-encoding.js';
@@ -99,6 +100,8 @@ export interface ServerConfig {
   egressThreads: number;
   /** WHEP/WHIP and ICE (docs/webrtc.md). */
   webrtc: WebRtcConfig;
+  /** Lifecycle hooks (docs/hooks.md); feed-level ones are in each FeedConfig. */
+  hooks: HooksConfig;
   feeds: FeedConfig[];
   streams: StreamConfig[];
   redirects: RedirectConfig[];
@@ -156,6 +159,8 @@ export interface FeedConfig {
   requireReadToken: boolean;
   /** `MaxReaders`: 0 = unlimited. */
   maxReaders: number;
+  /** OnPublish, OnRead ... written inside this <Feed> (config/hooks.ts). */
+  hooks: readonly HookSpec[];
 }
 
 export interface MulticastConfig {
@@ -285,6 +290,7 @@ function globalFields(g: Readonly<GlobalSettings>): GlobalFields {
       whipKeyframeIntervalMs: g.whipKeyframeIntervalMs,
       playoutDelayZero: g.webrtcPlayoutDelayZero,
     },
+    hooks: { global: g.hooks, timeoutMs: g.hookTimeoutMs, concurrency: g.hookConcurrency, retries: g.hookRetries },
   };
 }
 
@@ -768,6 +774,7 @@ function build(
     dynamicAcl: f.dynamicAcl,
     requireReadToken: f.requireReadToken,
     maxReaders: f.maxReaders,
+    hooks: f.hooks,
   }));
   const streams: StreamConfig[] = [];
   for (const s of state.streams) {

@@ -5,6 +5,7 @@ import { constants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { parseAclRule, parseAddress, type AclRuleSpec, type HostResolver } from './acl.js';
+import { HOOK_DEFAULTS, parseHookAction, type HookEvent, type HookSpec } from './hooks.js';
 import { guessFormatFromName, knownFormatNames, lookupFormat, type FormatInfo } from './formats.js';
 import type { StreamEncoding } from './stream-encoding.js';
 import type { SectionKind } from './lexer.js';
@@ -70,6 +71,11 @@ export interface GlobalSettings {
   whipKeyframeIntervalMs: number;
   webrtcPlayoutDelayZero: boolean;
   tokenExpiryCutsReaders: boolean;
+  /** Lifecycle hooks written outside any section (config/hooks.ts). */
+  hooks: readonly HookSpec[];
+  hookTimeoutMs: number;
+  hookConcurrency: number;
+  hookRetries: number;
 }
 
 /** A STUN or TURN server (WebRTCIceServer, WebRTCServerIceServer). */
@@ -134,6 +140,10 @@ export const GLOBAL_DEFAULTS: Readonly<GlobalSettings> = Object.freeze({
   whipKeyframeIntervalMs: 2000,
   webrtcPlayoutDelayZero: true,
   tokenExpiryCutsReaders: true,
+  hooks: [],
+  hookTimeoutMs: HOOK_DEFAULTS.timeoutMs,
+  hookConcurrency: HOOK_DEFAULTS.concurrency,
+  hookRetries: HOOK_DEFAULTS.retries,
 });
 
 export const FEED_DEFAULT_MAX_SIZE_BYTES = 5 * 1024 * 1024;
@@ -172,6 +182,8 @@ export interface FeedDraft {
   dynamicAcl: string | undefined;
   requireReadToken: boolean;
   maxReaders: number;
+  /** Lifecycle hooks of this feed only (config/hooks.ts). */
+  hooks: HookSpec[];
 }
 
 export interface StreamDraft {
@@ -909,6 +921,46 @@ const ACL_RULE: ValueSpec<AclRuleSpec> = {
   parse: (args, _name, where) => parseAclRule(args, where),
 };
 
+/** OnPublish, OnUnpublish, ...: repeatable, server-wide or in a <Feed>; a URL is POSTed to, anything else is run. */
+function hookDirective(name: string, event: HookEvent, when: string): Directive {
+  const add = (args: readonly string[], site: Site): HookSpec => {
+    const action = parseHookAction(args);
+    const program = action.kind === 'command' ? action.argv[0] : undefined;
+    if (program?.includes('/') === true && site.state.checkPaths) {
+      // `feedcast check` and start-up say so, rather than a warning at the first event.
+      site.state.deferred.push(async () => {
+        try {
+          await access(resolve(program), constants.X_OK);
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code;
+          site.error(
+            code === 'ENOENT'
+              ? `${site.name} ${program} does not exist; give the program's full path`
+              : `${site.name} ${program} cannot be run by this user (${code ?? String(err)}); chmod +x it or fix the path`,
+          );
+        }
+      });
+    }
+    return { event, action, where: site.where };
+  };
+  return def<readonly string[]>({
+    name,
+    group: 'global',
+    origin: 'feedcast',
+    value: v.words('URL | PROGRAM [ARGS…]', 1, 64),
+    default: 'none',
+    doc: `${when}: POSTs the event as JSON to an http(s) URL (retried on errors), or runs a program (no shell) with FEEDCAST_EVENT, FEEDCAST_FEED, FEEDCAST_PROTOCOL, FEEDCAST_REMOTE_ADDR, FEEDCAST_NAME and FEEDCAST_TIME in its environment. Repeat for several; in a <Feed>, for that feed only. Reports only, never delays or refuses (AuthCallback decides). See docs/hooks.md.`,
+    example: '/usr/local/bin/notify --quiet',
+    global(args, site) {
+      site.state.globals.hooks = [...site.state.globals.hooks, add(args, site)];
+      site.state.explicit.set('hooks', site.line);
+    },
+    feed(args, feed, site) {
+      feed.hooks.push(add(args, site));
+    },
+  });
+}
+
 export const DIRECTIVES: readonly Directive[] = [
   // --- Global: listeners -------------------------------------------------------------------------------------
   setting(
@@ -1319,6 +1371,40 @@ export const DIRECTIVES: readonly Directive[] = [
     default: '5',
     doc: 'Seconds an HTTP or HTTPS connection may stay idle between requests (keep-alive) before it is closed; each such connection holds a MaxClients slot meanwhile.',
     example: '5',
+  }),
+
+  // --- Global: lifecycle hooks (docs/hooks.md) ------------------------------------------------------------------
+  hookDirective('OnPublish', 'publish', 'When a publisher starts sending a feed'),
+  hookDirective('OnUnpublish', 'unpublish', 'When a publisher of a feed leaves'),
+  hookDirective('OnRead', 'read', 'When a reader is let in (any protocol; one HLS session counts once)'),
+  hookDirective('OnReadEnd', 'read-end', 'When a reader leaves'),
+  hookDirective('OnRecordSegment', 'record-segment', 'When a recording file is finished'),
+  setting('hookTimeoutMs', {
+    name: 'HookTimeout',
+    origin: 'feedcast',
+    value: {
+      ...v.seconds(0.1, 600, '10'),
+      parse: (args, name, where) => Math.round(v.seconds(0.1, 600, '10').parse(args, name, where) * 1000),
+    },
+    default: '10',
+    doc: 'Seconds a hook may run: a program is then killed (SIGTERM, then SIGKILL), a POST aborted (and retried).',
+    example: '10',
+  }),
+  setting('hookConcurrency', {
+    name: 'HookConcurrency',
+    origin: 'feedcast',
+    value: v.int(1, 256, 'COUNT', '4'),
+    default: String(HOOK_DEFAULTS.concurrency),
+    doc: 'Hooks running at once; later ones wait in a queue of 1000, past which they are dropped and counted.',
+    example: '4',
+  }),
+  setting('hookRetries', {
+    name: 'HookRetries',
+    origin: 'feedcast',
+    value: v.int(0, 10, 'COUNT', '3'),
+    default: String(HOOK_DEFAULTS.retries),
+    doc: 'Further attempts of a hook POST that failed (network error, timeout or 5xx), 0.5 s apart and doubling. Programs are not retried.',
+    example: '3',
   }),
 
   // --- Global: TLS (docs/security.md) --------------------------------------------------------------------------
@@ -2308,6 +2394,7 @@ export function newFeedDraft(name: string, line: number, where: string): FeedDra
     dynamicAcl: undefined,
     requireReadToken: false,
     maxReaders: 0,
+    hooks: [],
   };
 }
 

@@ -97,6 +97,7 @@ test('describeConfig of the defaults, and feed URLs with RTMP and RTSP off', () 
     dynamicAcl: undefined,
     requireReadToken: false,
     maxReaders: 0,
+    hooks: [],
   };
   assert.deepEqual(feedUrls(config, feed), {
     publish: ['http://[::1]:8090/a', 'http://[::1]:8090/a/whip'],

@@ -149,6 +149,7 @@ export class ApiRoute implements HttpRoute {
             'DELETE /api/v1/connections/ID (ControlUser)',
             'GET /api/v1/config',
             'POST /api/v1/reload (ControlUser)',
+            'GET /api/v1/events (server-sent events: publish, unpublish, read, read-end, read-refused, record-segment)',
           ],
         });
       case 'server':

@@ -10,6 +10,7 @@ import type { Counter, Gauge, Registry } from 'prom-client';
 import type { ConnectionInfo } from '../access/connections.js';
 import type { HttpRoute } from '../protocols/http/route.js';
 import type { ServerContext } from '../server-context.js';
+import type { HookStats } from './hooks.js';
 
 type Labels = Record<string, string>;
 type Sample = readonly [Labels, number];
@@ -49,7 +50,12 @@ function scraped(
     });
 }
 
-export async function createMetricsRegistry(ctx: ServerContext): Promise<Registry> {
+/** Parts built beside the context whose figures /metrics also shows. */
+export interface MetricsExtras {
+  readonly hooks?: () => HookStats;
+}
+
+export async function createMetricsRegistry(ctx: ServerContext, extras: MetricsExtras = {}): Promise<Registry> {
   const prom = await import('prom-client');
   const registry = new prom.Registry();
   // prom-client's CPU counters count from their registration (the first scrape here): start them at
@@ -86,6 +92,30 @@ export async function createMetricsRegistry(ctx: ServerContext): Promise<Registr
       }
     };
 
+  const hookStats = extras.hooks;
+  if (hookStats !== undefined) {
+    metric(
+      'counter',
+      'feedcast_hooks_total',
+      'Lifecycle hooks finished, by result (succeeded, failed, dropped).',
+      ['result'],
+      () => {
+        const s = hookStats();
+        return [
+          [{ result: 'succeeded' }, s.succeeded],
+          [{ result: 'failed' }, s.failed],
+          [{ result: 'dropped' }, s.dropped],
+        ];
+      },
+    );
+    metric('gauge', 'feedcast_hooks_pending', 'Lifecycle hooks running or queued.', ['state'], () => {
+      const s = hookStats();
+      return [
+        [{ state: 'running' }, s.running],
+        [{ state: 'queued' }, s.queued],
+      ];
+    });
+  }
   metric('gauge', 'feedcast_connections', 'Open connections by protocol and role.', ['protocol', 'role'], () =>
     ctx.connections.list().map((c): Sample => [{ protocol: c.protocol, role: c.role }, 1]),
   );
@@ -208,9 +238,11 @@ export class MetricsRoute implements HttpRoute {
   private readonly ctx: ServerContext;
   /** Made at the first scrape (see the import above). */
   private registry: Promise<Registry> | undefined;
+  private readonly extras: MetricsExtras;
 
-  constructor(ctx: ServerContext) {
+  constructor(ctx: ServerContext, extras: MetricsExtras = {}) {
     this.ctx = ctx;
+    this.extras = extras;
   }
 
   handle(req: IncomingMessage, res: ServerResponse, path: string, _url: URL, conn: ConnectionInfo): boolean {
@@ -220,7 +252,7 @@ export class MetricsRoute implements HttpRoute {
       res.end(`Your address ${conn.remoteAddress} may not read /metrics (StatusACL).\n`);
       return true;
     }
-    this.registry ??= createMetricsRegistry(this.ctx);
+    this.registry ??= createMetricsRegistry(this.ctx, this.extras);
     this.registry
       .then(async (registry) => [await registry.metrics(), registry.contentType] as const)
       .then(

@@ -2,7 +2,8 @@
 
 import { feedKeyOf, nameKey } from '../config/names.js';
 import type { Logger } from '../observability/logger.js';
-import { Feed, type FeedOptions } from './feed.js';
+import { TypedEmitter } from '../typed-emitter.js';
+import { Feed, type FeedOptions, type PublisherInfo } from './feed.js';
 
 export interface FeedManagerOptions extends FeedOptions {
   /** Whether a publisher may create a feed that the config does not declare. */
@@ -27,7 +28,14 @@ const FEED_KEY = /^[A-Za-z0-9][A-Za-z0-9_\-.]{0,63}$/;
 
 export { feedKeyOf } from '../config/names.js';
 
-export class FeedManager {
+export type FeedManagerEvents = {
+  /** A publisher started sending `feed` (declared or dynamic feeds; not derived ones). */
+  publish: [Feed, PublisherInfo];
+  /** That publisher left, with the reason. */
+  unpublish: [Feed, PublisherInfo, string];
+};
+
+export class FeedManager extends TypedEmitter<FeedManagerEvents> {
   private readonly feeds = new Map<string, Feed>();
   /** Feeds made inside the server from others (a ladder's output, one variant's tracks): not found by name. */
   private readonly derived = new Set<Feed>();
@@ -39,6 +47,7 @@ export class FeedManager {
   private sweepTimer: NodeJS.Timeout | undefined;
 
   constructor(options: FeedManagerOptions, log: Logger) {
+    super(log);
     this.options = { ...options };
     this.log = log;
   }
@@ -112,6 +121,10 @@ export class FeedManager {
     if (existing !== undefined) return existing;
     const feed = new Feed(name, key, this.options, this.log);
     this.feeds.set(nameKey(key), feed);
+    feed.on('publisher', (info) => {
+      if (info !== undefined) this.safeEmit('publish', feed, info);
+    });
+    feed.on('unpublished', (info, reason) => this.safeEmit('unpublish', feed, info, reason));
     return feed;
   }
 

@@ -19,6 +19,8 @@ export type FeedEvents = {
   tracks: [readonly Track[]];
   frame: [Frame];
   publisher: [PublisherInfo | undefined];
+  /** The publisher that left, and why (after `publisher` with undefined). */
+  unpublished: [PublisherInfo, string];
   /** No publisher came back within the grace period: readers should end. */
   idle: [];
   close: [];
@@ -205,6 +207,7 @@ export class Feed extends TypedEmitter<FeedEvents> {
     const waiting = !this.closed && !this.stopping;
     this.log.info('publisher left', waiting ? { reason, graceMs: this.options.publisherGraceMs } : { reason });
     this.safeEmit('publisher', undefined);
+    this.safeEmit('unpublished', session.info, reason);
     if (waiting) {
       this.graceTimer = setTimeout(() => {
         this.graceTimer = undefined;

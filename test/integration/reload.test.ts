@@ -93,6 +93,20 @@ test('a reload applies every reloadable global directive to the running server; 
   t.after(() => new Promise<void>((resolve) => callback.close(() => resolve())));
   const callbackUrl = `http://127.0.0.1:${(callback.address() as { port: number }).port}/auth`;
 
+  // A hook receiver: the event types POSTed to it.
+  const hookEvents: string[] = [];
+  const hookServer = createServer((req: IncomingMessage, res: ServerResponse) => {
+    let body = '';
+    req.on('data', (d: Buffer) => (body += d.toString()));
+    req.on('end', () => {
+      hookEvents.push((JSON.parse(body) as { type: string }).type);
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((resolve) => hookServer.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise<void>((resolve) => hookServer.close(() => resolve())));
+  const hookUrl = `http://127.0.0.1:${(hookServer.address() as { port: number }).port}/hook`;
+
   const base = (extra: string): string =>
     [
       `HTTPPort ${httpPort}`,
@@ -413,6 +427,44 @@ test('a reload applies every reloadable global directive to the running server; 
       a: 'RequestHeaderTimeout 15',
       b: 'RequestHeaderTimeout 4',
       probe: (s) => eq(owners.http.headersTimeoutMs, s === 'a' ? 15_000 : 4000, 'HTTP request head timeout'),
+    },
+    // Issue 23: hooks. A read POSTs OnRead/OnReadEnd only once the reload added them; the others change the runner's settings.
+    {
+      directives: ['OnRead', 'OnReadEnd'],
+      a: '',
+      b: `OnRead ${hookUrl}\nOnReadEnd ${hookUrl}`,
+      probe: async (s) => {
+        eq(
+          owners.hooks.settings.global.map((h) => h.event),
+          s === 'a' ? [] : ['read', 'read-end'],
+          'the hooks in force',
+        );
+        if (s === 'b') {
+          const before = hookEvents.length;
+          eq((await fetchStatus(url('/demo.flv'))).status, 200, 'a reader of /demo.flv');
+          await waitFor('the OnRead and OnReadEnd POSTs', () => hookEvents.slice(before).includes('read-end'));
+        }
+      },
+    },
+    {
+      directives: ['OnPublish', 'OnUnpublish', 'OnRecordSegment'],
+      a: '',
+      b: `OnPublish ${hookUrl}\nOnUnpublish /bin/true\nOnRecordSegment ${hookUrl}`,
+      probe: (s) =>
+        eq(
+          owners.hooks.settings.global.map((h) => h.event),
+          s === 'a' ? [] : ['publish', 'unpublish', 'record-segment'],
+          'the hooks in force',
+        ),
+    },
+    {
+      directives: ['HookTimeout', 'HookConcurrency', 'HookRetries'],
+      a: 'HookTimeout 10\nHookConcurrency 4\nHookRetries 3',
+      b: 'HookTimeout 2\nHookConcurrency 1\nHookRetries 0',
+      probe: (s) => {
+        const { timeoutMs, concurrency, retries } = owners.hooks.settings;
+        eq([timeoutMs, concurrency, retries], s === 'a' ? [10_000, 4, 3] : [2000, 1, 0], 'the hook settings');
+      },
     },
     {
       directives: ['KeepAliveTimeout'],
