@@ -11,13 +11,15 @@ import { applyConfig, type ConfigOwner } from './control/reload.js';
 import { AccessLog } from './control/access-log.js';
 import { Access } from './access/access.js';
 import type { AuthHook } from './access/auth.js';
-import { CertificateStore } from './control/tls.js';
+import { CertificateStore } from './protocols/tls.js';
 import { ConnectionRegistry } from './access/connections.js';
 import { DemoSource, loadDemoClip } from './demo/demo-source.js';
 import { FeedManager } from './feed/feed-manager.js';
 import { FeedFiles } from './feedfile/feed-files.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { PlayerPageRoute } from './control/player-page.js';
+import { renderIndexPage } from './control/index-page.js';
+import { renderStatusPage } from './control/status-page.js';
 import { HlsRoute, hlsRouteSettings } from './protocols/hls/route.js';
 import { webRtcOptions } from './protocols/webrtc/options.js';
 import { WebRtcRoute } from './protocols/webrtc/route.js';
@@ -183,7 +185,10 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     ctx.access.policy.setHooks({ onPublish: options.onPublish, onRead: options.onRead });
   }
 
-  const http = new HttpServer(ctx);
+  const http = new HttpServer(ctx, {
+    index: (host, credentials) => renderIndexPage(ctx, host, credentials),
+    status: () => renderStatusPage(ctx),
+  });
   parts.http = http;
 
   // Lifecycle events (publish, read ...) for the hooks and /api/v1/events; they only report.

@@ -3,7 +3,7 @@
 
 import { describeTrack } from '../media/track.js';
 import type { ServerContext } from '../server-context.js';
-import { escapeHtml, hrefPath, htmlPage } from './html.js';
+import { escapeHtml, hrefPath, htmlPage } from '../protocols/http/html.js';
 
 /** The RTMP and RTSP URLs of a feed, for the listeners that are on, with the host the browser used. */
 function protocolUrls(ctx: ServerContext, host: string, key: string, authQuery: string): string[] {

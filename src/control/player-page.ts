@@ -11,7 +11,7 @@ import type { ServerContext } from '../server-context.js';
 import type { HttpRoute } from '../protocols/http/route.js';
 import { credentialQuery, credentialsFrom } from '../access/auth.js';
 import type { ConnectionInfo } from '../access/connections.js';
-import { escapeHtml, hrefPath } from './html.js';
+import { escapeHtml, hrefPath } from '../protocols/http/html.js';
 import { sameName } from '../config/names.js';
 
 /** URL path under /web/ -> file, resolved once. */

@@ -5,7 +5,7 @@
 
 import { describeTrack, type Track } from '../media/track.js';
 import type { ServerContext } from '../server-context.js';
-import { escapeHtml, formatBytes, formatDuration, hrefPath, htmlPage } from './html.js';
+import { escapeHtml, formatBytes, formatDuration, hrefPath, htmlPage } from '../protocols/http/html.js';
 import { connectionView, feedView, outputView } from './snapshot.js';
 
 function kbps(bitsPerSecond: number): string {

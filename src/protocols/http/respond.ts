@@ -1,7 +1,7 @@
 // Plain responses with a clear message: every refusal says what was wrong and how to fix it.
 
 import type { ServerResponse } from 'node:http';
-import { escapeHtml, htmlPage } from '../../control/html.js';
+import { escapeHtml, htmlPage } from './html.js';
 
 export function sendText(res: ServerResponse, status: number, message: string, headers: Record<string, string> = {}): void {
   if (res.headersSent) {

@@ -7,16 +7,14 @@ import type { Socket } from 'node:net';
 import type { ServerConfig, StreamConfig } from '../../config/config.js';
 import type { ConnectionInfo } from '../../access/connections.js';
 import { credentialQuery, credentialsFrom, redactUrl, type AuthRequest } from '../../access/auth.js';
-import type { CertificateStore } from '../../control/tls.js';
-import { renderIndexPage } from '../../control/index-page.js';
-import { renderStatusPage } from '../../control/status-page.js';
+import type { CertificateStore } from '../tls.js';
 import type { Feed } from '../../feed/feed.js';
 import type { ServerContext } from '../../server-context.js';
 import { plainVariant, type PassthroughFormat } from '../../streams/output-registry.js';
 import { handleRead } from './from-feed.js';
 import { admitHttp, authorizeHttp } from './read-gate.js';
 import { sendHtml, sendRedirect, sendText, tooBusyResponse } from './respond.js';
-import type { HttpRoute } from './route.js';
+import type { HttpPages, HttpRoute } from './route.js';
 import { handlePublish } from './to-feed.js';
 import { socketBytesWritten } from '../../streams/native-fanout.js';
 import { findByName } from '../../config/names.js';
@@ -37,6 +35,7 @@ export function plainAddress(address: string | undefined): string {
 
 export class HttpServer {
   private readonly ctx: ServerContext;
+  private readonly pages: HttpPages;
   private readonly server: Server;
   /** The HTTPS listener (HTTPSPort): same routes and limits. */
   private tlsServer: HttpsServer | undefined;
@@ -46,8 +45,9 @@ export class HttpServer {
   private readonly routes: HttpRoute[] = [];
   private readonly refusals: RefusalLog;
 
-  constructor(ctx: ServerContext) {
+  constructor(ctx: ServerContext, pages: HttpPages) {
     this.ctx = ctx;
+    this.pages = pages;
     this.refusals = new RefusalLog(ctx.log);
     // A request head must arrive within RequestHeaderTimeout (15 s, as in ffserver): slowloris
     // connections are checked every second and closed with 408.
@@ -263,7 +263,7 @@ export class HttpServer {
       return sendHtml(
         res,
         200,
-        renderIndexPage(this.ctx, req.headers.host, credentialQuery(credentialsFrom(url.searchParams, undefined))),
+        this.pages.index(req.headers.host, credentialQuery(credentialsFrom(url.searchParams, undefined))),
       );
     }
 
@@ -281,7 +281,7 @@ export class HttpServer {
       if (!config.statusAcl.allows(conn.remoteAddress)) {
         return sendText(res, 403, `Your address ${conn.remoteAddress} may not read the status page (StatusACL).`);
       }
-      return sendHtml(res, 200, renderStatusPage(this.ctx));
+      return sendHtml(res, 200, this.pages.status());
     }
     if (method === 'POST' || method === 'PUT') {
       const feed = this.ctx.feeds.forPublisher(name);
@@ -327,7 +327,7 @@ export class HttpServer {
     if (stream.format.support === 'status') {
       // ffserver's status stream: its ACL guards the page.
       this.authorizeThen(req, res, conn, { action: 'read', feed: undefined, stream: stream.name }, url, () =>
-        sendHtml(res, 200, renderStatusPage(this.ctx)),
+        sendHtml(res, 200, this.pages.status()),
       );
       return;
     }
@@ -348,7 +348,7 @@ export class HttpServer {
   /** Answers a stream this listener does not serve (status pages, obsolete formats, file or encoded streams). */
   private notServed(res: ServerResponse, stream: StreamConfig): true | undefined {
     const format = stream.format;
-    if (format.support === 'status') return (sendHtml(res, 200, renderStatusPage(this.ctx)), true);
+    if (format.support === 'status') return (sendHtml(res, 200, this.pages.status()), true);
     if (format.support === 'obsolete') {
       sendText(res, 501, `/${stream.name} uses Format ${format.name}: ${format.alternative ?? 'not served by Feedcast'}.`);
       return true;

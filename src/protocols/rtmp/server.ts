@@ -4,7 +4,7 @@
 import type { ServerConfig } from '../../config/config.js';
 import { createServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
-import type { CertificateStore } from '../../control/tls.js';
+import type { CertificateStore } from '../tls.js';
 import { DEFAULT_RTMP_CHUNK_SIZE } from '../../streams/output-registry.js';
 import { RefusalLog } from '../../observability/refusal-log.js';
 import type { ServerContext } from '../../server-context.js';

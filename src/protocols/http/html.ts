@@ -1,5 +1,5 @@
-// Small HTML helpers shared by the generated pages: escaping every name and a page frame that
-// reads well on a phone.
+// Small HTML helpers shared by the HTTP error pages (respond.ts) and control/'s generated pages:
+// escaping every name and a page frame that reads well on a phone.
 
 export function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
