@@ -734,7 +734,12 @@ test('stream model: passthrough vs transcode, encoding, bandwidth', async () => 
   assert.equal(e.bitExact, true);
   assert.equal(e.qscale, 5);
   assert.equal(e.strict, 'experimental');
-  assert.deepEqual(e.videoAvOptions, { flags: '+global_header+cgop', 'libx264:preset': 'veryfast' });
+  // AVPresetVideo baseline: ffmpeg's former libx264-baseline.ffpreset, built in (no such file here).
+  assert.deepEqual(e.videoAvOptions, {
+    flags: '+global_header+cgop',
+    'libx264:preset': 'veryfast',
+    'libx264:profile': 'baseline',
+  });
   assert.deepEqual(e.videoPresets, ['baseline']);
   assert.equal(e.audioCodec, 'aac');
   assert.equal(e.audioBitRateKbps, 96.5);
@@ -1042,4 +1047,72 @@ test('issue 18 class 5: listeners without their own bind address bind to HTTPBin
   assert.deepEqual(bindOnly.rtsp, { port: 5454, bindAddress: '127.0.0.2' });
   const wildcard = await parse('HTTPPort 8091\n');
   assert.equal(wildcard.webrtc.bindAddress, undefined, 'a wildcard HTTPBindAddress leaves WebRTC on every interface');
+});
+
+test('issue 18 class 3: AVPresetVideo/AVPresetAudio read ffmpeg preset files as ffserver did', async () => {
+  // The presets were accepted and then never reached ffmpeg.
+  const dir = await mkdtemp(join(tmpdir(), 'feedcast-presets-'));
+  try {
+    await writeFile(join(dir, 'libx264-lowdelay.ffpreset'), '# tuned for a camera\nbf=0\n\nflags=+cgop\nrefs=1\n');
+    await writeFile(join(dir, 'vp8small.ffpreset'), 'vcodec=libvpx\ng=30\nvprofile=1\n');
+    await writeFile(join(dir, 'voice.ffpreset'), 'ac=1\nar=16000\n');
+    await writeFile(join(dir, 'broken.ffpreset'), 'bf 0\n');
+    const presetDirs = [join(dir, 'none'), dir];
+    const parseWith = (text: string): Promise<ServerConfig> =>
+      parseConfigText(text, 'p.conf', { resolveHost: resolver, presetDirs });
+    const config = await parseWith(
+      [
+        '<Feed f>',
+        '</Feed>',
+        '<Stream a.flv>',
+        'Feed f',
+        'VideoCodec libx264',
+        'AVPresetVideo lowdelay      # CODEC-NAME.ffpreset',
+        'AVOptionVideo flags +global_header',
+        'AVPresetAudio voice',
+        '</Stream>',
+        '<Stream b.webm>',
+        'Feed f',
+        'AVPresetVideo vp8small',
+        '</Stream>',
+      ].join('\n'),
+    );
+    const [a, b] = config.streams;
+    assert.deepEqual(a?.encoding.videoAvOptions, { bf: '0', flags: '+cgop+global_header', refs: '1' });
+    assert.deepEqual(a?.encoding.audioAvOptions, { ac: '1', ar: '16000' });
+    assert.deepEqual(a?.encoding.videoPresets, ['lowdelay']);
+    assert.equal(a?.needsTranscode, true);
+    assert.equal(b?.encoding.videoCodec, 'libvpx', 'vcodec= picks the encoder');
+    assert.deepEqual(b?.encoding.videoAvOptions, { g: '30', profile: '1' });
+
+    const err = await parseWith(
+      [
+        '<Feed f>',
+        '</Feed>',
+        '<Stream c.flv>',
+        'Feed f',
+        'AVPresetVideo missing',
+        'AVPresetVideo broken',
+        'VideoGopSize 10',
+        'AVPresetVideo vp8small',
+        'AudioCodec mp3',
+        'AVPresetAudio vp8small',
+        '</Stream>',
+      ].join('\n'),
+    ).then(
+      () => assert.fail('expected errors'),
+      (e: unknown) => e as ConfigErrors,
+    );
+    assert.deepEqual(
+      err.errors.map((e) => e.message),
+      [
+        `p.conf:5: AVPresetVideo missing: preset missing not found: none of ${join(dir, 'none', 'missing.ffpreset')}, ${join(dir, 'missing.ffpreset')} exists; if it is named after its codec (CODEC-missing.ffpreset), put VideoCodec before this line`,
+        `p.conf:6: AVPresetVideo broken: ${join(dir, 'broken.ffpreset')}:1: "bf 0" is not a key=value line`,
+        "p.conf:8: AVPresetVideo sets the video option 'g', which VideoGopSize (line 7) already set; remove one of them",
+        `p.conf:10: AVPresetAudio vp8small: ${join(dir, 'vp8small.ffpreset')}:1: vcodec in an audio preset; it belongs in AVPresetVideo`,
+      ],
+    );
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });

@@ -25,6 +25,7 @@ import {
 } from './directives.js';
 import { knownFormatNames, type FormatInfo } from './formats.js';
 import { findByName, findFeedConfig } from './names.js';
+import { presetSearchDirs } from './presets.js';
 import type { StreamEncoding } from './stream-encoding.js';
 import type { HookSpec, HooksConfig } from './hooks.js';
 
@@ -218,6 +219,8 @@ export interface ParseOptions {
   checkPaths?: boolean;
   /** Host name resolution (ACL, bind and multicast addresses); defaults to the system resolver. */
   resolveHost?: HostResolver;
+  /** Where AVPreset files are looked for; defaults to ffmpeg's own places (config/presets.ts). */
+  presetDirs?: readonly string[];
 }
 
 /** Every error of a config file, reported together. `message` has one `file:line: what is wrong` line each. */
@@ -366,6 +369,7 @@ export async function parseConfigText(text: string, source: string, options: Par
     allFeeds,
     deferred: [],
     checkPaths: options.checkPaths ?? false,
+    presetDirs: options.presetDirs ?? presetSearchDirs(),
     resolveHost: options.resolveHost ?? systemResolver,
     statusAclSpecs: [],
     dynamicFeedAclSpecs: [],

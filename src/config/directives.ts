@@ -10,6 +10,7 @@ import { guessFormatFromName, knownFormatNames, lookupFormat, type FormatInfo } 
 import type { StreamEncoding } from './stream-encoding.js';
 import type { SectionKind } from './lexer.js';
 import { feedKeyOf, findByName, findFeedConfig, sameName } from './names.js';
+import { loadPreset } from './presets.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Parse state: what the directives write into while the file is read.
@@ -244,6 +245,8 @@ export interface ParseState {
   readonly deferred: (() => Promise<void>)[];
   /** Whether paths (File, ReadOnlyFile, CustomLog) are checked on disk. */
   readonly checkPaths: boolean;
+  /** Where AVPresetVideo/AVPresetAudio files are looked for, in order (presets.ts). */
+  readonly presetDirs: readonly string[];
   readonly resolveHost: HostResolver;
   /** `StatusACL` rules: who may read the status page, the API and the metrics. */
   readonly statusAclSpecs: AclRuleSpec[];
@@ -826,7 +829,7 @@ const metadataFrom = (key: string): Directive =>
     group: 'stream',
     origin: 'ffserver',
     value: { ...v.string('VALUE'), parse: (args) => first(args) },
-    doc: `Sets the \`${key}\` metadata of the stream.`,
+    doc: `Sets the \`${key}\` metadata of the stream (as \`Metadata ${key}\`).`,
     example: '"Some text"',
     deprecated: `${key.charAt(0).toUpperCase() + key.slice(1)} is deprecated; write Metadata ${key} VALUE instead`,
     stream(value, stream) {
@@ -894,19 +897,67 @@ const flagDirective = (
     '',
   );
 
+/** Sets an AVOption of the stream; a +/- flag value adds to an earlier one. */
+function setAvOption(e: StreamEncoding, media: Media, key: string, value: string): void {
+  const map = media === 'audio' ? e.audioAvOptions : e.videoAvOptions;
+  const previous = map[key];
+  map[key] = previous !== undefined && (value.startsWith('+') || value.startsWith('-')) ? previous + value : value;
+}
+
 const avOption = (name: string, media: Media): Directive =>
   enc<readonly string[]>(
     name,
     v.words('[CODEC:]OPTION VALUE', 2, 2),
     ([key = '', value = '']) => [[media, key, value]],
-    ([key = '', value = ''], e) => {
-      const map = media === 'audio' ? e.audioAvOptions : e.videoAvOptions;
-      const previous = map[key];
-      map[key] = previous !== undefined && (value.startsWith('+') || value.startsWith('-')) ? previous + value : value;
-    },
+    ([key = '', value = ''], e) => setAvOption(e, media, key, value),
     `Any ffmpeg ${media} encoder option, passed to the encoder as is; prefix a private option with its codec (libx264:preset). Flag values starting with + or - add to earlier ones.`,
     'flags +global_header',
   );
+
+/**
+ * AVPresetVideo/AVPresetAudio NAME: ffmpeg's NAME.ffpreset or CODEC-NAME.ffpreset, read when the config is (as
+ * ffserver did): a `vcodec`/`acodec` line switches the encoder, every other line is an AVOption of the stream, with
+ * the same "set twice" rule as AVOptionVideo. ffmpeg's old libx264 preset names are built in (presets.ts).
+ */
+const avPreset = (name: string, media: Media, example: string): Directive =>
+  def<string>({
+    name,
+    group: 'encoder',
+    origin: 'ffserver',
+    value: v.string('PRESET'),
+    doc:
+      `An ffmpeg ${media} preset file (\`-${media === 'video' ? 'v' : 'a'}pre\`): NAME.ffpreset or CODEC-NAME.ffpreset in ` +
+      '$FFMPEG_DATADIR, ~/.ffmpeg or /usr/share/ffmpeg, read at load; its `key=value` lines become encoder options, ' +
+      `\`${media === 'video' ? 'v' : 'a'}codec=\` picks the encoder.`,
+    example,
+    differs:
+      "ffmpeg's former libx264 presets are built in when no file is found (`default`: the encoder's defaults; " +
+      'x264 preset names such as `veryfast` and profiles such as `baseline`: for libx264 only).',
+    stream(preset, stream, site) {
+      stream.encoderDirectives.push({ name, line: site.line });
+      const e = stream.encoding;
+      const found = loadPreset(preset, media, media === 'video' ? e.videoCodec : e.audioCodec, site.state.presetDirs);
+      if (!found.ok) {
+        site.error(`${name} ${preset}: ${found.message}`);
+        return;
+      }
+      const { codec, options } = found.preset;
+      if (
+        !claimAvKeys(
+          stream,
+          site,
+          options.map(([k, val]) => [media, k, val] as const),
+        )
+      )
+        return;
+      if (codec !== undefined) {
+        if (media === 'video') e.videoCodec = codec;
+        else e.audioCodec = codec;
+      }
+      for (const [k, val] of options) setAvOption(e, media, k, val);
+      (media === 'video' ? e.videoPresets : e.audioPresets).push(preset);
+    },
+  });
 
 // ---------------------------------------------------------------------------------------------------------------
 // The table.
@@ -2026,7 +2077,9 @@ export const DIRECTIVES: readonly Directive[] = [
     group: 'stream',
     origin: 'ffserver',
     value: v.words('KEY VALUE', 2, 2),
-    doc: 'Container metadata for every reader, e.g. `Metadata title "My stream"`. `title` is also the SDP session name.',
+    doc:
+      'Container metadata for every reader, e.g. `Metadata title "My stream"`: in FLV onMetaData, Ogg comments, ' +
+      'WebM/Matroska tags and an MP3 ID3v2 tag. `title` is also the SDP session name and the ICY `icy-name`.',
     example: 'title "Stream title"',
     stream([k = '', value = ''], stream, site) {
       if (k === '') {
@@ -2097,14 +2150,7 @@ export const DIRECTIVES: readonly Directive[] = [
     '44100',
   ),
   avOption('AVOptionAudio', 'audio'),
-  enc<string>(
-    'AVPresetAudio',
-    v.string('PRESET'),
-    () => [],
-    (p, e) => void e.audioPresets.push(p),
-    'An ffmpeg audio preset (`-apre`), applied in order.',
-    'default',
-  ),
+  avPreset('AVPresetAudio', 'audio', 'default'),
   enc(
     'VideoCodec',
     v.codec('video'),
@@ -2153,7 +2199,7 @@ export const DIRECTIVES: readonly Directive[] = [
     frameRate,
     (n) => [['video', 'time_base', String(n)]],
     (n, e) => void (e.frameRate = n),
-    'Frames per second.',
+    'Frames per second, kept constant: frames are repeated when the feed has fewer, dropped when it has more.',
     '25',
     {
       differs: 'A fraction like 30000/1001 means that many frames per second (ffserver glued it after `1/`).',
@@ -2289,14 +2335,7 @@ export const DIRECTIVES: readonly Directive[] = [
     '-1',
   ),
   avOption('AVOptionVideo', 'video'),
-  enc<string>(
-    'AVPresetVideo',
-    v.string('PRESET'),
-    () => [],
-    (p, e) => void e.videoPresets.push(p),
-    'An ffmpeg video preset (`-vpre`), applied in order.',
-    'baseline',
-  ),
+  avPreset('AVPresetVideo', 'video', 'baseline'),
 ];
 
 const BY_NAME: ReadonlyMap<string, Directive> = new Map(DIRECTIVES.map((d) => [d.name.toLowerCase(), d]));

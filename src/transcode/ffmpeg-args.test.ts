@@ -9,10 +9,10 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { parseConfigText, type StreamConfig } from '../config/config.js';
+import { encoderName } from '../config/presets.js';
 import {
   defaultPublishMaps,
   encoderArgs,
-  encoderName,
   isFileSource,
   ladderArgs,
   launchArgs,
@@ -109,6 +109,40 @@ test('each encoder directive becomes its ffmpeg option', async () => {
   assert.equal(valueOf(o, '-deadline:v'), undefined, 'an option for another codec is left out');
   assert.equal(p.audio?.encoder, 'libmp3lame');
   assert.equal(p.audio?.codec, 'mp3');
+});
+
+test('issue 18 class 3: VideoFrameRate is a constant rate (fps filter repeats frames), an AVOptionVideo g is the GOP', async () => {
+  // `-r` alone let MPEG-TS take frames at the feed's lower rate: a VideoFrameRate above it was never reached.
+  const p = profileOf(await streamOf('Format flv\nVideoFrameRate 30\nAVOptionVideo g 7\nAVOptionVideo profile baseline'));
+  const o = p.video?.options ?? [];
+  assert.equal(valueOf(o, '-filter:v'), 'fps=30');
+  assert.equal(valueOf(o, '-r'), '30');
+  assert.equal(valueOf(o, '-g'), undefined, 'no default GOP next to the one asked for');
+  assert.equal(valueOf(o, '-g:v'), '7');
+  assert.equal(p.video?.gop, 7);
+  assert.equal(valueOf(o, '-profile:v'), 'baseline');
+});
+
+test('issue 18 class 3: Title, Author, Comment, Copyright go into the containers ffmpeg writes; mp3 gets ID3v2', async () => {
+  const meta = 'Title "Radio One"\nAuthor Me\nComment "Tune in"\nCopyright "(c) Me"';
+  const mp3 = profileOf(await streamOf(`Format mp3\nNoVideo\n${meta}`));
+  assert.equal(mp3.output, 'raw');
+  const o = mp3.muxerOptions;
+  assert.equal(o.lastIndexOf('-id3v2_version') > o.indexOf('-id3v2_version'), true, 'the ID3v2.3 tag is asked last');
+  assert.equal(o[o.lastIndexOf('-id3v2_version') + 1], '3');
+  assert.deepEqual(
+    o.filter((_, i) => o[i - 1] === '-metadata'),
+    ['title=Radio One', 'author=Me', 'comment=Tune in', 'copyright=(c) Me'],
+  );
+  const plainMp3 = profileOf(await streamOf('Format mp3\nNoVideo'));
+  assert.equal(plainMp3.muxerOptions.includes('-metadata'), false);
+  assert.notEqual(plainMp3.key, mp3.key, 'different metadata, different ffmpeg child');
+  const ogg = profileOf(await streamOf(`Format ogg\nNoVideo\n${meta}`));
+  assert.ok(ogg.muxerOptions.includes('title=Radio One') && !ogg.muxerOptions.includes('-id3v2_version'));
+  // The feed path (FLV, TS) muxes in Feedcast, which writes FLV's onMetaData itself.
+  const flv = profileOf(await streamOf(`Format flv\n${meta}`));
+  assert.equal(flv.output, 'feed');
+  assert.equal(flv.muxerOptions.includes('-metadata'), false);
 });
 
 test('Qscale, VideoIntraOnly, BitExact and Opus sample rates', async () => {

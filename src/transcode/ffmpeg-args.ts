@@ -6,24 +6,7 @@ import { accessSync, constants } from 'node:fs';
 import { delimiter, isAbsolute, join } from 'node:path';
 import type { StreamConfig, StreamEncoding } from '../config/config.js';
 import { FFSERVER_ENCODER_DEFAULTS } from '../config/directives.js';
-
-/** ffserver.conf codec names that are not ffmpeg encoder names today, and the encoder to use. */
-const ENCODER_ALIASES: Readonly<Record<string, string>> = {
-  h264: 'libx264',
-  x264: 'libx264',
-  avc: 'libx264',
-  h265: 'libx265',
-  hevc: 'libx265',
-  vp8: 'libvpx',
-  vp9: 'libvpx-vp9',
-  theora: 'libtheora',
-  mp3: 'libmp3lame',
-  vorbis: 'libvorbis',
-  opus: 'libopus',
-  // ffserver's default codecs by codec name (ref §2.6): the encoder that writes each.
-  msmpeg4v3: 'msmpeg4',
-  flv1: 'flv',
-};
+import { encoderName } from '../config/presets.js';
 
 /** The codec (as Feedcast's Track names it) an encoder produces, when Feedcast can carry it in MPEG-TS/FLV. */
 const ENCODER_CODECS: Readonly<Record<string, string>> = {
@@ -80,11 +63,6 @@ export interface TranscodeProfile {
   readonly audio: AudioSpec | undefined;
 }
 
-export function encoderName(written: string): string {
-  const lower = written.toLowerCase();
-  return Object.hasOwn(ENCODER_ALIASES, lower) ? (ENCODER_ALIASES[lower] ?? lower) : lower;
-}
-
 export function codecOfEncoder(encoder: string): string | undefined {
   return Object.hasOwn(ENCODER_CODECS, encoder) ? ENCODER_CODECS[encoder] : undefined;
 }
@@ -115,10 +93,16 @@ function videoSpec(stream: StreamConfig, encoder: string): VideoSpec {
       : given;
   const frameRate = e.frameRate ?? (e.useDefaults ? d.frameRate : 25);
   const bitRateKbps = e.videoBitRateKbps ?? (e.useDefaults && e.qscale === undefined ? d.videoBitRateKbps : undefined);
-  // ffserver left the GOP to the encoder (x264: 250 frames); Feedcast defaults to 2 s so readers join fast.
-  const gop = e.intraOnly ? 1 : (e.gop ?? Math.max(1, Math.round(frameRate * 2)));
-  const o: string[] = ['-s', `${size.width}x${size.height}`, '-r', String(frameRate), '-g', String(gop)];
   const opts = e.videoAvOptions;
+  // ffserver left the GOP to the encoder (x264: 250 frames); Feedcast defaults to 2 s so readers join fast.
+  // An AVOptionVideo (or preset) `g` is the GOP then, and is passed with the other options below.
+  const gopOption = Object.hasOwn(opts, 'g') ? Number(opts['g']) : NaN;
+  const gop = e.intraOnly ? 1 : (e.gop ?? (gopOption > 0 ? gopOption : Math.max(1, Math.round(frameRate * 2))));
+  // The fps filter makes the rate constant: it drops frames above it and repeats frames below it. `-r` alone
+  // only drops (MPEG-TS and the other variable-rate muxers take fewer frames as they come), so a
+  // VideoFrameRate above the feed's rate was never reached.
+  const o: string[] = ['-s', `${size.width}x${size.height}`, '-r', String(frameRate), '-filter:v', `fps=${frameRate}`];
+  if (!Object.hasOwn(opts, 'g')) o.push('-g', String(gop));
   if (bitRateKbps !== undefined) {
     o.push('-b:v', `${bitRateKbps}k`);
     if (e.videoBitRateRangeKbps === undefined && e.useDefaults && !Object.hasOwn(opts, 'maxrate')) {
@@ -254,10 +238,21 @@ export function profileOf(stream: StreamConfig): TranscodeProfile {
     output === 'raw' && format === 'flv'
       ? { muxer: 'flv', options: ['-flvflags', 'no_duration_filesize', '-flush_packets', '1'] }
       : muxerFor(format);
+  // Title, Author, Comment, Copyright (Metadata): in the container ffmpeg writes (Ogg comments, Matroska tags,
+  // ID3v2, FLV onMetaData). The feed path's FLV gets them from Feedcast's own muxer (the stream's variant).
+  const metadata = output === 'raw' ? metadataArgs(stream.metadata, muxer) : [];
   // jpeg and mjpeg/mpjpeg are the same bytes from ffmpeg: they share one child.
   const sharedFormat = format === 'jpeg' || format === 'mpjpeg' ? 'mjpeg' : output === 'feed' ? 'ts' : format;
-  const key = JSON.stringify([sharedFormat, video?.encoder, video?.options, audio?.encoder, audio?.options]);
-  return { key, output, format, muxer, muxerOptions: options, video, audio };
+  const key = JSON.stringify([sharedFormat, video?.encoder, video?.options, audio?.encoder, audio?.options, metadata]);
+  return { key, output, format, muxer, muxerOptions: [...options, ...metadata], video, audio };
+}
+
+/** `-metadata key=value` for each entry; MP3 carries them in an ID3v2.3 tag (which muxerFor leaves out otherwise). */
+function metadataArgs(metadata: Readonly<Record<string, string>>, muxer: string): string[] {
+  const entries = Object.entries(metadata);
+  if (entries.length === 0) return [];
+  const args = entries.flatMap(([k, val]) => ['-metadata', `${k}=${val}`]);
+  return muxer === 'mp3' ? ['-id3v2_version', '3', ...args] : args;
 }
 
 /** `-c:v ENC opts... -c:a ENC opts...` (or -vn / -an). */

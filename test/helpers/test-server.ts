@@ -3,7 +3,7 @@
 import { request } from 'node:http';
 import { createServer } from 'node:net';
 import type { TestContext } from 'node:test';
-import { parseConfigText } from '../../src/config/config.js';
+import { parseConfigText, type ParseOptions } from '../../src/config/config.js';
 import { createLogger, silentLogger, type Logger } from '../../src/observability/logger.js';
 import { startServer, type RunningServer } from '../../src/server.js';
 import type { IngestBudgets } from '../../src/media/ingest-budgets.js';
@@ -16,9 +16,9 @@ export interface TestServer extends RunningServer {
 export async function startTestServer(
   t: TestContext,
   configText = '',
-  options: { demoFeeds?: string[]; log?: Logger; ingestBudgets?: IngestBudgets } = {},
+  options: { demoFeeds?: string[]; log?: Logger; ingestBudgets?: IngestBudgets; parse?: ParseOptions } = {},
 ): Promise<TestServer> {
-  const parsed = await parseConfigText(configText, 'test.conf');
+  const parsed = await parseConfigText(configText, 'test.conf', options.parse);
   // Free ports only: HTTP on an ephemeral port; RTMP and RTSP off (their tests start their own listeners on port 0).
   const config = {
     ...parsed,

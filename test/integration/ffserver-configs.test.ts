@@ -3,13 +3,14 @@
 
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import {
   decodeFrames,
   FFMPEG,
+  FFPROBE,
   haveVlc,
   lavfiArgs,
   probePackets,
@@ -17,6 +18,7 @@ import {
   run,
   skipWithoutFfmpeg,
   vlcDecodedFrames,
+  type ProbeStream,
 } from '../helpers/media-tools.js';
 import { freePort, startTestServer, waitFor } from '../helpers/test-server.js';
 import { probeRtsp, startRtsp } from '../helpers/rtsp-tools.js';
@@ -347,5 +349,153 @@ test(
       }
       assert.ok(elapsedMs >= 2500, `${path}: sent at the file's pace (${elapsedMs} ms for 3 s)`);
     }
+  },
+);
+
+/** Issue 18 class 3: encoder and metadata directives of an old ffserver.conf, written as people wrote them. */
+function encoderConfig(): string {
+  return `
+# ffserver.conf: lobby camera and a radio
+HTTPPort 8090
+<Feed feed1.ffm>          # 10 fps camera
+</Feed>
+
+<Stream lobby.flv>
+Feed feed1.ffm
+Format flv
+VideoCodec libx264
+VideoFrameRate   25       # above the camera's 10 fps: frames are repeated
+VideoSize 160x120
+AVPresetVideo  lobby      # libx264-lobby.ffpreset: g=13
+AVOptionVideo profile baseline
+NoAudio
+Title "Lobby camera"
+</Stream>
+
+<Stream radio.mp3>
+Feed feed1.ffm
+NoVideo
+Title     "Radio One"
+Author    Me
+Comment   "Tune in"
+Copyright "(c) Me"
+</Stream>
+
+<Stream radio.ogg>
+Feed feed1.ffm
+NoVideo
+AudioCodec libvorbis
+Title "Radio Ogg"
+</Stream>
+
+<Stream lobby.webm>
+Feed feed1.ffm
+VideoSize 160x120
+VideoFrameRate 10
+Title "Lobby WebM"
+Copyright "(c) Me"
+</Stream>
+`;
+}
+
+/** ffprobe's format and stream tags of a live URL (read for `seconds`). */
+async function probeTags(url: string): Promise<Record<string, string>> {
+  const { code, stdout, stderr } = await run(
+    FFPROBE,
+    ['-v', 'error', '-read_intervals', '%+1', '-show_entries', 'format_tags:stream_tags', '-of', 'json', url],
+    30_000,
+  );
+  assert.equal(code, 0, stderr);
+  const parsed = JSON.parse(stdout) as {
+    format?: { tags?: Record<string, string> };
+    streams?: { tags?: Record<string, string> }[];
+  };
+  const tags: Record<string, string> = {};
+  for (const t of [parsed.format?.tags, ...(parsed.streams ?? []).map((s) => s.tags)]) {
+    for (const [k, v] of Object.entries(t ?? {})) tags[k.toLowerCase()] = v;
+  }
+  return tags;
+}
+
+/** A radio client: GET with `Icy-MetaData: 1`; resolves with the answer's headers and the first metadata text. */
+function icyRequest(url: string): Promise<{ headers: Record<string, string>; metadata: string }> {
+  const { hostname, port, pathname } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), hostname, () => {
+      socket.write(`GET ${pathname} HTTP/1.0\r\nHost: ${hostname}\r\nIcy-MetaData: 1\r\nUser-Agent: WinampMPEG/5.0\r\n\r\n`);
+    });
+    let buf = Buffer.alloc(0);
+    let headers: Record<string, string> | undefined;
+    let body = 0;
+    socket.on('data', (d: Buffer) => {
+      buf = Buffer.concat([buf, d]);
+      if (headers === undefined) {
+        const end = buf.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        headers = {};
+        for (const line of buf.subarray(0, end).toString('latin1').split('\r\n').slice(1)) {
+          const colon = line.indexOf(':');
+          headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
+        }
+        body = end + 4;
+      }
+      const metaint = Number(headers['icy-metaint']);
+      if (!(metaint > 0)) {
+        socket.destroy();
+        reject(new Error(`no icy-metaint in ${JSON.stringify(headers)}`));
+        return;
+      }
+      const at = body + metaint;
+      const blocks = buf[at];
+      if (blocks === undefined || buf.length < at + 1 + blocks * 16) return;
+      socket.destroy();
+      resolve({ headers, metadata: buf.toString('utf8', at + 1, at + 1 + blocks * 16).replace(/\0+$/, '') });
+    });
+    socket.on('error', reject);
+  });
+}
+
+test(
+  'issue 18 class 3: AVPresetVideo, AVOptionVideo, VideoFrameRate above the feed and Title/Author/Comment/Copyright reach what is served',
+  { skip },
+  async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'feedcast-presets-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    await writeFile(join(dir, 'libx264-lobby.ffpreset'), '# a key frame every 13 pictures\ng=13\n');
+    const server = await startTestServer(t, encoderConfig(), { parse: { presetDirs: [dir] } });
+    const pub = publish(server.url('/feed1.ffm'), { seconds: 120, extra: ['-r', '10'] });
+    t.after(() => pub.stop());
+    await waitFor('the feed to have tracks', () => server.ctx.feeds.get('feed1')?.tracks.length === 2);
+
+    // The frame rate asked for, not the feed's 10 fps; the preset's GOP and the option's profile.
+    const lobby = await probePackets(server.url('/lobby.flv'), 4);
+    const video = lobby.packets.filter((p) => p.codec_type === 'video');
+    const pts = video.map((p) => Number(p.pts_time));
+    const fps = (pts.length - 1) / ((pts.at(-1) ?? 0) - (pts[0] ?? 0));
+    assert.ok(fps > 24 && fps < 26, `VideoFrameRate 25 over a 10 fps feed: ${fps.toFixed(2)} frames per second of media`);
+    const keys = video.flatMap((p, i) => (p.flags.startsWith('K') ? [i] : []));
+    assert.ok(keys.length >= 3, `key frames at ${keys.join(',')}`);
+    // keyint=13 is x264's longest distance (it may place one sooner); Feedcast's default would be 50 (2 s).
+    const gaps = keys.slice(1).map((k, i) => k - (keys[i] ?? 0));
+    assert.ok(
+      gaps.every((g) => g <= 13) && gaps.filter((g) => g === 13).length > gaps.length / 2,
+      `AVPresetVideo g=13: key frames at ${keys.join(',')}`,
+    );
+    const stream = lobby.streams[0] as ProbeStream & { profile?: string };
+    assert.equal(stream.profile, 'Constrained Baseline', 'AVOptionVideo profile baseline');
+    assert.equal((await probeTags(server.url('/lobby.flv')))['title'], 'Lobby camera', 'FLV onMetaData');
+
+    // The containers ffmpeg writes: ID3v2 (every reader gets it first), Ogg comments, Matroska tags.
+    const mp3 = await probeTags(server.url('/radio.mp3'));
+    assert.deepEqual([mp3['title'], mp3['author'], mp3['comment'], mp3['copyright']], ['Radio One', 'Me', 'Tune in', '(c) Me']);
+    assert.equal((await probeTags(server.url('/radio.mp3')))['title'], 'Radio One', 'a second reader gets the tag too');
+    assert.equal((await probeTags(server.url('/radio.ogg')))['title'], 'Radio Ogg');
+    const webm = await probeTags(server.url('/lobby.webm'));
+    assert.deepEqual([webm['title'], webm['copyright']], ['Lobby WebM', '(c) Me']);
+
+    // A radio client asking for ICY metadata: icy-name, then StreamTitle every icy-metaint bytes.
+    const icy = await icyRequest(server.url('/radio.mp3'));
+    assert.equal(icy.headers['icy-name'], 'Radio One');
+    assert.equal(icy.metadata, "StreamTitle='Radio One';");
   },
 );

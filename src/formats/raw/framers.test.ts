@@ -33,6 +33,14 @@ const CAPTURES: Record<string, { inputs: string[]; args: string[] }> = {
     ],
   },
   mp3: { inputs: AUDIO, args: ['-t', '0.5', '-c:a', 'libmp3lame', '-id3v2_version', '0', '-write_xing', '0', '-f', 'mp3'] },
+  // Issue 18: a stream's Title/Author in an ID3v2 tag before the first frame, the header of every reader.
+  'mp3+id3': {
+    inputs: AUDIO,
+    args: [
+      ...['-t', '0.5', '-c:a', 'libmp3lame', '-id3v2_version', '3', '-write_xing', '0'],
+      ...['-metadata', 'title=Radio One', '-metadata', 'artist=Me', '-f', 'mp3'],
+    ],
+  },
   adts: { inputs: AUDIO, args: ['-t', '0.5', '-c:a', 'aac', '-f', 'adts'] },
   ogg: {
     inputs: [...VIDEO, ...AUDIO],
@@ -100,7 +108,7 @@ function input(format: string): Buffer {
 }
 
 function framer(format: string): RawFramer {
-  const f = framerFor(format === 'mjpeg' ? 'mpjpeg' : format);
+  const f = framerFor(format === 'mjpeg' ? 'mpjpeg' : format === 'mp3+id3' ? 'mp3' : format);
   assert.ok(f !== undefined);
   return f;
 }
@@ -153,7 +161,13 @@ describe('framers on real ffmpeg output', { skip: haveFfmpeg ? false : 'ffmpeg n
           assert.equal(p.data.readUInt16BE(p.data.length - 2), 0xffd9);
         }
       }
-      if (format === 'mp3' || format === 'adts')
+      if (format === 'mp3+id3') {
+        assert.equal(header.subarray(0, 3).toString('latin1'), 'ID3');
+        assert.ok(header.includes('Radio One'), 'the title is in the header');
+        assert.equal(pieces[0]?.data.readUInt16BE(0).toString(16).slice(0, 3), 'fff', 'the first piece is a frame');
+      }
+      if (format === 'mp3') assert.equal(header.length, 0, 'no ID3 tag, no header');
+      if (format === 'mp3' || format === 'mp3+id3' || format === 'adts')
         assert.ok(
           pieces.every((p) => p.joinable),
           'every audio frame is a join point',

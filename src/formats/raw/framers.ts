@@ -5,6 +5,7 @@
 // MPEG-1/2 video ES (13818-2 6.2). "Not enough bytes yet" is a normal state; bad input throws.
 
 import { MalformedInputError } from '../../errors.js';
+import { ByteReader } from '../bytes/byte-reader.js';
 import { parseAdtsHeader } from '../aac/audio-specific-config.js';
 import { parseMpegAudioHeader } from '../mpeg-audio/mpeg-audio-header.js';
 import { Buffered, type RawFramer, type RawPiece } from './buffered.js';
@@ -314,8 +315,14 @@ class LengthPrefixedFramer extends Buffered implements RawFramer {
     return Buffer.alloc(0);
   }
 
+  /** Takes what comes before the first frame, if the format has anything there; false: more bytes needed. */
+  protected takeLeader(): boolean {
+    return true;
+  }
+
   push(chunk: Buffer): RawPiece[] {
     this.append(chunk);
+    if (!this.takeLeader()) return [];
     const out: RawPiece[] = [];
     while (this.buf.length >= this.headerBytes) {
       const length = this.frameLength(this.buf);
@@ -326,9 +333,46 @@ class LengthPrefixedFramer extends Buffered implements RawFramer {
   }
 }
 
+/** Largest ID3v2 tag kept as the header (ffmpeg writes the stream's Title, Author ... there: a few hundred bytes). */
+const MAX_ID3_BYTES = 1024 * 1024;
+
+/**
+ * MPEG audio frames, after an optional ID3v2 tag at the start (ID3v2.4 structure 3.1: "ID3", version (2 bytes),
+ * flags, size as 4 × 7 bits; flag 0x10 adds a 10-byte footer), which is the header every new reader gets first.
+ */
 export class MpegAudioFramer extends LengthPrefixedFramer {
+  private tag: Buffer | undefined;
+
   constructor() {
     super('mpeg audio', 4, (buf) => parseMpegAudioHeader(buf, 0).frameLength);
+  }
+
+  override header(): Buffer | undefined {
+    return this.tag;
+  }
+
+  protected override takeLeader(): boolean {
+    if (this.tag !== undefined) return true;
+    if (this.buf.length < 3) return false;
+    if (this.buf.toString('latin1', 0, 3) !== 'ID3') {
+      this.tag = Buffer.alloc(0);
+      return true;
+    }
+    if (this.buf.length < 10) return false;
+    const r = new ByteReader(this.buf, 'id3', 3, 10);
+    r.skip(2); // version
+    const flags = r.u8();
+    const size = [r.u8(), r.u8(), r.u8(), r.u8()];
+    if (size.some((b) => b > 0x7f)) {
+      throw new MalformedInputError('id3', this.base + 6, `size bytes ${Buffer.from(size).toString('hex')} are not syncsafe`);
+    }
+    const length = 10 + size.reduce((n, b) => n * 128 + b, 0) + ((flags & 0x10) !== 0 ? 10 : 0);
+    if (length > MAX_ID3_BYTES) {
+      throw new MalformedInputError('id3', this.base, `tag of ${length} bytes exceeds the limit of ${MAX_ID3_BYTES}`);
+    }
+    if (this.buf.length < length) return false;
+    this.tag = this.take(length);
+    return true;
   }
 }
 
