@@ -1,5 +1,5 @@
-// VP8 and AV1 over WebRTC (issue 22): a browser publishing only VP8 or AV1 over WHIP was refused
-// with 406. Its video (RFC 7741; the AOM AV1 RTP format) is now taken into the feed and passed
+// VP8, VP9 and AV1 over WebRTC (issue 22): a browser publishing only VP8, VP9 or AV1 over WHIP was
+// refused with 406. Its video (RFC 7741, RFC 9628, the AOM AV1 RTP format) is now taken into the feed and passed
 // through to WHEP viewers: Chromium publishes its fake camera in that codec only and a second page
 // plays the feed, decoding every frame it receives.
 
@@ -19,10 +19,10 @@ interface WhepStats {
   codec: string;
 }
 
-describe('VP8 and AV1 over WebRTC', { skip }, () => {
+describe('VP8, VP9 and AV1 over WebRTC', { skip }, () => {
   const browser = sharedWebRtcBrowser();
 
-  for (const codec of ['VP8', 'AV1'] as const) {
+  for (const codec of ['VP8', 'VP9', 'AV1'] as const) {
     test(`a ${codec}-only WHIP publisher is taken and WHEP viewers get its ${codec} as it is`, { timeout: 90_000 }, async (t) => {
       const { server } = await webrtcServer(t, '<Feed feed1.ffm>\n</Feed>\n');
       const publisher = await browser().newPage();
@@ -63,7 +63,7 @@ describe('VP8 and AV1 over WebRTC', { skip }, () => {
       const decoded = last.framesDecoded - first.framesDecoded;
       assert.ok(decoded >= received - 2, `decoded ${decoded} of the ${received} frames received`);
 
-      // A container without VP8 or AV1 here (MPEG-TS) still serves what it carries, the Opus audio, without
+      // A container without VP8, VP9 or AV1 here (MPEG-TS) still serves what it carries, the Opus audio, without
       // waiting for a video keyframe it will never mux.
       const probe = await probePackets(server.url('/feed1.ts'), 2);
       assert.deepEqual(

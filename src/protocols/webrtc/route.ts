@@ -36,14 +36,18 @@ import {
   chooseH264,
   chooseOpus,
   chooseVp8,
+  chooseVp9,
+  isWebRtcVideoCodec,
   MAX_OFFER_BYTES,
   parseSdpOffer,
   trimOffer,
+  type H264ProfileHint,
   type OfferCodec,
   type OfferMedia,
   type SdpOffer,
+  type WebRtcVideoCodec,
 } from './sdp-offer.js';
-import { WhipIngest, type WhipVideoCodec } from './to-feed.js';
+import { WhipIngest } from './to-feed.js';
 import { UdpMux } from './udp-mux.js';
 import { detach } from '../../observability/detach.js';
 
@@ -396,8 +400,8 @@ export class WebRtcRoute implements HttpRoute {
       offer.media.forEach((m, index) => {
         if (m.port === 0 || !receives(m)) return;
         if (m.kind === 'video' && codecs.video === undefined && (videoTrack !== undefined || !feedHasTracks)) {
-          const codec = videoTrack?.codec === 'vp8' || videoTrack?.codec === 'av1' ? videoTrack.codec : 'h264';
-          const c = codec === 'vp8' ? chooseVp8(m) : codec === 'av1' ? chooseAv1(m) : chooseH264(m, hint);
+          const codec = videoTrack !== undefined && isWebRtcVideoCodec(videoTrack.codec) ? videoTrack.codec : 'h264';
+          const c = WEBRTC_VIDEO[codec].choose(m, hint);
           if (c === undefined) {
             whyNot.push(
               codec === 'h264'
@@ -406,7 +410,7 @@ export class WebRtcRoute implements HttpRoute {
             );
           } else {
             keep.set(index, c.payloadType);
-            codecs.video = peerCodec(c, codec === 'vp8' ? VP8 : codec === 'av1' ? AV1 : H264);
+            codecs.video = peerCodec(c, WEBRTC_VIDEO[codec].peer);
           }
         } else if (m.kind === 'audio' && codecs.audio === undefined && (audioTrack !== undefined || !feedHasTracks)) {
           const c = chooseOpus(m);
@@ -504,22 +508,21 @@ export class WebRtcRoute implements HttpRoute {
     const offer = parseOffer(text);
     const keep = new Map<number, number>();
     const codecs: PeerCodecs = { video: undefined, audio: undefined };
-    let videoCodec: WhipVideoCodec = 'h264';
+    let videoCodec: WebRtcVideoCodec = 'h264';
     const whyNot: string[] = [];
     offer.media.forEach((m, index) => {
       if (m.port === 0 || !sends(m)) return;
       if (m.kind === 'video' && codecs.video === undefined) {
-        // H.264 first (every output carries it); else VP8, else AV1 (WHEP viewers only).
-        const h264 = chooseH264(m);
-        const vp8 = h264 === undefined ? chooseVp8(m) : undefined;
-        const av1 = h264 === undefined && vp8 === undefined ? chooseAv1(m) : undefined;
-        const c = h264 ?? vp8 ?? av1;
-        if (c === undefined) {
-          whyNot.push('the video section offers none of H.264 with packetization-mode=1, VP8 and AV1');
+        // H.264 first (every output carries it); then the others in WHIP_VIDEO_ORDER.
+        const found = WHIP_VIDEO_ORDER.map((codec) => ({ codec, c: WEBRTC_VIDEO[codec].choose(m) })).find(
+          (x) => x.c !== undefined,
+        );
+        if (found?.c === undefined) {
+          whyNot.push(`the video section offers none of ${WHIP_VIDEO_NAMES}`);
         } else {
-          keep.set(index, c.payloadType);
-          videoCodec = vp8 !== undefined ? 'vp8' : av1 !== undefined ? 'av1' : 'h264';
-          codecs.video = peerCodec(c, videoCodec === 'vp8' ? VP8 : videoCodec === 'av1' ? AV1 : H264);
+          keep.set(index, found.c.payloadType);
+          videoCodec = found.codec;
+          codecs.video = peerCodec(found.c, WEBRTC_VIDEO[found.codec].peer);
         }
       } else if (m.kind === 'audio' && codecs.audio === undefined) {
         const c = chooseOpus(m);
@@ -533,7 +536,7 @@ export class WebRtcRoute implements HttpRoute {
     if (codecs.video === undefined && codecs.audio === undefined) {
       throw new HttpError(
         406,
-        `No codec in common: WHIP takes H.264, VP8 or AV1 video and Opus audio; ${whyNot.join('; ') || 'the offer sends no media'}.`,
+        `No codec in common: WHIP takes ${WHIP_VIDEO_NAMES} video and Opus audio; ${whyNot.join('; ') || 'the offer sends no media'}.`,
       );
     }
     const accepting = { video: codecs.video !== undefined, audio: codecs.audio !== undefined };
@@ -846,10 +849,25 @@ function sends(m: OfferMedia): boolean {
 }
 
 /** The codecs werift is told to negotiate: the name, clock rate and channels of each. */
-const H264 = { mimeType: 'video/H264', clockRate: 90_000, channels: undefined } as const;
-const VP8 = { mimeType: 'video/VP8', clockRate: 90_000, channels: undefined } as const;
-const AV1 = { mimeType: 'video/AV1', clockRate: 90_000, channels: undefined } as const;
 const OPUS = { mimeType: 'audio/opus', clockRate: 48_000, channels: 2 } as const;
+
+/** The video codecs sent and taken over WebRTC: how each is picked from an offer's section, and its name for werift. */
+const WEBRTC_VIDEO: Record<
+  WebRtcVideoCodec,
+  {
+    choose: (m: OfferMedia, hint?: H264ProfileHint) => OfferCodec | undefined;
+    peer: Omit<PeerCodec, 'payloadType' | 'parameters'>;
+  }
+> = {
+  h264: { choose: (m, hint) => chooseH264(m, hint), peer: { mimeType: 'video/H264', clockRate: 90_000, channels: undefined } },
+  vp8: { choose: chooseVp8, peer: { mimeType: 'video/VP8', clockRate: 90_000, channels: undefined } },
+  vp9: { choose: chooseVp9, peer: { mimeType: 'video/VP9', clockRate: 90_000, channels: undefined } },
+  av1: { choose: chooseAv1, peer: { mimeType: 'video/AV1', clockRate: 90_000, channels: undefined } },
+};
+
+/** WHIP's preference when an offer has several: H.264 first (every output carries it). */
+const WHIP_VIDEO_ORDER: readonly WebRtcVideoCodec[] = ['h264', 'vp8', 'vp9', 'av1'];
+const WHIP_VIDEO_NAMES = 'H.264 (packetization-mode=1), VP8, VP9 or AV1';
 
 /** The PeerCodec for a codec chosen from the offer (its payload type and fmtp kept). */
 function peerCodec(c: OfferCodec, codec: Omit<PeerCodec, 'payloadType' | 'parameters'>): PeerCodec {

@@ -9,6 +9,8 @@ import type { Frame } from '../../media/frame.js';
 import type { Track } from '../../media/track.js';
 import { NalPacketizer } from '../../formats/rtp/nal-rtp.js';
 import { Vp8Packetizer } from '../../formats/rtp/vp8-rtp.js';
+import { Vp9Packetizer } from '../../formats/rtp/vp9-rtp.js';
+import { isWebRtcVideoCodec } from './sdp-offer.js';
 import { Av1Packetizer } from '../../formats/rtp/av1-rtp.js';
 import type { RtpPacketizer } from '../../formats/rtp/payload.js';
 import type { Logger } from '../../observability/logger.js';
@@ -66,10 +68,10 @@ export function sendableTracks(tracks: readonly Track[], opusFromOtherAudio = fa
   let audio: Track | undefined;
   for (const t of tracks) {
     if (t.kind === 'video') {
-      if ((t.codec === 'h264' && t.config !== undefined) || t.codec === 'vp8' || t.codec === 'av1') video ??= t;
+      if (isWebRtcVideoCodec(t.codec) && (t.codec !== 'h264' || t.config !== undefined)) video ??= t;
       else
         notes.push(
-          `video ${t.codec} is not sent over WebRTC (browsers take H.264, VP8 or AV1 here; transcode the feed to H.264)`,
+          `video ${t.codec} is not sent over WebRTC (browsers take H.264, VP8, VP9 or AV1 here; transcode the feed to H.264)`,
         );
     } else if (t.codec === 'opus') {
       audio ??= t;
@@ -275,7 +277,7 @@ export class FeedRtpSource extends TypedEmitter<RtpSourceEvents> {
   private onFrame(frame: Frame): void {
     if (this.closed) return;
     if (this.videoTrack !== undefined && frame.trackId === this.videoTrack.id) {
-      // VP8 and AV1 frames keep presentation order (hidden frames are decoded, not shown): no re-encode.
+      // VP8, VP9 and AV1 frames keep presentation order (hidden frames are decoded, not shown): no re-encode.
       if (this.videoTrack.codec === 'h264' && !this.reorder.seen && this.reorder.push(frame)) this.startReencode();
       if (this.reencoder !== undefined) this.reencoder.write(frame);
       else this.sendVideo(frame);
@@ -316,6 +318,7 @@ export class FeedRtpSource extends TypedEmitter<RtpSourceEvents> {
 function packetizerFor(track: Track | undefined): RtpPacketizer | undefined {
   if (track === undefined) return undefined;
   if (track.codec === 'vp8') return new Vp8Packetizer();
+  if (track.codec === 'vp9') return new Vp9Packetizer();
   if (track.codec === 'av1') return new Av1Packetizer();
   return new NalPacketizer(track);
 }

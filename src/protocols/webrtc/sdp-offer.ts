@@ -217,6 +217,14 @@ export function parseSdpOffer(text: string): SdpOffer {
   return { media };
 }
 
+/** The video codecs Feedcast sends (WHEP) and takes (WHIP) over WebRTC. */
+export const WebRtcVideoCodecs = ['h264', 'vp8', 'vp9', 'av1'] as const;
+export type WebRtcVideoCodec = (typeof WebRtcVideoCodecs)[number];
+
+export function isWebRtcVideoCodec(codec: string): codec is WebRtcVideoCodec {
+  return (WebRtcVideoCodecs as readonly string[]).includes(codec);
+}
+
 /** H.264 profile_idc and constraint flags of an avcC (14496-15 5.3.3.1), for profile matching. */
 export interface H264ProfileHint {
   readonly profileIdc: number;
@@ -252,6 +260,12 @@ export function chooseOpus(media: OfferMedia): OfferCodec | undefined {
 /** The offer's VP8 payload type, or undefined. */
 export function chooseVp8(media: OfferMedia): OfferCodec | undefined {
   return media.codecs.find((c) => c.name.toLowerCase() === 'vp8' && c.clockRate === 90_000);
+}
+
+/** VP9 (RFC 9628), profile 0 (8-bit 4:2:0, what every browser decodes) when the offer says which. */
+export function chooseVp9(media: OfferMedia): OfferCodec | undefined {
+  const vp9 = media.codecs.filter((c) => c.name.toLowerCase() === 'vp9' && c.clockRate === 90_000);
+  return vp9.find((c) => (c.fmtp.get('profile-id') ?? '0') === '0') ?? vp9[0];
 }
 
 /** AV1 (the AOM RTP payload format), profile 0 when the offer says which. */

@@ -1,4 +1,5 @@
-// WHIP publisher side (RFC 9725): the browser's H.264 (RFC 6184) or VP8 (RFC 7741) and Opus (RFC 7587) RTP is
+// WHIP publisher side (RFC 9725): the browser's H.264 (RFC 6184), VP8 (RFC 7741), VP9 (RFC 9628) or AV1
+// video and Opus (RFC 7587) RTP is
 // depacketised into Frames for the feed's PublisherSession. Each track's RTP clock is placed on the
 // server's clock at its first packet. The browser only sends keyframes when asked, so a PLI asks
 // for one every `keyframeIntervalMs` (HLS segments and new viewers need them).
@@ -8,10 +9,12 @@ import type { PublisherSession } from '../../feed/feed.js';
 import { NalDepacketizer } from '../../formats/rtp/nal-rtp.js';
 import { OpusDepacketizer } from '../../formats/rtp/audio-rtp.js';
 import { Vp8Depacketizer } from '../../formats/rtp/vp8-rtp.js';
+import { Vp9Depacketizer } from '../../formats/rtp/vp9-rtp.js';
 import { Av1Depacketizer } from '../../formats/rtp/av1-rtp.js';
 import { videoFieldsOf } from '../../formats/rtp/formats.js';
 import type { RtpDepacketizer } from '../../formats/rtp/payload.js';
 import type { RtpPacket } from '../../formats/rtp/rtp-packet.js';
+import type { WebRtcVideoCodec } from './sdp-offer.js';
 import type { ConnectionInfo } from '../../access/connections.js';
 import { msTo90k, to90k, Unwrapper } from '../../media/timebase.js';
 import type { Track } from '../../media/track.js';
@@ -30,14 +33,24 @@ interface InTrack {
   origin: { rtp: number; atMs: number } | undefined;
 }
 
-/** The video codecs WHIP takes, in the order it prefers them. */
-export type WhipVideoCodec = 'h264' | 'vp8' | 'av1';
+function videoDepacketizer(codec: WebRtcVideoCodec): RtpDepacketizer {
+  switch (codec) {
+    case 'h264':
+      return new NalDepacketizer('h264');
+    case 'vp8':
+      return new Vp8Depacketizer();
+    case 'vp9':
+      return new Vp9Depacketizer();
+    case 'av1':
+      return new Av1Depacketizer();
+  }
+}
 
 export interface WhipIngestOptions {
   keyframeIntervalMs: number;
-  /** Which media the answer accepts (H.264 or VP8 video, Opus audio). */
+  /** Which media the answer accepts (H.264, VP8, VP9 or AV1 video, Opus audio). */
   video: boolean;
-  videoCodec?: WhipVideoCodec;
+  videoCodec?: WebRtcVideoCodec;
   audio: boolean;
 }
 
@@ -48,9 +61,9 @@ export class WhipIngest {
   private readonly startedAtMs = Date.now();
   private readonly tracks = new Map<number, InTrack>();
   private videoConfig: Buffer | undefined;
-  /** VP8 and AV1 have no out-of-band config here: their size comes from the key frames. */
+  /** VP8, VP9 and AV1 have no out-of-band config here: their size comes from the key frames. */
   private videoSize: { width: number; height: number } | undefined;
-  private readonly videoCodec: WhipVideoCodec;
+  private readonly videoCodec: WebRtcVideoCodec;
   private announced = false;
   private readonly hasVideo: boolean;
   private readonly hasAudio: boolean;
@@ -69,13 +82,7 @@ export class WhipIngest {
     this.hasAudio = options.audio;
     this.videoCodec = options.videoCodec ?? 'h264';
     if (options.video) {
-      const depacketizer =
-        this.videoCodec === 'vp8'
-          ? new Vp8Depacketizer()
-          : this.videoCodec === 'av1'
-            ? new Av1Depacketizer()
-            : new NalDepacketizer('h264');
-      this.tracks.set(VIDEO_ID, this.inTrack(VIDEO_ID, 'video', 90_000, depacketizer));
+      this.tracks.set(VIDEO_ID, this.inTrack(VIDEO_ID, 'video', 90_000, videoDepacketizer(this.videoCodec)));
     }
     if (options.audio) this.tracks.set(AUDIO_ID, this.inTrack(AUDIO_ID, 'audio', 48_000, new OpusDepacketizer()));
     const sub = pc.onTrack.subscribe((remote: MediaStreamTrack) => {
