@@ -13,15 +13,21 @@
 // sockets on every listener, a refused-connection flood, RTMP chunk pinning, 40 unfinished PES,
 // NAL-unit bombs, a feed squatter, one-off dynamic feeds), each from its own loopback address,
 // beside 200 churning readers of the steady feed, whose largest gap between data is the
-// healthy-reader measure (goal: none over 1 s).
+// healthy-reader measure (goal: none over 1 s). They run in a process of their own
+// (scripts/soak-readers.ts). The server, that process and this one run under `nice -n SOAK_NICE`
+// (-10 by default, root only). Every event-loop stall over 200 ms of each is recorded with its
+// cause (src/observability/loop-stall.ts: 'busy' = its own work, 'waiting' = no core free,
+// 'blocked' = asleep in a system call), and each
+// reader gap over 1 s is explained by the stalls it overlaps. SOAK_ATTACKS=idle,flood,... runs some
+// attacks only; SOAK_CPU_PROF=1 profiles the server and lists its longest busy stretches.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request, type IncomingMessage } from 'node:http';
 import { connect, createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { setPriority, tmpdir } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { stallCause, watchLoopStalls } from '../src/observability/loop-stall.js';
+import { stallCause, watchLoopStalls, type StallCause } from '../src/observability/loop-stall.js';
 import { busyStretches, type CpuProfile } from './cpu-profile.js';
 import { join } from 'node:path';
 import {
@@ -50,6 +56,7 @@ const MINUTES = Number(process.env['SOAK_MINUTES'] ?? (HOSTILE ? '30' : '10'));
 const CHURNING_READERS = Number(process.env['SOAK_READERS'] ?? '200');
 const FFMPEG = process.env['FEEDCAST_FFMPEG'] ?? 'ffmpeg';
 const MAIN = new URL('../src/main.ts', import.meta.url).pathname;
+const READERS = new URL('./soak-readers.ts', import.meta.url).pathname;
 const SAMPLE_MS = 10_000;
 /** The server and this process log every event-loop stall longer than this (src/observability/loop-stall.ts). */
 const STALL_LOG_MS = 200;
@@ -83,6 +90,30 @@ interface Sample {
   heapUsedMiB: number;
   /** The machine's 1-minute load average (other work on a shared machine shows here). */
   load1: number;
+}
+
+/** An event-loop stall (src/observability/loop-stall.ts), in wall-clock ms. */
+interface Stall {
+  from: number;
+  to: number;
+  cause: StallCause;
+}
+
+/**
+ * With autogroup scheduling (Linux's default, /proc/sys/kernel/sched_autogroup_enabled), CPU time
+ * is shared between sessions first, and a process's nice value counts only against the processes of
+ * its own session: `nice -n -10` alone does not help the server against other sessions' load. The
+ * server and the readers are started in sessions of their own (`detached`), whose autogroups get
+ * the niceness too. Returns what /proc says, for the summary.
+ */
+function niceAutogroup(pid: number | undefined): string | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    writeFileSync(`/proc/${pid}/autogroup`, String(NICE));
+    return readFileSync(`/proc/${pid}/autogroup`, 'utf8').trim();
+  } catch (err) {
+    return `not set: ${String(err)}`;
+  }
 }
 
 function loadAverage(): string {
@@ -243,33 +274,6 @@ async function hostile(ports: { http: number; rtmp: number; rtsp: number }): Pro
   }, 30_000).unref();
 }
 
-/**
- * One churning reader's visit: reads `url` from `from` for `seconds`; reports each gap between data
- * after the first byte. False when it got no data.
- */
-function churningRead(url: string, from: string, seconds: number, onGap: (ms: number) => void): Promise<boolean> {
-  return new Promise((resolve) => {
-    let last: number | undefined;
-    let got = false;
-    const req = request(url, { localAddress: from }, (res: IncomingMessage) => {
-      res.on('data', () => {
-        const now = Date.now();
-        if (last !== undefined) onGap(now - last);
-        last = now;
-        got = true;
-      });
-      res.on('end', () => resolve(got));
-      res.on('error', () => resolve(got));
-    });
-    req.on('error', () => resolve(got));
-    req.end();
-    setTimeout(() => {
-      req.destroy();
-      resolve(got);
-    }, seconds * 1000);
-  });
-}
-
 function slope(samples: Sample[], key: 'rssMiB' | 'fds' | 'heapUsedMiB'): number {
   // Least squares, in units per minute.
   const n = samples.length;
@@ -324,8 +328,13 @@ async function main(): Promise<number> {
   const server = spawn(niced ? 'nice' : process.execPath, niced ? ['-n', String(NICE), ...serverArgv] : serverArgv.slice(1), {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, FEEDCAST_LOG_FORMAT: 'json', FEEDCAST_STALL_LOG_MS: String(STALL_LOG_MS) },
+    // A session of its own, hence a scheduler autogroup of its own, niced below.
+    detached: niced,
   });
+  const serverAutogroup = niced ? niceAutogroup(server.pid) : undefined;
   const loadAtStart = loadAverage();
+  // This process (the attacks, the other readers) runs at the server's niceness too.
+  if (niced) setPriority(NICE);
   let partial = '';
   const onOut = (d: Buffer): void => {
     partial += d.toString();
@@ -425,13 +434,15 @@ async function main(): Promise<number> {
   const hostileCounts = newHostileCounts();
   /** Each churning reader's gap over 1 s, in wall-clock ms: explained afterwards by the stalls beside it. */
   const gaps: { from: number; to: number }[] = [];
-  /** This process's own stalls (its clients' lag), as the server logs its own (FEEDCAST_STALL_LOG_MS). */
-  const soakStalls: { from: number; to: number; busy: boolean }[] = [];
+  /** This process's own stalls (the attack clients' lag), as the server logs its own (FEEDCAST_STALL_LOG_MS). */
+  const soakStalls: Stall[] = [];
   const stopSoakWatch = watchLoopStalls(STALL_LOG_MS, (st) => {
     const to = Date.now();
-    soakStalls.push({ from: to - st.wallMs, to, busy: stallCause(st) === 'busy' });
+    soakStalls.push({ from: to - st.wallMs, to, cause: stallCause(st) });
   });
-  const churn = { sessions: 0, maxGapMs: 0, gapsOver1s: 0, failed: 0 };
+  const churn = { readers: CHURNING_READERS, sessions: 0, maxGapMs: 0, gapsOver1s: 0, failed: 0 };
+  /** The churning readers' process's own stalls (the measuring client's lag). */
+  const readerStalls: Stall[] = [];
   if (HOSTILE) {
     const until = (): boolean => Date.now() < endAt - 10_000 && !stopping;
     const attacks: Record<string, () => Promise<void>> = {
@@ -448,27 +459,42 @@ async function main(): Promise<number> {
       if (attack === undefined) throw new Error(`SOAK_ATTACKS: no attack named ${name} (${Object.keys(attacks).join(', ')})`);
       tasks.push(attack());
     }
-    for (let i = 0; i < CHURNING_READERS; i++) {
-      const from = `127.0.1.${(i % 250) + 1}`;
-      tasks.push(
-        (async () => {
-          await sleep(Math.random() * 5000);
-          while (until()) {
-            churn.sessions++;
-            const got = await churningRead(`${base}/steady.flv`, from, 5 + Math.random() * 10, (gapMs) => {
-              churn.maxGapMs = Math.max(churn.maxGapMs, gapMs);
-              if (gapMs > 1000) {
-                churn.gapsOver1s++;
-                const end = Date.now();
-                gaps.push({ from: end - gapMs, to: end });
-              }
-            });
-            if (!got) churn.failed++;
-            await sleep(500);
-          }
-        })(),
-      );
-    }
+    // The churning readers run in a process of their own (scripts/soak-readers.ts) at the server's
+    // niceness: building hostile bytes here does not delay their clocks.
+    const readersArgv = [process.execPath, '--import', 'tsx', READERS, `${base}/steady.flv`, String(CHURNING_READERS)];
+    const readers = spawn(
+      niced ? 'nice' : process.execPath,
+      niced ? ['-n', String(NICE), ...readersArgv] : readersArgv.slice(1),
+      {
+        stdio: ['pipe', 'pipe', 'inherit'],
+        detached: niced,
+      },
+    );
+    children.add(readers);
+    if (niced) niceAutogroup(readers.pid);
+    let readersPartial = '';
+    readers.stdout.on('data', (d: Buffer) => {
+      readersPartial += d.toString();
+      const lines = readersPartial.split('\n');
+      readersPartial = lines.pop() ?? '';
+      for (const line of lines) {
+        const r = JSON.parse(line) as {
+          gap?: { from: number; to: number };
+          stall?: Stall;
+          summary?: typeof churn;
+        };
+        if (r.gap !== undefined) gaps.push(r.gap);
+        if (r.stall !== undefined) readerStalls.push(r.stall);
+        if (r.summary !== undefined) Object.assign(churn, r.summary);
+      }
+    });
+    tasks.push(
+      (async () => {
+        while (until()) await sleep(1000);
+        readers.stdin.end();
+        await exited(readers);
+      })(),
+    );
   }
 
   // Hostile clients every 10 s.
@@ -545,33 +571,36 @@ async function main(): Promise<number> {
   });
   stopSoakWatch();
   // The server's stalls (its log), and each churning-reader gap explained by the stalls that overlap it:
-  // the server busy (its own work blocked the loop), the server waiting for a core (machine load), this
-  // process stalled (the clients' lag), or none of them (the gap is in what the server sent).
+  // the server busy (its own work blocked the loop), waiting for a core (machine load) or blocked in
+  // a system call, the readers' process stalled (the client's lag), or none of them.
   const serverStalls = parsed.flatMap((l) => {
     const r = l as { msg?: string; time?: string; wallMs?: number; cause?: string };
     if (r.msg !== 'event loop stalled' || r.time === undefined || r.wallMs === undefined) return [];
     const to = Date.parse(r.time);
-    return [{ from: to - r.wallMs, to, busy: r.cause === 'busy' }];
+    return [{ from: to - r.wallMs, to, cause: r.cause as StallCause }];
   });
-  const overlap = (g: { from: number; to: number }, list: { from: number; to: number; busy: boolean }[], busy: boolean): number =>
-    list.filter((x) => x.busy === busy).reduce((sum, x) => sum + Math.max(0, Math.min(g.to, x.to) - Math.max(g.from, x.from)), 0);
-  const gapCauses = { serverBusy: 0, serverWaiting: 0, soakStalled: 0, unexplained: 0 };
+  const overlap = (g: { from: number; to: number }, list: Stall[], cause?: StallCause): number =>
+    list
+      .filter((x) => cause === undefined || x.cause === cause)
+      .reduce((sum, x) => sum + Math.max(0, Math.min(g.to, x.to) - Math.max(g.from, x.from)), 0);
+  const gapCauses = { serverBusy: 0, serverWaiting: 0, serverBlocked: 0, readersStalled: 0, unexplained: 0 };
   for (const g of gaps) {
     const by = {
-      serverBusy: overlap(g, serverStalls, true),
-      serverWaiting: overlap(g, serverStalls, false),
-      soakStalled: overlap(g, soakStalls, true) + overlap(g, soakStalls, false),
+      serverBusy: overlap(g, serverStalls, 'busy'),
+      serverWaiting: overlap(g, serverStalls, 'waiting'),
+      serverBlocked: overlap(g, serverStalls, 'blocked'),
+      readersStalled: overlap(g, readerStalls),
     };
     const [cause, ms] = Object.entries(by).sort((a, b) => b[1] - a[1])[0] ?? ['unexplained', 0];
     gapCauses[ms > 0 ? (cause as keyof typeof gapCauses) : 'unexplained']++;
   }
-  const stallSummary = (list: { from: number; to: number; busy: boolean }[]): Record<string, number> => ({
-    busy: list.filter((x) => x.busy).length,
-    busyMaxMs: Math.max(0, ...list.filter((x) => x.busy).map((x) => x.to - x.from)),
-    busyTotalMs: list.filter((x) => x.busy).reduce((sum, x) => sum + x.to - x.from, 0),
-    waiting: list.filter((x) => !x.busy).length,
-    waitingMaxMs: Math.max(0, ...list.filter((x) => !x.busy).map((x) => x.to - x.from)),
-  });
+  const stallSummary = (list: Stall[]): Record<string, { count: number; maxMs: number; totalMs: number }> =>
+    Object.fromEntries(
+      (['busy', 'waiting', 'blocked'] as const).map((cause) => {
+        const of = list.filter((x) => x.cause === cause).map((x) => x.to - x.from);
+        return [cause, { count: of.length, maxMs: Math.max(0, ...of), totalMs: of.reduce((a, b) => a + b, 0) }];
+      }),
+    );
   const profile = CPU_PROF ? readdirSync(dir).find((f) => f.endsWith('.cpuprofile')) : undefined;
   const errors = parsed.filter((l) => l.level === 'error' && !EXPECTED_ERRORS.some((re) => re.test(l.msg ?? '')));
   const warnings = new Map<string, number>();
@@ -596,9 +625,13 @@ async function main(): Promise<number> {
     ...(HOSTILE
       ? {
           hostile: hostileCounts,
-          churningReaders: { readers: CHURNING_READERS, ...churn },
+          churningReaders: churn,
           feeds: { max: Math.max(...samples.map((s) => s.feeds)), last: samples[samples.length - 1]?.feeds },
-          stallsOver200Ms: { server: stallSummary(serverStalls), soak: stallSummary(soakStalls) },
+          stallsOver200Ms: {
+            server: stallSummary(serverStalls),
+            readers: stallSummary(readerStalls),
+            attackers: stallSummary(soakStalls),
+          },
           gapsOver1sBy: gapCauses,
           eventLoopLagMaxMs: {
             server: Math.max(...samples.map((s) => s.serverLagMaxMs)),
@@ -606,7 +639,7 @@ async function main(): Promise<number> {
           },
         }
       : {}),
-    server: { nice: niced ? NICE : 0, attacks: HOSTILE ? ATTACK_NAMES : [] },
+    server: { nice: niced ? NICE : 0, autogroup: serverAutogroup, attacks: HOSTILE ? ATTACK_NAMES : [] },
     loadAverage: { start: loadAtStart, end: loadAverage() },
     ...(profile !== undefined
       ? {
