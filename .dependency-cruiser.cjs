@@ -12,6 +12,7 @@ const LAYERS = [
   { name: 'config', path: '^src/config/' },
   { name: 'feed', path: '^src/feed/' },
   { name: 'feedfile', path: '^src/feedfile/' },
+  { name: 'record', path: '^src/record/' },
   { name: 'streams', path: '^src/streams/' },
   { name: 'transcode', path: '^src/transcode/' },
   { name: 'access', path: '^src/access/' },

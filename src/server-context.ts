@@ -8,6 +8,7 @@ import type { FeedManager } from './feed/feed-manager.js';
 import type { FeedFiles } from './feedfile/feed-files.js';
 import type { IngestBudgets } from './media/ingest-budgets.js';
 import type { Logger } from './observability/logger.js';
+import type { Recordings } from './record/recordings.js';
 import type { OutputRegistry } from './streams/output-registry.js';
 import type { FeedSourceStatus } from './transcode/launch.js';
 import type { TranscoderStatus } from './transcode/transcoder.js';
@@ -18,6 +19,8 @@ export interface ServerContext {
   readonly feeds: FeedManager;
   /** The feeds' disk rings (time-shift, status). */
   readonly feedFiles: FeedFiles;
+  /** The feeds' recordings (`Record on`): files, listing, time-range playback. */
+  readonly recordings: Recordings;
   readonly outputs: OutputRegistry;
   readonly connections: ConnectionRegistry;
   readonly log: Logger;

@@ -16,6 +16,7 @@ import { ConnectionRegistry } from './access/connections.js';
 import { DemoSource, loadDemoClip } from './demo/demo-source.js';
 import { FeedManager } from './feed/feed-manager.js';
 import { FeedFiles } from './feedfile/feed-files.js';
+import { Recordings } from './record/recordings.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { PlayerPageRoute } from './control/player-page.js';
 import { renderIndexPage } from './control/index-page.js';
@@ -74,6 +75,7 @@ export interface RunningServer {
 export interface ServerOwners {
   readonly feeds: FeedManager;
   readonly feedFiles: FeedFiles;
+  readonly recordings: Recordings;
   readonly outputs: OutputRegistry;
   readonly sources: SourceManager;
   readonly transcoders: TranscoderManager;
@@ -126,6 +128,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     await parts.webrtc?.close();
     parts.hls?.close();
     parts.outputs?.closeAll();
+    await recordings.closeAll();
     await feedFiles.closeAll();
     feeds.closeAll();
     await parts.rtmp?.close();
@@ -150,8 +153,11 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
 
   // Feeds with a File record to their disk ring; an existing file is recovered (or refused if it is not ours).
   const feedFiles = new FeedFiles(feeds, log);
+  // Feeds with Record on write recordings; what they hold is read (and repaired after a crash) first.
+  const recordings = new Recordings(feeds, log);
   try {
     await feedFiles.applyConfig(config, true);
+    await recordings.applyConfig(config);
   } catch (err) {
     await stopAll();
     throw err;
@@ -167,6 +173,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     config,
     feeds,
     feedFiles,
+    recordings,
     outputs,
     connections: new ConnectionRegistry(),
     log,
@@ -197,6 +204,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   parts.lifecycle = lifecycle;
   parts.hooks = hooks;
   lifecycle.on('event', (event) => hooks.handle(event));
+  recordings.onSegmentFinished = (segment) => lifecycle.recordSegment(segment);
 
   if (options.demoFeeds !== undefined && options.demoFeeds.length > 0) {
     const clip = await loadDemoClip();
@@ -276,6 +284,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     },
     { applyConfig: (next) => feedFiles.applyConfig(next) },
     hooks,
+    recordings,
     outputs,
     sources,
     transcoders,
@@ -318,7 +327,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     httpsPort,
     rtmpsPort,
     lifecycle,
-    owners: { feeds, feedFiles, outputs, sources, transcoders, hls, http, rtmp, rtmps, rtsp: parts.rtsp, hooks },
+    owners: { feeds, feedFiles, recordings, outputs, sources, transcoders, hls, http, rtmp, rtmps, rtsp: parts.rtsp, hooks },
     reloadCertificates: () => certs?.reload() ?? Promise.resolve(true),
     reload: () => {
       if (ctx.reload === undefined) return Promise.reject(new Error('started without a config file: nothing to reload'));

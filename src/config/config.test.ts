@@ -137,6 +137,15 @@ const rejects: [scope: Scope, line: string, message: RegExp][] = [
   ['feed', 'FileMaxSize 5X', /is not a size/],
   ['feed', 'FileMaxSize -5M', /is not a size/],
   ['feed', 'Launch', /Launch needs a value/],
+  ['feed', 'Record maybe', /Record "maybe" must be on or off/],
+  ['feed', 'RecordPath rec/%feed/%Y-%m-%d.mp4', /RecordPath "rec\/%feed\/%Y-%m-%d\.mp4" must contain %S \(or %s\)/],
+  ['feed', 'RecordPath rec/%feed/%Q%S.mp4', /RecordPath "rec\/%feed\/%Q%S\.mp4" has an unknown field %Q/],
+  ['feed', 'RecordSegment 0', /RecordSegment 0 s is out of range; it must be between 1 and 604800 s/],
+  ['feed', 'RecordSegment soon', /RecordSegment "soon" is not a duration; write e\.g\. RecordSegment 1h/],
+  ['feed', 'RecordFormat mkv', /RecordFormat "mkv" must be fmp4 or ts/],
+  ['feed', 'RecordRetention forever', /RecordRetention "forever" is not an age \(7d, 12h\) or a size/],
+  ['feed', 'RecordRetention 7d 8d', /RecordRetention "8d" is not an age .* or gives one twice/],
+  ['feed', 'RecordRetention 100K', /RecordRetention 102400 bytes is too small; it must be at least 1M/],
   ['feed', 'ACL allow', /ACL needs 2 values/],
   ['feed', 'ACL permit 127.0.0.1', /ACL action 'permit' must be allow or deny/],
   ['feed', 'ACL allow nosuch.invalid', /cannot resolve host name 'nosuch\.invalid'/],
@@ -593,6 +602,54 @@ for (const [text, check, expected] of globalEffects) {
     assert.deepEqual(check(await parse(text)), expected);
   });
 }
+
+test('recording directives (issue 21): defaults per RecordFormat, durations and sizes with units', async () => {
+  const config = await parse(
+    [
+      '<Feed a>',
+      'Record on',
+      '</Feed>',
+      '<Feed b>',
+      'Record on',
+      'RecordFormat ts',
+      'RecordSegment 10m',
+      'RecordRetention 50G 7d',
+      '</Feed>',
+      '<Feed c>',
+      'Record on',
+      'RecordPath /rec/%feed/%s.mp4',
+      'RecordSegment 90',
+      'RecordRetention 12h',
+      '</Feed>',
+      '<Feed d>',
+      'RecordSegment 1h',
+      '</Feed>',
+    ].join('\n'),
+  );
+  const [a, b, c, d] = config.feeds;
+  assert.deepEqual(a?.record, {
+    pathPattern: 'recordings/%feed/%Y-%m-%d/%H-%M-%S.mp4',
+    segmentSeconds: 3600,
+    format: 'fmp4',
+    retentionSeconds: undefined,
+    retentionBytes: undefined,
+  });
+  assert.deepEqual(b?.record, {
+    pathPattern: 'recordings/%feed/%Y-%m-%d/%H-%M-%S.ts',
+    segmentSeconds: 600,
+    format: 'ts',
+    retentionSeconds: 7 * 86_400,
+    retentionBytes: 50 * 1024 ** 3,
+  });
+  assert.deepEqual(c?.record, {
+    pathPattern: '/rec/%feed/%s.mp4',
+    segmentSeconds: 90,
+    format: 'fmp4',
+    retentionSeconds: 12 * 3600,
+    retentionBytes: undefined,
+  });
+  assert.equal(d?.record, undefined, 'not recorded without Record on');
+});
 
 test('feed model: key, file, truncate, launch URL, secret, ACL', async () => {
   const config = await parse(

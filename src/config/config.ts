@@ -6,6 +6,7 @@ import { ConfigError } from '../errors.js';
 import { Acl, resolveAclRules, systemResolver, type HostResolver } from './acl.js';
 import { lexConfig, SECTION_TAG, type SectionKind } from './lexer.js';
 import {
+  RECORD_DEFAULT_PATHS,
   type IceServerSpec,
   BadValue,
   FFSERVER_ENCODER_DEFAULTS,
@@ -162,6 +163,20 @@ export interface FeedConfig {
   maxReaders: number;
   /** OnPublish, OnRead ... written inside this <Feed> (config/hooks.ts). */
   hooks: readonly HookSpec[];
+  /** `Record on` and its settings; undefined: not recorded. */
+  record: RecordConfig | undefined;
+}
+
+/** How a feed is recorded (Record, RecordPath, RecordSegment, RecordFormat, RecordRetention). */
+export interface RecordConfig {
+  /** RecordPath: %feed and strftime fields (src/record/record-path.ts). */
+  pathPattern: string;
+  segmentSeconds: number;
+  format: 'fmp4' | 'ts';
+  /** RecordRetention: files older than this go (undefined: no age limit). */
+  retentionSeconds: number | undefined;
+  /** RecordRetention: the oldest files go while the feed's recordings take more (undefined: no size limit). */
+  retentionBytes: number | undefined;
 }
 
 export interface MulticastConfig {
@@ -779,6 +794,15 @@ function build(
     requireReadToken: f.requireReadToken,
     maxReaders: f.maxReaders,
     hooks: f.hooks,
+    record: f.record
+      ? {
+          pathPattern: f.recordPath ?? RECORD_DEFAULT_PATHS[f.recordFormat],
+          segmentSeconds: f.recordSegmentSeconds,
+          format: f.recordFormat,
+          retentionSeconds: f.recordRetentionSeconds,
+          retentionBytes: f.recordRetentionBytes,
+        }
+      : undefined,
   }));
   const streams: StreamConfig[] = [];
   for (const s of state.streams) {

@@ -151,6 +151,13 @@ export const FEED_DEFAULT_MAX_SIZE_BYTES = 5 * 1024 * 1024;
 /** FileSync default: the feed file reaches the disk at least every second. */
 export const FEED_DEFAULT_SYNC_MS = 1000;
 export const FEED_MIN_MAX_SIZE_BYTES = 16384;
+/** RecordSegment default: one file an hour. */
+export const RECORD_DEFAULT_SEGMENT_SECONDS = 3600;
+/** RecordPath default, per RecordFormat: %feed and strftime fields (src/record/record-path.ts). */
+export const RECORD_DEFAULT_PATHS = {
+  fmp4: 'recordings/%feed/%Y-%m-%d/%H-%M-%S.mp4',
+  ts: 'recordings/%feed/%Y-%m-%d/%H-%M-%S.ts',
+} as const;
 
 /** The encoder values ffserver filled in under UseDefaults (ref §2.6), for the transcoder. */
 export const FFSERVER_ENCODER_DEFAULTS = Object.freeze({
@@ -185,6 +192,13 @@ export interface FeedDraft {
   maxReaders: number;
   /** Lifecycle hooks of this feed only (config/hooks.ts). */
   hooks: HookSpec[];
+  /** `Record on` and its settings (undefined: RecordPath's default for RecordFormat). */
+  record: boolean;
+  recordPath: string | undefined;
+  recordSegmentSeconds: number;
+  recordFormat: 'fmp4' | 'ts';
+  recordRetentionSeconds: number | undefined;
+  recordRetentionBytes: number | undefined;
 }
 
 export interface StreamDraft {
@@ -302,6 +316,24 @@ function toFloat(text: string): number | undefined {
   return FLOAT.test(text) ? Number(text) : undefined;
 }
 
+const DURATION_UNITS: Readonly<Record<string, number>> = { '': 1, s: 1, m: 60, h: 3600, d: 86_400, w: 604_800 };
+
+/** `90`, `1.5h`, `30m`, `7d`, `2w` in seconds; undefined when it is not a duration. */
+function parseDurationSeconds(text: string): number | undefined {
+  const m = /^(\d+(?:\.\d+)?)\s*([smhdw]?)$/i.exec(text);
+  if (m === null) return undefined;
+  const n = Number(m[1]) * (DURATION_UNITS[(m[2] ?? '').toLowerCase()] ?? 1);
+  return Number.isFinite(n) ? n : undefined;
+}
+
+/** `10G`, `500M`, `1.5T` in bytes (powers of 1024, B optional); undefined when it is not a size with a unit. */
+function parseSizeWithUnit(text: string): number | undefined {
+  const m = /^(\d+(?:\.\d+)?)\s*([KMGT])(?:i?B)?$/i.exec(text);
+  if (m === null) return undefined;
+  const bytes = Math.floor(Number(m[1]) * 1024 ** ('KMGT'.indexOf((m[2] ?? 'K').toUpperCase()) + 1));
+  return Number.isFinite(bytes) && bytes <= Number.MAX_SAFE_INTEGER ? bytes : undefined;
+}
+
 function range(min: number, max: number): string {
   return max === Number.MAX_SAFE_INTEGER ? `at least ${min}` : `${min}–${max}`;
 }
@@ -362,6 +394,19 @@ const v = {
         if (!Number.isFinite(bytes) || bytes > Number.MAX_SAFE_INTEGER) bad(`${name} "${first(args)}" is too large`);
         if (bytes < min) bad(`${name} ${first(args)} is too small; it must be at least ${min} bytes (${min / 1024}K)`);
         return { bytes, bare: bareWarning && unit === undefined && !/B$/i.test(first(args)) };
+      },
+    };
+  },
+  /** A duration in seconds: a number with an optional unit s, m, h, d or w (`90`, `30m`, `1h`, `7d`). */
+  duration(min: number, max: number, example: string): ValueSpec<number> {
+    return {
+      syntax: `DURATION (seconds, or with s/m/h/d/w: 30m, 1h, 7d)`,
+      minArgs: 1,
+      maxArgs: 1,
+      parse(args, name) {
+        const seconds = parseDurationSeconds(first(args));
+        if (seconds === undefined) bad(`${name} "${first(args)}" is not a duration; write e.g. ${name} ${example}`);
+        return checkRange(name, seconds, min, max, ' s');
       },
     };
   },
@@ -1852,6 +1897,99 @@ export const DIRECTIVES: readonly Directive[] = [
       feed.publishSecret = value;
     },
   }),
+  def<boolean>({
+    name: 'Record',
+    group: 'feed',
+    origin: 'feedcast',
+    value: v.bool(),
+    default: 'off',
+    doc: 'Records the feed to standard media files (fragmented MP4 or MPEG-TS, see RecordFormat), cut every RecordSegment on a keyframe, kept as RecordRetention says; listed at /api/v1/recordings/FEED and played back by time range (docs/recording.md).',
+    example: 'on',
+    feed(value, feed) {
+      feed.record = value;
+    },
+  }),
+  def<string>({
+    name: 'RecordPath',
+    group: 'feed',
+    origin: 'feedcast',
+    value: v.string('PATTERN'),
+    default: RECORD_DEFAULT_PATHS.fmp4 + ' (.ts with RecordFormat ts)',
+    doc: 'Where recordings go: a path (relative to the working directory) with `%feed` (the feed name) and strftime fields of the segment start in local time (`%Y %m %d %H %M %S`, also `%s` for Unix seconds and `%%`). It must contain `%feed` unless only one feed records, and must name a time down to the second so two segments never share a file.',
+    example: '/var/lib/feedcast/rec/%feed/%Y%m%d-%H%M%S.mp4',
+    feed(value, feed) {
+      const unknown = /%(.?)/.exec(value.replace(/%(feed|[YmdHMSs%])/g, ''));
+      if (unknown !== null)
+        bad(`RecordPath "${value}" has an unknown field %${unknown[1] ?? ''}; use %feed, %Y, %m, %d, %H, %M, %S, %s or %%`);
+      if (!/%[Ss]/.test(value)) bad(`RecordPath "${value}" must contain %S (or %s) so that each segment gets its own file`);
+      feed.recordPath = value;
+    },
+  }),
+  def<number>({
+    name: 'RecordSegment',
+    group: 'feed',
+    origin: 'feedcast',
+    value: v.duration(1, 7 * 86_400, '1h'),
+    default: '1h',
+    doc: 'Length of one recording file; a new file starts at the first video keyframe after it (so each file starts with a keyframe).',
+    example: '10m',
+    feed(value, feed) {
+      feed.recordSegmentSeconds = value;
+    },
+  }),
+  def<'fmp4' | 'ts'>({
+    name: 'RecordFormat',
+    group: 'feed',
+    origin: 'feedcast',
+    value: {
+      syntax: 'fmp4|ts',
+      minArgs: 1,
+      maxArgs: 1,
+      parse(args, name) {
+        const f = first(args).toLowerCase();
+        if (f === 'fmp4' || f === 'mp4') return 'fmp4';
+        if (f === 'ts' || f === 'mpegts') return 'ts';
+        return bad(`${name} "${first(args)}" must be fmp4 or ts`);
+      },
+    },
+    default: 'fmp4',
+    doc: 'Container of the recordings: fragmented MP4 (H.264/H.265/AAC; one fragment per GOP, so a crash loses at most the last one) or MPEG-TS (any codec the feed carries). Time-range playback (`?start=&end=`) reads fmp4 recordings.',
+    example: 'ts',
+    feed(value, feed) {
+      feed.recordFormat = value;
+    },
+  }),
+  def<{ seconds: number | undefined; bytes: number | undefined }>({
+    name: 'RecordRetention',
+    group: 'feed',
+    origin: 'feedcast',
+    value: {
+      syntax: 'AGE and/or SIZE (e.g. 7d, 50G, 7d 50G)',
+      minArgs: 1,
+      maxArgs: 2,
+      parse(args, name) {
+        let seconds: number | undefined;
+        let bytes: number | undefined;
+        for (const a of args) {
+          const size = parseSizeWithUnit(a);
+          const age = size === undefined ? parseDurationSeconds(a) : undefined;
+          if (size !== undefined && bytes === undefined) bytes = size;
+          else if (age !== undefined && seconds === undefined) seconds = age;
+          else bad(`${name} "${a}" is not an age (7d, 12h) or a size (50G, 500M), or gives one twice`);
+        }
+        if (seconds !== undefined) checkRange(name, seconds, 60, Number.MAX_SAFE_INTEGER, ' s');
+        if (bytes !== undefined && bytes < 1024 * 1024) bad(`${name} ${bytes} bytes is too small; it must be at least 1M`);
+        return { seconds, bytes };
+      },
+    },
+    default: 'keep everything',
+    doc: 'How much of the recordings to keep: files older than AGE and/or, oldest first, beyond SIZE in total are deleted (checked every minute and at each new file; the file being written is never deleted).',
+    example: '7d 50G',
+    feed(value, feed) {
+      feed.recordRetentionSeconds = value.seconds;
+      feed.recordRetentionBytes = value.bytes;
+    },
+  }),
 
   // --- <Redirect> -----------------------------------------------------------------------------------------------
   def<string>({
@@ -2434,6 +2572,12 @@ export function newFeedDraft(name: string, line: number, where: string): FeedDra
     requireReadToken: false,
     maxReaders: 0,
     hooks: [],
+    record: false,
+    recordPath: undefined,
+    recordSegmentSeconds: RECORD_DEFAULT_SEGMENT_SECONDS,
+    recordFormat: 'fmp4',
+    recordRetentionSeconds: undefined,
+    recordRetentionBytes: undefined,
   };
 }
 

@@ -98,6 +98,7 @@ test('describeConfig of the defaults, and feed URLs with RTMP and RTSP off', () 
     requireReadToken: false,
     maxReaders: 0,
     hooks: [],
+    record: undefined,
   };
   assert.deepEqual(feedUrls(config, feed), {
     publish: ['http://[::1]:8090/a', 'http://[::1]:8090/a/whip'],

@@ -9,6 +9,7 @@ import type { ServerConfig, StreamConfig } from '../config/config.js';
 import type { HttpRoute } from '../protocols/http/route.js';
 import type { ServerContext } from '../server-context.js';
 import { findByName } from '../config/names.js';
+import { recordingsListing } from './snapshot.js';
 
 const PREFIX = 'api/v1';
 
@@ -145,6 +146,8 @@ export class ApiRoute implements HttpRoute {
             'GET /api/v1/streams/NAME',
             'GET /api/v1/outputs',
             'GET /api/v1/transcoders',
+            'GET /api/v1/recordings',
+            'GET /api/v1/recordings/FEED',
             'GET /api/v1/connections',
             'DELETE /api/v1/connections/ID (ControlUser)',
             'GET /api/v1/config',
@@ -213,6 +216,13 @@ export class ApiRoute implements HttpRoute {
           transcoders: ctx.children?.transcoders() ?? [],
           sources: ctx.children?.sources() ?? [],
         });
+      case 'recordings': {
+        if (!read) return this.notAllowed(res, 'GET');
+        if (id === undefined) return sendJson(res, 200, { recordings: ctx.recordings.all().map((r) => r.status) });
+        const feed = ctx.feeds.get(id);
+        if (feed === undefined) return sendError(res, 404, `No feed "${id}". GET /api/v1/feeds lists them.`);
+        return sendJson(res, 200, recordingsListing(ctx, feed));
+      }
       case 'config':
         if (!read || id !== undefined) return this.notAllowedOrMissing(res, read, parts);
         return sendJson(res, 200, configView(ctx.config));

@@ -9,6 +9,7 @@ import type * as PromClient from 'prom-client';
 import type { Counter, Gauge, Registry } from 'prom-client';
 import type { ConnectionInfo } from '../access/connections.js';
 import type { HttpRoute } from '../protocols/http/route.js';
+import type { FeedRecordingsStatus } from '../record/recordings.js';
 import type { ServerContext } from '../server-context.js';
 import type { HookStats } from './hooks.js';
 
@@ -227,6 +228,66 @@ export async function createMetricsRegistry(ctx: ServerContext, extras: MetricsE
     'Frames not recorded because the disk could not keep up (the file has a gap).',
     ['feed'],
     perFeed((f) => ctx.feedFiles.of(f)?.status.framesDropped),
+  );
+  const perRecording =
+    (value: (s: FeedRecordingsStatus) => number): (() => Sample[]) =>
+    () =>
+      ctx.recordings.all().map((r) => [{ feed: r.feed.key }, value(r.status)] as const);
+  metric(
+    'gauge',
+    'feedcast_recording_active',
+    'Whether the feed is being recorded now (1) or not (0: waiting for a publisher, or stopped by an error).',
+    ['feed'],
+    perRecording((s) => (s.state === 'recording' ? 1 : 0)),
+  );
+  metric(
+    'counter',
+    'feedcast_recording_bytes_written_total',
+    'Bytes written to the recordings.',
+    ['feed'],
+    perRecording((s) => s.bytesWritten),
+  );
+  metric(
+    'gauge',
+    'feedcast_recording_bytes_held',
+    'Bytes the recordings take on disk.',
+    ['feed'],
+    perRecording((s) => s.bytesHeld),
+  );
+  metric(
+    'gauge',
+    'feedcast_recording_files',
+    'Recording files held.',
+    ['feed'],
+    perRecording((s) => s.files),
+  );
+  metric(
+    'counter',
+    'feedcast_recording_errors_total',
+    'Recording write errors (each stops the recording until it is retried).',
+    ['feed'],
+    perRecording((s) => s.writeErrors),
+  );
+  metric(
+    'counter',
+    'feedcast_recording_frames_dropped_total',
+    'Frames not recorded (disk too slow, or recording stopped by an error).',
+    ['feed'],
+    perRecording((s) => s.framesDropped),
+  );
+  metric(
+    'counter',
+    'feedcast_recording_retention_deleted_files_total',
+    'Recording files deleted by RecordRetention.',
+    ['feed'],
+    perRecording((s) => s.retentionDeletedFiles),
+  );
+  metric(
+    'counter',
+    'feedcast_recording_retention_deleted_bytes_total',
+    'Bytes of recordings deleted by RecordRetention.',
+    ['feed'],
+    perRecording((s) => s.retentionDeletedBytes),
   );
   metric('gauge', 'feedcast_bandwidth_in_use_kbps', 'kbit/s promised to readers, counted against MaxBandwidth.', [], () => [
     [{}, ctx.access.bandwidthInUseKbps],

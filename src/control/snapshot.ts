@@ -5,6 +5,7 @@ import type { ConnectionInfo } from '../access/connections.js';
 import type { Feed } from '../feed/feed.js';
 import { isoTime } from '../feedfile/time-spec.js';
 import type { Track } from '../media/track.js';
+import { listRecordings, type RecordingsListing } from '../record/listing.js';
 import type { ServerContext } from '../server-context.js';
 import type { MuxedOutput } from '../streams/muxed-output.js';
 
@@ -122,6 +123,16 @@ export function feedView(ctx: ServerContext, feed: Feed, now = Date.now()): Feed
     readers,
     file: fileView(ctx, feed),
   };
+}
+
+/** What a feed holds of its past: its recordings and its FeedFile ring (GET /api/v1/recordings/FEED). */
+export function recordingsListing(ctx: ServerContext, feed: Feed): RecordingsListing {
+  const file = ctx.feedFiles.of(feed)?.status;
+  const ring =
+    file?.oldestWallMs !== undefined && file.newestWallMs !== undefined
+      ? { oldestWallMs: file.oldestWallMs, newestWallMs: file.newestWallMs, bytes: file.sizeBytes }
+      : undefined;
+  return listRecordings(feed.key, ctx.recordings.of(feed.key), ring);
 }
 
 function fileView(ctx: ServerContext, feed: Feed): FeedView['file'] {

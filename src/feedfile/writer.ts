@@ -624,7 +624,7 @@ export class FeedFileWriter implements BlockSource {
 }
 
 /** The buffers after skipping the first `skip` bytes (a short writev continues where it stopped). */
-function sliceBuffers(buffers: readonly Buffer[], skip: number): Buffer[] {
+export function sliceBuffers(buffers: readonly Buffer[], skip: number): Buffer[] {
   const out: Buffer[] = [];
   let left = skip;
   for (const b of buffers) {
