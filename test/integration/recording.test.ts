@@ -95,6 +95,10 @@ describe('recording a live feed', { skip }, () => {
       t,
       `<Feed cam.ffm>\n  Record on\n  RecordSegment 2s\n  RecordPath ${dir}/%feed/%Y%m%d/%H%M%S.mp4\n</Feed>\n`,
     );
+    const segments: { file?: string; bytes?: number }[] = [];
+    server.lifecycle.on('event', (e) => {
+      if (e.type === 'record-segment') segments.push(e);
+    });
     const pub = publish(server.url('/cam.ffm'), { seconds: 7 });
     t.after(() => pub.stop());
     assert.equal(await pub.exited, 0, pub.stderr());
@@ -114,6 +118,11 @@ describe('recording a live feed', { skip }, () => {
     assert.deepEqual(
       files,
       l.files.map((f) => f.path),
+    );
+    // Each finished file is a record-segment event (OnRecordSegment hooks, /api/v1/events).
+    assert.deepEqual(
+      segments.map((e) => [e.file, e.bytes]),
+      files.map((f) => [f, statSync(f).size]),
     );
     let video = 0;
     let audio = 0;
