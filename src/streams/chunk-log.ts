@@ -128,6 +128,11 @@ export abstract class ChunkLog extends TypedEmitter<ChunkLogEvents> {
     return this.chunks.at(-1)?.dts90k;
   }
 
+  /** A reader handed `bytes` to its socket. */
+  countServed(bytes: number): void {
+    this.bytesServed += bytes;
+  }
+
   addReader(): void {
     this.readerCount++;
   }

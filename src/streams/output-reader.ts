@@ -22,10 +22,10 @@
 
 import { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { ClientTooSlowError } from '../errors.js';
 import { TypedEmitter } from '../typed-emitter.js';
 import type { Chunk, ChunkLog } from './chunk-log.js';
 import type { EgressSlot, EgressThreads } from './egress-threads.js';
+import { SlowReaderPolicy } from './slow-reader.js';
 import { directTarget, nativeFanout, writableDirectly, type DirectTarget, type NativeFanout } from './native-fanout.js';
 
 /** What a reader walks: a ChunkLog (MuxedOutput, RawOutput, TimeShiftOutput), or a test's fake. */
@@ -41,7 +41,7 @@ export type ChunkSource = Pick<
   | 'addReader'
   | 'removeReader'
   | 'on'
-  | 'bytesServed'
+  | 'countServed'
   | 'chunksDropped'
   | 'readerSkips'
 >;
@@ -316,7 +316,7 @@ export class OutputReader extends TypedEmitter<OutputReaderEvents> {
   /** Next chunk to write; undefined while waiting for a join point. */
   private pos: number | undefined;
   private waitingDrain = false;
-  private behindSince: number | undefined;
+  private readonly policy: SlowReaderPolicy;
   private closed = false;
   private readonly offChunk: () => void;
   private readonly offEnd: () => void;
@@ -336,6 +336,7 @@ export class OutputReader extends TypedEmitter<OutputReaderEvents> {
     this.output = output;
     this.sink = sink;
     this.options = options;
+    this.policy = new SlowReaderPolicy(options, `reader of ${output.id}`);
     output.addReader();
     const coalesceMs =
       options.coalesceMs ?? (sink instanceof Socket ? (output as { writeCoalesceMs?: number }).writeCoalesceMs : undefined);
@@ -402,7 +403,7 @@ export class OutputReader extends TypedEmitter<OutputReaderEvents> {
       this.checkLag();
       return;
     }
-    if (batch === undefined || this.pos !== from || this.behindSince !== undefined) {
+    if (batch === undefined || this.pos !== from || this.policy.behind) {
       this.pump();
       return;
     }
@@ -426,7 +427,7 @@ export class OutputReader extends TypedEmitter<OutputReaderEvents> {
       this.egressInFlight ||
       this.pos !== from ||
       this.waitingDrain ||
-      this.behindSince !== undefined
+      this.policy.behind
     )
       return -1;
     return writableDirectly(direct.socket) ? direct.fd : -1;
@@ -470,7 +471,7 @@ export class OutputReader extends TypedEmitter<OutputReaderEvents> {
     this.pos = to;
     this.stats.chunksSent += to - from;
     this.stats.bytesSent += batch.length;
-    this.output.bytesServed += batch.length;
+    this.output.countServed(batch.length);
     let ok = true;
     if (result >= 0) {
       if (this.direct !== undefined) this.direct.written.bytes += result;
@@ -486,17 +487,10 @@ export class OutputReader extends TypedEmitter<OutputReaderEvents> {
 
   private checkLag(): void {
     if (this.pos === undefined) return;
-    const evicted = this.pos < this.output.firstSeq;
-    if (!evicted && this.lagBytes <= this.options.maxQueueBytes) return;
-    const now = Date.now();
-    this.behindSince ??= now;
-    if (now - this.behindSince > this.options.maxLagMs) {
-      this.close(
-        'reader too slow',
-        new ClientTooSlowError(
-          `reader of ${this.output.id} stayed more than ${this.options.maxQueueBytes} bytes behind for ${now - this.behindSince} ms`,
-        ),
-      );
+    const verdict = this.policy.check(this.lagBytes, this.pos < this.output.firstSeq);
+    if (verdict === 'ok') return;
+    if (verdict !== 'skip') {
+      this.close('reader too slow', verdict);
       return;
     }
     const join = this.output.joinSeq();
@@ -524,7 +518,7 @@ export class OutputReader extends TypedEmitter<OutputReaderEvents> {
       this.stats.chunksSent++;
     }
     this.sink.uncork();
-    if (this.pos >= head) this.behindSince = undefined;
+    if (this.pos >= head) this.policy.caughtUp();
     if (!ok) {
       this.waitingDrain = true;
       this.sink.once('drain', this.onDrain);
@@ -538,7 +532,7 @@ export class OutputReader extends TypedEmitter<OutputReaderEvents> {
 
   private send(data: Buffer): boolean {
     this.stats.bytesSent += data.length;
-    this.output.bytesServed += data.length;
+    this.output.countServed(data.length);
     return this.sink.write(data);
   }
 

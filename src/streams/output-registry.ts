@@ -114,6 +114,13 @@ export class OutputRegistry {
     this.formats.set(format, factory);
   }
 
+  /** The muxers of `format` for one reader's own output (a time-shifted reader: TimeShiftOutput). */
+  muxerFactory(feed: Feed, format: OutputFormat, variant: OutputVariant = plainVariant, param?: number): MuxerFactory {
+    const factory = this.formats.get(format);
+    if (factory === undefined) throw new Error(`no output factory for format ${format}`);
+    return factory.muxer(feed, variant, param);
+  }
+
   /**
    * The shared output of (feed, format, variant, param), made at the first reader. `param` is the
    * format's own (RTMP's chunk size, default DEFAULT_RTMP_CHUNK_SIZE): players of different chunk

@@ -39,6 +39,9 @@ export class FakeChunkSource extends TypedEmitter<ChunkLogEvents> implements Chu
   get producedByteCount(): number {
     return this.produced;
   }
+  countServed(bytes: number): void {
+    this.bytesServed += bytes;
+  }
   addReader(): void {
     this.readers++;
   }

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { get } from 'node:http';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { describe, test, type TestContext } from 'node:test';
@@ -17,6 +18,7 @@ import type { FeedFileStatus } from '../../src/feedfile/writer.js';
 import { tempDir } from '../helpers/feedfile-fixtures.js';
 import { decodeFrames, probePackets, publish, skipWithoutFfmpeg } from '../helpers/media-tools.js';
 import { startTestServer, waitFor } from '../helpers/test-server.js';
+import { createLogger } from '../../src/observability/logger.js';
 
 const skip = skipWithoutFfmpeg();
 
@@ -96,6 +98,57 @@ describe('FeedFile with real ffmpeg', { skip }, () => {
     const status = writer.status;
     assert.ok(status.writeBitsPerSecond > 100_000, `write rate ${status.writeBitsPerSecond}`);
     assert.equal(status.framesDropped, 0);
+  });
+
+  test('a time-shifted reader that stops reading gets the live policy: skipped to a keyframe, then closed as too slow; another keeps receiving', async (t) => {
+    const file = join(tempDir(t), 'feed1.ffm');
+    const logged: string[] = [];
+    const log = createLogger({ level: 'warn', format: 'json', write: (line) => logged.push(line) });
+    const server = await startTestServer(
+      t,
+      `ReaderMaxQueue 256K\nReaderMaxLag 2\n<Feed feed1.ffm>\nFile ${file}\nFileMaxSize 20M\n</Feed>\n`,
+      { log },
+    );
+    const feed = server.ctx.feeds.get('feed1')!;
+    const writer = server.ctx.feedFiles.of(feed)!;
+    const pub = publish(server.url('/feed1.ffm'), { codecs: 'h264-aac', seconds: 90, bitrateK: 2000, size: '640x360' });
+    t.after(() => pub.stop());
+    await waitFor('3 s in the feed file', () => writer.status.durationSeconds >= 3, 30_000);
+
+    // The slow reader reads the past and past the live edge (1 MB: the 2 s from the file, then
+    // live), then stops reading: the kernel buffers fill, and it falls behind live.
+    const before = new Set(server.ctx.connections.list());
+    const slow = connect(server.httpPort, '127.0.0.1');
+    t.after(() => slow.destroy());
+    slow.on('error', () => undefined);
+    await once(slow, 'connect');
+    slow.write('GET /feed1.ts?start=-2 HTTP/1.1\r\nHost: x\r\n\r\n');
+    let received = 0;
+    const paused = new Promise<void>((resolve) => {
+      const onData = (d: Buffer): void => {
+        received += d.length;
+        if (received < 1_000_000) return;
+        slow.off('data', onData);
+        slow.pause();
+        resolve();
+      };
+      slow.on('data', onData);
+    });
+    await paused;
+    const slowConn = server.ctx.connections.list().find((c) => !before.has(c) && c.role === 'reader');
+    assert.ok(slowConn !== undefined, 'the slow reader is a connection');
+
+    const probing = probePackets(server.url('/feed1.ts?start=-2'), 8, 60_000);
+    await waitFor('the slow reader to be closed', () => !server.ctx.connections.list().includes(slowConn), 60_000);
+    assert.ok((slowConn.counters['skips'] ?? 0) > 0, `skipped to a keyframe first (${slowConn.counters['skips']} skips)`);
+    assert.ok((slowConn.counters['liveFrames'] ?? 0) > 0, 'it had joined live');
+    assert.ok(
+      logged.some((l) => l.includes('reader closed') && l.includes('FC_ERR_CLIENT_TOO_SLOW')),
+      'logged as too slow',
+    );
+    const healthy = await probing;
+    const video = healthy.packets.filter((p) => p.codec_type === 'video');
+    assert.ok(video.length >= 150, `the healthy time-shifted reader got ${video.length} video packets in 8 s of stream`);
   });
 
   test('crash: SIGKILL mid-write, restart recovers, every block served passes its checksum', async (t) => {

@@ -302,8 +302,9 @@ describe('RTSP/RTP', { skip }, () => {
     assert.ok(rtpPackets - after < 5, 'no more RTP after the timeout');
   });
 
-  test('a TCP reader that stops reading is dropped (ClientTooSlowError) while another keeps receiving', async (t) => {
-    const server = await startTestServer(t, `${CONFIG}\nReaderMaxQueue 64K\nReaderMaxLag 1\n`);
+  test('a TCP reader that stops reading is skipped to a keyframe, then dropped (ClientTooSlowError) while another keeps receiving', async (t) => {
+    // ReaderMaxLag 3 with a 1 s GOP: keyframes come while the slow reader is behind, before it is dropped.
+    const server = await startTestServer(t, `${CONFIG}\nReaderMaxQueue 64K\nReaderMaxLag 3\n`);
     const logged: string[] = [];
     const log = createLogger({ level: 'warn', format: 'json', write: (line) => logged.push(line) });
     const { rtsp, port, url } = await startRtsp(t, server, { log });
@@ -324,10 +325,12 @@ describe('RTSP/RTP', { skip }, () => {
     slow.socket.pause(); // never reads again: the kernel buffers fill, then the reader falls behind
     assert.equal(rtsp.sessionCount, 2);
     await waitFor('the slow reader to be dropped', () => rtsp.sessionCount === 1, 60_000);
-    assert.ok(
-      logged.some((l) => l.includes('RTSP reader closed') && l.includes('FC_ERR_CLIENT_TOO_SLOW')),
-      'logged as too slow',
-    );
+    const closed = logged.find((l) => l.includes('RTSP reader closed') && l.includes('FC_ERR_CLIENT_TOO_SLOW'));
+    assert.ok(closed !== undefined, 'logged as too slow');
+    const dropped = (JSON.parse(closed) as { dropped?: number }).dropped ?? 0;
+    assert.ok(dropped > 0, `skipped to a newer keyframe before it was dropped (${dropped} chunks skipped)`);
+    const output = server.ctx.outputs.all().find((o) => o.id === 'feed1.rtp');
+    assert.ok((output?.readerSkips ?? 0) > 0, 'the skip is counted on the shared RTP output');
     const before = fast.interleavedBytes;
     await waitFor('the fast reader to keep receiving', () => fast.interleavedBytes > before + 100_000);
     assert.ok(!fast.closed);

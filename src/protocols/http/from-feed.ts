@@ -2,22 +2,21 @@
 // that walks the shared muxed chunks of its (stream, format). The body ends when the feed ends.
 // Readers are admitted (access/admit: slot, bandwidth, expiry) before they get here.
 // A reader asking for the past (`?date=`, `?start=-30`, `?buffer=N`, Preroll) of a feed with a
-// File gets its own muxer fed by a TimeShiftSource instead (docs/feed-file.md, "Time-shift").
+// File gets its own TimeShiftOutput instead (the file, then live), read by an OutputReader with the
+// same policy (docs/feed-file.md, "Time-shift").
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ConnectionInfo } from '../../access/connections.js';
 import type { Feed } from '../../feed/feed.js';
 import { FeedcastError } from '../../errors.js';
 import { isoTime, parseStartRequest, type StartRequest } from '../../feedfile/time-spec.js';
-import { TimeShiftSource, type ShiftItem } from '../../feedfile/time-shift.js';
+import { TimeShiftSource } from '../../feedfile/time-shift.js';
 import type { FeedFileWriter } from '../../feedfile/writer.js';
-import { FlvMuxer } from '../../formats/flv/flv-muxer.js';
-import { TsMuxer } from '../../formats/mpegts/ts-muxer.js';
-import type { StreamMuxer } from '../../media/demuxer.js';
-import { describeTrack, type Track } from '../../media/track.js';
+import { describeTrack } from '../../media/track.js';
 import type { ServerContext } from '../../server-context.js';
 import { OutputReader } from '../../streams/output-reader.js';
-import { canCarryAny, type OutputVariant, type PassthroughFormat } from '../../streams/output-registry.js';
+import { canCarryAny, variantFilter, type OutputVariant, type PassthroughFormat } from '../../streams/output-registry.js';
+import { TimeShiftOutput } from '../../streams/time-shift-output.js';
 import { sendText } from './respond.js';
 import { findByName } from '../../config/names.js';
 
@@ -197,19 +196,15 @@ function lavfTsBacklogSeconds(format: PassthroughFormat, req: IncomingMessage): 
   return format === 'mpegts' && agent.startsWith('Lavf/') ? LAVF_TS_BACKLOG_SECONDS : 0;
 }
 
-function filterTracks(tracks: readonly Track[], read: ReadRequest): Track[] {
-  return tracks.filter((t) => !(t.kind === 'audio' && read.variant.noAudio) && !(t.kind === 'video' && read.variant.noVideo));
-}
-
-function makeMuxer(read: ReadRequest, tracks: readonly Track[]): StreamMuxer {
-  if (read.format === 'flv') return new FlvMuxer(tracks, { metadata: { ...read.variant.metadata } });
-  return new TsMuxer(tracks);
+/** While a time-shifted reader reads the file, its output runs this far ahead of it (within ReaderMaxQueue). */
+function fileAheadBytes(maxQueueBytes: number): number {
+  return Math.max(16 * 1024, Math.min(256 * 1024, Math.floor(maxQueueBytes / 4)));
 }
 
 /**
- * A time-shifted reader: its own muxer fed by a TimeShiftSource (file, then live), written with
- * backpressure (write() false -> wait for drain). A time the file does not hold gets 416 with the
- * range it does hold.
+ * A time-shifted reader: its own TimeShiftOutput (the feed file, then live, muxed by the
+ * registry's factory of its format) walked by an OutputReader, as a live reader walks a shared
+ * output. A time the file does not hold gets 416 with the range it does hold.
  */
 async function handleShiftedRead(
   ctx: ServerContext,
@@ -263,8 +258,8 @@ async function handleShiftedRead(
       sendText(res, 503, `${read.name}: the feed file could not be read at ${start.asked}; try again.`);
     return;
   }
-  let tracks = filterTracks(first.tracks, read);
-  if (!canCarryAny(read.format, tracks)) {
+  const filter = variantFilter(read.variant);
+  if (!canCarryAny(read.format, first.tracks.filter(filter))) {
     source.close();
     const carried = first.tracks.map(describeTrack).join(', ');
     sendText(
@@ -274,11 +269,18 @@ async function handleShiftedRead(
     );
     return;
   }
-  const muxer = makeMuxer(read, tracks);
+  const output = new TimeShiftOutput(
+    `${feed.key}.${read.format}@${isoTime(opened.startWallMs)}`,
+    source,
+    first.tracks,
+    ctx.outputs.muxerFactory(feed, read.format, read.variant),
+    { settings: ctx.outputs.settings, trackFilter: filter, aheadBytes: fileAheadBytes(ctx.config.readerMaxQueueBytes) },
+    ctx.log,
+  );
   res.removeHeader('Transfer-Encoding');
   res.removeHeader('Content-Length');
   res.writeHead(200, {
-    'Content-Type': muxer.contentType,
+    'Content-Type': output.contentType,
     'Cache-Control': 'no-cache, no-store',
     Pragma: 'no-cache',
     'Access-Control-Allow-Origin': '*',
@@ -286,66 +288,45 @@ async function handleShiftedRead(
     'X-Feedcast-Start': isoTime(opened.startWallMs),
   });
   if (req.method === 'HEAD') {
-    source.close();
+    output.close('HEAD');
     res.end();
     return;
   }
   conn.state = 'SEND_DATA';
   log.info('time-shift reader', { from: isoTime(opened.startWallMs), asked: isoTime(start.wallMs) });
 
-  let closed = false;
-  let bytesOut = 0;
-  const onClose = (): void => {
-    closed = true;
-    source.close();
-  };
-  res.on('close', onClose);
-  const maxTimer = read.maxTimeSeconds > 0 ? setTimeout(() => source.close(), read.maxTimeSeconds * 1000) : undefined;
-  const write = async (data: Buffer): Promise<void> => {
-    if (data.length === 0 || closed) return;
-    bytesOut += data.length;
-    conn.bytesOut = bytesOut;
-    if (res.write(data)) return;
-    await new Promise<void>((resolve) => {
-      const done = (): void => {
-        res.off('drain', done);
-        res.off('close', done);
-        resolve();
-      };
-      res.on('drain', done);
-      res.on('close', done);
-    });
-  };
-  try {
-    await write(muxer.header());
-    for (;;) {
-      const item: ShiftItem | undefined = await source.next();
-      if (item === undefined || closed) break;
-      if (item.kind === 'tracks') {
-        tracks = filterTracks(item.tracks, read);
-        const inline = muxer.updateTracks(tracks);
-        if (inline !== undefined) await write(inline);
-        continue;
-      }
-      if (!tracks.some((t) => t.id === item.frame.trackId)) continue;
-      await write(muxer.mux(item.frame));
-    }
-  } catch (err) {
-    log.warn('time-shift reader failed', { err });
-    res.destroy();
-  } finally {
+  const reader = new OutputReader(output, res, {
+    maxQueueBytes: ctx.config.readerMaxQueueBytes,
+    maxLagMs: ctx.config.readerMaxLagMs,
+  });
+  const stats = setInterval(() => {
+    conn.bytesOut = reader.stats.bytesSent;
+    conn.counters['chunksDropped'] = reader.stats.chunksDropped;
+    conn.counters['skips'] = reader.stats.skips;
+  }, 1000);
+  stats.unref();
+  const maxTimer =
+    read.maxTimeSeconds > 0 ? setTimeout(() => reader.close('MaxTime reached'), read.maxTimeSeconds * 1000) : undefined;
+  reader.on('end', (reason, readerError) => {
+    clearInterval(stats);
     if (maxTimer !== undefined) clearTimeout(maxTimer);
-    res.off('close', onClose);
-    source.close();
+    output.close(reason);
     conn.state = 'SEND_DATA_TRAILER';
-    conn.counters['fileFrames'] = source.stats.fileFrames;
-    conn.counters['liveFrames'] = source.stats.liveFrames;
-    const ended = source.ended;
-    if (ended?.error !== undefined) {
-      log.warn('reader closed', { reason: ended.reason, err: ended.error });
+    conn.bytesOut = reader.stats.bytesSent;
+    conn.counters['chunksDropped'] = reader.stats.chunksDropped;
+    conn.counters['skips'] = reader.stats.skips;
+    conn.counters['fileFrames'] = output.stats.fileFrames;
+    conn.counters['liveFrames'] = output.stats.liveFrames;
+    const error = readerError ?? output.failure;
+    if (error !== undefined) {
+      log.warn('reader closed', { reason, err: error, dropped: reader.stats.chunksDropped });
       res.destroy();
     } else if (!res.destroyed) {
       res.end();
     }
-  }
+  });
+  res.on('close', () => reader.close('client left'));
+  conn.kick = (reason) => reader.close(reason, new Error(reason));
+  reader.start();
+  output.start();
 }
