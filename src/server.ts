@@ -30,6 +30,7 @@ import { RtspServer } from './protocols/rtsp/server.js';
 import { SourceManager } from './transcode/launch.js';
 import { TranscodeRoute } from './protocols/http/transcode-route.js';
 import { TranscoderManager } from './transcode/transcoder-manager.js';
+import { OfflineSlates } from './transcode/offline-slate.js';
 import type { ReloadSummary, ServerContext } from './server-context.js';
 import { OutputRegistry } from './streams/output-registry.js';
 import { VERSION } from './version.js';
@@ -85,6 +86,7 @@ export interface ServerOwners {
   readonly rtmps: RtmpServer | undefined;
   readonly rtsp: RtspServer | undefined;
   readonly hooks: HookRunner;
+  readonly slates: OfflineSlates;
 }
 
 export async function startServer(config: ServerConfig, options: StartOptions = {}): Promise<RunningServer> {
@@ -116,9 +118,11 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     ctx: ServerContext;
     lifecycle: LifecycleEvents;
     hooks: HookRunner;
+    slates: OfflineSlates;
   }> = {};
   const demos: DemoSource[] = [];
   const stopAll = async (): Promise<void> => {
+    parts.slates?.closeAll();
     feeds.beginStop();
     parts.lifecycle?.close();
     await parts.hooks?.close();
@@ -150,6 +154,9 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     log,
   );
   for (const feed of config.feeds) feeds.declare(feed.name);
+  // OfflineSlate: a feed waiting for its publisher keeps playing a picture.
+  const slates = new OfflineSlates(config, feeds, log);
+  parts.slates = slates;
 
   // Feeds with a File record to their disk ring; an existing file is recovered (or refused if it is not ours).
   const feedFiles = new FeedFiles(feeds, log);
@@ -285,6 +292,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     { applyConfig: (next) => feedFiles.applyConfig(next) },
     hooks,
     recordings,
+    slates,
     outputs,
     sources,
     transcoders,
@@ -327,7 +335,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     httpsPort,
     rtmpsPort,
     lifecycle,
-    owners: { feeds, feedFiles, recordings, outputs, sources, transcoders, hls, http, rtmp, rtmps, rtsp: parts.rtsp, hooks },
+    owners: { feeds, feedFiles, recordings, outputs, sources, transcoders, hls, http, rtmp, rtmps, rtsp: parts.rtsp, hooks, slates },
     reloadCertificates: () => certs?.reload() ?? Promise.resolve(true),
     reload: () => {
       if (ctx.reload === undefined) return Promise.reject(new Error('started without a config file: nothing to reload'));

@@ -165,6 +165,8 @@ export interface FeedConfig {
   hooks: readonly HookSpec[];
   /** `Record on` and its settings; undefined: not recorded. */
   record: RecordConfig | undefined;
+  /** `OfflineSlate`: the picture or clip shown while the feed waits for its publisher ('default': the built-in one); undefined: off. */
+  offlineSlate: string | undefined;
 }
 
 /** How a feed is recorded (Record, RecordPath, RecordSegment, RecordFormat, RecordRetention). */
@@ -310,6 +312,11 @@ function globalFields(g: Readonly<GlobalSettings>): GlobalFields {
     },
     hooks: { global: g.hooks, timeoutMs: g.hookTimeoutMs, concurrency: g.hookConcurrency, retries: g.hookRetries },
   };
+}
+
+/** 'on' is the built-in picture, 'off' none, anything else a resolved path. */
+function slateOf(value: string): string | undefined {
+  return value === 'off' ? undefined : value === 'on' ? 'default' : value;
 }
 
 /** A ServerConfig with every default and no sections (the built-in demo starts from it). */
@@ -803,6 +810,7 @@ function build(
           retentionBytes: f.recordRetentionBytes,
         }
       : undefined,
+    offlineSlate: slateOf(f.offlineSlate ?? g.offlineSlate),
   }));
   const streams: StreamConfig[] = [];
   for (const s of state.streams) {

@@ -74,6 +74,8 @@ export interface GlobalSettings {
   tokenExpiryCutsReaders: boolean;
   /** Lifecycle hooks written outside any section (config/hooks.ts). */
   hooks: readonly HookSpec[];
+  /** `OfflineSlate` outside any section: the default of every feed ('off', 'on' or a picture/clip path). */
+  offlineSlate: string;
   hookTimeoutMs: number;
   hookConcurrency: number;
   hookRetries: number;
@@ -142,6 +144,7 @@ export const GLOBAL_DEFAULTS: Readonly<GlobalSettings> = Object.freeze({
   webrtcPlayoutDelayZero: true,
   tokenExpiryCutsReaders: true,
   hooks: [],
+  offlineSlate: 'off',
   hookTimeoutMs: HOOK_DEFAULTS.timeoutMs,
   hookConcurrency: HOOK_DEFAULTS.concurrency,
   hookRetries: HOOK_DEFAULTS.retries,
@@ -199,6 +202,8 @@ export interface FeedDraft {
   recordFormat: 'fmp4' | 'ts';
   recordRetentionSeconds: number | undefined;
   recordRetentionBytes: number | undefined;
+  /** `OfflineSlate` in this <Feed>: 'off', 'on', a path, or undefined (the global setting). */
+  offlineSlate: string | undefined;
 }
 
 export interface StreamDraft {
@@ -1016,6 +1021,14 @@ const ACL_RULE: ValueSpec<AclRuleSpec> = {
   maxArgs: 3,
   parse: (args, _name, where) => parseAclRule(args, where),
 };
+
+/** `on`, `off` (any case) or a picture/clip that must exist. */
+function offlineSlateValue(value: string, site: Site): string {
+  const lower = value.toLowerCase();
+  if (lower === 'on' || lower === 'off') return lower;
+  deferPathCheck(site, value, 'readable-file');
+  return resolve(value);
+}
 
 /** OnPublish, OnUnpublish, ...: repeatable, server-wide or in a <Feed>; a URL is POSTed to, anything else is run. */
 function hookDirective(name: string, event: HookEvent, when: string): Directive {
@@ -1887,6 +1900,22 @@ export const DIRECTIVES: readonly Directive[] = [
     },
   }),
   def<string>({
+    name: 'OfflineSlate',
+    group: 'feed',
+    origin: 'feedcast',
+    value: v.string('on|off|FILE (a picture or a video clip)'),
+    default: 'off',
+    doc: "While the feed waits for its publisher (PublisherGracePeriod), every output keeps playing a 'stream offline' picture with silence instead of stalling: encoded once per feed with the feed's codecs, size and frame rate, and replaced by the publisher at its first keyframe, timestamps still moving forward. `on` shows the built-in picture; a FILE shows that picture (PNG, JPEG) or the first seconds of that clip. Outside any section: the default of every feed. Feeds with H.264/H.265 (or MPEG-1/2) video; audio-only feeds get none. See docs/reliability.md.",
+    example: 'on',
+    global(value, site) {
+      site.state.globals.offlineSlate = offlineSlateValue(value, site);
+      site.state.explicit.set('offlineSlate', site.line);
+    },
+    feed(value, feed, site) {
+      feed.offlineSlate = offlineSlateValue(value, site);
+    },
+  }),
+  def<string>({
     name: 'PublishSecret',
     group: 'feed',
     origin: 'feedcast',
@@ -2578,6 +2607,7 @@ export function newFeedDraft(name: string, line: number, where: string): FeedDra
     recordFormat: 'fmp4',
     recordRetentionSeconds: undefined,
     recordRetentionBytes: undefined,
+    offlineSlate: undefined,
   };
 }
 

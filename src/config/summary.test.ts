@@ -99,6 +99,7 @@ test('describeConfig of the defaults, and feed URLs with RTMP and RTSP off', () 
     maxReaders: 0,
     hooks: [],
     record: undefined,
+    offlineSlate: undefined,
   };
   assert.deepEqual(feedUrls(config, feed), {
     publish: ['http://[::1]:8090/a', 'http://[::1]:8090/a/whip'],

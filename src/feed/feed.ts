@@ -33,6 +33,9 @@ export interface PublisherInfo {
   readonly startedAt: Date;
 }
 
+/** Why a stand-in stopped writing. */
+export type StandInEnd = 'publisher started' | 'stopped';
+
 export interface FeedOptions {
   /** A publisher silent this long may be replaced by a newcomer. */
   publisherTimeoutMs: number;
@@ -85,6 +88,11 @@ export class Feed extends TypedEmitter<FeedEvents> {
   /** The video track whose keyframe spacing is keyframeInterval90k (the first one). */
   private intervalTrackId: number | undefined;
   private session: PublisherSession | undefined;
+  /**
+   * The offline slate while the feed waits for its publisher: it writes only until a real publisher's
+   * session starts (its first keyframe), and is neither `publisher` nor counted as one.
+   */
+  private standInSession: PublisherSession | undefined;
   private graceTimer: NodeJS.Timeout | undefined;
   private closed = false;
   /** The server is stopping: a publisher that leaves now is not waited for (no grace period). */
@@ -129,6 +137,37 @@ export class Feed extends TypedEmitter<FeedEvents> {
 
   get publisher(): PublisherInfo | undefined {
     return this.session?.info;
+  }
+
+  /** The stand-in (offline slate) writing now, if any. */
+  get standIn(): PublisherInfo | undefined {
+    return this.standInSession?.info;
+  }
+
+  /**
+   * Attaches a stand-in publisher (the offline slate) while no real publisher has started: it ends
+   * when a real publisher's first keyframe arrives, when the feed closes, or by its own end().
+   */
+  attachStandIn(info: PublisherInfo, nowMs = Date.now()): PublisherSession {
+    if (this.closed) throw new FeedBusyError(this.key, 'the feed has been removed');
+    this.standInSession?.end('replaced by another stand-in');
+    const session = new PublisherSession(this, info, nowMs);
+    this.standInSession = session;
+    this.clock.startSession();
+    this.log.info('stand-in attached', { protocol: info.protocol });
+    return session;
+  }
+
+  /** Whether a new publisher's tracks should wait for its first keyframe (a stand-in still writes). */
+  get holdsTracks(): boolean {
+    return this.standInSession !== undefined;
+  }
+
+  /** @internal a publisher session's first frame (a video keyframe) is about to be written. */
+  sessionStarted(session: PublisherSession): void {
+    if (session === this.standInSession) return;
+    this.standInSession?.end('publisher started');
+    this.clock.startSession();
   }
 
   get clockRepairs(): Readonly<{ nonMonotonic: number; jumps: number }> {
@@ -190,7 +229,7 @@ export class Feed extends TypedEmitter<FeedEvents> {
       clearTimeout(this.graceTimer);
       this.graceTimer = undefined;
     }
-    this.clock.startSession();
+    // The feed clock starts the session at its first frame (sessionStarted): a stand-in may write until then.
     const session = new PublisherSession(this, info, nowMs);
     this.session = session;
     this.stats.publishers++;
@@ -201,6 +240,11 @@ export class Feed extends TypedEmitter<FeedEvents> {
 
   /** @internal called by PublisherSession.end() */
   detach(session: PublisherSession, reason: string): void {
+    if (session === this.standInSession) {
+      this.standInSession = undefined;
+      this.log.info('stand-in left', { reason });
+      return;
+    }
     if (this.session !== session) return;
     this.session = undefined;
     this.clearGop();
@@ -402,6 +446,7 @@ export class Feed extends TypedEmitter<FeedEvents> {
     if (this.closed) return;
     this.closed = true;
     if (this.graceTimer !== undefined) clearTimeout(this.graceTimer);
+    this.standInSession?.end('feed closed');
     this.session?.end('feed closed');
     this.safeEmit('close');
   }
@@ -423,6 +468,8 @@ export class PublisherSession extends TypedEmitter<PublisherSessionEvents> {
   readonly info: PublisherInfo;
   private readonly feed: Feed;
   private mapping = new Map<number, number>();
+  /** Tracks held back while a stand-in still writes: mapped onto the feed at this session's first keyframe. */
+  private pendingTracks: readonly Track[] | undefined;
   private incomingKinds = new Map<number, 'video' | 'audio'>();
   /** Incoming track ids whose frames are length-prefixed NAL units (H.264, H.265). */
   private nalTracks = new Set<number>();
@@ -475,7 +522,15 @@ export class PublisherSession extends TypedEmitter<PublisherSessionEvents> {
 
   setTracks(tracks: readonly Track[]): void {
     if (this.ended) return;
-    this.mapping = this.feed.mapTracks(tracks);
+    if (!this.started && this.feed.holdsTracks) {
+      // The offline slate goes on until this publisher's first keyframe; its tracks (codec config) change the
+      // feed's then, not while the slate's pictures still need the slate's config.
+      this.pendingTracks = tracks;
+      this.mapping = new Map(tracks.map((t) => [t.id, t.id]));
+    } else {
+      this.pendingTracks = undefined;
+      this.mapping = this.feed.mapTracks(tracks);
+    }
     this.incomingKinds = new Map(tracks.map((t) => [t.id, t.kind]));
     this.nalTracks = new Set(tracks.filter((t) => t.codec === 'h264' || t.codec === 'h265').map((t) => t.id));
     this.hasVideo = tracks.some((t) => t.kind === 'video');
@@ -483,8 +538,7 @@ export class PublisherSession extends TypedEmitter<PublisherSessionEvents> {
 
   write(frame: Frame, nowMs = Date.now()): void {
     if (this.ended) return;
-    const feedTrackId = this.mapping.get(frame.trackId);
-    if (feedTrackId === undefined) return;
+    if (!this.mapping.has(frame.trackId)) return;
     if (this.nalTracks.has(frame.trackId)) {
       // Every ingest path (TS, FLV/RTMP, RTP, WHIP) passes here: a frame of a million tiny NAL units
       // would cost every output and reader; it is dropped, the publisher goes on.
@@ -503,9 +557,16 @@ export class PublisherSession extends TypedEmitter<PublisherSessionEvents> {
       }
       this.started = true;
       this.startDts = frame.dts90k;
+      this.feed.sessionStarted(this);
+      if (this.pendingTracks !== undefined) {
+        this.mapping = this.feed.mapTracks(this.pendingTracks);
+        this.pendingTracks = undefined;
+      }
     } else if (frame.dts90k < this.startDts && this.incomingKinds.get(frame.trackId) !== 'video') {
       return; // audio from before the session's first picture
     }
+    const feedTrackId = this.mapping.get(frame.trackId);
+    if (feedTrackId === undefined) return;
     this.framesIn++;
     this.creditMediaTime(frame.dts90k, nowMs);
     this.feed.writeMapped(feedTrackId, frame, nowMs);

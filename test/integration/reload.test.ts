@@ -473,6 +473,18 @@ test('a reload applies every reloadable global directive to the running server; 
       probe: (s) => eq(owners.http.keepAliveTimeoutMs, s === 'a' ? 5000 : 2000, 'HTTP keep-alive idle timeout'),
     },
     {
+      directives: ['OfflineSlate'],
+      a: 'OfflineSlate off',
+      b: 'OfflineSlate on',
+      probe: (s) => {
+        const demo = server.ctx.feeds.get('demo');
+        assert.ok(demo !== undefined);
+        const state = owners.slates.status(demo).state;
+        if (s === 'a') eq(state, 'off', 'no slate');
+        else assert.notEqual(state, 'off', 'the demo feed has a slate');
+      },
+    },
+    {
       directives: ['IdleTimeout'],
       a: 'IdleTimeout 60',
       b: 'IdleTimeout 25',
