@@ -335,7 +335,21 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     httpsPort,
     rtmpsPort,
     lifecycle,
-    owners: { feeds, feedFiles, recordings, outputs, sources, transcoders, hls, http, rtmp, rtmps, rtsp: parts.rtsp, hooks, slates },
+    owners: {
+      feeds,
+      feedFiles,
+      recordings,
+      outputs,
+      sources,
+      transcoders,
+      hls,
+      http,
+      rtmp,
+      rtmps,
+      rtsp: parts.rtsp,
+      hooks,
+      slates,
+    },
     reloadCertificates: () => certs?.reload() ?? Promise.resolve(true),
     reload: () => {
       if (ctx.reload === undefined) return Promise.reject(new Error('started without a config file: nothing to reload'));
