@@ -3,6 +3,7 @@
 
 import { after, before, type TestContext } from 'node:test';
 import { chromium, type Browser } from 'playwright-core';
+import type { Logger } from '../../src/observability/logger.js';
 import { WebRtcRoute, type WebRtcRouteOptions } from '../../src/protocols/webrtc/route.js';
 import { publish } from './media-tools.js';
 import { startTestServer, waitFor, type TestServer } from './test-server.js';
@@ -19,7 +20,7 @@ export async function webrtcServer(
   t: TestContext,
   config: string,
   options: Partial<WebRtcRouteOptions> = {},
-  serverOptions: { demoFeeds?: string[] } = {},
+  serverOptions: { demoFeeds?: string[]; log?: Logger } = {},
 ): Promise<Served> {
   const server = await startTestServer(t, config, serverOptions);
   const webrtc = new WebRtcRoute(server.ctx, { hostAddresses: ['127.0.0.1'], ...options });

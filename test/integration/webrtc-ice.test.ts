@@ -4,13 +4,16 @@
 
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
+import { once } from 'node:events';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { writeFileSync } from 'node:fs';
 import { describe, test, type TestContext } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { classes, Message, methods } from 'werift';
 import { iceUsername, parseStunMessage, verifyIntegrity } from '../../src/protocols/webrtc/udp-mux.js';
+import { createLogger } from '../../src/observability/logger.js';
 import { skipWithoutChromium } from '../helpers/browser.js';
-import { skipWithoutFfmpeg } from '../helpers/media-tools.js';
+import { publish, skipWithoutFfmpeg } from '../helpers/media-tools.js';
 import { freePort, waitFor, type TestServer } from '../helpers/test-server.js';
 import { launchWebRtcChromium, WHEP_CLIENT, WHIP_CLIENT } from '../helpers/webrtc-browser.js';
 import { livePublisher, sharedWebRtcBrowser, webrtcServer } from '../helpers/webrtc-server.js';
@@ -183,6 +186,99 @@ describe('WebRTC ICE-TCP', { skip }, () => {
       },
     );
   }
+});
+
+describe('WebRTC viewer that falls behind', { skip }, () => {
+  // As in 'WebRTC ICE-TCP': this browser can only reach the server over TCP.
+  const browser = sharedWebRtcBrowser(['--webrtc-ip-handling-policy=disable_non_proxied_udp']);
+
+  test(
+    'a viewer whose ICE-TCP connection stops taking data is skipped to a keyframe, then closed as too slow; another keeps playing',
+    { timeout: 300_000 },
+    async (t) => {
+      const logged: string[] = [];
+      const log = createLogger({ level: 'info', format: 'json', write: (line) => logged.push(line) });
+      // ReaderMaxLag 3 with a 1 s GOP: keyframes come while the slow viewer is behind, before it is closed.
+      const { server, webrtc } = await webrtcServer(
+        t,
+        'ReaderMaxQueue 64K\nReaderMaxLag 3\n<Feed feed1.ffm>\n</Feed>\n',
+        { tcp: true },
+        { log },
+      );
+      const tcpPort = webrtc.udpMux?.tcpPort;
+      assert.ok(tcpPort !== undefined && tcpPort > 0);
+      // 6 Mb/s, so that the kernel's socket buffers fill within seconds once the relay stops.
+      const pub = publish(server.url('/feed1.ffm'), { codecs: 'h264-only', size: '640x360', bitrateK: 6000, seconds: 3600 });
+      t.after(() => pub.stop());
+      await waitFor('the feed to get tracks', () => (server.ctx.feeds.get('feed1')?.tracks.length ?? 0) === 1);
+
+      // The slow viewer reaches the server through a TCP relay that can stop reading from the
+      // server, as a viewer on a link too slow for the stream would: the server's side backs up.
+      const upstreams: Socket[] = [];
+      const relay = createServer((client) => {
+        const upstream = connect(tcpPort, '127.0.0.1');
+        upstreams.push(upstream);
+        for (const s of [client, upstream]) s.on('error', () => undefined);
+        client.pipe(upstream);
+        upstream.pipe(client);
+        client.on('close', () => upstream.destroy());
+        upstream.on('close', () => client.destroy());
+      });
+      relay.listen(0, '127.0.0.1');
+      await once(relay, 'listening');
+      t.after(() => {
+        for (const u of upstreams) u.destroy();
+        relay.close();
+      });
+      const relayPort = (relay.address() as AddressInfo).port;
+      const slowPage = await browser().newPage();
+      t.after(() => slowPage.close());
+      // The answer's passive TCP candidate points at the relay instead of the server.
+      await slowPage.route('**/feed1/whep', async (route) => {
+        const response = await route.fetch();
+        const body = (await response.text()).replaceAll(
+          ` 127.0.0.1 ${tcpPort} typ host tcptype passive`,
+          ` 127.0.0.1 ${relayPort} typ host tcptype passive`,
+        );
+        await route.fulfill({ response, body });
+      });
+      await slowPage.goto(server.url('/'));
+      await slowPage.evaluate(WHEP_CLIENT + PAIR_CLIENT);
+      const before = new Set(server.ctx.connections.list());
+      const played = await slowPage.evaluate<{ status: number; text: string }>(
+        `window.whepPlay(${JSON.stringify(server.url('/feed1/whep'))})`,
+      );
+      assert.equal(played.status, 201, played.text);
+      assert.match(played.text, new RegExp(` ${relayPort} typ host tcptype passive`));
+      await waitFor(
+        'the slow viewer to decode through the relay',
+        async () => (await pairStats(slowPage)).framesDecoded > 25,
+        120_000,
+      );
+      const slowConn = server.ctx.connections.list().find((c) => !before.has(c) && c.protocol === 'WebRTC');
+      assert.ok(slowConn !== undefined, 'the slow viewer is a connection');
+      assert.ok(upstreams.length > 0, 'the slow viewer came through the relay');
+
+      // The relay stops reading from the server: the viewer's ICE-TCP connection backs up.
+      for (const u of upstreams) {
+        u.unpipe();
+        u.pause();
+      }
+      const { page: healthy } = await whepPage(browser(), server, t);
+      await waitFor('the slow viewer to be closed', () => !server.ctx.connections.list().includes(slowConn), 120_000);
+      assert.ok((slowConn.counters['skips'] ?? 0) > 0, `skipped to a keyframe first (${slowConn.counters['skips']} skips)`);
+      assert.ok(
+        logged.some((l) => l.includes('WHEP viewer closed') && l.includes('FC_ERR_CLIENT_TOO_SLOW')),
+        'logged as too slow',
+      );
+      const decoded = (await pairStats(healthy)).framesDecoded;
+      await waitFor(
+        'the healthy viewer to keep decoding',
+        async () => (await pairStats(healthy)).framesDecoded > decoded + 50,
+        120_000,
+      );
+    },
+  );
 });
 
 function answerUfrag(sdp: string): string {

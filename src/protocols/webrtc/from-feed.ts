@@ -2,12 +2,20 @@
 // with its own headers. A new viewer, and any later PLI/FIR, gets the current GOP from its
 // keyframe at once, with its timestamps squeezed just behind the live edge so the browser shows
 // it without adding delay. NACKs are answered by werift from its last 128 packets per sender.
+// A viewer follows the readers' slow-reader policy (streams/slow-reader.ts) over the bytes its
+// ICE-TCP connection has not sent: past the bound it skips frames and resumes at a keyframe, and
+// one still behind after ReaderMaxLag is closed with ClientTooSlowError. Over UDP nothing queues:
+// what the network cannot carry is lost, and the browser asks for a keyframe (PLI).
 
 import { RtpHeader, RtpPacket, type RTCPeerConnection, type RTCRtpSender } from 'werift';
 import { randomInt } from 'node:crypto';
 import type { ConnectionInfo } from '../../access/connections.js';
 import type { Logger } from '../../observability/logger.js';
+import { SlowReaderPolicy, type SlowReaderLimits } from '../../streams/slow-reader.js';
 import type { FeedRtpSource, SharedPacket } from './rtp-source.js';
+
+/** A WHEP viewer's bound on unsent bytes is ReaderMaxQueue, at most this (the UDP mux drops past 1 MiB). */
+export const WHEP_MAX_BACKLOG_BYTES = 512 * 1024;
 
 const TS_SPAN = 2 ** 32;
 /** PLIs closer together than this replay the GOP once. */
@@ -103,6 +111,14 @@ export interface WhepViewerOptions {
   /** Which of the negotiated sections carry the feed (others were only answered). */
   video: boolean;
   audio: boolean;
+  /** The slow-reader policy, when the viewer's packets can queue (ICE-TCP through the mux). */
+  slow?: {
+    limits: SlowReaderLimits;
+    /** Bytes sent to the viewer and not on the network yet. */
+    backlog: () => number;
+    /** The viewer stayed behind too long: the owner closes it. */
+    onTooSlow: (error: Error) => void;
+  };
 }
 
 /** Sends one feed to one connected peer until closed. */
@@ -115,10 +131,22 @@ export class WhepViewer {
   private started = false;
   private lastReplayAt = 0;
   replays = 0;
+  private readonly conn: ConnectionInfo;
+  private readonly slow: WhepViewerOptions['slow'];
+  private readonly policy: SlowReaderPolicy | undefined;
+  /** Behind: frames are skipped until a keyframe finds the viewer within its bound. */
+  private skipping = false;
+  private tooSlow = false;
+  /** Times the viewer fell behind and skipped to a keyframe, and the frames it skipped. */
+  skips = 0;
+  framesSkipped = 0;
 
   constructor(pc: RTCPeerConnection, source: FeedRtpSource, conn: ConnectionInfo, log: Logger, options: WhepViewerOptions) {
     this.source = source;
     this.log = log;
+    this.conn = conn;
+    this.slow = options.slow;
+    this.policy = options.slow !== undefined ? new SlowReaderPolicy(options.slow.limits, 'WebRTC viewer') : undefined;
     const transceivers = pc.getTransceivers();
     const videoT = options.video ? transceivers.find((t) => t.kind === 'video' && t.direction === 'sendonly') : undefined;
     const audioT = options.audio ? transceivers.find((t) => t.kind === 'audio' && t.direction === 'sendonly') : undefined;
@@ -148,16 +176,55 @@ export class WhepViewer {
       this.video.sendReplay(this.source.gopPackets());
       this.lastReplayAt = Date.now();
       const video = this.video;
-      this.unsubscribe.push(this.source.on('video', (packets) => video.sendLive(packets)));
+      this.unsubscribe.push(this.source.on('video', (packets) => this.sendFrame(video, packets)));
     }
     if (this.audio !== undefined) {
       const audio = this.audio;
-      this.unsubscribe.push(this.source.on('audio', (packets) => audio.sendLive(packets)));
+      this.unsubscribe.push(this.source.on('audio', (packets) => this.sendFrame(audio, packets)));
     }
   }
 
+  /** One live frame, unless the viewer is behind (skipped, and resumed at a keyframe). */
+  private sendFrame(out: OutStream, packets: readonly SharedPacket[]): void {
+    if (this.tooSlow) return;
+    if (this.behind()) {
+      if (!this.skipping) {
+        this.skipping = true;
+        this.skips++;
+        this.conn.counters['skips'] = this.skips;
+      }
+      this.framesSkipped++;
+      this.conn.counters['framesSkipped'] = this.framesSkipped;
+      return;
+    }
+    if (this.skipping) {
+      // Resume at a video keyframe (audio waits for it too, so both start together).
+      if (packets[0]?.keyframe !== true || (out !== this.video && this.video !== undefined)) {
+        this.framesSkipped++;
+        return;
+      }
+      this.skipping = false;
+    }
+    out.sendLive(packets);
+  }
+
+  /** Whether the viewer's unsent bytes are past its bound now; closes it once it stayed behind too long. */
+  private behind(): boolean {
+    if (this.slow === undefined || this.policy === undefined) return false;
+    const verdict = this.policy.check(this.slow.backlog());
+    if (verdict === 'ok') {
+      this.policy.caughtUp();
+      return false;
+    }
+    if (verdict !== 'skip') {
+      this.tooSlow = true;
+      this.slow.onTooSlow(verdict);
+    }
+    return true;
+  }
+
   private keyframeRequested(kind: string): void {
-    if (!this.started || this.video === undefined) return;
+    if (!this.started || this.video === undefined || this.skipping || this.tooSlow) return;
     const now = Date.now();
     if (now - this.lastReplayAt < MIN_REPLAY_INTERVAL_MS) return;
     this.lastReplayAt = now;

@@ -142,6 +142,8 @@ interface Session {
   stopWatch: (() => void) | undefined;
   /** Removes the peer from the UDP mux (single-port mode). */
   leaveMux: (() => void) | undefined;
+  /** The server's ICE ufrag of a peer behind the mux: its ICE-TCP backlog is asked by it. */
+  muxUfrag: string | undefined;
   /** Releases the feed's on-demand Launch/Source child (WHEP). */
   releaseFeedSource: (() => void) | undefined;
   closed: boolean;
@@ -445,10 +447,29 @@ export class WebRtcRoute implements HttpRoute {
       const playoutId = this.options.playoutDelayZero
         ? videoT?.headerExtensions.find((e) => e.uri === PLAYOUT_DELAY_URI)?.id
         : undefined;
+      const live = session;
+      const mux = this.mux;
+      const muxUfrag = session.muxUfrag;
       const viewer = new this.loaded.viewer.WhepViewer(pc, source, conn, this.log.child({ session: id }), {
         playoutDelayExtensionId: playoutId,
         video: sending.video,
         audio: sending.audio,
+        // Packets queue only on ICE-TCP connections (through the mux): their backlog is how far behind the viewer is.
+        ...(mux?.tcpPort !== undefined && muxUfrag !== undefined
+          ? {
+              slow: {
+                limits: {
+                  maxQueueBytes: Math.min(this.ctx.config.readerMaxQueueBytes, this.loaded.viewer.WHEP_MAX_BACKLOG_BYTES),
+                  maxLagMs: this.ctx.config.readerMaxLagMs,
+                },
+                backlog: () => mux.backlogOf(muxUfrag),
+                onTooSlow: (err: Error) => {
+                  this.log.warn('WHEP viewer closed', { id, reason: 'reader too slow', err, skips: viewer.skips });
+                  this.endSession(live, 'reader too slow');
+                },
+              },
+            }
+          : {}),
       });
       session.viewer = viewer;
       const started = pc.connectionStateChange.subscribe((state) => {
@@ -459,7 +480,6 @@ export class WebRtcRoute implements HttpRoute {
           started.unSubscribe();
         }
       });
-      const live = session;
       const offSource = source.on('close', (reason) => this.endSession(live, reason));
       // An expiring read token or JWT ends the peer (closeSession releases the admission, which disarms this).
       admission.cutAtExpiry(() => this.endSession(live, 'read token expired'));
@@ -613,6 +633,7 @@ export class WebRtcRoute implements HttpRoute {
       publisher: undefined,
       stopWatch: undefined,
       leaveMux: undefined,
+      muxUfrag: undefined,
       releaseFeedSource: undefined,
       closed: false,
     };
@@ -649,6 +670,7 @@ export class WebRtcRoute implements HttpRoute {
     }
     if (session.closed) throw new HttpError(503, 'The session ended while it was being set up.');
     session.leaveMux = mux.addPeer({ serverUfrag, serverPassword, clientUfrag, target });
+    session.muxUfrag = serverUfrag;
     return keepCandidates(sdp, this.options.hostAddresses, { udp: mux.port, tcp: mux.tcpPort });
   }
 

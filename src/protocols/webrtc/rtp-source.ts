@@ -44,6 +44,8 @@ export interface SharedPacket {
   readonly pts90k: number;
   /** Index of its frame in the feed (consecutive packets of one frame share it). */
   readonly frame: number;
+  /** Its frame decodes on its own: a video keyframe, or any audio frame (where a viewer that skipped resumes). */
+  readonly keyframe: boolean;
 }
 
 export type RtpSourceEvents = {
@@ -234,7 +236,7 @@ export class FeedRtpSource extends TypedEmitter<RtpSourceEvents> {
     if (this.closed || frame.data.length === 0) return;
     const index = this.frameIndex++;
     this.packetsBuilt++;
-    this.safeEmit('audio', [{ payload: frame.data, marker: false, pts90k: frame.pts90k, frame: index }]);
+    this.safeEmit('audio', [{ payload: frame.data, marker: false, pts90k: frame.pts90k, frame: index, keyframe: true }]);
   }
 
   /** B-frames found: one shared ffmpeg re-encodes the video without them, announced in the log. */
@@ -306,6 +308,7 @@ export class FeedRtpSource extends TypedEmitter<RtpSourceEvents> {
         marker: u.marker,
         pts90k: frame.pts90k,
         frame: index,
+        keyframe: frame.keyframe,
       }));
       this.packetsBuilt += packets.length;
       if (frame.keyframe) this.gop = [];

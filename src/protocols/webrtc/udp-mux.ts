@@ -235,6 +235,8 @@ interface Mapping {
   readonly toRemote: (data: Buffer) => void;
   /** Ends the remote side (TCP connection); nothing for UDP. */
   readonly endRemote: () => void;
+  /** Bytes written toward the remote and not sent yet (an ICE-TCP connection's); 0 for UDP. */
+  readonly backlog: () => number;
   /** Datagrams that arrived before the loopback socket was connected (bounded). */
   pending: Buffer[] | undefined;
   lastHeardMs: number;
@@ -252,8 +254,11 @@ export interface UdpMuxCounters {
 const MAX_PENDING = 16;
 /** An ICE-TCP connection must send its first frame (a Binding request) within this time. */
 const TCP_FIRST_FRAME_MS = 10_000;
-/** Past this much unsent data on an ICE-TCP connection, packets are dropped as UDP would lose them. */
-const MAX_TCP_BACKLOG_BYTES = 1 << 20;
+/**
+ * Past this much unsent data on an ICE-TCP connection, packets are dropped as UDP would lose them
+ * (a WHEP viewer stops sending before: WHEP_MAX_BACKLOG_BYTES in from-feed.ts).
+ */
+export const MAX_TCP_BACKLOG_BYTES = 1 << 20;
 
 export class UdpMux {
   private readonly udp: readonly Socket[];
@@ -262,6 +267,8 @@ export class UdpMux {
   private readonly log: Logger;
   private readonly peers = new Map<string, MuxPeer>();
   private readonly mappings = new Map<string, Mapping>();
+  /** The mappings of each peer, by server ufrag (backlogOf runs per video frame per viewer). */
+  private readonly byUfrag = new Map<string, Set<Mapping>>();
   private readonly sweepTimer: NodeJS.Timeout;
   private closed = false;
   readonly counters: UdpMuxCounters = { dropped: 0, mappingsCreated: 0, mappingsRefused: 0, tcpPacketsDropped: 0 };
@@ -348,6 +355,17 @@ export class UdpMux {
 
   get peerCount(): number {
     return this.peers.size;
+  }
+
+  /**
+   * Bytes on their way to the peer with this server ufrag that its ICE-TCP connections have not
+   * sent (the largest); 0 over UDP. A WHEP viewer's measure of how far behind it is.
+   */
+  backlogOf(serverUfrag: string): number {
+    let most = 0;
+    const mappings = this.byUfrag.get(serverUfrag);
+    if (mappings !== undefined) for (const m of mappings) most = Math.max(most, m.backlog());
+    return most;
   }
 
   /** Remotes (`udp|address|port`, `tcp|address|port`) mapped to the peer with this server ufrag. */
@@ -445,7 +463,16 @@ export class UdpMux {
           conn.write(out);
           conn.uncork();
         };
-        mapping = this.map(key, peer, packet, address, port, toRemote, () => conn.destroy());
+        mapping = this.map(
+          key,
+          peer,
+          packet,
+          address,
+          port,
+          toRemote,
+          () => conn.destroy(),
+          () => conn.writableLength,
+        );
       }
     });
   }
@@ -499,6 +526,7 @@ export class UdpMux {
     remotePort: number,
     send: (data: Buffer) => void,
     endRemote: () => void,
+    backlog: () => number = () => 0,
   ): Mapping {
     const socket = createSocket(isIP(peer.target.address) === 6 ? 'udp6' : 'udp4');
     // The client learns its address as the mux saw it; an IPv4 client on a dual-stack socket is ::ffff:a.b.c.d.
@@ -510,10 +538,14 @@ export class UdpMux {
       socket,
       toRemote: (data) => send(rewriteMappedAddress(data, mappedAddress, remotePort, peer.serverPassword) ?? data),
       endRemote,
+      backlog,
       pending: [first],
       lastHeardMs: Date.now(),
     };
     this.mappings.set(key, mapping);
+    const ofPeer = this.byUfrag.get(peer.serverUfrag);
+    if (ofPeer === undefined) this.byUfrag.set(peer.serverUfrag, new Set([mapping]));
+    else ofPeer.add(mapping);
     this.counters.mappingsCreated++;
     socket.on('message', (data) => {
       if (this.mappings.get(key) === mapping) mapping.toRemote(data);
@@ -538,6 +570,9 @@ export class UdpMux {
   private drop(mapping: Mapping): void {
     if (this.mappings.get(mapping.key) !== mapping) return;
     this.mappings.delete(mapping.key);
+    const ofPeer = this.byUfrag.get(mapping.peer.serverUfrag);
+    ofPeer?.delete(mapping);
+    if (ofPeer?.size === 0) this.byUfrag.delete(mapping.peer.serverUfrag);
     mapping.endRemote();
     try {
       mapping.socket.close();
