@@ -26,6 +26,8 @@ export interface FeedView {
   declared: boolean;
   urls: { publish: string; flv: string; ts: string };
   publisher: { protocol: string; remoteAddress: string; startedAt: string; uptimeSeconds: number } | null;
+  /** The offline slate is what readers get now (OfflineSlate, while the feed waits for its publisher). */
+  showingSlate: boolean;
   tracks: TrackView[];
   inputKbps: number;
   keyframeIntervalSeconds: number | null;
@@ -110,6 +112,7 @@ export function feedView(ctx: ServerContext, feed: Feed, now = Date.now()): Feed
             uptimeSeconds: Math.round((now - pub.startedAt.getTime()) / 1000),
           }
         : null,
+    showingSlate: feed.standIn !== undefined,
     tracks: feed.tracks.map(trackView),
     inputKbps: Math.round(feed.inputRate.bitsPerSecond(now) / 1000),
     keyframeIntervalSeconds: interval === undefined ? null : Math.round((interval / 90_000) * 100) / 100,

@@ -40,6 +40,8 @@ describe('offline slate', { skip }, () => {
     await first.stop();
     await waitFor('the slate to show', () => server.owners.slates.status(feed).state === 'showing');
     await waitFor('three seconds of slate', () => slateFrames > 75, 30_000);
+    const api = (await (await fetch(server.url('/api/v1/feeds/cam'))).json()) as { showingSlate: boolean; publisher: unknown };
+    assert.deepEqual([api.showingSlate, api.publisher], [true, null], 'the API says the slate is showing and nobody publishes');
     const second = publish(server.url('/cam.ffm'), { seconds: 120 });
     t.after(() => second.stop());
     await waitFor('the publisher to take over', () => feed.publisher !== undefined && feed.standIn === undefined, 30_000);
