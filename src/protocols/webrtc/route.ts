@@ -34,6 +34,7 @@ import { credentialsFrom, type AuthDecision } from '../../access/auth.js';
 import {
   chooseAv1,
   chooseH264,
+  chooseH265,
   chooseOpus,
   chooseVp8,
   chooseVp9,
@@ -432,6 +433,10 @@ export class WebRtcRoute implements HttpRoute {
       }
       if (codecs.audio === undefined && !resolved.noAudio && feed.tracks.some((t) => t.kind === 'audio')) {
         notes.push('audio is not sent');
+      }
+      if (codecs.video === undefined && videoTrack !== undefined) {
+        // An H.265 or AV1 feed and a browser that cannot take it: audio only, and why.
+        notes.push(`video is not sent: ${whyNot.join('; ')}`);
       }
       const sending = { video: codecs.video !== undefined, audio: codecs.audio !== undefined };
       fillUnusedSections(offer, keep, codecs);
@@ -885,11 +890,12 @@ const WEBRTC_VIDEO: Record<
   vp8: { choose: chooseVp8, peer: { mimeType: 'video/VP8', clockRate: 90_000, channels: undefined } },
   vp9: { choose: chooseVp9, peer: { mimeType: 'video/VP9', clockRate: 90_000, channels: undefined } },
   av1: { choose: chooseAv1, peer: { mimeType: 'video/AV1', clockRate: 90_000, channels: undefined } },
+  h265: { choose: chooseH265, peer: { mimeType: 'video/H265', clockRate: 90_000, channels: undefined } },
 };
 
 /** WHIP's preference when an offer has several: H.264 first (every output carries it). */
-const WHIP_VIDEO_ORDER: readonly WebRtcVideoCodec[] = ['h264', 'vp8', 'vp9', 'av1'];
-const WHIP_VIDEO_NAMES = 'H.264 (packetization-mode=1), VP8, VP9 or AV1';
+const WHIP_VIDEO_ORDER: readonly WebRtcVideoCodec[] = ['h264', 'vp8', 'vp9', 'av1', 'h265'];
+const WHIP_VIDEO_NAMES = 'H.264 (packetization-mode=1), VP8, VP9, AV1 or H.265';
 
 /** The PeerCodec for a codec chosen from the offer (its payload type and fmtp kept). */
 function peerCodec(c: OfferCodec, codec: Omit<PeerCodec, 'payloadType' | 'parameters'>): PeerCodec {

@@ -73,7 +73,7 @@ export function sendableTracks(tracks: readonly Track[], opusFromOtherAudio = fa
       if (isWebRtcVideoCodec(t.codec) && (t.codec !== 'h264' || t.config !== undefined)) video ??= t;
       else
         notes.push(
-          `video ${t.codec} is not sent over WebRTC (browsers take H.264, VP8, VP9 or AV1 here; transcode the feed to H.264)`,
+          `video ${t.codec} is not sent over WebRTC (it sends H.264, VP8, VP9, AV1 and H.265; transcode the feed to H.264)`,
         );
     } else if (t.codec === 'opus') {
       audio ??= t;

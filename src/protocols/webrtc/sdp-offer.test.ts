@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { MalformedInputError } from '../../errors.js';
 import { keepCandidates } from './ice.js';
 import { parseTarget } from './route.js';
-import { chooseH264, chooseOpus, chooseVp8, parseSdpOffer, trimOffer } from './sdp-offer.js';
+import { chooseH264, chooseH265, chooseOpus, chooseVp8, chooseVp9, parseSdpOffer, trimOffer } from './sdp-offer.js';
 
 // A trimmed Chromium WHEP offer: BUNDLE, session-level ICE/DTLS, a video section with VP8, two
 // H.264 packetization modes and RTX, an audio section with Opus.
@@ -73,6 +73,30 @@ test('codec choice: H.264 mode 1 matching the profile, else constrained baseline
   assert.equal(chooseOpus(audio)?.payloadType, 111);
   assert.equal(chooseVp8(video)?.payloadType, 96);
   assert.equal(chooseH264(audio), undefined);
+});
+
+test('codec choice: VP9 profile 0 before profile 2, H.265 by name', () => {
+  const section = (lines: string[]): string =>
+    OFFER.replace(
+      'm=video 9 UDP/TLS/RTP/SAVPF 96 97 102 104 108 116',
+      `m=video 9 UDP/TLS/RTP/SAVPF 96 97 102 104 108 116 98 100 49`,
+    ).replace('a=rtpmap:96 VP8/90000', ['a=rtpmap:96 VP8/90000', ...lines].join('\r\n'));
+  const video = parseSdpOffer(
+    section([
+      'a=rtpmap:98 VP9/90000',
+      'a=fmtp:98 profile-id=2',
+      'a=rtpmap:100 VP9/90000',
+      'a=fmtp:100 profile-id=0',
+      'a=rtpmap:49 H265/90000',
+    ]),
+  ).media[0];
+  assert.ok(video !== undefined);
+  assert.equal(chooseVp9(video)?.payloadType, 100);
+  assert.equal(chooseH265(video)?.payloadType, 49);
+  const plain = parseSdpOffer(OFFER).media[0];
+  assert.ok(plain !== undefined);
+  assert.equal(chooseVp9(plain), undefined);
+  assert.equal(chooseH265(plain), undefined);
 });
 
 test('trimOffer keeps one payload type per chosen section and its lines only', () => {

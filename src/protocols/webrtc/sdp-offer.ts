@@ -218,7 +218,7 @@ export function parseSdpOffer(text: string): SdpOffer {
 }
 
 /** The video codecs Feedcast sends (WHEP) and takes (WHIP) over WebRTC. */
-export const WebRtcVideoCodecs = ['h264', 'vp8', 'vp9', 'av1'] as const;
+export const WebRtcVideoCodecs = ['h264', 'vp8', 'vp9', 'av1', 'h265'] as const;
 export type WebRtcVideoCodec = (typeof WebRtcVideoCodecs)[number];
 
 export function isWebRtcVideoCodec(codec: string): codec is WebRtcVideoCodec {
@@ -266,6 +266,11 @@ export function chooseVp8(media: OfferMedia): OfferCodec | undefined {
 export function chooseVp9(media: OfferMedia): OfferCodec | undefined {
   const vp9 = media.codecs.filter((c) => c.name.toLowerCase() === 'vp9' && c.clockRate === 90_000);
   return vp9.find((c) => (c.fmtp.get('profile-id') ?? '0') === '0') ?? vp9[0];
+}
+
+/** H.265 (RFC 7798; offered by Safari and by Chromium where the platform decodes HEVC). */
+export function chooseH265(media: OfferMedia): OfferCodec | undefined {
+  return media.codecs.find((c) => c.name.toLowerCase() === 'h265' && c.clockRate === 90_000);
 }
 
 /** AV1 (the AOM RTP payload format), profile 0 when the offer says which. */

@@ -1,5 +1,5 @@
-// WHIP publisher side (RFC 9725): the browser's H.264 (RFC 6184), VP8 (RFC 7741), VP9 (RFC 9628) or AV1
-// video and Opus (RFC 7587) RTP is
+// WHIP publisher side (RFC 9725): the browser's H.264 (RFC 6184), VP8 (RFC 7741), VP9 (RFC 9628), AV1 or
+// H.265 (RFC 7798) video and Opus (RFC 7587) RTP is
 // depacketised into Frames for the feed's PublisherSession. Each track's RTP clock is placed on the
 // server's clock at its first packet. The browser only sends keyframes when asked, so a PLI asks
 // for one every `keyframeIntervalMs` (HLS segments and new viewers need them).
@@ -36,7 +36,8 @@ interface InTrack {
 function videoDepacketizer(codec: WebRtcVideoCodec): RtpDepacketizer {
   switch (codec) {
     case 'h264':
-      return new NalDepacketizer('h264');
+    case 'h265':
+      return new NalDepacketizer(codec);
     case 'vp8':
       return new Vp8Depacketizer();
     case 'vp9':
@@ -48,7 +49,7 @@ function videoDepacketizer(codec: WebRtcVideoCodec): RtpDepacketizer {
 
 export interface WhipIngestOptions {
   keyframeIntervalMs: number;
-  /** Which media the answer accepts (H.264, VP8, VP9 or AV1 video, Opus audio). */
+  /** Which media the answer accepts (H.264, VP8, VP9, AV1 or H.265 video, Opus audio). */
   video: boolean;
   videoCodec?: WebRtcVideoCodec;
   audio: boolean;
@@ -107,7 +108,8 @@ export class WhipIngest {
 
   private announce(): void {
     const tracks: Track[] = [];
-    if (this.hasVideo && this.videoCodec !== 'h264') {
+    const nal = this.videoCodec === 'h264' || this.videoCodec === 'h265' ? this.videoCodec : undefined;
+    if (this.hasVideo && nal === undefined) {
       if (this.videoSize === undefined) return;
       tracks.push({
         id: VIDEO_ID,
@@ -116,9 +118,9 @@ export class WhipIngest {
         width: this.videoSize.width,
         height: this.videoSize.height,
       });
-    } else if (this.hasVideo) {
+    } else if (this.hasVideo && nal !== undefined) {
       if (this.videoConfig === undefined) return;
-      tracks.push({ id: VIDEO_ID, kind: 'video', codec: 'h264', ...videoFieldsOf('h264', this.videoConfig) });
+      tracks.push({ id: VIDEO_ID, kind: 'video', codec: nal, ...videoFieldsOf(nal, this.videoConfig) });
     }
     if (this.hasAudio) tracks.push({ id: AUDIO_ID, kind: 'audio', codec: 'opus', sampleRate: 48_000, channels: 2 });
     this.session.setTracks(tracks);
@@ -154,7 +156,7 @@ export class WhipIngest {
       }
       return;
     }
-    if (track.kind === 'video' && this.videoCodec !== 'h264') {
+    if (track.kind === 'video' && this.videoCodec !== 'h264' && this.videoCodec !== 'h265') {
       const size = track.depacketizer.takeSize?.();
       if (size !== undefined) {
         this.videoSize = size;
