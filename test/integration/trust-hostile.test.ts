@@ -11,6 +11,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { RtmpServer } from '../../src/protocols/rtmp/server.js';
 import { RtmpTestClient } from '../helpers/rtmp-client.js';
+import { chunk0 } from '../helpers/rtmp-chunks.js';
 import { recordingLogger, type LogLine } from '../helpers/recording-logger.js';
 import { startRtsp } from '../helpers/rtsp-tools.js';
 import { FFMPEG, run, skipWithoutFfmpeg } from '../helpers/media-tools.js';
@@ -136,17 +137,6 @@ async function collectGarbage(): Promise<void> {
     gc();
     await new Promise((resolve) => setImmediate(resolve));
   }
-}
-
-/** RTMP chunk, 5.3.1: a type 0 header on chunk stream `csid` (2..63) and `payload` (one chunk). */
-function chunk0(csid: number, typeId: number, length: number, payload: Buffer, streamId = 0): Buffer {
-  const h = Buffer.alloc(12);
-  h[0] = csid; // fmt 0
-  h.writeUIntBE(0, 1, 3); // timestamp
-  h.writeUIntBE(length, 4, 3); // message length
-  h[7] = typeId;
-  h.writeUInt32LE(streamId, 8);
-  return Buffer.concat([h, payload]);
 }
 
 /** Set Chunk Size (5.4.1) sent while the peer's chunk size is `current`: split into chunks of `current` bytes. */

@@ -11,6 +11,7 @@ import { describe, test } from 'node:test';
 import { createIngestBudgets } from '../../src/media/ingest-budgets.js';
 import { RtmpServer } from '../../src/protocols/rtmp/server.js';
 import { RtmpTestClient } from '../helpers/rtmp-client.js';
+import { chunk0 } from '../helpers/rtmp-chunks.js';
 import { recordingLogger, type LogLine } from '../helpers/recording-logger.js';
 import { startTestServer, waitFor } from '../helpers/test-server.js';
 import { programTables, tsPacket } from '../helpers/ts-packets.js';
@@ -31,17 +32,6 @@ function rawSocket(port: number, bytes?: string | Buffer): Raw {
   socket.on('close', () => (raw.closed = true));
   socket.on('error', () => undefined);
   return raw;
-}
-
-/** RTMP chunk, 5.3.1: a type 0 header on chunk stream `csid` (2..63) and `payload` (one chunk). */
-function chunk0(csid: number, typeId: number, length: number, payload: Buffer, streamId = 0): Buffer {
-  const h = Buffer.alloc(12);
-  h[0] = csid; // fmt 0
-  h.writeUIntBE(0, 1, 3); // timestamp
-  h.writeUIntBE(length, 4, 3); // message length
-  h[7] = typeId;
-  h.writeUInt32LE(streamId, 8);
-  return Buffer.concat([h, payload]);
 }
 
 describe('issue 25: KeepAliveTimeout', () => {
