@@ -1,10 +1,13 @@
-// Builds native/fanout.c into build/native/fanout.node (run by `npm install` / `npm ci` as the
-// postinstall step). Optional by design: without a C compiler or Node's headers, it says why and
-// exits 0, and Feedcast writes through Node's sockets instead (a little more CPU per reader, same
-// behaviour). No download, no node-gyp: one `cc` call against the headers of the Node running it.
+// Builds Feedcast's optional native modules (run by `npm install` / `npm ci` as the postinstall
+// step), each with one `cc` call against the headers of the Node running it (no download, no
+// node-gyp):
+//   native/fanout.c -> build/native/fanout.node  the fan-out write loop (without it, Node's socket writes)
+//   native/srt.c    -> build/native/srt.node     the SRT listener, on libsrt (Debian libsrt-openssl-dev;
+//                                                without it, SRT is off and the server says why)
+// Optional by design: a module that cannot be built is skipped with the reason, and the script exits 0.
 //
-//   node scripts/build-native.mjs          build (FEEDCAST_NATIVE=off skips it)
-//   node scripts/build-native.mjs --check  build, and exit 1 if it could not
+//   node scripts/build-native.mjs          build (FEEDCAST_NATIVE=off skips all of it)
+//   node scripts/build-native.mjs --check  build, and exit 1 if a module could not be built
 
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
@@ -12,30 +15,93 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const source = join(root, 'native/fanout.c');
-const output = join(root, 'build/native/fanout.node');
 const strict = process.argv.includes('--check');
 
-function skip(reason) {
-  console.log(`feedcast: native fan-out not built (${reason}); Node's socket writes will be used instead.`);
-  process.exit(strict ? 1 : 0);
+const modules = [
+  {
+    name: 'native fan-out',
+    source: 'native/fanout.c',
+    output: 'build/native/fanout.node',
+    libs: [],
+    without: "Node's socket writes will be used instead",
+  },
+  {
+    name: 'SRT module',
+    source: 'native/srt.c',
+    output: 'build/native/srt.node',
+    libs: ['-lsrt'],
+    // libsrt's headers: Debian's libsrt-openssl-dev (or libsrt-gnutls-dev) puts them here.
+    needs: { file: 'srt/srt.h', hint: 'install libsrt-openssl-dev' },
+    without: 'SRT stays off (SRTPort is refused with this reason)',
+  },
+];
+
+let failed = false;
+function skip(module, reason) {
+  console.log(`feedcast: ${module.name} not built (${reason}); ${module.without}.`);
+  failed = true;
 }
 
-if (process.env.FEEDCAST_NATIVE === 'off') skip('FEEDCAST_NATIVE=off');
-if (process.platform !== 'linux' && process.platform !== 'darwin') skip(`no build for ${process.platform}`);
+function includeDirs() {
+  return [process.env.CPATH, process.env.C_INCLUDE_PATH, '/usr/local/include', '/usr/include']
+    .flatMap((d) => (d === undefined || d === '' ? [] : d.split(':')))
+    .filter((d) => d !== '');
+}
 
-// Node's headers: where npm is told they are (nodedir), else beside the node binary (/usr/bin/node → /usr/include/node).
-const headerDirs = [process.env.npm_config_nodedir, resolve(dirname(process.execPath), '..')]
-  .filter((d) => d !== undefined && d !== '')
-  .map((d) => join(d, 'include/node'));
-const headers = headerDirs.find((d) => existsSync(join(d, 'node_api.h')));
-if (headers === undefined) skip(`node_api.h not found in ${headerDirs.join(' or ')}`);
+function build(module, headers) {
+  if (module.needs !== undefined && !includeDirs().some((d) => existsSync(join(d, module.needs.file)))) {
+    skip(module, `${module.needs.file} not found: ${module.needs.hint}`);
+    return;
+  }
+  const cc = process.env.CC ?? 'cc';
+  const linkFlags = process.platform === 'darwin' ? ['-bundle', '-undefined', 'dynamic_lookup'] : ['-shared'];
+  const output = join(root, module.output);
+  mkdirSync(dirname(output), { recursive: true });
+  const args = [
+    '-O2',
+    '-Wall',
+    '-Wextra',
+    '-fPIC',
+    ...linkFlags,
+    '-I',
+    headers,
+    '-o',
+    output,
+    join(root, module.source),
+    ...module.libs,
+  ];
+  const run = spawnSync(cc, args, { encoding: 'utf8', timeout: 120_000 });
+  if (run.error !== undefined) {
+    skip(module, `${cc}: ${run.error.message}`);
+    return;
+  }
+  if (run.status !== 0) {
+    skip(module, `${cc} ${args.join(' ')} failed:\n${run.stderr}`);
+    return;
+  }
+  console.log(`feedcast: ${module.name} built: ${output}`);
+}
 
-const cc = process.env.CC ?? 'cc';
-const linkFlags = process.platform === 'darwin' ? ['-bundle', '-undefined', 'dynamic_lookup'] : ['-shared'];
-mkdirSync(dirname(output), { recursive: true });
-const args = ['-O2', '-Wall', '-Wextra', '-fPIC', ...linkFlags, '-I', headers, '-o', output, source];
-const run = spawnSync(cc, args, { encoding: 'utf8', timeout: 120_000 });
-if (run.error !== undefined) skip(`${cc}: ${run.error.message}`);
-if (run.status !== 0) skip(`${cc} ${args.join(' ')} failed:\n${run.stderr}`);
-console.log(`feedcast: native fan-out built: ${output}`);
+function main() {
+  if (process.env.FEEDCAST_NATIVE === 'off') {
+    for (const m of modules) skip(m, 'FEEDCAST_NATIVE=off');
+    return;
+  }
+  if (process.platform !== 'linux' && process.platform !== 'darwin') {
+    for (const m of modules) skip(m, `no build for ${process.platform}`);
+    return;
+  }
+  // Node's headers: where npm is told they are (nodedir), else beside the node binary (/usr/bin/node → /usr/include/node).
+  const headerDirs = [process.env.npm_config_nodedir, resolve(dirname(process.execPath), '..')]
+    .filter((d) => d !== undefined && d !== '')
+    .map((d) => join(d, 'include/node'));
+  const headers = headerDirs.find((d) => existsSync(join(d, 'node_api.h')));
+  if (headers === undefined) {
+    for (const m of modules) skip(m, `node_api.h not found in ${headerDirs.join(' or ')}`);
+    return;
+  }
+  for (const m of modules) build(m, headers);
+}
+
+main();
+process.exit(strict && failed ? 1 : 0);

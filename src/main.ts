@@ -37,8 +37,8 @@ Publish:  ffmpeg -re -i INPUT -c copy -f mpegts http://HOST:8090/feed1.ffm   (or
 Watch:    http://HOST:8090/feed1.flv (HTTP-FLV), http://HOST:8090/feed1.ts (MPEG-TS)
 Pages:    http://HOST:8090/ (feeds and streams), /stat.html (status)
 
-Environment: FEEDCAST_HTTP_PORT, FEEDCAST_RTMP_PORT, FEEDCAST_RTSP_PORT (override the config's
-ports; 0 turns RTMP/RTSP off), FEEDCAST_LOG_LEVEL=debug|info|warn|error, FEEDCAST_LOG_FORMAT=json|pretty.
+Environment: FEEDCAST_HTTP_PORT, FEEDCAST_RTMP_PORT, FEEDCAST_RTSP_PORT, FEEDCAST_SRT_PORT (override
+the config's ports; 0 turns RTMP/RTSP/SRT off), FEEDCAST_LOG_LEVEL=debug|info|warn|error, FEEDCAST_LOG_FORMAT=json|pretty.
 Docs: README.md and docs/config.md.
 `;
 
@@ -90,6 +90,7 @@ async function main(argv: readonly string[]): Promise<number> {
     ['FEEDCAST_HTTP_PORT', (c, port) => ({ ...c, http: { ...c.http, port } })],
     ['FEEDCAST_RTMP_PORT', (c, port) => ({ ...c, rtmp: { ...c.rtmp, port } })],
     ['FEEDCAST_RTSP_PORT', (c, port) => ({ ...c, rtsp: { ...c.rtsp, port: port === 0 ? undefined : port } })],
+    ['FEEDCAST_SRT_PORT', (c, port) => ({ ...c, srt: { ...c.srt, port: port === 0 ? undefined : port } })],
   ];
   for (const [name, apply] of ports) {
     const value = process.env[name];

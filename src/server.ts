@@ -27,6 +27,8 @@ import { WebRtcRoute } from './protocols/webrtc/route.js';
 import { HttpServer } from './protocols/http/server.js';
 import { RtmpServer } from './protocols/rtmp/server.js';
 import { RtspServer } from './protocols/rtsp/server.js';
+import { nativeSrt } from './protocols/srt/native-srt.js';
+import { SrtServer } from './protocols/srt/server.js';
 import { SourceManager } from './transcode/launch.js';
 import { TranscodeRoute } from './protocols/http/transcode-route.js';
 import { TranscoderManager } from './transcode/transcoder-manager.js';
@@ -59,6 +61,10 @@ export interface RunningServer {
   readonly rtmpPort: number | undefined;
   /** The port the RTSP listener got, undefined when RTSP is off. */
   readonly rtspPort: number | undefined;
+  /** The UDP port the SRT listener got, undefined when SRT is off (no SRTPort, or no SRT module: `srtStatus` says). */
+  readonly srtPort: number | undefined;
+  /** "on (libsrt 1.5.1)", "off (no SRTPort)", or why the SRT module is missing. */
+  readonly srtStatus: string;
   /** The ports of the HTTPS and RTMPS listeners, undefined when off. */
   readonly httpsPort: number | undefined;
   readonly rtmpsPort: number | undefined;
@@ -87,6 +93,7 @@ export interface ServerOwners {
   readonly rtsp: RtspServer | undefined;
   readonly hooks: HookRunner;
   readonly slates: OfflineSlates;
+  readonly srt: SrtServer | undefined;
 }
 
 export async function startServer(config: ServerConfig, options: StartOptions = {}): Promise<RunningServer> {
@@ -113,6 +120,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     rtmp: RtmpServer;
     rtmps: RtmpServer;
     rtsp: RtspServer;
+    srt: SrtServer;
     http: HttpServer;
     egress: EgressThreads;
     ctx: ServerContext;
@@ -138,6 +146,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     await parts.rtmp?.close();
     await parts.rtmps?.close();
     await parts.rtsp?.close();
+    await parts.srt?.close();
     certs?.close();
     await parts.http?.close();
     await parts.egress?.stop();
@@ -254,6 +263,8 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   let rtmps: RtmpServer | undefined;
   let rtmpsPort: number | undefined;
   let rtspPort: number | undefined;
+  let srtPort: number | undefined;
+  let srtStatus = 'off (no SRTPort)';
   try {
     // Opens the single-port mux (WebRTCUDPPort/WebRTCTCP) now: a port in use fails the start, not the first viewer.
     await webrtc?.ready();
@@ -276,6 +287,19 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       const server = new RtspServer(ctx, { transcoders });
       parts.rtsp = server;
       rtspPort = await server.listen(config.rtsp.port, config.rtsp.bindAddress);
+    }
+    if (config.srt.port !== undefined) {
+      // Optional: without the SRT module (no libsrt at install) the server runs without SRT and says why.
+      const { module: srt, status } = nativeSrt();
+      if (srt === undefined) {
+        srtStatus = `off (${status})`;
+        log.warn('SRT is off', { reason: status, SRTPort: config.srt.port });
+      } else {
+        const server = new SrtServer(ctx, srt, { pesBudget: ctx.ingestBudgets.pes });
+        parts.srt = server;
+        srtPort = server.listen(config.srt.port, config.srt.bindAddress, config.srt.latencyMs);
+        srtStatus = `on (${status})`;
+      }
     }
   } catch (err) {
     await stopAll();
@@ -301,6 +325,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     ...(rtmp !== undefined ? [rtmp] : []),
     ...(rtmps !== undefined ? [rtmps] : []),
     ...(parts.rtsp !== undefined ? [parts.rtsp] : []),
+    ...(parts.srt !== undefined ? [parts.srt] : []),
   ];
   const configPath = options.configPath;
   if (configPath !== undefined) {
@@ -317,6 +342,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     http: `${config.http.bindAddress}:${httpPort}`,
     rtmp: rtmpPort !== undefined ? `${config.rtmp.bindAddress}:${rtmpPort}` : 'off',
     rtsp: rtspPort !== undefined ? `${config.rtsp.bindAddress}:${rtspPort}` : 'off',
+    srt: srtPort !== undefined ? `${config.srt.bindAddress}:${srtPort}` : srtStatus,
     ...(httpsPort !== undefined ? { https: `${config.http.bindAddress}:${httpsPort}` } : {}),
     ...(rtmpsPort !== undefined ? { rtmps: `${config.rtmp.bindAddress}:${rtmpsPort}` } : {}),
     feeds: feeds
@@ -332,6 +358,8 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     http,
     rtmpPort,
     rtspPort,
+    srtPort,
+    srtStatus,
     httpsPort,
     rtmpsPort,
     lifecycle,
@@ -349,6 +377,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       rtsp: parts.rtsp,
       hooks,
       slates,
+      srt: parts.srt,
     },
     reloadCertificates: () => certs?.reload() ?? Promise.resolve(true),
     reload: () => {

@@ -26,7 +26,7 @@ export interface AccessDeps {
   readonly children: { acquireSource(feedKey: string): (() => void) | undefined } | undefined;
 }
 
-export type ReadProtocol = 'http' | 'hls' | 'rtmp' | 'rtsp' | 'webrtc';
+export type ReadProtocol = 'http' | 'hls' | 'rtmp' | 'rtsp' | 'webrtc' | 'srt';
 
 /** What a read name resolves to: a declared stream (with its feed, if live) or a feed. */
 export interface ReadTarget {

@@ -150,6 +150,9 @@ const rejects: [scope: Scope, line: string, message: RegExp][] = [
   ['feed', 'ACL permit 127.0.0.1', /ACL action 'permit' must be allow or deny/],
   ['feed', 'ACL allow nosuch.invalid', /cannot resolve host name 'nosuch\.invalid'/],
   ['feed', 'PublishSecret ""', /PublishSecret needs a non-empty/],
+  ['feed', 'SRTPassphrase short', /SRTPassphrase must be 10 to 79 characters long \(SRT's limits\), not 5/],
+  ['global', 'SRTLatency 5', /SRTLatency 5 is out of range; it must be between 20 and 60000/],
+  ['global', 'SRTPort 70000', /out of range/],
   ['feed', 'HTTPPort 8090', /HTTPPort is not allowed inside <Feed>; it belongs at global level/],
   ['feed', 'Format flv', /Format is not allowed inside <Feed>; it belongs inside <Stream>/],
   ['feed', 'Fille /tmp/x', /unknown directive 'Fille' inside <Feed>; did you mean File/],
@@ -502,7 +505,16 @@ for (const [text, bytes] of sizes) {
 test('an empty file gives every default (same as defaultConfig)', async () => {
   const config = await parse('# nothing\n', 'empty.conf');
   // Issue 18 class 5: a config file without RTSPPort has no RTSP (the demo, without a file, has it).
-  assert.deepEqual(config, defaultConfig({ source: 'empty.conf', rtsp: { port: undefined, bindAddress: '0.0.0.0' } }));
+  // Issue 23: nor SRT without SRTPort (the demo listens on 8890).
+  assert.deepEqual(
+    config,
+    defaultConfig({
+      source: 'empty.conf',
+      rtsp: { port: undefined, bindAddress: '0.0.0.0' },
+      srt: { port: undefined, bindAddress: '0.0.0.0', latencyMs: 120 },
+    }),
+  );
+  assert.equal(defaultConfig().srt.port, 8890);
   assert.deepEqual(config.http, { port: 8090, bindAddress: '0.0.0.0' });
   assert.equal(config.rtsp.port, undefined);
   assert.equal(defaultConfig().rtsp.port, 5454);
@@ -540,6 +552,13 @@ const globalEffects: [text: string, check: (c: ServerConfig) => unknown, expecte
   ['RTSPBindAddress localhost', (c) => c.rtsp.bindAddress, '127.0.0.1'],
   ['RTMPPort 0', (c) => c.rtmp.port, 0],
   ['RTMPBindAddress 10.0.0.1', (c) => c.rtmp.bindAddress, '10.0.0.1'],
+  // Issue 23: a config file has no SRT unless it asks (SRTPort, or SRTBindAddress alone: 8890).
+  ['HTTPPort 8090', (c) => c.srt.port, undefined],
+  ['SRTPort 9000', (c) => [c.srt.port, c.srt.bindAddress, c.srt.latencyMs], [9000, '0.0.0.0', 120]],
+  ['SRTBindAddress 127.0.0.1', (c) => [c.srt.port, c.srt.bindAddress], [8890, '127.0.0.1']],
+  ['SRTPort 0', (c) => c.srt.port, undefined],
+  ['SRTPort 8890\nSRTLatency 400', (c) => c.srt.latencyMs, 400],
+  ['HTTPBindAddress 127.0.0.2\nSRTPort 8890', (c) => c.srt.bindAddress, '127.0.0.2'],
   ['MaxHTTPConnections 100', (c) => [c.maxHttpConnections, c.maxClients], [100, 100]],
   ['MaxClients 3000\nMaxHTTPConnections 4000', (c) => [c.maxHttpConnections, c.maxClients], [4000, 3000]],
   ['MaxBandwidth 1000', (c) => c.maxBandwidthKbps, 1000],
@@ -660,6 +679,7 @@ test('feed model: key, file, truncate, launch URL, secret, ACL', async () => {
       'FileMaxSize 1G',
       'Launch ffmpeg -re -i in.mp4',
       'PublishSecret abc',
+      'SRTPassphrase correct-horse-battery',
       'ACL allow localhost',
       'ACL deny 10.0.0.0/8',
       '</Feed>',
@@ -678,6 +698,8 @@ test('feed model: key, file, truncate, launch URL, secret, ACL', async () => {
   assert.deepEqual(f1.launch, ['ffmpeg', '-re', '-i', 'in.mp4']);
   assert.equal(f1.launchUrl, 'http://127.0.0.1:8091/feed1.ffm');
   assert.equal(f1.publishSecret, 'abc');
+  assert.equal(f1.srtPassphrase, 'correct-horse-battery');
+  assert.equal(cam.srtPassphrase, undefined);
   assert.equal(f1.acl.allows('::1'), true);
   assert.equal(f1.acl.allows('10.0.0.1'), false);
   assert.equal(f1.acl.allows('8.8.8.8'), true);

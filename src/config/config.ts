@@ -63,6 +63,8 @@ export interface ServerConfig {
   rtsp: { port: number | undefined; bindAddress: string };
   /** port 0: RTMP is off. */
   rtmp: { port: number; bindAddress: string; chunkSize: number };
+  /** port undefined: SRT is off. */
+  srt: { port: number | undefined; bindAddress: string; latencyMs: number };
   hls: { segmentSeconds: number; partSeconds: number; window: number; partHoldBack: number; idleTimeoutMs: number };
   transcodeIdleTimeoutMs: number;
   maxHttpConnections: number;
@@ -154,6 +156,8 @@ export interface FeedConfig {
   /** The URL ffserver appended to the Launch arguments: where the launched ffmpeg publishes. */
   launchUrl: string | undefined;
   publishSecret: string | undefined;
+  /** `SRTPassphrase`: SRT publishers and readers of the feed encrypt with it. */
+  srtPassphrase: string | undefined;
   acl: Acl;
   /** `DynamicACL FILE`: replaces `acl` when the file exists. */
   dynamicAcl: string | undefined;
@@ -261,6 +265,7 @@ function globalFields(g: Readonly<GlobalSettings>): GlobalFields {
     http: { port: g.httpPort, bindAddress: g.httpBindAddress },
     rtsp: { port: g.rtspPort, bindAddress: g.rtspBindAddress },
     rtmp: { port: g.rtmpPort, bindAddress: g.rtmpBindAddress, chunkSize: g.rtmpChunkSize },
+    srt: { port: g.srtPort, bindAddress: g.srtBindAddress, latencyMs: g.srtLatencyMs },
     hls: {
       segmentSeconds: g.hlsSegmentSeconds,
       partSeconds: g.hlsPartSeconds,
@@ -684,6 +689,8 @@ function checkGlobals(state: ParseState, report: Reporter): void {
   if (!state.explicit.has('rtspPort') && !state.explicit.has('rtspBindAddress')) g.rtspPort = undefined;
   if (!state.explicit.has('rtspBindAddress')) g.rtspBindAddress = g.httpBindAddress;
   if (!state.explicit.has('rtmpBindAddress')) g.rtmpBindAddress = g.httpBindAddress;
+  if (!state.explicit.has('srtPort') && !state.explicit.has('srtBindAddress')) g.srtPort = undefined;
+  if (!state.explicit.has('srtBindAddress')) g.srtBindAddress = g.httpBindAddress;
   const wildcard = g.httpBindAddress === '0.0.0.0' || g.httpBindAddress === '::';
   if (!state.explicit.has('webrtcBindAddress') && !wildcard) g.webrtcBindAddress = g.httpBindAddress;
   const clientsLine = state.explicit.get('maxClients');
@@ -796,6 +803,7 @@ function build(
     onDemand: f.onDemand,
     launchUrl: f.launch !== undefined ? `http://${hostPart}:${g.httpPort}/${f.name}` : undefined,
     publishSecret: f.publishSecret,
+    srtPassphrase: f.srtPassphrase,
     acl: acls.get(f) ?? Acl.allowAll(),
     dynamicAcl: f.dynamicAcl,
     requireReadToken: f.requireReadToken,

@@ -24,6 +24,10 @@ export interface GlobalSettings {
   rtmpPort: number;
   rtmpBindAddress: string;
   rtmpChunkSize: number;
+  /** undefined: SRT off. */
+  srtPort: number | undefined;
+  srtBindAddress: string;
+  srtLatencyMs: number;
   hlsSegmentSeconds: number;
   hlsPartSeconds: number;
   hlsWindow: number;
@@ -97,6 +101,9 @@ export const GLOBAL_DEFAULTS: Readonly<GlobalSettings> = Object.freeze({
   rtmpPort: 1935,
   rtmpBindAddress: '0.0.0.0',
   rtmpChunkSize: 4096,
+  srtPort: 8890, // off in a config file without SRTPort or SRTBindAddress; the demo listens on 8890
+  srtBindAddress: '0.0.0.0',
+  srtLatencyMs: 120, // libsrt's default for live mode
   hlsSegmentSeconds: 2,
   hlsPartSeconds: 0.5,
   hlsWindow: 12,
@@ -189,6 +196,7 @@ export interface FeedDraft {
   loop: boolean;
   onDemand: boolean;
   publishSecret: string | undefined;
+  srtPassphrase: string | undefined;
   aclSpecs: AclRuleSpec[];
   dynamicAcl: string | undefined;
   requireReadToken: boolean;
@@ -849,7 +857,7 @@ function deferResolve(site: Site, host: string, what: string, set: (address: str
 }
 
 function bindAddress(
-  key: 'httpBindAddress' | 'rtspBindAddress' | 'rtmpBindAddress',
+  key: 'httpBindAddress' | 'rtspBindAddress' | 'rtmpBindAddress' | 'srtBindAddress',
   name: string,
   listener: string,
   extra: Partial<DirectiveDef<string>> = {},
@@ -857,7 +865,7 @@ function bindAddress(
   return def<string>({
     name,
     group: 'global',
-    origin: name === 'RTMPBindAddress' ? 'feedcast' : 'ffserver',
+    origin: name === 'RTMPBindAddress' || name === 'SRTBindAddress' ? 'feedcast' : 'ffserver',
     value: v.host(),
     default: key === 'httpBindAddress' ? GLOBAL_DEFAULTS[key] : 'HTTPBindAddress',
     doc: `Address the ${listener} listener binds to. A host name is resolved at load (IPv4 preferred).`,
@@ -1132,6 +1140,29 @@ export const DIRECTIVES: readonly Directive[] = [
     value: v.int(128, 65536, 'BYTES', '4096'),
     doc: 'Chunk size of what the RTMP server sends. Every player gets the same, so the chunked bytes are made once and shared.',
     example: '4096',
+  }),
+  setting(
+    'srtPort',
+    {
+      name: 'SRTPort',
+      origin: 'feedcast',
+      value: v.port(0),
+      doc: 'UDP port of the SRT listener (publish and read MPEG-TS, `srt://HOST:PORT?streamid=publish:FEED`, docs/srt.md). 0 turns SRT off. Needs the SRT module (built at install against libsrt).',
+      differs:
+        'A config file without SRTPort (or SRTBindAddress, which alone means 8890) has no SRT; the built-in demo (no config file) listens on 8890.',
+      example: '8890',
+    },
+    (port, site) => {
+      if (port === 0) site.state.globals.srtPort = undefined;
+    },
+  ),
+  bindAddress('srtBindAddress', 'SRTBindAddress', 'SRT'),
+  setting('srtLatencyMs', {
+    name: 'SRTLatency',
+    origin: 'feedcast',
+    value: v.int(20, 60_000, 'MS', '120'),
+    doc: "SRT latency in milliseconds (libsrt's SRTO_LATENCY): how long a receiver holds packets to recover the lost ones. Each side uses the larger of its own and its peer's. About 4 times the round trip on a lossy network.",
+    example: '200',
   }),
   setting('hlsSegmentSeconds', {
     name: 'HLSSegmentDuration',
@@ -2019,6 +2050,28 @@ export const DIRECTIVES: readonly Directive[] = [
       feed.recordRetentionBytes = value.bytes;
     },
   }),
+  def<string>({
+    name: 'SRTPassphrase',
+    group: 'feed',
+    origin: 'feedcast',
+    value: {
+      syntax: 'PASSPHRASE (10 to 79 characters)',
+      minArgs: 1,
+      maxArgs: 1,
+      parse(args, name) {
+        const value = first(args);
+        if (value.length < 10 || value.length > 79) {
+          bad(`${name} must be 10 to 79 characters long (SRT's limits), not ${value.length}`);
+        }
+        return value;
+      },
+    },
+    doc: "SRT publishers and readers of this feed (and of its streams) must encrypt with this passphrase (AES, libsrt's SRTO_PASSPHRASE); a wrong or missing one is refused in the SRT handshake.",
+    example: 'correct-horse-battery',
+    feed(value, feed) {
+      feed.srtPassphrase = value;
+    },
+  }),
 
   // --- <Redirect> -----------------------------------------------------------------------------------------------
   def<string>({
@@ -2596,6 +2649,7 @@ export function newFeedDraft(name: string, line: number, where: string): FeedDra
     loop: true,
     onDemand: true,
     publishSecret: undefined,
+    srtPassphrase: undefined,
     aclSpecs: [],
     dynamicAcl: undefined,
     requireReadToken: false,

@@ -33,6 +33,11 @@ export const RESTART_RULES: readonly RestartRule[] = [
     changed: (a, b) => a.rtmp.port !== b.rtmp.port || a.rtmp.bindAddress !== b.rtmp.bindAddress,
   },
   {
+    directives: ['SRTPort', 'SRTBindAddress', 'SRTLatency'],
+    why: 'the SRT listener is opened at start (SRTPassphrase applies on reload)',
+    changed: (a, b) => differs(a.srt, b.srt),
+  },
+  {
     directives: ['HTTPSPort', 'RTMPSPort', 'SSLCertificate', 'SSLCertificateKey'],
     why: 'the TLS listeners are opened at start (the certificate files themselves are re-read when they change)',
     changed: (a, b) => differs(a.tls, b.tls),

@@ -68,15 +68,17 @@ test('describeConfig lists listeners, feeds with URLs, streams, redirects and wa
   assert.match(text, /Warnings \(1\)\n {2}check\.conf:3: Port is deprecated; use HTTPPort instead\n/);
 });
 
-test('describeConfig of the defaults, and feed URLs with RTMP and RTSP off', () => {
+test('describeConfig of the defaults, and feed URLs with RTMP, RTSP and SRT off', () => {
   const config = defaultConfig({
     rtmp: { port: 0, bindAddress: '0.0.0.0', chunkSize: 4096 },
     rtsp: { port: undefined, bindAddress: '0.0.0.0' },
+    srt: { port: undefined, bindAddress: '0.0.0.0', latencyMs: 120 },
     http: { port: 8090, bindAddress: '::1' },
   });
   const text = describeConfig(config);
   assert.match(text, /RTSP {2}off \(no RTSPPort\)/);
   assert.match(text, /RTMP {2}off \(RTMPPort 0\)/);
+  assert.match(text, /SRT {2}off \(no SRTPort\)/);
   assert.match(text, /Feeds \(0\)\n\nStreams \(0\)\n\nRedirects \(0\)\n\nWarnings \(0\)\n$/);
   const feed = {
     name: 'a',
@@ -93,6 +95,7 @@ test('describeConfig of the defaults, and feed URLs with RTMP and RTSP off', () 
     loop: true,
     onDemand: true,
     publishSecret: undefined,
+    srtPassphrase: undefined,
     acl: undefined as never,
     dynamicAcl: undefined,
     requireReadToken: false,

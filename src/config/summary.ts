@@ -25,8 +25,14 @@ function seconds(ms: number): string {
 }
 
 /** Base URLs of the listeners (undefined when a listener is off). */
-export function listenerUrls(config: ServerConfig): { http: string; rtsp: string | undefined; rtmp: string | undefined } {
+export function listenerUrls(config: ServerConfig): {
+  http: string;
+  rtsp: string | undefined;
+  rtmp: string | undefined;
+  srt: string | undefined;
+} {
   return {
+    srt: config.srt.port !== undefined ? `srt://${hostOf(config.srt.bindAddress)}:${config.srt.port}` : undefined,
     http: `http://${hostOf(config.http.bindAddress)}:${config.http.port}`,
     rtsp: config.rtsp.port !== undefined ? `rtsp://${hostOf(config.rtsp.bindAddress)}:${config.rtsp.port}` : undefined,
     rtmp: config.rtmp.port !== 0 ? `rtmp://${hostOf(config.rtmp.bindAddress)}:${config.rtmp.port}` : undefined,
@@ -41,9 +47,11 @@ export function feedUrls(config: ServerConfig, feed: FeedConfig): { publish: str
   if (urls.rtmp !== undefined) publish.push(`${urls.rtmp}/live/${feed.key}`);
   if (urls.rtsp !== undefined) publish.push(`${urls.rtsp}/${feed.key}`);
   if (config.webrtc.enabled) publish.push(`${urls.http}/${feed.key}/whip`);
+  if (urls.srt !== undefined) publish.push(`${urls.srt}?streamid=publish:${feed.key}`);
   const read = [`${urls.http}/${feed.key}.flv`, `${urls.http}/${feed.key}.ts`, `${urls.http}/${feed.key}/index.m3u8`];
   if (urls.rtsp !== undefined) read.push(`${urls.rtsp}/${feed.key}`);
   if (urls.rtmp !== undefined) read.push(`${urls.rtmp}/live/${feed.key}`);
+  if (urls.srt !== undefined) read.push(`${urls.srt}?streamid=read:${feed.key}`);
   return { publish, read };
 }
 
@@ -116,6 +124,9 @@ export function describeConfig(config: ServerConfig): string {
   out.push(`  RTSP  ${config.rtsp.port !== undefined ? `${config.rtsp.bindAddress}:${config.rtsp.port}` : 'off (no RTSPPort)'}`);
   out.push(`  RTMP  ${config.rtmp.port !== 0 ? `${config.rtmp.bindAddress}:${config.rtmp.port}` : 'off (RTMPPort 0)'}`);
   if (config.tls.rtmpsPort !== undefined) out.push(`  RTMPS  ${config.rtmp.bindAddress}:${config.tls.rtmpsPort}`);
+  out.push(
+    `  SRT  ${config.srt.port !== undefined ? `${config.srt.bindAddress}:${config.srt.port} (UDP, latency ${config.srt.latencyMs} ms)` : 'off (no SRTPort)'}`,
+  );
   out.push(`  WebRTC  ${describeWebRtcListeners(config)}`);
   out.push(
     `Limits  MaxClients ${config.maxClients}, MaxHTTPConnections ${config.maxHttpConnections}, MaxBandwidth ${config.maxBandwidthKbps} kbit/s`,
@@ -206,6 +217,7 @@ export function portSetting(config: ServerConfig, port: number): string | undefi
       'RTMPPort (default 1935; RTMPPort 0 turns RTMP off; environment: FEEDCAST_RTMP_PORT)',
     ],
     [config.rtsp.port, 'RTSPPort (environment: FEEDCAST_RTSP_PORT; without RTSPPort RTSP is off)'],
+    [config.srt.port, 'SRTPort (UDP; environment: FEEDCAST_SRT_PORT; without SRTPort SRT is off)'],
     [config.tls.httpsPort, 'HTTPSPort'],
     [config.tls.rtmpsPort, 'RTMPSPort'],
     [config.webrtc.enabled ? config.webrtc.udpPort : undefined, 'WebRTCUDPPort'],

@@ -79,6 +79,16 @@ export interface ConnectionView {
   targetKbps: number;
   actualKbps: number;
   chunksDropped: number;
+  /** SRT connections: libsrt's totals (lost: received for a publisher, sent for a reader). */
+  srt?: SrtConnectionView;
+}
+
+export interface SrtConnectionView {
+  packetsLost: number;
+  packetsRetransmitted: number;
+  packetsDropped: number;
+  rttMs: number;
+  encrypted: boolean;
 }
 
 function trackView(t: Track): TrackView {
@@ -183,5 +193,16 @@ export function connectionView(c: ConnectionInfo, now = Date.now()): ConnectionV
     targetKbps: Math.round(c.targetKbps),
     actualKbps: Math.round(c.counters['actualKbps'] ?? 0),
     chunksDropped: c.counters['chunksDropped'] ?? 0,
+    ...(c.counters['srtRttMs'] !== undefined
+      ? {
+          srt: {
+            packetsLost: c.counters['srtPacketsLost'] ?? 0,
+            packetsRetransmitted: c.counters['srtPacketsRetransmitted'] ?? 0,
+            packetsDropped: c.counters['srtPacketsDropped'] ?? 0,
+            rttMs: Math.round((c.counters['srtRttMs'] ?? 0) * 10) / 10,
+            encrypted: c.counters['srtEncrypted'] === 1,
+          },
+        }
+      : {}),
   };
 }

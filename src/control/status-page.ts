@@ -110,6 +110,15 @@ ${table(['Track', 'Type', 'kbit/s', 'Codec', 'Parameters'], trackRows, 'no track
     return `<tr><td>${i + 1}</td><td>${escapeHtml(v.target)}${v.role === 'publisher' ? ' (input)' : ''}</td><td>${escapeHtml(v.remoteAddress)}</td><td>${escapeHtml(v.protocol)}</td><td>${escapeHtml(v.state)}</td><td>${formatDuration(v.seconds * 1000)}</td><td>${v.targetKbps > 0 ? v.targetKbps : '-'}</td><td>${v.actualKbps}</td><td>${formatBytes(v.bytesIn + v.bytesOut)}</td><td>${v.chunksDropped}</td></tr>`;
   });
 
+  const srtRows = conns.flatMap((c) => {
+    const v = connectionView(c, now);
+    if (v.srt === undefined) return [];
+    const s = v.srt;
+    return [
+      `<tr><td>${escapeHtml(v.target)}${v.role === 'publisher' ? ' (input)' : ''}</td><td>${escapeHtml(v.remoteAddress)}</td><td>${s.packetsLost}</td><td>${s.packetsRetransmitted}</td><td>${s.packetsDropped}</td><td>${s.rttMs}</td><td>${s.encrypted ? 'yes' : 'no'}</td></tr>`,
+    ];
+  });
+
   const body = `<h1>Feedcast status</h1>
 <p class="muted">Feedcast ${escapeHtml(ctx.version)}, up ${formatDuration(now - ctx.startedAt.getTime())}. <a href="/">Feeds and streams</a> · <a href="/api/v1">API</a> · <a href="/metrics">metrics</a>. This page refreshes every 10 s.</p>
 <h2>Available streams</h2>
@@ -122,6 +131,6 @@ ${table(['Name', 'Feed', 'Kind', 'State', 'Restarts', 'Readers', 'Last error or 
 <h2>Connection status</h2>
 <p>Number of connections: ${conns.length} / ${ctx.config.maxClients}. Bandwidth in use: ${Math.round(ctx.access.bandwidthInUseKbps)}k / ${ctx.config.maxBandwidthKbps}k. Refused (server full): ${ctx.counters.refusedConnections}.</p>
 ${table(['#', 'File', 'IP', 'Proto', 'State', 'Time', 'Target kbit/s', 'Actual kbit/s', 'Bytes transferred', 'Dropped'], connRows, 'none')}
-<p class="muted">Generated at ${escapeHtml(new Date(now).toString())}</p>`;
+${srtRows.length > 0 ? `<h2>SRT connections</h2>\n${table(['File', 'IP', 'Packets lost', 'Retransmitted', 'Dropped (too late)', 'RTT ms', 'Encrypted'], srtRows, 'none')}\n` : ''}<p class="muted">Generated at ${escapeHtml(new Date(now).toString())}</p>`;
   return htmlPage('Feedcast status', body, { refreshSeconds: 10 });
 }

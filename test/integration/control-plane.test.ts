@@ -185,6 +185,7 @@ describe('control plane', { skip }, () => {
         FEEDCAST_HTTP_PORT: String(port),
         FEEDCAST_RTMP_PORT: '0',
         FEEDCAST_RTSP_PORT: '0',
+        FEEDCAST_SRT_PORT: '0',
         FEEDCAST_LOG_FORMAT: 'json',
       },
     });

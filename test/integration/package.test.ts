@@ -62,6 +62,7 @@ describe('the npm package', { skip: skipWithoutFfmpeg() }, () => {
         FEEDCAST_HTTP_PORT: String(port),
         FEEDCAST_RTMP_PORT: '0',
         FEEDCAST_RTSP_PORT: '0',
+        FEEDCAST_SRT_PORT: '0',
         FEEDCAST_LOG_FORMAT: 'json',
       },
     });

@@ -22,8 +22,12 @@ export interface RtmpPlayRequest {
 /** How long a player of an on-demand Launch/Source feed waits for the source's first tracks. */
 export const SOURCE_START_TIMEOUT_MS = 20_000;
 
-/** Waits until the feed has tracks, the socket closes or `timeoutMs` passes. */
-export function waitForTracks(feed: Feed, timeoutMs: number, socket: Socket): Promise<boolean> {
+/** Waits until the feed has tracks, the socket (or any connection that emits 'close') closes or `timeoutMs` passes. */
+export function waitForTracks(
+  feed: Feed,
+  timeoutMs: number,
+  socket: { on(event: 'close', listener: () => void): unknown; off(event: 'close', listener: () => void): unknown },
+): Promise<boolean> {
   if (feed.tracks.length > 0) return Promise.resolve(true);
   return new Promise((resolve) => {
     const done = (ok: boolean): void => {

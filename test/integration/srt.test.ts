@@ -1,0 +1,169 @@
+// SRT end to end (issue 23, part 1): real ffmpeg publishes MPEG-TS over SRT (libsrt on both sides)
+// and real ffmpeg/ffprobe read the feed over SRT; stream id forms, secrets, read tokens, a feed's
+// SRTPassphrase (right, wrong, missing), and counters on the API and the status page.
+
+import assert from 'node:assert/strict';
+import { describe, test, type TestContext } from 'node:test';
+import { signedQuery } from '../../src/access/auth.js';
+import type { ConnectionView } from '../../src/control/snapshot.js';
+import { nativeSrt } from '../../src/protocols/srt/native-srt.js';
+import { SrtServer } from '../../src/protocols/srt/server.js';
+import {
+  decodeFrames,
+  FFPROBE,
+  probePackets,
+  publish,
+  run,
+  skipWithoutFfmpeg,
+  type ProbeResult,
+} from '../helpers/media-tools.js';
+import { recordingLogger, type LogLine } from '../helpers/recording-logger.js';
+import { startTestServer, waitFor, type TestServer } from '../helpers/test-server.js';
+
+const srt = nativeSrt();
+const skip = skipWithoutFfmpeg() || (srt.module === undefined ? `SRT module missing: ${srt.status}` : false);
+
+/** An SRT listener on a free loopback port for `server` (closed when the test ends). */
+function startSrt(
+  t: TestContext,
+  server: TestServer,
+  latencyMs = 120,
+): { port: number; url: (streamId: string, extra?: string) => string } {
+  const module = srt.module;
+  if (module === undefined) throw new Error(srt.status);
+  const listener = new SrtServer(server.ctx, module, { pesBudget: server.ctx.ingestBudgets.pes });
+  const port = listener.listen(0, '127.0.0.1', latencyMs);
+  t.after(() => listener.close());
+  return {
+    port,
+    url: (streamId, extra = '') => `srt://127.0.0.1:${port}?streamid=${encodeURIComponent(streamId)}${extra}`,
+  };
+}
+
+function assertPlays(result: ProbeResult, what: string): void {
+  assert.deepEqual(result.streams.map((s) => s.codec_name).sort(), ['aac', 'h264'], `${what}: streams`);
+  const v = result.streams.find((s) => s.codec_type === 'video');
+  assert.equal(v?.width, 320, `${what}: width`);
+  assert.equal(v?.height, 240, `${what}: height`);
+  const video = result.packets.filter((p) => p.codec_type === 'video');
+  assert.ok(video.length >= 20, `${what}: ${video.length} video packets`);
+  const dts = video.map((p) => Number(p.dts_time));
+  for (let i = 1; i < dts.length; i++) assert.ok((dts[i] as number) > (dts[i - 1] as number), `${what}: DTS increases at ${i}`);
+}
+
+describe('SRT publish and read', { skip }, () => {
+  test('ffmpeg publishes over SRT (publish:feed); HTTP TS and an SRT reader (read:feed) decode it', async (t) => {
+    const server = await startTestServer(t, '<Feed x.ffm>\n</Feed>\n');
+    const srtListener = startSrt(t, server);
+    const pub = publish(srtListener.url('publish:x'), { codecs: 'h264-aac', seconds: 40 });
+    t.after(() => pub.stop());
+    const feed = server.ctx.feeds.get('x');
+    await waitFor('the feed to get tracks over SRT', () => (feed?.tracks.length ?? 0) === 2);
+    assert.equal(feed?.publisher?.protocol, 'srt');
+    assertPlays(await probePackets(server.url('/x.ts'), 2), '/x.ts');
+
+    const url = srtListener.url('#!::r=x,m=request');
+    const [probe, decoded] = await Promise.all([probePackets(url, 2), decodeFrames(url, 2)]);
+    assertPlays(probe, url);
+    assert.equal(decoded.errors, '', `${url}: no decode errors`);
+    assert.ok(decoded.videoFrames >= 40, `${url}: decoded ${decoded.videoFrames} video frames`);
+    assert.ok(decoded.audioFrames > 50, `${url}: decoded ${decoded.audioFrames} audio frames`);
+  });
+});
+
+/** The JSON of GET url. */
+async function getJson<T>(url: string): Promise<T> {
+  const res = await fetch(url);
+  assert.equal(res.status, 200, url);
+  return (await res.json()) as T;
+}
+
+/** ffprobe on an SRT URL that should fail: its exit code and stderr (bounded by SRT's own connect timeout). */
+function probeFails(url: string): Promise<{ code: number | null; stderr: string }> {
+  return run(FFPROBE, ['-v', 'error', '-show_streams', '-of', 'json', url], 30_000);
+}
+
+const PASS = 'correct-horse-battery';
+
+describe('SRT passphrases, secrets, tokens and counters', { skip }, () => {
+  test("a feed's SRTPassphrase: right one publishes and reads, encrypted; wrong or missing is refused in the handshake", async (t) => {
+    const server = await startTestServer(t, `<Feed p.ffm>\nSRTPassphrase ${PASS}\n</Feed>\n<Feed open.ffm>\n</Feed>\n`);
+    const listener = startSrt(t, server);
+    const pub = publish(listener.url('publish:p', `&passphrase=${PASS}`), { seconds: 40 });
+    t.after(() => pub.stop());
+    const feed = server.ctx.feeds.get('p');
+    await waitFor('the encrypted publisher', () => (feed?.tracks.length ?? 0) === 2);
+
+    // Counters: the API and the status page show the SRT connection, encrypted.
+    await waitFor('SRT counters on the publisher', () =>
+      server.ctx.connections.list().some((c) => c.counters['srtRttMs'] !== undefined),
+    );
+    const { connections } = await getJson<{ connections: ConnectionView[] }>(server.url('/api/v1/connections'));
+    const srtPublisher = connections.find((c) => c.protocol === 'SRT' && c.role === 'publisher');
+    assert.equal(srtPublisher?.target, 'p.ffm');
+    assert.equal(srtPublisher?.srt?.encrypted, true);
+    assert.equal(typeof srtPublisher?.srt?.packetsLost, 'number');
+    const page = await (await fetch(server.url('/stat.html'))).text();
+    assert.match(page, /<h2>SRT connections<\/h2>/);
+    assert.match(
+      page,
+      /<td>p\.ffm \(input\)<\/td><td>127\.0\.0\.1<\/td><td>\d+<\/td><td>\d+<\/td><td>\d+<\/td><td>[\d.]+<\/td><td>yes<\/td>/,
+    );
+
+    const good = await decodeFrames(listener.url('read:p', `&passphrase=${PASS}`), 2);
+    assert.ok(good.videoFrames >= 40, `decoded ${good.videoFrames} frames with the passphrase`);
+
+    const wrong = await probeFails(listener.url('read:p', '&passphrase=not-the-passphrase'));
+    assert.notEqual(wrong.code, 0, 'a wrong passphrase is refused');
+    const missing = await probeFails(listener.url('read:p'));
+    assert.notEqual(missing.code, 0, 'a missing passphrase is refused');
+    const unwanted = await probeFails(listener.url('read:open', `&passphrase=${PASS}`));
+    assert.notEqual(unwanted.code, 0, 'a passphrase to a feed without one is refused');
+    // A second publisher with a wrong passphrase never reaches the feed.
+    const intruder = publish(listener.url('publish:p', '&passphrase=wrong-passphrase-x'), { seconds: 5 });
+    t.after(() => intruder.stop());
+    assert.notEqual(await intruder.exited, 0, intruder.stderr());
+    assert.equal(feed?.publisher?.protocol, 'srt');
+    assert.equal(
+      server.ctx.connections.list().filter((c) => c.protocol === 'SRT').length,
+      1,
+      'only the publisher is connected: refused callers never became connections',
+    );
+  });
+
+  test('PublishSecret, unknown feeds, read tokens: the same policy as every protocol, with the reason logged', async (t) => {
+    const KEY = 'srt-test-read-token-key';
+    const lines: LogLine[] = [];
+    const server = await startTestServer(
+      t,
+      `ReadTokenKey ${KEY}\n<Feed s.ffm>\nPublishSecret s3cr3t\nRequireReadToken\n</Feed>\n`,
+      { log: recordingLogger(lines) },
+    );
+    const listener = startSrt(t, server);
+    const refusals = (): LogLine[] => lines.filter((l) => l.msg === 'srt caller refused' || l.msg === 'read refused');
+
+    const noSecret = publish(listener.url('publish:s'), { seconds: 30 });
+    t.after(() => noSecret.stop());
+    await waitFor('the publisher without the secret to be refused', () => refusals().length === 1);
+    assert.match(String(refusals()[0]?.fields['reason']), /secret/i);
+    const unknown = publish(listener.url('#!::r=nope,m=publish'), { seconds: 30 });
+    t.after(() => unknown.stop());
+    await waitFor('the publisher to an unknown feed to be refused', () => refusals().length === 2);
+    assert.match(String(refusals()[1]?.fields['reason']), /no feed named "nope"/);
+    await Promise.all([noSecret.stop(), unknown.stop()]);
+
+    const pub = publish(listener.url('#!::r=s,m=publish,secret=s3cr3t'), { seconds: 40 });
+    t.after(() => pub.stop());
+    await waitFor('the publisher with the secret', () => (server.ctx.feeds.get('s')?.tracks.length ?? 0) === 2);
+
+    const denied = await probeFails(listener.url('read:s'));
+    assert.notEqual(denied.code, 0, 'a reader without a token gets nothing');
+    assert.ok(
+      refusals().some((l) => l.msg === 'read refused' && l.fields['protocol'] === 'srt'),
+      JSON.stringify(refusals().map((l) => l.fields)),
+    );
+    const token = signedQuery(KEY, 's', 60);
+    const allowed = await probePackets(listener.url(`read:s?${token}`), 2);
+    assertPlays(allowed, 'read with a token');
+  });
+});
