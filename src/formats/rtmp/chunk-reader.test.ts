@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { FeedcastError, LimitExceededError, MalformedInputError } from '../../errors.js';
 import { ChunkStreamReader, type ChunkReaderOptions } from './chunk-reader.js';
+import { ByteBudget } from '../../media/byte-budget.js';
 import { encodeRtmpMessage, encodeRtmpMessages, rtmpMessageSize } from './chunk-writer.js';
 import { RtmpType, parseCommand, setChunkSizeMessage, type RtmpMessage } from './messages.js';
 
@@ -239,6 +240,37 @@ describe('ChunkStreamReader', () => {
     ];
     assert.equal(readAll(parts, { maxPendingBytes: 100 }).length, 1); // just the Set Chunk Size
     assert.throws(() => readAll(parts, { maxPendingBytes: 99 }), LimitExceededError);
+  });
+
+  it('charges a budget shared by readers, gives it back as messages complete or at release()', () => {
+    // Issue 25: many connections each under maxPendingBytes must not together pass the server's cap.
+    const budget = new ByteBudget(120);
+    const half = (csid: number): Buffer[] => [
+      encodeRtmpMessage(setChunkSizeMessage(50), 128),
+      hex(`${csid.toString(16).padStart(2, '0')} 000000 000064 08 00000000`), // a 100-byte message
+      Buffer.alloc(50), // half of it
+    ];
+    // Each part is copied out of its input buffer (1 of 63 bytes), so it is charged its own 50 bytes.
+    const a = new ChunkStreamReader(() => undefined, { budget });
+    for (const c of half(6)) a.push(Buffer.from(c));
+    assert.equal(budget.held, 50);
+    const b = new ChunkStreamReader(() => undefined, { budget });
+    for (const c of half(6)) b.push(Buffer.from(c));
+    assert.equal(budget.held, 100);
+    const c = new ChunkStreamReader(() => undefined, { budget });
+    for (const p of half(6).slice(0, 2)) c.push(p);
+    assert.throws(
+      () => c.push(Buffer.alloc(50)),
+      (err: unknown) => err instanceof LimitExceededError && /every RTMP connection/.test(err.message),
+    );
+    assert.equal(budget.held, 100);
+    // b's connection ends: its 50 bytes come back; a's message completes: all it held comes back.
+    b.release();
+    b.release(); // idempotent
+    assert.equal(budget.held, 50);
+    a.push(hex('c6'));
+    a.push(Buffer.alloc(50));
+    assert.equal(budget.held, 0);
   });
 
   it('refuses Set Chunk Size 0 and stays failed', () => {
