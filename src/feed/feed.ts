@@ -203,21 +203,27 @@ export class Feed extends TypedEmitter<FeedEvents> {
   }
 
   /**
+   * Why a new publisher would be refused now (the feed is gone, or its publisher still sends), or
+   * undefined when one may attach (a silent publisher is taken over).
+   */
+  busyReason(nowMs = Date.now()): string | undefined {
+    if (this.closed) return 'the feed has been removed';
+    const current = this.session;
+    if (current === undefined || nowMs - current.lastDataAt >= this.options.publisherTimeoutMs) return undefined;
+    // The refusal goes to the client: it says how and since when, never from where (issue 25 item 9).
+    return `already published by ${current.info.protocol} since ${current.info.startedAt.toISOString()}`;
+  }
+
+  /**
    * Attaches a publisher. One publisher per feed: a second one is refused with FeedBusyError
    * while the first is still sending, but takes over at once if the first has gone silent.
    */
   attachPublisher(info: PublisherInfo, nowMs = Date.now()): PublisherSession {
-    if (this.closed) throw new FeedBusyError(this.key, 'the feed has been removed');
+    const busy = this.busyReason(nowMs);
+    if (busy !== undefined) throw new FeedBusyError(this.key, busy);
     const current = this.session;
     if (current !== undefined) {
       const silentMs = nowMs - current.lastDataAt;
-      if (silentMs < this.options.publisherTimeoutMs) {
-        // The refusal goes to the client: it says how and since when, never from where (issue 25 item 9).
-        throw new FeedBusyError(
-          this.key,
-          `already published by ${current.info.protocol} since ${current.info.startedAt.toISOString()}`,
-        );
-      }
       this.log.warn('publisher silent, new publisher takes over', {
         silentMs,
         old: current.info.remoteAddress,

@@ -7,6 +7,7 @@ import { parseConfigText } from '../../src/config/config.js';
 import { FeedcastError } from '../../src/errors.js';
 import { parseAudioSpecificConfig } from '../../src/formats/aac/audio-specific-config.js';
 import { decodeAmf0All, encodeAmf0 } from '../../src/formats/amf/amf0.js';
+import { FfmDemuxer } from '../../src/formats/ffm/ffm-demuxer.js';
 import { FlvDemuxer } from '../../src/formats/flv/flv-demuxer.js';
 import { parseAvcc } from '../../src/formats/h264/avcc.js';
 import { parseHvcc } from '../../src/formats/h265/hvcc.js';
@@ -47,6 +48,7 @@ import type { DemuxerSink } from '../../src/media/demuxer.js';
 import { sniffIngestFormat } from '../../src/protocols/http/to-feed.js';
 import { parseRtspUrl, parseTransport, sessionIdOf } from '../../src/protocols/rtsp/messages.js';
 import { RtspFramer } from '../../src/protocols/rtsp/request-parser.js';
+import { ffmBodyOfFixture } from '../helpers/ffm-publisher.js';
 import { fixtureFrames } from '../helpers/fixture-frames.js';
 
 export interface FuzzTarget {
@@ -261,6 +263,20 @@ export const TARGETS: readonly FuzzTarget[] = [
     },
   },
   {
+    name: 'ffm',
+    // ffserver's feed file (the capture's publisher packets behind ffserver's header), and FFM2 packed
+    // from the H.264 + AAC fixture as ffmpeg 3.x sent it.
+    seeds: () => [
+      fixture('ffserver-feed1-head.ffm').subarray(0, 6 * 4096),
+      ffmBodyOfFixture('h264-aac.ts', 1e15).body.subarray(0, 6 * 4096),
+    ],
+    run(input) {
+      const d = new FfmDemuxer(nullSink);
+      chunked(input, (b) => d.push(b));
+      d.end();
+    },
+  },
+  {
     name: 'http-push',
     seeds: () => [
       fixture('h264-aac.ts').subarray(0, 16 * 188),
@@ -269,8 +285,9 @@ export const TARGETS: readonly FuzzTarget[] = [
     ],
     run(input) {
       const format = sniffIngestFormat(input.subarray(0, 512));
-      if (format !== 'mpegts' && format !== 'flv') return;
-      const d = format === 'mpegts' ? new TsDemuxer(nullSink) : new FlvDemuxer(nullSink);
+      if (format === undefined || format === 'unknown') return;
+      const d =
+        format === 'mpegts' ? new TsDemuxer(nullSink) : format === 'flv' ? new FlvDemuxer(nullSink) : new FfmDemuxer(nullSink);
       chunked(input, (b) => d.push(b));
       d.end();
     },

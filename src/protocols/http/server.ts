@@ -15,7 +15,7 @@ import { handleRead } from './from-feed.js';
 import { admitHttp, authorizeHttp } from './read-gate.js';
 import { sendHtml, sendRedirect, sendText, tooBusyResponse } from './respond.js';
 import type { HttpPages, HttpRoute } from './route.js';
-import { handlePublish } from './to-feed.js';
+import { answerFfmHandshake, handlePublish } from './to-feed.js';
 import { socketBytesWritten } from '../../streams/native-fanout.js';
 import { findByName } from '../../config/names.js';
 import { RefusalLog } from '../../observability/refusal-log.js';
@@ -307,6 +307,13 @@ export class HttpServer {
       const target = { name: feed.key, feed, stream: undefined };
       admitHttp(this.ctx, req, res, conn, target, url, () =>
         handleRead(this.ctx, req, res, { feed, format, variant: plainVariant, name, maxTimeSeconds: 0 }, conn),
+      );
+      return;
+    }
+    if (feed !== undefined && isRead(method) && /\.ffm$/i.test(name)) {
+      // ffmpeg <= 3.4 publishing to /feed1.ffm asks first which streams to encode (ref §3.2).
+      this.authorizeThen(req, res, conn, { action: 'publish', feed: feed.key, stream: undefined }, url, () =>
+        answerFfmHandshake(this.ctx, req, res, feed),
       );
       return;
     }

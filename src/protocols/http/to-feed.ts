@@ -1,17 +1,21 @@
 // HTTP publishing: `ffmpeg ... -f mpegts|flv http://host:8090/feed1.ffm` (POST or PUT, chunked
-// or with a length). The body's format is recognised from its first bytes and demuxed
+// or with a length), and the FFM2 stream of an ffmpeg <= 3.4 (`ffmpeg ... http://host:8090/feed1.ffm`,
+// ffserver-reference.md §3.2). The body's format is recognised from its first bytes and demuxed
 // in-process into the feed.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ConnectionInfo } from '../../access/connections.js';
-import { FeedBusyError, FeedcastError } from '../../errors.js';
+import { FeedBusyError, FeedcastError, UnsupportedError } from '../../errors.js';
 import type { Feed, PublisherSession } from '../../feed/feed.js';
+import { FfmDemuxer } from '../../formats/ffm/ffm-demuxer.js';
 import { FlvDemuxer } from '../../formats/flv/flv-demuxer.js';
+import { encodeFfmHeader } from '../../formats/ffm/ffm-header.js';
 import { TsDemuxer } from '../../formats/mpegts/ts-demuxer.js';
 import type { ByteBudget } from '../../media/byte-budget.js';
 import type { Demuxer, DemuxerSink } from '../../media/demuxer.js';
 import { throttledWarner } from '../../observability/throttled-warn.js';
 import type { ServerContext } from '../../server-context.js';
+import { ffmHandshakeHeader } from '../../transcode/ffm-handshake.js';
 import { sendText } from './respond.js';
 
 /** What the first bytes of a pushed body say it is. */
@@ -24,14 +28,18 @@ export type IngestFormat = 'mpegts' | 'flv' | 'ffm' | 'unknown';
 export function sniffIngestFormat(head: Buffer): IngestFormat | undefined {
   if (head.length === 0) return undefined;
   if (head[0] === 0x47) return 'mpegts';
-  if (head.length < 3) return head.subarray(0, 3).equals(Buffer.from('FLV').subarray(0, head.length)) ? undefined : 'unknown';
+  if (head.length < 3) {
+    const prefixOf = (magic: string): boolean => head.equals(Buffer.from(magic).subarray(0, head.length));
+    return prefixOf('FLV') || prefixOf('FFM') ? undefined : 'unknown';
+  }
   if (head.subarray(0, 3).toString('latin1') === 'FLV') return 'flv';
   if (head.length < 4) return undefined;
   if (head.subarray(0, 3).toString('latin1') === 'FFM') return 'ffm';
   return 'unknown';
 }
 
-function makeDemuxer(format: 'mpegts' | 'flv', sink: DemuxerSink, pesBudget: ByteBudget | undefined): Demuxer {
+function makeDemuxer(format: 'mpegts' | 'flv' | 'ffm', sink: DemuxerSink, pesBudget: ByteBudget | undefined): Demuxer {
+  if (format === 'ffm') return new FfmDemuxer(sink);
   return format === 'flv' ? new FlvDemuxer(sink) : new TsDemuxer(sink, pesBudget !== undefined ? { pesBudget } : {});
 }
 
@@ -124,17 +132,10 @@ export function handlePublish(
         head = head.length === 0 ? chunk : Buffer.concat([head, chunk]);
         const format = sniffIngestFormat(head);
         if (format === undefined) return;
-        if (format === 'ffm') {
-          fail(
-            415,
-            'This is an FFM stream from ffmpeg 3.4 or older, which Feedcast does not read yet. Publish with "-f mpegts" or "-f flv" instead.',
-          );
-          return;
-        }
         if (format === 'unknown') {
           fail(
             415,
-            `The body is neither MPEG-TS nor FLV (first bytes ${head.subarray(0, 8).toString('hex')}). Publish with ffmpeg "-f mpegts" or "-f flv".`,
+            `The body is neither MPEG-TS nor FLV, nor the FFM of ffmpeg 3.4 or older (first bytes ${head.subarray(0, 8).toString('hex')}). Publish with ffmpeg "-f mpegts" or "-f flv".`,
           );
           return;
         }
@@ -145,7 +146,7 @@ export function handlePublish(
       demuxer.push(chunk);
     } catch (err) {
       if (err instanceof FeedcastError) {
-        fail(400, `Cannot follow the published stream: ${err.message}`);
+        fail(err instanceof UnsupportedError ? 415 : 400, `Cannot follow the published stream: ${err.message}`);
         return;
       }
       throw err;
@@ -172,4 +173,34 @@ export function handlePublish(
     demuxer?.close?.();
     if (!session.isEnded) session.end('connection closed');
   });
+}
+
+/**
+ * ffmpeg <= 3.4's first connection to `http://host:8090/feed1.ffm` (ffserver-reference.md §3.2): a
+ * GET whose answer is an FFM2 header block listing the streams to encode and their settings. A feed
+ * that is being published refuses it (409), as ffserver did, so the second publisher learns it
+ * before it starts encoding.
+ */
+export function answerFfmHandshake(ctx: ServerContext, req: IncomingMessage, res: ServerResponse, feed: Feed): void {
+  const busy = feed.busyReason();
+  if (busy !== undefined) {
+    sendText(res, 409, `Feed ${feed.key} is busy: ${busy}. Only one publisher may send to a feed.`, { Connection: 'close' });
+    return;
+  }
+  let body: Buffer;
+  try {
+    body = encodeFfmHeader(ffmHandshakeHeader(ctx.config, feed.key));
+  } catch (err) {
+    if (!(err instanceof FeedcastError)) throw err;
+    sendText(res, 500, `Cannot describe feed ${feed.key} to an FFM publisher: ${err.message}`);
+    return;
+  }
+  ctx.log.info('FFM handshake: stream layout sent', { feed: feed.key, publisher: req.socket.remoteAddress });
+  res.writeHead(200, {
+    'Content-Type': 'application/x-octet-stream',
+    'Content-Length': String(body.length),
+    Pragma: 'no-cache',
+    Connection: 'close',
+  });
+  res.end(req.method === 'HEAD' ? undefined : body);
 }
