@@ -50,8 +50,11 @@ const GENERIC_OPTIONS = new Set([
 
 /** CLI options whose AVOption has another name. */
 const RENAMED: Readonly<Record<string, string>> = { s: 'video_size', pix_fmt: 'pixel_format' };
-/** CLI options with no AVOption counterpart (`-tag:v` sets codec_tag through the CLI only). */
-const CLI_ONLY = new Set(['tag', 'r']);
+/**
+ * CLI options with no AVOption counterpart: `-tag:v` sets codec_tag through the CLI, `-r` is the
+ * time base here, filters (`-filter:v fps=N`) run in ffmpeg, not in the encoder.
+ */
+const CLI_ONLY = new Set(['tag', 'r', 'filter', 'vf', 'af', 'fps_mode', 'vsync']);
 /** Rate options whose values the CLI writes with an SI suffix (`400k`). */
 const RATE_OPTIONS = new Set(['b', 'ab', 'bt', 'maxrate', 'minrate', 'bufsize']);
 
