@@ -31,6 +31,8 @@ import { nativeSrt } from './protocols/srt/native-srt.js';
 import { SrtServer } from './protocols/srt/server.js';
 import { SourceManager } from './transcode/launch.js';
 import { TranscodeRoute } from './protocols/http/transcode-route.js';
+import { RecordingRoute } from './protocols/http/recording-route.js';
+import { admitHttp } from './protocols/http/read-gate.js';
 import { TranscoderManager } from './transcode/transcoder-manager.js';
 import { OfflineSlates } from './transcode/offline-slate.js';
 import type { ReloadSummary, ServerContext } from './server-context.js';
@@ -246,6 +248,13 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   http.addRoute(new MetricsRoute(ctx, { hooks: () => hooks.status() }));
   http.addRoute(new EventsRoute(lifecycle, () => ctx.config));
   http.addRoute(new TranscodeRoute(ctx, transcoders, sources));
+  http.addRoute(
+    new RecordingRoute({
+      access: ctx.access,
+      recordings,
+      admit: (req, res, conn, target, url, serve) => admitHttp(ctx, req, res, conn, target, url, serve),
+    }),
+  );
   const hls = new HlsRoute(ctx, { ...hlsRouteSettings(config), transcoders });
   parts.hls = hls;
   http.addRoute(hls);

@@ -15,7 +15,8 @@ import type { RecordingsListing } from '../../src/record/listing.js';
 import { scanFmp4File } from '../../src/record/fmp4-file.js';
 import { tempDir } from '../helpers/feedfile-fixtures.js';
 import { fixtureFrames } from '../helpers/fixture-frames.js';
-import { FFPROBE, publish, run, skipWithoutFfmpeg } from '../helpers/media-tools.js';
+import { FFMPEG, FFPROBE, publish, run, skipWithoutFfmpeg } from '../helpers/media-tools.js';
+import { tokenOutput } from '../../src/access/token-cli.js';
 import {
   byteCounter,
   skipWithoutExt4ImageNamespace,
@@ -360,4 +361,139 @@ describe('a recording disk that turns read-only', { skip: skip || skipWithoutExt
     server.child.kill('SIGTERM');
     assert.equal(await server.exited, 0, server.output().slice(-2000));
   });
+});
+
+describe('time-range playback: /FEED.mp4?start=&end=', { skip }, () => {
+  test(
+    'a progressive MP4 across files: starts on the keyframe at or before start, ends at end, seekable with -ss, admitted like any read',
+    { timeout: 120_000 },
+    async (t) => {
+      const dir = tempDir(t);
+      const server = await startTestServer(
+        t,
+        `ReadTokenKey s3cret\n<Feed cam.ffm>\n  Record on\n  RecordSegment 3s\n  RequireReadToken\n  RecordPath ${dir}/%feed/%H%M%S.mp4\n</Feed>\n`,
+      );
+      const token = tokenOutput(['cam', '--key', 's3cret']);
+      const pub = publish(server.url('/cam.ffm'), { seconds: 10 });
+      t.after(() => pub.stop());
+      assert.equal(await pub.exited, 0, pub.stderr());
+      await waitFor('the files to be finished', async () => {
+        const l = await listing(server.url(''), 'cam');
+        return l.files.length >= 3 && l.files.every((f) => !f.writing);
+      });
+      const span = (await listing(server.url(''), 'cam')).spans[0]!;
+      const startMs = span.startMs + 2500;
+      const endMs = span.startMs + 7300;
+      const query = `start=${new Date(startMs).toISOString()}&end=${(endMs / 1000).toFixed(3)}`;
+
+      // Admission: the feed needs a read token for every read, recordings too.
+      assert.equal((await fetch(server.url(`/cam.mp4?${query}`))).status, 401);
+      const bad = await fetch(server.url(`/cam.mp4?start=yesterday-ish&${token}`));
+      assert.equal(bad.status, 400);
+      assert.match(await bad.text(), /is not a time/);
+      assert.equal(
+        (await fetch(server.url(`/cam.mp4?start=${(startMs / 1000).toFixed(0)}&end=${(startMs / 1000 - 5).toFixed(0)}&${token}`)))
+          .status,
+        400,
+      );
+      const none = await fetch(
+        server.url(
+          `/cam.mp4?start=${(span.startMs / 1000 - 3600).toFixed(0)}&end=${(span.startMs / 1000 - 3000).toFixed(0)}&${token}`,
+        ),
+      );
+      assert.equal(none.status, 404);
+      assert.match(await none.text(), /Nothing of cam is recorded/);
+
+      const res = await fetch(server.url(`/cam.mp4?${query}&${token}`));
+      assert.equal(res.status, 200, await res.clone().text());
+      assert.equal(res.headers.get('content-type'), 'video/mp4');
+      const body = Buffer.from(await res.arrayBuffer());
+      assert.equal(body.length, Number(res.headers.get('content-length')));
+      assert.equal(body.toString('latin1', 4, 8), 'ftyp');
+      assert.equal(body.toString('latin1', 36, 40), 'moov', 'the moov comes first');
+      const firstWall = Date.parse(res.headers.get('x-recording-start')!);
+      assert.ok(
+        firstWall <= startMs + 1 && firstWall > startMs - 1000 - 50,
+        `starts ${startMs - firstWall} ms before start (GOP 1 s)`,
+      );
+      const path = join(dir, 'range.mp4');
+      writeFileSync(path, body);
+
+      const { stdout, stderr, code } = await run(
+        FFPROBE,
+        [
+          '-v',
+          'error',
+          '-select_streams',
+          'v:0',
+          '-show_packets',
+          '-show_entries',
+          'packet=pts_time,dts_time,duration_time,flags:format=duration',
+          '-of',
+          'json',
+          path,
+        ],
+        30_000,
+      );
+      assert.equal(code, 0, stderr);
+      const probe = JSON.parse(stdout) as {
+        packets: { pts_time: string; dts_time: string; duration_time: string; flags: string }[];
+        format: { duration: string };
+      };
+      const packets = probe.packets;
+      assert.ok(packets[0]!.flags.startsWith('K'), 'the first frame is a keyframe');
+      const last = packets[packets.length - 1]!;
+      const wanted = (endMs - firstWall) / 1000;
+      const videoEnd = Number(last.dts_time) + Number(last.duration_time);
+      assert.ok(
+        Math.abs(videoEnd - wanted) <= 0.041,
+        `video ends at ${videoEnd} s, asked ${wanted.toFixed(3)} s: within a frame`,
+      );
+      assert.equal(packets.length, Math.round(videoEnd * 25), 'one frame every 40 ms, none missing across the file boundaries');
+      for (let i = 1; i < packets.length; i++) {
+        assert.ok(
+          Math.abs(Number(packets[i]!.dts_time) - Number(packets[i - 1]!.dts_time) - 0.04) < 0.002,
+          `DTS step at packet ${i}`,
+        );
+      }
+      assert.ok(Math.abs(Number(probe.format.duration) - videoEnd) < 0.05, `duration ${probe.format.duration} s`);
+      const decoded = await probeFile(path);
+      assert.equal(decoded.errors, '');
+      assert.equal(decoded.videoFrames, packets.length, 'every frame decodes');
+      assert.ok(decoded.audioFrames > 0);
+
+      // Seekable: -ss 2 reads from the keyframe at or before 2 s (the index), not from the start.
+      const seek = await run(
+        FFPROBE,
+        [
+          '-v',
+          'error',
+          '-read_intervals',
+          '2%+#1',
+          '-select_streams',
+          'v:0',
+          '-show_entries',
+          'packet=pts_time,flags',
+          '-of',
+          'json',
+          path,
+        ],
+        30_000,
+      );
+      const seekPacket = (JSON.parse(seek.stdout) as { packets: { pts_time: string; flags: string }[] }).packets[0]!;
+      assert.ok(
+        seekPacket.flags.startsWith('K') && Number(seekPacket.pts_time) <= 2.001 && Number(seekPacket.pts_time) > 0.9,
+        `-ss 2 lands on ${seekPacket.pts_time}`,
+      );
+      const ss = await run(FFMPEG, ['-v', 'error', '-ss', '3', '-i', path, '-frames:v', '1', '-f', 'null', '-'], 30_000);
+      assert.equal(ss.code, 0, ss.stderr);
+
+      // Byte ranges (browsers seek with them).
+      const part = await fetch(server.url(`/cam.mp4?${query}&${token}`), { headers: { Range: 'bytes=100-199' } });
+      assert.equal(part.status, 206);
+      assert.deepEqual(Buffer.from(await part.arrayBuffer()), body.subarray(100, 200));
+      const tail = await fetch(server.url(`/cam.mp4?${query}&${token}`), { headers: { Range: `bytes=${body.length - 5000}-` } });
+      assert.deepEqual(Buffer.from(await tail.arrayBuffer()), body.subarray(body.length - 5000));
+    },
+  );
 });
