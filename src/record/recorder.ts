@@ -26,6 +26,8 @@ const AUDIO_FRAGMENT_90K = 90_000;
  * (audio interleaved late, with a DTS before the keyframe) for this much more feed time.
  */
 const DRAIN_90K = 90_000;
+/** The feed's clock and the wall clock may drift this far apart before a new file re-anchors. */
+const REANCHOR_MS = 5000;
 /** A TS packet's worth of overhead per frame, for the queue bound. */
 const TS_OVERHEAD_BYTES = 376;
 
@@ -81,6 +83,12 @@ export class Recorder {
   private readonly unsubscribe: (() => void)[] = [];
   private readonly counters = { bytesWritten: 0, filesStarted: 0, framesDropped: 0, writeErrors: 0 };
   private lastError: string | undefined;
+  /**
+   * Wall-clock time of a feed DTS: frames are timed by the feed's clock (continuous, real gaps
+   * included), not by when they happen to arrive, so a busy moment does not open a gap in the
+   * listing. Set at the first file and again when the two clocks drift apart by REANCHOR_MS.
+   */
+  private anchor: { wallMs: number; dts90k: number } | undefined;
   /** The failure in force: a lasting one is logged once, and its end once. */
   private failing: string | undefined;
   private readonly finishing = new Set<Promise<void>>();
@@ -115,6 +123,11 @@ export class Recorder {
     };
   }
 
+  private wallOf(dts90k: number): number {
+    const a = this.anchor;
+    return a === undefined ? Date.now() : a.wallMs + (dts90k - a.dts90k) / 90;
+  }
+
   // ---- hot path (synchronous, no copies) ----
 
   private onFrame(frame: Frame): void {
@@ -127,7 +140,7 @@ export class Recorder {
     if (draining !== undefined) {
       const old = draining.seg.fragmenter;
       if (frame.dts90k < draining.untilDts90k && old?.carries(frame.trackId) === true) {
-        old.add(frame, Date.now());
+        old.add(frame, this.wallOf(frame.dts90k));
         return;
       }
       if (frame.dts90k >= draining.untilDts90k + DRAIN_90K) this.finishDraining();
@@ -151,7 +164,7 @@ export class Recorder {
       seg = this.startSegment(frame);
       if (seg === undefined) return;
     }
-    const wallMs = Date.now();
+    const wallMs = this.wallOf(frame.dts90k);
     if (seg.fragmenter !== undefined) {
       const fragmenter = seg.fragmenter;
       if (!fragmenter.carries(frame.trackId)) return;
@@ -207,7 +220,11 @@ export class Recorder {
     } else {
       muxer = new TsMuxer(tracks);
     }
-    const wallMs = Date.now();
+    const now = Date.now();
+    if (this.anchor === undefined || Math.abs(now - this.wallOf(first.dts90k)) > REANCHOR_MS) {
+      this.anchor = { wallMs: now, dts90k: first.dts90k };
+    }
+    const wallMs = this.wallOf(first.dts90k);
     const path = expandRecordPath(this.settings.pathPattern, this.feed.key, wallMs);
     const seg: Segment = {
       format,

