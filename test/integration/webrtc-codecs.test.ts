@@ -6,7 +6,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { skipWithoutChromium } from '../helpers/browser.js';
-import { probePackets, skipWithoutFfmpeg } from '../helpers/media-tools.js';
+import { HlsRoute } from '../../src/protocols/hls/route.js';
+import { decodeFrames, FFPROBE, probePackets, run, skipWithoutFfmpeg } from '../helpers/media-tools.js';
 import { waitFor } from '../helpers/test-server.js';
 import { WHEP_CLIENT, WHIP_CLIENT } from '../helpers/webrtc-browser.js';
 import { sharedWebRtcBrowser, webrtcServer } from '../helpers/webrtc-server.js';
@@ -62,6 +63,31 @@ describe('VP8, VP9 and AV1 over WebRTC', { skip }, () => {
       const received = last.framesReceived - first.framesReceived;
       const decoded = last.framesDecoded - first.framesDecoded;
       assert.ok(decoded >= received - 2, `decoded ${decoded} of the ${received} frames received`);
+
+      if (codec !== 'AV1') {
+        // fMP4 HLS carries VP8 and VP9 (vp08/vp09 sample entries with vpcC): ffmpeg decodes the playlist.
+        const hls = new HlsRoute(server.ctx);
+        t.after(() => hls.close());
+        server.http.addRoute(hls);
+        const probe = await run(
+          FFPROBE,
+          [
+            '-v',
+            'error',
+            '-select_streams',
+            'v:0',
+            '-show_entries',
+            'stream=codec_name,width,height',
+            '-of',
+            'csv=p=0',
+            server.url('/feed1/index.m3u8'),
+          ],
+          60_000,
+        );
+        assert.equal(probe.stdout.trim().split('\n')[0], `${codec.toLowerCase()},640,360`, probe.stderr);
+        const decoded = await decodeFrames(server.url('/feed1/index.m3u8'), 2, 60_000);
+        assert.ok(decoded.videoFrames >= 25, `${decoded.videoFrames} frames decoded from HLS; ${decoded.errors}`);
+      }
 
       // A container without VP8, VP9 or AV1 here (MPEG-TS) still serves what it carries, the Opus audio, without
       // waiting for a video keyframe it will never mux.

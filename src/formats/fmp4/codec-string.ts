@@ -40,12 +40,20 @@ export function aacCodecString(asc: Buffer): string {
   return `mp4a.40.${parseAudioSpecificConfig(asc).objectType}`;
 }
 
+function vpField(n: number | undefined): string {
+  return String(n ?? 0).padStart(2, '0');
+}
+
 export function codecString(t: Fmp4Track): string {
   switch (t.codec) {
     case 'h264':
       return avcCodecString(t.config);
     case 'h265':
       return hevcCodecString(t.config);
+    case 'vp8':
+    case 'vp9':
+      // vpNN.PP.LL.DD (VP codec binding, Codecs Parameter String): profile, level, bit depth from vpcC.
+      return `${t.codec === 'vp8' ? 'vp08' : 'vp09'}.${vpField(t.config[4])}.${vpField(t.config[5])}.${vpField((t.config[6] ?? 0) >> 4)}`;
     case 'aac':
       return aacCodecString(t.config);
   }

@@ -259,3 +259,19 @@ describe('fMP4 read by ffprobe', { skip: skipWithoutFfmpeg() }, () => {
     });
   }
 });
+
+describe('VP8 and VP9 sample entries', () => {
+  test('vp09/vp08 with a vpcC (version 1: profile 0, the level of the picture size, 8 bits, 4:2:0) and their codec strings', () => {
+    const vp9 = fmp4TrackOf({ id: 0, kind: 'video', codec: 'vp9', width: 640, height: 360 });
+    const vp8 = fmp4TrackOf({ id: 0, kind: 'video', codec: 'vp8', width: 1920, height: 1080 });
+    assert.ok(vp9 !== undefined && vp8 !== undefined);
+    // version 1, flags 0 | profile 0 | level 2.1 | bitDepth 8, chromaSubsampling 0, full range 0 | colour 2, 2, 2 | no init data
+    assert.deepEqual([...vp9.config], [1, 0, 0, 0, 0, 21, 0x80, 2, 2, 2, 0, 0]);
+    assert.equal(codecString(vp9), 'vp09.00.21.08');
+    assert.equal(codecString(vp8), 'vp08.00.41.08');
+    const init = encodeInitSegment([vp9]);
+    const at = init.indexOf('vp09');
+    assert.ok(at > 0 && init.indexOf('vpcC') > at, 'vp09 holds vpcC');
+    assert.equal(init.readUInt16BE(at + 4 + 24), 640, 'the sample entry says the width');
+  });
+});

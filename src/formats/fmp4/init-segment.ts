@@ -1,6 +1,7 @@
 // The fMP4/CMAF initialization segment (ISO/IEC 14496-12 8.2-8.8, CMAF 7.3.1): ftyp + moov with
 // one trak per track and mvex/trex, no samples. Sample entries: avc1+avcC and hvc1+hvcC
-// (14496-15 5.4, 8.4), mp4a+esds (14496-14 5.6, 14496-1 7.2.6).
+// (14496-15 5.4, 8.4), vp08/vp09+vpcC (VP Codec ISO Media File Format Binding 1.0, 2.2-2.3),
+// mp4a+esds (14496-14 5.6, 14496-1 7.2.6).
 
 import type { Track } from '../../media/track.js';
 import { parseAudioSpecificConfig } from '../aac/audio-specific-config.js';
@@ -13,10 +14,10 @@ export interface Fmp4Track {
   readonly trackId: number;
   readonly feedTrackId: number;
   readonly kind: 'video' | 'audio';
-  readonly codec: 'h264' | 'h265' | 'aac';
+  readonly codec: 'h264' | 'h265' | 'vp8' | 'vp9' | 'aac';
   /** Units per second of this track's times: 90 000 for video, the sample rate for audio. */
   readonly timescale: number;
-  /** avcC, hvcC or AudioSpecificConfig. */
+  /** The payload of avcC, hvcC or vpcC, or the AudioSpecificConfig. */
   readonly config: Buffer;
   readonly width: number;
   readonly height: number;
@@ -26,6 +27,22 @@ export interface Fmp4Track {
 
 /** The fMP4 view of a feed track, or undefined when fMP4 here cannot carry it (codec or missing config). */
 export function fmp4TrackOf(track: Track): Fmp4Track | undefined {
+  if (track.codec === 'vp8' || track.codec === 'vp9') {
+    const width = track.width ?? 0;
+    const height = track.height ?? 0;
+    return {
+      trackId: track.id + 1,
+      feedTrackId: track.id,
+      kind: 'video',
+      codec: track.codec,
+      timescale: 90_000,
+      config: vpcc(vpLevel(width, height)),
+      width,
+      height,
+      sampleRate: 0,
+      channels: 0,
+    };
+  }
   const config = track.config;
   if (config === undefined || config.length === 0) return undefined;
   if (track.codec === 'h264' || track.codec === 'h265') {
@@ -136,11 +153,44 @@ export function dinfBox(): Box {
   return containerBox('dinf', [fullBox('dref', 0, 0, 4, (w) => w.u32(1), [url])]);
 }
 
-/** VisualSampleEntry (12.1.3) avc1/hvc1 with its configuration box. */
+/**
+ * The payload of a vpcC box (VP codec binding 2.3, version 1) for 8-bit 4:2:0 profile 0, what
+ * browsers send over WebRTC (VP8 has no profile here; WHIP prefers VP9 profile 0):
+ *   version(8) = 1, flags(24); profile(8), level(8), bitDepth(4), chromaSubsampling(3),
+ *   videoFullRangeFlag(1), colourPrimaries(8), transferCharacteristics(8), matrixCoefficients(8)
+ *   (2: unspecified), codecInitializationDataSize(16) = 0.
+ */
+function vpcc(level: number): Buffer {
+  return Buffer.from([1, 0, 0, 0, 0, level, (8 << 4) | (0 << 1) | 0, 2, 2, 2, 0, 0]);
+}
+
+/** The VP9 level (Annex A: 10, 11, 20 ... as tens and units) whose picture size holds WxH. */
+export function vpLevel(width: number, height: number): number {
+  const samples = width * height;
+  const levels: [number, number][] = [
+    [36_864, 10],
+    [73_728, 11],
+    [122_880, 20],
+    [245_760, 21],
+    [552_960, 30],
+    [983_040, 31],
+    [2_228_224, 41],
+    [8_912_896, 52],
+    [35_651_584, 62],
+  ];
+  return levels.find(([max]) => samples <= max)?.[1] ?? 62;
+}
+
+const SAMPLE_ENTRY = { h264: 'avc1', h265: 'hvc1', vp8: 'vp08', vp9: 'vp09' } as const;
+const CONFIG_BOX = { h264: 'avcC', h265: 'hvcC', vp8: 'vpcC', vp9: 'vpcC' } as const;
+
+/** VisualSampleEntry (12.1.3) avc1/hvc1/vp08/vp09 with its configuration box. */
 export function visualSampleEntry(t: Fmp4Track): Box {
-  const configBox = box(t.codec === 'h264' ? 'avcC' : 'hvcC', t.config.length, (w) => w.bytes(t.config));
+  if (t.codec === 'aac') throw new Error('fmp4: an AAC track has no visual sample entry');
+  const codec = t.codec;
+  const configBox = box(CONFIG_BOX[codec], t.config.length, (w) => w.bytes(t.config));
   return box(
-    t.codec === 'h264' ? 'avc1' : 'hvc1',
+    SAMPLE_ENTRY[codec],
     78,
     (w) => {
       w.fill(0, 6).u16(1); // reserved, data_reference_index
