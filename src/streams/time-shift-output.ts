@@ -18,6 +18,11 @@ import { detach } from '../observability/detach.js';
 import { ChunkLog, type ChunkLogOptions } from './chunk-log.js';
 import type { MuxerFactory } from './muxed-output.js';
 
+/** How far a time-shifted reader's output runs ahead of it while reading the file: well within ReaderMaxQueue. */
+export function timeShiftAheadBytes(maxQueueBytes: number): number {
+  return Math.max(16 * 1024, Math.min(256 * 1024, Math.floor(maxQueueBytes / 4)));
+}
+
 export interface TimeShiftOutputOptions extends ChunkLogOptions {
   /** Which of the recorded tracks this output carries (NoAudio / NoVideo). */
   trackFilter: (track: Track) => boolean;
@@ -37,6 +42,7 @@ export class TimeShiftOutput extends ChunkLog {
   /** The fill loop waits until at most this many bytes are unsent. */
   private wakeAtBytes = 0;
   private filling = false;
+  private joinedLive = false;
   /** Set when reading or muxing failed (not when the reader was too slow: that is the reader's). */
   failure: Error | undefined;
 
@@ -110,6 +116,10 @@ export class TimeShiftOutput extends ChunkLog {
           continue;
         }
         const item = await this.source.next();
+        if (!this.joinedLive && this.source.isLive) {
+          this.joinedLive = true;
+          this.log.info('time-shift play joined live', { fileFrames: this.source.stats.fileFrames });
+        }
         if (this.isEnded) return;
         if (item === undefined) {
           const ended = this.source.ended;

@@ -16,7 +16,7 @@ import { describeTrack } from '../../media/track.js';
 import type { ServerContext } from '../../server-context.js';
 import { OutputReader } from '../../streams/output-reader.js';
 import { canCarryAny, variantFilter, type OutputVariant, type PassthroughFormat } from '../../streams/output-registry.js';
-import { TimeShiftOutput } from '../../streams/time-shift-output.js';
+import { TimeShiftOutput, timeShiftAheadBytes } from '../../streams/time-shift-output.js';
 import { sendText } from './respond.js';
 import { findByName } from '../../config/names.js';
 
@@ -196,11 +196,6 @@ function lavfTsBacklogSeconds(format: PassthroughFormat, req: IncomingMessage): 
   return format === 'mpegts' && agent.startsWith('Lavf/') ? LAVF_TS_BACKLOG_SECONDS : 0;
 }
 
-/** While a time-shifted reader reads the file, its output runs this far ahead of it (within ReaderMaxQueue). */
-function fileAheadBytes(maxQueueBytes: number): number {
-  return Math.max(16 * 1024, Math.min(256 * 1024, Math.floor(maxQueueBytes / 4)));
-}
-
 /**
  * A time-shifted reader: its own TimeShiftOutput (the feed file, then live, muxed by the
  * registry's factory of its format) walked by an OutputReader, as a live reader walks a shared
@@ -274,7 +269,7 @@ async function handleShiftedRead(
     source,
     first.tracks,
     ctx.outputs.muxerFactory(feed, read.format, read.variant),
-    { settings: ctx.outputs.settings, trackFilter: filter, aheadBytes: fileAheadBytes(ctx.config.readerMaxQueueBytes) },
+    { settings: ctx.outputs.settings, trackFilter: filter, aheadBytes: timeShiftAheadBytes(ctx.config.readerMaxQueueBytes) },
     ctx.log,
   );
   res.removeHeader('Transfer-Encoding');

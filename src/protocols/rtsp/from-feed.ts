@@ -20,9 +20,9 @@ import { isoTime } from '../../feedfile/time-spec.js';
 import { clockOf, type PlayStart } from './range.js';
 import { forEachInterleaved, type RtpFeedPacketizer, type RtpPacketizers, type RtpVariant } from './rtp-output.js';
 import { RtspError, throttled, type ControlConnection, type RtspSession } from './session.js';
-import { ShiftedRtpPlayback } from './shifted-play.js';
+import { ShiftedRtpMuxer } from './shifted-play.js';
+import { TimeShiftOutput, timeShiftAheadBytes } from '../../streams/time-shift-output.js';
 import { bindUdpPair, sendBounded, UDP_PACE_MIN_BITS_PER_SECOND, UdpPacer, type PortRange, type UdpPair } from './udp.js';
-import { detach } from '../../observability/detach.js';
 
 export const SENDER_REPORT_INTERVAL_MS = 5000;
 
@@ -97,6 +97,13 @@ export interface PlaySessionOptions {
   query?: URLSearchParams;
 }
 
+/** A time-shifted play: the session's own TimeShiftOutput of RTP, walked by an OutputReader once PLAY is answered. */
+interface ShiftedPlay {
+  output: TimeShiftOutput;
+  muxer: ShiftedRtpMuxer;
+  reader: OutputReader | undefined;
+}
+
 export class PlaySession implements RtspSession {
   readonly id: string;
   readonly mode = 'play';
@@ -110,8 +117,8 @@ export class PlaySession implements RtspSession {
   private readonly tracks = new Map<number, PlayTrack>();
   private control: ControlConnection | undefined;
   private reader: OutputReader | undefined;
-  /** A time-shifted play in progress (instead of `reader`). */
-  private shifted: ShiftedRtpPlayback | undefined;
+  /** A time-shifted play in progress (instead of `reader`): its own output, muxer and reader. */
+  private shifted: ShiftedPlay | undefined;
   /** The Range answered by the PLAY in force (repeated to a PLAY while playing). */
   private playingRange = 'npt=now-';
   private pausing = false;
@@ -341,21 +348,27 @@ export class PlaySession implements RtspSession {
         `the feed file of ${feed.key} could not be read at ${start.asked}; try again`,
       );
     }
-    const playback = new ShiftedRtpPlayback(
-      source,
-      first.tracks,
-      this.rtp.packetizerOf(feed),
-      this.trackIds,
-      this.sink,
-      this.log,
-    );
-    if (playback.playableTracks === 0) {
-      playback.stop();
+    const muxer = new ShiftedRtpMuxer(first.tracks, this.rtp.packetizerOf(feed), this.trackIds, this.log);
+    if (muxer.playableTracks === 0) {
+      source.close();
       throw new RtspError(
         RtspStatus.invalidRange,
         `at ${start.asked} the feed file of ${feed.key} holds ${first.tracks.map((t) => t.codec).join(', ') || 'no tracks'}, not the tracks this session set up`,
       );
     }
+    const output = new TimeShiftOutput(
+      `${feed.key}.rtp@${isoTime(opened.startWallMs)}`,
+      source,
+      first.tracks,
+      () => muxer,
+      {
+        settings: this.ctx.outputs.settings,
+        trackFilter: () => true,
+        aheadBytes: timeShiftAheadBytes(this.ctx.config.readerMaxQueueBytes),
+      },
+      this.log,
+    );
+    const playback: ShiftedPlay = { output, muxer, reader: undefined };
     this.stopPlayback(); // a PLAY with a Range while playing moves the session there
     this.shifted = playback;
     this.info.state = 'SEND_DATA';
@@ -372,16 +385,25 @@ export class PlaySession implements RtspSession {
     };
   }
 
-  private startShifted(playback: ShiftedRtpPlayback): void {
+  private startShifted(playback: ShiftedPlay): void {
     if (this.closed || this.shifted !== playback) return;
-    const ran = playback.run().then(({ reason, error }) => {
-      this.info.counters['fileFrames'] = playback.stats.fileFrames;
-      this.info.counters['liveFrames'] = playback.stats.liveFrames;
+    const { output } = playback;
+    const reader = new OutputReader(output, this.sink, {
+      maxQueueBytes: this.ctx.config.readerMaxQueueBytes,
+      maxLagMs: this.ctx.config.readerMaxLagMs,
+    });
+    playback.reader = reader;
+    reader.on('end', (reason, error) => {
+      output.close(reason);
+      this.info.counters['fileFrames'] = output.stats.fileFrames;
+      this.info.counters['liveFrames'] = output.stats.liveFrames;
+      this.info.counters['skips'] = reader.stats.skips;
       if (this.shifted !== playback) return; // paused, moved or closed: already let go
       this.shifted = undefined;
-      this.playbackEnded(reason, error, playback.stats.framesDropped);
+      this.playbackEnded(reason, error ?? output.failure, reader.stats.chunksDropped);
     });
-    detach(ran, this.log, 'time-shifted play');
+    reader.start();
+    output.start();
     this.sendReports();
     this.srTimer = setInterval(() => this.sendReports(), SENDER_REPORT_INTERVAL_MS);
     this.srTimer.unref();
@@ -411,9 +433,10 @@ export class PlaySession implements RtspSession {
     const shifted = this.shifted;
     if (shifted !== undefined) {
       this.shifted = undefined;
-      shifted.stop();
-      this.info.counters['fileFrames'] = shifted.stats.fileFrames;
-      this.info.counters['liveFrames'] = shifted.stats.liveFrames;
+      shifted.reader?.close(reason);
+      shifted.output.close(reason);
+      this.info.counters['fileFrames'] = shifted.output.stats.fileFrames;
+      this.info.counters['liveFrames'] = shifted.output.stats.liveFrames;
       this.stopReports();
     }
   }
@@ -542,7 +565,7 @@ export class PlaySession implements RtspSession {
     const now = atMs ?? Date.now();
     for (const track of this.tracks.values()) {
       if (track.transport === 'multicast') continue;
-      const clock = (this.shifted ?? packetizer).clockOf(track.trackId, now);
+      const clock = (this.shifted?.muxer ?? packetizer).clockOf(track.trackId, now);
       if (clock === undefined) continue;
       const sr = buildSenderReport(
         clock.ssrc,

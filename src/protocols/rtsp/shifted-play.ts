@@ -1,54 +1,41 @@
 // A time-shifted RTSP play (docs/feed-file.md, "RTSP"): the frames of a TimeShiftSource (the feed
 // file from the join point at or before the time asked, at the pace they were recorded, then live)
-// made into RTP for one session. Each track keeps the SSRC and timestamp base of the feed's shared
+// made into RTP for one session, by this muxer of the session's TimeShiftOutput. Each track keeps the SSRC and timestamp base of the feed's shared
 // RTP sender, so RTP timestamps are the feed clock's, as a live reader's are; the sequence numbers
 // are the session's own, since its packets are not the live readers'.
 
 import { randomInt } from 'node:crypto';
-import type { TimeShiftSource } from '../../feedfile/time-shift.js';
 import { rtpTimestampOf } from '../../formats/rtp/audio-rtp.js';
 import { createPacketizer } from '../../formats/rtp/formats.js';
 import { sameTrackConfig, type Track } from '../../media/track.js';
 import type { Logger } from '../../observability/logger.js';
-import type { ByteSink } from '../../streams/output-reader.js';
+import type { StreamMuxer } from '../../media/demuxer.js';
+import type { Frame } from '../../media/frame.js';
 import { interleavedRtp, type RtpFeedPacketizer, type TrackSender } from './rtp-output.js';
-
-export interface ShiftedPlaybackEnd {
-  reason: string;
-  error: Error | undefined;
-}
 
 /** The feed's sender of a track, as the session's SDP and SETUP announced it. */
 type Announced = Pick<TrackSender, 'track' | 'format' | 'ssrc' | 'tsBase'>;
 
-export class ShiftedRtpPlayback {
-  private readonly source: TimeShiftSource;
-  private readonly sink: ByteSink;
+/**
+ * The muxer of a session's TimeShiftOutput (streams/time-shift-output.ts): recorded frames as
+ * interleaved RTP, walked by the session's OutputReader like a live RTP output, so a time-shifted
+ * RTSP reader gets the same backpressure and slow-reader policy.
+ */
+export class ShiftedRtpMuxer implements StreamMuxer {
+  readonly contentType = 'application/x-rtsp-interleaved';
   private readonly log: Logger;
   private readonly announced = new Map<number, Announced>();
   private readonly senders = new Map<number, TrackSender>();
-  /** Wall clock <-> media time of what is being sent, from the first frame sent (sender reports). */
+  /** Wall clock <-> media time of what is being sent, from the first frame muxed (sender reports). */
   private anchor: { wallMs: number; pts90k: number } | undefined;
-  private stopped = false;
-  private wake: (() => void) | undefined;
   private readonly warned = new Set<number>();
-  private joinedLive = false;
   framesSent = 0;
 
   /**
    * `tracks` is the track list at the join point (the source's first item); `trackIds` are the
    * tracks the session set up. Throws nothing; a track the recording cannot fill is left silent.
    */
-  constructor(
-    source: TimeShiftSource,
-    tracks: readonly Track[],
-    feedPacketizer: RtpFeedPacketizer,
-    trackIds: readonly number[],
-    sink: ByteSink,
-    log: Logger,
-  ) {
-    this.source = source;
-    this.sink = sink;
+  constructor(tracks: readonly Track[], feedPacketizer: RtpFeedPacketizer, trackIds: readonly number[], log: Logger) {
     this.log = log;
     for (const id of trackIds) {
       const shared = feedPacketizer.sender(id);
@@ -63,42 +50,28 @@ export class ShiftedRtpPlayback {
     return this.senders.size;
   }
 
-  get stats(): TimeShiftSource['stats'] {
-    return this.source.stats;
+  header(): Buffer {
+    return Buffer.alloc(0);
   }
 
-  /** Sends until the source ends or stop() is called; resolves with why it ended. */
-  async run(): Promise<ShiftedPlaybackEnd> {
-    try {
-      for (;;) {
-        if (this.stopped) return { reason: 'stopped', error: undefined };
-        const item = await this.source.next();
-        if (this.stopped) return { reason: 'stopped', error: undefined };
-        if (!this.joinedLive && this.source.isLive) {
-          this.joinedLive = true;
-          this.log.info('time-shift play joined live', { fileFrames: this.source.stats.fileFrames });
-        }
-        if (item === undefined) {
-          const ended = this.source.ended;
-          return { reason: ended?.reason ?? 'the time-shift source ended', error: ended?.error };
-        }
-        if (item.kind === 'tracks') {
-          this.useTracks(item.tracks);
-          continue;
-        }
-        const sender = this.senders.get(item.frame.trackId);
-        if (sender === undefined) continue;
-        const chunk = interleavedRtp(item.frame, sender);
-        if (chunk.length === 0) continue;
-        this.anchor ??= { wallMs: Date.now(), pts90k: item.frame.pts90k };
-        this.framesSent++;
-        if (!this.sink.write(chunk)) await this.drain();
-      }
-    } catch (err) {
-      return { reason: 'time-shift play failed', error: err instanceof Error ? err : new Error(String(err)) };
-    } finally {
-      this.source.close();
+  updateTracks(tracks: readonly Track[]): Buffer | undefined {
+    this.useTracks(tracks);
+    return undefined;
+  }
+
+  carries(track: Track): boolean {
+    return this.senders.has(track.id);
+  }
+
+  mux(frame: Frame): Buffer {
+    const sender = this.senders.get(frame.trackId);
+    if (sender === undefined) return Buffer.alloc(0);
+    const chunk = interleavedRtp(frame, sender);
+    if (chunk.length > 0) {
+      this.anchor ??= { wallMs: Date.now(), pts90k: frame.pts90k };
+      this.framesSent++;
     }
+    return chunk;
   }
 
   /** SSRC and the RTP timestamp of the media being sent at `wallMs` (for sender reports). */
@@ -107,16 +80,6 @@ export class ShiftedRtpPlayback {
     if (sender === undefined || this.anchor === undefined) return undefined;
     const pts90k = this.anchor.pts90k + (wallMs - this.anchor.wallMs) * 90;
     return { ssrc: sender.ssrc, rtpTimestamp: rtpTimestampOf(pts90k, sender.format.clockRate, sender.tsBase) };
-  }
-
-  /** Stops sending and closes the source. Idempotent. */
-  stop(): void {
-    if (this.stopped) return;
-    this.stopped = true;
-    this.source.close();
-    const wake = this.wake;
-    this.wake = undefined;
-    wake?.();
   }
 
   private announcedSender(trackId: number): Announced | undefined {
@@ -156,17 +119,5 @@ export class ShiftedRtpPlayback {
         tsBase: announced.tsBase,
       });
     }
-  }
-
-  private drain(): Promise<void> {
-    return new Promise((resolve) => {
-      const done = (): void => {
-        this.sink.removeListener('drain', done);
-        this.wake = undefined;
-        resolve();
-      };
-      this.wake = done;
-      this.sink.once('drain', done);
-    });
   }
 }
