@@ -373,6 +373,15 @@ export class SrtServer {
       });
     } else if (role instanceof SrtFromFeed) {
       role.close(reason);
+      this.ctx.log.info('srt reader finished', {
+        target: c.conn.target,
+        from: c.conn.remoteAddress,
+        reason,
+        bytes: c.conn.bytesOut,
+        lost: c.conn.counters['srtPacketsLost'] ?? 0,
+        retransmitted: c.conn.counters['srtPacketsRetransmitted'] ?? 0,
+        dropped: c.conn.counters['srtPacketsDropped'] ?? 0,
+      });
     }
     this.srt.close(this.poller, c.sock);
     this.ctx.connections.close(c.conn);
