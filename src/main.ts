@@ -5,6 +5,7 @@ import { describeConfig, portSetting } from './config/summary.js';
 import { runTokenCommand } from './access/token-cli.js';
 import { FeedcastError } from './errors.js';
 import { runFeedfileCommand } from './feedfile/cli.js';
+import { runRecordingsCommand } from './record/cli.js';
 import { detach, installRejectionGuard } from './observability/detach.js';
 import { watchLoopStallsFromEnv } from './observability/loop-stall.js';
 import { createLogger } from './observability/logger.js';
@@ -23,6 +24,10 @@ Usage:
   feedcast feedfile dump FILE  print a feed file's header, time range and block statistics
   feedcast feedfile export FILE [--from T] [--to T] OUT.ts
                                write a recorded time range as an MPEG-TS file
+  feedcast recordings list http://HOST:8090/FEED
+                               what a running server holds of FEED's past (spans, gaps, files)
+  feedcast recordings export http://HOST:8090/FEED --from T [--to T] OUT.mp4
+                               a recorded time range as one MP4 (T: ISO 8601, Unix time, -5m)
   feedcast publish INPUT... http://HOST:8090/feed1.ffm
                                encode INPUT as the feed's streams need (asks the server) and
                                push it; feedcast publish --help for the options
@@ -64,6 +69,7 @@ async function main(argv: readonly string[]): Promise<number> {
   }
 
   if (first === 'feedfile') return runFeedfileCommand(argv.slice(1));
+  if (first === 'recordings') return runRecordingsCommand(argv.slice(1));
   if (first === 'publish') return runPublishCommand(argv.slice(1));
   if (first === 'token') return runTokenCommand(argv.slice(1));
 

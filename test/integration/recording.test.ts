@@ -17,6 +17,7 @@ import { tempDir } from '../helpers/feedfile-fixtures.js';
 import { fixtureFrames } from '../helpers/fixture-frames.js';
 import { FFMPEG, FFPROBE, publish, run, skipWithoutFfmpeg } from '../helpers/media-tools.js';
 import { tokenOutput } from '../../src/access/token-cli.js';
+import { runRecordingsCommand } from '../../src/record/cli.js';
 import {
   byteCounter,
   skipWithoutExt4ImageNamespace,
@@ -487,6 +488,30 @@ describe('time-range playback: /FEED.mp4?start=&end=', { skip }, () => {
       );
       const ss = await run(FFMPEG, ['-v', 'error', '-ss', '3', '-i', path, '-frames:v', '1', '-f', 'null', '-'], 30_000);
       assert.equal(ss.code, 0, ss.stderr);
+
+      // The same through the command line: `feedcast recordings list` and `export`.
+      const out: string[] = [];
+      const io = { out: (x: string) => out.push(x), err: (x: string) => out.push(x) };
+      assert.equal(await runRecordingsCommand(['list', server.url('/cam')], io), 0, out.join(''));
+      assert.match(out.join(''), /feed cam: 1 span\(s\), 0 gap\(s\)/);
+      assert.match(out.join(''), new RegExp(`held  ${span.start.replace(/[.]/g, '\\.')} \\.\\. `));
+      const exported = join(dir, 'exported.mp4');
+      const cli = [
+        'export',
+        server.url(`/cam?${token}`),
+        '--from',
+        new Date(startMs).toISOString(),
+        '--to',
+        (endMs / 1000).toFixed(3),
+        exported,
+      ];
+      assert.equal(await runRecordingsCommand(cli, io), 0, out.join(''));
+      assert.deepEqual(readFileSync(exported), body, 'the CLI writes the same MP4');
+      assert.equal(
+        await runRecordingsCommand(['export', server.url('/cam'), exported], io),
+        2,
+        'export without --from is a usage error',
+      );
 
       // Byte ranges (browsers seek with them).
       const part = await fetch(server.url(`/cam.mp4?${query}&${token}`), { headers: { Range: 'bytes=100-199' } });
