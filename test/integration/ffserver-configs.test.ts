@@ -499,3 +499,44 @@ test(
     assert.equal(icy.metadata, "StreamTitle='Radio One';");
   },
 );
+
+test(
+  'issue 18 class 2: a <Stream> with File is served over RTSP (TCP and UDP), each viewer from its start, at its pace',
+  { skip },
+  async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'feedcast-file-rtsp-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    const movie = join(dir, 'movie.mp4');
+    const made = await run(
+      FFMPEG,
+      ['-v', 'error', ...lavfiArgs('h264-aac', { size: '160x120', rate: 10, gop: 10 }), '-t', '3', movie],
+      60_000,
+    );
+    assert.equal(made.code, 0, made.stderr);
+    // ffserver's recipe: test1-rtsp.mpg, a Format rtp stream read from a file.
+    const server = await startTestServer(
+      t,
+      `RTSPPort 5454\n<Stream movie.sdp>    # from disk\nFormat rtp\nFile ${movie}\n</Stream>\n`,
+    );
+    const { url } = await startRtsp(t, server);
+    const overHttp = await fetch(server.url('/movie.sdp'));
+    assert.equal(overHttp.status, 404);
+    assert.match(await overHttp.text(), /play it over RTSP at rtsp:\/\/HOST:5454\/movie\.sdp/);
+    for (const transport of ['tcp', 'udp'] as const) {
+      const started = Date.now();
+      // Two viewers at once: each gets the whole file from its first frame.
+      const [a, b] = await Promise.all([
+        probeRtsp(url('/movie.sdp'), transport, 10),
+        probeRtsp(url('/movie.sdp'), transport, 10),
+      ]);
+      const elapsedMs = Date.now() - started;
+      for (const probe of [a, b]) {
+        assert.deepEqual(probe.streams.map((s) => s.codec_name).sort(), ['aac', 'h264'], transport);
+        const video = probe.packets.filter((p) => p.codec_type === 'video');
+        assert.equal(video.length, 30, `${transport}: every frame of the 3 s file, once (no loop)`);
+        assert.ok(video[0]?.flags.startsWith('K'), `${transport}: from the first key frame`);
+      }
+      assert.ok(elapsedMs >= 2500, `${transport}: sent at the file's pace (${elapsedMs} ms for 3 s)`);
+    }
+  },
+);

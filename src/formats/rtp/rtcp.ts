@@ -167,9 +167,13 @@ export function buildReceiverReport(ssrc: number, block: ReportBlock, cnameText:
   return w.done();
 }
 
-/** BYE for one source: the stream has ended (RFC 3550 6.6). */
+/**
+ * BYE for one source: the stream has ended (RFC 3550 6.6), in a compound packet led by an empty RR as 6.1 asks
+ * (ffmpeg's RTSP client ignores RTCP shorter than 12 bytes, so a lone 8-byte BYE never ended its read).
+ */
 export function buildBye(ssrc: number): Buffer {
-  const w = new ByteWriter(8);
+  const w = new ByteWriter(16);
+  w.u8(0x80).u8(RtcpType.rr).u16(1).u32(ssrc); // RC 0: no report blocks
   w.u8(0x81).u8(RtcpType.bye).u16(1).u32(ssrc);
   return w.done();
 }

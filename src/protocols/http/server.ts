@@ -328,6 +328,16 @@ export class HttpServer {
     sendText(res, 404, `Not found: /${name}. The list of feeds and streams is at /.`);
   }
 
+  /** A `Format rtp` stream is played over RTSP: 404 with its rtsp:// URL. */
+  private rtspOnly(res: ServerResponse, stream: StreamConfig): void {
+    const port = this.ctx.config.rtsp.port;
+    sendText(
+      res,
+      404,
+      `/${stream.name} is a Format rtp stream: play it over RTSP${port !== undefined ? ` at rtsp://HOST:${port}/${stream.name}` : ' (RTSP is off: set RTSPPort)'}.`,
+    );
+  }
+
   private routeStream(req: IncomingMessage, res: ServerResponse, conn: ConnectionInfo, stream: StreamConfig, url: URL): void {
     const method = req.method ?? 'GET';
     if (!isRead(method)) return this.methodNotAllowed(res, stream.name, 'GET, HEAD');
@@ -336,6 +346,11 @@ export class HttpServer {
       this.authorizeThen(req, res, conn, { action: 'read', feed: undefined, stream: stream.name }, url, () =>
         sendHtml(res, 200, this.pages.status()),
       );
+      return;
+    }
+    if (stream.feed === undefined && stream.file !== undefined && stream.format.support === 'rtp') {
+      // ffserver's test1-rtsp.mpg: a file played over RTSP (rtsp/server.ts, transcode/file-feed.ts).
+      this.rtspOnly(res, stream);
       return;
     }
     if (stream.feed === undefined && stream.file !== undefined && stream.format.support !== 'obsolete') {
@@ -374,12 +389,7 @@ export class HttpServer {
       return true;
     }
     if (format.support === 'rtp') {
-      const port = this.ctx.config.rtsp.port;
-      sendText(
-        res,
-        404,
-        `/${stream.name} is a Format rtp stream: play it over RTSP${port !== undefined ? ` at rtsp://HOST:${port}/${stream.name}` : ' (RTSP is off: set RTSPPort)'}.`,
-      );
+      this.rtspOnly(res, stream);
       return true;
     }
     if (format.support !== 'passthrough' || stream.needsTranscode || (format.name !== 'flv' && format.name !== 'mpegts')) {

@@ -78,6 +78,8 @@ interface PlayTrack {
   clientAddress: string;
   clientPorts: [number, number];
   pair: UdpPair | undefined;
+  /** The feed's SSRC for the track at SETUP: BYE still names it after the feed is gone. */
+  ssrc: number | undefined;
   packets: number;
   octets: number;
 }
@@ -122,6 +124,8 @@ export class PlaySession implements RtspSession {
   /** The Range answered by the PLAY in force (repeated to a PLAY while playing). */
   private playingRange = 'npt=now-';
   private pausing = false;
+  /** A PLAY has been answered (a file stream rewinds only before its first). */
+  played = false;
   private srTimer: NodeJS.Timeout | undefined;
   private closed = false;
   readonly info: ConnectionInfo;
@@ -214,6 +218,7 @@ export class PlaySession implements RtspSession {
           clientAddress: mc.address,
           clientPorts: [port, port + 1],
           pair: undefined,
+          ssrc: packetizer.ssrcOf(trackId),
           packets: 0,
           octets: 0,
         });
@@ -228,6 +233,7 @@ export class PlaySession implements RtspSession {
           clientAddress: conn.remoteAddress,
           clientPorts: [channel, channel + 1],
           pair: undefined,
+          ssrc: packetizer.ssrcOf(trackId),
           packets: 0,
           octets: 0,
         });
@@ -250,6 +256,7 @@ export class PlaySession implements RtspSession {
         clientAddress,
         clientPorts: spec.clientPort,
         pair,
+        ssrc: packetizer.ssrcOf(trackId),
         packets: 0,
         octets: 0,
       };
@@ -277,6 +284,7 @@ export class PlaySession implements RtspSession {
    */
   async play(start: PlayStart): Promise<PlayReply> {
     if (this.tracks.size === 0) throw new RtspError(RtspStatus.methodNotValidInThisState, 'PLAY before any SETUP');
+    this.played = true;
     if (start.kind === 'live') {
       // PLAY while playing: a no-op (RFC 2326 10.5 allows it).
       if (this.state === 'playing') return { headers: [['Range', this.playingRange]], start: () => undefined };
@@ -577,10 +585,8 @@ export class PlaySession implements RtspSession {
   }
 
   private sendBye(): void {
-    const packetizer = this.rtp.packetizerOf(this.target.feed);
     for (const track of this.tracks.values()) {
-      const ssrc = packetizer.ssrcOf(track.trackId);
-      if (ssrc !== undefined && track.transport !== 'multicast') this.sendRtcp(track, buildBye(ssrc));
+      if (track.ssrc !== undefined && track.transport !== 'multicast') this.sendRtcp(track, buildBye(track.ssrc));
     }
   }
 
@@ -601,7 +607,10 @@ export class PlaySession implements RtspSession {
     this.stopReports();
     this.stopPlayback(reason);
     for (const t of this.tracks.values()) {
-      t.pair?.close();
+      // After what was just sent (the BYE): dgram resolves even an IP address on a later tick, and a socket
+      // closed before that drops the datagram.
+      const pair = t.pair;
+      if (pair !== undefined) setImmediate(() => pair.close());
       if (t.transport === 'tcp') {
         this.control?.offChannel(t.clientPorts[0]);
         this.control?.offChannel(t.clientPorts[1]);

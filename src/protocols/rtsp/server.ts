@@ -37,6 +37,8 @@ import { findByName } from '../../config/names.js';
 import { FORMATS } from '../../config/formats.js';
 import type { TranscoderManager } from '../../transcode/transcoder-manager.js';
 import { detach } from '../../observability/detach.js';
+import { FileFeed } from '../../transcode/file-feed.js';
+import { resolveFfmpeg } from '../../transcode/ffmpeg-args.js';
 
 export interface RtspServerOptions {
   /** Encodes `Format rtp` streams that have encoder directives (none: such streams answer 503). */
@@ -87,6 +89,8 @@ class Connection implements ControlConnection {
    * of that feed takes over (SETUP) or the connection closes.
    */
   readonly sourceLeases = new Map<string, () => void>();
+  /** File-backed streams this connection plays, by stream name: one ffmpeg reading the file each (file-feed.ts). */
+  readonly fileFeeds = new Map<string, FileFeed>();
   queue: Promise<void> = Promise.resolve();
   closed = false;
   /** Running while a request is partly received (RequestHeaderTimeout). */
@@ -268,6 +272,8 @@ export class RtspServer {
       for (const s of [...conn.sessions]) s.connectionClosed(conn);
       for (const release of conn.sourceLeases.values()) release();
       conn.sourceLeases.clear();
+      for (const file of conn.fileFeeds.values()) file.close();
+      conn.fileFeeds.clear();
       this.ctx.connections.close(info);
     });
   }
@@ -410,6 +416,9 @@ export class RtspServer {
       case 'PLAY': {
         const s = this.requireSession(req, session, 'play');
         const start = playStartOf(req.headers.get('range'), [parseRtspUrl(req.url).query, s.setupQuery]);
+        // A file stream's first PLAY reads the file from its first frame (DESCRIBE ran it to learn its tracks).
+        const file = conn.fileFeeds.get(s.name);
+        if (file !== undefined && s.state !== 'playing' && !s.played) file.rewind();
         const reply = await s.play(start);
         return { after: reply.start, headers: [['Session', this.sessionHeader(s)], ...reply.headers] };
       }
@@ -482,11 +491,14 @@ export class RtspServer {
 
   /**
    * What a play URL reads, for the policy and the admission (any case; 404 / 501 otherwise): a feed, or a
-   * declared stream with the feed it comes from. Starts nothing (an encoder starts in playTarget, once allowed).
+   * declared stream with the feed it comes from, or a file stream with this connection's private feed of it.
+   * Starts nothing (an encoder or a file's ffmpeg starts in playTarget, once allowed).
    */
-  private readTargetOf(url: RtspTarget): ReadTarget & { feed: Feed } {
+  private readTargetOf(url: RtspTarget, conn: Connection): ReadTarget & { feed: Feed } {
     const resolved = this.ctx.access.resolve(url.name);
     const stream = resolved?.stream;
+    if (stream !== undefined && isFileStream(stream))
+      return { name: stream.name, feed: this.fileFeedOf(stream, conn).feed, stream };
     if (stream !== undefined) {
       const source = resolved?.feed;
       const encodable = stream.needsTranscode && stream.format.support === 'rtp' && stream.multicast === undefined;
@@ -564,6 +576,12 @@ export class RtspServer {
    * AAC by default): its output feed is the RTP source, held for this connection.
    */
   private streamTarget(stream: StreamConfig, conn?: Connection): PlayTarget | undefined {
+    if (isFileStream(stream) && conn !== undefined) {
+      const file = this.fileFeedOf(stream, conn);
+      file.ensureStarted();
+      const variant = { noAudio: stream.noAudio, noVideo: stream.noVideo };
+      return { name: stream.name, feed: file.feed, variant, stream, multicast: undefined };
+    }
     if (stream.feed === undefined) return undefined;
     if (stream.needsTranscode) {
       if (stream.format.support !== 'rtp' || stream.multicast !== undefined || conn === undefined) return undefined;
@@ -579,6 +597,22 @@ export class RtspServer {
       stream,
       multicast: stream.multicast,
     };
+  }
+
+  /** This connection's reader of a file stream (ffserver's `File`): made at its first request, closed with it. */
+  private fileFeedOf(stream: StreamConfig & { file: string }, conn: Connection): FileFeed {
+    const existing = conn.fileFeeds.get(stream.name);
+    if (existing !== undefined) return existing;
+    const ffmpeg = resolveFfmpeg(this.ctx.config.ffmpegPath);
+    if (!ffmpeg.ok) {
+      throw new RtspError(
+        RtspStatus.serviceUnavailable,
+        `${stream.name} is read from its file by ffmpeg, which cannot run: ${ffmpeg.reason}`,
+      );
+    }
+    const file = new FileFeed(stream, this.ctx.feeds, ffmpeg.path, this.log);
+    conn.fileFeeds.set(stream.name, file);
+    return file;
   }
 
   private encodedTarget(stream: StreamConfig, conn: Connection): PlayTarget {
@@ -615,7 +649,7 @@ export class RtspServer {
       );
     }
     const url = parseRtspUrl(req.url);
-    const read = this.readTargetOf(url);
+    const read = this.readTargetOf(url, conn);
     await this.authorize(conn, req, url, { action: 'read', feed: read.feed.key, stream: read.stream?.name });
     const target = this.playTarget(read, conn);
     const packetizer = this.rtp.packetizerOf(target.feed);
@@ -747,7 +781,7 @@ export class RtspServer {
     } else if (session !== undefined) {
       throw new RtspError(RtspStatus.methodNotValidInThisState, 'SETUP for play in a record session');
     } else {
-      const read = this.readTargetOf(url);
+      const read = this.readTargetOf(url, conn);
       // The admission holds the feed's on-demand source (if it has one) until the session ends; it
       // takes over from a lease this connection's DESCRIBE holds.
       const admission = await this.admitPlay(conn, req, url, read);
@@ -890,4 +924,9 @@ function rtspRefusal(refusal: Refusal): RtspError {
   }
   const challenge: [string, string][] = refusal.status === 401 ? [['WWW-Authenticate', 'Basic realm="feedcast"']] : [];
   return new RtspError(rtspRefusalStatus(refusal), refusal.reason, challenge);
+}
+
+/** ffserver's file streams: a `File` and no `Feed` (obsolete formats are not served). */
+function isFileStream(stream: StreamConfig): stream is StreamConfig & { file: string } {
+  return stream.feed === undefined && stream.file !== undefined && stream.format.support !== 'obsolete';
 }
