@@ -252,3 +252,51 @@ export async function vlcDecodedFrames(
     await rm(out, { force: true });
   }
 }
+
+/**
+ * Decodes the first picture of an input (ffmpeg input options and `-i URL`) and reads the capture clock burned into
+ * it by `clockBarcodeFilter()` (test/helpers/browser.ts: 24 boxes of 20x20 px, bit 0 first, 24 px apart from x=10,
+ * y=10, on a 640-wide picture): the capture time in ms since the epoch, the one nearest before `nearMs`.
+ */
+export function firstPictureClock(input: readonly string[], nearMs: number, timeoutMs = 30_000): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const width = 640;
+    const height = 360;
+    const child = spawn(
+      FFMPEG,
+      [
+        '-v',
+        'error',
+        '-nostdin',
+        ...input,
+        '-frames:v',
+        '1',
+        '-vf',
+        `scale=${width}:${height}`,
+        '-pix_fmt',
+        'gray',
+        '-f',
+        'rawvideo',
+        'pipe:1',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    const chunks: Buffer[] = [];
+    let err = '';
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.stdout.on('data', (d: Buffer) => chunks.push(d));
+    child.stderr.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-2000)));
+    child.on('close', () => {
+      clearTimeout(timer);
+      const picture = Buffer.concat(chunks);
+      if (picture.length < width * height) {
+        reject(new Error(`no picture from ${input.join(' ')}: ${err}`));
+        return;
+      }
+      let low = 0;
+      for (let i = 0; i < 24; i++) if ((picture[20 * width + 20 + i * 24] ?? 0) > 128) low += 2 ** i;
+      const span = 2 ** 24;
+      resolve(nearMs - ((((nearMs - low) % span) + span) % span));
+    });
+  });
+}

@@ -11,6 +11,7 @@ import {
   decodeFrames,
   FFMPEG,
   FFPROBE,
+  firstPictureClock,
   haveVlc,
   lavfiArgs,
   probePackets,
@@ -21,6 +22,7 @@ import {
   type ProbeStream,
 } from '../helpers/media-tools.js';
 import { freePort, startTestServer, waitFor } from '../helpers/test-server.js';
+import { clockBarcodeFilter } from '../helpers/browser.js';
 import { probeRtsp, startRtsp } from '../helpers/rtsp-tools.js';
 import { describeConfig } from '../../src/config/summary.js';
 import { parseConfigText } from '../../src/config/config.js';
@@ -521,7 +523,7 @@ test(
     const { url } = await startRtsp(t, server);
     const overHttp = await fetch(server.url('/movie.sdp'));
     assert.equal(overHttp.status, 404);
-    assert.match(await overHttp.text(), /play it over RTSP at rtsp:\/\/HOST:5454\/movie\.sdp/);
+    assert.match(await overHttp.text(), /is a Format rtp stream: play it over RTSP/);
     for (const transport of ['tcp', 'udp'] as const) {
       const started = Date.now();
       // Two viewers at once: each gets the whole file from its first frame.
@@ -537,6 +539,55 @@ test(
         assert.ok(video[0]?.flags.startsWith('K'), `${transport}: from the first key frame`);
       }
       assert.ok(elapsedMs >= 2500, `${transport}: sent at the file's pace (${elapsedMs} ms for 3 s)`);
+    }
+  },
+);
+
+test(
+  'issue 18 class 6: ?start=-N, ?date= and RTSP start at the keyframe at or before now-N, within one GOP (2 s), by the picture',
+  { skip },
+  async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'feedcast-shift-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    const server = await startTestServer(
+      t,
+      `RTSPPort 5454\n<Feed cam.ffm>    # a camera with 2 s GOPs\nFile ${dir}/cam.ffm\nFileMaxSize   40M\n</Feed>\n`,
+    );
+    const { url } = await startRtsp(t, server);
+    const feed = server.ctx.feeds.get('cam');
+    const writer = feed !== undefined ? server.ctx.feedFiles.of(feed) : undefined;
+    assert.ok(writer !== undefined);
+    // The wall clock at capture is burned into every picture (the oracle: what a viewer sees).
+    const pub = publish(server.url('/cam.ffm'), {
+      seconds: 120,
+      size: '640x360',
+      bitrateK: 1500,
+      extra: ['-vf', clockBarcodeFilter(), '-g', '50'],
+    });
+    t.after(() => pub.stop());
+    await waitFor('14 s in the feed file', () => writer.status.durationSeconds >= 14, 60_000);
+    const GOP_MS = 2000;
+    // What the publisher adds between capture and arrival (encoding, muxing); a frame is dated at arrival.
+    const PUBLISH_LAG_MS = 1000;
+    const cases: [what: string, input: (back: number) => string[], back: number][] = [
+      ['HTTP TS ?start=-5', () => ['-i', server.url('/cam.ts?start=-5')], 5],
+      ['HTTP TS ?start=-10', () => ['-i', server.url('/cam.ts?start=-10')], 10],
+      ['HTTP FLV ?start=-10', () => ['-i', server.url('/cam.flv?start=-10')], 10],
+      ['HTTP TS ?date=', (back) => ['-i', server.url(`/cam.ts?date=${new Date(Date.now() - back * 1000).toISOString()}`)], 8],
+      ['RTSP TCP ?start=-5', () => ['-rtsp_transport', 'tcp', '-i', url('/cam?start=-5')], 5],
+      ['RTSP UDP ?start=-10', () => ['-rtsp_transport', 'udp', '-i', url('/cam?start=-10')], 10],
+    ];
+    for (const [what, input, back] of cases) {
+      const before = Date.now();
+      const captured = await firstPictureClock(input(back), Date.now());
+      const after = Date.now();
+      // The time asked is between before-N and after-N: the first picture is at or before it, and at most one GOP
+      // (plus the publisher's lag) earlier.
+      assert.ok(captured <= after - back * 1000, `${what}: first picture captured ${after - captured} ms before the answer`);
+      assert.ok(
+        captured >= before - back * 1000 - GOP_MS - PUBLISH_LAG_MS,
+        `${what}: first picture captured ${before - captured} ms before the request, more than ${back} s + one GOP`,
+      );
     }
   },
 );
