@@ -26,7 +26,7 @@ import {
 } from '../helpers/media-tools.js';
 import { skipWithoutNetns, startNetnsServer } from '../helpers/netns-server.js';
 import { recordingLogger, type LogLine } from '../helpers/recording-logger.js';
-import { startTestServer, waitFor, type TestServer } from '../helpers/test-server.js';
+import { freePort, startTestServer, waitFor, type TestServer } from '../helpers/test-server.js';
 
 const srt = nativeSrt();
 const skip = skipWithoutFfmpeg() || (srt.module === undefined ? `SRT module missing: ${srt.status}` : false);
@@ -296,5 +296,46 @@ describe('SRT over a lossy network', { skip: skip || skipWithoutLossTools() }, (
     assert.ok(Number(left?.['lost']) > 0, `the server lost packets sending to the reader: ${JSON.stringify(left)}`);
     assert.ok(Number(left?.['retransmitted']) > 0, 'and retransmitted them');
     assert.equal(Number(left?.['dropped']), 0, 'none too late');
+  });
+});
+
+describe('SRT without the SRT module', () => {
+  // Issue 23: the server runs without libsrt and says SRT is off and why (FEEDCAST_NATIVE=off stands in
+  // for a machine where the module could not be built).
+  test('SRTPort without the module: the server starts, serves HTTP, and logs "SRT is off" with the reason', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'feedcast-srt-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const port = await freePort();
+    const conf = join(dir, 'srt.conf');
+    // The module is never loaded (FEEDCAST_NATIVE=off), so port 8890 is never bound.
+    writeFileSync(
+      conf,
+      `HTTPPort ${port}\nHTTPBindAddress 127.0.0.1\nSRTPort 8890\nSRTBindAddress 127.0.0.1\n<Feed feed1.ffm>\n</Feed>\n`,
+    );
+    const main = new URL('../../src/main.ts', import.meta.url).pathname;
+    const child = spawn(process.execPath, ['--import', 'tsx', main, '-f', conf], {
+      env: { ...process.env, FEEDCAST_NATIVE: 'off', FEEDCAST_RTMP_PORT: '0', FEEDCAST_LOG_FORMAT: 'json' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const exited = once(child, 'exit');
+    t.after(async () => {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        await exited;
+      }
+    });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    await waitFor('the server to be ready', () => output.includes('"msg":"ready"') || child.exitCode !== null, 60_000);
+    assert.equal(child.exitCode, null, output);
+    const off = output
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .find((l) => l['msg'] === 'SRT is off');
+    assert.equal(off?.['reason'], 'FEEDCAST_NATIVE=off', output);
+    const res = await fetch(`http://127.0.0.1:${port}/api/v1/health`);
+    assert.equal(res.status, 200, 'the rest of the server runs');
   });
 });
