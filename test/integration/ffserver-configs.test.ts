@@ -6,7 +6,7 @@ import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import {
   decodeFrames,
   FFMPEG,
@@ -19,6 +19,7 @@ import {
   run,
   skipWithoutFfmpeg,
   vlcDecodedFrames,
+  type ProbeResult,
   type ProbeStream,
 } from '../helpers/media-tools.js';
 import { freePort, startTestServer, waitFor } from '../helpers/test-server.js';
@@ -312,44 +313,42 @@ test('issue 18 class 4: start-up stops with file:line before anything listens; a
   assert.doesNotMatch(r.stderr, /HTTPPort/);
 });
 
+/** A 3 s H.264 + AAC movie (10 fps, a key frame a second) in a temporary directory, for file streams. */
+async function makeMovie(t: TestContext): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'feedcast-file-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const movie = join(dir, 'movie.mp4');
+  const args = ['-v', 'error', ...lavfiArgs('h264-aac', { size: '160x120', rate: 10, gop: 10 }), '-t', '3'];
+  const made = await run(FFMPEG, [...args, '-movflags', '+faststart', movie], 60_000);
+  assert.equal(made.code, 0, made.stderr);
+  return movie;
+}
+
+/** Two viewers at once, each probing `what`: each gets the whole 3 s movie from its first frame, at its pace. */
+async function assertWholeMovieTwice(what: string, probe: () => Promise<ProbeResult>): Promise<void> {
+  const started = Date.now();
+  const probes = await Promise.all([probe(), probe()]);
+  const elapsedMs = Date.now() - started;
+  for (const p of probes) {
+    assert.deepEqual(p.streams.map((s) => s.codec_name).sort(), ['aac', 'h264'], what);
+    const video = p.packets.filter((x) => x.codec_type === 'video');
+    assert.equal(video.length, 30, `${what}: every frame of the 3 s file, once (no loop)`);
+    assert.ok(video[0]?.flags.startsWith('K'), `${what}: from the first key frame`);
+  }
+  assert.ok(elapsedMs >= 2500, `${what}: sent at the file's pace (${elapsedMs} ms for 3 s)`);
+}
+
 test(
   'issue 18 class 2: a <Stream> with File serves the file over HTTP, each viewer from its start, at its pace',
   { skip },
   async (t) => {
-    const dir = await mkdtemp(join(tmpdir(), 'feedcast-file-'));
-    t.after(() => rm(dir, { recursive: true, force: true }));
-    const movie = join(dir, 'movie.mp4');
-    const made = await run(
-      FFMPEG,
-      [
-        '-v',
-        'error',
-        ...lavfiArgs('h264-aac', { size: '160x120', rate: 10, gop: 10 }),
-        '-t',
-        '3',
-        '-movflags',
-        '+faststart',
-        movie,
-      ],
-      60_000,
-    );
-    assert.equal(made.code, 0, made.stderr);
+    const movie = await makeMovie(t);
     const server = await startTestServer(
       t,
       `<Stream movie.flv>   # ffserver's file stream\nFile ${movie}\n</Stream>\n<Stream movie.ts>\nFile ${movie}\nFormat mpegts\n</Stream>\n`,
     );
     for (const path of ['/movie.flv', '/movie.ts']) {
-      const started = Date.now();
-      // Two viewers at once: each gets the whole file from its first frame.
-      const [a, b] = await Promise.all([probePackets(server.url(path), 10), probePackets(server.url(path), 10)]);
-      const elapsedMs = Date.now() - started;
-      for (const probe of [a, b]) {
-        assert.deepEqual(probe.streams.map((s) => s.codec_name).sort(), ['aac', 'h264'], path);
-        const video = probe.packets.filter((p) => p.codec_type === 'video');
-        assert.equal(video.length, 30, `${path}: every frame of the 3 s file, once (no loop)`);
-        assert.ok(video[0]?.flags.startsWith('K'), `${path}: from the first key frame`);
-      }
-      assert.ok(elapsedMs >= 2500, `${path}: sent at the file's pace (${elapsedMs} ms for 3 s)`);
+      await assertWholeMovieTwice(path, () => probePackets(server.url(path), 10));
     }
   },
 );
@@ -506,15 +505,7 @@ test(
   'issue 18 class 2: a <Stream> with File is served over RTSP (TCP and UDP), each viewer from its start, at its pace',
   { skip },
   async (t) => {
-    const dir = await mkdtemp(join(tmpdir(), 'feedcast-file-rtsp-'));
-    t.after(() => rm(dir, { recursive: true, force: true }));
-    const movie = join(dir, 'movie.mp4');
-    const made = await run(
-      FFMPEG,
-      ['-v', 'error', ...lavfiArgs('h264-aac', { size: '160x120', rate: 10, gop: 10 }), '-t', '3', movie],
-      60_000,
-    );
-    assert.equal(made.code, 0, made.stderr);
+    const movie = await makeMovie(t);
     // ffserver's recipe: test1-rtsp.mpg, a Format rtp stream read from a file.
     const server = await startTestServer(
       t,
@@ -525,20 +516,7 @@ test(
     assert.equal(overHttp.status, 404);
     assert.match(await overHttp.text(), /is a Format rtp stream: play it over RTSP/);
     for (const transport of ['tcp', 'udp'] as const) {
-      const started = Date.now();
-      // Two viewers at once: each gets the whole file from its first frame.
-      const [a, b] = await Promise.all([
-        probeRtsp(url('/movie.sdp'), transport, 10),
-        probeRtsp(url('/movie.sdp'), transport, 10),
-      ]);
-      const elapsedMs = Date.now() - started;
-      for (const probe of [a, b]) {
-        assert.deepEqual(probe.streams.map((s) => s.codec_name).sort(), ['aac', 'h264'], transport);
-        const video = probe.packets.filter((p) => p.codec_type === 'video');
-        assert.equal(video.length, 30, `${transport}: every frame of the 3 s file, once (no loop)`);
-        assert.ok(video[0]?.flags.startsWith('K'), `${transport}: from the first key frame`);
-      }
-      assert.ok(elapsedMs >= 2500, `${transport}: sent at the file's pace (${elapsedMs} ms for 3 s)`);
+      await assertWholeMovieTwice(transport, () => probeRtsp(url('/movie.sdp'), transport, 10));
     }
   },
 );
