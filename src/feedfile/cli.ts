@@ -23,6 +23,16 @@ export interface CliIo {
   err: (text: string) => void;
 }
 
+/**
+ * A subcommand that is not one of the tool's: prints its usage (exit 0 when asked with help,
+ * 2 otherwise, naming the mistake). Shared by `feedcast feedfile` and `feedcast recordings`.
+ */
+export function answerUsage(io: CliIo, tool: string, command: string | undefined, usage: string): number {
+  const asked = command === undefined || command === 'help' || command === '--help';
+  io.err(asked ? usage : `feedcast ${tool}: unknown or incomplete command\n\n${usage}`);
+  return command === 'help' || command === '--help' ? 0 : 2;
+}
+
 const stdio: CliIo = { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t) };
 
 export async function runFeedfileCommand(args: string[], io: CliIo = stdio): Promise<number> {
@@ -30,12 +40,7 @@ export async function runFeedfileCommand(args: string[], io: CliIo = stdio): Pro
   try {
     if (command === 'dump' && rest.length === 1 && rest[0] !== undefined) return await dump(rest[0], io);
     if (command === 'export') return await exportRange(rest, io);
-    io.err(
-      command === undefined || command === 'help' || command === '--help'
-        ? USAGE
-        : `feedcast feedfile: unknown or incomplete command\n\n${USAGE}`,
-    );
-    return command === 'help' || command === '--help' ? 0 : 2;
+    return answerUsage(io, 'feedfile', command, USAGE);
   } catch (err) {
     if (err instanceof FeedcastError) {
       io.err(`feedcast feedfile: ${err.message}\n`);

@@ -7,6 +7,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ConfigError, FeedcastError, MalformedInputError } from '../errors.js';
 import type { RecordingsListing } from './listing.js';
+import { answerUsage, type CliIo } from '../feedfile/cli.js';
 import { parseTimePoint } from './time-point.js';
 
 const USAGE = `Usage:
@@ -18,10 +19,7 @@ const USAGE = `Usage:
       Read credentials go in the URL's query (?token=...&expires=... or ?jwt=...).
 `;
 
-export interface RecordingsCliIo {
-  out: (text: string) => void;
-  err: (text: string) => void;
-}
+export type RecordingsCliIo = CliIo;
 
 const stdio: RecordingsCliIo = { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t) };
 
@@ -50,12 +48,7 @@ export async function runRecordingsCommand(args: readonly string[], io: Recordin
   try {
     if (command === 'list' && rest.length === 1 && rest[0] !== undefined) return await list(rest[0], io);
     if (command === 'export') return await exportRange(rest, io);
-    io.err(
-      command === undefined || command === 'help' || command === '--help'
-        ? USAGE
-        : `feedcast recordings: unknown or incomplete command\n\n${USAGE}`,
-    );
-    return command === 'help' || command === '--help' ? 0 : 2;
+    return answerUsage(io, 'recordings', command, USAGE);
   } catch (err) {
     if (err instanceof FeedcastError) {
       io.err(`feedcast recordings: ${err.message}\n`);
