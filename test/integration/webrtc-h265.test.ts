@@ -15,6 +15,7 @@ import { MediaStreamTrack, RTCPeerConnection, RTCRtpCodecParameters } from 'weri
 import { splitLengthPrefixed } from '../../src/formats/h264/nal.js';
 import { NalDepacketizer } from '../../src/formats/rtp/nal-rtp.js';
 import { withoutFallbackStun } from '../../src/protocols/webrtc/peer.js';
+import { rtpPacketOf } from '../../src/protocols/webrtc/to-feed.js';
 import { decodeFrames, FFMPEG, FFPROBE, lavfiArgs, publish, run, skipWithoutFfmpeg } from '../helpers/media-tools.js';
 import { waitFor } from '../helpers/test-server.js';
 import { webrtcServer } from '../helpers/webrtc-server.js';
@@ -69,16 +70,7 @@ describe('H.265 over WebRTC', { skip }, () => {
       const units: { keyframe: boolean; data: Buffer }[] = [];
       pc.onTrack.subscribe((track) => {
         track.onReceiveRtp.subscribe((rtp) => {
-          const frames = depacketizer.push({
-            marker: rtp.header.marker,
-            payloadType: rtp.header.payloadType,
-            sequence: rtp.header.sequenceNumber,
-            timestamp: rtp.header.timestamp,
-            ssrc: rtp.header.ssrc,
-            csrcs: [],
-            extension: undefined,
-            payload: rtp.payload,
-          });
+          const frames = depacketizer.push(rtpPacketOf(rtp));
           for (const f of frames) if (units.length > 0 || f.keyframe) units.push(f);
         });
       });

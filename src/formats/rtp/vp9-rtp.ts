@@ -24,8 +24,8 @@ import { ByteReader } from '../bytes/byte-reader.js';
 import type { RtpPacket } from './rtp-packet.js';
 import { MAX_RTP_PAYLOAD_BYTES } from './rtp-packet.js';
 import {
-  MAX_UNIT_BYTES,
-  SequenceTracker,
+  FrameAssembler,
+  KeyFrameSize,
   type DepacketizedFrame,
   type RtpDepacketizer,
   type RtpPacketizer,
@@ -154,46 +154,22 @@ function readDescriptor(r: ByteReader): { begins: boolean; ends: boolean } {
 }
 
 export class Vp9Depacketizer implements RtpDepacketizer {
-  private readonly seq = new SequenceTracker();
-  private frame: { timestamp: number; parts: Buffer[]; bytes: number } | undefined;
-  private size: { width: number; height: number } | undefined;
-  private sizeChanged = false;
+  private readonly frames = new FrameAssembler(FORMAT);
+  private readonly size = new KeyFrameSize();
 
   push(packet: RtpPacket): DepacketizedFrame[] {
-    const inOrder = this.seq.next(packet.sequence);
     const r = new ByteReader(packet.payload, FORMAT);
     const { begins, ends } = readDescriptor(r);
-    const data = r.rest();
-    if (begins) this.frame = { timestamp: packet.timestamp, parts: [], bytes: 0 };
-    else if (!inOrder || this.frame === undefined || this.frame.timestamp !== packet.timestamp) {
-      this.frame = undefined; // a lost packet: wait for the next frame's start
-      return [];
-    }
-    const f = this.frame;
-    f.bytes += data.length;
-    if (f.bytes > MAX_UNIT_BYTES) {
-      this.frame = undefined;
-      throw new MalformedInputError(FORMAT, 0, `frame at RTP time ${packet.timestamp} exceeds ${MAX_UNIT_BYTES} bytes`);
-    }
-    f.parts.push(Buffer.from(data));
-    if (!ends && !packet.marker) return [];
-    this.frame = undefined;
-    const frame = Buffer.concat(f.parts, f.bytes);
-    if (frame.length === 0) throw new MalformedInputError(FORMAT, 0, `frame at RTP time ${f.timestamp} is empty`);
-    const header = parseVp9FrameHeader(frame);
-    if (header.keyframe && header.width !== undefined && header.height !== undefined) {
-      if (this.size === undefined || this.size.width !== header.width || this.size.height !== header.height) {
-        this.size = { width: header.width, height: header.height };
-        this.sizeChanged = true;
-      }
-    }
-    return [{ timestamp: f.timestamp, data: frame, keyframe: header.keyframe }];
+    const f = this.frames.add(packet, r.rest(), begins, ends || packet.marker);
+    if (f === undefined) return [];
+    if (f.data.length === 0) throw new MalformedInputError(FORMAT, 0, `frame at RTP time ${f.timestamp} is empty`);
+    const header = parseVp9FrameHeader(f.data);
+    if (header.keyframe) this.size.update(header.width, header.height);
+    return [{ timestamp: f.timestamp, data: f.data, keyframe: header.keyframe }];
   }
 
   /** The size of the newest key frame, once after it changes (VP9 has no out-of-band config). */
   takeSize(): { width: number; height: number } | undefined {
-    if (!this.sizeChanged) return undefined;
-    this.sizeChanged = false;
-    return this.size;
+    return this.size.take();
   }
 }

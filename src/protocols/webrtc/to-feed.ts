@@ -33,6 +33,20 @@ interface InTrack {
   origin: { rtp: number; atMs: number } | undefined;
 }
 
+/** werift's RTP packet as Feedcast's (the header fields depacketisers read, and the payload). */
+export function rtpPacketOf(rtp: WeriftRtpPacket): RtpPacket {
+  return {
+    marker: rtp.header.marker,
+    payloadType: rtp.header.payloadType,
+    sequence: rtp.header.sequenceNumber,
+    timestamp: rtp.header.timestamp,
+    ssrc: rtp.header.ssrc,
+    csrcs: [],
+    extension: undefined,
+    payload: rtp.payload,
+  };
+}
+
 function videoDepacketizer(codec: WebRtcVideoCodec): RtpDepacketizer {
   switch (codec) {
     case 'h264':
@@ -135,16 +149,7 @@ export class WhipIngest {
     this.conn.bytesIn += rtp.payload.length + 12;
     this.session.touch(rtp.payload.length + 12, now);
     if (rtp.payload.length === 0) return; // padding-only packets (the browser's bandwidth probes)
-    const packet: RtpPacket = {
-      marker: rtp.header.marker,
-      payloadType: rtp.header.payloadType,
-      sequence: rtp.header.sequenceNumber,
-      timestamp: rtp.header.timestamp,
-      ssrc: rtp.header.ssrc,
-      csrcs: [],
-      extension: undefined,
-      payload: rtp.payload,
-    };
+    const packet = rtpPacketOf(rtp);
     let units;
     try {
       units = track.depacketizer.push(packet);
