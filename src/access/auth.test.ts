@@ -11,7 +11,7 @@ import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { parseConfigText } from '../config/config.js';
 import { silentLogger } from '../observability/logger.js';
-import type { ServerContext } from '../server-context.js';
+import type { AccessDeps } from './access.js';
 import {
   AuthPolicy,
   checkReadToken,
@@ -40,14 +40,14 @@ function hs256(claims: Record<string, unknown>, key: string): string {
   return `${head}.${createHmac('sha256', key).update(head).digest('base64url')}`;
 }
 
-async function contextFor(text: string): Promise<ServerContext> {
+async function contextFor(text: string): Promise<AccessDeps> {
   const config = await parseConfigText(text, 'test.conf', { resolveHost: () => Promise.resolve(['127.0.0.1']) });
   const connections: { remoteAddress: string }[] = [];
   return {
     config,
     log: silentLogger,
     connections: { list: () => connections, size: connections.length },
-  } as unknown as ServerContext;
+  } as unknown as AccessDeps;
 }
 
 const read = (feed: string, credentials: AuthRequest['credentials'] = {}, address = '127.0.0.1'): AuthRequest => ({

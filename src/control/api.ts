@@ -7,7 +7,7 @@ import { sameSecret } from '../access/secrets.js';
 import { connectionView, feedView, outputView } from './snapshot.js';
 import type { ServerConfig, StreamConfig } from '../config/config.js';
 import type { HttpRoute } from '../protocols/http/route.js';
-import type { ServerContext } from '../server-context.js';
+import type { ControlContext } from './control-context.js';
 import { findByName } from '../config/names.js';
 import { recordingsListing } from './snapshot.js';
 
@@ -90,9 +90,9 @@ export function configView(config: ServerConfig) {
 }
 
 export class ApiRoute implements HttpRoute {
-  private readonly ctx: ServerContext;
+  private readonly ctx: ControlContext;
 
-  constructor(ctx: ServerContext) {
+  constructor(ctx: ControlContext) {
     this.ctx = ctx;
   }
 

@@ -2,11 +2,11 @@
 // read credentials, so `/?jwt=...` lists links that play feeds needing a read token).
 
 import { describeTrack } from '../media/track.js';
-import type { ServerContext } from '../server-context.js';
+import type { ControlContext } from './control-context.js';
 import { escapeHtml, hrefPath, htmlPage } from '../protocols/http/html.js';
 
 /** The RTMP and RTSP URLs of a feed, for the listeners that are on, with the host the browser used. */
-function protocolUrls(ctx: ServerContext, host: string, key: string, authQuery: string): string[] {
+function protocolUrls(ctx: ControlContext, host: string, key: string, authQuery: string): string[] {
   const urls: string[] = [];
   const { rtmp, rtsp } = ctx.config;
   if (rtmp.port !== 0) urls.push(`rtmp://${host}:${rtmp.port}/live/${key}`);
@@ -22,7 +22,7 @@ function withQuery(url: string, query: string): string {
  * `authQuery`: the page's own read credentials (`token=...&expires=...` or `jwt=...`, from
  * credentialQuery: never a publish secret), appended to every link to a feed or stream.
  */
-export function renderIndexPage(ctx: ServerContext, hostHeader?: string, authQuery = ''): string {
+export function renderIndexPage(ctx: ControlContext, hostHeader?: string, authQuery = ''): string {
   const feeds = ctx.feeds.all();
   // The host name the viewer reached us by (without the port), so the copied URLs work for them.
   const hostAndPort = (hostHeader ?? '').replace(/[^A-Za-z0-9.\-[\]:]/g, '');

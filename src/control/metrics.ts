@@ -10,7 +10,7 @@ import type { Counter, Gauge, Registry } from 'prom-client';
 import type { ConnectionInfo } from '../access/connections.js';
 import type { HttpRoute } from '../protocols/http/route.js';
 import type { FeedRecordingsStatus } from '../record/recordings.js';
-import type { ServerContext } from '../server-context.js';
+import type { ControlContext } from './control-context.js';
 import type { HookStats } from './hooks.js';
 
 type Labels = Record<string, string>;
@@ -56,7 +56,7 @@ export interface MetricsExtras {
   readonly hooks?: () => HookStats;
 }
 
-export async function createMetricsRegistry(ctx: ServerContext, extras: MetricsExtras = {}): Promise<Registry> {
+export async function createMetricsRegistry(ctx: ControlContext, extras: MetricsExtras = {}): Promise<Registry> {
   const prom = await import('prom-client');
   const registry = new prom.Registry();
   // prom-client's CPU counters count from their registration (the first scrape here): start them at
@@ -75,14 +75,14 @@ export async function createMetricsRegistry(ctx: ServerContext, extras: MetricsE
     labelNames: readonly string[],
     samples: () => Iterable<Sample>,
   ): void => scraped(prom, registry, type, name, help, labelNames, samples);
-  const perFeed = (value: (feed: ReturnType<ServerContext['feeds']['all']>[number]) => number | undefined) =>
+  const perFeed = (value: (feed: ReturnType<ControlContext['feeds']['all']>[number]) => number | undefined) =>
     function* (): Iterable<Sample> {
       for (const f of ctx.feeds.all()) {
         const v = value(f);
         if (v !== undefined) yield [{ feed: f.key }, v];
       }
     };
-  const perOutput = (value: (output: ReturnType<ServerContext['outputs']['all']>[number]) => number) =>
+  const perOutput = (value: (output: ReturnType<ControlContext['outputs']['all']>[number]) => number) =>
     function* (): Iterable<Sample> {
       for (const o of ctx.outputs.all()) yield [{ output: o.id, feed: o.feed.key }, value(o)];
     };
@@ -296,12 +296,12 @@ export async function createMetricsRegistry(ctx: ServerContext, extras: MetricsE
 }
 
 export class MetricsRoute implements HttpRoute {
-  private readonly ctx: ServerContext;
+  private readonly ctx: ControlContext;
   /** Made at the first scrape (see the import above). */
   private registry: Promise<Registry> | undefined;
   private readonly extras: MetricsExtras;
 
-  constructor(ctx: ServerContext, extras: MetricsExtras = {}) {
+  constructor(ctx: ControlContext, extras: MetricsExtras = {}) {
     this.ctx = ctx;
     this.extras = extras;
   }

@@ -7,7 +7,7 @@ import { dirname, join } from 'node:path';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { ServerContext } from '../server-context.js';
+import type { ControlContext } from './control-context.js';
 import type { HttpRoute } from '../protocols/http/route.js';
 import { credentialQuery, credentialsFrom } from '../access/auth.js';
 import type { ConnectionInfo } from '../access/connections.js';
@@ -43,7 +43,7 @@ export interface WatchTarget {
 }
 
 /** The sources of `/watch/NAME`: a declared `Format hls` stream, else a feed. */
-export function watchTarget(ctx: ServerContext, name: string): WatchTarget | undefined {
+export function watchTarget(ctx: ControlContext, name: string): WatchTarget | undefined {
   const stream = ctx.config.streams.find((s) => sameName(s.name, name) && s.format.name === 'hls');
   if (stream !== undefined) return { name, hls: hrefPath(stream.name), hlsTs: undefined, flv: undefined };
   const feed = ctx.feeds.get(name);
@@ -122,12 +122,12 @@ export interface PlayerPageOptions {
 }
 
 export class PlayerPageRoute implements HttpRoute {
-  private readonly ctx: ServerContext;
+  private readonly ctx: ControlContext;
   private readonly options: PlayerPageOptions;
   private files: Map<string, { path: string; type: string }> | undefined;
   private readonly cache = new Map<string, Buffer>();
 
-  constructor(ctx: ServerContext, options: Partial<PlayerPageOptions> = {}) {
+  constructor(ctx: ControlContext, options: Partial<PlayerPageOptions> = {}) {
     this.ctx = ctx;
     this.options = { whep: false, ...options };
   }

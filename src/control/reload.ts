@@ -5,8 +5,8 @@
 
 import type { FeedConfig, ServerConfig } from '../config/config.js';
 import { diffConfig, type ConfigDiff } from '../config/reload-rules.js';
-import type { ReloadSummary, ServerContext } from '../server-context.js';
-import { AccessLog } from './access-log.js';
+import type { ControlContext, ReloadSummary } from './control-context.js';
+import { AccessLog } from '../observability/access-log.js';
 
 /** A part of the server that takes a new config itself. */
 export interface ConfigOwner {
@@ -14,7 +14,7 @@ export interface ConfigOwner {
 }
 
 export async function applyConfig(
-  ctx: ServerContext,
+  ctx: ControlContext,
   next: ServerConfig,
   owners: readonly ConfigOwner[],
 ): Promise<ReloadSummary> {

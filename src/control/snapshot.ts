@@ -6,7 +6,7 @@ import type { Feed } from '../feed/feed.js';
 import { isoTime } from '../feedfile/time-spec.js';
 import type { Track } from '../media/track.js';
 import { listRecordings, type RecordingsListing } from '../record/listing.js';
-import type { ServerContext } from '../server-context.js';
+import type { ControlContext } from './control-context.js';
 import type { MuxedOutput } from '../streams/muxed-output.js';
 
 export interface TrackView {
@@ -101,7 +101,7 @@ function trackView(t: Track): TrackView {
   return v;
 }
 
-export function feedView(ctx: ServerContext, feed: Feed, now = Date.now()): FeedView {
+export function feedView(ctx: ControlContext, feed: Feed, now = Date.now()): FeedView {
   const pub = feed.publisher;
   const readers = ctx.outputs
     .all()
@@ -139,7 +139,7 @@ export function feedView(ctx: ServerContext, feed: Feed, now = Date.now()): Feed
 }
 
 /** What a feed holds of its past: its recordings and its FeedFile ring (GET /api/v1/recordings/FEED). */
-export function recordingsListing(ctx: ServerContext, feed: Feed): RecordingsListing {
+export function recordingsListing(ctx: ControlContext, feed: Feed): RecordingsListing {
   const file = ctx.feedFiles.of(feed)?.status;
   const ring =
     file?.oldestWallMs !== undefined && file.newestWallMs !== undefined
@@ -148,7 +148,7 @@ export function recordingsListing(ctx: ServerContext, feed: Feed): RecordingsLis
   return listRecordings(feed.key, ctx.recordings.of(feed.key), ring);
 }
 
-function fileView(ctx: ServerContext, feed: Feed): FeedView['file'] {
+function fileView(ctx: ControlContext, feed: Feed): FeedView['file'] {
   const status = ctx.feedFiles.of(feed)?.status;
   if (status === undefined) return null;
   const iso = (ms: number | undefined): string | null => (ms === undefined ? null : isoTime(ms));

@@ -4,7 +4,7 @@
 // per-output drops. Refreshes itself; every name is escaped; readable on a phone.
 
 import { describeTrack, type Track } from '../media/track.js';
-import type { ServerContext } from '../server-context.js';
+import type { ControlContext } from './control-context.js';
 import { escapeHtml, formatBytes, formatDuration, hrefPath, htmlPage } from '../protocols/http/html.js';
 import { connectionView, feedView, outputView } from './snapshot.js';
 
@@ -27,7 +27,7 @@ function table(headers: string[], rows: string[], empty: string): string {
   return `<div class="scroll"><table><tr>${head}</tr>\n${body}\n</table></div>`;
 }
 
-export function renderStatusPage(ctx: ServerContext): string {
+export function renderStatusPage(ctx: ControlContext): string {
   const now = Date.now();
   const feeds = ctx.feeds.all();
 

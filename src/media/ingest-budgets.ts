@@ -1,5 +1,5 @@
 // Server-wide caps on what ingest holds for unfinished input (issue 25): one ByteBudget each, made
-// once per server (ServerContext.ingestBudgets) and passed to every ingest of that kind, so that many
+// once per server (ProtocolContext.ingestBudgets) and passed to every ingest of that kind, so that many
 // connections together cannot hold more than the cap, whatever each one's own limit allows.
 
 import { ByteBudget } from './byte-budget.js';

@@ -18,7 +18,7 @@ import { DIRECTIVES } from '../../src/config/directives.js';
 import { RESTART_RULES } from '../../src/config/reload-rules.js';
 import { silentLogger } from '../../src/observability/logger.js';
 import { startServer, type RunningServer } from '../../src/server.js';
-import type { ReloadSummary } from '../../src/server-context.js';
+import type { ReloadSummary } from '../../src/control/control-context.js';
 import { freePort, waitFor } from '../helpers/test-server.js';
 
 interface Answer {

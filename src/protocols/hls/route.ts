@@ -7,7 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { StreamConfig } from '../../config/config.js';
 import type { ConnectionInfo } from '../../access/connections.js';
 import type { Feed } from '../../feed/feed.js';
-import type { ServerContext } from '../../server-context.js';
+import type { ProtocolContext } from '../protocol-context.js';
 import { credentialQuery, credentialsFrom, redactUrl, type AuthDecision, type AuthRequest } from '../../access/auth.js';
 import type { HttpRoute } from '../http/route.js';
 import { sendRefusal } from '../http/server.js';
@@ -114,7 +114,7 @@ type HlsTarget = MediaTarget | MasterTarget;
 const RENDITION_PATH = /^r(\d{1,3})\/([^/]+)$/;
 
 export class HlsRoute implements HttpRoute {
-  private readonly ctx: ServerContext;
+  private readonly ctx: ProtocolContext;
   private options: HlsRouteOptions;
   readonly outputs: HlsOutputs;
   /** One per feed with a ladder: its renditions number and date segments alike. */
@@ -126,7 +126,7 @@ export class HlsRoute implements HttpRoute {
   /** Admitted viewers by address, stream and credentials (viewerKey). */
   private readonly viewers = new Map<string, { touch(): void; end(): void }>();
 
-  constructor(ctx: ServerContext, options: Partial<HlsRouteOptions> = {}) {
+  constructor(ctx: ProtocolContext, options: Partial<HlsRouteOptions> = {}) {
     this.ctx = ctx;
     this.options = { ...DEFAULT_HLS_ROUTE_OPTIONS, ...options };
     this.outputs = new HlsOutputs(ctx.log, this.options.idleTimeoutMs);

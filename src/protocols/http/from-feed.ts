@@ -13,7 +13,7 @@ import { isoTime, parseStartRequest, type StartRequest } from '../../feedfile/ti
 import { TimeShiftSource } from '../../feedfile/time-shift.js';
 import type { FeedFileWriter } from '../../feedfile/writer.js';
 import { describeTrack } from '../../media/track.js';
-import type { ServerContext } from '../../server-context.js';
+import type { ProtocolContext } from '../protocol-context.js';
 import { OutputReader } from '../../streams/output-reader.js';
 import { canCarryAny, variantFilter, type OutputVariant, type PassthroughFormat } from '../../streams/output-registry.js';
 import { TimeShiftOutput, timeShiftAheadBytes } from '../../streams/time-shift-output.js';
@@ -48,7 +48,7 @@ function waitForTracks(feed: Feed, timeoutMs: number, req: IncomingMessage): Pro
 }
 
 export async function handleRead(
-  ctx: ServerContext,
+  ctx: ProtocolContext,
   req: IncomingMessage,
   res: ServerResponse,
   read: ReadRequest,
@@ -202,7 +202,7 @@ function lavfTsBacklogSeconds(format: PassthroughFormat, req: IncomingMessage): 
  * output. A time the file does not hold gets 416 with the range it does hold.
  */
 async function handleShiftedRead(
-  ctx: ServerContext,
+  ctx: ProtocolContext,
   req: IncomingMessage,
   res: ServerResponse,
   read: ReadRequest,

@@ -7,7 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Admission, ReadProtocol, ReadTarget, Refusal } from '../../access/access.js';
 import { credentialsFrom, redactUrl, type AuthDecision, type AuthRequest } from '../../access/auth.js';
 import type { ConnectionInfo } from '../../access/connections.js';
-import type { ServerContext } from '../../server-context.js';
+import type { ProtocolContext } from '../protocol-context.js';
 import { sendText } from './respond.js';
 
 /**
@@ -15,7 +15,7 @@ import { sendText } from './respond.js';
  * 401/403/503 or redirects, with one log line (sendRefusal). Never throws.
  */
 export function authorizeHttp(
-  ctx: ServerContext,
+  ctx: ProtocolContext,
   req: IncomingMessage,
   res: ServerResponse,
   conn: ConnectionInfo,
@@ -49,7 +49,7 @@ export function authorizeHttp(
  * token or JWT that admitted it expires. A refusal is answered (sendAdmissionRefusal). Never throws.
  */
 export function admitHttp(
-  ctx: ServerContext,
+  ctx: ProtocolContext,
   req: IncomingMessage,
   res: ServerResponse,
   conn: ConnectionInfo,
@@ -105,7 +105,7 @@ export function sendAdmissionRefusal(res: ServerResponse, refusal: Refusal, head
 
 /** Answers a refused publish or read (401 with a challenge, 403, 503, or a 302 redirect) and logs it once. */
 export function sendRefusal(
-  ctx: ServerContext,
+  ctx: ProtocolContext,
   res: ServerResponse,
   request: AuthRequest,
   decision: Exclude<AuthDecision, { kind: 'allow' }>,

@@ -9,7 +9,7 @@ import type { ConnectionInfo } from '../../access/connections.js';
 import { credentialQuery, credentialsFrom, redactUrl, type AuthRequest } from '../../access/auth.js';
 import type { CertificateStore } from '../tls.js';
 import type { Feed } from '../../feed/feed.js';
-import type { ServerContext } from '../../server-context.js';
+import type { ProtocolContext } from '../protocol-context.js';
 import { plainVariant, type PassthroughFormat } from '../../streams/output-registry.js';
 import { handleRead } from './from-feed.js';
 import { admitHttp, authorizeHttp } from './read-gate.js';
@@ -34,7 +34,7 @@ export function plainAddress(address: string | undefined): string {
 }
 
 export class HttpServer {
-  private readonly ctx: ServerContext;
+  private readonly ctx: ProtocolContext;
   private readonly pages: HttpPages;
   private readonly server: Server;
   /** The HTTPS listener (HTTPSPort): same routes and limits. */
@@ -45,7 +45,7 @@ export class HttpServer {
   private readonly routes: HttpRoute[] = [];
   private readonly refusals: RefusalLog;
 
-  constructor(ctx: ServerContext, pages: HttpPages) {
+  constructor(ctx: ProtocolContext, pages: HttpPages) {
     this.ctx = ctx;
     this.pages = pages;
     this.refusals = new RefusalLog(ctx.log);

@@ -14,7 +14,7 @@ import { TsDemuxer } from '../../formats/mpegts/ts-demuxer.js';
 import type { ByteBudget } from '../../media/byte-budget.js';
 import type { Demuxer, DemuxerSink } from '../../media/demuxer.js';
 import { throttledWarner } from '../../observability/throttled-warn.js';
-import type { ServerContext } from '../../server-context.js';
+import type { ProtocolContext } from '../protocol-context.js';
 import { ffmHandshakeHeader } from '../../transcode/ffm-handshake.js';
 import { sendText } from './respond.js';
 
@@ -44,7 +44,7 @@ function makeDemuxer(format: 'mpegts' | 'flv' | 'ffm', sink: DemuxerSink, pesBud
 }
 
 export function handlePublish(
-  ctx: ServerContext,
+  ctx: ProtocolContext,
   req: IncomingMessage,
   res: ServerResponse,
   feed: Feed,
@@ -181,7 +181,7 @@ export function handlePublish(
  * that is being published refuses it (409), as ffserver did, so the second publisher learns it
  * before it starts encoding.
  */
-export function answerFfmHandshake(ctx: ServerContext, req: IncomingMessage, res: ServerResponse, feed: Feed): void {
+export function answerFfmHandshake(ctx: ProtocolContext, req: IncomingMessage, res: ServerResponse, feed: Feed): void {
   const busy = feed.busyReason();
   if (busy !== undefined) {
     sendText(res, 409, `Feed ${feed.key} is busy: ${busy}. Only one publisher may send to a feed.`, { Connection: 'close' });

@@ -11,7 +11,7 @@ import { handleRead } from './from-feed.js';
 import { admitHttp } from './read-gate.js';
 import { sendText } from './respond.js';
 import type { HttpRoute } from './route.js';
-import type { ServerContext } from '../../server-context.js';
+import type { ProtocolContext } from '../protocol-context.js';
 import { OutputReader, type ByteSink } from '../../streams/output-reader.js';
 import { plainVariant, type PassthroughFormat } from '../../streams/output-registry.js';
 import type { RawOutput } from '../../streams/raw-output.js';
@@ -27,11 +27,11 @@ const ICY_METAINT = 16_000;
 const API_PREFIX = 'api/v1/feeds/';
 
 export class TranscodeRoute implements HttpRoute {
-  private readonly ctx: ServerContext;
+  private readonly ctx: ProtocolContext;
   private readonly transcoders: TranscoderManager;
   private readonly sources: SourceManager | undefined;
 
-  constructor(ctx: ServerContext, transcoders: TranscoderManager, sources?: SourceManager) {
+  constructor(ctx: ProtocolContext, transcoders: TranscoderManager, sources?: SourceManager) {
     this.ctx = ctx;
     this.transcoders = transcoders;
     this.sources = sources;

@@ -5,7 +5,7 @@
 import type { Socket } from 'node:net';
 import type { ConnectionInfo } from '../../access/connections.js';
 import type { Feed } from '../../feed/feed.js';
-import type { ServerContext } from '../../server-context.js';
+import type { ProtocolContext } from '../protocol-context.js';
 import type { MuxedOutput } from '../../streams/muxed-output.js';
 import { OutputReader } from '../../streams/output-reader.js';
 import type { OutputVariant } from '../../streams/output-registry.js';
@@ -56,7 +56,7 @@ export class RtmpFromFeed {
    * The caller sends its own NetStream messages first, then calls start().
    */
   constructor(
-    ctx: ServerContext,
+    ctx: ProtocolContext,
     socket: Socket,
     conn: ConnectionInfo,
     play: RtmpPlayRequest,

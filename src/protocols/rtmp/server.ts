@@ -7,7 +7,7 @@ import { createServer as createTlsServer } from 'node:tls';
 import type { CertificateStore } from '../tls.js';
 import { DEFAULT_RTMP_CHUNK_SIZE } from '../../streams/output-registry.js';
 import { RefusalLog } from '../../observability/refusal-log.js';
-import type { ServerContext } from '../../server-context.js';
+import type { ProtocolContext } from '../protocol-context.js';
 import { plainAddress } from '../http/server.js';
 import { RtmpSession, type RtmpSessionOptions } from './session.js';
 
@@ -25,7 +25,7 @@ export interface RtmpServerOptions {
 }
 
 export class RtmpServer {
-  private readonly ctx: ServerContext;
+  private readonly ctx: ProtocolContext;
   private readonly server: Server;
   private readonly sockets = new Set<Socket>();
   /** Given to every session as it connects: a reload changes what the next sessions get. */
@@ -51,7 +51,7 @@ export class RtmpServer {
     return this.sessionOptions;
   }
 
-  constructor(ctx: ServerContext, options: RtmpServerOptions = {}) {
+  constructor(ctx: ProtocolContext, options: RtmpServerOptions = {}) {
     this.ctx = ctx;
     this.refusals = new RefusalLog(ctx.log);
     this.idleOverrideMs = options.idleTimeoutMs;

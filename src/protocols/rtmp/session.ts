@@ -33,7 +33,7 @@ import { describeTrack } from '../../media/track.js';
 import type { Logger } from '../../observability/logger.js';
 import { rtmpPlayRefusal, type Admission, type ReadTarget, type Refusal } from '../../access/access.js';
 import { credentialsFrom, type AuthDecision } from '../../access/auth.js';
-import type { ServerContext } from '../../server-context.js';
+import type { ProtocolContext } from '../protocol-context.js';
 import { canCarryAny, plainVariant, type OutputVariant } from '../../streams/output-registry.js';
 import { RtmpFromFeed, SOURCE_START_TIMEOUT_MS, waitForTracks } from './from-feed.js';
 import { parseRtmpStreamName, rtmpAppName } from './stream-name.js';
@@ -76,7 +76,7 @@ const IGNORED_COMMANDS = new Set([
 type Phase = 'c0c1' | 'c2' | 'chunks' | 'closed';
 
 export class RtmpSession {
-  private readonly ctx: ServerContext;
+  private readonly ctx: ProtocolContext;
   private readonly socket: Socket;
   private readonly conn: ConnectionInfo;
   private readonly options: RtmpSessionOptions;
@@ -104,7 +104,7 @@ export class RtmpSession {
   private chunkSizeOut = 128;
   private readonly handshakeTimer: NodeJS.Timeout;
 
-  constructor(ctx: ServerContext, socket: Socket, conn: ConnectionInfo, options: RtmpSessionOptions) {
+  constructor(ctx: ProtocolContext, socket: Socket, conn: ConnectionInfo, options: RtmpSessionOptions) {
     this.ctx = ctx;
     this.socket = socket;
     this.conn = conn;

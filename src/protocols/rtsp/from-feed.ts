@@ -13,7 +13,7 @@ import { buildBye, buildSenderReport, parseRtcp } from '../../formats/rtp/rtcp.j
 import { buildSdp, type SdpTrackDescription } from '../../formats/sdp/sdp.js';
 import { variantFilter } from '../../streams/output-registry.js';
 import type { Logger } from '../../observability/logger.js';
-import type { ServerContext } from '../../server-context.js';
+import type { ProtocolContext } from '../protocol-context.js';
 import { OutputReader, type ByteSink } from '../../streams/output-reader.js';
 import { RtspStatus, type TransportSpec } from './messages.js';
 import { isoTime } from '../../feedfile/time-spec.js';
@@ -112,7 +112,7 @@ export class PlaySession implements RtspSession {
   readonly name: string;
   readonly target: PlayTarget;
   lastSeenMs = Date.now();
-  private readonly ctx: ServerContext;
+  private readonly ctx: ProtocolContext;
   private readonly rtp: RtpPacketizers;
   private readonly options: PlaySessionOptions;
   private readonly log: Logger;
@@ -139,7 +139,7 @@ export class PlaySession implements RtspSession {
   );
 
   constructor(
-    ctx: ServerContext,
+    ctx: ProtocolContext,
     rtp: RtpPacketizers,
     id: string,
     target: PlayTarget,

@@ -7,7 +7,7 @@ import { isIPv6 } from 'node:net';
 import type { MulticastConfig } from '../../config/config.js';
 import { buildSenderReport } from '../../formats/rtp/rtcp.js';
 import type { Logger } from '../../observability/logger.js';
-import type { ServerContext } from '../../server-context.js';
+import type { ProtocolContext } from '../protocol-context.js';
 import { OutputReader, type ByteSink } from '../../streams/output-reader.js';
 import { variantFilter } from '../../streams/output-registry.js';
 import { multicastPortOf, SENDER_REPORT_INTERVAL_MS, type PlayTarget } from './from-feed.js';
@@ -25,7 +25,7 @@ export interface MulticastSenderOptions {
 export class MulticastSender {
   readonly target: PlayTarget;
   private readonly mc: MulticastConfig;
-  private readonly ctx: ServerContext;
+  private readonly ctx: ProtocolContext;
   private readonly rtp: RtpPacketizers;
   private readonly options: MulticastSenderOptions;
   private readonly log: Logger;
@@ -40,7 +40,13 @@ export class MulticastSender {
   packetsSent = 0;
   sendErrors = 0;
 
-  constructor(ctx: ServerContext, rtp: RtpPacketizers, target: PlayTarget, mc: MulticastConfig, options: MulticastSenderOptions) {
+  constructor(
+    ctx: ProtocolContext,
+    rtp: RtpPacketizers,
+    target: PlayTarget,
+    mc: MulticastConfig,
+    options: MulticastSenderOptions,
+  ) {
     this.ctx = ctx;
     this.rtp = rtp;
     this.target = target;

@@ -13,7 +13,7 @@ import type { Logger } from '../../observability/logger.js';
 import { rtspRefusalStatus, type Admission, type ReadTarget, type Refusal } from '../../access/access.js';
 import { credentialsFrom, redactUrl, type AuthRequest } from '../../access/auth.js';
 import { RefusalLog } from '../../observability/refusal-log.js';
-import type { ServerContext } from '../../server-context.js';
+import type { ProtocolContext } from '../protocol-context.js';
 import { variantFilter } from '../../streams/output-registry.js';
 import { describeTarget, PlaySession, type PlayTarget } from './from-feed.js';
 import {
@@ -126,7 +126,7 @@ function plainAddress(address: string | undefined): string | undefined {
 }
 
 export class RtspServer {
-  private readonly ctx: ServerContext;
+  private readonly ctx: ProtocolContext;
   private readonly options: Required<Omit<RtspServerOptions, 'multicastInterface' | 'transcoders'>> & {
     multicastInterface: string | undefined;
     transcoders: TranscoderManager | undefined;
@@ -157,7 +157,7 @@ export class RtspServer {
     return this.options;
   }
 
-  constructor(ctx: ServerContext, options: RtspServerOptions = {}) {
+  constructor(ctx: ProtocolContext, options: RtspServerOptions = {}) {
     this.ctx = ctx;
     this.overrides = options;
     this.options = {

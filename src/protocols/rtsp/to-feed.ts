@@ -17,7 +17,7 @@ import { DtsFromPts } from '../../media/dts-from-pts.js';
 import { Unwrapper } from '../../media/timebase.js';
 import type { Track } from '../../media/track.js';
 import type { Logger } from '../../observability/logger.js';
-import type { ServerContext } from '../../server-context.js';
+import type { ProtocolContext } from '../protocol-context.js';
 import { RtspStatus, type TransportSpec } from './messages.js';
 import { RtspError, throttled, type ControlConnection, type RtspSession } from './session.js';
 import { bindUdpPair, type PortRange, type UdpPair } from './udp.js';
@@ -108,7 +108,7 @@ export class RecordSession implements RtspSession {
   readonly name: string;
   readonly expires = true;
   lastSeenMs = Date.now();
-  private readonly ctx: ServerContext;
+  private readonly ctx: ProtocolContext;
   private readonly announcement: Announcement;
   private readonly options: RecordSessionOptions;
   private readonly log: Logger;
@@ -129,7 +129,7 @@ export class RecordSession implements RtspSession {
   badPackets = 0;
 
   constructor(
-    ctx: ServerContext,
+    ctx: ProtocolContext,
     id: string,
     announcement: Announcement,
     control: ControlConnection,

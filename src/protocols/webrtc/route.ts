@@ -10,7 +10,7 @@ import type { ConnectionInfo } from '../../access/connections.js';
 import { FeedBusyError, MalformedInputError } from '../../errors.js';
 import type { Feed, PublisherSession } from '../../feed/feed.js';
 import type { Logger } from '../../observability/logger.js';
-import type { ServerContext } from '../../server-context.js';
+import type { ProtocolContext } from '../protocol-context.js';
 import type { HttpRoute } from '../http/route.js';
 import type * as WhepViewerModule from './from-feed.js';
 import type { WhepViewer } from './from-feed.js';
@@ -159,7 +159,7 @@ interface Target {
 }
 
 export class WebRtcRoute implements HttpRoute {
-  private readonly ctx: ServerContext;
+  private readonly ctx: ProtocolContext;
   private readonly options: WebRtcRouteOptions;
   private readonly log: Logger;
   private readonly sessions = new Map<string, Session>();
@@ -171,7 +171,7 @@ export class WebRtcRoute implements HttpRoute {
   private mux: UdpMux | undefined;
   private muxOpening: Promise<UdpMux> | undefined;
 
-  constructor(ctx: ServerContext, options: Partial<WebRtcRouteOptions> = {}) {
+  constructor(ctx: ProtocolContext, options: Partial<WebRtcRouteOptions> = {}) {
     this.ctx = ctx;
     this.options = { ...DEFAULT_WEBRTC_OPTIONS, ...options };
     this.log = ctx.log.child({ part: 'webrtc' });
