@@ -55,6 +55,9 @@ describe('offline slate', { skip }, () => {
       assert.ok(step > 0, `video DTS goes back at packet ${i}: ${video[i - 1]} -> ${video[i]}`);
       largestGap = Math.max(largestGap, step);
     }
+    t.diagnostic(
+      `${video.length} video packets, largest DTS step ${largestGap.toFixed(3)} s, ${slateFrames} slate video frames, ${decoded.videoFrames} decoded`,
+    );
     assert.ok(largestGap < 0.5, `largest video DTS step ${largestGap.toFixed(3)} s (no hole where the publisher was gone)`);
     assert.ok(slateFrames > 75, `${slateFrames} slate video frames were written`);
     assert.equal(decoded.errors, '', 'the decoder reports no error across both switches');
