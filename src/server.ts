@@ -246,7 +246,13 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   };
 
   http.addRoute(new ApiRoute(ctx));
-  http.addRoute(new MetricsRoute(ctx, { hooks: () => hooks.status() }));
+  http.addRoute(
+    new MetricsRoute(ctx, {
+      hooks: () => hooks.status(),
+      // Read at each scrape: the SRT server starts below (and may be off: no libsrt).
+      ...(config.srt.port !== undefined ? { srt: () => parts.srt?.totals() ?? [] } : {}),
+    }),
+  );
   http.addRoute(new EventsRoute(lifecycle, () => ctx.config));
   http.addRoute(new TranscodeRoute(ctx, transcoders, sources));
   http.addRoute(

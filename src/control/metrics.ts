@@ -9,6 +9,7 @@ import type * as PromClient from 'prom-client';
 import type { Counter, Gauge, Registry } from 'prom-client';
 import type { ConnectionInfo } from '../access/connections.js';
 import type { HttpRoute } from '../protocols/http/route.js';
+import type { SrtTotals } from '../protocols/srt/server.js';
 import type { FeedRecordingsStatus } from '../record/recordings.js';
 import type { ControlContext } from './control-context.js';
 import type { HookStats } from './hooks.js';
@@ -54,6 +55,8 @@ function scraped(
 /** Parts built beside the context whose figures /metrics also shows. */
 export interface MetricsExtras {
   readonly hooks?: () => HookStats;
+  /** libsrt's counters by feed and role (when the SRT listener is on). */
+  readonly srt?: () => readonly SrtTotals[];
 }
 
 export async function createMetricsRegistry(ctx: ControlContext, extras: MetricsExtras = {}): Promise<Registry> {
@@ -116,6 +119,39 @@ export async function createMetricsRegistry(ctx: ControlContext, extras: Metrics
         [{ state: 'queued' }, s.queued],
       ];
     });
+  }
+  const srtTotals = extras.srt;
+  if (srtTotals !== undefined) {
+    const perFeedRole = (value: (t: SrtTotals) => number) => (): Sample[] =>
+      srtTotals().map((t): Sample => [{ feed: t.feed, role: t.role }, value(t)]);
+    metric(
+      'gauge',
+      'feedcast_srt_connections',
+      'Open SRT connections by feed and role (publisher, reader).',
+      ['feed', 'role'],
+      perFeedRole((t) => t.connections),
+    );
+    metric(
+      'counter',
+      'feedcast_srt_packets_lost_total',
+      'SRT packets lost on the way (received by publishers, sent to readers), recovered or not.',
+      ['feed', 'role'],
+      perFeedRole((t) => t.packetsLost),
+    );
+    metric(
+      'counter',
+      'feedcast_srt_packets_retransmitted_total',
+      'SRT packets sent again (by publishers, or to readers).',
+      ['feed', 'role'],
+      perFeedRole((t) => t.packetsRetransmitted),
+    );
+    metric(
+      'counter',
+      'feedcast_srt_packets_dropped_total',
+      'SRT packets given up on: too late to recover within the latency.',
+      ['feed', 'role'],
+      perFeedRole((t) => t.packetsDropped),
+    );
   }
   metric('gauge', 'feedcast_connections', 'Open connections by protocol and role.', ['protocol', 'role'], () =>
     ctx.connections.list().map((c): Sample => [{ protocol: c.protocol, role: c.role }, 1]),

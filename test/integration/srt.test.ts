@@ -296,6 +296,25 @@ describe('SRT over a lossy network', { skip: skip || skipWithoutLossTools() }, (
     assert.ok(Number(left?.['lost']) > 0, `the server lost packets sending to the reader: ${JSON.stringify(left)}`);
     assert.ok(Number(left?.['retransmitted']) > 0, 'and retransmitted them');
     assert.equal(Number(left?.['dropped']), 0, 'none too late');
+
+    // /metrics: libsrt's counters summed by feed and role, the reader's kept after it left.
+    const scrape = await server.inNs('curl', ['-s', 'http://127.0.0.1:8090/metrics']);
+    assert.equal(scrape.code, 0, scrape.stderr);
+    const sample = (name: string, role: string): number | undefined => {
+      const line = scrape.stdout
+        .split('\n')
+        .find((l) => l.startsWith(`${name}{`) && l.includes('feed="feed1"') && l.includes(`role="${role}"`));
+      return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
+    };
+    const open = (await connections()).filter((c) => c.protocol === 'SRT');
+    assert.equal(open.length, 1, 'the publisher alone is still connected');
+    assert.equal(sample('feedcast_srt_connections', 'publisher'), 1, scrape.stdout);
+    assert.equal(sample('feedcast_srt_connections', 'reader'), 0, 'the reader has left');
+    assert.ok((sample('feedcast_srt_packets_lost_total', 'publisher') ?? 0) > 0, 'the publisher lost packets');
+    assert.equal(sample('feedcast_srt_packets_dropped_total', 'publisher'), 0);
+    assert.equal(sample('feedcast_srt_packets_lost_total', 'reader'), Number(left?.['lost']), "the reader's losses");
+    assert.equal(sample('feedcast_srt_packets_retransmitted_total', 'reader'), Number(left?.['retransmitted']));
+    assert.equal(sample('feedcast_srt_packets_dropped_total', 'reader'), 0);
   });
 });
 

@@ -53,6 +53,8 @@ export class SrtConnection {
   early: Buffer[] = [];
   earlyBytes = 0;
   lastStats: SrtStats | undefined;
+  /** The feed it publishes to or reads from, once let in (the metrics' label). */
+  feedKey: string | undefined;
 
   constructor(accepted: SrtAccepted, conn: ConnectionInfo) {
     this.sock = accepted.sock;
@@ -60,6 +62,19 @@ export class SrtConnection {
     this.streamId = accepted.streamId;
     this.encrypted = accepted.encrypted;
   }
+}
+
+/** libsrt's totals of the SRT connections of one feed and role, for /metrics. */
+export interface SrtTotals {
+  readonly feed: string;
+  readonly role: 'publisher' | 'reader';
+  /** Open connections. */
+  connections: number;
+  /** Packets lost on the way (received for a publisher, sent for a reader), recovered or not. */
+  packetsLost: number;
+  packetsRetransmitted: number;
+  /** Packets given up on (too late to recover within the latency). */
+  packetsDropped: number;
 }
 
 export class SrtServer {
@@ -71,6 +86,8 @@ export class SrtServer {
   private listener: number | undefined;
   private readonly connections = new Map<number, SrtConnection>();
   private readonly statsTimer: NodeJS.Timeout;
+  /** Totals of the connections that have closed, by feed and role (kept while the feed exists). */
+  private readonly closedTotals = new Map<string, SrtTotals>();
   private closed = false;
 
   constructor(ctx: SrtDeps, srt: NativeSrt, options: SrtServerOptions = {}) {
@@ -129,6 +146,40 @@ export class SrtServer {
   /** The open SRT connections (status, tests). */
   list(): SrtConnection[] {
     return [...this.connections.values()];
+  }
+
+  /**
+   * libsrt's counters summed by feed and role: the open connections (read now) plus those that
+   * have closed, so the sums only grow. A feed that is gone takes its closed totals with it.
+   */
+  totals(): SrtTotals[] {
+    for (const [key, t] of this.closedTotals) if (this.ctx.feeds.get(t.feed) === undefined) this.closedTotals.delete(key);
+    const sums = new Map<string, SrtTotals>();
+    for (const [key, t] of this.closedTotals) sums.set(key, { ...t, connections: 0 });
+    for (const c of this.connections.values()) {
+      if (c.feedKey === undefined || c.role === undefined) continue;
+      this.readStats(c);
+      const t = SrtServer.addTotals(sums, c);
+      t.connections++;
+    }
+    return [...sums.values()];
+  }
+
+  /** Adds the connection's counters to its feed and role's entry of `sums`; the entry. */
+  private static addTotals(sums: Map<string, SrtTotals>, c: SrtConnection): SrtTotals {
+    const role = c.role instanceof SrtFromFeed ? 'reader' : 'publisher';
+    const feed = c.feedKey ?? '';
+    const key = `${role} ${feed}`;
+    let t = sums.get(key);
+    if (t === undefined) {
+      t = { feed, role, connections: 0, packetsLost: 0, packetsRetransmitted: 0, packetsDropped: 0 };
+      sums.set(key, t);
+    }
+    const counters = c.conn.counters;
+    t.packetsLost += counters['srtPacketsLost'] ?? 0;
+    t.packetsRetransmitted += counters['srtPacketsRetransmitted'] ?? 0;
+    t.packetsDropped += counters['srtPacketsDropped'] ?? 0;
+    return t;
   }
 
   close(): Promise<void> {
@@ -289,6 +340,7 @@ export class SrtServer {
     c.conn.role = 'publisher';
     c.conn.state = 'RECEIVE_DATA';
     c.conn.target = feed.name;
+    c.feedKey = feed.key;
     const publisher = new SrtToFeed(feed.key, session, log, this.options.pesBudget);
     c.role = publisher;
     session.on('end', (reason) => {
@@ -329,6 +381,7 @@ export class SrtServer {
       return;
     }
     c.early = [];
+    c.feedKey = admission.target.feed.key;
     const reader = new SrtFromFeed(this.ctx, this.srt, this.poller, c.sock, c.conn, admission, (reason) =>
       this.closeConnection(c, reason),
     );
@@ -360,6 +413,7 @@ export class SrtServer {
     c.closed = true;
     this.readStats(c);
     this.connections.delete(c.sock);
+    if (c.feedKey !== undefined && c.role !== undefined) SrtServer.addTotals(this.closedTotals, c);
     const role = c.role;
     c.role = undefined;
     if (role instanceof SrtToFeed) {
