@@ -77,9 +77,18 @@ describe('limits and ACLs', () => {
     const missing = await fetch(server.url('/nothing.flv'));
     assert.equal(missing.status, 404);
     assert.match(await missing.text(), /Not found: \/nothing\.flv/);
-    const get = await fetch(server.url('/feed1.ffm'));
+    const get = await fetch(server.url('/feed1'));
     assert.equal(get.status, 405);
     assert.match(await get.text(), /feed1\.flv/);
+    // GET of the .ffm URL is old ffmpeg's first connection (issue 18 class 7): the FFM2 header ffserver answered.
+    const handshake = await fetch(server.url('/feed1.ffm'));
+    assert.equal(handshake.status, 200);
+    assert.equal(
+      Buffer.from(await handshake.arrayBuffer())
+        .subarray(0, 4)
+        .toString('latin1'),
+      'FFM2',
+    );
     const del = await fetch(server.url('/feed1.flv'), { method: 'DELETE' });
     assert.equal(del.status, 405);
     const redirect = await fetch(server.url('/index.html'), { redirect: 'manual' });
