@@ -19,6 +19,12 @@ export interface TimeShiftOptions {
   maxLagMs: number;
   /** 'fast' (default): as fast as the reader takes it; 'realtime': at the pace it was recorded. */
   pace?: 'fast' | 'realtime';
+  /**
+   * Ends the source at this wall-clock time (ms since the epoch): a frame's time is the join
+   * point's wall time plus its DTS since the join point; every track stops at its first frame at or
+   * after `endWallMs`, and the source ends once all have. Undefined: the file, then live, without end.
+   */
+  endWallMs?: number;
 }
 
 export type TimeShiftOpen =
@@ -60,13 +66,24 @@ export class TimeShiftSource {
   private error: Error | undefined;
   private readonly offs: (() => void)[] = [];
   private paceStart: { wallMs: number; dts90k: number } | undefined;
+  /** `endWallMs` on the file clock; tracks that have reached it. */
+  private readonly endFileDts90k: number | undefined;
+  private readonly pastEnd = new Set<number>();
   readonly stats: TimeShiftStats = { fileFrames: 0, liveFrames: 0, joinedLiveAt: undefined, framesDropped: 0 };
 
-  private constructor(writer: FeedFileWriter, feed: Feed, cursor: FeedFileCursor, options: TimeShiftOptions) {
+  private constructor(
+    writer: FeedFileWriter,
+    feed: Feed,
+    cursor: FeedFileCursor,
+    options: TimeShiftOptions,
+    join: { wallMs: number; dts90k: number },
+  ) {
     this.writer = writer;
     this.feed = feed;
     this.cursor = cursor;
     this.options = options;
+    const end = options.endWallMs;
+    this.endFileDts90k = end !== undefined ? join.dts90k + Math.round((end - join.wallMs) * 90) : undefined;
   }
 
   /** Seeks the file to the join point at or before `wallMs`. */
@@ -77,7 +94,7 @@ export class TimeShiftSource {
     if (found.kind !== 'ok') return { kind: 'out-of-range', range: found.range, side: found.kind };
     return {
       kind: 'ok',
-      source: new TimeShiftSource(writer, feed, cursor, options),
+      source: new TimeShiftSource(writer, feed, cursor, options, found),
       startWallMs: found.wallMs,
       startDts90k: found.dts90k,
     };
@@ -115,6 +132,9 @@ export class TimeShiftSource {
         continue;
       }
       const fileDts = record.frame.dts90k;
+      const past = this.pastEndOf(record.frame.trackId, fileDts);
+      if (past === 'all') return undefined;
+      if (past === 'track') continue;
       if (this.k === undefined) {
         const offset = this.writer.fileClockOffset90k;
         this.k = offset !== undefined && fileDts - offset >= 0 ? offset : fileDts;
@@ -130,11 +150,26 @@ export class TimeShiftSource {
       if (item !== undefined) {
         if (item.kind === 'frame') this.liveBytes -= item.frame.data.length;
         if (this.live.length === 0) this.behindSince = undefined;
+        const past = item.kind === 'frame' ? this.pastEndOf(item.frame.trackId, item.frame.dts90k + (this.k ?? 0)) : 'no';
+        if (past === 'all') return undefined;
+        if (past === 'track') continue;
         return item;
       }
       if (this.phase === 'ended') return undefined;
       await new Promise<void>((resolve) => (this.wake = resolve));
     }
+  }
+
+  /**
+   * Whether a frame (file-clock DTS) is at or after the end asked for ('track': it is dropped),
+   * and whether every track now is ('all': the source has ended).
+   */
+  private pastEndOf(trackId: number, fileDts90k: number): 'no' | 'track' | 'all' {
+    if (this.endFileDts90k === undefined || fileDts90k < this.endFileDts90k) return 'no';
+    this.pastEnd.add(trackId);
+    if (!this.tracks.every((t) => this.pastEnd.has(t.id))) return 'track';
+    this.end('the end of the time range');
+    return 'all';
   }
 
   private async pace(frame: Frame): Promise<void> {

@@ -16,7 +16,16 @@ import { RecordType } from '../../src/feedfile/format.js';
 import { openFeedFile } from '../../src/feedfile/recovery.js';
 import type { FeedFileStatus } from '../../src/feedfile/writer.js';
 import { tempDir } from '../helpers/feedfile-fixtures.js';
-import { decodeFrames, probePackets, publish, skipWithoutFfmpeg } from '../helpers/media-tools.js';
+import { writeFileSync } from 'node:fs';
+import {
+  decodeFrames,
+  FFPROBE,
+  probePackets,
+  publish,
+  run,
+  skipWithoutFfmpeg,
+  type ProbePacket,
+} from '../helpers/media-tools.js';
 import { startTestServer, waitFor } from '../helpers/test-server.js';
 import { createLogger } from '../../src/observability/logger.js';
 
@@ -149,6 +158,71 @@ describe('FeedFile with real ffmpeg', { skip }, () => {
     const healthy = await probing;
     const video = healthy.packets.filter((p) => p.codec_type === 'video');
     assert.ok(video.length >= 150, `the healthy time-shifted reader got ${video.length} video packets in 8 s of stream`);
+  });
+
+  test('a time range: ?start=-8&end=-3 starts within a GOP before start, ends within a frame before end, and the response ends by itself', async (t) => {
+    const dir = tempDir(t);
+    const server = await startTestServer(t, `<Feed feed1.ffm>\nFile ${join(dir, 'feed1.ffm')}\nFileMaxSize 20M\n</Feed>\n`);
+    const writer = server.ctx.feedFiles.of(server.ctx.feeds.get('feed1')!)!;
+    const pub = publish(server.url('/feed1.ffm'), { codecs: 'h264-aac', seconds: 60 });
+    t.after(() => pub.stop());
+    await waitFor('10 s in the feed file', () => writer.status.durationSeconds >= 10, 40_000);
+
+    // One read for the times the server resolved (X-Feedcast-Start: the join point; X-Feedcast-End)
+    // and the body, which must end with the last chunk; ffprobe reads the body it received.
+    const got = await new Promise<{ headers: Record<string, string | string[] | undefined>; body: Buffer; complete: boolean }>(
+      (resolve, reject) => {
+        get(server.url('/feed1.ts?start=-8&end=-3'), (res) => {
+          const parts: Buffer[] = [];
+          res.on('data', (d: Buffer) => parts.push(d));
+          res.on('end', () => resolve({ headers: res.headers, body: Buffer.concat(parts), complete: res.complete }));
+          res.on('error', reject);
+        }).on('error', reject);
+      },
+    );
+    assert.equal(got.headers['transfer-encoding'], 'chunked');
+    assert.ok(got.complete, 'the body ended with the last chunk');
+    const endMs = Date.parse(String(got.headers['x-feedcast-end']));
+    const joinMs = Date.parse(String(got.headers['x-feedcast-start']));
+    const askedStartMs = endMs - 5000; // start=-8 and end=-3 from the same now
+    assert.ok(
+      joinMs <= askedStartMs && askedStartMs - joinMs <= 1040,
+      `join point ${askedStartMs - joinMs} ms before start (GOP 1 s)`,
+    );
+    const body = join(dir, 'range.ts');
+    writeFileSync(body, got.body);
+    const { code, stdout, stderr } = await run(FFPROBE, ['-v', 'error', '-show_packets', '-of', 'json', body], 30_000);
+    assert.equal(code, 0, stderr);
+    const video = (JSON.parse(stdout) as { packets: ProbePacket[] }).packets.filter((p) => p.codec_type === 'video');
+    assert.ok(video[0]?.flags.startsWith('K'), 'starts on a keyframe');
+    const dts = video.map((p) => Number(p.dts_time));
+    assertContinuous(dts, 'the range');
+    // A frame's wall time: the join point's plus its DTS since the first frame.
+    const lastMs = joinMs + ((dts.at(-1) as number) - (dts[0] as number)) * 1000;
+    assert.ok(lastMs < endMs && lastMs >= endMs - 41, `last frame ${endMs - lastMs} ms before end`);
+    t.diagnostic(
+      `range: join ${askedStartMs - joinMs} ms before start, last frame ${(endMs - lastMs).toFixed(1)} ms before end, ${video.length} video packets`,
+    );
+
+    // ffprobe on the URL, without -read_intervals, exits by itself: the .ts and the .flv both end.
+    for (const path of ['/feed1.ts?start=-8&end=-3', '/feed1.flv?start=-8&end=-3']) {
+      const probe = await run(FFPROBE, ['-v', 'error', '-show_packets', '-of', 'json', server.url(path)], 30_000);
+      assert.equal(probe.code, 0, `${path}: ffprobe ended by itself (${probe.stderr})`);
+      const packets = (JSON.parse(probe.stdout) as { packets: ProbePacket[] }).packets.filter((p) => p.codec_type === 'video');
+      const span = Number(packets.at(-1)?.dts_time) - Number(packets[0]?.dts_time);
+      assert.ok(span >= 4.9 && span < 6.1, `${path}: ${packets.length} video packets over ${span.toFixed(3)} s`);
+    }
+
+    for (const [query, message] of [
+      ['start=-3&end=-8', /end=-8 \(20.*Z\) must come after start=-3 \(20.*Z\)/],
+      ['start=-3&end=-3', /end=-3 \(20.*Z\) must come after start=-3/],
+      ['end=-3', /end=-3 needs a start in the past/],
+      ['start=-8&end=soon', /"soon" is not a time/],
+    ] as const) {
+      const r = await fetchText(server.url(`/feed1.ts?${query}`));
+      assert.equal(r.status, 400, query);
+      assert.match(r.body, message, query);
+    }
   });
 
   test('crash: SIGKILL mid-write, restart recovers, every block served passes its checksum', async (t) => {

@@ -19,6 +19,13 @@ import { canCarryAny, variantFilter, type OutputVariant, type PassthroughFormat 
 import { TimeShiftOutput, timeShiftAheadBytes } from '../../streams/time-shift-output.js';
 import { sendText } from './respond.js';
 import { findByName } from '../../config/names.js';
+import { parseTimePoint } from '../../record/time-point.js';
+
+/** `?end=T`: where a time-shifted read stops (wall-clock ms since the epoch). */
+interface RangeEnd {
+  wallMs: number;
+  asked: string;
+}
 
 export interface ReadRequest {
   feed: Feed;
@@ -62,12 +69,31 @@ export async function handleRead(
   // With a feed file Preroll is a time-shift (below); without one, a start in the output's memory.
   const prerollSeconds = ctx.feedFiles.of(feed) === undefined ? preroll : 0;
   let start: StartRequest;
+  let end: RangeEnd | undefined;
   try {
     const query = new URL(req.url ?? '/', 'http://feedcast.invalid').searchParams;
     start = parseStartRequest(query, ctx.feedFiles.of(feed) !== undefined ? preroll : 0);
+    const endText = query.get('end');
+    if (endText !== null) end = { wallMs: parseTimePoint(endText), asked: `end=${endText.slice(0, 64)}` };
   } catch (err) {
     if (!(err instanceof FeedcastError)) throw err;
     sendText(res, 400, `${read.name}: ${err.message}`);
+    return;
+  }
+  if (end !== undefined && start.kind !== 'at') {
+    sendText(
+      res,
+      400,
+      `${read.name}: ${end.asked} needs a start in the past (start=-N, start=T or date=T); a live read has no end.`,
+    );
+    return;
+  }
+  if (end !== undefined && start.kind === 'at' && end.wallMs <= start.wallMs) {
+    sendText(
+      res,
+      400,
+      `${read.name}: ${end.asked} (${isoTime(end.wallMs)}) must come after ${start.asked} (${isoTime(start.wallMs)}).`,
+    );
     return;
   }
   if (start.kind === 'at') {
@@ -80,7 +106,7 @@ export async function handleRead(
       );
       return;
     }
-    await handleShiftedRead(ctx, req, res, read, conn, file, start);
+    await handleShiftedRead(ctx, req, res, read, conn, file, start, end);
     return;
   }
 
@@ -209,6 +235,7 @@ async function handleShiftedRead(
   conn: ConnectionInfo,
   file: FeedFileWriter,
   start: Extract<StartRequest, { kind: 'at' }>,
+  end: RangeEnd | undefined,
 ): Promise<void> {
   const { feed } = read;
   const log = ctx.log.child({ reader: conn.remoteAddress, stream: read.name, timeShift: start.asked });
@@ -224,6 +251,7 @@ async function handleShiftedRead(
   const opened = await TimeShiftSource.open(file, feed, start.wallMs, {
     maxQueueBytes: ctx.config.readerMaxQueueBytes,
     maxLagMs: ctx.config.readerMaxLagMs,
+    ...(end !== undefined ? { endWallMs: end.wallMs } : {}),
   });
   if (req.destroyed || res.destroyed) {
     if (opened.kind === 'ok') opened.source.close();
@@ -272,7 +300,9 @@ async function handleShiftedRead(
     { settings: ctx.outputs.settings, trackFilter: filter, aheadBytes: timeShiftAheadBytes(ctx.config.readerMaxQueueBytes) },
     ctx.log,
   );
-  res.removeHeader('Transfer-Encoding');
+  // Without an end the body runs until the connection closes (ffserver's way); with one it is
+  // chunked, so its end is the last chunk.
+  if (end === undefined) res.removeHeader('Transfer-Encoding');
   res.removeHeader('Content-Length');
   res.writeHead(200, {
     'Content-Type': output.contentType,
@@ -281,6 +311,7 @@ async function handleShiftedRead(
     'Access-Control-Allow-Origin': '*',
     Connection: 'close',
     'X-Feedcast-Start': isoTime(opened.startWallMs),
+    ...(end !== undefined ? { 'X-Feedcast-End': isoTime(end.wallMs) } : {}),
   });
   if (req.method === 'HEAD') {
     output.close('HEAD');
