@@ -6,7 +6,11 @@
 //
 // Sockets use `onread` with one buffer shared by every reader of the process: no Buffer is
 // allocated per read, so a load generator of a thousand readers stays light.
+//
+// With `command` it reads no socket: it runs the command (an ffmpeg that remuxes what it reads,
+// e.g. an SRT reader, to FLV on its stdout) and walks that FLV the same way.
 
+import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 
@@ -30,11 +34,14 @@ export interface FlvReaderOptions {
   onVideoFrame?: (arrivalMs: number, timestampMs: number) => void;
   /** Called once when the socket is closed. */
   onClose?: (reader: FlvReader) => void;
+  /** Instead of an HTTP request: a command whose stdout is FLV (no HTTP head), stopped by its PID. */
+  command?: readonly [string, readonly string[]];
 }
 
 export class FlvReader {
   readonly opts: FlvReaderOptions;
   private socket: net.Socket | undefined;
+  private child: ChildProcess | undefined;
 
   // Timing (wall-clock ms, see nowMs)
   connectAt = 0;
@@ -85,7 +92,7 @@ export class FlvReader {
   }
 
   get isOpen(): boolean {
-    return this.socket !== undefined && this.closedAt === undefined;
+    return (this.socket !== undefined || this.child !== undefined) && this.closedAt === undefined;
   }
 
   /** Time to first frame: connect call → first byte of the first video frame tag (ms). */
@@ -95,6 +102,10 @@ export class FlvReader {
 
   start(): void {
     this.connectAt = nowMs();
+    if (this.opts.command !== undefined) {
+      this.startCommand(this.opts.command);
+      return;
+    }
     const socket = net.connect({
       host: this.opts.host,
       port: this.opts.port,
@@ -122,8 +133,30 @@ export class FlvReader {
     });
   }
 
+  private startCommand([cmd, args]: readonly [string, readonly string[]]): void {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = child;
+    // No HTTP head: the FLV header comes first.
+    this.status = 200;
+    this.phase = Phase.FlvHeader;
+    this.want = 9;
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => {
+      this.connectedAt ??= nowMs();
+      this.onData(d, d.length);
+    });
+    child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-300)));
+    child.on('error', (err) => (this.error ??= err.message));
+    child.on('exit', (code, signal) => {
+      if (code !== 0 && signal === null) this.error ??= `${cmd} exited ${code}: ${stderr.trim()}`;
+      this.closedAt = nowMs();
+      this.opts.onClose?.(this);
+    });
+  }
+
   stop(): void {
     this.socket?.destroy();
+    if (this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
   }
 
   private onData(buf: Buffer, n: number): void {

@@ -1,7 +1,8 @@
 // HTTP-FLV load generator: opens N readers of one URL, lets them settle, then measures each one over
 // a window, and prints one JSON report on stdout (progress goes to stderr).
 //
-//   npx tsx bench/flv-readers.ts URL N SECONDS   (URL: http://…/feed1.flv, or rtmp://HOST:PORT/APP/NAME for RTMP players)
+//   npx tsx bench/flv-readers.ts URL N SECONDS   (URL: http://…/feed1.flv, or rtmp://HOST:PORT/APP/NAME for RTMP players,
+//   or srt://HOST:PORT?streamid=read:feed1 for SRT readers: one ffmpeg each, remuxing to FLV with -copyts)
 //   [--ref-kbps K] [--ramp PER_SEC] [--warmup S] [--first-frame-timeout S]
 //
 // Per reader it measures the bytes delivered over the window (→ kbit/s), the time to first frame
@@ -44,7 +45,8 @@ function parseArgs(argv: readonly string[]): Args {
   const [u, n, s] = positional;
   if (u === undefined || n === undefined || s === undefined) throw new Error(USAGE);
   const url = new URL(u);
-  if (url.protocol !== 'http:' && url.protocol !== 'rtmp:') throw new Error(`only http:// and rtmp:// URLs, got ${u}`);
+  if (url.protocol !== 'http:' && url.protocol !== 'rtmp:' && url.protocol !== 'srt:')
+    throw new Error(`only http://, rtmp:// and srt:// URLs, got ${u}`);
   const num = (name: string, v: string | undefined, min: number, max: number): number => {
     const x = Number(v);
     if (!Number.isFinite(x) || x < min || x > max) throw new Error(`${name} must be a number in ${min}..${max}, got ${v}`);
@@ -78,10 +80,25 @@ function histogram(values: readonly number[], bounds: readonly number[]): Record
   return out;
 }
 
+/**
+ * An SRT reader: ffmpeg's libsrt client reading the URL, remuxed without decoding to FLV on stdout.
+ * -copyts keeps the server's timestamps (FLV ms = the TS DTS / 90), so lateness compares with the
+ * publisher's FLV timestamps like the other readers'; it includes libsrt's receive latency (TSBPD).
+ */
+function srtReaderCommand(url: URL): [string, string[]] {
+  // prettier-ignore
+  return ['ffmpeg', [
+    '-hide_banner', '-loglevel', 'error', '-nostdin', '-nostats', '-copyts',
+    '-i', url.href, '-map', '0', '-c', 'copy', '-flush_packets', '1',
+    '-f', 'flv', '-flvflags', 'no_duration_filesize', 'pipe:1',
+  ]];
+}
+
 async function run(args: Args): Promise<object> {
   const readBuffer = Buffer.allocUnsafe(64 * 1024);
   const host = args.url.hostname;
   const rtmp = args.url.protocol === 'rtmp:';
+  const srt = args.url.protocol === 'srt:';
   const port = Number(args.url.port || (rtmp ? 1935 : 80));
   const path = args.url.pathname + args.url.search;
   // rtmp://HOST:PORT/APP/NAME: the app is the first path segment, the stream name the rest.
@@ -95,7 +112,9 @@ async function run(args: Args): Promise<object> {
   const perTick = Math.max(1, Math.round(args.rampPerSec / 100));
   while (readers.length < args.readers) {
     for (let k = 0; k < perTick && readers.length < args.readers; k++) {
-      const r = rtmp ? new RtmpReader({ host, port, app, name, readBuffer }) : new FlvReader({ host, port, path, readBuffer });
+      const r = rtmp
+        ? new RtmpReader({ host, port, app, name, readBuffer })
+        : new FlvReader({ host, port, path, readBuffer, ...(srt ? { command: srtReaderCommand(args.url) } : {}) });
       readers.push(r);
       r.start();
     }

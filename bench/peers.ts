@@ -3,6 +3,7 @@
 //   npx tsx bench/peers.ts                 loads 1,500,1000 then the ceiling, an 8 s window (~10 min)
 //   BENCH_QUICK=1 npx tsx bench/peers.ts   loads 1,500, a 5 s window, no ceiling (~3 min)
 //   BENCH_TARGETS=feedcast-flv,nms-flv BENCH_LOADS=1000 BENCH_SECONDS=6 npx tsx bench/peers.ts
+//   BENCH_TARGETS=feedcast-srt npx tsx bench/peers.ts   SRT readers alone (BENCH_SRT_LOADS, default 1,20)
 //   (BENCH_CEILING=0 skips the ceiling search; BENCH_PIN=1 pins the servers to CPU 0 and the
 //   readers to CPU 1 with taskset; FEEDCAST_WRITE_COALESCE_MS goes to Feedcast; BENCH_FEEDCAST=tsx
 //   runs Feedcast from the sources instead of a tsc build, BENCH_REUSE_BUILD=1 keeps the last
@@ -28,6 +29,10 @@
 //     no server and, through the same tap, 0 by construction).
 //  4. Ceiling: raises the load (1250, 1500, 2000, 2500, 3000) until a reader drops below full rate
 //     or the generator falls behind (realtime < 0.97); the last load where all kept up is the ceiling.
+//  The feedcast-srt target reads over SRT: each reader is one ffmpeg (libsrt, as players use) that
+//  remuxes to FLV with -copyts, read by the same FLV walker, so its delay includes libsrt's receive
+//  latency (SRTLatency 120 ms: a packet is handed over 120 ms after it was sent) and ffmpeg's remux;
+//  a few readers only (BENCH_SRT_LOADS), no ceiling search.
 //  5. Prints one table per load with the ratios Feedcast / peer, writes .bench-out/peers-<date>.json.
 
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -66,6 +71,8 @@ const SECONDS = Number(process.env['BENCH_SECONDS'] ?? (QUICK ? 5 : 8));
 const LOADS = (process.env['BENCH_LOADS'] ?? (QUICK ? '1,500' : '1,500,1000')).split(',').map(Number);
 const CEILING = process.env['BENCH_CEILING'] !== undefined ? process.env['BENCH_CEILING'] === '1' : !QUICK;
 const CEILING_STEPS = [1250, 1500, 2000, 2500, 3000];
+/** SRT readers are one ffmpeg each: a few (the server's cost per reader shows at 20). */
+const SRT_LOADS = (process.env['BENCH_SRT_LOADS'] ?? '1,20').split(',').map(Number);
 const PIN = process.env['BENCH_PIN'] === '1';
 /**
  * Runs of the whole target list, interleaved (A B A B …): runs on this shared machine vary by
@@ -79,7 +86,7 @@ const RAMP = 500;
 const WARMUP = 2;
 
 type ServerKind = 'feedcast' | 'nms' | 'nginx';
-type Protocol = 'flv' | 'rtmp' | 'hls';
+type Protocol = 'flv' | 'rtmp' | 'hls' | 'srt';
 interface Target {
   name: string;
   server: ServerKind;
@@ -94,8 +101,10 @@ const ALL_TARGETS: Target[] = [
   // LL-HLS pollers (bench/hls-pollers.ts): "kbit/s" is playlist updates/s, TTFF the first
   // playlist, "added delay" the skew (first poller to get a part → each other poller).
   { name: 'feedcast-llhls', server: 'feedcast', protocol: 'hls' },
+  // SRT readers (ffmpeg's libsrt client, see the header).
+  { name: 'feedcast-srt', server: 'feedcast', protocol: 'srt' },
 ];
-const DEFAULT_TARGETS = 'feedcast-flv,nms-flv,feedcast-rtmp,nginx-rtmp,feedcast-llhls';
+const DEFAULT_TARGETS = 'feedcast-flv,nms-flv,feedcast-rtmp,nginx-rtmp,feedcast-llhls,feedcast-srt';
 const TARGETS = (process.env['BENCH_TARGETS'] ?? DEFAULT_TARGETS).split(',').map((n) => {
   const t = ALL_TARGETS.find((x) => x.name === n.trim());
   if (t === undefined) throw new Error(`unknown target ${n}: one of ${ALL_TARGETS.map((x) => x.name).join(', ')}`);
@@ -165,7 +174,8 @@ function spawnServer(cmd: string, args: readonly string[], env?: NodeJS.ProcessE
 
 async function startFeedcast(): Promise<RunningServer> {
   const dir = mkdtempSync(join(os.tmpdir(), 'feedcast-bench-'));
-  const [http, rtmp, rtsp] = [await freePort(), await freePort(), await freePort()];
+  // The SRT port is UDP: a port free for TCP is almost always free for UDP too.
+  const [http, rtmp, rtsp, srt] = [await freePort(), await freePort(), await freePort(), await freePort()];
   const conf = join(dir, 'feedcast.conf');
   writeFileSync(
     conf,
@@ -176,6 +186,8 @@ async function startFeedcast(): Promise<RunningServer> {
       'RTMPBindAddress 127.0.0.1',
       `RTSPPort ${rtsp}`,
       'RTSPBindAddress 127.0.0.1',
+      `SRTPort ${srt}`,
+      'SRTBindAddress 127.0.0.1',
       'MaxClients 5000',
       'MaxHTTPConnections 5000',
       '# Every reader comes from 127.0.0.1: no per-address cap (default 64).',
@@ -208,7 +220,9 @@ async function startFeedcast(): Promise<RunningServer> {
         ? `http://127.0.0.1:${http}/feed1.flv`
         : p === 'hls'
           ? `http://127.0.0.1:${http}/feed1/index.m3u8`
-          : `rtmp://127.0.0.1:${rtmp}/live/feed1`,
+          : p === 'srt'
+            ? `srt://127.0.0.1:${srt}?streamid=read:feed1`
+            : `rtmp://127.0.0.1:${rtmp}/live/feed1`,
     publishUrl: (port) => `rtmp://127.0.0.1:${port}/live/feed1`,
     cleanup: () => rmSync(dir, { recursive: true, force: true }),
   };
@@ -783,7 +797,7 @@ async function runTarget(
     sampler.start();
     await sleep(2000);
     const rssIdleMB = round(Math.max(...sampler.samples.map((x) => x.serverRssKB)) / 1024);
-    const loads = [...LOADS];
+    const loads = target.protocol === 'srt' ? [...SRT_LOADS] : [...LOADS];
     for (let i = 0; i < loads.length; i++) {
       const n = loads[i]!;
       let r: LoadResult;
@@ -800,10 +814,10 @@ async function runTarget(
       say(
         `${target.name} N=${n}: ${r.fullRate}/${n} at full rate, CPU ${r.cpuPct}% (main thread ${r.mainThreadCpuPct}%), RSS ${r.rssMB} MB, TTFF p95 ${r.ttffP95} ms, delay p50 ${r.delayP50} ms`,
       );
-      if (r.keptUp) ceiling = Math.max(ceiling ?? 0, n);
+      if (r.keptUp && target.protocol !== 'srt') ceiling = Math.max(ceiling ?? 0, n);
       if (!alive(srv.child)) throw new Error(`${target.name}: the server died during N=${n}`);
       await sleep(2000);
-      if (i === loads.length - 1 && CEILING && run === 1 && r.keptUp && target.protocol !== 'hls') {
+      if (i === loads.length - 1 && CEILING && run === 1 && r.keptUp && target.protocol !== 'hls' && target.protocol !== 'srt') {
         const next = CEILING_STEPS.find((s) => s > n);
         if (next !== undefined) loads.push(next);
       }
@@ -891,7 +905,7 @@ async function main(): Promise<void> {
   if (TARGETS.some((t) => t.server === 'feedcast')) buildFeedcast();
   const started = new Date();
   say(
-    `targets ${TARGETS.map((t) => t.name).join(', ')}; loads ${LOADS.join(', ')}${CEILING ? ' + ceiling' : ''}; window ${SECONDS} s${PIN ? '; pinned: servers CPU 0, readers CPU 1' : ''}${REPEAT > 1 ? `; ${REPEAT} runs, interleaved` : ''}`,
+    `targets ${TARGETS.map((t) => t.name).join(', ')}; loads ${LOADS.join(', ')}${CEILING ? ' + ceiling' : ''}${TARGETS.some((t) => t.protocol === 'srt') ? ` (SRT: ${SRT_LOADS.join(', ')})` : ''}; window ${SECONDS} s${PIN ? '; pinned: servers CPU 0, readers CPU 1' : ''}${REPEAT > 1 ? `; ${REPEAT} runs, interleaved` : ''}`,
   );
   const all: LoadResult[] = [];
   const ceilings: Record<string, number | null> = {};
