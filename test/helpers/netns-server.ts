@@ -23,26 +23,31 @@ export interface LogLine {
   [field: string]: unknown;
 }
 
-export interface NetnsServer {
+export interface NetnsServer extends ServerProcess {
+  /** Runs a command inside its namespace. */
+  readonly inNs: (cmd: string, args: string[]) => ReturnType<typeof run>;
+}
+
+/** A Feedcast started as a child process (JSON logs), stopped by PID when the test ends. */
+export interface ServerProcess {
   readonly child: ChildProcess;
   /** Everything it printed so far. */
   readonly output: () => string;
   /** Its JSON log lines so far. */
   readonly lines: () => LogLine[];
-  /** Runs a command inside its namespace. */
-  readonly inNs: (cmd: string, args: string[]) => ReturnType<typeof run>;
 }
 
-/** Starts `feedcast ARGS` (JSON logs) in a new namespace, stopped by PID when the test ends; resolves once it logs `ready`. */
-export async function startNetnsServer(t: TestContext, args: string[], env: Record<string, string> = {}): Promise<NetnsServer> {
-  const child = spawn(
-    'unshare',
-    ['-n', 'sh', '-c', `${NETNS_SETUP} && exec "$0" --import tsx "$@"`, process.execPath, MAIN, ...args],
-    {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, FEEDCAST_LOG_FORMAT: 'json', ...env },
-    },
-  );
+/** Spawns `command args`, a Feedcast that logs JSON; resolves once it logs `ready`, throws if it exits first. */
+async function startLoggingChild(
+  t: TestContext,
+  command: string,
+  args: string[],
+  env: Record<string, string>,
+): Promise<ServerProcess> {
+  const child = spawn(command, args, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, FEEDCAST_LOG_FORMAT: 'json', ...env },
+  });
   const exited = once(child, 'exit');
   t.after(async () => {
     if (child.exitCode === null && child.signalCode === null) {
@@ -60,6 +65,23 @@ export async function startNetnsServer(t: TestContext, args: string[], env: Reco
       .map((l) => JSON.parse(l) as LogLine);
   await waitFor('the server to be ready', () => lines().some((l) => l.msg === 'ready') || child.exitCode !== null, 60_000);
   if (child.exitCode !== null) throw new Error(`feedcast exited before it was ready:\n${output}`);
+  return { child, output: () => output, lines };
+}
+
+/** Starts `feedcast ARGS` as a child process in this network namespace. */
+export function startServerProcess(t: TestContext, args: string[], env: Record<string, string> = {}): Promise<ServerProcess> {
+  return startLoggingChild(t, process.execPath, ['--import', 'tsx', MAIN, ...args], env);
+}
+
+/** Starts `feedcast ARGS` (JSON logs) in a new namespace, stopped by PID when the test ends; resolves once it logs `ready`. */
+export async function startNetnsServer(t: TestContext, args: string[], env: Record<string, string> = {}): Promise<NetnsServer> {
+  const server = await startLoggingChild(
+    t,
+    'unshare',
+    ['-n', 'sh', '-c', `${NETNS_SETUP} && exec "$0" --import tsx "$@"`, process.execPath, MAIN, ...args],
+    env,
+  );
+  const { child } = server;
   const pid = String(child.pid);
-  return { child, output: () => output, lines, inNs: (cmd, a) => run('nsenter', ['-t', pid, '-n', cmd, ...a], 60_000) };
+  return { ...server, inNs: (cmd, a) => run('nsenter', ['-t', pid, '-n', cmd, ...a], 60_000) };
 }

@@ -24,7 +24,7 @@ import {
   skipWithoutFfmpeg,
   type ProbeResult,
 } from '../helpers/media-tools.js';
-import { skipWithoutNetns, startNetnsServer } from '../helpers/netns-server.js';
+import { skipWithoutNetns, startNetnsServer, startServerProcess } from '../helpers/netns-server.js';
 import { recordingLogger, type LogLine } from '../helpers/recording-logger.js';
 import { freePort, startTestServer, waitFor, type TestServer } from '../helpers/test-server.js';
 
@@ -331,29 +331,10 @@ describe('SRT without the SRT module', () => {
       conf,
       `HTTPPort ${port}\nHTTPBindAddress 127.0.0.1\nSRTPort 8890\nSRTBindAddress 127.0.0.1\n<Feed feed1.ffm>\n</Feed>\n`,
     );
-    const main = new URL('../../src/main.ts', import.meta.url).pathname;
-    const child = spawn(process.execPath, ['--import', 'tsx', main, '-f', conf], {
-      env: { ...process.env, FEEDCAST_NATIVE: 'off', FEEDCAST_RTMP_PORT: '0', FEEDCAST_LOG_FORMAT: 'json' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const exited = once(child, 'exit');
-    t.after(async () => {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM');
-        await exited;
-      }
-    });
-    let output = '';
-    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-    await waitFor('the server to be ready', () => output.includes('"msg":"ready"') || child.exitCode !== null, 60_000);
-    assert.equal(child.exitCode, null, output);
-    const off = output
-      .split('\n')
-      .filter((l) => l.startsWith('{'))
-      .map((l) => JSON.parse(l) as Record<string, unknown>)
-      .find((l) => l['msg'] === 'SRT is off');
-    assert.equal(off?.['reason'], 'FEEDCAST_NATIVE=off', output);
+    const server = await startServerProcess(t, ['-f', conf], { FEEDCAST_NATIVE: 'off', FEEDCAST_RTMP_PORT: '0' });
+    assert.equal(server.child.exitCode, null, server.output());
+    const off = server.lines().find((l) => l.msg === 'SRT is off');
+    assert.equal(off?.['reason'], 'FEEDCAST_NATIVE=off', server.output());
     const res = await fetch(`http://127.0.0.1:${port}/api/v1/health`);
     assert.equal(res.status, 200, 'the rest of the server runs');
   });
