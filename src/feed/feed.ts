@@ -158,9 +158,9 @@ export class Feed extends TypedEmitter<FeedEvents> {
     return session;
   }
 
-  /** Whether a new publisher's tracks should wait for its first keyframe (a stand-in still writes). */
-  get holdsTracks(): boolean {
-    return this.standInSession !== undefined;
+  /** Whether `session`'s tracks wait for its first keyframe: a stand-in other than it still writes. */
+  holdsTracksOf(session: PublisherSession): boolean {
+    return this.standInSession !== undefined && this.standInSession !== session;
   }
 
   /** @internal a publisher session's first frame (a video keyframe) is about to be written. */
@@ -528,11 +528,11 @@ export class PublisherSession extends TypedEmitter<PublisherSessionEvents> {
 
   setTracks(tracks: readonly Track[]): void {
     if (this.ended) return;
-    if (!this.started && this.feed.holdsTracks) {
+    if (!this.started && this.feed.holdsTracksOf(this)) {
       // The offline slate goes on until this publisher's first keyframe; its tracks (codec config) change the
       // feed's then, not while the slate's pictures still need the slate's config.
       this.pendingTracks = tracks;
-      this.mapping = new Map(tracks.map((t) => [t.id, t.id]));
+      this.mapping = new Map();
     } else {
       this.pendingTracks = undefined;
       this.mapping = this.feed.mapTracks(tracks);
@@ -544,7 +544,7 @@ export class PublisherSession extends TypedEmitter<PublisherSessionEvents> {
 
   write(frame: Frame, nowMs = Date.now()): void {
     if (this.ended) return;
-    if (!this.mapping.has(frame.trackId)) return;
+    if (!this.incomingKinds.has(frame.trackId)) return;
     if (this.nalTracks.has(frame.trackId)) {
       // Every ingest path (TS, FLV/RTMP, RTP, WHIP) passes here: a frame of a million tiny NAL units
       // would cost every output and reader; it is dropped, the publisher goes on.

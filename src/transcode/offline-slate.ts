@@ -46,6 +46,8 @@ export class OfflineSlates {
   private config: ServerConfig;
   private readonly log: Logger;
   private readonly slates = new Map<Feed, FeedSlate>();
+  /** Feeds whose idle/close this listens to (once each, whatever reloads turn the slate off and on). */
+  private readonly listening = new WeakSet<Feed>();
   private readonly encoders = new Set<ReturnType<typeof spawn>>();
   private closed = false;
 
@@ -106,11 +108,14 @@ export class OfflineSlates {
         wanted: false,
       };
       this.slates.set(feed, slate);
-      feed.on('idle', () => this.hide(feed, 'no publisher within the grace period'));
-      feed.on('close', () => {
-        const s = this.slates.get(feed);
-        if (s !== undefined) this.forget(feed, s);
-      });
+      if (!this.listening.has(feed)) {
+        this.listening.add(feed);
+        feed.on('idle', () => this.hide(feed, 'no publisher within the grace period'));
+        feed.on('close', () => {
+          const s = this.slates.get(feed);
+          if (s !== undefined) this.forget(feed, s);
+        });
+      }
     }
     slate.wanted = false;
     if (slate.timer !== undefined) clearTimeout(slate.timer);
