@@ -277,6 +277,13 @@ export async function createMetricsRegistry(ctx: ControlContext, extras: Metrics
     perRecording((s) => (s.state === 'recording' ? 1 : 0)),
   );
   metric(
+    'gauge',
+    'feedcast_recording_failed',
+    'Whether the recording is stopped by a write error (1; it is retried every 10 s) or not (0).',
+    ['feed'],
+    perRecording((s) => (s.state === 'failed' ? 1 : 0)),
+  );
+  metric(
     'counter',
     'feedcast_recording_bytes_written_total',
     'Bytes written to the recordings.',

@@ -53,6 +53,25 @@ export interface FeedView {
     writeErrors: number;
     lastError: string | null;
   } | null;
+  /** The feed's recording (`Record on`), null when it is not recorded. */
+  recording: RecordingView | null;
+}
+
+/** A feed's recording as the API and the status page show it. */
+export interface RecordingView {
+  /** 'recording', 'waiting' (for a publisher or a keyframe), 'failed' (stopped by an error, retried), 'closed'. */
+  state: string;
+  format: 'fmp4' | 'ts';
+  currentPath: string | null;
+  bytesWritten: number;
+  filesStarted: number;
+  files: number;
+  bytesHeld: number;
+  retentionDeletedFiles: number;
+  retentionDeletedBytes: number;
+  writeErrors: number;
+  framesDropped: number;
+  lastError: string | null;
 }
 
 export interface OutputView {
@@ -135,6 +154,27 @@ export function feedView(ctx: ControlContext, feed: Feed, now = Date.now()): Fee
     timestampRepairs: { ...feed.clockRepairs },
     readers,
     file: fileView(ctx, feed),
+    recording: recordingView(ctx, feed),
+  };
+}
+
+function recordingView(ctx: ControlContext, feed: Feed): RecordingView | null {
+  const r = ctx.recordings.of(feed.key);
+  if (r === undefined) return null;
+  const s = r.status;
+  return {
+    state: s.state,
+    format: s.format,
+    currentPath: s.currentPath ?? null,
+    bytesWritten: s.bytesWritten,
+    filesStarted: s.filesStarted,
+    files: s.files,
+    bytesHeld: s.bytesHeld,
+    retentionDeletedFiles: s.retentionDeletedFiles,
+    retentionDeletedBytes: s.retentionDeletedBytes,
+    writeErrors: s.writeErrors,
+    framesDropped: s.framesDropped,
+    lastError: s.lastError ?? null,
   };
 }
 

@@ -27,6 +27,13 @@ function table(headers: string[], rows: string[], empty: string): string {
   return `<div class="scroll"><table><tr>${head}</tr>\n${body}\n</table></div>`;
 }
 
+function recordingState(state: string): string {
+  if (state === 'recording') return '<span class="ok">on</span>';
+  if (state === 'failed') return '<span class="warn">stopped by an error (retried every 10 s)</span>';
+  if (state === 'waiting') return 'on, waiting for a publisher';
+  return escapeHtml(state);
+}
+
 export function renderStatusPage(ctx: ControlContext): string {
   const now = Date.now();
   const feeds = ctx.feeds.all();
@@ -85,9 +92,14 @@ export function renderStatusPage(ctx: ControlContext): string {
         f === null
           ? ''
           : `<br>Feed file ${escapeHtml(f.path)}: ${formatBytes(f.sizeBytes)} of ${formatBytes(f.maxSizeBytes)}, holds ${formatDuration(f.durationSeconds * 1000)}${f.oldest !== null ? ` (${escapeHtml(f.oldest)} to ${escapeHtml(f.newest ?? '')})` : ''}, writing ${f.writeKbps} kbit/s${f.framesDropped > 0 ? `, <span class="warn">${f.framesDropped} frames not recorded</span>` : ''}${f.lastError !== null ? `, <span class="warn">last error: ${escapeHtml(f.lastError)}</span>` : ''}.`;
+      const r = view.recording;
+      const recordLine =
+        r === null
+          ? ''
+          : `<br>Recording (${r.format}): ${recordingState(r.state)}${r.currentPath !== null ? `, writing ${escapeHtml(r.currentPath)}` : ''}; ${formatBytes(r.bytesWritten)} written; ${r.files} file(s) held, ${formatBytes(r.bytesHeld)}; retention deleted ${r.retentionDeletedFiles} file(s), ${formatBytes(r.retentionDeletedBytes)}; ${r.writeErrors > 0 ? `<span class="warn">${r.writeErrors} write error(s)</span>` : '0 write errors'}${r.framesDropped > 0 ? `, <span class="warn">${r.framesDropped} frames not recorded</span>` : ''}${r.lastError !== null ? `, <span class="warn">last error: ${escapeHtml(r.lastError)}</span>` : ''}. <a href="${escapeHtml(hrefPath(`recordings/${feed.key}`))}">Recordings</a>.`;
       return `<h2>Feed ${escapeHtml(feed.key)}</h2>
 <p>Publisher: ${publisher}. Input ${view.inputKbps} kbit/s; keyframe interval ${gop}; ${formatBytes(view.bytesIn)} in ${view.framesIn} frames (${view.keyframesIn} keyframes) from ${view.publishers} publisher session(s). Readers: ${view.readers}.
-Timestamp repairs: ${view.timestampRepairs.nonMonotonic} non-monotonic, ${view.timestampRepairs.jumps} jumps; frames skipped before a keyframe: ${view.framesSkippedBeforeKeyframe}.${fileLine}</p>
+Timestamp repairs: ${view.timestampRepairs.nonMonotonic} non-monotonic, ${view.timestampRepairs.jumps} jumps; frames skipped before a keyframe: ${view.framesSkippedBeforeKeyframe}.${fileLine}${recordLine}</p>
 ${table(['Track', 'Type', 'kbit/s', 'Codec', 'Parameters'], trackRows, 'no tracks yet: nothing published')}`;
     })
     .join('\n');
@@ -120,7 +132,7 @@ ${table(['Track', 'Type', 'kbit/s', 'Codec', 'Parameters'], trackRows, 'no track
   });
 
   const body = `<h1>Feedcast status</h1>
-<p class="muted">Feedcast ${escapeHtml(ctx.version)}, up ${formatDuration(now - ctx.startedAt.getTime())}. <a href="/">Feeds and streams</a> · <a href="/api/v1">API</a> · <a href="/metrics">metrics</a>. This page refreshes every 10 s.</p>
+<p class="muted">Feedcast ${escapeHtml(ctx.version)}, up ${formatDuration(now - ctx.startedAt.getTime())}. <a href="/">Feeds and streams</a> · <a href="/recordings">Recordings</a> · <a href="/api/v1">API</a> · <a href="/metrics">metrics</a>. This page refreshes every 10 s.</p>
 <h2>Available streams</h2>
 ${table(['Path', 'Served conns', 'Bytes', 'Format', 'Bit rate kbit/s', 'Video kbit/s, codec', 'Audio kbit/s, codec', 'Feed'], streamRows, 'no feeds or streams')}
 ${feedSections}

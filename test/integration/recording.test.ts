@@ -12,6 +12,7 @@ import type { Frame } from '../../src/media/frame.js';
 import { encodeRecordedFragment, Fragmenter } from '../../src/record/fragmenter.js';
 import { expandRecordPath } from '../../src/record/record-path.js';
 import type { RecordingsListing } from '../../src/record/listing.js';
+import type { FeedView, RecordingView } from '../../src/control/snapshot.js';
 import { scanFmp4File } from '../../src/record/fmp4-file.js';
 import { tempDir } from '../helpers/feedfile-fixtures.js';
 import { fixtureFrames } from '../helpers/fixture-frames.js';
@@ -27,6 +28,15 @@ import {
 import { freePort, startTestServer, waitFor } from '../helpers/test-server.js';
 
 const skip = skipWithoutFfmpeg();
+
+/** The feed's recording as GET /api/v1/feeds/FEED shows it (issue 21, part 5). */
+async function feedRecording(base: string, feed: string): Promise<RecordingView> {
+  const res = await fetch(`${base}/api/v1/feeds/${feed}`);
+  assert.equal(res.status, 200);
+  const view = (await res.json()) as FeedView;
+  assert.ok(view.recording !== null, `${feed} shows its recording`);
+  return view.recording;
+}
 
 async function listing(base: string, feed: string): Promise<RecordingsListing> {
   const res = await fetch(`${base}/api/v1/recordings/${feed}`);
@@ -103,6 +113,19 @@ describe('recording a live feed', { skip }, () => {
     });
     const pub = publish(server.url('/cam.ffm'), { seconds: 7 });
     t.after(() => pub.stop());
+    // The feed's view shows the recording and its counters move while it records.
+    await waitFor('the recording to write', async () => {
+      const r = await feedRecording(server.url(''), 'cam');
+      return r.state === 'recording' && r.bytesWritten > 0 && r.currentPath !== null;
+    });
+    const early = await feedRecording(server.url(''), 'cam');
+    assert.ok(early.currentPath!.startsWith(dir), early.currentPath!);
+    await waitFor('the counters to move', async () => {
+      const r = await feedRecording(server.url(''), 'cam');
+      return r.bytesWritten > early.bytesWritten && r.filesStarted > early.filesStarted && r.files > early.files;
+    });
+    const live = await (await fetch(server.url('/stat.html'))).text();
+    assert.match(live, /Recording \(fmp4\): <span class="ok">on<\/span>, writing /);
     assert.equal(await pub.exited, 0, pub.stderr());
     // The publisher left: the file being written is finished.
     await waitFor('the last file to be finished', async () => {
@@ -121,6 +144,23 @@ describe('recording a live feed', { skip }, () => {
       files,
       l.files.map((f) => f.path),
     );
+    // The API, the status page and the metrics agree on what is held.
+    const held = files.reduce((n, f) => n + statSync(f).size, 0);
+    const after = await feedRecording(server.url(''), 'cam');
+    assert.equal(after.files, files.length);
+    assert.equal(after.bytesHeld, held);
+    assert.equal(after.bytesWritten, held, 'every byte written is in a file held');
+    assert.equal(after.currentPath, null, 'no file is being written once the publisher left');
+    assert.deepEqual([after.writeErrors, after.lastError, after.retentionDeletedFiles], [0, null, 0]);
+    const stat = await (await fetch(server.url('/stat.html'))).text();
+    assert.match(
+      stat,
+      new RegExp(`Recording \\(fmp4\\): on, waiting for a publisher; [^;]+ written; ${files.length} file\\(s\\) held`),
+    );
+    const metrics = await (await fetch(server.url('/metrics'))).text();
+    assert.match(metrics, new RegExp(`^feedcast_recording_files\\{feed="cam"\\} ${files.length}$`, 'm'));
+    assert.match(metrics, new RegExp(`^feedcast_recording_bytes_held\\{feed="cam"\\} ${held}$`, 'm'));
+    assert.match(metrics, /^feedcast_recording_failed\{feed="cam"\} 0$/m);
     // Each finished file is a record-segment event (OnRecordSegment hooks, /api/v1/events), in the order they end.
     assert.deepEqual(
       segments.map((e) => [e.file, e.bytes]).sort(),
@@ -355,6 +395,16 @@ describe('a recording disk that turns read-only', { skip: skip || skipWithoutExt
     const errors = /^feedcast_recording_errors_total\{feed="cam"\} (\d+)/m.exec(metrics);
     assert.ok(errors !== null && Number(errors[1]) >= 1, 'the errors are counted in /metrics');
     assert.match(metrics, /^feedcast_recording_active\{feed="cam"\} 0$/m);
+    assert.match(metrics, /^feedcast_recording_failed\{feed="cam"\} 1$/m);
+    // The feed's view and the status page show the error state too.
+    const view = await feedRecording(server.base, 'cam');
+    assert.equal(view.state, 'failed');
+    assert.ok(view.writeErrors >= 1);
+    assert.equal(view.lastError, failed.lastError);
+    const stat = await (await fetch(`${server.base}/stat.html`)).text();
+    assert.match(stat, /Recording \(fmp4\): <span class="warn">stopped by an error/);
+    assert.match(stat, /<span class="warn">\d+ write error\(s\)<\/span>/);
+    assert.match(stat, /last error: [^<]*(EIO|EROFS|read-only|i\/o error)/i);
 
     // The feed goes on: its live reader keeps receiving, the publisher is still connected.
     const at = received();
