@@ -18,6 +18,7 @@ import { FeedManager } from './feed/feed-manager.js';
 import { FeedFiles } from './feedfile/feed-files.js';
 import { Recordings } from './record/recordings.js';
 import { createLogger, type Logger } from './observability/logger.js';
+import { RecordingsPageRoute } from './control/recordings-page.js';
 import { PlayerPageRoute } from './control/player-page.js';
 import { renderIndexPage } from './control/index-page.js';
 import { renderStatusPage } from './control/status-page.js';
@@ -265,6 +266,8 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   const hls = new HlsRoute(ctx, { ...hlsRouteSettings(config), transcoders });
   parts.hls = hls;
   http.addRoute(hls);
+  // After HLS: /recordings/index.m3u8 is the playlist of a feed named "recordings".
+  http.addRoute(new RecordingsPageRoute(ctx));
   const webrtc = config.webrtc.enabled ? new WebRtcRoute(ctx, webRtcOptions(config)) : undefined;
   if (webrtc !== undefined) {
     parts.webrtc = webrtc;

@@ -37,11 +37,13 @@ export function renderIndexPage(ctx: ControlContext, hostHeader?: string, authQu
           : '<span class="muted">no publisher</span>';
       const tracks = feed.tracks.map(describeTrack).join(', ') || '—';
       const watch = `<a href="${escapeHtml(withQuery(hrefPath(`watch/${feed.key}`), authQuery))}"><b>Watch</b></a>`;
+      const recorded = ctx.recordings.of(feed.key) !== undefined;
       const links = [
         watch,
         ...[`${feed.key}/index.m3u8`, `${feed.key}.flv`, `${feed.key}.ts`].map(
           (path) => `<a href="${escapeHtml(withQuery(hrefPath(path), authQuery))}">${escapeHtml(path)}</a>`,
         ),
+        ...(recorded ? [`<a href="${escapeHtml(withQuery(hrefPath(`recordings/${feed.key}`), authQuery))}">recordings</a>`] : []),
       ].join(' · ');
       const players = protocolUrls(ctx, host, feed.key, authQuery)
         .map((u) => `<code>${escapeHtml(u)}</code>`)
@@ -60,7 +62,7 @@ export function renderIndexPage(ctx: ControlContext, hostHeader?: string, authQu
     })
     .join('\n');
   const body = `<h1>Feedcast</h1>
-<p class="muted">Live feeds on this server. Watch in the browser, or open a link in ffplay, VLC or mpv, e.g. <code>ffplay http://${escapeHtml(httpHost)}/${escapeHtml(feeds[0]?.key ?? 'feed1')}.flv</code>. <a href="/stat.html">Server status</a>.</p>
+<p class="muted">Live feeds on this server. Watch in the browser, or open a link in ffplay, VLC or mpv, e.g. <code>ffplay http://${escapeHtml(httpHost)}/${escapeHtml(feeds[0]?.key ?? 'feed1')}.flv</code>. <a href="/stat.html">Server status</a> · <a href="${escapeHtml(withQuery('/recordings', authQuery))}">Recordings</a>.</p>
 <h2>Feeds</h2>
 <div class="scroll"><table><tr><th>Feed</th><th>State</th><th>Tracks</th><th>Watch</th></tr>
 ${feedRows || `<tr><td colspan="4" class="muted">No feeds. Publish one: <code>ffmpeg -re -i INPUT -c copy -f mpegts http://${escapeHtml(httpHost)}/feed1.ffm</code></td></tr>`}
