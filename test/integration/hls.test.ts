@@ -51,7 +51,7 @@ describe('HLS', { skip }, () => {
     assert.equal(first.status, 200, first.text);
     assert.equal(first.headers.get('content-type'), 'application/vnd.apple.mpegurl');
     assert.equal(first.headers.get('access-control-allow-origin'), '*');
-    assert.equal(first.headers.get('cache-control'), 'no-cache');
+    assert.equal(first.headers.get('cache-control'), 'public, max-age=1');
     assert.match(first.text, /#EXT-X-MAP:URI="[a-z0-9]+-init1\.mp4"/);
     assert.match(first.text, /#EXT-X-PROGRAM-DATE-TIME:\d{4}-\d\d-\d\dT/);
     assert.match(first.text, /#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,CAN-SKIP-UNTIL=6\.0,PART-HOLD-BACK=1\.500/);

@@ -12,7 +12,11 @@ export const PLAYLIST_TYPE = 'application/vnd.apple.mpegurl';
 export const IMMUTABLE = 'public, max-age=31536000, immutable';
 /** A blocking reload's answer holds what was asked for, so a cache may give it to other clients briefly. */
 export const BLOCKING_PLAYLIST_CACHE = 'public, max-age=6';
-export const LIVE_PLAYLIST_CACHE = 'no-cache';
+/**
+ * A plain reload changes at most once a part; 1 s lets a cache in front (docs/nginx-hls-cache.conf)
+ * answer a crowd of plain-HLS pollers with one origin request a second, at most 1 s staler.
+ */
+export const LIVE_PLAYLIST_CACHE = 'public, max-age=1';
 
 export const CORS_HEADERS: Readonly<Record<string, string>> = {
   'Access-Control-Allow-Origin': '*',
