@@ -7,6 +7,8 @@ import type { Codec, TrackKind } from './codec.js';
  * `config` is the codec's out-of-band configuration in its ISO/IEC 14496 form:
  * - h264: AVCDecoderConfigurationRecord (avcC, 14496-15 5.3.3)
  * - h265: HEVCDecoderConfigurationRecord (hvcC, 14496-15 8.3.3)
+ * - av1: AV1CodecConfigurationRecord (av1C, AV1 ISOBMFF binding 2.3.3), its configOBUs the
+ *   sequence header OBU (formats/av1/av1c.ts)
  * - aac: AudioSpecificConfig (14496-3 1.6.2.1)
  * - opus: none needed (RFC 7845 OpusHead may be given)
  * - others: absent (configuration travels in-band).

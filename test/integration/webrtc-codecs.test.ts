@@ -1,11 +1,13 @@
 // VP8, VP9 and AV1 over WebRTC (issue 22): a browser publishing only VP8, VP9 or AV1 over WHIP was
 // refused with 406. Its video (RFC 7741, RFC 9628, the AOM AV1 RTP format) is now taken into the feed and passed
 // through to WHEP viewers: Chromium publishes its fake camera in that codec only and a second page
-// plays the feed, decoding every frame it receives.
+// plays the feed, decoding every frame it receives. fMP4 HLS carries all three (ffmpeg decodes it; for
+// AV1 hls.js in Chromium plays it too).
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { skipWithoutChromium } from '../helpers/browser.js';
+import { av1CodecString } from '../../src/formats/av1/av1c.js';
 import { HlsRoute } from '../../src/protocols/hls/route.js';
 import { decodeFrames, FFPROBE, probePackets, run, skipWithoutFfmpeg } from '../helpers/media-tools.js';
 import { waitFor } from '../helpers/test-server.js';
@@ -64,29 +66,60 @@ describe('VP8, VP9 and AV1 over WebRTC', { skip }, () => {
       const decoded = last.framesDecoded - first.framesDecoded;
       assert.ok(decoded >= received - 2, `decoded ${decoded} of the ${received} frames received`);
 
-      if (codec !== 'AV1') {
-        // fMP4 HLS carries VP8 and VP9 (vp08/vp09 sample entries with vpcC): ffmpeg decodes the playlist.
-        const hls = new HlsRoute(server.ctx);
-        t.after(() => hls.close());
-        server.http.addRoute(hls);
-        const probe = await run(
-          FFPROBE,
-          [
-            '-v',
-            'error',
-            '-select_streams',
-            'v:0',
-            '-show_entries',
-            'stream=codec_name,width,height',
-            '-of',
-            'csv=p=0',
-            server.url('/feed1/index.m3u8'),
-          ],
-          60_000,
+      // fMP4 HLS carries VP8, VP9 (vp08/vp09 sample entries with vpcC) and AV1 (av01 with the av1C of
+      // the sequence header): ffmpeg decodes the playlist.
+      const hls = new HlsRoute(server.ctx);
+      t.after(() => hls.close());
+      server.http.addRoute(hls);
+      const hlsProbe = await run(
+        FFPROBE,
+        [
+          '-v',
+          'error',
+          '-select_streams',
+          'v:0',
+          '-show_entries',
+          'stream=codec_name,width,height',
+          '-of',
+          'csv=p=0',
+          server.url('/feed1/index.m3u8'),
+        ],
+        60_000,
+      );
+      assert.equal(hlsProbe.stdout.trim().split('\n')[0], `${codec.toLowerCase()},640,360`, hlsProbe.stderr);
+      const decodedHls = await decodeFrames(server.url('/feed1/index.m3u8'), 2, 60_000);
+      assert.ok(decodedHls.videoFrames >= 25, `${decodedHls.videoFrames} frames decoded from HLS; ${decodedHls.errors}`);
+
+      if (codec === 'AV1') {
+        // Chromium takes the codec string of the av1C (av01.P.LLT.DD) and hls.js plays the playlist.
+        const config = server.ctx.feeds.get('feed1')?.tracks.find((tr) => tr.codec === 'av1')?.config;
+        assert.ok(config !== undefined, 'the AV1 track has its av1C');
+        const type = `video/mp4; codecs="${av1CodecString(config)}"`;
+        const player = await browser().newPage();
+        t.after(() => player.close());
+        await player.goto(server.url('/web/vendor/hls.min.js'));
+        await player.setContent('<video muted autoplay playsinline></video>');
+        assert.equal(await player.evaluate<boolean>(`MediaSource.isTypeSupported(${JSON.stringify(type)})`), true, type);
+        await player.addScriptTag({ url: server.url('/web/vendor/hls.min.js') });
+        await player.evaluate(`(() => {
+          const hls = new Hls({ lowLatencyMode: true });
+          window.hlsErrors = [];
+          hls.on(Hls.Events.ERROR, (_, d) => { if (d.fatal) window.hlsErrors.push(d.details); });
+          hls.loadSource(${JSON.stringify(server.url('/feed1/index.m3u8'))});
+          hls.attachMedia(document.querySelector('video'));
+        })()`);
+        // hls.js starts near the live edge, so currentTime says little: count decoded frames.
+        await player.waitForFunction(
+          "document.querySelector('video').getVideoPlaybackQuality().totalVideoFrames > 25",
+          undefined,
+          { timeout: 60_000 },
         );
-        assert.equal(probe.stdout.trim().split('\n')[0], `${codec.toLowerCase()},640,360`, probe.stderr);
-        const decoded = await decodeFrames(server.url('/feed1/index.m3u8'), 2, 60_000);
-        assert.ok(decoded.videoFrames >= 25, `${decoded.videoFrames} frames decoded from HLS; ${decoded.errors}`);
+        const played = await player.evaluate<{ frames: number; width: number }>(
+          "(() => { const v = document.querySelector('video'); return { frames: v.getVideoPlaybackQuality().totalVideoFrames, width: v.videoWidth }; })()",
+        );
+        assert.ok(played.frames > 25, `${played.frames} AV1 frames decoded by hls.js`);
+        assert.equal(played.width, 640);
+        assert.deepEqual(await player.evaluate<string[]>('window.hlsErrors'), []);
       }
 
       // A container without VP8, VP9 or AV1 here (MPEG-TS) still serves what it carries, the Opus audio, without

@@ -110,14 +110,38 @@ export function writeObus(obus: readonly Obu[]): Buffer {
   return Buffer.concat(parts);
 }
 
-/** The maximum frame size a sequence header declares (5.5.1), which is the coded size of its frames. */
-export function parseSequenceHeaderSize(payload: Buffer): { width: number; height: number } {
+/** What a sequence header (5.5) says that containers repeat: av1C fields and the maximum frame size. */
+export interface SequenceHeader {
+  readonly profile: number;
+  /** seq_level_idx[0] and seq_tier[0]: the level and tier of operating point 0. */
+  readonly level: number;
+  readonly tier: number;
+  readonly bitDepth: 8 | 10 | 12;
+  readonly monochrome: boolean;
+  readonly subsamplingX: boolean;
+  readonly subsamplingY: boolean;
+  readonly chromaSamplePosition: number;
+  /** max_frame_width_minus_1 + 1 and max_frame_height_minus_1 + 1: the coded size of its frames. */
+  readonly width: number;
+  readonly height: number;
+}
+
+/**
+ * sequence_header_obu() (5.5.1) up to color_config() (5.5.2):
+ *   seq_profile(3) still_picture(1) reduced_still_picture_header(1)
+ *   [timing_info, decoder_model_info, operating points: operating_point_idc(12) seq_level_idx(5) [seq_tier(1)] ...]
+ *   frame_width_bits_minus_1(4) frame_height_bits_minus_1(4) max_frame_width_minus_1(n) max_frame_height_minus_1(n)
+ *   [frame id numbers] use_128x128_superblock ... enable_superres enable_cdef enable_restoration color_config()
+ */
+export function parseSequenceHeader(payload: Buffer): SequenceHeader {
   const r = new BitReader(payload, 'av1 sequence header');
-  r.skip(3); // seq_profile
+  const profile = r.bits(3);
   r.skip(1); // still_picture
   const reduced = r.flag();
+  let level = 0;
+  let tier = 0;
   if (reduced) {
-    r.skip(5); // seq_level_idx[0]
+    level = r.bits(5); // seq_level_idx[0]
   } else {
     let decoderModelInfo = false;
     let bufferDelayLength = 0;
@@ -137,8 +161,9 @@ export function parseSequenceHeaderSize(payload: Buffer): { width: number; heigh
     const operatingPoints = r.bits(5) + 1;
     for (let i = 0; i < operatingPoints; i++) {
       r.skip(12); // operating_point_idc
-      const level = r.bits(5);
-      if (level > 7) r.skip(1); // seq_tier
+      const opLevel = r.bits(5);
+      const opTier = opLevel > 7 ? r.bits(1) : 0;
+      if (i === 0) [level, tier] = [opLevel, opTier];
       if (decoderModelInfo && r.flag()) {
         r.skip(bufferDelayLength);
         r.skip(bufferDelayLength);
@@ -149,7 +174,80 @@ export function parseSequenceHeaderSize(payload: Buffer): { width: number; heigh
   }
   const widthBits = r.bits(4) + 1;
   const heightBits = r.bits(4) + 1;
-  return { width: r.bits(widthBits) + 1, height: r.bits(heightBits) + 1 };
+  const width = r.bits(widthBits) + 1;
+  const height = r.bits(heightBits) + 1;
+  if (!reduced && r.flag()) r.skip(7); // frame_id_numbers_present_flag: delta/additional frame id lengths
+  r.skip(3); // use_128x128_superblock, enable_filter_intra, enable_intra_edge_filter
+  if (!reduced) {
+    r.skip(4); // enable_interintra_compound, enable_masked_compound, enable_warped_motion, enable_dual_filter
+    const orderHint = r.flag();
+    if (orderHint) r.skip(2); // enable_jnt_comp, enable_ref_frame_mvs
+    const forceScreenContentTools = r.flag() ? 2 : r.bits(1); // seq_choose_screen_content_tools
+    if (forceScreenContentTools > 0 && !r.flag()) r.skip(1); // seq_choose_integer_mv, seq_force_integer_mv
+    if (orderHint) r.skip(3); // order_hint_bits_minus_1
+  }
+  r.skip(3); // enable_superres, enable_cdef, enable_restoration
+  return { profile, level, tier, width, height, ...parseColorConfig(r, profile) };
+}
+
+/** color_config() (5.5.2): bit depth, monochrome, chroma subsampling and sample position. */
+function parseColorConfig(
+  r: BitReader,
+  profile: number,
+): Pick<SequenceHeader, 'bitDepth' | 'monochrome' | 'subsamplingX' | 'subsamplingY' | 'chromaSamplePosition'> {
+  const highBitdepth = r.flag();
+  const twelveBit = profile === 2 && highBitdepth && r.flag();
+  const bitDepth = twelveBit ? 12 : highBitdepth ? 10 : 8;
+  const monochrome = profile === 1 ? false : r.flag();
+  let primaries = 2;
+  let transfer = 2;
+  let matrix = 2;
+  if (r.flag()) {
+    // color_description_present_flag
+    primaries = r.bits(8);
+    transfer = r.bits(8);
+    matrix = r.bits(8);
+  }
+  if (monochrome) {
+    r.skip(1); // color_range
+    return { bitDepth, monochrome, subsamplingX: true, subsamplingY: true, chromaSamplePosition: 0 };
+  }
+  if (primaries === 1 && transfer === 13 && matrix === 0) {
+    // sRGB: 4:4:4, full range
+    return { bitDepth, monochrome, subsamplingX: false, subsamplingY: false, chromaSamplePosition: 0 };
+  }
+  r.skip(1); // color_range
+  let subsamplingX = profile === 0;
+  let subsamplingY = profile === 0;
+  if (profile > 1) {
+    if (bitDepth === 12) {
+      subsamplingX = r.flag();
+      subsamplingY = subsamplingX && r.flag();
+    } else {
+      subsamplingX = true;
+      subsamplingY = false;
+    }
+  }
+  const chromaSamplePosition = subsamplingX && subsamplingY ? r.bits(2) : 0;
+  return { bitDepth, monochrome, subsamplingX, subsamplingY, chromaSamplePosition };
+}
+
+/**
+ * True when a temporal unit starts a coded video sequence a decoder can join: a sequence header
+ * and a frame (or frame header) OBU whose uncompressed_header (5.9.2) says KEY_FRAME and shows it:
+ *   show_existing_frame(1) frame_type(2) show_frame(1)   (reduced still picture headers: always key)
+ */
+export function isKeyTemporalUnit(obus: readonly Obu[]): boolean {
+  const sequence = obus.find((o) => o.type === ObuType.sequenceHeader);
+  if (sequence === undefined) return false;
+  const frame = obus.find((o) => o.type === ObuType.frame || o.type === ObuType.frameHeader);
+  if (frame === undefined) return false;
+  if (((sequence.payload[0] ?? 0) & 0x08) !== 0) return true; // reduced_still_picture_header
+  const first = frame.payload[0];
+  if (first === undefined) return false;
+  const showExisting = (first & 0x80) !== 0;
+  const frameType = (first >> 5) & 0x03;
+  return !showExisting && frameType === 0;
 }
 
 /** uvlc() (4.10.3). */

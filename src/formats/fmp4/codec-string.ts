@@ -1,7 +1,9 @@
 // RFC 6381 codec strings for the CODECS attribute of HLS playlists and MediaSource type checks:
-// avc1.PPCCLL (14496-15 E.3), hvc1.P.C.TL.CC (14496-15 E.3), mp4a.40.AOT (RFC 6381 3.3).
+// avc1.PPCCLL (14496-15 E.3), hvc1.P.C.TL.CC (14496-15 E.3), av01.P.LLT.DD (AV1 ISOBMFF binding),
+// mp4a.40.AOT (RFC 6381 3.3).
 
 import { parseAudioSpecificConfig } from '../aac/audio-specific-config.js';
+import { av1CodecString } from '../av1/av1c.js';
 import { parseAvcc } from '../h264/avcc.js';
 import { ByteReader } from '../bytes/byte-reader.js';
 import type { Fmp4Track } from './init-segment.js';
@@ -50,6 +52,8 @@ export function codecString(t: Fmp4Track): string {
       return avcCodecString(t.config);
     case 'h265':
       return hevcCodecString(t.config);
+    case 'av1':
+      return av1CodecString(t.config);
     case 'vp8':
     case 'vp9':
       // vpNN.PP.LL.DD (VP codec binding, Codecs Parameter String): profile, level, bit depth from vpcC.

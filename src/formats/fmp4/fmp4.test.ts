@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { fixtureFrames } from '../../../test/helpers/fixture-frames.js';
+import { av1FixtureFrames, fixtureFrames } from '../../../test/helpers/fixture-frames.js';
 import { FFPROBE, run, skipWithoutFfmpeg } from '../../../test/helpers/media-tools.js';
 import type { Frame } from '../../media/frame.js';
 import { from90k } from '../../media/timebase.js';
@@ -258,6 +258,32 @@ describe('fMP4 read by ffprobe', { skip: skipWithoutFfmpeg() }, () => {
       assert.equal(Number(a?.nb_read_frames), audioFrames, 'every audio frame decodes');
     });
   }
+});
+
+describe('AV1 sample entry', () => {
+  test('av01 with the av1C of the track, codec string av01.P.LLT.DD, and ffprobe decodes every temporal unit', async (t) => {
+    const { track, frames } = av1FixtureFrames();
+    const av1 = fmp4TrackOf(track);
+    assert.ok(av1 !== undefined);
+    assert.equal(codecString(av1), 'av01.0.00M.08');
+    assert.equal(fmp4TrackOf({ ...track, config: undefined }), undefined, 'no av1C, no sample entry');
+    const init = encodeInitSegment([av1]);
+    const at = init.indexOf('av01');
+    assert.ok(at > 0 && init.indexOf('av1C') > at, 'av01 holds av1C');
+    assert.deepEqual(init.subarray(init.indexOf('av1C') + 4, init.indexOf('av1C') + 4 + track.config!.length), track.config);
+    if (skipWithoutFfmpeg()) return;
+    const dir = mkdtempSync(join(tmpdir(), 'feedcast-fmp4-av1-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const path = join(dir, 'av1.mp4');
+    writeFileSync(path, Buffer.concat([init, encodeFragment(1, toRuns([av1], frames, 0, 90_000))]));
+    const probe = await run(
+      FFPROBE,
+      ['-v', 'error', '-count_frames', '-show_entries', 'stream=codec_name,width,height,nb_read_frames', '-of', 'csv=p=0', path],
+      30_000,
+    );
+    assert.equal(probe.stderr.trim(), '', 'no decoder complaints');
+    assert.equal(probe.stdout.trim(), `av1,160,120,${frames.length}`);
+  });
 });
 
 describe('VP8 and VP9 sample entries', () => {

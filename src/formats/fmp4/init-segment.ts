@@ -1,7 +1,7 @@
 // The fMP4/CMAF initialization segment (ISO/IEC 14496-12 8.2-8.8, CMAF 7.3.1): ftyp + moov with
 // one trak per track and mvex/trex, no samples. Sample entries: avc1+avcC and hvc1+hvcC
 // (14496-15 5.4, 8.4), vp08/vp09+vpcC (VP Codec ISO Media File Format Binding 1.0, 2.2-2.3),
-// mp4a+esds (14496-14 5.6, 14496-1 7.2.6).
+// av01+av1C (AV1 Codec ISO Media File Format Binding 2.2-2.3), mp4a+esds (14496-14 5.6, 14496-1 7.2.6).
 
 import type { Track } from '../../media/track.js';
 import { parseAudioSpecificConfig } from '../aac/audio-specific-config.js';
@@ -14,10 +14,10 @@ export interface Fmp4Track {
   readonly trackId: number;
   readonly feedTrackId: number;
   readonly kind: 'video' | 'audio';
-  readonly codec: 'h264' | 'h265' | 'vp8' | 'vp9' | 'aac';
+  readonly codec: 'h264' | 'h265' | 'av1' | 'vp8' | 'vp9' | 'aac';
   /** Units per second of this track's times: 90 000 for video, the sample rate for audio. */
   readonly timescale: number;
-  /** The payload of avcC, hvcC or vpcC, or the AudioSpecificConfig. */
+  /** The payload of avcC, hvcC, av1C or vpcC, or the AudioSpecificConfig. */
   readonly config: Buffer;
   readonly width: number;
   readonly height: number;
@@ -45,7 +45,7 @@ export function fmp4TrackOf(track: Track): Fmp4Track | undefined {
   }
   const config = track.config;
   if (config === undefined || config.length === 0) return undefined;
-  if (track.codec === 'h264' || track.codec === 'h265') {
+  if (track.codec === 'h264' || track.codec === 'h265' || track.codec === 'av1') {
     return {
       trackId: track.id + 1,
       feedTrackId: track.id,
@@ -181,10 +181,10 @@ export function vpLevel(width: number, height: number): number {
   return levels.find(([max]) => samples <= max)?.[1] ?? 62;
 }
 
-const SAMPLE_ENTRY = { h264: 'avc1', h265: 'hvc1', vp8: 'vp08', vp9: 'vp09' } as const;
-const CONFIG_BOX = { h264: 'avcC', h265: 'hvcC', vp8: 'vpcC', vp9: 'vpcC' } as const;
+const SAMPLE_ENTRY = { h264: 'avc1', h265: 'hvc1', av1: 'av01', vp8: 'vp08', vp9: 'vp09' } as const;
+const CONFIG_BOX = { h264: 'avcC', h265: 'hvcC', av1: 'av1C', vp8: 'vpcC', vp9: 'vpcC' } as const;
 
-/** VisualSampleEntry (12.1.3) avc1/hvc1/vp08/vp09 with its configuration box. */
+/** VisualSampleEntry (12.1.3) avc1/hvc1/av01/vp08/vp09 with its configuration box. */
 export function visualSampleEntry(t: Fmp4Track): Box {
   if (t.codec === 'aac') throw new Error('fmp4: an AAC track has no visual sample entry');
   const codec = t.codec;

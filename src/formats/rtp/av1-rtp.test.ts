@@ -5,38 +5,42 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { ObuType, parseSequenceHeaderSize, readObu, writeObus, type Obu } from '../av1/obu.js';
+import { ObuType, parseSequenceHeader, readObu } from '../av1/obu.js';
 import type { RtpPacket } from './rtp-packet.js';
 import { assertParsesOrMalformed, packetsOf } from '../../../test/helpers/rtp-packets.js';
+import { av1FixtureFrames } from '../../../test/helpers/fixture-frames.js';
 import { Av1Depacketizer, Av1Packetizer } from './av1-rtp.js';
 
 /** The fixture's temporal units in Feedcast's frame layout (OBUs with sizes, no temporal delimiters). */
 function temporalUnits(): Buffer[] {
-  const bytes = readFileSync(new URL('../../../test/fixtures/av1-160x120.obu', import.meta.url));
-  const units: Obu[][] = [];
-  for (let pos = 0; pos < bytes.length;) {
-    const { obu, length } = readObu(bytes, pos);
-    if (obu.type === ObuType.temporalDelimiter) units.push([]);
-    else units.at(-1)?.push(obu);
-    pos += length;
-  }
-  return units.map((u) => writeObus(u));
+  return av1FixtureFrames().frames.map((f) => f.data);
 }
 
 function packets(frames: Buffer[], maxPayload: number): RtpPacket[] {
   return packetsOf(new Av1Packetizer(96, maxPayload), frames, 65_000);
 }
 
-test('the sequence header of a libaom stream gives its size', () => {
+test('the sequence header of a libaom stream gives its size, profile, level and colour format', () => {
   const bytes = readFileSync(new URL('../../../test/fixtures/av1-160x120.obu', import.meta.url));
   let pos = 0;
   let found: { width: number; height: number } | undefined;
   while (pos < bytes.length && found === undefined) {
     const { obu, length } = readObu(bytes, pos);
-    if (obu.type === ObuType.sequenceHeader) found = parseSequenceHeaderSize(obu.payload);
+    if (obu.type === ObuType.sequenceHeader) found = parseSequenceHeader(obu.payload);
     pos += length;
   }
-  assert.deepEqual(found, { width: 160, height: 120 });
+  assert.deepEqual(found, {
+    profile: 0,
+    level: 0,
+    tier: 0,
+    width: 160,
+    height: 120,
+    bitDepth: 8,
+    monochrome: false,
+    subsamplingX: true,
+    subsamplingY: true,
+    chromaSamplePosition: 0,
+  });
 });
 
 test('temporal units come back whole at every packet size, the first a key frame with N set', () => {
@@ -60,6 +64,8 @@ test('temporal units come back whole at every packet size, the first a key frame
       [true, false, false],
     );
     assert.deepEqual(d.takeSize(), { width: 160, height: 120 });
+    assert.deepEqual(d.takeConfig(), av1FixtureFrames().track.config, 'the av1C of the sequence header');
+    assert.equal(d.takeConfig(), undefined, 'once');
   }
 });
 

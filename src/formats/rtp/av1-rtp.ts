@@ -11,16 +11,8 @@
 
 import { MalformedInputError } from '../../errors.js';
 import type { Frame } from '../../media/frame.js';
-import {
-  encodeLeb128,
-  ObuType,
-  parseSequenceHeaderSize,
-  readLeb128,
-  readObu,
-  readObus,
-  writeObus,
-  type Obu,
-} from '../av1/obu.js';
+import { encodeLeb128, ObuType, parseSequenceHeader, readLeb128, readObu, readObus, writeObus, type Obu } from '../av1/obu.js';
+import { buildAv1c } from '../av1/av1c.js';
 import type { RtpPacket } from './rtp-packet.js';
 import { MAX_RTP_PAYLOAD_BYTES } from './rtp-packet.js';
 import {
@@ -95,6 +87,9 @@ export class Av1Depacketizer implements RtpDepacketizer {
   private fragment: Buffer[] | undefined;
   private size: { width: number; height: number } | undefined;
   private sizeChanged = false;
+  /** The newest sequence header OBU's payload, and whether its av1C is still to be taken. */
+  private sequenceHeader: Buffer | undefined;
+  private config: Buffer | undefined;
 
   push(packet: RtpPacket): DepacketizedFrame[] {
     const inOrder = this.seq.next(packet.sequence);
@@ -157,7 +152,12 @@ export class Av1Depacketizer implements RtpDepacketizer {
     this.fragment = undefined;
     const header = unit.obus.find((o) => o.type === ObuType.sequenceHeader);
     if (header !== undefined) {
-      const size = parseSequenceHeaderSize(header.payload);
+      if (this.sequenceHeader === undefined || !this.sequenceHeader.equals(header.payload)) {
+        this.sequenceHeader = Buffer.from(header.payload);
+        this.config = buildAv1c(header);
+      }
+      const { width, height } = parseSequenceHeader(header.payload);
+      const size = { width, height };
       if (this.size === undefined || this.size.width !== size.width || this.size.height !== size.height) {
         this.size = size;
         this.sizeChanged = true;
@@ -166,6 +166,13 @@ export class Av1Depacketizer implements RtpDepacketizer {
     const data = writeObus(unit.obus);
     if (data.length === 0) return [];
     return [{ timestamp: unit.timestamp, data, keyframe: unit.newSequence || header !== undefined }];
+  }
+
+  /** The av1C of the newest sequence header, once after it changes. */
+  takeConfig(): Buffer | undefined {
+    const config = this.config;
+    this.config = undefined;
+    return config;
   }
 
   /** The size of the newest sequence header, once after it changes. */

@@ -348,7 +348,7 @@ export class HlsRoute implements HttpRoute {
     if (segmenter.tracks.length === 0) {
       return {
         status: 406,
-        message: `${target.name}: HLS here carries H.264, H.265 and AAC (${target.container === 'ts' ? 'and MP3/MPEG in TS' : 'and VP8/VP9 in fMP4'}); this feed has ${target.feed.tracks.map((t) => t.codec).join(', ') || 'no tracks'}. Read /${target.feed.key}.ts instead.`,
+        message: `${target.name}: HLS here carries H.264, H.265 and AAC (${target.container === 'ts' ? 'and MP3/MPEG in TS' : 'and AV1, VP8, VP9 in fMP4'}); this feed has ${target.feed.tracks.map((t) => t.codec).join(', ') || 'no tracks'}. Read /${target.feed.key}.ts instead.`,
       };
     }
     return { status: 503, message: `${target.name}: the first segment is not ready yet (no keyframe so far).` };

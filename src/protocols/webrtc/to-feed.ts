@@ -131,6 +131,7 @@ export class WhipIngest {
         codec: this.videoCodec,
         width: this.videoSize.width,
         height: this.videoSize.height,
+        config: this.videoConfig, // AV1: av1C from the sequence header; VP8/VP9: none
       });
     } else if (this.hasVideo && nal !== undefined) {
       if (this.videoConfig === undefined) return;
@@ -162,11 +163,11 @@ export class WhipIngest {
       return;
     }
     if (track.kind === 'video' && this.videoCodec !== 'h264' && this.videoCodec !== 'h265') {
+      const config = track.depacketizer.takeConfig?.();
+      if (config !== undefined) this.videoConfig = config;
       const size = track.depacketizer.takeSize?.();
-      if (size !== undefined) {
-        this.videoSize = size;
-        this.announce();
-      }
+      if (size !== undefined) this.videoSize = size;
+      if (size !== undefined || config !== undefined) this.announce();
     } else if (track.kind === 'video') {
       const config = track.depacketizer.takeConfig?.();
       if (config !== undefined && (this.videoConfig === undefined || !config.equals(this.videoConfig))) {
