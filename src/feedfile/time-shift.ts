@@ -27,6 +27,9 @@ export interface TimeShiftOptions {
   endWallMs?: number;
 }
 
+/** Why a source with `endWallMs` ends when every track has reached it. */
+export const RANGE_END_REASON = 'the end of the time range';
+
 export type TimeShiftOpen =
   | { kind: 'ok'; source: TimeShiftSource; startWallMs: number; startDts90k: number }
   | { kind: 'out-of-range'; range: TimeRange; side: 'before' | 'after' }
@@ -168,7 +171,7 @@ export class TimeShiftSource {
     if (this.endFileDts90k === undefined || fileDts90k < this.endFileDts90k) return 'no';
     this.pastEnd.add(trackId);
     if (!this.tracks.every((t) => this.pastEnd.has(t.id))) return 'track';
-    this.end('the end of the time range');
+    this.end(RANGE_END_REASON);
     return 'all';
   }
 

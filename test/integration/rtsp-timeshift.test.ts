@@ -2,12 +2,14 @@
 // `Range: clock=` or `npt=N-` (a raw RTSP client reading the RTP itself) starts at the keyframe at
 // or before the time asked, with RTP timestamps on the feed clock, and plays on past the live edge
 // at the recorded pace with no gap; `npt=0-` and no Range stay live; a time the file does not hold
-// is 457; ffprobe/ffmpeg reach the past through the URL (`?start=-3`).
+// is 457; ffprobe/ffmpeg reach the past through the URL (`?start=-3`). Issue 21: a range with an end
+// (`clock=T1-T2`, `npt=A-B`, `?date=T1&end=T2`) stops at T2 with an RTCP BYE and the session stays.
 
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import type { Feed } from '../../src/feed/feed.js';
+import { parseRtcp } from '../../src/formats/rtp/rtcp.js';
 import { parseRtpPacket } from '../../src/formats/rtp/rtp-packet.js';
 import { createLogger } from '../../src/observability/logger.js';
 import type { RtspServer } from '../../src/protocols/rtsp/server.js';
@@ -31,9 +33,15 @@ interface RtpSeen {
 /** A raw RTSP client that also keeps every interleaved RTP packet (channel, header, arrival time). */
 class RtpCapturingClient extends RawRtspClient {
   readonly packets: RtpSeen[] = [];
+  /** RTCP channels an RTCP BYE came on, with how many RTP packets had come before it. */
+  readonly byes: { channel: number; packetsBefore: number }[] = [];
 
   protected override onInterleaved(channel: number, data: Buffer): void {
-    if (channel % 2 !== 0) return;
+    if (channel % 2 !== 0) {
+      if (parseRtcp(Buffer.from(data)).some((p) => p.type === 'bye'))
+        this.byes.push({ channel, packetsBefore: this.packets.length });
+      return;
+    }
     const p = parseRtpPacket(Buffer.from(data));
     this.packets.push({
       channel,
@@ -266,7 +274,7 @@ describe('RTSP time-shift of a feed with a File', { skip }, () => {
     assert.equal(future.status, 457);
     assert.match(future.body, /in the future/);
     assert.equal((await e.request('PLAY', base, { Session: eSession, Range: 'smpte=10:07:00-' })).status, 501);
-    assert.equal((await e.request('PLAY', base, { Session: eSession, Range: 'clock=tomorrow-' })).status, 400);
+    assert.equal((await e.request('PLAY', base, { Session: eSession, Range: 'clock=tomorrow-' })).status, 457);
     // The session is still usable after a refused PLAY.
     assert.equal((await e.request('PLAY', base, { Session: eSession })).status, 200);
     e.close();
@@ -351,5 +359,104 @@ describe('RTSP time-shift of a feed with a File', { skip }, () => {
       true,
       `bandwidth given back (${server.ctx.access.bandwidthInUseKbps})`,
     );
+  });
+});
+
+describe('RTSP PLAY of a time range (issue 21: Range clock=T1-T2)', { skip }, () => {
+  test('clock=T1-T2 plays from the keyframe at or before T1 to T2, then RTP stops with a BYE and the session stays; 457 for bad ranges and ranges not held; ffmpeg plays ?date=T1&end=T2 to its end', async (t) => {
+    const { server, rtsp, port, url, feedTimeAt } = await startRecording(t);
+    const base = url('/feed1');
+    const feed = server.ctx.feeds.get('feed1')!;
+    const videoBase = tsBaseOf(rtsp, feed, 0);
+    const writer = server.ctx.feedFiles.of(feed)!;
+    await waitFor('8 s in the feed file', () => writer.status.durationSeconds >= 8, 40_000);
+
+    // 1. A 3 s range that ends 2 s before now: the answer names the range played, RTP ends at T2.
+    const c = new RtpCapturingClient(port);
+    t.after(() => c.close());
+    const session = await c.setupBoth(base);
+    const t1 = Date.now() - 6000 + 37;
+    const t2 = t1 + 3000;
+    const [t1Feed, t2Feed] = [feedTimeAt(t1), feedTimeAt(t2)];
+    const play = await c.request('PLAY', base, { Session: session, Range: `clock=${clockText(t1)}-${clockText(t2)}` });
+    assert.equal(play.status, 200, play.body);
+    const m = /^clock=(\d{8}T\d{6}\.\d{3}Z)-(\d{8}T\d{6}\.\d{3}Z)$/.exec(play.headers.get('range') ?? '');
+    assert.ok(m !== null, `Range answered: ${play.headers.get('range')}`);
+    const served = parseClock(`clock=${m[1]}-`);
+    assert.ok(served <= t1 && served >= t1 - (GOP_S * 1000 + 300), `served from ${m[1]}, asked ${clockText(t1)}`);
+    assert.equal(m[2], clockText(t2), 'the end served is the end asked');
+    assert.equal(play.headers.get('x-feedcast-end'), new Date(t2).toISOString());
+    // Both tracks say BYE when the range is played out.
+    await waitFor('an RTCP BYE on both tracks', () => new Set(c.byes.map((b) => b.channel)).size === 2, 30_000);
+    const video = c.video();
+    assert.ok(startsOnKeyframe(video), 'the first video packet starts a keyframe');
+    assertNoGapNoDuplicate(video, 'clock=T1-T2');
+    const first = feedSeconds((video[0] as RtpSeen).timestamp, videoBase, 90_000);
+    const last = feedSeconds((video.at(-1) as RtpSeen).timestamp, videoBase, 90_000);
+    assert.ok(
+      first <= t1Feed + 0.3 && first >= t1Feed - (GOP_S + 0.3),
+      `first frame at ${first.toFixed(3)} s, T1 at ${t1Feed.toFixed(3)} s`,
+    );
+    assert.ok(last <= t2Feed + 0.3 && last >= t2Feed - GOP_S, `last frame at ${last.toFixed(3)} s, T2 at ${t2Feed.toFixed(3)} s`);
+    const audio = c.packets.filter((p) => p.channel === 2);
+    assert.ok(audio.length > 20, `${audio.length} audio packets`);
+    // RTP stopped with the BYE: nothing came after it, by the time the session answers a request.
+    const sent = c.packets.length;
+    assert.ok(c.byes.every((b) => b.packetsBefore <= sent));
+    const alive = await c.request('GET_PARAMETER', base, { Session: session });
+    assert.equal(alive.status, 200, 'the session is still there after its range ended');
+    assert.equal(c.packets.length, sent, 'no RTP after the BYE');
+    assert.equal(rtsp.sessionCount, 1);
+
+    // 2. The same session plays another range (npt=A-B: from A s before now, B-A seconds).
+    const npt = await c.request('PLAY', base, { Session: session, Range: 'npt=5-6.5' });
+    assert.equal(npt.status, 200, npt.body);
+    const n = /^npt=(\d+\.\d{3})-(\d+\.\d{3})$/.exec(npt.headers.get('range') ?? '');
+    assert.ok(n !== null, `npt answer ${npt.headers.get('range')}`);
+    const [from, to] = [Number(n[1]), Number(n[2])];
+    assert.ok(from >= 5 && from <= 5 + GOP_S + 0.3 && Math.abs(to - from - (1.5 + (from - 5))) < 0.01, `npt=${from}-${to}`);
+    await waitFor('the second range to end', () => c.byes.length >= 4, 30_000);
+    assert.ok(c.packets.length > sent, 'the second range was played');
+    assert.equal((await c.request('TEARDOWN', base, { Session: session })).status, 200);
+
+    // 3. Bad ranges and ranges the file does not hold are 457 with the reason; the session survives.
+    const e = new RtpCapturingClient(port);
+    t.after(() => e.close());
+    const eSession = await e.setupBoth(base);
+    const backwards = await e.request('PLAY', base, { Session: eSession, Range: `clock=${clockText(t2)}-${clockText(t1)}` });
+    assert.equal(backwards.status, 457);
+    assert.match(backwards.body, /ends before it starts/);
+    const notHeld = await e.request('PLAY', base, {
+      Session: eSession,
+      Range: `clock=${clockText(Date.now() - 600_000)}-${clockText(Date.now() - 540_000)}`,
+    });
+    assert.equal(notHeld.status, 457);
+    assert.match(notHeld.body, /outside what the feed file of feed1 holds: from 20\d\d-.*Z to 20\d\d-.*Z/);
+    assert.match(notHeld.headers.get('range') ?? '', /^clock=\d{8}T\d{6}\.\d{3}Z-\d{8}T\d{6}\.\d{3}Z$/);
+    assert.equal((await e.request('PLAY', base, { Session: eSession, Range: 'npt=5-2' })).status, 457);
+    const badEnd = await e.request('PLAY', url('/feed1?start=-5&end=later'), { Session: eSession, Range: 'npt=0.000-' });
+    assert.equal(badEnd.status, 457);
+    assert.match(badEnd.body, /"later" is not a time/);
+    assert.equal((await e.request('PLAY', base, { Session: eSession })).status, 200, 'the session still plays live');
+    e.close();
+
+    // 4. ffmpeg (which sends npt=0.000-) plays a range named in the URL, decodes it and stops at
+    // its end by itself (the BYE), over TCP and UDP; -t 30 is far past the 3 s asked.
+    for (const transport of ['tcp', 'udp'] as const) {
+      const u1 = Date.now() - 6000;
+      const decoded = await decodeRtsp(
+        url(`/feed1?date=${new Date(u1).toISOString()}&end=${new Date(u1 + 3000).toISOString()}`),
+        transport,
+        30,
+      );
+      assert.equal(decoded.code, 0, `${transport}: ${decoded.errors}`);
+      assert.equal(decoded.errors, '', `${transport}: decodes without errors`);
+      // 3 s at 25 fps from the keyframe at or before T1 (up to one GOP earlier).
+      assert.ok(
+        decoded.videoFrames >= 3 * 25 - 5 && decoded.videoFrames <= (3 + GOP_S) * 25 + 5,
+        `${transport}: ${decoded.videoFrames} video frames for a 3 s range`,
+      );
+      assert.ok(decoded.audioFrames >= 100, `${transport}: ${decoded.audioFrames} audio frames`);
+    }
   });
 });

@@ -8,7 +8,7 @@
 import type { MulticastConfig, StreamConfig } from '../../config/config.js';
 import type { ConnectionInfo } from '../../access/connections.js';
 import type { Feed } from '../../feed/feed.js';
-import { TimeShiftSource } from '../../feedfile/time-shift.js';
+import { RANGE_END_REASON, TimeShiftSource } from '../../feedfile/time-shift.js';
 import { buildBye, buildSenderReport, parseRtcp } from '../../formats/rtp/rtcp.js';
 import { buildSdp, type SdpTrackDescription } from '../../formats/sdp/sdp.js';
 import { variantFilter } from '../../streams/output-registry.js';
@@ -104,6 +104,21 @@ interface ShiftedPlay {
   output: TimeShiftOutput;
   muxer: ShiftedRtpMuxer;
   reader: OutputReader | undefined;
+  /** Where the range asked ends (undefined: on into live). */
+  endWallMs: number | undefined;
+}
+
+/**
+ * The Range a time-shifted PLAY answers (RFC 2326 12.29: the range actually played): where it
+ * starts (the keyframe at or before the time asked) and the end asked, in the unit asked.
+ */
+function servedRange(start: Extract<PlayStart, { kind: 'at' }>, startWallMs: number, nowMs: number): string {
+  const end = start.endWallMs;
+  if (start.unit === 'npt') {
+    const back = (nowMs - startWallMs) / 1000;
+    return `npt=${back.toFixed(3)}-${end !== undefined ? (back + (end - startWallMs) / 1000).toFixed(3) : ''}`;
+  }
+  return `clock=${clockOf(startWallMs)}-${end !== undefined ? clockOf(end) : ''}`;
 }
 
 export class PlaySession implements RtspSession {
@@ -205,6 +220,8 @@ export class PlaySession implements RtspSession {
     const sendable = packetizer.sendableTracks(variantFilter(this.target.variant));
     const index = sendable.findIndex((t) => t.id === trackId);
     if (index < 0) throw new RtspError(RtspStatus.notFound, `${this.name} has no track streamid=${trackId} that RTP can carry`);
+    // The feed's sender of the track, made now if no DESCRIBE made it: its SSRC is what BYE names.
+    const ssrc = packetizer.sender(trackId)?.ssrc;
     for (const spec of specs) {
       if (spec.mode !== 'play') continue;
       if (!spec.protocol.startsWith('RTP/AVP')) continue;
@@ -218,7 +235,7 @@ export class PlaySession implements RtspSession {
           clientAddress: mc.address,
           clientPorts: [port, port + 1],
           pair: undefined,
-          ssrc: packetizer.ssrcOf(trackId),
+          ssrc,
           packets: 0,
           octets: 0,
         });
@@ -233,7 +250,7 @@ export class PlaySession implements RtspSession {
           clientAddress: conn.remoteAddress,
           clientPorts: [channel, channel + 1],
           pair: undefined,
-          ssrc: packetizer.ssrcOf(trackId),
+          ssrc,
           packets: 0,
           octets: 0,
         });
@@ -256,7 +273,7 @@ export class PlaySession implements RtspSession {
         clientAddress,
         clientPorts: spec.clientPort,
         pair,
-        ssrc: packetizer.ssrcOf(trackId),
+        ssrc,
         packets: 0,
         octets: 0,
       };
@@ -265,7 +282,7 @@ export class PlaySession implements RtspSession {
       });
       pair.rtp.on('message', () => undefined); // players punch holes with dummy packets
       this.tracks.set(trackId, track);
-      return `RTP/AVP/UDP;unicast;client_port=${spec.clientPort[0]}-${spec.clientPort[1]};server_port=${pair.ports[0]}-${pair.ports[1]};ssrc=${(packetizer.ssrcOf(trackId) ?? 0).toString(16).padStart(8, '0')}`;
+      return `RTP/AVP/UDP;unicast;client_port=${spec.clientPort[0]}-${spec.clientPort[1]};server_port=${pair.ports[0]}-${pair.ports[1]};ssrc=${(ssrc ?? 0).toString(16).padStart(8, '0')}`;
     }
     const offered = specs.map((s) => `${s.protocol}${s.multicast ? ';multicast' : ''}`).join(', ') || 'nothing';
     const hint =
@@ -323,6 +340,7 @@ export class PlaySession implements RtspSession {
       maxQueueBytes: this.ctx.config.readerMaxQueueBytes,
       maxLagMs: this.ctx.config.readerMaxLagMs,
       pace: 'realtime', // RTP is sent in real time: players schedule by arrival, and UDP has no backpressure
+      ...(start.endWallMs !== undefined ? { endWallMs: start.endWallMs } : {}),
     });
     if (opened.kind === 'empty') {
       throw new RtspError(
@@ -376,18 +394,22 @@ export class PlaySession implements RtspSession {
       },
       this.log,
     );
-    const playback: ShiftedPlay = { output, muxer, reader: undefined };
+    const playback: ShiftedPlay = { output, muxer, reader: undefined, endWallMs: start.endWallMs };
     this.stopPlayback(); // a PLAY with a Range while playing moves the session there
     this.shifted = playback;
     this.info.state = 'SEND_DATA';
     this.info.counters['timeShiftFromMs'] = opened.startWallMs;
-    this.playingRange =
-      start.unit === 'npt' ? `npt=${((nowMs - opened.startWallMs) / 1000).toFixed(3)}-` : `clock=${clockOf(opened.startWallMs)}-`;
-    this.log.info('time-shift play', { from: isoTime(opened.startWallMs), asked: start.asked });
+    this.playingRange = servedRange(start, opened.startWallMs, nowMs);
+    this.log.info('time-shift play', {
+      from: isoTime(opened.startWallMs),
+      ...(start.endWallMs !== undefined ? { to: isoTime(start.endWallMs) } : {}),
+      asked: start.asked,
+    });
     return {
       headers: [
         ['Range', this.playingRange],
         ['X-Feedcast-Start', isoTime(opened.startWallMs)],
+        ...(start.endWallMs !== undefined ? ([['X-Feedcast-End', isoTime(start.endWallMs)]] as [string, string][]) : []),
       ],
       start: () => this.startShifted(playback),
     };
@@ -408,7 +430,12 @@ export class PlaySession implements RtspSession {
       this.info.counters['skips'] = reader.stats.skips;
       if (this.shifted !== playback) return; // paused, moved or closed: already let go
       this.shifted = undefined;
-      this.playbackEnded(reason, error ?? output.failure, reader.stats.chunksDropped);
+      const failure = error ?? output.failure;
+      if (failure === undefined && playback.endWallMs !== undefined && reason === RANGE_END_REASON) {
+        this.rangeEnded();
+        return;
+      }
+      this.playbackEnded(reason, failure, reader.stats.chunksDropped);
     });
     reader.start();
     output.start();
@@ -429,6 +456,19 @@ export class PlaySession implements RtspSession {
     this.log.info('stream ended', { reason });
     this.sendBye();
     this.close(reason);
+  }
+
+  /**
+   * A range played to its end: RTP stops, each track says BYE (RFC 3550 6.6, how RTSP 1.0 players
+   * learn a stream ended), and the session stays, ready for another PLAY or TEARDOWN (RFC 2326
+   * A.1: a PLAY that reaches the end of its range returns the session to Ready).
+   */
+  private rangeEnded(): void {
+    this.stopReports();
+    this.sendBye();
+    this.info.state = 'READY';
+    this.playingRange = 'npt=now-';
+    this.log.info('time range played to its end');
   }
 
   /** Stops sending (PAUSE, a new PLAY position, close) without ending the session. */

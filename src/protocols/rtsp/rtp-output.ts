@@ -148,10 +148,6 @@ export class RtpFeedPacketizer {
     return this.anchor === undefined ? undefined : this.anchor.wallMs + (pts90k - this.anchor.pts90k) / 90;
   }
 
-  ssrcOf(trackId: number): number | undefined {
-    return this.senders.get(trackId)?.ssrc;
-  }
-
   dispose(): void {
     this.offFrame();
   }

@@ -28,7 +28,7 @@ import {
 } from './messages.js';
 import { MulticastSender } from './multicast.js';
 import { RtspFramer, type RtspRequest } from './request-parser.js';
-import { playStartOf } from './range.js';
+import { playStartOf, type PlayStart } from './range.js';
 import { RtpPacketizers } from './rtp-output.js';
 import { newSessionId, RtspError, type ControlConnection, type RtspSession } from './session.js';
 import { readAnnouncement, RecordSession, type Announcement } from './to-feed.js';
@@ -415,7 +415,7 @@ export class RtspServer {
         return this.setup(conn, req, session);
       case 'PLAY': {
         const s = this.requireSession(req, session, 'play');
-        const start = playStartOf(req.headers.get('range'), [parseRtspUrl(req.url).query, s.setupQuery]);
+        const start = rangeOf(() => playStartOf(req.headers.get('range'), [parseRtspUrl(req.url).query, s.setupQuery]));
         // A file stream's first PLAY reads the file from its first frame (DESCRIBE ran it to learn its tracks).
         const file = conn.fileFeeds.get(s.name);
         if (file !== undefined && s.state !== 'playing' && !s.played) file.rewind();
@@ -929,4 +929,14 @@ function rtspRefusal(refusal: Refusal): RtspError {
 /** ffserver's file streams: a `File` and no `Feed` (obsolete formats are not served). */
 function isFileStream(stream: StreamConfig): stream is StreamConfig & { file: string } {
   return stream.feed === undefined && stream.file !== undefined && stream.format.support !== 'obsolete';
+}
+
+/** A range that does not parse, or ends before it starts, is 457 Invalid Range with the reason (RFC 2326 11.3.13). */
+function rangeOf(parse: () => PlayStart): PlayStart {
+  try {
+    return parse();
+  } catch (err) {
+    if (err instanceof MalformedInputError) throw new RtspError(RtspStatus.invalidRange, err.message);
+    throw err;
+  }
 }
