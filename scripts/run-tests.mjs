@@ -1,10 +1,12 @@
 // Runs the test suite with node's test runner through tsx (Node 20 has neither test globs nor
-// type stripping). `node scripts/run-tests.mjs` runs everything; `unit` or `integration` a part.
+// type stripping). `node scripts/run-tests.mjs` runs everything; `unit` or `integration` a part; test file
+// paths only those files.
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
-const which = process.argv[2] ?? 'all';
+const args = process.argv.slice(2);
+const which = args[0] ?? 'all';
 
 function find(dir, out = []) {
   for (const name of readdirSync(dir)) {
@@ -17,7 +19,9 @@ function find(dir, out = []) {
 
 const unit = [...find('src'), ...find('test').filter((f) => !f.startsWith(join('test', 'integration')))];
 const integration = find(join('test', 'integration'));
-const files = which === 'unit' ? unit : which === 'integration' ? integration : [...unit, ...integration];
+const named = args.filter((a) => a.endsWith('.test.ts'));
+const files =
+  named.length > 0 ? named : which === 'unit' ? unit : which === 'integration' ? integration : [...unit, ...integration];
 if (files.length === 0) {
   console.error(`no test files found for "${which}"`);
   process.exit(1);
