@@ -6,7 +6,10 @@ export type ConnectionRole = 'reader' | 'publisher' | 'request';
 export interface ConnectionInfo {
   readonly id: number;
   readonly protocol: string;
-  readonly remoteAddress: string;
+  /** The client: the peer, or for a request through a TrustedProxy the address it forwarded for. */
+  remoteAddress: string;
+  /** The trusted proxy the current request came through (TrustedProxy), else undefined. */
+  proxyAddress: string | undefined;
   readonly openedAt: number;
   role: ConnectionRole;
   /** The path or stream name it is about, once known. */
@@ -36,6 +39,7 @@ export class ConnectionRegistry {
       id: this.nextId++,
       protocol,
       remoteAddress,
+      proxyAddress: undefined,
       openedAt: Date.now(),
       role: 'request',
       target: '',

@@ -113,6 +113,8 @@ export interface ServerConfig {
   statusAcl: Acl;
   /** Who may publish to an undeclared feed with `DynamicFeeds on` (`DynamicFeedACL`; default: loopback only). */
   dynamicFeedAcl: Acl;
+  /** HTTP peers whose X-Forwarded-For is believed (`TrustedProxy`); undefined: none. */
+  trustedProxies: Acl | undefined;
   /** Credentials for the control endpoints (`ControlUser`); undefined: they are refused. */
   control: { user: string; password: string } | undefined;
   warnings: ConfigWarning[];
@@ -256,7 +258,7 @@ export class ConfigErrors extends ConfigError {
 
 type GlobalFields = Omit<
   ServerConfig,
-  'source' | 'feeds' | 'streams' | 'redirects' | 'statusAcl' | 'dynamicFeedAcl' | 'control' | 'warnings'
+  'source' | 'feeds' | 'streams' | 'redirects' | 'statusAcl' | 'dynamicFeedAcl' | 'trustedProxies' | 'control' | 'warnings'
 >;
 
 /** The ServerConfig fields that come straight from the global settings. */
@@ -335,6 +337,7 @@ export function defaultConfig(overrides: Partial<ServerConfig> = {}): ServerConf
     redirects: [],
     statusAcl: Acl.loopbackOnly(),
     dynamicFeedAcl: Acl.loopbackOnly(),
+    trustedProxies: undefined,
     control: undefined,
     warnings: [],
   };
@@ -400,6 +403,7 @@ export async function parseConfigText(text: string, source: string, options: Par
     resolveHost: options.resolveHost ?? systemResolver,
     statusAclSpecs: [],
     dynamicFeedAclSpecs: [],
+    trustedProxySpecs: [],
     control: undefined,
   };
 
@@ -530,6 +534,8 @@ export async function parseConfigText(text: string, source: string, options: Par
   for (const e of statusAcl.errors) errors.push({ line: lineOf(e, source), message: e.message.slice(e.where.length + 2) });
   const dynamicFeedAcl = await resolveAclRules(state.dynamicFeedAclSpecs, state.resolveHost);
   for (const e of dynamicFeedAcl.errors) errors.push({ line: lineOf(e, source), message: e.message.slice(e.where.length + 2) });
+  const trustedProxies = await resolveAclRules(state.trustedProxySpecs, state.resolveHost);
+  for (const e of trustedProxies.errors) errors.push({ line: lineOf(e, source), message: e.message.slice(e.where.length + 2) });
 
   checkGlobals(state, reporter);
 
@@ -545,6 +551,7 @@ export async function parseConfigText(text: string, source: string, options: Par
     acls,
     state.statusAclSpecs.length > 0 ? Acl.fromRules(statusAcl.rules) : Acl.loopbackOnly(),
     state.dynamicFeedAclSpecs.length > 0 ? Acl.fromRules(dynamicFeedAcl.rules) : Acl.loopbackOnly(),
+    state.trustedProxySpecs.length > 0 ? Acl.fromRules(trustedProxies.rules) : undefined,
     [...warnings].sort((a, b) => a.line - b.line).map((w) => ({ where: where(w.line), message: w.message })),
   );
 }
@@ -783,6 +790,7 @@ function build(
   acls: ReadonlyMap<FeedDraft | StreamDraft, Acl>,
   statusAcl: Acl,
   dynamicFeedAcl: Acl,
+  trustedProxies: Acl | undefined,
   warnings: ConfigWarning[],
 ): ServerConfig {
   const g: GlobalSettings = state.globals;
@@ -862,6 +870,7 @@ function build(
     streams,
     statusAcl,
     dynamicFeedAcl,
+    trustedProxies,
     control: state.control,
     redirects: state.redirects
       .filter((r): r is RedirectDraft & { url: string } => r.url !== undefined)

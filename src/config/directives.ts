@@ -279,6 +279,8 @@ export interface ParseState {
   readonly statusAclSpecs: AclRuleSpec[];
   /** `DynamicFeedACL` rules: who may publish to a feed the config does not declare. */
   readonly dynamicFeedAclSpecs: AclRuleSpec[];
+  /** `TrustedProxy` addresses: HTTP peers whose X-Forwarded-For names the real client. */
+  readonly trustedProxySpecs: AclRuleSpec[];
   /** `ControlUser NAME PASSWORD`: the credentials the control endpoints (kick, reload) ask for. */
   control: { user: string; password: string } | undefined;
 }
@@ -1030,6 +1032,14 @@ const ACL_RULE: ValueSpec<AclRuleSpec> = {
   parse: (args, _name, where) => parseAclRule(args, where),
 };
 
+/** `TrustedProxy ADDRESS [LAST_ADDRESS]`: an ACL `allow` rule without the action word. */
+const TRUSTED_PROXY_RULE: ValueSpec<AclRuleSpec> = {
+  syntax: 'ADDRESS [LAST_ADDRESS] (IPv4, IPv6, host name or CIDR block)',
+  minArgs: 1,
+  maxArgs: 2,
+  parse: (args, _name, where) => parseAclRule(['allow', ...args], where),
+};
+
 /** `on`, `off` (any case) or a picture/clip that must exist. */
 function offlineSlateValue(value: string, site: Site): string {
   const lower = value.toLowerCase();
@@ -1278,6 +1288,18 @@ export const DIRECTIVES: readonly Directive[] = [
       site.state.dynamicFeedAclSpecs.push(spec);
     },
     example: 'allow 192.168.0.0/16',
+  }),
+  def<AclRuleSpec>({
+    name: 'TrustedProxy',
+    group: 'global',
+    origin: 'feedcast',
+    value: TRUSTED_PROXY_RULE,
+    default: 'none: every HTTP peer is the client',
+    doc: 'A reverse proxy or cache in front of the HTTP port (nginx, a CDN edge); repeat for several. A request from one of these addresses is taken to come from the client its `X-Forwarded-For` header names (the nearest address in it that is not itself a trusted proxy), so ACLs, StatusACL, read tokens bound to an address, MaxConnectionsPerAddress, logs and the status page see the viewer, not the proxy; the proxy itself is exempt from MaxConnectionsPerAddress. A malformed header from a trusted proxy is 400. Without this directive `X-Forwarded-For` is ignored (anyone could write it).',
+    global(spec, site) {
+      site.state.trustedProxySpecs.push(spec);
+    },
+    example: '127.0.0.1',
   }),
   def<readonly string[]>({
     name: 'ControlUser',

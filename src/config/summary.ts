@@ -121,6 +121,9 @@ export function describeConfig(config: ServerConfig): string {
   // Every address and port that will listen (issue 18 class 5).
   out.push(`  HTTP  ${config.http.bindAddress}:${config.http.port}`);
   if (config.tls.httpsPort !== undefined) out.push(`  HTTPS  ${config.http.bindAddress}:${config.tls.httpsPort}`);
+  if (config.trustedProxies !== undefined) {
+    out.push(`  HTTP behind proxies  X-Forwarded-For believed from ${config.trustedProxies.describe()}`);
+  }
   out.push(`  RTSP  ${config.rtsp.port !== undefined ? `${config.rtsp.bindAddress}:${config.rtsp.port}` : 'off (no RTSPPort)'}`);
   out.push(`  RTMP  ${config.rtmp.port !== 0 ? `${config.rtmp.bindAddress}:${config.rtmp.port}` : 'off (RTMPPort 0)'}`);
   if (config.tls.rtmpsPort !== undefined) out.push(`  RTMPS  ${config.rtmp.bindAddress}:${config.tls.rtmpsPort}`);

@@ -88,6 +88,8 @@ export interface ConnectionView {
   id: number;
   protocol: string;
   remoteAddress: string;
+  /** The TrustedProxy the request came through, or null. */
+  proxyAddress: string | null;
   role: string;
   target: string;
   state: string;
@@ -223,6 +225,7 @@ export function connectionView(c: ConnectionInfo, now = Date.now()): ConnectionV
     id: c.id,
     protocol: c.protocol,
     remoteAddress: c.remoteAddress,
+    proxyAddress: c.proxyAddress ?? null,
     role: c.role,
     target: c.target,
     state: c.state,

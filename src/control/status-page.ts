@@ -119,7 +119,7 @@ ${table(['Track', 'Type', 'kbit/s', 'Codec', 'Parameters'], trackRows, 'no track
   const conns = ctx.connections.list();
   const connRows = conns.map((c, i) => {
     const v = connectionView(c, now);
-    return `<tr><td>${i + 1}</td><td>${escapeHtml(v.target)}${v.role === 'publisher' ? ' (input)' : ''}</td><td>${escapeHtml(v.remoteAddress)}</td><td>${escapeHtml(v.protocol)}</td><td>${escapeHtml(v.state)}</td><td>${formatDuration(v.seconds * 1000)}</td><td>${v.targetKbps > 0 ? v.targetKbps : '-'}</td><td>${v.actualKbps}</td><td>${formatBytes(v.bytesIn + v.bytesOut)}</td><td>${v.chunksDropped}</td></tr>`;
+    return `<tr><td>${i + 1}</td><td>${escapeHtml(v.target)}${v.role === 'publisher' ? ' (input)' : ''}</td><td>${escapeHtml(v.remoteAddress)}${v.proxyAddress !== null ? ` (via ${escapeHtml(v.proxyAddress)})` : ''}</td><td>${escapeHtml(v.protocol)}</td><td>${escapeHtml(v.state)}</td><td>${formatDuration(v.seconds * 1000)}</td><td>${v.targetKbps > 0 ? v.targetKbps : '-'}</td><td>${v.actualKbps}</td><td>${formatBytes(v.bytesIn + v.bytesOut)}</td><td>${v.chunksDropped}</td></tr>`;
   });
 
   const srtRows = conns.flatMap((c) => {

@@ -42,7 +42,8 @@ const preloadHint = (playlist: string): string | undefined => /#EXT-X-PRELOAD-HI
 
 describe('HLS behind nginx proxy_cache (docs/nginx-hls-cache.conf)', { skip }, () => {
   test('200 LL-HLS pollers cost Feedcast about one request per playlist update and part', async (t) => {
-    const server = await startTestServer(t, '<Feed feed1.ffm>\n</Feed>\n');
+    // As docs/nginx-hls-cache.conf asks: nginx (on 127.0.0.1) is a trusted proxy.
+    const server = await startTestServer(t, 'TrustedProxy 127.0.0.1\n<Feed feed1.ffm>\n</Feed>\n');
     const route = new HlsRoute(server.ctx, { partTargetMs: 500, segmentTargetMs: 1000 });
     server.http.addRoute(route);
     t.after(() => route.close());

@@ -20,6 +20,7 @@ import { socketBytesWritten } from '../../streams/native-fanout.js';
 import { findByName } from '../../config/names.js';
 import { RefusalLog } from '../../observability/refusal-log.js';
 import { serveFileStream } from './file-stream.js';
+import { forwardedClient } from '../../access/forwarded.js';
 
 // Refusals are answered by the read gate; HLS and other routes import sendRefusal from here too.
 export { sendRefusal } from './read-gate.js';
@@ -190,7 +191,9 @@ export class HttpServer {
       );
       return;
     }
-    const perAddress = this.ctx.access.addressLimitReason(remote);
+    // A trusted proxy carries many clients on its connections: they are counted per request instead.
+    const fromProxy = config.trustedProxies?.allows(remote) === true;
+    const perAddress = fromProxy ? undefined : this.ctx.access.addressLimitReason(remote);
     if (perAddress !== undefined) {
       this.ctx.counters.refusedConnections++;
       this.refusals.warn(remote, 'connection refused: too many from one address', { protocol: 'http' });
@@ -213,7 +216,12 @@ export class HttpServer {
       return;
     }
     conn.state = 'HTTP_SEND_HEADER';
-    this.logAccess(req, res, conn);
+    this.logAccess(req, res, conn); // first: its close listener logs the client before it is reset
+    const refusal = this.takeForwardedClient(req, res, conn);
+    if (refusal !== undefined) {
+      sendText(res, refusal.status, refusal.message);
+      return;
+    }
     try {
       this.route(req, res, conn);
     } catch (err) {
@@ -221,6 +229,38 @@ export class HttpServer {
       if (!res.headersSent) sendText(res, 500, 'Internal error; the server log has the details.');
       else res.destroy();
     }
+  }
+
+  /**
+   * For a request from a TrustedProxy: the connection stands for the client X-Forwarded-For names
+   * until the response ends (keep-alive connections carry other clients' requests next), and that
+   * client's MaxConnectionsPerAddress applies. Returns why the request is refused, if it is.
+   */
+  private takeForwardedClient(
+    req: IncomingMessage,
+    res: ServerResponse,
+    conn: ConnectionInfo,
+  ): { status: number; message: string } | undefined {
+    const trusted = this.ctx.config.trustedProxies;
+    const proxy = plainAddress(req.socket.remoteAddress);
+    if (trusted === undefined || !trusted.allows(proxy)) return undefined;
+    const header = req.headers['x-forwarded-for'];
+    const client = forwardedClient(Array.isArray(header) ? header.join(', ') : header, proxy, trusted);
+    if ('error' in client) {
+      return { status: 400, message: `Bad request from proxy ${proxy}: ${client.error}.` };
+    }
+    conn.remoteAddress = client.address;
+    conn.proxyAddress = proxy;
+    res.once('close', () => {
+      conn.remoteAddress = proxy;
+      conn.proxyAddress = undefined;
+    });
+    if (client.address === proxy) return undefined;
+    const perAddress = this.ctx.access.addressLimitReason(client.address, conn);
+    if (perAddress === undefined) return undefined;
+    this.ctx.counters.refusedConnections++;
+    this.refusals.warn(client.address, 'request refused: too many from one address', { protocol: 'http', proxy });
+    return { status: 503, message: perAddress };
   }
 
   private logAccess(req: IncomingMessage, res: ServerResponse, conn: ConnectionInfo): void {
