@@ -9,7 +9,7 @@
  * - mp3/mp2: one MPEG audio frame with its header.
  * - opus: one Opus packet (no TS control header).
  * - mpeg1video/mpeg2video: one picture, with the sequence header before keyframes.
- * - vp8: one VP8 frame (RFC 6386), as in IVF or WebM.
+ * - vp8/vp9: one VP8 frame (RFC 6386) or VP9 frame (superframe included), as in IVF or WebM.
  * - av1: the OBUs of one temporal unit, each with its obu_size field, without the temporal
  *   delimiter (the layout of an AV1 sample in MP4, AV1-ISOBMFF 2.4).
  */

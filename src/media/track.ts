@@ -9,6 +9,8 @@ import type { Codec, TrackKind } from './codec.js';
  * - h265: HEVCDecoderConfigurationRecord (hvcC, 14496-15 8.3.3)
  * - av1: AV1CodecConfigurationRecord (av1C, AV1 ISOBMFF binding 2.3.3), its configOBUs the
  *   sequence header OBU (formats/av1/av1c.ts)
+ * - vp9: VPCodecConfigurationRecord (vpcC payload with version and flags, VP codec ISO binding
+ *   2.3) when the publisher sent one (Enhanced RTMP); absent from WebRTC
  * - aac: AudioSpecificConfig (14496-3 1.6.2.1)
  * - opus: none needed (RFC 7845 OpusHead may be given)
  * - others: absent (configuration travels in-band).

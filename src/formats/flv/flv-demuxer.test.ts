@@ -6,28 +6,16 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
-import { ByteWriter } from '../bytes/byte-writer.js';
 import { MalformedInputError } from '../../errors.js';
 import type { Frame } from '../../media/frame.js';
 import type { Track } from '../../media/track.js';
-import { amf0EcmaArray, type Amf0Object } from '../amf/amf0.js';
+import { amf0EcmaArray } from '../amf/amf0.js';
 import { splitAnnexB, joinLengthPrefixed, h265NalType } from '../h264/nal.js';
 import { buildHvcc } from '../h265/hvcc.js';
 import { FlvDemuxer, type FlvDemuxerOptions } from './flv-demuxer.js';
 import { FlvMuxer } from './flv-muxer.js';
-import {
-  FlvTagType,
-  flvAudioTagSize,
-  flvScriptTagSize,
-  flvVideoTagSize,
-  writeFlvAudioTag,
-  writeFlvHeader,
-  writeFlvScriptTag,
-  writeFlvTagHeader,
-  writeFlvVideoTag,
-  type FlvAudioTag,
-  type FlvVideoTag,
-} from './flv-tag.js';
+import type { FlvAudioTag, FlvVideoTag } from './flv-tag.js';
+import { flv, type TagSpec } from '../../../test/helpers/flv-bytes.js';
 
 const FIXTURES = new URL('../../../test/fixtures/', import.meta.url);
 const H264_AAC = readFileSync(new URL('h264-aac.flv', FIXTURES));
@@ -104,47 +92,6 @@ function ffprobe(file: string): { streams: ProbeStream[]; packets: ProbePacket[]
   });
   assert.equal(r.status, 0, r.stderr);
   return JSON.parse(r.stdout) as { streams: ProbeStream[]; packets: ProbePacket[] };
-}
-
-/** Builds an FLV stream from tag bodies (the tag writers have their own byte-level tests). */
-type TagSpec =
-  | { type: 'video'; ms: number; tag: FlvVideoTag }
-  | { type: 'audio'; ms: number; tag: FlvAudioTag }
-  | { type: 'meta'; ms: number; meta: Amf0Object }
-  | { type: 'raw'; ms: number; tagType: number; body: Buffer };
-
-function flv(flags: { audio: boolean; video: boolean }, tags: TagSpec[]): Buffer {
-  const bodySize = (t: TagSpec): number =>
-    t.type === 'video'
-      ? flvVideoTagSize(t.tag)
-      : t.type === 'audio'
-        ? flvAudioTagSize(t.tag)
-        : t.type === 'meta'
-          ? flvScriptTagSize({ name: 'onMetaData', args: [t.meta] })
-          : t.body.length;
-  let size = 13;
-  for (const t of tags) size += 15 + bodySize(t);
-  const w = new ByteWriter(size);
-  writeFlvHeader(w, { version: 1, hasAudio: flags.audio, hasVideo: flags.video, dataOffset: 9 });
-  w.u32(0);
-  for (const t of tags) {
-    const dataSize = bodySize(t);
-    const tagType =
-      t.type === 'video'
-        ? FlvTagType.video
-        : t.type === 'audio'
-          ? FlvTagType.audio
-          : t.type === 'meta'
-            ? FlvTagType.script
-            : t.tagType;
-    writeFlvTagHeader(w, { tagType, filtered: false, dataSize, timestampMs: t.ms, streamId: 0 });
-    if (t.type === 'video') writeFlvVideoTag(w, t.tag);
-    else if (t.type === 'audio') writeFlvAudioTag(w, t.tag);
-    else if (t.type === 'meta') writeFlvScriptTag(w, { name: 'onMetaData', args: [t.meta] });
-    else w.bytes(t.body);
-    w.u32(11 + dataSize);
-  }
-  return w.done();
 }
 
 /** The fixture's avcC (from its AVC sequence header tag), and a 2-byte AudioSpecificConfig. */

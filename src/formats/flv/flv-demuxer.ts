@@ -1,28 +1,21 @@
 // FLV demuxer: a framer over the FLV byte stream (Adobe FLV spec v10.1 Annex E: E.2 header,
-// E.3 body of PreviousTagSize + tag) that turns AVC/HEVC/AAC/MP3 (legacy and Enhanced RTMP)
-// tags into Tracks and Frames for a DemuxerSink.
+// E.3 body of PreviousTagSize + tag) that turns AVC/HEVC/AAC/MP3 (legacy and Enhanced RTMP) and
+// AV1/VP9/Opus (Enhanced RTMP, Multitrack tracks included) tags into Tracks and Frames.
 
 import { ByteReader } from '../bytes/byte-reader.js';
 import { MalformedInputError } from '../../errors.js';
-import type { Codec, TrackKind } from '../../media/codec.js';
+import type { TrackKind } from '../../media/codec.js';
 import type { Demuxer, DemuxerSink } from '../../media/demuxer.js';
 import type { Frame } from '../../media/frame.js';
 import { FLV_WRAP, Unwrapper, msTo90k } from '../../media/timebase.js';
 import { sameTrackConfig, type Track } from '../../media/track.js';
-import { parseAudioSpecificConfig } from '../aac/audio-specific-config.js';
 import type { Amf0Object, Amf0Value } from '../amf/amf0.js';
-import { parseAvcc } from '../h264/avcc.js';
-import { describeH264Profile, parseH264Sps } from '../h264/sps.js';
-import { parseHvcc } from '../h265/hvcc.js';
-import { parseH265Sps } from '../h265/sps.js';
-import { parseMpegAudioHeader } from '../mpeg-audio/mpeg-audio-header.js';
 import {
   FLV_HEADER_BYTES,
   FLV_PREVIOUS_TAG_SIZE_BYTES,
-  FLV_SOUND_RATES,
   FLV_TAG_HEADER_BYTES,
+  FlvExAudioPacketType,
   FlvFrameType,
-  FlvSoundFormat,
   FlvTagType,
   flvAudioCodec,
   flvAudioCodecName,
@@ -30,15 +23,27 @@ import {
   flvVideoCodec,
   flvVideoCodecName,
   flvVideoPacket,
-  parseFlvAudioTag,
+  parseFlvAudioTags,
   parseFlvHeader,
   parseFlvScriptTag,
   parseFlvTagHeader,
-  parseFlvVideoTag,
+  parseFlvVideoTags,
   type FlvAudioTag,
   type FlvTagHeader,
   type FlvVideoTag,
 } from './flv-tag.js';
+import {
+  aacTrack,
+  av1FrameData,
+  av1Track,
+  av1TrackFromFrame,
+  inBandAudioTrack,
+  nalVideoTrack,
+  opusTrack,
+  toLengthPrefixed4,
+  vp9Track,
+  type FlvTrackState,
+} from './flv-tracks.js';
 
 const FORMAT = 'flv';
 
@@ -56,12 +61,8 @@ export interface FlvDemuxerOptions {
 
 type Phase = 'header' | 'headerPadding' | 'previousTagSize' | 'tagHeader' | 'tagBody' | 'failed';
 
-/** What the demuxer knows about one of its (at most two) tracks. */
-interface TrackState {
-  track: Track;
-  /** NAL unit length size of the avcC/hvcC (h264/h265). */
-  lengthSize: number;
-}
+/** Feed track ids of Enhanced RTMP multitrack tracks other than each kind's track 0 start here. */
+const FIRST_EXTRA_TRACK_ID = 2;
 
 interface Hints {
   video: boolean;
@@ -89,8 +90,12 @@ export class FlvDemuxer implements Demuxer {
   private readonly unwrapper = new Unwrapper(FLV_WRAP);
   private lastTagDts90k: number | undefined;
 
-  private video: TrackState | undefined;
-  private audio: TrackState | undefined;
+  /** Tracks by `${kind}:${flvTrackId}`; a tag outside a Multitrack packet is its kind's track 0. */
+  private readonly tracks = new Map<string, FlvTrackState>();
+  /** Feed track ids of the multitrack tracks beyond each kind's track 0, in order of appearance. */
+  private readonly extraIds = new Map<string, number>();
+  /** VP9 sequence starts (vpcC) waiting for the key frame that gives the picture size. */
+  private readonly pendingVp9 = new Map<string, Buffer>();
   /** Tracks hinted by the header flags, replaced by onMetaData's; undefined without hints. */
   private hints: Hints | undefined;
   private announced = false;
@@ -252,8 +257,11 @@ export class FlvDemuxer implements Demuxer {
       } else {
         const dts90k = msTo90k(this.unwrapper.unwrap(tag.timestampMs));
         this.lastTagDts90k = dts90k;
-        if (tag.tagType === FlvTagType.video) this.onVideo(parseFlvVideoTag(reader), dts90k, owned);
-        else this.onAudio(parseFlvAudioTag(reader), dts90k, owned);
+        if (tag.tagType === FlvTagType.video) {
+          for (const t of parseFlvVideoTags(reader)) this.onVideo(t, withNanoOffset(dts90k, t), owned);
+        } else {
+          for (const t of parseFlvAudioTags(reader)) this.onAudio(t, withNanoOffset(dts90k, t), owned);
+        }
       }
     } catch (err) {
       if (!(err instanceof MalformedInputError)) throw err;
@@ -280,7 +288,7 @@ export class FlvDemuxer implements Demuxer {
     const packet = flvVideoPacket(tag);
     if (packet === 'command' || packet === 'sequenceEnd') return;
     const codec = flvVideoCodec(tag);
-    if (codec !== 'h264' && codec !== 'h265') {
+    if (codec !== 'h264' && codec !== 'h265' && codec !== 'av1' && codec !== 'vp9') {
       const name = flvVideoCodecName(tag);
       this.warnOnce(
         `video:${name}`,
@@ -295,23 +303,27 @@ export class FlvDemuxer implements Demuxer {
       );
       return;
     }
+    const key = trackKey('video', tag);
+    const id = this.trackId('video', key);
     if (packet === 'sequenceStart') {
-      this.setTrack('video', videoTrack(codec, Buffer.from(tag.data)));
-      return;
-    }
-    const state = this.video;
-    if (state === undefined || state.track.codec !== codec) {
-      this.warnOnce(`noConfig:${codec}`, `${codec} frames before their sequence header; dropping them`);
+      // ffmpeg 7 writes an empty sequence start in its header, the real one with the first frame.
+      if (tag.data.length === 0) return;
+      const config = Buffer.from(tag.data);
+      if (codec === 'vp9') this.pendingVp9.set(key, config);
+      else this.setTrack(key, codec === 'av1' ? av1Track(id, config) : nalVideoTrack(id, codec, config));
       return;
     }
     if (tag.data.length === 0) return;
-    const data = toLengthPrefixed4(tag.data, state.lengthSize, owned);
-    if (data === undefined) {
-      this.warn(
-        `${codec} frame at offset ${this.tagOffset}: NAL unit lengths do not add up to the ${tag.data.length}-byte payload; dropped`,
-      );
+    const keyframe = tag.frameType === FlvFrameType.key;
+    let state = this.tracks.get(key);
+    if (keyframe && (state === undefined || state.track.codec !== codec))
+      state = this.trackFromKeyframe(key, id, codec, tag.data);
+    if (state === undefined || state.track.codec !== codec) {
+      this.warnOnce(`noConfig:${key}:${codec}`, `${codec} frames before their sequence header; dropping them`);
       return;
     }
+    const data = this.videoPayload(codec, tag.data, state.lengthSize, owned);
+    if (data === undefined) return;
     let cts90k = msTo90k(tag.compositionTimeMs);
     if (cts90k < 0) {
       this.warnOnce(
@@ -320,51 +332,92 @@ export class FlvDemuxer implements Demuxer {
       );
       cts90k = 0;
     }
-    const keyframe = tag.frameType === FlvFrameType.key;
-    this.deliver({ trackId: FLV_VIDEO_TRACK_ID, dts90k, pts90k: dts90k + cts90k, keyframe, data });
+    this.deliver({ trackId: state.track.id, dts90k, pts90k: dts90k + cts90k, keyframe, data });
+  }
+
+  /** A VP9 track waits for its first key frame (the picture size); AV1 without an av1C takes the in-band sequence header. */
+  private trackFromKeyframe(key: string, id: number, codec: string, frame: Buffer): FlvTrackState | undefined {
+    let state: FlvTrackState | undefined;
+    if (codec === 'vp9') {
+      const vpcc = this.pendingVp9.get(key);
+      if (vpcc === undefined) return undefined;
+      state = vp9Track(id, vpcc, frame);
+      this.pendingVp9.delete(key);
+    } else if (codec === 'av1') {
+      state = av1TrackFromFrame(id, frame);
+    }
+    if (state !== undefined) this.setTrack(key, state);
+    return state;
+  }
+
+  /** The Frame payload of a coded video frame, or undefined (with a warning) when it does not add up. */
+  private videoPayload(codec: string, data: Buffer, lengthSize: number, owned: boolean): Buffer | undefined {
+    if (codec === 'av1') return av1FrameData(data);
+    if (codec === 'vp9') return owned ? data : Buffer.from(data);
+    const out = toLengthPrefixed4(data, lengthSize, owned);
+    if (out === undefined) {
+      this.warn(
+        `${codec} frame at offset ${this.tagOffset}: NAL unit lengths do not add up to the ${data.length}-byte payload; dropped`,
+      );
+    }
+    return out;
   }
 
   private onAudio(tag: FlvAudioTag, dts90k: number, owned: boolean): void {
     const packet = flvAudioPacket(tag);
     if (packet === 'sequenceEnd') return;
+    // MultichannelConfig names the speakers; Feedcast passes the channels through as they are.
+    if (tag.enhanced && tag.packetType === FlvExAudioPacketType.multichannelConfig) return;
     const codec = flvAudioCodec(tag);
     if (codec === undefined || packet === 'other' || packet === 'command') {
       const name = codec === undefined ? flvAudioCodecName(tag) : `${codec} packet type`;
       this.warnOnce(`audio:${name}`, `unsupported audio ${name}; skipping such tags`);
       return;
     }
+    const key = trackKey('audio', tag);
+    const id = this.trackId('audio', key);
     if (packet === 'sequenceStart') {
-      if (codec === 'aac') this.setTrack('audio', aacTrack(Buffer.from(tag.data), tag));
-      else if (codec === 'opus') this.setTrack('audio', opusTrack(Buffer.from(tag.data)));
+      if (codec === 'aac') this.setTrack(key, aacTrack(id, Buffer.from(tag.data), tag));
+      else if (codec === 'opus') this.setTrack(key, opusTrack(id, Buffer.from(tag.data)));
       // Sequence headers of other codecs (MP3 has none) carry nothing Feedcast needs.
       return;
     }
     if (tag.data.length === 0) return;
+    const current = this.tracks.get(key)?.track;
     if (codec === 'aac') {
-      if (this.audio?.track.codec !== 'aac') {
-        this.warnOnce('noConfig:aac', 'aac frames before their sequence header (AudioSpecificConfig); dropping them');
+      if (current?.codec !== 'aac') {
+        this.warnOnce(`noConfig:${key}:aac`, 'aac frames before their sequence header (AudioSpecificConfig); dropping them');
         return;
       }
     } else if (codec === 'opus') {
-      if (this.audio?.track.codec !== 'opus') this.setTrack('audio', opusTrack(undefined));
+      if (current?.codec !== 'opus') this.setTrack(key, opusTrack(id, undefined));
     } else {
-      const current = this.audio?.track;
-      const track = inBandAudioTrack(codec, tag, current);
-      if (current === undefined || !sameTrackConfig(current, track)) this.setTrack('audio', { track, lengthSize: 0 });
+      const track = inBandAudioTrack(id, codec, tag, current);
+      if (current === undefined || !sameTrackConfig(current, track)) this.setTrack(key, { track, lengthSize: 0 });
     }
     const data = owned ? tag.data : Buffer.from(tag.data);
-    this.deliver({ trackId: FLV_AUDIO_TRACK_ID, dts90k, pts90k: dts90k, keyframe: true, data });
+    this.deliver({ trackId: id, dts90k, pts90k: dts90k, keyframe: true, data });
   }
 
   // --- tracks and readiness ------------------------------------------------------------------
 
-  private setTrack(kind: TrackKind, state: TrackState): void {
-    const current = kind === 'video' ? this.video : this.audio;
+  /** The feed track id of a track: 0 (video) and 1 (audio) for each kind's track 0, then 2, 3... */
+  private trackId(kind: TrackKind, key: string): number {
+    if (key === `${kind}:0`) return kind === 'video' ? FLV_VIDEO_TRACK_ID : FLV_AUDIO_TRACK_ID;
+    let id = this.extraIds.get(key);
+    if (id === undefined) {
+      id = FIRST_EXTRA_TRACK_ID + this.extraIds.size;
+      this.extraIds.set(key, id);
+    }
+    return id;
+  }
+
+  private setTrack(key: string, state: FlvTrackState): void {
+    const current = this.tracks.get(key);
     if (current !== undefined && sameTrackConfig(current.track, state.track)) return;
     // Held frames belong to the config in force when they came: announce it before changing it.
     if (current !== undefined && this.held.length > 0) this.announce();
-    if (kind === 'video') this.video = state;
-    else this.audio = state;
+    this.tracks.set(key, state);
     if (state.track.kind === 'video' && state.track.width === undefined) {
       this.warn(`${state.track.codec} sequence header at offset ${this.tagOffset}: picture size unknown`);
     }
@@ -372,10 +425,7 @@ export class FlvDemuxer implements Demuxer {
   }
 
   private trackList(): Track[] {
-    const list: Track[] = [];
-    if (this.video !== undefined) list.push(this.video.track);
-    if (this.audio !== undefined) list.push(this.audio.track);
-    return list;
+    return [...this.tracks.values()].map((s) => s.track).sort((a, b) => a.id - b.id);
   }
 
   private deliver(frame: Frame): void {
@@ -389,11 +439,12 @@ export class FlvDemuxer implements Demuxer {
 
   /** Announces once every hinted track has its config, or the wait for them has run out. */
   private maybeAnnounce(): void {
-    if (this.announced || (this.video === undefined && this.audio === undefined)) return;
+    if (this.announced || this.tracks.size === 0) return;
     const hints = this.hints;
-    const haveHinted =
-      hints !== undefined && (!hints.video || this.video !== undefined) && (!hints.audio || this.audio !== undefined);
-    const haveBoth = this.video !== undefined && this.audio !== undefined;
+    const video = this.tracks.has('video:0');
+    const audio = this.tracks.has('audio:0');
+    const haveHinted = hints !== undefined && (!hints.video || video) && (!hints.audio || audio);
+    const haveBoth = video && audio;
     const first = this.held[0];
     const waitedOut =
       first !== undefined &&
@@ -425,111 +476,12 @@ export class FlvDemuxer implements Demuxer {
   }
 }
 
-// --- track construction (pure) ---------------------------------------------------------------
-
-function videoTrack(codec: 'h264' | 'h265', config: Buffer): TrackState {
-  if (codec === 'h264') {
-    const avcc = parseAvcc(config);
-    const base = { id: FLV_VIDEO_TRACK_ID, kind: 'video' as const, codec, config };
-    const sps = avcc.sps[0];
-    try {
-      const parsed = parseH264Sps(sps ?? Buffer.alloc(0));
-      return {
-        track: { ...base, width: parsed.width, height: parsed.height, profile: describeH264Profile(parsed) },
-        lengthSize: avcc.lengthSize,
-      };
-    } catch (err) {
-      if (!(err instanceof MalformedInputError)) throw err;
-      return { track: base, lengthSize: avcc.lengthSize };
-    }
-  }
-  const hvcc = parseHvcc(config);
-  const base = { id: FLV_VIDEO_TRACK_ID, kind: 'video' as const, codec, config };
-  try {
-    const sps = parseH265Sps(hvcc.sps[0] ?? Buffer.alloc(0));
-    return { track: { ...base, width: sps.width, height: sps.height }, lengthSize: hvcc.lengthSize };
-  } catch (err) {
-    if (!(err instanceof MalformedInputError)) throw err;
-    return { track: base, lengthSize: hvcc.lengthSize };
-  }
+function trackKey(kind: TrackKind, tag: { enhanced: boolean; trackId?: number }): string {
+  return `${kind}:${tag.enhanced ? (tag.trackId ?? 0) : 0}`;
 }
 
-function aacTrack(config: Buffer, tag: FlvAudioTag): TrackState {
-  const asc = parseAudioSpecificConfig(config);
-  const flagChannels = tag.enhanced ? undefined : tag.stereo ? 2 : 1;
-  const channels = asc.channels !== 0 ? asc.channels : flagChannels;
-  return {
-    track: { id: FLV_AUDIO_TRACK_ID, kind: 'audio', codec: 'aac', config, sampleRate: asc.sampleRate, channels },
-    lengthSize: 0,
-  };
-}
-
-/** Opus: the optional SequenceStart is an OpusHead (RFC 7845 5.1): 'OpusHead', u8 version, u8 channels, ... */
-function opusTrack(head: Buffer | undefined): TrackState {
-  let channels: number | undefined;
-  if (head !== undefined) {
-    if (head.length < 19 || head.toString('latin1', 0, 8) !== 'OpusHead') {
-      throw new MalformedInputError('OpusHead', 0, `Opus sequence start of ${head.length} bytes is not an OpusHead`);
-    }
-    channels = head[9];
-  }
-  const config = head !== undefined && head.length > 0 ? head : undefined;
-  return {
-    track: { id: FLV_AUDIO_TRACK_ID, kind: 'audio', codec: 'opus', config, sampleRate: 48000, channels },
-    lengthSize: 0,
-  };
-}
-
-/**
- * MP3 and G.711: no sequence header; rate and channels from the MP3 frame header, else the
- * current track's (when the codec is unchanged), else the tag flags.
- */
-function inBandAudioTrack(codec: Codec, tag: FlvAudioTag, current: Track | undefined): Track {
-  let sampleRate: number | undefined;
-  let channels: number | undefined;
-  if (!tag.enhanced) {
-    channels = tag.stereo ? 2 : 1;
-    sampleRate = tag.soundFormat === FlvSoundFormat.mp3At8k ? 8000 : FLV_SOUND_RATES[tag.soundRateIndex];
-    if (codec === 'pcm_alaw' || codec === 'pcm_mulaw') sampleRate = 8000;
-  }
-  if (codec === 'mp3') {
-    try {
-      const header = parseMpegAudioHeader(tag.data);
-      sampleRate = header.sampleRate;
-      channels = header.channels;
-    } catch (err) {
-      if (!(err instanceof MalformedInputError)) throw err;
-      if (current?.codec === codec) return current;
-    }
-  }
-  return { id: FLV_AUDIO_TRACK_ID, kind: 'audio', codec, sampleRate, channels };
-}
-
-/**
- * NAL units with `lengthSize`-byte prefixes -> the Frame layout (4-byte prefixes), checking that
- * the lengths add up to the payload exactly. Returns a buffer the caller may keep (a copy unless
- * `owned`), or undefined when the lengths are inconsistent.
- */
-function toLengthPrefixed4(data: Buffer, lengthSize: number, owned: boolean): Buffer | undefined {
-  let pos = 0;
-  let count = 0;
-  while (pos < data.length) {
-    if (pos + lengthSize > data.length) return undefined;
-    const len = data.readUIntBE(pos, lengthSize);
-    pos += lengthSize + len;
-    count++;
-  }
-  if (pos !== data.length) return undefined;
-  if (lengthSize === 4) return owned ? data : Buffer.from(data);
-  const out = Buffer.allocUnsafe(data.length + count * (4 - lengthSize));
-  let src = 0;
-  let dst = 0;
-  while (src < data.length) {
-    const len = data.readUIntBE(src, lengthSize);
-    out.writeUInt32BE(len, dst);
-    data.copy(out, dst + 4, src + lengthSize, src + lengthSize + len);
-    src += lengthSize + len;
-    dst += 4 + len;
-  }
-  return out;
+/** E-RTMP ModEx TimestampOffsetNano: the message time plus up to a millisecond, in 90 kHz. */
+function withNanoOffset(dts90k: number, tag: { enhanced: boolean; timestampOffsetNs?: number }): number {
+  const ns = tag.enhanced ? tag.timestampOffsetNs : undefined;
+  return ns === undefined ? dts90k : dts90k + Math.round((ns * 90) / 1_000_000);
 }

@@ -6,6 +6,19 @@ import type { ByteReader } from '../bytes/byte-reader.js';
 import type { ByteWriter } from '../bytes/byte-writer.js';
 import { amf0Size, decodeAmf0, newAmf0DecodeContext, writeAmf0, type Amf0Value } from '../amf/amf0.js';
 import type { AudioCodec, VideoCodec } from '../../media/codec.js';
+import {
+  clampI24,
+  flvExAudioTagSize,
+  flvExVideoTagSize,
+  parseFlvExAudioTags,
+  parseFlvExVideoTags,
+  writeFlvExAudioTag,
+  writeFlvExVideoTag,
+  type FlvExAudioTag,
+  type FlvExVideoTag,
+} from './flv-ex-tag.js';
+
+export type { FlvExAudioTag, FlvExVideoTag } from './flv-ex-tag.js';
 
 export const FLV_HEADER_BYTES = 9;
 export const FLV_TAG_HEADER_BYTES = 11;
@@ -170,14 +183,6 @@ export interface FlvLegacyAudioTag {
   data: Buffer;
 }
 
-export interface FlvExAudioTag {
-  enhanced: true;
-  packetType: number;
-  /** 'mp4a', 'Opus', '.mp3', 'ac-3', 'ec-3', 'fLaC'; '' for multitrack/ModEx packets (not parsed). */
-  fourCc: string;
-  data: Buffer;
-}
-
 export type FlvAudioTag = FlvLegacyAudioTag | FlvExAudioTag;
 
 /**
@@ -185,45 +190,51 @@ export type FlvAudioTag = FlvLegacyAudioTag | FlvExAudioTag;
  *   u8 UB[4] SoundFormat | UB[2] SoundRate | UB[1] SoundSize | UB[1] SoundType
  *   if SoundFormat == 10 (AAC): u8 AACPacketType (0 AudioSpecificConfig, 1 raw frame)
  *   data
- * Enhanced RTMP v2, SoundFormat == 9 (ExHeader):
- *   u8 UB[4] 9 | UB[4] AudioPacketType
- *   u32 AudioFourCc (absent for Multitrack and ModEx, which Feedcast does not parse)
- *   data (SequenceStart: AudioSpecificConfig for mp4a, OpusHead for Opus; CodedFrames: frames)
+ * Enhanced RTMP v2, SoundFormat == 9 (ExHeader): UB[4] 9 | UB[4] AudioPacketType, then the
+ *   ExAudioTagHeader (ModEx, Multitrack, FourCC) and body: flv-ex-tag.ts. A Multitrack tag
+ *   carries several tracks: parseFlvAudioTags returns one tag per track.
  */
-export function parseFlvAudioTag(r: ByteReader): FlvAudioTag {
+export function parseFlvAudioTags(r: ByteReader): FlvAudioTag[] {
   const b0 = r.u8();
   const soundFormat = b0 >> 4;
-  if (soundFormat === FlvSoundFormat.exHeader) {
-    const packetType = b0 & 0x0f;
-    const hasFourCc = packetType !== FlvExAudioPacketType.multitrack && packetType !== FlvExAudioPacketType.modEx;
-    const fourCc = hasFourCc ? r.bytes(4).toString('latin1') : '';
-    return { enhanced: true, packetType, fourCc, data: r.rest() };
-  }
+  if (soundFormat === FlvSoundFormat.exHeader) return parseFlvExAudioTags(r, b0);
   const aacPacketType = soundFormat === FlvSoundFormat.aac ? r.u8() : undefined;
-  return {
-    enhanced: false,
-    soundFormat,
-    soundRateIndex: (b0 >> 2) & 3,
-    soundSize16: (b0 & 2) !== 0,
-    stereo: (b0 & 1) !== 0,
-    aacPacketType,
-    data: r.rest(),
-  };
+  return [
+    {
+      enhanced: false,
+      soundFormat,
+      soundRateIndex: (b0 >> 2) & 3,
+      soundSize16: (b0 & 2) !== 0,
+      stereo: (b0 & 1) !== 0,
+      aacPacketType,
+      data: r.rest(),
+    },
+  ];
+}
+
+/** An audio tag body that carries one track (anything but a ManyTracks Multitrack tag). */
+export function parseFlvAudioTag(r: ByteReader): FlvAudioTag {
+  return single(r, parseFlvAudioTags(r));
+}
+
+function single<T>(r: ByteReader, tags: T[]): T {
+  const tag = tags[0];
+  if (tags.length !== 1 || tag === undefined) r.fail(`tag carries ${tags.length} tracks, expected one`);
+  return tag;
 }
 
 export function flvAudioTagSize(tag: FlvAudioTag): number {
-  if (tag.enhanced) return 1 + (tag.fourCc === '' ? 0 : 4) + tag.data.length;
+  if (tag.enhanced) return flvExAudioTagSize(tag);
   return 1 + (tag.aacPacketType === undefined ? 0 : 1) + tag.data.length;
 }
 
 export function writeFlvAudioTag(w: ByteWriter, tag: FlvAudioTag): void {
   if (tag.enhanced) {
-    w.u8((FlvSoundFormat.exHeader << 4) | (tag.packetType & 0x0f));
-    if (tag.fourCc !== '') writeFourCc(w, tag.fourCc);
-  } else {
-    w.u8(((tag.soundFormat & 0x0f) << 4) | ((tag.soundRateIndex & 3) << 2) | (tag.soundSize16 ? 2 : 0) | (tag.stereo ? 1 : 0));
-    if (tag.aacPacketType !== undefined) w.u8(tag.aacPacketType);
+    writeFlvExAudioTag(w, tag);
+    return;
   }
+  w.u8(((tag.soundFormat & 0x0f) << 4) | ((tag.soundRateIndex & 3) << 2) | (tag.soundSize16 ? 2 : 0) | (tag.stereo ? 1 : 0));
+  if (tag.aacPacketType !== undefined) w.u8(tag.aacPacketType);
   w.bytes(tag.data);
 }
 
@@ -289,17 +300,6 @@ export interface FlvLegacyVideoTag {
   data: Buffer;
 }
 
-export interface FlvExVideoTag {
-  enhanced: true;
-  frameType: number;
-  packetType: number;
-  /** 'avc1', 'hvc1', 'av01', 'vp09'; '' for command frames, multitrack and ModEx (not parsed). */
-  fourCc: string;
-  /** CompositionTimeOffset (SI24, ms) of CodedFrames for avc1/hvc1; 0 otherwise. */
-  compositionTimeMs: number;
-  data: Buffer;
-}
-
 export type FlvVideoTag = FlvLegacyVideoTag | FlvExVideoTag;
 
 /**
@@ -310,59 +310,44 @@ export type FlvVideoTag = FlvLegacyVideoTag | FlvExVideoTag;
  *     u8 AVCPacketType (0 sequence header = avcC/hvcC, 1 NALUs, 2 end of sequence)
  *     i24 CompositionTime (ms; 0 unless AVCPacketType == 1)
  *   data
- * Enhanced RTMP v1 ExVideoTagHeader, IsExHeader set:
+ * Enhanced RTMP ExVideoTagHeader, IsExHeader set:
  *   u8 UB[1] IsExHeader=1 | UB[3] FrameType | UB[4] PacketType (0 SequenceStart, 1 CodedFrames,
  *      2 SequenceEnd, 3 CodedFramesX, 4 Metadata, 5 MPEG2TSSequenceStart, 6 Multitrack, 7 ModEx)
- *   if FrameType == 5 and PacketType != Metadata: data is the command (no FourCC)
- *   else u32 VideoFourCc ('avc1', 'hvc1', 'av01', 'vp09')
- *   if PacketType == CodedFrames and FourCC is avc1/hvc1: i24 CompositionTimeOffset
- *   data (SequenceStart: avcC/hvcC/av1C...; CodedFrames(X): length-prefixed NAL units / OBUs)
+ *   then ModEx, Multitrack, VideoFourCc ('avc1', 'hvc1', 'av01', 'vp09'), CompositionTimeOffset
+ *   and data (SequenceStart: avcC/hvcC/av1C/vpcC; CodedFrames(X): NAL units / OBUs / a VP9 frame):
+ *   flv-ex-tag.ts. A Multitrack tag carries several tracks: one tag per track is returned.
  */
-export function parseFlvVideoTag(r: ByteReader): FlvVideoTag {
+export function parseFlvVideoTags(r: ByteReader): FlvVideoTag[] {
   const b0 = r.u8();
-  if ((b0 & 0x80) !== 0) {
-    const frameType = (b0 >> 4) & 0x07;
-    const packetType = b0 & 0x0f;
-    const hasFourCc =
-      !(frameType === FlvFrameType.command && packetType !== FlvExVideoPacketType.metadata) &&
-      packetType !== FlvExVideoPacketType.multitrack &&
-      packetType !== FlvExVideoPacketType.modEx;
-    const fourCc = hasFourCc ? r.bytes(4).toString('latin1') : '';
-    const compositionTimeMs = exVideoHasCompositionTime(packetType, fourCc) ? r.i24() : 0;
-    return { enhanced: true, frameType, packetType, fourCc, compositionTimeMs, data: r.rest() };
-  }
+  if ((b0 & 0x80) !== 0) return parseFlvExVideoTags(r, b0);
   const frameType = b0 >> 4;
   const codecId = b0 & 0x0f;
   const nalCodec = codecId === FlvVideoCodecId.avc || codecId === FlvVideoCodecId.hevc;
   if (nalCodec && frameType !== FlvFrameType.command) {
     const avcPacketType = r.u8();
     const compositionTimeMs = r.i24();
-    return { enhanced: false, frameType, codecId, avcPacketType, compositionTimeMs, data: r.rest() };
+    return [{ enhanced: false, frameType, codecId, avcPacketType, compositionTimeMs, data: r.rest() }];
   }
-  return { enhanced: false, frameType, codecId, avcPacketType: undefined, compositionTimeMs: 0, data: r.rest() };
+  return [{ enhanced: false, frameType, codecId, avcPacketType: undefined, compositionTimeMs: 0, data: r.rest() }];
 }
 
-function exVideoHasCompositionTime(packetType: number, fourCc: string): boolean {
-  return packetType === FlvExVideoPacketType.codedFrames && (fourCc === 'avc1' || fourCc === 'hvc1');
+/** A video tag body that carries one track (anything but a ManyTracks Multitrack tag). */
+export function parseFlvVideoTag(r: ByteReader): FlvVideoTag {
+  return single(r, parseFlvVideoTags(r));
 }
 
 export function flvVideoTagSize(tag: FlvVideoTag): number {
-  if (tag.enhanced) {
-    const ct = exVideoHasCompositionTime(tag.packetType, tag.fourCc) ? 3 : 0;
-    return 1 + (tag.fourCc === '' ? 0 : 4) + ct + tag.data.length;
-  }
+  if (tag.enhanced) return flvExVideoTagSize(tag);
   return 1 + (tag.avcPacketType === undefined ? 0 : 4) + tag.data.length;
 }
 
 export function writeFlvVideoTag(w: ByteWriter, tag: FlvVideoTag): void {
   if (tag.enhanced) {
-    w.u8(0x80 | ((tag.frameType & 0x07) << 4) | (tag.packetType & 0x0f));
-    if (tag.fourCc !== '') writeFourCc(w, tag.fourCc);
-    if (exVideoHasCompositionTime(tag.packetType, tag.fourCc)) w.i24(clampI24(tag.compositionTimeMs));
-  } else {
-    w.u8(((tag.frameType & 0x0f) << 4) | (tag.codecId & 0x0f));
-    if (tag.avcPacketType !== undefined) w.u8(tag.avcPacketType).i24(clampI24(tag.compositionTimeMs));
+    writeFlvExVideoTag(w, tag);
+    return;
   }
+  w.u8(((tag.frameType & 0x0f) << 4) | (tag.codecId & 0x0f));
+  if (tag.avcPacketType !== undefined) w.u8(tag.avcPacketType).i24(clampI24(tag.compositionTimeMs));
   w.bytes(tag.data);
 }
 
@@ -417,15 +402,6 @@ export function flvVideoPacket(tag: FlvVideoTag): FlvPacketKind {
     default:
       return 'other';
   }
-}
-
-function writeFourCc(w: ByteWriter, fourCc: string): void {
-  const b = Buffer.from(fourCc.padEnd(4, ' ').slice(0, 4), 'latin1');
-  w.bytes(b);
-}
-
-function clampI24(v: number): number {
-  return Math.max(-0x80_0000, Math.min(0x7f_ffff, Math.round(v)));
 }
 
 // ---------------------------------------------------------------------------------------------

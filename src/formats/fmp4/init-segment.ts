@@ -36,7 +36,11 @@ export function fmp4TrackOf(track: Track): Fmp4Track | undefined {
       kind: 'video',
       codec: track.codec,
       timescale: 90_000,
-      config: vpcc(vpLevel(width, height)),
+      // An E-RTMP publisher sends its vpcC (version 1); WebRTC gives none, so one is made up.
+      config:
+        track.config !== undefined && track.config.length >= 12 && track.config[0] === 1
+          ? track.config
+          : vpcc(vpLevel(width, height)),
       width,
       height,
       sampleRate: 0,
