@@ -33,6 +33,12 @@
 //  remuxes to FLV with -copyts, read by the same FLV walker, so its delay includes libsrt's receive
 //  latency (SRTLatency 120 ms: a packet is handed over 120 ms after it was sent) and ffmpeg's remux;
 //  a few readers only (BENCH_SRT_LOADS), no ceiling search.
+//  The feedcast-10feeds and feedcast-10feeds-record targets (issue 21's recording bench) publish the
+//  clip into ten feeds (feed1 through the tap, feed2-10 directly) and read feed1 over HTTP-FLV; the
+//  second records all ten (`Record on`, fMP4, one file a minute, in the run's temp dir). The difference
+//  between the two rows is what recording ten 2 Mb/s feeds costs: CPU, and delay added to live readers.
+//  Loads BENCH_RECORD_LOADS (default 1,100), no ceiling; the report adds the bytes and files recorded
+//  and the frames dropped for a slow disk (from /api/v1/feeds).
 //  5. Prints one table per load with the ratios Feedcast / peer, writes .bench-out/peers-<date>.json.
 
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -73,6 +79,8 @@ const CEILING = process.env['BENCH_CEILING'] !== undefined ? process.env['BENCH_
 const CEILING_STEPS = [1250, 1500, 2000, 2500, 3000];
 /** SRT readers are one ffmpeg each: a few (the server's cost per reader shows at 20). */
 const SRT_LOADS = (process.env['BENCH_SRT_LOADS'] ?? '1,20').split(',').map(Number);
+/** Readers of feed1 while ten feeds are published (and recorded). */
+const RECORD_LOADS = (process.env['BENCH_RECORD_LOADS'] ?? '1,100').split(',').map(Number);
 const PIN = process.env['BENCH_PIN'] === '1';
 /**
  * Runs of the whole target list, interleaved (A B A B …): runs on this shared machine vary by
@@ -91,6 +99,10 @@ interface Target {
   name: string;
   server: ServerKind;
   protocol: Protocol;
+  /** Feeds published (feed1…feedN; readers read feed1). Feedcast only; default 1. */
+  feeds?: number;
+  /** `Record on` in every feed (Feedcast only). */
+  record?: boolean;
 }
 const ALL_TARGETS: Target[] = [
   { name: 'feedcast-flv', server: 'feedcast', protocol: 'flv' },
@@ -103,8 +115,12 @@ const ALL_TARGETS: Target[] = [
   { name: 'feedcast-llhls', server: 'feedcast', protocol: 'hls' },
   // SRT readers (ffmpeg's libsrt client, see the header).
   { name: 'feedcast-srt', server: 'feedcast', protocol: 'srt' },
+  // Recording's cost (issue 21, see the header): ten feeds published, without and with Record on.
+  { name: 'feedcast-10feeds', server: 'feedcast', protocol: 'flv', feeds: 10 },
+  { name: 'feedcast-10feeds-record', server: 'feedcast', protocol: 'flv', feeds: 10, record: true },
 ];
-const DEFAULT_TARGETS = 'feedcast-flv,nms-flv,feedcast-rtmp,nginx-rtmp,feedcast-llhls,feedcast-srt';
+const DEFAULT_TARGETS =
+  'feedcast-flv,nms-flv,feedcast-rtmp,nginx-rtmp,feedcast-llhls,feedcast-srt,feedcast-10feeds,feedcast-10feeds-record';
 const TARGETS = (process.env['BENCH_TARGETS'] ?? DEFAULT_TARGETS).split(',').map((n) => {
   const t = ALL_TARGETS.find((x) => x.name === n.trim());
   if (t === undefined) throw new Error(`unknown target ${n}: one of ${ALL_TARGETS.map((x) => x.name).join(', ')}`);
@@ -138,7 +154,10 @@ interface RunningServer {
   child: ChildProcess;
   rtmpPort: number;
   readUrl(protocol: Protocol): string;
-  publishUrl(port: number): string;
+  /** The RTMP publish URL of `feed` (default feed1) on `port` (the server's, or the tap's in front of it). */
+  publishUrl(port: number, feed?: string): string;
+  /** Recorded bytes, files and dropped fragments, summed over the feeds (Feedcast with Record on). */
+  recordingTotals?(): Promise<RecordingTotals>;
   cleanup(): void;
 }
 
@@ -172,7 +191,27 @@ function spawnServer(cmd: string, args: readonly string[], env?: NodeJS.ProcessE
   return { child, log: () => tail };
 }
 
-async function startFeedcast(): Promise<RunningServer> {
+interface RecordingTotals {
+  bytesWritten: number;
+  files: number;
+  framesDropped: number;
+  writeErrors: number;
+}
+
+/** Sums the `recording` objects of GET /api/v1/feeds (docs/api.md). */
+async function fetchRecordingTotals(httpPort: number): Promise<RecordingTotals> {
+  const res = await fetch(`http://127.0.0.1:${httpPort}/api/v1/feeds`);
+  const body = (await res.json()) as { feeds: { recording?: Record<string, unknown> | null }[] };
+  const totals: RecordingTotals = { bytesWritten: 0, files: 0, framesDropped: 0, writeErrors: 0 };
+  for (const f of body.feeds) {
+    const r = f.recording;
+    if (r === undefined || r === null) continue;
+    for (const k of Object.keys(totals) as (keyof RecordingTotals)[]) totals[k] += Number(r[k] ?? 0) || 0;
+  }
+  return totals;
+}
+
+async function startFeedcast(target: Target): Promise<RunningServer> {
   const dir = mkdtempSync(join(os.tmpdir(), 'feedcast-bench-'));
   // The SRT port is UDP: a port free for TCP is almost always free for UDP too.
   const [http, rtmp, rtsp, srt] = [await freePort(), await freePort(), await freePort(), await freePort()];
@@ -194,8 +233,11 @@ async function startFeedcast(): Promise<RunningServer> {
       'MaxConnectionsPerAddress 0',
       'MaxBandwidth 10000000',
       ...(EGRESS_THREADS > 0 ? [`EgressThreads ${EGRESS_THREADS}`] : []),
-      '<Feed feed1.ffm>',
-      '</Feed>',
+      ...Array.from({ length: target.feeds ?? 1 }, (_, i) => [
+        `<Feed feed${i + 1}.ffm>`,
+        ...(target.record === true ? ['Record on', `RecordPath ${join(dir, 'rec')}/%feed/%H-%M-%S.mp4`, 'RecordSegment 60'] : []),
+        '</Feed>',
+      ]).flat(),
       '',
     ].join('\n'),
   );
@@ -223,7 +265,8 @@ async function startFeedcast(): Promise<RunningServer> {
           : p === 'srt'
             ? `srt://127.0.0.1:${srt}?streamid=read:feed1`
             : `rtmp://127.0.0.1:${rtmp}/live/feed1`,
-    publishUrl: (port) => `rtmp://127.0.0.1:${port}/live/feed1`,
+    publishUrl: (port, feed = 'feed1') => `rtmp://127.0.0.1:${port}/live/${feed}`,
+    ...(target.record === true ? { recordingTotals: () => fetchRecordingTotals(http) } : {}),
     cleanup: () => rmSync(dir, { recursive: true, force: true }),
   };
 }
@@ -376,8 +419,9 @@ async function startNginx(): Promise<RunningServer> {
   };
 }
 
-function startServer(kind: ServerKind): Promise<RunningServer> {
-  if (kind === 'feedcast') return startFeedcast();
+function startServer(target: Target): Promise<RunningServer> {
+  const kind = target.server;
+  if (kind === 'feedcast') return startFeedcast(target);
   if (kind === 'nms') return startNms();
   return startNginx();
 }
@@ -615,6 +659,8 @@ interface GenReport {
 
 interface LoadResult {
   target: string;
+  /** With Record on: what the recorder had written by the end of this load (bytes since the first load). */
+  recorded?: RecordingTotals;
   /** Which run of the target list (1 … BENCH_REPEAT). */
   run: number;
   server: string;
@@ -773,7 +819,7 @@ async function runTarget(
 ): Promise<{ results: LoadResult[]; ceiling: number | null; skipped?: string }> {
   let srv: RunningServer;
   try {
-    srv = await startServer(target.server);
+    srv = await startServer(target);
   } catch (err) {
     if (err instanceof SkipTarget) {
       say(`${target.name}: skipped: ${err.message}`);
@@ -784,6 +830,10 @@ async function runTarget(
   const tap = new PublisherTap(srv.rtmpPort);
   await tap.listen();
   const pub = startPublisher(srv.publishUrl(tap.port));
+  // The other feeds' publishers (feedcast-10feeds*): straight to the server, no tap.
+  const others = Array.from({ length: (target.feeds ?? 1) - 1 }, (_, i) =>
+    startPublisher(srv.publishUrl(srv.rtmpPort, `feed${i + 2}`)),
+  );
   const results: LoadResult[] = [];
   let ceiling: number | null = null;
   try {
@@ -797,7 +847,8 @@ async function runTarget(
     sampler.start();
     await sleep(2000);
     const rssIdleMB = round(Math.max(...sampler.samples.map((x) => x.serverRssKB)) / 1024);
-    const loads = target.protocol === 'srt' ? [...SRT_LOADS] : [...LOADS];
+    const loads = target.protocol === 'srt' ? [...SRT_LOADS] : target.feeds !== undefined ? [...RECORD_LOADS] : [...LOADS];
+    const recordedBefore = await srv.recordingTotals?.();
     for (let i = 0; i < loads.length; i++) {
       const n = loads[i]!;
       let r: LoadResult;
@@ -814,10 +865,18 @@ async function runTarget(
       say(
         `${target.name} N=${n}: ${r.fullRate}/${n} at full rate, CPU ${r.cpuPct}% (main thread ${r.mainThreadCpuPct}%), RSS ${r.rssMB} MB, TTFF p95 ${r.ttffP95} ms, delay p50 ${r.delayP50} ms`,
       );
-      if (r.keptUp && target.protocol !== 'srt') ceiling = Math.max(ceiling ?? 0, n);
+      if (recordedBefore !== undefined && srv.recordingTotals !== undefined) {
+        const now = await srv.recordingTotals();
+        r.recorded = { ...now, bytesWritten: now.bytesWritten - recordedBefore.bytesWritten };
+        say(
+          `${target.name} N=${n}: recorded ${round(now.bytesWritten / 1e6)} MB in ${now.files} files so far, ${now.framesDropped} frames dropped, ${now.writeErrors} write errors`,
+        );
+      }
+      if (r.keptUp && target.protocol !== 'srt' && target.feeds === undefined) ceiling = Math.max(ceiling ?? 0, n);
       if (!alive(srv.child)) throw new Error(`${target.name}: the server died during N=${n}`);
       await sleep(2000);
-      if (i === loads.length - 1 && CEILING && run === 1 && r.keptUp && target.protocol !== 'hls' && target.protocol !== 'srt') {
+      const searches = target.protocol !== 'hls' && target.protocol !== 'srt' && target.feeds === undefined;
+      if (i === loads.length - 1 && CEILING && run === 1 && r.keptUp && searches) {
         const next = CEILING_STEPS.find((s) => s > n);
         if (next !== undefined) loads.push(next);
       }
@@ -825,6 +884,7 @@ async function runTarget(
     sampler.stop();
   } finally {
     tap.close();
+    await Promise.all(others.map((o) => stopChild(o.child)));
     await stopChild(pub.child);
     await stopChild(srv.child);
     srv.cleanup();
@@ -900,6 +960,38 @@ function ratios(all: LoadResult[]): string {
   return [head, head.replace(/[^|]+/g, '---'), ...rows].join('\n');
 }
 
+/** Differences (median over the run pairs) between feedcast-10feeds-record and feedcast-10feeds: what recording costs. */
+function recordingCost(all: LoadResult[]): string {
+  const without = all.filter((r) => r.target === 'feedcast-10feeds');
+  const withRec = all.filter((r) => r.target === 'feedcast-10feeds-record');
+  if (without.length === 0 || withRec.length === 0) return '';
+  const head =
+    '| Recording 10 feeds (record − no record) | readers of feed1 | CPU (points of a core) | delay p50 (ms) | delay max (ms) | recorded | dropped, write errors |';
+  const rows: string[] = [];
+  const diff = (n: number, pick: (r: LoadResult) => number | null): string => {
+    const values: number[] = [];
+    for (const a of withRec.filter((r) => r.readers === n)) {
+      const b = without.find((r) => r.readers === n && r.run === a.run);
+      const x = pick(a);
+      const y = b === undefined ? null : pick(b);
+      if (x !== null && y !== null) values.push(x - y);
+    }
+    const m = median(values);
+    return m === null
+      ? '-'
+      : values.length === 1
+        ? `${round(m)}`
+        : `${round(m)} (${round(Math.min(...values))} to ${round(Math.max(...values))})`;
+  };
+  for (const n of [...new Set(withRec.map((r) => r.readers))]) {
+    const last = withRec.filter((r) => r.readers === n).at(-1)?.recorded;
+    rows.push(
+      `| | ${n} | ${diff(n, (r) => r.cpuPct)} | ${diff(n, (r) => r.delayP50)} | ${diff(n, (r) => r.delayMax)} | ${last === undefined ? '-' : `${round(last.bytesWritten / 1e6)} MB since the first load, ${last.files} files`} | ${last === undefined ? '-' : `${last.framesDropped}, ${last.writeErrors}`} |`,
+    );
+  }
+  return [head, head.replace(/[^|]+/g, '---'), ...rows].join('\n');
+}
+
 async function main(): Promise<void> {
   const clip = await prepareClip();
   if (TARGETS.some((t) => t.server === 'feedcast')) buildFeedcast();
@@ -927,6 +1019,7 @@ async function main(): Promise<void> {
     '',
     ratios(all),
     '',
+    ...(all.some((r) => r.recorded !== undefined) ? [recordingCost(all), ''] : []),
     `Ceiling (most readers with every one at full rate and realtime ≥ 0.97, loads tried: ${[...LOADS, ...(CEILING ? CEILING_STEPS : [])].join(', ')}): ` +
       Object.entries(ceilings)
         .map(([k, v]) => `${k} ${v ?? '-'}`)
