@@ -17,6 +17,8 @@ const LAYERS = [
   { name: 'record', path: '^src/record/' },
   { name: 'streams', path: '^src/streams/' },
   { name: 'transcode', path: '^src/transcode/' },
+  // The cluster: registry (Redis), membership, relays between nodes; loaded by server.ts only with ClusterRedis.
+  { name: 'cluster', path: '^src/cluster/' },
   { name: 'access', path: '^src/access/' },
   { name: 'protocols', path: '^src/protocols/' },
   { name: 'control', path: '^src/(control|demo|publish)/' },

@@ -42,6 +42,7 @@ import { OutputRegistry } from './streams/output-registry.js';
 import { VERSION } from './version.js';
 import { EgressThreads } from './streams/egress-threads.js';
 import { createIngestBudgets, type IngestBudgets } from './media/ingest-budgets.js';
+import type { Cluster } from './cluster/cluster.js';
 
 export interface StartOptions {
   log?: Logger;
@@ -131,6 +132,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     lifecycle: LifecycleEvents;
     hooks: HookRunner;
     slates: OfflineSlates;
+    cluster: Cluster;
   }> = {};
   const demos: DemoSource[] = [];
   const stopAll = async (): Promise<void> => {
@@ -141,6 +143,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     for (const d of demos) d.stop();
     await parts.transcoders?.closeAll();
     await parts.sources?.closeAll();
+    await parts.cluster?.close();
     await parts.webrtc?.close();
     parts.hls?.close();
     parts.outputs?.closeAll();
@@ -204,6 +207,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     ingestBudgets: options.ingestBudgets ?? createIngestBudgets(),
     reload: undefined,
     children: undefined,
+    cluster: undefined,
   };
   // The access service reads the context live (a reload replaces ctx.config, ctx.children is set below).
   const ctx: ServerContext = Object.assign(base, { access: new Access(base) });
@@ -243,7 +247,8 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   ctx.children = {
     transcoders: () => transcoders.status(),
     sources: () => sources.status(),
-    acquireSource: (key) => sources.acquire(key),
+    // A Launch/Source child, or in a cluster a relay of a feed published on another node.
+    acquireSource: (key) => sources.acquire(key) ?? parts.cluster?.acquireRelay(key),
   };
 
   http.addRoute(new ApiRoute(ctx));
@@ -319,6 +324,20 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
         srtPort = server.listen(config.srt.port, config.srt.bindAddress, config.srt.latencyMs);
         srtStatus = `on (${status})`;
       }
+    }
+    if (config.cluster !== undefined) {
+      // Loaded only in a cluster: a single node loads no Redis client.
+      const { Cluster } = await import('./cluster/cluster.js');
+      const cluster = await Cluster.start(config.cluster, {
+        feeds,
+        log,
+        httpPort,
+        bindAddress: config.http.bindAddress,
+        version: VERSION,
+        pesBudget: ctx.ingestBudgets.pes,
+      });
+      parts.cluster = cluster;
+      ctx.cluster = cluster;
     }
   } catch (err) {
     await stopAll();

@@ -1067,6 +1067,46 @@ test('auth and abuse-limit directives land in the model', async () => {
   assert.match(bad.message, /http:\/\/ or https:\/\/ URL/);
 });
 
+test('cluster directives (issue 20): ClusterRedis with password, TLS and DB; NodeName, NodeURL, NodeTTL, RelayIdleTimeout', async () => {
+  assert.equal((await parse('')).cluster, undefined, 'no ClusterRedis: no cluster');
+  const c = await parse(
+    'ClusterRedis rediss://feedcast:s3cret@redis.example:6380/2\nNodeName edge-1\nNodeURL http://10.0.0.2:8090/\nNodeTTL 4\nRelayIdleTimeout 2.5\n',
+  );
+  assert.deepEqual(c.cluster, {
+    redisUrl: 'rediss://feedcast:s3cret@redis.example:6380/2',
+    nodeName: 'edge-1',
+    nodeUrl: 'http://10.0.0.2:8090',
+    nodeTtlMs: 4000,
+    relayIdleTimeoutMs: 2500,
+  });
+  const defaults = await parse('ClusterRedis redis://127.0.0.1\n');
+  assert.deepEqual(defaults.cluster, {
+    redisUrl: 'redis://127.0.0.1',
+    nodeName: undefined,
+    nodeUrl: undefined,
+    nodeTtlMs: 10_000,
+    relayIdleTimeoutMs: 10_000,
+  });
+  const cases: [string, RegExp][] = [
+    [
+      'ClusterRedis http://127.0.0.1:6379',
+      /ClusterRedis "http:\/\/127\.0\.0\.1:6379" must start with redis:\/\/ \(or rediss:\/\/ for TLS\)/,
+    ],
+    ['ClusterRedis 127.0.0.1:6379', /is not a URL; write e\.g\. ClusterRedis redis:\/\/127\.0\.0\.1:6379\/0/],
+    ['ClusterRedis redis://127.0.0.1/cache', /database "cache" is not a number/],
+    ['ClusterRedis redis://127.0.0.1/0?x=1', /takes no query or fragment/],
+    ['NodeName "edge 1"', /NodeName "edge 1" is not a node name/],
+    [
+      'NodeURL http://10.0.0.2:8090/feeds',
+      /NodeURL "http:\/\/10\.0\.0\.2:8090\/feeds" is not an http:\/\/ or https:\/\/ URL without a path/,
+    ],
+    ['NodeURL 10.0.0.2:8090', /is not an http:\/\/ or https:\/\/ URL/],
+    ['NodeTTL 0', /NodeTTL 0 s? ?is out of range|out of range/],
+    ['RelayIdleTimeout soon', /RelayIdleTimeout "soon" is not a number/],
+  ];
+  for (const [line, message] of cases) assert.match((await errorsOf(`${line}\n`)).message, message, line);
+});
+
 test('issue 18 class 4: a CustomLog or feed File in a missing directory and a missing stream File are errors with file:line', async () => {
   // The server crashed after it said ready (CustomLog) or printed a raw stack trace (feed File).
   const dir = await mkdtemp(join(tmpdir(), 'feedcast-paths-'));

@@ -106,6 +106,8 @@ export interface ServerConfig {
   webrtc: WebRtcConfig;
   /** Lifecycle hooks (docs/hooks.md); feed-level ones are in each FeedConfig. */
   hooks: HooksConfig;
+  /** The cluster (docs/cluster.md): undefined without ClusterRedis. */
+  cluster: ClusterConfig | undefined;
   feeds: FeedConfig[];
   streams: StreamConfig[];
   redirects: RedirectConfig[];
@@ -118,6 +120,19 @@ export interface ServerConfig {
   /** Credentials for the control endpoints (`ControlUser`); undefined: they are refused. */
   control: { user: string; password: string } | undefined;
   warnings: ConfigWarning[];
+}
+
+export interface ClusterConfig {
+  /** `ClusterRedis`, as written (redis:// or rediss://). */
+  redisUrl: string;
+  /** `NodeName`; undefined: the host name and the HTTP port. */
+  nodeName: string | undefined;
+  /** `NodeURL` without a trailing slash; undefined: http://HOST:HTTPPort. */
+  nodeUrl: string | undefined;
+  /** `NodeTTL`: registrations live this long without a heartbeat. */
+  nodeTtlMs: number;
+  /** `RelayIdleTimeout`: a relay runs this long after its last reader left. */
+  relayIdleTimeoutMs: number;
 }
 
 export interface AuthConfig {
@@ -318,6 +333,19 @@ function globalFields(g: Readonly<GlobalSettings>): GlobalFields {
       playoutDelayZero: g.webrtcPlayoutDelayZero,
     },
     hooks: { global: g.hooks, timeoutMs: g.hookTimeoutMs, concurrency: g.hookConcurrency, retries: g.hookRetries },
+    cluster: clusterOf(g),
+  };
+}
+
+/** The cluster settings (NodeName and NodeURL default, once the HTTP port is known, in cluster/). */
+function clusterOf(g: Readonly<GlobalSettings>): ClusterConfig | undefined {
+  if (g.clusterRedis === undefined) return undefined;
+  return {
+    redisUrl: g.clusterRedis,
+    nodeName: g.nodeName,
+    nodeUrl: g.nodeUrl?.replace(/\/$/, ''),
+    nodeTtlMs: g.nodeTtlMs,
+    relayIdleTimeoutMs: g.relayIdleTimeoutMs,
   };
 }
 

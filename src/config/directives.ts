@@ -83,6 +83,12 @@ export interface GlobalSettings {
   hookTimeoutMs: number;
   hookConcurrency: number;
   hookRetries: number;
+  /** `ClusterRedis`: the registry of a cluster (docs/cluster.md); undefined: a single node. */
+  clusterRedis: string | undefined;
+  nodeName: string | undefined;
+  nodeUrl: string | undefined;
+  nodeTtlMs: number;
+  relayIdleTimeoutMs: number;
 }
 
 /** A STUN or TURN server (WebRTCIceServer, WebRTCServerIceServer). */
@@ -155,6 +161,11 @@ export const GLOBAL_DEFAULTS: Readonly<GlobalSettings> = Object.freeze({
   hookTimeoutMs: HOOK_DEFAULTS.timeoutMs,
   hookConcurrency: HOOK_DEFAULTS.concurrency,
   hookRetries: HOOK_DEFAULTS.retries,
+  clusterRedis: undefined,
+  nodeName: undefined,
+  nodeUrl: undefined,
+  nodeTtlMs: 10_000,
+  relayIdleTimeoutMs: 10_000,
 });
 
 export const FEED_DEFAULT_MAX_SIZE_BYTES = 5 * 1024 * 1024;
@@ -360,6 +371,24 @@ function checkRange(name: string, v: number, min: number, max: number, unit = ''
     );
   }
   return v;
+}
+
+/** `redis://[USER:PASSWORD@]HOST[:PORT][/DB]` or `rediss://` (TLS), checked; returned as written. */
+function parseRedisUrl(text: string, name: string): string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return bad(`${name} "${text.slice(0, 100)}" is not a URL; write e.g. ${name} redis://127.0.0.1:6379/0`);
+  }
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
+    bad(`${name} "${text.slice(0, 100)}" must start with redis:// (or rediss:// for TLS)`);
+  }
+  if (url.hostname === '') bad(`${name} "${text.slice(0, 100)}" names no host; write e.g. ${name} redis://127.0.0.1:6379/0`);
+  const db = url.pathname.replace(/^\//, '');
+  if (db !== '' && !/^\d{1,5}$/.test(db)) bad(`${name}: database "${db.slice(0, 20)}" is not a number; write e.g. /0`);
+  if (url.search !== '' || url.hash !== '') bad(`${name} "${text.slice(0, 100)}" takes no query or fragment`);
+  return text;
 }
 
 const v = {
@@ -1632,6 +1661,65 @@ export const DIRECTIVES: readonly Directive[] = [
     default: '0',
     doc: 'Worker threads that send the video and audio to HTTP progressive readers (the `send()` system calls of the fan-out, most of the CPU of serving many viewers), so that egress uses more than one core. 0: the main thread sends. Needs the native fan-out module (built by `npm ci` with a C compiler; the server refuses to start without it). RTMP readers stay on the main thread. See docs/performance.md ("Both cores").',
     example: '1',
+  }),
+
+  // --- Global: cluster (docs/cluster.md) ------------------------------------------------------------------------
+  setting('clusterRedis', {
+    name: 'ClusterRedis',
+    origin: 'feedcast',
+    value: {
+      syntax: 'URL (redis://[USER:PASSWORD@]HOST[:PORT][/DB], rediss:// for TLS)',
+      minArgs: 1,
+      maxArgs: 1,
+      parse: (args, name) => parseRedisUrl(first(args), name),
+    },
+    default: 'unset: a single node, no cluster',
+    doc: "The Redis server that holds the cluster's registry: which nodes are up and which feed is published on which node. A reader on one node of a feed published on another makes this node relay it from there (see [cluster.md](cluster.md)). Unset: nothing of the cluster runs and no Redis client is loaded. Needs a restart.",
+    example: 'redis://127.0.0.1:6379/0',
+  }),
+  setting('nodeName', {
+    name: 'NodeName',
+    origin: 'feedcast',
+    value: v.string('NAME (letters, digits, . _ : -; at most 64)', {
+      re: /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/,
+      what: 'a node name (letters, digits, . _ : -); write e.g. NodeName edge-1',
+    }),
+    default: 'unset: the host name and the HTTP port',
+    doc: "This node's name in the cluster (ClusterRedis); unique per node. Needs a restart.",
+    example: 'edge-1',
+  }),
+  setting('nodeUrl', {
+    name: 'NodeURL',
+    origin: 'feedcast',
+    value: v.string('URL (http:// or https://, no path)', {
+      re: /^https?:\/\/(?:[A-Za-z0-9_.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?\/?$/,
+      what: 'an http:// or https:// URL without a path; write e.g. NodeURL http://10.0.0.2:8090',
+    }),
+    default: 'unset: http://HOST:HTTPPort (the host name)',
+    doc: "How the other nodes of the cluster reach this node's HTTP port: they relay its feeds from `NodeURL/FEED.ts`. Needs a restart.",
+    example: 'http://10.0.0.2:8090',
+  }),
+  setting('nodeTtlMs', {
+    name: 'NodeTTL',
+    origin: 'feedcast',
+    value: {
+      ...v.seconds(1, 3600, '10'),
+      parse: (args, name, where) => Math.round(v.seconds(1, 3600, '10').parse(args, name, where) * 1000),
+    },
+    default: '10',
+    doc: "Seconds a node and its feeds stay in the cluster's registry without a heartbeat (sent three times per NodeTTL): a node that dies drops out after this. Needs a restart.",
+    example: '10',
+  }),
+  setting('relayIdleTimeoutMs', {
+    name: 'RelayIdleTimeout',
+    origin: 'feedcast',
+    value: {
+      ...v.seconds(0, 86400, '10'),
+      parse: (args, name, where) => Math.round(v.seconds(0, 86400, '10').parse(args, name, where) * 1000),
+    },
+    default: '10',
+    doc: 'Seconds this node keeps relaying a feed from another node after its last reader of it left. Needs a restart.',
+    example: '10',
   }),
 
   // --- Global: WebRTC (docs/webrtc.md) -------------------------------------------------------------------------

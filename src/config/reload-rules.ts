@@ -70,6 +70,11 @@ export const RESTART_RULES: readonly RestartRule[] = [
     why: 'the worker threads are started at start',
     changed: (a, b) => a.egressThreads !== b.egressThreads,
   },
+  {
+    directives: ['ClusterRedis', 'NodeName', 'NodeURL', 'NodeTTL', 'RelayIdleTimeout'],
+    why: 'the cluster registry connection and the relays are set up at start',
+    changed: (a, b) => differs(a.cluster, b.cluster),
+  },
 ];
 
 /** The directives a reload cannot apply, one line each, for `feedcast check`. */

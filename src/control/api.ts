@@ -150,6 +150,7 @@ export class ApiRoute implements HttpRoute {
             'GET /api/v1/recordings/FEED',
             'GET /api/v1/connections',
             'DELETE /api/v1/connections/ID (ControlUser)',
+            'GET /api/v1/cluster',
             'GET /api/v1/config',
             'POST /api/v1/reload (ControlUser)',
             'GET /api/v1/events (server-sent events: publish, unpublish, read, read-end, read-refused, record-segment)',
@@ -222,6 +223,21 @@ export class ApiRoute implements HttpRoute {
         const feed = ctx.feeds.get(id);
         if (feed === undefined) return sendError(res, 404, `No feed "${id}". GET /api/v1/feeds lists them.`);
         return sendJson(res, 200, recordingsListing(ctx, feed));
+      }
+      case 'cluster': {
+        if (!read || id !== undefined) return this.notAllowedOrMissing(res, read, parts);
+        const cluster = ctx.cluster;
+        if (cluster === undefined) {
+          return sendError(res, 404, 'This node is not part of a cluster: set ClusterRedis in the config (docs/cluster.md).');
+        }
+        cluster.status().then(
+          (status) => sendJson(res, 200, status),
+          (err: unknown) => {
+            ctx.log.error('API request failed', { path: 'cluster', err });
+            sendError(res, 500, 'Internal error; the server log has the details.');
+          },
+        );
+        return;
       }
       case 'config':
         if (!read || id !== undefined) return this.notAllowedOrMissing(res, read, parts);

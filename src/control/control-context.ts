@@ -1,6 +1,7 @@
 // What control/ (API, pages, metrics, reload) reads: everything the protocols are given, plus the
 // server's identity and its reload; server.ts builds it (server-context.ts) and passes it in.
 
+import type { Cluster } from '../cluster/cluster.js';
 import type { ProtocolContext } from '../protocols/protocol-context.js';
 
 export interface ControlContext extends ProtocolContext {
@@ -8,6 +9,8 @@ export interface ControlContext extends ProtocolContext {
   readonly version: string;
   /** Re-reads the config file and applies it (set when started from a file). */
   reload: (() => Promise<ReloadSummary>) | undefined;
+  /** This node of a cluster (ClusterRedis); undefined on a single node. */
+  cluster: Cluster | undefined;
 }
 
 /** What a reload changed. */

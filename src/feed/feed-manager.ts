@@ -28,6 +28,12 @@ const FEED_KEY = /^[A-Za-z0-9][A-Za-z0-9_\-.]{0,63}$/;
 
 export { feedKeyOf } from '../config/names.js';
 
+/**
+ * Whether a feed this node does not have is published on another node of the cluster (cluster/): the
+ * feed's key as published there, or undefined.
+ */
+export type RemoteFeedLookup = (key: string) => string | undefined;
+
 export type FeedManagerEvents = {
   /** A publisher started sending `feed` (declared or dynamic feeds; not derived ones). */
   publish: [Feed, PublisherInfo];
@@ -45,6 +51,10 @@ export class FeedManager extends TypedEmitter<FeedManagerEvents> {
   /** Dynamic feeds by key, with the time since which each has had no publisher and no reader. */
   private readonly dynamic = new Map<string, number | undefined>();
   private sweepTimer: NodeJS.Timeout | undefined;
+  /** The cluster's view of the feeds published on other nodes; undefined on a single node. */
+  private remote: RemoteFeedLookup | undefined;
+  /** Keys of the feeds made for a relay from another node (a kind of dynamic feed). */
+  private readonly relayed = new Set<string>();
 
   constructor(options: FeedManagerOptions, log: Logger) {
     super(log);
@@ -118,6 +128,7 @@ export class FeedManager extends TypedEmitter<FeedManagerEvents> {
     const key = feedKeyOf(name);
     const existing = this.feeds.get(nameKey(key));
     this.dynamic.delete(nameKey(key)); // declared by the config now: kept for good
+    this.relayed.delete(nameKey(key));
     if (existing !== undefined) return existing;
     const feed = new Feed(name, key, this.options, this.log);
     this.feeds.set(nameKey(key), feed);
@@ -128,9 +139,33 @@ export class FeedManager extends TypedEmitter<FeedManagerEvents> {
     return feed;
   }
 
-  /** The feed named by `key` (`feed1`) or its full name (`feed1.ffm`), in any case. */
+  /**
+   * The feed named by `key` (`feed1`) or its full name (`feed1.ffm`), in any case. In a cluster, a feed
+   * published on another node is made here on first use, for a relay to publish into (isRelayed); like a
+   * dynamic feed it is removed DynamicFeedTimeout after it last had a publisher or a reader.
+   */
   get(nameOrKey: string): Feed | undefined {
-    return this.feeds.get(nameKey(feedKeyOf(nameOrKey)));
+    const key = nameKey(feedKeyOf(nameOrKey));
+    const feed = this.feeds.get(key);
+    if (feed !== undefined || this.remote === undefined) return feed;
+    const remoteKey = this.remote(key);
+    if (remoteKey === undefined || !FEED_KEY.test(remoteKey) || nameKey(remoteKey) !== key) return undefined;
+    this.log.info('feed made for a relay from another node', { feed: remoteKey });
+    const created = this.declare(remoteKey);
+    this.dynamic.set(key, undefined);
+    this.relayed.add(key);
+    this.startSweep();
+    return created;
+  }
+
+  /** Lets get() find the feeds published on other nodes of the cluster (cluster/ sets it). */
+  setRemoteLookup(lookup: RemoteFeedLookup | undefined): void {
+    this.remote = lookup;
+  }
+
+  /** Whether `feed` was made for a relay from another node of the cluster. */
+  isRelayed(feed: Feed): boolean {
+    return this.relayed.has(nameKey(feed.key));
   }
 
   /**
@@ -138,8 +173,10 @@ export class FeedManager extends TypedEmitter<FeedManagerEvents> {
    * it. Returns undefined when the name is unknown and dynamic feeds are off (or the name unsafe).
    */
   forPublisher(nameOrKey: string): Feed | undefined {
-    const feed = this.get(nameOrKey);
+    const feed = this.feeds.get(nameKey(feedKeyOf(nameOrKey)));
     if (feed !== undefined && this.dynamic.has(nameKey(feed.key))) this.dynamic.set(nameKey(feed.key), undefined);
+    // A publisher here (the feed moved from another node): it is this node's own feed now.
+    if (feed !== undefined) this.relayed.delete(nameKey(feed.key));
     if (feed !== undefined || !this.options.dynamicFeeds) return feed;
     const key = feedKeyOf(nameOrKey);
     if (!FEED_KEY.test(key)) return undefined;
@@ -198,6 +235,7 @@ export class FeedManager extends TypedEmitter<FeedManagerEvents> {
     const key = nameKey(feedKeyOf(nameOrKey));
     const feed = this.feeds.get(key);
     this.dynamic.delete(key);
+    this.relayed.delete(key);
     if (feed === undefined) return;
     this.feeds.delete(key);
     feed.close();
@@ -212,6 +250,7 @@ export class FeedManager extends TypedEmitter<FeedManagerEvents> {
     if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer);
     this.sweepTimer = undefined;
     this.dynamic.clear();
+    this.relayed.clear();
     for (const feed of this.feeds.values()) feed.close();
     this.feeds.clear();
     for (const feed of this.derived) feed.close();

@@ -1,0 +1,252 @@
+// One on-demand relay of a feed published on another node of the cluster: an HTTP MPEG-TS read of
+// ORIGIN/FEED.ts (the origin's ordinary reader path, starting from its GOP cache), demuxed into this node's
+// feed as its publisher. Shared by every local reader; reconnects while read; stops RelayIdleTimeout after
+// its last reader left.
+
+import { request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { FeedBusyError } from '../errors.js';
+import type { Feed, PublisherSession } from '../feed/feed.js';
+import { TsDemuxer } from '../formats/mpegts/ts-demuxer.js';
+import type { ByteBudget } from '../media/byte-budget.js';
+import type { Frame } from '../media/frame.js';
+import type { Logger } from '../observability/logger.js';
+import type { FeedRecord } from './registry.js';
+
+/** The header a relay's request carries: the origin sees which node reads (logs, egress counted per node). */
+export const RELAY_HEADER = 'x-feedcast-relay';
+
+const MIN_RETRY_MS = 250;
+const MAX_RETRY_MS = 5000;
+
+export interface RelaySettings {
+  /** This node's name (sent to the origin). */
+  readonly nodeName: string;
+  readonly idleTimeoutMs: number;
+  /** The address relays connect from (HTTPBindAddress when it names one): the origin sees this node's address. */
+  readonly localAddress?: string;
+  /** The server's cap on unfinished PES of every MPEG-TS ingest. */
+  readonly pesBudget?: ByteBudget;
+}
+
+export interface RelayStatus {
+  readonly feed: string;
+  /** The node relayed from, and its URL; undefined while no origin is known. */
+  readonly from: string | undefined;
+  readonly url: string | undefined;
+  readonly state: 'connecting' | 'relaying' | 'waiting' | 'idle';
+  readonly readers: number;
+  readonly startedAt: Date;
+  readonly bytes: number;
+  readonly frames: number;
+  /** Connections made again after the first (origin restarts, moves, network errors). */
+  readonly reconnects: number;
+  /** Milliseconds between a frame leaving the origin's feed and reaching this one (0 and up), when measured. */
+  readonly delayMs: number | undefined;
+}
+
+export class Relay {
+  readonly feed: Feed;
+  private readonly origin: () => FeedRecord | undefined;
+  private readonly settings: RelaySettings;
+  private readonly log: Logger;
+  private readonly onStop: () => void;
+  private readers = 0;
+  private idleTimer: NodeJS.Timeout | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private retryMs = MIN_RETRY_MS;
+  private request: ClientRequest | undefined;
+  private session: PublisherSession | undefined;
+  private connectedTo: FeedRecord | undefined;
+  private connections = 0;
+  private stopped = false;
+  private readonly startedAt = new Date();
+  private bytes = 0;
+  private frames = 0;
+  private delayMs: number | undefined;
+
+  constructor(feed: Feed, origin: () => FeedRecord | undefined, settings: RelaySettings, log: Logger, onStop: () => void) {
+    this.feed = feed;
+    this.origin = origin;
+    this.settings = settings;
+    this.log = log.child({ relay: feed.key });
+    this.onStop = onStop;
+  }
+
+  /** A reader of the feed starts: the relay runs until it leaves (plus RelayIdleTimeout). */
+  acquire(): () => void {
+    this.readers++;
+    if (this.idleTimer !== undefined) {
+      clearTimeout(this.idleTimer);
+      this.idleTimer = undefined;
+    }
+    if (this.request === undefined && this.retryTimer === undefined) this.connect();
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.readers--;
+      if (this.readers > 0 || this.stopped) return;
+      this.idleTimer = setTimeout(() => {
+        this.idleTimer = undefined;
+        this.log.info('relay: no readers, stopping', { idleTimeoutMs: this.settings.idleTimeoutMs });
+        this.stop();
+      }, this.settings.idleTimeoutMs);
+      this.idleTimer.unref();
+    };
+  }
+
+  /** The feed's registration changed: a relay reading another node than the one now named pulls from it instead. */
+  originChanged(): void {
+    if (this.stopped) return;
+    const now = this.origin();
+    if (now === undefined || (this.connectedTo !== undefined && now.node === this.connectedTo.node)) return;
+    this.log.info('relay: the feed moved, pulling from its new origin', { from: now.node });
+    this.retryMs = MIN_RETRY_MS;
+    this.disconnect('the feed moved to another node');
+    if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    this.connect();
+  }
+
+  /** The origin says when it wrote a frame (a registry sample): the delay of this hop is measured from it. */
+  measureDelay(frame: Frame, originSample: { dts90k: number; atMs: number } | undefined, nowMs: number): void {
+    if (originSample === undefined) return;
+    const sentAt = originSample.atMs + (frame.dts90k - originSample.dts90k) / 90;
+    this.delayMs = Math.max(0, Math.round(nowMs - sentAt));
+  }
+
+  status(): RelayStatus {
+    const origin = this.connectedTo ?? this.origin();
+    return {
+      feed: this.feed.key,
+      from: origin?.node,
+      url: origin?.url,
+      state: this.stopped
+        ? 'idle'
+        : this.session !== undefined
+          ? 'relaying'
+          : this.request !== undefined
+            ? 'connecting'
+            : 'waiting',
+      readers: this.readers,
+      startedAt: this.startedAt,
+      bytes: this.bytes,
+      frames: this.frames,
+      reconnects: Math.max(0, this.connections - 1),
+      delayMs: this.delayMs,
+    };
+  }
+
+  /** Stops pulling: the feed's publisher leaves (its readers wait PublisherGracePeriod as for any publisher). */
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.idleTimer !== undefined) clearTimeout(this.idleTimer);
+    if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
+    this.idleTimer = this.retryTimer = undefined;
+    this.disconnect('relay stopped');
+    this.onStop();
+  }
+
+  private connect(): void {
+    if (this.stopped) return;
+    const origin = this.origin();
+    if (origin === undefined) {
+      // Not published anywhere (yet, or any more): ask again while readers wait.
+      this.retryLater();
+      return;
+    }
+    const url = new URL(`${origin.url}/${encodeURIComponent(this.feed.key)}.ts`);
+    const request = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, {
+      headers: { [RELAY_HEADER]: this.settings.nodeName },
+      agent: false,
+      ...(this.settings.localAddress !== undefined ? { localAddress: this.settings.localAddress } : {}),
+    });
+    this.request = request;
+    this.connectedTo = origin;
+    this.connections++;
+    request.on('response', (res) => this.relay(request, res, origin));
+    request.on('error', (err) => this.ended(request, `relay connection failed: ${err.message}`));
+    request.on('close', () => this.ended(request, 'relay connection closed'));
+    request.end();
+  }
+
+  private relay(request: ClientRequest, res: IncomingMessage, origin: FeedRecord): void {
+    if (res.statusCode !== 200) {
+      this.log.warn('relay: the origin refused the read', { from: origin.node, status: res.statusCode });
+      res.resume();
+      request.destroy();
+      return;
+    }
+    let session: PublisherSession;
+    try {
+      session = this.feed.attachPublisher({
+        protocol: 'relay',
+        remoteAddress: `${origin.node} ${origin.url}`,
+        startedAt: new Date(),
+      });
+    } catch (err) {
+      if (!(err instanceof FeedBusyError)) throw err;
+      this.log.info('relay: the feed has a publisher on this node; not relaying', { reason: err.message });
+      request.destroy();
+      this.stop();
+      return;
+    }
+    this.session = session;
+    this.log.info('relay: relaying', { from: origin.node, url: origin.url });
+    const pesBudget = this.settings.pesBudget;
+    const demuxer = new TsDemuxer(
+      {
+        onTracks: (tracks) => session.setTracks(tracks),
+        onFrame: (frame) => {
+          this.frames++;
+          session.write(frame);
+        },
+        onWarning: (message) => this.log.debug('relay input', { warning: message }),
+      },
+      pesBudget !== undefined ? { pesBudget } : {},
+    );
+    res.once('close', () => demuxer.close());
+    res.on('data', (data: Buffer) => {
+      this.bytes += data.length;
+      this.retryMs = MIN_RETRY_MS;
+      session.touch(data.length);
+      try {
+        demuxer.push(data);
+      } catch (err) {
+        this.log.warn('relay input cannot be followed, reconnecting', { err });
+        request.destroy();
+      }
+    });
+  }
+
+  private ended(request: ClientRequest, reason: string): void {
+    if (request !== this.request) return;
+    this.request = undefined;
+    this.session?.end(reason);
+    this.session = undefined;
+    if (this.stopped) return;
+    this.log.info('relay: connection ended', { reason });
+    this.retryLater();
+  }
+
+  private retryLater(): void {
+    if (this.stopped || this.retryTimer !== undefined) return;
+    const waitMs = this.retryMs;
+    this.retryMs = Math.min(MAX_RETRY_MS, this.retryMs * 2);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.connect();
+    }, waitMs);
+    this.retryTimer.unref();
+  }
+
+  private disconnect(reason: string): void {
+    const request = this.request;
+    this.request = undefined;
+    request?.destroy();
+    this.session?.end(reason);
+    this.session = undefined;
+  }
+}

@@ -1,0 +1,220 @@
+// Issue 20 (a Feedcast cluster): real processes only. A redis-server and Feedcast nodes, each its own child
+// process on its own loopback address (127.0.0.2, 127.0.0.3), all started and stopped by PID. ffmpeg publishes
+// on one node; ffprobe and ffmpeg read on another, which relays the feed from the first.
+
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, test, type TestContext } from 'node:test';
+import { decodeFrames, probePackets, publish, skipWithoutFfmpeg } from '../helpers/media-tools.js';
+import { startServerProcess, type ServerProcess } from '../helpers/netns-server.js';
+import { skipWithoutRedis, startRedis, type RunningRedis } from '../helpers/redis.js';
+import { freePort, waitFor } from '../helpers/test-server.js';
+
+const skip = skipWithoutFfmpeg() || skipWithoutRedis();
+
+interface Node {
+  readonly name: string;
+  readonly url: string;
+  readonly process: ServerProcess;
+}
+
+interface ClusterView {
+  redis: 'up' | 'down';
+  redisOutages: number;
+  nodes: { name: string; url: string }[];
+  feeds: { feed: string; node: string; tracks: { codec: string }[] }[];
+  relays: { feed: string; node: string; from: string; bytes: number }[];
+  localRelays: { feed: string; from: string; state: string; readers: number; bytes: number }[];
+}
+
+interface ConnectionView {
+  role: string;
+  target: string;
+  remoteAddress: string;
+}
+
+/** Starts one Feedcast node on its own loopback address, in the cluster of `redis`. */
+async function startNode(t: TestContext, redis: RunningRedis, name: string, address: string, extra = ''): Promise<Node> {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), `feedcast-node-${name}-`));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const url = `http://${address}:${port}`;
+  const conf = join(dir, 'node.conf');
+  writeFileSync(
+    conf,
+    [
+      `HTTPPort ${port}`,
+      `HTTPBindAddress ${address}`,
+      `ClusterRedis ${redis.url}`,
+      `NodeName ${name}`,
+      `NodeURL ${url}`,
+      'NodeTTL 1.5',
+      'RelayIdleTimeout 1',
+      'DynamicFeeds on',
+      'DynamicFeedTimeout 2',
+      'PublisherGracePeriod 3',
+      extra,
+      '',
+    ].join('\n'),
+  );
+  const process = await startServerProcess(t, ['-f', conf], { FEEDCAST_RTMP_PORT: '0', FEEDCAST_EXIT_ON_UNHANDLED: '1' });
+  return { name, url, process };
+}
+
+async function getJson<T>(url: string): Promise<T> {
+  const res = await fetch(url);
+  const body = await res.text();
+  assert.equal(res.status, 200, `${url}: ${body}`);
+  return JSON.parse(body) as T;
+}
+
+const clusterOf = (node: Node): Promise<ClusterView> => getJson<ClusterView>(`${node.url}/api/v1/cluster`);
+
+/** The reader connections of `feed` on `node` (the origin's egress: one per relay, one per direct viewer). */
+async function readersOn(node: Node, feed: string): Promise<ConnectionView[]> {
+  const { connections } = await getJson<{ connections: ConnectionView[] }>(`${node.url}/api/v1/connections`);
+  return connections.filter((c) => c.role === 'reader' && c.target.startsWith(feed));
+}
+
+describe('cluster (ClusterRedis): membership and on-demand relays between nodes', { skip, timeout: 240_000 }, () => {
+  test('nodes and the feeds published on them are registered; a feed leaves with its publisher, a killed node by TTL', async (t) => {
+    const redis = await startRedis(t);
+    const a = await startNode(t, redis, 'node-a', '127.0.0.2');
+    const b = await startNode(t, redis, 'node-b', '127.0.0.3');
+
+    await waitFor(
+      'both nodes in the registry',
+      async () =>
+        (await clusterOf(b)).nodes
+          .map((n) => n.name)
+          .sort()
+          .join() === 'node-a,node-b',
+      30_000,
+    );
+    const publisher = publish(`${a.url}/cam1`, { seconds: 60 });
+    t.after(() => publisher.stop());
+    await waitFor(
+      'cam1 registered to node-a with its tracks',
+      async () => {
+        const feed = (await clusterOf(b)).feeds.find((f) => f.feed === 'cam1');
+        return (
+          feed?.node === 'node-a' &&
+          feed.tracks
+            .map((x) => x.codec)
+            .sort()
+            .join() === 'aac,h264'
+        );
+      },
+      60_000,
+    );
+    const view = await clusterOf(b);
+    assert.equal(view.redis, 'up');
+    assert.deepEqual(view.nodes.find((n) => n.name === 'node-a')?.url, a.url, 'the node is registered with its NodeURL');
+
+    await publisher.stop();
+    await waitFor(
+      'cam1 removed when its publisher left',
+      async () => !(await clusterOf(b)).feeds.some((f) => f.feed === 'cam1'),
+      30_000,
+    );
+
+    // A node that dies without leaving: its registration expires (NodeTTL 1.5 s).
+    a.process.child.kill('SIGKILL');
+    await waitFor('node-a dropped by TTL', async () => !(await clusterOf(b)).nodes.some((n) => n.name === 'node-a'), 30_000);
+  });
+
+  test('a reader on an edge decodes a feed published on the origin; many edge readers make one pull; it stops when idle', async (t) => {
+    const redis = await startRedis(t);
+    const origin = await startNode(t, redis, 'origin', '127.0.0.2');
+    const edge = await startNode(t, redis, 'edge', '127.0.0.3');
+
+    const publisher = publish(`${origin.url}/cam1`, { seconds: 120 });
+    t.after(() => publisher.stop());
+    await waitFor('cam1 known to the edge', async () => (await clusterOf(edge)).feeds.some((f) => f.feed === 'cam1'), 60_000);
+    // Before: the edge has no such feed of its own, and nothing reads the origin.
+    assert.equal((await readersOn(origin, 'cam1')).length, 0);
+
+    // A reader on the edge: the edge pulls cam1 from the origin and serves it (MPEG-TS here, FLV below).
+    const probe = await probePackets(`${edge.url}/cam1.ts`, 3, 60_000);
+    assert.deepEqual(probe.streams.map((s) => s.codec_name).sort(), ['aac', 'h264'], 'the edge serves both tracks');
+    assert.ok(probe.packets.filter((p) => p.codec_type === 'video').length > 25, 'video packets from the edge');
+
+    // Several readers at once, in two formats: the edge still pulls once. (A TS reader starts with the feed's
+    // last seconds, so each reads long enough to overlap the others.)
+    const readers = [
+      decodeFrames(`${edge.url}/cam1.ts`, 12, 90_000),
+      decodeFrames(`${edge.url}/cam1.flv`, 12, 90_000),
+      decodeFrames(`${edge.url}/cam1.ts`, 12, 90_000),
+    ];
+    await waitFor(
+      'three readers on the edge',
+      async () => {
+        const { connections } = await getJson<{ connections: ConnectionView[] }>(`${edge.url}/api/v1/connections`);
+        return connections.filter((c) => c.role === 'reader' && c.target.startsWith('cam1')).length >= 3;
+      },
+      60_000,
+    );
+    const pulls = await readersOn(origin, 'cam1');
+    assert.equal(pulls.length, 1, `one pull from the origin for all the edge's readers: ${JSON.stringify(pulls)}`);
+    assert.equal(pulls[0]?.remoteAddress, '127.0.0.3', 'the pull comes from the edge');
+    for (const decoded of await Promise.all(readers)) {
+      assert.ok(decoded.videoFrames >= 200, `an edge reader decodes video (${decoded.videoFrames} frames; ${decoded.errors})`);
+      assert.ok(decoded.audioFrames > 0, 'and audio');
+    }
+    const edgeView = await clusterOf(edge);
+    const relay = edgeView.localRelays.find((r) => r.feed === 'cam1');
+    assert.equal(relay?.from, 'origin');
+    assert.ok((relay?.bytes ?? 0) > 0, 'the relay counts its bytes');
+    assert.ok(
+      (await clusterOf(origin)).relays.some((r) => r.feed === 'cam1' && r.node === 'edge' && r.from === 'origin'),
+      'the relay is listed in the registry',
+    );
+
+    // No reader left: the edge stops pulling after RelayIdleTimeout (1 s).
+    await waitFor('the pull to stop', async () => (await readersOn(origin, 'cam1')).length === 0, 60_000);
+    await waitFor(
+      'the relay to leave the registry',
+      async () => !(await clusterOf(origin)).relays.some((r) => r.feed === 'cam1'),
+      30_000,
+    );
+    assert.equal((await clusterOf(edge)).localRelays.length, 0);
+  });
+
+  test('Redis going away: the nodes serve their own feeds and say so; when it is back they register again', async (t) => {
+    const redis = await startRedis(t);
+    const a = await startNode(t, redis, 'node-a', '127.0.0.2');
+    const b = await startNode(t, redis, 'node-b', '127.0.0.3');
+    const publisher = publish(`${a.url}/cam1`, { seconds: 120 });
+    t.after(() => publisher.stop());
+    await waitFor('cam1 registered', async () => (await clusterOf(b)).feeds.some((f) => f.feed === 'cam1'), 60_000);
+
+    await redis.stop();
+    await waitFor(
+      'node-a to report the outage',
+      () => a.process.lines().some((l) => /Redis is unreachable/.test(l.msg ?? '')),
+      30_000,
+    );
+    assert.equal((await clusterOf(a)).redis, 'down');
+    const local = await decodeFrames(`${a.url}/cam1.ts`, 2, 60_000);
+    assert.ok(local.videoFrames >= 25, `the origin still serves its own feed (${local.videoFrames} frames)`);
+
+    await redis.restart(); // empty: nothing persisted
+    await waitFor(
+      'cam1 registered again, read from Redis',
+      async () => {
+        const view = await clusterOf(b);
+        return view.redis === 'up' && view.feeds.some((f) => f.feed === 'cam1' && f.node === 'node-a');
+      },
+      60_000,
+    );
+    const view = await clusterOf(a);
+    assert.equal(view.redis, 'up');
+    assert.ok(view.redisOutages >= 1);
+    assert.ok(
+      a.process.lines().some((l) => /Redis is back/.test(l.msg ?? '')),
+      'the return is logged',
+    );
+  });
+});
