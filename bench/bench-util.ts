@@ -124,6 +124,34 @@ export async function prepareClip(): Promise<ClipInfo> {
   return info;
 }
 
+/**
+ * The WebRTC rows' source (bench/whep-load.ts): the same picture and video settings without
+ * B-frames (browsers decode no reordered H.264 over RTP, and Feedcast would re-encode a source
+ * that has them) and without audio, so both servers relay one H.264 track of ~1.9 Mb/s as is.
+ */
+export const WEBRTC_CLIP = join(OUT, 'src-720p30-2m-10s-nobf.ts');
+
+export async function prepareWebRtcClip(): Promise<{ path: string; kbps: number }> {
+  mkdirSync(OUT, { recursive: true });
+  const video = ENCODE_ARGS.slice(0, 4).concat(ENCODE_ARGS.slice(ENCODE_ARGS.indexOf('-t'), ENCODE_ARGS.indexOf('-c:a')));
+  const args = [...video, '-bf', '0', '-an', '-f', 'mpegts'];
+  const recipeFile = `${WEBRTC_CLIP}.recipe`;
+  const recipe = args.join(' ');
+  if (!existsSync(WEBRTC_CLIP) || !existsSync(recipeFile) || readFileSync(recipeFile, 'utf8') !== recipe) {
+    say('encoding the WebRTC source clip once (10 s of 720p30 H.264 1.9 Mb/s, no B-frames, no audio)…');
+    const tmp = `${WEBRTC_CLIP}.part.ts`;
+    await runTool('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-nostdin', '-y', ...args, tmp], 180_000);
+    renameSync(tmp, WEBRTC_CLIP);
+    writeFileSync(recipeFile, recipe);
+  }
+  const probe = await runTool(
+    'ffprobe',
+    ['-v', 'error', '-show_entries', 'format=duration', '-of', 'csv=p=0', WEBRTC_CLIP],
+    30_000,
+  );
+  return { path: WEBRTC_CLIP, kbps: round((statSync(WEBRTC_CLIP).size * 8) / Number(probe.trim()) / 1000) };
+}
+
 // ---------------------------------------------------------------------------------------------
 // Ports and /proc
 

@@ -57,17 +57,21 @@ import {
   machineTicks,
   mainThreadTicks,
   prepareClip,
+  prepareWebRtcClip,
   procRssKB,
   procTicks,
   procWriteCalls,
   round,
+  runTool,
   say,
   sleep,
   stopChild,
   track,
 } from './bench-util.js';
 import type { Summary } from './flv-reader-core.js';
+import { JANUS, NETNS_ADDRESS, janusConfig, startNetns } from './janus.js';
 import { RtmpReader } from './rtmp-reader-core.js';
+import { WhepPool, type WhepReport } from './whep-load.js';
 
 // ---------------------------------------------------------------------------------------------
 // Settings
@@ -91,10 +95,21 @@ const PIN = process.env['BENCH_PIN'] === '1';
 const EGRESS_THREADS = Math.max(0, Math.floor(Number(process.env['BENCH_EGRESS_THREADS'] ?? 0)) || 0);
 const REPEAT = Math.max(1, Math.floor(Number(process.env['BENCH_REPEAT'] ?? 1)) || 1);
 const RAMP = 500;
+/**
+ * WebRTC viewers (feedcast-whep, janus-whep): each does ICE + DTLS once, then counts RTP headers
+ * (bench/whep-load.ts); the viewers stay from one load to the next. The servers are pinned to
+ * CPU 0 unless BENCH_PIN=0 (viewers per core is the figure), the viewers run on CPU 1.
+ */
+const WHEP_LOADS = (process.env['BENCH_WHEP_LOADS'] ?? (QUICK ? '1,50' : '1,50,100,200')).split(',').map(Number);
+const WHEP_MAX = Number(process.env['BENCH_WHEP_MAX'] ?? 400);
+const WHEP_CEILING_STEPS = [300, 400, 500, 600, 800].filter((n) => n <= WHEP_MAX);
+const WHEP_PER_PROCESS = Number(process.env['BENCH_WHEP_PER_PROCESS'] ?? 50);
+const WHEP_RAMP = Number(process.env['BENCH_WHEP_RAMP'] ?? 10);
+const PIN_WHEP = process.env['BENCH_PIN'] !== '0';
 const WARMUP = 2;
 
-type ServerKind = 'feedcast' | 'nms' | 'nginx';
-type Protocol = 'flv' | 'rtmp' | 'hls' | 'srt';
+type ServerKind = 'feedcast' | 'nms' | 'nginx' | 'janus';
+type Protocol = 'flv' | 'rtmp' | 'hls' | 'srt' | 'whep';
 interface Target {
   name: string;
   server: ServerKind;
@@ -118,9 +133,12 @@ const ALL_TARGETS: Target[] = [
   // Recording's cost (issue 21, see the header): ten feeds published, without and with Record on.
   { name: 'feedcast-10feeds', server: 'feedcast', protocol: 'flv', feeds: 10 },
   { name: 'feedcast-10feeds-record', server: 'feedcast', protocol: 'flv', feeds: 10, record: true },
+  // WebRTC viewers of a 2 Mb/s H.264 feed (see WHEP_LOADS): Feedcast's WHEP, Janus's streaming plugin.
+  { name: 'feedcast-whep', server: 'feedcast', protocol: 'whep' },
+  { name: 'janus-whep', server: 'janus', protocol: 'whep' },
 ];
 const DEFAULT_TARGETS =
-  'feedcast-flv,nms-flv,feedcast-rtmp,nginx-rtmp,feedcast-llhls,feedcast-srt,feedcast-10feeds,feedcast-10feeds-record';
+  'feedcast-flv,nms-flv,feedcast-rtmp,nginx-rtmp,feedcast-llhls,feedcast-srt,feedcast-10feeds,feedcast-10feeds-record,feedcast-whep,janus-whep';
 const TARGETS = (process.env['BENCH_TARGETS'] ?? DEFAULT_TARGETS).split(',').map((n) => {
   const t = ALL_TARGETS.find((x) => x.name === n.trim());
   if (t === undefined) throw new Error(`unknown target ${n}: one of ${ALL_TARGETS.map((x) => x.name).join(', ')}`);
@@ -140,9 +158,9 @@ const PRODUCT_NODE_ARGS = ((): string[] => {
 /** More node flags for Feedcast only (BENCH_FEEDCAST_NODE_ARGS, e.g. `--max-semi-space-size=4`): experiments. */
 const FEEDCAST_NODE_ARGS = (process.env['BENCH_FEEDCAST_NODE_ARGS'] ?? '').split(/\s+/).filter((a) => a !== '');
 
-/** `taskset -c CPU cmd args` when pinning, else the command itself. */
-function pinned(cpu: number, cmd: string, args: readonly string[]): [string, string[]] {
-  return PIN && os.cpus().length > 1 ? ['taskset', ['-c', String(cpu), cmd, ...args]] : [cmd, [...args]];
+/** `taskset -c CPU cmd args` when pinning (`pin`: BENCH_PIN), else the command itself. */
+function pinned(cpu: number, cmd: string, args: readonly string[], pin = PIN): [string, string[]] {
+  return pin && os.cpus().length > 1 ? ['taskset', ['-c', String(cpu), cmd, ...args]] : [cmd, [...args]];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -158,6 +176,10 @@ interface RunningServer {
   publishUrl(port: number, feed?: string): string;
   /** Recorded bytes, files and dropped fragments, summed over the feeds (Feedcast with Record on). */
   recordingTotals?(): Promise<RecordingTotals>;
+  /** Runs a command where the server's readers are (Janus: in its network namespace). */
+  wrap?: (cmd: string, args: string[]) => [string, string[]];
+  /** The address WebRTC viewers gather their host candidates on. */
+  viewerHost?: string;
   cleanup(): void;
 }
 
@@ -181,8 +203,13 @@ function waitPort(port: number, child: ChildProcess, what: string, log: () => st
   });
 }
 
-function spawnServer(cmd: string, args: readonly string[], env?: NodeJS.ProcessEnv): { child: ChildProcess; log: () => string } {
-  const [c, a] = pinned(0, cmd, args);
+function spawnServer(
+  cmd: string,
+  args: readonly string[],
+  env?: NodeJS.ProcessEnv,
+  pin = PIN,
+): { child: ChildProcess; log: () => string } {
+  const [c, a] = pinned(0, cmd, args, pin);
   const child = track(spawn(c, a, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: env ?? process.env }));
   let tail = '';
   const keep = (d: Buffer): void => void (tail = (tail + d.toString()).slice(-4000));
@@ -212,6 +239,7 @@ async function fetchRecordingTotals(httpPort: number): Promise<RecordingTotals> 
 }
 
 async function startFeedcast(target: Target): Promise<RunningServer> {
+  const pin = target.protocol === 'whep' ? PIN_WHEP : PIN;
   const dir = mkdtempSync(join(os.tmpdir(), 'feedcast-bench-'));
   // The SRT port is UDP: a port free for TCP is almost always free for UDP too.
   const [http, rtmp, rtsp, srt] = [await freePort(), await freePort(), await freePort(), await freePort()];
@@ -243,11 +271,16 @@ async function startFeedcast(target: Target): Promise<RunningServer> {
   );
   const main = FEEDCAST_BUILD === 'tsx' ? ['--import', 'tsx', 'src/main.ts'] : [join(OUT, 'dist/main.js')];
   const nodeArgs = [...PRODUCT_NODE_ARGS, ...FEEDCAST_NODE_ARGS];
-  const { child, log } = spawnServer(process.execPath, [...nodeArgs, ...main, '-f', conf], {
-    ...process.env,
-    FEEDCAST_LOG_FORMAT: 'json',
-    FEEDCAST_LOG_LEVEL: 'warn',
-  });
+  const { child, log } = spawnServer(
+    process.execPath,
+    [...nodeArgs, ...main, '-f', conf],
+    {
+      ...process.env,
+      FEEDCAST_LOG_FORMAT: 'json',
+      FEEDCAST_LOG_LEVEL: 'warn',
+    },
+    pin,
+  );
   await waitPort(http, child, 'Feedcast', log);
   await waitPort(rtmp, child, 'Feedcast', log);
   const version = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
@@ -264,7 +297,9 @@ async function startFeedcast(target: Target): Promise<RunningServer> {
           ? `http://127.0.0.1:${http}/feed1/index.m3u8`
           : p === 'srt'
             ? `srt://127.0.0.1:${srt}?streamid=read:feed1`
-            : `rtmp://127.0.0.1:${rtmp}/live/feed1`,
+            : p === 'whep'
+              ? `http://127.0.0.1:${http}/feed1/whep`
+              : `rtmp://127.0.0.1:${rtmp}/live/feed1`,
     publishUrl: (port, feed = 'feed1') => `rtmp://127.0.0.1:${port}/live/${feed}`,
     ...(target.record === true ? { recordingTotals: () => fetchRecordingTotals(http) } : {}),
     cleanup: () => rmSync(dir, { recursive: true, force: true }),
@@ -419,10 +454,46 @@ async function startNginx(): Promise<RunningServer> {
   };
 }
 
+/**
+ * Janus in a network namespace of its own (bench/janus.ts: it gathers no candidates on loopback),
+ * its HTTP API on the namespace's 127.0.0.1:8088 and its mountpoint's RTP on 127.0.0.1:5004; the
+ * publisher and the viewers run in the namespace too (`wrap`).
+ */
+async function startJanus(): Promise<RunningServer> {
+  if (!existsSync(JANUS)) throw new SkipTarget(`${JANUS} is missing (apt-get install -y janus)`);
+  if (process.getuid?.() !== 0) throw new SkipTarget('the Janus row needs root (a network namespace: unshare -n)');
+  const ns = await startNetns();
+  const setup = janusConfig(8088, 5004);
+  const [cmd, args] = ns.wrap(JANUS, setup.args);
+  const { child, log } = spawnServer(cmd, args, process.env, PIN_WHEP);
+  // Its API answers `info` once it is up (asked from inside the namespace).
+  const deadline = Date.now() + 30_000;
+  const info = ns.wrap('curl', ['-s', '-m', '2', '-X', 'POST', '-d', '{"janus":"info","transaction":"up"}', setup.apiUrl]);
+  while (!(await runTool(info[0], info[1], 5000).catch(() => '')).includes('server_info')) {
+    if (!alive(child)) throw new Error(`Janus exited:\n${log()}`);
+    if (Date.now() > deadline) throw new Error(`Janus's HTTP API did not answer within 30 s:\n${log()}`);
+    await sleep(300);
+  }
+  return {
+    kind: 'janus',
+    version: setup.version,
+    child,
+    rtmpPort: 0,
+    readUrl: () => setup.apiUrl,
+    publishUrl: () => `rtp://127.0.0.1:${setup.rtpPort}`,
+    wrap: ns.wrap,
+    viewerHost: NETNS_ADDRESS,
+    cleanup: () => {
+      ns.holder.kill('SIGKILL');
+      rmSync(setup.dir, { recursive: true, force: true });
+    },
+  };
+}
+
 function startServer(target: Target): Promise<RunningServer> {
-  const kind = target.server;
-  if (kind === 'feedcast') return startFeedcast(target);
-  if (kind === 'nms') return startNms();
+  if (target.server === 'feedcast') return startFeedcast(target);
+  if (target.server === 'nms') return startNms();
+  if (target.server === 'janus') return startJanus();
   return startNginx();
 }
 
@@ -479,14 +550,21 @@ class PublisherTap {
   }
 }
 
-function startPublisher(url: string): { child: ChildProcess; stderr: () => string } {
+/** ffmpeg sends the clip in real time, in a loop: as RTMP (FLV), or as H.264 RTP (payload type 96) for Janus. */
+function startPublisher(
+  url: string,
+  clip = CLIP,
+  wrap: (cmd: string, args: string[]) => [string, string[]] = (c, a) => [c, a],
+): { child: ChildProcess; stderr: () => string } {
   let err = '';
+  const rtp = url.startsWith('rtp:');
   // prettier-ignore
-  const child = track(spawn('ffmpeg', [
+  const [cmd, args] = wrap('ffmpeg', [
     '-hide_banner', '-loglevel', 'warning', '-nostdin', '-nostats',
-    '-re', '-stream_loop', '-1', '-i', CLIP,
-    '-c', 'copy', '-f', 'flv', '-flvflags', 'no_duration_filesize', url,
-  ], { stdio: ['ignore', 'ignore', 'pipe'] }));
+    '-re', '-stream_loop', '-1', '-i', clip,
+    '-c', 'copy', ...(rtp ? ['-f', 'rtp', '-payload_type', '96'] : ['-f', 'flv', '-flvflags', 'no_duration_filesize']), url,
+  ]);
+  const child = track(spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] }));
   child.stderr?.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
   return { child, stderr: () => err };
 }
@@ -527,7 +605,7 @@ class Sampler {
   readonly samples: Sample[] = [];
   private timer: NodeJS.Timeout | undefined;
   private pids: number[] = [];
-  genPid: number | undefined;
+  genPids: number[] = [];
   /**
    * The port the readers connect to: every second, the TCP segments the server has sent on its
    * established connections from that port (`ss -ti`, segs_out summed). This is what the
@@ -584,7 +662,7 @@ class Sampler {
       serverMainTicks: mainThreadTicks(this.root),
       serverRssKB: rss,
       serverWrites: writes,
-      genTicks: procTicks(this.genPid),
+      genTicks: this.genPids.length === 0 ? undefined : this.genPids.reduce((a, p) => a + (procTicks(p) ?? 0), 0),
       pubTicks: procTicks(this.pubPid),
       machine: machineTicks(),
     });
@@ -688,6 +766,8 @@ interface LoadResult {
   noFirstFrame: number;
   errors: Record<string, number>;
   keptUp: boolean;
+  /** WebRTC rows: packet rates, loss, set-up, and the viewer processes' own load. */
+  whep?: WhepReport['whep'] & { genProcesses: number; genMaxProcessCpuPct: number; genLoopDelayP99Ms: number };
 }
 
 interface HlsReport {
@@ -729,7 +809,7 @@ function runGenerator(url: string, n: number, refKbps: number, sampler: Sampler,
       '--ref-kbps', String(refKbps), '--ramp', String(RAMP), '--warmup', String(WARMUP),
     ]);
   const child = track(spawn(cmd, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }));
-  sampler.genPid = child.pid;
+  sampler.genPids = child.pid !== undefined ? [child.pid] : [];
   let out = '';
   let err = '';
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
@@ -739,7 +819,7 @@ function runGenerator(url: string, n: number, refKbps: number, sampler: Sampler,
     const timer = setTimeout(() => child.kill('SIGKILL'), boundMs);
     child.on('exit', (code, signal) => {
       clearTimeout(timer);
-      sampler.genPid = undefined;
+      sampler.genPids = [];
       if (code !== 0) return reject(new Error(`load generator failed (${signal ?? `exit ${code}`}):\n${err}`));
       try {
         const parsed = JSON.parse(out) as GenReport | HlsReport;
@@ -751,31 +831,45 @@ function runGenerator(url: string, n: number, refKbps: number, sampler: Sampler,
   });
 }
 
+/** WebRTC viewers: the pool grows to `n`, then one window over all of them. */
+async function runWhepGenerator(pool: WhepPool, n: number, sampler: Sampler): Promise<WhepReport> {
+  await pool.grow(n);
+  sampler.genPids = pool.pids;
+  try {
+    return await pool.measure(WARMUP, SECONDS);
+  } finally {
+    sampler.genPids = [];
+  }
+}
+
 async function runLoad(
   target: Target,
   srv: RunningServer,
-  tap: PublisherTap,
+  tap: PublisherTap | undefined,
   sampler: Sampler,
   n: number,
   refKbps: number,
   rssIdleMB: number,
   run: number,
+  pool: WhepPool | undefined,
 ): Promise<LoadResult> {
   say(`${target.name}: ${n} readers…`);
   // The tap's departure lateness over the same window as the readers'.
   const url = srv.readUrl(target.protocol);
-  sampler.segPort = Number(new URL(url).port);
-  const gen = runGenerator(url, n, refKbps, sampler, target.protocol);
-  tap.reset();
-  tap.sampling = true;
-  let report: GenReport;
+  sampler.segPort = target.protocol === 'whep' ? undefined : Number(new URL(url).port);
+  const gen: Promise<GenReport | WhepReport> =
+    pool !== undefined ? runWhepGenerator(pool, n, sampler) : runGenerator(url, n, refKbps, sampler, target.protocol);
+  tap?.reset();
+  if (tap !== undefined) tap.sampling = true;
+  let report: GenReport | WhepReport;
   try {
     report = await gen;
   } finally {
-    tap.sampling = false;
+    if (tap !== undefined) tap.sampling = false;
   }
+  const whep = 'whep' in report ? report : undefined;
   // Departure lateness: the publisher is paced by -re, so its mean over the run is its mean over the window.
-  const pubLat = tap.latCount > 0 ? tap.latSum / tap.latCount : undefined;
+  const pubLat = tap !== undefined && tap.latCount > 0 ? tap.latSum / tap.latCount : undefined;
   const w = sampler.window(report.window.startMs, report.window.endMs);
   const lat = report.latenessRawMs.meanPerReader;
   const keptUp = report.fullRate.count === n && (report.realtime.min ?? 0) >= 0.97;
@@ -809,6 +903,16 @@ async function runLoad(
     noFirstFrame: n - report.gotFirstFrame,
     errors: report.errors,
     keptUp,
+    ...(whep !== undefined
+      ? {
+          whep: {
+            ...whep.whep,
+            genProcesses: whep.generator.processes,
+            genMaxProcessCpuPct: round(whep.generator.maxProcessCpuPct),
+            genLoopDelayP99Ms: round(whep.generator.eventLoopDelayP99Ms),
+          },
+        }
+      : {}),
   };
 }
 
@@ -827,9 +931,25 @@ async function runTarget(
     }
     throw err;
   }
-  const tap = new PublisherTap(srv.rtmpPort);
-  await tap.listen();
-  const pub = startPublisher(srv.publishUrl(tap.port));
+  const whep = target.protocol === 'whep';
+  // Janus takes RTP: no RTMP to tap.
+  const tap = srv.kind === 'janus' ? undefined : new PublisherTap(srv.rtmpPort);
+  await tap?.listen();
+  const clip = whep ? (webRtcClip ?? (await prepareWebRtcClip())).path : CLIP;
+  const pub = startPublisher(srv.publishUrl(tap?.port ?? 0), clip, srv.wrap);
+  const pool = whep
+    ? new WhepPool({
+        kind: srv.kind === 'janus' ? 'janus' : 'feedcast',
+        url: srv.readUrl('whep'),
+        host: srv.viewerHost ?? '127.0.0.1',
+        perChild: WHEP_PER_PROCESS,
+        rampPerSec: WHEP_RAMP,
+        wrap: (cmd, args) => {
+          const [c, a] = srv.wrap !== undefined ? srv.wrap(cmd, args) : [cmd, args];
+          return pinned(1, c, a, PIN_WHEP);
+        },
+      })
+    : undefined;
   // The other feeds' publishers (feedcast-10feeds*): straight to the server, no tap.
   const others = Array.from({ length: (target.feeds ?? 1) - 1 }, (_, i) =>
     startPublisher(srv.publishUrl(srv.rtmpPort, `feed${i + 2}`)),
@@ -838,22 +958,34 @@ async function runTarget(
   let ceiling: number | null = null;
   try {
     // Let the first GOP in, then note the idle RSS.
-    const deadline = Date.now() + 15_000;
-    while (tap.frames < 90 && Date.now() < deadline) await sleep(200);
-    if (tap.frames < 90)
-      throw new Error(`${target.name}: the publisher sent ${tap.frames} video frames in 15 s:\n${pub.stderr()}`);
+    if (tap !== undefined) {
+      const deadline = Date.now() + 15_000;
+      while (tap.frames < 90 && Date.now() < deadline) await sleep(200);
+      if (tap.frames < 90)
+        throw new Error(`${target.name}: the publisher sent ${tap.frames} video frames in 15 s:\n${pub.stderr()}`);
+    } else {
+      await sleep(3000);
+      if (!alive(pub.child)) throw new Error(`${target.name}: the publisher exited:\n${pub.stderr()}`);
+    }
     await sleep(1000);
     const sampler = new Sampler(srv.child.pid!, pub.child.pid);
     sampler.start();
     await sleep(2000);
     const rssIdleMB = round(Math.max(...sampler.samples.map((x) => x.serverRssKB)) / 1024);
-    const loads = target.protocol === 'srt' ? [...SRT_LOADS] : target.feeds !== undefined ? [...RECORD_LOADS] : [...LOADS];
+    const loads =
+      target.protocol === 'srt'
+        ? [...SRT_LOADS]
+        : whep
+          ? [...WHEP_LOADS]
+          : target.feeds !== undefined
+            ? [...RECORD_LOADS]
+            : [...LOADS];
     const recordedBefore = await srv.recordingTotals?.();
     for (let i = 0; i < loads.length; i++) {
       const n = loads[i]!;
       let r: LoadResult;
       try {
-        r = await runLoad(target, srv, tap, sampler, n, refKbps, rssIdleMB, run);
+        r = await runLoad(target, srv, tap, sampler, n, refKbps, rssIdleMB, run, pool);
       } catch (err) {
         // A load the generator could not finish (e.g. readers still joining at its deadline)
         // counts as not kept up, and ends this target's ceiling search.
@@ -877,13 +1009,14 @@ async function runTarget(
       await sleep(2000);
       const searches = target.protocol !== 'hls' && target.protocol !== 'srt' && target.feeds === undefined;
       if (i === loads.length - 1 && CEILING && run === 1 && r.keptUp && searches) {
-        const next = CEILING_STEPS.find((s) => s > n);
+        const next = (whep ? WHEP_CEILING_STEPS : CEILING_STEPS).find((s) => s > n);
         if (next !== undefined) loads.push(next);
       }
     }
     sampler.stop();
   } finally {
-    tap.close();
+    await pool?.close();
+    tap?.close();
     await Promise.all(others.map((o) => stopChild(o.child)));
     await stopChild(pub.child);
     await stopChild(srv.child);
@@ -910,11 +1043,34 @@ function table(all: LoadResult[]): string {
   return [head, head.replace(/[^|]+/g, '---'), ...rows].join('\n');
 }
 
+/** Which side held the load back: the server's pinned core, a viewer process, or neither at its limit. */
+function limit(r: LoadResult): string {
+  if (r.cpuPct !== null && r.cpuPct >= 90) return 'server CPU';
+  const w = r.whep;
+  if (w !== undefined && (w.genMaxProcessCpuPct >= 90 || (PIN_WHEP && (r.genCpuPct ?? 0) >= 90))) return 'generator CPU';
+  return r.keptUp ? '-' : 'neither at 90%';
+}
+
+/** The WebRTC rows: RTP packets counted from their headers, per viewer. */
+function whepTable(all: LoadResult[]): string {
+  const head =
+    '| target | viewers | at full rate | RTP pkt/s p50 (min) / sent | loss % max | kbit/s p50 | connect p50 / p95 ms | server CPU % | viewers per core | RSS MB (idle) | RSS per viewer KB | loadgen CPU % (processes; busiest) | limit |';
+  const rows = all.map((r) => {
+    const w = r.whep;
+    const name = REPEAT > 1 ? `${r.target} #${r.run}` : r.target;
+    const perCore = r.cpuPct === null || r.cpuPct === 0 ? null : (r.readers * 100) / r.cpuPct;
+    const rssPer = r.rssMB === null || r.rssIdleMB === null ? null : ((r.rssMB - r.rssIdleMB) * 1024) / r.readers;
+    return `| ${name} | ${r.readers} | ${r.fullRate}/${r.readers}${r.keptUp ? '' : ' ✗'} | ${fmt(w?.packetsPerSec.p50)} (${fmt(w?.packetsPerSec.min)}) / ${fmt(w?.sentPacketsPerSec.p50)} | ${fmt(w?.lossPct.max, 2)} | ${fmt(r.kbpsP50)} | ${fmt(w?.connectMs.p50, 0)} / ${fmt(w?.connectMs.p95, 0)} | ${fmt(r.cpuPct)} | ${fmt(perCore, 0)} | ${fmt(r.rssMB)} (${fmt(r.rssIdleMB)}) | ${fmt(rssPer)} | ${fmt(r.genCpuPct)} (${w?.genProcesses ?? '-'}; ${fmt(w?.genMaxProcessCpuPct)}) | ${limit(r)} |`;
+  });
+  return [head, head.replace(/[^|]+/g, '---'), ...rows].join('\n');
+}
+
 const PAIRS: [string, string][] = [
   ['feedcast-flv', 'nms-flv'],
   ['feedcast-flv', 'nginx-rtmp'],
   ['feedcast-rtmp', 'nginx-rtmp'],
   ['feedcast-rtmp', 'nms-rtmp'],
+  ['feedcast-whep', 'janus-whep'],
 ];
 
 function median(values: number[]): number | null {
@@ -992,8 +1148,12 @@ function recordingCost(all: LoadResult[]): string {
   return [head, head.replace(/[^|]+/g, '---'), ...rows].join('\n');
 }
 
+/** The WebRTC rows' source (no B-frames, no audio), prepared once per run. */
+let webRtcClip: { path: string; kbps: number } | undefined;
+
 async function main(): Promise<void> {
   const clip = await prepareClip();
+  if (TARGETS.some((t) => t.protocol === 'whep')) webRtcClip = await prepareWebRtcClip();
   if (TARGETS.some((t) => t.server === 'feedcast')) buildFeedcast();
   const started = new Date();
   say(
@@ -1015,12 +1175,20 @@ async function main(): Promise<void> {
   const out = [
     `Side by side, ${started.toISOString()}: ${os.cpus().length} CPUs, Node ${process.version}, window ${SECONDS} s, ramp ${RAMP}/s, warm-up ${WARMUP} s${PIN ? ', pinned' : ''}${REPEAT > 1 ? `, ${REPEAT} runs interleaved (ratios: median of the run pairs, and their range)` : ''}; feed ${clip.refKbps} kbit/s (FLV).`,
     '',
-    table(all),
+    table(all.filter((r) => r.whep === undefined)),
     '',
+    ...(all.some((r) => r.whep !== undefined)
+      ? [
+          `WebRTC viewers (feed: ${webRtcClip?.kbps ?? '-'} kbit/s H.264 as TS, no B-frames, no audio; ICE + DTLS once per viewer, then RTP headers counted; full rate = RTP packets received per second ≥ 95% of the packets sent per media second${PIN_WHEP ? '; servers pinned to CPU 0, viewers to CPU 1' : ''}):`,
+          '',
+          whepTable(all.filter((r) => r.whep !== undefined)),
+          '',
+        ]
+      : []),
     ratios(all),
     '',
     ...(all.some((r) => r.recorded !== undefined) ? [recordingCost(all), ''] : []),
-    `Ceiling (most readers with every one at full rate and realtime ≥ 0.97, loads tried: ${[...LOADS, ...(CEILING ? CEILING_STEPS : [])].join(', ')}): ` +
+    `Ceiling (most readers with every one at full rate and realtime ≥ 0.97, loads tried: ${[...LOADS, ...(CEILING ? CEILING_STEPS : [])].join(', ')}; WebRTC ${[...WHEP_LOADS, ...(CEILING ? WHEP_CEILING_STEPS : [])].join(', ')}): ` +
       Object.entries(ceilings)
         .map(([k, v]) => `${k} ${v ?? '-'}`)
         .join(', '),
