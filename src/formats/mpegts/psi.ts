@@ -26,10 +26,15 @@ export const DescriptorTag = {
   iso639Language: 0x0a,
   ac3: 0x6a,
   extension: 0x7f,
+  /** AV1_video_descriptor (AOM "Carriage of AV1 in MPEG-2 TS" 2.2): the four first bytes of av1C. */
+  av1Video: 0x80,
 } as const;
 
 /** format_identifier of the registration descriptor for Opus: 'Opus'. */
 export const OPUS_FORMAT_ID = 0x4f70_7573;
+/** format_identifier of the registration descriptor for AV1: 'AV01' ('AV1 ' in drafts before v1.0). */
+export const AV1_FORMAT_ID = 0x4156_3031;
+export const AV1_DRAFT_FORMAT_ID = 0x4156_3120;
 /** descriptor_tag_extension of the DVB extension descriptor carrying the Opus channel config. */
 export const OPUS_EXTENSION_TAG = 0x80;
 

@@ -13,7 +13,7 @@
 // - Frames are held until every supported track of the PMT has its config; after 2 s of input
 //   time or 8 MiB held, the ready tracks are announced and the others dropped for good.
 // - Video frames before a track's first keyframe are dropped.
-// - One PES of H.264/H.265/MPEG video is taken as one access unit (what every muxer writes).
+// - One PES of H.264/H.265/AV1/MPEG video is taken as one access unit (what every muxer writes).
 
 import { FrameTooLargeError, MalformedInputError } from '../../errors.js';
 import type { ByteBudget } from '../../media/byte-budget.js';
@@ -23,6 +23,9 @@ import type { Frame } from '../../media/frame.js';
 import { TS_WRAP, Unwrapper } from '../../media/timebase.js';
 import { sameTrackConfig, type Track } from '../../media/track.js';
 import { AAC_FRAME_SAMPLES, buildAudioSpecificConfig, parseAdtsHeader } from '../aac/audio-specific-config.js';
+import { buildAv1c } from '../av1/av1c.js';
+import { isKeyTemporalUnit, ObuType, parseSequenceHeader, writeObus } from '../av1/obu.js';
+import { readStartCodeObus } from '../av1/start-code-obus.js';
 import { ByteReader } from '../bytes/byte-reader.js';
 import { buildAvcc } from '../h264/avcc.js';
 import { H264Nal, H265Nal, h264NalType, h265NalType, joinLengthPrefixed, MAX_NALS_PER_FRAME, splitAnnexB } from '../h264/nal.js';
@@ -34,6 +37,8 @@ import { inspectMpegVideoPicture } from '../mpeg-video/sequence-header.js';
 import { opusPacketSamples, parseOpusControlHeader } from './opus-control-header.js';
 import { parsePesHeader, StreamId } from './pes.js';
 import {
+  AV1_DRAFT_FORMAT_ID,
+  AV1_FORMAT_ID,
   OPUS_FORMAT_ID,
   opusChannels,
   parsePat,
@@ -67,7 +72,7 @@ const MAX_HOLD_BYTES = 8 * 1024 * 1024;
 const SECTION_BUFFER_BYTES = 4096 + TS_PACKET_SIZE;
 const FIRST_UNBOUNDED_PES_BYTES = 64 * 1024;
 
-type EsKind = 'h264' | 'h265' | 'aac' | 'mpeg-audio' | 'mpeg-video' | 'opus';
+type EsKind = 'h264' | 'h265' | 'av1' | 'aac' | 'mpeg-audio' | 'mpeg-video' | 'opus';
 
 interface PesAssembly {
   buf: Buffer;
@@ -445,7 +450,12 @@ export class TsDemuxer implements Demuxer {
       // Frames of these codecs are views into the PES buffer: an unbounded PES's buffer may be
       // far bigger than its content, so right-size it rather than pin the slack in every frame.
       // (H.264/H.265 frames are rebuilt anyway.)
-      if (es.esKind !== 'h264' && es.esKind !== 'h265' && data.buffer.byteLength > 2 * data.length + 4096) {
+      if (
+        es.esKind !== 'h264' &&
+        es.esKind !== 'h265' &&
+        es.esKind !== 'av1' &&
+        data.buffer.byteLength > 2 * data.length + 4096
+      ) {
         data = Buffer.from(data);
       }
       let pts: number | undefined;
@@ -468,6 +478,9 @@ export class TsDemuxer implements Demuxer {
           break;
         case 'mpeg-video':
           this.handleMpegVideo(es, data, pts, dts);
+          break;
+        case 'av1':
+          this.handleAv1(es, data, pts, dts);
           break;
         case 'aac':
         case 'mpeg-audio':
@@ -575,6 +588,29 @@ export class TsDemuxer implements Demuxer {
         profile: describeH264Profile(info),
       });
     }
+  }
+
+  /** One access unit of AV1 OBUs: the track from its sequence header, a Frame in Feedcast's layout. */
+  private handleAv1(es: ElementaryStream, data: Buffer, pts: number | undefined, dts: number | undefined): void {
+    const times = this.videoTimes(es, pts, dts);
+    if (times === undefined) {
+      this.warn(`mpegts: PID 0x${es.pid.toString(16)}: video PES without PTS before any timed one, dropped`);
+      return;
+    }
+    const obus = readStartCodeObus(data);
+    const sequence = obus.find((o) => o.type === ObuType.sequenceHeader);
+    if (sequence !== undefined) {
+      const key = sequence.payload.toString('hex');
+      if (key !== es.configKey) {
+        const info = parseSequenceHeader(sequence.payload);
+        const config = buildAv1c(sequence);
+        es.configKey = key;
+        this.setTrack(es, { id: es.id, kind: 'video', codec: 'av1', config, width: info.width, height: info.height });
+      }
+    }
+    const frame = writeObus(obus);
+    if (frame.length === 0) return;
+    this.emit(es, { trackId: es.id, pts90k: times[0], dts90k: times[1], keyframe: isKeyTemporalUnit(obus), data: frame });
   }
 
   private handleMpegVideo(es: ElementaryStream, data: Buffer, pts: number | undefined, dts: number | undefined): void {
@@ -931,7 +967,8 @@ export class TsDemuxer implements Demuxer {
   }
 
   private newStream(stream: PmtStream, esKind: EsKind): ElementaryStream {
-    const kind: TrackKind = esKind === 'h264' || esKind === 'h265' || esKind === 'mpeg-video' ? 'video' : 'audio';
+    const kind: TrackKind =
+      esKind === 'h264' || esKind === 'h265' || esKind === 'av1' || esKind === 'mpeg-video' ? 'video' : 'audio';
     const es: ElementaryStream = {
       pid: stream.pid,
       streamType: stream.streamType,
@@ -989,8 +1026,12 @@ function esKindOf(stream: PmtStream): EsKind | undefined {
     case StreamType.mpeg1Video:
     case StreamType.mpeg2Video:
       return 'mpeg-video';
-    case StreamType.privatePes:
-      return registrationFormat(stream.descriptors) === OPUS_FORMAT_ID ? 'opus' : undefined;
+    case StreamType.privatePes: {
+      const format = registrationFormat(stream.descriptors);
+      if (format === OPUS_FORMAT_ID) return 'opus';
+      if (format === AV1_FORMAT_ID || format === AV1_DRAFT_FORMAT_ID) return 'av1';
+      return undefined;
+    }
     default:
       return undefined;
   }

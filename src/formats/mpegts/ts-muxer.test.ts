@@ -10,6 +10,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Frame } from '../../media/frame.js';
 import type { Track } from '../../media/track.js';
+import { av1FixtureFrames } from '../../../test/helpers/fixture-frames.js';
+import { ObuType, readObus, writeObus } from '../av1/obu.js';
 import { ByteReader } from '../bytes/byte-reader.js';
 import { crc32 } from './crc32.js';
 import { parsePesHeader } from './pes.js';
@@ -254,3 +256,45 @@ for (const file of ROUND_TRIPS) {
     assert.deepEqual(again.frames, input.frames);
   });
 }
+
+// Debian's ffmpeg 5.1 has no AV1 in MPEG-TS (it demuxes the PID as bin_data), so the oracle is our
+// demuxer, whose frames ffmpeg then decodes as a low-overhead OBU stream (-f obu).
+test('AV1 (AOM carriage spec): PMT descriptors, start-code PES, a round trip ffmpeg decodes', { skip: NO_FFMPEG }, (t) => {
+  const { track, frames } = av1FixtureFrames();
+  const m = new TsMuxer([track]);
+  const pmt = packets(m.header())[1] as Buffer;
+  const config = track.config ?? Buffer.alloc(0);
+  // prettier-ignore
+  const es = [
+    0x06, 0xe1, 0x00, 0xf0, 0x0c, // stream_type 0x06 (PES private data), PID 0x100, ES_info_length 12
+    0x05, 0x04, 0x41, 0x56, 0x30, 0x31, // registration_descriptor 'AV01', first
+    0x80, 0x04, config[0], config[1], config[2], 0xc0, // AV1_video_descriptor: av1C's fields, hdr_wcg_idc 3
+  ];
+  assert.deepEqual([...pmt.subarray(17, 17 + es.length)], es);
+
+  // The key frame without its sequence header gets the one of the av1C back, in-band.
+  const first = frames[0] as Frame;
+  const withoutHeader = writeObus(readObus(first.data).filter((o) => o.type !== ObuType.sequenceHeader));
+  const out = Buffer.concat([m.header(), m.mux({ ...first, data: withoutHeader }), ...frames.slice(1).map((f) => m.mux(f))]);
+  const pes = packets(out).find((p) => parseTsPacket(p).pid === 0x100) as Buffer;
+  const pesStart = 4 + 1 + (pes[4] as number);
+  assert.equal(pes[pesStart + 3], 0xbd, 'private_stream_1');
+  assert.equal((pes[pesStart + 6] as number) & 0x04, 0x04, 'data_alignment_indicator');
+  const payload = pes.subarray(pesStart + 14);
+  assert.deepEqual([...payload.subarray(0, 7)], [0, 0, 1, 0x10, 0, 0, 1], 'a temporal delimiter, then the next OBU');
+
+  const again = demux(out);
+  assert.deepEqual(again.warnings, []);
+  assert.deepEqual(again.tracks, [track]);
+  assert.deepEqual(again.frames, frames);
+
+  const dir = mkdtempSync(join(tmpdir(), 'feedcast-ts-av1-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const path = join(dir, 'out.obu');
+  const td = Buffer.from([0x12, 0x00]);
+  writeFileSync(path, Buffer.concat(again.frames.flatMap((f) => [td, f.data])));
+  const decode = spawnSync('ffmpeg', ['-v', 'error', '-f', 'obu', '-i', path, '-f', 'framemd5', '-'], { encoding: 'utf8' });
+  assert.equal(decode.status, 0, decode.stderr);
+  assert.equal(decode.stderr, '');
+  assert.equal(decode.stdout.split('\n').filter((l) => /^0,/.test(l)).length, frames.length, 'every frame decoded');
+});

@@ -7,6 +7,9 @@ import type { StreamMuxer } from '../../media/demuxer.js';
 import type { Frame } from '../../media/frame.js';
 import type { Track } from '../../media/track.js';
 import { buildAdtsHeader, parseAudioSpecificConfig, type AacConfig } from '../aac/audio-specific-config.js';
+import { parseAv1c } from '../av1/av1c.js';
+import { ObuType, readObus, readObu } from '../av1/obu.js';
+import { writeStartCodeObus } from '../av1/start-code-obus.js';
 import { ByteWriter } from '../bytes/byte-writer.js';
 import { parseAvcc } from '../h264/avcc.js';
 import { H264Nal, H265Nal, h264NalType, h265NalType, splitLengthPrefixed } from '../h264/nal.js';
@@ -14,6 +17,7 @@ import { parseHvcc } from '../h265/hvcc.js';
 import { opusControlHeaderLength, writeOpusControlHeader } from './opus-control-header.js';
 import { pesHeaderSize, StreamId, writePesHeader } from './pes.js';
 import {
+  AV1_FORMAT_ID,
   DescriptorTag,
   OPUS_EXTENSION_TAG,
   OPUS_FORMAT_ID,
@@ -57,6 +61,8 @@ interface MuxTrack {
   descriptors?: Buffer;
   /** h264/h265: parameter sets from the config, sent before keyframes that lack them. */
   paramSets: Buffer[];
+  /** av1: the sequence header OBU from av1C, sent before key frames that lack one. */
+  av1SequenceHeader?: Buffer;
   /** aac: the config that ADTS headers are built from. */
   aac?: AacConfig;
 }
@@ -235,6 +241,14 @@ export class TsMuxer implements StreamMuxer {
       for (const nal of nals) if (!isAud(nal)) pieces.push(START_CODE, nal);
       return pieces;
     }
+    if (codec === 'av1') {
+      const obus = readObus(frame.data);
+      const header = t.av1SequenceHeader;
+      if (frame.keyframe && header !== undefined && !obus.some((o) => o.type === ObuType.sequenceHeader)) {
+        obus.unshift(readObu(header, 0).obu);
+      }
+      return [writeStartCodeObus(obus)];
+    }
     if (codec === 'aac') {
       if (t.aac === undefined || frame.data.length + 7 > 0x1fff) return undefined;
       return [buildAdtsHeader(t.aac, frame.data.length), frame.data];
@@ -296,6 +310,32 @@ function makeMuxTrack(track: Track, pid: number): MuxTrack | undefined {
         streamId: StreamId.video,
         video: true,
       };
+    case 'av1': {
+      // AOM "Carriage of AV1 in MPEG-2 TS": private PES data, the registration descriptor 'AV01'
+      // first, then the AV1 video descriptor (av1C's first bytes; hdr_wcg_idc 3: no indication).
+      const av1c = track.config;
+      if (av1c === undefined || av1c.length < 4) return undefined;
+      let av1SequenceHeader: Buffer;
+      try {
+        av1SequenceHeader = parseAv1c(av1c).sequenceHeaderObu;
+      } catch (err) {
+        if (err instanceof MalformedInputError) return undefined;
+        throw err;
+      }
+      // prettier-ignore
+      const descriptors = Buffer.from([
+        DescriptorTag.registration, 4, ...u32Bytes(AV1_FORMAT_ID),
+        DescriptorTag.av1Video, 4, av1c[0] as number, av1c[1] as number, av1c[2] as number, 0xc0 | ((av1c[3] as number) & 0x1f),
+      ]);
+      return {
+        ...base,
+        streamType: StreamType.privatePes,
+        streamId: StreamId.privateStream1,
+        video: true,
+        descriptors,
+        av1SequenceHeader,
+      };
+    }
     case 'aac': {
       const aac = aacConfigOf(track);
       if (aac === undefined) return undefined;
