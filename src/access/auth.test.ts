@@ -164,6 +164,21 @@ describe('read tokens and JWTs', () => {
 });
 
 describe('AuthPolicy', () => {
+  test('a simulcast layer feed (a~h) is read as its feed: its ACL and read tokens', async () => {
+    const ctx = await contextFor(`ReadTokenKey ${KEY}\n<Feed a.ffm>\nRequireReadToken\nACL allow 127.0.0.1\n</Feed>\n`);
+    const p = new AuthPolicy(ctx);
+    const denied = await p.authorize(read('a~h', {}, '10.0.0.1'));
+    assert.ok(
+      denied.kind === 'deny' && denied.status === 403 && /may not read feed a /.test(denied.reason),
+      JSON.stringify(denied),
+    );
+    assert.equal((await p.authorize(read('a~l'))).kind, 'deny');
+    const [token, expires] = signedQuery(KEY, 'a', 60)
+      .split('&')
+      .map((kv) => kv.split('=')[1]);
+    assert.equal((await p.authorize(read('a~l', { token, expires }))).kind, 'allow');
+  });
+
   test('ACL first, then RequireReadToken (token or JWT), with precise statuses', async () => {
     const ctx = await contextFor(
       `ReadTokenKey ${KEY}\nJWTKey j\n<Feed a.ffm>\nRequireReadToken\nACL allow 127.0.0.1\n</Feed>\n<Feed b.ffm>\n</Feed>\n`,

@@ -17,7 +17,7 @@ import type { FeedConfig, ServerConfig, StreamConfig } from '../config/config.js
 import type { Logger } from '../observability/logger.js';
 import { Acl, parseAclRule, resolveAclRules, type AclRuleSpec } from '../config/acl.js';
 import { sameSecret } from './secrets.js';
-import { findByName, findFeedConfig } from '../config/names.js';
+import { findByName, findFeedConfig, layerParentOf } from '../config/names.js';
 
 export type AuthAction = 'publish' | 'read';
 
@@ -324,7 +324,10 @@ export class AuthPolicy {
   }
 
   /** ACL → credentials → hook → callback; the first refusal wins. Never throws. */
-  async authorize(request: AuthRequest): Promise<AuthDecision> {
+  async authorize(asked: AuthRequest): Promise<AuthDecision> {
+    // A simulcast layer (`cam~h`) is read as its feed: the feed's ACL, tokens, hooks and callback.
+    const parent = asked.feed !== undefined ? layerParentOf(asked.feed) : undefined;
+    const request = parent !== undefined ? { ...asked, feed: parent } : asked;
     try {
       const config = this.ctx.config;
       const feed = request.feed !== undefined ? findFeedConfig(config.feeds, request.feed) : undefined;

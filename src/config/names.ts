@@ -29,3 +29,17 @@ export function findFeedConfig<T extends { readonly name: string; readonly key: 
   const key = feedKeyOf(nameOrKey);
   return feeds.find((f) => sameName(f.key, key));
 }
+
+/** Separates a feed's key from a simulcast layer's rid in the layer's feed key (`cam~h`): never in a feed name. */
+export const LAYER_SEPARATOR = '~';
+
+/** The feed key of simulcast layer `rid` of feed `parentKey` (docs/webrtc.md, Simulcast). */
+export function layerKeyOf(parentKey: string, rid: string): string {
+  return `${parentKey}${LAYER_SEPARATOR}${rid}`;
+}
+
+/** The key of the feed whose simulcast layer `key` names (`cam` for `cam~h`), or undefined for any other name. */
+export function layerParentOf(key: string): string | undefined {
+  const at = key.lastIndexOf(LAYER_SEPARATOR);
+  return at > 0 ? key.slice(0, at) : undefined;
+}

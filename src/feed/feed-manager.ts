@@ -1,6 +1,6 @@
 // Name -> Feed. The only place feeds are created and destroyed; everything else asks it.
 
-import { feedKeyOf, nameKey } from '../config/names.js';
+import { feedKeyOf, layerKeyOf, nameKey } from '../config/names.js';
 import type { Logger } from '../observability/logger.js';
 import { TypedEmitter } from '../typed-emitter.js';
 import { Feed, type FeedOptions, type PublisherInfo } from './feed.js';
@@ -45,6 +45,11 @@ export class FeedManager extends TypedEmitter<FeedManagerEvents> {
   private readonly feeds = new Map<string, Feed>();
   /** Feeds made inside the server from others (a ladder's output, one variant's tracks): not found by name. */
   private readonly derived = new Set<Feed>();
+  /**
+   * Simulcast layer feeds (`FEED~RID`) by map key: found by get() (readers), never by forPublisher;
+   * `owner` is the parent's publisher that sends them.
+   */
+  private readonly layers = new Map<string, { parent: Feed; feed: Feed; owner: PublisherInfo }>();
   /** Read live by every feed (the same object): a reload changes the timeouts of feeds that exist. */
   private readonly options: FeedManagerOptions;
   private readonly log: Logger;
@@ -123,6 +128,50 @@ export class FeedManager extends TypedEmitter<FeedManagerEvents> {
     if (this.derived.delete(feed)) feed.close();
   }
 
+  /**
+   * The feeds of the simulcast layers `rids` that `owner`, the publisher of `parent`, sends (a WHIP
+   * offer with a=simulcast): `PARENT~RID` each, made at the first such publisher and kept while the
+   * parent lives, so their readers survive a reconnect. Layers of `parent` not in `rids` are closed.
+   */
+  setLayers(parent: Feed, rids: readonly string[], owner: PublisherInfo): Feed[] {
+    const keep = new Set(rids.map((rid) => nameKey(layerKeyOf(parent.key, rid))));
+    for (const [key, layer] of [...this.layers]) {
+      if (layer.parent === parent && !keep.has(key)) {
+        this.layers.delete(key);
+        layer.feed.close();
+      }
+    }
+    if (rids.length > 0 && ![...this.layers.values()].some((l) => l.parent === parent)) {
+      parent.on('close', () => this.setLayers(parent, [], owner));
+    }
+    return rids.map((rid) => {
+      const key = layerKeyOf(parent.key, rid);
+      const existing = this.layers.get(nameKey(key));
+      if (existing !== undefined) {
+        existing.owner = owner;
+        return existing.feed;
+      }
+      const feed = new Feed(key, key, this.options, this.log);
+      this.layers.set(nameKey(key), { parent, feed, owner });
+      this.log.info('simulcast layer feed', { feed: key });
+      return feed;
+    });
+  }
+
+  /**
+   * The layer feeds of `parent` while its publisher (or, between publishers, its last one) sends
+   * them, in the publisher's order; empty for every other feed.
+   */
+  layersOf(parent: Feed): Feed[] {
+    const out: Feed[] = [];
+    for (const layer of this.layers.values()) {
+      if (layer.parent !== parent) continue;
+      if (parent.publisher !== undefined && parent.publisher !== layer.owner) return [];
+      out.push(layer.feed);
+    }
+    return out;
+  }
+
   /** Declares a configured feed (`<Feed feed1.ffm>`), reachable as `feed1`. */
   declare(name: string): Feed {
     const key = feedKeyOf(name);
@@ -146,7 +195,7 @@ export class FeedManager extends TypedEmitter<FeedManagerEvents> {
    */
   get(nameOrKey: string): Feed | undefined {
     const key = nameKey(feedKeyOf(nameOrKey));
-    const feed = this.feeds.get(key);
+    const feed = this.feeds.get(key) ?? this.layers.get(key)?.feed;
     if (feed !== undefined || this.remote === undefined) return feed;
     const remoteKey = this.remote(key);
     if (remoteKey === undefined || !FEED_KEY.test(remoteKey) || nameKey(remoteKey) !== key) return undefined;
@@ -244,6 +293,7 @@ export class FeedManager extends TypedEmitter<FeedManagerEvents> {
   /** The server is stopping: publishers that leave from now on are not waited for. */
   beginStop(): void {
     for (const feed of this.feeds.values()) feed.beginStop();
+    for (const layer of this.layers.values()) layer.feed.beginStop();
   }
 
   closeAll(): void {
@@ -255,5 +305,7 @@ export class FeedManager extends TypedEmitter<FeedManagerEvents> {
     this.feeds.clear();
     for (const feed of this.derived) feed.close();
     this.derived.clear();
+    for (const layer of this.layers.values()) layer.feed.close();
+    this.layers.clear();
   }
 }

@@ -118,3 +118,45 @@ window.whipPublish = async (url, headers, videoCodec) => {
   return { status: res.status, location: res.headers.get('Location'), text };
 };
 `;
+
+/**
+ * In-page simulcast WHIP client: `whipSimulcast(url, codec)` sends the fake camera at 1280x720 as
+ * three encodings (rid h: full size, m: half, l: quarter; `sendEncodings`, RFC 8853), `codec`
+ * ('video/H264' or 'video/VP8') first in the codec preferences, and the microphone.
+ * `window.whipLayers()` lists what the browser sends per rid (from getStats). Returns {status, text}.
+ */
+export const SIMULCAST_WHIP_CLIENT = `
+window.whipSimulcast = async (url, codec) => {
+  const media = await navigator.mediaDevices.getUserMedia({ video: { width: 1280, height: 720, frameRate: 25 }, audio: true });
+  const pc = new RTCPeerConnection();
+  const video = media.getVideoTracks()[0];
+  const t = pc.addTransceiver(video, {
+    direction: 'sendonly',
+    streams: [media],
+    sendEncodings: [{ rid: 'h' }, { rid: 'm', scaleResolutionDownBy: 2 }, { rid: 'l', scaleResolutionDownBy: 4 }],
+  });
+  const caps = RTCRtpSender.getCapabilities('video').codecs;
+  const first = caps.filter((c) => c.mimeType === codec);
+  if (first.length > 0) t.setCodecPreferences([...first, ...caps.filter((c) => c.mimeType !== codec)]);
+  pc.addTransceiver(media.getAudioTracks()[0], { direction: 'sendonly', streams: [media] });
+  await pc.setLocalDescription(await pc.createOffer());
+  await new Promise((r) => {
+    if (pc.iceGatheringState === 'complete') return r();
+    pc.onicegatheringstatechange = () => { if (pc.iceGatheringState === 'complete') r(); };
+    setTimeout(r, 3000);
+  });
+  const res = await fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/sdp' }, body: pc.localDescription.sdp });
+  const text = await res.text();
+  if (res.status !== 201) { pc.close(); media.getTracks().forEach((x) => x.stop()); return { status: res.status, text, offer: pc.localDescription.sdp }; }
+  await pc.setRemoteDescription({ type: 'answer', sdp: text });
+  window.whip = { pc, media };
+  return { status: res.status, text, offer: pc.localDescription.sdp };
+};
+window.whipLayers = async () => {
+  const out = {};
+  (await window.whip.pc.getStats()).forEach((s) => {
+    if (s.type === 'outbound-rtp' && s.kind === 'video') out[s.rid] = { width: s.frameWidth || 0, height: s.frameHeight || 0, frames: s.framesEncoded || 0, bytes: s.bytesSent || 0, limited: s.qualityLimitationReason || '' };
+  });
+  return out;
+};
+`;

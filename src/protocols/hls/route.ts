@@ -1,7 +1,8 @@
 // The HLS URLs on the HTTP listener (docs/hls.md): `/KEY/index.m3u8` (fMP4, LL-HLS) and
 // `/KEY/ts/index.m3u8` (MPEG-TS) for every feed, `/NAME` for each declared `Format hls` stream,
 // `/KEY/master.m3u8` and `/KEY/rN/index.m3u8` for a feed with an encoder ladder (one LL-HLS
-// rendition per variant), and the init sections, segments and parts under them.
+// rendition per variant), and the init sections, segments and parts under them. The `/KEY/index.m3u8`
+// of a feed published with simulcast (WHIP) is a multivariant playlist of its layer feeds (`KEY~RID`).
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { StreamConfig } from '../../config/config.js';
@@ -276,6 +277,13 @@ export class HlsRoute implements HttpRoute {
       done(this.serveMaster(req, res, conn, target, authQuery, request));
       return;
     }
+    if (target.file === undefined && target.outputKey === plainKey(target.feed.key, 'fmp4')) {
+      const layers = this.ctx.feeds.layersOf(target.feed);
+      if (layers.length > 0) {
+        done(this.serveLayers(req, res, conn, target.feed, layers, authQuery));
+        return;
+      }
+    }
     if (target.file === undefined) {
       const acquired = this.acquire(target);
       if ('status' in acquired) {
@@ -510,6 +518,67 @@ export class HlsRoute implements HttpRoute {
     sendHls(res, 200, renderMultivariantPlaylist(variants), PLAYLIST_TYPE, LIVE_PLAYLIST_CACHE, conn);
   }
 
+  /**
+   * `/KEY/index.m3u8` of a simulcast feed: one variant per layer feed (`../KEY~RID/index.m3u8`), its
+   * BANDWIDTH, RESOLUTION and CODECS from the layer's first segment (bit rate) and SPS; the largest first.
+   */
+  private async serveLayers(
+    req: IncomingMessage,
+    res: ServerResponse,
+    conn: ConnectionInfo,
+    feed: Feed,
+    layers: readonly Feed[],
+    authQuery: string,
+  ): Promise<void> {
+    const running: { layer: Feed; segmenter: Segmenter }[] = [];
+    for (const layer of layers) {
+      const media = this.target(`${layer.key}/index.m3u8`);
+      if (media?.kind !== 'media') continue;
+      const acquired = this.acquire(media);
+      if (!('status' in acquired)) running.push({ layer, segmenter: acquired });
+    }
+    conn.state = 'WAIT_FEED';
+    const measured = (s: Segmenter): boolean => s.segments.some((seg) => seg.complete);
+    await Promise.all(
+      running.map(({ segmenter }) =>
+        segmenter.waitUntil(
+          () => (segmenter.codecs !== undefined && measured(segmenter)) || segmenter.ended,
+          this.options.firstSegmentTimeoutMs,
+        ),
+      ),
+    );
+    if (req.destroyed || res.destroyed) return;
+    const ready = running.filter(({ segmenter }) => segmenter.codecs !== undefined);
+    if (ready.length === 0) {
+      const message =
+        feed.publisher === undefined
+          ? `Feed ${feed.key} has no publisher: nothing to play yet.`
+          : `Feed ${feed.key}: no simulcast layer has a segment yet (no keyframe so far).`;
+      const status = feed.publisher === undefined ? 404 : 503;
+      sendHls(res, status, message, 'text/plain; charset=utf-8', 'no-cache', conn, status === 503 ? { 'Retry-After': '2' } : {});
+      return;
+    }
+    const query = authQuery === '' ? '' : `?${authQuery}`;
+    const variants: VariantStreamInfo[] = ready.map(({ layer, segmenter }) => {
+      const video = segmenter.tracks.find((t) => t.kind === 'video');
+      const rates = measuredBitRates(segmenter);
+      return {
+        uri: `../${encodeURIComponent(layer.key)}/index.m3u8${query}`,
+        bandwidthBps: Math.max(rates?.peakBps ?? 0, layer.inputRate.bitsPerSecond()),
+        averageBandwidthBps: rates?.averageBps,
+        width: video?.width,
+        height: video?.height,
+        frameRate: undefined,
+        codecs: segmenter.codecs,
+      };
+    });
+    variants.sort(
+      (a, b) => (b.width ?? 0) * (b.height ?? 0) - (a.width ?? 0) * (a.height ?? 0) || b.bandwidthBps - a.bandwidthBps,
+    );
+    conn.state = 'SEND_DATA';
+    sendHls(res, 200, renderMultivariantPlaylist(variants), PLAYLIST_TYPE, LIVE_PLAYLIST_CACHE, conn);
+  }
+
   private segmenterOptions(container: HlsContainer, noAudio: boolean, noVideo: boolean, ladder: boolean): SegmenterOptions {
     return {
       container,
@@ -556,7 +625,7 @@ export class HlsRoute implements HttpRoute {
     const auth = { feed: feed.key, stream: undefined };
     const name = `feed ${feed.key}`;
     const plain = (container: HlsContainer, file: string | undefined): MediaTarget => {
-      const outputKey = `feed:${feed.key}:${container}`;
+      const outputKey = plainKey(feed.key, container);
       const options = this.segmenterOptions(container, false, false, false);
       return {
         kind: 'media',
@@ -653,6 +722,11 @@ export class HlsRoute implements HttpRoute {
       factory: encoded ? undefined : this.plainFactory(feed, options),
     };
   }
+}
+
+/** The HLS output of a feed as published (`/KEY/index.m3u8`, `/KEY/ts/index.m3u8`). */
+function plainKey(feedKey: string, container: HlsContainer): string {
+  return `feed:${feedKey}:${container}`;
 }
 
 function renditionKey(feedKey: string, index: number): string {

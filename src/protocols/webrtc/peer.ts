@@ -10,7 +10,18 @@ import { PLAYOUT_DELAY_URI, udpBindAddresses, type PeerCodecs, type WebRtcIceOpt
 const MID_URI = 'urn:ietf:params:rtp-hdrext:sdes:mid';
 const ABS_SEND_TIME_URI = 'http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time';
 
-export function createPeer(ice: WebRtcIceOptions, codecs: PeerCodecs, sendPlayoutDelay: boolean): RTCPeerConnection {
+/** RFC 8852: the rid of a simulcast RTP stream, and of its repair stream. */
+const RTP_STREAM_ID_URI = 'urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id';
+const REPAIRED_RTP_STREAM_ID_URI = 'urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id';
+
+export interface PeerRole {
+  /** WHEP: ask the browser to render at once (playout-delay extension). */
+  sendPlayoutDelay: boolean;
+  /** WHIP: take simulcast (the rid header extensions werift routes the layers by). */
+  receiving: boolean;
+}
+
+export function createPeer(ice: WebRtcIceOptions, codecs: PeerCodecs, role: PeerRole): RTCPeerConnection {
   const feedback = [useNACK(), usePLI(), useFIR()];
   const video =
     codecs.video !== undefined
@@ -42,7 +53,13 @@ export function createPeer(ice: WebRtcIceOptions, codecs: PeerCodecs, sendPlayou
     new RTCRtpHeaderExtensionParameters({ uri: MID_URI }),
     new RTCRtpHeaderExtensionParameters({ uri: ABS_SEND_TIME_URI }),
   ];
-  if (sendPlayoutDelay) videoExtensions.push(new RTCRtpHeaderExtensionParameters({ uri: PLAYOUT_DELAY_URI }));
+  if (role.sendPlayoutDelay) videoExtensions.push(new RTCRtpHeaderExtensionParameters({ uri: PLAYOUT_DELAY_URI }));
+  if (role.receiving) {
+    videoExtensions.push(
+      new RTCRtpHeaderExtensionParameters({ uri: RTP_STREAM_ID_URI }),
+      new RTCRtpHeaderExtensionParameters({ uri: REPAIRED_RTP_STREAM_ID_URI }),
+    );
+  }
   const iceServers = ice.udpMuxPort !== undefined ? [] : [...ice.serverIceServers];
   const pc = new RTCPeerConnection({
     codecs: { video, audio },

@@ -32,6 +32,7 @@ import { resolveFfmpeg } from '../../transcode/ffmpeg-args.js';
 import { whepRefusalStatus, type ReadTarget, type Refusal } from '../../access/access.js';
 import { credentialsFrom, type AuthDecision } from '../../access/auth.js';
 import {
+  addFmtpParameter,
   chooseAv1,
   chooseH264,
   chooseH265,
@@ -57,6 +58,8 @@ export interface WebRtcRouteOptions extends WebRtcIceOptions {
   whipKeyframeIntervalMs: number;
   /** WHEP: ask browsers to render at once (playout-delay extension 0/0). Default true. */
   playoutDelayZero: boolean;
+  /** WHIP simulcast: the bandwidth estimate the browser starts with (x-google-start-bitrate), kbit/s. Default 2500. */
+  whipSimulcastStartKbps: number;
   /** Bound on gathering the server's candidates before answering. Default 3000 ms. */
   gatherTimeoutMs: number;
   /** WHEP of a feed made by an on-demand Launch/Source: bound on waiting for its tracks. Default 10 000 ms. */
@@ -66,6 +69,7 @@ export interface WebRtcRouteOptions extends WebRtcIceOptions {
 export const DEFAULT_WEBRTC_OPTIONS: WebRtcRouteOptions = {
   ...DEFAULT_ICE_OPTIONS,
   whipKeyframeIntervalMs: 2000,
+  whipSimulcastStartKbps: 2500,
   playoutDelayZero: true,
   gatherTimeoutMs: 3000,
   sourceStartTimeoutMs: 10_000,
@@ -140,6 +144,8 @@ interface Session {
   ingest: WhipIngest | undefined;
   source: FeedRtpSource | undefined;
   publisher: PublisherSession | undefined;
+  /** WHIP simulcast: the sessions of the layer feeds. */
+  layerPublishers: readonly PublisherSession[];
   stopWatch: (() => void) | undefined;
   /** Removes the peer from the UDP mux (single-port mode). */
   leaveMux: (() => void) | undefined;
@@ -534,10 +540,12 @@ export class WebRtcRoute implements HttpRoute {
     const keep = new Map<number, number>();
     const codecs: PeerCodecs = { video: undefined, audio: undefined };
     let videoCodec: WebRtcVideoCodec = 'h264';
+    let rids: readonly string[] = [];
     const whyNot: string[] = [];
     offer.media.forEach((m, index) => {
       if (m.port === 0 || !sends(m)) return;
       if (m.kind === 'video' && codecs.video === undefined) {
+        rids = m.simulcastSend;
         // H.264 first (every output carries it); then the others in WHIP_VIDEO_ORDER.
         const found = WHIP_VIDEO_ORDER.map((codec) => ({ codec, c: WEBRTC_VIDEO[codec].choose(m) })).find(
           (x) => x.c !== undefined,
@@ -573,9 +581,22 @@ export class WebRtcRoute implements HttpRoute {
       if (err instanceof FeedBusyError) throw new HttpError(409, `${err.message}.`);
       throw err;
     }
+    // Simulcast: each layer gets its feed (FEED~RID), published by this session too.
+    const layers: { rid: string; session: PublisherSession }[] = [];
+    try {
+      this.ctx.feeds.setLayers(feed, rids, publisher.info).forEach((layerFeed, i) => {
+        layers.push({ rid: rids[i] as string, session: layerFeed.attachPublisher(publisher.info) });
+      });
+    } catch (err) {
+      for (const layer of layers) layer.session.end('simulcast layer refused');
+      publisher.end('simulcast layer refused');
+      if (err instanceof FeedBusyError) throw new HttpError(409, `${err.message}.`);
+      throw err;
+    }
     const { pc, conn, id } = this.newPeer('whip', target.name, httpConn, codecs);
     const session = this.register(id, 'whip', target.name, feed, pc, conn);
     session.publisher = publisher;
+    session.layerPublishers = layers.map((l) => l.session);
     conn.role = 'publisher';
     conn.state = 'RECEIVE_DATA';
     publisher.on('end', (reason) => this.endSession(session, `publisher ended: ${reason}`));
@@ -585,8 +606,20 @@ export class WebRtcRoute implements HttpRoute {
         video: accepting.video,
         videoCodec,
         audio: accepting.audio,
+        layers,
       });
-      const answer = await this.negotiate(session, trimOffer(text, keep));
+      const negotiated = await this.negotiate(session, trimOffer(text, keep));
+      // A browser's bandwidth estimate starts near 300 kbit/s and, with loss reports only (werift
+      // sends no congestion feedback), climbs for many seconds before its larger layers are sent.
+      const answer =
+        rids.length > 0 && codecs.video !== undefined
+          ? addFmtpParameter(
+              negotiated,
+              codecs.video.payloadType,
+              'x-google-start-bitrate',
+              String(this.options.whipSimulcastStartKbps),
+            )
+          : negotiated;
       this.respondCreated(res, target, id, answer, whyNot);
       this.log.info('WHIP session', {
         id,
@@ -594,6 +627,7 @@ export class WebRtcRoute implements HttpRoute {
         from: conn.remoteAddress,
         video: codecs.video !== undefined,
         audio: codecs.audio !== undefined,
+        ...(rids.length > 0 ? { simulcast: rids.join(';') } : {}),
       });
     } catch (err) {
       await this.closeSession(session, 'negotiation failed');
@@ -608,7 +642,10 @@ export class WebRtcRoute implements HttpRoute {
     codecs: PeerCodecs,
   ): { pc: RTCPeerConnection; conn: ConnectionInfo; id: string } {
     const id = randomUUID();
-    const pc = this.loaded.peer.createPeer(this.options, codecs, kind === 'whep' && this.options.playoutDelayZero);
+    const pc = this.loaded.peer.createPeer(this.options, codecs, {
+      sendPlayoutDelay: kind === 'whep' && this.options.playoutDelayZero,
+      receiving: kind === 'whip',
+    });
     const conn = this.ctx.connections.open('WebRTC', httpConn.remoteAddress);
     conn.role = kind === 'whep' ? 'reader' : 'publisher';
     conn.target = `${name}/${kind}`;
@@ -636,6 +673,7 @@ export class WebRtcRoute implements HttpRoute {
       ingest: undefined,
       source: undefined,
       publisher: undefined,
+      layerPublishers: [],
       stopWatch: undefined,
       leaveMux: undefined,
       muxUfrag: undefined,
@@ -777,6 +815,7 @@ export class WebRtcRoute implements HttpRoute {
     session.viewer?.stop();
     session.ingest?.stop();
     session.publisher?.end(reason);
+    for (const layer of session.layerPublishers) layer.end(reason);
     if (session.source !== undefined) this.sources.release(session.source);
     this.ctx.connections.close(session.conn);
     this.log.info(`${session.kind.toUpperCase()} session closed`, { id: session.id, name: session.name, reason });

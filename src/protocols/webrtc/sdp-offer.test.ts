@@ -4,7 +4,16 @@ import fc from 'fast-check';
 import { MalformedInputError } from '../../errors.js';
 import { keepCandidates } from './ice.js';
 import { parseTarget } from './route.js';
-import { chooseH264, chooseH265, chooseOpus, chooseVp8, chooseVp9, parseSdpOffer, trimOffer } from './sdp-offer.js';
+import {
+  addFmtpParameter,
+  chooseH264,
+  chooseH265,
+  chooseOpus,
+  chooseVp8,
+  chooseVp9,
+  parseSdpOffer,
+  trimOffer,
+} from './sdp-offer.js';
 
 // A trimmed Chromium WHEP offer: BUNDLE, session-level ICE/DTLS, a video section with VP8, two
 // H.264 packetization modes and RTX, an audio section with Opus.
@@ -201,4 +210,65 @@ test('URL paths: endpoints and session resources', () => {
   assert.equal(parseTarget('feed1/whep/nope'), undefined);
   assert.equal(parseTarget('whep'), undefined);
   assert.equal(parseTarget('feed1.flv'), undefined);
+});
+
+// A simulcast WHIP offer's video section (RFC 8851 rids, RFC 8853 a=simulcast), as Chromium writes
+// it for sendEncodings h/m/l, with a paused stream and restrictions added.
+const SIMULCAST_OFFER = (simulcast: string, rids: string[]): string =>
+  [
+    'v=0',
+    'o=- 1 2 IN IP4 127.0.0.1',
+    's=-',
+    't=0 0',
+    'a=ice-ufrag:DFGx',
+    'a=ice-pwd:j1kJjFW/jpCSnfsQMJ8Nqz+y',
+    'a=fingerprint:sha-256 75:4F:E2:59',
+    'm=video 9 UDP/TLS/RTP/SAVPF 102 103',
+    'a=mid:0',
+    'a=sendonly',
+    'a=rtpmap:102 H264/90000',
+    'a=fmtp:102 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f',
+    'a=rtpmap:103 rtx/90000',
+    'a=fmtp:103 apt=102',
+    ...rids,
+    simulcast,
+    '',
+  ].join('\r\n');
+
+test('simulcast: the rids sent, in a=simulcast order (first alternative, paused ones included)', () => {
+  const rids = ['a=rid:h send', 'a=rid:m send pt=102;max-width=640', 'a=rid:l send', 'a=rid:x recv'];
+  const [video] = parseSdpOffer(SIMULCAST_OFFER('a=simulcast:send h;m,x;~l', rids)).media;
+  assert.deepEqual(video?.simulcastSend, ['h', 'm', 'l']);
+  // One stream is no simulcast; neither is a section without a=simulcast.
+  assert.deepEqual(parseSdpOffer(SIMULCAST_OFFER('a=simulcast:send h', rids)).media[0]?.simulcastSend, []);
+  assert.deepEqual(parseSdpOffer(SIMULCAST_OFFER('a=sendonly', rids)).media[0]?.simulcastSend, []);
+  // The trimmed offer keeps each rid without its restrictions (they may name removed payload types).
+  const trimmed = trimOffer(SIMULCAST_OFFER('a=simulcast:send h;m;l', rids), new Map([[0, 102]]));
+  assert.match(trimmed, /^a=rid:m send$/m);
+  assert.doesNotMatch(trimmed, /pt=102|rtx/);
+  assert.match(trimmed, /^a=simulcast:send h;m;l$/m);
+});
+
+test('simulcast: malformed rids and undeclared or too many streams are MalformedInputError', () => {
+  const rids = ['a=rid:h send', 'a=rid:m send', 'a=rid:l send'];
+  for (const [simulcast, lines, why] of [
+    ['a=simulcast:send h;m;q', rids, /rid "q" with no a=rid:q send/],
+    ['a=simulcast:send h;m;l', ['a=rid:h/1 send', ...rids], /malformed a=rid/],
+    ['a=simulcast:send h;m;l', ['a=rid:' + 'x'.repeat(17) + ' send', ...rids], /malformed a=rid/],
+    ['a=simulcast:send h;m;l;a;b', rids, /sends 5 streams \(limit 4\)/],
+    ['a=simulcast:send', rids, /lists no stream/],
+  ] as const) {
+    assert.throws(
+      () => parseSdpOffer(SIMULCAST_OFFER(simulcast, [...lines])),
+      (err: unknown) => err instanceof MalformedInputError && why.test(err.message),
+      simulcast,
+    );
+  }
+});
+
+test("addFmtpParameter extends the payload type's fmtp, or adds one after its rtpmap", () => {
+  const sdp = 'm=video 9 X 96 97\r\na=rtpmap:96 VP8/90000\r\na=rtpmap:97 H264/90000\r\na=fmtp:97 packetization-mode=1';
+  assert.equal(addFmtpParameter(sdp, 97, 'x-google-start-bitrate', '2500'), sdp + ';x-google-start-bitrate=2500');
+  assert.match(addFmtpParameter(sdp, 96, 'x', '1'), /a=rtpmap:96 VP8\/90000\r\na=fmtp:96 x=1\r\na=rtpmap:97/);
+  assert.equal(addFmtpParameter(sdp, 100, 'x', '1'), sdp);
 });

@@ -9,6 +9,10 @@ import { MalformedInputError } from '../../errors.js';
 export const MAX_OFFER_BYTES = 64 * 1024;
 export const MAX_OFFER_LINES = 2000;
 export const MAX_MEDIA_SECTIONS = 16;
+/** Simulcast layers taken from one section (browsers send 2 or 3). */
+export const MAX_SIMULCAST_LAYERS = 4;
+/** A rid (RFC 8851 rid-id: letters, digits, '-', '_'), bounded: it becomes part of a feed name. */
+const RID = /^[A-Za-z0-9_-]{1,16}$/;
 
 export interface OfferCodec {
   readonly payloadType: number;
@@ -34,6 +38,11 @@ export interface OfferMedia {
   readonly iceUfrag: string | undefined;
   readonly icePwd: string | undefined;
   readonly fingerprint: string | undefined;
+  /**
+   * Simulcast (RFC 8853): the rids the peer sends in this section, in its a=simulcast order (first
+   * alternative of each stream), each declared by an `a=rid:ID send` line. Empty without simulcast.
+   */
+  readonly simulcastSend: readonly string[];
 }
 
 export interface SdpOffer {
@@ -74,6 +83,8 @@ export function parseSdpOffer(text: string): SdpOffer {
     iceUfrag: string | undefined;
     icePwd: string | undefined;
     fingerprint: string | undefined;
+    ridsSend: Set<string>;
+    simulcastSend: string[];
   }
   const drafts: Draft[] = [];
   for (let i = 1; i < lines.length; i++) {
@@ -109,6 +120,8 @@ export function parseSdpOffer(text: string): SdpOffer {
         iceUfrag: undefined,
         icePwd: undefined,
         fingerprint: undefined,
+        ridsSend: new Set(),
+        simulcastSend: [],
       });
       continue;
     }
@@ -173,6 +186,36 @@ export function parseSdpOffer(text: string): SdpOffer {
         current.feedback.set(pt, list);
         break;
       }
+      case 'rid': {
+        // RFC 8851 4: a=rid:<rid-id> <send|recv> [restrictions]
+        if (current === undefined) break;
+        const r = /^(\S+) (send|recv)(?: .*)?$/.exec(arg);
+        if (r === null || !RID.test(r[1] as string)) {
+          throw new MalformedInputError(
+            FORMAT,
+            i,
+            `malformed a=rid "${arg.slice(0, 60)}" (rid-id: 1-16 letters, digits, - or _)`,
+          );
+        }
+        if (r[2] === 'send') current.ridsSend.add(r[1] as string);
+        break;
+      }
+      case 'simulcast': {
+        // RFC 8853 5.1: a=simulcast:send 1;2,3;~4 [recv ...]: streams separated by ';', alternatives by ','.
+        if (current === undefined) break;
+        const words = arg.trim().split(/\s+/);
+        const at = words.indexOf('send');
+        const list = at >= 0 ? words[at + 1] : undefined;
+        if (at >= 0 && list === undefined)
+          throw new MalformedInputError(FORMAT, i, `a=simulcast "${arg.slice(0, 60)}" lists no stream after send`);
+        if (list === undefined) break;
+        const streams = list.split(';');
+        if (streams.length > MAX_SIMULCAST_LAYERS) {
+          throw new MalformedInputError(FORMAT, i, `a=simulcast sends ${streams.length} streams (limit ${MAX_SIMULCAST_LAYERS})`);
+        }
+        current.simulcastSend = streams.map((stream) => (stream.split(',')[0] ?? '').replace(/^~/, ''));
+        break;
+      }
       default:
         break;
     }
@@ -187,6 +230,14 @@ export function parseSdpOffer(text: string): SdpOffer {
     }
     if (d.port !== 0 && fingerprint === undefined) {
       throw new MalformedInputError(FORMAT, index, `media section ${index} (${d.kind}) has no a=fingerprint (DTLS)`);
+    }
+    const undeclared = d.simulcastSend.find((rid) => !d.ridsSend.has(rid));
+    if (undeclared !== undefined) {
+      throw new MalformedInputError(
+        FORMAT,
+        index,
+        `media section ${index} simulcasts rid "${undeclared.slice(0, 20)}" with no a=rid:${undeclared.slice(0, 20)} send line`,
+      );
     }
     const codecs: OfferCodec[] = [];
     for (const pt of d.payloadTypes) {
@@ -212,6 +263,8 @@ export function parseSdpOffer(text: string): SdpOffer {
       iceUfrag,
       icePwd,
       fingerprint,
+      simulcastSend:
+        new Set(d.simulcastSend).size === d.simulcastSend.length && d.simulcastSend.length > 1 ? d.simulcastSend : [],
     };
   });
   return { media };
@@ -282,7 +335,8 @@ export function chooseAv1(media: OfferMedia): OfferCodec | undefined {
 /**
  * Rewrites the offer so that each media section offers only the payload type chosen for it
  * (`keep`: section index -> payload type; sections not in the map keep everything). werift then
- * answers with exactly that codec. Lines of the removed payload types (rtpmap, fmtp, rtcp-fb) go too.
+ * answers with exactly that codec. Lines of the removed payload types (rtpmap, fmtp, rtcp-fb) go too,
+ * and so do the restrictions of a=rid lines.
  */
 export function trimOffer(text: string, keep: ReadonlyMap<number, number>): string {
   const lines = text.split(/\r?\n/);
@@ -300,8 +354,31 @@ export function trimOffer(text: string, keep: ReadonlyMap<number, number>): stri
     } else if (section >= 0 && keep.has(section)) {
       const m = /^a=(rtpmap|fmtp|rtcp-fb):(\d+) /.exec(line);
       if (m !== null && Number(m[2]) !== keep.get(section)) continue;
+      // A rid's restrictions (pt=, max-width= ...) may name removed payload types, and werift
+      // reads everything after the rid as its direction: keep `a=rid:ID send|recv`.
+      const rid = /^(a=rid:\S+ (?:send|recv)) /.exec(line);
+      if (rid !== null) {
+        out.push(rid[1] as string);
+        continue;
+      }
     }
     out.push(line);
   }
   return out.join('\r\n');
+}
+
+/**
+ * Adds `name=value` to the fmtp of payload type `pt` in an SDP (an answer), making the line when
+ * there is none. Used for `x-google-start-bitrate`, which Chromium reads from the remote description.
+ */
+export function addFmtpParameter(sdp: string, pt: number, name: string, value: string): string {
+  const lines = sdp.split(/\r?\n/);
+  const at = lines.findIndex((l) => l.startsWith(`a=fmtp:${pt} `));
+  if (at >= 0) lines[at] = `${lines[at] as string};${name}=${value}`;
+  else {
+    const map = lines.findIndex((l) => l.startsWith(`a=rtpmap:${pt} `));
+    if (map < 0) return sdp;
+    lines.splice(map + 1, 0, `a=fmtp:${pt} ${name}=${value}`);
+  }
+  return lines.join('\r\n');
 }

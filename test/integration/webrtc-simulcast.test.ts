@@ -1,0 +1,118 @@
+// Simulcast WHIP (issue 22): a browser sending several encodings of one camera (rid h/m/l) was
+// taken as one stream. Each layer is now a feed of its own (FEED~h, FEED~m, FEED~l), the feed itself
+// carries the largest, and /FEED/index.m3u8 is a multivariant playlist with one rendition per layer.
+
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { skipWithoutChromium } from '../helpers/browser.js';
+import { HlsRoute } from '../../src/protocols/hls/route.js';
+import { FFPROBE, run, skipWithoutFfmpeg } from '../helpers/media-tools.js';
+import { waitFor } from '../helpers/test-server.js';
+import { SIMULCAST_WHIP_CLIENT } from '../helpers/webrtc-browser.js';
+import { sharedWebRtcBrowser, webrtcServer } from '../helpers/webrtc-server.js';
+
+const skip = skipWithoutFfmpeg() || skipWithoutChromium();
+
+describe('simulcast WHIP', { skip }, () => {
+  const browser = sharedWebRtcBrowser();
+
+  test('each rid becomes a layer feed and an HLS rendition of its own size', { timeout: 180_000 }, async (t) => {
+    const { server } = await webrtcServer(t, '<Feed cam.ffm>\n</Feed>\n');
+    const hls = new HlsRoute(server.ctx);
+    t.after(() => hls.close());
+    server.http.addRoute(hls);
+    const publisher = await browser().newPage();
+    t.after(() => publisher.close());
+    await publisher.goto(server.url('/'));
+    await publisher.evaluate(SIMULCAST_WHIP_CLIENT);
+    const whip = await publisher.evaluate<{ status: number; text: string; offer: string }>(
+      `window.whipSimulcast(${JSON.stringify(server.url('/cam/whip'))}, 'video/H264')`,
+    );
+    assert.equal(whip.status, 201, whip.text);
+    assert.match(whip.offer, /a=simulcast:send h;m;l/);
+    assert.match(whip.text, /a=simulcast:recv h;m;l/);
+    const size = (key: string): string => {
+      const v = server.ctx.feeds.get(key)?.tracks.find((tr) => tr.kind === 'video');
+      return v === undefined ? 'none' : `${v.width ?? 0}x${v.height ?? 0}`;
+    };
+    await waitFor(
+      'three layer feeds with their sizes',
+      () => size('cam~h') === '1280x720' && size('cam~m') === '640x360' && size('cam~l') === '320x180',
+      60_000,
+    );
+    // The feed itself carries the largest layer, so every other output plays the full picture.
+    await waitFor('the feed to carry the largest layer', () => size('cam') === '1280x720', 30_000);
+
+    // /cam/index.m3u8 is a multivariant playlist: one rendition per layer, largest first.
+    const master = await fetch(server.url('/cam/index.m3u8'));
+    const text = await master.text();
+    assert.equal(master.status, 200, text);
+    const variants = [...text.matchAll(/#EXT-X-STREAM-INF:(.*)\n(.*)/g)].map((m) => ({
+      attrs: m[1] as string,
+      uri: m[2] as string,
+    }));
+    assert.deepEqual(
+      variants.map((v) => [/RESOLUTION=(\d+x\d+)/.exec(v.attrs)?.[1], v.uri]),
+      [
+        ['1280x720', '../cam~h/index.m3u8'],
+        ['640x360', '../cam~m/index.m3u8'],
+        ['320x180', '../cam~l/index.m3u8'],
+      ],
+      text,
+    );
+    for (const v of variants) {
+      assert.match(v.attrs, /CODECS="avc1\.[0-9a-f]{6}/, v.attrs);
+      assert.ok(Number(/BANDWIDTH=(\d+)/.exec(v.attrs)?.[1]) > 0, v.attrs);
+    }
+    const bandwidths = variants.map((v) => Number(/BANDWIDTH=(\d+)/.exec(v.attrs)?.[1]));
+    assert.ok(
+      bandwidths[0]! > bandwidths[2]!,
+      `the full-size layer measures more than the quarter-size one: ${bandwidths.join(' ')}`,
+    );
+
+    // ffprobe reads the master playlist (every variant) and decodes each rendition at its own size.
+    const probe = await run(
+      FFPROBE,
+      ['-v', 'error', '-show_entries', 'stream=codec_type,width,height', '-of', 'csv=p=0', server.url('/cam/index.m3u8')],
+      90_000,
+    );
+    // (each program's streams, then all streams: the same three sizes)
+    const sizes = [
+      ...new Set(
+        probe.stdout
+          .trim()
+          .split('\n')
+          .filter((l) => l.startsWith('video'))
+          .map((l) => l.split(',').slice(1).join('x')),
+      ),
+    ].sort();
+    assert.deepEqual(sizes, ['1280x720', '320x180', '640x360'], probe.stdout + probe.stderr);
+    for (const [rid, want] of [
+      ['h', '1280,720'],
+      ['m', '640,360'],
+      ['l', '320,180'],
+    ] as const) {
+      const decoded = await run(
+        FFPROBE,
+        [
+          '-v',
+          'error',
+          '-select_streams',
+          'v:0',
+          '-count_frames',
+          '-read_intervals',
+          '%+2',
+          '-show_entries',
+          'stream=width,height,nb_read_frames',
+          '-of',
+          'csv=p=0',
+          server.url(`/cam~${rid}/index.m3u8`),
+        ],
+        90_000,
+      );
+      const [w, h, frames] = (decoded.stdout.trim().split('\n')[0] ?? '').split(',');
+      assert.equal(`${w},${h}`, want, decoded.stdout + decoded.stderr);
+      assert.ok(Number(frames) >= 20, `layer ${rid}: ${frames} frames decoded; ${decoded.stderr}`);
+    }
+  });
+});
