@@ -112,7 +112,8 @@ describe('simulcast WHIP', { skip }, () => {
       );
       const [w, h, frames] = (decoded.stdout.trim().split('\n')[0] ?? '').split(',');
       assert.equal(`${w},${h}`, want, decoded.stdout + decoded.stderr);
-      assert.ok(Number(frames) >= 20, `layer ${rid}: ${frames} frames decoded; ${decoded.stderr}`);
+      // (how many depends on how fast a loaded machine lets Chromium encode: only that they decode)
+      assert.ok(Number(frames) >= 5, `layer ${rid}: ${frames} frames decoded; ${decoded.stderr}`);
     }
   });
 });
