@@ -43,7 +43,7 @@ export class Cluster {
   readonly relays: Relays;
   readonly node: NodeRecord;
   private readonly feeds: FeedManager;
-  /** The 'tracks' listeners of the feeds published here, removed when their publisher leaves. */
+  /** The 'tracks' and 'frame' listeners of the feeds published here, removed when their publisher leaves. */
   private readonly watched = new Map<Feed, () => void>();
   private readonly offs: (() => void)[] = [];
 
@@ -124,7 +124,15 @@ export class Cluster {
         startedAt: info.startedAt.toISOString(),
       });
     this.watched.get(feed)?.();
-    this.watched.set(feed, feed.on('tracks', register));
+    const offTracks = feed.on('tracks', register);
+    // The newest frame's DTS and wall time, sent with the heartbeat: relays measure their delay against it.
+    const offFrames = feed.on('frame', (frame) =>
+      this.registry.updateClock(feed.key, { dts90k: frame.dts90k, atMs: Date.now() }),
+    );
+    this.watched.set(feed, () => {
+      offTracks();
+      offFrames();
+    });
     register();
   }
 

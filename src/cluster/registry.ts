@@ -41,6 +41,16 @@ export interface FeedRecord {
   readonly protocol: string;
   readonly tracks: readonly TrackSummary[];
   readonly startedAt: string;
+  /**
+   * When the origin's feed last wrote a frame (wall clock, ms) and that frame's DTS (90 kHz, the feed's
+   * timeline, which the relay's MPEG-TS carries): a relay measures the delay it adds from it.
+   */
+  readonly clock?: ClockSample;
+}
+
+export interface ClockSample {
+  readonly dts90k: number;
+  readonly atMs: number;
 }
 
 export interface RelayRecord {
@@ -79,6 +89,9 @@ export class ClusterRegistry extends TypedEmitter<RegistryEvents> {
   private readonly ownRelays = new Map<string, () => RelayRecord>();
   /** Every feed of the cluster by lowercased key, as last read. */
   private readonly mirror = new Map<string, FeedRecord>();
+  /** The nodes and relays of the cluster, as read at the last heartbeat (the status page reads them). */
+  private nodesSeen: NodeRecord[] = [];
+  private relaysSeen: RelayRecord[] = [];
   private heartbeat: NodeJS.Timeout | undefined;
   private up = false;
   /** Whether the loss of Redis has been logged (once per outage). */
@@ -148,12 +161,32 @@ export class ClusterRegistry extends TypedEmitter<RegistryEvents> {
     return [...this.mirror.values()];
   }
 
+  /** The nodes of the cluster, as read at the last heartbeat. */
+  nodes(): readonly NodeRecord[] {
+    return this.nodesSeen;
+  }
+
+  /** Every relay of the cluster, as read at the last heartbeat. */
+  relays(): readonly RelayRecord[] {
+    return this.relaysSeen;
+  }
+
   /** Registers a feed published on this node (again, when its tracks change). */
   registerFeed(record: Omit<FeedRecord, 'node' | 'url'>): void {
     const full: FeedRecord = { ...record, node: this.options.node.name, url: this.options.node.url };
     this.ownFeeds.set(record.feed.toLowerCase(), full);
     this.mirror.set(record.feed.toLowerCase(), full);
     detach(this.writeFeed(full, true), this.log, 'cluster: register feed');
+  }
+
+  /** The feed's newest frame (DTS and wall time), written with the next heartbeat. */
+  updateClock(feedKey: string, clock: ClockSample): void {
+    const key = feedKey.toLowerCase();
+    const record = this.ownFeeds.get(key);
+    if (record === undefined) return;
+    const next = { ...record, clock };
+    this.ownFeeds.set(key, next);
+    this.mirror.set(key, next);
   }
 
   /** The feed's publisher on this node left: its registration goes, unless another node took it over. */
@@ -241,6 +274,8 @@ export class ClusterRegistry extends TypedEmitter<RegistryEvents> {
       for (const record of this.ownFeeds.values()) await this.writeFeed(record, true);
       for (const [key, read] of this.ownRelays) await this.writeRelay(key, read());
       await this.readMirror();
+      this.nodesSeen = await this.readAll<NodeRecord>(NODE_PREFIX);
+      this.relaysSeen = await this.readAll<RelayRecord>(RELAY_PREFIX);
     } catch (err) {
       this.log.warn('cluster: registering in Redis failed', { err });
       return;
@@ -260,6 +295,8 @@ export class ClusterRegistry extends TypedEmitter<RegistryEvents> {
       for (const record of this.ownFeeds.values()) await this.writeFeed(record, false);
       for (const [key, read] of this.ownRelays) await this.writeRelay(key, read());
       await this.readMirror();
+      this.nodesSeen = await this.readAll<NodeRecord>(NODE_PREFIX);
+      this.relaysSeen = await this.readAll<RelayRecord>(RELAY_PREFIX);
     } catch {
       // 'close' reports the outage; a slow answer is retried at the next beat.
     }

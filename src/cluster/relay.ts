@@ -109,11 +109,17 @@ export class Relay {
     this.connect();
   }
 
-  /** The origin says when it wrote a frame (a registry sample): the delay of this hop is measured from it. */
-  measureDelay(frame: Frame, originSample: { dts90k: number; atMs: number } | undefined, nowMs: number): void {
-    if (originSample === undefined) return;
-    const sentAt = originSample.atMs + (frame.dts90k - originSample.dts90k) / 90;
-    this.delayMs = Math.max(0, Math.round(nowMs - sentAt));
+  /**
+   * The delay this hop adds, from the origin's clock sample (registry): when the origin's feed wrote DTS D at
+   * wall time W, a frame of DTS d left it at W + (d − D)/90 ms. Smoothed over the frames; needs the nodes'
+   * clocks in step (NTP). The first seconds of a pull (the origin's backlog) count as 0.
+   */
+  private measureDelay(frame: Frame, nowMs: number): void {
+    const clock = this.origin()?.clock;
+    if (clock === undefined) return;
+    const sentAt = clock.atMs + (frame.dts90k - clock.dts90k) / 90;
+    const sample = Math.max(0, nowMs - sentAt);
+    this.delayMs = this.delayMs === undefined ? sample : 0.8 * this.delayMs + 0.2 * sample;
   }
 
   status(): RelayStatus {
@@ -134,7 +140,7 @@ export class Relay {
       bytes: this.bytes,
       frames: this.frames,
       reconnects: Math.max(0, this.connections - 1),
-      delayMs: this.delayMs,
+      delayMs: this.delayMs !== undefined ? Math.round(this.delayMs * 10) / 10 : undefined,
     };
   }
 
@@ -201,6 +207,7 @@ export class Relay {
         onTracks: (tracks) => session.setTracks(tracks),
         onFrame: (frame) => {
           this.frames++;
+          this.measureDelay(frame, Date.now());
           session.write(frame);
         },
         onWarning: (message) => this.log.debug('relay input', { warning: message }),

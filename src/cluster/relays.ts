@@ -6,8 +6,17 @@ import type { Logger } from '../observability/logger.js';
 import type { ClusterRegistry } from './registry.js';
 import { Relay, type RelaySettings, type RelayStatus } from './relay.js';
 
+/** A feed's relay figures since this node started, ended relays included (metrics' counters). */
+export interface RelayTotals {
+  readonly feed: string;
+  readonly bytes: number;
+  readonly reconnects: number;
+}
+
 export class Relays {
   private readonly relays = new Map<string, Relay>();
+  /** What the relays that ended had counted, per feed. */
+  private readonly ended = new Map<string, { feed: string; bytes: number; reconnects: number }>();
   private readonly registry: ClusterRegistry;
   private readonly feeds: FeedManager;
   private readonly settings: RelaySettings;
@@ -58,6 +67,16 @@ export class Relays {
       };
     });
     return relay.acquire();
+  }
+
+  totals(): RelayTotals[] {
+    const totals = new Map([...this.ended].map(([key, t]) => [key, { ...t }]));
+    for (const [key, relay] of this.relays) {
+      const s = relay.status();
+      const t = totals.get(key) ?? { feed: s.feed, bytes: 0, reconnects: 0 };
+      totals.set(key, { feed: s.feed, bytes: t.bytes + s.bytes, reconnects: t.reconnects + s.reconnects });
+    }
+    return [...totals.values()];
   }
 
   status(): RelayStatus[] {

@@ -332,6 +332,39 @@ export async function createMetricsRegistry(ctx: ControlContext, extras: Metrics
     ['feed'],
     perRecording((s) => s.retentionDeletedBytes),
   );
+  const cluster = ctx.cluster;
+  if (cluster !== undefined) {
+    metric('gauge', 'feedcast_cluster_redis_up', '1 while the cluster registry (ClusterRedis) answers, else 0.', [], () => [
+      [{}, cluster.registry.connected ? 1 : 0],
+    ]);
+    metric(
+      'counter',
+      'feedcast_cluster_redis_outages_total',
+      'Times the connection to the cluster registry was lost (the node then serves its own feeds only).',
+      [],
+      () => [[{}, cluster.registry.outages]],
+    );
+    metric('counter', 'feedcast_relay_bytes_total', 'Bytes this node relayed from other nodes, per feed.', ['feed'], () =>
+      cluster.relays.totals().map((t): Sample => [{ feed: t.feed }, t.bytes]),
+    );
+    metric(
+      'counter',
+      'feedcast_relay_reconnects_total',
+      'Relay connections made again to an origin (it restarted, moved, or the network failed), per feed.',
+      ['feed'],
+      () => cluster.relays.totals().map((t): Sample => [{ feed: t.feed }, t.reconnects]),
+    );
+    metric(
+      'gauge',
+      'feedcast_relay_delay_seconds',
+      "Delay a running relay adds (origin feed to this node's feed), per feed and origin node.",
+      ['feed', 'from'],
+      () =>
+        cluster.relays
+          .status()
+          .flatMap((r): Sample[] => (r.delayMs !== undefined ? [[{ feed: r.feed, from: r.from ?? '' }, r.delayMs / 1000]] : [])),
+    );
+  }
   metric('gauge', 'feedcast_bandwidth_in_use_kbps', 'kbit/s promised to readers, counted against MaxBandwidth.', [], () => [
     [{}, ctx.access.bandwidthInUseKbps],
   ]);

@@ -98,7 +98,7 @@ export function renderStatusPage(ctx: ControlContext): string {
           ? ''
           : `<br>Recording (${r.format}): ${recordingState(r.state)}${r.currentPath !== null ? `, writing ${escapeHtml(r.currentPath)}` : ''}; ${formatBytes(r.bytesWritten)} written; ${r.files} file(s) held, ${formatBytes(r.bytesHeld)}; retention deleted ${r.retentionDeletedFiles} file(s), ${formatBytes(r.retentionDeletedBytes)}; ${r.writeErrors > 0 ? `<span class="warn">${r.writeErrors} write error(s)</span>` : '0 write errors'}${r.framesDropped > 0 ? `, <span class="warn">${r.framesDropped} frames not recorded</span>` : ''}${r.lastError !== null ? `, <span class="warn">last error: ${escapeHtml(r.lastError)}</span>` : ''}. <a href="${escapeHtml(hrefPath(`recordings/${feed.key}`))}">Recordings</a>.`;
       return `<h2>Feed ${escapeHtml(feed.key)}</h2>
-<p>Publisher: ${publisher}. Input ${view.inputKbps} kbit/s; keyframe interval ${gop}; ${formatBytes(view.bytesIn)} in ${view.framesIn} frames (${view.keyframesIn} keyframes) from ${view.publishers} publisher session(s). Readers: ${view.readers}.
+<p>${clusterLine(ctx, feed.key)}Publisher: ${publisher}. Input ${view.inputKbps} kbit/s; keyframe interval ${gop}; ${formatBytes(view.bytesIn)} in ${view.framesIn} frames (${view.keyframesIn} keyframes) from ${view.publishers} publisher session(s). Readers: ${view.readers}.
 Timestamp repairs: ${view.timestampRepairs.nonMonotonic} non-monotonic, ${view.timestampRepairs.jumps} jumps; frames skipped before a keyframe: ${view.framesSkippedBeforeKeyframe}.${fileLine}${recordLine}</p>
 ${table(['Track', 'Type', 'kbit/s', 'Codec', 'Parameters'], trackRows, 'no tracks yet: nothing published')}`;
     })
@@ -140,9 +140,55 @@ ${feedSections}
 ${table(['Output', 'Content type', 'Readers', 'Bytes served', 'Chunks dropped', 'Skips to keyframe', 'Tracks'], outputRows, 'none: no reader right now')}
 <h2>Transcoders and sources (ffmpeg)</h2>
 ${table(['Name', 'Feed', 'Kind', 'State', 'Restarts', 'Readers', 'Last error or stderr'], childRows, 'none running')}
-<h2>Connection status</h2>
+${clusterSection(ctx)}<h2>Connection status</h2>
 <p>Number of connections: ${conns.length} / ${ctx.config.maxClients}. Bandwidth in use: ${Math.round(ctx.access.bandwidthInUseKbps)}k / ${ctx.config.maxBandwidthKbps}k. Refused (server full): ${ctx.counters.refusedConnections}.</p>
 ${table(['#', 'File', 'IP', 'Proto', 'State', 'Time', 'Target kbit/s', 'Actual kbit/s', 'Bytes transferred', 'Dropped'], connRows, 'none')}
 ${srtRows.length > 0 ? `<h2>SRT connections</h2>\n${table(['File', 'IP', 'Packets lost', 'Retransmitted', 'Dropped (too late)', 'RTT ms', 'Encrypted'], srtRows, 'none')}\n` : ''}<p class="muted">Generated at ${escapeHtml(new Date(now).toString())}</p>`;
   return htmlPage('Feedcast status', body, { refreshSeconds: 10 });
+}
+
+/** In a cluster: where the feed comes from (this node, or relayed from its origin) and which nodes relay it. */
+function clusterLine(ctx: ControlContext, feedKey: string): string {
+  const cluster = ctx.cluster;
+  if (cluster === undefined) return '';
+  const key = feedKey.toLowerCase();
+  const relay = cluster.relays.status().find((r) => r.feed.toLowerCase() === key);
+  const record = cluster.registry.feeds().find((f) => f.feed.toLowerCase() === key);
+  const relayedBy = cluster.registry
+    .relays()
+    .filter((r) => r.feed.toLowerCase() === key && r.from === cluster.node.name)
+    .map((r) => `${escapeHtml(r.node)}${r.delayMs !== undefined && r.delayMs !== null ? ` (+${Math.round(r.delayMs)} ms)` : ''}`);
+  let origin: string;
+  if (relay !== undefined) {
+    origin = `Origin: node ${escapeHtml(relay.from ?? '?')} (${escapeHtml(relay.url ?? '?')}), relayed here: ${escapeHtml(relay.state)}, ${relay.readers} reader(s), ${formatBytes(relay.bytes)}, ${relay.reconnects} reconnect(s)${relay.delayMs !== undefined ? `, +${Math.round(relay.delayMs)} ms` : ''}.`;
+  } else if (record !== undefined) {
+    origin = `Origin: node ${escapeHtml(record.node)}${record.node === cluster.node.name ? ' (this node)' : ''}.`;
+  } else {
+    origin = 'Origin: not published in the cluster.';
+  }
+  return `${origin} Relayed by: ${relayedBy.length > 0 ? relayedBy.join(', ') : 'no other node'}.<br>\n`;
+}
+
+/** In a cluster: this node, the registry's state, the nodes and every relay. */
+function clusterSection(ctx: ControlContext): string {
+  const cluster = ctx.cluster;
+  if (cluster === undefined) return '';
+  const up = cluster.registry.connected;
+  const nodeRows = cluster.registry
+    .nodes()
+    .map(
+      (n) =>
+        `<tr><td>${escapeHtml(n.name)}${n.name === cluster.node.name ? ' (this node)' : ''}</td><td>${escapeHtml(n.url)}</td><td>${escapeHtml(n.startedAt)}</td></tr>`,
+    );
+  const relayRows = cluster.registry
+    .relays()
+    .map(
+      (r) =>
+        `<tr><td>${escapeHtml(r.feed)}</td><td>${escapeHtml(r.from)}</td><td>${escapeHtml(r.node)}</td><td>${formatBytes(r.bytes)}</td><td>${r.reconnects}</td><td>${r.delayMs !== undefined && r.delayMs !== null ? Math.round(r.delayMs) : '-'}</td></tr>`,
+    );
+  return `<h2>Cluster</h2>
+<p>This node: ${escapeHtml(cluster.node.name)} (${escapeHtml(cluster.node.url)}). Registry (Redis): ${up ? '<span class="ok">up</span>' : '<span class="warn">unreachable: serving this node\'s own feeds only</span>'}; lost ${cluster.registry.outages} time(s).</p>
+${table(['Node', 'URL', 'Started'], nodeRows, 'none seen yet')}
+${table(['Feed', 'From (origin)', 'To (relaying node)', 'Bytes', 'Reconnects', 'Delay ms'], relayRows, 'no relays')}
+`;
 }

@@ -26,7 +26,24 @@ interface ClusterView {
   nodes: { name: string; url: string }[];
   feeds: { feed: string; node: string; tracks: { codec: string }[] }[];
   relays: { feed: string; node: string; from: string; bytes: number }[];
-  localRelays: { feed: string; from: string; state: string; readers: number; bytes: number }[];
+  localRelays: { feed: string; from: string; state: string; readers: number; bytes: number; delayMs?: number }[];
+}
+
+/** The samples of one metric of `node`'s /metrics, by their label text. */
+async function metricOf(node: Node, name: string): Promise<Map<string, number>> {
+  const res = await fetch(`${node.url}/metrics`);
+  const text = await res.text();
+  const samples = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    const m = new RegExp(`^${name}(\\{[^}]*\\})? (\\S+)$`).exec(line);
+    if (m !== null) samples.set(m[1] ?? '', Number(m[2]));
+  }
+  return samples;
+}
+
+async function pageOf(node: Node, path: string): Promise<string> {
+  const res = await fetch(`${node.url}${path}`);
+  return res.text();
 }
 
 interface ConnectionView {
@@ -167,9 +184,23 @@ describe('cluster (ClusterRedis): membership and on-demand relays between nodes'
     const relay = edgeView.localRelays.find((r) => r.feed === 'cam1');
     assert.equal(relay?.from, 'origin');
     assert.ok((relay?.bytes ?? 0) > 0, 'the relay counts its bytes');
-    assert.ok(
-      (await clusterOf(origin)).relays.some((r) => r.feed === 'cam1' && r.node === 'edge' && r.from === 'origin'),
-      'the relay is listed in the registry',
+    assert.ok(relay?.delayMs !== undefined && relay.delayMs >= 0, `the relay measures its delay: ${JSON.stringify(relay)}`);
+    t.diagnostic(`delay added by the relay hop (smoothed, loaded machine): ${relay.delayMs} ms`);
+    await waitFor(
+      'the relay listed in the registry (next heartbeat)',
+      async () => (await clusterOf(origin)).relays.some((r) => r.feed === 'cam1' && r.node === 'edge' && r.from === 'origin'),
+      30_000,
+    );
+    // Visibility: metrics and the status pages of both ends.
+    assert.ok((await metricOf(edge, 'feedcast_relay_bytes_total')).get('{feed="cam1"}')! > 0, 'feedcast_relay_bytes_total');
+    assert.equal((await metricOf(edge, 'feedcast_relay_reconnects_total')).get('{feed="cam1"}'), 0);
+    assert.ok((await metricOf(edge, 'feedcast_relay_delay_seconds')).has('{feed="cam1",from="origin"}'), 'relay delay gauge');
+    assert.equal((await metricOf(edge, 'feedcast_cluster_redis_up')).get(''), 1);
+    assert.match(await pageOf(edge, '/stat.html'), /Origin: node origin \(http:\/\/127\.0\.0\.2:\d+\), relayed here: relaying/);
+    await waitFor(
+      'the origin status page to list the relay',
+      async () => /Relayed by: edge/.test(await pageOf(origin, '/stat.html')),
+      30_000,
     );
 
     // No reader left: the edge stops pulling after RelayIdleTimeout (1 s).
@@ -197,6 +228,9 @@ describe('cluster (ClusterRedis): membership and on-demand relays between nodes'
       30_000,
     );
     assert.equal((await clusterOf(a)).redis, 'down');
+    assert.equal((await metricOf(a, 'feedcast_cluster_redis_up')).get(''), 0);
+    assert.equal((await metricOf(a, 'feedcast_cluster_redis_outages_total')).get(''), 1);
+    assert.match(await pageOf(a, '/stat.html'), /Registry \(Redis\): <span class="warn">unreachable/);
     const local = await decodeFrames(`${a.url}/cam1.ts`, 2, 60_000);
     assert.ok(local.videoFrames >= 25, `the origin still serves its own feed (${local.videoFrames} frames)`);
 
