@@ -294,7 +294,8 @@ export class TimeShiftSource {
   }
 }
 
-function sameTracks(a: readonly Track[], b: readonly Track[]): boolean {
+/** Same tracks, same ids, same configs, in the same order. */
+export function sameTracks(a: readonly Track[], b: readonly Track[]): boolean {
   return (
     a.length === b.length &&
     a.every((t, i) => {

@@ -27,6 +27,7 @@ import {
 import { HlsOutputs, type SegmenterFactory } from './hls-outputs.js';
 import { DEFAULT_SEGMENTER_OPTIONS, RenditionTimeline, Segmenter, type SegmenterOptions } from './segmenter.js';
 import type { HlsContainer } from './packager.js';
+import { HlsVod } from './vod.js';
 import { liveEdgeOf, renderMultivariantPlaylist, type RenditionReport, type VariantStreamInfo } from './playlist.js';
 import type { Rendition, TranscoderManager } from '../../transcode/transcoder-manager.js';
 import type { ServerConfig } from '../../config/config.js';
@@ -110,7 +111,16 @@ interface MasterTarget {
   renditions: readonly { rendition: Rendition; stream: StreamConfig }[];
 }
 
-type HlsTarget = MediaTarget | MasterTarget;
+/** `/KEY/index.m3u8?start=T&end=T2` (file undefined) and `/KEY/vod/NAME`: a time range of what a feed holds (vod.ts). */
+interface VodTarget {
+  kind: 'vod';
+  feed: Feed;
+  auth: { feed: string; stream: undefined };
+  name: string;
+  file: string | undefined;
+}
+
+type HlsTarget = MediaTarget | MasterTarget | VodTarget;
 
 const RENDITION_PATH = /^r(\d{1,3})\/([^/]+)$/;
 
@@ -126,9 +136,11 @@ export class HlsRoute implements HttpRoute {
   private renditionsByFeed = new Map<string, MasterTarget['renditions']>();
   /** Admitted viewers by address, stream and credentials (viewerKey). */
   private readonly viewers = new Map<string, { touch(): void; end(): void }>();
+  private readonly vod: HlsVod;
 
   constructor(ctx: ProtocolContext, options: Partial<HlsRouteOptions> = {}) {
     this.ctx = ctx;
+    this.vod = new HlsVod(ctx);
     this.options = { ...DEFAULT_HLS_ROUTE_OPTIONS, ...options };
     this.outputs = new HlsOutputs(ctx.log, this.options.idleTimeoutMs);
   }
@@ -158,7 +170,7 @@ export class HlsRoute implements HttpRoute {
   }
 
   handle(req: IncomingMessage, res: ServerResponse, path: string, url: URL, conn: ConnectionInfo): boolean {
-    const target = this.target(path);
+    const target = this.vodTarget(path, url) ?? this.target(path);
     if (target === undefined) return false;
     conn.target = path;
     const method = req.method ?? 'GET';
@@ -188,7 +200,7 @@ export class HlsRoute implements HttpRoute {
     const serve = (): void => this.serve(req, res, path, url, conn, target, credentialQuery(request.credentials), request);
     // A viewer is admitted once per session (its first playlist or file request), not per request: the
     // session holds its reader slot and bandwidth until no request came for idleTimeoutMs.
-    const key = target.kind === 'media' ? viewerKey(request) : undefined;
+    const key = target.kind !== 'master' ? viewerKey(request) : undefined;
     const viewer = key !== undefined ? this.viewers.get(key) : undefined;
     if (key === undefined || viewer !== undefined) {
       void this.ctx.access
@@ -277,6 +289,10 @@ export class HlsRoute implements HttpRoute {
       done(this.serveMaster(req, res, conn, target, authQuery, request));
       return;
     }
+    if (target.kind === 'vod') {
+      done(this.serveVod(res, url, conn, target, authQuery));
+      return;
+    }
     if (target.file === undefined && target.outputKey === plainKey(target.feed.key, 'fmp4')) {
       const layers = this.ctx.feeds.layersOf(target.feed);
       if (layers.length > 0) {
@@ -337,6 +353,40 @@ export class HlsRoute implements HttpRoute {
       return;
     }
     done(serveFile(req, res, this.outputs.find(target.outputKey), file, conn));
+  }
+
+  private async serveVod(
+    res: ServerResponse,
+    url: URL,
+    conn: ConnectionInfo,
+    target: VodTarget,
+    authQuery: string,
+  ): Promise<void> {
+    conn.state = 'WAIT_FEED';
+    const answer =
+      target.file === undefined
+        ? await this.vod.playlist(target.feed, url, this.options.segmentTargetMs, authQuery)
+        : await this.vod.file(target.feed, target.file);
+    conn.state = 'SEND_DATA';
+    const body = typeof answer.body === 'string' ? answer.body : [answer.body];
+    sendHls(res, answer.status, body, answer.contentType, answer.cacheControl, conn, answer.headers ?? {});
+  }
+
+  /** A VOD playlist (`KEY/index.m3u8` with `start` or `end`) or one of its files (`KEY/vod/NAME`) of a feed. */
+  private vodTarget(path: string, url: URL): VodTarget | undefined {
+    const m = /^([^/]+)\/(index\.m3u8|vod\/([^/]+))$/.exec(path);
+    if (m === null) return undefined;
+    const isPlaylist = m[2] === 'index.m3u8';
+    if (isPlaylist && !url.searchParams.has('start') && !url.searchParams.has('end')) return undefined;
+    const feed = this.ctx.feeds.get(m[1] ?? '');
+    if (feed === undefined) return undefined;
+    return {
+      kind: 'vod',
+      feed,
+      auth: { feed: feed.key, stream: undefined },
+      name: `feed ${feed.key}`,
+      file: isPlaylist ? undefined : m[3],
+    };
   }
 
   private whyEmpty(target: MediaTarget, segmenter: Segmenter): { status: number; message: string } {
