@@ -245,7 +245,12 @@ describe('HLS VOD in Chromium', { skip: skipBrowser }, () => {
             timeout: 30_000,
           },
         );
-        const at = await page.evaluate<number>("document.querySelector('video').currentTime");
+        // Paused, the picture on screen is the one at currentTime.
+        const at = await page.evaluate<number>(
+          "(() => { const v = document.querySelector('video'); v.pause(); return v.currentTime; })()",
+        );
+        await page.waitForFunction("document.querySelector('video').paused");
+        assert.ok(at < 10, `${feed}: the seek to 7 s landed at ${at} s`);
         const shown = await page.evaluate<number | null>(readClockBarcode);
         assert.ok(shown !== null, 'the picture carries its clock');
         const wanted = firstWall + at * 1000;
@@ -253,6 +258,7 @@ describe('HLS VOD in Chromium', { skip: skipBrowser }, () => {
           Math.abs(shown - wanted) < GOP_MS,
           `${feed}: at ${at.toFixed(2)} s the picture is from ${shown - wanted} ms off the time asked`,
         );
+        await page.evaluate("void document.querySelector('video').play()");
         await page.waitForFunction(`document.querySelector('video').currentTime > ${at + 1}`, undefined, { timeout: 30_000 });
         assert.deepEqual(await page.evaluate<string[]>('window.hlsErrors'), []);
         assert.deepEqual(errors, []);
