@@ -1,7 +1,8 @@
 // FlvDemuxer on Enhanced RTMP input made from real encoded streams (libx265, libaom-av1,
 // libvpx-vp9 through ffmpeg, configs from ffmpeg's own hvcC/av1C/vpcC): every frame comes back
 // as encoded, with its track's config and picture size; Multitrack tracks become feed tracks;
-// ModEx TimestampOffsetNano moves the frame time.
+// ModEx TimestampOffsetNano moves the frame time. FlvMuxer writes H.265/AV1/VP9/Opus in the
+// Enhanced RTMP forms; what it writes demuxes back and decodes with ffmpeg.
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,7 +12,9 @@ import { encodeVideo, type EncodedStream } from '../../../test/helpers/encoded-s
 import { enhancedAudioTags, enhancedVideoTags, flv, type TagSpec } from '../../../test/helpers/flv-bytes.js';
 import { fixtureFrames } from '../../../test/helpers/fixture-frames.js';
 import { haveFfmpeg } from '../../../test/helpers/media-tools.js';
+import { decodeElementaryStream } from '../../../test/helpers/elementary-streams.js';
 import { FlvDemuxer } from './flv-demuxer.js';
+import { FlvMuxer } from './flv-muxer.js';
 
 interface Output {
   tracks: readonly Track[];
@@ -109,5 +112,66 @@ describe('FlvDemuxer: Enhanced RTMP', { skip: SKIP }, () => {
     );
     assert.equal(out.frames[0]?.dts90k, stream.frames[25]?.dts90k);
     assert.equal(out.tracks[0]?.width, 320);
+  });
+});
+
+describe('FlvMuxer: Enhanced RTMP', { skip: SKIP }, () => {
+  const opus = fixtureFrames('opus.ts');
+  const opusTrack = opus.tracks.find((t) => t.codec === 'opus');
+  const FFPROBE_NAME = { h265: 'hevc', av1: 'av1', vp9: 'vp9' } as const;
+
+  for (const codec of ['h265', 'av1', 'vp9'] as const) {
+    it(`${codec} + Opus: FourCC tags and onMetaData ids; demuxed back, the video decodes with ffmpeg frame for frame`, async () => {
+      const stream = encodeVideo(codec, 30);
+      assert.ok(opusTrack);
+      const audio = { ...opusTrack, id: 1 };
+      const muxer = new FlvMuxer([stream.track, audio]);
+      const audioFrames = opus.frames
+        .filter((f) => f.trackId === opusTrack.id)
+        .slice(0, 50)
+        .map((f, i) => ({ ...f, trackId: 1, dts90k: i * 1800, pts90k: i * 1800 }));
+      const frames = [...stream.frames, ...audioFrames].sort((a, b) => a.dts90k - b.dts90k);
+      const header = muxer.header();
+      const fourCc = { h265: 'hvc1', av1: 'av01', vp9: 'vp09' }[codec];
+      // The video sequence start: 1|001|0000 (key, SequenceStart), the FourCC, the config record.
+      const seq = Buffer.concat([Buffer.from([0x90]), Buffer.from(fourCc, 'latin1'), stream.track.config ?? Buffer.alloc(0)]);
+      assert.ok(header.includes(seq), 'video SequenceStart with the FourCC and config');
+      // Opus: 1001|0000 (ExHeader, SequenceStart), 'Opus', an OpusHead.
+      assert.ok(header.includes(Buffer.from('90 4f707573 4f70757348656164'.replace(/ /g, ''), 'hex')), 'Opus SequenceStart');
+      const back = demux(Buffer.concat([header, ...frames.map((f) => muxer.mux(f))]));
+      assert.deepStrictEqual(back.warnings, []);
+      assert.deepStrictEqual(
+        back.tracks.map((t) => [t.codec, t.config]),
+        [
+          [codec, stream.track.config],
+          ['opus', back.tracks[1]?.config],
+        ],
+      );
+      const video = back.frames.filter((f) => f.trackId === 0);
+      assert.deepStrictEqual(video, stream.frames);
+      assert.equal(back.frames.filter((f) => f.trackId === 1).length, 50);
+      const decoded = await decodeElementaryStream(stream.track, video);
+      assert.deepStrictEqual(
+        [decoded.codec, decoded.width, decoded.height, decoded.decodedFrames],
+        [FFPROBE_NAME[codec], 320, 240, 30],
+        decoded.errors,
+      );
+    });
+  }
+
+  it('onMetaData names the codecs by FourCC', () => {
+    const stream = {
+      id: 0,
+      kind: 'video',
+      codec: 'av1',
+      config: Buffer.from('81000c00', 'hex'),
+      width: 320,
+      height: 240,
+    } as const;
+    const demuxer = new FlvDemuxer({ onTracks: () => undefined, onFrame: () => undefined });
+    demuxer.push(new FlvMuxer([stream, { id: 1, kind: 'audio', codec: 'opus', sampleRate: 48000, channels: 2 }]).header());
+    const meta = demuxer.metadata;
+    assert.equal(meta?.['videocodecid'], 0x61763031);
+    assert.equal(meta?.['audiocodecid'], 0x4f707573);
   });
 });

@@ -157,13 +157,14 @@ describe('FlvMuxer', () => {
     const tracks: Track[] = [
       { id: 0, kind: 'video', codec: 'mpeg2video', width: 320, height: 240 },
       { id: 1, kind: 'audio', codec: 'aac', config: hex('1210'), sampleRate: 44100, channels: 2 },
-      { id: 2, kind: 'audio', codec: 'opus', sampleRate: 48000, channels: 2 },
+      { id: 2, kind: 'audio', codec: 'ac3', sampleRate: 48000, channels: 2 },
     ];
     assert.deepStrictEqual(
       tracks.map((t) => FlvMuxer.canCarry(t)),
       [false, true, false],
     );
-    assert.ok(FlvMuxer.canCarry({ id: 0, kind: 'video', codec: 'h265' }));
+    for (const codec of ['h265', 'av1', 'vp9'] as const) assert.ok(FlvMuxer.canCarry({ id: 0, kind: 'video', codec }));
+    assert.ok(FlvMuxer.canCarry({ id: 0, kind: 'audio', codec: 'opus' }));
     assert.ok(FlvMuxer.canCarry({ id: 0, kind: 'audio', codec: 'mp3' }));
     assert.ok(!FlvMuxer.canCarry({ id: 0, kind: 'audio', codec: 'mp2' }));
     const muxer = new FlvMuxer(tracks);

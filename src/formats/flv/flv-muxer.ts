@@ -1,6 +1,7 @@
-// FLV muxer for HTTP-FLV and FLV files (Adobe FLV spec v10.1 Annex E): header + onMetaData +
-// sequence headers, then one tag per frame. H.264/AAC/MP3 use the legacy tag headers (E.4.2,
-// E.4.3), H.265 the Enhanced RTMP v1 ExVideoTagHeader ('hvc1').
+// FLV muxer for HTTP-FLV, RTMP play and FLV files (Adobe FLV spec v10.1 Annex E): header +
+// onMetaData + sequence headers, then one tag per frame. H.264/AAC/MP3 use the legacy tag headers
+// (E.4.2, E.4.3); H.265, AV1 and VP9 the Enhanced RTMP ExVideoTagHeader ('hvc1', 'av01', 'vp09'),
+// Opus the Enhanced RTMP v2 ExAudioTagHeader ('Opus'), with FourCC codec ids in onMetaData.
 
 import { ByteWriter } from '../bytes/byte-writer.js';
 import { FrameTooLargeError } from '../../errors.js';
@@ -9,12 +10,14 @@ import type { StreamMuxer } from '../../media/demuxer.js';
 import { ms90kToMs } from '../../media/timebase.js';
 import type { Track } from '../../media/track.js';
 import { amf0EcmaArray, type Amf0Object } from '../amf/amf0.js';
+import { vpccOf } from '../vp9/vpcc.js';
 import {
   FLV_HEADER_BYTES,
   FLV_PREVIOUS_TAG_SIZE_BYTES,
   FLV_TAG_HEADER_BYTES,
   FlvAacPacketType,
   FlvAvcPacketType,
+  FlvExAudioPacketType,
   FlvExVideoPacketType,
   FlvFrameType,
   FlvSoundFormat,
@@ -41,8 +44,19 @@ export interface FlvMuxerOptions {
 const EMPTY = Buffer.alloc(0);
 /** DataSize is a u24. */
 const FLV_MAX_DATA_SIZE = 0xff_ffff;
-/** The onMetaData videocodecid of Enhanced RTMP HEVC: the FourCC 'hvc1' as a number. */
-const HVC1_CODEC_ID = 0x68766331;
+/** The Enhanced RTMP FourCC of each codec FLV carries in the enhanced form. */
+const VIDEO_FOURCC = { h265: 'hvc1', av1: 'av01', vp9: 'vp09' } as const;
+type EnhancedVideoCodec = keyof typeof VIDEO_FOURCC;
+const OPUS_FOURCC = 'Opus';
+
+function enhancedVideoFourCc(track: Track): string | undefined {
+  return track.codec in VIDEO_FOURCC ? VIDEO_FOURCC[track.codec as EnhancedVideoCodec] : undefined;
+}
+
+/** onMetaData's videocodecid/audiocodecid of an Enhanced RTMP codec: its FourCC as a number. */
+function fourCcNumber(fourCc: string): number {
+  return Buffer.from(fourCc, 'latin1').readUInt32BE(0);
+}
 
 /** A tag body: video, audio or script data, with its FLV tag type. */
 type TagBody =
@@ -62,13 +76,19 @@ export class FlvMuxer implements StreamMuxer {
     [this.video, this.audio] = pickTracks(tracks);
   }
 
-  /** Whether FLV can carry this track (H.264, H.265, AAC, MP3). Others are left out by mux(). */
+  /** Whether FLV can carry this track (H.264, H.265, AV1, VP9, AAC, MP3, Opus). Others are left out by mux(). */
   carries(track: Track): boolean {
     return FlvMuxer.canCarry(track);
   }
 
   static canCarry(track: Track): boolean {
-    return track.codec === 'h264' || track.codec === 'h265' || track.codec === 'aac' || track.codec === 'mp3';
+    return (
+      track.codec === 'h264' ||
+      enhancedVideoFourCc(track) !== undefined ||
+      track.codec === 'aac' ||
+      track.codec === 'mp3' ||
+      track.codec === 'opus'
+    );
   }
 
   header(): Buffer {
@@ -118,13 +138,14 @@ export class FlvMuxer implements StreamMuxer {
     const compositionTimeMs = ms90kToMs(frame.pts90k - frame.dts90k);
     if (this.video !== undefined && frame.trackId === this.video.id) {
       const frameType = frame.keyframe ? FlvFrameType.key : FlvFrameType.inter;
+      const fourCc = enhancedVideoFourCc(this.video);
       const tag: FlvVideoTag =
-        this.video.codec === 'h265'
+        fourCc !== undefined
           ? {
               enhanced: true,
               frameType,
               packetType: FlvExVideoPacketType.codedFrames,
-              fourCc: 'hvc1',
+              fourCc,
               compositionTimeMs,
               data: frame.data,
             }
@@ -156,14 +177,16 @@ export class FlvMuxer implements StreamMuxer {
     if (video !== undefined) {
       if (video.width !== undefined) meta['width'] = video.width;
       if (video.height !== undefined) meta['height'] = video.height;
-      meta['videocodecid'] = video.codec === 'h265' ? HVC1_CODEC_ID : FlvVideoCodecId.avc;
+      const fourCc = enhancedVideoFourCc(video);
+      meta['videocodecid'] = fourCc !== undefined ? fourCcNumber(fourCc) : FlvVideoCodecId.avc;
     }
     const audio = this.audio;
     if (audio !== undefined) {
       if (audio.sampleRate !== undefined) meta['audiosamplerate'] = audio.sampleRate;
       meta['audiosamplesize'] = 16;
       meta['stereo'] = audio.channels !== 1;
-      meta['audiocodecid'] = audio.codec === 'aac' ? FlvSoundFormat.aac : FlvSoundFormat.mp3;
+      meta['audiocodecid'] =
+        audio.codec === 'opus' ? fourCcNumber(OPUS_FOURCC) : audio.codec === 'aac' ? FlvSoundFormat.aac : FlvSoundFormat.mp3;
     }
     meta['encoder'] = 'Feedcast';
     for (const [key, value] of Object.entries(this.metadata)) meta[key] = value;
@@ -184,15 +207,18 @@ function configChanged(before: Track | undefined, after: Track): boolean {
 }
 
 function videoSequenceHeader(track: Track): FlvVideoTag | undefined {
-  if (track.config === undefined) return undefined;
-  if (track.codec === 'h265') {
+  const fourCc = enhancedVideoFourCc(track);
+  // VP9 from WebRTC has no vpcC: one is made for its size (the fMP4 muxer does the same).
+  const config = track.codec === 'vp9' ? vpccOf(track) : track.config;
+  if (config === undefined) return undefined;
+  if (fourCc !== undefined) {
     return {
       enhanced: true,
       frameType: FlvFrameType.key,
       packetType: FlvExVideoPacketType.sequenceStart,
-      fourCc: 'hvc1',
+      fourCc,
       compositionTimeMs: 0,
-      data: track.config,
+      data: config,
     };
   }
   return {
@@ -201,13 +227,28 @@ function videoSequenceHeader(track: Track): FlvVideoTag | undefined {
     codecId: FlvVideoCodecId.avc,
     avcPacketType: FlvAvcPacketType.sequenceHeader,
     compositionTimeMs: 0,
-    data: track.config,
+    data: config,
   };
 }
 
 function audioSequenceHeader(track: Track): FlvAudioTag | undefined {
+  if (track.codec === 'opus') return audioTag(track, FlvExAudioPacketType.sequenceStart, opusHeadOf(track));
   if (track.codec !== 'aac' || track.config === undefined) return undefined;
   return audioTag(track, FlvAacPacketType.sequenceHeader, track.config);
+}
+
+/**
+ * The track's OpusHead, or one for its channels (RFC 7845 5.1): 'OpusHead', version 1, channel
+ * count, pre-skip 0, input sample rate 48000 (LE), output gain 0, mapping family 0.
+ */
+function opusHeadOf(track: Track): Buffer {
+  if (track.config !== undefined && track.config.toString('latin1', 0, 8) === 'OpusHead') return track.config;
+  const head = Buffer.alloc(19);
+  head.write('OpusHead', 0, 'latin1');
+  head[8] = 1;
+  head[9] = track.channels ?? 2;
+  head.writeUInt32LE(48_000, 12);
+  return head;
 }
 
 /**
@@ -216,6 +257,8 @@ function audioSequenceHeader(track: Track): FlvAudioTag | undefined {
  * has the real one).
  */
 function audioTag(track: Track, aacPacketType: number, data: Buffer): FlvAudioTag {
+  // Opus: Enhanced RTMP v2 ExAudioTagHeader; its packet types use the same numbers as AAC's.
+  if (track.codec === 'opus') return { enhanced: true, packetType: aacPacketType, fourCc: OPUS_FOURCC, data };
   if (track.codec === 'aac') {
     return {
       enhanced: false,

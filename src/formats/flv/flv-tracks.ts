@@ -14,6 +14,7 @@ import { parseHvcc } from '../h265/hvcc.js';
 import { parseH265Sps } from '../h265/sps.js';
 import { parseMpegAudioHeader } from '../mpeg-audio/mpeg-audio-header.js';
 import { parseVp9FrameHeader } from '../rtp/vp9-rtp.js';
+import { isVpcc } from '../vp9/vpcc.js';
 import { FLV_SOUND_RATES, FlvSoundFormat, type FlvAudioTag } from './flv-tag.js';
 
 /** What a demuxer knows about one track: the Track, and the NAL unit length size of h264/h265. */
@@ -21,9 +22,6 @@ export interface FlvTrackState {
   track: Track;
   lengthSize: number;
 }
-
-/** VPCodecConfigurationRecord (vpcC, version 1) is 4 bytes of version/flags then 8 bytes at least. */
-const VPCC_MIN_BYTES = 12;
 
 /** H.264 or H.265 from its avcC/hvcC; the picture size from the first SPS when it parses. */
 export function nalVideoTrack(id: number, codec: 'h264' | 'h265', config: Buffer): FlvTrackState {
@@ -65,12 +63,9 @@ export function av1TrackFromFrame(id: number, frame: Buffer): FlvTrackState | un
 
 /** VP9 from its vpcC and its first key frame (the picture size is only in the frame header). */
 export function vp9Track(id: number, vpcc: Buffer, keyframe: Buffer): FlvTrackState {
-  if (vpcc.length < VPCC_MIN_BYTES || vpcc[0] !== 1) {
-    throw new MalformedInputError(
-      'vpcC',
-      0,
-      `${vpcc.length}-byte record of version ${vpcc[0] ?? 'none'} (want version 1, ${VPCC_MIN_BYTES}+ bytes)`,
-    );
+  if (!isVpcc(vpcc)) {
+    const detail = `${vpcc.byteLength}-byte record of version ${vpcc.at(0) ?? 'none'} (want version 1, 12+ bytes)`;
+    throw new MalformedInputError('vpcC', 0, detail);
   }
   const header = parseVp9FrameHeader(keyframe);
   if (!header.keyframe) throw new MalformedInputError('vp9', 0, 'the first frame after the sequence start is not a key frame');

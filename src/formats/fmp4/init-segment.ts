@@ -6,6 +6,7 @@
 import type { Track } from '../../media/track.js';
 import { parseAudioSpecificConfig } from '../aac/audio-specific-config.js';
 import type { ByteWriter } from '../bytes/byte-writer.js';
+import { vpccOf } from '../vp9/vpcc.js';
 import { box, containerBox, encodeBoxes, fullBox, UNITY_MATRIX, writeFourcc, type Box } from './box.js';
 
 /** A track as fMP4 carries it: the codecs with an MP4 sample entry here. */
@@ -36,11 +37,7 @@ export function fmp4TrackOf(track: Track): Fmp4Track | undefined {
       kind: 'video',
       codec: track.codec,
       timescale: 90_000,
-      // An E-RTMP publisher sends its vpcC (version 1); WebRTC gives none, so one is made up.
-      config:
-        track.config !== undefined && track.config.length >= 12 && track.config[0] === 1
-          ? track.config
-          : vpcc(vpLevel(width, height)),
+      config: vpccOf(track),
       width,
       height,
       sampleRate: 0,
@@ -155,34 +152,6 @@ export function smhdBox(): Box {
 export function dinfBox(): Box {
   const url = fullBox('url ', 0, 1, 0, () => undefined);
   return containerBox('dinf', [fullBox('dref', 0, 0, 4, (w) => w.u32(1), [url])]);
-}
-
-/**
- * The payload of a vpcC box (VP codec binding 2.3, version 1) for 8-bit 4:2:0 profile 0, what
- * browsers send over WebRTC (VP8 has no profile here; WHIP prefers VP9 profile 0):
- *   version(8) = 1, flags(24); profile(8), level(8), bitDepth(4), chromaSubsampling(3),
- *   videoFullRangeFlag(1), colourPrimaries(8), transferCharacteristics(8), matrixCoefficients(8)
- *   (2: unspecified), codecInitializationDataSize(16) = 0.
- */
-function vpcc(level: number): Buffer {
-  return Buffer.from([1, 0, 0, 0, 0, level, (8 << 4) | (0 << 1) | 0, 2, 2, 2, 0, 0]);
-}
-
-/** The VP9 level (Annex A: 10, 11, 20 ... as tens and units) whose picture size holds WxH. */
-export function vpLevel(width: number, height: number): number {
-  const samples = width * height;
-  const levels: [number, number][] = [
-    [36_864, 10],
-    [73_728, 11],
-    [122_880, 20],
-    [245_760, 21],
-    [552_960, 30],
-    [983_040, 31],
-    [2_228_224, 41],
-    [8_912_896, 52],
-    [35_651_584, 62],
-  ];
-  return levels.find(([max]) => samples <= max)?.[1] ?? 62;
 }
 
 const SAMPLE_ENTRY = { h264: 'avc1', h265: 'hvc1', av1: 'av01', vp8: 'vp08', vp9: 'vp09' } as const;
