@@ -2,7 +2,7 @@
 // refused with 406. Its video (RFC 7741, RFC 9628, the AOM AV1 RTP format) is now taken into the feed and passed
 // through to WHEP viewers: Chromium publishes its fake camera in that codec only and a second page
 // plays the feed, decoding every frame it receives. fMP4 HLS carries all three (ffmpeg decodes it; for
-// AV1 hls.js in Chromium plays it too), MPEG-TS carries AV1 (what it got, ffmpeg decodes).
+// AV1 hls.js in Chromium plays it too); MPEG-TS and RTSP carry AV1 (what they send, ffmpeg decodes).
 
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -11,10 +11,13 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { skipWithoutChromium } from '../helpers/browser.js';
 import { av1CodecString } from '../../src/formats/av1/av1c.js';
+import { Av1Depacketizer } from '../../src/formats/rtp/av1-rtp.js';
+import { parseRtpPacket } from '../../src/formats/rtp/rtp-packet.js';
 import type { Frame } from '../../src/media/frame.js';
 import { HlsRoute } from '../../src/protocols/hls/route.js';
 import { decodeFrames, FFPROBE, probePackets, run, skipWithoutFfmpeg } from '../helpers/media-tools.js';
 import { readLiveTs, type LiveTs } from '../helpers/live-ts.js';
+import { RawRtspClient, startRtsp } from '../helpers/rtsp-tools.js';
 import { waitFor } from '../helpers/test-server.js';
 import { WHEP_CLIENT, WHIP_CLIENT } from '../helpers/webrtc-browser.js';
 import { sharedWebRtcBrowser, webrtcServer } from '../helpers/webrtc-server.js';
@@ -25,6 +28,19 @@ interface WhepStats {
   framesDecoded: number;
   framesReceived: number;
   codec: string;
+}
+
+/** An RTSP client that depacketises the AV1 of interleaved channel 0, keeping the units from the first key frame. */
+class Av1RtspClient extends RawRtspClient {
+  readonly units: Buffer[] = [];
+  private readonly depacketizer = new Av1Depacketizer();
+
+  protected override onInterleaved(channel: number, data: Buffer): void {
+    if (channel !== 0) return;
+    for (const unit of this.depacketizer.push(parseRtpPacket(Buffer.from(data)))) {
+      if (this.units.length > 0 || unit.keyframe) this.units.push(unit.data);
+    }
+  }
 }
 
 describe('VP8, VP9 and AV1 over WebRTC', { skip }, () => {
@@ -152,6 +168,37 @@ describe('VP8, VP9 and AV1 over WebRTC', { skip }, () => {
           decoded.videoFrames,
           units.length,
           `${decoded.videoFrames} of the ${units.length} AV1 frames from /feed1.ts decoded`,
+        );
+
+        // RTSP sends it in the AOM AV1 RTP format (rtpmap AV1/90000, fmtp profile/level-idx/tier).
+        // ffmpeg 5.1 has no AV1 RTP depacketiser: Feedcast's depacketises an interleaved PLAY, ffmpeg decodes.
+        const { port, url } = await startRtsp(t, server);
+        const rtspClient = new Av1RtspClient(port);
+        t.after(() => rtspClient.close());
+        const described = await rtspClient.request('DESCRIBE', url('/feed1'), { Accept: 'application/sdp' });
+        assert.equal(described.status, 200, described.body);
+        const videoSection = described.body.slice(described.body.indexOf('m=video'));
+        assert.match(videoSection, /a=rtpmap:\d+ AV1\/90000/);
+        assert.match(videoSection, /a=fmtp:\d+ profile=0; level-idx=\d+; tier=0/);
+        const control = /a=control:(\S+)/.exec(videoSection)?.[1] ?? '';
+        const setup = await rtspClient.request('SETUP', `${url('/feed1')}/${control}`, {
+          Transport: 'RTP/AVP/TCP;unicast;interleaved=0-1',
+        });
+        assert.equal(setup.status, 200, setup.body);
+        const play = await rtspClient.request('PLAY', url('/feed1'), {
+          Session: setup.headers.get('session')?.split(';')[0] ?? '',
+        });
+        assert.equal(play.status, 200, play.body);
+        await waitFor('50 AV1 frames over RTSP from a key frame', () => rtspClient.units.length >= 50, 60_000);
+        const fromRtsp = rtspClient.units.slice();
+        const rtspFile = join(dir, 'from-rtsp.obu');
+        writeFileSync(rtspFile, Buffer.concat(fromRtsp.flatMap((u) => [td, u])));
+        const decodedRtsp = await decodeFrames(rtspFile, 3600);
+        assert.equal(decodedRtsp.errors, '', 'the AV1 from RTSP decodes without errors');
+        assert.equal(
+          decodedRtsp.videoFrames,
+          fromRtsp.length,
+          `${decodedRtsp.videoFrames} of ${fromRtsp.length} AV1 frames over RTSP decoded`,
         );
       } else {
         // MPEG-TS has no VP8 or VP9 mapping (no stream_type, no registered carriage): /feed1.ts serves what

@@ -10,7 +10,9 @@ import { H264Nal, H265Nal, h264NalType, h265NalType } from '../h264/nal.js';
 import { describeH264Profile, parseH264Sps } from '../h264/sps.js';
 import { buildHvcc, parseHvcc } from '../h265/hvcc.js';
 import { describeH265Profile, parseH265Sps } from '../h265/sps.js';
+import { parseAv1c } from '../av1/av1c.js';
 import { AacDepacketizer, AacPacketizer, OpusDepacketizer, OpusPacketizer } from './audio-rtp.js';
+import { Av1Depacketizer, Av1Packetizer } from './av1-rtp.js';
 import {
   MPA_PAYLOAD_TYPE,
   MPV_PAYLOAD_TYPE,
@@ -21,6 +23,8 @@ import {
 } from './mpeg-rtp.js';
 import { NalDepacketizer, NalPacketizer } from './nal-rtp.js';
 import type { RtpDepacketizer, RtpPacketizer } from './payload.js';
+import { Vp8Depacketizer, Vp8Packetizer } from './vp8-rtp.js';
+import { Vp9Depacketizer, Vp9Packetizer } from './vp9-rtp.js';
 
 /** An RTP payload format as the SDP describes it (a=rtpmap and a=fmtp). */
 export interface RtpFormat {
@@ -34,7 +38,19 @@ export interface RtpFormat {
 }
 
 /** Codecs Feedcast can send and receive over RTP. */
-export const RTP_CODECS: readonly Codec[] = ['h264', 'h265', 'aac', 'opus', 'mp3', 'mp2', 'mpeg1video', 'mpeg2video'];
+export const RTP_CODECS: readonly Codec[] = [
+  'h264',
+  'h265',
+  'vp8',
+  'vp9',
+  'av1',
+  'aac',
+  'opus',
+  'mp3',
+  'mp2',
+  'mpeg1video',
+  'mpeg2video',
+];
 
 export function canSendOverRtp(track: Track): boolean {
   if (!RTP_CODECS.includes(track.codec)) return false;
@@ -61,6 +77,22 @@ export function rtpFormatOf(track: Track, dynamicPayloadType: number): RtpFormat
       fmtp.set('sprop-sps', b64(hvcc.sps));
       if (hvcc.pps.length > 0) fmtp.set('sprop-pps', b64(hvcc.pps));
       return { payloadType: dynamicPayloadType, encoding: 'H265', clockRate: 90_000, channels: undefined, fmtp };
+    }
+    case 'vp8':
+      // RFC 7741 6.1: no required parameters.
+      return { payloadType: dynamicPayloadType, encoding: 'VP8', clockRate: 90_000, channels: undefined, fmtp };
+    case 'vp9':
+      // RFC 9628 6.1: profile-id is optional (0 when absent); the packetiser sends what it is given.
+      return { payloadType: dynamicPayloadType, encoding: 'VP9', clockRate: 90_000, channels: undefined, fmtp };
+    case 'av1': {
+      // AV1 RTP format 7.2.1: profile, level-idx and tier (all optional) from the sequence header.
+      if (track.config !== undefined) {
+        const c = parseAv1c(track.config);
+        fmtp.set('profile', String(c.profile));
+        fmtp.set('level-idx', String(c.level));
+        fmtp.set('tier', String(c.tier));
+      }
+      return { payloadType: dynamicPayloadType, encoding: 'AV1', clockRate: 90_000, channels: undefined, fmtp };
     }
     case 'aac': {
       const config = requireConfig(track);
@@ -101,6 +133,12 @@ export function createPacketizer(track: Track, format: RtpFormat): RtpPacketizer
     case 'h264':
     case 'h265':
       return new NalPacketizer(track, format.payloadType);
+    case 'vp8':
+      return new Vp8Packetizer(format.payloadType);
+    case 'vp9':
+      return new Vp9Packetizer(format.payloadType);
+    case 'av1':
+      return new Av1Packetizer(format.payloadType);
     case 'aac':
       return new AacPacketizer(format.clockRate, format.payloadType);
     case 'opus':
@@ -152,6 +190,18 @@ export function ingestFormatOf(format: RtpFormat): IngestFormat {
       pending: config === undefined,
       clockRate: 90_000,
       createDepacketizer: () => new NalDepacketizer('h265', config),
+    };
+  }
+  if (name === 'VP8' || name === 'VP9' || name === 'AV1') {
+    // No out-of-band config: the size (VP8, VP9: key frame headers) and the av1C (the sequence
+    // header) come from the first key frame.
+    const codec = name === 'VP8' ? 'vp8' : name === 'VP9' ? 'vp9' : 'av1';
+    return {
+      track: { kind: 'video', codec },
+      pending: true,
+      clockRate: 90_000,
+      createDepacketizer: () =>
+        codec === 'vp8' ? new Vp8Depacketizer() : codec === 'vp9' ? new Vp9Depacketizer() : new Av1Depacketizer(),
     };
   }
   if (name === 'MPEG4-GENERIC') {
@@ -208,7 +258,7 @@ export function ingestFormatOf(format: RtpFormat): IngestFormat {
     };
   }
   throw new UnsupportedError(
-    `rtp: payload format ${format.encoding || `type ${pt}`} is not supported (H264, H265, MPEG4-GENERIC AAC, opus, MPA, MPV are)`,
+    `rtp: payload format ${format.encoding || `type ${pt}`} is not supported (H264, H265, VP8, VP9, AV1, MPEG4-GENERIC AAC, opus, MPA, MPV are)`,
   );
 }
 

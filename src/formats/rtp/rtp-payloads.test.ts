@@ -12,6 +12,7 @@ import type { Track } from '../../media/track.js';
 import { H264Nal, h264NalType, H265Nal, h265NalType, splitLengthPrefixed } from '../h264/nal.js';
 import { TsDemuxer } from '../mpegts/ts-demuxer.js';
 import { AacDepacketizer, AacPacketizer, rtpTimestampOf } from './audio-rtp.js';
+import { av1FixtureFrames } from '../../../test/helpers/fixture-frames.js';
 import { createPacketizer, ingestFormatOf, rtpFormatOf } from './formats.js';
 import { MpaDepacketizer, MpvPacketizer } from './mpeg-rtp.js';
 import { NalDepacketizer, NalPacketizer } from './nal-rtp.js';
@@ -187,6 +188,33 @@ for (const [fixture, codec] of [
   });
 }
 
+test('av1: the SDP says profile, level-idx and tier; ingest learns the size and av1C from the key frame', () => {
+  const { track, frames } = av1FixtureFrames();
+  const format = rtpFormatOf(track, 97);
+  assert.equal(format.encoding, 'AV1');
+  assert.deepEqual(
+    [...format.fmtp],
+    [
+      ['profile', '0'],
+      ['level-idx', '0'],
+      ['tier', '0'],
+    ],
+  );
+  const ingest = ingestFormatOf(format);
+  assert.deepEqual([ingest.track.codec, ingest.pending], ['av1', true]);
+  const d = ingest.createDepacketizer();
+  const out = depacketize(d, toPackets(createPacketizer(track, format), frames));
+  assert.equal(out.length, frames.length);
+  for (const [i, f] of frames.entries()) assert.ok(out[i]!.data.equals(f.data), `frame ${i}`);
+  assert.deepEqual(d.takeSize?.(), { width: 160, height: 120 });
+  assert.ok(d.takeConfig?.()?.equals(track.config!));
+  for (const name of ['VP8', 'VP9'] as const) {
+    const vp = ingestFormatOf({ payloadType: 96, encoding: name, clockRate: 90_000, channels: undefined, fmtp: new Map() });
+    assert.deepEqual([vp.track.codec, vp.pending], [name.toLowerCase(), true]);
+    assert.equal(rtpFormatOf({ id: 0, kind: 'video', codec: vp.track.codec }, 96).encoding, name);
+  }
+});
+
 test('mpv: pictures bigger than a packet are cut at slices and fragmented, marker on the last', () => {
   const { tracks, frames } = demuxFixture('mpeg1-mp2.ts');
   const track = tracks.find((t) => t.codec === 'mpeg1video')!;
@@ -237,7 +265,7 @@ test('mpa: several frames in one packet, and a fragmented frame', () => {
 test('unsupported payload formats are refused with UnsupportedError', () => {
   const fmtp = new Map<string, string>();
   assert.throws(
-    () => ingestFormatOf({ payloadType: 96, encoding: 'VP8', clockRate: 90_000, channels: undefined, fmtp }),
+    () => ingestFormatOf({ payloadType: 96, encoding: 'H263-1998', clockRate: 90_000, channels: undefined, fmtp }),
     UnsupportedError,
   );
   assert.throws(

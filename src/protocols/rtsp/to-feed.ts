@@ -272,21 +272,34 @@ export class RecordSession implements RtspSession {
       return;
     }
     const config = track.depacketizer.takeConfig?.();
+    const size = track.depacketizer.takeSize?.();
     for (const unit of units) {
       const rtp = track.unwrap.unwrap(unit.timestamp);
       track.firstArrival ??= { rtp, localMs: now };
-      this.learn(track, unit, config);
+      this.learn(track, unit, config, size);
       this.hold({ track, rtp, data: unit.data, keyframe: unit.keyframe });
     }
     this.release(now);
   }
 
   /** Fills in what the SDP did not say from the first frames (ref: IngestFormat.pending). */
-  private learn(track: IngestTrack, unit: DepacketizedFrame, config: Buffer | undefined): void {
+  private learn(
+    track: IngestTrack,
+    unit: DepacketizedFrame,
+    config: Buffer | undefined,
+    size: { width: number; height: number } | undefined,
+  ): void {
     const before = track.track;
+    const codec = track.track.codec;
     try {
-      if (track.track.codec === 'h264' || track.track.codec === 'h265') {
-        if (config !== undefined) track.track = { ...track.track, ...videoFieldsOf(track.track.codec, config) };
+      if (codec === 'h264' || codec === 'h265') {
+        if (config !== undefined) track.track = { ...track.track, ...videoFieldsOf(codec, config) };
+      } else if (codec === 'vp8' || codec === 'vp9' || codec === 'av1') {
+        // Size from key frames (VP8, VP9) or the sequence header (AV1, with its av1C as config).
+        if (size !== undefined && (size.width !== track.track.width || size.height !== track.track.height)) {
+          track.track = { ...track.track, width: size.width, height: size.height };
+        }
+        if (config !== undefined) track.track = { ...track.track, config };
       } else if (track.track.codec === 'mp2' || track.track.codec === 'mp3') {
         if (!track.ready) {
           const h = parseMpegAudioHeader(unit.data);
@@ -308,8 +321,11 @@ export class RecordSession implements RtspSession {
       this.warn('cannot read codec details from a frame', { track: track.index, err: err.message });
       return;
     }
-    const video = track.track.codec === 'h264' || track.track.codec === 'h265';
-    const learnt = video ? track.track.config !== undefined : track.track !== before || track.ready;
+    let learnt: boolean;
+    if (codec === 'h264' || codec === 'h265') learnt = track.track.config !== undefined;
+    else if (codec === 'vp8' || codec === 'vp9') learnt = track.track.width !== undefined;
+    else if (codec === 'av1') learnt = track.track.width !== undefined && track.track.config !== undefined;
+    else learnt = track.track !== before || track.ready;
     if (learnt && !track.ready) track.ready = true;
     if (track.track !== before && this.announced) this.publisher?.setTracks(this.readyTracks());
   }
