@@ -206,9 +206,9 @@ describe('RTSP/RTP', { skip }, () => {
         'ANNOUNCE',
         url('/feed1'),
         { 'Content-Type': 'application/sdp' },
-        'v=0\r\nm=video 0 RTP/AVP 96\r\na=rtpmap:96 VP8/90000\r\n',
+        'v=0\r\nm=video 0 RTP/AVP 96\r\na=rtpmap:96 H263-1998/90000\r\n',
       ),
-      'only VP8 announced',
+      'only H.263 announced',
     );
     await expectStatus(
       400,
