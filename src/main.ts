@@ -13,6 +13,7 @@ import { runPublishCommand } from './publish/cli.js';
 import { startServer } from './server.js';
 import { VERSION } from './version.js';
 import { nativeFanoutStatus } from './streams/native-fanout.js';
+import { describeYoungGeneration } from './observability/young-generation.js';
 
 const HELP = `Feedcast: a live streaming media server (the successor of ffserver).
 
@@ -129,6 +130,7 @@ async function main(argv: readonly string[]): Promise<number> {
     index: `${base}/`,
     ...(demoFeeds.length > 0 ? { demo: `${base}/demo.flv` } : {}),
     fanoutWrites: nativeFanoutStatus,
+    youngGeneration: describeYoungGeneration(process.execArgv, process.env['NODE_OPTIONS']),
   });
 
   let stopping = false;
