@@ -42,7 +42,8 @@ export function launchWebRtcChromium(): Promise<Browser> {
 /**
  * In-page WHEP client: `whepPlay(url)` offers recvonly video+audio (all candidates gathered first),
  * posts the offer, applies the answer and plays into a <video>. Returns {status, location, text}.
- * `window.whep` keeps the peer connection and the video element.
+ * `window.whep` keeps the peer connection and the video element; `whepVideoSize()` says the size of
+ * the frames received now ('WxH', '' before the first).
  */
 export const WHEP_CLIENT = `
 window.whepPlay = async (url) => {
@@ -67,6 +68,13 @@ window.whepPlay = async (url) => {
   await pc.setRemoteDescription({ type: 'answer', sdp: text });
   window.whep = { pc, video: v, location: res.headers.get('Location') };
   return { status: res.status, location: res.headers.get('Location'), text };
+};
+window.whepVideoSize = async () => {
+  let size = '';
+  if (window.whep) (await window.whep.pc.getStats()).forEach((s) => {
+    if (s.type === 'inbound-rtp' && s.kind === 'video' && s.frameWidth) size = s.frameWidth + 'x' + s.frameHeight;
+  });
+  return size;
 };
 window.whepStats = async () => {
   const out = { framesDecoded: 0, framesReceived: 0, framesDropped: 0, framesPerSecond: 0, packetsLost: 0, nackCount: 0, pliCount: 0, codec: '', audioPackets: 0, state: window.whep ? window.whep.pc.connectionState : 'none' };

@@ -1,6 +1,8 @@
 // Simulcast WHIP (issue 22): a browser sending several encodings of one camera (rid h/m/l) was
 // taken as one stream. Each layer is now a feed of its own (FEED~h, FEED~m, FEED~l), the feed itself
 // carries the largest, and /FEED/index.m3u8 is a multivariant playlist with one rendition per layer.
+// A WHEP viewer of the feed gets one layer: the one it asks for, or the largest, moved down when it
+// reports sustained loss and back up after a clean spell.
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
@@ -8,7 +10,7 @@ import { skipWithoutChromium } from '../helpers/browser.js';
 import { HlsRoute } from '../../src/protocols/hls/route.js';
 import { FFPROBE, run, skipWithoutFfmpeg } from '../helpers/media-tools.js';
 import { waitFor } from '../helpers/test-server.js';
-import { SIMULCAST_WHIP_CLIENT } from '../helpers/webrtc-browser.js';
+import { SIMULCAST_WHIP_CLIENT, WHEP_CLIENT } from '../helpers/webrtc-browser.js';
 import { sharedWebRtcBrowser, webrtcServer } from '../helpers/webrtc-server.js';
 
 const skip = skipWithoutFfmpeg() || skipWithoutChromium();
@@ -115,5 +117,36 @@ describe('simulcast WHIP', { skip }, () => {
       // (how many depends on how fast a loaded machine lets Chromium encode: only that they decode)
       assert.ok(Number(frames) >= 5, `layer ${rid}: ${frames} frames decoded; ${decoded.stderr}`);
     }
+
+    // WHEP: ?layer=RID (or X-Feedcast-Layer) chooses the layer; without it the viewer gets the largest.
+    const viewer = await browser().newPage();
+    t.after(() => viewer.close());
+    await viewer.goto(server.url('/'));
+    await viewer.evaluate(WHEP_CLIENT);
+    for (const [query, want] of [
+      ['?layer=l', '320x180'],
+      ['?layer=M', '640x360'],
+      ['', '1280x720'],
+    ] as const) {
+      const whep = await viewer.evaluate<{ status: number; text: string; location: string }>(
+        `window.whepPlay(${JSON.stringify(server.url(`/cam/whep${query}`))})`,
+      );
+      assert.equal(whep.status, 201, whep.text);
+      await waitFor(
+        `WHEP${query} frames of ${want}`,
+        async () => (await viewer.evaluate<string>('window.whepVideoSize()')) === want,
+        30_000,
+      );
+      await viewer.evaluate(
+        `(async () => { await fetch(${JSON.stringify(server.url(whep.location))}, { method: 'DELETE' }); window.whep.pc.close(); })()`,
+      );
+    }
+    const unknown = await fetch(server.url('/cam/whep?layer=x'), {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/sdp' },
+      body: whip.offer.replace('a=sendonly', 'a=recvonly'),
+    });
+    assert.equal(unknown.status, 400);
+    assert.match(await unknown.text(), /No simulcast layer "x" in feed cam: it has h, m, l/);
   });
 });

@@ -5,7 +5,9 @@
 // A viewer follows the readers' slow-reader policy (streams/slow-reader.ts) over the bytes its
 // ICE-TCP connection has not sent: past the bound it skips frames and resumes at a keyframe, and
 // one still behind after ReaderMaxLag is closed with ClientTooSlowError. Over UDP nothing queues:
-// what the network cannot carry is lost, and the browser asks for a keyframe (PLI).
+// what the network cannot carry is lost, and the browser asks for a keyframe (PLI). The viewer of a
+// simulcast feed gets the video of one layer feed, moved to another at that layer's next keyframe
+// (asked of the publisher) when its receiver reports show sustained loss or a long clean spell.
 
 import { RtpHeader, RtpPacket, type RTCPeerConnection, type RTCRtpSender } from 'werift';
 import { randomInt } from 'node:crypto';
@@ -13,6 +15,7 @@ import type { ConnectionInfo } from '../../access/connections.js';
 import type { Logger } from '../../observability/logger.js';
 import { SlowReaderPolicy, type SlowReaderLimits } from '../../streams/slow-reader.js';
 import type { FeedRtpSource, SharedPacket } from './rtp-source.js';
+import { LayerChoice } from './layer-choice.js';
 
 /** A WHEP viewer's bound on unsent bytes is ReaderMaxQueue, at most this (the UDP mux drops past 1 MiB). */
 export const WHEP_MAX_BACKLOG_BYTES = 512 * 1024;
@@ -111,6 +114,17 @@ export interface WhepViewerOptions {
   /** Which of the negotiated sections carry the feed (others were only answered). */
   video: boolean;
   audio: boolean;
+  /** Simulcast: the video comes from one of these layer feeds (largest first) instead of the feed. */
+  layers?: {
+    readonly rids: readonly string[];
+    readonly sources: readonly FeedRtpSource[];
+    /** The layer to start with. */
+    readonly start: number;
+    /** Follow the viewer's receiver reports (false: stay on `start`). */
+    readonly adaptive: boolean;
+    /** Asks the publisher for a keyframe of layer `rid` (PLI), so that a switch happens soon. */
+    readonly requestKeyframe: (rid: string) => void;
+  };
   /** The slow-reader policy, when the viewer's packets can queue (ICE-TCP through the mux). */
   slow?: {
     limits: SlowReaderLimits;
@@ -140,6 +154,13 @@ export class WhepViewer {
   /** Times the viewer fell behind and skipped to a keyframe, and the frames it skipped. */
   skips = 0;
   framesSkipped = 0;
+  private readonly layers: WhepViewerOptions['layers'];
+  private readonly choice: LayerChoice | undefined;
+  /** Simulcast: the layer sent, and the one being switched to (at its next keyframe). */
+  private layer = 0;
+  private pendingLayer: { index: number; off: () => void } | undefined;
+  private offVideo: (() => void) | undefined;
+  layerSwitches = 0;
 
   constructor(pc: RTCPeerConnection, source: FeedRtpSource, conn: ConnectionInfo, log: Logger, options: WhepViewerOptions) {
     this.source = source;
@@ -147,6 +168,11 @@ export class WhepViewer {
     this.conn = conn;
     this.slow = options.slow;
     this.policy = options.slow !== undefined ? new SlowReaderPolicy(options.slow.limits, 'WebRTC viewer') : undefined;
+    this.layers = options.layers;
+    if (this.layers !== undefined) {
+      this.layer = this.layers.start;
+      if (this.layers.adaptive) this.choice = new LayerChoice(this.layers.sources.length, this.layers.start, Date.now());
+    }
     const transceivers = pc.getTransceivers();
     const videoT = options.video ? transceivers.find((t) => t.kind === 'video' && t.direction === 'sendonly') : undefined;
     const audioT = options.audio ? transceivers.find((t) => t.kind === 'audio' && t.direction === 'sendonly') : undefined;
@@ -158,8 +184,12 @@ export class WhepViewer {
       const sub = videoT.sender.onPictureLossIndication.subscribe(() => this.keyframeRequested('PLI'));
       const fir = videoT.sender.onRtcp.subscribe((packet) => {
         // FIR (RFC 5104 4.3.1): payload-specific feedback, FMT 4.
-        const p = packet as { type?: number; feedback?: { count?: number } };
+        const p = packet as { type?: number; feedback?: { count?: number }; reports?: { ssrc: number; fractionLost: number }[] };
         if (p.type === 206 && p.feedback?.count === 4) this.keyframeRequested('FIR');
+        // Sender or receiver report (RFC 3550 6.4): the loss the viewer saw of this video.
+        if ((p.type === 200 || p.type === 201) && this.choice !== undefined) {
+          for (const r of p.reports ?? []) if (r.ssrc === videoT.sender.ssrc) this.lossReported(r.fractionLost / 256);
+        }
       });
       this.unsubscribe.push(
         () => sub.unSubscribe(),
@@ -173,15 +203,58 @@ export class WhepViewer {
     if (this.started) return;
     this.started = true;
     if (this.video !== undefined) {
-      this.video.sendReplay(this.source.gopPackets());
+      this.video.sendReplay(this.videoSource.gopPackets());
       this.lastReplayAt = Date.now();
       const video = this.video;
-      this.unsubscribe.push(this.source.on('video', (packets) => this.sendFrame(video, packets)));
+      this.offVideo = this.videoSource.on('video', (packets) => this.sendFrame(video, packets));
     }
     if (this.audio !== undefined) {
       const audio = this.audio;
       this.unsubscribe.push(this.source.on('audio', (packets) => this.sendFrame(audio, packets)));
     }
+  }
+
+  /** Where the video comes from: the feed, or the layer feed sent now. */
+  private get videoSource(): FeedRtpSource {
+    return this.layers?.sources[this.layer] ?? this.source;
+  }
+
+  /** The simulcast layer sent now (its rid), undefined for a feed without layers. */
+  get layerRid(): string | undefined {
+    return this.layers?.rids[this.layer];
+  }
+
+  private lossReported(fraction: number): void {
+    const next = this.choice?.report(fraction, Date.now());
+    if (next !== undefined) this.switchLayer(next, `${Math.round(fraction * 100)}% lost`);
+  }
+
+  /**
+   * Moves the viewer to layer `index` at that layer's next keyframe (asked of the publisher now);
+   * until then the current layer goes on.
+   */
+  switchLayer(index: number, why: string): void {
+    const layers = this.layers;
+    const video = this.video;
+    if (layers === undefined || video === undefined || !this.started) return;
+    this.pendingLayer?.off();
+    this.pendingLayer = undefined;
+    if (index === this.layer || layers.sources[index] === undefined) return;
+    const source = layers.sources[index];
+    const off = source.on('video', (packets) => {
+      if (packets[0]?.keyframe !== true || this.pendingLayer?.index !== index) return;
+      const from = this.layerRid;
+      this.offVideo?.();
+      this.offVideo = off;
+      this.pendingLayer = undefined;
+      this.layer = index;
+      this.layerSwitches++;
+      this.conn.counters['layerSwitches'] = this.layerSwitches;
+      this.log.info('WHEP viewer switched simulcast layer', { from, to: this.layerRid, why });
+      this.sendFrame(video, packets);
+    });
+    this.pendingLayer = { index, off };
+    layers.requestKeyframe(layers.rids[index] as string);
   }
 
   /** One live frame, unless the viewer is behind (skipped, and resumed at a keyframe). */
@@ -229,8 +302,8 @@ export class WhepViewer {
     if (now - this.lastReplayAt < MIN_REPLAY_INTERVAL_MS) return;
     this.lastReplayAt = now;
     this.replays++;
-    this.log.debug('keyframe request answered from the GOP', { kind, packets: this.source.gopPackets().length });
-    this.video.sendReplay(this.source.gopPackets());
+    this.log.debug('keyframe request answered from the GOP', { kind, packets: this.videoSource.gopPackets().length });
+    this.video.sendReplay(this.videoSource.gopPackets());
   }
 
   get packetsSent(): number {
@@ -238,6 +311,10 @@ export class WhepViewer {
   }
 
   stop(): void {
+    this.offVideo?.();
+    this.offVideo = undefined;
+    this.pendingLayer?.off();
+    this.pendingLayer = undefined;
     for (const u of this.unsubscribe.splice(0)) u();
   }
 }

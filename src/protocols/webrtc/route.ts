@@ -129,6 +129,9 @@ export interface WebRtcSessionStatus {
   keyframeReplays: number;
   /** The feed's video has B-frames and this viewer gets it re-encoded without them. */
   videoReencoded: boolean;
+  /** WHEP of a simulcast feed: the layer (rid) sent now, and how often the viewer was moved. */
+  simulcastLayer: string | null;
+  layerSwitches: number;
   openedAt: string;
 }
 
@@ -143,6 +146,8 @@ interface Session {
   viewer: WhepViewer | undefined;
   ingest: WhipIngest | undefined;
   source: FeedRtpSource | undefined;
+  /** WHEP of a simulcast feed: the sources of its layer feeds. */
+  layerSources: readonly FeedRtpSource[];
   publisher: PublisherSession | undefined;
   /** WHIP simulcast: the sessions of the layer feeds. */
   layerPublishers: readonly PublisherSession[];
@@ -200,6 +205,8 @@ export class WebRtcRoute implements HttpRoute {
       framesIn: s.ingest?.framesIn ?? 0,
       keyframeReplays: s.viewer?.replays ?? 0,
       videoReencoded: s.kind === 'whep' && (s.source?.reencoding ?? false),
+      simulcastLayer: s.viewer?.layerRid ?? null,
+      layerSwitches: s.viewer?.layerSwitches ?? 0,
       openedAt: s.openedAt.toISOString(),
     }));
   }
@@ -387,12 +394,15 @@ export class WebRtcRoute implements HttpRoute {
     const feed = resolved.feed;
     let source: FeedRtpSource | undefined;
     let session: Session | undefined;
+    const layerSources: FeedRtpSource[] = [];
     try {
       const text = await readBody(req);
       const offer = parseOffer(text);
       if (admission.sourced) await this.waitFeedSource(feed);
+      const layers = this.simulcastLayers(req, resolved.target.stream === undefined ? feed : undefined);
       const rtpSource = this.sources.acquire(feed);
       source = rtpSource;
+      for (const layer of layers?.feeds ?? []) layerSources.push(this.sources.acquire(layer));
       const sendable = source.tracks;
       const feedHasTracks = feed.tracks.length > 0;
       const videoTrack = resolved.noVideo ? undefined : sendable.video;
@@ -449,6 +459,7 @@ export class WebRtcRoute implements HttpRoute {
       const { pc, conn, id } = this.newPeer('whep', target.name, httpConn, codecs);
       session = this.register(id, 'whep', target.name, feed, pc, conn);
       session.source = source;
+      session.layerSources = layerSources.splice(0);
       session.releaseFeedSource = admission.release;
       // Sending transceivers exist before the offer is applied, so werift matches them to its sections.
       if (sending.video) pc.addTransceiver('video', { direction: 'sendonly' });
@@ -461,10 +472,26 @@ export class WebRtcRoute implements HttpRoute {
       const live = session;
       const mux = this.mux;
       const muxUfrag = session.muxUfrag;
+      if (layers !== undefined) {
+        notes.push(
+          `simulcast layer ${layers.rids[layers.start] ?? '?'} of ${layers.rids.join(', ')}${layers.adaptive ? ', following the loss this viewer reports' : ''}`,
+        );
+      }
       const viewer = new this.loaded.viewer.WhepViewer(pc, source, conn, this.log.child({ session: id }), {
         playoutDelayExtensionId: playoutId,
         video: sending.video,
         audio: sending.audio,
+        ...(layers !== undefined
+          ? {
+              layers: {
+                rids: layers.rids,
+                sources: live.layerSources,
+                start: layers.start,
+                adaptive: layers.adaptive,
+                requestKeyframe: (rid: string) => this.publisherKeyframe(feed, rid),
+              },
+            }
+          : {}),
         // Packets queue only on ICE-TCP connections (through the mux): their backlog is how far behind the viewer is.
         ...(mux?.tcpPort !== undefined && muxUfrag !== undefined
           ? {
@@ -509,12 +536,52 @@ export class WebRtcRoute implements HttpRoute {
         notes: notes.join('; '),
       });
     } catch (err) {
+      for (const layer of layerSources) this.sources.release(layer);
       if (session !== undefined) await this.closeSession(session, 'negotiation failed');
       else {
         if (source !== undefined) this.sources.release(source);
         admission.release();
       }
       throw err;
+    }
+  }
+
+  /**
+   * A WHEP viewer of a simulcast feed (docs/webrtc.md, Simulcast): its layer feeds, largest first,
+   * the one to start with (`?layer=RID` or `X-Feedcast-Layer: RID`, which also holds the viewer
+   * there; else the largest, adapting to the viewer's loss). undefined for other feeds.
+   */
+  private simulcastLayers(
+    req: IncomingMessage,
+    feed: Feed | undefined,
+  ): { feeds: Feed[]; rids: string[]; start: number; adaptive: boolean } | undefined {
+    const asked =
+      new URL(req.url ?? '/', 'http://feedcast.invalid').searchParams.get('layer') ??
+      (typeof req.headers['x-feedcast-layer'] === 'string' ? req.headers['x-feedcast-layer'] : undefined);
+    const area = (f: Feed): number => {
+      const v = f.tracks.find((t) => t.kind === 'video');
+      return (v?.width ?? 0) * (v?.height ?? 0);
+    };
+    const feeds = feed !== undefined ? this.ctx.feeds.layersOf(feed).sort((a, b) => area(b) - area(a)) : [];
+    if (feeds.length === 0 || feed === undefined) {
+      if (asked !== undefined && asked !== '') {
+        throw new HttpError(400, `layer=${asked.slice(0, 20)}: ${feed?.key ?? 'this stream'} is not published with simulcast.`);
+      }
+      return undefined;
+    }
+    const rids = feeds.map((f) => f.key.slice(feed.key.length + 1));
+    if (asked === undefined || asked === '') return { feeds, rids, start: 0, adaptive: true };
+    const start = rids.findIndex((r) => r.toLowerCase() === asked.toLowerCase());
+    if (start < 0) {
+      throw new HttpError(400, `No simulcast layer "${asked.slice(0, 20)}" in feed ${feed.key}: it has ${rids.join(', ')}.`);
+    }
+    return { feeds, rids, start, adaptive: false };
+  }
+
+  /** Asks the WHIP publisher of `feed` for a keyframe of simulcast layer `rid` (a viewer switches to it). */
+  private publisherKeyframe(feed: Feed, rid: string): void {
+    for (const s of this.sessions.values()) {
+      if (s.kind === 'whip' && s.feed === feed) s.ingest?.requestKeyframe(rid);
     }
   }
 
@@ -672,6 +739,7 @@ export class WebRtcRoute implements HttpRoute {
       viewer: undefined,
       ingest: undefined,
       source: undefined,
+      layerSources: [],
       publisher: undefined,
       layerPublishers: [],
       stopWatch: undefined,
@@ -817,6 +885,7 @@ export class WebRtcRoute implements HttpRoute {
     session.publisher?.end(reason);
     for (const layer of session.layerPublishers) layer.end(reason);
     if (session.source !== undefined) this.sources.release(session.source);
+    for (const layer of session.layerSources) this.sources.release(layer);
     this.ctx.connections.close(session.conn);
     this.log.info(`${session.kind.toUpperCase()} session closed`, { id: session.id, name: session.name, reason });
     try {

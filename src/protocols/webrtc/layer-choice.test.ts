@@ -1,0 +1,38 @@
+// The simulcast layer policy alone (the viewer's use of it: test/integration/webrtc-simulcast.test.ts).
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { LayerChoice } from './layer-choice.js';
+
+test('three lossy reports in a row move the viewer down one layer; fewer, or at the smallest, do not', () => {
+  const c = new LayerChoice(3, 0, 0);
+  assert.equal(c.report(0.2, 1000), undefined);
+  assert.equal(c.report(0.2, 2000), undefined);
+  assert.equal(c.report(0, 3000), undefined, 'a clean report breaks the streak');
+  assert.equal(c.report(0.06, 4000), undefined);
+  assert.equal(c.report(0.3, 5000), undefined);
+  assert.equal(c.report(0.1, 6000), 1);
+  for (const at of [7000, 8000]) assert.equal(c.report(0.5, at), undefined);
+  assert.equal(c.report(0.5, 9000), 2);
+  for (const at of [10_000, 11_000, 12_000]) assert.equal(c.report(0.5, at), undefined, 'no layer below the smallest');
+  assert.equal(c.current, 2);
+});
+
+test('a clean spell moves the viewer up one layer, and waits twice as long after each fall', () => {
+  const c = new LayerChoice(3, 1, 0);
+  assert.equal(c.report(0, 7000), undefined);
+  assert.equal(c.report(0.005, 8000), 0, 'up after 8 s clean');
+  assert.equal(c.report(0, 20_000), undefined, 'nothing above the largest');
+  for (const at of [21_000, 22_000]) c.report(0.2, at);
+  assert.equal(c.report(0.2, 23_000), 1, 'down again');
+  assert.equal(c.report(0, 24_000), undefined);
+  assert.equal(c.report(0, 32_000), undefined, '8 s is not enough any more');
+  assert.equal(c.report(0.02, 39_000), undefined, 'some loss (not lossy) starts the clean spell again');
+  assert.equal(c.report(0, 40_000), undefined);
+  assert.equal(c.report(0, 56_000), 0, '16 s clean');
+});
+
+test('the start layer is clamped to the layers there are', () => {
+  assert.equal(new LayerChoice(2, 5, 0).current, 1);
+  assert.equal(new LayerChoice(2, -1, 0).current, 0);
+});
