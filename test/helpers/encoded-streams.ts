@@ -19,7 +19,7 @@ export interface EncodedStream {
 }
 
 const ENCODER_ARGS: Record<EncodedVideoCodec, string[]> = {
-  h265: ['-c:v', 'libx265', '-x265-params', 'log-level=error:keyint=25:min-keyint=25:bframes=2:scenecut=0'],
+  h265: ['-c:v', 'libx265', '-x265-params', 'log-level=error:keyint=25:min-keyint=25:bframes=2:scenecut=0:open-gop=0'],
   av1: ['-c:v', 'libaom-av1', '-cpu-used', '8', '-usage', 'realtime', '-g', '25', '-b:v', '200k'],
   vp9: ['-c:v', 'libvpx-vp9', '-deadline', 'realtime', '-cpu-used', '8', '-g', '25', '-b:v', '200k'],
 };

@@ -125,7 +125,8 @@ export class RtmpTestClient {
     return waiting;
   }
 
-  async connect(app: string, tcUrl: string, chunkSize = 128): Promise<RtmpCommand> {
+  /** connect; `extra` adds Command Object properties (e.g. Enhanced RTMP's fourCcList, capsEx). */
+  async connect(app: string, tcUrl: string, chunkSize = 128, extra: Amf0Object = {}): Promise<RtmpCommand> {
     const result = await this.call('connect', {
       app,
       tcUrl,
@@ -133,6 +134,7 @@ export class RtmpTestClient {
       fpad: false,
       capabilities: 15,
       objectEncoding: 0,
+      ...extra,
     });
     if (chunkSize !== 128) {
       this.send([setChunkSizeMessage(chunkSize)]);
