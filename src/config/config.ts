@@ -187,7 +187,10 @@ export interface FeedConfig {
   /** `Record on` and its settings; undefined: not recorded. */
   record: RecordConfig | undefined;
   /** `OfflineSlate`: the picture or clip shown while the feed waits for its publisher ('default': the built-in one); undefined: off. */
-  offlineSlate: string | undefined;
+  offlineSlate:
+    | string
+    | undefined; /** `HLSDVRWindow`: seconds of history the feed's live HLS playlists hold; undefined: HLSWindow segments only. */
+  hlsDvrWindowSeconds: number | undefined;
 }
 
 /** How a feed is recorded (Record, RecordPath, RecordSegment, RecordFormat, RecordRetention). */
@@ -855,6 +858,7 @@ function build(
         }
       : undefined,
     offlineSlate: slateOf(f.offlineSlate ?? g.offlineSlate),
+    hlsDvrWindowSeconds: f.hlsDvrWindowSeconds,
   }));
   const streams: StreamConfig[] = [];
   for (const s of state.streams) {

@@ -223,6 +223,8 @@ export interface FeedDraft {
   recordRetentionBytes: number | undefined;
   /** `OfflineSlate` in this <Feed>: 'off', 'on', a path, or undefined (the global setting). */
   offlineSlate: string | undefined;
+  /** `HLSDVRWindow` in this <Feed>: seconds of history its live HLS playlists hold (undefined: HLSWindow only). */
+  hlsDvrWindowSeconds: number | undefined;
 }
 
 export interface StreamDraft {
@@ -2056,6 +2058,18 @@ export const DIRECTIVES: readonly Directive[] = [
       feed.offlineSlate = offlineSlateValue(value, site);
     },
   }),
+  def<number>({
+    name: 'HLSDVRWindow',
+    group: 'feed',
+    origin: 'feedcast',
+    value: v.duration(10, 6 * 3600, '30m'),
+    default: 'none (HLSWindow segments)',
+    doc: "How much history the feed's live HLS playlists hold, so a player (hls.js, Safari) can seek back and return to live; LL-HLS parts stay at the live edge only. The feed is segmented from the moment its publisher arrives (not from the first viewer), and the window is kept in memory: its cost is the feed's bit rate times the window (30 min at 2 Mb/s: about 450 MB). Older times play as VOD ranges (/FEED/index.m3u8?start=&end=) from recordings or the feed file.",
+    example: '30m',
+    feed(value, feed) {
+      feed.hlsDvrWindowSeconds = value;
+    },
+  }),
   def<string>({
     name: 'PublishSecret',
     group: 'feed',
@@ -2772,6 +2786,7 @@ export function newFeedDraft(name: string, line: number, where: string): FeedDra
     recordRetentionSeconds: undefined,
     recordRetentionBytes: undefined,
     offlineSlate: undefined,
+    hlsDvrWindowSeconds: undefined,
   };
 }
 

@@ -103,6 +103,7 @@ test('describeConfig of the defaults, and feed URLs with RTMP, RTSP and SRT off'
     hooks: [],
     record: undefined,
     offlineSlate: undefined,
+    hlsDvrWindowSeconds: undefined,
   };
   assert.deepEqual(feedUrls(config, feed), {
     publish: ['http://[::1]:8090/a', 'http://[::1]:8090/a/whip'],

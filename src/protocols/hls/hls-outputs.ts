@@ -81,6 +81,8 @@ export class HlsOutputs {
     for (const [key, segmenter] of this.segmenters) {
       // A request still held (waiting for the first segment, say) counts as a request now.
       if (segmenter.waiting > 0 && !segmenter.ended) segmenter.lastRequestAt = nowMs;
+      // A DVR window (HLSDVRWindow) is history kept for viewers to come: it runs while its feed does.
+      if ((segmenter.options.dvrWindowMs ?? 0) > 0 && !segmenter.ended) continue;
       if (nowMs - segmenter.lastRequestAt < this.idleTimeoutMs) continue;
       this.log.info('HLS segmenter stopped: no request', { output: key, idleMs: nowMs - segmenter.lastRequestAt });
       segmenter.dispose();

@@ -137,15 +137,58 @@ export class HlsRoute implements HttpRoute {
   /** Admitted viewers by address, stream and credentials (viewerKey). */
   private readonly viewers = new Map<string, { touch(): void; end(): void }>();
   private readonly vod: HlsVod;
+  /** Feeds with HLSDVRWindow, watched for their publisher (watchDvrFeeds). */
+  private readonly dvrWatches = new Map<string, { feed: Feed; off: () => void }>();
 
   constructor(ctx: ProtocolContext, options: Partial<HlsRouteOptions> = {}) {
     this.ctx = ctx;
     this.vod = new HlsVod(ctx);
     this.options = { ...DEFAULT_HLS_ROUTE_OPTIONS, ...options };
     this.outputs = new HlsOutputs(ctx.log, this.options.idleTimeoutMs);
+    this.watchDvrFeeds();
+  }
+
+  /** HLSDVRWindow of a feed, in seconds (undefined: none). */
+  private dvrWindowSecondsOf(feedKey: string): number | undefined {
+    return findFeedConfig(this.ctx.config.feeds, feedKey)?.hlsDvrWindowSeconds;
+  }
+
+  /**
+   * The feeds with HLSDVRWindow are segmented (fMP4) from the moment a publisher arrives, so their
+   * window holds history before the first viewer asks; called at start and after every reload.
+   */
+  private watchDvrFeeds(config: ServerConfig = this.ctx.config): void {
+    const wanted = new Map<string, Feed>();
+    for (const fc of config.feeds) {
+      const feed = fc.hlsDvrWindowSeconds !== undefined ? this.ctx.feeds.get(fc.key) : undefined;
+      if (feed !== undefined) wanted.set(feed.key, feed);
+    }
+    for (const [key, watch] of [...this.dvrWatches]) {
+      if (wanted.get(key) === watch.feed) continue;
+      watch.off();
+      this.dvrWatches.delete(key);
+    }
+    for (const [key, feed] of wanted) {
+      if (this.dvrWatches.has(key)) continue;
+      const off = feed.on('publisher', (info) => {
+        const seconds = this.dvrWindowSecondsOf(feed.key);
+        if (info !== undefined && seconds !== undefined) this.startDvr(feed, seconds);
+      });
+      this.dvrWatches.set(key, { feed, off });
+      const seconds = findFeedConfig(config.feeds, key)?.hlsDvrWindowSeconds;
+      if (feed.publisher !== undefined && seconds !== undefined) this.startDvr(feed, seconds);
+    }
+  }
+
+  /** Starts (or keeps) the feed's fMP4 segmenter with its DVR window. */
+  private startDvr(feed: Feed, seconds: number): void {
+    const options = this.segmenterOptions('fmp4', false, false, false, seconds);
+    this.outputs.acquire(plainKey(feed.key, 'fmp4'), this.plainFactory(feed, options));
   }
 
   close(): void {
+    for (const watch of this.dvrWatches.values()) watch.off();
+    this.dvrWatches.clear();
     for (const viewer of [...this.viewers.values()]) viewer.end();
     this.outputs.close();
   }
@@ -167,6 +210,7 @@ export class HlsRoute implements HttpRoute {
   applyConfig(next: ServerConfig): void {
     this.options = { ...this.options, ...hlsRouteSettings(next) };
     this.outputs.setIdleTimeout(this.options.idleTimeoutMs);
+    this.watchDvrFeeds(next);
   }
 
   handle(req: IncomingMessage, res: ServerResponse, path: string, url: URL, conn: ConnectionInfo): boolean {
@@ -629,8 +673,15 @@ export class HlsRoute implements HttpRoute {
     sendHls(res, 200, renderMultivariantPlaylist(variants), PLAYLIST_TYPE, LIVE_PLAYLIST_CACHE, conn);
   }
 
-  private segmenterOptions(container: HlsContainer, noAudio: boolean, noVideo: boolean, ladder: boolean): SegmenterOptions {
+  private segmenterOptions(
+    container: HlsContainer,
+    noAudio: boolean,
+    noVideo: boolean,
+    ladder: boolean,
+    dvrWindowSeconds?: number,
+  ): SegmenterOptions {
     return {
+      ...(dvrWindowSeconds !== undefined ? { dvrWindowMs: dvrWindowSeconds * 1000 } : {}),
       container,
       segmentTargetMs: this.options.segmentTargetMs,
       partTargetMs: this.options.partTargetMs,
@@ -676,7 +727,7 @@ export class HlsRoute implements HttpRoute {
     const name = `feed ${feed.key}`;
     const plain = (container: HlsContainer, file: string | undefined): MediaTarget => {
       const outputKey = plainKey(feed.key, container);
-      const options = this.segmenterOptions(container, false, false, false);
+      const options = this.segmenterOptions(container, false, false, false, this.dvrWindowSecondsOf(feed.key));
       return {
         kind: 'media',
         outputKey,
@@ -755,7 +806,13 @@ export class HlsRoute implements HttpRoute {
     const feed = stream.feed !== undefined ? this.ctx.feeds.get(stream.feed) : undefined;
     if (feed === undefined) return undefined;
     const encoded = stream.needsTranscode;
-    const options = this.segmenterOptions('fmp4', stream.noAudio, stream.noVideo, encoded);
+    const options = this.segmenterOptions(
+      'fmp4',
+      stream.noAudio,
+      stream.noVideo,
+      encoded,
+      encoded ? undefined : this.dvrWindowSecondsOf(feed.key),
+    );
     return {
       kind: 'media',
       outputKey: `stream:${stream.name}`,

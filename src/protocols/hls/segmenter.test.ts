@@ -46,6 +46,21 @@ function segmenterOn(feed: Feed, options: Partial<typeof DEFAULT_SEGMENTER_OPTIO
 }
 
 describe('HLS segmenter and playlist rules', () => {
+  test('HLSDVRWindow (issue 21, part 3): the window keeps segments by duration beyond HLSWindow, parts only at the live edge', () => {
+    const feed = newFeed();
+    const plain = segmenterOn(feed, { windowSegments: 3 });
+    const dvr = segmenterOn(feed, { windowSegments: 3, dvrWindowMs: 12_000 });
+    publishFixture(feed, 12); // 24 s of media, 1 s segments
+    const seconds = (s: Segmenter): number =>
+      s.segments.filter((x) => x.complete).reduce((n, x) => n + x.duration90k, 0) / 90_000;
+    assert.equal(plain.completeSegments, 3);
+    assert.ok(seconds(dvr) >= 12 && seconds(dvr) < 14, `the DVR window holds ${seconds(dvr)} s`);
+    const text = renderPlaylist(playlistSourceOf(dvr), hlsFileUris(dvr.sid, 'fmp4', ''), { lowLatency: true, skip: false });
+    const withParts = text.split('#EXTINF').filter((chunk) => chunk.includes('#EXT-X-PART:')).length;
+    assert.ok(withParts <= 3, `${withParts} segments list parts`);
+    assert.ok((text.match(/#EXTINF/g) ?? []).length >= 12);
+  });
+
   test('parts never exceed PART-TARGET, are at least 85 % of it except a segment’s last, and segments start on keyframes', () => {
     const feed = newFeed();
     const seg = segmenterOn(feed);

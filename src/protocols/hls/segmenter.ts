@@ -22,6 +22,12 @@ export interface SegmenterOptions {
   noAudio: boolean;
   noVideo: boolean;
   /**
+   * HLSDVRWindow: complete segments are kept (and listed) while they lie within this much of the
+   * live edge, beyond `windowSegments`; undefined or 0: `windowSegments` only. A segmenter with a DVR
+   * window is not stopped for want of requests (HlsOutputs.sweep).
+   */
+  dvrWindowMs?: number;
+  /**
    * Cut a segment at every keyframe (of at least half a part target): for the renditions of an
    * encoder ladder, whose keyframes are forced on the same times, so that all renditions cut alike.
    */
@@ -426,7 +432,14 @@ export class Segmenter {
   }
 
   private trimWindow(): void {
+    const dvr90k = (this.options.dvrWindowMs ?? 0) * 90;
+    let complete90k = 0;
+    if (dvr90k > 0) for (const s of this.segments) if (s.complete) complete90k += s.duration90k;
     while (this.completeSegments > this.options.windowSegments) {
+      const oldest = this.segments[0];
+      // With a DVR window, the oldest segment stays while the others hold less than the window.
+      if (dvr90k > 0 && oldest !== undefined && complete90k - oldest.duration90k < dvr90k) break;
+      if (oldest?.complete === true) complete90k -= oldest.duration90k;
       const removed = this.segments.shift();
       if (removed?.discontinuity === true) this.discontinuitySequence++;
     }
