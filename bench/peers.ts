@@ -589,6 +589,33 @@ function treePids(root: number): number[] {
   return out;
 }
 
+/** Busy (all but idle and iowait) and total ticks of CPU 0 and CPU 1, from /proc/stat. */
+function perCpuTicks(): { busy: number; total: number }[] {
+  const out: { busy: number; total: number }[] = [];
+  for (const line of readFileSync('/proc/stat', 'latin1').split('\n')) {
+    if (!/^cpu[01] /.test(line)) continue;
+    const v = line.trim().split(/\s+/).slice(1).map(Number);
+    const total = v.reduce((x, y) => x + y, 0);
+    out.push({ busy: total - (v[3] ?? 0) - (v[4] ?? 0), total });
+  }
+  return out;
+}
+
+/** RcvbufErrors and SndbufErrors of /proc/PID/net/snmp: the UDP drops of the network namespace PID is in. */
+function udpErrors(pid: number): { udpRcvbufErrors: number; udpSndbufErrors: number } {
+  try {
+    const lines = readFileSync(`/proc/${pid}/net/snmp`, 'latin1')
+      .split('\n')
+      .filter((l) => l.startsWith('Udp: '));
+    const names = (lines[0] ?? '').split(/\s+/);
+    const values = (lines[1] ?? '').split(/\s+/).map(Number);
+    const at = (name: string): number => values[names.indexOf(name)] ?? 0;
+    return { udpRcvbufErrors: at('RcvbufErrors'), udpSndbufErrors: at('SndbufErrors') };
+  } catch {
+    return { udpRcvbufErrors: 0, udpSndbufErrors: 0 };
+  }
+}
+
 interface Sample {
   t: number;
   serverTicks: number;
@@ -596,6 +623,11 @@ interface Sample {
   serverMainTicks: number | undefined;
   serverRssKB: number;
   serverWrites: number;
+  /** UDP datagrams dropped in the server's network namespace: receive buffers full, send buffers full. */
+  udpRcvbufErrors: number;
+  udpSndbufErrors: number;
+  /** Busy and total ticks of CPU 0 and CPU 1 (the pinned server's core and the viewers'), whoever used them. */
+  cpus: { busy: number; total: number }[];
   genTicks: number | undefined;
   pubTicks: number | undefined;
   machine: { busy: number; irq: number; total: number };
@@ -662,6 +694,8 @@ class Sampler {
       serverMainTicks: mainThreadTicks(this.root),
       serverRssKB: rss,
       serverWrites: writes,
+      ...udpErrors(this.root),
+      cpus: perCpuTicks(),
       genTicks: this.genPids.length === 0 ? undefined : this.genPids.reduce((a, p) => a + (procTicks(p) ?? 0), 0),
       pubTicks: procTicks(this.pubPid),
       machine: machineTicks(),
@@ -677,6 +711,8 @@ class Sampler {
         cpu: number;
         rssMaxMB: number;
         writesPerSec: number;
+        udpDrops: { rcvbuf: number; sndbuf: number };
+        cpuBusyPct: number[];
         segmentsPerSec: number | null;
         mainCpu: number | null;
         gen: number | null;
@@ -709,6 +745,13 @@ class Sampler {
       mainCpu,
       rssMaxMB: round(Math.max(...inside.map((s) => s.serverRssKB)) / 1024),
       writesPerSec,
+      udpDrops: { rcvbuf: b.udpRcvbufErrors - a.udpRcvbufErrors, sndbuf: b.udpSndbufErrors - a.udpSndbufErrors },
+      cpuBusyPct: b.cpus.map((c, i) => {
+        const before = a.cpus[i];
+        return before === undefined || c.total === before.total
+          ? 0
+          : round(((c.busy - before.busy) / (c.total - before.total)) * 100);
+      }),
       segmentsPerSec,
       gen,
       others,
@@ -756,6 +799,10 @@ interface LoadResult {
   mainThreadCpuPct: number | null;
   /** The server's write-family system calls per second (all sockets; send() is not counted), over the window. */
   writesPerSec: number | null;
+  /** UDP datagrams the kernel dropped over the window in the server's network namespace (all sockets). */
+  udpDrops: { rcvbuf: number; sndbuf: number } | null;
+  /** How busy CPU 0 and CPU 1 were over the window (%), every process on the machine counted. */
+  cpuBusyPct: number[] | null;
   /** TCP segments per second the server sent to the readers (ss segs_out on the read port), over the window. */
   segmentsPerSec: number | null;
   rssMB: number | null;
@@ -894,6 +941,8 @@ async function runLoad(
     cpuPct: w?.cpu ?? null,
     mainThreadCpuPct: w?.mainCpu ?? null,
     writesPerSec: w?.writesPerSec ?? null,
+    udpDrops: w?.udpDrops ?? null,
+    cpuBusyPct: w?.cpuBusyPct ?? null,
     segmentsPerSec: w?.segmentsPerSec ?? null,
     rssMB: w?.rssMaxMB ?? null,
     rssIdleMB,
@@ -1019,7 +1068,8 @@ async function runTarget(
     tap?.close();
     await Promise.all(others.map((o) => stopChild(o.child)));
     await stopChild(pub.child);
-    await stopChild(srv.child);
+    // A profiled Feedcast (--cpu-prof) writes its profile as it exits: give it the time to.
+    await stopChild(srv.child, FEEDCAST_NODE_ARGS.some((f) => f.startsWith('--cpu-prof')) ? 60_000 : 4000);
     srv.cleanup();
   }
   return { results, ceiling };
@@ -1045,22 +1095,28 @@ function table(all: LoadResult[]): string {
 
 /** Which side held the load back: the server's pinned core, a viewer process, or neither at its limit. */
 function limit(r: LoadResult): string {
-  if (r.cpuPct !== null && r.cpuPct >= 90) return 'server CPU';
+  const found: string[] = [];
+  const [cpu0, cpu1] = r.cpuBusyPct ?? [];
+  if (r.cpuPct !== null && r.cpuPct >= 90) found.push('server CPU');
+  else if (PIN_WHEP && cpu0 !== undefined && cpu0 >= 95) found.push(`CPU 0 full (server ${fmt(r.cpuPct)}%, the rest others)`);
   const w = r.whep;
-  if (w !== undefined && (w.genMaxProcessCpuPct >= 90 || (PIN_WHEP && (r.genCpuPct ?? 0) >= 90))) return 'generator CPU';
-  return r.keptUp ? '-' : 'neither at 90%';
+  if (w !== undefined && (w.genMaxProcessCpuPct >= 90 || (PIN_WHEP && (r.genCpuPct ?? 0) >= 90))) found.push('generator CPU');
+  else if (PIN_WHEP && cpu1 !== undefined && cpu1 >= 95) found.push(`CPU 1 full (viewers ${fmt(r.genCpuPct)}%, the rest others)`);
+  if ((r.udpDrops?.rcvbuf ?? 0) > 0) found.push('UDP receive buffers (viewer sockets)');
+  if ((r.udpDrops?.sndbuf ?? 0) > 0) found.push('UDP send buffers (server)');
+  return found.length > 0 ? found.join('; ') : r.keptUp ? '-' : 'none found';
 }
 
 /** The WebRTC rows: RTP packets counted from their headers, per viewer. */
 function whepTable(all: LoadResult[]): string {
   const head =
-    '| target | viewers | at full rate | RTP pkt/s p50 (min) / sent | loss % max | kbit/s p50 | connect p50 / p95 ms | server CPU % | viewers per core | RSS MB (idle) | RSS per viewer KB | loadgen CPU % (processes; busiest) | limit |';
+    '| target | viewers | at full rate | RTP pkt/s p50 (min) / sent | loss % max | kbit/s p50 | connect p50 / p95 ms | server CPU % | viewers per core | RSS MB (idle) | RSS per viewer KB | loadgen CPU % (processes; busiest) | UDP drops rcvbuf / sndbuf | CPU 0 / CPU 1 busy % | limit |';
   const rows = all.map((r) => {
     const w = r.whep;
     const name = REPEAT > 1 ? `${r.target} #${r.run}` : r.target;
     const perCore = r.cpuPct === null || r.cpuPct === 0 ? null : (r.readers * 100) / r.cpuPct;
     const rssPer = r.rssMB === null || r.rssIdleMB === null ? null : ((r.rssMB - r.rssIdleMB) * 1024) / r.readers;
-    return `| ${name} | ${r.readers} | ${r.fullRate}/${r.readers}${r.keptUp ? '' : ' ✗'} | ${fmt(w?.packetsPerSec.p50)} (${fmt(w?.packetsPerSec.min)}) / ${fmt(w?.sentPacketsPerSec.p50)} | ${fmt(w?.lossPct.max, 2)} | ${fmt(r.kbpsP50)} | ${fmt(w?.connectMs.p50, 0)} / ${fmt(w?.connectMs.p95, 0)} | ${fmt(r.cpuPct)} | ${fmt(perCore, 0)} | ${fmt(r.rssMB)} (${fmt(r.rssIdleMB)}) | ${fmt(rssPer)} | ${fmt(r.genCpuPct)} (${w?.genProcesses ?? '-'}; ${fmt(w?.genMaxProcessCpuPct)}) | ${limit(r)} |`;
+    return `| ${name} | ${r.readers} | ${r.fullRate}/${r.readers}${r.keptUp ? '' : ' ✗'} | ${fmt(w?.packetsPerSec.p50)} (${fmt(w?.packetsPerSec.min)}) / ${fmt(w?.sentPacketsPerSec.p50)} | ${fmt(w?.lossPct.max, 2)} | ${fmt(r.kbpsP50)} | ${fmt(w?.connectMs.p50, 0)} / ${fmt(w?.connectMs.p95, 0)} | ${fmt(r.cpuPct)} | ${fmt(perCore, 0)} | ${fmt(r.rssMB)} (${fmt(r.rssIdleMB)}) | ${fmt(rssPer)} | ${fmt(r.genCpuPct)} (${w?.genProcesses ?? '-'}; ${fmt(w?.genMaxProcessCpuPct)}) | ${r.udpDrops === null ? '-' : `${r.udpDrops.rcvbuf} / ${r.udpDrops.sndbuf}`} | ${r.cpuBusyPct === null ? '-' : r.cpuBusyPct.join(' / ')} | ${limit(r)} |`;
   });
   return [head, head.replace(/[^|]+/g, '---'), ...rows].join('\n');
 }
