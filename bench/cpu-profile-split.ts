@@ -1,6 +1,6 @@
 // Where a Feedcast CPU profile's time goes while it serves WebRTC viewers: each sample of a
-// `node --cpu-prof` profile is put in the first category whose rule matches a frame of its stack
-// (SRTP encryption, RTP header and packet building, socket sends, packetisation, ...).
+// `node --cpu-prof` profile is put in the first category whose test matches a frame of its stack
+// (SRTP encryption, werift's per-packet sender work, socket sends, packetisation, ...).
 //
 //   npx tsx bench/cpu-profile-split.ts FILE.cpuprofile [--from SECONDS] [--to SECONDS]
 //
@@ -21,33 +21,53 @@ interface Profile {
   timeDeltas: number[];
 }
 
-/** In order: a sample goes to the first category one of whose patterns matches a frame of its stack. */
+/** werift ships as one bundle (lib/index.mjs): its frames are told apart by function name. */
+const SRTP_FUNCTIONS = new Set([
+  'encryptRtp',
+  'encrypt',
+  'rtpInitializationVector',
+  'generateCounter',
+  'generateSrtpAuthTag',
+  'getSrtpSsrcState',
+  'updateRolloverCount',
+]);
+
+/** In order: a sample goes to the first category one of whose tests matches a frame of its stack. */
 const CATEGORIES: { name: string; test: (fn: string, url: string) => boolean }[] = [
   { name: 'idle', test: (fn) => fn === '(idle)' },
   { name: 'garbage collection', test: (fn) => fn === '(garbage collector)' },
   {
-    name: 'SRTP encryption (werift srtp: AES-CTR + HMAC-SHA1 per packet, header serialised, packet concatenated)',
-    test: (fn, url) => url.includes('/srtp/') && !/decrypt/i.test(fn) && !/rtcp/i.test(fn),
+    name: 'start-up (module loading)',
+    test: (fn) =>
+      /^(compileSourceTextModule|wrapSafe|compileForInternalLoader|parseSource|loadESM|importModuleDynamically)/.test(fn),
   },
   {
-    name: 'SRTCP and RTCP (receiver reports: decrypt, parse)',
-    test: (fn, url) => url.includes('/rtcp/') || /decryptRTCP|srtcp/i.test(fn) || url.includes('srtcp'),
+    name: 'ICE and DTLS set-up (handshakes, key exchange, STUN)',
+    test: (fn, url) => url.includes('nacl') || /dtls|Dtls|handshake|Handshake|Certificate|stun|Stun|[cC]andidate|Flight/.test(fn),
+  },
+  { name: 'RTCP in and out (receiver reports, sender reports)', test: (fn) => /rtcp|Rtcp|RTCP|srtcp/.test(fn) },
+  {
+    name: 'SRTP encryption (AES-GCM or AES-CTR + HMAC-SHA1 per packet: node:crypto, werift srtp)',
+    test: (fn, url) => url.startsWith('node:internal/crypto') || (url.endsWith('werift/lib/index.mjs') && SRTP_FUNCTIONS.has(fn)),
+  },
+  { name: 'socket sends (dgram, werift ICE send)', test: (fn, url) => url === 'node:dgram' || fn === 'sendData' },
+  {
+    name: 'werift RTP sender per packet (header extensions, abs-send-time clock, bandwidth estimate, NACK history)',
+    test: (fn, url) =>
+      url.endsWith('werift/lib/index.mjs') &&
+      /^(sendRtp|ntpTime|rtpPacketSent|serialize|_RtpHeader|_RtpPacket|runRtcp)$/.test(fn),
   },
   {
-    name: 'socket sends (ICE connection send, dgram)',
-    test: (fn, url) => url.includes('node:dgram') || (url.includes('/ice/') && /send/i.test(fn)),
-  },
-  {
-    name: 'RTP header and packet building (from-feed.ts, werift RtpHeader/RtpPacket, sender extensions)',
-    test: (fn, url) => url.includes('webrtc/from-feed') || url.includes('rtp/src/rtp/') || url.includes('rtpSender'),
+    name: 'per viewer in Feedcast (from-feed.ts: headers, timestamps, slow-reader policy)',
+    test: (_fn, url) => url.includes('webrtc/from-feed'),
   },
   {
     name: 'packetisation, once per feed (rtp-source.ts, formats/rtp)',
     test: (_fn, url) => url.includes('webrtc/rtp-source') || url.includes('formats/rtp/'),
   },
   {
-    name: 'ICE and DTLS (werift)',
-    test: (_fn, url) => url.includes('werift/lib/ice') || url.includes('werift/lib/dtls') || url.includes('transport/dtls'),
+    name: 'promise and tick queues (werift sends are async)',
+    test: (fn) => fn === 'runMicrotasks' || fn === 'processTicksAndRejections',
   },
   {
     name: 'ingest (RTMP, FLV, feed)',
