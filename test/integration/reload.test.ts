@@ -316,6 +316,18 @@ test('a reload applies every reloadable global directive to the running server; 
       probe: async (s) => eq((await fetchStatus(url('/api/v1/server'))).status, s === 'a' ? 200 : 403, 'the API from 127.0.0.1'),
     },
     {
+      directives: ['TrustedProxy'],
+      a: 'TrustedProxy 127.0.0.1',
+      b: 'TrustedProxy 10.1.2.3',
+      // Believed from a trusted proxy, the forwarded client is outside StatusACL's default (this host only).
+      probe: async (s) =>
+        eq(
+          (await fetchStatus(url('/api/v1/server'), { headers: { 'X-Forwarded-For': '203.0.113.9' } })).status,
+          s === 'a' ? 403 : 200,
+          'the API for X-Forwarded-For 203.0.113.9',
+        ),
+    },
+    {
       directives: ['ControlUser'],
       a: 'ControlUser admin first-pass',
       b: 'ControlUser admin second-pass',
