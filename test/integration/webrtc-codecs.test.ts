@@ -16,6 +16,7 @@ import { parseRtpPacket } from '../../src/formats/rtp/rtp-packet.js';
 import type { Frame } from '../../src/media/frame.js';
 import { HlsRoute } from '../../src/protocols/hls/route.js';
 import { decodeFrames, FFPROBE, probePackets, run, skipWithoutFfmpeg } from '../helpers/media-tools.js';
+import { publishAv1Ts } from '../helpers/av1-ts-publisher.js';
 import { readLiveTs, type LiveTs } from '../helpers/live-ts.js';
 import { RawRtspClient, startRtsp } from '../helpers/rtsp-tools.js';
 import { waitFor } from '../helpers/test-server.js';
@@ -211,4 +212,38 @@ describe('VP8, VP9 and AV1 over WebRTC', { skip }, () => {
       }
     });
   }
+
+  test(
+    'an AV1 feed published over HTTP (MPEG-TS) goes to a WHEP viewer offering AV1 as it is',
+    { timeout: 90_000 },
+    async (t) => {
+      const { server } = await webrtcServer(t, '<Feed feed1.ffm>\n</Feed>\n');
+      const pub = publishAv1Ts(server.url('/feed1.ffm'));
+      t.after(() => pub.stop());
+      await waitFor(
+        'the AV1 track from the MPEG-TS publisher',
+        () => server.ctx.feeds.get('feed1')?.tracks.some((tr) => tr.codec === 'av1' && tr.width === 320) === true,
+        60_000,
+      );
+      assert.equal(server.ctx.feeds.get('feed1')?.publisher?.protocol, 'http', pub.stderr());
+      const viewer = await browser().newPage();
+      t.after(() => viewer.close());
+      await viewer.goto(server.url('/'));
+      await viewer.evaluate(WHEP_CLIENT);
+      const whep = await viewer.evaluate<{ status: number; text: string }>(
+        `window.whepPlay(${JSON.stringify(server.url('/feed1/whep'))})`,
+      );
+      assert.equal(whep.status, 201, whep.text);
+      assert.match(whep.text, /a=rtpmap:\d+ AV1\/90000/);
+      const stats = (): Promise<WhepStats> => viewer.evaluate<WhepStats>('window.whepStats()');
+      await waitFor('decoded AV1 frames', async () => (await stats()).framesDecoded > 10, 40_000);
+      const first = await stats();
+      await waitFor('50 more decoded frames', async () => (await stats()).framesDecoded >= first.framesDecoded + 50, 40_000);
+      const last = await stats();
+      assert.equal(last.codec, 'video/AV1');
+      const received = last.framesReceived - first.framesReceived;
+      const decoded = last.framesDecoded - first.framesDecoded;
+      assert.ok(decoded >= received - 2, `decoded ${decoded} of the ${received} frames received`);
+    },
+  );
 });

@@ -1,5 +1,5 @@
 // H.265 over WebRTC (issue 22): a WHIP offer with only H.265 was refused with 406, and an H.265
-// feed was never sent to a WHEP viewer that offers it. Chromium here decodes no HEVC, so the
+// feed (published over HTTP or RTSP) was never sent to a WHEP viewer that offers it. Chromium here decodes no HEVC, so the
 // clients are werift peers: a WHEP viewer that depacketises what it receives (RFC 7798) into a
 // file ffmpeg decodes, and a WHIP publisher relaying ffmpeg's H.265 RTP, whose feed ffmpeg then
 // decodes as MPEG-TS.
@@ -17,6 +17,7 @@ import { NalDepacketizer } from '../../src/formats/rtp/nal-rtp.js';
 import { withoutFallbackStun } from '../../src/protocols/webrtc/peer.js';
 import { rtpPacketOf } from '../../src/protocols/webrtc/to-feed.js';
 import { decodeFrames, FFMPEG, FFPROBE, lavfiArgs, publish, run, skipWithoutFfmpeg } from '../helpers/media-tools.js';
+import { startRtsp } from '../helpers/rtsp-tools.js';
 import { waitFor } from '../helpers/test-server.js';
 import { webrtcServer } from '../helpers/webrtc-server.js';
 
@@ -55,48 +56,68 @@ async function negotiate(pc: RTCPeerConnection, url: string): Promise<{ status: 
 }
 
 describe('H.265 over WebRTC', { skip }, () => {
-  test(
-    'a WHEP viewer offering H.265 gets an H.265 feed (published over HTTP) as it is; ffmpeg decodes what it received',
-    { timeout: 90_000 },
-    async (t) => {
-      const { server } = await webrtcServer(t, '<Feed feed1.ffm>\n</Feed>\n');
-      const pub = publish(server.url('/feed1.ffm'), { codecs: 'h264-only', size: '640x360', seconds: 3600, extra: X265 });
-      t.after(() => pub.stop());
-      await waitFor('the H.265 track', () => server.ctx.feeds.get('feed1')?.tracks[0]?.codec === 'h265', 30_000);
-
-      const pc = loopbackPeer(t);
-      pc.addTransceiver('video', { direction: 'recvonly' });
-      const depacketizer = new NalDepacketizer('h265');
-      const units: { keyframe: boolean; data: Buffer }[] = [];
-      pc.onTrack.subscribe((track) => {
-        track.onReceiveRtp.subscribe((rtp) => {
-          const frames = depacketizer.push(rtpPacketOf(rtp));
-          for (const f of frames) if (units.length > 0 || f.keyframe) units.push(f);
+  for (const via of ['HTTP', 'RTSP'] as const) {
+    test(
+      `a WHEP viewer offering H.265 gets an H.265 feed (published over ${via}) as it is; ffmpeg decodes what it received`,
+      { timeout: 90_000 },
+      async (t) => {
+        const { server } = await webrtcServer(t, '<Feed feed1.ffm>\n</Feed>\n');
+        let publishUrl = server.url('/feed1.ffm');
+        let extra = X265;
+        if (via === 'RTSP') {
+          const { url } = await startRtsp(t, server);
+          publishUrl = url('/feed1');
+          extra = [...X265, '-rtsp_transport', 'tcp'];
+        }
+        const pub = publish(publishUrl, {
+          codecs: 'h264-only',
+          size: '640x360',
+          seconds: 3600,
+          extra,
+          ...(via === 'RTSP' ? { format: 'rtsp' as 'flv' } : {}),
         });
-      });
-      const answer = await negotiate(pc, server.url('/feed1/whep'));
-      assert.equal(answer.status, 201, answer.text);
-      assert.match(answer.text, /a=rtpmap:\d+ H265\/90000/);
-      await waitFor('75 H.265 access units from the first keyframe', () => units.length >= 75, 60_000);
+        t.after(() => pub.stop());
+        await waitFor('the H.265 track', () => server.ctx.feeds.get('feed1')?.tracks[0]?.codec === 'h265', 30_000);
+        assert.equal(server.ctx.feeds.get('feed1')?.publisher?.protocol, via.toLowerCase());
 
-      // What the viewer rebuilt, as an Annex B stream: ffmpeg decodes every access unit.
-      const dir = mkdtempSync(join(tmpdir(), 'feedcast-h265-'));
-      t.after(() => rmSync(dir, { recursive: true, force: true }));
-      const file = join(dir, 'received.hevc');
-      const start = Buffer.from([0, 0, 0, 1]);
-      const received = units.slice();
-      writeFileSync(file, Buffer.concat(received.flatMap((u) => splitLengthPrefixed(u.data).flatMap((nal) => [start, nal]))));
-      const decoded = await decodeFrames(file, 3600);
-      assert.equal(decoded.errors, '', 'decodes without errors');
-      assert.equal(decoded.videoFrames, received.length, `${decoded.videoFrames} frames decoded of ${received.length} received`);
-      const probe = await run(
-        FFPROBE,
-        ['-v', 'error', '-show_entries', 'stream=codec_name,width,height', '-of', 'csv=p=0', file],
-        30_000,
-      );
-      assert.equal(probe.stdout.trim(), 'hevc,640,360');
-    },
-  );
+        const pc = loopbackPeer(t);
+        pc.addTransceiver('video', { direction: 'recvonly' });
+        const depacketizer = new NalDepacketizer('h265');
+        const units: { keyframe: boolean; data: Buffer }[] = [];
+        pc.onTrack.subscribe((track) => {
+          track.onReceiveRtp.subscribe((rtp) => {
+            const frames = depacketizer.push(rtpPacketOf(rtp));
+            for (const f of frames) if (units.length > 0 || f.keyframe) units.push(f);
+          });
+        });
+        const answer = await negotiate(pc, server.url('/feed1/whep'));
+        assert.equal(answer.status, 201, answer.text);
+        assert.match(answer.text, /a=rtpmap:\d+ H265\/90000/);
+        await waitFor('75 H.265 access units from the first keyframe', () => units.length >= 75, 60_000);
+
+        // What the viewer rebuilt, as an Annex B stream: ffmpeg decodes every access unit.
+        const dir = mkdtempSync(join(tmpdir(), 'feedcast-h265-'));
+        t.after(() => rmSync(dir, { recursive: true, force: true }));
+        const file = join(dir, 'received.hevc');
+        const start = Buffer.from([0, 0, 0, 1]);
+        const received = units.slice();
+        writeFileSync(file, Buffer.concat(received.flatMap((u) => splitLengthPrefixed(u.data).flatMap((nal) => [start, nal]))));
+        const decoded = await decodeFrames(file, 3600);
+        assert.equal(decoded.errors, '', 'decodes without errors');
+        assert.equal(
+          decoded.videoFrames,
+          received.length,
+          `${decoded.videoFrames} frames decoded of ${received.length} received`,
+        );
+        const probe = await run(
+          FFPROBE,
+          ['-v', 'error', '-show_entries', 'stream=codec_name,width,height', '-of', 'csv=p=0', file],
+          30_000,
+        );
+        assert.equal(probe.stdout.trim(), 'hevc,640,360');
+      },
+    );
+  }
 
   test('a WHIP publisher sending only H.265 is taken; ffmpeg decodes the feed as MPEG-TS', { timeout: 90_000 }, async (t) => {
     const { server } = await webrtcServer(t, '<Feed feed1.ffm>\n</Feed>\n');
