@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { get } from 'node:http';
 import { describe, test, type TestContext } from 'node:test';
+import type { Amf0Object } from '../../src/formats/amf/amf0.js';
 import { FlvDemuxer } from '../../src/formats/flv/flv-demuxer.js';
 import { FlvTagDemuxer } from '../../src/formats/flv/flv-tag-demuxer.js';
 import { FlvTagType } from '../../src/formats/flv/flv-tag.js';
@@ -172,6 +173,24 @@ describe('Enhanced RTMP publish and play', { skip }, () => {
       },
     );
   }
+
+  test('connect: an E-RTMP client is told the FourCCs Feedcast forwards and its capsEx; a legacy client is not', async (t) => {
+    const server = await startTestServer(t, CONF);
+    const port = await startRtmp(t, server);
+    const results: Amf0Object[] = [];
+    for (const extra of [{ fourCcList: ['av01', 'vp09', 'hvc1', 'fLaC'] }, {}]) {
+      const client = await RtmpTestClient.open('127.0.0.1', port);
+      t.after(() => client.close());
+      const result = await client.connect('live', `rtmp://127.0.0.1:${port}/live`, 128, extra);
+      assert.equal(result.name, '_result');
+      results.push(result.commandObject as Amf0Object);
+    }
+    assert.deepEqual(results[0]?.['fourCcList'], ['hvc1', 'av01', 'vp09']);
+    assert.deepEqual(results[0]?.['videoFourCcInfoMap'], { avc1: 4, hvc1: 4, av01: 4, vp09: 4 });
+    assert.equal(results[0]?.['capsEx'], 2 | 4 | 8);
+    assert.equal(results[1]?.['capsEx'], undefined);
+    assert.equal(results[1]?.['fmsVer'], 'FMS/3,0,1,123');
+  });
 
   test('AV1 + AAC pushed over HTTP as an E-RTMP FLV body: HLS decodes', { timeout: 120_000 }, async (t) => {
     const server = await startTestServer(t, CONF);

@@ -38,6 +38,7 @@ import { canCarryAny, plainVariant, type OutputVariant } from '../../streams/out
 import { RtmpFromFeed, SOURCE_START_TIMEOUT_MS, waitForTracks } from './from-feed.js';
 import { parseRtmpStreamName, rtmpAppName } from './stream-name.js';
 import { RtmpToFeed } from './to-feed.js';
+import { enhancedConnectResult, parseEnhancedConnect } from './enhanced-connect.js';
 import { socketBytesWritten } from '../../streams/native-fanout.js';
 import { findFeedConfig } from '../../config/names.js';
 
@@ -309,7 +310,10 @@ export class RtmpSession {
     this.send([windowAckSizeMessage(WINDOW_BYTES), setPeerBandwidthMessage(WINDOW_BYTES, 2)]);
   }
 
-  /** 7.2.1.1 connect: window sizes, our chunk size, then _result(NetConnection.Connect.Success). */
+  /**
+   * 7.2.1.1 connect: window sizes, our chunk size, then _result(NetConnection.Connect.Success),
+   * with Enhanced RTMP v2's fourCcList, [video|audio]FourCcInfoMap and capsEx for an E-RTMP client.
+   */
   private onConnect(cmd: RtmpCommand): void {
     if (this.connected) throw new ProtocolError('rtmp', 'a second connect on the same connection');
     const obj = asObject(cmd.commandObject);
@@ -326,9 +330,11 @@ export class RtmpSession {
     this.sendWindowSizes();
     this.send([setChunkSizeMessage(this.options.chunkSize)]);
     this.chunkSizeOut = this.options.chunkSize;
+    // Enhanced RTMP: a client that announces its codecs (fourCcList...) is told what Feedcast forwards.
+    const enhanced = parseEnhancedConnect(obj);
     this.reply(
       cmd,
-      { fmsVer: 'FMS/3,0,1,123', capabilities: 31 },
+      { fmsVer: 'FMS/3,0,1,123', capabilities: 31, ...enhancedConnectResult(enhanced) },
       {
         level: 'status',
         code: 'NetConnection.Connect.Success',
@@ -339,6 +345,7 @@ export class RtmpSession {
     this.log.debug('connected', {
       app: rtmpAppName(this.app),
       flashVer: typeof obj['flashVer'] === 'string' ? obj['flashVer'] : '',
+      ...(enhanced !== undefined ? { fourCcs: enhanced.fourCcs.join(','), capsEx: enhanced.capsEx } : {}),
     });
   }
 
