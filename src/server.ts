@@ -241,7 +241,10 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
 
   // Launch/pulled sources and transcoded streams: ffmpeg children, started on demand.
   const sources = new SourceManager(config, feeds, log, { pesBudget: ctx.ingestBudgets.pes });
-  const transcoders = new TranscoderManager(config, feeds, log, { acquireSource: (key) => sources.acquire(key) });
+  // A transcoder holds its feed's source: a Launch/Source child, or in a cluster the relay from another node.
+  const transcoders = new TranscoderManager(config, feeds, log, {
+    acquireSource: (key) => sources.acquire(key) ?? parts.cluster?.acquireRelay(key),
+  });
   parts.sources = sources;
   parts.transcoders = transcoders;
   ctx.children = {

@@ -213,6 +213,78 @@ describe('cluster (ClusterRedis): membership and on-demand relays between nodes'
     assert.equal((await clusterOf(edge)).localRelays.length, 0);
   });
 
+  test('an edge serves a relayed feed over HLS, and runs the declared <Stream>s (encodings) itself', async (t) => {
+    const redis = await startRedis(t);
+    const declared = [
+      '<Feed cam1.ffm>',
+      '</Feed>',
+      '<Stream cam.mjpg>',
+      'Feed cam1.ffm',
+      'Format mpjpeg',
+      'VideoSize 160x120',
+      'VideoFrameRate 5',
+      'NoAudio',
+      '</Stream>',
+    ].join('\n');
+    const origin = await startNode(t, redis, 'origin', '127.0.0.2', declared);
+    const edge = await startNode(t, redis, 'edge', '127.0.0.3', declared);
+    const publisher = publish(`${origin.url}/cam1`, { seconds: 120 });
+    t.after(() => publisher.stop());
+    await waitFor('cam1 on the origin', async () => (await clusterOf(edge)).feeds.some((f) => f.feed === 'cam1'), 60_000);
+
+    // HLS on the edge: the playlist request waits for the relay's first frames, then ffprobe reads segments.
+    const hls = await probePackets(`${edge.url}/cam1/index.m3u8`, 3, 90_000);
+    assert.deepEqual(hls.streams.map((s) => s.codec_name).sort(), ['aac', 'h264'], 'HLS from the edge');
+    // The declared encoding runs on the edge, from the relayed feed (the origin runs no ffmpeg for it).
+    const mjpeg = await decodeFrames(`${edge.url}/cam.mjpg`, 2, 90_000);
+    assert.ok(mjpeg.videoFrames >= 5, `the edge's MJPEG stream decodes (${mjpeg.videoFrames} frames; ${mjpeg.errors})`);
+    const running = (node: Node): Promise<number> =>
+      getJson<{ transcoders: { running: boolean }[] }>(`${node.url}/api/v1/transcoders`).then(
+        (v) => v.transcoders.filter((x) => x.running).length,
+      );
+    assert.equal(await running(origin), 0, 'no transcoder on the origin');
+    assert.ok((await running(edge)) >= 1, 'the edge encoded it');
+    assert.ok((await readersOn(origin, 'cam1')).length <= 1, 'the origin still sends cam1 once');
+  });
+
+  test('failover: the publisher moves from node A to node C; the edge pulls from C and its viewer keeps decoding', async (t) => {
+    const redis = await startRedis(t);
+    const a = await startNode(t, redis, 'node-a', '127.0.0.2');
+    const b = await startNode(t, redis, 'node-b', '127.0.0.3');
+    const c = await startNode(t, redis, 'node-c', '127.0.0.4');
+
+    const first = publish(`${a.url}/cam1`, { seconds: 120 });
+    t.after(() => first.stop());
+    await waitFor(
+      'cam1 on node-a',
+      async () => (await clusterOf(b)).feeds.some((f) => f.feed === 'cam1' && f.node === 'node-a'),
+      60_000,
+    );
+    // A viewer on B for 24 s of media: it starts with about 6 s of backlog, so it must still be reading after the move.
+    const viewer = decodeFrames(`${b.url}/cam1.ts`, 24, 120_000);
+    await waitFor(
+      'the edge relaying from node-a',
+      async () => (await clusterOf(b)).localRelays.some((r) => r.from === 'node-a' && r.state === 'relaying'),
+      60_000,
+    );
+    await first.stop();
+    const second = publish(`${c.url}/cam1`, { seconds: 120 });
+    t.after(() => second.stop());
+    await waitFor(
+      'the edge relaying from node-c',
+      async () =>
+        (await clusterOf(b)).localRelays.some((r) => r.feed === 'cam1' && r.from === 'node-c' && r.state === 'relaying'),
+      60_000,
+    );
+    assert.equal((await readersOn(c, 'cam1')).length, 1, 'the edge pulls from the new origin');
+    const decoded = await viewer;
+    assert.ok(decoded.videoFrames >= 24 * 25 * 0.9, `the viewer kept decoding across the move (${decoded.videoFrames} frames)`);
+    assert.ok(
+      (await metricOf(b, 'feedcast_relay_reconnects_total')).get('{feed="cam1"}')! >= 1,
+      'the move counts as a reconnect',
+    );
+  });
+
   test('Redis going away: the nodes serve their own feeds and say so; when it is back they register again', async (t) => {
     const redis = await startRedis(t);
     const a = await startNode(t, redis, 'node-a', '127.0.0.2');
