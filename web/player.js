@@ -3,7 +3,9 @@
 // wherever MediaSource exists, native HLS where it does not (iPhone), or HTTP-FLV with mpegts.js.
 // It shows how far behind live the picture is: for HLS the wall clock minus the
 // EXT-X-PROGRAM-DATE-TIME of the playing frame; for WebRTC the wall clock minus the playout
-// timestamp the browser derives from the server's RTCP sender reports.
+// timestamp the browser derives from the server's RTCP sender reports. A timeline shows what the
+// feed holds of its past (the recordings API); dragging back plays that time, within the live
+// playlist's DVR window or as a VOD range (/FEED/index.m3u8?start=&end=); "Go live" returns.
 /* global Hls, mpegts, RTCPeerConnection, MediaStream */
 'use strict';
 
@@ -27,6 +29,8 @@
     native: false,
     pc: null,
     whepDelayMs: undefined,
+    /** While the page plays a past range: the times asked for (ISO 8601 or any form the server reads). */
+    vod: null,
   };
   window.feedcastPlayer = player;
 
@@ -269,6 +273,7 @@
   /** Plays `mode`; `fallback` says why this mode replaces the one asked for (shown until an error). */
   function start(mode, fallback) {
     stop();
+    player.vod = null;
     player.mode = mode;
     player.error = '';
     player.playing = false;
@@ -291,6 +296,119 @@
     const p = video.play();
     if (p && p.catch) p.catch(function () {});
   }
+
+  /** Plays a past range of the feed as an HLS VOD playlist (`end` undefined: up to now). */
+  function playVod(startText, endText) {
+    stop();
+    const url = new URL(cfg.hls, location.href);
+    url.searchParams.set('start', startText);
+    if (endText) url.searchParams.set('end', endText);
+    player.vod = { start: startText, end: endText || null };
+    player.mode = 'vod';
+    player.error = '';
+    player.playing = false;
+    player.fallback = '';
+    lastTime = 0;
+    setState('loading the past…');
+    playHls(url.pathname + url.search, false);
+    engineEl.textContent = player.engine;
+    const p = video.play();
+    if (p && p.catch) p.catch(function () {});
+  }
+
+  /** Wall-clock time (ms) of the picture shown, from the playlist's EXT-X-PROGRAM-DATE-TIME; undefined if unknown. */
+  function playingWallMs() {
+    if (player.hls && player.hls.playingDate) return player.hls.playingDate.getTime();
+    return undefined;
+  }
+
+  /**
+   * Plays from wall-clock time `ms`: a seek within the live playlist when its (DVR) window holds it,
+   * else the past as a VOD range up to now; near now, live.
+   */
+  player.seekTo = function (ms) {
+    if (Date.now() - ms < 3000) {
+      player.goLive();
+      return;
+    }
+    const wall = playingWallMs();
+    if (!player.vod && player.hls && wall !== undefined && video.seekable.length > 0) {
+      const at = video.currentTime + (ms - wall) / 1000;
+      if (at >= video.seekable.start(0) && at <= video.seekable.end(0)) {
+        video.currentTime = at;
+        return;
+      }
+    }
+    playVod(new Date(ms).toISOString());
+  };
+
+  /** Back to the live edge (from a VOD range: the live source again). */
+  player.goLive = function () {
+    if (player.vod) {
+      start(select.value);
+      return;
+    }
+    if (player.hls && player.hls.liveSyncPosition) video.currentTime = player.hls.liveSyncPosition;
+    else if (video.buffered.length > 0) video.currentTime = Math.max(0, video.buffered.end(video.buffered.length - 1) - 0.5);
+  };
+
+  // The timeline: the spans the feed holds (recordings and feed file) and the live playlist's window.
+  const timeline = document.getElementById('timeline');
+  const heldEl = document.getElementById('held');
+  const seek = document.getElementById('seek');
+  const atEl = document.getElementById('at');
+  let spans = [];
+  let dragging = false;
+  function timelineRange() {
+    let from = spans.length > 0 ? spans[0].startMs : Infinity;
+    const wall = playingWallMs();
+    if (!player.vod && wall !== undefined && video.seekable.length > 0) {
+      from = Math.min(from, wall - (video.currentTime - video.seekable.start(0)) * 1000);
+    }
+    return isFinite(from) ? { from: from, to: Date.now() } : undefined;
+  }
+  function drawTimeline() {
+    const range = timelineRange();
+    timeline.hidden = range === undefined || range.to - range.from < 5000;
+    if (timeline.hidden) return;
+    seek.min = String(Math.floor(range.from));
+    seek.max = String(Math.ceil(range.to));
+    const width = range.to - range.from;
+    heldEl.textContent = '';
+    spans.forEach(function (sp) {
+      const el = document.createElement('span');
+      el.style.left = (Math.max(0, sp.startMs - range.from) / width) * 100 + '%';
+      el.style.width = (Math.max(0, Math.min(range.to, sp.endMs) - Math.max(range.from, sp.startMs)) / width) * 100 + '%';
+      heldEl.appendChild(el);
+    });
+    const wall = playingWallMs();
+    if (!dragging && wall !== undefined) seek.value = String(wall);
+    atEl.textContent =
+      wall !== undefined ? new Date(wall).toISOString().slice(11, 19) + ' UTC' + (player.vod ? ' (past)' : '') : '';
+  }
+  function loadSpans() {
+    if (!cfg.recordings) return;
+    fetch(cfg.recordings)
+      .then(function (res) {
+        return res.ok ? res.json() : null;
+      })
+      .then(function (listing) {
+        if (listing && Array.isArray(listing.spans)) spans = listing.spans;
+        drawTimeline();
+      })
+      .catch(function () {});
+  }
+  seek.addEventListener('input', function () {
+    dragging = true;
+    atEl.textContent = new Date(Number(seek.value)).toISOString().slice(11, 19) + ' UTC?';
+  });
+  seek.addEventListener('change', function () {
+    dragging = false;
+    player.seekTo(Number(seek.value));
+  });
+  loadSpans();
+  setInterval(loadSpans, 10000);
+  setInterval(drawTimeline, 1000);
 
   /** How far the shown picture is behind live, in ms, or undefined. */
   player.delayMs = function () {
@@ -316,8 +434,7 @@
   window.addEventListener('pagehide', stop);
 
   document.getElementById('live').addEventListener('click', function () {
-    if (player.hls && player.hls.liveSyncPosition) video.currentTime = player.hls.liveSyncPosition;
-    else if (video.buffered.length > 0) video.currentTime = Math.max(0, video.buffered.end(video.buffered.length - 1) - 0.5);
+    player.goLive();
   });
   select.addEventListener('change', function () {
     const url = new URL(location.href);
@@ -333,5 +450,7 @@
     })
   )
     select.value = initial;
-  start(select.value);
+  // /watch/NAME?start=T&end=T2 (the recordings page's "Play" links): that range first.
+  if (params.get('start')) playVod(params.get('start'), params.get('end'));
+  else start(select.value);
 })();

@@ -40,6 +40,8 @@ export interface WatchTarget {
   flv: string | undefined;
   /** URL of the WHEP endpoint (WebRTC), when the server serves WebRTC. */
   whep?: string | undefined;
+  /** What the feed holds of its past (GET /api/v1/recordings/KEY), for the timeline; feeds only. */
+  recordings?: string | undefined;
 }
 
 /** The sources of `/watch/NAME`: a declared `Format hls` stream, else a feed. */
@@ -53,6 +55,7 @@ export function watchTarget(ctx: ControlContext, name: string): WatchTarget | un
     hls: hrefPath(`${feed.key}/index.m3u8`),
     hlsTs: hrefPath(`${feed.key}/ts/index.m3u8`),
     flv: hrefPath(`${feed.key}.flv`),
+    recordings: hrefPath(`api/v1/recordings/${feed.key}`),
   };
 }
 
@@ -75,6 +78,7 @@ export function renderPlayerPage(target: WatchTarget, authQuery = ''): string {
     hlsTs: media(target.hlsTs),
     flv: media(target.flv),
     whep: media(target.whep),
+    recordings: target.recordings,
   }).replace(/</g, '\\u003c');
   const sources = [
     target.whep !== undefined ? `<option value="webrtc">WebRTC</option>` : '',
@@ -98,12 +102,17 @@ video{width:100%;height:100%;display:block;background:#000}
 .delay{font-variant-numeric:tabular-nums;color:#fff;font-weight:600}.state{color:#8fd19e}.error{color:#ff9c8f}
 select,button{font:inherit;background:#1d2126;color:#e8eaed;border:1px solid #39414a;border-radius:4px;padding:.25rem .5rem}
 code{background:#1d2126;padding:0 .3rem;border-radius:3px;overflow-wrap:anywhere}
+.timeline{position:relative;height:1.6rem;margin:.4rem .25rem 0}.timeline[hidden]{display:none}
+.held{position:absolute;inset:.55rem 0;background:#2a2f35;border-radius:3px}.held span{position:absolute;top:0;bottom:0;background:#3f6fb0;border-radius:3px}
+.timeline input{position:absolute;inset:0;width:100%;margin:0;background:transparent}
 </style></head><body>
 <header><a href="/">← Feedcast</a><h1>${escapeHtml(target.name)}</h1>
 <label>Source <select id="source">${sources}</select></label></header>
 <main>
 <div class="stage"><video id="video" muted autoplay playsinline controls></video></div>
-<div class="bar"><span>Behind live: <span class="delay" id="delay">—</span></span>
+<div class="timeline" id="timeline" hidden title="What this feed holds: drag back to play the past"><div class="held" id="held"></div>
+<input type="range" id="seek" min="0" max="1" step="1000" value="1" aria-label="Play from this time"></div>
+<div class="bar"><span id="at"></span><span>Behind live: <span class="delay" id="delay">—</span></span>
 <span id="state" class="state">starting…</span><span id="engine"></span>
 <button id="live" type="button">Go live</button></div>
 <p class="bar">Playlist: <code>${escapeHtml(target.hls)}</code></p>
