@@ -27,12 +27,17 @@ const skip = skipWithoutFfmpeg();
 const X265 = ['-c:v', 'libx265', '-preset', 'ultrafast', '-x265-params', 'bframes=0:repeat-headers=1:log-level=error'];
 
 const H265 = new RTCRtpCodecParameters({ mimeType: 'video/H265', clockRate: 90_000 });
+const H264 = new RTCRtpCodecParameters({
+  mimeType: 'video/H264',
+  clockRate: 90_000,
+  parameters: 'level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f',
+});
 const OPUS = new RTCRtpCodecParameters({ mimeType: 'audio/opus', clockRate: 48_000, channels: 2 });
 
 /** A werift peer on loopback only, no STUN (TESTING.md), closed after the test. */
-function loopbackPeer(t: TestContext): RTCPeerConnection {
+function loopbackPeer(t: TestContext, video: RTCRtpCodecParameters[] = [H265]): RTCPeerConnection {
   const pc = new RTCPeerConnection({
-    codecs: { video: [H265], audio: [OPUS] },
+    codecs: { video, audio: [OPUS] },
     iceServers: [],
     iceUseIpv6: false,
     iceAdditionalHostAddresses: ['127.0.0.1'],
@@ -43,7 +48,7 @@ function loopbackPeer(t: TestContext): RTCPeerConnection {
 }
 
 /** POSTs the peer's offer to `url`, applies the answer; returns the answer. */
-async function negotiate(pc: RTCPeerConnection, url: string): Promise<{ status: number; text: string }> {
+async function negotiate(pc: RTCPeerConnection, url: string): Promise<{ status: number; text: string; note: string }> {
   await pc.setLocalDescription(await pc.createOffer());
   const res = await fetch(url, {
     method: 'POST',
@@ -52,7 +57,7 @@ async function negotiate(pc: RTCPeerConnection, url: string): Promise<{ status: 
   });
   const text = await res.text();
   if (res.status === 201) await pc.setRemoteDescription({ type: 'answer', sdp: text });
-  return { status: res.status, text };
+  return { status: res.status, text, note: res.headers.get('x-feedcast-note') ?? '' };
 }
 
 describe('H.265 over WebRTC', { skip }, () => {
@@ -118,6 +123,66 @@ describe('H.265 over WebRTC', { skip }, () => {
       },
     );
   }
+
+  test(
+    'H.265 with B-frames goes to WHEP viewers as the shared H.264 re-encode without them; ffmpeg decodes every frame',
+    { timeout: 120_000 },
+    async (t) => {
+      const { server } = await webrtcServer(t, '<Feed feed1.ffm>\n</Feed>\n');
+      const x265WithB = [
+        '-c:v',
+        'libx265',
+        '-preset',
+        'ultrafast',
+        '-x265-params',
+        'bframes=3:rc-lookahead=5:repeat-headers=1:log-level=error',
+      ];
+      const pub = publish(server.url('/feed1.ffm'), { codecs: 'h264-only', size: '640x360', seconds: 3600, extra: x265WithB });
+      t.after(() => pub.stop());
+      await waitFor('the H.265 track', () => server.ctx.feeds.get('feed1')?.tracks[0]?.codec === 'h265', 30_000);
+      await waitFor(
+        'a GOP with B-frames in the cache',
+        () => {
+          const frames = server.ctx.feeds.get('feed1')?.gopCache() ?? [];
+          return frames.some((f, i) => i > 0 && f.pts90k < (frames[i - 1]?.pts90k ?? 0));
+        },
+        30_000,
+      );
+
+      // A viewer offering H.265 and H.264 (as Safari does) is answered H.264: the re-encode.
+      const pc = loopbackPeer(t, [H265, H264]);
+      pc.addTransceiver('video', { direction: 'recvonly' });
+      const depacketizer = new NalDepacketizer('h264');
+      const units: { keyframe: boolean; data: Buffer }[] = [];
+      pc.onTrack.subscribe((track) => {
+        track.onReceiveRtp.subscribe((rtp) => {
+          for (const f of depacketizer.push(rtpPacketOf(rtp))) if (units.length > 0 || f.keyframe) units.push(f);
+        });
+      });
+      const answer = await negotiate(pc, server.url('/feed1/whep'));
+      assert.equal(answer.status, 201, answer.text);
+      assert.match(answer.text, /a=rtpmap:\d+ H264\/90000/);
+      assert.doesNotMatch(answer.text, /H265/);
+      assert.match(answer.note, /B-frames.*re-encoded/);
+      await waitFor('75 H.264 access units from the first keyframe', () => units.length >= 75, 60_000);
+
+      const dir = mkdtempSync(join(tmpdir(), 'feedcast-h265b-'));
+      t.after(() => rmSync(dir, { recursive: true, force: true }));
+      const file = join(dir, 'received.h264');
+      const start = Buffer.from([0, 0, 0, 1]);
+      const received = units.slice();
+      writeFileSync(file, Buffer.concat(received.flatMap((u) => splitLengthPrefixed(u.data).flatMap((nal) => [start, nal]))));
+      const decoded = await decodeFrames(file, 3600);
+      assert.equal(decoded.errors, '', 'decodes without errors');
+      assert.equal(decoded.videoFrames, received.length, `${decoded.videoFrames} frames decoded of ${received.length} received`);
+      const probe = await run(
+        FFPROBE,
+        ['-v', 'error', '-show_entries', 'stream=codec_name,profile,has_b_frames,width,height', '-of', 'csv=p=0', file],
+        30_000,
+      );
+      assert.equal(probe.stdout.trim(), 'h264,Constrained Baseline,640,360,0');
+    },
+  );
 
   test('a WHIP publisher sending only H.265 is taken; ffmpeg decodes the feed as MPEG-TS', { timeout: 90_000 }, async (t) => {
     const { server } = await webrtcServer(t, '<Feed feed1.ffm>\n</Feed>\n');

@@ -419,7 +419,9 @@ export class WebRtcRoute implements HttpRoute {
       offer.media.forEach((m, index) => {
         if (m.port === 0 || !receives(m)) return;
         if (m.kind === 'video' && codecs.video === undefined && (videoTrack !== undefined || !feedHasTracks)) {
-          const codec = videoTrack !== undefined && isWebRtcVideoCodec(videoTrack.codec) ? videoTrack.codec : 'h264';
+          // The feed's codec, or H.264 when its H.264/H.265 with B-frames is re-encoded.
+          const sent = videoTrack !== undefined ? source?.videoCodec : undefined;
+          const codec = sent !== undefined && isWebRtcVideoCodec(sent) ? sent : 'h264';
           const c = WEBRTC_VIDEO[codec].choose(m, hint);
           if (c === undefined) {
             whyNot.push(

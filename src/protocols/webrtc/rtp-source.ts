@@ -5,6 +5,7 @@
 // The packets of the current GOP are kept, so a new viewer (or a PLI/FIR) starts at its keyframe.
 
 import type { Feed } from '../../feed/feed.js';
+import type { Codec } from '../../media/codec.js';
 import type { Frame } from '../../media/frame.js';
 import type { Track } from '../../media/track.js';
 import { NalPacketizer } from '../../formats/rtp/nal-rtp.js';
@@ -128,7 +129,7 @@ export class FeedRtpSource extends TypedEmitter<RtpSourceEvents> {
     // it first, so a re-encode starts with the cached keyframe rather than the next one.
     const cached = feed.gopCache();
     const scan = new ReorderDetector();
-    for (const frame of cached) if (frame.trackId === this.videoTrack?.id && this.videoTrack.codec === 'h264') scan.push(frame);
+    for (const frame of cached) if (frame.trackId === this.videoTrack?.id && mayReorder(this.videoTrack)) scan.push(frame);
     if (scan.seen) {
       this.reorder = scan;
       this.startReencode();
@@ -156,6 +157,11 @@ export class FeedRtpSource extends TypedEmitter<RtpSourceEvents> {
   /** The H.264 profile viewers are sent (for the answer's profile-level-id), when it is not the feed's own. */
   get videoProfileHint(): { profileIdc: number; constraintFlags: number } | undefined {
     return this.reencoder !== undefined ? REENCODED_PROFILE : undefined;
+  }
+
+  /** The video codec viewers are sent: the feed's, or H.264 while it is re-encoded. */
+  get videoCodec(): Codec | undefined {
+    return this.reencoder !== undefined ? 'h264' : this.videoTrack?.codec;
   }
 
   /** True while the feed's video is re-encoded for WebRTC viewers (B-frames in the source). */
@@ -280,7 +286,15 @@ export class FeedRtpSource extends TypedEmitter<RtpSourceEvents> {
     if (this.closed) return;
     if (this.videoTrack !== undefined && frame.trackId === this.videoTrack.id) {
       // VP8, VP9 and AV1 frames keep presentation order (hidden frames are decoded, not shown): no re-encode.
-      if (this.videoTrack.codec === 'h264' && !this.reorder.seen && this.reorder.push(frame)) this.startReencode();
+      if (mayReorder(this.videoTrack) && !this.reorder.seen && this.reorder.push(frame)) {
+        if (this.videoTrack.codec !== 'h264' && this.users > 0) {
+          // Its viewers negotiated H.265; the re-encode is H.264: they must negotiate again.
+          this.log.warn(`${REENCODE_NOTE}; the viewers that negotiated H.265 are ended`);
+          this.close('the H.265 video has B-frames: WebRTC viewers get it re-encoded to H.264 from now on, connect again');
+          return;
+        }
+        this.startReencode();
+      }
       if (this.reencoder !== undefined) this.reencoder.write(frame);
       else this.sendVideo(frame);
       return;
@@ -316,6 +330,11 @@ export class FeedRtpSource extends TypedEmitter<RtpSourceEvents> {
       this.safeEmit('video', packets);
     }
   }
+}
+
+/** H.264 and H.265 may carry B-frames (frames shown before one decoded ahead of them). */
+function mayReorder(track: Track): boolean {
+  return track.codec === 'h264' || track.codec === 'h265';
 }
 
 function packetizerFor(track: Track | undefined): RtpPacketizer | undefined {

@@ -1,7 +1,7 @@
 // Browsers decode no reordered H.264 over RTP: a source with B-frames plays at a few frames per
-// second in Chromium, with a picture-loss request after each. For such a feed one supervised
-// ffmpeg (a PipeTranscoder) re-encodes the video once for all its WebRTC viewers: Constrained
-// Baseline, no B-frames, keyframes where the source has them, at most `maxKbps`.
+// second in Chromium, with a picture-loss request after each. For such a feed (H.264 or H.265) one
+// supervised ffmpeg (a PipeTranscoder) re-encodes the video once for all its WebRTC viewers: H.264
+// Constrained Baseline, no B-frames, keyframes where the source has them, at most `maxKbps`.
 
 import type { Frame } from '../../media/frame.js';
 import type { Track } from '../../media/track.js';
