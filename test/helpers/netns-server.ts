@@ -18,6 +18,14 @@ export function skipWithoutNetns(): string | false {
   return probe.status === 0 ? false : 'unshare -n with an address on lo is not permitted here';
 }
 
+/** Why packets cannot be dropped in a test's namespace here (nftables' `numgen random`; this kernel has no sch_netem), or false. */
+export function skipWithoutLossTools(): string | false {
+  const netns = skipWithoutNetns();
+  if (netns !== false) return netns;
+  const nft = spawnSync('unshare', ['-n', 'nft', 'add', 'table', 'inet', 'probe'], { stdio: 'ignore', timeout: 30_000 });
+  return nft.status === 0 ? false : 'nft (nftables) is needed to drop packets in a network namespace';
+}
+
 export interface LogLine {
   msg?: string;
   [field: string]: unknown;

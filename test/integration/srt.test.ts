@@ -3,7 +3,7 @@
 // SRTPassphrase (right, wrong, missing), and counters on the API and the status page.
 
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -24,7 +24,7 @@ import {
   skipWithoutFfmpeg,
   type ProbeResult,
 } from '../helpers/media-tools.js';
-import { skipWithoutNetns, startNetnsServer, startServerProcess } from '../helpers/netns-server.js';
+import { skipWithoutLossTools, startNetnsServer, startServerProcess } from '../helpers/netns-server.js';
 import { recordingLogger, type LogLine } from '../helpers/recording-logger.js';
 import { freePort, startTestServer, waitFor, type TestServer } from '../helpers/test-server.js';
 
@@ -177,13 +177,6 @@ describe('SRT passphrases, secrets, tokens and counters', { skip }, () => {
 });
 
 /** Why the packet-loss test cannot run here, or false. */
-function skipWithoutLossTools(): string | false {
-  const netns = skipWithoutNetns();
-  if (netns !== false) return netns;
-  const nft = spawnSync('unshare', ['-n', 'nft', 'add', 'table', 'inet', 'probe'], { stdio: 'ignore', timeout: 30_000 });
-  return nft.status === 0 ? false : 'nft (nftables) is needed to drop packets in a network namespace';
-}
-
 describe('SRT over a lossy network', { skip: skip || skipWithoutLossTools() }, () => {
   // 5% of the UDP packets of the SRT port are dropped in each direction, inside a network namespace the
   // test creates (tc netem is what one would use, but this machine's kernel has no sch_netem: nftables'

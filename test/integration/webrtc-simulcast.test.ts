@@ -5,12 +5,17 @@
 // reports sustained loss and back up after a clean spell.
 
 import assert from 'node:assert/strict';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { skipWithoutChromium } from '../helpers/browser.js';
+import { chromium } from 'playwright-core';
+import { CHROMIUM, skipWithoutChromium } from '../helpers/browser.js';
+import { skipWithoutLossTools, startNetnsServer, type LogLine } from '../helpers/netns-server.js';
 import { HlsRoute } from '../../src/protocols/hls/route.js';
 import { FFPROBE, run, skipWithoutFfmpeg } from '../helpers/media-tools.js';
 import { waitFor } from '../helpers/test-server.js';
-import { SIMULCAST_WHIP_CLIENT, WHEP_CLIENT } from '../helpers/webrtc-browser.js';
+import { SIMULCAST_WHIP_CLIENT, WEBRTC_CHROMIUM_ARGS, WHEP_CLIENT } from '../helpers/webrtc-browser.js';
 import { sharedWebRtcBrowser, webrtcServer } from '../helpers/webrtc-server.js';
 
 const skip = skipWithoutFfmpeg() || skipWithoutChromium();
@@ -148,5 +153,83 @@ describe('simulcast WHIP', { skip }, () => {
     });
     assert.equal(unknown.status, 400);
     assert.match(await unknown.text(), /No simulcast layer "x" in feed cam: it has h, m, l/);
+  });
+});
+
+describe('simulcast WHEP over a lossy network', { skip: skip || skipWithoutLossTools() }, () => {
+  // Feedcast, the publishing Chromium and the viewing one in a network namespace the test creates,
+  // where nftables drops 30% of the UDP packets to the viewer's ports (this kernel has no sch_netem).
+  test('sustained loss moves the viewer down a layer, a clean spell back up', { timeout: 240_000 }, async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'feedcast-simulcast-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const conf = join(dir, 'simulcast.conf');
+    writeFileSync(conf, 'HTTPPort 8090\nHTTPBindAddress 127.0.0.1\nWebRTCAddress 127.0.0.1\n<Feed cam.ffm>\n</Feed>\n');
+    const server = await startNetnsServer(t, ['-f', conf], { FEEDCAST_RTSP_PORT: '0', FEEDCAST_RTMP_PORT: '0' });
+    // Chromium runs in the server's namespace (nsenter execs it; Playwright drives it over its pipe).
+    const wrapper = join(dir, 'chromium-in-netns');
+    writeFileSync(wrapper, `#!/bin/sh\nexec nsenter -t ${String(server.child.pid)} -n ${CHROMIUM} "$@"\n`);
+    chmodSync(wrapper, 0o755);
+    const browser = await chromium.launch({ executablePath: wrapper, headless: true, args: WEBRTC_CHROMIUM_ARGS });
+    t.after(() => browser.close());
+    const base = 'http://127.0.0.1:8090';
+
+    const publisher = await browser.newPage();
+    await publisher.goto(`${base}/`);
+    await publisher.evaluate(SIMULCAST_WHIP_CLIENT);
+    const whip = await publisher.evaluate<{ status: number; text: string }>(
+      `window.whipSimulcast(${JSON.stringify(`${base}/cam/whip`)}, 'video/H264')`,
+    );
+    assert.equal(whip.status, 201, whip.text);
+    const viewer = await browser.newPage();
+    await viewer.goto(`${base}/`);
+    await viewer.evaluate(WHEP_CLIENT);
+    const size = (): Promise<string> => viewer.evaluate<string>('window.whepVideoSize()');
+    await waitFor(
+      'the layers to be published',
+      () => server.lines().filter((l) => l.msg === 'WHIP tracks' && typeof l['layer'] === 'string').length >= 3,
+      60_000,
+    );
+    const whep = await viewer.evaluate<{ status: number; text: string }>(
+      `window.whepPlay(${JSON.stringify(`${base}/cam/whep`)})`,
+    );
+    assert.equal(whep.status, 201, whep.text);
+    await waitFor('the largest layer (1280x720) at first', async () => (await size()) === '1280x720', 60_000);
+
+    const ports = await viewer.evaluate<number[]>(
+      '[...window.whep.pc.localDescription.sdp.matchAll(/^a=candidate:\\S+ \\d+ udp \\d+ \\S+ (\\d+) typ/gim)].map((m) => Number(m[1]))',
+    );
+    assert.ok(ports.length > 0, 'the viewer has UDP candidates');
+    const nft = async (...args: string[]): Promise<void> => {
+      const r = await server.inNs('nft', args);
+      assert.equal(r.code, 0, `nft ${args.join(' ')}: ${r.stderr}`);
+    };
+    await nft('add', 'table', 'inet', 'loss');
+    await nft('add', 'chain', 'inet', 'loss', 'out', '{ type filter hook output priority 0; }');
+    await nft(
+      'add',
+      'rule',
+      'inet',
+      'loss',
+      'out',
+      'udp',
+      'dport',
+      `{ ${ports.join(', ')} }`,
+      'numgen',
+      'random',
+      'mod',
+      '100',
+      '<',
+      '30',
+      'counter',
+      'drop',
+    );
+    const switches = (): LogLine[] => server.lines().filter((l) => l.msg === 'WHEP viewer switched simulcast layer');
+    await waitFor('a switch down to layer m', () => switches().some((s) => s.from === 'h' && s.to === 'm'), 90_000);
+    assert.match(String(switches()[0]?.why), /\d+% lost/);
+    await waitFor('640x360 frames', async () => (await size()) === '640x360', 30_000);
+
+    await nft('flush', 'chain', 'inet', 'loss', 'out');
+    await waitFor('a switch back up to layer h', () => switches().some((s) => s.from === 'm' && s.to === 'h'), 120_000);
+    await waitFor('1280x720 frames again', async () => (await size()) === '1280x720', 30_000);
   });
 });

@@ -184,11 +184,15 @@ export class WhepViewer {
       const sub = videoT.sender.onPictureLossIndication.subscribe(() => this.keyframeRequested('PLI'));
       const fir = videoT.sender.onRtcp.subscribe((packet) => {
         // FIR (RFC 5104 4.3.1): payload-specific feedback, FMT 4.
-        const p = packet as { type?: number; feedback?: { count?: number }; reports?: { ssrc: number; fractionLost: number }[] };
+        const p = packet as {
+          type?: number;
+          feedback?: { count?: number };
+          reports?: { ssrc: number; highestSequence: number; fractionLost: number }[];
+        };
         if (p.type === 206 && p.feedback?.count === 4) this.keyframeRequested('FIR');
         // Sender or receiver report (RFC 3550 6.4): the loss the viewer saw of this video.
         if ((p.type === 200 || p.type === 201) && this.choice !== undefined) {
-          for (const r of p.reports ?? []) if (r.ssrc === videoT.sender.ssrc) this.lossReported(r.fractionLost / 256);
+          for (const r of p.reports ?? []) if (r.ssrc === videoT.sender.ssrc) this.lossReported(r);
         }
       });
       this.unsubscribe.push(
@@ -224,9 +228,12 @@ export class WhepViewer {
     return this.layers?.rids[this.layer];
   }
 
-  private lossReported(fraction: number): void {
-    const next = this.choice?.report(fraction, Date.now());
-    if (next !== undefined) this.switchLayer(next, `${Math.round(fraction * 100)}% lost`);
+  private lossReported(r: { highestSequence: number; fractionLost: number }): void {
+    const choice = this.choice;
+    if (choice === undefined) return;
+    // fraction lost is 8 bits, fixed point (RFC 3550 6.4.1)
+    const next = choice.receiverReport(r.highestSequence, r.fractionLost / 256, Date.now());
+    if (next !== undefined) this.switchLayer(next, `${Math.round(choice.lastLoss * 100)}% lost (receiver reports)`);
   }
 
   /**

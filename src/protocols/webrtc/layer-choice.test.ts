@@ -36,3 +36,23 @@ test('the start layer is clamped to the layers there are', () => {
   assert.equal(new LayerChoice(2, 5, 0).current, 1);
   assert.equal(new LayerChoice(2, -1, 0).current, 0);
 });
+
+test('receiver reports are weighted by the packets each covers, over windows of a second', () => {
+  const c = new LayerChoice(2, 0, 0);
+  c.receiverReport(1000, 0, 0);
+  // Each second: a report over 10 packets with half lost, then one over 90 with none: 5% lost.
+  let down: number | undefined;
+  for (let s = 1; s <= 3; s++) {
+    assert.equal(c.receiverReport(1000 + (s - 1) * 100 + 10, 0.5, s * 1000 - 500), undefined, 'within the window');
+    down = c.receiverReport(1000 + s * 100, 0, s * 1000);
+    if (s < 3) assert.equal(down, undefined);
+  }
+  assert.equal(down, 1, 'three windows of 5% lost');
+  assert.ok(Math.abs(c.lastLoss - 0.05) < 1e-9, String(c.lastLoss));
+  // A restarted sequence (a new sender) starts a new window; no packets covered is no report.
+  const d = new LayerChoice(2, 0, 0);
+  assert.equal(d.receiverReport(500, 0, 0), undefined);
+  assert.equal(d.receiverReport(10, 1, 2000), undefined);
+  assert.equal(d.receiverReport(10, 1, 4000), undefined);
+  assert.equal(d.lastLoss, 0);
+});

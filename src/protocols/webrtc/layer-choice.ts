@@ -1,6 +1,7 @@
 // Which simulcast layer a WHEP viewer should get, from the loss its browser reports (RTCP receiver
-// reports, RFC 3550 6.4.2: fraction lost per report interval): down one layer after sustained loss,
-// back up one after a long clean spell, waiting longer after each fall so a viewer does not flap.
+// reports, RFC 3550 6.4.1: fraction lost per report, weighted by the packets each covers, over
+// windows of a second or more): down one layer after sustained loss, back up one after a long
+// clean spell, waiting longer after each fall so a viewer does not flap.
 
 export interface LayerChoiceOptions {
   /** A report with at least this fraction lost counts as lossy. Default 0.05. */
@@ -9,6 +10,8 @@ export interface LayerChoiceOptions {
   lossyReports: number;
   /** A report under this fraction lost counts as clean. Default 0.01. */
   cleanLoss: number;
+  /** The shortest window the loss is measured over (Chromium sends several reports a second). Default 1000. */
+  windowMs: number;
   /** Clean time before trying the layer above; doubled after each fall, up to `maxUpAfterMs`. Default 8000. */
   upAfterMs: number;
   maxUpAfterMs: number;
@@ -18,6 +21,7 @@ export const DEFAULT_LAYER_CHOICE: LayerChoiceOptions = {
   downLoss: 0.05,
   lossyReports: 3,
   cleanLoss: 0.01,
+  windowMs: 1000,
   upAfterMs: 8000,
   maxUpAfterMs: 64_000,
 };
@@ -29,8 +33,12 @@ export class LayerChoice {
   /** The layer the viewer gets or is being moved to. */
   current: number;
   private lossy = 0;
+  /** The loss of the last window (0..1). */
+  lastLoss = 0;
   private cleanSince: number | undefined;
   private upAfterMs: number;
+  /** The current window: when it started, the highest sequence number so far, packets it covers and of them lost. */
+  private window: { startMs: number; highest: number; expected: number; lost: number } | undefined;
 
   constructor(count: number, start: number, nowMs: number, options: Partial<LayerChoiceOptions> = {}) {
     this.options = { ...DEFAULT_LAYER_CHOICE, ...options };
@@ -40,8 +48,34 @@ export class LayerChoice {
     this.cleanSince = nowMs;
   }
 
-  /** One receiver report's fraction lost (0..1): the layer to move to, or undefined to stay. */
+  /**
+   * One receiver report block (RFC 3550 6.4.1): the extended highest sequence number received and
+   * the fraction lost since the previous report (0..1). Browsers send several a second, each over
+   * a few packets, so the fractions are weighted by the packets each covers and go to report() once
+   * a window of `windowMs` is over. Returns the layer to move to, or undefined.
+   *
+   * The fraction counts what the network lost before retransmission (a NACKed packet resent later
+   * counts as lost in its interval; the cumulative count heals): the loss the viewer's path shows.
+   */
+  receiverReport(highestSequence: number, fractionLost: number, nowMs: number): number | undefined {
+    const w = this.window;
+    if (w === undefined || highestSequence < w.highest) {
+      this.window = { startMs: nowMs, highest: highestSequence, expected: 0, lost: 0 };
+      return undefined;
+    }
+    const covered = highestSequence - w.highest;
+    w.highest = highestSequence;
+    w.expected += covered;
+    w.lost += covered * Math.min(1, Math.max(0, fractionLost));
+    if (nowMs - w.startMs < this.options.windowMs) return undefined;
+    this.window = { startMs: nowMs, highest: highestSequence, expected: 0, lost: 0 };
+    if (w.expected <= 0) return undefined;
+    return this.report(w.lost / w.expected, nowMs);
+  }
+
+  /** One window's fraction lost (0..1): the layer to move to, or undefined to stay. */
   report(fractionLost: number, nowMs: number): number | undefined {
+    this.lastLoss = fractionLost;
     if (fractionLost >= this.options.downLoss) {
       this.lossy++;
       this.cleanSince = undefined;
