@@ -6,6 +6,8 @@
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { MalformedInputError } from '../../errors.js';
 import type { Frame } from '../../media/frame.js';
 import type { Track } from '../../media/track.js';
 import { encodeVideo, type EncodedStream } from '../../../test/helpers/encoded-streams.js';
@@ -96,6 +98,42 @@ describe('FlvDemuxer: Enhanced RTMP', { skip: SKIP }, () => {
     assert.deepStrictEqual(
       out.frames.map((f) => f.dts90k),
       stream.frames.map((f) => f.dts90k + 45),
+    );
+  });
+
+  it('random mutations of E-RTMP streams (all three codecs, multitrack audio) throw nothing but MalformedInputError', () => {
+    const h265 = streams['h265'];
+    const av1 = streams['av1'];
+    const vp9 = streams['vp9'];
+    assert.ok(h265 && av1 && vp9);
+    const aac = fixtureFrames('h264-aac.ts');
+    const audioTrack = aac.tracks.find((t) => t.kind === 'audio');
+    assert.ok(audioTrack);
+    const audio = { track: audioTrack, frames: aac.frames.filter((f) => f.trackId === audioTrack.id).slice(0, 10) };
+    const inputs = [h265, av1, vp9].map((s, i) =>
+      flv(
+        { audio: true, video: true },
+        [
+          ...enhancedVideoTags({ ...s, frames: s.frames.slice(0, 5) }, i === 1 ? { trackId: 1 } : { timestampOffsetNs: 1000 }),
+          ...enhancedAudioTags(audio, i === 2 ? [0, 1] : undefined),
+        ].sort(byTime),
+      ),
+    );
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...inputs),
+        fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 8 }),
+        (input, edits) => {
+          const data = Buffer.from(input);
+          for (const [pos, value] of edits) data[13 + (pos % (data.length - 13))] = value;
+          try {
+            demux(data);
+          } catch (err) {
+            if (!(err instanceof MalformedInputError)) throw err;
+          }
+        },
+      ),
+      { numRuns: 300 },
     );
   });
 
