@@ -466,13 +466,23 @@ async function startJanus(): Promise<RunningServer> {
   const setup = janusConfig(8088, 5004);
   const [cmd, args] = ns.wrap(JANUS, setup.args);
   const { child, log } = spawnServer(cmd, args, process.env, PIN_WHEP);
+  const cleanup = (): void => {
+    ns.holder.kill('SIGKILL');
+    rmSync(setup.dir, { recursive: true, force: true });
+  };
   // Its API answers `info` once it is up (asked from inside the namespace).
   const deadline = Date.now() + 30_000;
   const info = ns.wrap('curl', ['-s', '-m', '2', '-X', 'POST', '-d', '{"janus":"info","transaction":"up"}', setup.apiUrl]);
-  while (!(await runTool(info[0], info[1], 5000).catch(() => '')).includes('server_info')) {
-    if (!alive(child)) throw new Error(`Janus exited:\n${log()}`);
-    if (Date.now() > deadline) throw new Error(`Janus's HTTP API did not answer within 30 s:\n${log()}`);
-    await sleep(300);
+  try {
+    while (!(await runTool(info[0], info[1], 5000).catch(() => '')).includes('server_info')) {
+      if (!alive(child)) throw new Error(`Janus exited:\n${log()}`);
+      if (Date.now() > deadline) throw new Error(`Janus's HTTP API did not answer within 30 s:\n${log()}`);
+      await sleep(300);
+    }
+  } catch (err) {
+    await stopChild(child);
+    cleanup();
+    throw err;
   }
   return {
     kind: 'janus',
@@ -483,10 +493,7 @@ async function startJanus(): Promise<RunningServer> {
     publishUrl: () => `rtp://127.0.0.1:${setup.rtpPort}`,
     wrap: ns.wrap,
     viewerHost: NETNS_ADDRESS,
-    cleanup: () => {
-      ns.holder.kill('SIGKILL');
-      rmSync(setup.dir, { recursive: true, force: true });
-    },
+    cleanup,
   };
 }
 
