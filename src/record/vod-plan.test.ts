@@ -52,6 +52,8 @@ test('file names round-trip; anything else is refused', () => {
     'rec-1-0-90000-1.m4s',
     'rec-12345678901234567-0-90000.m4s',
     'rec-1-init.mp4x',
+    `rec-1-${24 * 3600 * 90_000 + 1}-90000.m4s`, // past any playlist's timeline
+    'rec-1-999999999999999999-90000.m4s', // not exact in a double
     '',
   ]) {
     assert.equal(parseVodFileName(bad), undefined, bad);

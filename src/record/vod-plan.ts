@@ -57,8 +57,10 @@ export function groupSegments(source: VodSourceKind, cuts: readonly VodCut[], ta
   return { source, segments, startWallMs: segments[0]?.wallMs ?? first.wallMs, endWallMs: last.wallMs + last.dur90k / 90 };
 }
 
-const AT = /^\d{1,16}(\.\d{1,16})?$/;
-const NUMBER = /^\d{1,16}$/;
+const AT = /^\d{1,15}(\.\d{1,15})?$/;
+const MAX_SEGMENT_90K = 600 * 90_000;
+const MAX_RANGE_90K = 24 * 3600 * 90_000;
+const NUMBER = /^\d{1,15}$/;
 
 /** `rec-AT-OUT-DUR.m4s`: a segment's file name. */
 export function vodSegmentName(source: VodSourceKind, s: VodSegment): string {
@@ -86,7 +88,9 @@ export function parseVodFileName(name: string): VodFile | undefined {
   const dur = (parts[3] ?? '').replace(/\.m4s$/, '');
   if (parts.length !== 4 || !parts[3]?.endsWith('.m4s') || !NUMBER.test(out) || !NUMBER.test(dur)) return undefined;
   const dur90k = Number(dur);
-  // A segment holds at most ten minutes: the playlist never makes longer ones.
-  if (dur90k === 0 || dur90k > 600 * 90_000) return undefined;
-  return { kind: 'segment', source, at, out90k: Number(out), dur90k };
+  const out90k = Number(out);
+  // A segment holds at most ten minutes and starts within a playlist's longest range (24 h): the
+  // playlist never makes others, and the times stay exact in a double.
+  if (dur90k === 0 || dur90k > MAX_SEGMENT_90K || out90k > MAX_RANGE_90K) return undefined;
+  return { kind: 'segment', source, at, out90k, dur90k };
 }
