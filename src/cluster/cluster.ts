@@ -10,7 +10,7 @@ import type { ByteBudget } from '../media/byte-budget.js';
 import type { Logger } from '../observability/logger.js';
 import { ClusterRegistry, type FeedRecord, type NodeRecord, type RelayRecord } from './registry.js';
 import { Relays } from './relays.js';
-import type { RelayStatus } from './relay.js';
+import type { RelaySource, RelayStatus } from './relay.js';
 
 export interface ClusterDeps {
   readonly feeds: FeedManager;
@@ -60,6 +60,7 @@ export class Cluster {
         nodeName: name,
         idleTimeoutMs: config.relayIdleTimeoutMs,
         ...(!isWildcard(deps.bindAddress) ? { localAddress: deps.bindAddress } : {}),
+        ...(config.relayVia !== undefined ? { via: (origin: FeedRecord) => this.parentFor(origin, config.relayVia) } : {}),
         ...(deps.pesBudget !== undefined ? { pesBudget: deps.pesBudget } : {}),
       },
       deps.log,
@@ -90,6 +91,13 @@ export class Cluster {
   /** Keeps a relay of a feed published on another node running for one reader (undefined: not one). */
   acquireRelay(feedKey: string): (() => void) | undefined {
     return this.relays.acquire(feedKey);
+  }
+
+  /** RelayVia: the parent node, while it is registered and is neither this node nor the feed's origin. */
+  private parentFor(origin: FeedRecord, parent: string | undefined): RelaySource | undefined {
+    if (parent === undefined || parent === this.node.name || parent === origin.node) return undefined;
+    const node = this.registry.nodes().find((n) => n.name === parent);
+    return node !== undefined ? { node: node.name, url: node.url } : undefined;
   }
 
   async status(): Promise<ClusterStatus> {

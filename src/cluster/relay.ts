@@ -19,6 +19,12 @@ export const RELAY_HEADER = 'x-feedcast-relay';
 const MIN_RETRY_MS = 250;
 const MAX_RETRY_MS = 5000;
 
+/** A node a relay reads from: the feed's origin, or the parent named by RelayVia. */
+export interface RelaySource {
+  readonly node: string;
+  readonly url: string;
+}
+
 export interface RelaySettings {
   /** This node's name (sent to the origin). */
   readonly nodeName: string;
@@ -27,13 +33,17 @@ export interface RelaySettings {
   readonly localAddress?: string;
   /** The server's cap on unfinished PES of every MPEG-TS ingest. */
   readonly pesBudget?: ByteBudget;
+  /** RelayVia: the parent to read from instead of `origin` (undefined: the origin itself). */
+  readonly via?: (origin: FeedRecord) => RelaySource | undefined;
 }
 
 export interface RelayStatus {
   readonly feed: string;
-  /** The node relayed from, and its URL; undefined while no origin is known. */
+  /** The node relayed from (the origin, or the RelayVia parent), and its URL; undefined while no origin is known. */
   readonly from: string | undefined;
   readonly url: string | undefined;
+  /** The node the feed is published on. */
+  readonly origin: string | undefined;
   readonly state: 'connecting' | 'relaying' | 'waiting' | 'idle';
   readonly readers: number;
   readonly startedAt: Date;
@@ -57,7 +67,9 @@ export class Relay {
   private retryMs = MIN_RETRY_MS;
   private request: ClientRequest | undefined;
   private session: PublisherSession | undefined;
+  /** The feed's registration when the current connection was made, and the node that connection reads. */
   private connectedTo: FeedRecord | undefined;
+  private source: RelaySource | undefined;
   private connections = 0;
   private stopped = false;
   private readonly startedAt = new Date();
@@ -124,10 +136,12 @@ export class Relay {
 
   status(): RelayStatus {
     const origin = this.connectedTo ?? this.origin();
+    const source = this.source ?? origin;
     return {
       feed: this.feed.key,
-      from: origin?.node,
-      url: origin?.url,
+      from: source?.node,
+      url: source?.url,
+      origin: origin?.node,
       state: this.stopped
         ? 'idle'
         : this.session !== undefined
@@ -163,7 +177,8 @@ export class Relay {
       this.retryLater();
       return;
     }
-    const url = new URL(`${origin.url}/${encodeURIComponent(this.feed.key)}.ts`);
+    const source = this.settings.via?.(origin) ?? { node: origin.node, url: origin.url };
+    const url = new URL(`${source.url}/${encodeURIComponent(this.feed.key)}.ts`);
     const request = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, {
       headers: { [RELAY_HEADER]: this.settings.nodeName },
       agent: false,
@@ -171,14 +186,15 @@ export class Relay {
     });
     this.request = request;
     this.connectedTo = origin;
+    this.source = source;
     this.connections++;
-    request.on('response', (res) => this.relay(request, res, origin));
+    request.on('response', (res) => this.relay(request, res, source));
     request.on('error', (err) => this.ended(request, `relay connection failed: ${err.message}`));
     request.on('close', () => this.ended(request, 'relay connection closed'));
     request.end();
   }
 
-  private relay(request: ClientRequest, res: IncomingMessage, origin: FeedRecord): void {
+  private relay(request: ClientRequest, res: IncomingMessage, origin: RelaySource): void {
     if (res.statusCode !== 200) {
       this.log.warn('relay: the origin refused the read', { from: origin.node, status: res.statusCode });
       res.resume();

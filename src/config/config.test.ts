@@ -1070,7 +1070,7 @@ test('auth and abuse-limit directives land in the model', async () => {
 test('cluster directives (issue 20): ClusterRedis with password, TLS and DB; NodeName, NodeURL, NodeTTL, RelayIdleTimeout', async () => {
   assert.equal((await parse('')).cluster, undefined, 'no ClusterRedis: no cluster');
   const c = await parse(
-    'ClusterRedis rediss://feedcast:s3cret@redis.example:6380/2\nNodeName edge-1\nNodeURL http://10.0.0.2:8090/\nNodeTTL 4\nRelayIdleTimeout 2.5\n',
+    'ClusterRedis rediss://feedcast:s3cret@redis.example:6380/2\nNodeName edge-1\nNodeURL http://10.0.0.2:8090/\nNodeTTL 4\nRelayIdleTimeout 2.5\nRelayVia mid-1\n',
   );
   assert.deepEqual(c.cluster, {
     redisUrl: 'rediss://feedcast:s3cret@redis.example:6380/2',
@@ -1078,6 +1078,7 @@ test('cluster directives (issue 20): ClusterRedis with password, TLS and DB; Nod
     nodeUrl: 'http://10.0.0.2:8090',
     nodeTtlMs: 4000,
     relayIdleTimeoutMs: 2500,
+    relayVia: 'mid-1',
   });
   const defaults = await parse('ClusterRedis redis://127.0.0.1\n');
   assert.deepEqual(defaults.cluster, {
@@ -1086,6 +1087,7 @@ test('cluster directives (issue 20): ClusterRedis with password, TLS and DB; Nod
     nodeUrl: undefined,
     nodeTtlMs: 10_000,
     relayIdleTimeoutMs: 10_000,
+    relayVia: undefined,
   });
   const cases: [string, RegExp][] = [
     [
@@ -1103,6 +1105,7 @@ test('cluster directives (issue 20): ClusterRedis with password, TLS and DB; Nod
     ['NodeURL 10.0.0.2:8090', /is not an http:\/\/ or https:\/\/ URL/],
     ['NodeTTL 0', /NodeTTL 0 s? ?is out of range|out of range/],
     ['RelayIdleTimeout soon', /RelayIdleTimeout "soon" is not a number/],
+    ['RelayVia http://x', /RelayVia "http:\/\/x" is not a node name/],
   ];
   for (const [line, message] of cases) assert.match((await errorsOf(`${line}\n`)).message, message, line);
 });

@@ -133,6 +133,8 @@ export interface ClusterConfig {
   nodeTtlMs: number;
   /** `RelayIdleTimeout`: a relay runs this long after its last reader left. */
   relayIdleTimeoutMs: number;
+  /** `RelayVia`: the node relays pull through instead of the origin; undefined: from the origin. */
+  relayVia: string | undefined;
 }
 
 export interface AuthConfig {
@@ -349,6 +351,7 @@ function clusterOf(g: Readonly<GlobalSettings>): ClusterConfig | undefined {
     nodeUrl: g.nodeUrl?.replace(/\/$/, ''),
     nodeTtlMs: g.nodeTtlMs,
     relayIdleTimeoutMs: g.relayIdleTimeoutMs,
+    relayVia: g.relayVia,
   };
 }
 

@@ -89,6 +89,7 @@ export interface GlobalSettings {
   nodeUrl: string | undefined;
   nodeTtlMs: number;
   relayIdleTimeoutMs: number;
+  relayVia: string | undefined;
 }
 
 /** A STUN or TURN server (WebRTCIceServer, WebRTCServerIceServer). */
@@ -166,6 +167,7 @@ export const GLOBAL_DEFAULTS: Readonly<GlobalSettings> = Object.freeze({
   nodeUrl: undefined,
   nodeTtlMs: 10_000,
   relayIdleTimeoutMs: 10_000,
+  relayVia: undefined,
 });
 
 export const FEED_DEFAULT_MAX_SIZE_BYTES = 5 * 1024 * 1024;
@@ -1724,6 +1726,17 @@ export const DIRECTIVES: readonly Directive[] = [
     example: '10',
   }),
 
+  setting('relayVia', {
+    name: 'RelayVia',
+    origin: 'feedcast',
+    value: v.string('NODENAME (another node of the cluster)', {
+      re: /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/,
+      what: 'a node name (letters, digits, . _ : -); write e.g. RelayVia edge-1',
+    }),
+    default: "unset: relays pull from the feed's origin",
+    doc: "The node this node relays feeds through (its parent) instead of the feed's origin, so that relays form a tree: the parent pulls from the origin once and serves its children. Used while that node is registered and is neither this node nor the origin; the nodes named must not form a loop. Needs a restart.",
+    example: 'edge-1',
+  }),
   // --- Global: WebRTC (docs/webrtc.md) -------------------------------------------------------------------------
   setting('webrtc', {
     name: 'WebRTC',

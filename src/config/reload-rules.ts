@@ -71,7 +71,7 @@ export const RESTART_RULES: readonly RestartRule[] = [
     changed: (a, b) => a.egressThreads !== b.egressThreads,
   },
   {
-    directives: ['ClusterRedis', 'NodeName', 'NodeURL', 'NodeTTL', 'RelayIdleTimeout'],
+    directives: ['ClusterRedis', 'NodeName', 'NodeURL', 'NodeTTL', 'RelayIdleTimeout', 'RelayVia'],
     why: 'the cluster registry connection and the relays are set up at start',
     changed: (a, b) => differs(a.cluster, b.cluster),
   },

@@ -213,6 +213,44 @@ describe('cluster (ClusterRedis): membership and on-demand relays between nodes'
     assert.equal((await clusterOf(edge)).localRelays.length, 0);
   });
 
+  test('RelayVia: a leaf relays through its parent, which alone pulls from the origin', async (t) => {
+    const redis = await startRedis(t);
+    const origin = await startNode(t, redis, 'origin', '127.0.0.2');
+    const mid = await startNode(t, redis, 'mid', '127.0.0.3');
+    const leaf = await startNode(t, redis, 'leaf', '127.0.0.4', 'RelayVia mid');
+    const publisher = publish(`${origin.url}/cam1`, { seconds: 120 });
+    t.after(() => publisher.stop());
+    await waitFor(
+      'the leaf to know the three nodes and cam1',
+      async () => {
+        const view = await clusterOf(leaf);
+        return view.nodes.length === 3 && view.feeds.some((f) => f.feed === 'cam1');
+      },
+      60_000,
+    );
+
+    // A cold leaf: the first bytes come after two relays start (printed, not asserted: a loaded machine).
+    const startedAt = performance.now();
+    const res = await fetch(`${leaf.url}/cam1.ts`);
+    const body = res.body?.getReader();
+    assert.equal(res.status, 200);
+    await body?.read();
+    t.diagnostic(`first bytes from a cold leaf (origin -> mid -> leaf): ${Math.round(performance.now() - startedAt)} ms`);
+    await body?.cancel();
+
+    const decoded = await decodeFrames(`${leaf.url}/cam1.ts`, 3, 90_000);
+    assert.ok(decoded.videoFrames >= 50, `the leaf serves cam1 (${decoded.videoFrames} frames; ${decoded.errors})`);
+    const fromOrigin = await readersOn(origin, 'cam1');
+    assert.deepEqual(
+      fromOrigin.map((c) => c.remoteAddress),
+      ['127.0.0.3'],
+      'the origin is read once, by the parent',
+    );
+    const leafRelay = (await clusterOf(leaf)).localRelays.find((r) => r.feed === 'cam1');
+    assert.equal(leafRelay?.from, 'mid', 'the leaf reads its parent');
+    assert.equal((leafRelay as { origin?: string } | undefined)?.origin, 'origin');
+  });
+
   test('an edge serves a relayed feed over HLS, and runs the declared <Stream>s (encodings) itself', async (t) => {
     const redis = await startRedis(t);
     const declared = [
