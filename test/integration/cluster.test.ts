@@ -26,7 +26,7 @@ interface ClusterView {
   nodes: { name: string; url: string }[];
   feeds: { feed: string; node: string; tracks: { codec: string }[] }[];
   relays: { feed: string; node: string; from: string; bytes: number }[];
-  localRelays: { feed: string; from: string; state: string; readers: number; bytes: number; delayMs?: number }[];
+  localRelays: { feed: string; from: string; origin: string; state: string; readers: number; bytes: number; delayMs?: number }[];
 }
 
 /** The samples of one metric of `node`'s /metrics, by their label text. */
@@ -39,6 +39,28 @@ async function metricOf(node: Node, name: string): Promise<Map<string, number>> 
     if (m !== null) samples.set(m[1] ?? '', Number(m[2]));
   }
   return samples;
+}
+
+/** A viewer that reads `url` (discarding it) until `stop()` or the end of the test. Resolves once data came. */
+async function holdReader(t: TestContext, url: string): Promise<{ firstBytesMs: number; stop: () => Promise<void> }> {
+  const startedAt = performance.now();
+  const res = await fetch(url);
+  assert.equal(res.status, 200, url);
+  const body = res.body?.getReader();
+  await body?.read();
+  const firstBytesMs = Math.round(performance.now() - startedAt);
+  let reading = true;
+  const drained = (async () => {
+    while (reading && body !== undefined && !(await body.read()).done);
+  })().catch(() => undefined);
+  const stop = async (): Promise<void> => {
+    if (!reading) return;
+    reading = false;
+    await body?.cancel().catch(() => undefined);
+    await drained;
+  };
+  t.after(stop);
+  return { firstBytesMs, stop };
 }
 
 async function pageOf(node: Node, path: string): Promise<string> {
@@ -158,6 +180,8 @@ describe('cluster (ClusterRedis): membership and on-demand relays between nodes'
     assert.deepEqual(probe.streams.map((s) => s.codec_name).sort(), ['aac', 'h264'], 'the edge serves both tracks');
     assert.ok(probe.packets.filter((p) => p.codec_type === 'video').length > 25, 'video packets from the edge');
 
+    // A viewer held open while the relay is checked below (the others end on their own).
+    const held = await holdReader(t, `${edge.url}/cam1.flv`);
     // Several readers at once, in two formats: the edge still pulls once. (A TS reader starts with the feed's
     // last seconds, so each reads long enough to overlap the others.)
     const readers = [
@@ -166,10 +190,10 @@ describe('cluster (ClusterRedis): membership and on-demand relays between nodes'
       decodeFrames(`${edge.url}/cam1.ts`, 12, 90_000),
     ];
     await waitFor(
-      'three readers on the edge',
+      'four readers on the edge',
       async () => {
         const { connections } = await getJson<{ connections: ConnectionView[] }>(`${edge.url}/api/v1/connections`);
-        return connections.filter((c) => c.role === 'reader' && c.target.startsWith('cam1')).length >= 3;
+        return connections.filter((c) => c.role === 'reader' && c.target.startsWith('cam1')).length >= 4;
       },
       60_000,
     );
@@ -204,6 +228,7 @@ describe('cluster (ClusterRedis): membership and on-demand relays between nodes'
     );
 
     // No reader left: the edge stops pulling after RelayIdleTimeout (1 s).
+    await held.stop();
     await waitFor('the pull to stop', async () => (await readersOn(origin, 'cam1')).length === 0, 60_000);
     await waitFor(
       'the relay to leave the registry',
@@ -229,14 +254,10 @@ describe('cluster (ClusterRedis): membership and on-demand relays between nodes'
       60_000,
     );
 
-    // A cold leaf: the first bytes come after two relays start (printed, not asserted: a loaded machine).
-    const startedAt = performance.now();
-    const res = await fetch(`${leaf.url}/cam1.ts`);
-    const body = res.body?.getReader();
-    assert.equal(res.status, 200);
-    await body?.read();
-    t.diagnostic(`first bytes from a cold leaf (origin -> mid -> leaf): ${Math.round(performance.now() - startedAt)} ms`);
-    await body?.cancel();
+    // A cold leaf: the first bytes come after two relays start (printed, not asserted: a loaded machine). That
+    // viewer goes on reading while the relays are checked, so that none of them idles out meanwhile.
+    const viewer = await holdReader(t, `${leaf.url}/cam1.ts`);
+    t.diagnostic(`first bytes from a cold leaf (origin -> mid -> leaf): ${viewer.firstBytesMs} ms`);
 
     const decoded = await decodeFrames(`${leaf.url}/cam1.ts`, 3, 90_000);
     assert.ok(decoded.videoFrames >= 50, `the leaf serves cam1 (${decoded.videoFrames} frames; ${decoded.errors})`);
@@ -246,9 +267,14 @@ describe('cluster (ClusterRedis): membership and on-demand relays between nodes'
       ['127.0.0.3'],
       'the origin is read once, by the parent',
     );
+    assert.deepEqual(
+      (await readersOn(mid, 'cam1')).map((c) => c.remoteAddress),
+      ['127.0.0.4'],
+      'the parent serves the leaf',
+    );
     const leafRelay = (await clusterOf(leaf)).localRelays.find((r) => r.feed === 'cam1');
     assert.equal(leafRelay?.from, 'mid', 'the leaf reads its parent');
-    assert.equal((leafRelay as { origin?: string } | undefined)?.origin, 'origin');
+    assert.equal(leafRelay?.origin, 'origin');
   });
 
   test('an edge serves a relayed feed over HLS, and runs the declared <Stream>s (encodings) itself', async (t) => {
