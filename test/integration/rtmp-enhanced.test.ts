@@ -1,6 +1,6 @@
 // Enhanced RTMP end to end: real libx265, libaom-av1 and libvpx-vp9 frames (with AAC) published as
 // E-RTMP over a real RTMP connection and as an FLV body over HTTP; ffprobe/ffmpeg decode every
-// output that carries the codec (HLS fMP4, MPEG-TS for H.265), and what ffmpeg 5.1 cannot read
+// output that carries the codec (HLS fMP4, MPEG-TS for H.265, RTSP for H.265 and VP9), and what ffmpeg 5.1 cannot read
 // (the E-RTMP FLV of RTMP play and HTTP-FLV, AV1 in MPEG-TS) is demuxed by Feedcast and its video
 // decoded by ffmpeg as an elementary stream. Multitrack: two AAC tracks in ManyTracks packets are two
 // audio streams of the TS output.
@@ -24,6 +24,7 @@ import { publishEnhancedRtmp, pushEnhancedFlv, type EnhancedMedia } from '../hel
 import { fixtureFrames } from '../helpers/fixture-frames.js';
 import { decodeFrames, FFPROBE, probePackets, run, skipWithoutFfmpeg } from '../helpers/media-tools.js';
 import { RtmpTestClient, statusCode } from '../helpers/rtmp-client.js';
+import { decodeRtsp, startRtsp } from '../helpers/rtsp-tools.js';
 import { startTestServer, waitFor, type TestServer } from '../helpers/test-server.js';
 
 const skip = skipWithoutFfmpeg();
@@ -154,7 +155,7 @@ async function waitForTracks(server: TestServer, codec: EncodedVideoCodec): Prom
 describe('Enhanced RTMP publish and play', { skip }, () => {
   for (const codec of ['h265', 'av1', 'vp9'] as const) {
     test(
-      `${codec} + AAC published as E-RTMP over RTMP: HLS${codec === 'vp9' ? '' : ', TS'}, RTMP play and HTTP-FLV decode`,
+      `${codec} + AAC published as E-RTMP over RTMP: HLS${codec === 'vp9' ? '' : ', TS'}${codec === 'av1' ? '' : ', RTSP'}, RTMP play and HTTP-FLV decode`,
       { timeout: 240_000 },
       async (t) => {
         const server = await startTestServer(t, CONF);
@@ -172,6 +173,13 @@ describe('Enhanced RTMP publish and play', { skip }, () => {
           const decoded = await decodeFrames(server.url('/x.ts'), 2, 60_000);
           assert.ok(decoded.videoFrames >= 25, `TS: ${decoded.videoFrames} frames; ${decoded.errors}`);
           assert.equal(decoded.errors, '');
+        }
+        if (codec !== 'av1') {
+          // RTSP (RFC 7798 H.265, RFC 9628 VP9; ffmpeg 5.1 has no AV1 RTP depacketiser).
+          const rtsp = await startRtsp(t, server);
+          const decoded = await decodeRtsp(rtsp.url('/x'), 'tcp', 2);
+          assert.ok(decoded.videoFrames >= 25, `RTSP: ${decoded.videoFrames} frames; ${decoded.errors}`);
+          assert.equal(decoded.errors, '', 'RTSP decodes without errors');
         }
         await assertEgressDecodes('RTMP play', await rtmpPlayVideo(port, 50), codec);
         await assertEgressDecodes('HTTP-FLV', await httpVideo(server.url('/x.flv'), 50, (k) => new FlvDemuxer(k)), codec);
