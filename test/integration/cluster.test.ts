@@ -98,7 +98,9 @@ async function startNode(t: TestContext, redis: RunningRedis, name: string, addr
       '',
     ].join('\n'),
   );
-  const process = await startServerProcess(t, ['-f', conf], { FEEDCAST_RTMP_PORT: '0', FEEDCAST_EXIT_ON_UNHANDLED: '1' });
+  // RTMP off unless the test gives the node an RTMPPort (its default port would be shared by every node).
+  const env: Record<string, string> = /^RTMPPort /m.test(extra) ? {} : { FEEDCAST_RTMP_PORT: '0' };
+  const process = await startServerProcess(t, ['-f', conf], { ...env, FEEDCAST_EXIT_ON_UNHANDLED: '1' });
   return { name, url, process };
 }
 
@@ -236,6 +238,26 @@ describe('cluster (ClusterRedis): membership and on-demand relays between nodes'
       30_000,
     );
     assert.equal((await clusterOf(edge)).localRelays.length, 0);
+  });
+
+  test('RTMP and RTSP viewers on an edge get a feed relayed from the origin', async (t) => {
+    const redis = await startRedis(t);
+    const origin = await startNode(t, redis, 'origin', '127.0.0.2');
+    const [rtmpPort, rtspPort] = [await freePort(), await freePort()];
+    const edge = await startNode(t, redis, 'edge', '127.0.0.3', `RTMPPort ${rtmpPort}\nRTSPPort ${rtspPort}`);
+    const publisher = publish(`${origin.url}/cam1`, { seconds: 120 });
+    t.after(() => publisher.stop());
+    await waitFor('cam1 known to the edge', async () => (await clusterOf(edge)).feeds.some((f) => f.feed === 'cam1'), 60_000);
+
+    for (const url of [`rtmp://127.0.0.3:${rtmpPort}/live/cam1`, `rtsp://127.0.0.3:${rtspPort}/cam1`]) {
+      const probe = await probePackets(url, 2, 90_000);
+      assert.deepEqual(probe.streams.map((s) => s.codec_name).sort(), ['aac', 'h264'], url);
+      assert.ok(
+        probe.packets.some((p) => p.codec_type === 'video'),
+        `${url}: video packets`,
+      );
+    }
+    assert.equal((await clusterOf(edge)).localRelays.find((r) => r.feed === 'cam1')?.from, 'origin');
   });
 
   test('RelayVia: a leaf relays through its parent, which alone pulls from the origin', async (t) => {
