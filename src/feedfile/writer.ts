@@ -387,15 +387,23 @@ export class FeedFileWriter implements BlockSource {
       }
       return true;
     } catch (err) {
-      this.counters.writeErrors++;
-      const message = err instanceof Error ? err.message : String(err);
-      if (message !== this.failing) {
-        this.log.warn('feed file write failed; retrying every second (live readers are not affected)', { err });
-      }
-      this.failing = message;
-      this.counters.lastError = message;
+      this.noteFailure('write', err);
       return false;
     }
+  }
+
+  /**
+   * Counts a failed write, sync or header write. A lasting failure (a disk gone read-only) is logged
+   * once, when it starts, whichever operation meets it first; the next successful write logs the resume.
+   */
+  private noteFailure(what: string, err: unknown): void {
+    this.counters.writeErrors++;
+    const message = err instanceof Error ? err.message : String(err);
+    if (this.failing === undefined) {
+      this.log.warn(`feed file ${what} failed; retrying every second (live readers are not affected)`, { err });
+    }
+    this.failing = message;
+    this.counters.lastError = message;
   }
 
   /** FileSync: the data (and the header checkpoint after it) reach the disk, off the hot path. */
@@ -411,9 +419,7 @@ export class FeedFileWriter implements BlockSource {
       this.lastSyncWallMs = this.lastSyncAt;
       this.counters.syncs++;
     } catch (err) {
-      this.counters.writeErrors++;
-      this.counters.lastError = err instanceof Error ? err.message : String(err);
-      this.report('feed file sync (fdatasync) failed', { err });
+      this.noteFailure('sync (fdatasync)', err);
     }
   }
 
@@ -441,9 +447,7 @@ export class FeedFileWriter implements BlockSource {
       this.header = next;
       this.tracksDirty = false;
     } catch (err) {
-      this.counters.writeErrors++;
-      this.counters.lastError = err instanceof Error ? err.message : String(err);
-      this.report('feed file header write failed', { err });
+      this.noteFailure('header write', err);
     }
   }
 
@@ -479,8 +483,7 @@ export class FeedFileWriter implements BlockSource {
         await this.opened.fh.write(encodeHeader(this.header, 0), 0, g.blockSize, 0);
         await this.opened.fh.write(encodeHeader(this.header, 1), 0, g.blockSize, g.blockSize);
       } catch (err) {
-        this.counters.writeErrors++;
-        this.report('feed file truncate failed', { err });
+        this.noteFailure('truncate', err);
       }
       this.encoder = new BlockEncoder(g, this.fileId, nextSeq, { dts90k: this.lastFileDts90k, wallMs: this.lastWallMs });
       this.queueFirstSeq = nextSeq;

@@ -121,20 +121,31 @@ describe('WebRTC', { skip }, () => {
       );
       const last = await whepStats(page);
       const mediaSeconds = (sent.lastDts90k - fromDts90k) / 90_000;
-      const decoded = last.framesDecoded - first.framesDecoded;
       const received = last.framesReceived - first.framesReceived;
-      const fps = decoded / mediaSeconds;
+      // A loaded machine's Chromium may hold a few received frames in its decoder: every one of them must
+      // come out decoded (an undecodable frame never does, and the wait fails).
+      await waitFor(
+        `the ${last.framesReceived} frames received to be decoded`,
+        async () => (await whepStats(page)).framesDecoded >= last.framesReceived,
+        30_000,
+      ).catch(() => undefined);
+      const caughtUp = await whepStats(page);
+      const decoded = caughtUp.framesDecoded - first.framesDecoded;
+      const fps = received / mediaSeconds;
       t.diagnostic(
         `demo over WHEP: ${decoded} frames decoded of ${received} received in ${mediaSeconds.toFixed(2)} s of the clip ` +
-          `(${fps.toFixed(1)} per second of media); Chromium's framesPerSecond ${last.framesPerSecond}, ` +
+          `(${fps.toFixed(1)} received per second of media); Chromium's framesPerSecond ${last.framesPerSecond}, ` +
           `${last.framesDropped - first.framesDropped} dropped, ${last.pliCount - first.pliCount} picture-loss requests`,
       );
       assert.equal(last.codec, 'video/H264');
       assert.equal(webrtc.status()[0]?.videoReencoded, false, 'the demo clip has no B-frames: passed through');
-      assert.ok(decoded >= received - 2, `decoded ${decoded} of the ${received} frames received`);
+      assert.ok(
+        caughtUp.framesDecoded >= last.framesReceived,
+        `decoded ${caughtUp.framesDecoded} of the ${last.framesReceived} frames received`,
+      );
       assert.ok(last.pliCount - first.pliCount <= 1, `${last.pliCount - first.pliCount} picture-loss requests while playing`);
       // 25 frames per second of the demo's media time, within the two or three frames that are in flight at either end.
-      assert.ok(fps > 24 && fps < 26, `${fps.toFixed(2)} frames decoded per second of the clip`);
+      assert.ok(fps > 24 && fps < 26, `${fps.toFixed(2)} frames received per second of the clip`);
     },
   );
 

@@ -194,10 +194,18 @@ export class FlvMuxer implements StreamMuxer {
   }
 }
 
-/** The first carriable video and audio track. */
+/**
+ * The first carriable video and audio track. Opus only travels as Enhanced RTMP audio, which a legacy
+ * FLV reader (ffmpeg before 6.1, flv.js, mpegts.js) cannot read and stalls on: beside H.264, which
+ * such a reader plays, it is left out (a WebRTC publisher's H.264 + Opus is video-only FLV, as before
+ * Enhanced RTMP); beside an enhanced video codec, or alone, only an E-RTMP reader plays the stream
+ * anyway, and it is carried.
+ */
 function pickTracks(tracks: readonly Track[]): [Track | undefined, Track | undefined] {
   const carried = tracks.filter((t) => FlvMuxer.canCarry(t));
-  return [carried.find((t) => t.kind === 'video'), carried.find((t) => t.kind === 'audio')];
+  const video = carried.find((t) => t.kind === 'video');
+  const legacyVideo = video?.codec === 'h264';
+  return [video, carried.find((t) => t.kind === 'audio' && !(t.codec === 'opus' && legacyVideo))];
 }
 
 function configChanged(before: Track | undefined, after: Track): boolean {
