@@ -32,3 +32,31 @@ test('layer feeds: found by name, not by publishers, listed while their publishe
   assert.equal(feeds.get('cam~h'), undefined, 'the layers go with their feed');
   feeds.closeAll();
 });
+
+test('cluster (issue 20): a feed published on another node is made on first use, swept when idle, and becomes local when published here', () => {
+  const feeds = new FeedManager(
+    { publisherTimeoutMs: 5000, publisherGraceMs: 0, dynamicFeeds: false, dynamicFeedTimeoutMs: 1000 },
+    silentLogger,
+  );
+  assert.equal(feeds.get('cam1'), undefined, 'no cluster: unknown');
+  const elsewhere = new Map([['cam1', 'Cam1']]);
+  feeds.setRemoteLookup((key) => elsewhere.get(key));
+  const relayed = feeds.get('CAM1.ffm');
+  assert.equal(relayed?.key, 'Cam1', 'made under the key it is published with');
+  assert.equal(feeds.get('cam1'), relayed, 'made once');
+  assert.ok(relayed !== undefined && feeds.isRelayed(relayed) && feeds.isDynamic(relayed));
+  assert.equal(feeds.get('other'), undefined, 'a feed published nowhere is still unknown');
+  assert.equal(feeds.forPublisher('other'), undefined, 'publishers do not make remote feeds (DynamicFeeds off)');
+
+  // Unused for DynamicFeedTimeout: removed like a dynamic feed.
+  feeds.sweepDynamic(0);
+  feeds.sweepDynamic(1000);
+  assert.equal(feeds.all().length, 0, 'swept when idle');
+
+  // A publisher here takes it over: it is this node's own feed from then on.
+  const again = feeds.get('cam1');
+  assert.ok(again !== undefined && feeds.isRelayed(again));
+  assert.equal(feeds.forPublisher('cam1'), again);
+  assert.equal(feeds.isRelayed(again), false);
+  feeds.closeAll();
+});
