@@ -363,6 +363,22 @@ export interface Summary {
   mean: number | null;
 }
 
+/** What a load generator reports for one load (flv-readers.ts, rtmp-readers.ts; whep-load.ts adds to it), as peers.ts reads it. */
+export interface LoadReport {
+  readers: number;
+  window: { startMs: number; endMs: number; seconds: number };
+  statuses: Record<string, number>;
+  errors: Record<string, number>;
+  gotFirstFrame: number;
+  framingErrors: number;
+  kbps: Summary;
+  fullRate: { threshold: number | null; count: number };
+  realtime: Summary;
+  ttffMs: Summary;
+  latenessRawMs: { meanPerReader: Summary; maxPerReader: Summary };
+  generator: { cpuPct: number; eventLoopDelayP99Ms: number };
+}
+
 export function summarize(values: readonly number[], digits = 1): Summary {
   const s = [...values].sort((x, y) => x - y);
   const r = (v: number | undefined): number | null => (v === undefined || !Number.isFinite(v) ? null : Number(v.toFixed(digits)));

@@ -68,7 +68,7 @@ import {
   stopChild,
   track,
 } from './bench-util.js';
-import type { Summary } from './flv-reader-core.js';
+import type { LoadReport, Summary } from './flv-reader-core.js';
 import { JANUS, NETNS_ADDRESS, janusConfig, startNetns } from './janus.js';
 import { RtmpReader } from './rtmp-reader-core.js';
 import { WhepPool, type WhepReport } from './whep-load.js';
@@ -770,20 +770,7 @@ class Sampler {
 // ---------------------------------------------------------------------------------------------
 // One load
 
-interface GenReport {
-  readers: number;
-  window: { startMs: number; endMs: number; seconds: number };
-  statuses: Record<string, number>;
-  errors: Record<string, number>;
-  gotFirstFrame: number;
-  framingErrors: number;
-  kbps: Summary;
-  fullRate: { threshold: number | null; count: number };
-  realtime: Summary;
-  ttffMs: Summary;
-  latenessRawMs: { meanPerReader: Summary; maxPerReader: Summary };
-  generator: { cpuPct: number; eventLoopDelayP99Ms: number };
-}
+type GenReport = LoadReport;
 
 interface LoadResult {
   target: string;

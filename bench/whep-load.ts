@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import { ROOT, alive, say, stopChild, track } from './bench-util.js';
-import { summarize, type Summary } from './flv-reader-core.js';
+import { summarize, type LoadReport, type Summary } from './flv-reader-core.js';
 import type { WindowFigures } from './rtp-counter.js';
 
 export interface WhepPoolOptions {
@@ -34,20 +34,9 @@ interface ChildReport {
   eventLoopDelayP99Ms: number;
 }
 
-/** In the shape of peers.ts's reader reports, plus what only WebRTC viewers have. */
-export interface WhepReport {
-  readers: number;
-  window: { startMs: number; endMs: number; seconds: number };
-  statuses: Record<string, number>;
-  errors: Record<string, number>;
-  gotFirstFrame: number;
-  framingErrors: number;
-  kbps: Summary;
-  fullRate: { threshold: number | null; count: number };
-  realtime: Summary;
-  ttffMs: Summary;
-  latenessRawMs: { meanPerReader: Summary; maxPerReader: Summary };
-  generator: { cpuPct: number; eventLoopDelayP99Ms: number; processes: number; maxProcessCpuPct: number };
+/** The reader reports' shape (LoadReport), plus what only WebRTC viewers have. */
+export interface WhepReport extends LoadReport {
+  generator: LoadReport['generator'] & { processes: number; maxProcessCpuPct: number };
   whep: {
     packetsPerSec: Summary;
     sentPacketsPerSec: Summary;
