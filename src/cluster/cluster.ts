@@ -49,7 +49,8 @@ export class Cluster {
 
   private constructor(config: ClusterConfig, deps: ClusterDeps) {
     const name = config.nodeName ?? `${hostname()}:${deps.httpPort}`;
-    const url = config.nodeUrl ?? `http://${hostname()}:${deps.httpPort}`;
+    const host = isWildcard(deps.bindAddress) ? hostname() : deps.bindAddress;
+    const url = config.nodeUrl ?? `http://${host.includes(':') ? `[${host}]` : host}:${deps.httpPort}`;
     this.node = { name, url, startedAt: new Date().toISOString(), version: deps.version };
     this.feeds = deps.feeds;
     this.registry = new ClusterRegistry({ redisUrl: config.redisUrl, node: this.node, ttlMs: config.nodeTtlMs }, deps.log);

@@ -132,7 +132,8 @@ export class ClusterRegistry extends TypedEmitter<RegistryEvents> {
 
   /** Connects (waiting at most `timeoutMs`; the node starts local-only if Redis is away) and starts the heartbeat. */
   async start(timeoutMs = 5000): Promise<void> {
-    await this.subscriber.subscribe(CHANGES).catch(() => undefined);
+    // Not awaited: with Redis away it completes when Redis comes (and ioredis subscribes again after each outage).
+    this.subscriber.subscribe(CHANGES).catch(() => undefined);
     const connected = this.client.connect().then(
       () => true,
       () => false,

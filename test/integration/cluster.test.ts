@@ -371,6 +371,22 @@ describe('cluster (ClusterRedis): membership and on-demand relays between nodes'
     );
   });
 
+  test('a node started while Redis is down serves at once and joins when Redis comes', async (t) => {
+    const redis = await startRedis(t);
+    await redis.stop();
+    const lone = await startNode(t, redis, 'lone', '127.0.0.2');
+    assert.equal((await clusterOf(lone)).redis, 'down');
+    await redis.restart();
+    await waitFor(
+      'the node to join',
+      async () => {
+        const view = await clusterOf(lone);
+        return view.redis === 'up' && view.nodes.some((n) => n.name === 'lone');
+      },
+      60_000,
+    );
+  });
+
   test('Redis going away: the nodes serve their own feeds and say so; when it is back they register again', async (t) => {
     const redis = await startRedis(t);
     const a = await startNode(t, redis, 'node-a', '127.0.0.2');
