@@ -142,10 +142,28 @@ describe('simulcast WHIP', { skip }, () => {
         async () => (await viewer.evaluate<string>('window.whepVideoSize()')) === want,
         30_000,
       );
+      if (query === '') break; // the adaptive viewer stays for what follows
       await viewer.evaluate(
         `(async () => { await fetch(${JSON.stringify(server.url(whep.location))}, { method: 'DELETE' }); window.whep.pc.close(); })()`,
       );
     }
+
+    // The publisher pauses its largest layer (as a browser does when its bandwidth falls): the feed
+    // moves to the largest layer still sent, and so does the adaptive viewer; both come back after.
+    const viewerSize = (): Promise<string> => viewer.evaluate<string>('window.whepVideoSize()');
+    const setActive = (active: boolean): Promise<unknown> =>
+      publisher.evaluate(`(async () => {
+        const sender = window.whip.pc.getSenders().find((s) => s.track && s.track.kind === 'video');
+        const p = sender.getParameters();
+        p.encodings.find((e) => e.rid === 'h').active = ${String(active)};
+        await sender.setParameters(p);
+      })()`);
+    await setActive(false);
+    await waitFor('the feed to move to layer m', () => size('cam') === '640x360', 30_000);
+    await waitFor('the adaptive viewer to get layer m', async () => (await viewerSize()) === '640x360', 30_000);
+    await setActive(true);
+    await waitFor('the feed back on layer h', () => size('cam') === '1280x720', 30_000);
+    await waitFor('the adaptive viewer back on layer h', async () => (await viewerSize()) === '1280x720', 60_000);
     const unknown = await fetch(server.url('/cam/whep?layer=x'), {
       method: 'POST',
       headers: { 'Content-Type': 'application/sdp' },

@@ -15,7 +15,7 @@ import type { ConnectionInfo } from '../../access/connections.js';
 import type { Logger } from '../../observability/logger.js';
 import { SlowReaderPolicy, type SlowReaderLimits } from '../../streams/slow-reader.js';
 import type { FeedRtpSource, SharedPacket } from './rtp-source.js';
-import { LayerChoice } from './layer-choice.js';
+import { LAYER_STALL_MS, LayerChoice } from './layer-choice.js';
 
 /** A WHEP viewer's bound on unsent bytes is ReaderMaxQueue, at most this (the UDP mux drops past 1 MiB). */
 export const WHEP_MAX_BACKLOG_BYTES = 512 * 1024;
@@ -160,6 +160,8 @@ export class WhepViewer {
   private layer = 0;
   private pendingLayer: { index: number; off: () => void } | undefined;
   private offVideo: (() => void) | undefined;
+  private stallTimer: NodeJS.Timeout | undefined;
+  private readonly layerVideoAt: number[] = [];
   layerSwitches = 0;
 
   constructor(pc: RTCPeerConnection, source: FeedRtpSource, conn: ConnectionInfo, log: Logger, options: WhepViewerOptions) {
@@ -211,6 +213,16 @@ export class WhepViewer {
       this.lastReplayAt = Date.now();
       const video = this.video;
       this.offVideo = this.videoSource.on('video', (packets) => this.sendFrame(video, packets));
+      if (this.choice !== undefined && this.layers !== undefined) {
+        // When each layer last had a video frame (the layer feeds' audio goes on when a layer pauses).
+        const startedAt = Date.now(); // a layer counts as sent for LAYER_STALL_MS before its first frame
+        this.layers.sources.forEach((source, i) => {
+          this.layerVideoAt[i] = startedAt;
+          this.unsubscribe.push(source.on('video', () => (this.layerVideoAt[i] = Date.now())));
+        });
+        this.stallTimer = setInterval(() => this.checkStalled(Date.now()), 500);
+        this.stallTimer.unref();
+      }
     }
     if (this.audio !== undefined) {
       const audio = this.audio;
@@ -234,6 +246,36 @@ export class WhepViewer {
     // fraction lost is 8 bits, fixed point (RFC 3550 6.4.1)
     const next = choice.receiverReport(r.highestSequence, r.fractionLost / 256, Date.now());
     if (next !== undefined) this.switchLayer(next, `${Math.round(choice.lastLoss * 100)}% lost (receiver reports)`);
+  }
+
+  /**
+   * Adaptive viewers: when the layer sent (or the one switched to) has stalled (the publisher paused
+   * it), the viewer moves to the nearest layer still sent, smaller ones first.
+   */
+  private checkStalled(now: number): void {
+    const layers = this.layers;
+    if (layers === undefined || this.choice === undefined) return;
+    const sent = (i: number): boolean => {
+      const at = this.layerVideoAt[i];
+      return at !== undefined && now - at <= LAYER_STALL_MS;
+    };
+    const pending = this.pendingLayer;
+    if (pending !== undefined && !sent(pending.index)) {
+      pending.off();
+      this.pendingLayer = undefined;
+      this.choice.moveTo(this.layer, now);
+    }
+    if (this.pendingLayer !== undefined || sent(this.layer)) return;
+    const order = [...layers.sources.keys()]
+      .filter((i) => i !== this.layer)
+      .sort((a, b) => {
+        const below = (i: number): number => (i > this.layer ? 0 : 1);
+        return below(a) - below(b) || Math.abs(a - this.layer) - Math.abs(b - this.layer);
+      });
+    const next = order.find(sent);
+    if (next === undefined) return;
+    this.choice.moveTo(next, now);
+    this.switchLayer(next, 'the layer stalled');
   }
 
   /**
@@ -318,6 +360,7 @@ export class WhepViewer {
   }
 
   stop(): void {
+    clearInterval(this.stallTimer);
     this.offVideo?.();
     this.offVideo = undefined;
     this.pendingLayer?.off();

@@ -56,3 +56,15 @@ test('receiver reports are weighted by the packets each covers, over windows of 
   assert.equal(d.receiverReport(10, 1, 4000), undefined);
   assert.equal(d.lastLoss, 0);
 });
+
+test('moveTo (a stalled layer) restarts the counting on the new layer', () => {
+  const c = new LayerChoice(3, 0, 0);
+  c.report(0.2, 1000);
+  c.report(0.2, 2000);
+  c.moveTo(1, 2500);
+  assert.equal(c.current, 1);
+  assert.equal(c.report(0.2, 3000), undefined, 'the lossy streak started again');
+  assert.equal(c.report(0, 4000), undefined);
+  assert.equal(c.report(0, 11_900), undefined);
+  assert.equal(c.report(0, 12_000), 0, 'up after 8 s clean');
+});

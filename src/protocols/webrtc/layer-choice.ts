@@ -3,6 +3,9 @@
 // windows of a second or more): down one layer after sustained loss, back up one after a long
 // clean spell, waiting longer after each fall so a viewer does not flap.
 
+/** A layer silent this long no longer counts as sent (a publisher pauses what its bandwidth cannot carry). */
+export const LAYER_STALL_MS = 2000;
+
 export interface LayerChoiceOptions {
   /** A report with at least this fraction lost counts as lossy. Default 0.05. */
   downLoss: number;
@@ -45,6 +48,13 @@ export class LayerChoice {
     this.count = count;
     this.current = Math.min(Math.max(0, start), count - 1);
     this.upAfterMs = this.options.upAfterMs;
+    this.cleanSince = nowMs;
+  }
+
+  /** The viewer was moved to `index` for another reason (its layer stalled): loss counting starts again there. */
+  moveTo(index: number, nowMs: number): void {
+    this.current = Math.min(Math.max(0, index), this.count - 1);
+    this.lossy = 0;
     this.cleanSince = nowMs;
   }
 

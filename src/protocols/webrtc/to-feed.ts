@@ -21,6 +21,7 @@ import type { ConnectionInfo } from '../../access/connections.js';
 import { msTo90k, to90k, Unwrapper } from '../../media/timebase.js';
 import type { Track } from '../../media/track.js';
 import type { Logger } from '../../observability/logger.js';
+import { LAYER_STALL_MS } from './layer-choice.js';
 
 const VIDEO_ID = 0;
 const AUDIO_ID = 1;
@@ -41,6 +42,8 @@ interface InTrack {
   config?: Buffer | undefined;
   /** VP8, VP9 and AV1 have no out-of-band config here: their size comes from the key frames. */
   size?: { width: number; height: number };
+  /** When its last frame came (ms): a publisher pauses layers its bandwidth cannot carry. */
+  lastFrameAt?: number;
 }
 
 /** A feed the ingest writes to: its publisher session and the video stream it carries. */
@@ -227,16 +230,7 @@ export class WhipIngest {
   private chooseFeedLayer(now: number): void {
     const main = this.sinks[0] as Sink;
     if (main.video !== undefined || this.videos.length < 2) return;
-    const area = (v: InTrack): number | undefined => {
-      if (v.size !== undefined) return v.size.width * v.size.height;
-      if (v.config === undefined) return undefined;
-      try {
-        const f = videoFieldsOf(this.videoCodec === 'h265' ? 'h265' : 'h264', v.config);
-        return f.width !== undefined && f.height !== undefined ? f.width * f.height : undefined;
-      } catch {
-        return undefined;
-      }
-    };
+    const area = (v: InTrack): number | undefined => this.area(v);
     const known = this.videos.filter((v) => area(v) !== undefined);
     if (known.length === 0) return;
     this.firstLayerAt ??= now;
@@ -245,6 +239,56 @@ export class WhipIngest {
     this.log.info('WHIP simulcast: the feed carries the largest layer', { layer: main.video.rid });
     this.announce(main);
     this.requestKeyframe(main.video.rid);
+  }
+
+  /**
+   * Simulcast, at a keyframe of layer `track`: the feed moves to it when it is larger than the layer
+   * the feed carries, or that layer has stalled (the publisher paused it). Returns whether it moved.
+   */
+  private followLayer(track: InTrack, now: number): boolean {
+    const main = this.sinks[0] as Sink;
+    const current = main.video;
+    if (current === undefined || current === track || this.videos.length < 2) return false;
+    const stalled = current.lastFrameAt === undefined || now - current.lastFrameAt > LAYER_STALL_MS;
+    const larger = (this.area(track) ?? 0) > (this.area(current) ?? 0);
+    if (!larger && !stalled) return false;
+    if (!larger) {
+      // Stalled: only to the largest of the layers still sent.
+      const better = this.videos.find(
+        (v) =>
+          v !== track &&
+          v.lastFrameAt !== undefined &&
+          now - v.lastFrameAt <= LAYER_STALL_MS &&
+          (this.area(v) ?? 0) > (this.area(track) ?? 0),
+      );
+      if (better !== undefined) return false;
+    }
+    main.video = track;
+    try {
+      this.announce(main);
+    } catch (err) {
+      main.video = current;
+      this.log.warn('WHIP simulcast: layer not taken', { layer: track.rid, err });
+      return false;
+    }
+    this.log.info('WHIP simulcast: the feed moves to another layer', {
+      from: current.rid,
+      to: track.rid,
+      why: stalled ? 'stalled' : 'larger',
+    });
+    return true;
+  }
+
+  /** A video stream's picture size in pixels, once a key frame told it. */
+  private area(v: InTrack): number | undefined {
+    if (v.size !== undefined) return v.size.width * v.size.height;
+    if (v.config === undefined) return undefined;
+    try {
+      const f = videoFieldsOf(this.videoCodec === 'h265' ? 'h265' : 'h264', v.config);
+      return f.width !== undefined && f.height !== undefined ? f.width * f.height : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   private onRtp(track: InTrack, rtp: WeriftRtpPacket): void {
@@ -288,6 +332,10 @@ export class WhipIngest {
       const t90k = msTo90k(track.origin.atMs - this.startedAtMs) + to90k(rtpTime - track.origin.rtp, track.clockRate);
       if (t90k < 0) continue;
       this.framesIn++;
+      if (track.kind === 'video') {
+        if (unit.keyframe && this.videos.length > 1) this.followLayer(track, now);
+        track.lastFrameAt = now;
+      }
       const frame = { trackId: track.id, dts90k: t90k, pts90k: t90k, keyframe: unit.keyframe, data: unit.data };
       for (const sink of this.sinks) {
         if (sink.announced && (track.kind === 'audio' || sink.video === track)) sink.session.write(frame, now);
