@@ -79,9 +79,10 @@ test(
     });
     const landed = await pausedAt();
     // The range starts at the keyframe at or before the time asked: the picture is at most a GOP
-    // (plus the capture-to-server delay) before it, and currentTime after it.
+    // (plus the capture-to-server delay: ffmpeg's -re publisher falls behind its own clock on a loaded
+    // machine, 1.8 s once in CI) before it, and currentTime after it.
     const offset = landed.clock - landed.time * 1000 - asked;
-    assert.ok(offset > -GOP_MS - 500 && offset < 300, `the seek landed ${offset} ms from the time asked`);
+    assert.ok(offset > -GOP_MS - 1500 && offset < 300, `the seek landed ${offset} ms from the time asked`);
     await page.evaluate(`void ${VIDEO}.play()`);
     await page.waitForFunction(`${VIDEO}.currentTime > ${landed.time + 1.5}`, undefined, { timeout: 30_000 });
     const later = await pausedAt();
