@@ -66,6 +66,28 @@ export function postBytes(url: string, body: Buffer): Promise<{ status: number; 
   });
 }
 
+/**
+ * `count` different TCP ports free on 127.0.0.1 right now: all are held open until each is known, so
+ * the kernel cannot hand the same one out twice (calls of freePort() one after the other can).
+ */
+export async function freePorts(count: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from(
+      { length: count },
+      () =>
+        new Promise<ReturnType<typeof createServer>>((resolve) => {
+          const s = createServer().listen(0, '127.0.0.1', () => resolve(s));
+        }),
+    ),
+  );
+  const ports = servers.map((s) => {
+    const address = s.address();
+    return typeof address === 'object' && address !== null ? address.port : 0;
+  });
+  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
+  return ports;
+}
+
 /** A TCP port that is free on 127.0.0.1 right now, for servers started as child processes. */
 export function freePort(): Promise<number> {
   return new Promise((resolve) => {

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { alive, childrenNamed } from '../helpers/processes.js';
 import { skipWithoutFfmpeg } from '../helpers/media-tools.js';
-import { waitFor } from '../helpers/test-server.js';
+import { freePorts, waitFor } from '../helpers/test-server.js';
 
 const skip = skipWithoutFfmpeg();
 const MAIN = new URL('../../src/main.ts', import.meta.url).pathname;
@@ -25,12 +25,6 @@ function listenFree(): Promise<{ server: Server; port: number }> {
   });
 }
 
-async function freePort(): Promise<number> {
-  const { server, port } = await listenFree();
-  await new Promise((r) => server.close(r));
-  return port;
-}
-
 interface Running {
   child: ChildProcess;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
@@ -42,7 +36,7 @@ async function startFeedcast(t: TestContext, extra = '', rtmpOff = true): Promis
   const dir = mkdtempSync(join(tmpdir(), 'feedcast-children-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const conf = join(dir, 'server.conf');
-  const [httpPort, tcpPort] = [await freePort(), await freePort()];
+  const [httpPort, tcpPort] = await freePorts(2);
   writeFileSync(
     conf,
     `HTTPPort ${httpPort}\nHTTPBindAddress 127.0.0.1\n${extra}\n<Feed silent.ffm>\n  Source tcp://127.0.0.1:${tcpPort}?listen=1\n  OnDemand off\n</Feed>\n`,

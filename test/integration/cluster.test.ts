@@ -10,7 +10,7 @@ import { describe, test, type TestContext } from 'node:test';
 import { decodeFrames, probePackets, publish, skipWithoutFfmpeg } from '../helpers/media-tools.js';
 import { startServerProcess, type ServerProcess } from '../helpers/netns-server.js';
 import { skipWithoutRedis, startRedis, type RunningRedis } from '../helpers/redis.js';
-import { freePort, waitFor } from '../helpers/test-server.js';
+import { freePort, freePorts, waitFor } from '../helpers/test-server.js';
 
 const skip = skipWithoutFfmpeg() || skipWithoutRedis();
 
@@ -243,7 +243,7 @@ describe('cluster (ClusterRedis): membership and on-demand relays between nodes'
   test('RTMP and RTSP viewers on an edge get a feed relayed from the origin', async (t) => {
     const redis = await startRedis(t);
     const origin = await startNode(t, redis, 'origin', '127.0.0.2');
-    const [rtmpPort, rtspPort] = [await freePort(), await freePort()];
+    const [rtmpPort, rtspPort] = await freePorts(2);
     const edge = await startNode(t, redis, 'edge', '127.0.0.3', `RTMPPort ${rtmpPort}\nRTSPPort ${rtspPort}`);
     const publisher = publish(`${origin.url}/cam1`, { seconds: 120 });
     t.after(() => publisher.stop());

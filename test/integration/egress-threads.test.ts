@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { nativeFanout, nativeFanoutStatus } from '../../src/streams/native-fanout.js';
 import { decodeFrames, skipWithoutFfmpeg } from '../helpers/media-tools.js';
-import { freePort, startTestServer, waitFor } from '../helpers/test-server.js';
+import { freePorts, startTestServer, waitFor } from '../helpers/test-server.js';
 
 const skip = skipWithoutFfmpeg() || (nativeFanout === undefined ? `native fan-out: ${nativeFanoutStatus}` : false);
 
@@ -38,7 +38,7 @@ test('EgressThreads without the native module: the server refuses to start and s
   const dir = mkdtempSync(join(tmpdir(), 'feedcast-egress-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const file = join(dir, 'egress.conf');
-  const [http, rtmp, rtsp] = [await freePort(), await freePort(), await freePort()];
+  const [http, rtmp, rtsp] = await freePorts(3);
   const lines = [
     `HTTPPort ${http}`,
     `RTMPPort ${rtmp}`,

@@ -19,7 +19,7 @@ import { RESTART_RULES } from '../../src/config/reload-rules.js';
 import { silentLogger } from '../../src/observability/logger.js';
 import { startServer, type RunningServer } from '../../src/server.js';
 import type { ReloadSummary } from '../../src/control/control-context.js';
-import { freePort, waitFor } from '../helpers/test-server.js';
+import { freePorts, waitFor } from '../helpers/test-server.js';
 
 interface Answer {
   status: number;
@@ -77,7 +77,7 @@ test('a reload applies every reloadable global directive to the running server; 
     jwksFile,
     JSON.stringify({ keys: [{ ...publicKey.export({ format: 'jwk' }), kid: 'k1', alg: 'RS256', use: 'sig' }] }),
   );
-  const [httpPort, rtmpPort, rtspPort] = [await freePort(), await freePort(), await freePort()];
+  const [httpPort, rtmpPort, rtspPort] = await freePorts(3);
 
   // An AuthCallback that refuses everything, slowly when asked to.
   let callbackCalls = 0;
