@@ -1654,7 +1654,7 @@ export const DIRECTIVES: readonly Directive[] = [
       },
     },
     default: '10 (or the FEEDCAST_WRITE_COALESCE_MS environment variable)',
-    doc: 'Readers on TCP sockets (HTTP progressive, RTMP) get one write per video frame: a video frame goes out at once (at most one batch per this interval) and carries the audio that waited for it; audio waits at most this long. Fewer system calls per reader means more readers per core. `off` writes every chunk at once. See docs/performance.md.',
+    doc: 'Readers on TCP sockets (HTTP progressive, RTMP) get one write per video frame: a video frame goes out at once (at most one batch per this interval) and carries the audio that waited for it; audio waits for the next video frame up to about one video frame interval (at most 50 ms), and at least this long. Fewer system calls per reader means more readers per core. `off` writes every chunk at once. See docs/performance.md.',
     example: '10',
   }),
 

@@ -98,6 +98,43 @@ test('coalescing keeps the slow-reader rules: skip to the newest keyframe, then 
   assert.equal(source.readers, 0);
 });
 
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+test('audio waits for the next video frame up to the video frame interval, not just the coalescing interval', async () => {
+  // Encoders spread audio between video frames: with 25 fps video an audio frame is often more
+  // than the 10 ms interval away from the next video frame, and went out alone (42-44 sends a
+  // second per reader instead of 25). It now waits up to the gap between video frames (+25%, at
+  // most 50 ms), so it rides with the next video frame.
+  const source = new FakeChunkSource();
+  source.push('K0', true, true);
+  const sink = new RecordingSink();
+  const reader = new OutputReader(source, sink, { ...options, coalesceMs: 2 });
+  reader.start();
+  source.push('v0', false, true);
+  while (sink.writes.length < 3) await sleep(1);
+  await sleep(40);
+  source.push('v1', false, true); // the video gap is now >= 40 ms
+  while (sink.writes.length < 4) await sleep(1);
+  const audioAt = performance.now();
+  source.push('a2');
+  await sleep(15); // far past the 2 ms interval: the old rule had sent a2 alone by now
+  const held = sink.writes.length === 4;
+  // Within 40 ms of a2 it must still be held (its wait is at least min(50, 1.25 x 40) - what
+  // passed since v1); a machine too busy to wake us in time has nothing to tell here.
+  if (performance.now() - audioAt < 40) assert.ok(held, 'audio is held for the next video frame');
+  if (held) {
+    source.push('v3', false, true);
+    while (sink.writes.length < 5) await sleep(1);
+    assert.equal(String(sink.writes[4]), 'a2v3', 'the video frame took the audio along');
+  }
+  // And no longer than 50 ms: audio with no video after it goes out on its own.
+  source.push('a4');
+  const a4At = performance.now();
+  while (!sink.text().endsWith('a4')) await sleep(1);
+  assert.ok(performance.now() - a4At < 5000);
+  reader.close('done');
+});
+
 const HOLD_MS = 500;
 
 test('with an interval, audio waits for the next video frame (at most the interval); video goes at once, one batch per interval', async () => {

@@ -8,9 +8,10 @@
 // at the live edge: one write() per reader per batch instead of one per frame, no per-reader
 // copy. Batches follow the video: a video frame goes out at the end of the event-loop turn it
 // came in (at most one batch per `coalesceMs`), taking along the audio that waited for it; audio
-// and other chunks wait for the next video frame, at most `coalesceMs`. So with 30 fps video a
-// reader gets ~30 writes a second (not one per audio and video frame, ~77), video frames are
-// not held back while they come less often than the interval, and nothing waits longer than it.
+// and other chunks wait for the next video frame, at most about one video frame interval (50 ms
+// at most; `coalesceMs` without video). So with 25-30 fps video a reader gets 25-30 writes a
+// second (not one per audio and video frame, ~70), and video frames are not held back while they
+// come less often than the interval.
 // Readers elsewhere (just joined, draining, lagging) catch up chunk by chunk as before. The
 // fan-out runs in slices of SLICE_READERS with setImmediate between them, so the event loop
 // accepts new connections and answers requests while it writes to a thousand sockets.
@@ -75,6 +76,16 @@ export interface OutputReaderOptions {
 /** Readers written per event-loop turn by a FanoutGroup before it yields (setImmediate). */
 const SLICE_READERS = 200;
 
+/**
+ * The longest audio waits for the next video frame. Encoders spread audio evenly between video
+ * frames (AAC every 21-23 ms, video every 33-40 ms), so with only `coalesceMs` (10) of wait most
+ * audio frames went out alone: 42-63 sends a second per reader instead of 25-30, a third more CPU
+ * (docs/performance.md, "Audio waits for the video"). Held until the next video frame, audio
+ * reaches a player no later than the video it plays with, so what the player can present is not
+ * delayed; 50 ms covers 24-30 fps (a slower video and audio-only feeds wait `coalesceMs`).
+ */
+const AUDIO_HOLD_MAX_MS = 50;
+
 /** The readers of one source that share its coalesced writes. */
 class FanoutGroup {
   private readonly source: ChunkSource;
@@ -91,6 +102,9 @@ class FanoutGroup {
   private holdTimer: NodeJS.Timeout | undefined;
   private holdDeadline = 0;
   private lastFlushAt = -Infinity;
+  /** When the last video chunk came, and the gap before it (ms): how long audio waits for the next. */
+  private lastVideoAt = -Infinity;
+  private videoGapMs = Infinity;
   private readonly offChunk: () => void;
   private readonly onDispose: () => void;
   /** The batch being fanned out (possibly over several slices). */
@@ -131,13 +145,18 @@ class FanoutGroup {
    * When the chunks gathered so far go out: a video frame at the end of this event-loop turn if
    * the last batch left at least coalesceMs ago, else when that interval is over (so at most one
    * batch per interval); any other chunk (audio, data) waits for the next video frame to take it
-   * along, at most coalesceMs from its arrival.
+   * along: at most the gap between the last two video frames plus a quarter (up to
+   * AUDIO_HOLD_MAX_MS), and at least coalesceMs, from its arrival.
    */
   private readonly onChunk = (chunk: Chunk): void => {
-    if (this.flushQueued) return;
     const now = performance.now();
+    if (chunk.video === true) {
+      this.videoGapMs = now - this.lastVideoAt;
+      this.lastVideoAt = now;
+    }
+    if (this.flushQueued) return;
     if (chunk.video !== true && this.coalesceMs > 0) {
-      this.holdUntil(now + this.coalesceMs);
+      this.holdUntil(now + this.audioHoldMs(now));
       return;
     }
     const due = this.lastFlushAt + this.coalesceMs;
@@ -149,6 +168,13 @@ class FanoutGroup {
     this.flushQueued = true;
     setImmediate(this.flush);
   };
+
+  /** How long a non-video chunk arriving at `now` may wait for the next video frame. */
+  private audioHoldMs(now: number): number {
+    if (!Number.isFinite(this.videoGapMs)) return this.coalesceMs;
+    const untilVideo = this.videoGapMs * 1.25 - (now - this.lastVideoAt);
+    return Math.max(this.coalesceMs, Math.min(AUDIO_HOLD_MAX_MS, untilVideo));
+  }
 
   /** Flushes at `deadline` (performance.now() time) unless a flush is already due sooner. */
   private holdUntil(deadline: number): void {
