@@ -17,8 +17,10 @@
 //  1. Starts the server on free loopback ports, in a temp dir (nginx: its own nginx.conf,
 //     `daemon off`, stopped by PID; installed with apt-get when missing and running as root;
 //     Node-Media-Server 4.4.3: the dev dependency, its CLI with a generated config).
-//  2. Publishes the same clip as every other bench (bench-util.ts: 720p30 H.264 1.9 Mb/s + AAC)
-//     with `ffmpeg -re -stream_loop -1 -i clip.ts -c copy -f flv rtmp://…/live/feed1`, through a
+//  2. Publishes the same clip as every other bench (bench-util.ts: 720p30 H.264 1.9 Mb/s + AAC),
+//     remuxed to FLV, with `ffmpeg -re -stream_loop -1 -i clip.flv -c copy -f flv rtmp://…/live/feed1`
+//     (from FLV the audio comes evenly between the video frames, as from a live encoder; from the
+//     TS, ffmpeg's demuxer hands each audio frame over just before a video frame), through a
 //     TCP tap in this process that walks the publisher's RTMP chunks and notes when each video
 //     frame leaves the publisher (its departure lateness = departure wall ms − frame timestamp).
 //  3. Runs bench/flv-readers.ts (a separate process: HTTP-FLV or cheap RTMP players) at each load,
@@ -47,7 +49,7 @@ import net from 'node:net';
 import os from 'node:os';
 import { join } from 'node:path';
 import {
-  CLIP,
+  CLIP_FLV,
   CLK_TCK,
   OUT,
   ROOT,
@@ -560,7 +562,7 @@ class PublisherTap {
 /** ffmpeg sends the clip in real time, in a loop: as RTMP (FLV), or as H.264 RTP (payload type 96) for Janus. */
 function startPublisher(
   url: string,
-  clip = CLIP,
+  clip = CLIP_FLV,
   wrap: (cmd: string, args: string[]) => [string, string[]] = (c, a) => [c, a],
 ): { child: ChildProcess; stderr: () => string } {
   let err = '';
@@ -978,7 +980,7 @@ async function runTarget(
   // Janus takes RTP: no RTMP to tap.
   const tap = srv.kind === 'janus' ? undefined : new PublisherTap(srv.rtmpPort);
   await tap?.listen();
-  const clip = whep ? (webRtcClip ?? (await prepareWebRtcClip())).path : CLIP;
+  const clip = whep ? (webRtcClip ?? (await prepareWebRtcClip())).path : CLIP_FLV;
   const pub = startPublisher(srv.publishUrl(tap?.port ?? 0), clip, srv.wrap);
   const pool = whep
     ? new WhepPool({

@@ -1,19 +1,25 @@
 // One cheap RTMP player for the load generator (bench/flv-readers.ts with an rtmp:// URL): a raw
-// socket that does the simple handshake, sends connect, createStream and play(name) at once
-// without waiting for the answers (every server here gives the first stream id 1), then walks
-// the chunk stream reading chunk headers only: payload bytes are skipped by count, except the
-// 4 bytes of Set Chunk Size and the first 2 bytes of each video message (frame or sequence
-// header, keyframe or not). No message is reassembled or copied. Same counters as FlvReader.
+// socket that does the simple handshake, sends connect, createStream, play(name) and Set Buffer
+// Length at once without waiting for the answers (every server here gives the first stream id 1),
+// then walks the chunk stream reading chunk headers only: payload bytes are skipped by count,
+// except the 4 bytes of Set Chunk Size and Window Acknowledgement Size and the first 2 bytes of
+// each video message (frame or sequence header, keyframe or not). No message is reassembled or
+// copied. Same counters as FlvReader. Like ffmpeg's client (libavformat/rtmpproto.c) it asks for
+// a 3000 ms buffer and acknowledges every half of the server's window, so the server does what
+// it does for real players (measured: neither changes Feedcast's CPU, docs/performance.md).
 
 import * as net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { encodeRtmpMessages } from '../src/formats/rtmp/chunk-writer.js';
-import { commandMessage } from '../src/formats/rtmp/messages.js';
+import { UserControlEvent, ackMessage, commandMessage, userControlMessage } from '../src/formats/rtmp/messages.js';
 import { nowMs } from './flv-reader-core.js';
 
 const HANDSHAKE = 1536;
 const TYPE_SET_CHUNK_SIZE = 1;
 const TYPE_VIDEO = 9;
+const TYPE_WINDOW_ACK_SIZE = 5;
+/** ffmpeg's default `rtmp_buffer`. */
+const BUFFER_MS = 3000;
 
 export interface RtmpReaderOptions {
   host: string;
@@ -82,6 +88,9 @@ export class RtmpReader {
   private msgStartAt = 0;
 
   private readonly passive: boolean;
+  /** Acknowledge every this many bytes (half the server's window, as ffmpeg does); 0: not asked. */
+  private ackEvery = 0;
+  private ackedAt = 0;
 
   constructor(opts: RtmpReaderOptions, passive = false) {
     this.opts = opts;
@@ -153,6 +162,10 @@ export class RtmpReader {
   private onData(buf: Buffer, n: number): void {
     this.bytes += n;
     if (this.phase === Phase.Opaque) return;
+    if (this.ackEvery > 0 && this.bytes - this.ackedAt >= this.ackEvery) {
+      this.ackedAt = this.bytes;
+      this.socket?.write(encodeRtmpMessages([ackMessage(this.bytes >>> 0)], 128));
+    }
     // The common case: the whole read is inside a chunk's payload, past the bytes we look at.
     if (this.phase === Phase.Payload && this.chunkLeft > n && this.msgOffset >= 4) {
       this.chunkLeft -= n;
@@ -239,6 +252,7 @@ export class RtmpReader {
         }),
         commandMessage(0, 'createStream', 2, null),
         { ...commandMessage(1, 'play', 0, null, this.opts.name, -1000), csid: 8 },
+        userControlMessage(UserControlEvent.setBufferLength, 1, BUFFER_MS),
       ],
       128,
     );
@@ -327,6 +341,8 @@ export class RtmpReader {
       const size = this.peek.readUInt32BE(0) & 0x7fffffff;
       if (size < 1) throw new Error(`Set Chunk Size ${size}`);
       this.chunkSize = size;
+    } else if (st.type === TYPE_WINDOW_ACK_SIZE && st.len >= 4 && !this.passive) {
+      this.ackEvery = Math.floor(this.peek.readUInt32BE(0) / 2);
     }
   }
 }
