@@ -3,6 +3,7 @@
 // node keeps a synchronous mirror of where each feed is. Redis going away leaves the node serving locally.
 
 import { Redis } from 'ioredis';
+import { layerParentOf } from '../config/names.js';
 import type { Logger } from '../observability/logger.js';
 import { detach } from '../observability/detach.js';
 import { TypedEmitter } from '../typed-emitter.js';
@@ -25,6 +26,8 @@ export interface NodeRecord {
   readonly url: string;
   readonly startedAt: string;
   readonly version: string;
+  /** Its RelayVia parent, if it has one: every node can tell whether a relay would go round a loop. */
+  readonly relayVia?: string;
 }
 
 export interface TrackSummary {
@@ -42,8 +45,8 @@ export interface FeedRecord {
   readonly tracks: readonly TrackSummary[];
   readonly startedAt: string;
   /**
-   * When the origin's feed last wrote a frame (wall clock, ms) and that frame's DTS (90 kHz, the feed's
-   * timeline, which the relay's MPEG-TS carries): a relay measures the delay it adds from it.
+   * When the origin's feed last wrote a frame (wall clock, ms) and that frame's DTS (90 kHz). No longer read
+   * by relays, which measure their delay from the relay stream's marks (relay.ts); see updateClock.
    */
   readonly clock?: ClockSample;
 }
@@ -151,10 +154,18 @@ export class ClusterRegistry extends TypedEmitter<RegistryEvents> {
     this.heartbeat.unref();
   }
 
-  /** The feed published on another node under `key` (any case), from the mirror. */
+  /**
+   * The feed published on another node under `key` (any case), from the mirror. A simulcast layer `FEED~RID`
+   * of such a feed is there too, on its feed's node (layers are not registered: their feed is).
+   */
   remoteFeed(key: string): FeedRecord | undefined {
-    const record = this.mirror.get(key.toLowerCase());
-    return record !== undefined && record.node !== this.options.node.name ? record : undefined;
+    const lower = key.toLowerCase();
+    const record = this.mirror.get(lower);
+    if (record !== undefined) return record.node !== this.options.node.name ? record : undefined;
+    const parentKey = layerParentOf(lower);
+    const parent = parentKey !== undefined ? this.mirror.get(parentKey) : undefined;
+    if (parent === undefined || parent.node === this.options.node.name) return undefined;
+    return { ...parent, feed: `${parent.feed}${key.slice(parent.feed.length)}` };
   }
 
   /** Every feed registered in the cluster, as last read. */
@@ -180,7 +191,11 @@ export class ClusterRegistry extends TypedEmitter<RegistryEvents> {
     detach(this.writeFeed(full, true), this.log, 'cluster: register feed');
   }
 
-  /** The feed's newest frame (DTS and wall time), written with the next heartbeat. */
+  /**
+   * The feed's newest frame (DTS and wall time), written with the next heartbeat. Not called any more (relays
+   * measure their delay from the relay stream's marks); kept while the Workers registry (issue 20 part 4, in
+   * progress) implements the same interface.
+   */
   updateClock(feedKey: string, clock: ClockSample): void {
     const key = feedKey.toLowerCase();
     const record = this.ownFeeds.get(key);

@@ -9,15 +9,18 @@ import { FeedBusyError } from '../errors.js';
 import type { Feed, PublisherSession } from '../feed/feed.js';
 import { TsDemuxer } from '../formats/mpegts/ts-demuxer.js';
 import type { ByteBudget } from '../media/byte-budget.js';
-import type { Frame } from '../media/frame.js';
 import type { Logger } from '../observability/logger.js';
 import type { FeedRecord } from './registry.js';
+import { RELAY_HEADER } from './relay-header.js';
 
-/** The header a relay's request carries: the origin sees which node reads (logs, egress counted per node). */
-export const RELAY_HEADER = 'x-feedcast-relay';
+export { RELAY_HEADER } from './relay-header.js';
 
 const MIN_RETRY_MS = 250;
 const MAX_RETRY_MS = 5000;
+/** Delay samples kept (one per PES, about 2 s of a 25 fps feed with audio); the median is reported. */
+const DELAY_SAMPLES = 128;
+/** The status a node answers a relay request that would close a RelayVia loop with (Loop Detected). */
+const LOOP_DETECTED = 508;
 
 /** A node a relay reads from: the feed's origin, or the parent named by RelayVia. */
 export interface RelaySource {
@@ -51,7 +54,10 @@ export interface RelayStatus {
   readonly frames: number;
   /** Connections made again after the first (origin restarts, moves, network errors). */
   readonly reconnects: number;
-  /** Milliseconds between a frame leaving the origin's feed and reaching this one (0 and up), when measured. */
+  /**
+   * Milliseconds this hop adds: from the node read muxing a frame to this node's demuxer completing it (the
+   * median of the last frames; 0 and up), when measured. Needs the nodes' clocks in step (NTP).
+   */
   readonly delayMs: number | undefined;
 }
 
@@ -75,7 +81,13 @@ export class Relay {
   private readonly startedAt = new Date();
   private bytes = 0;
   private frames = 0;
-  private delayMs: number | undefined;
+  /** The last DELAY_SAMPLES delays (ms), a ring, and how many were taken. */
+  private readonly delays = new Float64Array(DELAY_SAMPLES);
+  private delayCount = 0;
+  /** The RelayVia parent refused a read as a loop: this relay reads the origin itself. */
+  private bypassVia = false;
+  /** When the current connection was asked for (performance.now()), for the start-up figures logged. */
+  private connectStartedAt = 0;
 
   constructor(feed: Feed, origin: () => FeedRecord | undefined, settings: RelaySettings, log: Logger, onStop: () => void) {
     this.feed = feed;
@@ -122,19 +134,24 @@ export class Relay {
   }
 
   /**
-   * The delay this hop adds, from the origin's clock sample (registry): when the origin's feed wrote DTS D at
-   * wall time W, a frame of DTS d left it at W + (d − D)/90 ms. Smoothed over the frames; needs the nodes'
-   * clocks in step (NTP). The first seconds of a pull (the origin's backlog) count as 0.
+   * One frame's delay on this hop: the node read stamps the end of each PES with its clock when it muxes it
+   * (formats/mpegts/relay-mark.ts). The frames of its backlog (the GOP it starts with) were muxed earlier:
+   * their samples are large, and the median of the last DELAY_SAMPLES leaves them out once the pull runs.
    */
-  private measureDelay(frame: Frame, nowMs: number): void {
-    const clock = this.origin()?.clock;
-    if (clock === undefined) return;
-    const sentAt = clock.atMs + (frame.dts90k - clock.dts90k) / 90;
-    const sample = Math.max(0, nowMs - sentAt);
-    this.delayMs = this.delayMs === undefined ? sample : 0.8 * this.delayMs + 0.2 * sample;
+  private measureDelay(sentAtMs: number, nowMs: number): void {
+    this.delays[this.delayCount % DELAY_SAMPLES] = Math.max(0, nowMs - sentAtMs);
+    this.delayCount++;
+  }
+
+  private medianDelayMs(): number | undefined {
+    const n = Math.min(this.delayCount, DELAY_SAMPLES);
+    if (n === 0) return undefined;
+    const sorted = this.delays.slice(0, n).sort();
+    return sorted[Math.floor(n / 2)];
   }
 
   status(): RelayStatus {
+    const delay = this.medianDelayMs();
     const origin = this.connectedTo ?? this.origin();
     const source = this.source ?? origin;
     return {
@@ -154,7 +171,7 @@ export class Relay {
       bytes: this.bytes,
       frames: this.frames,
       reconnects: Math.max(0, this.connections - 1),
-      delayMs: this.delayMs !== undefined ? Math.round(this.delayMs * 10) / 10 : undefined,
+      delayMs: delay !== undefined ? Math.round(delay * 10) / 10 : undefined,
     };
   }
 
@@ -177,7 +194,7 @@ export class Relay {
       this.retryLater();
       return;
     }
-    const source = this.settings.via?.(origin) ?? { node: origin.node, url: origin.url };
+    const source = (this.bypassVia ? undefined : this.settings.via?.(origin)) ?? { node: origin.node, url: origin.url };
     const url = new URL(`${source.url}/${encodeURIComponent(this.feed.key)}.ts`);
     const request = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, {
       headers: { [RELAY_HEADER]: this.settings.nodeName },
@@ -185,6 +202,7 @@ export class Relay {
       ...(this.settings.localAddress !== undefined ? { localAddress: this.settings.localAddress } : {}),
     });
     this.request = request;
+    this.connectStartedAt = performance.now();
     this.connectedTo = origin;
     this.source = source;
     this.connections++;
@@ -195,6 +213,19 @@ export class Relay {
   }
 
   private relay(request: ClientRequest, res: IncomingMessage, origin: RelaySource): void {
+    if (res.statusCode === LOOP_DETECTED && origin.node !== this.connectedTo?.node) {
+      // Our RelayVia parent would relay the feed through us again: read the origin itself.
+      this.bypassVia = true;
+      this.retryMs = 0;
+      readReason(res, (reason) => {
+        this.log.error('relay: RelayVia loop, refused by the parent; reading the origin directly', {
+          parent: origin.node,
+          reason,
+        });
+        request.destroy();
+      });
+      return;
+    }
     if (res.statusCode !== 200) {
       this.log.warn('relay: the origin refused the read', { from: origin.node, status: res.statusCode });
       res.resume();
@@ -216,19 +247,34 @@ export class Relay {
       return;
     }
     this.session = session;
-    this.log.info('relay: relaying', { from: origin.node, url: origin.url });
+    session.on('end', (reason) => {
+      if (this.session !== session) return; // ended by this relay
+      // A publisher on this node took the feed over (Feed.attachPublisher): it is this node's own now.
+      this.session = undefined;
+      this.log.info('relay: stopping, the feed has a publisher on this node', { reason });
+      this.stop();
+    });
+    const responseMs = Math.round(performance.now() - this.connectStartedAt);
+    this.log.info('relay: relaying', { from: origin.node, url: origin.url, responseMs });
+    let firstFrame = true;
     const pesBudget = this.settings.pesBudget;
     const demuxer = new TsDemuxer(
       {
         onTracks: (tracks) => session.setTracks(tracks),
         onFrame: (frame) => {
           this.frames++;
-          this.measureDelay(frame, Date.now());
+          if (firstFrame) {
+            firstFrame = false;
+            this.log.info('relay: first frame', { ms: Math.round(performance.now() - this.connectStartedAt) });
+          }
           session.write(frame);
         },
         onWarning: (message) => this.log.debug('relay input', { warning: message }),
       },
-      pesBudget !== undefined ? { pesBudget } : {},
+      {
+        ...(pesBudget !== undefined ? { pesBudget } : {}),
+        onRelayMark: (sentAtMs) => this.measureDelay(sentAtMs, Date.now()),
+      },
     );
     res.once('close', () => demuxer.close());
     res.on('data', (data: Buffer) => {
@@ -247,8 +293,9 @@ export class Relay {
   private ended(request: ClientRequest, reason: string): void {
     if (request !== this.request) return;
     this.request = undefined;
-    this.session?.end(reason);
+    const session = this.session;
     this.session = undefined;
+    session?.end(reason);
     if (this.stopped) return;
     this.log.info('relay: connection ended', { reason });
     this.retryLater();
@@ -257,7 +304,7 @@ export class Relay {
   private retryLater(): void {
     if (this.stopped || this.retryTimer !== undefined) return;
     const waitMs = this.retryMs;
-    this.retryMs = Math.min(MAX_RETRY_MS, this.retryMs * 2);
+    this.retryMs = Math.min(MAX_RETRY_MS, Math.max(MIN_RETRY_MS, this.retryMs * 2));
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
       this.connect();
@@ -267,9 +314,20 @@ export class Relay {
 
   private disconnect(reason: string): void {
     const request = this.request;
+    const session = this.session;
     this.request = undefined;
-    request?.destroy();
-    this.session?.end(reason);
     this.session = undefined;
+    request?.destroy();
+    session?.end(reason);
   }
+}
+
+/** The first line of a refusal's body (at most 500 characters), for the log. */
+function readReason(res: IncomingMessage, done: (reason: string) => void): void {
+  let text = '';
+  res.setEncoding('utf8');
+  res.on('data', (d: string) => {
+    if (text.length < 500) text += d;
+  });
+  res.once('close', () => done(text.split('\n')[0]?.slice(0, 500) ?? ''));
 }

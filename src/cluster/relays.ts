@@ -1,6 +1,7 @@
 // This node's relays, one per feed published on another node and read here (cluster/relay.ts): made by the
 // first reader (through the admission's on-demand source, like a Launch/Source child), shared by the next.
 
+import { layerParentOf } from '../config/names.js';
 import type { FeedManager } from '../feed/feed-manager.js';
 import type { Logger } from '../observability/logger.js';
 import type { ClusterRegistry } from './registry.js';
@@ -27,7 +28,12 @@ export class Relays {
     this.feeds = feeds;
     this.settings = settings;
     this.log = log;
-    registry.on('feedChanged', (key) => this.relays.get(key)?.originChanged());
+    // A layer's relay (FEED~RID) follows its feed's registration.
+    registry.on('feedChanged', (key) => {
+      for (const [relayKey, relay] of this.relays) {
+        if (relayKey === key || layerParentOf(relayKey) === key) relay.originChanged();
+      }
+    });
   }
 
   /**

@@ -58,5 +58,12 @@ test('cluster (issue 20): a feed published on another node is made on first use,
   assert.ok(again !== undefined && feeds.isRelayed(again));
   assert.equal(feeds.forPublisher('cam1'), again);
   assert.equal(feeds.isRelayed(again), false);
+
+  // A simulcast layer of a remote feed (FEED~RID) is made too; peek() looks without making anything.
+  elsewhere.set('cam2~h', 'Cam2~h').set('cam2~h!', 'Cam2~h!');
+  assert.equal(feeds.peek('cam2~h'), undefined, 'peek makes nothing');
+  assert.equal(feeds.get('cam2~h')?.key, 'Cam2~h', 'a remote layer feed is made for its relay');
+  assert.equal(feeds.peek('CAM2~H')?.key, 'Cam2~h');
+  assert.equal(feeds.get('cam2~h!'), undefined, 'not a layer name');
   feeds.closeAll();
 });

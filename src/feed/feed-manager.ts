@@ -1,6 +1,6 @@
 // Name -> Feed. The only place feeds are created and destroyed; everything else asks it.
 
-import { feedKeyOf, layerKeyOf, nameKey } from '../config/names.js';
+import { feedKeyOf, layerKeyOf, layerParentOf, nameKey } from '../config/names.js';
 import type { Logger } from '../observability/logger.js';
 import { TypedEmitter } from '../typed-emitter.js';
 import { Feed, type FeedOptions, type PublisherInfo } from './feed.js';
@@ -27,6 +27,13 @@ export interface FeedsConfig {
 const FEED_KEY = /^[A-Za-z0-9][A-Za-z0-9_\-.]{0,63}$/;
 
 export { feedKeyOf } from '../config/names.js';
+
+/** A feed's key, or a simulcast layer's (`FEED~RID`, a layer relayed from another node of the cluster). */
+function isFeedOrLayerKey(key: string): boolean {
+  const parent = layerParentOf(key);
+  if (parent === undefined) return FEED_KEY.test(key);
+  return FEED_KEY.test(parent) && /^[A-Za-z0-9_-]{1,32}$/.test(key.slice(parent.length + 1));
+}
 
 /**
  * Whether a feed this node does not have is published on another node of the cluster (cluster/): the
@@ -198,13 +205,19 @@ export class FeedManager extends TypedEmitter<FeedManagerEvents> {
     const feed = this.feeds.get(key) ?? this.layers.get(key)?.feed;
     if (feed !== undefined || this.remote === undefined) return feed;
     const remoteKey = this.remote(key);
-    if (remoteKey === undefined || !FEED_KEY.test(remoteKey) || nameKey(remoteKey) !== key) return undefined;
+    if (remoteKey === undefined || !isFeedOrLayerKey(remoteKey) || nameKey(remoteKey) !== key) return undefined;
     this.log.info('feed made for a relay from another node', { feed: remoteKey });
     const created = this.declare(remoteKey);
     this.dynamic.set(key, undefined);
     this.relayed.add(key);
     this.startSweep();
     return created;
+  }
+
+  /** The feed (or simulcast layer feed) this node has under `nameOrKey`, never made here: unlike get(). */
+  peek(nameOrKey: string): Feed | undefined {
+    const key = nameKey(feedKeyOf(nameOrKey));
+    return this.feeds.get(key) ?? this.layers.get(key)?.feed;
   }
 
   /** Lets get() find the feeds published on other nodes of the cluster (cluster/ sets it). */

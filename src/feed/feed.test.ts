@@ -30,6 +30,23 @@ test('a second publisher is refused while the first sends, and takes over once i
   feed.close();
 });
 
+test('a relay from another node of the cluster yields at once to a publisher on this node; a relay yields to none', () => {
+  const feed = newFeed();
+  const relay = feed.attachPublisher({ ...who, protocol: 'relay' }, 1000);
+  const reasons: string[] = [];
+  relay.on('end', (reason) => reasons.push(reason));
+  const local = feed.attachPublisher(who, 1001);
+  assert.equal(relay.isEnded, true);
+  assert.deepEqual(reasons, ['replaced by a publisher on this node']);
+  assert.equal(feed.publisher, local.info);
+  assert.throws(
+    () => feed.attachPublisher({ ...who, protocol: 'relay' }, 1002),
+    FeedBusyError,
+    'a relay does not replace a publisher',
+  );
+  feed.close();
+});
+
 test('issue 25: silence is media time, not bytes: bytes or frames whose time stands still do not keep a publisher', () => {
   const feed = newFeed();
   const first = feed.attachPublisher(who, 0);

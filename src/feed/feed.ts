@@ -210,6 +210,8 @@ export class Feed extends TypedEmitter<FeedEvents> {
     if (this.closed) return 'the feed has been removed';
     const current = this.session;
     if (current === undefined || nowMs - current.lastDataAt >= this.options.publisherTimeoutMs) return undefined;
+    // A relay from another node of the cluster yields to a publisher on this node (cluster/relay.ts stops).
+    if (current.info.protocol === 'relay') return undefined;
     // The refusal goes to the client: it says how and since when, never from where (issue 25 item 9).
     return `already published by ${current.info.protocol} since ${current.info.startedAt.toISOString()}`;
   }
@@ -222,7 +224,10 @@ export class Feed extends TypedEmitter<FeedEvents> {
     const busy = this.busyReason(nowMs);
     if (busy !== undefined) throw new FeedBusyError(this.key, busy);
     const current = this.session;
-    if (current !== undefined) {
+    if (current !== undefined && current.info.protocol === 'relay') {
+      this.log.info('a publisher on this node replaces the relay from another node', { new: info.remoteAddress });
+      current.end('replaced by a publisher on this node');
+    } else if (current !== undefined) {
       const silentMs = nowMs - current.lastDataAt;
       this.log.warn('publisher silent, new publisher takes over', {
         silentMs,

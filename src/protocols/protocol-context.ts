@@ -33,6 +33,13 @@ export interface ProtocolContext {
   readonly ingestBudgets: IngestBudgets;
   /** The ffmpeg children (transcoders, Launch/pulled sources), for the status page, API and metrics. */
   children: ServerChildren | undefined;
+  /** This node of a cluster (ClusterRedis), as the protocols ask it; undefined on a single node. */
+  cluster: ClusterNode | undefined;
+}
+
+export interface ClusterNode {
+  /** Why another node (`from`) may not relay `feedKey` from this one (a RelayVia loop), or undefined. */
+  relayLoop(feedKey: string, from: string): string | undefined;
 }
 
 export interface ServerChildren {

@@ -15,8 +15,11 @@ import { MuxedOutput, type MuxerFactory } from './muxed-output.js';
 /** Byte-stream formats served without encoding. */
 export const PassthroughFormats = ['flv', 'mpegts'] as const;
 export type PassthroughFormat = (typeof PassthroughFormats)[number];
-/** Every muxed output: the HTTP byte streams, RTMP play (FLV tag bodies in RTMP chunks), RTSP's interleaved RTP. */
-export type OutputFormat = PassthroughFormat | 'rtmp' | 'rtp';
+/**
+ * Every muxed output: the HTTP byte streams, RTMP play (FLV tag bodies in RTMP chunks), RTSP's interleaved RTP,
+ * and the MPEG-TS a cluster node relays from another (`mpegts-relay`: each PES end marked, formats/mpegts/relay-mark.ts).
+ */
+export type OutputFormat = PassthroughFormat | 'rtmp' | 'rtp' | 'mpegts-relay';
 
 /**
  * How one format's outputs are made: the muxer factory of an output of `feed`, for a variant and
@@ -83,6 +86,7 @@ const builtInFormats: ReadonlyMap<OutputFormat, OutputFormatFactory> = new Map<O
     { keyedByMetadata: true, muxer: (_feed, variant) => (tracks) => new FlvMuxer(tracks, { metadata: { ...variant.metadata } }) },
   ],
   ['mpegts', { keyedByMetadata: false, muxer: () => (tracks) => new TsMuxer(tracks) }],
+  ['mpegts-relay', { keyedByMetadata: false, muxer: () => (tracks) => new TsMuxer(tracks, { relayClock: Date.now }) }],
 ]);
 
 export class OutputRegistry {

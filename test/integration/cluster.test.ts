@@ -7,9 +7,18 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
-import { decodeFrames, probePackets, publish, skipWithoutFfmpeg } from '../helpers/media-tools.js';
+import { RTCPeerConnection, RTCRtpCodecParameters } from 'werift';
+import { splitLengthPrefixed } from '../../src/formats/h264/nal.js';
+import { NalDepacketizer } from '../../src/formats/rtp/nal-rtp.js';
+import { nativeSrt } from '../../src/protocols/srt/native-srt.js';
+import { withoutFallbackStun } from '../../src/protocols/webrtc/peer.js';
+import { rtpPacketOf } from '../../src/protocols/webrtc/to-feed.js';
+import { decodeFrames, FFPROBE, probePackets, publish, run, skipWithoutFfmpeg } from '../helpers/media-tools.js';
 import { startServerProcess, type ServerProcess } from '../helpers/netns-server.js';
 import { skipWithoutRedis, startRedis, type RunningRedis } from '../helpers/redis.js';
+import { skipWithoutChromium } from '../helpers/browser.js';
+import { SIMULCAST_WHIP_CLIENT } from '../helpers/webrtc-browser.js';
+import { sharedWebRtcBrowser } from '../helpers/webrtc-server.js';
 import { freePort, freePorts, waitFor } from '../helpers/test-server.js';
 
 const skip = skipWithoutFfmpeg() || skipWithoutRedis();
@@ -176,6 +185,28 @@ describe('cluster (ClusterRedis): membership and on-demand relays between nodes'
     await waitFor('cam1 known to the edge', async () => (await clusterOf(edge)).feeds.some((f) => f.feed === 'cam1'), 60_000);
     // Before: the edge has no such feed of its own, and nothing reads the origin.
     assert.equal((await readersOn(origin, 'cam1')).length, 0);
+    // Looking the feed up by name (API, player page) starts no relay: only readers do (issue 20, part 2).
+    for (const path of ['/api/v1/feeds/cam1', '/api/v1/recordings/cam1', '/watch/cam1']) await fetch(`${edge.url}${path}`);
+    assert.deepEqual((await clusterOf(edge)).localRelays, [], 'no relay on the edge after API lookups');
+    assert.equal((await readersOn(origin, 'cam1')).length, 0, 'and nothing reads the origin');
+
+    // The relay stream (what an edge reads: /FEED.ts with the relay header, each PES end marked) is MPEG-TS
+    // that ffprobe reads as it reads the plain one.
+    const relayStream = await run(
+      FFPROBE,
+      ['-v', 'error', '-headers', 'X-Feedcast-Relay: probe\r\n', '-read_intervals', '%+2'].concat([
+        '-show_streams',
+        '-show_packets',
+        '-of',
+        'json',
+        `${origin.url}/cam1.ts`,
+      ]),
+      60_000,
+    );
+    assert.equal(relayStream.code, 0, relayStream.stderr);
+    const relayProbe = JSON.parse(relayStream.stdout) as { streams: { codec_name: string }[]; packets: { codec_type: string }[] };
+    assert.deepEqual(relayProbe.streams.map((x) => x.codec_name).sort(), ['aac', 'h264'], 'ffprobe reads the relay stream');
+    assert.ok(relayProbe.packets.filter((p) => p.codec_type === 'video').length >= 25, 'its video packets');
 
     // A reader on the edge: the edge pulls cam1 from the origin and serves it (MPEG-TS here, FLV below).
     const probe = await probePackets(`${edge.url}/cam1.ts`, 3, 60_000);
@@ -211,7 +242,7 @@ describe('cluster (ClusterRedis): membership and on-demand relays between nodes'
     assert.equal(relay?.from, 'origin');
     assert.ok((relay?.bytes ?? 0) > 0, 'the relay counts its bytes');
     assert.ok(relay?.delayMs !== undefined && relay.delayMs >= 0, `the relay measures its delay: ${JSON.stringify(relay)}`);
-    t.diagnostic(`delay added by the relay hop (smoothed, loaded machine): ${relay.delayMs} ms`);
+    t.diagnostic(`delay added by the relay hop (median of the last frames, loaded machine): ${relay.delayMs} ms`);
     await waitFor(
       'the relay listed in the registry (next heartbeat)',
       async () => (await clusterOf(origin)).relays.some((r) => r.feed === 'cam1' && r.node === 'edge' && r.from === 'origin'),
@@ -299,6 +330,126 @@ describe('cluster (ClusterRedis): membership and on-demand relays between nodes'
     assert.equal(leafRelay?.origin, 'origin');
   });
 
+  test('RelayVia loop (A via B via A): refused with 508 and logged; the node relays from the origin instead', async (t) => {
+    const redis = await startRedis(t);
+    const origin = await startNode(t, redis, 'origin', '127.0.0.2');
+    const a = await startNode(t, redis, 'node-a', '127.0.0.3', 'RelayVia node-b');
+    const b = await startNode(t, redis, 'node-b', '127.0.0.4', 'RelayVia node-a');
+    const publisher = publish(`${origin.url}/cam1`, { seconds: 120 });
+    t.after(() => publisher.stop());
+    await waitFor(
+      'both nodes to know the three nodes and cam1',
+      async () => {
+        const views = await Promise.all([clusterOf(a), clusterOf(b)]);
+        return views.every((v) => v.nodes.length === 3 && v.feeds.some((f) => f.feed === 'cam1'));
+      },
+      60_000,
+    );
+
+    // node-a asked to relay cam1 for node-b: node-a would read it from node-b, which asks.
+    const refused = await fetch(`${a.url}/cam1.ts`, { headers: { 'X-Feedcast-Relay': 'node-b' } });
+    assert.equal(refused.status, 508);
+    assert.match(await refused.text(), /RelayVia loop: node node-b relays cam1 through node-a.*node-b -> node-a -> node-b/);
+    assert.ok(
+      a.process
+        .lines()
+        .some((l) => l.msg === 'cluster: relay refused, RelayVia loop' && l['chain'] === 'node-b -> node-a -> node-b'),
+      'the refusal is logged',
+    );
+    assert.deepEqual((await clusterOf(a)).localRelays, [], 'a refused relay starts nothing');
+
+    // A viewer on node-a: node-a asks node-b, which refuses (node-b would go through node-a); node-a reads the origin.
+    const decoded = await decodeFrames(`${a.url}/cam1.ts`, 3, 90_000);
+    assert.ok(decoded.videoFrames >= 50, `the viewer decodes (${decoded.videoFrames} frames; ${decoded.errors})`);
+    assert.ok(
+      b.process.lines().some((l) => l.msg === 'cluster: relay refused, RelayVia loop' && l['from'] === 'node-a'),
+      'node-b logs the loop it refused',
+    );
+    assert.ok(
+      a.process
+        .lines()
+        .some((l) => /RelayVia loop, refused by the parent/.test(l.msg ?? '') && /RelayVia loop/.test(String(l['reason']))),
+      'node-a logs the refusal with its reason',
+    );
+    assert.deepEqual(
+      (await readersOn(origin, 'cam1')).map((c) => c.remoteAddress),
+      ['127.0.0.3'],
+      'node-a reads the origin itself',
+    );
+  });
+
+  test('WHEP and SRT readers on an edge get a feed relayed from the origin', async (t) => {
+    const srt = nativeSrt();
+    const redis = await startRedis(t);
+    const origin = await startNode(t, redis, 'origin', '127.0.0.2');
+    const srtPort = await freePort();
+    const srtConf = srt.module !== undefined ? `SRTPort ${srtPort}\nSRTBindAddress 127.0.0.3` : '';
+    const edge = await startNode(t, redis, 'edge', '127.0.0.3', srtConf);
+    const publisher = publish(`${origin.url}/cam1`, { seconds: 120 });
+    t.after(() => publisher.stop());
+    await waitFor('cam1 known to the edge', async () => (await clusterOf(edge)).feeds.some((f) => f.feed === 'cam1'), 60_000);
+
+    // WHEP (werift, loopback, no STUN) on the cold edge: the offer waits for the relay's first frames.
+    const pc = new RTCPeerConnection({
+      codecs: {
+        video: [
+          new RTCRtpCodecParameters({
+            mimeType: 'video/H264',
+            clockRate: 90_000,
+            parameters: 'level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f',
+          }),
+        ],
+        audio: [new RTCRtpCodecParameters({ mimeType: 'audio/opus', clockRate: 48_000, channels: 2 })],
+      },
+      iceServers: [],
+      iceUseIpv6: false,
+      iceAdditionalHostAddresses: ['127.0.0.1'],
+    });
+    withoutFallbackStun(pc);
+    t.after(() => pc.close());
+    pc.addTransceiver('video', { direction: 'recvonly' });
+    const depacketizer = new NalDepacketizer('h264');
+    const units: { keyframe: boolean; data: Buffer }[] = [];
+    pc.onTrack.subscribe((track) => {
+      track.onReceiveRtp.subscribe((rtp) => {
+        for (const f of depacketizer.push(rtpPacketOf(rtp))) if (units.length > 0 || f.keyframe) units.push(f);
+      });
+    });
+    await pc.setLocalDescription(await pc.createOffer());
+    const res = await fetch(`${edge.url}/cam1/whep`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/sdp' },
+      body: pc.localDescription?.sdp ?? '',
+    });
+    const answer = await res.text();
+    assert.equal(res.status, 201, answer);
+    await pc.setRemoteDescription({ type: 'answer', sdp: answer });
+    await waitFor('50 H.264 access units over WHEP from the edge', () => units.length >= 50, 90_000);
+    const dir = mkdtempSync(join(tmpdir(), 'feedcast-edge-whep-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const file = join(dir, 'received.h264');
+    const start = Buffer.from([0, 0, 0, 1]);
+    const received = units.slice(0, 50);
+    writeFileSync(file, Buffer.concat(received.flatMap((u) => splitLengthPrefixed(u.data).flatMap((nal) => [start, nal]))));
+    const whep = await decodeFrames(file, 3600);
+    assert.equal(whep.errors, '', 'what WHEP delivered decodes without errors');
+    assert.equal(whep.videoFrames, 50, 'every access unit received decodes');
+    assert.equal((await clusterOf(edge)).localRelays.find((r) => r.feed === 'cam1')?.from, 'origin', 'relayed from the origin');
+
+    if (srt.module === undefined) {
+      t.diagnostic(`SRT part skipped: ${srt.status}`);
+      return;
+    }
+    const viaSrt = await probePackets(`srt://127.0.0.3:${srtPort}?streamid=${encodeURIComponent('read:cam1')}`, 2, 90_000);
+    assert.deepEqual(viaSrt.streams.map((s) => s.codec_name).sort(), ['aac', 'h264'], 'SRT from the edge');
+    assert.ok(viaSrt.packets.filter((p) => p.codec_type === 'video').length >= 25, 'video packets over SRT');
+    assert.deepEqual(
+      (await readersOn(origin, 'cam1')).map((c) => c.remoteAddress),
+      ['127.0.0.3'],
+      'one pull from the origin for the WHEP and SRT viewers',
+    );
+  });
+
   test('an edge serves a relayed feed over HLS, and runs the declared <Stream>s (encodings) itself', async (t) => {
     const redis = await startRedis(t);
     const declared = [
@@ -348,6 +499,9 @@ describe('cluster (ClusterRedis): membership and on-demand relays between nodes'
     );
     // A viewer on B for 24 s of media: it starts with about 6 s of backlog, so it must still be reading after the move.
     const viewer = decodeFrames(`${b.url}/cam1.ts`, 24, 120_000);
+    // And one on A itself, the old origin: A relays the feed from C into the same feed for it (timeline continuing).
+    const onOldOrigin = decodeFrames(`${a.url}/cam1.ts`, 24, 120_000);
+    await waitFor('the viewer on node-a', async () => (await readersOn(a, 'cam1')).length >= 2, 60_000);
     await waitFor(
       'the edge relaying from node-a',
       async () => (await clusterOf(b)).localRelays.some((r) => r.from === 'node-a' && r.state === 'relaying'),
@@ -362,9 +516,28 @@ describe('cluster (ClusterRedis): membership and on-demand relays between nodes'
         (await clusterOf(b)).localRelays.some((r) => r.feed === 'cam1' && r.from === 'node-c' && r.state === 'relaying'),
       60_000,
     );
-    assert.equal((await readersOn(c, 'cam1')).length, 1, 'the edge pulls from the new origin');
+    await waitFor(
+      'node-a relaying from node-c for its own viewer',
+      async () =>
+        (await clusterOf(a)).localRelays.some((r) => r.feed === 'cam1' && r.from === 'node-c' && r.state === 'relaying'),
+      60_000,
+    );
+    assert.deepEqual(
+      (await readersOn(c, 'cam1')).map((r) => r.remoteAddress).sort(),
+      ['127.0.0.2', '127.0.0.3'],
+      'the edge and the old origin pull from the new origin, once each',
+    );
+    assert.ok(
+      a.process.lines().some((l) => /the feed moved to another node; relaying it from there/.test(l.msg ?? '')),
+      'node-a says why it relays its own feed',
+    );
     const decoded = await viewer;
     assert.ok(decoded.videoFrames >= 24 * 25 * 0.9, `the viewer kept decoding across the move (${decoded.videoFrames} frames)`);
+    const direct = await onOldOrigin;
+    assert.ok(
+      direct.videoFrames >= 24 * 25 * 0.9,
+      `the viewer of the old origin kept decoding across the move (${direct.videoFrames} frames; ${direct.errors})`,
+    );
     assert.ok(
       (await metricOf(b, 'feedcast_relay_reconnects_total')).get('{feed="cam1"}')! >= 1,
       'the move counts as a reconnect',
@@ -423,6 +596,41 @@ describe('cluster (ClusterRedis): membership and on-demand relays between nodes'
     assert.ok(
       a.process.lines().some((l) => /Redis is back/.test(l.msg ?? '')),
       'the return is logged',
+    );
+  });
+});
+
+describe('cluster: simulcast layer feeds relayed', { skip: skip || skipWithoutChromium(), timeout: 240_000 }, () => {
+  const browser = sharedWebRtcBrowser();
+
+  test('an edge reader of FEED~RID pulls that layer from the origin', async (t) => {
+    const redis = await startRedis(t);
+    const origin = await startNode(t, redis, 'origin', '127.0.0.2');
+    const edge = await startNode(t, redis, 'edge', '127.0.0.3');
+    // Chromium publishes three layers (h 1280x720, m 640x360, l 320x180) to the origin over WHIP.
+    const page = await browser().newPage();
+    t.after(() => page.close());
+    await page.goto(`${origin.url}/`);
+    await page.evaluate(SIMULCAST_WHIP_CLIENT);
+    const whip = await page.evaluate<{ status: number; text: string }>(
+      `window.whipSimulcast(${JSON.stringify(`${origin.url}/cam/whip`)}, 'video/H264')`,
+    );
+    assert.equal(whip.status, 201, whip.text);
+    await waitFor('cam known to the edge', async () => (await clusterOf(edge)).feeds.some((f) => f.feed === 'cam'), 60_000);
+
+    for (const [rid, size] of [
+      ['l', '320x180'],
+      ['h', '1280x720'],
+    ] as const) {
+      const probe = await probePackets(`${edge.url}/cam~${rid}.ts`, 2, 90_000);
+      const video = probe.streams.find((s) => s.codec_type === 'video');
+      assert.equal(`${video?.width ?? 0}x${video?.height ?? 0}`, size, `layer ${rid} from the edge`);
+      assert.ok(probe.packets.filter((p) => p.codec_type === 'video').length >= 10, `video packets of layer ${rid}`);
+    }
+    const relays = (await clusterOf(edge)).localRelays.map((r) => `${r.feed}<-${r.from}`);
+    assert.ok(
+      relays.includes('cam~l<-origin') || relays.includes('cam~h<-origin'),
+      `the edge relays the layers: ${relays.join()}`,
     );
   });
 });

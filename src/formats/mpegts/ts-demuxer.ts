@@ -9,7 +9,8 @@
 // - A corrupt packet, section or PES (bad CRC, CC gap, bad header) is dropped with a warning.
 //   push() throws MalformedInputError only when no sync is found in 10 packets' worth of bytes.
 // - A PES with a PES_packet_length is emitted as soon as its last byte arrives; an unbounded one
-//   (length 0, which ffmpeg writes for every video PES) when the next PES on its PID starts.
+//   (length 0, which ffmpeg writes for every video PES) when the next PES on its PID starts, or, with
+//   `onRelayMark` (a Feedcast relay stream), at the packet that carries the end-of-PES mark.
 // - Frames are held until every supported track of the PMT has its config; after 2 s of input
 //   time or 8 MiB held, the ready tracks are announced and the others dropped for good.
 // - Video frames before a track's first keyframe are dropped.
@@ -36,6 +37,7 @@ import { parseMpegAudioHeader } from '../mpeg-audio/mpeg-audio-header.js';
 import { inspectMpegVideoPicture } from '../mpeg-video/sequence-header.js';
 import { opusPacketSamples, parseOpusControlHeader } from './opus-control-header.js';
 import { parsePesHeader, StreamId } from './pes.js';
+import { parseRelayMark } from './relay-mark.js';
 import {
   AV1_DRAFT_FORMAT_ID,
   AV1_FORMAT_ID,
@@ -59,6 +61,11 @@ export interface TsDemuxerOptions {
   maxHeldPesBytes?: number;
   /** A cap shared with other demuxers (e.g. every publisher of a server); call close() to give back. */
   pesBudget?: ByteBudget;
+  /**
+   * Feedcast's relay stream (relay-mark.ts): a PES ends at the packet carrying the end-of-PES mark, and this is
+   * called with the sender's time of each mark. Only for input from a Feedcast relay output: a mark is trusted.
+   */
+  onRelayMark?: (sentAtMs: number) => void;
 }
 
 export const DEFAULT_MAX_PES_BYTES = 16 * 1024 * 1024;
@@ -134,6 +141,7 @@ export class TsDemuxer implements Demuxer {
   private readonly maxPesBytes: number;
   private readonly maxHeldPesBytes: number;
   private readonly pesBudget: ByteBudget | undefined;
+  private readonly onRelayMark: ((sentAtMs: number) => void) | undefined;
   /** Bytes of the PES buffers being filled, over every PID (taken from pesBudget too). */
   private pesHeld = 0;
 
@@ -169,6 +177,7 @@ export class TsDemuxer implements Demuxer {
     this.maxPesBytes = options.maxPesBytes ?? DEFAULT_MAX_PES_BYTES;
     this.maxHeldPesBytes = options.maxHeldPesBytes ?? DEFAULT_MAX_HELD_PES_BYTES;
     this.pesBudget = options.pesBudget;
+    this.onRelayMark = options.onRelayMark;
   }
 
   /** Bytes the unfinished PES of every PID hold now. */
@@ -370,12 +379,20 @@ export class TsDemuxer implements Demuxer {
       this.warnOnce(`scrambled ${pid}`, `mpegts: PID 0x${pid.toString(16)} is scrambled: its packets are dropped`);
       return;
     }
-    this.pesPacket(es, pkt.subarray(header.payloadOffset), header.payloadUnitStart, offset);
+    let markedEnd = false;
+    if (this.onRelayMark !== undefined && header.privateData !== undefined) {
+      const sentAtMs = parseRelayMark(header.privateData);
+      if (sentAtMs !== undefined) {
+        markedEnd = true;
+        this.onRelayMark(sentAtMs);
+      }
+    }
+    this.pesPacket(es, pkt.subarray(header.payloadOffset), header.payloadUnitStart, offset, markedEnd);
   }
 
   // ---- PES assembly ----
 
-  private pesPacket(es: ElementaryStream, payload: Buffer, unitStart: boolean, offset: number): void {
+  private pesPacket(es: ElementaryStream, payload: Buffer, unitStart: boolean, offset: number, markedEnd = false): void {
     if (unitStart) {
       const previous = es.pes;
       this.dropPes(es);
@@ -436,6 +453,10 @@ export class TsDemuxer implements Demuxer {
     if (pes.expected !== undefined && pes.size >= pes.expected) {
       this.dropPes(es);
       this.processPes(es, pes.buf.subarray(0, pes.expected), pes.offset);
+    } else if (markedEnd && pes.expected === undefined) {
+      // An unbounded PES that the relay's sender marked as ended: no need to wait for the next one.
+      this.dropPes(es);
+      this.processPes(es, pes.buf.subarray(0, pes.size), pes.offset);
     }
   }
 

@@ -16,6 +16,7 @@ import { H264Nal, H265Nal, h264NalType, h265NalType, splitLengthPrefixed } from 
 import { parseHvcc } from '../h265/hvcc.js';
 import { opusControlHeaderLength, writeOpusControlHeader } from './opus-control-header.js';
 import { pesHeaderSize, StreamId, writePesHeader } from './pes.js';
+import { encodeRelayMark } from './relay-mark.js';
 import {
   AV1_FORMAT_ID,
   DescriptorTag,
@@ -33,6 +34,11 @@ import { adaptationFieldSize, PID_PAT, TS_PACKET_SIZE, writeTsHeader } from './t
 export interface TsMuxerOptions {
   /** How far the PCR runs behind the DTS (decoder buffering), 90 kHz. Default 9000 (100 ms). */
   pcrOffset90k?: number;
+  /**
+   * Feedcast's relay stream (relay-mark.ts): the last packet of each PES carries the end-of-PES mark with
+   * this clock's time (ms since the epoch). Unset: plain MPEG-TS.
+   */
+  relayClock?: () => number;
 }
 
 export const PMT_PID = 0x1000;
@@ -70,6 +76,7 @@ interface MuxTrack {
 export class TsMuxer implements StreamMuxer {
   readonly contentType = 'video/mp2t';
   private readonly pcrOffset90k: number;
+  private readonly relayClock: (() => number) | undefined;
   private muxTracks: MuxTrack[] = [];
   private byId = new Map<number, MuxTrack>();
   private pcrPid = FIRST_ES_PID;
@@ -83,6 +90,7 @@ export class TsMuxer implements StreamMuxer {
 
   constructor(tracks: readonly Track[], options: TsMuxerOptions = {}) {
     this.pcrOffset90k = options.pcrOffset90k ?? 9000;
+    this.relayClock = options.relayClock;
     this.setTracks(tracks);
   }
 
@@ -136,17 +144,15 @@ export class TsMuxer implements StreamMuxer {
     }
     if (psi) this.lastPsiDts = frame.dts90k;
 
-    const firstCapacity = PAYLOAD_BYTES - adaptationFieldSize({ pcr90k, randomAccess });
-    const packets = pesLength <= firstCapacity ? 1 : 1 + Math.ceil((pesLength - firstCapacity) / PAYLOAD_BYTES);
-    const w = new ByteWriter((packets + (psi ? 2 : 0)) * TS_PACKET_SIZE);
+    const mark = this.relayClock !== undefined ? encodeRelayMark(this.relayClock()) : undefined;
+    const sizes = payloadSizes(pesLength, { pcr90k, randomAccess }, mark);
+    const w = new ByteWriter((sizes.length + (psi ? 2 : 0)) * TS_PACKET_SIZE);
     if (psi) this.writePsi(w, true);
 
     const es = new PieceCursor(pieces);
-    let left = pesLength;
-    for (let i = 0; i < packets; i++) {
+    for (let i = 0; i < sizes.length; i++) {
       const first = i === 0;
-      const capacity = first ? firstCapacity : PAYLOAD_BYTES;
-      const payloadLength = Math.min(capacity, left);
+      const payloadLength = sizes[i] as number;
       writeTsHeader(w, {
         pid: t.pid,
         payloadUnitStart: first,
@@ -154,6 +160,7 @@ export class TsMuxer implements StreamMuxer {
         payloadLength,
         pcr90k: first ? pcr90k : undefined,
         randomAccess: first && randomAccess,
+        privateData: i === sizes.length - 1 ? mark : undefined,
       });
       let esBytes = payloadLength;
       if (first) {
@@ -161,7 +168,6 @@ export class TsMuxer implements StreamMuxer {
         esBytes -= pesHeaderSize(withDts);
       }
       es.write(w, esBytes);
-      left -= payloadLength;
     }
     return w.done();
   }
@@ -260,6 +266,38 @@ export class TsMuxer implements StreamMuxer {
     }
     return [frame.data];
   }
+}
+
+/**
+ * The payload bytes of each TS packet of one PES of `pesLength` bytes: the first packet's adaptation field
+ * holds `first` (PCR, random_access_indicator), and with a relay mark the last packet's holds the mark too
+ * (a packet that would be full is left one byte short, so that the mark rides on the next).
+ */
+function payloadSizes(
+  pesLength: number,
+  first: { pcr90k: number | undefined; randomAccess: boolean },
+  mark: Buffer | undefined,
+): number[] {
+  const sizes: number[] = [];
+  let left = pesLength;
+  while (left > 0) {
+    const af = sizes.length === 0 ? first : {};
+    const capacity = PAYLOAD_BYTES - adaptationFieldSize(af);
+    if (mark === undefined) {
+      const n = Math.min(capacity, left);
+      sizes.push(n);
+      left -= n;
+      continue;
+    }
+    if (left <= PAYLOAD_BYTES - adaptationFieldSize({ ...af, privateData: mark })) {
+      sizes.push(left);
+      break;
+    }
+    const n = Math.min(capacity, left - 1);
+    sizes.push(n);
+    left -= n;
+  }
+  return sizes;
 }
 
 /** Walks a list of byte pieces, writing the next n bytes wherever they fall. */

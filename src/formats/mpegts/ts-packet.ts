@@ -24,6 +24,8 @@ export interface TsPacket {
   randomAccess: boolean;
   /** 27 MHz program clock reference, when the adaptation field carries one. */
   pcr27m?: number;
+  /** The adaptation field's transport_private_data bytes (a view into the packet), when it carries some. */
+  privateData?: Buffer;
 }
 
 /**
@@ -35,7 +37,8 @@ export interface TsPacket {
  *  adaptation_field: 8 adaptation_field_length | 1 discontinuity_indicator | 1 random_access_indicator
  *  | 1 elementary_stream_priority_indicator | 1 PCR_flag | 1 OPCR_flag | 1 splicing_point_flag
  *  | 1 transport_private_data_flag | 1 adaptation_field_extension_flag
- *  | [33 program_clock_reference_base | 6 reserved | 9 program_clock_reference_extension] | ...
+ *  | [33 program_clock_reference_base | 6 reserved | 9 program_clock_reference_extension]
+ *  | [48 OPCR] | [8 splice_countdown] | [8 transport_private_data_length | private_data_byte ...] | ...
  */
 export function parseTsPacket(buf: Buffer, offset = 0): TsPacket {
   const r = new ByteReader(buf, 'mpegts packet', offset, offset + TS_PACKET_SIZE);
@@ -72,6 +75,14 @@ export function parseTsPacket(buf: Buffer, offset = 0): TsPacket {
         const base = hi * 2 + (lo >> 15);
         packet.pcr27m = base * 300 + (lo & 0x1ff);
       }
+      // transport_private_data (relay-mark.ts reads it). A field that does not fit is left unread rather
+      // than failing the packet: its payload is still good, and nothing before this needed it.
+      const before = (flags & 0x08 ? 6 : 0) + (flags & 0x04 ? 1 : 0);
+      if (flags & 0x02 && af.remaining > before) {
+        af.skip(before); // OPCR, splice_countdown
+        const length = af.u8();
+        if (length <= af.remaining) packet.privateData = af.bytes(length);
+      }
     }
   }
   if (packet.hasPayload) packet.payloadOffset = r.pos - offset;
@@ -79,9 +90,14 @@ export function parseTsPacket(buf: Buffer, offset = 0): TsPacket {
 }
 
 /** Size of the adaptation field (with its length byte) that `writeTsHeader` writes. */
-export function adaptationFieldSize(fields: { pcr90k?: number | undefined; randomAccess?: boolean }): number {
-  if (fields.pcr90k !== undefined) return 8; // length, flags, 6 PCR bytes
-  return fields.randomAccess === true ? 2 : 0;
+export function adaptationFieldSize(fields: {
+  pcr90k?: number | undefined;
+  randomAccess?: boolean | undefined;
+  privateData?: Uint8Array | undefined;
+}): number {
+  const privateBytes = fields.privateData !== undefined ? 1 + fields.privateData.length : 0;
+  if (fields.pcr90k !== undefined) return 8 + privateBytes; // length, flags, 6 PCR bytes
+  return fields.randomAccess === true || privateBytes > 0 ? 2 + privateBytes : 0;
 }
 
 export interface TsHeaderFields {
@@ -91,7 +107,9 @@ export interface TsHeaderFields {
   /** Payload bytes that follow in this packet (<= 184 - adaptation field). */
   payloadLength: number;
   pcr90k?: number | undefined;
-  randomAccess?: boolean;
+  randomAccess?: boolean | undefined;
+  /** transport_private_data of the adaptation field (at most 180 bytes with no PCR). */
+  privateData?: Uint8Array | undefined;
 }
 
 /**
@@ -111,7 +129,8 @@ export function writeTsHeader(w: ByteWriter, f: TsHeaderFields): void {
   w.u8(room - 1); // adaptation_field_length
   if (room === 1) return; // a lone length byte of 0 is one byte of stuffing
   const pcr = f.pcr90k;
-  w.u8((f.randomAccess === true ? 0x40 : 0) | (pcr !== undefined ? 0x10 : 0));
+  const priv = f.privateData;
+  w.u8((f.randomAccess === true ? 0x40 : 0) | (pcr !== undefined ? 0x10 : 0) | (priv !== undefined ? 0x02 : 0));
   let used = 2;
   if (pcr !== undefined) {
     const base = ((pcr % TS_WRAP) + TS_WRAP) % TS_WRAP;
@@ -119,6 +138,11 @@ export function writeTsHeader(w: ByteWriter, f: TsHeaderFields): void {
     w.u8(((base % 2) << 7) | 0x7e); // base[0] | 6 reserved bits | extension[8]
     w.u8(0); // extension[7..0]
     used += 6;
+  }
+  if (priv !== undefined) {
+    w.u8(priv.length); // transport_private_data_length
+    w.bytes(priv);
+    used += 1 + priv.length;
   }
   w.fill(0xff, room - used); // stuffing_byte
 }

@@ -35,6 +35,8 @@ export interface ReadRequest {
   name: string;
   /** Stop after this long (ffserver's MaxTime); 0 = no limit. */
   maxTimeSeconds: number;
+  /** Another node of the cluster relays the feed (RELAY_HEADER): MPEG-TS with each PES end marked. */
+  relay?: boolean;
 }
 
 /** Waits until the feed has tracks (a publisher has sent its first frames), or gives up. */
@@ -131,7 +133,7 @@ export async function handleRead(
     return;
   }
 
-  const output = ctx.outputs.get(feed, format, read.variant);
+  const output = ctx.outputs.get(feed, read.relay === true && format === 'mpegts' ? 'mpegts-relay' : format, read.variant);
   res.removeHeader('Transfer-Encoding');
   res.removeHeader('Content-Length');
   // No length and no chunked encoding: the body runs until the stream ends (ffserver's way).

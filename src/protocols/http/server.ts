@@ -21,6 +21,7 @@ import { findByName } from '../../config/names.js';
 import { RefusalLog } from '../../observability/refusal-log.js';
 import { serveFileStream } from './file-stream.js';
 import { forwardedClient } from '../../access/forwarded.js';
+import { RELAY_HEADER } from '../../cluster/relay-header.js';
 
 // Refusals are answered by the read gate; HLS and other routes import sendRefusal from here too.
 export { sendRefusal } from './read-gate.js';
@@ -345,8 +346,12 @@ export class HttpServer {
     if (feed !== undefined && format !== undefined) {
       if (!isRead(method)) return this.methodNotAllowed(res, name, 'GET, HEAD');
       const target = { name: feed.key, feed, stream: undefined };
+      const relayFrom = req.headers[RELAY_HEADER];
+      const relay = typeof relayFrom === 'string' && format === 'mpegts';
+      const loop = relay ? this.ctx.cluster?.relayLoop(feed.key, relayFrom) : undefined;
+      if (loop !== undefined) return sendText(res, 508, loop);
       admitHttp(this.ctx, req, res, conn, target, url, () =>
-        handleRead(this.ctx, req, res, { feed, format, variant: plainVariant, name, maxTimeSeconds: 0 }, conn),
+        handleRead(this.ctx, req, res, { feed, format, variant: plainVariant, name, maxTimeSeconds: 0, relay }, conn),
       );
       return;
     }
