@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { FeedClock } from './feed-clock.js';
+import { FeedClock, type SharedClockOrigin } from './feed-clock.js';
 
 test('first session starts the feed clock at 0 and keeps input spacing', () => {
   const clock = new FeedClock();
@@ -57,4 +57,29 @@ test('a timestamp jump is closed to one frame step and later frames follow it', 
   const [back] = clock.place(1, 'audio', 5, 5, 0);
   assert.equal(back, 7680);
   assert.equal(clock.repairs.jumps, 2);
+});
+
+test('feeds sharing a publisher clock (simulcast layers) place the same input time alike, whenever each starts', () => {
+  const origin: SharedClockOrigin = {};
+  const [h, m, l] = [new FeedClock(), new FeedClock(), new FeedClock()];
+  for (const c of [h, m, l]) c.startSession(origin);
+  assert.deepEqual(h.place(0, 'video', 27_000, 27_000, 300), [27_000, 27_000], 'fresh: the publisher origin is kept');
+  assert.deepEqual(m.place(0, 'video', 27_500, 27_500, 306), [27_500, 27_500]);
+  assert.deepEqual(l.place(0, 'video', 450_000, 450_000, 5000), [450_000, 450_000], 'a layer starting 5 s later');
+  // The publisher reconnects: the first feed to start places the session, the others follow it.
+  const again: SharedClockOrigin = {};
+  for (const c of [h, m, l]) c.startSession(again);
+  const [hd] = h.place(0, 'video', 9000, 9000, 8000);
+  const [md] = m.place(0, 'video', 9500, 9500, 8010);
+  assert.ok(hd > 450_000, `after the old end (${hd})`);
+  assert.equal(md - hd, 500, 'same offset in both');
+  // A feed whose old end lies past the shared placement keeps its own (it never goes back).
+  const late: SharedClockOrigin = { offset90k: -1_000_000 };
+  const solo = new FeedClock();
+  solo.startSession();
+  solo.place(0, 'video', 0, 0, 0);
+  solo.place(0, 'video', 500_000, 500_000, 0);
+  solo.startSession(late);
+  const [sd] = solo.place(0, 'video', 1_100_000, 1_100_000, 10);
+  assert.ok(sd > 500_000, `placed at ${sd}, after its own end, not at the shared 100000`);
 });

@@ -23,11 +23,22 @@ interface TrackTime {
 /** Default spacing per track kind when nothing is known yet: 40 ms video, ~21 ms AAC. */
 const DEFAULT_STEP_90K = { video: 3600, audio: 1920 } as const;
 
+/**
+ * One timeline for several feeds written by one publisher (a simulcast WHIP publisher's feed and
+ * its layer feeds): the first of them to start places the session, the others take the same offset,
+ * so the same picture has the same time in every layer (HLS renditions must match, RFC 8216bis 6.2.4).
+ * The publisher's times already share one origin.
+ */
+export interface SharedClockOrigin {
+  offset90k?: number;
+}
+
 export class FeedClock {
   private readonly jumpLimit90k: number;
   private readonly tracks = new Map<number, TrackTime>();
   /** Offset of the current publisher session: feed time = input time + sessionOffset. */
   private sessionOffset: number | undefined;
+  private sharedOrigin: SharedClockOrigin | undefined;
   private lastWallMs: number | undefined;
   readonly repairs: ClockRepairs = { nonMonotonic: 0, jumps: 0 };
 
@@ -43,8 +54,9 @@ export class FeedClock {
   }
 
   /** A new publisher session begins: its first frame is placed after the feed's end plus the real gap. */
-  startSession(): void {
+  startSession(shared?: SharedClockOrigin): void {
     this.sessionOffset = undefined;
+    this.sharedOrigin = shared;
     for (const t of this.tracks.values()) t.repairOffset = 0;
   }
 
@@ -55,14 +67,19 @@ export class FeedClock {
   place(trackId: number, kind: 'video' | 'audio', dts: number, pts: number, nowMs: number): [number, number] {
     if (this.sessionOffset === undefined) {
       const end = this.endDts90k;
-      if (end === undefined) {
-        this.sessionOffset = -dts;
+      const shared = this.sharedOrigin;
+      if (shared?.offset90k !== undefined && dts + shared.offset90k >= 0 && (end === undefined || dts + shared.offset90k > end)) {
+        this.sessionOffset = shared.offset90k;
+      } else if (end === undefined) {
+        // A shared timeline keeps the publisher's own origin, so feeds starting later still match.
+        this.sessionOffset = shared !== undefined && dts >= 0 ? 0 : -dts;
       } else {
         // No going back and no jump larger than the real gap: wall time since the last frame,
         // at least one frame step so the new first frame comes strictly after the old last one.
         const gap90k = this.lastWallMs === undefined ? 0 : Math.max(0, nowMs - this.lastWallMs) * 90;
         this.sessionOffset = end + Math.max(gap90k, DEFAULT_STEP_90K.video) - dts;
       }
+      if (shared !== undefined) shared.offset90k ??= this.sessionOffset;
     }
     let track = this.tracks.get(trackId);
     let outDts = dts + this.sessionOffset + (track?.repairOffset ?? 0);

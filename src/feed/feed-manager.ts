@@ -179,6 +179,12 @@ export class FeedManager extends TypedEmitter<FeedManagerEvents> {
     return out;
   }
 
+  /** The feed whose simulcast layer `feed` is, or undefined when it is not a layer feed. */
+  parentOfLayer(feed: Feed): Feed | undefined {
+    const layer = this.layers.get(nameKey(feed.key));
+    return layer?.feed === feed ? layer.parent : undefined;
+  }
+
   /** Declares a configured feed (`<Feed feed1.ffm>`), reachable as `feed1`. */
   declare(name: string): Feed {
     const key = feedKeyOf(name);

@@ -9,7 +9,7 @@ import { sameTrackConfig } from '../media/track.js';
 import type { Logger } from '../observability/logger.js';
 import { RateMeter } from '../observability/rate-meter.js';
 import { TypedEmitter } from '../typed-emitter.js';
-import { FeedClock } from './feed-clock.js';
+import { FeedClock, type SharedClockOrigin } from './feed-clock.js';
 import { FeedBusyError, FrameTooLargeError } from '../errors.js';
 import { countLengthPrefixed, MAX_NALS_PER_FRAME } from '../formats/h264/nal.js';
 import { throttledWarner } from '../observability/throttled-warn.js';
@@ -167,7 +167,7 @@ export class Feed extends TypedEmitter<FeedEvents> {
   sessionStarted(session: PublisherSession): void {
     if (session === this.standInSession) return;
     this.standInSession?.end('publisher started');
-    this.clock.startSession();
+    this.clock.startSession(session.clockOrigin);
   }
 
   get clockRepairs(): Readonly<{ nonMonotonic: number; jumps: number }> {
@@ -220,7 +220,7 @@ export class Feed extends TypedEmitter<FeedEvents> {
    * Attaches a publisher. One publisher per feed: a second one is refused with FeedBusyError
    * while the first is still sending, but takes over at once if the first has gone silent.
    */
-  attachPublisher(info: PublisherInfo, nowMs = Date.now()): PublisherSession {
+  attachPublisher(info: PublisherInfo, nowMs = Date.now(), clockOrigin?: SharedClockOrigin): PublisherSession {
     const busy = this.busyReason(nowMs);
     if (busy !== undefined) throw new FeedBusyError(this.key, busy);
     const current = this.session;
@@ -241,7 +241,7 @@ export class Feed extends TypedEmitter<FeedEvents> {
       this.graceTimer = undefined;
     }
     // The feed clock starts the session at its first frame (sessionStarted): a stand-in may write until then.
-    const session = new PublisherSession(this, info, nowMs);
+    const session = new PublisherSession(this, info, nowMs, clockOrigin);
     this.session = session;
     this.stats.publishers++;
     this.log.info('publisher attached', { protocol: info.protocol, from: info.remoteAddress });
@@ -501,10 +501,14 @@ export class PublisherSession extends TypedEmitter<PublisherSessionEvents> {
   bytesIn = 0;
   framesIn = 0;
 
-  constructor(feed: Feed, info: PublisherInfo, nowMs: number) {
+  /** Shared with the other feeds this publisher writes (simulcast layers): see SharedClockOrigin. */
+  readonly clockOrigin: SharedClockOrigin | undefined;
+
+  constructor(feed: Feed, info: PublisherInfo, nowMs: number, clockOrigin?: SharedClockOrigin) {
     super();
     this.feed = feed;
     this.info = info;
+    this.clockOrigin = clockOrigin;
     this.lastDataAt = nowMs;
   }
 

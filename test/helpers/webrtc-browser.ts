@@ -40,12 +40,24 @@ export function launchWebRtcChromium(): Promise<Browser> {
 }
 
 /**
+ * In-page: `iceGathered(pc)` resolves when the peer connection has gathered all its candidates (the
+ * offer is posted whole, no trickle), or after 3 s. Each client below carries it, so one alone works.
+ */
+const ICE_GATHERED = `
+window.iceGathered = (pc) => new Promise((r) => {
+  if (pc.iceGatheringState === 'complete') return r();
+  pc.addEventListener('icegatheringstatechange', () => { if (pc.iceGatheringState === 'complete') r(); });
+  setTimeout(r, 3000);
+});
+`;
+
+/**
  * In-page WHEP client: `whepPlay(url)` offers recvonly video+audio (all candidates gathered first),
  * posts the offer, applies the answer and plays into a <video>. Returns {status, location, text}.
  * `window.whep` keeps the peer connection and the video element; `whepVideoSize()` says the size of
  * the frames received now ('WxH', '' before the first).
  */
-export const WHEP_CLIENT = `
+export const WHEP_CLIENT = `${ICE_GATHERED}
 window.whepPlay = async (url) => {
   const pc = new RTCPeerConnection();
   pc.addTransceiver('video', { direction: 'recvonly' });
@@ -57,11 +69,7 @@ window.whepPlay = async (url) => {
   v.srcObject = stream;
   pc.ontrack = (e) => stream.addTrack(e.track);
   await pc.setLocalDescription(await pc.createOffer());
-  await new Promise((r) => {
-    if (pc.iceGatheringState === 'complete') return r();
-    pc.onicegatheringstatechange = () => { if (pc.iceGatheringState === 'complete') r(); };
-    setTimeout(r, 3000);
-  });
+  await window.iceGathered(pc);
   const res = await fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/sdp' }, body: pc.localDescription.sdp });
   const text = await res.text();
   if (res.status !== 201) { pc.close(); return { status: res.status, location: null, text }; }
@@ -99,7 +107,7 @@ window.whepStats = async () => {
  * microphone; H.264 first in the codec preferences when the browser can send it, or only
  * `videoCodec` (e.g. 'video/VP8') when given. Returns {status, location, text}.
  */
-export const WHIP_CLIENT = `
+export const WHIP_CLIENT = `${ICE_GATHERED}
 window.whipPublish = async (url, headers, videoCodec) => {
   const media = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 360, frameRate: 25 }, audio: true });
   const pc = new RTCPeerConnection();
@@ -113,11 +121,7 @@ window.whipPublish = async (url, headers, videoCodec) => {
     }
   }
   await pc.setLocalDescription(await pc.createOffer());
-  await new Promise((r) => {
-    if (pc.iceGatheringState === 'complete') return r();
-    pc.onicegatheringstatechange = () => { if (pc.iceGatheringState === 'complete') r(); };
-    setTimeout(r, 3000);
-  });
+  await window.iceGathered(pc);
   const res = await fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/sdp', ...(headers || {}) }, body: pc.localDescription.sdp });
   const text = await res.text();
   if (res.status !== 201) { pc.close(); media.getTracks().forEach((t) => t.stop()); return { status: res.status, location: null, text }; }
@@ -133,7 +137,7 @@ window.whipPublish = async (url, headers, videoCodec) => {
  * ('video/H264' or 'video/VP8') first in the codec preferences, and the microphone.
  * `window.whipLayers()` lists what the browser sends per rid (from getStats). Returns {status, text}.
  */
-export const SIMULCAST_WHIP_CLIENT = `
+export const SIMULCAST_WHIP_CLIENT = `${ICE_GATHERED}
 window.whipSimulcast = async (url, codec) => {
   const media = await navigator.mediaDevices.getUserMedia({ video: { width: 1280, height: 720, frameRate: 25 }, audio: true });
   const pc = new RTCPeerConnection();
@@ -148,11 +152,7 @@ window.whipSimulcast = async (url, codec) => {
   if (first.length > 0) t.setCodecPreferences([...first, ...caps.filter((c) => c.mimeType !== codec)]);
   pc.addTransceiver(media.getAudioTracks()[0], { direction: 'sendonly', streams: [media] });
   await pc.setLocalDescription(await pc.createOffer());
-  await new Promise((r) => {
-    if (pc.iceGatheringState === 'complete') return r();
-    pc.onicegatheringstatechange = () => { if (pc.iceGatheringState === 'complete') r(); };
-    setTimeout(r, 3000);
-  });
+  await window.iceGathered(pc);
   const res = await fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/sdp' }, body: pc.localDescription.sdp });
   const text = await res.text();
   if (res.status !== 201) { pc.close(); media.getTracks().forEach((x) => x.stop()); return { status: res.status, text, offer: pc.localDescription.sdp }; }

@@ -123,6 +123,44 @@ describe('simulcast WHIP', { skip }, () => {
       assert.ok(Number(frames) >= 5, `layer ${rid}: ${frames} frames decoded; ${decoded.stderr}`);
     }
 
+    // The layers line up (issue 22): the same media sequence number is the same picture in every
+    // layer (dates within the 250 ms a common cut allows), and the layers share one timeline.
+    const segmentDates = async (rid: string): Promise<Map<number, number>> => {
+      const body = await (await fetch(server.url(`/cam~${rid}/index.m3u8`))).text();
+      const dates = new Map<number, number>();
+      let msn = Number(/#EXT-X-MEDIA-SEQUENCE:(\d+)/.exec(body)?.[1] ?? NaN);
+      let date = NaN;
+      for (const line of body.split('\n')) {
+        if (line.startsWith('#EXT-X-PROGRAM-DATE-TIME:')) date = Date.parse(line.slice(25));
+        else if (line !== '' && !line.startsWith('#')) dates.set(msn++, date);
+      }
+      return dates;
+    };
+    let common: number[] = [];
+    let dates: Map<number, number>[] = [];
+    await waitFor(
+      'three segments common to every layer',
+      async () => {
+        dates = await Promise.all(['h', 'm', 'l'].map(segmentDates));
+        common = [...(dates[0] as Map<number, number>).keys()].filter((n) => dates.every((d) => d.has(n)));
+        return common.length >= 3;
+      },
+      60_000,
+    );
+    for (const n of common) {
+      const [dh, dm, dl] = dates.map((d) => d.get(n) as number) as [number, number, number];
+      assert.ok(
+        Math.abs(dh - dm) <= 250 && Math.abs(dh - dl) <= 250,
+        `segment ${n} dated h ${new Date(dh).toISOString()}, m ${new Date(dm).toISOString()}, l ${new Date(dl).toISOString()}`,
+      );
+    }
+    const newestDts = (key: string): number =>
+      Math.max(...(server.ctx.feeds.get(key)?.recentFrames() ?? []).map((f) => f.dts90k));
+    assert.ok(
+      Math.abs(newestDts('cam~h') - newestDts('cam~l')) < 90_000,
+      `one timeline: cam~h is at ${newestDts('cam~h') / 90} ms, cam~l at ${newestDts('cam~l') / 90} ms`,
+    );
+
     // WHEP: ?layer=RID (or X-Feedcast-Layer) chooses the layer; without it the viewer gets the largest.
     const viewer = await browser().newPage();
     t.after(() => viewer.close());

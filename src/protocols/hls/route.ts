@@ -123,6 +123,11 @@ interface VodTarget {
 type HlsTarget = MediaTarget | MasterTarget | VodTarget;
 
 const RENDITION_PATH = /^r(\d{1,3})\/([^/]+)$/;
+/**
+ * How far apart two simulcast layers' keyframes may be and still be one cut: the publisher is asked
+ * for a keyframe of every layer at once, and each arrives at its own pace (pacing, a larger picture).
+ */
+const LAYER_MATCH_90K = 250 * 90;
 
 export class HlsRoute implements HttpRoute {
   private readonly ctx: ProtocolContext;
@@ -513,10 +518,10 @@ export class HlsRoute implements HttpRoute {
     return reports;
   }
 
-  private timeline(group: string): RenditionTimeline {
+  private timeline(group: string, matchWithin90k = 0): RenditionTimeline {
     let t = this.timelines.get(group);
     if (t === undefined) {
-      t = new RenditionTimeline();
+      t = new RenditionTimeline(matchWithin90k);
       this.timelines.set(group, t);
     }
     return t;
@@ -793,7 +798,14 @@ export class HlsRoute implements HttpRoute {
     return {
       restartEnded: () => this.canRestart(feed),
       create: () => {
-        const s = new Segmenter(feed, options, this.ctx.log);
+        // A simulcast layer's segments line up with the other layers' (one timeline per publisher).
+        const parent = this.ctx.feeds.parentOfLayer(feed);
+        const s = new Segmenter(
+          feed,
+          options,
+          this.ctx.log,
+          parent === undefined ? {} : { timeline: this.timeline(`${parent.key}~layers.${options.container}`, LAYER_MATCH_90K) },
+        );
         const releaseSource = this.ctx.children?.acquireSource(feed.key);
         if (releaseSource !== undefined) s.holdUntilDisposed(releaseSource);
         s.start();

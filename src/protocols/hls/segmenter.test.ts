@@ -13,7 +13,7 @@ import { shiftFrame } from '../../media/frame.js';
 import { silentLogger } from '../../observability/logger.js';
 import { hasReached, hlsFileUris, parseDeliveryDirectives, parseHlsFile, playlistSourceOf, servePlaylist } from './from-feed.js';
 import { renderPlaylist, skippableSegments, type PlaylistSource } from './playlist.js';
-import { DEFAULT_SEGMENTER_OPTIONS, Segmenter, type HlsSegment } from './segmenter.js';
+import { DEFAULT_SEGMENTER_OPTIONS, RenditionTimeline, Segmenter, type HlsSegment } from './segmenter.js';
 
 const fixture = fixtureFrames('h264-aac.ts');
 
@@ -234,4 +234,70 @@ test('a segmenter started on a running feed lists its recent seconds at once, fr
   for (let i = 1; i < dates.length; i++) assert.ok((dates[i] ?? 0) > (dates[i - 1] ?? 0), 'dates move forward');
   stop();
   seg.dispose();
+});
+
+// Issue 22: a simulcast publisher's layers are encoded apart. Asked for a keyframe of every layer at
+// once, each layer's arrives at its own pace; a layer switched on late starts with a keyframe of its
+// own, and a WHEP viewer's switch asks one layer for an extra one. The layers' segments must still
+// line up (same MSN for the same picture, RFC 8216bis 6.2.4), on one timeline (SharedClockOrigin).
+test('simulcast layers: segments line up across layers despite jitter, a late layer and an extra keyframe', () => {
+  const video = fixture.frames.filter((f) => f.trackId === 0);
+  const timeline = new RenditionTimeline(250 * 90);
+  const origin = {};
+  const layers = ['h', 'm', 'l'].map((rid) => {
+    const feed = new Feed(`cam~${rid}`, `cam~${rid}`, { publisherTimeoutMs: 10_000, publisherGraceMs: 10_000 }, silentLogger);
+    const seg = new Segmenter(feed, { ...DEFAULT_SEGMENTER_OPTIONS, segmentTargetMs: 2000, partTargetMs: 500 }, silentLogger, {
+      timeline,
+    });
+    seg.start();
+    const session = feed.attachPublisher({ protocol: 'webrtc', remoteAddress: '127.0.0.1', startedAt: new Date() }, 0, origin);
+    session.setTracks(fixture.tracks.filter((t) => t.id === 0));
+    return { rid, seg, session };
+  });
+  // 20 s at 25 fps. Every 2 s the publisher is asked for keyframes: h sends its on that frame, m one
+  // frame later, l two. l is switched on at 3.1 s (a keyframe of its own); m gets an extra one at 9.3 s.
+  const keyAt = (rid: string, n: number): boolean => {
+    const lag = rid === 'h' ? 0 : rid === 'm' ? 1 : 2;
+    return ((n - lag) % 50 === 0 && n >= lag) || (rid === 'l' && n === 78) || (rid === 'm' && n === 233);
+  };
+  for (let n = 0; n < 500; n++) {
+    for (const { rid, session } of layers) {
+      if (rid === 'l' && n < 78) continue;
+      const data = (video[n % video.length] as { data: Buffer }).data;
+      // Each layer's RTP arrival jitters by up to 8 ms; times are the publisher's shared origin.
+      const t90k = 3000 + n * 3600 + (rid === 'h' ? 0 : rid === 'm' ? 500 : 700);
+      session.write({ trackId: 0, dts90k: t90k, pts90k: t90k, keyframe: keyAt(rid, n), data }, t90k / 90);
+    }
+  }
+  const byMsn = layers.map(({ seg }) => new Map(seg.segments.filter((x) => x.complete).map((x) => [x.msn, x.startDts90k])));
+  const [h, m, l] = byMsn as [Map<number, number>, Map<number, number>, Map<number, number>];
+  assert.ok(h.size >= 8, `layer h has ${h.size} complete segments`);
+  for (const [name, other] of [
+    ['m', m],
+    ['l', l],
+  ] as const) {
+    let shared = 0;
+    for (const [msn, start] of other) {
+      const hs = h.get(msn);
+      if (hs === undefined) continue;
+      shared++;
+      assert.ok(Math.abs(hs - start) <= 250 * 90, `segment ${msn}: h starts at ${hs / 90} ms, ${name} at ${start / 90} ms`);
+    }
+    assert.ok(shared >= other.size - 1 && shared >= 5, `${name}: ${shared} of ${other.size} segments line up with h`);
+  }
+  // The late layer began where the others cut (4 s, its keyframe two frames late), not at its own (3.1 s).
+  const lFirst = layers[2]?.seg.segments[0];
+  assert.ok(
+    lFirst !== undefined && Math.abs(lFirst.startDts90k - (3000 + 102 * 3600 + 700)) < 90,
+    `l began at ${(lFirst?.startDts90k ?? 0) / 90} ms`,
+  );
+  // One timeline: the same picture has the same time in every layer (no per-feed restart at 0).
+  assert.ok(
+    Math.abs((h.get(lFirst?.msn ?? -1) ?? 0) - (lFirst?.startDts90k ?? 0)) <= 250 * 90,
+    "l's first segment lies on h's timeline",
+  );
+  for (const { seg, session } of layers) {
+    session.end('test over');
+    seg.dispose();
+  }
 });

@@ -66,30 +66,61 @@ export interface HlsSegment {
 }
 
 /**
- * Shared by the renditions of one ladder (RFC 8216bis 6.2.4: switching needs aligned segments): the
- * same keyframe gets the same media sequence number and program date in every rendition, and
- * `version` changes whenever any rendition's playlist does (their rendition reports change too).
+ * Shared by the renditions of one ladder or one simulcast publisher (RFC 8216bis 6.2.4: switching
+ * needs aligned segments): the same keyframe gets the same media sequence number and program date
+ * in every rendition, and `version` changes whenever any rendition's playlist does (their rendition
+ * reports change too). A ladder's keyframes have the same DTS in every rendition; a simulcast
+ * publisher's layers are encoded apart, so their keyframes for one picture match within
+ * `matchWithin90k` (arrival jitter), and a layer's keyframe of its own (it was switched on, a viewer
+ * asked for it) must not number a segment the others do not have.
  */
 export class RenditionTimeline {
-  private readonly msnByDts = new Map<number, number>();
+  /** Where a rendition cut, newest last (a bounded list: only the live edge is looked up). */
+  private readonly cuts: { dts90k: number; msn: number }[] = [];
   private nextMsn = 0;
   anchor: { dts90k: number; wallMs: number } | undefined;
   version = 0;
   /** When a request last kept the other renditions running (not at every request). */
   siblingsTouchedAtMs = 0;
 
+  constructor(readonly matchWithin90k = 0) {}
+
+  private find(dts90k: number): { dts90k: number; msn: number } | undefined {
+    for (let i = this.cuts.length - 1; i >= 0; i--) {
+      const cut = this.cuts[i] as { dts90k: number; msn: number };
+      if (Math.abs(cut.dts90k - dts90k) <= this.matchWithin90k) return cut;
+    }
+    return undefined;
+  }
+
   /** The MSN of the segment starting at `dts90k`, given by the first rendition that cut there. */
   msnAt(dts90k: number, proposed: number | undefined): number {
-    const known = this.msnByDts.get(dts90k);
-    if (known !== undefined) return known;
+    const known = this.find(dts90k);
+    if (known !== undefined) return known.msn;
     const msn = Math.max(proposed ?? this.nextMsn, this.nextMsn);
-    this.msnByDts.set(dts90k, msn);
+    this.cuts.push({ dts90k, msn });
     this.nextMsn = msn + 1;
-    if (this.msnByDts.size > 64) {
-      const oldest = this.msnByDts.keys().next().value;
-      if (oldest !== undefined) this.msnByDts.delete(oldest);
-    }
+    if (this.cuts.length > 64) this.cuts.shift();
     return msn;
+  }
+
+  /**
+   * Whether another simulcast layer began segment `msn` at this keyframe, the one a layer would
+   * begin next (a ladder's renditions cut by their own rule).
+   */
+  othersBegan(msn: number, dts90k: number): boolean {
+    return this.matchWithin90k > 0 && this.find(dts90k)?.msn === msn;
+  }
+
+  /**
+   * Whether a rendition with no segment yet may begin at a keyframe at `dts90k`. A ladder's may begin
+   * anywhere (its keyframes are everyone's); a simulcast layer begins where another layer cut, unless
+   * none has cut within `quietMs90k` (it is alone, or the others stopped).
+   */
+  mayBeginAt(dts90k: number, quiet90k: number): boolean {
+    if (this.matchWithin90k === 0 || this.find(dts90k) !== undefined) return true;
+    const newest = this.cuts[this.cuts.length - 1];
+    return newest === undefined || Math.abs(dts90k - newest.dts90k) > quiet90k;
   }
 }
 
@@ -328,10 +359,21 @@ export class Segmenter {
       this.commit({ ...prev.frame, duration90k });
     }
     if (frame.trackId === this.cutTrackId && frame.keyframe) {
+      // A simulcast layer cuts up to the match tolerance early, so a keyframe that all layers got
+      // together (the publisher was asked for one every segment target) cuts all of them.
       const minimum90k =
-        this.options.cutAtEveryKeyframe === true ? (this.options.partTargetMs * 90) / 2 : this.options.segmentTargetMs * 90;
-      if (this.current === undefined) this.beginSegment(frame, arrivedMs);
-      else if (this.current.duration90k + this.partDuration90k >= minimum90k) {
+        this.options.cutAtEveryKeyframe === true
+          ? (this.options.partTargetMs * 90) / 2
+          : this.options.segmentTargetMs * 90 - (this.timeline?.matchWithin90k ?? 0);
+      if (this.current === undefined) {
+        if (this.timeline === undefined || this.timeline.mayBeginAt(frame.dts90k, 2 * this.options.segmentTargetMs * 90)) {
+          this.beginSegment(frame, arrivedMs);
+        }
+      } else if (
+        this.current.duration90k + this.partDuration90k >= minimum90k ||
+        (this.timeline?.othersBegan(this.nextMsn, frame.dts90k) === true &&
+          this.current.duration90k + this.partDuration90k >= (this.options.partTargetMs * 90) / 2)
+      ) {
         this.closeSegment();
         this.beginSegment(frame, arrivedMs);
       }

@@ -9,6 +9,7 @@ import type { RTCPeerConnection } from 'werift';
 import type { ConnectionInfo } from '../../access/connections.js';
 import { FeedBusyError, MalformedInputError } from '../../errors.js';
 import type { Feed, PublisherSession } from '../../feed/feed.js';
+import type { SharedClockOrigin } from '../../feed/feed-clock.js';
 import type { Logger } from '../../observability/logger.js';
 import type { ProtocolContext } from '../protocol-context.js';
 import type { HttpRoute } from '../http/route.js';
@@ -644,8 +645,14 @@ export class WebRtcRoute implements HttpRoute {
     const accepting = { video: codecs.video !== undefined, audio: codecs.audio !== undefined };
     fillUnusedSections(offer, keep, codecs);
     let publisher: PublisherSession;
+    // Simulcast: the feed and its layer feeds keep one timeline (HLS switches between the layers).
+    const clockOrigin: SharedClockOrigin | undefined = rids.length > 0 ? {} : undefined;
     try {
-      publisher = feed.attachPublisher({ protocol: 'webrtc', remoteAddress: httpConn.remoteAddress, startedAt: new Date() });
+      publisher = feed.attachPublisher(
+        { protocol: 'webrtc', remoteAddress: httpConn.remoteAddress, startedAt: new Date() },
+        Date.now(),
+        clockOrigin,
+      );
     } catch (err) {
       if (err instanceof FeedBusyError) throw new HttpError(409, `${err.message}.`);
       throw err;
@@ -654,7 +661,7 @@ export class WebRtcRoute implements HttpRoute {
     const layers: { rid: string; session: PublisherSession }[] = [];
     try {
       this.ctx.feeds.setLayers(feed, rids, publisher.info).forEach((layerFeed, i) => {
-        layers.push({ rid: rids[i] as string, session: layerFeed.attachPublisher(publisher.info) });
+        layers.push({ rid: rids[i] as string, session: layerFeed.attachPublisher(publisher.info, Date.now(), clockOrigin) });
       });
     } catch (err) {
       for (const layer of layers) layer.session.end('simulcast layer refused');
