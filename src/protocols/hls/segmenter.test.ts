@@ -255,14 +255,16 @@ test('simulcast layers: segments line up across layers despite jitter, a late la
     return { rid, seg, session };
   });
   // 20 s at 25 fps. Every 2 s the publisher is asked for keyframes: h sends its on that frame, m one
-  // frame later, l two. l is switched on at 3.1 s (a keyframe of its own); m gets an extra one at 9.3 s.
+  // frame later, l two. l is switched on at 3.1 s (a keyframe of its own); m gets an extra one at 9.3 s;
+  // m is paused from 11 s and resumes at 14.5 s with a keyframe of its own.
+  const paused = (n: number): boolean => n >= 275 && n < 362;
   const keyAt = (rid: string, n: number): boolean => {
     const lag = rid === 'h' ? 0 : rid === 'm' ? 1 : 2;
-    return ((n - lag) % 50 === 0 && n >= lag) || (rid === 'l' && n === 78) || (rid === 'm' && n === 233);
+    return ((n - lag) % 50 === 0 && n >= lag) || (rid === 'l' && n === 78) || (rid === 'm' && (n === 233 || n === 362));
   };
   for (let n = 0; n < 500; n++) {
     for (const { rid, session } of layers) {
-      if (rid === 'l' && n < 78) continue;
+      if ((rid === 'l' && n < 78) || (rid === 'm' && paused(n))) continue;
       const data = (video[n % video.length] as { data: Buffer }).data;
       // Each layer's RTP arrival jitters by up to 8 ms; times are the publisher's shared origin.
       const t90k = 3000 + n * 3600 + (rid === 'h' ? 0 : rid === 'm' ? 500 : 700);
@@ -272,10 +274,22 @@ test('simulcast layers: segments line up across layers despite jitter, a late la
   const byMsn = layers.map(({ seg }) => new Map(seg.segments.filter((x) => x.complete).map((x) => [x.msn, x.startDts90k])));
   const [h, m, l] = byMsn as [Map<number, number>, Map<number, number>, Map<number, number>];
   assert.ok(h.size >= 8, `layer h has ${h.size} complete segments`);
+  // Every layer, the resumed one too, cuts only where the others do (within the tolerance).
+  const hStarts = [...h.values()];
   for (const [name, other] of [
     ['m', m],
     ['l', l],
   ] as const) {
+    for (const start of other.values()) {
+      assert.ok(
+        hStarts.some((hs) => Math.abs(hs - start) <= 250 * 90),
+        `${name} cut at ${start / 90} ms, where h did not`,
+      );
+    }
+  }
+  const mAfterPause = [...m.values()].filter((start) => start > 3000 + 362 * 3600);
+  assert.ok(mAfterPause.length >= 1, 'm cuts again after its pause');
+  for (const [name, other] of [['l', l]] as const) {
     let shared = 0;
     for (const [msn, start] of other) {
       const hs = h.get(msn);

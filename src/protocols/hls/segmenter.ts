@@ -104,12 +104,19 @@ export class RenditionTimeline {
     return msn;
   }
 
+  /** Whether a simulcast layer cut at this keyframe (a ladder's renditions cut by their own rule). */
+  cutNear(dts90k: number): boolean {
+    return this.matchWithin90k > 0 && this.find(dts90k) !== undefined;
+  }
+
   /**
-   * Whether another simulcast layer began segment `msn` at this keyframe, the one a layer would
-   * begin next (a ladder's renditions cut by their own rule).
+   * Whether a simulcast layer may cut at a keyframe no other layer has cut at: only where a common
+   * keyframe is due, a segment target (less the tolerance) after the newest cut. A keyframe one
+   * layer got alone (it resumed after a pause, a viewer asked for it) is not a cut.
    */
-  othersBegan(msn: number, dts90k: number): boolean {
-    return this.matchWithin90k > 0 && this.find(dts90k)?.msn === msn;
+  mayCutAlone(dts90k: number, target90k: number): boolean {
+    const newest = this.cuts[this.cuts.length - 1];
+    return this.matchWithin90k === 0 || newest === undefined || dts90k - newest.dts90k >= target90k - this.matchWithin90k;
   }
 
   /**
@@ -369,16 +376,25 @@ export class Segmenter {
         if (this.timeline === undefined || this.timeline.mayBeginAt(frame.dts90k, 2 * this.options.segmentTargetMs * 90)) {
           this.beginSegment(frame, arrivedMs);
         }
-      } else if (
-        this.current.duration90k + this.partDuration90k >= minimum90k ||
-        (this.timeline?.othersBegan(this.nextMsn, frame.dts90k) === true &&
-          this.current.duration90k + this.partDuration90k >= (this.options.partTargetMs * 90) / 2)
-      ) {
+      } else if (this.cutsHere(frame.dts90k, this.current.duration90k + this.partDuration90k, minimum90k)) {
         this.closeSegment();
         this.beginSegment(frame, arrivedMs);
       }
     }
     this.pending.set(frame.trackId, { frame, arrivedMs });
+  }
+
+  /** Whether the keyframe at `dts90k` ends the current segment, now `duration90k` long. */
+  private cutsHere(dts90k: number, duration90k: number, minimum90k: number): boolean {
+    const timeline = this.timeline;
+    if (timeline === undefined || timeline.matchWithin90k === 0) return duration90k >= minimum90k;
+    // A simulcast layer: where another layer cut (not the cut this segment began at), or alone
+    // where a cut is due.
+    const began = this.current?.startDts90k ?? -Infinity;
+    if (timeline.cutNear(dts90k) && dts90k - began > timeline.matchWithin90k) {
+      return duration90k >= (this.options.partTargetMs * 90) / 2;
+    }
+    return duration90k >= minimum90k && timeline.mayCutAlone(dts90k, this.options.segmentTargetMs * 90);
   }
 
   /** The publisher left: its last frames get the duration of the frame before them. */
