@@ -125,11 +125,15 @@ export class FeedRtpSource extends TypedEmitter<RtpSourceEvents> {
     this.maxGopPackets = maxGopPackets;
     this.audioTranscode = audioTranscode;
     this.setTracks(feed.tracks);
-    // Start from the feed's GOP cache, so the first viewer starts at once too. Look for B-frames in
-    // it first, so a re-encode starts with the cached keyframe rather than the next one.
+    // Start from the feed's GOP cache, so the first viewer starts at once too. Look for B-frames
+    // first, so a re-encode starts with the cached keyframe rather than the next one: in the last
+    // seconds, not only this GOP (a viewer arriving just after a keyframe would see none yet, and
+    // be answered with the source's profile while the re-encode starts a moment later).
     const cached = feed.gopCache();
     const scan = new ReorderDetector();
-    for (const frame of cached) if (frame.trackId === this.videoTrack?.id && mayReorder(this.videoTrack)) scan.push(frame);
+    for (const frame of feed.recentFrames()) {
+      if (frame.trackId === this.videoTrack?.id && mayReorder(this.videoTrack)) scan.push(frame);
+    }
     if (scan.seen) {
       this.reorder = scan;
       this.startReencode();
