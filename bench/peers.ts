@@ -120,6 +120,10 @@ interface Target {
   feeds?: number;
   /** `Record on` in every feed (Feedcast only). */
   record?: boolean;
+  /** `Workers N` (Feedcast only): N processes on the same ports (docs/cluster.md, "Workers"). */
+  workers?: number;
+  /** `EgressThreads N` for this target alone (Feedcast only; BENCH_EGRESS_THREADS sets it for every target). */
+  egressThreads?: number;
 }
 const ALL_TARGETS: Target[] = [
   { name: 'feedcast-flv', server: 'feedcast', protocol: 'flv' },
@@ -138,6 +142,12 @@ const ALL_TARGETS: Target[] = [
   // WebRTC viewers of a 2 Mb/s H.264 feed (see WHEP_LOADS): Feedcast's WHEP, Janus's streaming plugin.
   { name: 'feedcast-whep', server: 'feedcast', protocol: 'whep' },
   { name: 'janus-whep', server: 'janus', protocol: 'whep' },
+  // Both cores (issue 20 part 4): one process, one process with an egress thread, two worker processes
+  // (the publisher lands on one; the other relays the feed from it). Unpinned: each may use both cores.
+  //   BENCH_TARGETS=feedcast-flv,feedcast-flv-egress1,feedcast-flv-workers2 BENCH_LOADS=1,1000,1500 npx tsx bench/peers.ts
+  { name: 'feedcast-flv-egress1', server: 'feedcast', protocol: 'flv', egressThreads: 1 },
+  { name: 'feedcast-flv-workers2', server: 'feedcast', protocol: 'flv', workers: 2 },
+  { name: 'feedcast-rtmp-workers2', server: 'feedcast', protocol: 'rtmp', workers: 2 },
 ];
 const DEFAULT_TARGETS =
   'feedcast-flv,nms-flv,feedcast-rtmp,nginx-rtmp,feedcast-llhls,feedcast-srt,feedcast-10feeds,feedcast-10feeds-record,feedcast-whep,janus-whep';
@@ -262,7 +272,8 @@ async function startFeedcast(target: Target): Promise<RunningServer> {
       '# Every reader comes from 127.0.0.1: no per-address cap (default 64).',
       'MaxConnectionsPerAddress 0',
       'MaxBandwidth 10000000',
-      ...(EGRESS_THREADS > 0 ? [`EgressThreads ${EGRESS_THREADS}`] : []),
+      ...((target.egressThreads ?? EGRESS_THREADS) > 0 ? [`EgressThreads ${target.egressThreads ?? EGRESS_THREADS}`] : []),
+      ...(target.workers !== undefined ? [`Workers ${target.workers}`] : []),
       ...Array.from({ length: target.feeds ?? 1 }, (_, i) => [
         `<Feed feed${i + 1}.ffm>`,
         ...(target.record === true ? ['Record on', `RecordPath ${join(dir, 'rec')}/%feed/%H-%M-%S.mp4`, 'RecordSegment 60'] : []),
@@ -289,7 +300,7 @@ async function startFeedcast(target: Target): Promise<RunningServer> {
   const coalesce = process.env['FEEDCAST_WRITE_COALESCE_MS'];
   return {
     kind: 'feedcast',
-    version: `${version} (${[FEEDCAST_BUILD, ...(coalesce !== undefined ? [`write coalesce ${coalesce}`] : []), ...(EGRESS_THREADS > 0 ? [`EgressThreads ${EGRESS_THREADS}`] : []), ...nodeArgs].join(', ')})`,
+    version: `${version} (${[FEEDCAST_BUILD, ...(coalesce !== undefined ? [`write coalesce ${coalesce}`] : []), ...((target.egressThreads ?? EGRESS_THREADS) > 0 ? [`EgressThreads ${target.egressThreads ?? EGRESS_THREADS}`] : []), ...(target.workers !== undefined ? [`Workers ${target.workers}`] : []), ...nodeArgs].join(', ')})`,
     child,
     rtmpPort: rtmp,
     readUrl: (p) =>

@@ -8,12 +8,14 @@ import { runFeedfileCommand } from './feedfile/cli.js';
 import { runRecordingsCommand } from './record/cli.js';
 import { detach, installRejectionGuard } from './observability/detach.js';
 import { watchLoopStallsFromEnv } from './observability/loop-stall.js';
-import { createLogger } from './observability/logger.js';
+import { createLogger, type Logger } from './observability/logger.js';
 import { runPublishCommand } from './publish/cli.js';
 import { startServer } from './server.js';
 import { VERSION } from './version.js';
 import { nativeFanoutStatus } from './streams/native-fanout.js';
 import { describeYoungGeneration } from './observability/young-generation.js';
+import { WORKER_ENV } from './cluster/worker-messages.js';
+import type { WorkerIdentity } from './cluster/worker-node.js';
 
 const HELP = `Feedcast: a live streaming media server (the successor of ffserver).
 
@@ -110,23 +112,30 @@ async function main(argv: readonly string[]): Promise<number> {
     config = apply(config, port);
   }
   installRejectionGuard(log);
-  watchLoopStallsFromEnv(log);
+  // Workers N: this process becomes the primary that runs the workers (docs/cluster.md, "Workers").
+  const worker = workerFromEnv();
+  if (worker === undefined && config.workers > 1) return runPrimary(config.workers, log);
+  const serverLog = worker !== undefined ? log.child({ worker: worker.index }) : log;
+  watchLoopStallsFromEnv(serverLog);
   const started = config;
-  const server = await startServer(config, { log, demoFeeds, ...(configPath !== undefined ? { configPath } : {}) }).catch(
-    (err: unknown) => {
-      // Name the directive that sets the busy port, not always HTTPPort.
-      const e = err as NodeJS.ErrnoException & { port?: number };
-      if (e.code === 'EADDRINUSE' && typeof e.port === 'number') {
-        const setting = portSetting(started, e.port);
-        throw new ListenError(
-          `${e.message}: another program uses port ${e.port}; ${setting !== undefined ? `change ${setting}` : 'change the port'}${configPath !== undefined ? ` in ${configPath}` : ''}`,
-        );
-      }
-      throw err;
-    },
-  );
+  const server = await startServer(config, {
+    log: serverLog,
+    demoFeeds,
+    ...(configPath !== undefined ? { configPath } : {}),
+    ...(worker !== undefined ? { worker } : {}),
+  }).catch((err: unknown) => {
+    // Name the directive that sets the busy port, not always HTTPPort.
+    const e = err as NodeJS.ErrnoException & { port?: number };
+    if (e.code === 'EADDRINUSE' && typeof e.port === 'number') {
+      const setting = portSetting(started, e.port);
+      throw new ListenError(
+        `${e.message}: another program uses port ${e.port}; ${setting !== undefined ? `change ${setting}` : 'change the port'}${configPath !== undefined ? ` in ${configPath}` : ''}`,
+      );
+    }
+    throw err;
+  });
   const base = `http://${config.http.bindAddress === '0.0.0.0' ? '127.0.0.1' : config.http.bindAddress}:${server.httpPort}`;
-  log.info('ready', {
+  serverLog.info('ready', {
     index: `${base}/`,
     ...(demoFeeds.length > 0 ? { demo: `${base}/demo.flv` } : {}),
     fanoutWrites: nativeFanoutStatus,
@@ -136,13 +145,61 @@ async function main(argv: readonly string[]): Promise<number> {
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) {
-      log.warn('second signal, exiting now', { signal });
+      serverLog.warn('second signal, exiting now', { signal });
       process.exit(1);
     }
     stopping = true;
-    log.info('stopping', { signal });
+    serverLog.info('stopping', { signal });
     server.close().then(
       () => process.exit(0),
+      (err: unknown) => {
+        serverLog.error('stopping failed', { err });
+        process.exit(1);
+      },
+    );
+  };
+  // A worker stops when the primary says so (SIGTERM): Ctrl-C reaches the whole process group, and the
+  // primary's SIGTERM after it would be a second signal.
+  process.on('SIGINT', () => (worker !== undefined ? undefined : stop('SIGINT')));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGHUP', () => {
+    detach(server.reloadCertificates(), log, 'certificate reload');
+    if (configPath === undefined) {
+      serverLog.warn('SIGHUP ignored: the server was started without a config file');
+      return;
+    }
+    server.reload().catch((err: unknown) => {
+      serverLog.error('config reload rejected; the running config stays', {
+        reason: err instanceof Error ? err.message : String(err),
+      });
+    });
+  });
+  return -1; // keep running
+}
+
+/** This process's place among `Workers N`, from the environment the primary gave it; undefined: not a worker. */
+function workerFromEnv(): WorkerIdentity | undefined {
+  const index = Number(process.env[WORKER_ENV.index] ?? '');
+  const count = Number(process.env[WORKER_ENV.count] ?? '');
+  const secret = process.env[WORKER_ENV.secret] ?? '';
+  if (!Number.isInteger(index) || index < 1 || !Number.isInteger(count) || secret === '') return undefined;
+  return { index, count, secret };
+}
+
+/** Runs the workers (node:cluster is loaded only here) until SIGINT/SIGTERM; SIGHUP reaches every worker. */
+async function runPrimary(count: number, log: Logger): Promise<number> {
+  const { WorkerPool } = await import('./cluster/workers.js');
+  const pool = new WorkerPool(count, log);
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    log.info('stopping the workers', { signal });
+    pool.stop().then(
+      () => {
+        log.info('stopped');
+        process.exit(0);
+      },
       (err: unknown) => {
         log.error('stopping failed', { err });
         process.exit(1);
@@ -152,16 +209,17 @@ async function main(argv: readonly string[]): Promise<number> {
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGHUP', () => {
-    detach(server.reloadCertificates(), log, 'certificate reload');
-    if (configPath === undefined) {
-      log.warn('SIGHUP ignored: the server was started without a config file');
-      return;
-    }
-    server.reload().catch((err: unknown) => {
-      log.error('config reload rejected; the running config stays', { reason: err instanceof Error ? err.message : String(err) });
-    });
+    log.info('SIGHUP: the workers reload their config');
+    pool.reload();
   });
-  return -1; // keep running
+  try {
+    await pool.start();
+  } catch (err) {
+    await pool.stop();
+    throw err;
+  }
+  log.info('workers ready', { workers: count, pids: pool.status().map((w) => w.pid) });
+  return -1;
 }
 
 /** A listener could not bind; the message names the directive that sets its port. */

@@ -43,6 +43,10 @@ import { VERSION } from './version.js';
 import { EgressThreads } from './streams/egress-threads.js';
 import { createIngestBudgets, type IngestBudgets } from './media/ingest-budgets.js';
 import type { Cluster } from './cluster/cluster.js';
+import type { NodeRecord, Registry } from './cluster/registry.js';
+import type { FirstWorkerCopies, WorkerIdentity } from './cluster/worker-node.js';
+import type { WorkerRegistry } from './cluster/worker-registry.js';
+import type { Forwarder } from './cluster/forward.js';
 
 export interface StartOptions {
   log?: Logger;
@@ -55,6 +59,8 @@ export interface StartOptions {
   onRead?: AuthHook;
   /** The server-wide caps on unfinished ingest (tests give small ones); media/ingest-budgets.ts by default. */
   ingestBudgets?: IngestBudgets;
+  /** This process is worker `index` of `Workers N` (main.ts, docs/cluster.md "Workers"); undefined: the only one. */
+  worker?: WorkerIdentity;
 }
 
 export interface RunningServer {
@@ -101,8 +107,15 @@ export interface ServerOwners {
   readonly srt: SrtServer | undefined;
 }
 
-export async function startServer(config: ServerConfig, options: StartOptions = {}): Promise<RunningServer> {
+export async function startServer(givenConfig: ServerConfig, options: StartOptions = {}): Promise<RunningServer> {
   const log = options.log ?? createLogger();
+  // Workers N: worker 1 runs what is done once (feed files, recordings, children, UDP); the others leave it out.
+  const worker = options.worker;
+  const workerNode = worker !== undefined ? await import('./cluster/worker-node.js') : undefined;
+  const isFirstWorker = worker === undefined || worker.index === 1;
+  const shape = (c: ServerConfig): ServerConfig =>
+    worker !== undefined && workerNode !== undefined ? workerNode.configForWorker(c, worker.index) : c;
+  const config = shape(givenConfig);
   for (const w of config.warnings) log.warn(w.message, { where: w.where });
   // Egress threads need the native module: say so before anything runs.
   if (config.egressThreads > 0) EgressThreads.check(config.egressThreads);
@@ -133,6 +146,8 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     hooks: HookRunner;
     slates: OfflineSlates;
     cluster: Cluster;
+    copies: FirstWorkerCopies;
+    forwarder: Forwarder;
   }> = {};
   const demos: DemoSource[] = [];
   const stopAll = async (): Promise<void> => {
@@ -143,7 +158,9 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     for (const d of demos) d.stop();
     await parts.transcoders?.closeAll();
     await parts.sources?.closeAll();
+    parts.copies?.close();
     await parts.cluster?.close();
+    parts.forwarder?.close();
     await parts.webrtc?.close();
     parts.hls?.close();
     parts.outputs?.closeAll();
@@ -230,7 +247,8 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   lifecycle.on('event', (event) => hooks.handle(event));
   recordings.onSegmentFinished = (segment) => lifecycle.recordSegment(segment);
 
-  if (options.demoFeeds !== undefined && options.demoFeeds.length > 0) {
+  // Workers N: the demo clip is published once, by worker 1; the other workers relay it.
+  if (isFirstWorker && options.demoFeeds !== undefined && options.demoFeeds.length > 0) {
     const clip = await loadDemoClip();
     for (const key of options.demoFeeds) {
       const source = new DemoSource(clip, feeds.declare(key), log);
@@ -281,9 +299,36 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     parts.webrtc = webrtc;
     http.addRoute(webrtc);
   }
-  http.addRoute(new PlayerPageRoute(ctx, { whep: webrtc !== undefined }));
+  http.addRoute(new PlayerPageRoute(ctx, { whep: isFirstWorker ? webrtc !== undefined : givenConfig.webrtc.enabled }));
+  if (worker !== undefined && !isFirstWorker && workerNode !== undefined) {
+    // Added last, so asked first: what worker 1 alone serves goes there (docs/cluster.md, "Workers").
+    const { Forwarder, servedByFirstWorker } = await import('./cluster/forward.js');
+    const forwarder = new Forwarder(worker.secret, log);
+    parts.forwarder = forwarder;
+    const firstName = workerNode.workerClusterConfig(config, { ...worker, index: 1 }, 0).nodeName;
+    http.addRoute({
+      handle: (req, res, path, url, conn) => {
+        if (!servedByFirstWorker(path, url)) return false;
+        const first = parts.cluster?.registry.nodes().find((n) => n.name === firstName);
+        if (first === undefined) {
+          res.writeHead(503, { 'content-type': 'text/plain', 'retry-after': '1' });
+          res.end('Worker 1, which serves this URL, is starting; try again in a second.\n');
+          return true;
+        }
+        const target = new URL(first.url);
+        forwarder.forward(
+          req,
+          res,
+          { host: target.hostname.replace(/^\[|\]$/g, ''), port: Number(target.port) },
+          conn.remoteAddress,
+        );
+        return true;
+      },
+    });
+  }
 
   let httpPort: number;
+  let internalPort: number | undefined;
   let httpsPort: number | undefined;
   let rtmp: RtmpServer | undefined;
   let rtmpPort: number | undefined;
@@ -296,6 +341,9 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     // Opens the single-port mux (WebRTCUDPPort/WebRTCTCP) now: a port in use fails the start, not the first viewer.
     await webrtc?.ready();
     httpPort = await http.listen(config.http.port, config.http.bindAddress);
+    if (worker !== undefined && workerNode !== undefined) {
+      internalPort = await http.listenInternal(workerNode.internalHost(config), worker.secret);
+    }
     if (certs !== undefined && config.tls.httpsPort !== undefined) {
       httpsPort = await http.listenTls(config.tls.httpsPort, config.http.bindAddress, certs);
     }
@@ -328,7 +376,36 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
         srtStatus = `on (${status})`;
       }
     }
-    if (config.cluster !== undefined) {
+    if (worker !== undefined && workerNode !== undefined && internalPort !== undefined) {
+      // Workers N: each worker is a node of a local cluster (its registry the primary), or of ClusterRedis's.
+      const { Cluster } = await import('./cluster/cluster.js');
+      let registry: ((node: NodeRecord) => Registry) | undefined;
+      if (config.cluster === undefined) {
+        const { WorkerRegistry } = await import('./cluster/worker-registry.js');
+        registry = (node): WorkerRegistry => {
+          const local = new WorkerRegistry(node, log);
+          // Worker 1's on-demand Launch/Source feeds: a reader on another worker relays them, which starts them.
+          for (const feed of config.feeds) if (feed.launch !== undefined || feed.source !== undefined) local.pin(feed.key);
+          return local;
+        };
+      }
+      const cluster = await Cluster.start(workerNode.workerClusterConfig(config, worker, internalPort), {
+        feeds,
+        log,
+        httpPort: internalPort,
+        bindAddress: config.http.bindAddress,
+        version: VERSION,
+        pesBudget: ctx.ingestBudgets.pes,
+        ...(registry !== undefined ? { registry } : {}),
+      });
+      parts.cluster = cluster;
+      ctx.cluster = cluster;
+      if (isFirstWorker) {
+        const needsCopy = (key: string): boolean =>
+          ctx.config.feeds.some((f) => f.key.toLowerCase() === key && (f.file !== undefined || f.record !== undefined));
+        parts.copies = new workerNode.FirstWorkerCopies(cluster, needsCopy);
+      }
+    } else if (config.cluster !== undefined) {
       // Loaded only in a cluster: a single node loads no Redis client.
       const { Cluster } = await import('./cluster/cluster.js');
       const cluster = await Cluster.start(config.cluster, {
@@ -372,7 +449,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   if (configPath !== undefined) {
     // A reload parses the whole file first: a bad file is rejected and the running config stays.
     ctx.reload = async (): Promise<ReloadSummary> => {
-      const next = await loadConfigFile(configPath);
+      const next = shape(await loadConfigFile(configPath));
       const summary = await applyConfig(ctx, next, owners);
       log.info('config reloaded', { ...summary });
       return summary;

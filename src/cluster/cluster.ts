@@ -8,7 +8,7 @@ import type { Feed, PublisherInfo } from '../feed/feed.js';
 import type { FeedManager } from '../feed/feed-manager.js';
 import type { ByteBudget } from '../media/byte-budget.js';
 import type { Logger } from '../observability/logger.js';
-import { ClusterRegistry, type FeedRecord, type NodeRecord, type RelayRecord } from './registry.js';
+import { ClusterRegistry, type FeedRecord, type NodeRecord, type Registry, type RelayRecord } from './registry.js';
 import { Relays } from './relays.js';
 import type { RelaySource, RelayStatus } from './relay.js';
 
@@ -21,11 +21,15 @@ export interface ClusterDeps {
   readonly bindAddress: string;
   readonly version: string;
   readonly pesBudget?: ByteBudget;
+  /** `Workers N` without ClusterRedis: the primary process is the registry (worker-registry.ts); else Redis. */
+  readonly registry?: (node: NodeRecord) => Registry;
 }
 
 /** What GET /api/v1/cluster answers. */
 export interface ClusterStatus {
   readonly node: NodeRecord;
+  /** What holds the registry: Redis (ClusterRedis), or the primary process of `Workers N`. */
+  readonly registry: 'redis' | 'workers';
   /** Whether the registry (Redis) answers; false: this node serves its own feeds only. */
   readonly redis: 'up' | 'down';
   readonly redisOutages: number;
@@ -39,7 +43,9 @@ export interface ClusterStatus {
 }
 
 export class Cluster {
-  readonly registry: ClusterRegistry;
+  readonly registry: Registry;
+  /** What holds the registry: Redis, or the primary process of `Workers N`. */
+  readonly registryKind: 'redis' | 'workers';
   readonly relays: Relays;
   readonly node: NodeRecord;
   private readonly feeds: FeedManager;
@@ -67,7 +73,10 @@ export class Cluster {
     };
     this.log = deps.log.child({ part: 'cluster' });
     this.feeds = deps.feeds;
-    this.registry = new ClusterRegistry({ redisUrl: config.redisUrl, node: this.node, ttlMs: config.nodeTtlMs }, deps.log);
+    this.registryKind = deps.registry !== undefined ? 'workers' : 'redis';
+    this.registry =
+      deps.registry?.(this.node) ??
+      new ClusterRegistry({ redisUrl: config.redisUrl, node: this.node, ttlMs: config.nodeTtlMs }, deps.log);
     this.relays = new Relays(
       this.registry,
       deps.feeds,
@@ -193,6 +202,7 @@ export class Cluster {
     const shared = await this.registry.snapshot();
     return {
       node: this.node,
+      registry: this.registryKind,
       redis: this.registry.connected ? 'up' : 'down',
       redisOutages: this.registry.outages,
       nodes: shared?.nodes ?? [this.node],

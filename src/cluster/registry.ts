@@ -75,6 +75,30 @@ export type RegistryEvents = {
   feedChanged: [key: string, record: FeedRecord | undefined];
 };
 
+/**
+ * What the cluster (cluster.ts, relays.ts) uses of a registry: Redis (ClusterRegistry, below), or with
+ * `Workers N` and no ClusterRedis the primary process over IPC (worker-registry.ts).
+ */
+export interface Registry {
+  readonly nodeName: string;
+  /** Whether the registry answers now (IPC: always). */
+  readonly connected: boolean;
+  readonly outages: number;
+  on<K extends keyof RegistryEvents>(event: K, listener: (...args: RegistryEvents[K]) => void): () => void;
+  start(): Promise<void>;
+  remoteFeed(key: string): FeedRecord | undefined;
+  feeds(): FeedRecord[];
+  nodes(): readonly NodeRecord[];
+  relays(): readonly RelayRecord[];
+  registerFeed(record: Omit<FeedRecord, 'node' | 'url'>): void;
+  updateClock(feedKey: string, clock: ClockSample): void;
+  unregisterFeed(feedKey: string): void;
+  registerRelay(feedKey: string, read: () => RelayRecord): void;
+  unregisterRelay(feedKey: string): void;
+  snapshot(): Promise<{ nodes: NodeRecord[]; feeds: FeedRecord[]; relays: RelayRecord[] } | undefined>;
+  close(): Promise<void>;
+}
+
 export interface RegistryOptions {
   readonly redisUrl: string;
   readonly node: NodeRecord;
@@ -82,7 +106,7 @@ export interface RegistryOptions {
 }
 
 /** One node's view of, and entries in, the cluster registry. */
-export class ClusterRegistry extends TypedEmitter<RegistryEvents> {
+export class ClusterRegistry extends TypedEmitter<RegistryEvents> implements Registry {
   private readonly options: RegistryOptions;
   private readonly log: Logger;
   private readonly client: Redis;

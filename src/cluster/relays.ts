@@ -4,7 +4,7 @@
 import { layerParentOf } from '../config/names.js';
 import type { FeedManager } from '../feed/feed-manager.js';
 import type { Logger } from '../observability/logger.js';
-import type { ClusterRegistry } from './registry.js';
+import type { Registry } from './registry.js';
 import { Relay, type RelaySettings, type RelayStatus } from './relay.js';
 
 /** A feed's relay figures since this node started, ended relays included (metrics' counters). */
@@ -18,12 +18,12 @@ export class Relays {
   private readonly relays = new Map<string, Relay>();
   /** What the relays that ended had counted, per feed. */
   private readonly ended = new Map<string, { feed: string; bytes: number; reconnects: number }>();
-  private readonly registry: ClusterRegistry;
+  private readonly registry: Registry;
   private readonly feeds: FeedManager;
   private readonly settings: RelaySettings;
   private readonly log: Logger;
 
-  constructor(registry: ClusterRegistry, feeds: FeedManager, settings: RelaySettings, log: Logger) {
+  constructor(registry: Registry, feeds: FeedManager, settings: RelaySettings, log: Logger) {
     this.registry = registry;
     this.feeds = feeds;
     this.settings = settings;

@@ -2,6 +2,7 @@
 // directive table, collects every error and warning with file:line, resolves host names, and cross-checks sections.
 
 import { readFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { ConfigError } from '../errors.js';
 import { Acl, resolveAclRules, systemResolver, type HostResolver } from './acl.js';
 import { lexConfig, SECTION_TAG, type SectionKind } from './lexer.js';
@@ -102,6 +103,8 @@ export interface ServerConfig {
   writeCoalesceMs: number | 'off' | undefined;
   /** `EgressThreads`: worker threads sending HTTP progressive readers' batches (0 = main thread). */
   egressThreads: number;
+  /** `Workers`: processes serving the same ports (1: this process alone; `auto` resolved to the CPU count). */
+  workers: number;
   /** WHEP/WHIP and ICE (docs/webrtc.md). */
   webrtc: WebRtcConfig;
   /** Lifecycle hooks (docs/hooks.md); feed-level ones are in each FeedConfig. */
@@ -323,6 +326,7 @@ function globalFields(g: Readonly<GlobalSettings>): GlobalFields {
     tls: { httpsPort: g.httpsPort, rtmpsPort: g.rtmpsPort, certFile: g.sslCertificate, keyFile: g.sslCertificateKey },
     writeCoalesceMs: g.writeCoalesceMs,
     egressThreads: g.egressThreads,
+    workers: g.workers === 'auto' ? availableParallelism() : g.workers,
     webrtc: {
       enabled: g.webrtc,
       addresses: g.webrtcAddresses,

@@ -63,6 +63,8 @@ export interface GlobalSettings {
   writeCoalesceMs: number | 'off' | undefined;
   /** Worker threads that send HTTP progressive readers' batches; 0 = the main thread does. */
   egressThreads: number;
+  /** `Workers`: processes serving the same ports (docs/cluster.md, "Workers"); 'auto': one per CPU. */
+  workers: number | 'auto';
   webrtc: boolean;
   webrtcAddresses: readonly string[] | undefined;
   webrtcUdpPort: number | undefined;
@@ -144,6 +146,7 @@ export const GLOBAL_DEFAULTS: Readonly<GlobalSettings> = Object.freeze({
   sslCertificateKey: undefined,
   writeCoalesceMs: undefined,
   egressThreads: 0,
+  workers: 1,
   webrtc: true,
   webrtcAddresses: undefined,
   webrtcUdpPort: undefined,
@@ -1665,6 +1668,25 @@ export const DIRECTIVES: readonly Directive[] = [
     default: '0',
     doc: 'Worker threads that send the video and audio to HTTP progressive readers (the `send()` system calls of the fan-out, most of the CPU of serving many viewers), so that egress uses more than one core. 0: the main thread sends. Needs the native fan-out module (built by `npm ci` with a C compiler; the server refuses to start without it). RTMP readers stay on the main thread. See docs/performance.md ("Both cores").',
     example: '1',
+  }),
+
+  setting('workers', {
+    name: 'Workers',
+    origin: 'feedcast',
+    value: {
+      syntax: 'COUNT (1–64) | auto',
+      minArgs: 1,
+      maxArgs: 1,
+      parse(args, name): number | 'auto' {
+        if (first(args).toLowerCase() === 'auto') return 'auto';
+        const n = toInt(first(args));
+        if (n === undefined) bad(`${name} "${first(args)}" is not a whole number or auto; write e.g. ${name} 2`);
+        return checkRange(name, n, 1, 64);
+      },
+    },
+    default: '1',
+    doc: 'Feedcast processes serving the same ports on this machine, so that more than one core serves readers: a primary process hands each TCP connection (HTTP, RTMP, RTSP, HTTPS) to one of them in turn, and they form a local cluster (a reader on one worker of a feed published on another relays it from there once). `auto`: one per CPU. 1: one process, as without it. WebRTC, SRT, HLS, time-shift and recordings are served by the first worker; see [cluster.md](cluster.md) ("Workers"). Needs a restart.',
+    example: '2',
   }),
 
   // --- Global: cluster (docs/cluster.md) ------------------------------------------------------------------------

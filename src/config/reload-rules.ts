@@ -71,6 +71,11 @@ export const RESTART_RULES: readonly RestartRule[] = [
     changed: (a, b) => a.egressThreads !== b.egressThreads,
   },
   {
+    directives: ['Workers'],
+    why: 'the worker processes are started at start',
+    changed: (a, b) => a.workers !== b.workers,
+  },
+  {
     directives: ['ClusterRedis', 'NodeName', 'NodeURL', 'NodeTTL', 'RelayIdleTimeout', 'RelayVia'],
     why: 'the cluster registry connection and the relays are set up at start',
     changed: (a, b) => differs(a.cluster, b.cluster),

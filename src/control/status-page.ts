@@ -187,7 +187,11 @@ function clusterSection(ctx: ControlContext): string {
         `<tr><td>${escapeHtml(r.feed)}</td><td>${escapeHtml(r.from)}</td><td>${escapeHtml(r.node)}</td><td>${formatBytes(r.bytes)}</td><td>${r.reconnects}</td><td>${r.delayMs !== undefined && r.delayMs !== null ? Math.round(r.delayMs) : '-'}</td></tr>`,
     );
   return `<h2>Cluster</h2>
-<p>This node: ${escapeHtml(cluster.node.name)} (${escapeHtml(cluster.node.url)}). Registry (Redis): ${up ? '<span class="ok">up</span>' : '<span class="warn">unreachable: serving this node\'s own feeds only</span>'}; lost ${cluster.registry.outages} time(s).</p>
+<p>This node: ${escapeHtml(cluster.node.name)} (${escapeHtml(cluster.node.url)}). ${
+    cluster.registryKind === 'workers'
+      ? "Registry: the primary process of <code>Workers</code> (this page, the API and the metrics are this worker's)."
+      : `Registry (Redis): ${up ? '<span class="ok">up</span>' : '<span class="warn">unreachable: serving this node\'s own feeds only</span>'}; lost ${cluster.registry.outages} time(s).`
+  }</p>
 ${table(['Node', 'URL', 'Started'], nodeRows, 'none seen yet')}
 ${table(['Feed', 'From (origin)', 'To (relaying node)', 'Bytes', 'Reconnects', 'Delay ms'], relayRows, 'no relays')}
 `;

@@ -3,7 +3,8 @@
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
-import type { Socket } from 'node:net';
+import { isIP, type Socket } from 'node:net';
+import { timingSafeEqual } from 'node:crypto';
 import type { ServerConfig, StreamConfig } from '../../config/config.js';
 import type { ConnectionInfo } from '../../access/connections.js';
 import { credentialQuery, credentialsFrom, redactUrl, type AuthRequest } from '../../access/auth.js';
@@ -20,8 +21,9 @@ import { socketBytesWritten } from '../../streams/native-fanout.js';
 import { findByName } from '../../config/names.js';
 import { RefusalLog } from '../../observability/refusal-log.js';
 import { serveFileStream } from './file-stream.js';
-import { forwardedClient } from '../../access/forwarded.js';
+import { forwardedClient, type ForwardedClient } from '../../access/forwarded.js';
 import { RELAY_HEADER } from '../../cluster/relay-header.js';
+import { FORWARD_HEADERS } from '../../cluster/worker-messages.js';
 
 // Refusals are answered by the read gate; HLS and other routes import sendRefusal from here too.
 export { sendRefusal } from './read-gate.js';
@@ -41,6 +43,11 @@ export class HttpServer {
   private readonly server: Server;
   /** The HTTPS listener (HTTPSPort): same routes and limits. */
   private tlsServer: HttpsServer | undefined;
+  /** `Workers N`: this worker's own port (not shared), where the other workers relay and forward (docs/cluster.md). */
+  private internalServer: Server | undefined;
+  /** The workers' shared secret: a request on the internal port that carries it stands for the client it names. */
+  private internalSecret: Buffer | undefined;
+  private readonly internalSockets = new WeakSet<Socket>();
   private offCertificateChange: (() => void) | undefined;
   private readonly connBySocket = new WeakMap<Socket, ConnectionInfo>();
   private httpSockets = 0;
@@ -160,6 +167,35 @@ export class HttpServer {
     });
   }
 
+  /**
+   * `Workers N`: listens on a port of this worker alone (`exclusive`: node:cluster does not share it), same
+   * routes and limits. A request there carrying the workers' `secret` (cluster/forward.ts) stands for the
+   * client it names, as through a TrustedProxy; the others (relays from the other workers) are local readers.
+   */
+  listenInternal(host: string, secret: string): Promise<number> {
+    const server = createServer({ maxHeaderSize: 16 * 1024, connectionsCheckingInterval: 1000 }, (req, res) =>
+      this.onRequest(req, res),
+    );
+    server.requestTimeout = 0;
+    server.headersTimeout = this.server.headersTimeout;
+    server.keepAliveTimeout = this.server.keepAliveTimeout;
+    server.on('connection', (socket: Socket) => {
+      this.internalSockets.add(socket);
+      this.onConnection(socket);
+    });
+    server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.onClientError(err, socket));
+    this.internalServer = server;
+    this.internalSecret = Buffer.from(secret);
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ port: 0, host, exclusive: true, backlog: 4096 }, () => {
+        server.off('error', reject);
+        const address = server.address();
+        resolve(typeof address === 'object' && address !== null ? address.port : 0);
+      });
+    });
+  }
+
   close(): Promise<void> {
     this.offCertificateChange?.();
     const closeOne = (server: Server | HttpsServer): Promise<void> =>
@@ -172,7 +208,9 @@ export class HttpServer {
         server.close(() => resolve());
         server.closeAllConnections();
       });
-    const servers = this.tlsServer !== undefined ? [this.server, this.tlsServer] : [this.server];
+    const servers: (Server | HttpsServer)[] = [this.server];
+    if (this.tlsServer !== undefined) servers.push(this.tlsServer);
+    if (this.internalServer !== undefined) servers.push(this.internalServer);
     return Promise.all(servers.map(closeOne)).then(() => undefined);
   }
 
@@ -193,7 +231,8 @@ export class HttpServer {
       return;
     }
     // A trusted proxy carries many clients on its connections: they are counted per request instead.
-    const fromProxy = config.trustedProxies?.allows(remote) === true;
+    // So do the other workers (Workers N): their forwarded requests are counted per client, as through a proxy.
+    const fromProxy = config.trustedProxies?.allows(remote) === true || this.internalSockets.has(socket);
     const perAddress = fromProxy ? undefined : this.ctx.access.addressLimitReason(remote);
     if (perAddress !== undefined) {
       this.ctx.counters.refusedConnections++;
@@ -244,9 +283,13 @@ export class HttpServer {
   ): { status: number; message: string } | undefined {
     const trusted = this.ctx.config.trustedProxies;
     const proxy = plainAddress(req.socket.remoteAddress);
-    if (trusted === undefined || !trusted.allows(proxy)) return undefined;
+    const fromWorker = this.forwardedByWorker(req);
     const header = req.headers['x-forwarded-for'];
-    const client = forwardedClient(Array.isArray(header) ? header.join(', ') : header, proxy, trusted);
+    let client: ForwardedClient;
+    if (fromWorker !== undefined) client = { address: fromWorker };
+    else if (trusted !== undefined && trusted.allows(proxy))
+      client = forwardedClient(Array.isArray(header) ? header.join(', ') : header, proxy, trusted);
+    else return undefined;
     if ('error' in client) {
       return { status: 400, message: `Bad request from proxy ${proxy}: ${client.error}.` };
     }
@@ -262,6 +305,17 @@ export class HttpServer {
     this.ctx.counters.refusedConnections++;
     this.refusals.warn(client.address, 'request refused: too many from one address', { protocol: 'http', proxy });
     return { status: 503, message: perAddress };
+  }
+
+  /** The client a request forwarded by another worker stands for (its secret checked), else undefined. */
+  private forwardedByWorker(req: IncomingMessage): string | undefined {
+    const secret = this.internalSecret;
+    if (secret === undefined || !this.internalSockets.has(req.socket)) return undefined;
+    const given = req.headers[FORWARD_HEADERS.secret];
+    const client = req.headers[FORWARD_HEADERS.client];
+    if (typeof given !== 'string' || typeof client !== 'string' || isIP(client) === 0) return undefined;
+    const bytes = Buffer.from(given);
+    return bytes.length === secret.length && timingSafeEqual(bytes, secret) ? client : undefined;
   }
 
   private logAccess(req: IncomingMessage, res: ServerResponse, conn: ConnectionInfo): void {

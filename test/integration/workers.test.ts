@@ -1,0 +1,287 @@
+// Issue 20 part 4 (`Workers N`, docs/cluster.md "Workers"): real processes. A Feedcast started with Workers 2 is
+// a primary and two workers on the same ports; ffmpeg publishes over RTMP (to whichever worker accepts it),
+// ffprobe reads over HTTP-FLV, HLS, RTMP and RTSP whichever worker accepts the reader, both workers serve
+// readers, WHEP is answered through the worker that does not own WebRTC; SIGHUP reaches every worker; a killed
+// worker is started again; SIGTERM stops them all.
+
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, test, type TestContext } from 'node:test';
+import { alive } from '../helpers/processes.js';
+import { probePackets, publish, skipWithoutFfmpeg } from '../helpers/media-tools.js';
+import { freePorts, waitFor } from '../helpers/test-server.js';
+
+const MAIN = new URL('../../src/main.ts', import.meta.url).pathname;
+const WHEP_CLIENT = new URL('../helpers/whep-client-child.ts', import.meta.url).pathname;
+
+interface LogLine {
+  msg?: string;
+  worker?: number;
+  pids?: number[];
+  [field: string]: unknown;
+}
+
+interface Workers {
+  readonly child: ChildProcess;
+  readonly base: string;
+  readonly conf: string;
+  readonly ports: { http: number; rtmp: number; rtsp: number };
+  readonly lines: () => LogLine[];
+  readonly exited: Promise<unknown>;
+}
+
+interface ClusterView {
+  registry: string;
+  node: { name: string; url: string };
+  nodes: { name: string; url: string }[];
+  feeds: { feed: string; node: string }[];
+  localRelays: { feed: string; from: string; state: string }[];
+}
+
+/** Starts `feedcast -f CONF` with Workers 2 (JSON logs); resolves once the primary logs that every worker serves. */
+async function startWorkers(t: TestContext, extra = ''): Promise<Workers> {
+  const dir = mkdtempSync(join(tmpdir(), 'feedcast-workers-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const [http, rtmp, rtsp] = (await freePorts(3)) as [number, number, number];
+  const conf = join(dir, 'server.conf');
+  writeFileSync(
+    conf,
+    [
+      `HTTPPort ${http}`,
+      'HTTPBindAddress 127.0.0.1',
+      `RTMPPort ${rtmp}`,
+      'RTMPBindAddress 127.0.0.1',
+      `RTSPPort ${rtsp}`,
+      'RTSPBindAddress 127.0.0.1',
+      'Workers 2',
+      'DynamicFeeds on',
+      'PublisherGracePeriod 3',
+      extra,
+      '',
+    ].join('\n'),
+  );
+  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, '-f', conf], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, FEEDCAST_LOG_FORMAT: 'json', FEEDCAST_EXIT_ON_UNHANDLED: '1' },
+  });
+  const exited = once(child, 'exit');
+  t.after(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      await exited;
+    }
+  });
+  let output = '';
+  child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
+  const lines = (): LogLine[] =>
+    output
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .flatMap((l) => {
+        try {
+          return [JSON.parse(l) as LogLine];
+        } catch {
+          return [];
+        }
+      });
+  await waitFor('both workers to serve', () => lines().some((l) => l.msg === 'workers ready') || child.exitCode !== null, 90_000);
+  if (child.exitCode !== null) throw new Error(`feedcast exited before its workers were ready:\n${output}`);
+  return { child, base: `http://127.0.0.1:${http}`, conf, ports: { http, rtmp, rtsp }, lines, exited };
+}
+
+async function getJson<T>(url: string): Promise<T> {
+  const res = await fetch(url);
+  const body = await res.text();
+  assert.equal(res.status, 200, `${url}: ${body}`);
+  return JSON.parse(body) as T;
+}
+
+/** Every worker's internal URL (each serves its own API there), once the map any worker answers with lists both. */
+async function workerUrls(base: string): Promise<Map<string, string>> {
+  let nodes: ClusterView['nodes'] = [];
+  await waitFor(
+    'both workers in the map',
+    async () => {
+      nodes = (await getJson<ClusterView>(`${base}/api/v1/cluster`)).nodes;
+      return nodes.length === 2;
+    },
+    30_000,
+  );
+  return new Map(nodes.map((n) => [n.name, n.url]));
+}
+
+/** An HTTP reader on its own connection, reading until the test ends; resolves once bytes came. */
+async function holdReader(t: TestContext, url: string): Promise<void> {
+  const res = await fetch(url);
+  assert.equal(res.status, 200, url);
+  const body = res.body?.getReader();
+  assert.ok(body !== undefined);
+  await body.read();
+  let reading = true;
+  const drained = (async () => {
+    while (reading && !(await body.read()).done);
+  })().catch(() => undefined);
+  t.after(async () => {
+    reading = false;
+    await body.cancel().catch(() => undefined);
+    await drained;
+  });
+}
+
+const skip = skipWithoutFfmpeg();
+
+describe('Workers 2: one machine, two processes, the same ports', { skip, timeout: 900_000 }, () => {
+  test('a feed published over RTMP on one worker decodes over HTTP-FLV, HLS, RTMP and RTSP from both; WHEP is forwarded to worker 1', async (t) => {
+    const server = await startWorkers(t);
+    const publisher = publish(`rtmp://127.0.0.1:${server.ports.rtmp}/live/cam1`, { format: 'flv', seconds: 240 });
+    t.after(() => publisher.stop());
+    await waitFor(
+      'cam1 in the local registry',
+      async () => (await getJson<ClusterView>(`${server.base}/api/v1/cluster`)).feeds.some((f) => f.feed === 'cam1'),
+      60_000,
+    );
+    const urls = await workerUrls(server.base);
+    assert.deepEqual([...urls.keys()].sort(), ['worker-1', 'worker-2']);
+    const view = await getJson<ClusterView>(`${server.base}/api/v1/cluster`);
+    assert.equal(view.registry, 'workers');
+    const origin = view.feeds.find((f) => f.feed === 'cam1')?.node;
+    assert.ok(origin === 'worker-1' || origin === 'worker-2', `cam1 is published on a worker (${String(origin)})`);
+
+    // HTTP-FLV readers, each on its own connection: the primary hands them to the workers in turn.
+    const readersOn = async (worker: string): Promise<number> => {
+      const { connections } = await getJson<{ connections: { role: string; target: string }[] }>(
+        `${urls.get(worker) ?? ''}/api/v1/connections`,
+      );
+      return connections.filter((c) => c.role === 'reader' && c.target === 'cam1.flv').length;
+    };
+    for (let i = 0; i < 10; i++) {
+      await holdReader(t, `${server.base}/cam1.flv`);
+      if ((await readersOn('worker-1')) > 0 && (await readersOn('worker-2')) > 0) break;
+    }
+    const [r1, r2] = [await readersOn('worker-1'), await readersOn('worker-2')];
+    assert.ok(r1 > 0 && r2 > 0, `both workers serve HTTP-FLV readers (worker 1: ${r1}, worker 2: ${r2})`);
+    // The other worker relays cam1 from its origin once, for all its readers.
+    const other = origin === 'worker-1' ? 'worker-2' : 'worker-1';
+    const relays = (await getJson<ClusterView>(`${urls.get(other) ?? ''}/api/v1/cluster`)).localRelays;
+    assert.deepEqual(
+      relays.map((r) => [r.feed, r.from]),
+      [['cam1', origin]],
+    );
+
+    // Each protocol twice, on new connections: the two land on different workers unless others came between.
+    const reads = [
+      `${server.base}/cam1.flv`,
+      `${server.base}/cam1.ts`,
+      `${server.base}/cam1/index.m3u8`,
+      `rtmp://127.0.0.1:${server.ports.rtmp}/live/cam1`,
+      `rtsp://127.0.0.1:${server.ports.rtsp}/cam1`,
+    ];
+    for (const url of reads) {
+      for (let i = 0; i < 2; i++) {
+        const probe = await probePackets(url, 2, 90_000);
+        assert.deepEqual(probe.streams.map((s) => s.codec_name).sort(), ['aac', 'h264'], url);
+        assert.ok(probe.packets.filter((p) => p.codec_type === 'video').length >= 10, `${url}: video decoded`);
+      }
+    }
+
+    // WHEP through worker 2's own port: worker 2 does not run WebRTC, so it forwards the offer to worker 1.
+    const whep = spawnSync(process.execPath, ['--import', 'tsx', WHEP_CLIENT, `${urls.get('worker-2') ?? ''}/cam1/whep`, '1'], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    const answer = JSON.parse(whep.stdout.trim().split('\n').at(-1) ?? '{}') as { status?: number };
+    // Worker 2 runs no WebRTC (WebRTC is off in its config): a 201 with an SDP answer came from worker 1.
+    assert.equal(answer.status, 201, `WHEP answered through worker 2: ${whep.stdout} ${whep.stderr}`);
+  });
+
+  test('a feed with File published on worker 2 is written to its ring once, by worker 1, which relays it', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'feedcast-workers-ring-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const server = await startWorkers(t, `<Feed rec.ffm>\n  File ${dir}/rec.ffm\n  FileMaxSize 8M\n</Feed>`);
+    const urls = await workerUrls(server.base);
+    // Straight to worker 2's own port: the publisher is on worker 2 for sure.
+    const publisher = publish(`${urls.get('worker-2') ?? ''}/rec.ffm`, { seconds: 120 });
+    t.after(() => publisher.stop());
+    type FeedsView = { feeds: { key: string; file: { sizeBytes: number } | null }[] };
+    const fileOn = async (worker: string): Promise<{ sizeBytes: number } | null | undefined> =>
+      (await getJson<FeedsView>(`${urls.get(worker) ?? ''}/api/v1/feeds`)).feeds.find((f) => f.key === 'rec')?.file;
+    await waitFor(
+      'worker 1 writes the ring of rec',
+      async () => ((await fileOn('worker-1'))?.sizeBytes ?? 0) > 100_000,
+      60_000,
+    ).catch((err: unknown) => {
+      const log = server.lines().filter((l) => l['level'] !== 'debug');
+      throw new Error(`${String(err)}; publisher: ${publisher.stderr()}; server: ${JSON.stringify(log.slice(-30))}`);
+    });
+    assert.equal(await fileOn('worker-2'), null, 'worker 2 has no feed file: it would write the same file');
+    const relays = (await getJson<ClusterView>(`${urls.get('worker-1') ?? ''}/api/v1/cluster`)).localRelays;
+    assert.deepEqual(
+      relays.map((r) => [r.feed, r.from]),
+      [['rec', 'worker-2']],
+    );
+  });
+
+  test('SIGHUP reaches every worker; a killed worker is started again; SIGTERM stops them all', async (t) => {
+    const server = await startWorkers(t);
+    const pids = server.lines().find((l) => l.msg === 'workers ready')?.pids ?? [];
+    assert.equal(pids.length, 2);
+
+    // A feed added to the file appears on both workers after SIGHUP.
+    writeFileSync(server.conf, readFileSync(server.conf, 'utf8') + '<Feed added.ffm>\n</Feed>\n');
+    server.child.kill('SIGHUP');
+    await waitFor(
+      'both workers reloaded',
+      () =>
+        new Set(
+          server
+            .lines()
+            .filter((l) => l.msg === 'config reloaded')
+            .map((l) => l.worker),
+        ).size === 2,
+      60_000,
+    );
+    const urls = await workerUrls(server.base);
+    for (const [name, url] of urls) {
+      const { feeds } = await getJson<{ feeds: { key: string }[] }>(`${url}/api/v1/feeds`);
+      assert.ok(
+        feeds.some((f) => f.key === 'added'),
+        `${name} has the feed added by the reload`,
+      );
+    }
+
+    // kill -9 worker 2: the primary says so and starts it again, and it serves.
+    const killed = pids[1] ?? 0;
+    process.kill(killed, 'SIGKILL');
+    await waitFor('worker 2 started again', () => server.lines().some((l) => l.msg === 'workers: worker 2 serves again'), 60_000);
+    assert.ok(
+      server.lines().some((l) => l.msg === 'workers: worker 2 died; starting it again' && l['signal'] === 'SIGKILL'),
+      'the primary logs the death',
+    );
+    const after = await workerUrls(server.base);
+    assert.notEqual(after.get('worker-2'), urls.get('worker-2'), 'the new worker 2 has a new internal port');
+    const res = await fetch(`${after.get('worker-2') ?? ''}/api/v1/health`);
+    assert.equal(res.status, 200);
+    await res.text();
+
+    // SIGTERM to the primary: every worker stops, then the primary, with status 0.
+    const now = (await getJson<{ nodes: unknown[] }>(`${server.base}/api/v1/cluster`)).nodes.length;
+    assert.equal(now, 2);
+    const workersNow = server.lines().filter((l) => l.msg === 'ready').length;
+    assert.ok(workersNow >= 3, 'three workers were ready in all (1, 2, and 2 again)');
+    server.child.kill('SIGTERM');
+    const [code] = (await server.exited) as [number | null];
+    assert.equal(code, 0);
+    assert.equal(alive(pids[0] ?? 0), false, 'worker 1 stopped');
+    assert.equal(alive(killed), false);
+    assert.equal(
+      server.lines().filter((l) => l.msg === 'stopped' && l.worker !== undefined).length,
+      2,
+      'both workers stopped cleanly',
+    );
+  });
+});
