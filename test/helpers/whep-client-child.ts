@@ -3,8 +3,7 @@
 // Opus, werift with loopback host candidates only and no STUN), and prints one JSON line per offer:
 // {status, answerMs, hostCandidates}.
 
-import { RTCPeerConnection, RTCRtpCodecParameters } from 'werift';
-import { withoutFallbackStun } from '../../src/protocols/webrtc/peer.js';
+import { loopbackPeer } from './werift-peer.js';
 
 const [url, countText] = process.argv.slice(2);
 if (url === undefined) {
@@ -13,22 +12,7 @@ if (url === undefined) {
 }
 
 for (let i = 0; i < Number(countText ?? 1); i++) {
-  const pc = new RTCPeerConnection({
-    codecs: {
-      video: [
-        new RTCRtpCodecParameters({
-          mimeType: 'video/H264',
-          clockRate: 90_000,
-          parameters: 'profile-level-id=42e01f;packetization-mode=1;level-asymmetry-allowed=1',
-        }),
-      ],
-      audio: [new RTCRtpCodecParameters({ mimeType: 'audio/opus', clockRate: 48_000, channels: 2 })],
-    },
-    iceServers: [],
-    iceUseIpv6: false,
-    iceAdditionalHostAddresses: ['127.0.0.1'],
-  });
-  withoutFallbackStun(pc);
+  const pc = loopbackPeer();
   pc.addTransceiver('video', { direction: 'recvonly' });
   pc.addTransceiver('audio', { direction: 'recvonly' });
   await pc.setLocalDescription(await pc.createOffer());

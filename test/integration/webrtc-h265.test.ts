@@ -11,53 +11,23 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
-import { MediaStreamTrack, RTCPeerConnection, RTCRtpCodecParameters } from 'werift';
+import { MediaStreamTrack, type RTCPeerConnection } from 'werift';
 import { splitLengthPrefixed } from '../../src/formats/h264/nal.js';
-import { NalDepacketizer } from '../../src/formats/rtp/nal-rtp.js';
-import { withoutFallbackStun } from '../../src/protocols/webrtc/peer.js';
-import { rtpPacketOf } from '../../src/protocols/webrtc/to-feed.js';
 import { decodeFrames, FFMPEG, FFPROBE, lavfiArgs, publish, run, skipWithoutFfmpeg } from '../helpers/media-tools.js';
 import { startRtsp } from '../helpers/rtsp-tools.js';
 import { waitFor } from '../helpers/test-server.js';
 import { webrtcServer } from '../helpers/webrtc-server.js';
+import { H264_BASELINE, H265, loopbackPeer, negotiate, receivedAccessUnits } from '../helpers/werift-peer.js';
 
 const skip = skipWithoutFfmpeg();
 
 /** libx265 without B-frames (browsers decode no reordered video over RTP), parameter sets before each keyframe. */
 const X265 = ['-c:v', 'libx265', '-preset', 'ultrafast', '-x265-params', 'bframes=0:repeat-headers=1:log-level=error'];
 
-const H265 = new RTCRtpCodecParameters({ mimeType: 'video/H265', clockRate: 90_000 });
-const H264 = new RTCRtpCodecParameters({
-  mimeType: 'video/H264',
-  clockRate: 90_000,
-  parameters: 'level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f',
-});
-const OPUS = new RTCRtpCodecParameters({ mimeType: 'audio/opus', clockRate: 48_000, channels: 2 });
-
 /** A werift peer on loopback only, no STUN (TESTING.md), closed after the test. */
-function loopbackPeer(t: TestContext, video: RTCRtpCodecParameters[] = [H265]): RTCPeerConnection {
-  const pc = new RTCPeerConnection({
-    codecs: { video, audio: [OPUS] },
-    iceServers: [],
-    iceUseIpv6: false,
-    iceAdditionalHostAddresses: ['127.0.0.1'],
-  });
-  withoutFallbackStun(pc);
+function closedAfter(t: TestContext, pc: RTCPeerConnection): RTCPeerConnection {
   t.after(() => pc.close());
   return pc;
-}
-
-/** POSTs the peer's offer to `url`, applies the answer; returns the answer. */
-async function negotiate(pc: RTCPeerConnection, url: string): Promise<{ status: number; text: string; note: string }> {
-  await pc.setLocalDescription(await pc.createOffer());
-  const res = await fetch(url, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/sdp' },
-    body: pc.localDescription?.sdp ?? '',
-  });
-  const text = await res.text();
-  if (res.status === 201) await pc.setRemoteDescription({ type: 'answer', sdp: text });
-  return { status: res.status, text, note: res.headers.get('x-feedcast-note') ?? '' };
 }
 
 describe('H.265 over WebRTC', { skip }, () => {
@@ -85,16 +55,9 @@ describe('H.265 over WebRTC', { skip }, () => {
         await waitFor('the H.265 track', () => server.ctx.feeds.get('feed1')?.tracks[0]?.codec === 'h265', 30_000);
         assert.equal(server.ctx.feeds.get('feed1')?.publisher?.protocol, via.toLowerCase());
 
-        const pc = loopbackPeer(t);
+        const pc = closedAfter(t, loopbackPeer([H265]));
         pc.addTransceiver('video', { direction: 'recvonly' });
-        const depacketizer = new NalDepacketizer('h265');
-        const units: { keyframe: boolean; data: Buffer }[] = [];
-        pc.onTrack.subscribe((track) => {
-          track.onReceiveRtp.subscribe((rtp) => {
-            const frames = depacketizer.push(rtpPacketOf(rtp));
-            for (const f of frames) if (units.length > 0 || f.keyframe) units.push(f);
-          });
-        });
+        const units = receivedAccessUnits(pc, 'h265');
         const answer = await negotiate(pc, server.url('/feed1/whep'));
         assert.equal(answer.status, 201, answer.text);
         assert.match(answer.text, /a=rtpmap:\d+ H265\/90000/);
@@ -150,15 +113,9 @@ describe('H.265 over WebRTC', { skip }, () => {
       );
 
       // A viewer offering H.265 and H.264 (as Safari does) is answered H.264: the re-encode.
-      const pc = loopbackPeer(t, [H265, H264]);
+      const pc = closedAfter(t, loopbackPeer([H265, H264_BASELINE]));
       pc.addTransceiver('video', { direction: 'recvonly' });
-      const depacketizer = new NalDepacketizer('h264');
-      const units: { keyframe: boolean; data: Buffer }[] = [];
-      pc.onTrack.subscribe((track) => {
-        track.onReceiveRtp.subscribe((rtp) => {
-          for (const f of depacketizer.push(rtpPacketOf(rtp))) if (units.length > 0 || f.keyframe) units.push(f);
-        });
-      });
+      const units = receivedAccessUnits(pc, 'h264');
       const answer = await negotiate(pc, server.url('/feed1/whep'));
       assert.equal(answer.status, 201, answer.text);
       assert.match(answer.text, /a=rtpmap:\d+ H264\/90000/);
@@ -190,7 +147,7 @@ describe('H.265 over WebRTC', { skip }, () => {
     const udp = createSocket('udp4');
     t.after(() => udp.close());
     await new Promise<void>((resolve) => udp.bind(0, '127.0.0.1', resolve));
-    const pc = loopbackPeer(t);
+    const pc = closedAfter(t, loopbackPeer([H265]));
     const track = new MediaStreamTrack({ kind: 'video' });
     pc.addTransceiver(track, { direction: 'sendonly' });
     const answer = await negotiate(pc, server.url('/feed1/whip'));
