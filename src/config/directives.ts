@@ -2099,7 +2099,7 @@ export const DIRECTIVES: readonly Directive[] = [
     origin: 'feedcast',
     value: v.duration(10, 6 * 3600, '30m'),
     default: 'none (HLSWindow segments)',
-    doc: "How much history the feed's live HLS playlists hold, so a player (hls.js, Safari) can seek back and return to live; LL-HLS parts stay at the live edge only. The feed is segmented from the moment its publisher arrives (not from the first viewer), and the window is kept in memory: its cost is the feed's bit rate times the window (30 min at 2 Mb/s: about 450 MB). Older times play as VOD ranges (/FEED/index.m3u8?start=&end=) from recordings or the feed file.",
+    doc: "How much history the feed's live HLS playlists hold, so a player (hls.js, Safari) can seek back and return to live; LL-HLS parts stay at the live edge only. The feed is segmented from the moment its publisher arrives (not from the first viewer), and, with a File in the <Feed>, only the last HLSWindow segments are kept in memory, the older ones read back from the feed file on request (size FileMaxSize for the window); without a File the whole window is in memory: the feed's bit rate times the window (30 min at 2 Mb/s: about 450 MB). Older times play as VOD ranges (/FEED/index.m3u8?start=&end=) from recordings or the feed file.",
     example: '30m',
     feed(value, feed) {
       feed.hlsDvrWindowSeconds = value;

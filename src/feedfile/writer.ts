@@ -545,6 +545,11 @@ export class FeedFileWriter implements BlockSource {
     return this.clockOffset90k;
   }
 
+  /** The time range held, as last read (refreshed by the write loop about every second); undefined: empty or not read yet. */
+  get heldRange(): TimeRange | undefined {
+    return this.cachedRange;
+  }
+
   /** A cursor over this file (for time-shift readers). */
   cursor(): FeedFileCursor {
     return new FeedFileCursor(this);
@@ -598,8 +603,13 @@ export class FeedFileWriter implements BlockSource {
     };
   }
 
-  /** Waits until everything accepted so far is on disk, or the disk fails (tests, clean shutdown). */
+  /** Waits until everything accepted so far is on disk, or the disk fails (tests, clean shutdown); heldRange is then current. */
   async flush(): Promise<void> {
+    await this.flushQueued();
+    if (!this.closed) await this.refreshRange(true);
+  }
+
+  private async flushQueued(): Promise<void> {
     for (let round = 0; round < 10_000; round++) {
       await this.loop;
       if (this.queue.length === 0 && this.partialDirtySince === undefined && !this.tracksDirty) return;
@@ -618,7 +628,7 @@ export class FeedFileWriter implements BlockSource {
     if (this.closed) return;
     for (const off of this.unsubscribe.splice(0)) off();
     if (this.timer !== undefined) clearInterval(this.timer);
-    if (!this.readOnly) await this.flush();
+    if (!this.readOnly) await this.flushQueued();
     this.closed = true;
     await this.loop;
     if (!this.readOnly) await this.syncIfDue(true);

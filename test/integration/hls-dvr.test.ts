@@ -1,13 +1,16 @@
 // HLSDVRWindow (issue 21, part 3): the live playlist of a feed holds that much history, from the
 // moment its publisher arrived (before any viewer), with LL-HLS parts only at the live edge; hls.js
 // in Chromium seeks back into it and lands at the time asked (the capture clock burnt into the
-// picture, ± one GOP), plays on from there, and returns to live.
+// picture, ± one GOP), plays on from there, and returns to live. The feed has a File: only the
+// last HLSWindow segments stay in memory, the older ones are read back from the ring (one
+// fragment each instead of their parts), and the seek lands in those.
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { clockBarcodeFilter, readClockBarcode, skipWithoutChromium } from '../helpers/browser.js';
 import { launchChromium } from '../helpers/chromium.js';
 import { publish, skipWithoutFfmpeg } from '../helpers/media-tools.js';
+import { tempDir } from '../helpers/feedfile-fixtures.js';
 import { startTestServer, waitFor } from '../helpers/test-server.js';
 
 const skip = skipWithoutFfmpeg() || skipWithoutChromium();
@@ -25,7 +28,11 @@ test(
   'HLSDVRWindow: hls.js seeks back into the live window, lands at the time asked, plays on and returns to live',
   { skip, timeout: 240_000 },
   async (t) => {
-    const server = await startTestServer(t, '<Feed dvr.ffm>\n  HLSDVRWindow 60s\n</Feed>\n<Feed plain.ffm>\n</Feed>\n');
+    const dir = tempDir(t);
+    const server = await startTestServer(
+      t,
+      `HLSWindow 3\n<Feed dvr.ffm>\n  HLSDVRWindow 60s\n  File ${dir}/dvr.ffm\n  FileMaxSize 64M\n</Feed>\n<Feed plain.ffm>\n</Feed>\n`,
+    );
     const pub = publish(server.url('/dvr.ffm'), {
       codecs: 'h264-aac',
       size: '640x360',
@@ -47,6 +54,19 @@ test(
       `the live playlist holds ${held.seconds} s before its first request (HLSWindow alone: 24 s at most)`,
     );
     assert.ok(held.segmentsWithParts <= 3 && held.segmentsWithParts >= 1, `${held.segmentsWithParts} segments list LL-HLS parts`);
+    // The oldest segment comes from the ring (one fragment), the newest complete one from memory (its parts).
+    const uris = [...text.matchAll(/#EXTINF:[\d.]+,\n(\S+)/g)].map((m) => m[1]!);
+    const moofs = async (uri: string): Promise<number> => {
+      const res = await fetch(server.url(`/dvr/${uri}`));
+      assert.equal(res.status, 200, uri);
+      const body = Buffer.from(await res.arrayBuffer());
+      let n = 0;
+      for (let at = 0; at + 8 <= body.length; at += body.readUInt32BE(at))
+        if (body.toString('latin1', at + 4, at + 8) === 'moof') n++;
+      return n;
+    };
+    assert.equal(await moofs(uris[0]!), 1, 'the oldest segment is read back from the feed file');
+    assert.ok((await moofs(uris[uris.length - 1]!)) > 1, 'the newest segment is its parts, from memory');
     // A feed without HLSDVRWindow is segmented from its first request: its playlist starts with the last GOPs.
     const plainRes = await fetch(server.url('/plain/index.m3u8'));
     const plainText = await plainRes.text();

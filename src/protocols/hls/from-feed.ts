@@ -326,12 +326,16 @@ export async function serveFile(
   }
   const segment = isComplete();
   if (segment === undefined) return sendError(res, 404, `Not found: segment ${file.msn} is not in the playlist.`, conn);
-  sendHls(
-    res,
-    200,
-    segment.parts.map((p) => p.data),
-    contentType,
-    IMMUTABLE,
-    conn,
-  );
+  // An older segment of a DVR window is read back from the feed file (HLSDVRWindow with File).
+  const body = await segmenter.segmentBytes(segment);
+  if (req.destroyed || res.destroyed) return;
+  if (body === undefined) {
+    return sendError(
+      res,
+      404,
+      `Not found: segment ${file.msn} is no longer held (the feed file overwrote it); reload the playlist.`,
+      conn,
+    );
+  }
+  sendHls(res, 200, body, contentType, IMMUTABLE, conn);
 }

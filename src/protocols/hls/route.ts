@@ -25,6 +25,7 @@ import {
   servePlaylist,
 } from './from-feed.js';
 import { HlsOutputs, type SegmenterFactory } from './hls-outputs.js';
+import { RingSegmentStore } from './dvr-store.js';
 import { DEFAULT_SEGMENTER_OPTIONS, RenditionTimeline, Segmenter, type SegmenterOptions } from './segmenter.js';
 import type { HlsContainer } from './packager.js';
 import { HlsVod } from './vod.js';
@@ -800,12 +801,14 @@ export class HlsRoute implements HttpRoute {
       create: () => {
         // A simulcast layer's segments line up with the other layers' (one timeline per publisher).
         const parent = this.ctx.feeds.parentOfLayer(feed);
-        const s = new Segmenter(
-          feed,
-          options,
-          this.ctx.log,
-          parent === undefined ? {} : { timeline: this.timeline(`${parent.key}~layers.${options.container}`, LAYER_MATCH_90K) },
-        );
+        // A DVR window holds its older segments in the feed file, when the feed has one (not in memory).
+        const store = (options.dvrWindowMs ?? 0) > 0 ? new RingSegmentStore(() => this.ctx.feedFiles.of(feed)) : undefined;
+        const s = new Segmenter(feed, options, this.ctx.log, {
+          ...(parent === undefined
+            ? {}
+            : { timeline: this.timeline(`${parent.key}~layers.${options.container}`, LAYER_MATCH_90K) }),
+          ...(store !== undefined ? { store } : {}),
+        });
         const releaseSource = this.ctx.children?.acquireSource(feed.key);
         if (releaseSource !== undefined) s.holdUntilDisposed(releaseSource);
         s.start();
@@ -859,8 +862,7 @@ function measuredBitRates(segmenter: Segmenter): { peakBps: number; averageBps: 
   let peakBps = 0;
   for (const s of segmenter.segments) {
     if (!s.complete || s.duration90k <= 0) continue;
-    let bytes = 0;
-    for (const p of s.parts) bytes += p.data.length;
+    const bytes = s.bytes;
     bits += bytes * 8;
     duration90k += s.duration90k;
     peakBps = Math.max(peakBps, (bytes * 8 * 90_000) / s.duration90k);

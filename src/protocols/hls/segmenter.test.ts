@@ -169,6 +169,9 @@ describe('HLS segmenter and playlist rules', () => {
       discontinuity: false,
       initVersion: 1,
       complete: true,
+      spans: new Map(),
+      bytes: 1,
+      evicted: false,
     }));
     const src: PlaylistSource = {
       container: 'fmp4',

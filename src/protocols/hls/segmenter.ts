@@ -52,8 +52,30 @@ export interface HlsPart {
   readonly independent: boolean;
 }
 
+/** The frames of one track a segment holds: first and last DTS, and where the last one ends (90 kHz, feed clock). */
+export interface TrackSpan {
+  firstDts90k: number;
+  lastDts90k: number;
+  endDts90k: number;
+}
+
+/**
+ * Where the older segments of a DVR window are read back from instead of being held in memory
+ * (hls/dvr-store.ts: the feed's FeedFile ring). Frames come back with their feed-clock times.
+ */
+export interface SegmentStore {
+  /**
+   * Feed DTS of the oldest frame that can be read back for a while yet (a ring that overwrites
+   * keeps a margin); undefined: nothing can be now.
+   */
+  oldestDts90k(): number | undefined;
+  /** The frames of `spans` (per track, inclusive), or undefined when they are no longer held whole. */
+  read(spans: ReadonlyMap<number, TrackSpan>, wallHintMs: number): Promise<HlsSample[] | undefined>;
+}
+
 export interface HlsSegment {
   readonly msn: number;
+  /** Emptied when the segment is evicted (its bytes are then read back from the SegmentStore). */
   readonly parts: HlsPart[];
   duration90k: number;
   readonly startDts90k: number;
@@ -63,6 +85,12 @@ export interface HlsSegment {
   readonly discontinuity: boolean;
   readonly initVersion: number;
   complete: boolean;
+  /** What each track holds, to read the segment back from a SegmentStore once evicted. */
+  readonly spans: Map<number, TrackSpan>;
+  /** Bytes of its parts (kept when they are evicted: bit rates are measured over the window). */
+  bytes: number;
+  /** Its parts were dropped from memory: it is read back from the segmenter's store on request. */
+  evicted: boolean;
 }
 
 /**
@@ -150,6 +178,13 @@ interface Waiter {
  */
 const WAITER_TICK_MS = 100;
 
+/** The earliest DTS a segment holds (any track). */
+function firstDtsOf(s: HlsSegment): number {
+  let first = Infinity;
+  for (const span of s.spans.values()) first = Math.min(first, span.firstDts90k);
+  return first;
+}
+
 /** Per-track frame duration used when a publisher leaves and the last frame's successor never comes. */
 const FALLBACK_DURATION_90K = 3600;
 
@@ -162,6 +197,10 @@ export class Segmenter {
   private readonly unsubscribe: (() => void)[] = [];
   private packager: Packager | undefined;
   private readonly inits = new Map<number, Buffer>();
+  /** The tracks of each init version (an evicted segment is packaged again with them). */
+  private readonly initTracks = new Map<number, readonly Track[]>();
+  /** HLSDVRWindow: where segments older than `windowSegments` are read back from; undefined: memory. */
+  private readonly store: SegmentStore | undefined;
   private initVersionNow = 0;
   private cutTrackId: number | undefined;
   private readonly pending = new Map<number, { frame: Frame; arrivedMs: number }>();
@@ -200,8 +239,11 @@ export class Segmenter {
       /** The tracks to carry, from the feed's (a ladder's feed carries every rendition). */
       pickTracks?: (tracks: readonly Track[]) => readonly Track[];
       timeline?: RenditionTimeline;
+      /** Serve the DVR window's older segments from this store instead of memory. */
+      store?: SegmentStore;
     } = {},
   ) {
+    this.store = extra.store;
     this.feed = feed;
     this.options = options;
     this.pickTracks = extra.pickTracks;
@@ -342,6 +384,7 @@ export class Segmenter {
     }
     this.initVersionNow++;
     if (packager.init !== undefined) this.inits.set(this.initVersionNow, packager.init);
+    this.initTracks.set(this.initVersionNow, packager.tracks);
     this.cutTrackId = (packager.tracks.find((t) => t.kind === 'video') ?? packager.tracks[0])?.id;
     if (this.segments.length > 0) this.needDiscontinuity = true;
     this.anchor = undefined;
@@ -435,6 +478,9 @@ export class Segmenter {
       discontinuity: this.needDiscontinuity,
       initVersion: this.initVersionNow,
       complete: false,
+      spans: new Map(),
+      bytes: 0,
+      evicted: false,
     };
     this.needDiscontinuity = false;
     this.current = segment;
@@ -464,6 +510,19 @@ export class Segmenter {
       independent: firstCut?.keyframe === true,
     };
     segment.parts.push(part);
+    segment.bytes += part.data.length;
+    // What the segment holds, track by track: its parts' samples (audio committed after the last
+    // video frame of the previous segment is in this one's first part).
+    for (const sample of this.partSamples) {
+      const span = segment.spans.get(sample.trackId);
+      const endDts90k = sample.dts90k + sample.duration90k;
+      if (span === undefined)
+        segment.spans.set(sample.trackId, { firstDts90k: sample.dts90k, lastDts90k: sample.dts90k, endDts90k });
+      else {
+        span.lastDts90k = sample.dts90k;
+        span.endDts90k = endDts90k;
+      }
+    }
     segment.duration90k += part.duration90k;
     this.partSamples = [];
     this.partDuration90k = 0;
@@ -501,9 +560,47 @@ export class Segmenter {
       const removed = this.segments.shift();
       if (removed?.discontinuity === true) this.discontinuitySequence++;
     }
+    if (this.store !== undefined && dvr90k > 0) this.evictToStore(this.store);
     const inUse = new Set(this.segments.map((s) => s.initVersion));
     inUse.add(this.initVersionNow);
     for (const v of this.inits.keys()) if (!inUse.has(v)) this.inits.delete(v);
+    for (const v of this.initTracks.keys()) if (!inUse.has(v)) this.initTracks.delete(v);
+  }
+
+  /**
+   * HLSDVRWindow with a store: the complete segments older than the newest `windowSegments` drop
+   * their bytes (the store holds the same frames); those the store no longer holds leave the window.
+   */
+  private evictToStore(store: SegmentStore): void {
+    const oldest90k = store.oldestDts90k();
+    if (oldest90k === undefined) return; // nothing readable yet: keep them in memory for now
+    let kept = 0;
+    for (let i = this.segments.length - 1; i >= 0; i--) {
+      const s = this.segments[i] as HlsSegment;
+      if (!s.complete || s.evicted) continue;
+      if (++kept <= this.options.windowSegments) continue;
+      if (firstDtsOf(s) >= oldest90k) {
+        s.parts.length = 0;
+        s.evicted = true;
+      }
+    }
+    while (this.completeSegments > 1) {
+      const head = this.segments[0];
+      if (head === undefined || !head.evicted || firstDtsOf(head) >= oldest90k) break;
+      this.segments.shift();
+      if (head.discontinuity) this.discontinuitySequence++;
+    }
+  }
+
+  /** The bytes of a complete segment: its parts, or (evicted) read back from the store and packaged again. */
+  async segmentBytes(segment: HlsSegment): Promise<Buffer[] | undefined> {
+    if (!segment.evicted) return segment.parts.map((p) => p.data);
+    const tracks = this.initTracks.get(segment.initVersion);
+    if (this.store === undefined || tracks === undefined) return undefined;
+    const samples = await this.store.read(segment.spans, segment.programDateMs);
+    const packager = samples === undefined ? undefined : createPackager(this.options.container, tracks);
+    if (samples === undefined || packager === undefined) return undefined;
+    return [packager.part(samples, true)];
   }
 
   /** The feed went away: the last segment is closed and playlists get EXT-X-ENDLIST. */
