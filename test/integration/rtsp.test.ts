@@ -302,6 +302,50 @@ describe('RTSP/RTP', { skip }, () => {
     assert.ok(rtpPackets - after < 5, 'no more RTP after the timeout');
   });
 
+  test('a TCP reader with every track set up gets the shared batches straight on its socket; one with a track left out gets only its own', async (t) => {
+    const server = await startTestServer(t, CONFIG);
+    const { port, url } = await startRtsp(t, server);
+    const pub = publish(server.url('/feed1.ffm'), { codecs: 'h264-aac', seconds: 60 });
+    t.after(() => pub.stop());
+    await waitFor('the feed to get tracks', () => (server.ctx.feeds.get('feed1')?.tracks.length ?? 0) === 2);
+    class CountingClient extends RawRtspClient {
+      readonly channels = new Map<number, number>();
+      protected override onInterleaved(channel: number): void {
+        this.channels.set(channel, (this.channels.get(channel) ?? 0) + 1);
+      }
+    }
+    const play = async (trackIds: number[]): Promise<CountingClient> => {
+      const c = new CountingClient(port);
+      t.after(() => c.close());
+      let session: string | undefined;
+      for (const id of trackIds) {
+        const setup = await c.request('SETUP', url(`/feed1/streamid=${id}`), {
+          Transport: `RTP/AVP/TCP;unicast;interleaved=${2 * id}-${2 * id + 1}`,
+          ...(session !== undefined ? { Session: session } : {}),
+        });
+        assert.equal(setup.status, 200);
+        session ??= setup.headers.get('session')?.split(';')[0] ?? '';
+      }
+      assert.equal((await c.request('PLAY', url('/feed1'), { Session: session ?? '' })).status, 200);
+      return c;
+    };
+    const both = await play([0, 1]);
+    const videoOnly = await play([0]);
+    const readers = (): { counters: Record<string, number>; bytesOut: number }[] =>
+      server.ctx.connections.list().filter((c) => c.protocol === 'RTSP/RTP');
+    await waitFor(
+      'RTP on both channels of the full session',
+      () => (both.channels.get(0) ?? 0) > 50 && (both.channels.get(2) ?? 0) > 50,
+    );
+    await waitFor('the video-only session to get video', () => (videoOnly.channels.get(0) ?? 0) > 50);
+    assert.equal(videoOnly.channels.get(2), undefined, 'no audio packet reaches the session that did not set it up');
+    // The full session's reader writes straight to the socket, and still counts what it sent.
+    await waitFor('the direct session to count its bytes', () =>
+      readers().some((r) => r.counters['direct'] === 1 && r.bytesOut > 50_000),
+    );
+    assert.equal(readers().filter((r) => r.counters['direct'] === 1).length, 1, 'only the session with every track goes direct');
+  });
+
   test('a TCP reader that stops reading is skipped to a keyframe, then dropped (ClientTooSlowError) while another keeps receiving', async (t) => {
     // ReaderMaxLag 3 with a 1 s GOP: keyframes come while the slow reader is behind, before it is dropped.
     const server = await startTestServer(t, `${CONFIG}\nReaderMaxQueue 64K\nReaderMaxLag 3\n`);

@@ -5,6 +5,7 @@
 // whose Range (or URL query) names a past time of a feed with a File plays the recording from
 // there instead, at its recorded pace, then live (shifted-play.ts, docs/feed-file.md "RTSP").
 
+import type { Socket } from 'node:net';
 import type { MulticastConfig, StreamConfig } from '../../config/config.js';
 import type { ConnectionInfo } from '../../access/connections.js';
 import type { Feed } from '../../feed/feed.js';
@@ -134,6 +135,14 @@ export class PlaySession implements RtspSession {
   private readonly tracks = new Map<number, PlayTrack>();
   private control: ControlConnection | undefined;
   private reader: OutputReader | undefined;
+  /**
+   * The live reader writes straight into the control socket (write coalescing and the native
+   * send loop, as HTTP-FLV and RTMP readers): every track of the output is set up interleaved on
+   * it, so no chunk needs filtering and no packet needs counting per reader. `bytesOut` (every
+   * second) and the sender reports then come from the reader's and the shared sender's counters;
+   * the connection's `direct` counter says which path a session takes.
+   */
+  private direct: { bytesBase: number; stats: NodeJS.Timeout } | undefined;
   /** A time-shifted play in progress (instead of `reader`): its own output, muxer and reader. */
   private shifted: ShiftedPlay | undefined;
   /** The Range answered by the PLAY in force (repeated to a PLAY while playing). */
@@ -493,12 +502,23 @@ export class PlaySession implements RtspSession {
     if (this.closed || this.reader !== undefined) return;
     const feed = this.target.feed;
     const output = this.rtp.output(feed, this.target.variant);
-    const reader = new OutputReader(output, this.sink, {
+    const socket = this.directSocket();
+    const reader = new OutputReader(output, socket ?? this.sink, {
       maxQueueBytes: this.ctx.config.readerMaxQueueBytes,
       maxLagMs: this.ctx.config.readerMaxLagMs,
     });
     this.reader = reader;
+    if (socket !== undefined) {
+      const stats = setInterval(() => this.updateDirectBytes(reader), 1000);
+      stats.unref();
+      this.direct = { bytesBase: this.info.bytesOut, stats };
+      this.info.counters['direct'] = 1;
+    }
     reader.on('end', (reason, error) => {
+      this.updateDirectBytes(reader);
+      clearInterval(this.direct?.stats);
+      this.direct = undefined;
+      this.info.counters['direct'] = 0;
       this.reader = undefined;
       this.stopReports();
       if (this.pausing) return;
@@ -515,6 +535,20 @@ export class PlaySession implements RtspSession {
     reader.start();
     this.srTimer = setInterval(() => this.sendReports(), SENDER_REPORT_INTERVAL_MS);
     this.srTimer.unref();
+  }
+
+  /** The control socket, when every sendable track of the output is set up interleaved on it. */
+  private directSocket(): Socket | undefined {
+    const socket = this.control?.socket;
+    if (socket === undefined || socket.destroyed) return undefined;
+    if ([...this.tracks.values()].some((t) => t.transport !== 'tcp')) return undefined;
+    const sendable = this.rtp.packetizerOf(this.target.feed).sendableTracks(variantFilter(this.target.variant));
+    if (sendable.length === 0 || sendable.some((t) => !this.tracks.has(t.id))) return undefined;
+    return socket;
+  }
+
+  private updateDirectBytes(reader: OutputReader): void {
+    if (this.direct !== undefined) this.info.bytesOut = this.direct.bytesBase + reader.stats.bytesSent;
   }
 
   pause(): void {
@@ -615,9 +649,12 @@ export class PlaySession implements RtspSession {
       if (track.transport === 'multicast') continue;
       const clock = (this.shifted?.muxer ?? packetizer).clockOf(track.trackId, now);
       if (clock === undefined) continue;
+      // A direct reader's packets are not counted one by one: its SSRC's, shared by every reader, are given.
+      const sender = this.direct !== undefined && this.shifted === undefined ? packetizer.sender(track.trackId) : undefined;
+      const counts = sender ?? track;
       const sr = buildSenderReport(
         clock.ssrc,
-        { ntpMs: now, rtpTimestamp: clock.rtpTimestamp, packetCount: track.packets, octetCount: track.octets },
+        { ntpMs: now, rtpTimestamp: clock.rtpTimestamp, packetCount: counts.packets, octetCount: counts.octets },
         packetizer.cname,
       );
       this.sendRtcp(track, sr);

@@ -29,6 +29,9 @@ export interface TrackSender {
   ssrc: number;
   seq: number;
   tsBase: number;
+  /** RTP packets and payload octets made so far under this SSRC (sender reports of shared readers). */
+  packets: number;
+  octets: number;
 }
 
 /**
@@ -61,6 +64,8 @@ export function interleavedRtp(frame: Frame, sender: TrackSender): Buffer {
       u.parts,
     );
     sender.seq = (sender.seq + 1) & 0xffff;
+    sender.packets++;
+    sender.octets += len - RTP_HEADER_BYTES;
   }
   return w.done();
 }
@@ -118,6 +123,8 @@ export class RtpFeedPacketizer {
       ssrc: existing?.ssrc ?? randomInt(1, 0xffff_ffff),
       seq: existing?.seq ?? randomInt(0, 0x8000),
       tsBase: existing?.tsBase ?? randomInt(0, 0x7fff_ffff),
+      packets: existing?.packets ?? 0,
+      octets: existing?.octets ?? 0,
     };
     if (existing !== undefined) this.log.info('track changed, new RTP packetiser', { track: trackId, codec: track.codec });
     this.senders.set(trackId, sender);

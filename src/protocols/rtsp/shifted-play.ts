@@ -117,6 +117,8 @@ export class ShiftedRtpMuxer implements StreamMuxer {
         ssrc: announced.ssrc,
         seq: existing?.seq ?? randomInt(0, 0x8000),
         tsBase: announced.tsBase,
+        packets: existing?.packets ?? 0,
+        octets: existing?.octets ?? 0,
       });
     }
   }
