@@ -2,8 +2,9 @@
 // a window, and prints one JSON report on stdout (progress goes to stderr).
 //
 //   npx tsx bench/flv-readers.ts URL N SECONDS   (URL: http://…/feed1.flv, or rtmp://HOST:PORT/APP/NAME for RTMP players,
-//   or srt://HOST:PORT?streamid=read:feed1 for SRT readers: one ffmpeg each, remuxing to FLV with -copyts)
-//   [--ref-kbps K] [--ramp PER_SEC] [--warmup S] [--first-frame-timeout S]
+//   or srt://HOST:PORT?streamid=read:feed1 for SRT readers: one ffmpeg each, remuxing to FLV with -copyts,
+//   or rtsp://HOST:PORT/NAME for RTSP players, bench/rtsp-reader-core.ts)
+//   [--ref-kbps K] [--ramp PER_SEC] [--warmup S] [--first-frame-timeout S] [--rtsp-transport tcp|udp]
 //
 // Per reader it measures the bytes delivered over the window (→ kbit/s), the time to first frame
 // (connect call → first byte of the first video frame tag), how far the media timestamps advanced
@@ -18,6 +19,7 @@
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { FlvReader, nowMs, summarize } from './flv-reader-core.js';
 import { RtmpReader } from './rtmp-reader-core.js';
+import { RtspReader, type RtspLower } from './rtsp-reader-core.js';
 
 interface Args {
   url: URL;
@@ -27,9 +29,11 @@ interface Args {
   rampPerSec: number;
   warmupSec: number;
   firstFrameTimeoutSec: number;
+  rtspTransport: RtspLower;
 }
 
-const USAGE = 'usage: flv-readers.ts URL N SECONDS [--ref-kbps K] [--ramp PER_SEC] [--warmup S] [--first-frame-timeout S]';
+const USAGE =
+  'usage: flv-readers.ts URL N SECONDS [--ref-kbps K] [--ramp PER_SEC] [--warmup S] [--first-frame-timeout S] [--rtsp-transport tcp|udp]';
 
 function parseArgs(argv: readonly string[]): Args {
   const positional: string[] = [];
@@ -45,14 +49,16 @@ function parseArgs(argv: readonly string[]): Args {
   const [u, n, s] = positional;
   if (u === undefined || n === undefined || s === undefined) throw new Error(USAGE);
   const url = new URL(u);
-  if (url.protocol !== 'http:' && url.protocol !== 'rtmp:' && url.protocol !== 'srt:')
-    throw new Error(`only http://, rtmp:// and srt:// URLs, got ${u}`);
+  if (!['http:', 'rtmp:', 'srt:', 'rtsp:'].includes(url.protocol))
+    throw new Error(`only http://, rtmp://, srt:// and rtsp:// URLs, got ${u}`);
   const num = (name: string, v: string | undefined, min: number, max: number): number => {
     const x = Number(v);
     if (!Number.isFinite(x) || x < min || x > max) throw new Error(`${name} must be a number in ${min}..${max}, got ${v}`);
     return x;
   };
   const ref = flags.get('ref-kbps');
+  const lower = flags.get('rtsp-transport') ?? 'tcp';
+  if (lower !== 'tcp' && lower !== 'udp') throw new Error(`--rtsp-transport is tcp or udp, got ${lower}`);
   return {
     url,
     readers: Math.round(num('N', n, 1, 10000)),
@@ -61,6 +67,7 @@ function parseArgs(argv: readonly string[]): Args {
     rampPerSec: num('--ramp', flags.get('ramp') ?? '500', 1, 1e6),
     warmupSec: num('--warmup', flags.get('warmup') ?? '2', 0, 60),
     firstFrameTimeoutSec: num('--first-frame-timeout', flags.get('first-frame-timeout') ?? '10', 1, 120),
+    rtspTransport: lower,
   };
 }
 
@@ -99,12 +106,13 @@ async function run(args: Args): Promise<object> {
   const host = args.url.hostname;
   const rtmp = args.url.protocol === 'rtmp:';
   const srt = args.url.protocol === 'srt:';
-  const port = Number(args.url.port || (rtmp ? 1935 : 80));
+  const rtsp = args.url.protocol === 'rtsp:';
+  const port = Number(args.url.port || (rtmp ? 1935 : rtsp ? 554 : 80));
   const path = args.url.pathname + args.url.search;
   // rtmp://HOST:PORT/APP/NAME: the app is the first path segment, the stream name the rest.
   const [app = '', ...nameParts] = args.url.pathname.replace(/^\//, '').split('/');
   const name = nameParts.join('/') + args.url.search;
-  const readers: (FlvReader | RtmpReader)[] = [];
+  const readers: (FlvReader | RtmpReader | RtspReader)[] = [];
   const log = (msg: string): void => void process.stderr.write(`[flv-readers] ${msg}\n`);
 
   // Ramp up: a batch every 10 ms.
@@ -114,7 +122,9 @@ async function run(args: Args): Promise<object> {
     for (let k = 0; k < perTick && readers.length < args.readers; k++) {
       const r = rtmp
         ? new RtmpReader({ host, port, app, name, readBuffer })
-        : new FlvReader({ host, port, path, readBuffer, ...(srt ? { command: srtReaderCommand(args.url) } : {}) });
+        : rtsp
+          ? new RtspReader({ host, port, path: args.url.pathname, transport: args.rtspTransport, readBuffer })
+          : new FlvReader({ host, port, path, readBuffer, ...(srt ? { command: srtReaderCommand(args.url) } : {}) });
       readers.push(r);
       r.start();
     }

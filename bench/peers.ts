@@ -23,7 +23,8 @@
 //     TS, ffmpeg's demuxer hands each audio frame over just before a video frame), through a
 //     TCP tap in this process that walks the publisher's RTMP chunks and notes when each video
 //     frame leaves the publisher (its departure lateness = departure wall ms − frame timestamp).
-//  3. Runs bench/flv-readers.ts (a separate process: HTTP-FLV or cheap RTMP players) at each load,
+//  3. Runs bench/flv-readers.ts (a separate process: HTTP-FLV, or cheap RTMP or RTSP players, the
+//     RTSP ones over TCP-interleaved or UDP: feedcast-rtsp-tcp, feedcast-rtsp-udp) at each load,
 //     samples the server's process tree (utime+stime, VmRSS, write system calls) every 500 ms, and
 //     computes, over the generator's measuring window: CPU, RSS, writes per reader, bitrate and "every reader at full rate", time to
 //     first frame, and the added delay = a reader's mean lateness − the publisher's departure
@@ -41,7 +42,9 @@
 //  between the two rows is what recording ten 2 Mb/s feeds costs: CPU, and delay added to live readers.
 //  Loads BENCH_RECORD_LOADS (default 1,100), no ceiling; the report adds the bytes and files recorded
 //  and the frames dropped for a slow disk (from /api/v1/feeds).
-//  5. Prints one table per load with the ratios Feedcast / peer, writes .bench-out/peers-<date>.json.
+//  5. Prints one table per load with the ratios Feedcast / peer (and RTMP, RTSP / Feedcast's
+//     HTTP-FLV), the cost curve (CPU, its kernel share, per 1000 readers and per Gb/s), writes
+//     .bench-out/peers-<date>.json.
 
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -62,6 +65,7 @@ import {
   prepareWebRtcClip,
   procRssKB,
   procTicks,
+  procUserSys,
   procWriteCalls,
   round,
   runTool,
@@ -111,7 +115,7 @@ const PIN_WHEP = process.env['BENCH_PIN'] !== '0';
 const WARMUP = 2;
 
 type ServerKind = 'feedcast' | 'nms' | 'nginx' | 'janus';
-type Protocol = 'flv' | 'rtmp' | 'hls' | 'srt' | 'whep';
+type Protocol = 'flv' | 'rtmp' | 'hls' | 'srt' | 'whep' | 'rtsp-tcp' | 'rtsp-udp';
 interface Target {
   name: string;
   server: ServerKind;
@@ -131,6 +135,9 @@ const ALL_TARGETS: Target[] = [
   { name: 'feedcast-rtmp', server: 'feedcast', protocol: 'rtmp' },
   { name: 'nginx-rtmp', server: 'nginx', protocol: 'rtmp' },
   { name: 'nms-rtmp', server: 'nms', protocol: 'rtmp' },
+  // RTSP players (bench/rtsp-reader-core.ts): RTP interleaved on the RTSP connection, or over UDP.
+  { name: 'feedcast-rtsp-tcp', server: 'feedcast', protocol: 'rtsp-tcp' },
+  { name: 'feedcast-rtsp-udp', server: 'feedcast', protocol: 'rtsp-udp' },
   // LL-HLS pollers (bench/hls-pollers.ts): "kbit/s" is playlist updates/s, TTFF the first
   // playlist, "added delay" the skew (first poller to get a part → each other poller).
   { name: 'feedcast-llhls', server: 'feedcast', protocol: 'hls' },
@@ -150,7 +157,7 @@ const ALL_TARGETS: Target[] = [
   { name: 'feedcast-rtmp-workers2', server: 'feedcast', protocol: 'rtmp', workers: 2 },
 ];
 const DEFAULT_TARGETS =
-  'feedcast-flv,nms-flv,feedcast-rtmp,nginx-rtmp,feedcast-llhls,feedcast-srt,feedcast-10feeds,feedcast-10feeds-record,feedcast-whep,janus-whep';
+  'feedcast-flv,nms-flv,feedcast-rtmp,nginx-rtmp,feedcast-rtsp-tcp,feedcast-rtsp-udp,feedcast-llhls,feedcast-srt,feedcast-10feeds,feedcast-10feeds-record,feedcast-whep,janus-whep';
 const TARGETS = (process.env['BENCH_TARGETS'] ?? DEFAULT_TARGETS).split(',').map((n) => {
   const t = ALL_TARGETS.find((x) => x.name === n.trim());
   if (t === undefined) throw new Error(`unknown target ${n}: one of ${ALL_TARGETS.map((x) => x.name).join(', ')}`);
@@ -312,7 +319,9 @@ async function startFeedcast(target: Target): Promise<RunningServer> {
             ? `srt://127.0.0.1:${srt}?streamid=read:feed1`
             : p === 'whep'
               ? `http://127.0.0.1:${http}/feed1/whep`
-              : `rtmp://127.0.0.1:${rtmp}/live/feed1`,
+              : p === 'rtsp-tcp' || p === 'rtsp-udp'
+                ? `rtsp://127.0.0.1:${rtsp}/feed1`
+                : `rtmp://127.0.0.1:${rtmp}/live/feed1`,
     publishUrl: (port, feed = 'feed1') => `rtmp://127.0.0.1:${port}/live/${feed}`,
     ...(target.record === true ? { recordingTotals: () => fetchRecordingTotals(http) } : {}),
     cleanup: () => rmSync(dir, { recursive: true, force: true }),
@@ -651,6 +660,8 @@ interface Sample {
   genTicks: number | undefined;
   pubTicks: number | undefined;
   machine: { busy: number; irq: number; total: number };
+  /** The server tree's stime alone (kernel time, in the same ticks). */
+  serverSysTicks: number;
 }
 
 class Sampler {
@@ -701,16 +712,20 @@ class Sampler {
   private take(): void {
     if (this.samples.length % 10 === 0) this.pids = treePids(this.root);
     let ticks = 0;
+    let sys = 0;
     let rss = 0;
     let writes = 0;
     for (const p of this.pids) {
-      ticks += procTicks(p) ?? 0;
+      const t = procUserSys(p);
+      ticks += t === undefined ? 0 : t.user + t.sys;
+      sys += t?.sys ?? 0;
       rss += procRssKB(p) ?? 0;
       writes += procWriteCalls(p) ?? 0;
     }
     this.samples.push({
       t: Date.now(),
       serverTicks: ticks,
+      serverSysTicks: sys,
       serverMainTicks: mainThreadTicks(this.root),
       serverRssKB: rss,
       serverWrites: writes,
@@ -729,6 +744,7 @@ class Sampler {
   ):
     | {
         cpu: number;
+        sysCpu: number;
         rssMaxMB: number;
         writesPerSec: number;
         udpDrops: { rcvbuf: number; sndbuf: number };
@@ -762,6 +778,7 @@ class Sampler {
       a.serverMainTicks !== undefined && b.serverMainTicks !== undefined ? pct(b.serverMainTicks - a.serverMainTicks) : null;
     return {
       cpu,
+      sysCpu: pct(b.serverSysTicks - a.serverSysTicks),
       mainCpu,
       rssMaxMB: round(Math.max(...inside.map((s) => s.serverRssKB)) / 1024),
       writesPerSec,
@@ -802,6 +819,8 @@ interface LoadResult {
   delayP50: number | null;
   delayMax: number | null;
   cpuPct: number | null;
+  /** The part of cpuPct spent in the kernel (the tree's stime). */
+  sysCpuPct: number | null;
   /** The server's main thread's CPU (the root process's first thread), % of one core. */
   mainThreadCpuPct: number | null;
   /** The server's write-family system calls per second (all sockets; send() is not counted), over the window. */
@@ -861,6 +880,7 @@ function runGenerator(url: string, n: number, refKbps: number, sampler: Sampler,
     : [
       '--import', 'tsx', join(ROOT, 'bench/flv-readers.ts'), url, String(n), String(SECONDS),
       '--ref-kbps', String(refKbps), '--ramp', String(RAMP), '--warmup', String(WARMUP),
+      ...(protocol === 'rtsp-udp' ? ['--rtsp-transport', 'udp'] : []),
     ]);
   const child = track(spawn(cmd, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }));
   sampler.genPids = child.pid !== undefined ? [child.pid] : [];
@@ -946,6 +966,7 @@ async function runLoad(
           ? null
           : round(report.latenessRawMs.maxPerReader.max - pubLat),
     cpuPct: w?.cpu ?? null,
+    sysCpuPct: w?.sysCpu ?? null,
     mainThreadCpuPct: w?.mainCpu ?? null,
     writesPerSec: w?.writesPerSec ?? null,
     udpDrops: w?.udpDrops ?? null,
@@ -1133,8 +1154,31 @@ const PAIRS: [string, string][] = [
   ['feedcast-flv', 'nginx-rtmp'],
   ['feedcast-rtmp', 'nginx-rtmp'],
   ['feedcast-rtmp', 'nms-rtmp'],
+  // Per-reader cost of the other protocols against Feedcast's own HTTP-FLV (issue 26: within 1.2×).
+  ['feedcast-rtmp', 'feedcast-flv'],
+  ['feedcast-rtsp-tcp', 'feedcast-flv'],
+  ['feedcast-rtsp-udp', 'feedcast-flv'],
   ['feedcast-whep', 'janus-whep'],
 ];
+
+/**
+ * The cost curve (issue 26): per target and load, the server's CPU, its kernel share (stime),
+ * and the CPU per 1000 readers and per Gb/s delivered, so the limit and each protocol's distance
+ * from it show side by side.
+ */
+function costCurve(all: LoadResult[]): string {
+  const head =
+    '| target | readers | server CPU % | kernel % (share) | CPU % per 1000 readers | CPU % per Gb/s delivered | delivered Mb/s |';
+  const rows = all
+    .filter((r) => r.whep === undefined && !r.target.includes('10feeds') && r.cpuPct !== null)
+    .map((r) => {
+      const name = REPEAT > 1 ? `${r.target} #${r.run}` : r.target;
+      const mbps = r.kbpsP50 === null ? null : (r.kbpsP50 * r.readers) / 1000;
+      const share = r.sysCpuPct === null || !r.cpuPct ? null : (r.sysCpuPct / r.cpuPct) * 100;
+      return `| ${name} | ${r.readers}${r.keptUp ? '' : ' ✗'} | ${fmt(r.cpuPct)} | ${fmt(r.sysCpuPct)} (${fmt(share, 0)}%) | ${fmt(((r.cpuPct ?? 0) * 1000) / r.readers)} | ${mbps === null || mbps === 0 ? '-' : fmt(((r.cpuPct ?? 0) * 1000) / mbps)} | ${fmt(mbps, 0)} |`;
+    });
+  return [head, head.replace(/[^|]+/g, '---'), ...rows].join('\n');
+}
 
 function median(values: number[]): number | null {
   if (values.length === 0) return null;
@@ -1249,6 +1293,10 @@ async function main(): Promise<void> {
         ]
       : []),
     ratios(all),
+    '',
+    'Cost curve (server CPU; kernel = stime of its process tree):',
+    '',
+    costCurve(all),
     '',
     ...(all.some((r) => r.recorded !== undefined) ? [recordingCost(all), ''] : []),
     `Ceiling (most readers with every one at full rate and realtime ≥ 0.97, loads tried: ${[...LOADS, ...(CEILING ? CEILING_STEPS : [])].join(', ')}; WebRTC ${[...WHEP_LOADS, ...(CEILING ? WHEP_CEILING_STEPS : [])].join(', ')}): ` +
