@@ -44,6 +44,19 @@ export interface TimeShiftStats {
   framesDropped: number;
 }
 
+/**
+ * What a TimeShiftOutput reads: a track list first, then frames on the reader's clock, until
+ * undefined. TimeShiftSource (this file: the ring, then live) and RecordedRangeSource
+ * (record/recorded-source.ts: recordings over a time range) are the two.
+ */
+export interface ShiftSource {
+  readonly isLive: boolean;
+  readonly ended: { reason: string; error: Error | undefined } | undefined;
+  readonly stats: TimeShiftStats;
+  next(): Promise<ShiftItem | undefined>;
+  close(): void;
+}
+
 type Phase = 'file' | 'live' | 'ended';
 
 /**
@@ -52,7 +65,7 @@ type Phase = 'file' | 'live' | 'ended';
  * they had on the feed clock; for a reader starting in a previous run's recording (whose times
  * would be negative on today's clock) K is moved so that its first frame is at 0.
  */
-export class TimeShiftSource {
+export class TimeShiftSource implements ShiftSource {
   private readonly writer: FeedFileWriter;
   private readonly feed: Feed;
   private readonly cursor: FeedFileCursor;

@@ -21,6 +21,9 @@ export interface FragmentInfo {
   durationMs: number;
   /** Whether the reference track's first sample is a sync sample (fragments start at keyframes). */
   startsWithKey: boolean;
+  /** The reference track (its prft's) and the decode time of its first sample, in its timescale. */
+  refTrackId: number;
+  refBaseDecodeTime: number;
 }
 
 export interface Fmp4FileInfo {
@@ -121,6 +124,8 @@ function describeFragment(
     wallMs,
     durationMs: (duration * 1000) / track.timescale,
     startsWithKey: traf.samples[0]?.keyframe ?? false,
+    refTrackId: traf.trackId,
+    refBaseDecodeTime: traf.baseDecodeTime,
   };
 }
 

@@ -13,6 +13,7 @@ import { Recorder, type RecorderFile, type RecorderStatus } from './recorder.js'
 import { recordRoot } from './record-path.js';
 import { current, scanRecordings, type RecordingEntry } from './recording-index.js';
 import { retentionVictims } from './retention.js';
+import { TsIndexCache } from './ts-recording.js';
 
 const RETENTION_INTERVAL_MS = 60_000;
 
@@ -32,6 +33,8 @@ export class FeedRecordings {
   readonly recorder: Recorder;
   readonly entries: RecordingEntry[];
   readonly deleted = { files: 0, bytes: 0 };
+  /** Join points of its TS recordings (RecordFormat ts), read once per file, for range playback. */
+  readonly tsIndexes = new TsIndexCache();
 
   constructor(feed: Feed, recorder: Recorder, entries: RecordingEntry[]) {
     this.feed = feed;

@@ -1,5 +1,5 @@
 // A time-shifted reader's output (docs/feed-file.md, "Time-shift"): the frames of a
-// TimeShiftSource (the feed file from a join point, then live) muxed into a ChunkLog of its own,
+// ShiftSource (the feed file from a join point, then live; or recordings over a range) muxed into a ChunkLog of its own,
 // which an OutputReader walks like any shared output, so a time-shifted reader gets the same
 // cursor, backpressure and slow-reader policy as a live one (skip to the newest keyframe, closed
 // with ClientTooSlowError when it stays behind).
@@ -9,7 +9,7 @@
 // source has joined live, every frame is muxed as it comes, and a reader that cannot keep up
 // falls behind in the log as a live reader does.
 
-import type { TimeShiftSource } from '../feedfile/time-shift.js';
+import type { ShiftSource, TimeShiftStats } from '../feedfile/time-shift.js';
 import type { StreamMuxer } from '../media/demuxer.js';
 import type { Frame } from '../media/frame.js';
 import type { Track } from '../media/track.js';
@@ -31,7 +31,7 @@ export interface TimeShiftOutputOptions extends ChunkLogOptions {
 }
 
 export class TimeShiftOutput extends ChunkLog {
-  private readonly source: TimeShiftSource;
+  private readonly source: ShiftSource;
   private readonly muxer: StreamMuxer;
   private readonly trackFilter: (track: Track) => boolean;
   private readonly aheadBytes: number;
@@ -49,7 +49,7 @@ export class TimeShiftOutput extends ChunkLog {
   /** `tracks`: the track list at the join point (the source's first item). */
   constructor(
     id: string,
-    source: TimeShiftSource,
+    source: ShiftSource,
     tracks: readonly Track[],
     makeMuxer: MuxerFactory,
     options: TimeShiftOutputOptions,
@@ -67,7 +67,7 @@ export class TimeShiftOutput extends ChunkLog {
     return this.muxer.contentType;
   }
 
-  get stats(): TimeShiftSource['stats'] {
+  get stats(): TimeShiftStats {
     return this.source.stats;
   }
 

@@ -8,6 +8,8 @@ import { ByteReader } from '../bytes/byte-reader.js';
 import { fullBox, type Box } from './box.js';
 
 const FORMAT = 'mp4';
+/** Samples one trun may declare. */
+const MAX_TRUN_SAMPLES = 1_000_000;
 
 /** Seconds from 1900-01-01 (NTP epoch) to 1970-01-01. */
 const NTP_UNIX_OFFSET_S = 2_208_988_800;
@@ -165,6 +167,8 @@ export function parseMoof(
     const dataOffset = trunFlags & 0x01 ? trun.u32() | 0 : 0;
     const firstFlags = trunFlags & 0x04 ? trun.u32() : undefined;
     if (count * perSample > trun.remaining) trun.fail(`trun declares ${count} samples, ${trun.remaining} bytes left`);
+    // Without per-sample fields the count is not bounded by the box: a fragment (a GOP) never has this many.
+    if (count > MAX_TRUN_SAMPLES) trun.fail(`trun declares ${count} samples, more than ${MAX_TRUN_SAMPLES}`);
     const samples: Mp4Sample[] = [];
     for (let i = 0; i < count; i++) {
       const duration = trunFlags & 0x100 ? trun.u32() : defDuration;

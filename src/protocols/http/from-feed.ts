@@ -3,14 +3,15 @@
 // Readers are admitted (access/admit: slot, bandwidth, expiry) before they get here.
 // A reader asking for the past (`?date=`, `?start=-30`, `?buffer=N`, Preroll) of a feed with a
 // File gets its own TimeShiftOutput instead (the file, then live), read by an OutputReader with the
-// same policy (docs/feed-file.md, "Time-shift").
+// same policy (docs/feed-file.md, "Time-shift"). A time the ring no longer holds (or a feed with
+// recordings and no File) is read from the recordings instead (record/recorded-source.ts).
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ConnectionInfo } from '../../access/connections.js';
 import type { Feed } from '../../feed/feed.js';
 import { FeedcastError } from '../../errors.js';
 import { isoTime, parseStartRequest, type StartRequest } from '../../feedfile/time-spec.js';
-import { TimeShiftSource } from '../../feedfile/time-shift.js';
+import { TimeShiftSource, type ShiftSource } from '../../feedfile/time-shift.js';
 import type { FeedFileWriter } from '../../feedfile/writer.js';
 import { describeTrack } from '../../media/track.js';
 import type { ProtocolContext } from '../protocol-context.js';
@@ -20,6 +21,8 @@ import { TimeShiftOutput, timeShiftAheadBytes } from '../../streams/time-shift-o
 import { sendText } from './respond.js';
 import { findByName } from '../../config/names.js';
 import { parseTimePoint } from '../../record/time-point.js';
+import { RecordedRangeSource } from '../../record/recorded-source.js';
+import type { FeedRecordings } from '../../record/recordings.js';
 
 /** `?end=T`: where a time-shifted read stops (wall-clock ms since the epoch). */
 interface RangeEnd {
@@ -100,15 +103,16 @@ export async function handleRead(
   }
   if (start.kind === 'at') {
     const file = ctx.feedFiles.of(feed);
-    if (file === undefined) {
+    const recordings = ctx.recordings.of(feed.key);
+    if (file === undefined && recordings === undefined) {
       sendText(
         res,
         404,
-        `Feed ${feed.key} keeps no feed file (File in its <Feed> section), so it cannot start in the past (${start.asked}). Without a time, /${read.name} starts live.`,
+        `Feed ${feed.key} keeps no feed file (File in its <Feed> section) and no recordings (Record on), so it cannot start in the past (${start.asked}). Without a time, /${read.name} starts live.`,
       );
       return;
     }
-    await handleShiftedRead(ctx, req, res, read, conn, file, start, end);
+    await handleShiftedRead(ctx, req, res, read, conn, { file, recordings }, start, end);
     return;
   }
 
@@ -235,7 +239,7 @@ async function handleShiftedRead(
   res: ServerResponse,
   read: ReadRequest,
   conn: ConnectionInfo,
-  file: FeedFileWriter,
+  past: { file: FeedFileWriter | undefined; recordings: FeedRecordings | undefined },
   start: Extract<StartRequest, { kind: 'at' }>,
   end: RangeEnd | undefined,
 ): Promise<void> {
@@ -250,31 +254,51 @@ async function handleShiftedRead(
     );
     return;
   }
-  const opened = await TimeShiftSource.open(file, feed, start.wallMs, {
-    maxQueueBytes: ctx.config.readerMaxQueueBytes,
-    maxLagMs: ctx.config.readerMaxLagMs,
-    ...(end !== undefined ? { endWallMs: end.wallMs } : {}),
-  });
+  const opened =
+    past.file !== undefined
+      ? await TimeShiftSource.open(past.file, feed, start.wallMs, {
+          maxQueueBytes: ctx.config.readerMaxQueueBytes,
+          maxLagMs: ctx.config.readerMaxLagMs,
+          ...(end !== undefined ? { endWallMs: end.wallMs } : {}),
+        })
+      : undefined;
+  // Older than the ring (or no ring): the recordings, up to the end asked for or now.
+  const recorded =
+    past.recordings !== undefined && (opened === undefined || opened.kind !== 'ok')
+      ? await RecordedRangeSource.open(past.recordings, start.wallMs, { endWallMs: end?.wallMs ?? nowMs })
+      : undefined;
+  const chosen: { source: ShiftSource; startWallMs: number } | undefined =
+    opened?.kind === 'ok' ? opened : recorded?.kind === 'ok' ? recorded : undefined;
   if (req.destroyed || res.destroyed) {
-    if (opened.kind === 'ok') opened.source.close();
+    chosen?.source.close();
     return;
   }
-  if (opened.kind === 'empty') {
-    sendText(res, 416, `${read.name}: the feed file of ${feed.key} holds nothing yet, so ${start.asked} cannot be served.`);
-    return;
-  }
-  if (opened.kind === 'out-of-range') {
-    const r = opened.range;
+  if (chosen === undefined) {
+    if (opened?.kind === 'out-of-range') {
+      const r = opened.range;
+      const also = past.recordings !== undefined ? ', and its recordings hold nothing of it' : '';
+      sendText(
+        res,
+        416,
+        `${read.name}: ${start.asked} (${isoTime(start.wallMs)}) is outside what the feed file of ${feed.key} holds: ` +
+          `from ${isoTime(r.oldestWallMs)} to ${isoTime(r.newestWallMs)} (${Math.round((r.newestWallMs - r.oldestWallMs) / 1000)} s)${also}.`,
+        { 'X-Feedcast-Available': `${isoTime(r.oldestWallMs)}/${isoTime(r.newestWallMs)}` },
+      );
+      return;
+    }
+    const what =
+      past.file !== undefined
+        ? `the feed file of ${feed.key} holds nothing yet`
+        : `the recordings of ${feed.key} hold nothing of it`;
     sendText(
       res,
       416,
-      `${read.name}: ${start.asked} (${isoTime(start.wallMs)}) is outside what the feed file of ${feed.key} holds: ` +
-        `from ${isoTime(r.oldestWallMs)} to ${isoTime(r.newestWallMs)} (${Math.round((r.newestWallMs - r.oldestWallMs) / 1000)} s).`,
-      { 'X-Feedcast-Available': `${isoTime(r.oldestWallMs)}/${isoTime(r.newestWallMs)}` },
+      `${read.name}: ${what}, so ${start.asked} cannot be served; GET /api/v1/recordings/${feed.key} lists what is held.`,
     );
     return;
   }
-  const source = opened.source;
+  const source = chosen.source;
+  const startWallMs = chosen.startWallMs;
   // The first item of a join point is its track list: it decides the muxer.
   const first = await source.next();
   if (first === undefined || first.kind !== 'tracks' || req.destroyed || res.destroyed) {
@@ -295,7 +319,7 @@ async function handleShiftedRead(
     return;
   }
   const output = new TimeShiftOutput(
-    `${feed.key}.${read.format}@${isoTime(opened.startWallMs)}`,
+    `${feed.key}.${read.format}@${isoTime(startWallMs)}`,
     source,
     first.tracks,
     ctx.outputs.muxerFactory(feed, read.format, read.variant),
@@ -312,7 +336,7 @@ async function handleShiftedRead(
     Pragma: 'no-cache',
     'Access-Control-Allow-Origin': '*',
     Connection: 'close',
-    'X-Feedcast-Start': isoTime(opened.startWallMs),
+    'X-Feedcast-Start': isoTime(startWallMs),
     ...(end !== undefined ? { 'X-Feedcast-End': isoTime(end.wallMs) } : {}),
   });
   if (req.method === 'HEAD') {
@@ -321,7 +345,11 @@ async function handleShiftedRead(
     return;
   }
   conn.state = 'SEND_DATA';
-  log.info('time-shift reader', { from: isoTime(opened.startWallMs), asked: isoTime(start.wallMs) });
+  log.info('time-shift reader', {
+    from: isoTime(startWallMs),
+    asked: isoTime(start.wallMs),
+    source: recorded?.kind === 'ok' && source === recorded.source ? 'recordings' : 'feed file',
+  });
 
   const reader = new OutputReader(output, res, {
     maxQueueBytes: ctx.config.readerMaxQueueBytes,

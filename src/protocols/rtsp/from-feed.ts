@@ -9,7 +9,8 @@ import type { Socket } from 'node:net';
 import type { MulticastConfig, StreamConfig } from '../../config/config.js';
 import type { ConnectionInfo } from '../../access/connections.js';
 import type { Feed } from '../../feed/feed.js';
-import { RANGE_END_REASON, TimeShiftSource } from '../../feedfile/time-shift.js';
+import { RANGE_END_REASON, TimeShiftSource, type ShiftSource } from '../../feedfile/time-shift.js';
+import { RecordedRangeSource } from '../../record/recorded-source.js';
 import { buildBye, buildSenderReport, parseRtcp } from '../../formats/rtp/rtcp.js';
 import { buildSdp, type SdpTrackDescription } from '../../formats/sdp/sdp.js';
 import { variantFilter } from '../../streams/output-registry.js';
@@ -332,10 +333,11 @@ export class PlaySession implements RtspSession {
       );
     }
     const file = this.ctx.feedFiles.of(feed);
-    if (file === undefined) {
+    const recordings = this.ctx.recordings.of(feed.key);
+    if (file === undefined && recordings === undefined) {
       throw new RtspError(
         RtspStatus.invalidRange,
-        `feed ${feed.key} keeps no feed file (File in its <Feed> section), so PLAY cannot start in the past (${start.asked}); without a Range, or with npt=0- or npt=now-, it plays live`,
+        `feed ${feed.key} keeps no feed file (File in its <Feed> section) and no recordings (Record on), so PLAY cannot start in the past (${start.asked}); without a Range, or with npt=0- or npt=now-, it plays live`,
       );
     }
     const nowMs = Date.now();
@@ -345,31 +347,47 @@ export class PlaySession implements RtspSession {
         `${start.asked} is ${isoTime(start.wallMs)}, in the future; the live edge is now (${isoTime(nowMs)})`,
       );
     }
-    const opened = await TimeShiftSource.open(file, feed, start.wallMs, {
-      maxQueueBytes: this.ctx.config.readerMaxQueueBytes,
-      maxLagMs: this.ctx.config.readerMaxLagMs,
-      pace: 'realtime', // RTP is sent in real time: players schedule by arrival, and UDP has no backpressure
-      ...(start.endWallMs !== undefined ? { endWallMs: start.endWallMs } : {}),
-    });
-    if (opened.kind === 'empty') {
-      throw new RtspError(
-        RtspStatus.invalidRange,
-        `the feed file of ${feed.key} holds nothing yet, so ${start.asked} cannot be served`,
-      );
-    }
-    if (opened.kind === 'out-of-range') {
+    const opened =
+      file !== undefined
+        ? await TimeShiftSource.open(file, feed, start.wallMs, {
+            maxQueueBytes: this.ctx.config.readerMaxQueueBytes,
+            maxLagMs: this.ctx.config.readerMaxLagMs,
+            pace: 'realtime', // RTP is sent in real time: players schedule by arrival, and UDP has no backpressure
+            ...(start.endWallMs !== undefined ? { endWallMs: start.endWallMs } : {}),
+          })
+        : undefined;
+    // Older than the ring (or no ring): the recordings, up to the end asked for or now.
+    const recorded =
+      recordings !== undefined && opened?.kind !== 'ok'
+        ? await RecordedRangeSource.open(recordings, start.wallMs, {
+            endWallMs: start.endWallMs ?? nowMs,
+            pace: 'realtime',
+          })
+        : undefined;
+    const chosen: { source: ShiftSource; startWallMs: number } | undefined =
+      opened?.kind === 'ok' ? opened : recorded?.kind === 'ok' ? recorded : undefined;
+    if (chosen === undefined && opened?.kind === 'out-of-range') {
       const r = opened.range;
       throw new RtspError(
         RtspStatus.invalidRange,
         `${start.asked} (${isoTime(start.wallMs)}) is outside what the feed file of ${feed.key} holds: ` +
-          `from ${isoTime(r.oldestWallMs)} to ${isoTime(r.newestWallMs)} (${Math.round((r.newestWallMs - r.oldestWallMs) / 1000)} s)`,
+          `from ${isoTime(r.oldestWallMs)} to ${isoTime(r.newestWallMs)} (${Math.round((r.newestWallMs - r.oldestWallMs) / 1000)} s)` +
+          (recordings !== undefined ? ', and its recordings hold nothing of it' : ''),
         [
           ['Range', `clock=${clockOf(r.oldestWallMs)}-${clockOf(r.newestWallMs)}`],
           ['X-Feedcast-Available', `${isoTime(r.oldestWallMs)}/${isoTime(r.newestWallMs)}`],
         ],
       );
     }
-    const source = opened.source;
+    if (chosen === undefined) {
+      throw new RtspError(
+        RtspStatus.invalidRange,
+        file !== undefined
+          ? `the feed file of ${feed.key} holds nothing yet, so ${start.asked} cannot be served`
+          : `the recordings of ${feed.key} hold nothing of ${start.asked} (${isoTime(start.wallMs)})`,
+      );
+    }
+    const source = chosen.source;
     // The first item of a join point is its track list.
     const first = await source.next();
     if (this.closed) {
@@ -392,7 +410,7 @@ export class PlaySession implements RtspSession {
       );
     }
     const output = new TimeShiftOutput(
-      `${feed.key}.rtp@${isoTime(opened.startWallMs)}`,
+      `${feed.key}.rtp@${isoTime(chosen.startWallMs)}`,
       source,
       first.tracks,
       () => muxer,
@@ -407,17 +425,18 @@ export class PlaySession implements RtspSession {
     this.stopPlayback(); // a PLAY with a Range while playing moves the session there
     this.shifted = playback;
     this.info.state = 'SEND_DATA';
-    this.info.counters['timeShiftFromMs'] = opened.startWallMs;
-    this.playingRange = servedRange(start, opened.startWallMs, nowMs);
+    this.info.counters['timeShiftFromMs'] = chosen.startWallMs;
+    this.playingRange = servedRange(start, chosen.startWallMs, nowMs);
     this.log.info('time-shift play', {
-      from: isoTime(opened.startWallMs),
+      source: opened?.kind === 'ok' ? 'feed file' : 'recordings',
+      from: isoTime(chosen.startWallMs),
       ...(start.endWallMs !== undefined ? { to: isoTime(start.endWallMs) } : {}),
       asked: start.asked,
     });
     return {
       headers: [
         ['Range', this.playingRange],
-        ['X-Feedcast-Start', isoTime(opened.startWallMs)],
+        ['X-Feedcast-Start', isoTime(chosen.startWallMs)],
         ...(start.endWallMs !== undefined ? ([['X-Feedcast-End', isoTime(start.endWallMs)]] as [string, string][]) : []),
       ],
       start: () => this.startShifted(playback),
