@@ -286,6 +286,7 @@ export async function startServer(givenConfig: ServerConfig, options: StartOptio
     new RecordingRoute({
       access: ctx.access,
       recordings,
+      feedFiles: ctx.feedFiles,
       admit: (req, res, conn, target, url, serve) => admitHttp(ctx, req, res, conn, target, url, serve),
     }),
   );

@@ -455,7 +455,7 @@ describe('time-range playback: /FEED.mp4?start=&end=', { skip }, () => {
         ),
       );
       assert.equal(none.status, 404);
-      assert.match(await none.text(), /Nothing of cam is recorded/);
+      assert.match(await none.text(), /Nothing of cam is held/);
 
       const res = await fetch(server.url(`/cam.mp4?${query}&${token}`));
       assert.equal(res.status, 200, await res.clone().text());

@@ -89,8 +89,7 @@ export class HlsVod {
         `${feed.key} keeps no past: add Record on (docs/recording.md) or a File (docs/feed-file.md) to its <Feed> to play time ranges.`,
       );
     }
-    let plan =
-      recordings !== undefined ? await this.recorded.plan(recordings.entries, startMs, endMs, segmentTargetMs) : undefined;
+    let plan = recordings !== undefined ? await this.recorded.plan(recordings, startMs, endMs, segmentTargetMs) : undefined;
     let held: { fromMs: number; toMs: number } | undefined;
     const status = recordings?.status;
     if (status?.oldestWallMs !== undefined && status.newestWallMs !== undefined) {
@@ -138,8 +137,8 @@ export class HlsVod {
       if (recordings !== undefined) {
         body =
           file.kind === 'init'
-            ? await this.recorded.init(recordings.entries, file.at)
-            : await this.recorded.segment(recordings.entries, file.at, file.out90k, file.dur90k);
+            ? await this.recorded.init(recordings, file.at)
+            : await this.recorded.segment(recordings, file.at, file.out90k, file.dur90k);
       }
     } else {
       const ring = this.ctx.feedFiles.of(feed);

@@ -1,16 +1,22 @@
-// Time-range playback of recordings over HTTP: `/FEED.mp4?start=T&end=T2` is a progressive MP4
-// (moov first, seekable, byte ranges served) made from the feed's fMP4 recordings (src/record).
+// Time-range playback over HTTP: `/FEED.mp4?start=T&end=T2` is a progressive MP4 (moov first,
+// seekable, byte ranges served) made from the feed's fMP4 recordings (src/record) or, when they
+// hold none of the range, its TS recordings or its FeedFile ring (record/frames-mp4.ts).
 // Readers are admitted like every other (admitHttp: policy, MaxReaders, bandwidth).
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { open } from 'node:fs/promises';
 import type { ConnectionInfo } from '../../access/connections.js';
-import { MalformedInputError } from '../../errors.js';
+import { LimitExceededError, MalformedInputError } from '../../errors.js';
+import type { Feed } from '../../feed/feed.js';
+import type { FeedFiles } from '../../feedfile/feed-files.js';
+import { framesMp4, type Mp4Download } from '../../record/frames-mp4.js';
+import { filesOver, RecordedRangeSource } from '../../record/recorded-source.js';
+import { RingRangeReader } from '../../record/ring-range.js';
 import { isoTime } from '../../feedfile/time-spec.js';
 import { planMp4Range, type RangePlan } from '../../record/range-mp4.js';
 import { parseTimePoint } from '../../record/time-point.js';
 import type { Admission, Access, ReadTarget } from '../../access/access.js';
-import type { Recordings } from '../../record/recordings.js';
+import type { FeedRecordings, Recordings } from '../../record/recordings.js';
 import { sendText } from './respond.js';
 import type { HttpRoute } from './route.js';
 
@@ -65,6 +71,7 @@ async function* bytesOf(plan: RangePlan, from: number, to: number): AsyncGenerat
 export interface RecordingRouteDeps {
   readonly access: Access;
   readonly recordings: Recordings;
+  readonly feedFiles: FeedFiles;
   admit(
     req: IncomingMessage,
     res: ServerResponse,
@@ -98,8 +105,12 @@ export class RecordingRoute implements HttpRoute {
       return true;
     }
     const recordings = this.deps.recordings.of(feed.key);
-    if (recordings === undefined) {
-      sendText(res, 404, `${feed.key} is not recorded: add Record on to its <Feed> (docs/recording.md).`);
+    if (recordings === undefined && this.deps.feedFiles.of(feed) === undefined) {
+      sendText(
+        res,
+        404,
+        `${feed.key} keeps no past: add Record on (docs/recording.md) or a File (docs/feed-file.md) to its <Feed>.`,
+      );
       return true;
     }
     let startMs: number;
@@ -126,21 +137,61 @@ export class RecordingRoute implements HttpRoute {
       return true;
     }
     this.deps.admit(req, res, conn, target, url, async () => {
-      const plan = await planMp4Range(recordings.entries, startMs, endMs);
-      if (plan === undefined) {
+      let download: Mp4Download | undefined;
+      try {
+        download = await this.download(feed, recordings, startMs, endMs);
+      } catch (err) {
+        if (!(err instanceof LimitExceededError)) throw err;
+        sendText(res, 413, `${feed.key}: ${err.message}.`);
+        return;
+      }
+      if (download === undefined) {
         sendText(
           res,
           404,
-          `Nothing of ${feed.key} is recorded (fMP4) between ${isoTime(startMs)} and ${isoTime(endMs)}; GET /api/v1/recordings/${feed.key} lists what is.`,
+          `Nothing of ${feed.key} is held between ${isoTime(startMs)} and ${isoTime(endMs)}; GET /api/v1/recordings/${feed.key} lists what is.`,
         );
         return;
       }
-      await this.send(req, res, plan, `${feed.key}-${isoTime(plan.startWallMs).replace(/[:.]/g, '-')}.mp4`);
+      await this.send(req, res, download, `${feed.key}-${isoTime(download.startWallMs).replace(/[:.]/g, '-')}.mp4`);
     });
     return true;
   }
 
-  private async send(req: IncomingMessage, res: ServerResponse, plan: RangePlan, filename: string): Promise<void> {
+  /**
+   * The MP4 of [startMs, endMs): from the fMP4 recordings (their samples, by file ranges), else from
+   * the TS recordings, else from the FeedFile ring (frames read again at each request).
+   */
+  private async download(
+    feed: Feed,
+    recordings: FeedRecordings | undefined,
+    startMs: number,
+    endMs: number,
+  ): Promise<Mp4Download | undefined> {
+    if (recordings !== undefined) {
+      const plan = await planMp4Range(recordings.entries, startMs, endMs);
+      if (plan !== undefined) return { ...plan, bytes: (from, to) => bytesOf(plan, from, to) };
+      const ts = filesOver(recordings.entries, startMs, endMs).filter((e) => e.format === 'ts');
+      if (ts.length > 0) {
+        const fromTs = await framesMp4(async () => {
+          const o = await RecordedRangeSource.open({ entries: ts, tsIndexes: recordings.tsIndexes }, startMs, {
+            endWallMs: endMs,
+          });
+          return o.kind === 'ok' ? { reader: o.source, startWallMs: o.startWallMs } : undefined;
+        });
+        if (fromTs !== undefined) return fromTs;
+      }
+    }
+    const ring = this.deps.feedFiles.of(feed);
+    if (ring === undefined) return undefined;
+    const untilMs = Math.min(endMs, Date.now());
+    return framesMp4(async () => {
+      const o = await RingRangeReader.open(ring, startMs, untilMs);
+      return o.kind === 'ok' ? { reader: o.reader, startWallMs: o.startWallMs } : undefined;
+    });
+  }
+
+  private async send(req: IncomingMessage, res: ServerResponse, plan: Mp4Download, filename: string): Promise<void> {
     const total = plan.totalBytes;
     const range = parseByteRange(req.headers.range, total);
     const headers: Record<string, string> = {
@@ -168,19 +219,26 @@ export class RecordingRoute implements HttpRoute {
       res.end();
       return;
     }
-    for await (const chunk of bytesOf(plan, from, to)) {
-      if (res.destroyed) return;
-      if (!res.write(chunk)) {
-        await new Promise<void>((resolve) => {
-          const done = (): void => {
-            res.off('drain', done);
-            res.off('close', done);
-            resolve();
-          };
-          res.on('drain', done);
-          res.on('close', done);
-        });
+    try {
+      for await (const chunk of plan.bytes(from, to)) {
+        if (res.destroyed) return;
+        if (!res.write(chunk)) {
+          await new Promise<void>((resolve) => {
+            const done = (): void => {
+              res.off('drain', done);
+              res.off('close', done);
+              resolve();
+            };
+            res.on('drain', done);
+            res.on('close', done);
+          });
+        }
       }
+    } catch {
+      // The stored media changed under the download (ring overwritten, file deleted): the body is
+      // cut short rather than completed with other bytes; the client sees an incomplete response.
+      res.destroy();
+      return;
     }
     res.end();
   }
