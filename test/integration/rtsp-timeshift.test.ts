@@ -139,13 +139,21 @@ async function startRecording(t: TestContext) {
   const { rtsp, port, url } = await startRtsp(t, server, { log });
   const feed = server.ctx.feeds.get('feed1')!;
   const writer = server.ctx.feedFiles.of(feed)!;
-  // Where the feed clock is at each wall time: the newest video frame and when it arrived.
-  let last = { dts: 0, wall: 0 };
+  // Where the feed clock was at each wall time: every video frame and when it arrived, as the feed
+  // file indexes them. (Mapping a past time from the newest frame alone was off by as much as a
+  // loaded machine's ffmpeg -re publisher fell behind its clock since then: 0.34 s in one CI run.)
+  const seen: { dts: number; wall: number }[] = [];
   feed.on('frame', (f) => {
-    if (f.trackId === feed.tracks.find((tr) => tr.kind === 'video')?.id)
-      last = { dts: f.dts90k / 90_000, wall: feed.lastFrameAt ?? Date.now() };
+    if (f.trackId !== feed.tracks.find((tr) => tr.kind === 'video')?.id) return;
+    seen.push({ dts: f.dts90k / 90_000, wall: feed.lastFrameAt ?? Date.now() });
+    if (seen.length > 3000) seen.splice(0, 1000);
   });
-  const feedTimeAt = (wallMs: number): number => last.dts + (wallMs - last.wall) / 1000;
+  const feedTimeAt = (wallMs: number): number => {
+    let at = seen.length - 1;
+    while (at > 0 && (seen[at] as { wall: number }).wall > wallMs) at--;
+    const frame = seen[at] ?? { dts: 0, wall: 0 };
+    return frame.dts + (wallMs - frame.wall) / 1000;
+  };
   const pub = publish(server.url('/feed1.ffm'), { codecs: 'h264-aac', seconds: 90 });
   t.after(() => pub.stop());
   await waitFor('6 s in the feed file', () => writer.status.durationSeconds >= 6, 40_000);
