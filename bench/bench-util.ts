@@ -167,6 +167,33 @@ export function freePort(): Promise<number> {
   });
 }
 
+/**
+ * `n` distinct free loopback ports: every listener stays open until all are known (freePort()
+ * called in a row can give the same port twice, and the server then refuses its config).
+ */
+export async function freePorts(n: number): Promise<number[]> {
+  const servers: net.Server[] = [];
+  try {
+    const ports: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const srv = net.createServer();
+      servers.push(srv);
+      ports.push(
+        await new Promise<number>((resolve, reject) => {
+          srv.on('error', reject);
+          srv.listen(0, '127.0.0.1', () => {
+            const addr = srv.address();
+            resolve(typeof addr === 'object' && addr !== null ? addr.port : 0);
+          });
+        }),
+      );
+    }
+    return ports;
+  } finally {
+    await Promise.all(servers.map((srv) => new Promise<void>((resolve) => srv.close(() => resolve()))));
+  }
+}
+
 export const CLK_TCK = ((): number => {
   try {
     return Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;

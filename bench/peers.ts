@@ -59,6 +59,7 @@ import {
   alive,
   children,
   freePort,
+  freePorts,
   machineTicks,
   mainThreadTicks,
   prepareClip,
@@ -261,7 +262,7 @@ async function startFeedcast(target: Target): Promise<RunningServer> {
   const pin = target.protocol === 'whep' ? PIN_WHEP : PIN;
   const dir = mkdtempSync(join(os.tmpdir(), 'feedcast-bench-'));
   // The SRT port is UDP: a port free for TCP is almost always free for UDP too.
-  const [http, rtmp, rtsp, srt] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const [http = 0, rtmp = 0, rtsp = 0, srt = 0] = await freePorts(4);
   const conf = join(dir, 'feedcast.conf');
   writeFileSync(
     conf,
@@ -338,7 +339,7 @@ async function startNms(): Promise<RunningServer> {
     throw new SkipTarget('node-media-server is not installed: npm install --save-dev node-media-server@4.4.3');
   }
   const dir = mkdtempSync(join(os.tmpdir(), 'nms-bench-'));
-  const [http, rtmp] = [await freePort(), await freePort()];
+  const [http = 0, rtmp = 0] = await freePorts(2);
   const conf = join(dir, 'config.json');
   writeFileSync(
     conf,
