@@ -47,10 +47,17 @@ const CATEGORIES: { name: string; test: (fn: string, url: string) => boolean }[]
   },
   { name: 'RTCP in and out (receiver reports, sender reports)', test: (fn) => /rtcp|Rtcp|RTCP|srtcp/.test(fn) },
   {
-    name: 'SRTP encryption (AES-GCM or AES-CTR + HMAC-SHA1 per packet: node:crypto, werift srtp)',
-    test: (fn, url) => url.startsWith('node:internal/crypto') || (url.endsWith('werift/lib/index.mjs') && SRTP_FUNCTIONS.has(fn)),
+    name: 'SRTP encryption (AES-GCM or AES-CTR + HMAC-SHA1 per packet: native/rtp-send.c, node:crypto, werift srtp)',
+    test: (fn, url) =>
+      fn === 'protectDatagrams' ||
+      url.includes('webrtc/srtp-protect') ||
+      url.startsWith('node:internal/crypto') ||
+      (url.endsWith('werift/lib/index.mjs') && SRTP_FUNCTIONS.has(fn)),
   },
-  { name: 'socket sends (dgram, werift ICE send)', test: (fn, url) => url === 'node:dgram' || fn === 'sendData' },
+  {
+    name: 'socket sends (sendmmsg of native/rtp-send.c, dgram, werift ICE send)',
+    test: (fn, url) => fn === 'sendDatagrams' || url.includes('webrtc/srtp-sender') || url === 'node:dgram' || fn === 'sendData',
+  },
   {
     name: 'werift RTP sender per packet (header extensions, abs-send-time clock, bandwidth estimate, NACK history)',
     test: (fn, url) =>

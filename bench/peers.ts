@@ -129,6 +129,8 @@ interface Target {
   workers?: number;
   /** `EgressThreads N` for this target alone (Feedcast only; BENCH_EGRESS_THREADS sets it for every target). */
   egressThreads?: number;
+  /** More environment for the server (Feedcast only): A/B switches. */
+  env?: Record<string, string>;
 }
 const ALL_TARGETS: Target[] = [
   { name: 'feedcast-flv', server: 'feedcast', protocol: 'flv' },
@@ -156,6 +158,8 @@ const ALL_TARGETS: Target[] = [
   { name: 'feedcast-flv-egress1', server: 'feedcast', protocol: 'flv', egressThreads: 1 },
   { name: 'feedcast-flv-workers2', server: 'feedcast', protocol: 'flv', workers: 2 },
   { name: 'feedcast-rtmp-workers2', server: 'feedcast', protocol: 'rtmp', workers: 2 },
+  // feedcast-whep with werift's RTP sender instead of the direct SRTP path (docs/webrtc.md, "Send path").
+  { name: 'feedcast-whep-werift', server: 'feedcast', protocol: 'whep', env: { FEEDCAST_WHEP_SEND: 'werift' } },
 ];
 const DEFAULT_TARGETS =
   'feedcast-flv,nms-flv,feedcast-rtmp,nginx-rtmp,feedcast-rtsp-tcp,feedcast-rtsp-udp,feedcast-llhls,feedcast-srt,feedcast-10feeds,feedcast-10feeds-record,feedcast-whep,janus-whep';
@@ -299,6 +303,7 @@ async function startFeedcast(target: Target): Promise<RunningServer> {
       ...process.env,
       FEEDCAST_LOG_FORMAT: 'json',
       FEEDCAST_LOG_LEVEL: 'warn',
+      ...target.env,
     },
     pin,
   );
@@ -308,7 +313,7 @@ async function startFeedcast(target: Target): Promise<RunningServer> {
   const coalesce = process.env['FEEDCAST_WRITE_COALESCE_MS'];
   return {
     kind: 'feedcast',
-    version: `${version} (${[FEEDCAST_BUILD, ...(coalesce !== undefined ? [`write coalesce ${coalesce}`] : []), ...((target.egressThreads ?? EGRESS_THREADS) > 0 ? [`EgressThreads ${target.egressThreads ?? EGRESS_THREADS}`] : []), ...(target.workers !== undefined ? [`Workers ${target.workers}`] : []), ...nodeArgs].join(', ')})`,
+    version: `${version} (${[FEEDCAST_BUILD, ...Object.entries(target.env ?? {}).map(([k, v]) => `${k}=${v}`), ...(coalesce !== undefined ? [`write coalesce ${coalesce}`] : []), ...((target.egressThreads ?? EGRESS_THREADS) > 0 ? [`EgressThreads ${target.egressThreads ?? EGRESS_THREADS}`] : []), ...(target.workers !== undefined ? [`Workers ${target.workers}`] : []), ...nodeArgs].join(', ')})`,
     child,
     rtmpPort: rtmp,
     readUrl: (p) =>
@@ -1160,6 +1165,7 @@ const PAIRS: [string, string][] = [
   ['feedcast-rtsp-tcp', 'feedcast-flv'],
   ['feedcast-rtsp-udp', 'feedcast-flv'],
   ['feedcast-whep', 'janus-whep'],
+  ['feedcast-whep', 'feedcast-whep-werift'],
 ];
 
 /**

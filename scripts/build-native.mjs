@@ -2,6 +2,8 @@
 // step), each with one `cc` call against the headers of the Node running it (no download, no
 // node-gyp):
 //   native/fanout.c -> build/native/fanout.node  the fan-out write loop (without it, Node's socket writes)
+//   native/rtp-send.c -> build/native/rtp-send.node  WHEP: SRTP protection and sendmmsg() per frame, with
+//                                                the OpenSSL inside Node (without it, node:crypto and dgram)
 //   native/srt.c    -> build/native/srt.node     the SRT listener, on libsrt (Debian libsrt-openssl-dev;
 //                                                without it, SRT is off and the server says why)
 // Optional by design: a module that cannot be built is skipped with the reason, and the script exits 0.
@@ -24,6 +26,15 @@ const modules = [
     output: 'build/native/fanout.node',
     libs: [],
     without: "Node's socket writes will be used instead",
+  },
+  {
+    name: 'WHEP send module',
+    source: 'native/rtp-send.c',
+    output: 'build/native/rtp-send.node',
+    libs: [],
+    // Node's own OpenSSL headers (include/node/openssl); its symbols are the Node process's.
+    needs: { file: 'openssl/evp.h', hint: "Node's headers carry no OpenSSL", nodeHeaders: true },
+    without: 'WHEP viewers are protected with node:crypto and sent with dgram',
   },
   {
     name: 'SRT module',
@@ -49,7 +60,8 @@ function includeDirs() {
 }
 
 function build(module, headers) {
-  if (module.needs !== undefined && !includeDirs().some((d) => existsSync(join(d, module.needs.file)))) {
+  const dirs = module.needs?.nodeHeaders === true ? [headers] : includeDirs();
+  if (module.needs !== undefined && !dirs.some((d) => existsSync(join(d, module.needs.file)))) {
     skip(module, `${module.needs.file} not found: ${module.needs.hint}`);
     return;
   }

@@ -139,6 +139,11 @@ describe('WebRTC', { skip }, () => {
       );
       assert.equal(last.codec, 'video/H264');
       assert.equal(webrtc.status()[0]?.videoReencoded, false, 'the demo clip has no B-frames: passed through');
+      // Sent past werift's RTP sender, SRTP-protected by srtp-protect.ts: Chromium drops any packet
+      // that fails SRTP authentication, so every frame decoded is a packet this path protected right.
+      const sendPath = webrtc.status()[0]?.sendPath ?? '';
+      t.diagnostic(`send path: ${sendPath}`);
+      assert.match(sendPath, /^srtp (AEAD_AES_128_GCM|AES_CM_128_HMAC_SHA1_80) by (native|node:crypto) via /);
       assert.ok(
         caughtUp.framesDecoded >= last.framesReceived,
         `decoded ${caughtUp.framesDecoded} of the ${last.framesReceived} frames received`,

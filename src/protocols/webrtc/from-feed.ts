@@ -8,14 +8,20 @@
 // what the network cannot carry is lost, and the browser asks for a keyframe (PLI). The viewer of a
 // simulcast feed gets the video of one layer feed, moved to another at that layer's next keyframe
 // (asked of the publisher) when its receiver reports show sustained loss or a long clean spell.
+// Once DTLS is up, packets go past werift's RTP sender (srtp-sender.ts): per viewer and frame one
+// buffer holds its headers, the shared payloads and the SRTP tags, protected in place and sent as
+// one batch; NACKs are answered from a ring of those protected packets. werift's sender is the
+// fallback (an SRTP profile or header extension this path does not write).
 
-import { RtpHeader, RtpPacket, type RTCPeerConnection, type RTCRtpSender } from 'werift';
+import { RtpHeader, RtpPacket, type RTCDtlsTransport, type RTCPeerConnection, type RTCRtpSender } from 'werift';
 import { randomInt } from 'node:crypto';
 import type { ConnectionInfo } from '../../access/connections.js';
+import { detach } from '../../observability/detach.js';
 import type { Logger } from '../../observability/logger.js';
 import { SlowReaderPolicy, type SlowReaderLimits } from '../../streams/slow-reader.js';
 import type { FeedRtpSource, SharedPacket } from './rtp-source.js';
 import { LAYER_STALL_MS, LayerChoice } from './layer-choice.js';
+import { noteSent, SrtpSender } from './srtp-sender.js';
 
 /** A WHEP viewer's bound on unsent bytes is ReaderMaxQueue, at most this (the UDP mux drops past 1 MiB). */
 export const WHEP_MAX_BACKLOG_BYTES = 512 * 1024;
@@ -24,6 +30,76 @@ const TS_SPAN = 2 ** 32;
 /** PLIs closer together than this replay the GOP once. */
 const MIN_REPLAY_INTERVAL_MS = 500;
 
+/** RTP header extension URIs werift writes on what it sends (werift's RTP_EXTENSION_URI). */
+const SDES_MID_URI = 'urn:ietf:params:rtp-hdrext:sdes:mid';
+const ABS_SEND_TIME_URI = 'http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time';
+const TWCC_URI = 'http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01';
+
+/** Protected packets kept per stream for NACKs (werift kept 128 too). */
+const NACK_HISTORY = 128;
+/** The direct path's buffer size: about a quarter of a second of a 2 Mb/s feed. */
+const SLAB_BYTES = 64 * 1024;
+
+/**
+ * An RTP header with one-byte extensions (RFC 8285 4.2) laid out once per stream: the SSRC, the
+ * extensions that never change (mid, playout-delay) and where the per-packet ones go.
+ */
+interface HeaderTemplate {
+  bytes: Buffer;
+  /** Offset in the header of abs-send-time's 3 bytes, and of transport-wide-cc's 2, or -1. */
+  absSendTimeAt: number;
+  twccAt: number;
+}
+
+/**
+ * The header werift would write for `sender` (its negotiated extensions, plus `extra`), or why this
+ * path cannot: an extension id or size the one-byte form cannot carry, or one it does not know.
+ */
+export function headerTemplate(
+  ssrc: number,
+  negotiated: readonly { id: number; uri: string }[],
+  mid: string | undefined,
+  extra: readonly { id: number; payload: Buffer }[],
+): HeaderTemplate | string {
+  const elements = new Map<number, { payload: Buffer; kind: 'fixed' | 'abs' | 'twcc' }>();
+  for (const e of negotiated) {
+    if (e.uri === SDES_MID_URI && mid !== undefined) elements.set(e.id, { payload: Buffer.from(mid, 'utf8'), kind: 'fixed' });
+    else if (e.uri === ABS_SEND_TIME_URI) elements.set(e.id, { payload: Buffer.alloc(3), kind: 'abs' });
+    else if (e.uri === TWCC_URI) elements.set(e.id, { payload: Buffer.alloc(2), kind: 'twcc' });
+  }
+  for (const e of extra) elements.set(e.id, { payload: e.payload, kind: 'fixed' });
+  let extBytes = 0;
+  for (const [id, e] of elements) {
+    if (id < 1 || id > 14 || e.payload.length < 1 || e.payload.length > 16)
+      return `header extension ${id} (${e.payload.length} bytes)`;
+    extBytes += 1 + e.payload.length;
+  }
+  const words = Math.ceil(extBytes / 4);
+  const bytes = Buffer.alloc(12 + (elements.size > 0 ? 4 + words * 4 : 0));
+  bytes[0] = elements.size > 0 ? 0x90 : 0x80; // version 2, extension bit
+  bytes.writeUInt32BE(ssrc >>> 0, 8);
+  let absSendTimeAt = -1;
+  let twccAt = -1;
+  if (elements.size > 0) {
+    bytes.writeUInt16BE(0xbede, 12);
+    bytes.writeUInt16BE(words, 14);
+    let at = 16;
+    for (const [id, e] of [...elements].sort((a, b) => a[0] - b[0])) {
+      bytes[at++] = (id << 4) | (e.payload.length - 1);
+      if (e.kind === 'abs') absSendTimeAt = at;
+      if (e.kind === 'twcc') twccAt = at;
+      e.payload.copy(bytes, at);
+      at += e.payload.length;
+    }
+  }
+  return { bytes, absSendTimeAt, twccAt };
+}
+
+/** abs-send-time (6.18 fixed-point seconds, 24 bits): the low 6 bits of the seconds, NTP or Unix alike. */
+function absSendTime(nowMs: number): number {
+  return Math.floor((nowMs / 1000) * 262_144) % 16_777_216;
+}
+
 /** One outgoing RTP stream of a viewer: its own sequence numbers and timestamp mapping. */
 class OutStream {
   private readonly sender: RTCRtpSender;
@@ -31,6 +107,8 @@ class OutStream {
   private readonly conn: ConnectionInfo;
   private readonly extensions: { id: number; payload: Buffer }[];
   private seq = randomInt(0, 0x10000);
+  /** Times the sequence number wrapped (the SRTP rollover counter, RFC 3711 3.3.1). */
+  private roc = 0;
   private readonly tsBase = randomInt(0, 2 ** 31);
   /** Added to live timestamps after a replay pushed the output past them. */
   private tsShift = 0;
@@ -39,12 +117,61 @@ class OutStream {
   private lastFrame = -1;
   packetsSent = 0;
   sendErrors = 0;
+  /** Set by direct(): packets go past werift's sender. */
+  private srtp: SrtpSender | undefined;
+  private template: HeaderTemplate | undefined;
+  private payloadType = 0;
+  /** The packets of the frame (or replay) being written, sent together by flush(). */
+  private readonly pending: SharedPacket[] = [];
+  private readonly pendingTs: number[] = [];
+  private ends = new Int32Array(64);
+  /** Per pending packet: its start, header bytes, payload bytes and rollover counter (SrtpProtector.protectAll). */
+  private layout = new Int32Array(256);
+  /** Where flush() writes: one allocation per SLAB_BYTES sent rather than one per frame. */
+  private slab = Buffer.alloc(0);
+  private slabAt = 0;
+  /** NACK history: the protected packet of each of the last NACK_HISTORY sequence numbers. */
+  private readonly ringSeq = new Int32Array(NACK_HISTORY).fill(-1);
+  private readonly ringBuf: (Buffer | undefined)[] = new Array<Buffer | undefined>(NACK_HISTORY);
+  private readonly ringStart = new Int32Array(NACK_HISTORY);
+  private readonly ringEnd = new Int32Array(NACK_HISTORY);
+  retransmits = 0;
 
   constructor(sender: RTCRtpSender, clockRate: number, conn: ConnectionInfo, extensions: { id: number; payload: Buffer }[]) {
     this.sender = sender;
     this.clockRate = clockRate;
     this.conn = conn;
     this.extensions = extensions;
+  }
+
+  /**
+   * Sends past werift's sender from now on, through `srtp`; returns why not when this stream's
+   * header cannot be written here (werift goes on sending it).
+   */
+  direct(srtp: SrtpSender): string | undefined {
+    const codec = this.sender.codec;
+    if (codec === undefined) return 'no codec negotiated';
+    // werift keeps these private; they are what its own sendRtp writes.
+    const negotiated = this.sender as unknown as { headerExtensions: { id: number; uri: string }[]; mid?: string };
+    const template = headerTemplate(this.sender.ssrc, negotiated.headerExtensions, negotiated.mid, this.extensions);
+    if (typeof template === 'string') return template;
+    this.srtp = srtp;
+    this.template = template;
+    this.payloadType = codec.payloadType;
+    return undefined;
+  }
+
+  /** werift decoded a NACK (RFC 4585 6.2.1): the packets still in the ring go again, as they were. */
+  nacked(lost: readonly number[]): void {
+    const srtp = this.srtp;
+    if (srtp === undefined) return;
+    for (const seq of lost) {
+      const i = seq % NACK_HISTORY;
+      const buf = this.ringBuf[i];
+      if (this.ringSeq[i] !== seq || buf === undefined) continue;
+      srtp.resend(buf, this.ringStart[i] as number, this.ringEnd[i] as number);
+      this.retransmits++;
+    }
   }
 
   private liveTs(pts90k: number): number {
@@ -63,6 +190,7 @@ class OutStream {
       }
       this.write(p, ts);
     }
+    this.flush();
   }
 
   /**
@@ -82,10 +210,20 @@ class OutStream {
       }
       this.write(p, ts);
     }
+    this.flush();
     this.lastFrame = -1; // the next live packet starts a new frame even if it repeats an index
   }
 
   private write(p: SharedPacket, ts: number): void {
+    this.lastTs = ts;
+    this.lastFrame = p.frame;
+    this.packetsSent++;
+    this.conn.bytesOut += p.payload.length + 12;
+    if (this.srtp !== undefined) {
+      this.pending.push(p);
+      this.pendingTs.push(ts);
+      return;
+    }
     const header = new RtpHeader({
       payloadType: 0, // werift writes the negotiated type and the sender's SSRC
       sequenceNumber: this.seq,
@@ -98,13 +236,79 @@ class OutStream {
       header.extensions = this.extensions.map((e) => ({ id: e.id, payload: e.payload }));
     }
     this.seq = (this.seq + 1) & 0xffff;
-    this.lastTs = ts;
-    this.lastFrame = p.frame;
-    this.packetsSent++;
-    this.conn.bytesOut += p.payload.length + 12;
     this.sender.sendRtp(new RtpPacket(header, p.payload)).catch(() => {
       this.sendErrors++;
     });
+  }
+
+  /** The pending packets, headed, protected and sent in one buffer of this viewer's (direct path). */
+  private flush(): void {
+    const srtp = this.srtp;
+    const template = this.template;
+    const count = this.pending.length;
+    if (srtp === undefined || template === undefined || count === 0) return;
+    const headerBytes = template.bytes.length;
+    const tagBytes = srtp.tagBytes;
+    let total = 0;
+    let payloadBytes = 0;
+    for (const p of this.pending) {
+      total += headerBytes + p.payload.length + tagBytes;
+      payloadBytes += p.payload.length;
+    }
+    // Each frame gets bytes of the slab never handed out before: datagrams Node still queues and
+    // the NACK ring keep referring to earlier ones. A full slab is left to them and the GC.
+    if (this.slab.length - this.slabAt < total) {
+      this.slab = Buffer.allocUnsafeSlow(Math.max(SLAB_BYTES, total));
+      this.slabAt = 0;
+    }
+    const buf = this.slab.subarray(this.slabAt, this.slabAt + total);
+    this.slabAt += total;
+    if (this.ends.length < count) this.ends = new Int32Array(Math.max(count, this.ends.length * 2));
+    const ends = this.ends;
+    const nowMs = Date.now();
+    const abs = absSendTime(nowMs);
+    const dtls = this.sender.dtlsTransport as RTCDtlsTransport & { transportSequenceNumber: number };
+    if (this.layout.length < count * 4) this.layout = new Int32Array(Math.max(count * 4, this.layout.length * 2));
+    const layout = this.layout;
+    let at = 0;
+    let ts = 0;
+    for (let i = 0; i < count; i++) {
+      const p = this.pending[i] as SharedPacket;
+      ts = (this.pendingTs[i] as number) % TS_SPAN;
+      template.bytes.copy(buf, at);
+      buf[at + 1] = (p.marker ? 0x80 : 0) | this.payloadType;
+      buf.writeUInt16BE(this.seq, at + 2);
+      buf.writeUInt32BE(ts, at + 4);
+      if (template.absSendTimeAt >= 0) {
+        buf[at + template.absSendTimeAt] = abs >>> 16;
+        buf[at + template.absSendTimeAt + 1] = (abs >>> 8) & 0xff;
+        buf[at + template.absSendTimeAt + 2] = abs & 0xff;
+      }
+      if (template.twccAt >= 0) {
+        dtls.transportSequenceNumber = (dtls.transportSequenceNumber + 1) & 0xffff;
+        buf.writeUInt16BE(dtls.transportSequenceNumber, at + template.twccAt);
+      }
+      p.payload.copy(buf, at + headerBytes);
+      layout[4 * i] = at;
+      layout[4 * i + 1] = headerBytes;
+      layout[4 * i + 2] = p.payload.length;
+      layout[4 * i + 3] = this.roc;
+      const end = at + headerBytes + p.payload.length + tagBytes;
+      const slot = this.seq % NACK_HISTORY;
+      this.ringSeq[slot] = this.seq;
+      this.ringBuf[slot] = buf;
+      this.ringStart[slot] = at;
+      this.ringEnd[slot] = end;
+      ends[i] = end;
+      at = end;
+      this.seq = (this.seq + 1) & 0xffff;
+      if (this.seq === 0) this.roc++;
+    }
+    srtp.protector.protectAll(buf, layout, count);
+    this.pending.length = 0;
+    this.pendingTs.length = 0;
+    srtp.send(buf, ends, count);
+    noteSent(this.sender, ts, count, payloadBytes, nowMs);
   }
 }
 
@@ -125,6 +329,11 @@ export interface WhepViewerOptions {
     /** Asks the publisher for a keyframe of layer `rid` (PLI), so that a switch happens soon. */
     readonly requestKeyframe: (rid: string) => void;
   };
+  /**
+   * Send past werift's RTP sender once DTLS is up (srtp-sender.ts). Default true; false keeps
+   * werift's sender (the comparison in bench/, and a fallback).
+   */
+  directSend?: boolean;
   /** The slow-reader policy, when the viewer's packets can queue (ICE-TCP through the mux). */
   slow?: {
     limits: SlowReaderLimits;
@@ -142,7 +351,7 @@ export class WhepViewer {
   private readonly video: OutStream | undefined;
   private readonly audio: OutStream | undefined;
   private readonly unsubscribe: (() => void)[] = [];
-  private started = false;
+  private running = false;
   private lastReplayAt = 0;
   replays = 0;
   private readonly conn: ConnectionInfo;
@@ -163,6 +372,11 @@ export class WhepViewer {
   private stallTimer: NodeJS.Timeout | undefined;
   private readonly layerVideoAt: number[] = [];
   layerSwitches = 0;
+  private readonly directSend: boolean;
+  /** The video and audio senders (werift's), when those sections are sent. */
+  private readonly senders: [RTCRtpSender | undefined, RTCRtpSender | undefined];
+  /** The viewer's SRTP session past werift's sender, once DTLS is up (undefined: werift sends). */
+  private srtp: SrtpSender | undefined;
 
   constructor(pc: RTCPeerConnection, source: FeedRtpSource, conn: ConnectionInfo, log: Logger, options: WhepViewerOptions) {
     this.source = source;
@@ -182,6 +396,8 @@ export class WhepViewer {
       options.playoutDelayExtensionId !== undefined ? [{ id: options.playoutDelayExtensionId, payload: Buffer.alloc(3) }] : [];
     this.video = videoT !== undefined ? new OutStream(videoT.sender, 90_000, conn, playout) : undefined;
     this.audio = audioT !== undefined ? new OutStream(audioT.sender, 48_000, conn, []) : undefined;
+    this.directSend = options.directSend ?? true;
+    this.senders = [videoT?.sender, audioT?.sender];
     if (videoT !== undefined) {
       const sub = videoT.sender.onPictureLossIndication.subscribe(() => this.keyframeRequested('PLI'));
       const fir = videoT.sender.onRtcp.subscribe((packet) => {
@@ -206,8 +422,9 @@ export class WhepViewer {
 
   /** Called once DTLS is up: the GOP first, then live packets. */
   start(): void {
-    if (this.started) return;
-    this.started = true;
+    if (this.running) return;
+    this.running = true;
+    if (this.directSend) this.openDirect();
     if (this.video !== undefined) {
       this.video.sendReplay(this.videoSource.gopPackets());
       this.lastReplayAt = Date.now();
@@ -285,7 +502,7 @@ export class WhepViewer {
   switchLayer(index: number, why: string): void {
     const layers = this.layers;
     const video = this.video;
-    if (layers === undefined || video === undefined || !this.started) return;
+    if (layers === undefined || video === undefined || !this.running) return;
     this.pendingLayer?.off();
     this.pendingLayer = undefined;
     if (index === this.layer || layers.sources[index] === undefined) return;
@@ -346,13 +563,70 @@ export class WhepViewer {
   }
 
   private keyframeRequested(kind: string): void {
-    if (!this.started || this.video === undefined || this.skipping || this.tooSlow) return;
+    if (!this.running || this.video === undefined || this.skipping || this.tooSlow) return;
     const now = Date.now();
     if (now - this.lastReplayAt < MIN_REPLAY_INTERVAL_MS) return;
     this.lastReplayAt = now;
     this.replays++;
     this.log.debug('keyframe request answered from the GOP', { kind, packets: this.videoSource.gopPackets().length });
     this.video.sendReplay(this.videoSource.gopPackets());
+  }
+
+  /**
+   * DTLS is up: the streams send past werift's sender (srtp-sender.ts) when its SRTP profile and
+   * their headers allow; werift's RTCP loop, started here, goes on sending the sender reports.
+   */
+  private openDirect(): void {
+    const streams: [OutStream | undefined, RTCRtpSender | undefined][] = [
+      [this.video, this.senders[0]],
+      [this.audio, this.senders[1]],
+    ];
+    const opened = new Map<RTCDtlsTransport, SrtpSender | string>();
+    const why: string[] = [];
+    for (const [out, sender] of streams) {
+      if (out === undefined || sender === undefined) continue;
+      const transport = sender.dtlsTransport as RTCDtlsTransport | undefined;
+      if (transport === undefined) {
+        why.push('no DTLS transport');
+        continue;
+      }
+      let srtp = opened.get(transport);
+      if (srtp === undefined) {
+        try {
+          srtp = SrtpSender.open(transport);
+        } catch (err) {
+          srtp = err instanceof Error ? err.message : String(err);
+        }
+        opened.set(transport, srtp);
+      }
+      const not = typeof srtp === 'string' ? srtp : out.direct(srtp);
+      if (not !== undefined) {
+        why.push(not);
+        continue;
+      }
+      this.srtp = srtp as SrtpSender;
+      const nack = sender.onGenericNack.subscribe((feedback) => out.nacked(feedback.lost));
+      this.unsubscribe.push(() => nack.unSubscribe());
+      detach(sender.runRtcp(), this.log, 'WHEP sender reports');
+    }
+    if (why.length > 0) this.log.info('WHEP viewer sends through werift', { why: why.join('; ') });
+  }
+
+  /** How this viewer's packets leave: "srtp PROFILE by ENGINE via PATH" past werift's sender, or "werift". */
+  get sendPath(): string {
+    const srtp = this.srtp;
+    if (srtp === undefined) return 'werift';
+    return `srtp ${srtp.protector.profileName} by ${srtp.protector.engine} via ${srtp.path}`;
+  }
+
+  /** Whether DTLS came up and sending began. */
+  get started(): boolean {
+    return this.running;
+  }
+
+  /** NACKed packets sent again from the viewer's ring (direct path). */
+  get retransmits(): number {
+    return (this.video?.retransmits ?? 0) + (this.audio?.retransmits ?? 0);
   }
 
   get packetsSent(): number {

@@ -133,6 +133,10 @@ export interface WebRtcSessionStatus {
   /** WHEP of a simulcast feed: the layer (rid) sent now, and how often the viewer was moved. */
   simulcastLayer: string | null;
   layerSwitches: number;
+  /** WHEP: how packets leave ("srtp AEAD_AES_128_GCM by native via sendmmsg", or "werift"); null before DTLS or for WHIP. */
+  sendPath: string | null;
+  /** WHEP, direct path: packets sent again for the viewer's NACKs. */
+  retransmits: number;
   openedAt: string;
 }
 
@@ -208,6 +212,8 @@ export class WebRtcRoute implements HttpRoute {
       videoReencoded: s.kind === 'whep' && (s.source?.reencoding ?? false),
       simulcastLayer: s.viewer?.layerRid ?? null,
       layerSwitches: s.viewer?.layerSwitches ?? 0,
+      sendPath: s.viewer?.started === true ? s.viewer.sendPath : null,
+      retransmits: s.viewer?.retransmits ?? 0,
       openedAt: s.openedAt.toISOString(),
     }));
   }
@@ -366,10 +372,15 @@ export class WebRtcRoute implements HttpRoute {
   }
 
   private async loadWerift(): Promise<WeriftParts> {
-    this.weriftLoading ??= Promise.all([import('./peer.js'), import('./from-feed.js')]).then(([peer, viewer]) => ({
-      peer,
-      viewer,
-    }));
+    this.weriftLoading ??= Promise.all([import('./peer.js'), import('./from-feed.js'), import('./native-rtp-send.js')]).then(
+      ([peer, viewer, native]) => {
+        this.log.info('WHEP send path', {
+          send: process.env['FEEDCAST_WHEP_SEND'] === 'werift' ? 'werift (FEEDCAST_WHEP_SEND=werift)' : 'direct SRTP',
+          protect: native.nativeRtpSendStatus,
+        });
+        return { peer, viewer };
+      },
+    );
     this.werift = await this.weriftLoading;
     return this.werift;
   }
@@ -482,6 +493,8 @@ export class WebRtcRoute implements HttpRoute {
       }
       const viewer = new this.loaded.viewer.WhepViewer(pc, source, conn, this.log.child({ session: id }), {
         playoutDelayExtensionId: playoutId,
+        // FEEDCAST_WHEP_SEND=werift keeps werift's RTP sender (docs/webrtc.md: for comparison and diagnosis).
+        directSend: process.env['FEEDCAST_WHEP_SEND'] !== 'werift',
         video: sending.video,
         audio: sending.audio,
         ...(layers !== undefined
