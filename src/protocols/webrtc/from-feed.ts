@@ -135,6 +135,8 @@ class OutStream {
   private readonly ringBuf: (Buffer | undefined)[] = new Array<Buffer | undefined>(NACK_HISTORY);
   private readonly ringStart = new Int32Array(NACK_HISTORY);
   private readonly ringEnd = new Int32Array(NACK_HISTORY);
+  /** 1 once the packet in the slot was NACKed. */
+  private readonly ringNacked = new Uint8Array(NACK_HISTORY);
   retransmits = 0;
 
   constructor(sender: RTCRtpSender, clockRate: number, conn: ConnectionInfo, extensions: { id: number; payload: Buffer }[]) {
@@ -161,17 +163,24 @@ class OutStream {
     return undefined;
   }
 
-  /** werift decoded a NACK (RFC 4585 6.2.1): the packets still in the ring go again, as they were. */
-  nacked(lost: readonly number[]): void {
+  /**
+   * werift decoded a NACK (RFC 4585 6.2.1): the packets still in the ring go again, as they were.
+   * Returns how many of them were asked for the first time (the loss the layer choice counts).
+   */
+  nacked(lost: readonly number[]): number {
     const srtp = this.srtp;
-    if (srtp === undefined) return;
+    if (srtp === undefined) return 0;
+    let first = 0;
     for (const seq of lost) {
       const i = seq % NACK_HISTORY;
       const buf = this.ringBuf[i];
       if (this.ringSeq[i] !== seq || buf === undefined) continue;
       srtp.resend(buf, this.ringStart[i] as number, this.ringEnd[i] as number);
       this.retransmits++;
+      if (this.ringNacked[i] === 0) first++;
+      this.ringNacked[i] = 1;
     }
+    return first;
   }
 
   private liveTs(pts90k: number): number {
@@ -299,6 +308,7 @@ class OutStream {
       this.ringBuf[slot] = buf;
       this.ringStart[slot] = at;
       this.ringEnd[slot] = end;
+      this.ringNacked[slot] = 0;
       ends[i] = end;
       at = end;
       this.seq = (this.seq + 1) & 0xffff;
@@ -605,7 +615,10 @@ export class WhepViewer {
         continue;
       }
       this.srtp = srtp as SrtpSender;
-      const nack = sender.onGenericNack.subscribe((feedback) => out.nacked(feedback.lost));
+      const nack = sender.onGenericNack.subscribe((feedback) => {
+        const first = out.nacked(feedback.lost);
+        if (out === this.video && first > 0) this.choice?.nacked(first);
+      });
       this.unsubscribe.push(() => nack.unSubscribe());
       detach(sender.runRtcp(), this.log, 'WHEP sender reports');
     }

@@ -68,3 +68,20 @@ test('moveTo (a stalled layer) restarts the counting on the new layer', () => {
   assert.equal(c.report(0, 11_900), undefined);
   assert.equal(c.report(0, 12_000), 0, 'up after 8 s clean');
 });
+
+test('packets asked again (NACK) count as lost when the receiver reports healed them', () => {
+  const c = new LayerChoice(2, 0, 0);
+  let seq = 1000;
+  const window = (at: number, nacked: number): number | undefined => {
+    c.receiverReport(seq, 0, at);
+    c.nacked(nacked);
+    seq += 100;
+    return c.receiverReport(seq, 0, at + 1000);
+  };
+  assert.equal(window(0, 0), undefined);
+  assert.equal(c.lastLoss, 0);
+  assert.equal(window(2000, 30), undefined);
+  assert.equal(c.lastLoss, 0.3, '30 of 100 packets asked again');
+  assert.equal(window(4000, 30), undefined);
+  assert.equal(window(6000, 30), 1, 'three lossy windows: down');
+});

@@ -40,8 +40,8 @@ export class LayerChoice {
   lastLoss = 0;
   private cleanSince: number | undefined;
   private upAfterMs: number;
-  /** The current window: when it started, the highest sequence number so far, packets it covers and of them lost. */
-  private window: { startMs: number; highest: number; expected: number; lost: number } | undefined;
+  /** The current window: when it started, the highest sequence number so far, packets it covers, of them lost, and asked again (NACK). */
+  private window: { startMs: number; highest: number; expected: number; lost: number; nacked: number } | undefined;
 
   constructor(count: number, start: number, nowMs: number, options: Partial<LayerChoiceOptions> = {}) {
     this.options = { ...DEFAULT_LAYER_CHOICE, ...options };
@@ -64,13 +64,13 @@ export class LayerChoice {
    * a few packets, so the fractions are weighted by the packets each covers and go to report() once
    * a window of `windowMs` is over. Returns the layer to move to, or undefined.
    *
-   * The fraction counts what the network lost before retransmission (a NACKed packet resent later
-   * counts as lost in its interval; the cumulative count heals): the loss the viewer's path shows.
+   * A packet resent after a NACK and received late no longer counts as lost in Chromium's
+   * reports, so the window also takes the packets NACKed (nacked()): the loss the viewer's path shows.
    */
   receiverReport(highestSequence: number, fractionLost: number, nowMs: number): number | undefined {
     const w = this.window;
     if (w === undefined || highestSequence < w.highest) {
-      this.window = { startMs: nowMs, highest: highestSequence, expected: 0, lost: 0 };
+      this.window = { startMs: nowMs, highest: highestSequence, expected: 0, lost: 0, nacked: 0 };
       return undefined;
     }
     const covered = highestSequence - w.highest;
@@ -78,9 +78,18 @@ export class LayerChoice {
     w.expected += covered;
     w.lost += covered * Math.min(1, Math.max(0, fractionLost));
     if (nowMs - w.startMs < this.options.windowMs) return undefined;
-    this.window = { startMs: nowMs, highest: highestSequence, expected: 0, lost: 0 };
+    this.window = { startMs: nowMs, highest: highestSequence, expected: 0, lost: 0, nacked: 0 };
     if (w.expected <= 0) return undefined;
-    return this.report(w.lost / w.expected, nowMs);
+    return this.report(Math.min(1, Math.max(w.lost, w.nacked) / w.expected), nowMs);
+  }
+
+  /**
+   * Packets the viewer asked for again (NACK, RFC 4585 6.2.1), each counted once. When they are
+   * resent in time the receiver reports heal (a packet received late is no longer lost), so the
+   * loss of the window is what the reports say or what was asked again, whichever is more.
+   */
+  nacked(packets: number): void {
+    if (this.window !== undefined) this.window.nacked += packets;
   }
 
   /** One window's fraction lost (0..1): the layer to move to, or undefined to stay. */
