@@ -43,6 +43,8 @@ export class TimeShiftOutput extends ChunkLog {
   private wakeAtBytes = 0;
   private filling = false;
   private joinedLive = false;
+  /** Whether a chunk the reader can start at (a video keyframe) has been muxed yet. */
+  private hasJoinPoint = false;
   /** Set when reading or muxing failed (not when the reader was too slow: that is the reader's). */
   failure: Error | undefined;
 
@@ -151,6 +153,10 @@ export class TimeShiftOutput extends ChunkLog {
     const muxer = this.muxer;
     const hasVideo = this.tracks.some((t) => t.kind === 'video' && (muxer.carries?.(t) ?? true));
     const joinable = hasVideo ? track.kind === 'video' && frame.keyframe : true;
+    // The reader starts at the first join point: what comes before it would never be written, and
+    // counted as unsent it would hold the end of a range forever (untilUnsent(0)).
+    if (!joinable && !this.hasJoinPoint) return;
+    this.hasJoinPoint = true;
     this.lastDts90k = frame.dts90k;
     this.append(data, joinable, frame.dts90k, track.kind === 'video');
   }
