@@ -38,7 +38,16 @@ interface Node {
   readonly name: string;
   readonly url: string;
   readonly child: ChildProcess;
+  /** Its JSON log lines since `sinceMs` (wall clock) with one of `msgs`. */
+  readonly logSince: (sinceMs: number, msgs: ReadonlySet<string>) => { atMs: number; msg: string }[];
 }
+
+/** The steps of a cold start each node logs (cluster/relay.ts, feed/feed-manager.ts). */
+const STEPS: ReadonlyMap<string, string> = new Map([
+  ['feed made for a relay from another node', 'asked'],
+  ['relay: relaying', 'response'],
+  ['relay: first frame', 'first frame'],
+]);
 
 async function waitUntil(what: string, check: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -90,14 +99,28 @@ async function startNode(dir: string, redisUrl: string, name: string, address: s
     }),
   );
   let out = '';
+  const lines: { atMs: number; msg: string }[] = [];
+  let partial = '';
   const onData = (d: Buffer): void => {
     out = (out + d.toString()).slice(-20_000);
+    const parts = (partial + d.toString()).split('\n');
+    partial = parts.pop() ?? '';
+    for (const line of parts) {
+      if (!line.startsWith('{')) continue;
+      try {
+        const record = JSON.parse(line) as { time?: string; msg?: string };
+        if (record.msg !== undefined && STEPS.has(record.msg))
+          lines.push({ atMs: Date.parse(record.time ?? ''), msg: record.msg });
+      } catch {
+        // not a log line
+      }
+    }
   };
   child.stdout?.on('data', onData);
   child.stderr?.on('data', onData);
   await waitUntil(`node ${name}`, () => /"msg":"ready"/.test(out) || !alive(child), 60_000);
   if (!alive(child)) throw new Error(`node ${name} did not start:\n${out}`);
-  return { name, url, child };
+  return { name, url, child, logSince: (sinceMs, msgs) => lines.filter((l) => l.atMs >= sinceMs && msgs.has(l.msg)) };
 }
 
 async function json<T>(url: string): Promise<T> {
@@ -116,7 +139,8 @@ interface TsReader {
   readonly startedAt: number;
   firstBytesAt: number | undefined;
   firstFrameAt: number | undefined;
-  readonly videoAt: Map<string, number>;
+  /** Arrival times of each video frame (by its bytes: the looping clip repeats them every 10 s). */
+  readonly videoAt: Map<string, number[]>;
   stop(): void;
 }
 
@@ -140,7 +164,11 @@ function readTs(url: string, keep: boolean): TsReader {
       if (frame.trackId !== videoId) return;
       const now = performance.now();
       reader.firstFrameAt ??= now;
-      if (keep) reader.videoAt.set(frameId(frame), now);
+      if (!keep) return;
+      const id = frameId(frame);
+      const times = reader.videoAt.get(id);
+      if (times === undefined) reader.videoAt.set(id, [now]);
+      else times.push(now);
     },
   });
   const req: ClientRequest = request(url, { agent: false }, (res) => {
@@ -160,12 +188,19 @@ function stats(values: number[]): { n: number; p50: number; p95: number; max: nu
   return { n: s.length, p50: round(at(0.5)), p95: round(at(0.95)), max: round(s.at(-1) ?? NaN) };
 }
 
-/** Per frame seen by both readers: when `later` had it complete minus when `earlier` did (ms). */
+/**
+ * Per frame seen by both readers: when `later` had it complete minus when `earlier` had the same frame (its
+ * arrival nearest in time: the clip's copies are 10 s apart), in ms.
+ */
 function hopDelays(earlier: TsReader, later: TsReader): number[] {
   const out: number[] = [];
-  for (const [id, at] of later.videoAt) {
+  for (const [id, times] of later.videoAt) {
     const before = earlier.videoAt.get(id);
-    if (before !== undefined) out.push(at - before);
+    if (before === undefined) continue;
+    for (const at of times) {
+      const nearest = before.reduce((best, t) => (Math.abs(at - t) < Math.abs(at - best) ? t : best));
+      if (Math.abs(at - nearest) < 5000) out.push(at - nearest);
+    }
   }
   return out;
 }
@@ -173,6 +208,8 @@ function hopDelays(earlier: TsReader, later: TsReader): number[] {
 interface ColdStart {
   firstBytesMs: number;
   firstFrameMs: number;
+  /** What each node logged, ms after the request: `leaf asked 3`, `mid response 40` ... */
+  steps: string[];
 }
 
 async function coldStart(node: Node, others: Node[]): Promise<ColdStart> {
@@ -190,12 +227,19 @@ async function coldStart(node: Node, others: Node[]): Promise<ColdStart> {
       60_000,
     );
   }
+  const askedAt = Date.now();
   const reader = readTs(`${node.url}/cam.ts`, false);
   await waitUntil(`a first frame from ${node.name}`, () => reader.firstFrameAt !== undefined, 30_000);
   reader.stop();
+  const keys = new Set(STEPS.keys());
+  const steps = [node, ...others]
+    .flatMap((n) => n.logSince(askedAt - 5, keys).map((l) => ({ ...l, node: n.name })))
+    .sort((a, b) => a.atMs - b.atMs)
+    .map((l) => `${l.node} ${STEPS.get(l.msg) ?? l.msg} ${l.atMs - askedAt}`);
   return {
     firstBytesMs: round((reader.firstBytesAt ?? NaN) - reader.startedAt),
     firstFrameMs: round((reader.firstFrameAt ?? NaN) - reader.startedAt),
+    steps,
   };
 }
 
@@ -236,9 +280,8 @@ async function main(): Promise<void> {
     for (let i = 0; i < COLD_RUNS; i++) {
       cold.oneHop.push(await coldStart(mid, []));
       cold.twoHops.push(await coldStart(leaf, [mid]));
-      say(
-        `cold start ${i + 1}/${COLD_RUNS}: mid ${JSON.stringify(cold.oneHop.at(-1))}, leaf ${JSON.stringify(cold.twoHops.at(-1))}`,
-      );
+      say(`cold start ${i + 1}/${COLD_RUNS}: mid ${JSON.stringify(cold.oneHop.at(-1))}`);
+      say(`cold start ${i + 1}/${COLD_RUNS}: leaf ${JSON.stringify(cold.twoHops.at(-1))}`);
     }
 
     // Delay per hop: three readers at once, SECONDS of frames after a warm-up of 3 s.

@@ -13,6 +13,8 @@ import { ChunkLog, type ChunkLogOptions } from './chunk-log.js';
 export interface MuxedOutputOptions extends ChunkLogOptions {
   /** Which of the feed's tracks this output carries (NoAudio / NoVideo). */
   trackFilter?: (track: Track) => boolean;
+  /** Its readers never ask for a backlog (a cluster relay): it starts with the GOP cache, not the feed's recent seconds. */
+  gopOnly?: boolean;
 }
 
 export type MuxerFactory = (tracks: readonly Track[]) => StreamMuxer;
@@ -45,7 +47,7 @@ export class MuxedOutput extends ChunkLog {
       // Instant start: the feed's recent frames (its GOP cache and a few seconds before it) become
       // the first chunks, so a first reader starts at once, at the newest keyframe, and a reader
       // that wants a backlog (prerollJoinSeq) has one.
-      for (const frame of feed.recentFrames()) this.onFrame(frame);
+      for (const frame of options.gopOnly === true ? feed.gopCache() : feed.recentFrames()) this.onFrame(frame);
     }
   }
 

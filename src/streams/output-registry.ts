@@ -29,6 +29,8 @@ export interface OutputFormatFactory {
   muxer(feed: Feed, variant: OutputVariant, param: number | undefined): MuxerFactory;
   /** Whether `metadata` (FLV onMetaData) is part of the output's identity; RTP carries none. */
   keyedByMetadata: boolean;
+  /** Its readers start at the newest keyframe, never earlier: a new output muxes the GOP cache only (MuxedOutputOptions.gopOnly). */
+  gopOnly?: boolean;
 }
 
 /** RTMP play's chunk size when the RTMP server does not say (RTMPChunkSize). */
@@ -86,7 +88,11 @@ const builtInFormats: ReadonlyMap<OutputFormat, OutputFormatFactory> = new Map<O
     { keyedByMetadata: true, muxer: (_feed, variant) => (tracks) => new FlvMuxer(tracks, { metadata: { ...variant.metadata } }) },
   ],
   ['mpegts', { keyedByMetadata: false, muxer: () => (tracks) => new TsMuxer(tracks) }],
-  ['mpegts-relay', { keyedByMetadata: false, muxer: () => (tracks) => new TsMuxer(tracks, { relayClock: Date.now }) }],
+  // A relay starts at the newest keyframe: a new output muxes only the GOP (a cold edge's first frame sooner).
+  [
+    'mpegts-relay',
+    { keyedByMetadata: false, gopOnly: true, muxer: () => (tracks) => new TsMuxer(tracks, { relayClock: Date.now }) },
+  ],
 ]);
 
 export class OutputRegistry {
@@ -146,6 +152,7 @@ export class OutputRegistry {
         settings: this.settings,
         writeCoalesceMs: this.writeCoalesceMs,
         trackFilter: variantFilter(variant),
+        ...(factory.gopOnly === true ? { gopOnly: true } : {}),
       },
       this.log,
     );
