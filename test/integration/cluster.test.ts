@@ -54,7 +54,7 @@ async function metricOf(node: Node, name: string): Promise<Map<string, number>> 
 async function holdReader(t: TestContext, url: string): Promise<{ firstBytesMs: number; stop: () => Promise<void> }> {
   const startedAt = performance.now();
   const res = await fetch(url);
-  assert.equal(res.status, 200, url);
+  if (res.status !== 200) assert.fail(`${url}: ${res.status} ${await res.text()}`);
   const body = res.body?.getReader();
   await body?.read();
   const firstBytesMs = Math.round(performance.now() - startedAt);
@@ -122,6 +122,22 @@ async function getJson<T>(url: string): Promise<T> {
 
 const clusterOf = (node: Node): Promise<ClusterView> => getJson<ClusterView>(`${node.url}/api/v1/cluster`);
 
+/**
+ * Whether `node`'s own view of the nodes (read at its heartbeat, what RelayVia and the loop guard use; the
+ * status page lists it) holds every one of `names`. /api/v1/cluster reads Redis at the request instead.
+ */
+async function knowsFeed(node: Node, feed: string): Promise<boolean> {
+  // A lookup by name through the API makes no relay (tested below); it answers from the node's own mirror.
+  const res = await fetch(`${node.url}/api/v1/feeds/${feed}`);
+  await res.text();
+  return res.status === 200;
+}
+
+async function seesNodes(node: Node, names: readonly string[]): Promise<boolean> {
+  const page = await pageOf(node, '/stat.html');
+  return names.every((name) => page.includes(`<tr><td>${name}`));
+}
+
 /** The reader connections of `feed` on `node` (the origin's egress: one per relay, one per direct viewer). */
 async function readersOn(node: Node, feed: string): Promise<ConnectionView[]> {
   const { connections } = await getJson<{ connections: ConnectionView[] }>(`${node.url}/api/v1/connections`);
@@ -182,7 +198,11 @@ describe('cluster (ClusterRedis): membership and on-demand relays between nodes'
 
     const publisher = publish(`${origin.url}/cam1`, { seconds: 120 });
     t.after(() => publisher.stop());
-    await waitFor('cam1 known to the edge', async () => (await clusterOf(edge)).feeds.some((f) => f.feed === 'cam1'), 60_000);
+    await waitFor(
+      'cam1 known to the edge',
+      async () => (await clusterOf(edge)).feeds.some((f) => f.feed === 'cam1') && (await knowsFeed(edge, 'cam1')),
+      60_000,
+    );
     // Before: the edge has no such feed of its own, and nothing reads the origin.
     assert.equal((await readersOn(origin, 'cam1')).length, 0);
     // Looking the feed up by name (API, player page) starts no relay: only readers do (issue 20, part 2).
@@ -278,7 +298,11 @@ describe('cluster (ClusterRedis): membership and on-demand relays between nodes'
     const edge = await startNode(t, redis, 'edge', '127.0.0.3', `RTMPPort ${rtmpPort}\nRTSPPort ${rtspPort}`);
     const publisher = publish(`${origin.url}/cam1`, { seconds: 120 });
     t.after(() => publisher.stop());
-    await waitFor('cam1 known to the edge', async () => (await clusterOf(edge)).feeds.some((f) => f.feed === 'cam1'), 60_000);
+    await waitFor(
+      'cam1 known to the edge',
+      async () => (await clusterOf(edge)).feeds.some((f) => f.feed === 'cam1') && (await knowsFeed(edge, 'cam1')),
+      60_000,
+    );
 
     for (const url of [`rtmp://127.0.0.3:${rtmpPort}/live/cam1`, `rtsp://127.0.0.3:${rtspPort}/cam1`]) {
       const probe = await probePackets(url, 2, 90_000);
@@ -302,7 +326,8 @@ describe('cluster (ClusterRedis): membership and on-demand relays between nodes'
       'the leaf to know the three nodes and cam1',
       async () => {
         const view = await clusterOf(leaf);
-        return view.nodes.length === 3 && view.feeds.some((f) => f.feed === 'cam1');
+        const known = view.nodes.length === 3 && view.feeds.some((f) => f.feed === 'cam1');
+        return known && (await seesNodes(leaf, ['mid'])) && (await knowsFeed(leaf, 'cam1')) && (await knowsFeed(mid, 'cam1'));
       },
       60_000,
     );
@@ -341,7 +366,14 @@ describe('cluster (ClusterRedis): membership and on-demand relays between nodes'
       'both nodes to know the three nodes and cam1',
       async () => {
         const views = await Promise.all([clusterOf(a), clusterOf(b)]);
-        return views.every((v) => v.nodes.length === 3 && v.feeds.some((f) => f.feed === 'cam1'));
+        const known = views.every((v) => v.nodes.length === 3 && v.feeds.some((f) => f.feed === 'cam1'));
+        return (
+          known &&
+          (await seesNodes(a, ['node-b'])) &&
+          (await seesNodes(b, ['node-a'])) &&
+          (await knowsFeed(a, 'cam1')) &&
+          (await knowsFeed(b, 'cam1'))
+        );
       },
       60_000,
     );
@@ -387,7 +419,11 @@ describe('cluster (ClusterRedis): membership and on-demand relays between nodes'
     const edge = await startNode(t, redis, 'edge', '127.0.0.3', srtConf);
     const publisher = publish(`${origin.url}/cam1`, { seconds: 120 });
     t.after(() => publisher.stop());
-    await waitFor('cam1 known to the edge', async () => (await clusterOf(edge)).feeds.some((f) => f.feed === 'cam1'), 60_000);
+    await waitFor(
+      'cam1 known to the edge',
+      async () => (await clusterOf(edge)).feeds.some((f) => f.feed === 'cam1') && (await knowsFeed(edge, 'cam1')),
+      60_000,
+    );
 
     // WHEP (werift, loopback, no STUN) on the cold edge: the offer waits for the relay's first frames.
     const pc = new RTCPeerConnection({
@@ -494,7 +530,8 @@ describe('cluster (ClusterRedis): membership and on-demand relays between nodes'
     t.after(() => first.stop());
     await waitFor(
       'cam1 on node-a',
-      async () => (await clusterOf(b)).feeds.some((f) => f.feed === 'cam1' && f.node === 'node-a'),
+      async () =>
+        (await clusterOf(b)).feeds.some((f) => f.feed === 'cam1' && f.node === 'node-a') && (await knowsFeed(b, 'cam1')),
       60_000,
     );
     // A viewer on B for 24 s of media: it starts with about 6 s of backlog, so it must still be reading after the move.
@@ -616,7 +653,11 @@ describe('cluster: simulcast layer feeds relayed', { skip: skip || skipWithoutCh
       `window.whipSimulcast(${JSON.stringify(`${origin.url}/cam/whip`)}, 'video/H264')`,
     );
     assert.equal(whip.status, 201, whip.text);
-    await waitFor('cam known to the edge', async () => (await clusterOf(edge)).feeds.some((f) => f.feed === 'cam'), 60_000);
+    await waitFor(
+      'cam known to the edge',
+      async () => (await clusterOf(edge)).feeds.some((f) => f.feed === 'cam') && (await knowsFeed(edge, 'cam')),
+      60_000,
+    );
 
     for (const [rid, size] of [
       ['l', '320x180'],
