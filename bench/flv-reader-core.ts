@@ -13,6 +13,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { LoadReaderState } from './load-reader-state.js';
 
 /** Wall-clock time in ms (epoch based, sub-ms resolution): comparable between processes. */
 export const nowMs = (): number => performance.timeOrigin + performance.now();
@@ -38,41 +39,15 @@ export interface FlvReaderOptions {
   command?: readonly [string, readonly string[]];
 }
 
-export class FlvReader {
+export class FlvReader extends LoadReaderState {
   readonly opts: FlvReaderOptions;
   private socket: net.Socket | undefined;
   private child: ChildProcess | undefined;
 
-  // Timing (wall-clock ms, see nowMs)
-  connectAt = 0;
-  connectedAt: number | undefined;
-  headAt: number | undefined;
+  // Timing, counters and lateness: LoadReaderState; FLV's own:
   firstVideoTagAt: number | undefined;
-  firstFrameAt: number | undefined;
-  firstFrameKeyframe: boolean | undefined;
-  closedAt: number | undefined;
-
-  // Result of the request
-  status: number | undefined;
-  error: string | undefined;
-
-  // Counters
-  /** All bytes received, HTTP head included. */
-  bytes = 0;
   tags = 0;
-  videoFrames = 0;
-  keyframes = 0;
   audioTags = 0;
-  framingErrors = 0;
-  /** Timestamp (ms) of the newest video frame tag. */
-  lastVideoTs: number | undefined;
-
-  // Lateness (arrival - timestamp) of video frames while `sampling` is on
-  sampling = false;
-  latCount = 0;
-  latSum = 0;
-  latMax = -Infinity;
-  latMin = Infinity;
 
   // Parser state
   private phase: Phase = Phase.Head;
@@ -88,16 +63,12 @@ export class FlvReader {
   private cSizeOpen = true;
 
   constructor(opts: FlvReaderOptions) {
+    super();
     this.opts = opts;
   }
 
   get isOpen(): boolean {
     return (this.socket !== undefined || this.child !== undefined) && this.closedAt === undefined;
-  }
-
-  /** Time to first frame: connect call → first byte of the first video frame tag (ms). */
-  get ttffMs(): number | undefined {
-    return this.firstFrameAt === undefined ? undefined : this.firstFrameAt - this.connectAt;
   }
 
   start(): void {
@@ -337,13 +308,6 @@ export class FlvReader {
   private fail(reason: string): void {
     this.error ??= reason;
     this.phase = Phase.Opaque;
-  }
-
-  resetLateness(): void {
-    this.latCount = 0;
-    this.latSum = 0;
-    this.latMax = -Infinity;
-    this.latMin = Infinity;
   }
 }
 

@@ -13,6 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { encodeRtmpMessages } from '../src/formats/rtmp/chunk-writer.js';
 import { UserControlEvent, ackMessage, commandMessage, userControlMessage } from '../src/formats/rtmp/messages.js';
 import { nowMs } from './flv-reader-core.js';
+import { LoadReaderState } from './load-reader-state.js';
 
 const HANDSHAKE = 1536;
 const TYPE_SET_CHUNK_SIZE = 1;
@@ -46,31 +47,9 @@ interface CsState {
 const Phase = { Handshake: 0, Header: 1, Payload: 2, Opaque: 3 } as const;
 type Phase = (typeof Phase)[keyof typeof Phase];
 
-export class RtmpReader {
+export class RtmpReader extends LoadReaderState {
   readonly opts: RtmpReaderOptions;
   private socket: net.Socket | undefined;
-
-  connectAt = 0;
-  connectedAt: number | undefined;
-  /** Handshake done (the RTMP counterpart of the HTTP response head). */
-  headAt: number | undefined;
-  firstFrameAt: number | undefined;
-  firstFrameKeyframe: boolean | undefined;
-  closedAt: number | undefined;
-  status: number | undefined;
-  error: string | undefined;
-
-  bytes = 0;
-  videoFrames = 0;
-  keyframes = 0;
-  framingErrors = 0;
-  lastVideoTs: number | undefined;
-
-  sampling = false;
-  latCount = 0;
-  latSum = 0;
-  latMax = -Infinity;
-  latMin = Infinity;
 
   private phase: Phase = Phase.Handshake;
   private handshakeLeft = 1 + 2 * HANDSHAKE;
@@ -93,6 +72,7 @@ export class RtmpReader {
   private ackedAt = 0;
 
   constructor(opts: RtmpReaderOptions, passive = false) {
+    super();
     this.opts = opts;
     this.passive = passive;
   }
@@ -112,10 +92,6 @@ export class RtmpReader {
 
   get isOpen(): boolean {
     return this.socket !== undefined && this.closedAt === undefined;
-  }
-
-  get ttffMs(): number | undefined {
-    return this.firstFrameAt === undefined ? undefined : this.firstFrameAt - this.connectAt;
   }
 
   start(): void {
@@ -150,13 +126,6 @@ export class RtmpReader {
 
   stop(): void {
     this.socket?.destroy();
-  }
-
-  resetLateness(): void {
-    this.latCount = 0;
-    this.latSum = 0;
-    this.latMax = -Infinity;
-    this.latMin = Infinity;
   }
 
   private onData(buf: Buffer, n: number): void {

@@ -10,6 +10,7 @@
 import * as dgram from 'node:dgram';
 import * as net from 'node:net';
 import { nowMs } from './flv-reader-core.js';
+import { LoadReaderState } from './load-reader-state.js';
 
 export type RtspLower = 'tcp' | 'udp';
 
@@ -37,31 +38,9 @@ type Phase = (typeof Phase)[keyof typeof Phase];
 /** H.264 NAL types that start a keyframe's access unit: IDR slice, SPS. */
 const isKeyNal = (t: number): boolean => t === 5 || t === 7;
 
-export class RtspReader {
+export class RtspReader extends LoadReaderState {
   readonly opts: RtspReaderOptions;
   private socket: net.Socket | undefined;
-
-  connectAt = 0;
-  connectedAt: number | undefined;
-  /** The PLAY answer came (the RTSP counterpart of the HTTP response head). */
-  headAt: number | undefined;
-  firstFrameAt: number | undefined;
-  firstFrameKeyframe: boolean | undefined;
-  closedAt: number | undefined;
-  status: number | undefined;
-  error: string | undefined;
-
-  bytes = 0;
-  videoFrames = 0;
-  keyframes = 0;
-  framingErrors = 0;
-  lastVideoTs: number | undefined;
-
-  sampling = false;
-  latCount = 0;
-  latSum = 0;
-  latMax = -Infinity;
-  latMin = Infinity;
 
   private phase: Phase = Phase.Text;
   private text = '';
@@ -82,15 +61,12 @@ export class RtspReader {
   private frameKey = false;
 
   constructor(opts: RtspReaderOptions) {
+    super();
     this.opts = opts;
   }
 
   get isOpen(): boolean {
     return this.socket !== undefined && this.closedAt === undefined;
-  }
-
-  get ttffMs(): number | undefined {
-    return this.firstFrameAt === undefined ? undefined : this.firstFrameAt - this.connectAt;
   }
 
   private get baseUrl(): string {
@@ -128,13 +104,6 @@ export class RtspReader {
   stop(): void {
     this.socket?.destroy();
     this.closeUdp();
-  }
-
-  resetLateness(): void {
-    this.latCount = 0;
-    this.latSum = 0;
-    this.latMax = -Infinity;
-    this.latMin = Infinity;
   }
 
   private closeUdp(): void {
