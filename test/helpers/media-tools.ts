@@ -175,6 +175,48 @@ export async function probePackets(url: string, seconds: number, timeoutMs = 30_
   return { streams: parsed.streams ?? [], packets: parsed.packets ?? [] };
 }
 
+/** The first video stream's packets as ffprobe reads them (seconds), and the container's duration. */
+export interface VideoPackets {
+  pts: number[];
+  dts: number[];
+  durations: number[];
+  keys: boolean[];
+  /** format=duration (0 when ffprobe gives none). */
+  duration: number;
+}
+
+/** ffprobe's packets of the first video stream of `url`; a packet without a duration gets `missingDurationS`. */
+export async function probeVideoPackets(url: string, missingDurationS = NaN): Promise<VideoPackets> {
+  const { code, stdout, stderr } = await run(
+    FFPROBE,
+    [
+      '-v',
+      'error',
+      '-select_streams',
+      'v:0',
+      '-show_entries',
+      'packet=pts_time,dts_time,duration_time,flags:format=duration',
+      '-of',
+      'json',
+      url,
+    ],
+    60_000,
+  );
+  if (code !== 0) throw new Error(`ffprobe ${url} failed (${String(code)}): ${stderr}`);
+  const probe = JSON.parse(stdout) as {
+    packets?: { pts_time: string; dts_time: string; duration_time?: string; flags: string }[];
+    format?: { duration?: string };
+  };
+  const packets = probe.packets ?? [];
+  return {
+    pts: packets.map((p) => Number(p.pts_time)),
+    dts: packets.map((p) => Number(p.dts_time)),
+    durations: packets.map((p) => (p.duration_time === undefined ? missingDurationS : Number(p.duration_time))),
+    keys: packets.map((p) => p.flags.startsWith('K')),
+    duration: Number(probe.format?.duration ?? 0),
+  };
+}
+
 /** Decodes `seconds` of a URL with ffmpeg and returns the number of decoded video frames and any decode errors. */
 export async function decodeFrames(
   url: string,

@@ -7,59 +7,18 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { RecordType } from '../../src/feedfile/format.js';
-import type { RecordingsListing } from '../../src/record/listing.js';
 import { parseVodFileName } from '../../src/record/vod-plan.js';
 import { clockBarcodeFilter, readClockBarcode, skipWithoutChromium } from '../helpers/browser.js';
 import { launchChromium } from '../helpers/chromium.js';
 import { tempDir } from '../helpers/feedfile-fixtures.js';
-import { FFMPEG, FFPROBE, publish, run, skipWithoutFfmpeg } from '../helpers/media-tools.js';
+import { FFMPEG, probeVideoPackets, publish, run, skipWithoutFfmpeg } from '../helpers/media-tools.js';
+import { recordingsListing } from '../helpers/recordings.js';
 import { startTestServer, waitFor, type TestServer } from '../helpers/test-server.js';
 
 const skip = skipWithoutFfmpeg();
 const skipBrowser = skip || skipWithoutChromium();
 const GOP_MS = 1000;
 const FPS = 25;
-
-interface VideoPackets {
-  pts: number[];
-  dts: number[];
-  durations: number[];
-  keys: boolean[];
-}
-
-async function videoPackets(url: string): Promise<VideoPackets> {
-  const { code, stdout, stderr } = await run(
-    FFPROBE,
-    [
-      '-v',
-      'error',
-      '-select_streams',
-      'v:0',
-      '-show_entries',
-      'packet=pts_time,dts_time,duration_time,flags',
-      '-of',
-      'json',
-      url,
-    ],
-    60_000,
-  );
-  assert.equal(code, 0, `ffprobe ${url}: ${stderr}`);
-  const packets = (
-    JSON.parse(stdout) as { packets: { pts_time: string; dts_time: string; duration_time: string; flags: string }[] }
-  ).packets;
-  return {
-    pts: packets.map((p) => Number(p.pts_time)),
-    dts: packets.map((p) => Number(p.dts_time)),
-    durations: packets.map((p) => Number(p.duration_time)),
-    keys: packets.map((p) => p.flags.startsWith('K')),
-  };
-}
-
-async function listing(server: TestServer, feed: string): Promise<RecordingsListing> {
-  const res = await fetch(server.url(`/api/v1/recordings/${feed}`));
-  assert.equal(res.status, 200);
-  return (await res.json()) as RecordingsListing;
-}
 
 /**
  * Media seconds the ring holds from its join point at `fromMs` to the wall time `endMs`: from the
@@ -102,7 +61,9 @@ async function recordedServer(t: TestContext, clock: boolean): Promise<TestServe
   for (const p of pubs) assert.equal(await p.exited, 0, p.stderr());
   await waitFor(
     'the recordings to be finished',
-    async () => (await listing(server, 'rec')).files.every((f) => !f.writing) && (await listing(server, 'ring')).spans.length > 0,
+    async () =>
+      (await recordingsListing(server.url(''), 'rec')).files.every((f) => !f.writing) &&
+      (await recordingsListing(server.url(''), 'ring')).spans.length > 0,
     30_000,
   );
   return server;
@@ -115,7 +76,7 @@ describe('HLS VOD playlists over a time range', { skip }, () => {
     async (t) => {
       const server = await recordedServer(t, false);
       for (const feed of ['rec', 'ring']) {
-        const span = (await listing(server, feed)).spans[0]!;
+        const span = (await recordingsListing(server.url(''), feed)).spans[0]!;
         assert.ok(span.seconds > 11, `${feed} holds ${span.seconds} s`);
         const startMs = span.startMs + 2500;
         const endMs = span.startMs + 9300;
@@ -155,7 +116,7 @@ describe('HLS VOD playlists over a time range', { skip }, () => {
         );
 
         // ffprobe reads it: starts on a keyframe at 0, one frame every 40 ms up to the end, none missing across segments.
-        const v = await videoPackets(playlistUrl);
+        const v = await probeVideoPackets(playlistUrl);
         assert.ok(v.keys[0], `${feed}: the first frame is a keyframe`);
         assert.ok(Math.abs(v.dts[0]!) < 0.001 || Math.abs(v.pts[0]!) < 0.1, `${feed}: first timestamp ${v.dts[0]} s`);
         const lastEnd = v.dts[v.dts.length - 1]! + v.durations[v.durations.length - 1]! - v.dts[0]!;
@@ -231,7 +192,7 @@ describe('HLS VOD in Chromium', { skip: skipBrowser }, () => {
     async (t) => {
       const server = await recordedServer(t, true);
       for (const feed of ['rec', 'ring']) {
-        const span = (await listing(server, feed)).spans[0]!;
+        const span = (await recordingsListing(server.url(''), feed)).spans[0]!;
         const startMs = span.startMs + 1000;
         const endMs = span.startMs + 12_000;
         const playlist = server.url(`/${feed}/index.m3u8?start=${startMs / 1000}&end=${endMs / 1000}`);

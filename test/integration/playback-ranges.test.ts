@@ -9,9 +9,9 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import type { RecordingsListing } from '../../src/record/listing.js';
 import { tempDir } from '../helpers/feedfile-fixtures.js';
-import { FFMPEG, FFPROBE, publish, run, skipWithoutFfmpeg } from '../helpers/media-tools.js';
+import { FFMPEG, probeVideoPackets, publish, run, skipWithoutFfmpeg, type VideoPackets } from '../helpers/media-tools.js';
+import { recordingsListing } from '../helpers/recordings.js';
 import { decodeRtsp, startRtsp } from '../helpers/rtsp-tools.js';
 import { startTestServer, waitFor, type TestServer } from '../helpers/test-server.js';
 
@@ -19,54 +19,10 @@ const skip = skipWithoutFfmpeg();
 const FPS = 25;
 const GOP_MS = 1000; // publish()'s default: a keyframe a second
 
-interface Packets {
-  pts: number[];
-  dts: number[];
-  durations: number[];
-  keys: boolean[];
-  duration: number;
-}
-
-async function videoPackets(path: string): Promise<Packets> {
-  const { code, stdout, stderr } = await run(
-    FFPROBE,
-    [
-      '-v',
-      'error',
-      '-select_streams',
-      'v:0',
-      '-show_entries',
-      'packet=pts_time,dts_time,duration_time,flags:format=duration',
-      '-of',
-      'json',
-      path,
-    ],
-    60_000,
-  );
-  assert.equal(code, 0, `ffprobe ${path}: ${stderr}`);
-  const probe = JSON.parse(stdout) as {
-    packets: { pts_time: string; dts_time: string; duration_time?: string; flags: string }[];
-    format: { duration?: string };
-  };
-  return {
-    pts: probe.packets.map((p) => Number(p.pts_time)),
-    dts: probe.packets.map((p) => Number(p.dts_time)),
-    durations: probe.packets.map((p) => Number(p.duration_time ?? 1 / FPS)),
-    keys: probe.packets.map((p) => p.flags.startsWith('K')),
-    duration: Number(probe.format.duration ?? 0),
-  };
-}
-
 async function decodes(path: string): Promise<void> {
   const decode = await run(FFMPEG, ['-v', 'error', '-i', path, '-f', 'null', '-'], 60_000);
   assert.equal(decode.code, 0, decode.stderr);
   assert.equal(decode.stderr.trim(), '', `${path} decodes without errors`);
-}
-
-async function listing(server: TestServer, feed: string): Promise<RecordingsListing> {
-  const res = await fetch(server.url(`/api/v1/recordings/${feed}`));
-  assert.equal(res.status, 200);
-  return (await res.json()) as RecordingsListing;
 }
 
 /** GET `path`: the body saved to a file, and the wall time the range starts at (its X-…-Start header). */
@@ -87,7 +43,7 @@ async function download(
 }
 
 /** Starts on a keyframe at most one GOP before `startMs`; one frame every 40 ms, none missing. */
-function checkStartAndSteps(what: string, p: Packets, firstWall: number, startMs: number): void {
+function checkStartAndSteps(what: string, p: VideoPackets, firstWall: number, startMs: number): void {
   assert.ok(
     firstWall <= startMs + 1 && firstWall > startMs - GOP_MS - 50,
     `${what}: starts ${startMs - firstWall} ms before start`,
@@ -102,7 +58,7 @@ function checkStartAndSteps(what: string, p: Packets, firstWall: number, startMs
 }
 
 /** The video of `p` ends at `endMs`: within a frame (`exact`) or within a GOP. */
-function checkEnd(what: string, p: Packets, firstWall: number, endMs: number, exact: boolean): void {
+function checkEnd(what: string, p: VideoPackets, firstWall: number, endMs: number, exact: boolean): void {
   const end = p.dts[p.dts.length - 1]! + 1 / FPS - p.dts[0]!;
   const wanted = (endMs - firstWall) / 1000;
   const slack = exact ? 1 / FPS + 0.002 : GOP_MS / 1000;
@@ -129,14 +85,14 @@ describe('time ranges from the ring and from the recordings (fMP4 and TS)', { sk
       await waitFor(
         'the recordings to be finished',
         async () =>
-          (await listing(server, 'rolled')).files.every((f) => !f.writing) &&
-          (await listing(server, 'tsrec')).files.every((f) => !f.writing),
+          (await recordingsListing(server.url(''), 'rolled')).files.every((f) => !f.writing) &&
+          (await recordingsListing(server.url(''), 'tsrec')).files.every((f) => !f.writing),
         30_000,
       );
 
       // 1. MP4 from the ring (no recordings): exact to the frame, moov first, seekable.
       {
-        const span = (await listing(server, 'ringmp4')).spans[0]!;
+        const span = (await recordingsListing(server.url(''), 'ringmp4')).spans[0]!;
         const startMs = span.startMs + 2500;
         const endMs = span.startMs + 9300;
         const d = await download(
@@ -148,7 +104,7 @@ describe('time ranges from the ring and from the recordings (fMP4 and TS)', { sk
         assert.equal(d.res.headers.get('content-type'), 'video/mp4');
         assert.equal(d.body.toString('latin1', 4, 8), 'ftyp');
         assert.equal(d.body.toString('latin1', 36, 40), 'moov', 'the moov comes first');
-        const p = await videoPackets(d.file);
+        const p = await probeVideoPackets(d.file, 1 / FPS);
         checkStartAndSteps('ring mp4', p, d.firstWall, startMs);
         checkEnd('ring mp4', p, d.firstWall, endMs, true);
         await decodes(d.file);
@@ -166,7 +122,7 @@ describe('time ranges from the ring and from the recordings (fMP4 and TS)', { sk
 
       // 2. Older than the ring: .ts, .flv and RTSP from the (fMP4) recordings.
       {
-        const span = (await listing(server, 'rolled')).spans.find((s) => s.sources.includes('recordings'))!;
+        const span = (await recordingsListing(server.url(''), 'rolled')).spans.find((s) => s.sources.includes('recordings'))!;
         const startMs = span.startMs + 2500;
         const endMs = span.startMs + 7300;
         const feed = server.ctx.feeds.get('rolled')!;
@@ -175,7 +131,7 @@ describe('time ranges from the ring and from the recordings (fMP4 and TS)', { sk
         const range = `date=${new Date(startMs).toISOString()}&end=${new Date(endMs).toISOString()}`;
         for (const format of ['ts', 'flv']) {
           const d = await download(server, dir, `/rolled.${format}?${range}`, `rolled.${format}`);
-          const p = await videoPackets(d.file);
+          const p = await probeVideoPackets(d.file, 1 / FPS);
           checkStartAndSteps(`rolled .${format}`, p, d.firstWall, startMs);
           checkEnd(`rolled .${format}`, p, d.firstWall, endMs, false);
           await decodes(d.file);
@@ -196,13 +152,13 @@ describe('time ranges from the ring and from the recordings (fMP4 and TS)', { sk
 
       // 3. TS recordings: MP4, HLS VOD and .ts (the ring rolled over) from them.
       {
-        const span = (await listing(server, 'tsrec')).spans.find((s) => s.sources.includes('recordings'))!;
+        const span = (await recordingsListing(server.url(''), 'tsrec')).spans.find((s) => s.sources.includes('recordings'))!;
         const startMs = span.startMs + 2500;
         const endMs = span.startMs + 7300;
         const range = `start=${new Date(startMs).toISOString()}&end=${(endMs / 1000).toFixed(3)}`;
         const mp4 = await download(server, dir, `/tsrec.mp4?${range}`, 'tsrec.mp4');
         assert.equal(mp4.body.toString('latin1', 36, 40), 'moov');
-        const pm = await videoPackets(mp4.file);
+        const pm = await probeVideoPackets(mp4.file, 1 / FPS);
         checkStartAndSteps('TS recordings mp4', pm, mp4.firstWall, startMs);
         checkEnd('TS recordings mp4', pm, mp4.firstWall, endMs, true);
         await decodes(mp4.file);
@@ -214,7 +170,7 @@ describe('time ranges from the ring and from the recordings (fMP4 and TS)', { sk
         assert.match(text, /#EXT-X-PLAYLIST-TYPE:VOD\n/);
         assert.match(text, /#EXT-X-MAP:URI="vod\/rec-\d+-init\.mp4"/);
         const firstWall = Date.parse(res.headers.get('x-feedcast-start')!);
-        const pv = await videoPackets(playlistUrl);
+        const pv = await probeVideoPackets(playlistUrl, 1 / FPS);
         checkStartAndSteps('TS recordings HLS VOD', pv, firstWall, startMs);
         checkEnd('TS recordings HLS VOD', pv, firstWall, endMs, false);
         await decodes(playlistUrl);
@@ -225,7 +181,7 @@ describe('time ranges from the ring and from the recordings (fMP4 and TS)', { sk
           `/tsrec.ts?date=${new Date(startMs).toISOString()}&end=${new Date(endMs).toISOString()}`,
           'tsrec-range.ts',
         );
-        const pt = await videoPackets(ts.file);
+        const pt = await probeVideoPackets(ts.file, 1 / FPS);
         checkStartAndSteps('TS recordings .ts', pt, ts.firstWall, startMs);
         checkEnd('TS recordings .ts', pt, ts.firstWall, endMs, false);
         await decodes(ts.file);

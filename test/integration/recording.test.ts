@@ -11,7 +11,6 @@ import { encodeInitSegment, fmp4TrackOf, type Fmp4Track } from '../../src/format
 import type { Frame } from '../../src/media/frame.js';
 import { encodeRecordedFragment, Fragmenter } from '../../src/record/fragmenter.js';
 import { expandRecordPath } from '../../src/record/record-path.js';
-import type { RecordingsListing } from '../../src/record/listing.js';
 import type { FeedView, RecordingView } from '../../src/control/snapshot.js';
 import { scanFmp4File } from '../../src/record/fmp4-file.js';
 import { tempDir } from '../helpers/feedfile-fixtures.js';
@@ -25,6 +24,7 @@ import {
   spawnServerInMountNamespace,
   type ServerProcess,
 } from '../helpers/server-process.js';
+import { recordingsListing } from '../helpers/recordings.js';
 import { freePort, startTestServer, waitFor } from '../helpers/test-server.js';
 
 const skip = skipWithoutFfmpeg();
@@ -36,12 +36,6 @@ async function feedRecording(base: string, feed: string): Promise<RecordingView>
   const view = (await res.json()) as FeedView;
   assert.ok(view.recording !== null, `${feed} shows its recording`);
   return view.recording;
-}
-
-async function listing(base: string, feed: string): Promise<RecordingsListing> {
-  const res = await fetch(`${base}/api/v1/recordings/${feed}`);
-  assert.equal(res.status, 200);
-  return (await res.json()) as RecordingsListing;
 }
 
 interface Probed {
@@ -129,10 +123,10 @@ describe('recording a live feed', { skip }, () => {
     assert.equal(await pub.exited, 0, pub.stderr());
     // The publisher left: the file being written is finished.
     await waitFor('the last file to be finished', async () => {
-      const l = await listing(server.url(''), 'cam');
+      const l = await recordingsListing(server.url(''), 'cam');
       return l.files.length >= 3 && l.files.every((f) => !f.writing);
     });
-    const l = await listing(server.url(''), 'cam');
+    const l = await recordingsListing(server.url(''), 'cam');
     assert.equal(l.spans.length, 1, `one continuous span: ${JSON.stringify(l.spans)}`);
     assert.deepEqual(l.gaps, []);
     assert.ok(l.spans[0]!.seconds > 6 && l.spans[0]!.seconds < 8, `span of ${l.spans[0]!.seconds} s for 7 s published`);
@@ -203,7 +197,7 @@ describe('recording a live feed', { skip }, () => {
       t.after(() => pub1.stop());
       await waitFor(
         '4 s recorded',
-        async () => (await listing(first.base, 'cam')).files.some((f) => f.writing && f.seconds >= 4),
+        async () => (await recordingsListing(first.base, 'cam')).files.some((f) => f.writing && f.seconds >= 4),
         60_000,
       );
       first.child.kill('SIGKILL');
@@ -236,10 +230,10 @@ describe('recording a live feed', { skip }, () => {
       t.after(() => pub2.stop());
       await waitFor(
         'the new recording',
-        async () => (await listing(second.base, 'cam')).files.some((f) => f.writing && f.seconds >= 1),
+        async () => (await recordingsListing(second.base, 'cam')).files.some((f) => f.writing && f.seconds >= 1),
         60_000,
       );
-      const l = await listing(second.base, 'cam');
+      const l = await recordingsListing(second.base, 'cam');
       assert.equal(l.spans.length, 2, `two spans around the restart: ${JSON.stringify(l.spans)}`);
       assert.equal(l.gaps.length, 1);
       const gap = l.gaps[0]!;
@@ -262,7 +256,7 @@ describe('recording a live feed', { skip }, () => {
     t.after(() => pub.stop());
     const firstFiles: string[] = [];
     await waitFor('the first file', async () => {
-      const l = await listing(server.url(''), 'cam');
+      const l = await recordingsListing(server.url(''), 'cam');
       if (l.files[0] !== undefined && firstFiles.length === 0) firstFiles.push(l.files[0].path);
       return firstFiles.length > 0;
     });
@@ -270,12 +264,12 @@ describe('recording a live feed', { skip }, () => {
     // Checked at each new file and when a file ends: once the last one ended, the total is under the limit.
     const held = (): number => filesUnder(dir).reduce((n, p) => n + statSync(p).size, 0);
     await waitFor('retention to bring the total under 1M', async () => {
-      const l = await listing(server.url(''), 'cam');
+      const l = await recordingsListing(server.url(''), 'cam');
       // The listing catches up with the disk a moment after an unlink (its callback runs later).
       const same = JSON.stringify(filesUnder(dir)) === JSON.stringify(l.files.map((f) => f.path).sort());
       return l.files.length > 0 && l.files.every((f) => !f.writing) && held() <= 1024 * 1024 && same;
     });
-    const l = await listing(server.url(''), 'cam');
+    const l = await recordingsListing(server.url(''), 'cam');
     assert.ok(l.recording!.retentionDeletedFiles >= 2, `${l.recording!.retentionDeletedFiles} files deleted`);
     assert.ok(!l.files.some((f) => f.path === firstFiles[0]), 'the oldest file is gone');
     assert.deepEqual(filesUnder(dir), l.files.map((f) => f.path).sort(), 'the listing is what is on disk');
@@ -322,7 +316,7 @@ test('RecordRetention by age: files older than the limit are deleted at start, n
     t,
     `<Feed cam.ffm>\n  Record on\n  RecordRetention 2d\n  RecordPath ${pattern}\n</Feed>\n`,
   );
-  const l = await listing(server.url(''), 'cam');
+  const l = await recordingsListing(server.url(''), 'cam');
   assert.deepEqual(
     l.files.map((f) => f.path),
     [recent],
@@ -381,12 +375,20 @@ describe('a recording disk that turns read-only', { skip: skip || skipWithoutExt
     assert.ok(await server.up(), server.output().slice(-2000));
     const pub = publish(`${server.base}/cam.ffm`, { seconds: 120 });
     t.after(() => pub.stop());
-    await waitFor('recording', async () => ((await listing(server.base, 'cam')).recording?.bytesWritten ?? 0) > 50_000, 60_000);
+    await waitFor(
+      'recording',
+      async () => ((await recordingsListing(server.base, 'cam')).recording?.bytesWritten ?? 0) > 50_000,
+      60_000,
+    );
     const received = byteCounter(t, `${server.base}/cam.flv`);
 
     server.nsenter('mount', '-o', 'remount,abort', disk);
-    await waitFor('the recording to stop', async () => (await listing(server.base, 'cam')).recording?.state === 'failed', 60_000);
-    const failed = (await listing(server.base, 'cam')).recording!;
+    await waitFor(
+      'the recording to stop',
+      async () => (await recordingsListing(server.base, 'cam')).recording?.state === 'failed',
+      60_000,
+    );
+    const failed = (await recordingsListing(server.base, 'cam')).recording!;
     assert.ok(failed.writeErrors >= 1);
     assert.match(failed.lastError ?? '', /EIO|EROFS|read-only|i\/o error/i);
     const stops = server.logLines().filter((l) => l.msg?.startsWith('recording stopped') === true);
@@ -431,10 +433,10 @@ describe('time-range playback: /FEED.mp4?start=&end=', { skip }, () => {
       t.after(() => pub.stop());
       assert.equal(await pub.exited, 0, pub.stderr());
       await waitFor('the files to be finished', async () => {
-        const l = await listing(server.url(''), 'cam');
+        const l = await recordingsListing(server.url(''), 'cam');
         return l.files.length >= 3 && l.files.every((f) => !f.writing);
       });
-      const span = (await listing(server.url(''), 'cam')).spans[0]!;
+      const span = (await recordingsListing(server.url(''), 'cam')).spans[0]!;
       const startMs = span.startMs + 2500;
       const endMs = span.startMs + 7300;
       const query = `start=${new Date(startMs).toISOString()}&end=${(endMs / 1000).toFixed(3)}`;
