@@ -176,3 +176,20 @@ test('with an interval, audio waits for the next video frame (at most the interv
   assert.equal(String(sinks[0]!.writes[5]), 'v6a7');
   for (const r of readers) r.close('done');
 });
+
+test('an output that ends writes what a coalesced write still held: a finite stream ends with its last frame', async () => {
+  // A <Stream> with File played over RTSP/TCP lost its last frame (29 of 30) once RTSP readers
+  // wrote coalesced: the file's end closed the reader while the last chunks waited for their batch.
+  const source = new FakeChunkSource();
+  source.push('K0', true, true);
+  const sink = new RecordingSink();
+  const reader = new OutputReader(source, sink, { ...options, coalesceMs: 50 });
+  reader.start();
+  const ended = new Promise<string>((resolve) => reader.on('end', (reason) => resolve(reason)));
+  source.push('v1', false, true);
+  source.push('a2');
+  source.push('v3', false, true);
+  source.end('the file played out');
+  assert.equal(await ended, 'the file played out');
+  assert.equal(sink.text(), 'HEADK0v1a2v3');
+});

@@ -376,7 +376,29 @@ export class OutputReader extends TypedEmitter<OutputReaderEvents> {
       if (this.egressSlot !== undefined) this.egress = egress;
       this.offChunk = () => this.group?.remove(this);
     }
-    this.offEnd = output.on('end', (reason) => this.close(reason));
+    this.offEnd = output.on('end', (reason) => {
+      this.writeRest();
+      this.close(reason);
+    });
+  }
+
+  /**
+   * The output ended (a file played out, a feed removed): what it muxed and this reader has not
+   * written yet (chunks a coalesced write was still holding) goes out before the reader ends, so a
+   * finite stream ends with its last frame. Node queues what the socket does not take now.
+   */
+  private writeRest(): void {
+    if (this.closed || this.pos === undefined || this.egressInFlight) return;
+    const head = this.output.headSeq;
+    if (this.pos >= head) return;
+    this.sink.cork();
+    for (; this.pos < head; this.pos++) {
+      const chunk = this.output.at(this.pos);
+      if (chunk === undefined) continue;
+      this.send(chunk.data);
+      this.stats.chunksSent++;
+    }
+    this.sink.uncork();
   }
 
   /**

@@ -48,6 +48,11 @@ export class FakeChunkSource extends TypedEmitter<ChunkLogEvents> implements Chu
   removeReader(): void {
     this.readers--;
   }
+  /** Ends the output, as a ChunkLog does when its feed or file ends. */
+  end(reason: string): void {
+    this.safeEmit('end', reason);
+  }
+
   /** Appends a chunk and announces it, as a MuxedOutput does; a joinable one becomes the join point. */
   push(data: string | Buffer, joinable = false, video = false): void {
     const chunk: Chunk = {
