@@ -11,9 +11,9 @@
 // e.g. an SRT reader, to FLV on its stdout) and walks that FLV the same way.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import net from 'node:net';
+import type net from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { LoadReaderState } from './load-reader-state.js';
+import { connectSharedBuffer, LoadReaderState } from './load-reader-state.js';
 
 /** Wall-clock time in ms (epoch based, sub-ms resolution): comparable between processes. */
 export const nowMs = (): number => performance.timeOrigin + performance.now();
@@ -77,17 +77,7 @@ export class FlvReader extends LoadReaderState {
       this.startCommand(this.opts.command);
       return;
     }
-    const socket = net.connect({
-      host: this.opts.host,
-      port: this.opts.port,
-      onread: {
-        buffer: this.opts.readBuffer,
-        callback: (n: number, buf: Uint8Array): boolean => {
-          this.onData(buf as Buffer, n);
-          return true;
-        },
-      },
-    });
+    const socket = connectSharedBuffer(this.opts.host, this.opts.port, this.opts.readBuffer, (buf, n) => this.onData(buf, n));
     this.socket = socket;
     socket.on('connect', () => {
       this.connectedAt = nowMs();

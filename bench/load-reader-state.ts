@@ -1,3 +1,5 @@
+import net from 'node:net';
+
 // What every benchmark load reader (HTTP-FLV, RTMP, RTSP) records, whatever its protocol: its
 // timing, its counters and the lateness of its video frames while sampling. The load generators
 // (flv-readers.ts) and peers.ts read these fields alike from any of them.
@@ -43,4 +45,27 @@ export abstract class LoadReaderState {
     this.latMax = -Infinity;
     this.latMin = Infinity;
   }
+}
+
+/**
+ * A TCP connection that reads into `readBuffer`, shared by every reader of the process (`onread`:
+ * no Buffer allocated per read, so a thousand readers stay light), handing each read to `onData`.
+ */
+export function connectSharedBuffer(
+  host: string,
+  port: number,
+  readBuffer: Buffer,
+  onData: (buf: Buffer, n: number) => void,
+): net.Socket {
+  return net.connect({
+    host,
+    port,
+    onread: {
+      buffer: readBuffer,
+      callback: (n: number, buf: Uint8Array): boolean => {
+        onData(buf as Buffer, n);
+        return true;
+      },
+    },
+  });
 }

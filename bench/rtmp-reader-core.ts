@@ -8,12 +8,12 @@
 // a 3000 ms buffer and acknowledges every half of the server's window, so the server does what
 // it does for real players (measured: neither changes Feedcast's CPU, docs/performance.md).
 
-import * as net from 'node:net';
+import type * as net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { encodeRtmpMessages } from '../src/formats/rtmp/chunk-writer.js';
 import { UserControlEvent, ackMessage, commandMessage, userControlMessage } from '../src/formats/rtmp/messages.js';
 import { nowMs } from './flv-reader-core.js';
-import { LoadReaderState } from './load-reader-state.js';
+import { connectSharedBuffer, LoadReaderState } from './load-reader-state.js';
 
 const HANDSHAKE = 1536;
 const TYPE_SET_CHUNK_SIZE = 1;
@@ -96,17 +96,7 @@ export class RtmpReader extends LoadReaderState {
 
   start(): void {
     this.connectAt = nowMs();
-    const socket = net.connect({
-      host: this.opts.host,
-      port: this.opts.port,
-      onread: {
-        buffer: this.opts.readBuffer,
-        callback: (n: number, buf: Uint8Array): boolean => {
-          this.onData(buf as Buffer, n);
-          return true;
-        },
-      },
-    });
+    const socket = connectSharedBuffer(this.opts.host, this.opts.port, this.opts.readBuffer, (buf, n) => this.onData(buf, n));
     this.socket = socket;
     socket.setNoDelay(true);
     socket.on('connect', () => {

@@ -8,9 +8,9 @@
 // lateness (arrival − media time) is not measured (latCount stays 0).
 
 import * as dgram from 'node:dgram';
-import * as net from 'node:net';
+import type * as net from 'node:net';
 import { nowMs } from './flv-reader-core.js';
-import { LoadReaderState } from './load-reader-state.js';
+import { connectSharedBuffer, LoadReaderState } from './load-reader-state.js';
 
 export type RtspLower = 'tcp' | 'udp';
 
@@ -75,17 +75,7 @@ export class RtspReader extends LoadReaderState {
 
   start(): void {
     this.connectAt = nowMs();
-    const socket = net.connect({
-      host: this.opts.host,
-      port: this.opts.port,
-      onread: {
-        buffer: this.opts.readBuffer,
-        callback: (n: number, buf: Uint8Array): boolean => {
-          this.onData(buf as Buffer, n);
-          return true;
-        },
-      },
-    });
+    const socket = connectSharedBuffer(this.opts.host, this.opts.port, this.opts.readBuffer, (buf, n) => this.onData(buf, n));
     this.socket = socket;
     socket.setNoDelay(true);
     socket.on('connect', () => {
