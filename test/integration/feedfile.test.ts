@@ -240,7 +240,9 @@ describe('FeedFile with real ffmpeg', { skip }, () => {
       '4 s recorded under load',
       async () => {
         before = JSON.parse((await fetchText(`http://127.0.0.1:${first.port}/feedfile-status`)).body) as FeedFileStatus;
-        return before.durationSeconds >= 4;
+        // durationSeconds is wall time: on a busy machine the encoder runs slower than real time and
+        // 4 s of wall time held 7 video frames once. 400 frames (25 fps video + AAC) are ~5.5 s of media.
+        return before.durationSeconds >= 4 && before.framesWritten >= 400;
       },
       30_000,
     );

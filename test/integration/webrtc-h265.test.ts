@@ -144,7 +144,9 @@ describe('H.265 over WebRTC', { skip }, () => {
   test('a WHIP publisher sending only H.265 is taken; ffmpeg decodes the feed as MPEG-TS', { timeout: 90_000 }, async (t) => {
     const { server } = await webrtcServer(t, '<Feed feed1.ffm>\n</Feed>\n');
     // ffmpeg's H.265 RTP (RFC 7798) arrives on a loopback socket; the werift publisher relays it.
-    const udp = createSocket('udp4');
+    // A big receive buffer: a busy test process must not drop ffmpeg's packets (a lost one showed
+    // up as "Could not find ref with POC 50" in the decode below).
+    const udp = createSocket({ type: 'udp4', recvBufferSize: 4 * 1024 * 1024 });
     t.after(() => udp.close());
     await new Promise<void>((resolve) => udp.bind(0, '127.0.0.1', resolve));
     const pc = closedAfter(t, loopbackPeer([H265]));

@@ -19,6 +19,8 @@ import type { Logger } from '../../observability/logger.js';
 
 // --- STUN (RFC 5389 6, 15) --------------------------------------------------------------------
 
+/** SO_RCVBUF asked for the shared WebRTC UDP socket (the kernel caps it at net.core.rmem_max). */
+const UDP_RECEIVE_BUFFER_BYTES = 4 * 1024 * 1024;
 export const STUN_MAGIC_COOKIE = 0x2112a442;
 const STUN_HEADER_BYTES = 20;
 const ATTR_USERNAME = 0x0006;
@@ -303,7 +305,14 @@ export class UdpMux {
       for (const address of options.bindAddresses) {
         const v6 = isIP(address) === 6;
         if (udpPort !== undefined) {
-          const socket = createSocket({ type: v6 ? 'udp6' : 'udp4', ...(v6 ? { ipv6Only: false } : {}) });
+          // Every WHIP publisher's media arrives on this one socket: the default receive buffer
+          // (208 KiB) is ~0.3 s of one 6 Mb/s publisher, less than a long GC pause on a busy
+          // machine, and what overflows is lost. The kernel caps this at net.core.rmem_max.
+          const socket = createSocket({
+            type: v6 ? 'udp6' : 'udp4',
+            recvBufferSize: UDP_RECEIVE_BUFFER_BYTES,
+            ...(v6 ? { ipv6Only: false } : {}),
+          });
           udp.push(socket);
           const port = udpPort;
           await new Promise<void>((resolve, reject) => {
