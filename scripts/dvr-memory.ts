@@ -11,9 +11,8 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { parseConfigText } from '../src/config/config.js';
 import { silentLogger } from '../src/observability/logger.js';
-import { startServer } from '../src/server.js';
+import { startLoopbackServer } from '../test/helpers/test-server.js';
 
 const { values } = parseArgs({
   options: {
@@ -58,14 +57,9 @@ async function run(withFile: boolean, source: string): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'feedcast-dvr-'));
   const ringBytes = Math.ceil(((mbps * 1.2 + 0.2) * 1e6 * minutes * 60) / 8);
   const file = withFile ? `  File ${dir}/dvr.ffm\n  FileMaxSize ${ringBytes}\n` : '';
-  const parsed = await parseConfigText(`<Feed dvr.ffm>\n  HLSDVRWindow 2h\n${file}</Feed>\n`, 'dvr.conf');
-  const config = {
-    ...parsed,
-    http: { port: 0, bindAddress: '127.0.0.1' },
-    rtmp: { ...parsed.rtmp, port: 0 },
-    rtsp: { ...parsed.rtsp, port: undefined },
-  };
-  const server = await startServer(config, { log: silentLogger });
+  const server = await startLoopbackServer(`<Feed dvr.ffm>\n  HLSDVRWindow 2h\n${file}</Feed>\n`, 'dvr.conf', {
+    log: silentLogger,
+  });
   try {
     const base = `http://127.0.0.1:${server.httpPort}`;
     globalThis.gc?.();

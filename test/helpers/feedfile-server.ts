@@ -2,23 +2,17 @@
 // `node --import tsx test/helpers/feedfile-server.ts FILE`. Prints one JSON line
 // {port, recovery} once listening; GET /feedfile-status answers the writer's status as JSON.
 
-import { parseConfigText } from '../../src/config/config.js';
 import { silentLogger } from '../../src/observability/logger.js';
-import { startServer } from '../../src/server.js';
+import { startLoopbackServer } from './test-server.js';
 
 const file = process.argv[2];
 if (file === undefined) {
   process.stderr.write('usage: feedfile-server.ts FILE\n');
   process.exit(2);
 }
-const parsed = await parseConfigText(`<Feed feed1.ffm>\nFile ${file}\nFileMaxSize 20M\n</Feed>\n`, 'crash-test.conf');
-const config = {
-  ...parsed,
-  http: { port: 0, bindAddress: '127.0.0.1' },
-  rtmp: { ...parsed.rtmp, port: 0 },
-  rtsp: { ...parsed.rtsp, port: undefined },
-};
-const server = await startServer(config, { log: silentLogger });
+const server = await startLoopbackServer(`<Feed feed1.ffm>\nFile ${file}\nFileMaxSize 20M\n</Feed>\n`, 'crash-test.conf', {
+  log: silentLogger,
+});
 const feed = server.ctx.feeds.get('feed1');
 const writer = feed !== undefined ? server.ctx.feedFiles.of(feed) : undefined;
 if (writer === undefined) throw new Error('the server did not open a feed file for feed1');

@@ -4,28 +4,19 @@
 // multicast). Prints one JSON line with what they got.
 
 import { createSocket } from 'node:dgram';
-import { parseConfigText } from '../../src/config/config.js';
 import { silentLogger } from '../../src/observability/logger.js';
 import { RtspServer } from '../../src/protocols/rtsp/server.js';
-import { startServer } from '../../src/server.js';
 import { decodeRtsp, probeRtsp } from './rtsp-tools.js';
 import { publish } from './media-tools.js';
+import { startLoopbackServer } from './test-server.js';
 
 const GROUP = '239.255.42.42';
 const PORT = 5000;
 
 async function main(): Promise<void> {
-  const config = await parseConfigText(
+  const server = await startLoopbackServer(
     `<Feed feed1.ffm>\n</Feed>\n<Stream mc.sdp>\nFeed feed1.ffm\nFormat rtp\nMulticastAddress ${GROUP}\nMulticastPort ${PORT}\nMulticastTTL 1\n</Stream>\n`,
     'multicast.conf',
-  );
-  const server = await startServer(
-    {
-      ...config,
-      http: { port: 0, bindAddress: '127.0.0.1' },
-      rtmp: { ...config.rtmp, port: 0 },
-      rtsp: { ...config.rtsp, port: undefined },
-    },
     { log: silentLogger },
   );
   const rtsp = new RtspServer(server.ctx, { multicastInterface: '127.0.0.1' });

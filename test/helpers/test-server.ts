@@ -3,9 +3,9 @@
 import { request } from 'node:http';
 import { createServer } from 'node:net';
 import type { TestContext } from 'node:test';
-import { parseConfigText, type ParseOptions } from '../../src/config/config.js';
+import { parseConfigText, type ParseOptions, type ServerConfig } from '../../src/config/config.js';
 import { createLogger, silentLogger, type Logger } from '../../src/observability/logger.js';
-import { startServer, type RunningServer } from '../../src/server.js';
+import { startServer, type RunningServer, type StartOptions } from '../../src/server.js';
 import type { IngestBudgets } from '../../src/media/ingest-budgets.js';
 
 export interface TestServer extends RunningServer {
@@ -18,14 +18,7 @@ export async function startTestServer(
   configText = '',
   options: { demoFeeds?: string[]; log?: Logger; ingestBudgets?: IngestBudgets; parse?: ParseOptions } = {},
 ): Promise<TestServer> {
-  const parsed = await parseConfigText(configText, 'test.conf', options.parse);
-  // Free ports only: HTTP on an ephemeral port; RTMP and RTSP off (their tests start their own listeners on port 0).
-  const config = {
-    ...parsed,
-    http: { port: 0, bindAddress: '127.0.0.1' },
-    rtmp: { ...parsed.rtmp, port: 0 },
-    rtsp: { ...parsed.rtsp, port: undefined },
-  };
+  const config = onLoopback(await parseConfigText(configText, 'test.conf', options.parse));
   const log =
     options.log ??
     (process.env['FEEDCAST_TEST_LOG'] !== undefined
@@ -38,6 +31,24 @@ export async function startTestServer(
   });
   t.after(() => server.close());
   return { ...server, url: (path) => `http://127.0.0.1:${server.httpPort}${path}` };
+}
+
+/**
+ * `config` with free ports only: HTTP on an ephemeral port of 127.0.0.1, RTMP on an ephemeral port,
+ * RTSP off (tests that want it start their own listener on port 0).
+ */
+export function onLoopback(config: ServerConfig): ServerConfig {
+  return {
+    ...config,
+    http: { port: 0, bindAddress: '127.0.0.1' },
+    rtmp: { ...config.rtmp, port: 0 },
+    rtsp: { ...config.rtsp, port: undefined },
+  };
+}
+
+/** Feedcast from a config text, on free loopback ports (onLoopback), for child processes and scripts. */
+export async function startLoopbackServer(configText: string, source: string, options: StartOptions): Promise<RunningServer> {
+  return startServer(onLoopback(await parseConfigText(configText, source)), options);
 }
 
 /** Polls `condition` every 50 ms until it holds or `timeoutMs` passes (then throws `what`). */

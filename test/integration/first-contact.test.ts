@@ -3,10 +3,8 @@
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { parseConfigText } from '../../src/config/config.js';
-import { startServer } from '../../src/server.js';
 import { recordingLogger, type LogLine } from '../helpers/recording-logger.js';
-import { startTestServer } from '../helpers/test-server.js';
+import { startLoopbackServer, startTestServer } from '../helpers/test-server.js';
 
 describe('issue 24: first contact', () => {
   // The index page told people to `ffplay http://HOST/demo.flv`, without the port they had used.
@@ -29,16 +27,7 @@ describe('issue 24: first contact', () => {
   // At shutdown the log said the publisher left with graceMs=30000, as if the server waited for it.
   test('at shutdown a leaving publisher is not announced as waited for', async () => {
     const lines: LogLine[] = [];
-    const config = await parseConfigText('', 'test.conf');
-    const server = await startServer(
-      {
-        ...config,
-        http: { port: 0, bindAddress: '127.0.0.1' },
-        rtmp: { ...config.rtmp, port: 0 },
-        rtsp: { ...config.rtsp, port: undefined },
-      },
-      { log: recordingLogger(lines), demoFeeds: ['demo'] },
-    );
+    const server = await startLoopbackServer('', 'test.conf', { log: recordingLogger(lines), demoFeeds: ['demo'] });
     await server.close();
     const left = lines.filter((l) => l.msg === 'publisher left');
     assert.equal(left.length, 1, JSON.stringify(lines.map((l) => l.msg)));
