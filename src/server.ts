@@ -46,6 +46,7 @@ import type { Cluster } from './cluster/cluster.js';
 import type { NodeRecord, Registry } from './cluster/registry.js';
 import type { FirstWorkerCopies, WorkerIdentity } from './cluster/worker-node.js';
 import type { WorkerRegistry } from './cluster/worker-registry.js';
+import type { WorkerClaims } from './cluster/worker-claims.js';
 import type { Forwarder } from './cluster/forward.js';
 
 export interface StartOptions {
@@ -148,6 +149,7 @@ export async function startServer(givenConfig: ServerConfig, options: StartOptio
     cluster: Cluster;
     copies: FirstWorkerCopies;
     forwarder: Forwarder;
+    claims: WorkerClaims;
   }> = {};
   const demos: DemoSource[] = [];
   const stopAll = async (): Promise<void> => {
@@ -159,6 +161,7 @@ export async function startServer(givenConfig: ServerConfig, options: StartOptio
     await parts.transcoders?.closeAll();
     await parts.sources?.closeAll();
     parts.copies?.close();
+    parts.claims?.close();
     await parts.cluster?.close();
     parts.forwarder?.close();
     await parts.webrtc?.close();
@@ -187,6 +190,11 @@ export async function startServer(givenConfig: ServerConfig, options: StartOptio
     log,
   );
   for (const feed of config.feeds) feeds.declare(feed.name);
+  if (worker !== undefined) {
+    // Workers N: one publisher per feed across the workers, arbitrated by the primary (docs/cluster.md, "Workers").
+    const { WorkerClaims } = await import('./cluster/worker-claims.js');
+    parts.claims = new WorkerClaims(feeds, log);
+  }
   // OfflineSlate: a feed waiting for its publisher keeps playing a picture.
   const slates = new OfflineSlates(config, feeds, log);
   parts.slates = slates;

@@ -9,7 +9,22 @@ export type WorkerReport =
   | { readonly fc: 'feed'; readonly record: FeedRecord }
   | { readonly fc: 'unfeed'; readonly key: string }
   | { readonly fc: 'relay'; readonly key: string; readonly record: RelayRecord }
-  | { readonly fc: 'unrelay'; readonly key: string };
+  | { readonly fc: 'unrelay'; readonly key: string }
+  /**
+   * Asks for a feed's one publisher slot (worker-claims.ts) before a publisher attaches here; `id` is echoed in
+   * the answer. Without `id`: a publisher attached here (its details are what refusals quote).
+   */
+  | { readonly fc: 'claim'; readonly id?: number; readonly key: string; readonly protocol: string; readonly startedAt: string }
+  /** The feed's publisher left this worker: its slot is free for any worker. */
+  | { readonly fc: 'unclaim'; readonly key: string };
+
+/** The primary's answer to a claim: granted (`busy` undefined) or refused with the holder's publisher. */
+export interface ClaimAnswer {
+  readonly fc: 'claimed';
+  readonly id: number;
+  /** As a single process words it: `already published by rtmp since 2026-12-07T19:00:00.000Z`. */
+  readonly busy: string | undefined;
+}
 
 /** The primary's map of the local cluster, sent to every worker after each change and once a second. */
 export interface ClusterMap {
@@ -34,7 +49,13 @@ export const FORWARD_HEADERS = { secret: 'x-feedcast-worker-secret', client: 'x-
 export function isWorkerReport(message: unknown): message is WorkerReport {
   if (typeof message !== 'object' || message === null) return false;
   const fc = (message as { fc?: unknown }).fc;
-  return fc === 'node' || fc === 'feed' || fc === 'unfeed' || fc === 'relay' || fc === 'unrelay';
+  return (
+    fc === 'node' || fc === 'feed' || fc === 'unfeed' || fc === 'relay' || fc === 'unrelay' || fc === 'claim' || fc === 'unclaim'
+  );
+}
+
+export function isClaimAnswer(message: unknown): message is ClaimAnswer {
+  return typeof message === 'object' && message !== null && (message as { fc?: unknown }).fc === 'claimed';
 }
 
 export function isClusterMap(message: unknown): message is ClusterMap {

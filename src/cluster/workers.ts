@@ -9,7 +9,8 @@ import { ProcessError } from '../errors.js';
 import { detach } from '../observability/detach.js';
 import type { Logger } from '../observability/logger.js';
 import type { FeedRecord, NodeRecord, RelayRecord } from './registry.js';
-import { isWorkerReport, WORKER_ENV, type ClusterMap, type WorkerReport } from './worker-messages.js';
+import { PublisherClaims } from './worker-claims.js';
+import { isWorkerReport, WORKER_ENV, type ClaimAnswer, type ClusterMap, type WorkerReport } from './worker-messages.js';
 
 const MIN_RESTART_MS = 500;
 const MAX_RESTART_MS = 10_000;
@@ -46,6 +47,8 @@ export class WorkerPool {
   private readonly log: Logger;
   private readonly secret = randomBytes(16).toString('hex');
   private readonly restarts = new Map<number, number>();
+  /** One publisher per feed across the workers: the first worker to claim a feed's slot holds it. */
+  private readonly claims = new PublisherClaims();
   private mapTimer: NodeJS.Timeout | undefined;
   private mapPending = false;
   private stopping: Promise<void> | undefined;
@@ -137,6 +140,7 @@ export class WorkerPool {
     // Its feeds and relays leave the map at once: readers elsewhere wait for the publisher to come back.
     slot.feeds.clear();
     slot.relays.clear();
+    this.claims.releaseWorker(slot.index);
     this.mapChanged();
     if (this.stopping !== undefined) return;
     if (!slot.everReady) {
@@ -196,6 +200,19 @@ export class WorkerPool {
       }
       case 'unrelay':
         if (slot.relays.delete(report.key)) this.mapChanged();
+        break;
+      case 'claim': {
+        if (report.id === undefined) {
+          this.claims.attached(slot.index, report.key, report.protocol, report.startedAt);
+          break;
+        }
+        const busy = this.claims.claim(slot.index, report.key, report.protocol, report.startedAt);
+        const answer: ClaimAnswer = { fc: 'claimed', id: report.id, busy };
+        if (slot.worker?.isConnected() === true) slot.worker.send(answer, undefined, () => undefined);
+        break;
+      }
+      case 'unclaim':
+        this.claims.release(slot.index, report.key);
         break;
     }
   }

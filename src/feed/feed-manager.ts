@@ -41,6 +41,12 @@ function isFeedOrLayerKey(key: string): boolean {
  */
 export type RemoteFeedLookup = (key: string) => string | undefined;
 
+/**
+ * `Workers N` (cluster/worker-claims.ts): asks the primary process for a feed's one publisher slot, so that two
+ * publishers of one feed on two workers are refused as on one process. Rejects with FeedBusyError.
+ */
+export type PublisherClaim = (feed: Feed, protocol: string) => Promise<void>;
+
 export type FeedManagerEvents = {
   /** A publisher started sending `feed` (declared or dynamic feeds; not derived ones). */
   publish: [Feed, PublisherInfo];
@@ -67,6 +73,8 @@ export class FeedManager extends TypedEmitter<FeedManagerEvents> {
   private remote: RemoteFeedLookup | undefined;
   /** Keys of the feeds made for a relay from another node (a kind of dynamic feed). */
   private readonly relayed = new Set<string>();
+  /** Workers N: the primary arbitrates between the workers' publishers; undefined on one process. */
+  private claim: PublisherClaim | undefined;
 
   constructor(options: FeedManagerOptions, log: Logger) {
     super(log);
@@ -229,6 +237,19 @@ export class FeedManager extends TypedEmitter<FeedManagerEvents> {
   /** Lets get() find the feeds published on other nodes of the cluster (cluster/ sets it). */
   setRemoteLookup(lookup: RemoteFeedLookup | undefined): void {
     this.remote = lookup;
+  }
+
+  setPublisherClaim(claim: PublisherClaim | undefined): void {
+    this.claim = claim;
+  }
+
+  /**
+   * Asked by every protocol just before `feed.attachPublisher`: on one process there is nothing to ask; with
+   * `Workers N` it rejects with FeedBusyError (the same refusal attachPublisher gives) while a publisher of
+   * the feed sends to another worker.
+   */
+  claimPublisher(feed: Feed, protocol: string): Promise<void> {
+    return this.claim?.(feed, protocol) ?? Promise.resolve();
   }
 
   /** Whether `feed` was made for a relay from another node of the cluster. */

@@ -13,7 +13,10 @@ import { join } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import { alive } from '../helpers/processes.js';
 import { probePackets, publish, skipWithoutFfmpeg } from '../helpers/media-tools.js';
-import { freePorts, waitFor } from '../helpers/test-server.js';
+import { RtmpTestClient, statusCode, statusDescription } from '../helpers/rtmp-client.js';
+import { RawRtspClient } from '../helpers/rtsp-tools.js';
+import { freePorts, postBytes, waitFor } from '../helpers/test-server.js';
+import { loopbackPeer, negotiate } from '../helpers/werift-peer.js';
 
 const MAIN = new URL('../../src/main.ts', import.meta.url).pathname;
 const WHEP_CLIENT = new URL('../helpers/whep-client-child.ts', import.meta.url).pathname;
@@ -283,5 +286,126 @@ describe('Workers 2: one machine, two processes, the same ports', { skip, timeou
       2,
       'both workers stopped cleanly',
     );
+  });
+
+  test('one publisher per feed across the workers: the second is refused as on one process (HTTP, RTMP, RTSP, WHIP); the slot is freed when it leaves or its worker dies', async (t) => {
+    // Issue 20 part 4, gap 1: two publishers of one feed on two workers were both let in (the last one
+    // registered became the origin). Now the primary arbitrates: first claim wins, the rest get the usual refusal.
+    const server = await startWorkers(t);
+    const urls = await workerUrls(server.base);
+    const w1 = urls.get('worker-1') ?? '';
+    const w2 = urls.get('worker-2') ?? '';
+    // The holder: an HTTP publisher on worker 2 (its own port: certainly there).
+    const holder = publish(`${w2}/cam.ffm`, { seconds: 240 });
+    t.after(() => holder.stop());
+    await waitFor(
+      'cam published on worker 2',
+      async () =>
+        (await getJson<ClusterView>(`${server.base}/api/v1/cluster`)).feeds.some(
+          (f) => f.feed === 'cam' && f.node === 'worker-2',
+        ),
+      60_000,
+    );
+    const ts = Buffer.alloc(188 * 10, 0x47);
+
+    // HTTP POST: on worker 2 the feed itself refuses; on worker 1 the primary does, in the same words.
+    const local = await postBytes(`${w2}/cam.ffm`, ts);
+    const remote = await postBytes(`${w1}/cam.ffm`, ts);
+    assert.equal(local.status, 409, local.body);
+    assert.match(local.body, /^feed cam is busy: already published by http since \d{4}-\d\d-\d\dT[\d:.]+Z\.\nOnly one publisher/);
+    assert.deepEqual(remote, local, 'worker 1 refuses with the status and text of worker 2');
+    const refusedBy = (msg: string): Set<unknown> =>
+      new Set(
+        server
+          .lines()
+          .filter((l) => l.msg === msg)
+          .map((l) => l.worker),
+      );
+    await waitFor('each refusal logged by its worker', () => refusedBy('second publisher refused').size === 2);
+    assert.equal(
+      server.lines().filter((l) => l.msg === 'second publisher refused').length,
+      2,
+      'each refusal logged once (the primary does not log it again)',
+    );
+    const busyText = local.body.split('\n')[0]?.replace(/\.$/, '') ?? '';
+
+    // RTMP publish on the shared port, until both workers have refused one (connections go to them in turn).
+    for (let i = 0; i < 6 && refusedBy('rtmp request refused').size < 2; i++) {
+      const client = await RtmpTestClient.open('127.0.0.1', server.ports.rtmp);
+      t.after(() => client.close());
+      await client.connect('live', `rtmp://127.0.0.1:${server.ports.rtmp}/live`);
+      const { status } = await client.publish('cam');
+      assert.equal(statusCode(status), 'NetStream.Publish.BadName');
+      assert.equal(statusDescription(status), `${busyText}. Only one publisher may send to a feed.`);
+      await waitFor('the refusal in the log', () => server.lines().filter((l) => l.msg === 'rtmp request refused').length > i);
+    }
+    assert.deepEqual([...refusedBy('rtmp request refused')].sort(), [1, 2], 'RTMP refused on both workers');
+
+    // RTSP ANNOUNCE, SETUP, RECORD on the shared port: 455 at RECORD, on both workers.
+    const recordRefusals = (): Set<unknown> =>
+      new Set(
+        server
+          .lines()
+          .filter((l) => l.msg === 'RTSP request refused' && l['method'] === 'RECORD')
+          .map((l) => l.worker),
+      );
+    const rtspUrl = `rtsp://127.0.0.1:${server.ports.rtsp}/cam`;
+    for (let i = 0; i < 6 && recordRefusals().size < 2; i++) {
+      const c = new RawRtspClient(server.ports.rtsp);
+      t.after(() => c.close());
+      const sdp = (await c.request('DESCRIBE', rtspUrl)).body;
+      assert.equal((await c.request('ANNOUNCE', rtspUrl, { 'Content-Type': 'application/sdp' }, sdp)).status, 200);
+      const setup = await c.request('SETUP', `${rtspUrl}/streamid=0`, {
+        Transport: 'RTP/AVP/TCP;unicast;interleaved=0-1;mode=record',
+      });
+      assert.equal(setup.status, 200, setup.body);
+      const record = await c.request('RECORD', rtspUrl, { Session: setup.headers.get('session')?.split(';')[0] ?? '' });
+      assert.equal(record.status, 455, record.body);
+      assert.equal(
+        record.body,
+        `rtsp: ${busyText}. Only one publisher may send to a feed; retry after 5 s of silence (PublisherTimeout).\n`,
+      );
+    }
+    assert.deepEqual([...recordRefusals()].sort(), [1, 2], 'RTSP RECORD refused on both workers');
+
+    // WHIP runs on worker 1 alone: the primary refuses it there (409, the text WHIP gives on one process).
+    const pc = loopbackPeer();
+    t.after(() => pc.close());
+    pc.addTransceiver('video', { direction: 'sendonly' });
+    const whip = await negotiate(pc, `${w1}/cam/whip`);
+    assert.equal(whip.status, 409, whip.text);
+    assert.match(whip.text, new RegExp(`${busyText.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.`));
+
+    // Worker 2 dies with its publisher: no 'unclaim' comes from it, the primary frees the slot at its death.
+    const pid2 = server.lines().find((l) => l.msg === 'workers ready')?.pids?.[1] ?? 0;
+    process.kill(pid2, 'SIGKILL');
+    await waitFor('worker 2 to be gone', () => !alive(pid2), 30_000);
+    const second = publish(`${w1}/cam.ffm`, { seconds: 240 });
+    t.after(() => second.stop());
+    await waitFor(
+      'cam published on worker 1 after worker 2 died',
+      async () =>
+        (await getJson<ClusterView>(`${w1}/api/v1/cluster`)).feeds.some((f) => f.feed === 'cam' && f.node === 'worker-1'),
+      60_000,
+    ).catch((err: unknown) => {
+      throw new Error(`${String(err)}; publisher: ${second.stderr()}`);
+    });
+
+    // Its publisher leaves worker 1: the slot is free for worker 2 (started again).
+    await second.stop();
+    await waitFor('worker 2 started again', () => server.lines().some((l) => l.msg === 'workers: worker 2 serves again'), 60_000);
+    const after = await workerUrls(server.base);
+    const third = publish(`${after.get('worker-2') ?? ''}/cam.ffm`, { seconds: 240 });
+    t.after(() => third.stop());
+    await waitFor(
+      'cam published on worker 2 again',
+      async () =>
+        (await getJson<ClusterView>(`${server.base}/api/v1/cluster`)).feeds.some(
+          (f) => f.feed === 'cam' && f.node === 'worker-2',
+        ),
+      60_000,
+    ).catch((err: unknown) => {
+      throw new Error(`${String(err)}; publisher: ${third.stderr()}`);
+    });
   });
 });

@@ -20,6 +20,7 @@ import { answerFfmHandshake, handlePublish } from './to-feed.js';
 import { socketBytesWritten } from '../../streams/native-fanout.js';
 import { findByName } from '../../config/names.js';
 import { RefusalLog } from '../../observability/refusal-log.js';
+import { detach } from '../../observability/detach.js';
 import { serveFileStream } from './file-stream.js';
 import { forwardedClient, type ForwardedClient } from '../../access/forwarded.js';
 import { RELAY_HEADER } from '../../cluster/relay-header.js';
@@ -388,7 +389,9 @@ export class HttpServer {
         );
       }
       this.authorizeThen(req, res, conn, { action: 'publish', feed: feed.key, stream: undefined }, url, () =>
-        handlePublish(this.ctx, req, res, feed, conn, this.ctx.ingestBudgets.pes),
+        detach(handlePublish(this.ctx, req, res, feed, conn, this.ctx.ingestBudgets.pes), this.ctx.log, 'HTTP publish', {
+          feed: feed.key,
+        }),
       );
       return;
     }

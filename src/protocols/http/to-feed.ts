@@ -43,7 +43,7 @@ function makeDemuxer(format: 'mpegts' | 'flv' | 'ffm', sink: DemuxerSink, pesBud
   return format === 'flv' ? new FlvDemuxer(sink) : new TsDemuxer(sink, pesBudget !== undefined ? { pesBudget } : {});
 }
 
-export function handlePublish(
+export async function handlePublish(
   ctx: ProtocolContext,
   req: IncomingMessage,
   res: ServerResponse,
@@ -51,11 +51,15 @@ export function handlePublish(
   conn: ConnectionInfo,
   /** Shared by every publisher of the server: what their unfinished MPEG-TS PES may hold together. */
   pesBudget?: ByteBudget,
-): void {
+): Promise<void> {
   const remote = conn.remoteAddress;
   const log = ctx.log.child({ feed: feed.key, publisher: remote });
   let session: PublisherSession;
   try {
+    // Workers N: another worker's publisher of this feed is refused here too (FeedManager.claimPublisher).
+    await ctx.feeds.claimPublisher(feed, 'http');
+    // The client left while the primary answered: nothing to attach (the claim goes back unused).
+    if (req.destroyed) return;
     session = feed.attachPublisher({ protocol: 'http', remoteAddress: remote, startedAt: new Date() });
   } catch (err) {
     if (err instanceof FeedBusyError) {

@@ -429,8 +429,14 @@ export class RtmpSession {
     }
     let session;
     try {
+      // Workers N: another worker's publisher of this feed is refused here too (FeedManager.claimPublisher).
+      this.publishStarting = true;
+      await this.ctx.feeds.claimPublisher(feed, 'rtmp');
+      this.publishStarting = false;
+      if ((this.phase as Phase) === 'closed') return;
       session = feed.attachPublisher({ protocol: 'rtmp', remoteAddress: this.conn.remoteAddress, startedAt: new Date() });
     } catch (err) {
+      this.publishStarting = false;
       if (err instanceof FeedBusyError) {
         this.refuse(streamId, 'NetStream.Publish.BadName', `${err.message}. Only one publisher may send to a feed.`);
         return;

@@ -431,6 +431,9 @@ export class RtspServer {
       case 'RECORD': {
         const s = this.requireSession(req, session, 'record');
         try {
+          // Workers N: another worker's publisher of this feed is refused here too (FeedManager.claimPublisher).
+          await this.ctx.feeds.claimPublisher(s.feed, 'rtsp');
+          if (s.isClosed) throw new RtspError(RtspStatus.sessionNotFound, 'the session closed before RECORD');
           s.record();
         } catch (err) {
           if (err instanceof FeedBusyError) {

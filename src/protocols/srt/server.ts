@@ -328,6 +328,9 @@ export class SrtServer {
     }
     let session;
     try {
+      // Workers N: another worker's publisher of this feed is refused here too (FeedManager.claimPublisher).
+      await this.ctx.feeds.claimPublisher(feed, 'srt');
+      if (c.closed) return;
       session = feed.attachPublisher({ protocol: 'srt', remoteAddress: c.conn.remoteAddress, startedAt: new Date() });
     } catch (err) {
       if (err instanceof FeedBusyError) {

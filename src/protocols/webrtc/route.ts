@@ -661,6 +661,8 @@ export class WebRtcRoute implements HttpRoute {
     // Simulcast: the feed and its layer feeds keep one timeline (HLS switches between the layers).
     const clockOrigin: SharedClockOrigin | undefined = rids.length > 0 ? {} : undefined;
     try {
+      // Workers N: another worker's publisher of this feed is refused here too (FeedManager.claimPublisher).
+      await this.ctx.feeds.claimPublisher(feed, 'webrtc');
       publisher = feed.attachPublisher(
         { protocol: 'webrtc', remoteAddress: httpConn.remoteAddress, startedAt: new Date() },
         Date.now(),
