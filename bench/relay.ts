@@ -14,6 +14,7 @@
 //     TsDemuxer) and notes when each video frame (known by its bytes) is complete on each. mid − origin is
 //     what the first hop adds, leaf − mid the second. Same machine, same clock: no clock sync involved. The
 //     nodes' own figure (GET /api/v1/cluster, localRelays.delayMs: mark-based, median) is printed beside.
+//     The same frames' DTS on mid and leaf minus on the origin shows whether the nodes keep one timeline (0).
 //  4. Cold edge: with no relay running and the feed gone from mid and leaf (RelayIdleTimeout and
 //     DynamicFeedTimeout 1 s), a reader asks mid (one hop) or leaf (two hops) for /cam.ts; time to its first
 //     bytes and to its first video frame (a keyframe, demuxed). Repeated BENCH_COLD_RUNS times each.
@@ -139,8 +140,8 @@ interface TsReader {
   readonly startedAt: number;
   firstBytesAt: number | undefined;
   firstFrameAt: number | undefined;
-  /** Arrival times of each video frame (by its bytes: the looping clip repeats them every 10 s). */
-  readonly videoAt: Map<string, number[]>;
+  /** Arrival times of each video frame (by its bytes: the looping clip repeats them every 10 s), and its DTS. */
+  readonly videoAt: Map<string, { atMs: number; dts90k: number }[]>;
   stop(): void;
 }
 
@@ -166,9 +167,10 @@ function readTs(url: string, keep: boolean): TsReader {
       reader.firstFrameAt ??= now;
       if (!keep) return;
       const id = frameId(frame);
+      const seen = { atMs: now, dts90k: frame.dts90k };
       const times = reader.videoAt.get(id);
-      if (times === undefined) reader.videoAt.set(id, [now]);
-      else times.push(now);
+      if (times === undefined) reader.videoAt.set(id, [seen]);
+      else times.push(seen);
     },
   });
   const req: ClientRequest = request(url, { agent: false }, (res) => {
@@ -190,19 +192,23 @@ function stats(values: number[]): { n: number; p50: number; p95: number; max: nu
 
 /**
  * Per frame seen by both readers: when `later` had it complete minus when `earlier` had the same frame (its
- * arrival nearest in time: the clip's copies are 10 s apart), in ms.
+ * arrival nearest in time: the clip's copies are 10 s apart), in ms; and the frame's DTS on `later` minus its
+ * DTS on `earlier`, in ms (0: the nodes keep one timeline; the 33-bit wrap of TS times is left out).
  */
-function hopDelays(earlier: TsReader, later: TsReader): number[] {
-  const out: number[] = [];
+function hopDelays(earlier: TsReader, later: TsReader): { delays: number[]; timeline: number[] } {
+  const delays: number[] = [];
+  const timeline: number[] = [];
   for (const [id, times] of later.videoAt) {
     const before = earlier.videoAt.get(id);
     if (before === undefined) continue;
-    for (const at of times) {
-      const nearest = before.reduce((best, t) => (Math.abs(at - t) < Math.abs(at - best) ? t : best));
-      if (Math.abs(at - nearest) < 5000) out.push(at - nearest);
+    for (const seen of times) {
+      const nearest = before.reduce((best, t) => (Math.abs(seen.atMs - t.atMs) < Math.abs(seen.atMs - best.atMs) ? t : best));
+      if (Math.abs(seen.atMs - nearest.atMs) >= 5000) continue;
+      delays.push(seen.atMs - nearest.atMs);
+      timeline.push((seen.dts90k - nearest.dts90k) / 90);
     }
   }
-  return out;
+  return { delays, timeline };
 }
 
 interface ColdStart {
@@ -295,9 +301,11 @@ async function main(): Promise<void> {
     };
     for (const r of readers) r.stop();
     const [atOrigin, atMid, atLeaf] = readers as [TsReader, TsReader, TsReader];
-    const hop1 = stats(hopDelays(atOrigin, atMid));
-    const hop2 = stats(hopDelays(atMid, atLeaf));
-    const both = stats(hopDelays(atOrigin, atLeaf));
+    const [hops1, hops2, hopsBoth] = [hopDelays(atOrigin, atMid), hopDelays(atMid, atLeaf), hopDelays(atOrigin, atLeaf)];
+    const hop1 = stats(hops1.delays);
+    const hop2 = stats(hops2.delays);
+    const both = stats(hopsBoth.delays);
+    const timeline = { mid: stats(hops1.timeline), leaf: stats(hopsBoth.timeline) };
     const coldMid = {
       bytes: stats(cold.oneHop.map((c) => c.firstBytesMs)),
       frame: stats(cold.oneHop.map((c) => c.firstFrameMs)),
@@ -316,6 +324,8 @@ async function main(): Promise<void> {
       `| delay added, hop 1 (origin -> mid) | ${hop1.n} | ${hop1.p50} | ${hop1.p95} | ${hop1.max} | ${reported.mid ?? '-'} |`,
       `| delay added, hop 2 (mid -> leaf) | ${hop2.n} | ${hop2.p50} | ${hop2.p95} | ${hop2.max} | ${reported.leaf ?? '-'} |`,
       `| delay added, both hops (origin -> leaf) | ${both.n} | ${both.p50} | ${both.p95} | ${both.max} | |`,
+      `| timeline: a frame's DTS on mid - on origin | ${timeline.mid.n} | ${timeline.mid.p50} | ${timeline.mid.p95} | ${timeline.mid.max} | |`,
+      `| timeline: a frame's DTS on leaf - on origin | ${timeline.leaf.n} | ${timeline.leaf.p50} | ${timeline.leaf.p95} | ${timeline.leaf.max} | |`,
       `| cold edge, 1 hop: first bytes | ${coldMid.bytes.n} | ${coldMid.bytes.p50} | ${coldMid.bytes.p95} | ${coldMid.bytes.max} | |`,
       `| cold edge, 1 hop: first frame | ${coldMid.frame.n} | ${coldMid.frame.p50} | ${coldMid.frame.p95} | ${coldMid.frame.max} | |`,
       `| cold edge, 2 hops: first bytes | ${coldLeaf.bytes.n} | ${coldLeaf.bytes.p50} | ${coldLeaf.bytes.p95} | ${coldLeaf.bytes.max} | |`,
@@ -324,7 +334,7 @@ async function main(): Promise<void> {
     process.stdout.write(lines.join('\n') + '\n');
     mkdirSync(OUT, { recursive: true });
     const file = join(OUT, `relay-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-    writeFileSync(file, JSON.stringify({ load, main: MAIN, hop1, hop2, both, reported, cold }, null, 2) + '\n');
+    writeFileSync(file, JSON.stringify({ load, main: MAIN, hop1, hop2, both, timeline, reported, cold }, null, 2) + '\n');
     say(`wrote ${file}`);
   } finally {
     for (const child of started.reverse()) await stopChild(child);

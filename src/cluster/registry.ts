@@ -44,16 +44,6 @@ export interface FeedRecord {
   readonly protocol: string;
   readonly tracks: readonly TrackSummary[];
   readonly startedAt: string;
-  /**
-   * When the origin's feed last wrote a frame (wall clock, ms) and that frame's DTS (90 kHz). No longer read
-   * by relays, which measure their delay from the relay stream's marks (relay.ts); see updateClock.
-   */
-  readonly clock?: ClockSample;
-}
-
-export interface ClockSample {
-  readonly dts90k: number;
-  readonly atMs: number;
 }
 
 export interface RelayRecord {
@@ -91,7 +81,6 @@ export interface Registry {
   nodes(): readonly NodeRecord[];
   relays(): readonly RelayRecord[];
   registerFeed(record: Omit<FeedRecord, 'node' | 'url'>): void;
-  updateClock(feedKey: string, clock: ClockSample): void;
   unregisterFeed(feedKey: string): void;
   registerRelay(feedKey: string, read: () => RelayRecord): void;
   unregisterRelay(feedKey: string): void;
@@ -213,20 +202,6 @@ export class ClusterRegistry extends TypedEmitter<RegistryEvents> implements Reg
     this.ownFeeds.set(record.feed.toLowerCase(), full);
     this.mirror.set(record.feed.toLowerCase(), full);
     detach(this.writeFeed(full, true), this.log, 'cluster: register feed');
-  }
-
-  /**
-   * The feed's newest frame (DTS and wall time), written with the next heartbeat. Not called any more (relays
-   * measure their delay from the relay stream's marks); kept while the Workers registry (issue 20 part 4, in
-   * progress) implements the same interface.
-   */
-  updateClock(feedKey: string, clock: ClockSample): void {
-    const key = feedKey.toLowerCase();
-    const record = this.ownFeeds.get(key);
-    if (record === undefined) return;
-    const next = { ...record, clock };
-    this.ownFeeds.set(key, next);
-    this.mirror.set(key, next);
   }
 
   /** The feed's publisher on this node left: its registration goes, unless another node took it over. */

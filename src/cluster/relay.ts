@@ -7,8 +7,10 @@ import { request as httpRequest, type ClientRequest, type IncomingMessage } from
 import { request as httpsRequest } from 'node:https';
 import { FeedBusyError } from '../errors.js';
 import type { Feed, PublisherSession } from '../feed/feed.js';
+import type { SharedClockOrigin } from '../feed/feed-clock.js';
 import { TsDemuxer } from '../formats/mpegts/ts-demuxer.js';
 import type { ByteBudget } from '../media/byte-budget.js';
+import { TS_WRAP } from '../media/timebase.js';
 import type { Logger } from '../observability/logger.js';
 import type { FeedRecord } from './registry.js';
 import { RELAY_HEADER } from './relay-header.js';
@@ -233,12 +235,16 @@ export class Relay {
       return;
     }
     let session: PublisherSession;
+    // The feed follows the origin's timeline (the same frame, the same time on every node); the offset is set at
+    // the first frame, from its mark. After a move to a node whose timeline lies behind, FeedClock goes on from
+    // this feed's end instead (never back).
+    const clock: SharedClockOrigin = { keepsJumps: true };
     try {
-      session = this.feed.attachPublisher({
-        protocol: 'relay',
-        remoteAddress: `${origin.node} ${origin.url}`,
-        startedAt: new Date(),
-      });
+      session = this.feed.attachPublisher(
+        { protocol: 'relay', remoteAddress: `${origin.node} ${origin.url}`, startedAt: new Date() },
+        Date.now(),
+        clock,
+      );
     } catch (err) {
       if (!(err instanceof FeedBusyError)) throw err;
       this.log.info('relay: the feed has a publisher on this node; not relaying', { reason: err.message });
@@ -257,6 +263,7 @@ export class Relay {
     const responseMs = Math.round(performance.now() - this.connectStartedAt);
     this.log.info('relay: relaying', { from: origin.node, url: origin.url, responseMs });
     let firstFrame = true;
+    let markDts90k: number | undefined;
     const pesBudget = this.settings.pesBudget;
     const demuxer = new TsDemuxer(
       {
@@ -265,6 +272,7 @@ export class Relay {
           this.frames++;
           if (firstFrame) {
             firstFrame = false;
+            clock.offset90k = originOffset90k(markDts90k, frame.dts90k);
             this.log.info('relay: first frame', { ms: Math.round(performance.now() - this.connectStartedAt) });
           }
           session.write(frame);
@@ -273,7 +281,10 @@ export class Relay {
       },
       {
         ...(pesBudget !== undefined ? { pesBudget } : {}),
-        onRelayMark: (sentAtMs) => this.measureDelay(sentAtMs, Date.now()),
+        onRelayMark: (mark) => {
+          markDts90k = mark.dts90k;
+          this.measureDelay(mark.sentAtMs, Date.now());
+        },
       },
     );
     res.once('close', () => demuxer.close());
@@ -320,6 +331,16 @@ export class Relay {
     request?.destroy();
     session?.end(reason);
   }
+}
+
+/**
+ * What turns the relay stream's DTS into the origin's feed DTS: the PES timestamps are the origin's modulo 2^33
+ * (the demuxer unwraps them from their first value on), the mark of the same frame has it whole. Whole wraps
+ * only; 0 without a DTS in the mark (an older origin: right for feeds younger than 26.5 hours).
+ */
+function originOffset90k(markDts90k: number | undefined, demuxedDts90k: number): number {
+  if (markDts90k === undefined) return 0;
+  return Math.round((markDts90k - demuxedDts90k) / TS_WRAP) * TS_WRAP;
 }
 
 /** The first line of a refusal's body (at most 500 characters), for the log. */

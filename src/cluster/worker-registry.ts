@@ -4,10 +4,10 @@
 
 import type { Logger } from '../observability/logger.js';
 import { TypedEmitter } from '../typed-emitter.js';
-import type { ClockSample, FeedRecord, NodeRecord, RegistryEvents, RelayRecord, Registry } from './registry.js';
+import type { FeedRecord, NodeRecord, RegistryEvents, RelayRecord, Registry } from './registry.js';
 import { isClusterMap, type ClusterMap, type WorkerReport } from './worker-messages.js';
 
-/** How often the feeds' clocks and the relays' figures are reported (the primary sends its map as often). */
+/** How often the feeds' registrations and the relays' figures are reported (the primary sends its map as often). */
 const BEAT_MS = 1000;
 
 export type SendToPrimary = (report: WorkerReport) => void;
@@ -104,15 +104,6 @@ export class WorkerRegistry extends TypedEmitter<RegistryEvents> implements Regi
     this.send({ fc: 'feed', record: full });
   }
 
-  updateClock(feedKey: string, clock: ClockSample): void {
-    const key = feedKey.toLowerCase();
-    const record = this.ownFeeds.get(key);
-    if (record === undefined) return;
-    const next = { ...record, clock };
-    this.ownFeeds.set(key, next);
-    this.mirror.set(key, next);
-  }
-
   unregisterFeed(feedKey: string): void {
     const key = feedKey.toLowerCase();
     if (!this.ownFeeds.delete(key)) return;
@@ -154,7 +145,7 @@ export class WorkerRegistry extends TypedEmitter<RegistryEvents> implements Regi
     return Promise.resolve();
   }
 
-  /** The feeds' newest clocks and the relays' figures (the relays on other workers measure their delay with them). */
+  /** The feeds' registrations and the relays' figures, sent again at each beat. */
   private beat(): void {
     for (const record of this.ownFeeds.values()) this.send({ fc: 'feed', record });
     for (const [key, read] of this.ownRelays) this.send({ fc: 'relay', key, record: read() });

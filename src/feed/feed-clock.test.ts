@@ -83,3 +83,23 @@ test('feeds sharing a publisher clock (simulcast layers) place the same input ti
   const [sd] = solo.place(0, 'video', 1_100_000, 1_100_000, 10);
   assert.ok(sd > 500_000, `placed at ${sd}, after its own end, not at the shared 100000`);
 });
+
+test("a relay of another node's feed (issue 20): keeps the origin's times and jumps, never goes back", () => {
+  const clock = new FeedClock();
+  clock.startSession({ offset90k: 0, keepsJumps: true });
+  assert.deepEqual(clock.place(0, 'video', 900_000, 903_600, 0), [900_000, 903_600], "the origin's time, not 0");
+  // The origin's publisher came back after 60 s: its timeline jumps forward and the relay follows.
+  const [jumped] = clock.place(0, 'video', 900_000 + 60 * 90_000, 900_000 + 60 * 90_000, 100);
+  assert.equal(jumped, 900_000 + 60 * 90_000);
+  assert.equal(clock.repairs.jumps, 0);
+  // The relay reconnects to the same origin: still its time.
+  clock.startSession({ offset90k: 0, keepsJumps: true });
+  assert.deepEqual(clock.place(0, 'video', 7_000_000, 7_000_000, 2000), [7_000_000, 7_000_000]);
+  // The feed moved to a node whose timeline starts near 0 (failover): after the end, never back.
+  clock.startSession({ offset90k: 0, keepsJumps: true });
+  const [moved] = clock.place(0, 'video', 3600, 3600, 3000);
+  assert.ok(moved > 7_000_000, `placed after the old end (${moved})`);
+  // A backwards jump within the session is still repaired.
+  const [back] = clock.place(0, 'video', 0, 0, 3040);
+  assert.ok(back > moved);
+});

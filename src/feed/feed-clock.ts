@@ -31,6 +31,12 @@ const DEFAULT_STEP_90K = { video: 3600, audio: 1920 } as const;
  */
 export interface SharedClockOrigin {
   offset90k?: number;
+  /**
+   * The publisher's times are already a feed's timeline: a relay of the feed of another node of the cluster
+   * (cluster/relay.ts), whose origin repaired them. A step forward past the jump limit is then the origin's own
+   * (its publisher came back after a long gap) and is kept, so this feed stays on the origin's timeline.
+   */
+  readonly keepsJumps?: boolean;
 }
 
 export class FeedClock {
@@ -39,6 +45,7 @@ export class FeedClock {
   /** Offset of the current publisher session: feed time = input time + sessionOffset. */
   private sessionOffset: number | undefined;
   private sharedOrigin: SharedClockOrigin | undefined;
+  private keepsJumps = false;
   private lastWallMs: number | undefined;
   readonly repairs: ClockRepairs = { nonMonotonic: 0, jumps: 0 };
 
@@ -57,6 +64,7 @@ export class FeedClock {
   startSession(shared?: SharedClockOrigin): void {
     this.sessionOffset = undefined;
     this.sharedOrigin = shared;
+    this.keepsJumps = shared?.keepsJumps === true;
     for (const t of this.tracks.values()) t.repairOffset = 0;
   }
 
@@ -88,7 +96,9 @@ export class FeedClock {
       this.tracks.set(trackId, track);
     } else {
       const step = outDts - track.lastDts;
-      if (step > this.jumpLimit90k || step < -this.jumpLimit90k) {
+      if (step > this.jumpLimit90k && this.keepsJumps) {
+        // The origin's own step forward (see SharedClockOrigin.keepsJumps): followed, not learnt as the spacing.
+      } else if (step > this.jumpLimit90k || step < -this.jumpLimit90k) {
         this.repairs.jumps++;
         const target = track.lastDts + track.lastStep;
         track.repairOffset += target - outDts;

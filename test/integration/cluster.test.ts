@@ -138,6 +138,23 @@ async function seesNodes(node: Node, names: readonly string[]): Promise<boolean>
   return names.every((name) => page.includes(`<tr><td>${name}`));
 }
 
+/** The PTS (90 kHz) of each video frame of `node`'s /FEED.ts over 10 s, by the MD5 of its bytes (ffprobe). */
+async function videoPtsByHash(node: Node, feed: string): Promise<Map<string, number>> {
+  const args = ['-v', 'error', '-select_streams', 'v:0', '-read_intervals', '%+10', '-show_data_hash', 'MD5'];
+  const probe = await run(
+    FFPROBE,
+    args.concat(['-show_entries', 'packet=pts,data_hash', '-of', 'json', `${node.url}/${feed}.ts`]),
+    90_000,
+  );
+  assert.equal(probe.code, 0, probe.stderr);
+  const { packets } = JSON.parse(probe.stdout) as { packets: { pts?: number; data_hash?: string }[] };
+  const byHash = new Map<string, number>();
+  for (const p of packets) {
+    if (p.pts !== undefined && p.data_hash !== undefined && !byHash.has(p.data_hash)) byHash.set(p.data_hash, p.pts);
+  }
+  return byHash;
+}
+
 /** The reader connections of `feed` on `node` (the origin's egress: one per relay, one per direct viewer). */
 async function readersOn(node: Node, feed: string): Promise<ConnectionView[]> {
   const { connections } = await getJson<{ connections: ConnectionView[] }>(`${node.url}/api/v1/connections`);
@@ -313,6 +330,33 @@ describe('cluster (ClusterRedis): membership and on-demand relays between nodes'
       );
     }
     assert.equal((await clusterOf(edge)).localRelays.find((r) => r.feed === 'cam1')?.from, 'origin');
+  });
+
+  test("an edge keeps the origin's timeline: the same frame has the same PTS on both nodes", async (t) => {
+    // Issue 20 (the edge "keeps the feed's timeline"): a relayed feed's clock started near 0 on the edge, so the same
+    // picture had another time on every node (HLS dates, RTSP Range clock=, ?date= lookups differed per node).
+    const redis = await startRedis(t);
+    const origin = await startNode(t, redis, 'origin', '127.0.0.2');
+    const edge = await startNode(t, redis, 'edge', '127.0.0.3');
+    const publisher = publish(`${origin.url}/cam1`, { seconds: 120 });
+    t.after(() => publisher.stop());
+    await waitFor(
+      'cam1 known to the edge',
+      async () => (await clusterOf(edge)).feeds.some((f) => f.feed === 'cam1') && (await knowsFeed(edge, 'cam1')),
+      60_000,
+    );
+    // Seconds of the origin's timeline first: the edge's first frame (the origin's last keyframe) is not at 0 there.
+    await probePackets(`${origin.url}/cam1.ts`, 3, 60_000);
+    // Both read at once; the origin's reader starts seconds back (its backlog), the edge's at its first keyframe.
+    const [atOrigin, atEdge] = await Promise.all([videoPtsByHash(origin, 'cam1'), videoPtsByHash(edge, 'cam1')]);
+    const steps = [...atEdge].flatMap(([hash, pts]) => {
+      const there = atOrigin.get(hash);
+      return there === undefined ? [] : [pts - there];
+    });
+    assert.ok(steps.length >= 50, `frames seen on both nodes (by their bytes): ${steps.length}`);
+    const worst = Math.max(...steps.map((d) => Math.abs(d)));
+    assert.ok(worst <= 3600, `a frame's PTS on the edge minus on the origin: up to ${worst} (90 kHz; a frame is 3600)`);
+    t.diagnostic(`same frames on both nodes: ${steps.length}, largest PTS difference ${worst}`);
   });
 
   test('RelayVia: a leaf relays through its parent, which alone pulls from the origin', async (t) => {

@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import type { Frame } from '../../media/frame.js';
 import type { Track } from '../../media/track.js';
-import { encodeRelayMark, parseRelayMark, RELAY_MARK_BYTES } from './relay-mark.js';
+import { encodeRelayMark, parseRelayMark, RELAY_MARK_BYTES, type RelayMark } from './relay-mark.js';
 import { TsDemuxer, type TsDemuxerOptions } from './ts-demuxer.js';
 import { TsMuxer } from './ts-muxer.js';
 import { parseTsPacket } from './ts-packet.js';
@@ -21,6 +21,7 @@ import { parseTsPacket } from './ts-packet.js';
 const FIXTURES = fileURLToPath(new URL('../../../test/fixtures/', import.meta.url));
 const HAVE_FFMPEG = spawnSync('ffmpeg', ['-version']).status === 0 && spawnSync('ffprobe', ['-version']).status === 0;
 const SENT_AT = 1_765_000_000_123; // a time in 2025, in ms: needs more than 32 bits
+const FEED_DTS = 2 ** 33 + 12_345; // a feed older than 26.5 h: more than a PES timestamp's 33 bits
 
 function demux(data: Buffer, options: TsDemuxerOptions = {}): { tracks: Track[]; frames: Frame[]; warnings: string[] } {
   const out = { tracks: [] as Track[], frames: [] as Frame[], warnings: [] as string[] };
@@ -45,14 +46,18 @@ function bigKeyframe(fillerBytes: number): Frame {
   return { ...KEY, data: Buffer.concat([KEY.data, filler]) };
 }
 
-test('the mark: tag FCpe and a 48-bit time in ms', () => {
-  const mark = encodeRelayMark(SENT_AT);
+test('the mark: tag FCpe, a 48-bit time in ms and the 48-bit feed DTS', () => {
+  const mark = encodeRelayMark(SENT_AT, FEED_DTS);
   assert.equal(mark.length, RELAY_MARK_BYTES);
   assert.deepEqual([...mark.subarray(0, 4)], [0x46, 0x43, 0x70, 0x65]); // 'FCpe'
   assert.equal(mark.readUIntBE(4, 6), SENT_AT); // sent_at_ms
-  assert.equal(parseRelayMark(mark), SENT_AT);
+  assert.equal(mark.readUIntBE(10, 6), FEED_DTS); // dts_90k
+  assert.deepEqual(parseRelayMark(mark), { sentAtMs: SENT_AT, dts90k: FEED_DTS });
+  // A node from before the DTS: tag and time only (a rolling upgrade).
+  assert.deepEqual(parseRelayMark(mark.subarray(0, 10)), { sentAtMs: SENT_AT, dts90k: undefined });
   assert.equal(parseRelayMark(Buffer.from('FCpf\0\0\0\0\0\0')), undefined, 'another tag');
   assert.equal(parseRelayMark(mark.subarray(0, 9)), undefined, 'another length');
+  assert.equal(parseRelayMark(mark.subarray(0, 15)), undefined, 'another length');
 });
 
 test('every PES, whatever its size, ends in a packet carrying the mark, and only there', () => {
@@ -66,7 +71,7 @@ test('every PES, whatever its size, ends in a packet carrying the mark, and only
         const p = parseTsPacket(out, at);
         if (p.pid === 0x100) ours.push(p);
       }
-      const marked = ours.map((p) => (p.privateData !== undefined ? parseRelayMark(p.privateData) : undefined));
+      const marked = ours.map((p) => (p.privateData !== undefined ? parseRelayMark(p.privateData)?.sentAtMs : undefined));
       assert.equal(marked.at(-1), SENT_AT, 'the last packet of the PES is marked');
       assert.ok(
         marked.slice(0, -1).every((m) => m === undefined),
@@ -80,13 +85,13 @@ test('every PES, whatever its size, ends in a packet carrying the mark, and only
 
 test('a PES over 64 KiB (PES_packet_length 0) is complete at its mark, not when the next PES starts', () => {
   const big = bigKeyframe(80_000);
-  const marks: number[] = [];
+  const marks: RelayMark[] = [];
   const marked = new TsMuxer([VIDEO], { relayClock: () => SENT_AT });
   const frames: Frame[] = [];
-  const d = new TsDemuxer({ onTracks: () => undefined, onFrame: (f) => frames.push(f) }, { onRelayMark: (ms) => marks.push(ms) });
+  const d = new TsDemuxer({ onTracks: () => undefined, onFrame: (f) => frames.push(f) }, { onRelayMark: (m) => marks.push(m) });
   d.push(Buffer.concat([marked.header(), marked.mux(big)]));
   assert.equal(frames.length, 1, 'the frame is out as soon as its last packet is in');
-  assert.deepEqual(marks, [SENT_AT]);
+  assert.deepEqual(marks, [{ sentAtMs: SENT_AT, dts90k: big.dts90k }]);
   assert.equal(frames[0]?.dts90k, big.dts90k);
 
   // Without the mark (a plain /FEED.ts), the same PES waits for the next one, or the end of the input.
@@ -134,3 +139,14 @@ test(
     });
   },
 );
+
+test('the mark carries the feed DTS past the 33 bits of the PES timestamp', () => {
+  const late = { ...KEY, dts90k: FEED_DTS, pts90k: FEED_DTS + 3600 };
+  const marked = new TsMuxer([VIDEO], { relayClock: () => SENT_AT });
+  const marks: RelayMark[] = [];
+  const frames: Frame[] = [];
+  const d = new TsDemuxer({ onTracks: () => undefined, onFrame: (f) => frames.push(f) }, { onRelayMark: (m) => marks.push(m) });
+  d.push(Buffer.concat([marked.header(), marked.mux(late)]));
+  assert.equal(frames[0]?.dts90k, FEED_DTS % 2 ** 33, 'the PES timestamp wraps');
+  assert.deepEqual(marks, [{ sentAtMs: SENT_AT, dts90k: FEED_DTS }], 'the mark does not');
+});

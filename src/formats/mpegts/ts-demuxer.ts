@@ -37,7 +37,7 @@ import { parseMpegAudioHeader } from '../mpeg-audio/mpeg-audio-header.js';
 import { inspectMpegVideoPicture } from '../mpeg-video/sequence-header.js';
 import { opusPacketSamples, parseOpusControlHeader } from './opus-control-header.js';
 import { parsePesHeader, StreamId } from './pes.js';
-import { parseRelayMark } from './relay-mark.js';
+import { parseRelayMark, type RelayMark } from './relay-mark.js';
 import {
   AV1_DRAFT_FORMAT_ID,
   AV1_FORMAT_ID,
@@ -63,9 +63,9 @@ export interface TsDemuxerOptions {
   pesBudget?: ByteBudget;
   /**
    * Feedcast's relay stream (relay-mark.ts): a PES ends at the packet carrying the end-of-PES mark, and this is
-   * called with the sender's time of each mark. Only for input from a Feedcast relay output: a mark is trusted.
+   * called with each mark (the sender's time, the frame's DTS on its feed clock). Only for input from a Feedcast relay output: a mark is trusted.
    */
-  onRelayMark?: (sentAtMs: number) => void;
+  onRelayMark?: (mark: RelayMark) => void;
 }
 
 export const DEFAULT_MAX_PES_BYTES = 16 * 1024 * 1024;
@@ -141,7 +141,7 @@ export class TsDemuxer implements Demuxer {
   private readonly maxPesBytes: number;
   private readonly maxHeldPesBytes: number;
   private readonly pesBudget: ByteBudget | undefined;
-  private readonly onRelayMark: ((sentAtMs: number) => void) | undefined;
+  private readonly onRelayMark: ((mark: RelayMark) => void) | undefined;
   /** Bytes of the PES buffers being filled, over every PID (taken from pesBudget too). */
   private pesHeld = 0;
 
@@ -381,10 +381,10 @@ export class TsDemuxer implements Demuxer {
     }
     let markedEnd = false;
     if (this.onRelayMark !== undefined && header.privateData !== undefined) {
-      const sentAtMs = parseRelayMark(header.privateData);
-      if (sentAtMs !== undefined) {
+      const mark = parseRelayMark(header.privateData);
+      if (mark !== undefined) {
         markedEnd = true;
-        this.onRelayMark(sentAtMs);
+        this.onRelayMark(mark);
       }
     }
     this.pesPacket(es, pkt.subarray(header.payloadOffset), header.payloadUnitStart, offset, markedEnd);

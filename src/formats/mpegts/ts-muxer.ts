@@ -144,7 +144,7 @@ export class TsMuxer implements StreamMuxer {
     }
     if (psi) this.lastPsiDts = frame.dts90k;
 
-    const mark = this.relayClock !== undefined ? encodeRelayMark(this.relayClock()) : undefined;
+    const mark = this.relayClock !== undefined ? encodeRelayMark(this.relayClock(), frame.dts90k) : undefined;
     const sizes = payloadSizes(pesLength, { pcr90k, randomAccess }, mark);
     const w = new ByteWriter((sizes.length + (psi ? 2 : 0)) * TS_PACKET_SIZE);
     if (psi) this.writePsi(w, true);
