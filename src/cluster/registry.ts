@@ -1,6 +1,7 @@
 // The cluster's shared state in Redis (ClusterRedis, docs/cluster.md): each node and each feed published on
-// a node is a key with a TTL that the node's heartbeat renews; changes are announced on a channel so every
-// node keeps a synchronous mirror of where each feed is. Redis going away leaves the node serving locally.
+// a node is a key with a TTL that the node's heartbeat renews; changes are announced on channels so every
+// node keeps a synchronous mirror of where each feed is and which nodes there are. Redis going away leaves the
+// node serving locally.
 
 import { Redis } from 'ioredis';
 import { layerParentOf } from '../config/names.js';
@@ -14,6 +15,12 @@ const FEED_PREFIX = `${PREFIX}feed:`;
 const RELAY_PREFIX = `${PREFIX}relay:`;
 /** Every change of a feed's registration is announced here (the message is the feed's key). */
 const CHANGES = `${PREFIX}changes`;
+/**
+ * A node joining or leaving is announced here (the message is its name), so the others see a new RelayVia
+ * parent at once rather than at their next heartbeat; the heartbeat still reads the nodes (a node that dies
+ * without leaving is gone when its key expires).
+ */
+const NODES = `${PREFIX}nodes`;
 
 /** Deletes a key only while it still names this node (a feed that moved away is not ours to remove). */
 const DELETE_IF_OURS = `local v = redis.call('GET', KEYS[1])
@@ -105,7 +112,7 @@ export class ClusterRegistry extends TypedEmitter<RegistryEvents> implements Reg
   private readonly ownRelays = new Map<string, () => RelayRecord>();
   /** Every feed of the cluster by lowercased key, as last read. */
   private readonly mirror = new Map<string, FeedRecord>();
-  /** The nodes and relays of the cluster, as read at the last heartbeat (the status page reads them). */
+  /** The nodes (read again when one joins or leaves) and relays of the cluster, as read at the last heartbeat. */
   private nodesSeen: NodeRecord[] = [];
   private relaysSeen: RelayRecord[] = [];
   private heartbeat: NodeJS.Timeout | undefined;
@@ -134,7 +141,10 @@ export class ClusterRegistry extends TypedEmitter<RegistryEvents> implements Reg
     this.subscriber.on('error', () => undefined);
     this.client.on('ready', () => this.onReady());
     this.client.on('close', () => this.onLost());
-    this.subscriber.on('message', (_channel: string, key: string) => this.refreshFeed(key));
+    this.subscriber.on('message', (channel: string, message: string) => {
+      if (channel === NODES) this.refreshNodes();
+      else this.refreshFeed(message);
+    });
   }
 
   get nodeName(): string {
@@ -149,7 +159,7 @@ export class ClusterRegistry extends TypedEmitter<RegistryEvents> implements Reg
   /** Connects (waiting at most `timeoutMs`; the node starts local-only if Redis is away) and starts the heartbeat. */
   async start(timeoutMs = 5000): Promise<void> {
     // Not awaited: with Redis away it completes when Redis comes (and ioredis subscribes again after each outage).
-    this.subscriber.subscribe(CHANGES).catch(() => undefined);
+    this.subscriber.subscribe(CHANGES, NODES).catch(() => undefined);
     const connected = this.client.connect().then(
       () => true,
       () => false,
@@ -186,7 +196,7 @@ export class ClusterRegistry extends TypedEmitter<RegistryEvents> implements Reg
     return [...this.mirror.values()];
   }
 
-  /** The nodes of the cluster, as read at the last heartbeat. */
+  /** The nodes of the cluster, as read when one last joined or left, or at the last heartbeat. */
   nodes(): readonly NodeRecord[] {
     return this.nodesSeen;
   }
@@ -255,6 +265,7 @@ export class ClusterRegistry extends TypedEmitter<RegistryEvents> implements Reg
         }
         const relayKeys = [...this.ownRelays.keys()].map((k) => `${RELAY_PREFIX}${k}:${this.options.node.name}`);
         await this.client.del(NODE_PREFIX + this.options.node.name, ...relayKeys);
+        await this.client.publish(NODES, this.options.node.name);
       } catch (err) {
         this.log.debug('cluster: leaving the registry failed; it expires by TTL', { err });
       }
@@ -286,6 +297,7 @@ export class ClusterRegistry extends TypedEmitter<RegistryEvents> implements Reg
   private async registerAll(): Promise<void> {
     try {
       await this.writeNode();
+      await this.client.publish(NODES, this.options.node.name);
       for (const record of this.ownFeeds.values()) await this.writeFeed(record, true);
       for (const [key, read] of this.ownRelays) await this.writeRelay(key, read());
       await this.readMirror();
@@ -379,6 +391,13 @@ export class ClusterRegistry extends TypedEmitter<RegistryEvents> implements Reg
         this.mirror.set(key, record);
       }
       if (before?.node !== record?.node) this.safeEmit('feedChanged', key, record);
+    });
+  }
+
+  /** A node joined or left (NODES): the nodes are read again now. */
+  private refreshNodes(): void {
+    this.detached('read nodes', async () => {
+      this.nodesSeen = await this.readAll<NodeRecord>(NODE_PREFIX);
     });
   }
 

@@ -98,7 +98,8 @@ async function startNode(t: TestContext, redis: RunningRedis, name: string, addr
       `ClusterRedis ${redis.url}`,
       `NodeName ${name}`,
       `NodeURL ${url}`,
-      'NodeTTL 1.5',
+      // A test that gives its own NodeTTL (a slow heartbeat) replaces this one.
+      /^NodeTTL /m.test(extra) ? '' : 'NodeTTL 1.5',
       'RelayIdleTimeout 1',
       'DynamicFeeds on',
       'DynamicFeedTimeout 2',
@@ -397,6 +398,29 @@ describe('cluster (ClusterRedis): membership and on-demand relays between nodes'
     const leafRelay = (await clusterOf(leaf)).localRelays.find((r) => r.feed === 'cam1');
     assert.equal(leafRelay?.from, 'mid', 'the leaf reads its parent');
     assert.equal(leafRelay?.origin, 'origin');
+  });
+
+  test('a node sees another join or leave at once (announced), not at its next heartbeat: a new RelayVia parent is used', async (t) => {
+    // Issue 20: a node learnt of a newly started node only at its heartbeat (NodeTTL/3), so a leaf whose RelayVia
+    // parent had just started read the origin itself until then. NodeTTL 300: no heartbeat within this test.
+    const redis = await startRedis(t);
+    const origin = await startNode(t, redis, 'origin', '127.0.0.2', 'NodeTTL 300');
+    const leaf = await startNode(t, redis, 'leaf', '127.0.0.4', 'NodeTTL 300\nRelayVia mid');
+    const publisher = publish(`${origin.url}/cam1`, { seconds: 120 });
+    t.after(() => publisher.stop());
+    await waitFor('the leaf to know cam1', () => knowsFeed(leaf, 'cam1'), 60_000);
+    assert.equal(await seesNodes(leaf, ['mid']), false, 'no parent yet');
+
+    const mid = await startNode(t, redis, 'mid', '127.0.0.3', 'NodeTTL 300');
+    await waitFor('the leaf to see mid join', () => seesNodes(leaf, ['mid']), 20_000);
+    const decoded = await decodeFrames(`${leaf.url}/cam1.ts`, 2, 90_000);
+    assert.ok(decoded.videoFrames >= 25, `the leaf serves cam1 (${decoded.videoFrames} frames; ${decoded.errors})`);
+    const leafRelay = (await clusterOf(leaf)).localRelays.find((r) => r.feed === 'cam1');
+    assert.equal(leafRelay?.from, 'mid', 'the leaf reads its new parent');
+
+    // A clean stop leaves the registry and says so: the leaf sees mid go at once too.
+    mid.process.child.kill('SIGTERM');
+    await waitFor('the leaf to see mid leave', async () => !(await seesNodes(leaf, ['mid'])), 20_000);
   });
 
   test('RelayVia loop (A via B via A): refused with 508 and logged; the node relays from the origin instead', async (t) => {
