@@ -10,6 +10,7 @@ import type { ByteBudget } from '../media/byte-budget.js';
 import type { Logger } from '../observability/logger.js';
 import { ClusterRegistry, type FeedRecord, type NodeRecord, type Registry, type RelayRecord } from './registry.js';
 import { Relays } from './relays.js';
+import { warmUpRelayPath } from './relay-warm-up.js';
 import type { RelaySource, RelayStatus } from './relay.js';
 
 export interface ClusterDeps {
@@ -99,6 +100,7 @@ export class Cluster {
   }
 
   private async join(): Promise<void> {
+    this.warmUp();
     const feeds = this.feeds;
     this.offs.push(
       feeds.on('publish', (feed, info) => this.published(feed, info)),
@@ -117,6 +119,17 @@ export class Cluster {
     }
     feeds.setRemoteLookup((key) => this.registry.remoteFeed(key)?.feed);
     await this.registry.start();
+  }
+
+  /** The relay path's first run, here rather than at the first viewer's relay (relay-warm-up.ts). */
+  private warmUp(): void {
+    const startedAt = performance.now();
+    try {
+      const frames = warmUpRelayPath();
+      this.log.debug('cluster: relay path warmed up', { frames, ms: Math.round(performance.now() - startedAt) });
+    } catch (err) {
+      this.log.warn('cluster: warming up the relay path failed; the first relay will take longer', { err });
+    }
   }
 
   /** Keeps a relay of a feed published on another node running for one reader (undefined: not one). */
