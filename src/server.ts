@@ -150,6 +150,7 @@ export async function startServer(givenConfig: ServerConfig, options: StartOptio
     copies: FirstWorkerCopies;
     forwarder: Forwarder;
     claims: WorkerClaims;
+    workerRegistry: WorkerRegistry;
   }> = {};
   const demos: DemoSource[] = [];
   const stopAll = async (): Promise<void> => {
@@ -394,7 +395,8 @@ export async function startServer(givenConfig: ServerConfig, options: StartOptio
         registry = (node): WorkerRegistry => {
           const local = new WorkerRegistry(node, log);
           // Worker 1's on-demand Launch/Source feeds: a reader on another worker relays them, which starts them.
-          for (const feed of config.feeds) if (feed.launch !== undefined || feed.source !== undefined) local.pin(feed.key);
+          local.pinOnly(workerNode.sourcedFeedKeys(config));
+          parts.workerRegistry = local;
           return local;
         };
       }
@@ -453,6 +455,10 @@ export async function startServer(givenConfig: ServerConfig, options: StartOptio
     ...(rtmps !== undefined ? [rtmps] : []),
     ...(parts.rtsp !== undefined ? [parts.rtsp] : []),
     ...(parts.srt !== undefined ? [parts.srt] : []),
+    // Workers N: Launch/Source feeds a reload adds are registered to worker 1 too (the others' config has none).
+    ...(parts.workerRegistry !== undefined && workerNode !== undefined
+      ? [{ applyConfig: (next: ServerConfig) => parts.workerRegistry?.pinOnly(workerNode.sourcedFeedKeys(next)) }]
+      : []),
   ];
   const configPath = options.configPath;
   if (configPath !== undefined) {

@@ -15,8 +15,6 @@ export interface WorkerIdentity {
   readonly secret: string;
 }
 
-/** Relays between workers stop this long after their last reader (RelayIdleTimeout's default). */
-const LOCAL_RELAY_IDLE_MS = 10_000;
 /** Worker records live this long without news (the primary removes a dead worker's at once anyway). */
 const LOCAL_NODE_TTL_MS = 3000;
 
@@ -50,7 +48,8 @@ export function internalHost(config: ServerConfig): string {
 }
 
 /**
- * The worker's node: `worker-K` at its internal port; with ClusterRedis `NODENAME-wK`, at NodeURL's host
+ * The worker's node: `worker-K` at its internal port, its relays stopping RelayIdleTimeout after their last
+ * reader; with ClusterRedis `NODENAME-wK`, at NodeURL's host
  * (or this host's name) and the internal port.
  */
 export function workerClusterConfig(config: ServerConfig, worker: WorkerIdentity, internalPort: number): ClusterConfig {
@@ -61,7 +60,8 @@ export function workerClusterConfig(config: ServerConfig, worker: WorkerIdentity
       nodeName: `worker-${worker.index}`,
       nodeUrl: `http://127.0.0.1:${internalPort}`,
       nodeTtlMs: LOCAL_NODE_TTL_MS,
-      relayIdleTimeoutMs: LOCAL_RELAY_IDLE_MS,
+      // RelayIdleTimeout applies between workers as between nodes.
+      relayIdleTimeoutMs: config.relayIdleTimeoutMs,
       relayVia: undefined,
     };
   }
@@ -71,6 +71,11 @@ export function workerClusterConfig(config: ServerConfig, worker: WorkerIdentity
     nodeName: `${shared.nodeName ?? `${hostname()}:${config.http.port}`}-w${worker.index}`,
     nodeUrl: `http://${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${internalPort}`,
   };
+}
+
+/** The feeds worker 1 registers as its own even with no publisher: their Launch/Source child runs there. */
+export function sourcedFeedKeys(config: ServerConfig): string[] {
+  return config.feeds.filter((f) => f.launch !== undefined || f.source !== undefined).map((f) => f.key);
 }
 
 function publicHost(bind: string): string {

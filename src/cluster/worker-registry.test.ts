@@ -70,3 +70,22 @@ test("a pinned feed (worker 1's Launch/Source) stays registered to its worker wi
   await registry.close();
   assert.deepEqual(sent.at(-1), { fc: 'unfeed', key: 'src' });
 });
+
+test('pinOnly: a reload that adds a Launch/Source feed registers it here; one that removes it unregisters it', async (t) => {
+  const sent: WorkerReport[] = [];
+  const registry = new WorkerRegistry(W1, silentLogger, (r) => sent.push(r));
+  t.after(() => registry.close());
+  await registry.start();
+  registry.pinOnly(['pulled']);
+  assert.deepEqual(sent.at(-1), { fc: 'feed', record: { ...registry.feeds()[0], feed: 'pulled', node: 'worker-1' } });
+  assert.deepEqual(
+    registry.feeds().map((f) => [f.feed, f.node, f.protocol]),
+    [['pulled', 'worker-1', 'source']],
+  );
+  const before = sent.length;
+  registry.pinOnly(['pulled']);
+  assert.equal(sent.length, before, 'pinned already: nothing new to report');
+  registry.pinOnly([]);
+  assert.deepEqual(sent.at(-1), { fc: 'unfeed', key: 'pulled' });
+  assert.deepEqual(registry.feeds(), []);
+});

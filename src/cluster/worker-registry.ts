@@ -79,6 +79,22 @@ export class WorkerRegistry extends TypedEmitter<RegistryEvents> implements Regi
     this.send({ fc: 'feed', record });
   }
 
+  /**
+   * Pins exactly `feedKeys` (a reload added or removed Launch/Source feeds): the new ones are registered here,
+   * the ones no longer listed leave the map unless a publisher sends to them here.
+   */
+  pinOnly(feedKeys: readonly string[]): void {
+    const wanted = new Set(feedKeys.map((k) => k.toLowerCase()));
+    for (const key of [...this.pinned.keys()]) {
+      if (wanted.has(key)) continue;
+      this.pinned.delete(key);
+      if (this.ownFeeds.has(key)) continue;
+      if (this.mirror.get(key)?.node === this.node.name) this.mirror.delete(key);
+      this.send({ fc: 'unfeed', key });
+    }
+    for (const key of feedKeys) if (!this.pinned.has(key.toLowerCase())) this.pin(key);
+  }
+
   remoteFeed(key: string): FeedRecord | undefined {
     const record = this.mirror.get(key.toLowerCase());
     return record !== undefined && record.node !== this.node.name ? record : undefined;

@@ -105,6 +105,8 @@ export interface ServerConfig {
   egressThreads: number;
   /** `Workers`: processes serving the same ports (1: this process alone; `auto` resolved to the CPU count). */
   workers: number;
+  /** `RelayIdleTimeout`: also for the relays between the workers of `Workers N` without ClusterRedis. */
+  relayIdleTimeoutMs: number;
   /** WHEP/WHIP and ICE (docs/webrtc.md). */
   webrtc: WebRtcConfig;
   /** Lifecycle hooks (docs/hooks.md); feed-level ones are in each FeedConfig. */
@@ -327,6 +329,7 @@ function globalFields(g: Readonly<GlobalSettings>): GlobalFields {
     writeCoalesceMs: g.writeCoalesceMs,
     egressThreads: g.egressThreads,
     workers: g.workers === 'auto' ? availableParallelism() : g.workers,
+    relayIdleTimeoutMs: g.relayIdleTimeoutMs,
     webrtc: {
       enabled: g.webrtc,
       addresses: g.webrtcAddresses,

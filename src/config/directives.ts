@@ -1744,7 +1744,7 @@ export const DIRECTIVES: readonly Directive[] = [
       parse: (args, name, where) => Math.round(v.seconds(0, 86400, '10').parse(args, name, where) * 1000),
     },
     default: '10',
-    doc: 'Seconds this node keeps relaying a feed from another node after its last reader of it left. Needs a restart.',
+    doc: 'Seconds this node keeps relaying a feed from another node after its last reader of it left; with Workers N, also a worker relaying a feed from another worker. Needs a restart.',
     example: '10',
   }),
 

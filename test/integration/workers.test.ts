@@ -11,6 +11,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
+import { makeClip } from '../helpers/on-demand-source.js';
 import { alive } from '../helpers/processes.js';
 import { probePackets, publish, skipWithoutFfmpeg } from '../helpers/media-tools.js';
 import { RtmpTestClient, statusCode, statusDescription } from '../helpers/rtmp-client.js';
@@ -229,13 +230,19 @@ describe('Workers 2: one machine, two processes, the same ports', { skip, timeou
     );
   });
 
-  test('SIGHUP reaches every worker; a killed worker is started again; SIGTERM stops them all', async (t) => {
-    const server = await startWorkers(t);
+  test('SIGHUP reaches every worker, a Source feed it adds plays on worker 2 and its relay stops after RelayIdleTimeout; a killed worker is started again; SIGTERM stops them all', async (t) => {
+    const server = await startWorkers(t, 'RelayIdleTimeout 1\nTranscodeIdleTimeout 1');
     const pids = server.lines().find((l) => l.msg === 'workers ready')?.pids ?? [];
     assert.equal(pids.length, 2);
 
-    // A feed added to the file appears on both workers after SIGHUP.
-    writeFileSync(server.conf, readFileSync(server.conf, 'utf8') + '<Feed added.ffm>\n</Feed>\n');
+    // A feed added to the file appears on both workers after SIGHUP; so does a Source feed, whose child runs on
+    // worker 1 alone (issue 20 part 4, gap 3: one added by a reload was not registered to worker 1, so worker 2's
+    // readers had nothing to relay).
+    const clip = await makeClip(t, 'feedcast-workers-clip-');
+    writeFileSync(
+      server.conf,
+      readFileSync(server.conf, 'utf8') + `<Feed added.ffm>\n</Feed>\n<Feed pulled.ffm>\n  Source ${clip}\n</Feed>\n`,
+    );
     server.child.kill('SIGHUP');
     await waitFor(
       'both workers reloaded',
@@ -256,6 +263,15 @@ describe('Workers 2: one machine, two processes, the same ports', { skip, timeou
         `${name} has the feed added by the reload`,
       );
     }
+    const w2 = urls.get('worker-2') ?? '';
+    const pulled = await probePackets(`${w2}/pulled.ts`, 2, 90_000);
+    assert.ok(pulled.packets.filter((p) => p.codec_type === 'video').length >= 5, 'worker 2 plays the Source feed of worker 1');
+    // RelayIdleTimeout 1 between workers too (it was a fixed 10 s): worker 2's relay ends soon after its reader.
+    await waitFor(
+      "worker 2's relay of pulled to stop (RelayIdleTimeout 1, not 10 s)",
+      async () => (await getJson<ClusterView>(`${w2}/api/v1/cluster`)).localRelays.length === 0,
+      8000,
+    );
 
     // kill -9 worker 2: the primary says so and starts it again, and it serves.
     const killed = pids[1] ?? 0;
