@@ -20,6 +20,7 @@ import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { FlvReader, nowMs, summarize } from './flv-reader-core.js';
 import { RtmpReader } from './rtmp-reader-core.js';
 import { RtspReader, type RtspLower } from './rtsp-reader-core.js';
+import { udpReceivePath } from './udp-head-receiver.js';
 
 interface Args {
   url: URL;
@@ -220,6 +221,7 @@ async function run(args: Args): Promise<object> {
     /** Raw arrival − timestamp (ms) per reader, over the window: mean per reader, and max per reader. */
     latenessRawMs: { meanPerReader: summarize(latMean), maxPerReader: summarize(latMax) },
     generator: {
+      ...(rtsp && args.rtspTransport === 'udp' ? { udpReceive: udpReceivePath } : {}),
       cpuPct: round(((cpu.user + cpu.system) / 1000 / (t1 - t0)) * 100),
       eventLoopUtilization: round(elu.utilization, 3),
       eventLoopDelayP99Ms: round(eld.percentile(99) / 1e6),

@@ -279,8 +279,10 @@ async function startFeedcast(target: Target): Promise<RunningServer> {
       'RTSPBindAddress 127.0.0.1',
       `SRTPort ${srt}`,
       'SRTBindAddress 127.0.0.1',
-      'MaxClients 5000',
-      'MaxHTTPConnections 5000',
+      // An RTSP reader holds two slots, its connection and its RTP session (ffserver's count, docs/config.md):
+      // 3000 RTSP readers need 6001, and with 5000 the last 501 of them got 503.
+      'MaxClients 10000',
+      'MaxHTTPConnections 10000',
       '# Every reader comes from 127.0.0.1: no per-address cap (default 64).',
       'MaxConnectionsPerAddress 0',
       'MaxBandwidth 10000000',

@@ -5,12 +5,15 @@
 // own per track. A video frame ends at the packet with the marker bit; its first payload bytes
 // tell an H.264 keyframe (IDR or SPS, alone, in STAP-A or FU-A). Payloads are skipped by count,
 // nothing is copied. Same counters as FlvReader; the RTP clock has a random origin, so the
-// lateness (arrival − media time) is not measured (latCount stays 0).
+// lateness (arrival − media time) is not measured (latCount stays 0). Over UDP the sockets are
+// the native receiver's (udp-head-receiver.ts: epoll + recvmmsg, datagram heads only) when it is
+// built, so one process keeps up with thousands of readers; else dgram's.
 
 import * as dgram from 'node:dgram';
 import type * as net from 'node:net';
 import { nowMs } from './flv-reader-core.js';
 import { connectSharedBuffer, LoadReaderState } from './load-reader-state.js';
+import { HEAD_BYTES, UdpHeadReceiver, type DatagramHandler } from './udp-head-receiver.js';
 
 export type RtspLower = 'tcp' | 'udp';
 
@@ -30,6 +33,8 @@ interface Media {
   /** Interleaved RTP channel (TCP), from the SETUP answer. */
   channel: number;
   udp: dgram.Socket[];
+  /** The native receiver's sockets (instead of `udp`). */
+  nativeFds: number[];
 }
 
 const Phase = { Text: 0, Dollar: 1, Packet: 2, Opaque: 3 } as const;
@@ -97,7 +102,10 @@ export class RtspReader extends LoadReaderState {
   }
 
   private closeUdp(): void {
-    for (const m of this.media) for (const s of m.udp.splice(0)) s.close();
+    for (const m of this.media) {
+      for (const s of m.udp.splice(0)) s.close();
+      for (const fd of m.nativeFds.splice(0)) UdpHeadReceiver.shared()?.close(fd);
+    }
   }
 
   private fail(message: string): void {
@@ -248,7 +256,7 @@ export class RtspReader extends LoadReaderState {
     for (const line of sdp.split(/\r?\n/)) {
       if (line.startsWith('m=')) {
         const kind = line.slice(2).split(' ')[0] ?? '';
-        current = kind === 'video' || kind === 'audio' ? { kind, control: '', channel: -1, udp: [] } : undefined;
+        current = kind === 'video' || kind === 'audio' ? { kind, control: '', channel: -1, udp: [], nativeFds: [] } : undefined;
         if (current !== undefined) this.media.push(current);
       } else if (line.startsWith('a=control:') && current !== undefined) {
         current.control = line.slice('a=control:'.length).trim();
@@ -267,6 +275,31 @@ export class RtspReader extends LoadReaderState {
     if (this.opts.transport === 'tcp') {
       const ch = 2 * (this.setupAt - 1);
       this.request('SETUP', this.controlUrl(m), [`Transport: RTP/AVP/TCP;unicast;interleaved=${ch}-${ch + 1}`]);
+      return;
+    }
+    const receiver = UdpHeadReceiver.shared();
+    if (receiver !== undefined) {
+      const video = m.kind === 'video';
+      const port = nativeUdpPair(
+        receiver,
+        m,
+        (buf, at, length) => {
+          this.bytes += length;
+          if (video) this.onVideoPacket(buf, at, at + Math.min(length, HEAD_BYTES));
+        },
+        (_, __, length) => {
+          this.bytes += length;
+        },
+      );
+      if (typeof port === 'string') {
+        this.fail(`UDP ports: ${port}`);
+        return;
+      }
+      if (this.closedAt !== undefined) {
+        this.closeUdp();
+        return;
+      }
+      this.request('SETUP', this.controlUrl(m), [`Transport: RTP/AVP;unicast;client_port=${port}-${port + 1}`]);
       return;
     }
     try {
@@ -322,6 +355,28 @@ export class RtspReader extends LoadReaderState {
     }
     this.lastVideoTs = (this.tsHigh + ts32) / 90;
   }
+}
+
+/** The native receiver's two sockets on 127.0.0.1, an even port and the next (RFC 3550 11): the RTP port, or why not. */
+function nativeUdpPair(receiver: UdpHeadReceiver, m: Media, onRtp: DatagramHandler, onRtcp: DatagramHandler): number | string {
+  let why = '';
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const rtp = receiver.open('127.0.0.1', 0, onRtp);
+    if (typeof rtp === 'string') return rtp;
+    if (rtp.port % 2 !== 0 || rtp.port === 65535) {
+      receiver.close(rtp.fd);
+      continue;
+    }
+    const rtcp = receiver.open('127.0.0.1', rtp.port + 1, onRtcp);
+    if (typeof rtcp === 'string') {
+      why = rtcp;
+      receiver.close(rtp.fd);
+      continue;
+    }
+    m.nativeFds.push(rtp.fd, rtcp.fd);
+    return rtp.port;
+  }
+  return `no free even/odd UDP port pair in 50 tries (${why})`;
 }
 
 /** Two UDP sockets on 127.0.0.1, on an even port and the next one (RFC 3550 11). */

@@ -17,40 +17,11 @@
 //   many left, or -errno when the first could not; the caller sends the rest through Node, which
 //   queues them.
 
-#define _GNU_SOURCE /* sendmmsg */
 #define OPENSSL_SUPPRESS_DEPRECATED /* HMAC_CTX: the one HMAC API both OpenSSL 1.1 and 3 have */
-#include <arpa/inet.h>
-#include <errno.h>
-#include <netinet/in.h>
-#include <node_api.h>
+#include "udp-batch.h" /* fail, int_result, typed_array, export_function, send_datagrams */
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
-#include <stdint.h>
-#include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
-
-static napi_value fail(napi_env env, const char *message) {
-  napi_throw_type_error(env, NULL, message);
-  return NULL;
-}
-
-static napi_value int_result(napi_env env, int32_t value) {
-  napi_value result;
-  napi_create_int32(env, value, &result);
-  return result;
-}
-
-/** The bytes of a TypedArray argument, with its length in elements, if it has the element type wanted. */
-static int typed_array(napi_env env, napi_value value, napi_typedarray_type want, void **data, size_t *length) {
-  bool is_typed_array = false;
-  if (napi_is_typedarray(env, value, &is_typed_array) != napi_ok || !is_typed_array) return 0;
-  napi_typedarray_type type;
-  napi_value buffer;
-  size_t offset;
-  if (napi_get_typedarray_info(env, value, &type, length, data, &buffer, &offset) != napi_ok) return 0;
-  return type == want;
-}
 
 #define PROFILE_AES_CM_HMAC_SHA1_80 1
 #define PROFILE_AEAD_AES_128_GCM 7
@@ -148,15 +119,13 @@ static napi_value protect_datagrams(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-#define SEND_BATCH 64
-
-static napi_value send_datagrams(napi_env env, napi_callback_info info) {
+static napi_value send_datagrams_call(napi_env env, napi_callback_info info) {
   size_t argc = 6;
   napi_value argv[6];
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 6) {
     return fail(env, "sendDatagrams(fd, data, ends, count, address, port): six arguments");
   }
-  int32_t fd, count, port;
+  int32_t fd, count;
   uint8_t *data;
   int32_t *ends;
   size_t data_length, ends_length;
@@ -166,78 +135,20 @@ static napi_value send_datagrams(napi_env env, napi_callback_info info) {
   if (napi_get_value_int32(env, argv[3], &count) != napi_ok || count < 0 || (size_t)count > ends_length) {
     return fail(env, "sendDatagrams: count must be a number in 0..ends.length");
   }
-  char host[INET6_ADDRSTRLEN + 1];
-  size_t host_length;
-  if (napi_get_value_string_utf8(env, argv[4], host, sizeof host, &host_length) != napi_ok) return fail(env, "sendDatagrams: address must be a string");
-  if (napi_get_value_int32(env, argv[5], &port) != napi_ok || port <= 0 || port > 65535) return fail(env, "sendDatagrams: port must be in 1..65535");
+  struct sockaddr_storage to;
+  socklen_t to_length;
+  if (!destination_arguments(env, argv + 4, "sendDatagrams", &to, &to_length)) return NULL;
   int32_t previous = 0;
   for (int32_t i = 0; i < count; i++) {
     if (ends[i] < previous || (size_t)ends[i] > data_length) return fail(env, "sendDatagrams: ends must rise within data");
     previous = ends[i];
   }
-  struct sockaddr_storage to;
-  socklen_t to_length;
-  memset(&to, 0, sizeof to);
-  if (strchr(host, ':') != NULL) {
-    struct sockaddr_in6 *a = (struct sockaddr_in6 *)&to;
-    a->sin6_family = AF_INET6;
-    a->sin6_port = htons((uint16_t)port);
-    if (inet_pton(AF_INET6, host, &a->sin6_addr) != 1) return fail(env, "sendDatagrams: address is not an IP address");
-    to_length = sizeof *a;
-  } else {
-    struct sockaddr_in *a = (struct sockaddr_in *)&to;
-    a->sin_family = AF_INET;
-    a->sin_port = htons((uint16_t)port);
-    if (inet_pton(AF_INET, host, &a->sin_addr) != 1) return fail(env, "sendDatagrams: address is not an IP address");
-    to_length = sizeof *a;
-  }
-  int32_t sent = 0;
-#ifdef __linux__
-  struct mmsghdr messages[SEND_BATCH];
-  struct iovec vectors[SEND_BATCH];
-  while (sent < count) {
-    int n = count - sent < SEND_BATCH ? count - sent : SEND_BATCH;
-    for (int j = 0; j < n; j++) {
-      int32_t i = sent + j;
-      int32_t begin = i == 0 ? 0 : ends[i - 1];
-      vectors[j].iov_base = data + begin;
-      vectors[j].iov_len = (size_t)(ends[i] - begin);
-      memset(&messages[j], 0, sizeof messages[j]);
-      messages[j].msg_hdr.msg_name = &to;
-      messages[j].msg_hdr.msg_namelen = to_length;
-      messages[j].msg_hdr.msg_iov = &vectors[j];
-      messages[j].msg_hdr.msg_iovlen = 1;
-    }
-    int r;
-    do {
-      r = sendmmsg(fd, messages, (unsigned int)n, MSG_DONTWAIT);
-    } while (r < 0 && errno == EINTR);
-    if (r < 0) return int_result(env, sent > 0 ? sent : -errno);
-    sent += r;
-    if (r < n) break; /* the kernel took fewer: the next one would fail (buffer full) */
-  }
-#else
-  for (; sent < count; sent++) {
-    int32_t begin = sent == 0 ? 0 : ends[sent - 1];
-    ssize_t r;
-    do {
-      r = sendto(fd, data + begin, (size_t)(ends[sent] - begin), MSG_DONTWAIT, (struct sockaddr *)&to, to_length);
-    } while (r < 0 && errno == EINTR);
-    if (r < 0) return int_result(env, sent > 0 ? sent : -errno);
-  }
-#endif
-  return int_result(env, sent);
-}
-
-static int export_function(napi_env env, napi_value exports, const char *name, napi_callback cb) {
-  napi_value fn;
-  return napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, NULL, &fn) == napi_ok &&
-         napi_set_named_property(env, exports, name, fn) == napi_ok;
+  return int_result(env, send_datagrams(fd, data, NULL, ends, 1, count, &to, to_length));
 }
 
 NAPI_MODULE_INIT() {
   if (!export_function(env, exports, "protectDatagrams", protect_datagrams) ||
-      !export_function(env, exports, "sendDatagrams", send_datagrams)) {
+      !export_function(env, exports, "sendDatagrams", send_datagrams_call)) {
     return NULL;
   }
   return exports;

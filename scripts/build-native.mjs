@@ -4,6 +4,8 @@
 //   native/fanout.c -> build/native/fanout.node  the fan-out write loop (without it, Node's socket writes)
 //   native/rtp-send.c -> build/native/rtp-send.node  WHEP: SRTP protection and sendmmsg() per frame, with
 //                                                the OpenSSL inside Node (without it, node:crypto and dgram)
+//   native/rtp-udp.c -> build/native/rtp-udp.node  RTSP readers over UDP: a frame's packets in one sendmmsg()
+//                                                (without it, one dgram send() per packet); the bench's UDP receiver
 //   native/srt.c    -> build/native/srt.node     the SRT listener, on libsrt (Debian libsrt-openssl-dev;
 //                                                without it, SRT is off and the server says why)
 // Optional by design: a module that cannot be built is skipped with the reason, and the script exits 0.
@@ -35,6 +37,13 @@ const modules = [
     // Node's own OpenSSL headers (include/node/openssl); its symbols are the Node process's.
     needs: { file: 'openssl/evp.h', hint: "Node's headers carry no OpenSSL", nodeHeaders: true },
     without: 'WHEP viewers are protected with node:crypto and sent with dgram',
+  },
+  {
+    name: 'RTP/UDP module',
+    source: 'native/rtp-udp.c',
+    output: 'build/native/rtp-udp.node',
+    libs: [],
+    without: 'RTSP readers over UDP are sent one dgram send() per packet',
   },
   {
     name: 'SRT module',

@@ -24,7 +24,16 @@ import { forEachInterleaved, type RtpFeedPacketizer, type RtpPacketizers, type R
 import { RtspError, throttled, type ControlConnection, type RtspSession } from './session.js';
 import { ShiftedRtpMuxer } from './shifted-play.js';
 import { TimeShiftOutput, timeShiftAheadBytes } from '../../streams/time-shift-output.js';
-import { bindUdpPair, sendBounded, UDP_PACE_MIN_BITS_PER_SECOND, UdpPacer, type PortRange, type UdpPair } from './udp.js';
+import {
+  bindUdpPair,
+  rtpPacketBounds,
+  sendBounded,
+  sendRtpPackets,
+  UDP_PACE_MIN_BITS_PER_SECOND,
+  UdpPacer,
+  type PortRange,
+  type UdpPair,
+} from './udp.js';
 
 export const SENDER_REPORT_INTERVAL_MS = 5000;
 
@@ -156,6 +165,8 @@ export class PlaySession implements RtspSession {
   readonly info: ConnectionInfo;
   private readonly warnDrop: (message: string, fields?: Record<string, unknown>) => void;
   udpDropped = 0;
+  /** Frames sent to UDP tracks in one native sendmmsg() (the rest: one dgram send() per packet). */
+  private readonly udpSends = { nativeSends: 0 };
   /** Packets the player says it lost (RTCP receiver reports, cumulative, per SSRC). */
   private readonly lostBySsrc = new Map<number, number>();
   /** Spreads what UDP tracks get when the reader catches up (the GOP cache at PLAY). */
@@ -593,20 +604,26 @@ export class PlaySession implements RtspSession {
       }
       const pair = track.pair;
       if (pair === undefined) return true;
-      let sent = 0;
-      forEachInterleaved(chunk, (_, packet) => {
-        if (sendBounded(pair.rtp, packet, track.clientPorts[0], track.clientAddress)) {
-          track.packets++;
-          track.octets += packet.length - 12;
-          this.info.bytesOut += packet.length;
-          sent += packet.length;
-        } else {
-          this.udpDropped++;
-          this.info.counters['udpDropped'] = this.udpDropped;
-          this.warnDrop('UDP send queue full, packet dropped', { dropped: this.udpDropped });
+      const packets = rtpPacketBounds(chunk);
+      const sent = sendRtpPackets(pair.rtp, chunk, packets, track.clientPorts[0], track.clientAddress, this.udpSends);
+      this.info.counters['udpNativeSends'] = this.udpSends.nativeSends;
+      let bytes = packets.bytes;
+      let payloadOctets = packets.payloadOctets;
+      if (sent < packets.count) {
+        bytes = payloadOctets = 0;
+        for (let i = 0; i < sent; i++) {
+          const length = (packets.bounds[2 * i + 1] as number) - (packets.bounds[2 * i] as number);
+          bytes += length;
+          payloadOctets += Math.max(0, length - 12);
         }
-      });
-      return this.pacer.spend(sent);
+        this.udpDropped += packets.count - sent;
+        this.info.counters['udpDropped'] = this.udpDropped;
+        this.warnDrop('UDP send queue full, packets dropped', { dropped: this.udpDropped });
+      }
+      track.packets += sent;
+      track.octets += payloadOctets;
+      this.info.bytesOut += bytes;
+      return this.pacer.spend(bytes);
     },
     cork: () => this.control?.socket.cork(),
     uncork: () => this.control?.socket.uncork(),

@@ -39,6 +39,7 @@ import type { TranscoderManager } from '../../transcode/transcoder-manager.js';
 import { detach } from '../../observability/detach.js';
 import { FileFeed } from '../../transcode/file-feed.js';
 import { resolveFfmpeg } from '../../transcode/ffmpeg-args.js';
+import { nativeUdpSendStatus } from './native-udp-send.js';
 
 export interface RtspServerOptions {
   /** Encodes `Format rtp` streams that have encoder directives (none: such streams answer 503). */
@@ -184,7 +185,8 @@ export class RtspServer {
   listen(port: number, host: string): Promise<number> {
     return new Promise((resolve, reject) => {
       this.server.once('error', reject);
-      this.server.listen(port, host, () => {
+      // backlog: Node's default of 511 overflows when a thousand players arrive at once (as HTTP's listener).
+      this.server.listen({ port, host, backlog: 4096 }, () => {
         this.server.off('error', reject);
         const address = this.server.address();
         this.port = typeof address === 'object' && address !== null ? address.port : port;
@@ -194,7 +196,7 @@ export class RtspServer {
         this.idleTimer = setInterval(() => this.closeIdleConnections(), sweepMs);
         this.idleTimer.unref();
         if (this.options.multicast) this.startMulticast();
-        this.log.info('RTSP listening', { rtsp: `${host}:${this.port}` });
+        this.log.info('RTSP listening', { rtsp: `${host}:${this.port}`, udpSend: nativeUdpSendStatus });
         resolve(this.port);
       });
     });

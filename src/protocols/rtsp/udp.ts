@@ -1,10 +1,14 @@
 // UDP for RTP: a pair of sockets on consecutive ports (RTP on the even one, RTCP on the next, as
-// RFC 3550 11 asks), bound on the address the RTSP client reached, and a bounded sender.
+// RFC 3550 11 asks), bound on the address the RTSP client reached, and a bounded sender: a frame's
+// packets in one sendmmsg() through the native module (native-udp-send.ts), else one dgram send()
+// each.
 
 import { createSocket, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import { randomInt } from 'node:crypto';
 import { RtspError } from './session.js';
+import { udpHandle } from '../udp-handle.js';
+import { nativeUdpSend } from './native-udp-send.js';
 
 export interface UdpPair {
   readonly rtp: Socket;
@@ -80,6 +84,76 @@ export function sendBounded(socket: Socket, packet: Buffer, port: number, addres
   if (socket.getSendQueueCount() > MAX_UDP_SEND_QUEUE) return false;
   socket.send(packet, port, address);
   return true;
+}
+
+/** Where the RTP packets of an interleaved chunk lie (`$`, channel, u16 length, packet: rtp-output.ts). */
+export interface RtpPacketBounds {
+  /** Packet i is chunk[bounds[2i], bounds[2i+1]). */
+  readonly bounds: Int32Array;
+  readonly count: number;
+  /** Bytes of the packets, and of their payloads (what sender reports count, RFC 3550 6.4.1). */
+  readonly bytes: number;
+  readonly payloadOctets: number;
+}
+
+const boundsOfChunk = new WeakMap<Buffer, RtpPacketBounds>();
+
+/** The packets of a chunk, found once per chunk: every UDP reader of the feed sends the same chunk. */
+export function rtpPacketBounds(chunk: Buffer): RtpPacketBounds {
+  const known = boundsOfChunk.get(chunk);
+  if (known !== undefined) return known;
+  let count = 0;
+  for (let pos = 0; pos + 4 <= chunk.length && chunk[pos] === 0x24; pos += 4 + chunk.readUInt16BE(pos + 2)) count++;
+  const bounds = new Int32Array(2 * count);
+  let bytes = 0;
+  let payloadOctets = 0;
+  let pos = 0;
+  let n = 0;
+  for (; n < count; n++) {
+    const length = chunk.readUInt16BE(pos + 2);
+    if (pos + 4 + length > chunk.length) break; // a truncated last packet is not sent
+    bounds[2 * n] = pos + 4;
+    bounds[2 * n + 1] = pos + 4 + length;
+    bytes += length;
+    payloadOctets += Math.max(0, length - 12);
+    pos += 4 + length;
+  }
+  const made = { bounds, count: n, bytes, payloadOctets };
+  boundsOfChunk.set(chunk, made);
+  return made;
+}
+
+/**
+ * Sends the packets of `chunk` to address:port, in order: through the native module in one
+ * sendmmsg() while Node holds none of this socket's datagrams, and what the kernel did not take
+ * (or everything, without the module) through dgram, bounded by MAX_UDP_SEND_QUEUE. Returns how
+ * many of the packets were sent or queued: the first ones; a frame cut short is not finished later.
+ * `stats.nativeSends` counts the calls that went through the native module.
+ */
+export function sendRtpPackets(
+  socket: Socket,
+  chunk: Buffer,
+  packets: RtpPacketBounds,
+  port: number,
+  address: string,
+  stats: { nativeSends: number },
+): number {
+  const { bounds, count } = packets;
+  let from = 0;
+  const native = nativeUdpSend;
+  if (native !== undefined && count > 0 && socket.getSendQueueCount() === 0) {
+    const handle = udpHandle(socket);
+    if (handle === null) return 0; // closed
+    const fd = handle?.fd;
+    if (typeof fd === 'number' && fd >= 0) {
+      from = Math.max(0, native.sendPackets(fd, chunk, bounds, count, address, port));
+      stats.nativeSends++;
+    }
+  }
+  for (let i = from; i < count; i++) {
+    if (!sendBounded(socket, chunk.subarray(bounds[2 * i], bounds[2 * i + 1]), port, address)) return i;
+  }
+  return count;
 }
 
 /** Bytes a UDP reader may get at once: well inside the 64 KB socket buffer ffmpeg asks for. */

@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import { test, type TestContext } from 'node:test';
 import { waitFor } from '../../../test/helpers/test-server.js';
 import { nativeRtpSend, nativeRtpSendStatus } from './native-rtp-send.js';
-import { udpHandle } from './srtp-sender.js';
+import { udpHandle } from '../udp-handle.js';
 
 const skip = nativeRtpSend === undefined ? `native module: ${nativeRtpSendStatus}` : false;
 

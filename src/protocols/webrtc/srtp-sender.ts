@@ -9,6 +9,7 @@
 
 import type { Socket as UdpSocket } from 'node:dgram';
 import type { RTCDtlsTransport, RTCRtpSender } from 'werift';
+import { udpHandle } from '../udp-handle.js';
 import { nativeRtpSend } from './native-rtp-send.js';
 import { deriveSrtpKeys, SrtpProtector, srtpProfileSizes } from './srtp-protect.js';
 
@@ -41,20 +42,6 @@ interface SenderReportFields {
   rtpTimestamp: number;
   packetCount: number;
   octetCount: number;
-}
-
-/** The symbol a dgram socket keeps its state under (Node's kStateSymbol), found once. */
-let stateSymbol: symbol | undefined;
-
-/**
- * A dgram socket's libuv handle (null once closed), read from its state rather than through
- * `_handle`, which warns (DEP0112). undefined when this Node keeps it elsewhere.
- */
-export function udpHandle(socket: UdpSocket): { fd?: number } | null | undefined {
-  stateSymbol ??= Object.getOwnPropertySymbols(socket).find((s) => s.description === 'state symbol');
-  if (stateSymbol === undefined) return undefined;
-  const state = (socket as unknown as Record<symbol, { handle?: { fd?: number } | null } | undefined>)[stateSymbol];
-  return state?.handle;
 }
 
 function isUdpSocket(x: unknown): x is UdpSocket {
