@@ -390,6 +390,14 @@ let FEEDCAST_BUILD: 'dist' | 'tsx' = process.env['BENCH_FEEDCAST'] === 'tsx' ? '
 function buildFeedcast(): void {
   if (FEEDCAST_BUILD === 'tsx') return;
   if (process.env['BENCH_REUSE_BUILD'] === '1' && existsSync(join(OUT, 'dist/main.js'))) return;
+  // The native modules as `npm ci` builds them: a checkout updated since its last install may lack a newer
+  // one (build/native/rtp-udp.node for RTSP readers over UDP), and Feedcast would quietly run without it.
+  const natives = spawnSync(process.execPath, [join(ROOT, 'scripts/build-native.mjs')], {
+    cwd: ROOT,
+    timeout: 240_000,
+    encoding: 'utf8',
+  });
+  for (const line of (natives.stdout ?? '').split('\n')) if (line.includes('not built')) say(line);
   say('compiling Feedcast into .bench-out/dist (tsc -p tsconfig.build.json)…');
   rmSync(join(OUT, 'dist'), { recursive: true, force: true });
   const tsc = join(ROOT, 'node_modules/typescript/bin/tsc');
