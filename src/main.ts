@@ -139,7 +139,11 @@ async function main(argv: readonly string[]): Promise<number> {
     index: `${base}/`,
     ...(demoFeeds.length > 0 ? { demo: `${base}/demo.flv` } : {}),
     fanoutWrites: nativeFanoutStatus,
-    youngGeneration: describeYoungGeneration(process.execArgv, process.env['NODE_OPTIONS']),
+    youngGeneration: describeYoungGeneration(
+      process.execArgv,
+      process.env['NODE_OPTIONS'],
+      process.env['FEEDCAST_YOUNG_GENERATION'] === 'held',
+    ),
   });
 
   let stopping = false;

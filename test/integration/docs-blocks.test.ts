@@ -11,7 +11,7 @@ import { describe, test } from 'node:test';
 import { findDirective } from '../../src/config/directives.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
-// The sources, as `npm start` runs them (bin/feedcast.js would prefer a dist/ that may be stale).
+// The sources through tsx (bin/feedcast.js would first transpile src/ into dist/).
 const MAIN = join(ROOT, 'src', 'main.ts');
 
 interface Block {
