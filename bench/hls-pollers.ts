@@ -150,6 +150,7 @@ async function main(): Promise<void> {
     await sleep(10);
   }
   await sleep(warmup * 1000);
+  process.stderr.write(`[hls-pollers] window of ${seconds} s starts\n`);
   for (const p of pollers) p.sampling = true;
   const eld = monitorEventLoopDelay({ resolution: 10 });
   eld.enable();

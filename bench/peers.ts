@@ -6,8 +6,8 @@
 //   BENCH_TARGETS=feedcast-srt npx tsx bench/peers.ts   SRT readers alone (BENCH_SRT_LOADS, default 1,20)
 //   (BENCH_CEILING=0 skips the ceiling search; BENCH_PIN=1 pins the servers to CPU 0 and the
 //   readers to CPU 1 with taskset; FEEDCAST_WRITE_COALESCE_MS goes to Feedcast; BENCH_FEEDCAST=tsx
-//   runs Feedcast from the sources instead of a tsc build, BENCH_REUSE_BUILD=1 keeps the last
-//   build; BENCH_FEEDCAST_NODE_ARGS adds node flags to Feedcast's; BENCH_REPEAT=3 runs the
+//   runs Feedcast from the sources instead of a tsc build, =npm-start as `npm start` runs it, =bin as
+//   `node bin/feedcast.js` without flags; BENCH_REUSE_BUILD=1 keeps the last build; BENCH_FEEDCAST_NODE_ARGS adds node flags to Feedcast's; BENCH_REPEAT=3 runs the
 //   target list three times, interleaved, and gives the ratios as medians of the run pairs;
 //   FEEDCAST_NATIVE=off runs Feedcast with Node's socket writes instead of the native fan-out;
 //   BENCH_EGRESS_THREADS=1 gives Feedcast `EgressThreads 1`: measure it unpinned, or the thread
@@ -79,6 +79,7 @@ import type { LoadReport, Summary } from './flv-reader-core.js';
 import { JANUS, NETNS_ADDRESS, janusConfig, startNetns } from './janus.js';
 import { RtmpReader } from './rtmp-reader-core.js';
 import { WhepPool, type WhepReport } from './whep-load.js';
+import { havePerf, recordPerf, summarizePerf, type PerfSummary } from './perf-profile.js';
 
 // ---------------------------------------------------------------------------------------------
 // Settings
@@ -87,7 +88,17 @@ const QUICK = process.env['BENCH_QUICK'] === '1';
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? (QUICK ? 5 : 8));
 const LOADS = (process.env['BENCH_LOADS'] ?? (QUICK ? '1,500' : '1,500,1000')).split(',').map(Number);
 const CEILING = process.env['BENCH_CEILING'] !== undefined ? process.env['BENCH_CEILING'] === '1' : !QUICK;
-const CEILING_STEPS = [1250, 1500, 2000, 2500, 3000];
+/** BENCH_CEILING_MAX (default 3000): the highest load the ceiling search tries (Feedcast allows 5000 here). */
+const CEILING_MAX = Number(process.env['BENCH_CEILING_MAX'] ?? 3000);
+const CEILING_STEPS = [1250, 1500, 2000, 2500, 3000, 3500, 4000, 5000].filter((n) => n <= CEILING_MAX);
+/** BENCH_PERF_LOADS (e.g. `1000`): at these loads, a `perf` profile of the server over the window (bench/perf-profile.ts). */
+const PERF_LOADS = (process.env['BENCH_PERF_LOADS'] ?? '')
+  .split(',')
+  .filter((x) => x !== '')
+  .map(Number);
+const HAVE_PERF = PERF_LOADS.length > 0 && havePerf();
+if (PERF_LOADS.length > 0 && !HAVE_PERF)
+  process.stderr.write('[bench] BENCH_PERF_LOADS: no `perf` here (linux-perf): no profiles\n');
 /** SRT readers are one ffmpeg each: a few (the server's cost per reader shows at 20). */
 const SRT_LOADS = (process.env['BENCH_SRT_LOADS'] ?? '1,20').split(',').map(Number);
 /** Readers of feed1 while ten feeds are published (and recorded). */
@@ -262,8 +273,14 @@ async function fetchRecordingTotals(httpPort: number): Promise<RecordingTotals> 
   return totals;
 }
 
+/** Targets that use more than one core (Workers, EgressThreads): under BENCH_PIN their server is not pinned. */
+function multiCore(target: Target): boolean {
+  return (target.workers ?? 1) > 1 || (target.egressThreads ?? EGRESS_THREADS) > 0;
+}
+
 async function startFeedcast(target: Target): Promise<RunningServer> {
-  const pin = target.protocol === 'whep' ? PIN_WHEP : PIN;
+  // Pinned runs keep the load generator on CPU 1; a server made to use both cores gets both (shared with it).
+  const pin = target.protocol === 'whep' ? PIN_WHEP : PIN && !multiCore(target);
   const dir = mkdtempSync(join(os.tmpdir(), 'feedcast-bench-'));
   // The SRT port is UDP: a port free for TCP is almost always free for UDP too.
   const [http = 0, rtmp = 0, rtsp = 0, srt = 0] = await freePorts(4);
@@ -296,11 +313,10 @@ async function startFeedcast(target: Target): Promise<RunningServer> {
       '',
     ].join('\n'),
   );
-  const main = FEEDCAST_BUILD === 'tsx' ? ['--import', 'tsx', 'src/main.ts'] : [join(OUT, 'dist/main.js')];
-  const nodeArgs = [...PRODUCT_NODE_ARGS, ...FEEDCAST_NODE_ARGS];
+  const nodeArgs = [...feedcastCommand(), ...FEEDCAST_NODE_ARGS];
   const { child, log } = spawnServer(
     process.execPath,
-    [...nodeArgs, ...main, '-f', conf],
+    [...nodeArgs, '-f', conf],
     {
       ...process.env,
       FEEDCAST_LOG_FORMAT: 'json',
@@ -381,14 +397,49 @@ class SkipTarget extends Error {}
 const failures: Record<string, string> = {};
 
 /**
- * How Feedcast runs: `dist` (the default) = compiled with tsc into .bench-out/dist and run with
- * plain node, as it ships (bin/feedcast.js runs dist/); `tsx` = from the sources through tsx,
- * which costs ~40 MB of RSS more (the TypeScript loader). BENCH_FEEDCAST=tsx picks the latter.
+ * How Feedcast runs (BENCH_FEEDCAST), so that each documented way of starting it can be measured:
+ * - `dist` (the default): compiled with tsc into .bench-out/dist and run with plain node and the flags
+ *   of bin/feedcast.js's first line, as the installed `feedcast` command runs;
+ * - `npm-start`: the command of package.json's `start` script, in this checkout (npm's own process,
+ *   which waits beside the server, is left out);
+ * - `bin`: `node bin/feedcast.js` with no node flag (the first line's flags do not apply then);
+ * - `tsx`: `node --import tsx src/main.ts`, the sources through the TypeScript loader (~40 MB more RSS).
  */
-let FEEDCAST_BUILD: 'dist' | 'tsx' = process.env['BENCH_FEEDCAST'] === 'tsx' ? 'tsx' : 'dist';
+const FEEDCAST_MODES = ['dist', 'npm-start', 'bin', 'tsx'] as const;
+let FEEDCAST_BUILD: (typeof FEEDCAST_MODES)[number] = ((): (typeof FEEDCAST_MODES)[number] => {
+  const mode = process.env['BENCH_FEEDCAST'] ?? 'dist';
+  const known = FEEDCAST_MODES.find((m) => m === mode);
+  if (known === undefined) throw new Error(`BENCH_FEEDCAST=${mode}: one of ${FEEDCAST_MODES.join(', ')}`);
+  return known;
+})();
+
+/** node's arguments up to the server's own (`-f CONF` follows), for FEEDCAST_BUILD. */
+function feedcastCommand(): string[] {
+  switch (FEEDCAST_BUILD) {
+    case 'dist':
+      return [...PRODUCT_NODE_ARGS, join(OUT, 'dist/main.js')];
+    case 'tsx':
+      return [...PRODUCT_NODE_ARGS, '--import', 'tsx', join(ROOT, 'src/main.ts')];
+    case 'bin':
+      return [join(ROOT, 'bin/feedcast.js')];
+    case 'npm-start': {
+      const start = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts
+        .start;
+      const [node, ...args] = start.split(/\s+/);
+      if (node !== 'node') throw new Error(`npm start runs ${start}: not a node command this bench can run`);
+      return args.map((a) => (a.endsWith('.js') || a.endsWith('.ts') ? join(ROOT, a) : a));
+    }
+  }
+}
 
 function buildFeedcast(): void {
   if (FEEDCAST_BUILD === 'tsx') return;
+  if (FEEDCAST_BUILD === 'bin' || FEEDCAST_BUILD === 'npm-start') {
+    // bin/feedcast.js brings dist/ up to date itself; done here first so that no start waits on it.
+    const r = spawnSync(process.execPath, [join(ROOT, 'scripts/build-dist.mjs')], { cwd: ROOT, stdio: 'inherit' });
+    if (r.status !== 0) throw new Error('scripts/build-dist.mjs failed');
+    return;
+  }
   if (process.env['BENCH_REUSE_BUILD'] === '1' && existsSync(join(OUT, 'dist/main.js'))) return;
   // The native modules as `npm ci` builds them: a checkout updated since its last install may lack a newer
   // one (build/native/rtp-udp.node for RTSP readers over UDP), and Feedcast would quietly run without it.
@@ -855,6 +906,8 @@ interface LoadResult {
   noFirstFrame: number;
   errors: Record<string, number>;
   keptUp: boolean;
+  /** BENCH_PERF_LOADS: the server's perf profile over the window. */
+  perf?: PerfSummary;
   /** WebRTC rows: packet rates, loss, set-up, and the viewer processes' own load. */
   whep?: WhepReport['whep'] & { genProcesses: number; genMaxProcessCpuPct: number; genLoopDelayP99Ms: number };
 }
@@ -889,7 +942,14 @@ function fromHls(h: HlsReport): GenReport {
   };
 }
 
-function runGenerator(url: string, n: number, refKbps: number, sampler: Sampler, protocol: Protocol): Promise<GenReport> {
+function runGenerator(
+  url: string,
+  n: number,
+  refKbps: number,
+  sampler: Sampler,
+  protocol: Protocol,
+  onWindow?: () => void,
+): Promise<GenReport> {
   // prettier-ignore
   const [cmd, args] = pinned(1, process.execPath, protocol === 'hls'
     ? ['--import', 'tsx', join(ROOT, 'bench/hls-pollers.ts'), url, String(n), String(SECONDS), '--ramp', String(RAMP)]
@@ -903,7 +963,15 @@ function runGenerator(url: string, n: number, refKbps: number, sampler: Sampler,
   let out = '';
   let err = '';
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
+  let windowSeen = false;
+  child.stderr?.on('data', (d: Buffer) => {
+    err = (err + d.toString()).slice(-4000);
+    // Both generators say so on stderr when their measuring window starts.
+    if (!windowSeen && /window of \d+ s starts/.test(err)) {
+      windowSeen = true;
+      onWindow?.();
+    }
+  });
   const boundMs = (n / RAMP + 10 + WARMUP + SECONDS + 30) * 1000;
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => child.kill('SIGKILL'), boundMs);
@@ -922,12 +990,15 @@ function runGenerator(url: string, n: number, refKbps: number, sampler: Sampler,
 }
 
 /** WebRTC viewers: the pool grows to `n`, then one window over all of them. */
-async function runWhepGenerator(pool: WhepPool, n: number, sampler: Sampler): Promise<WhepReport> {
+async function runWhepGenerator(pool: WhepPool, n: number, sampler: Sampler, onWindow?: () => void): Promise<WhepReport> {
   await pool.grow(n);
   sampler.genPids = pool.pids;
+  // pool.measure's window starts WARMUP seconds from now.
+  const windowTimer = onWindow !== undefined ? setTimeout(onWindow, WARMUP * 1000) : undefined;
   try {
     return await pool.measure(WARMUP, SECONDS);
   } finally {
+    clearTimeout(windowTimer);
     sampler.genPids = [];
   }
 }
@@ -947,8 +1018,20 @@ async function runLoad(
   // The tap's departure lateness over the same window as the readers'.
   const url = srv.readUrl(target.protocol);
   sampler.segPort = target.protocol === 'whep' ? undefined : Number(new URL(url).port);
+  // A perf profile of the server's tree over the window, at the loads BENCH_PERF_LOADS names.
+  let perf: Promise<PerfSummary | undefined> | undefined;
+  const perfFile = join(OUT, `perf-${target.name}-${n}-run${run}.data`);
+  const onWindow =
+    HAVE_PERF && PERF_LOADS.includes(n)
+      ? (): void => {
+          const { done } = recordPerf(treePids(srv.child.pid!), SECONDS, perfFile);
+          perf = done.then((ok) => (ok ? summarizePerf(perfFile) : undefined));
+        }
+      : undefined;
   const gen: Promise<GenReport | WhepReport> =
-    pool !== undefined ? runWhepGenerator(pool, n, sampler) : runGenerator(url, n, refKbps, sampler, target.protocol);
+    pool !== undefined
+      ? runWhepGenerator(pool, n, sampler, onWindow)
+      : runGenerator(url, n, refKbps, sampler, target.protocol, onWindow);
   tap?.reset();
   if (tap !== undefined) tap.sampling = true;
   let report: GenReport | WhepReport;
@@ -958,6 +1041,8 @@ async function runLoad(
     if (tap !== undefined) tap.sampling = false;
   }
   const whep = 'whep' in report ? report : undefined;
+  const perfSummary = perf !== undefined ? await perf : undefined;
+  if (perfSummary !== undefined) say(`${target.name} N=${n}: ${perfReport(perfSummary)}`);
   // Departure lateness: the publisher is paced by -re, so its mean over the run is its mean over the window.
   const pubLat = tap !== undefined && tap.latCount > 0 ? tap.latSum / tap.latCount : undefined;
   const w = sampler.window(report.window.startMs, report.window.endMs);
@@ -996,6 +1081,7 @@ async function runLoad(
     noFirstFrame: n - report.gotFirstFrame,
     errors: report.errors,
     keptUp,
+    ...(perfSummary !== undefined ? { perf: perfSummary } : {}),
     ...(whep !== undefined
       ? {
           whep: {
@@ -1197,6 +1283,19 @@ function costCurve(all: LoadResult[]): string {
   return [head, head.replace(/[^|]+/g, '---'), ...rows].join('\n');
 }
 
+/** One perf profile in a few lines: kernel/user, the named groups, the busiest symbols of each side. */
+function perfReport(p: PerfSummary): string {
+  const list = (xs: { symbol: string; pct: number }[]): string => xs.map((x) => `${x.symbol} ${x.pct}%`).join(', ');
+  return [
+    `perf: ${p.samples} samples, kernel ${p.kernelPct}%, user ${p.userPct}%`,
+    `  groups: ${Object.entries(p.groups)
+      .map(([k, v]) => `${k} ${v}%`)
+      .join('; ')}`,
+    `  kernel: ${list(p.topKernel)}`,
+    `  user: ${list(p.topUser.map((u) => ({ symbol: `${u.symbol} (${u.object})`, pct: u.pct })))}`,
+  ].join('\n');
+}
+
 function median(values: number[]): number | null {
   if (values.length === 0) return null;
   const sorted = [...values].sort((x, y) => x - y);
@@ -1316,6 +1415,7 @@ async function main(): Promise<void> {
     costCurve(all),
     '',
     ...(all.some((r) => r.recorded !== undefined) ? [recordingCost(all), ''] : []),
+    ...all.filter((r) => r.perf !== undefined).flatMap((r) => [`${r.target} N=${r.readers} ${perfReport(r.perf!)}`, '']),
     `Ceiling (most readers with every one at full rate and realtime ≥ 0.97, loads tried: ${[...LOADS, ...(CEILING ? CEILING_STEPS : [])].join(', ')}; WebRTC ${[...WHEP_LOADS, ...(CEILING ? WHEP_CEILING_STEPS : [])].join(', ')}): ` +
       Object.entries(ceilings)
         .map(([k, v]) => `${k} ${v ?? '-'}`)
