@@ -24,7 +24,7 @@ const GROUPS: Record<string, RegExp> = {
   'SRTP / AES-GCM (OpenSSL in node, native/rtp-send.c)': /aes|gcm|ghash|protect_?datagram|protectDatagrams|srtp/i,
   'socket send path (kernel)': /sendmsg|sendmmsg|tcp_|udp_|ip_|__dev_queue_xmit|loopback|skb|__netif|net_rx|do_softirq/i,
   'copying (kernel)': /copy_user|memcpy|copyout|_copy_from|_copy_to/i,
-  'garbage collection (V8)': /Scavenge|MarkCompact|Heap::|Sweeper|Evacuat|ConcurrentMarking/,
+  'garbage collection (V8)': /Scavenge|MarkCompact|Heap::|Sweeper|Evacuat|Marking/,
 };
 
 export function havePerf(): boolean {

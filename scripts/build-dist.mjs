@@ -1,7 +1,8 @@
 // Brings dist/ up to date with src/ for a checkout's `npm start` and `node bin/feedcast.js`, so that
 // they run plain JavaScript: through tsx the server carries the TypeScript loader, 35-40 MB of RSS
 // (docs/performance.md, "Memory"). Each source newer than its .js is transpiled alone
-// (ts.transpileModule with tsconfig.build.json's options, no type check: what tsx did before), so a
+// (ts.transpileModule with tsconfig.build.json's options, no type check: what tsx did before; safe file
+// by file because verbatimModuleSyntax implies isolatedModules, and the output is tsc's), so a
 // start after editing a file costs that file, not a full `tsc` (~12 s here). `npm run build` (what
 // npm pack ships) stays the full, type-checked tsc build into the same dist/.
 //
