@@ -432,23 +432,30 @@ function feedcastCommand(): string[] {
   }
 }
 
-function buildFeedcast(): void {
-  if (FEEDCAST_BUILD === 'tsx') return;
-  if (FEEDCAST_BUILD === 'bin' || FEEDCAST_BUILD === 'npm-start') {
-    // bin/feedcast.js brings dist/ up to date itself; done here first so that no start waits on it.
-    const r = spawnSync(process.execPath, [join(ROOT, 'scripts/build-dist.mjs')], { cwd: ROOT, stdio: 'inherit' });
-    if (r.status !== 0) throw new Error('scripts/build-dist.mjs failed');
-    return;
-  }
-  if (process.env['BENCH_REUSE_BUILD'] === '1' && existsSync(join(OUT, 'dist/main.js'))) return;
-  // The native modules as `npm ci` builds them: a checkout updated since its last install may lack a newer
-  // one (build/native/rtp-udp.node for RTSP readers over UDP), and Feedcast would quietly run without it.
+/**
+ * The native modules as `npm ci` builds them: a checkout updated since its last install may lack a newer
+ * one (build/native/rtp-udp.node for RTSP readers over UDP), and Feedcast would quietly run without it.
+ */
+function buildNativeModules(): void {
   const natives = spawnSync(process.execPath, [join(ROOT, 'scripts/build-native.mjs')], {
     cwd: ROOT,
     timeout: 240_000,
     encoding: 'utf8',
   });
   for (const line of (natives.stdout ?? '').split('\n')) if (line.includes('not built')) say(line);
+}
+
+function buildFeedcast(): void {
+  if (FEEDCAST_BUILD === 'tsx') return;
+  if (FEEDCAST_BUILD === 'bin' || FEEDCAST_BUILD === 'npm-start') {
+    buildNativeModules();
+    // bin/feedcast.js brings dist/ up to date itself; done here first so that no start waits on it.
+    const r = spawnSync(process.execPath, [join(ROOT, 'scripts/build-dist.mjs')], { cwd: ROOT, stdio: 'inherit' });
+    if (r.status !== 0) throw new Error('scripts/build-dist.mjs failed');
+    return;
+  }
+  if (process.env['BENCH_REUSE_BUILD'] === '1' && existsSync(join(OUT, 'dist/main.js'))) return;
+  buildNativeModules();
   say('compiling Feedcast into .bench-out/dist (tsc -p tsconfig.build.json)…');
   rmSync(join(OUT, 'dist'), { recursive: true, force: true });
   const tsc = join(ROOT, 'node_modules/typescript/bin/tsc');
