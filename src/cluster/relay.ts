@@ -7,7 +7,7 @@ import { request as httpRequest, type ClientRequest, type IncomingMessage } from
 import { request as httpsRequest } from 'node:https';
 import { FeedBusyError } from '../errors.js';
 import type { Feed, PublisherSession } from '../feed/feed.js';
-import type { SharedClockOrigin } from '../feed/feed-clock.js';
+import { DEFAULT_JUMP_LIMIT_90K, type SharedClockOrigin } from '../feed/feed-clock.js';
 import { TsDemuxer } from '../formats/mpegts/ts-demuxer.js';
 import type { ByteBudget } from '../media/byte-budget.js';
 import { TS_WRAP } from '../media/timebase.js';
@@ -88,6 +88,8 @@ export class Relay {
   private delayCount = 0;
   /** The RelayVia parent refused a read as a loop: this relay reads the origin itself. */
   private bypassVia = false;
+  /** The DTS of the last frame relayed, on the origin's clock (what a new connection's frames are compared with). */
+  private newestOriginDts90k: number | undefined;
   /** When the current connection was asked for (performance.now()), for the start-up figures logged. */
   private connectStartedAt = 0;
 
@@ -143,6 +145,16 @@ export class Relay {
   private measureDelay(sentAtMs: number, nowMs: number): void {
     this.delays[this.delayCount % DELAY_SAMPLES] = Math.max(0, nowMs - sentAtMs);
     this.delayCount++;
+  }
+
+  /**
+   * Whether a frame of a new connection was relayed by the last one: at or before its newest frame, by less than
+   * a timestamp jump (further back, it is another timeline: a node that took the feed over, whose times FeedClock
+   * places after the feed's end).
+   */
+  private alreadyRelayed(originDts90k: number): boolean {
+    const newest = this.newestOriginDts90k;
+    return newest !== undefined && originDts90k <= newest && originDts90k > newest - DEFAULT_JUMP_LIMIT_90K;
   }
 
   private medianDelayMs(): number | undefined {
@@ -264,6 +276,9 @@ export class Relay {
     this.log.info('relay: relaying', { from: origin.node, url: origin.url, responseMs });
     let firstFrame = true;
     let markDts90k: number | undefined;
+    // A connection after the first starts with the origin's GOP, partly relayed already: those frames are skipped
+    // (they cannot be placed again without going back), so the feed stays on the origin's timeline.
+    let catchingUp = this.newestOriginDts90k !== undefined;
     const pesBudget = this.settings.pesBudget;
     const demuxer = new TsDemuxer(
       {
@@ -275,6 +290,10 @@ export class Relay {
             clock.offset90k = originOffset90k(markDts90k, frame.dts90k);
             this.log.info('relay: first frame', { ms: Math.round(performance.now() - this.connectStartedAt) });
           }
+          const originDts90k = frame.dts90k + (clock.offset90k ?? 0);
+          if (catchingUp && this.alreadyRelayed(originDts90k)) return;
+          catchingUp = false;
+          this.newestOriginDts90k = originDts90k;
           session.write(frame);
         },
         onWarning: (message) => this.log.debug('relay input', { warning: message }),

@@ -35,7 +35,16 @@ interface ClusterView {
   nodes: { name: string; url: string }[];
   feeds: { feed: string; node: string; tracks: { codec: string }[] }[];
   relays: { feed: string; node: string; from: string; bytes: number }[];
-  localRelays: { feed: string; from: string; origin: string; state: string; readers: number; bytes: number; delayMs?: number }[];
+  localRelays: {
+    feed: string;
+    from: string;
+    origin: string;
+    state: string;
+    readers: number;
+    bytes: number;
+    reconnects: number;
+    delayMs?: number;
+  }[];
 }
 
 /** The samples of one metric of `node`'s /metrics, by their label text. */
@@ -78,6 +87,7 @@ async function pageOf(node: Node, path: string): Promise<string> {
 }
 
 interface ConnectionView {
+  id: number;
   role: string;
   target: string;
   remoteAddress: string;
@@ -337,7 +347,7 @@ describe('cluster (ClusterRedis): membership and on-demand relays between nodes'
     // Issue 20 (the edge "keeps the feed's timeline"): a relayed feed's clock started near 0 on the edge, so the same
     // picture had another time on every node (HLS dates, RTSP Range clock=, ?date= lookups differed per node).
     const redis = await startRedis(t);
-    const origin = await startNode(t, redis, 'origin', '127.0.0.2');
+    const origin = await startNode(t, redis, 'origin', '127.0.0.2', 'ControlUser admin s3cret');
     const edge = await startNode(t, redis, 'edge', '127.0.0.3');
     const publisher = publish(`${origin.url}/cam1`, { seconds: 120 });
     t.after(() => publisher.stop());
@@ -348,16 +358,41 @@ describe('cluster (ClusterRedis): membership and on-demand relays between nodes'
     );
     // Seconds of the origin's timeline first: the edge's first frame (the origin's last keyframe) is not at 0 there.
     await probePackets(`${origin.url}/cam1.ts`, 3, 60_000);
-    // Both read at once; the origin's reader starts seconds back (its backlog), the edge's at its first keyframe.
-    const [atOrigin, atEdge] = await Promise.all([videoPtsByHash(origin, 'cam1'), videoPtsByHash(edge, 'cam1')]);
-    const steps = [...atEdge].flatMap(([hash, pts]) => {
-      const there = atOrigin.get(hash);
-      return there === undefined ? [] : [pts - there];
-    });
+    // A viewer that keeps the relay running through the test (so that it connects again below, not anew).
+    await holdReader(t, `${edge.url}/cam1.flv`);
+    /** The same frames on both nodes at once (the origin's reader starts seconds back, the edge's at a keyframe). */
+    const ptsSteps = async (): Promise<number[]> => {
+      const [atOrigin, atEdge] = await Promise.all([videoPtsByHash(origin, 'cam1'), videoPtsByHash(edge, 'cam1')]);
+      return [...atEdge].flatMap(([hash, pts]) => {
+        const there = atOrigin.get(hash);
+        return there === undefined ? [] : [pts - there];
+      });
+    };
+    const steps = await ptsSteps();
     assert.ok(steps.length >= 50, `frames seen on both nodes (by their bytes): ${steps.length}`);
     const worst = Math.max(...steps.map((d) => Math.abs(d)));
     assert.ok(worst <= 3600, `a frame's PTS on the edge minus on the origin: up to ${worst} (90 kHz; a frame is 3600)`);
     t.diagnostic(`same frames on both nodes: ${steps.length}, largest PTS difference ${worst}`);
+
+    // The relay connects again (an operator closes it on the origin) and starts with the origin's GOP, partly
+    // relayed already: the edge skips what it had, and stays on the origin's timeline.
+    const pull = (await readersOn(origin, 'cam1')).find((c) => c.remoteAddress === '127.0.0.3');
+    assert.ok(pull !== undefined, "the edge's pull");
+    const kicked = await fetch(`${origin.url}/api/v1/connections/${pull.id}`, {
+      method: 'DELETE',
+      headers: { Authorization: `Basic ${Buffer.from('admin:s3cret').toString('base64')}` },
+    });
+    assert.equal(kicked.status, 200, await kicked.text());
+    await waitFor(
+      'the edge relaying again',
+      async () =>
+        (await clusterOf(edge)).localRelays.some((r) => r.feed === 'cam1' && r.reconnects >= 1 && r.state === 'relaying'),
+      60_000,
+    );
+    const again = await ptsSteps();
+    assert.ok(again.length >= 50, `frames seen on both nodes after the reconnection: ${again.length}`);
+    const worstAgain = Math.max(...again.map((d) => Math.abs(d)));
+    assert.ok(worstAgain <= 3600, `after the reconnection, the PTS on the edge minus on the origin: up to ${worstAgain}`);
   });
 
   test('RelayVia: a leaf relays through its parent, which alone pulls from the origin', async (t) => {
