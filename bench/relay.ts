@@ -17,7 +17,8 @@
 //     The same frames' DTS on mid and leaf minus on the origin shows whether the nodes keep one timeline (0).
 //  4. Cold edge: with no relay running and the feed gone from mid and leaf (RelayIdleTimeout and
 //     DynamicFeedTimeout 1 s), a reader asks mid (one hop) or leaf (two hops) for /cam.ts; time to its first
-//     bytes and to its first video frame (a keyframe, demuxed). Repeated BENCH_COLD_RUNS times each.
+//     bytes and to its first video frame (a keyframe, demuxed). Repeated BENCH_COLD_RUNS times each; the
+//     first of each node is printed apart (a freshly started node's first relay pays every first run).
 //  5. Prints a table, writes .bench-out/relay-<date>.json, stops everything it started (by PID).
 
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -43,9 +44,10 @@ interface Node {
   readonly logSince: (sinceMs: number, msgs: ReadonlySet<string>) => { atMs: number; msg: string }[];
 }
 
-/** The steps of a cold start each node logs (cluster/relay.ts, feed/feed-manager.ts). */
+/** The steps of a cold start each node logs (cluster/relay.ts, feed/feed-manager.ts, protocols/http/from-feed.ts). */
 const STEPS: ReadonlyMap<string, string> = new Map([
   ['feed made for a relay from another node', 'asked'],
+  ['relay: serving a node', 'serves'],
   ['relay: relaying', 'response'],
   ['relay: first frame', 'first frame'],
 ]);
@@ -218,7 +220,8 @@ interface ColdStart {
   steps: string[];
 }
 
-async function coldStart(node: Node, others: Node[]): Promise<ColdStart> {
+/** A cold start of a reader of `node`, with `others` between it and `origin` (whose log is read too). */
+async function coldStart(node: Node, others: Node[], origin: Node): Promise<ColdStart> {
   // Cold: no relay of cam and no feed cam on the node read (nor on the nodes between it and the origin).
   for (const n of [node, ...others]) {
     await waitUntil(
@@ -238,7 +241,7 @@ async function coldStart(node: Node, others: Node[]): Promise<ColdStart> {
   await waitUntil(`a first frame from ${node.name}`, () => reader.firstFrameAt !== undefined, 30_000);
   reader.stop();
   const keys = new Set(STEPS.keys());
-  const steps = [node, ...others]
+  const steps = [node, ...others, origin]
     .flatMap((n) => n.logSince(askedAt - 5, keys).map((l) => ({ ...l, node: n.name })))
     .sort((a, b) => a.atMs - b.atMs)
     .map((l) => `${l.node} ${STEPS.get(l.msg) ?? l.msg} ${l.atMs - askedAt}`);
@@ -284,8 +287,8 @@ async function main(): Promise<void> {
     // Cold starts first (nothing relayed yet), alternating one hop (mid) and two (leaf).
     const cold: { oneHop: ColdStart[]; twoHops: ColdStart[] } = { oneHop: [], twoHops: [] };
     for (let i = 0; i < COLD_RUNS; i++) {
-      cold.oneHop.push(await coldStart(mid, []));
-      cold.twoHops.push(await coldStart(leaf, [mid]));
+      cold.oneHop.push(await coldStart(mid, [], origin));
+      cold.twoHops.push(await coldStart(leaf, [mid], origin));
       say(`cold start ${i + 1}/${COLD_RUNS}: mid ${JSON.stringify(cold.oneHop.at(-1))}`);
       say(`cold start ${i + 1}/${COLD_RUNS}: leaf ${JSON.stringify(cold.twoHops.at(-1))}`);
     }
@@ -306,13 +309,16 @@ async function main(): Promise<void> {
     const hop2 = stats(hops2.delays);
     const both = stats(hopsBoth.delays);
     const timeline = { mid: stats(hops1.timeline), leaf: stats(hopsBoth.timeline) };
+    // The first cold start of a freshly started node apart (it pays every first run), the others together.
+    const [firstMid, ...laterMid] = cold.oneHop;
+    const [firstLeaf, ...laterLeaf] = cold.twoHops;
     const coldMid = {
-      bytes: stats(cold.oneHop.map((c) => c.firstBytesMs)),
-      frame: stats(cold.oneHop.map((c) => c.firstFrameMs)),
+      bytes: stats(laterMid.map((c) => c.firstBytesMs)),
+      frame: stats(laterMid.map((c) => c.firstFrameMs)),
     };
     const coldLeaf = {
-      bytes: stats(cold.twoHops.map((c) => c.firstBytesMs)),
-      frame: stats(cold.twoHops.map((c) => c.firstFrameMs)),
+      bytes: stats(laterLeaf.map((c) => c.firstBytesMs)),
+      frame: stats(laterLeaf.map((c) => c.firstFrameMs)),
     };
 
     const load = os.loadavg().map((l) => round(l, 2));
@@ -326,6 +332,8 @@ async function main(): Promise<void> {
       `| delay added, both hops (origin -> leaf) | ${both.n} | ${both.p50} | ${both.p95} | ${both.max} | |`,
       `| timeline: a frame's DTS on mid - on origin | ${timeline.mid.n} | ${timeline.mid.p50} | ${timeline.mid.p95} | ${timeline.mid.max} | |`,
       `| timeline: a frame's DTS on leaf - on origin | ${timeline.leaf.n} | ${timeline.leaf.p50} | ${timeline.leaf.p95} | ${timeline.leaf.max} | |`,
+      `| first cold start of a fresh node, 1 hop: first bytes / frame | 1 | ${firstMid?.firstBytesMs ?? '-'} / ${firstMid?.firstFrameMs ?? '-'} | | | |`,
+      `| first cold start of a fresh node, 2 hops: first bytes / frame | 1 | ${firstLeaf?.firstBytesMs ?? '-'} / ${firstLeaf?.firstFrameMs ?? '-'} | | | |`,
       `| cold edge, 1 hop: first bytes | ${coldMid.bytes.n} | ${coldMid.bytes.p50} | ${coldMid.bytes.p95} | ${coldMid.bytes.max} | |`,
       `| cold edge, 1 hop: first frame | ${coldMid.frame.n} | ${coldMid.frame.p50} | ${coldMid.frame.p95} | ${coldMid.frame.max} | |`,
       `| cold edge, 2 hops: first bytes | ${coldLeaf.bytes.n} | ${coldLeaf.bytes.p50} | ${coldLeaf.bytes.p95} | ${coldLeaf.bytes.max} | |`,

@@ -155,6 +155,8 @@ export async function handleRead(
   }
   res.flushHeaders();
   conn.state = 'SEND_DATA';
+  // Another node starts relaying this feed (docs/cluster.md): the origin's side of that node's cold start.
+  if (read.relay === true) ctx.log.info('relay: serving a node', { feed: feed.key, to: conn.remoteAddress });
   let served = ctx.counters.served.get(read.name);
   if (served === undefined) {
     served = { conns: 0, bytes: 0 };
