@@ -229,7 +229,7 @@ export async function startServer(givenConfig: ServerConfig, options: StartOptio
     accessLog: config.customLog !== undefined ? new AccessLog(config.customLog) : undefined,
     startedAt: new Date(),
     version: VERSION,
-    counters: { refusedConnections: 0, reloads: 0, served: new Map() },
+    counters: { refusedConnections: 0, reloads: 0, served: new Map(), webrtcInboundRejected: {} },
     ingestBudgets: options.ingestBudgets ?? createIngestBudgets(),
     reload: undefined,
     children: undefined,

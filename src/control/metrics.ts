@@ -153,6 +153,16 @@ export async function createMetricsRegistry(ctx: ControlContext, extras: Metrics
       perFeedRole((t) => t.packetsDropped),
     );
   }
+  metric(
+    'counter',
+    'feedcast_webrtc_inbound_rejected_total',
+    'Inbound WebRTC SRTP/SRTCP packets dropped before werift read them, by kind (srtp, srtcp) and reason (auth, replay, too-old, malformed).',
+    ['kind', 'reason'],
+    () =>
+      Object.entries(ctx.counters.webrtcInboundRejected).flatMap(([kind, byReason]) =>
+        Object.entries(byReason).map(([reason, count]): Sample => [{ kind, reason }, count]),
+      ),
+  );
   metric('gauge', 'feedcast_connections', 'Open connections by protocol and role.', ['protocol', 'role'], () =>
     ctx.connections.list().map((c): Sample => [{ protocol: c.protocol, role: c.role }, 1]),
   );

@@ -102,6 +102,8 @@ export interface ConnectionView {
   chunksDropped: number;
   /** SRT connections: libsrt's totals (lost: received for a publisher, sent for a reader). */
   srt?: SrtConnectionView;
+  /** WebRTC sessions: inbound SRTP and SRTCP packets dropped because they failed authentication or replay checks. */
+  webrtc?: { srtpRejected: number; srtcpRejected: number };
 }
 
 export interface SrtConnectionView {
@@ -246,6 +248,9 @@ export function connectionView(c: ConnectionInfo, now = Date.now()): ConnectionV
             encrypted: c.counters['srtEncrypted'] === 1,
           },
         }
+      : {}),
+    ...(c.counters['srtpRejected'] !== undefined
+      ? { webrtc: { srtpRejected: c.counters['srtpRejected'], srtcpRejected: c.counters['srtcpRejected'] ?? 0 } }
       : {}),
   };
 }

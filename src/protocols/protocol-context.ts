@@ -58,4 +58,9 @@ export interface ServerCounters {
   reloads: number;
   /** Per URL name (stream or feed output): readers served and bytes sent, as ffserver's status page showed. */
   served: Map<string, { conns: number; bytes: number }>;
+  /**
+   * WebRTC: inbound packets dropped before werift read them (srtp-guard.ts), by kind ("srtp",
+   * "srtcp") and reason ("auth", "replay", "too-old", "malformed").
+   */
+  webrtcInboundRejected: Record<string, Record<string, number>>;
 }

@@ -28,6 +28,8 @@ import {
   type WebRtcIceOptions,
 } from './ice.js';
 import type * as PeerModule from './peer.js';
+import type * as SrtpGuardModule from './srtp-guard.js';
+import type { RejectionCounts, SrtpGuard } from './srtp-guard.js';
 import { RtpSourceRegistry, type FeedRtpSource } from './rtp-source.js';
 import { resolveFfmpeg } from '../../transcode/ffmpeg-args.js';
 import { whepRefusalStatus, type ReadTarget, type Refusal } from '../../access/access.js';
@@ -79,6 +81,7 @@ export const DEFAULT_WEBRTC_OPTIONS: WebRtcRouteOptions = {
 interface WeriftParts {
   peer: typeof PeerModule;
   viewer: typeof WhepViewerModule;
+  guard: typeof SrtpGuardModule;
 }
 
 const CORS_HEADERS: Readonly<Record<string, string>> = {
@@ -137,6 +140,11 @@ export interface WebRtcSessionStatus {
   sendPath: string | null;
   /** WHEP, direct path: packets sent again for the viewer's NACKs. */
   retransmits: number;
+  /** Inbound SRTP/SRTCP that authenticated and was new (srtp-guard.ts), and what was dropped, by reason. */
+  srtpVerified: number;
+  srtpRejected: RejectionCounts | null;
+  /** The SRTP protection profile DTLS chose; null before. */
+  srtpProfile: string | null;
   openedAt: string;
 }
 
@@ -163,6 +171,10 @@ interface Session {
   muxUfrag: string | undefined;
   /** Releases the feed's on-demand Launch/Source child (WHEP). */
   releaseFeedSource: (() => void) | undefined;
+  /** Checks the peer's SRTP/SRTCP before werift reads it (from negotiation on). */
+  srtpGuard: SrtpGuard | undefined;
+  /** The first dropped packet was logged; the rest are counted. */
+  srtpWarned: boolean;
   closed: boolean;
 }
 
@@ -214,6 +226,9 @@ export class WebRtcRoute implements HttpRoute {
       layerSwitches: s.viewer?.layerSwitches ?? 0,
       sendPath: s.viewer?.started === true ? s.viewer.sendPath : null,
       retransmits: s.viewer?.retransmits ?? 0,
+      srtpVerified: s.srtpGuard?.verified ?? 0,
+      srtpRejected: s.srtpGuard?.rejected ?? null,
+      srtpProfile: s.srtpGuard?.profileName ?? null,
       openedAt: s.openedAt.toISOString(),
     }));
   }
@@ -372,15 +387,18 @@ export class WebRtcRoute implements HttpRoute {
   }
 
   private async loadWerift(): Promise<WeriftParts> {
-    this.weriftLoading ??= Promise.all([import('./peer.js'), import('./from-feed.js'), import('./native-rtp-send.js')]).then(
-      ([peer, viewer, native]) => {
-        this.log.info('WHEP send path', {
-          send: process.env['FEEDCAST_WHEP_SEND'] === 'werift' ? 'werift (FEEDCAST_WHEP_SEND=werift)' : 'direct SRTP',
-          protect: native.nativeRtpSendStatus,
-        });
-        return { peer, viewer };
-      },
-    );
+    this.weriftLoading ??= Promise.all([
+      import('./peer.js'),
+      import('./from-feed.js'),
+      import('./native-rtp-send.js'),
+      import('./srtp-guard.js'),
+    ]).then(([peer, viewer, native, guard]) => {
+      this.log.info('WHEP send path', {
+        send: process.env['FEEDCAST_WHEP_SEND'] === 'werift' ? 'werift (FEEDCAST_WHEP_SEND=werift)' : 'direct SRTP',
+        protect: native.nativeRtpSendStatus,
+      });
+      return { peer, viewer, guard };
+    });
     this.werift = await this.weriftLoading;
     return this.werift;
   }
@@ -770,6 +788,8 @@ export class WebRtcRoute implements HttpRoute {
       leaveMux: undefined,
       muxUfrag: undefined,
       releaseFeedSource: undefined,
+      srtpGuard: undefined,
+      srtpWarned: false,
       closed: false,
     };
     this.sessions.set(id, session);
@@ -792,6 +812,7 @@ export class WebRtcRoute implements HttpRoute {
     }
     const answer = await pc.createAnswer();
     await pc.setLocalDescription(answer);
+    this.guardSrtp(session);
     await this.loaded.peer.gatheringComplete(pc, this.options.gatherTimeoutMs);
     const sdp = pc.localDescription?.sdp;
     if (sdp === undefined) throw new Error('werift produced no local description');
@@ -807,6 +828,46 @@ export class WebRtcRoute implements HttpRoute {
     session.leaveMux = mux.addPeer({ serverUfrag, serverPassword, clientUfrag, target });
     session.muxUfrag = serverUfrag;
     return keepCandidates(sdp, this.options.hostAddresses, { udp: mux.port, tcp: mux.tcpPort });
+  }
+
+  /**
+   * Verifies every SRTP/SRTCP packet of the peer before werift reads it (srtp-guard.ts): werift
+   * checks neither tags nor replays. A werift whose internals moved gets no peer at all: a 500 and
+   * an error in the log, rather than media taken unauthenticated.
+   */
+  private guardSrtp(session: Session): void {
+    const guard = this.loaded.guard.SrtpGuard.install(session.pc, {
+      rejected: (kind, reason, detail) => {
+        const totals = (this.ctx.counters.webrtcInboundRejected[kind] ??= {});
+        totals[reason] = (totals[reason] ?? 0) + 1;
+        const counter = kind === 'srtp' ? 'srtpRejected' : 'srtcpRejected';
+        session.conn.counters[counter] = (session.conn.counters[counter] ?? 0) + 1;
+        if (session.srtpWarned) return;
+        session.srtpWarned = true;
+        this.log.warn(
+          `${session.kind.toUpperCase()} dropped an inbound ${kind.toUpperCase()} packet (${reason}); more are counted, not logged`,
+          {
+            id: session.id,
+            name: session.name,
+            remoteAddress: session.conn.remoteAddress,
+            detail,
+          },
+        );
+      },
+      broken: (detail) => {
+        this.log.error('inbound SRTP cannot be verified: werift has changed (srtp-guard.ts); its media is dropped', {
+          id: session.id,
+          detail,
+        });
+      },
+    });
+    if (typeof guard === 'string') {
+      this.log.error('inbound SRTP cannot be verified: werift has changed (srtp-guard.ts)', { id: session.id, detail: guard });
+      throw new HttpError(500, `WebRTC is unavailable: inbound SRTP cannot be verified (${guard}).`);
+    }
+    session.conn.counters['srtpRejected'] = 0;
+    session.conn.counters['srtcpRejected'] = 0;
+    session.srtpGuard = guard;
   }
 
   /** Waits, bounded, for the tracks of a feed whose on-demand Launch/Source child the admission started. */
@@ -911,7 +972,20 @@ export class WebRtcRoute implements HttpRoute {
     if (session.source !== undefined) this.sources.release(session.source);
     for (const layer of session.layerSources) this.sources.release(layer);
     this.ctx.connections.close(session.conn);
-    this.log.info(`${session.kind.toUpperCase()} session closed`, { id: session.id, name: session.name, reason });
+    const guard = session.srtpGuard;
+    this.log.info(`${session.kind.toUpperCase()} session closed`, {
+      id: session.id,
+      name: session.name,
+      reason,
+      ...(session.srtpWarned && guard !== undefined ? { srtpRejected: guard.rejected } : {}),
+    });
+    const bypassed = guard?.bypassed() ?? 0;
+    if (bypassed > 0) {
+      this.log.error('werift read SRTP/SRTCP packets that were never verified: its receive path has moved (srtp-guard.ts)', {
+        id: session.id,
+        packets: bypassed,
+      });
+    }
     try {
       await session.pc.close();
     } catch (err) {

@@ -3,7 +3,8 @@
 // the viewer's DTLS handshake chose (RFC 5764). Session keys are derived once from the DTLS
 // exporter's master key and salt (RFC 3711 4.3.1, key_derivation_rate 0); each packet then costs
 // one cipher (and, for CM, one HMAC) from node:crypto and no other allocation.
-// Sending only: viewers' SRTCP and anything received stay with werift.
+// Sending; the same derivation gives the remote side's keys (SRTP and SRTCP) that srtp-verify.ts
+// checks inbound packets with.
 
 import { createCipheriv, createHmac } from 'node:crypto';
 import { ProtocolError, UnsupportedError } from '../../errors.js';
@@ -35,10 +36,9 @@ export function srtpProfileSizes(profile: number): SrtpProfileSizes | undefined 
   return PROFILES.get(profile);
 }
 
-/** RFC 3711 4.3.2 labels for SRTP (the SRTCP ones are werift's business). */
-const LABEL_ENCRYPTION = 0x00;
-const LABEL_AUTHENTICATION = 0x01;
-const LABEL_SALT = 0x02;
+/** RFC 3711 4.3.2 key derivation labels: encryption, authentication and salt, of SRTP and of SRTCP. */
+const SRTP_LABELS = { encryption: 0x00, authentication: 0x01, salt: 0x02 } as const;
+const SRTCP_LABELS = { encryption: 0x03, authentication: 0x04, salt: 0x05 } as const;
 
 /**
  * RFC 3711 4.3.1-4.3.3: `length` bytes of the AES-CM PRF keyed with the master key, at
@@ -66,6 +66,20 @@ export interface SrtpSessionKeys {
 }
 
 export function deriveSrtpKeys(profile: number, masterKey: Buffer, masterSalt: Buffer): SrtpSessionKeys {
+  return deriveKeys(profile, masterKey, masterSalt, SRTP_LABELS);
+}
+
+/** The SRTCP session keys of one direction (RFC 3711 4.3.2 labels 3-5; same sizes as SRTP's). */
+export function deriveSrtcpKeys(profile: number, masterKey: Buffer, masterSalt: Buffer): SrtpSessionKeys {
+  return deriveKeys(profile, masterKey, masterSalt, SRTCP_LABELS);
+}
+
+function deriveKeys(
+  profile: number,
+  masterKey: Buffer,
+  masterSalt: Buffer,
+  labels: typeof SRTP_LABELS | typeof SRTCP_LABELS,
+): SrtpSessionKeys {
   const sizes = srtpProfileSizes(profile);
   if (sizes === undefined) throw new UnsupportedError(`SRTP protection profile 0x${profile.toString(16)} is not supported`);
   if (masterSalt.length !== sizes.saltBytes) {
@@ -73,10 +87,10 @@ export function deriveSrtpKeys(profile: number, masterKey: Buffer, masterSalt: B
   }
   return {
     profile: profile as SrtpProfile,
-    encryptionKey: deriveSessionKey(masterKey, masterSalt, LABEL_ENCRYPTION, 16),
-    salt: deriveSessionKey(masterKey, masterSalt, LABEL_SALT, 14).subarray(0, sizes.saltBytes),
+    encryptionKey: deriveSessionKey(masterKey, masterSalt, labels.encryption, 16),
+    salt: deriveSessionKey(masterKey, masterSalt, labels.salt, 14).subarray(0, sizes.saltBytes),
     authKey:
-      profile === SRTP_AES128_CM_HMAC_SHA1_80 ? deriveSessionKey(masterKey, masterSalt, LABEL_AUTHENTICATION, 20) : undefined,
+      profile === SRTP_AES128_CM_HMAC_SHA1_80 ? deriveSessionKey(masterKey, masterSalt, labels.authentication, 20) : undefined,
   };
 }
 
