@@ -51,6 +51,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync
 import net from 'node:net';
 import os from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import {
   CLIP_FLV,
   CLK_TCK,
@@ -171,6 +172,17 @@ const ALL_TARGETS: Target[] = [
   { name: 'feedcast-rtmp-workers2', server: 'feedcast', protocol: 'rtmp', workers: 2 },
   // feedcast-whep with werift's RTP sender instead of the direct SRTP path (docs/webrtc.md, "Send path").
   { name: 'feedcast-whep-werift', server: 'feedcast', protocol: 'whep', env: { FEEDCAST_WHEP_SEND: 'werift' } },
+  // feedcast-whep without the inbound SRTP/SRTCP check (srtp-guard.ts), switched off by a bench-only
+  // preload: the A/B is what verifying the viewers' SRTCP costs (docs/webrtc.md, "Security").
+  {
+    name: 'feedcast-whep-unverified',
+    server: 'feedcast',
+    protocol: 'whep',
+    env: {
+      NODE_OPTIONS:
+        `${process.env['NODE_OPTIONS'] ?? ''} --import=${pathToFileURL(join(ROOT, 'scripts/srtp-verify-off.mjs')).href}`.trim(),
+    },
+  },
 ];
 const DEFAULT_TARGETS =
   'feedcast-flv,nms-flv,feedcast-rtmp,nginx-rtmp,feedcast-rtsp-tcp,feedcast-rtsp-udp,feedcast-llhls,feedcast-srt,feedcast-10feeds,feedcast-10feeds-record,feedcast-whep,janus-whep';
@@ -1269,6 +1281,7 @@ const PAIRS: [string, string][] = [
   ['feedcast-rtsp-udp', 'feedcast-flv'],
   ['feedcast-whep', 'janus-whep'],
   ['feedcast-whep', 'feedcast-whep-werift'],
+  ['feedcast-whep', 'feedcast-whep-unverified'],
 ];
 
 /**

@@ -73,6 +73,10 @@ describe('WebRTC', { skip }, () => {
       const status = webrtc.status()[0];
       assert.ok(status !== undefined && status.packetsSent > 0);
       assert.equal(status.videoReencoded, false, 'a source without B-frames is passed through');
+      // Issue 22 (security): the viewer's SRTCP (receiver reports, feedback) authenticates in srtp-guard.ts.
+      t.diagnostic(`Chromium WHEP: ${status.srtpProfile ?? 'no'} SRTP profile, ${status.srtpVerified} SRTCP packets verified`);
+      assert.ok(status.srtpVerified > 0, 'SRTCP from the viewer was verified');
+      assert.equal(status.srtpRejected?.srtcp.auth, 0);
       assert.ok(server.ctx.connections.list().some((c) => c.protocol === 'WebRTC' && c.role === 'reader'));
 
       const del = await fetch(server.url(r.location ?? ''), { method: 'DELETE' });
@@ -236,6 +240,14 @@ describe('WebRTC publishing and refusals', { skip }, () => {
       dts.every((d, i) => i === 0 || d >= (dts[i - 1] as number)),
       'DTS never goes back',
     );
+
+    // Issue 22 (security): Chromium's SRTP and SRTCP authenticate in the server's own check
+    // (srtp-guard.ts), with the profile Chromium's DTLS chose.
+    const whip = webrtc.status().find((s) => s.kind === 'whip');
+    t.diagnostic(`Chromium WHIP: ${whip?.srtpProfile ?? 'no'} SRTP profile, ${whip?.srtpVerified ?? 0} packets verified`);
+    assert.match(whip?.srtpProfile ?? '', /^(AEAD_AES_128_GCM|AES_CM_128_HMAC_SHA1_80)$/);
+    assert.ok((whip?.srtpVerified ?? 0) > 100, `${whip?.srtpVerified ?? 0} packets verified`);
+    assert.equal((whip?.srtpRejected?.srtp.auth ?? 0) + (whip?.srtpRejected?.srtcp.auth ?? 0), 0, 'no authentication failures');
 
     const del = await fetch(server.url(r.location ?? ''), { method: 'DELETE' });
     assert.equal(del.status, 200);

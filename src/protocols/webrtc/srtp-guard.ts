@@ -10,12 +10,13 @@
 // read from werift's DTLS exporter the way srtp-sender.ts reads ours, again whenever werift makes a
 // new SRTP session. If a werift upgrade moves any of this, install() says so (the route refuses
 // the peer and logs it), a packet we cannot check is dropped (logged once), and bypassed() counts
-// media werift received that never came through here; srtp-guard.test.ts fails in each case.
+// media werift received that never came through here. srtp-guard.test.ts checks the hook on the
+// werift installed; test/integration/webrtc-srtp-auth.test.ts fails if packets get past it.
 
 import type { RTCPeerConnection } from 'werift';
 import { MalformedInputError } from '../../errors.js';
 import { srtpProfileSizes } from './srtp-protect.js';
-import { SrtpVerifier, type SrtpRejection } from './srtp-verify.js';
+import { SrtpVerifier, type SrtpRejection, type SrtpVerdict } from './srtp-verify.js';
 
 export type SrtpPacketKind = 'srtp' | 'srtcp';
 export type InboundRejection = SrtpRejection | 'malformed';
@@ -94,7 +95,7 @@ class TransportGuard {
       return false;
     }
     const kind: SrtpPacketKind = isRtcp(data) ? 'srtcp' : 'srtp';
-    let verdict: string;
+    let verdict: SrtpVerdict | 'malformed';
     let detail = '';
     try {
       verdict = kind === 'srtcp' ? verifier.verifyRtcp(data) : verifier.verifyRtp(data);
@@ -107,9 +108,8 @@ class TransportGuard {
       this.counts.verified++;
       return true;
     }
-    const reason = verdict as InboundRejection;
-    this.counts.rejected[kind][reason]++;
-    this.events.rejected(kind, reason, detail !== '' ? detail : `${data.length} bytes`);
+    this.counts.rejected[kind][verdict]++;
+    this.events.rejected(kind, verdict, detail !== '' ? detail : `${data.length} bytes`);
     return false;
   }
 
@@ -128,8 +128,15 @@ class TransportGuard {
       );
       return undefined;
     }
-    const keys = socket.extractSessionKeys(sizes.keyBytes, sizes.saltBytes);
-    this.verifier = SrtpVerifier.fromMaster(profile, keys.remoteKey, keys.remoteSalt);
+    try {
+      const keys = socket.extractSessionKeys(sizes.keyBytes, sizes.saltBytes);
+      this.verifier = SrtpVerifier.fromMaster(profile, keys.remoteKey, keys.remoteSalt);
+    } catch (err) {
+      // Keys werift cannot give (or not in the shape it gave them before): nothing of this session is taken.
+      this.events.broken(
+        `werift's DTLS exporter gave no usable remote SRTP keys: ${err instanceof Error ? err.message : String(err)}`,
+      );
+    }
     return this.verifier;
   }
 }
