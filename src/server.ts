@@ -337,6 +337,22 @@ export async function startServer(givenConfig: ServerConfig, options: StartOptio
     });
   }
 
+  if (worker !== undefined && workerNode !== undefined) {
+    // Workers N: the API's feeds, connections and server, /metrics and /stat.html answer for every worker (control/workers-view.ts).
+    const { WorkersViewRoute } = await import('./control/workers-view.js');
+    const names = Array.from(
+      { length: worker.count },
+      (_, i) => workerNode.workerClusterConfig(config, { ...worker, index: i + 1 }, 0).nodeName,
+    );
+    http.addRoute(
+      new WorkersViewRoute(ctx, {
+        secret: worker.secret,
+        targets: () =>
+          names.map((name, i) => ({ index: i + 1, url: parts.cluster?.registry.nodes().find((n) => n.name === name)?.url })),
+      }),
+    );
+  }
+
   let httpPort: number;
   let internalPort: number | undefined;
   let httpsPort: number | undefined;
@@ -411,6 +427,11 @@ export async function startServer(givenConfig: ServerConfig, options: StartOptio
       });
       parts.cluster = cluster;
       ctx.cluster = cluster;
+      if (registry === undefined) {
+        // ClusterRedis: Redis is the registry; the primary still needs to hear that this worker serves.
+        const { announceWorkerNode } = await import('./cluster/worker-registry.js');
+        announceWorkerNode(cluster.node);
+      }
       if (isFirstWorker) {
         const needsCopy = (key: string): boolean =>
           ctx.config.feeds.some((f) => f.key.toLowerCase() === key && (f.file !== undefined || f.record !== undefined));

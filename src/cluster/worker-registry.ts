@@ -18,6 +18,14 @@ function sendOverIpc(report: WorkerReport): void {
   process.send(report, undefined, {}, () => undefined);
 }
 
+/**
+ * With ClusterRedis the registry is Redis, but the primary still learns from this report that the worker serves
+ * (it logs `workers ready`, and knows a later death for a crash to recover from, not a failed start).
+ */
+export function announceWorkerNode(node: NodeRecord): void {
+  sendOverIpc({ fc: 'node', node });
+}
+
 export class WorkerRegistry extends TypedEmitter<RegistryEvents> implements Registry {
   private readonly node: NodeRecord;
   private readonly send: SendToPrimary;

@@ -189,7 +189,7 @@ function clusterSection(ctx: ControlContext): string {
   return `<h2>Cluster</h2>
 <p>This node: ${escapeHtml(cluster.node.name)} (${escapeHtml(cluster.node.url)}). ${
     cluster.registryKind === 'workers'
-      ? "Registry: the primary process of <code>Workers</code> (this page, the API and the metrics are this worker's)."
+      ? "Registry: the primary process of <code>Workers</code> (this section is this worker's own view)."
       : `Registry (Redis): ${up ? '<span class="ok">up</span>' : '<span class="warn">unreachable: serving this node\'s own feeds only</span>'}; lost ${cluster.registry.outages} time(s).`
   }</p>
 ${table(['Node', 'URL', 'Started'], nodeRows, 'none seen yet')}

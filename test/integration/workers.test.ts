@@ -18,6 +18,7 @@ import { RtmpTestClient, statusCode, statusDescription } from '../helpers/rtmp-c
 import { RawRtspClient } from '../helpers/rtsp-tools.js';
 import { freePorts, postBytes, waitFor } from '../helpers/test-server.js';
 import { loopbackPeer, negotiate } from '../helpers/werift-peer.js';
+import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 
 const MAIN = new URL('../../src/main.ts', import.meta.url).pathname;
 const WHEP_CLIENT = new URL('../helpers/whep-client-child.ts', import.meta.url).pathname;
@@ -36,6 +37,13 @@ interface Workers {
   readonly ports: { http: number; rtmp: number; rtsp: number };
   readonly lines: () => LogLine[];
   readonly exited: Promise<unknown>;
+}
+
+/** Which workers a summed answer (/api/v1/feeds, connections, server) holds. */
+interface WorkersAnswered {
+  count: number;
+  answered: number[];
+  missing: { worker: number; reason: string }[];
 }
 
 interface ClusterView {
@@ -157,11 +165,12 @@ describe('Workers 2: one machine, two processes, the same ports', { skip, timeou
     assert.ok(origin === 'worker-1' || origin === 'worker-2', `cam1 is published on a worker (${String(origin)})`);
 
     // HTTP-FLV readers, each on its own connection: the primary hands them to the workers in turn.
+    // Any worker lists every worker's connections, each with its worker (the summed view).
     const readersOn = async (worker: string): Promise<number> => {
-      const { connections } = await getJson<{ connections: { role: string; target: string }[] }>(
-        `${urls.get(worker) ?? ''}/api/v1/connections`,
+      const { connections } = await getJson<{ connections: { role: string; target: string; worker: number }[] }>(
+        `${server.base}/api/v1/connections`,
       );
-      return connections.filter((c) => c.role === 'reader' && c.target === 'cam1.flv').length;
+      return connections.filter((c) => c.role === 'reader' && c.target === 'cam1.flv' && `worker-${c.worker}` === worker).length;
     };
     for (let i = 0; i < 10; i++) {
       await holdReader(t, `${server.base}/cam1.flv`);
@@ -169,6 +178,47 @@ describe('Workers 2: one machine, two processes, the same ports', { skip, timeou
     }
     const [r1, r2] = [await readersOn('worker-1'), await readersOn('worker-2')];
     assert.ok(r1 > 0 && r2 > 0, `both workers serve HTTP-FLV readers (worker 1: ${r1}, worker 2: ${r2})`);
+
+    // One view of the whole server, whichever worker answers (issue 20 part 4, gap 2: each answered for itself):
+    // both workers' connections, the feed's viewers summed (the relay between workers not counted), /metrics
+    // with both workers' series labelled by worker.
+    for (const at of [server.base, urls.get('worker-1') ?? '', urls.get('worker-2') ?? '']) {
+      const connections = await getJson<{ connections: { worker: number }[]; workers: WorkersAnswered }>(
+        `${at}/api/v1/connections`,
+      );
+      assert.deepEqual(connections.workers, { count: 2, answered: [1, 2], missing: [] }, at);
+      assert.deepEqual([...new Set(connections.connections.map((c) => c.worker))].sort(), [1, 2], at);
+      const { feeds } = await getJson<{ feeds: { key: string; worker: number | null; readers: number }[] }>(`${at}/api/v1/feeds`);
+      const cam1 = feeds.find((f) => f.key === 'cam1');
+      assert.equal(cam1?.worker, Number(origin.slice('worker-'.length)), `${at}: cam1's origin worker`);
+      assert.equal(cam1?.readers, r1 + r2, `${at}: cam1's viewers on both workers`);
+      const server1 = await getJson<{ connections: number; workers: WorkersAnswered }>(`${at}/api/v1/server`);
+      assert.ok(server1.connections >= r1 + r2, `${at}: the server's connections are both workers'`);
+      const metrics = parsePrometheusTextFormat(await (await fetch(`${at}/metrics`)).text());
+      const series = (name: string): { labels?: Record<string, string>; value?: string }[] =>
+        metrics.find((f) => f.name === name)?.metrics ?? [];
+      assert.deepEqual(
+        series('feedcast_worker_up').map((m) => [m.labels?.['worker'], m.value]),
+        [
+          ['1', '1'],
+          ['2', '1'],
+        ],
+      );
+      for (const [worker, readers] of [
+        ['1', r1],
+        ['2', r2],
+      ] as const) {
+        const httpReaders = series('feedcast_connections').find(
+          (m) => m.labels?.['worker'] === worker && m.labels['protocol'] === 'HTTP' && m.labels['role'] === 'reader',
+        );
+        assert.ok(Number(httpReaders?.value ?? 0) >= readers, `${at}: worker ${worker}'s HTTP readers in /metrics`);
+      }
+      const page = await (await fetch(`${at}/stat.html`)).text();
+      assert.ok(
+        page.includes('<section id="worker-1">') && page.includes('<section id="worker-2">'),
+        `${at}: both workers on /stat.html`,
+      );
+    }
     // The other worker relays cam1 from its origin once, for all its readers.
     const other = origin === 'worker-1' ? 'worker-2' : 'worker-1';
     const relays = (await getJson<ClusterView>(`${urls.get(other) ?? ''}/api/v1/cluster`)).localRelays;
@@ -211,18 +261,23 @@ describe('Workers 2: one machine, two processes, the same ports', { skip, timeou
     // Straight to worker 2's own port: the publisher is on worker 2 for sure.
     const publisher = publish(`${urls.get('worker-2') ?? ''}/rec.ffm`, { seconds: 120 });
     t.after(() => publisher.stop());
-    type FeedsView = { feeds: { key: string; file: { sizeBytes: number } | null }[] };
-    const fileOn = async (worker: string): Promise<{ sizeBytes: number } | null | undefined> =>
-      (await getJson<FeedsView>(`${urls.get(worker) ?? ''}/api/v1/feeds`)).feeds.find((f) => f.key === 'rec')?.file;
+    type FeedsView = {
+      feeds: { key: string; file: { sizeBytes: number } | null; onWorkers: Record<string, { file: boolean } | undefined> }[];
+    };
+    const rec = async (): Promise<FeedsView['feeds'][number] | undefined> =>
+      (await getJson<FeedsView>(`${server.base}/api/v1/feeds`)).feeds.find((f) => f.key === 'rec');
     await waitFor(
       'worker 1 writes the ring of rec',
-      async () => ((await fileOn('worker-1'))?.sizeBytes ?? 0) > 100_000,
+      async () => {
+        const view = await rec();
+        return (view?.file?.sizeBytes ?? 0) > 100_000 && view?.onWorkers['1']?.file === true;
+      },
       60_000,
     ).catch((err: unknown) => {
       const log = server.lines().filter((l) => l['level'] !== 'debug');
       throw new Error(`${String(err)}; publisher: ${publisher.stderr()}; server: ${JSON.stringify(log.slice(-30))}`);
     });
-    assert.equal(await fileOn('worker-2'), null, 'worker 2 has no feed file: it would write the same file');
+    assert.equal((await rec())?.onWorkers['2']?.file, false, 'worker 2 has no feed file: it would write the same file');
     const relays = (await getJson<ClusterView>(`${urls.get('worker-1') ?? ''}/api/v1/cluster`)).localRelays;
     assert.deepEqual(
       relays.map((r) => [r.feed, r.from]),
@@ -276,6 +331,15 @@ describe('Workers 2: one machine, two processes, the same ports', { skip, timeou
     // kill -9 worker 2: the primary says so and starts it again, and it serves.
     const killed = pids[1] ?? 0;
     process.kill(killed, 'SIGKILL');
+    // Until it serves again, the summed view names it as missing rather than leaving it out.
+    await waitFor(
+      'worker 2 named missing in the summed view',
+      async () => {
+        const view = await getJson<{ workers: WorkersAnswered }>(`${urls.get('worker-1') ?? ''}/api/v1/connections`);
+        return view.workers.answered.join() === '1' && view.workers.missing.some((m) => m.worker === 2);
+      },
+      20_000,
+    );
     await waitFor('worker 2 started again', () => server.lines().some((l) => l.msg === 'workers: worker 2 serves again'), 60_000);
     assert.ok(
       server.lines().some((l) => l.msg === 'workers: worker 2 died; starting it again' && l['signal'] === 'SIGKILL'),
