@@ -22,8 +22,22 @@ export interface ConnectionInfo {
   readonly counters: Record<string, number>;
   /** Ends the connection with a reason (API kick, reload removing its feed or stream). */
   kick: ((reason: string) => void) | undefined;
+  /** A WHEP viewer: its simulcast layer and bandwidth estimate (set by protocols/webrtc/from-feed.ts). */
+  webrtc?: WebRtcViewerView;
   /** Bit rate the config promises for what it serves (ffserver's "target"), 0 if unknown. */
   targetKbps: number;
+}
+
+export interface WebRtcViewerView {
+  /** The simulcast layer (rid) sent now; null for a feed without layers. */
+  simulcastLayer: string | null;
+  /** The browser's last bandwidth estimate (REMB), kbit/s; null before the first. */
+  bandwidthEstimateKbps: number | null;
+  /** What each layer's video measures now (kbit/s, over a few seconds), by rid. */
+  layerKbps: Record<string, number>;
+  layerSwitches: number;
+  /** Why the viewer was last moved ("estimate: ...", "loss: ...", "stall: ..."); null before. */
+  lastSwitch: string | null;
 }
 
 export class ConnectionRegistry {

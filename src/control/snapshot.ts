@@ -1,7 +1,7 @@
 // Plain-object views of the running server (feeds, streams, outputs, connections), shared by
 // the JSON API, the status page and the metrics so the three always agree.
 
-import type { ConnectionInfo } from '../access/connections.js';
+import type { ConnectionInfo, WebRtcViewerView } from '../access/connections.js';
 import type { Feed } from '../feed/feed.js';
 import { isoTime } from '../feedfile/time-spec.js';
 import type { Track } from '../media/track.js';
@@ -102,8 +102,12 @@ export interface ConnectionView {
   chunksDropped: number;
   /** SRT connections: libsrt's totals (lost: received for a publisher, sent for a reader). */
   srt?: SrtConnectionView;
-  /** WebRTC sessions: inbound SRTP and SRTCP packets dropped because they failed authentication or replay checks. */
-  webrtc?: { srtpRejected: number; srtcpRejected: number };
+  /**
+   * WebRTC sessions: inbound SRTP and SRTCP packets dropped because they failed authentication or
+   * replay checks; WHEP viewers: the simulcast layer sent, the browser's bandwidth estimate, what the
+   * layers measure.
+   */
+  webrtc?: Partial<WebRtcViewerView> & { srtpRejected?: number; srtcpRejected?: number };
 }
 
 export interface SrtConnectionView {
@@ -249,8 +253,15 @@ export function connectionView(c: ConnectionInfo, now = Date.now()): ConnectionV
           },
         }
       : {}),
-    ...(c.counters['srtpRejected'] !== undefined
-      ? { webrtc: { srtpRejected: c.counters['srtpRejected'], srtcpRejected: c.counters['srtcpRejected'] ?? 0 } }
+    ...(c.counters['srtpRejected'] !== undefined || c.webrtc !== undefined
+      ? {
+          webrtc: {
+            ...(c.counters['srtpRejected'] !== undefined
+              ? { srtpRejected: c.counters['srtpRejected'], srtcpRejected: c.counters['srtcpRejected'] ?? 0 }
+              : {}),
+            ...(c.webrtc !== undefined ? { ...c.webrtc, layerKbps: { ...c.webrtc.layerKbps } } : {}),
+          },
+        }
       : {}),
   };
 }

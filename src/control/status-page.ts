@@ -5,6 +5,7 @@
 
 import { describeTrack, type Track } from '../media/track.js';
 import type { ControlContext } from './control-context.js';
+import type { WebRtcViewerView } from '../access/connections.js';
 import { escapeHtml, formatBytes, formatDuration, hrefPath, htmlPage } from '../protocols/http/html.js';
 import { connectionView, feedView, outputView } from './snapshot.js';
 
@@ -32,6 +33,17 @@ function recordingState(state: string): string {
   if (state === 'failed') return '<span class="warn">stopped by an error (retried every 10 s)</span>';
   if (state === 'waiting') return 'on, waiting for a publisher';
   return escapeHtml(state);
+}
+
+/** A WHEP viewer's simulcast layer and bandwidth estimate, after its protocol. */
+function webrtcNote(w: WebRtcViewerView | undefined): string {
+  if (w === undefined) return '';
+  const parts = [
+    ...(w.simulcastLayer !== null ? [`layer ${w.simulcastLayer}`] : []),
+    `estimate ${w.bandwidthEstimateKbps !== null ? `${w.bandwidthEstimateKbps} kbit/s` : 'none yet'}`,
+    ...(w.lastSwitch !== null ? [`last switch: ${w.lastSwitch}`] : []),
+  ];
+  return ` (${escapeHtml(parts.join(', '))})`;
 }
 
 export function renderStatusPage(ctx: ControlContext): string {
@@ -119,7 +131,7 @@ ${table(['Track', 'Type', 'kbit/s', 'Codec', 'Parameters'], trackRows, 'no track
   const conns = ctx.connections.list();
   const connRows = conns.map((c, i) => {
     const v = connectionView(c, now);
-    return `<tr><td>${i + 1}</td><td>${escapeHtml(v.target)}${v.role === 'publisher' ? ' (input)' : ''}</td><td>${escapeHtml(v.remoteAddress)}${v.proxyAddress !== null ? ` (via ${escapeHtml(v.proxyAddress)})` : ''}</td><td>${escapeHtml(v.protocol)}</td><td>${escapeHtml(v.state)}</td><td>${formatDuration(v.seconds * 1000)}</td><td>${v.targetKbps > 0 ? v.targetKbps : '-'}</td><td>${v.actualKbps}</td><td>${formatBytes(v.bytesIn + v.bytesOut)}</td><td>${v.chunksDropped}</td></tr>`;
+    return `<tr><td>${i + 1}</td><td>${escapeHtml(v.target)}${v.role === 'publisher' ? ' (input)' : ''}</td><td>${escapeHtml(v.remoteAddress)}${v.proxyAddress !== null ? ` (via ${escapeHtml(v.proxyAddress)})` : ''}</td><td>${escapeHtml(v.protocol)}${webrtcNote(c.webrtc)}</td><td>${escapeHtml(v.state)}</td><td>${formatDuration(v.seconds * 1000)}</td><td>${v.targetKbps > 0 ? v.targetKbps : '-'}</td><td>${v.actualKbps}</td><td>${formatBytes(v.bytesIn + v.bytesOut)}</td><td>${v.chunksDropped}</td></tr>`;
   });
 
   const srtRows = conns.flatMap((c) => {

@@ -7,7 +7,9 @@
 // one still behind after ReaderMaxLag is closed with ClientTooSlowError. Over UDP nothing queues:
 // what the network cannot carry is lost, and the browser asks for a keyframe (PLI). The viewer of a
 // simulcast feed gets the video of one layer feed, moved to another at that layer's next keyframe
-// (asked of the publisher) when its receiver reports show sustained loss or a long clean spell.
+// (asked of the publisher) when its bandwidth estimate (REMB) no longer fits the layer or has allowed
+// a larger one for a while, or its receiver reports show sustained loss or a long clean spell
+// (layer-choice.ts).
 // Once DTLS is up, packets go past werift's RTP sender (srtp-sender.ts): per viewer and frame one
 // buffer holds its headers, the shared payloads and the SRTP tags, protected in place and sent as
 // one batch; NACKs are answered from a ring of those protected packets. werift's sender is the
@@ -20,6 +22,7 @@ import { detach } from '../../observability/detach.js';
 import type { Logger } from '../../observability/logger.js';
 import { SlowReaderPolicy, type SlowReaderLimits } from '../../streams/slow-reader.js';
 import type { FeedRtpSource, SharedPacket } from './rtp-source.js';
+import { BitrateMeter, PACKET_OVERHEAD_BYTES, rembOf } from './bandwidth-estimate.js';
 import { LAYER_STALL_MS, LayerChoice } from './layer-choice.js';
 import { noteSent, SrtpSender } from './srtp-sender.js';
 
@@ -354,6 +357,13 @@ export interface WhepViewerOptions {
   };
 }
 
+/** What `packets` cost on the wire (bandwidth-estimate.ts). */
+function wireBytes(packets: readonly SharedPacket[]): number {
+  let bytes = 0;
+  for (const p of packets) bytes += p.payload.length + PACKET_OVERHEAD_BYTES;
+  return bytes;
+}
+
 /** Sends one feed to one connected peer until closed. */
 export class WhepViewer {
   private readonly source: FeedRtpSource;
@@ -382,6 +392,13 @@ export class WhepViewer {
   private stallTimer: NodeJS.Timeout | undefined;
   private readonly layerVideoAt: number[] = [];
   layerSwitches = 0;
+  /** What each layer's video and the audio sent measure (bandwidth-estimate.ts), from start(). */
+  private readonly layerMeters: BitrateMeter[] = [];
+  private audioMeter: BitrateMeter | undefined;
+  /** The browser's last bandwidth estimate (REMB), bit/s. */
+  bandwidthEstimate: number | undefined;
+  /** Why the viewer was last moved. */
+  lastSwitch: string | undefined;
   private readonly directSend: boolean;
   /** The video and audio senders (werift's), when those sections are sent. */
   private readonly senders: [RTCRtpSender | undefined, RTCRtpSender | undefined];
@@ -422,12 +439,19 @@ export class WhepViewer {
         if ((p.type === 200 || p.type === 201) && this.choice !== undefined) {
           for (const r of p.reports ?? []) if (r.ssrc === videoT.sender.ssrc) this.lossReported(r);
         }
+        this.rembReported(packet);
       });
       this.unsubscribe.push(
         () => sub.unSubscribe(),
         () => fir.unSubscribe(),
       );
     }
+    // werift hands a REMB to the sender of the first SSRC it names, which may be the audio's.
+    if (audioT !== undefined) {
+      const remb = audioT.sender.onRtcp.subscribe((packet) => this.rembReported(packet));
+      this.unsubscribe.push(() => remb.unSubscribe());
+    }
+    this.updateView();
   }
 
   /** Called once DTLS is up: the GOP first, then live packets. */
@@ -441,19 +465,39 @@ export class WhepViewer {
       const video = this.video;
       this.offVideo = this.videoSource.on('video', (packets) => this.sendFrame(video, packets));
       if (this.choice !== undefined && this.layers !== undefined) {
-        // When each layer last had a video frame (the layer feeds' audio goes on when a layer pauses).
+        // When each layer last had a video frame (the layer feeds' audio goes on when a layer pauses),
+        // and what its video measures.
         const startedAt = Date.now(); // a layer counts as sent for LAYER_STALL_MS before its first frame
         this.layers.sources.forEach((source, i) => {
           this.layerVideoAt[i] = startedAt;
-          this.unsubscribe.push(source.on('video', () => (this.layerVideoAt[i] = Date.now())));
+          const meter = new BitrateMeter(startedAt);
+          this.layerMeters[i] = meter;
+          this.unsubscribe.push(
+            source.on('video', (packets) => {
+              const now = Date.now();
+              this.layerVideoAt[i] = now;
+              meter.add(wireBytes(packets), now);
+            }),
+          );
         });
-        this.stallTimer = setInterval(() => this.checkStalled(Date.now()), 500);
+        // (also what the layers measure, for the API, between REMBs or without any)
+        this.stallTimer = setInterval(() => {
+          this.checkStalled(Date.now());
+          this.updateView();
+        }, 500);
         this.stallTimer.unref();
       }
     }
     if (this.audio !== undefined) {
       const audio = this.audio;
-      this.unsubscribe.push(this.source.on('audio', (packets) => this.sendFrame(audio, packets)));
+      const meter = new BitrateMeter(Date.now());
+      this.audioMeter = meter;
+      this.unsubscribe.push(
+        this.source.on('audio', (packets) => {
+          meter.add(wireBytes(packets), Date.now());
+          this.sendFrame(audio, packets);
+        }),
+      );
     }
   }
 
@@ -472,7 +516,56 @@ export class WhepViewer {
     if (choice === undefined) return;
     // fraction lost is 8 bits, fixed point (RFC 3550 6.4.1)
     const next = choice.receiverReport(r.highestSequence, r.fractionLost / 256, Date.now());
-    if (next !== undefined) this.switchLayer(next, `${Math.round(choice.lastLoss * 100)}% lost (receiver reports)`);
+    if (next === undefined) return;
+    const why =
+      next < this.layer
+        ? 'a clean spell (receiver reports): trying the larger layer'
+        : `${Math.round(choice.lastLoss * 100)}% lost (receiver reports)`;
+    this.switchLayer(next, 'loss', why);
+  }
+
+  /** A REMB from the browser (bandwidth-estimate.ts): shown, and for an adaptive viewer the first signal of its layer. */
+  private rembReported(packet: unknown): void {
+    const remb = rembOf(packet);
+    if (remb === undefined || !this.running) return;
+    this.bandwidthEstimate = remb.bitsPerSecond;
+    const choice = this.choice;
+    const layers = this.layers;
+    if (choice !== undefined && layers !== undefined) {
+      const now = Date.now();
+      const rates = layers.sources.map((_, i) => this.layerMeters[i]?.bitsPerSecond(now));
+      const audio = this.audioMeter?.bitsPerSecond(now) ?? 0;
+      const next = choice.estimate(remb.bitsPerSecond, rates, audio, now);
+      if (next !== undefined) {
+        const kbps = (bps: number): string => `${Math.round(bps / 1000)} kbit/s`;
+        const down = next > this.layer;
+        const judged = down ? this.layer : next; // the layer that no longer fits, or the one that now does
+        const need = kbps((rates[judged] ?? 0) + audio);
+        this.switchLayer(
+          next,
+          'estimate',
+          `estimate ${kbps(remb.bitsPerSecond)}: ${layers.rids[judged] ?? '?'} ${down ? 'no longer fits' : 'fits'} (${need} with audio, x${choice.headroom})`,
+        );
+      }
+    }
+    this.updateView();
+  }
+
+  /** The connection's view for the API and the status page. */
+  private updateView(): void {
+    const now = Date.now();
+    const layerKbps: Record<string, number> = {};
+    this.layers?.rids.forEach((rid, i) => {
+      const bps = this.layerMeters[i]?.bitsPerSecond(now);
+      if (bps !== undefined) layerKbps[rid] = Math.round(bps / 1000);
+    });
+    this.conn.webrtc = {
+      simulcastLayer: this.layerRid ?? null,
+      bandwidthEstimateKbps: this.bandwidthEstimate !== undefined ? Math.round(this.bandwidthEstimate / 1000) : null,
+      layerKbps,
+      layerSwitches: this.layerSwitches,
+      lastSwitch: this.lastSwitch ?? null,
+    };
   }
 
   /**
@@ -502,14 +595,14 @@ export class WhepViewer {
     const next = order.find(sent);
     if (next === undefined) return;
     this.choice.moveTo(next, now);
-    this.switchLayer(next, 'the layer stalled');
+    this.switchLayer(next, 'stall', 'the layer stalled');
   }
 
   /**
    * Moves the viewer to layer `index` at that layer's next keyframe (asked of the publisher now);
    * until then the current layer goes on.
    */
-  switchLayer(index: number, why: string): void {
+  switchLayer(index: number, reason: 'estimate' | 'loss' | 'stall', why: string): void {
     const layers = this.layers;
     const video = this.video;
     if (layers === undefined || video === undefined || !this.running) return;
@@ -520,13 +613,16 @@ export class WhepViewer {
     const off = source.on('video', (packets) => {
       if (packets[0]?.keyframe !== true || this.pendingLayer?.index !== index) return;
       const from = this.layerRid;
+      if (index < this.layer) this.choice?.layerChanged(); // its rate reaches the browser from now on
       this.offVideo?.();
       this.offVideo = off;
       this.pendingLayer = undefined;
       this.layer = index;
       this.layerSwitches++;
       this.conn.counters['layerSwitches'] = this.layerSwitches;
-      this.log.info('WHEP viewer switched simulcast layer', { from, to: this.layerRid, why });
+      this.lastSwitch = `${reason}: ${why}`;
+      this.log.info('WHEP viewer switched simulcast layer', { from, to: this.layerRid, reason, why });
+      this.updateView();
       this.sendFrame(video, packets);
     });
     this.pendingLayer = { index, off };

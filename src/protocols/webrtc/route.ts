@@ -136,6 +136,8 @@ export interface WebRtcSessionStatus {
   /** WHEP of a simulcast feed: the layer (rid) sent now, and how often the viewer was moved. */
   simulcastLayer: string | null;
   layerSwitches: number;
+  /** WHEP: the browser's last bandwidth estimate (REMB), kbit/s; null before the first. */
+  bandwidthEstimateKbps: number | null;
   /** WHEP: how packets leave ("srtp AEAD_AES_128_GCM by native via sendmmsg", or "werift"); null before DTLS or for WHIP. */
   sendPath: string | null;
   /** WHEP, direct path: packets sent again for the viewer's NACKs. */
@@ -224,6 +226,7 @@ export class WebRtcRoute implements HttpRoute {
       videoReencoded: s.kind === 'whep' && (s.source?.reencoding ?? false),
       simulcastLayer: s.viewer?.layerRid ?? null,
       layerSwitches: s.viewer?.layerSwitches ?? 0,
+      bandwidthEstimateKbps: s.viewer?.bandwidthEstimate !== undefined ? Math.round(s.viewer.bandwidthEstimate / 1000) : null,
       sendPath: s.viewer?.started === true ? s.viewer.sendPath : null,
       retransmits: s.viewer?.retransmits ?? 0,
       srtpVerified: s.srtpGuard?.verified ?? 0,
