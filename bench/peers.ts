@@ -1291,14 +1291,16 @@ const PAIRS: [string, string][] = [
  */
 function costCurve(all: LoadResult[]): string {
   const head =
-    '| target | readers | server CPU % | kernel % (share) | CPU % per 1000 readers | CPU % per Gb/s delivered | delivered Mb/s |';
+    '| target | readers | server CPU % | kernel % (share) | CPU % per 1000 readers | CPU % per Gb/s delivered | delivered Mb/s | RSS MB |';
   const rows = all
     .filter((r) => r.whep === undefined && !r.target.includes('10feeds') && r.cpuPct !== null)
     .map((r) => {
       const name = REPEAT > 1 ? `${r.target} #${r.run}` : r.target;
-      const mbps = r.kbpsP50 === null ? null : (r.kbpsP50 * r.readers) / 1000;
+      // LL-HLS pollers fetch playlists only: their "kbit/s" is playlist updates a second, no media delivered.
+      const hls = TARGETS.find((t) => t.name === r.target)?.protocol === 'hls';
+      const mbps = r.kbpsP50 === null || hls ? null : (r.kbpsP50 * r.readers) / 1000;
       const share = r.sysCpuPct === null || !r.cpuPct ? null : (r.sysCpuPct / r.cpuPct) * 100;
-      return `| ${name} | ${r.readers}${r.keptUp ? '' : ' ✗'} | ${fmt(r.cpuPct)} | ${fmt(r.sysCpuPct)} (${fmt(share, 0)}%) | ${fmt(((r.cpuPct ?? 0) * 1000) / r.readers)} | ${mbps === null || mbps === 0 ? '-' : fmt(((r.cpuPct ?? 0) * 1000) / mbps)} | ${fmt(mbps, 0)} |`;
+      return `| ${name} | ${r.readers}${r.keptUp ? '' : ' ✗'} | ${fmt(r.cpuPct)} | ${fmt(r.sysCpuPct)} (${fmt(share, 0)}%) | ${fmt(((r.cpuPct ?? 0) * 1000) / r.readers)} | ${mbps === null || mbps === 0 ? '-' : fmt(((r.cpuPct ?? 0) * 1000) / mbps)} | ${hls ? 'playlists' : fmt(mbps, 0)} | ${fmt(r.rssMB)} |`;
     });
   return [head, head.replace(/[^|]+/g, '---'), ...rows].join('\n');
 }
