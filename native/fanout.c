@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <node_api.h>
+#include "napi-args.h"
 #include <stdint.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -24,22 +25,6 @@
 #ifndef MSG_NOSIGNAL
 #define MSG_NOSIGNAL 0 /* macOS: no such flag; Node ignores SIGPIPE anyway */
 #endif
-
-static napi_value fail(napi_env env, const char *message) {
-  napi_throw_type_error(env, NULL, message);
-  return NULL;
-}
-
-/** The bytes of a TypedArray argument, with its element type and length in elements. */
-static int typed_array(napi_env env, napi_value value, napi_typedarray_type want, void **data, size_t *length) {
-  bool is_typed_array = false;
-  if (napi_is_typedarray(env, value, &is_typed_array) != napi_ok || !is_typed_array) return 0;
-  napi_typedarray_type type;
-  napi_value buffer;
-  size_t offset;
-  if (napi_get_typedarray_info(env, value, &type, length, data, &buffer, &offset) != napi_ok) return 0;
-  return type == want;
-}
 
 static napi_value write_all(napi_env env, napi_callback_info info) {
   size_t argc = 4;
@@ -70,12 +55,6 @@ static napi_value write_all(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-static napi_value int_result(napi_env env, int32_t value) {
-  napi_value result;
-  napi_create_int32(env, value, &result);
-  return result;
-}
-
 /** The one int32 argument >= 0 of dupFd/closeFd, or -1 after throwing. */
 static int32_t fd_argument(napi_env env, napi_callback_info info, const char *usage) {
   size_t argc = 1;
@@ -100,12 +79,6 @@ static napi_value close_fd(napi_env env, napi_callback_info info) {
   int32_t fd = fd_argument(env, info, "closeFd(fd): fd must be a number >= 0");
   if (fd < 0) return NULL;
   return int_result(env, close(fd) == 0 ? 0 : -errno);
-}
-
-static int export_function(napi_env env, napi_value exports, const char *name, napi_callback cb) {
-  napi_value fn;
-  return napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, NULL, &fn) == napi_ok &&
-         napi_set_named_property(env, exports, name, fn) == napi_ok;
 }
 
 NAPI_MODULE_INIT() {
